@@ -1,0 +1,146 @@
+// The command tree and the dispatcher (app.h).
+#include "app.h"
+
+#include <algorithm>
+#include <exception>
+
+#include "ehr/version.h"
+#include "exit_codes.h"
+
+namespace ehr::cli {
+
+namespace {
+
+// CLI11 messages start upper-case and may end in a period; ehr's do neither.
+std::string house_style(std::string msg) {
+  while (!msg.empty() && (msg.back() == '.' || msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  if (msg.size() >= 2 && msg[0] >= 'A' && msg[0] <= 'Z' && !(msg[1] >= 'A' && msg[1] <= 'Z'))
+    msg[0] = static_cast<char>(msg[0] - 'A' + 'a');
+  return msg;
+}
+
+const char* kRootFooter =
+    "Exit status: 0 ok, 1 no match, 3 completed with findings, 64 usage, 65 bad data or\n"
+    "corrupt file, 66 input or database missing, 70 internal error, 73 cannot create output,\n"
+    "74 I/O error, 75 busy, 77 wrong key or access denied, 78 bad configuration, 130 interrupted.\n\n"
+    "Examples:\n"
+    "  ehr config show\n"
+    "  ehr --format json config show\n"
+    "  man ehr";
+
+}  // namespace
+
+AppTree build_app(GlobalOptions& g) {
+  AppTree tree;
+  tree.app = std::make_unique<CLI::App>(
+      "ehr: an electronic health record in one encrypted file, for the shell", "ehr");
+  CLI::App& app = *tree.app;
+  app.set_version_flag("--version", "ehr " + std::string(version()), "print the version and exit");
+  app.set_help_flag("-h,--help", "print help and exit");
+  app.footer(kRootFooter);
+  app.option_defaults()->always_capture_default(false);
+
+  add_config_flag(app, g.flags, "db");
+  add_config_flag(app, g.flags, "user");
+  add_config_flag(app, g.flags, "format");
+  add_config_flag(app, g.flags, "color");
+  add_config_flag(app, g.flags, "key_file");
+  add_config_flag(app, g.flags, "passphrase_file");
+  g.config_option = app.add_option("--config", g.config_file,
+                                   "read configuration from FILE [env EHR_CONFIG]")
+                        ->type_name("PATH");
+  app.add_flag("-q,--quiet", g.quiet, "no informational output on stderr");
+  app.add_flag("--no-input", g.no_input, "never prompt; fail instead of asking");
+
+  std::map<std::string, CLI::App*> nouns;
+  for (const auto& n : noun_table()) {
+    CLI::App* sub = app.add_subcommand(n.noun, n.summary);
+    sub->fallthrough();
+    nouns[n.noun] = sub;
+  }
+  for (const auto& c : command_table()) {
+    CLI::App* cmd;
+    if (c.verb == nullptr) {
+      cmd = app.add_subcommand(c.noun, c.summary);
+    } else {
+      CLI::App* noun = nouns.at(c.noun);
+      cmd = noun->add_subcommand(c.verb, c.summary);
+    }
+    cmd->fallthrough();
+    CommandRun run;
+    c.setup(*cmd, g.flags, run);
+    tree.commands.emplace_back(cmd, std::move(run));
+  }
+  return tree;
+}
+
+int run(const std::vector<std::string>& args, Io& io) {
+  GlobalOptions g;
+  AppTree tree;
+  bool early_color = use_color("auto", io.err_tty, io);
+  try {
+    tree = build_app(g);
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed
+    tree.app->parse(reversed);
+  } catch (const CLI::CallForHelp& e) {
+    return tree.app->exit(e, io.out, io.err);
+  } catch (const CLI::CallForAllHelp& e) {
+    return tree.app->exit(e, io.out, io.err);
+  } catch (const CLI::CallForVersion& e) {
+    return tree.app->exit(e, io.out, io.err);
+  } catch (const CLI::ParseError& e) {
+    print_error(io, house_style(e.what()), early_color);
+    print_hint(io, "run 'ehr --help' for usage", early_color);
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    print_error(io, std::string("internal error: ") + e.what(), early_color);
+    return kExitInternal;
+  }
+
+  ConfigInputs in;
+  for (const auto& [key, opt] : g.flags.options)
+    if (opt->count() > 0) in.flags[key] = opt->as<std::string>();
+  in.env = io.env;
+  if (g.config_option->count() > 0) in.config_file = g.config_file;
+  in.login_name = io.login_name;
+  auto config = resolve_config(in);
+  if (!config.ok()) {
+    print_error(io, config.error().message(), early_color);
+    return exit_code_for(config.error().code());
+  }
+  auto format = resolve_format(config->get("format"), io.out_tty);
+  if (!format.ok()) {
+    print_error(io, format.error().message(), early_color);
+    return kExitConfig;
+  }
+
+  // A noun without a verb (or nothing at all) is a usage error. It is checked
+  // here rather than with CLI11's require_subcommand so that an unknown option
+  // is reported as such, not as a missing command.
+  bool selected = std::any_of(tree.commands.begin(), tree.commands.end(),
+                              [](const auto& c) { return c.first->parsed(); });
+  if (!selected) {
+    std::string path = "ehr";
+    for (CLI::App* sub = tree.app.get(); !sub->get_subcommands().empty();) {
+      sub = sub->get_subcommands().front();
+      path += " " + sub->get_name();
+    }
+    print_error(io, path == "ehr" ? "no command given" : path + ": a subcommand is required",
+                early_color);
+    print_hint(io, "run '" + path + " --help' for the list of commands", early_color);
+    return kExitUsage;
+  }
+
+  Context ctx(io, std::move(*config), *format, g.quiet, g.no_input);
+  for (auto& [cmd, runner] : tree.commands) {
+    if (!cmd->parsed()) continue;
+    try {
+      return runner(ctx);
+    } catch (const std::exception& e) {
+      return ctx.fail(Error::internal(e.what()));
+    }
+  }
+  return ctx.fail(Error::internal("no command was selected"));  // unreachable
+}
+
+}  // namespace ehr::cli

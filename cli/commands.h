@@ -1,0 +1,56 @@
+// The command table: every subcommand of ehr, in the order `ehr --help` lists
+// them. Each row names a noun (and verb), a one-line summary and the setup
+// function from its cmd_<noun>_<verb>.cc file. A setup function adds the
+// command's options and help footer (with an "Examples:" section) to `cmd`
+// and sets `run`, which the dispatcher calls after parsing succeeded; no work
+// runs inside CLI11 callbacks.
+
+#ifndef EHR_CLI_COMMANDS_H_
+#define EHR_CLI_COMMANDS_H_
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "context.h"
+
+namespace ehr::cli {
+
+using CommandRun = std::function<int(Context&)>;
+
+// Options that map onto configuration keys, collected from whichever command
+// declares them (the global flags and per-command ones such as --kdf).
+struct ConfigFlags {
+  std::map<std::string, std::string> values;  // key -> value given on the command line
+  std::vector<std::pair<std::string, CLI::Option*>> options;
+  std::vector<std::unique_ptr<std::string>> storage;
+};
+
+// Adds the flag of configuration key `key` (as listed in schemas/config.yaml)
+// to `cmd`, validated against the key's allowed values.
+CLI::Option* add_config_flag(CLI::App& cmd, ConfigFlags& flags, const std::string& key);
+
+struct CommandSpec {
+  const char* noun;     // "config"
+  const char* verb;     // "show", or nullptr for a noun-only command ("init")
+  const char* summary;  // one line, lower case
+  void (*setup)(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+};
+
+struct NounSpec {
+  const char* noun;
+  const char* summary;
+};
+
+const std::vector<CommandSpec>& command_table();
+const std::vector<NounSpec>& noun_table();
+
+// Setup functions, one per cmd_<noun>_<verb>.cc.
+void setup_config_show(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+
+}  // namespace ehr::cli
+
+#endif  // EHR_CLI_COMMANDS_H_

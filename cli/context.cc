@@ -1,0 +1,69 @@
+// Diagnostics and rendering helpers shared by all commands (context.h).
+#include "context.h"
+
+#include <ostream>
+
+#include "exit_codes.h"
+
+namespace ehr::cli {
+
+Context::Context(Io& io, Config config, Format format, bool quiet, bool no_input)
+    : io_(io), config_(std::move(config)), format_(format), quiet_(quiet), no_input_(no_input) {
+  const std::string& color = config_.get("color");
+  err_style_.on = use_color(color, io_.err_tty, io_);
+  render_.color = use_color(color, io_.out_tty, io_);
+}
+
+void print_error(Io& io, std::string_view message, bool color) {
+  Style s{color};
+  io.err << s.red(s.bold("ehr: error:")) << ' ' << message << '\n' << std::flush;
+}
+
+void print_hint(Io& io, std::string_view message, bool color) {
+  Style s{color};
+  io.err << s.dim("ehr: hint:") << ' ' << message << '\n' << std::flush;
+}
+
+void Context::error(std::string_view message) { print_error(io_, message, err_style_.on); }
+
+void Context::warning(std::string_view message) {
+  io_.err << err_style_.yellow("ehr: warning:") << ' ' << message << '\n' << std::flush;
+}
+
+void Context::hint(std::string_view message) {
+  if (!quiet_) print_hint(io_, message, err_style_.on);
+}
+
+void Context::info(std::string_view message) {
+  if (!quiet_) io_.err << "ehr: " << message << '\n' << std::flush;
+}
+
+int Context::fail(const Error& e) {
+  switch (e.code()) {
+    case ErrorCode::kAccessDenied:
+      error("access denied: " + e.message());
+      break;
+    case ErrorCode::kInternal:
+      error("internal error: " + e.message());
+      hint("this is a bug in ehr; please report it with the command you ran");
+      break;
+    default:
+      error(e.message());
+  }
+  if (e.code() == ErrorCode::kAuthFailed)
+    hint("check --user, and --key-file or --passphrase-file (or EHR_KEY_FILE, EHR_PASSPHRASE_FILE)");
+  if (e.code() == ErrorCode::kBusy) hint("another ehr process holds the lock; retry later");
+  return exit_code_for(e.code());
+}
+
+void Context::print_rows(const Json& rows, const std::vector<std::string>& columns) {
+  render_rows(io_.out, rows, columns, format_, render_);
+  io_.out.flush();
+}
+
+void Context::print_document(const Json& doc) {
+  render_document(io_.out, doc, format_, render_);
+  io_.out.flush();
+}
+
+}  // namespace ehr::cli

@@ -1,0 +1,67 @@
+// What every command's run function receives: the streams, the effective
+// configuration, the output format and the diagnostic helpers.
+//
+// Diagnostics go to stderr as "ehr: error: ...", "ehr: warning: ...",
+// "ehr: hint: ..." (lower case, no final period); data goes to stdout only.
+
+#ifndef EHR_CLI_CONTEXT_H_
+#define EHR_CLI_CONTEXT_H_
+
+#include <string>
+#include <string_view>
+
+#include "ehr/config.h"
+#include "ehr/json.h"
+#include "ehr/status.h"
+#include "io.h"
+#include "output.h"
+#include "terminal.h"
+
+namespace ehr::cli {
+
+class Context {
+ public:
+  Context(Io& io, Config config, Format format, bool quiet, bool no_input);
+
+  Io& io() { return io_; }
+  std::ostream& out() { return io_.out; }
+  const Config& config() const { return config_; }
+  Format format() const { return format_; }
+  bool quiet() const { return quiet_; }
+  bool no_input() const { return no_input_; }
+
+  // "ehr: error: <message>" (always shown).
+  void error(std::string_view message);
+  // "ehr: warning: <message>" (always shown).
+  void warning(std::string_view message);
+  // "ehr: hint: <message>" (hidden by --quiet).
+  void hint(std::string_view message);
+  // "ehr: <message>", an informational line (hidden by --quiet).
+  void info(std::string_view message);
+
+  // Reports `e` (message, plus a hint where one helps) and returns its exit
+  // code: the one place a core Error becomes output and a code.
+  int fail(const Error& e);
+
+  // Renders rows or one document to stdout in the chosen format.
+  void print_rows(const Json& rows, const std::vector<std::string>& columns);
+  void print_document(const Json& doc);
+
+ private:
+  Io& io_;
+  Config config_;
+  Format format_;
+  bool quiet_;
+  bool no_input_;
+  Style err_style_;
+  RenderOptions render_;
+};
+
+// Prints "ehr: error: <message>" to `io.err` before a Context exists (parse
+// and configuration errors).
+void print_error(Io& io, std::string_view message, bool color);
+void print_hint(Io& io, std::string_view message, bool color);
+
+}  // namespace ehr::cli
+
+#endif  // EHR_CLI_CONTEXT_H_

@@ -1,0 +1,20 @@
+// Read access to the files of schemas/, embedded in the binary at build time
+// by cmake/embed.cmake. Paths are relative to schemas/ ("config.yaml").
+
+#ifndef EHR_CORE_SCHEMAS_H_
+#define EHR_CORE_SCHEMAS_H_
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace ehr::detail {
+
+// All embedded paths, sorted.
+std::vector<std::string_view> embedded_schema_paths();
+// The content of `path`, or nullopt when no such file was embedded.
+std::optional<std::string_view> embedded_schema(std::string_view path);
+
+}  // namespace ehr::detail
+
+#endif  // EHR_CORE_SCHEMAS_H_
