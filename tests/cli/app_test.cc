@@ -1,0 +1,118 @@
+// The command line run in-process (cli/app.cc): parse errors, help, version,
+// configuration errors and `ehr config show`.
+#include <doctest/doctest.h>
+
+#include "ehr/version.h"
+#include "support/cli_runner.h"
+#include "support/temp_dir.h"
+
+using ehr::test::run_cli;
+
+TEST_SUITE("app") {
+
+TEST_CASE("an unknown option exits 64 with an ehr: error line") {
+  auto r = run_cli({"--bogus"});
+  CHECK(r.code == 64);
+  CHECK(r.out.empty());
+  CHECK(r.err ==
+        "ehr: error: the following argument was not expected: --bogus\n"
+        "ehr: hint: run 'ehr --help' for usage\n");
+}
+
+TEST_CASE("usage errors exit 64") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string first_line;
+  };
+  const Case cases[] = {
+      {{}, "ehr: error: no command given"},
+      {{"config"}, "ehr: error: ehr config: a subcommand is required"},
+      {{"nosuch"}, "ehr: error: the following argument was not expected: nosuch"},
+      {{"config", "show", "--bogus"}, "ehr: error: the following argument was not expected: --bogus"},
+      {{"--format", "xml", "config", "show"}, "ehr: error: --format: xml not in {auto,table,json,ndjson,csv,yaml}"},
+      {{"--db"}, "ehr: error: --db: 1 required PATH missing"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.first_line);
+    auto r = run_cli(c.args);
+    CHECK(r.code == 64);
+    CHECK(r.out.empty());
+    CHECK(r.err.substr(0, r.err.find('\n')) == c.first_line);
+  }
+}
+
+TEST_CASE("--help and --version print to stdout and exit 0") {
+  auto h = run_cli({"--help"});
+  CHECK(h.code == 0);
+  CHECK(h.out.find("Usage: ehr [OPTIONS] [SUBCOMMAND]") != std::string::npos);
+  CHECK(h.out.find("Examples:") != std::string::npos);
+  auto sub = run_cli({"config", "show", "--help"});
+  CHECK(sub.code == 0);
+  CHECK(sub.out.find("Usage: ehr config show") != std::string::npos);
+  auto v = run_cli({"--version"});
+  CHECK(v.code == 0);
+  CHECK(v.out == "ehr " + std::string(ehr::version()) + "\n");
+}
+
+TEST_CASE("config show prints every key with its origin") {
+  ehr::test::TempDir dir;
+  dir.write("ehr/config.yaml", "db: clinic.db\n");
+  ehr::test::CliOptions o;
+  o.env = {{"XDG_CONFIG_HOME", dir.path()}, {"EHR_KDF", "interactive"}};
+  auto r = run_cli({"--format", "csv", "--user", "nurse1", "config", "show"}, o);
+  CHECK(r.code == 0);
+  CHECK(r.err.empty());
+  CHECK(r.out ==
+        "key,value,origin\n"
+        "db," + dir.path() + "/ehr/clinic.db,file " + dir.path() + "/ehr/config.yaml:1\n"
+        "user,nurse1,flag --user\n"
+        "format,csv,flag --format\n"
+        "color,auto,default\n"
+        "key_file,,default\n"
+        "passphrase_file,,default\n"
+        "kdf,interactive,env EHR_KDF\n");
+}
+
+TEST_CASE("global options may follow the command") {
+  auto r = run_cli({"config", "show", "--format", "ndjson", "--db", "x.db"});
+  CHECK(r.code == 0);
+  CHECK(r.out.rfind("{\"key\":\"db\",\"value\":\"x.db\",\"origin\":\"flag --db\"}\n", 0) == 0);
+}
+
+TEST_CASE("output defaults to table on a terminal and json otherwise") {
+  ehr::test::CliOptions tty;
+  tty.out_tty = true;
+  tty.env = {{"NO_COLOR", "1"}};
+  CHECK(run_cli({"config", "show"}, tty).out.rfind("KEY  ", 0) == 0);
+  CHECK(run_cli({"config", "show"}).out.rfind("[\n  {", 0) == 0);
+}
+
+TEST_CASE("a broken config file exits 78 naming the file and line") {
+  ehr::test::TempDir dir;
+  std::string f = dir.write("ehr/config.yaml", "db: x.db\nformat: xml\n");
+  ehr::test::CliOptions o;
+  o.env = {{"XDG_CONFIG_HOME", dir.path()}};
+  auto r = run_cli({"config", "show"}, o);
+  CHECK(r.code == 78);
+  CHECK(r.out.empty());
+  CHECK(r.err == "ehr: error: " + f +
+                     ": line 2, column 9: \"format\" must be one of auto, table, json, ndjson, "
+                     "csv, yaml; got \"xml\"\n");
+}
+
+TEST_CASE("a missing --config file exits 66") {
+  auto r = run_cli({"--config", "/nonexistent/c.yaml", "config", "show"});
+  CHECK(r.code == 66);
+  CHECK(r.err == "ehr: error: cannot read config file /nonexistent/c.yaml\n");
+}
+
+TEST_CASE("errors are red only when colour is on") {
+  ehr::test::CliOptions o;
+  o.err_tty = true;
+  auto coloured = run_cli({"--bogus"}, o);
+  CHECK(coloured.err.rfind("\x1b[31m\x1b[1mehr: error:\x1b[0m\x1b[0m ", 0) == 0);
+  o.env = {{"NO_COLOR", "1"}};
+  CHECK(run_cli({"--bogus"}, o).err.rfind("ehr: error: ", 0) == 0);
+}
+
+}
