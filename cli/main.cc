@@ -1,5 +1,6 @@
 // The ehr executable: gathers the process's streams and environment and hands
 // them to ehr::cli::run.
+#include <fcntl.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -19,6 +20,8 @@ int main(int argc, char** argv) {
     auto eq = kv.find('=');
     if (eq != std::string::npos) io.env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
+  // Prompts go to the controlling terminal, not stdin, so piped input stays data.
+  io.terminal_fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
   if (const passwd* pw = getpwuid(geteuid()); pw != nullptr) io.login_name = pw->pw_name;
   std::vector<std::string> args(argv + 1, argv + argc);
   return ehr::cli::run(args, io);
