@@ -57,6 +57,22 @@ TEST_CASE("every command has help with an example and a man page entry") {
   check_exit_status("ehr.1", ehr1);
 }
 
+TEST_CASE("every man page carries the shared EXIT STATUS text unchanged (scripts/gen-man)") {
+  std::string inc = read_file(man_dir() + "/exit-status.inc");
+  REQUIRE_FALSE(inc.empty());
+  for (const auto& e : std::filesystem::directory_iterator(man_dir())) {
+    if (e.path().extension() != ".1") continue;
+    CAPTURE(e.path().filename().string());
+    std::string text = read_file(e.path());
+    const std::string begin = ".\\\" BEGIN EXIT STATUS\n", end = ".\\\" END EXIT STATUS";
+    auto b = text.find(begin);
+    auto x = text.find(end);
+    REQUIRE(b != std::string::npos);
+    REQUIRE(x != std::string::npos);
+    CHECK(text.substr(b + begin.size(), x - b - begin.size()) == inc);
+  }
+}
+
 TEST_CASE("every man page in man/ belongs to a registered command group") {
   std::set<std::string> nouns;
   for (const auto& c : ehr::cli::command_table()) nouns.insert(c.noun);
