@@ -1,0 +1,49 @@
+// Exclusive atomic file creation (core/src/files.cc).
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "ehr/files.h"
+#include "support/temp_dir.h"
+
+TEST_SUITE("files") {
+
+TEST_CASE("creates a file with the requested mode and content") {
+  ehr::test::TempDir dir;
+  std::string p = dir.file("key");
+  REQUIRE(ehr::write_new_file(p, "secret\n", 0600).ok());
+  struct stat st;
+  REQUIRE(stat(p.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  CHECK(ss.str() == "secret\n");
+  // Only the file itself is left: no temporary sibling.
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++n;
+  CHECK(n == 1);
+}
+
+TEST_CASE("never replaces an existing file") {
+  ehr::test::TempDir dir;
+  std::string p = dir.write("key", "old");
+  auto s = ehr::write_new_file(p, "new");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().code() == ehr::ErrorCode::kAlreadyExists);
+  CHECK(s.error().message() == p + " already exists");
+}
+
+TEST_CASE("a missing directory is cannot-create and leaves nothing") {
+  ehr::test::TempDir dir;
+  std::string p = dir.file("no/such/dir/key");
+  auto s = ehr::write_new_file(p, "x");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().code() == ehr::ErrorCode::kCantCreate);
+  CHECK(s.error().message() == "cannot create " + p + ": No such file or directory");
+}
+
+}
