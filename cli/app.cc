@@ -51,6 +51,8 @@ AppTree build_app(GlobalOptions& g) {
                         ->type_name("PATH");
   app.add_flag("-q,--quiet", g.quiet, "no informational output on stderr");
   app.add_flag("--no-input", g.no_input, "never prompt; fail instead of asking");
+  app.add_flag("--recovery", g.recovery,
+               "open with a recovery code (prompted, or the first line of --passphrase-file)");
 
   std::map<std::string, CLI::App*> nouns;
   for (const auto& n : noun_table()) {
@@ -131,7 +133,7 @@ int run(const std::vector<std::string>& args, Io& io) {
     return kExitUsage;
   }
 
-  Context ctx(io, std::move(*config), *format, g.quiet, g.no_input);
+  Context ctx(io, std::move(*config), *format, g.quiet, g.no_input, g.recovery);
   for (auto& [cmd, runner] : tree.commands) {
     if (!cmd->parsed()) continue;
     try {

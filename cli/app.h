@@ -27,6 +27,7 @@ struct GlobalOptions {
   CLI::Option* config_option = nullptr;
   bool quiet = false;
   bool no_input = false;
+  bool recovery = false;
 };
 
 // A built command tree: the CLI11 app plus each command's CLI11 node and run

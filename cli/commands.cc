@@ -7,6 +7,8 @@ namespace ehr::cli {
 
 const std::vector<NounSpec>& noun_table() {
   static const std::vector<NounSpec> nouns = {
+      {"db", "inspect, verify, back up and re-key the database"},
+      {"key", "key files and key slots"},
       {"config", "show the effective configuration"},
   };
   return nouns;
@@ -14,6 +16,16 @@ const std::vector<NounSpec>& noun_table() {
 
 const std::vector<CommandSpec>& command_table() {
   static const std::vector<CommandSpec> commands = {
+      {"init", nullptr, "create a new encrypted database and its first administrator", setup_init},
+      {"db", "info", "format, size and key slots of the database", setup_db_info},
+      {"db", "check", "authenticate every page and run the integrity check", setup_db_check},
+      {"db", "backup", "write an online, consistent, encrypted copy", setup_db_backup},
+      {"db", "rotate-key", "re-encrypt the database under a new data key", setup_db_rotate_key},
+      {"key", "new", "write a new random key file", setup_key_new},
+      {"key", "list", "list the key slots", setup_key_list},
+      {"key", "add", "add a key slot (passphrase, key file or recovery code)", setup_key_add},
+      {"key", "remove", "remove a key slot", setup_key_remove},
+      {"key", "passwd", "change the passphrase of your key slot", setup_key_passwd},
       {"config", "show", "print every setting, its value and where it came from", setup_config_show},
   };
   return commands;

@@ -50,6 +50,16 @@ const std::vector<NounSpec>& noun_table();
 
 // Setup functions, one per cmd_<noun>_<verb>.cc.
 void setup_config_show(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_init(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_db_info(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_db_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_db_backup(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_db_rotate_key(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_key_new(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_key_list(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_key_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_key_remove(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_key_passwd(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 
 }  // namespace ehr::cli
 

@@ -7,8 +7,9 @@
 
 namespace ehr::cli {
 
-Context::Context(Io& io, Config config, Format format, bool quiet, bool no_input)
-    : io_(io), config_(std::move(config)), format_(format), quiet_(quiet), no_input_(no_input) {
+Context::Context(Io& io, Config config, Format format, bool quiet, bool no_input, bool recovery)
+    : io_(io), config_(std::move(config)), format_(format), quiet_(quiet), no_input_(no_input),
+      recovery_(recovery) {
   const std::string& color = config_.get("color");
   err_style_.on = use_color(color, io_.err_tty, io_);
   render_.color = use_color(color, io_.out_tty, io_);

@@ -21,7 +21,7 @@ namespace ehr::cli {
 
 class Context {
  public:
-  Context(Io& io, Config config, Format format, bool quiet, bool no_input);
+  Context(Io& io, Config config, Format format, bool quiet, bool no_input, bool recovery = false);
 
   Io& io() { return io_; }
   std::ostream& out() { return io_.out; }
@@ -29,6 +29,8 @@ class Context {
   Format format() const { return format_; }
   bool quiet() const { return quiet_; }
   bool no_input() const { return no_input_; }
+  // --recovery: the caller's secret is a recovery code, not a passphrase.
+  bool recovery() const { return recovery_; }
 
   // "ehr: error: <message>" (always shown).
   void error(std::string_view message);
@@ -53,6 +55,7 @@ class Context {
   Format format_;
   bool quiet_;
   bool no_input_;
+  bool recovery_;
   Style err_style_;
   RenderOptions render_;
 };

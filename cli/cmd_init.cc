@@ -1,0 +1,68 @@
+// ehr init: create the encrypted database and its first administrator's slot.
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "ehr/store.h"
+#include "secret_input.h"
+#include "store_open.h"
+
+namespace ehr::cli {
+
+namespace {
+
+struct InitOptions {
+  std::string admin;
+  bool recovery_code = false;
+};
+
+int run_init(Context& ctx, const InitOptions& o) {
+  const std::string& path = ctx.config().get("db");
+  SlotOptions slot;
+  slot.user = o.admin.empty() ? ctx.config().get("user") : o.admin;
+  slot.label = "initial";
+  slot.kdf = kdf_from_config(ctx);
+  if (ctx.recovery())
+    return ctx.fail(Error::invalid_argument("--recovery cannot be used with init; use --recovery-code"));
+  auto secret = read_caller_secret(ctx, /*confirm=*/true);
+  if (!secret.ok()) return ctx.fail(secret.error());
+  auto store = Store::create(path, slot, *secret);
+  if (!store.ok()) return ctx.fail(store.error());
+  std::string kind(slot_type_name(secret->kind() == Secret::Kind::kKeyFile ? SlotType::kKeyFile
+                                                                           : SlotType::kPassphrase));
+  if (o.recovery_code) {
+    Secret code = new_recovery_code();
+    SlotOptions rec;
+    rec.user = slot.user;
+    rec.label = "recovery code";
+    auto index = store->add_slot(rec, code);
+    if (!index.ok()) return ctx.fail(index.error());
+    std::string text = code.recovery_code_text();
+    ctx.out() << text << '\n' << std::flush;
+    wipe(text);
+    ctx.info("the line above is a recovery code: it opens this database as " + slot.user +
+             "; store it offline, it is not shown again");
+  }
+  ctx.info(fmt::format("created {} with administrator {} ({} slot{})", path, slot.user, kind,
+                       kind == "passphrase" ? ", kdf " + ctx.config().get("kdf") : ""));
+  return 0;
+}
+
+}  // namespace
+
+void setup_init(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
+  auto o = std::make_shared<InitOptions>();
+  cmd.add_option("--admin", o->admin, "name of the first administrator (default: --user)")
+      ->type_name("NAME");
+  add_config_flag(cmd, flags, "kdf");
+  cmd.add_flag("--recovery-code", o->recovery_code,
+               "also add a recovery-code slot and print the code once on stdout");
+  cmd.footer(
+      "The first slot opens with --key-file, --passphrase-file, or a passphrase asked twice.\n"
+      "Never overwrites an existing file (exit 73).\n\n"
+      "Examples:\n"
+      "  ehr init --db clinic.db --admin alice --recovery-code\n"
+      "  ehr key new -o svc.key && ehr init --db feed.db --admin svc --key-file svc.key");
+  run = [o](Context& ctx) { return run_init(ctx, *o); };
+}
+
+}  // namespace ehr::cli

@@ -1,0 +1,93 @@
+// Secret reading and store opening for commands (store_open.h).
+#include "store_open.h"
+
+#include <fmt/format.h>
+
+#include "ehr/files.h"
+#include "secret_input.h"
+
+namespace ehr::cli {
+
+namespace {
+
+Result<Secret> secret_from_key_file(const std::string& path) {
+  auto bytes = read_key_file(path);
+  if (!bytes.ok()) return bytes.error();
+  auto secret = Secret::key_file(std::span<const std::uint8_t>(
+      reinterpret_cast<const std::uint8_t*>(bytes->data()), bytes->size()));
+  wipe(*bytes);
+  return secret;
+}
+
+// A passphrase or, with --recovery, a recovery code, from text.
+Result<Secret> secret_from_text(Context& ctx, std::string& text) {
+  if (ctx.recovery()) {
+    auto s = Secret::recovery_code(text);
+    wipe(text);
+    return s;
+  }
+  Secret s = Secret::passphrase(text);
+  wipe(text);
+  return s;
+}
+
+}  // namespace
+
+KdfParams kdf_from_config(const Context& ctx) {
+  auto k = KdfParams::by_name(ctx.config().get("kdf"));
+  return k ? *k : KdfParams::moderate();
+}
+
+Result<Secret> read_caller_secret(Context& ctx, bool confirm) {
+  auto source = choose_secret_source(ctx);
+  if (!source.ok()) return source.error();
+  switch (source->kind) {
+    case SecretSource::Kind::kKeyFile:
+      return secret_from_key_file(source->path);
+    case SecretSource::Kind::kPassphraseFile: {
+      auto text = read_passphrase_file(source->path);
+      if (!text.ok()) return text.error();
+      return secret_from_text(ctx, *text);
+    }
+    case SecretSource::Kind::kPrompt: {
+      std::string what = ctx.recovery() ? "recovery code" : "passphrase";
+      auto text = prompt_passphrase(ctx, fmt::format("{} for {}", what, ctx.config().get("user")),
+                                    confirm && !ctx.recovery());
+      if (!text.ok()) return text.error();
+      return secret_from_text(ctx, *text);
+    }
+  }
+  return Error::internal("unknown secret source");
+}
+
+Result<Secret> read_new_secret(Context& ctx, const std::string& key_file,
+                               const std::string& passphrase_file, const std::string& user) {
+  if (!key_file.empty()) return secret_from_key_file(key_file);
+  if (!passphrase_file.empty()) {
+    auto text = read_passphrase_file(passphrase_file);
+    if (!text.ok()) return text.error();
+    Secret s = Secret::passphrase(*text);
+    wipe(*text);
+    return s;
+  }
+  auto text = prompt_passphrase(ctx, "new passphrase for " + user, true);
+  if (!text.ok()) return text.error();
+  Secret s = Secret::passphrase(*text);
+  wipe(*text);
+  return s;
+}
+
+Result<Store> open_store(Context& ctx) {
+  const std::string& path = ctx.config().get("db");
+  if (!path_exists(path)) {
+    ctx.hint(fmt::format("create a database with 'ehr init --db {}', or name one with --db or EHR_DB", path));
+    return Error::no_input(fmt::format("{}: no such file", path));
+  }
+  auto secret = read_caller_secret(ctx, false);
+  if (!secret.ok()) return secret.error();
+  OpenOptions options;
+  options.user = ctx.config().get("user");
+  return Store::open(path, *secret, options);
+}
+
+}  // namespace ehr::cli

@@ -1,0 +1,37 @@
+// Opening the database from the command line: choosing and reading the
+// caller's secret (secret_input.h) and calling ehr::Store::open with the
+// effective --db and --user. Every command that touches the database goes
+// through open_store(), so none can skip authentication.
+
+#ifndef EHR_CLI_STORE_OPEN_H_
+#define EHR_CLI_STORE_OPEN_H_
+
+#include <string>
+
+#include "context.h"
+#include "ehr/store.h"
+
+namespace ehr::cli {
+
+// Reads the caller's secret from --key-file, --passphrase-file or a prompt
+// ("passphrase for USER"); with --recovery, the passphrase source holds a
+// recovery code instead. `confirm` asks a prompted passphrase twice.
+Result<Secret> read_caller_secret(Context& ctx, bool confirm);
+
+// Reads a new secret for a slot from `key_file` (non-empty), else
+// `passphrase_file` (non-empty), else a prompt asked twice ("new passphrase
+// for USER"). Errors as read_key_file / read_passphrase_file / prompt.
+Result<Secret> read_new_secret(Context& ctx, const std::string& key_file,
+                               const std::string& passphrase_file, const std::string& user);
+
+// Opens --db as --user with the caller's secret.
+// Errors: those of choose_secret_source and Store::open; a missing database
+// is kNoInput with a hint to run `ehr init`.
+Result<Store> open_store(Context& ctx);
+
+// The Argon2id cost named by the effective `kdf` setting.
+KdfParams kdf_from_config(const Context& ctx);
+
+}  // namespace ehr::cli
+
+#endif  // EHR_CLI_STORE_OPEN_H_
