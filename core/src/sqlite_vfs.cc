@@ -97,6 +97,16 @@ std::optional<std::string> KeyContext::anomaly() const {
   return anomaly_;
 }
 
+void KeyContext::note_failure(std::string text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  failure_ = std::move(text);
+}
+
+std::optional<std::string> KeyContext::take_failure() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(failure_, std::nullopt);
+}
+
 std::string register_key(std::shared_ptr<KeyContext> ctx) {
   std::array<std::uint8_t, 16> raw{};
   crypto::random_bytes(raw);
@@ -214,6 +224,8 @@ int log_write_refused(EhrFile* f, const char* why, int amt, sqlite3_int64 off) {
 }
 
 int log_auth_failure(EhrFile* f, std::uint32_t pgno, Domain d) {
+  f->ctx->note_failure("page " + std::to_string(pgno) + " of " + f->name +
+                       " (" + kind_name(f->kind) + ")");
   sqlite3_log(SQLITE_IOERR_DATA,
               "ehrcrypt: authentication failed: file %s, page %u, domain %c",
               f->name.c_str(), pgno, static_cast<char>(d));
@@ -344,6 +356,7 @@ int read_db_page(EhrFile* f, std::uint32_t pgno, std::uint8_t* plain) {
     sqlite3_log(SQLITE_IOERR_DATA,
                 "ehrcrypt: %s: page 1 page size or reserve disagrees with the "
                 "ehr header", f->name.c_str());
+    f->ctx->note_failure("page 1 of " + f->name + " (db): layout mismatch");
     std::memset(plain, 0, kPageSize);
     return SQLITE_IOERR_DATA;
   }
@@ -379,6 +392,22 @@ int main_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
   return result;
 }
 
+// A page-1 image must keep the layout the ehr header promises, whether it
+// goes to the db file or into the WAL (a backup from a plain database would
+// otherwise bring reserve 0 along; sqlite3mc #158).
+int check_page1(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
+  if (std::memcmp(in, "SQLite format 3\0", 16) != 0) {
+    return log_write_refused(f, "page 1 is not an SQLite header", amt, off);
+  }
+  if (in[16] != (kPageSize >> 8) || in[17] != 0) {
+    return log_write_refused(f, "page size must stay 4096", amt, off);
+  }
+  if (in[20] != kReserve) {
+    return log_write_refused(f, "reserve must stay 48", amt, off);
+  }
+  return SQLITE_OK;
+}
+
 int main_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
   if (amt != kPageSize || off < 0 || off % kPageSize != 0) {
     return log_write_refused(f, "not one whole aligned page", amt, off);
@@ -390,15 +419,7 @@ int main_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
     return log_write_refused(f, "the lock-byte page is never written", amt, off);
   }
   if (pgno == 1) {
-    if (std::memcmp(in, "SQLite format 3\0", 16) != 0) {
-      return log_write_refused(f, "page 1 is not an SQLite header", amt, off);
-    }
-    if (in[16] != (kPageSize >> 8) || in[17] != 0) {
-      return log_write_refused(f, "page size must stay 4096", amt, off);
-    }
-    if (in[20] != kReserve) {
-      return log_write_refused(f, "reserve must stay 48", amt, off);
-    }
+    if (int rc = check_page1(f, in, amt, off); rc != SQLITE_OK) return rc;
   }
   std::uint8_t page[kPageSize];
   seal_page(*f->ctx, PagePlace{Domain::kDb, pgno}, in, page);
@@ -524,8 +545,12 @@ int wal_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
     if (rc != SQLITE_OK) {
       return log_write_refused(f, "page without a frame header", amt, off);
     }
+    PagePlace place = wal_place(hdr);
+    if (place.pgno == 1) {
+      if (int rc2 = check_page1(f, in, amt, off); rc2 != SQLITE_OK) return rc2;
+    }
     std::uint8_t page[kPageSize];
-    seal_page(*f->ctx, wal_place(hdr), in, page);
+    seal_page(*f->ctx, place, in, page);
     return real_write(f, page, kPageSize, off);
   }
   return log_write_refused(f, "unexpected shape", amt, off);
@@ -887,6 +912,13 @@ int write_header_at(const std::string& path, const store::HeaderBytes& bytes) {
   rc = file->pMethods->xWrite(file, bytes.data(), static_cast<int>(bytes.size()), 0);
   if (rc != SQLITE_OK) return rc;
   return file->pMethods->xSync(file, SQLITE_SYNC_FULL);
+}
+
+int sync_path(const std::string& path) {
+  RawFile f;
+  int rc = f.open(path, SQLITE_OPEN_READWRITE);
+  if (rc != SQLITE_OK) return rc;
+  return f.file()->pMethods->xSync(f.file(), SQLITE_SYNC_FULL);
 }
 
 int write_header_update(sqlite3_file* real, int inactive,

@@ -100,11 +100,17 @@ class KeyContext {
   void flag_anomaly(std::string text);
   std::optional<std::string> anomaly() const;
 
+  // The last page that failed authentication ("page 7 of /x.ehr (db)"), so
+  // the ehr layer can name it in its error; take_failure() clears it.
+  void note_failure(std::string text);
+  std::optional<std::string> take_failure();
+
  private:
   store::FileId file_id_;
   store::Subkeys keys_;
   mutable std::mutex mu_;
   std::optional<std::string> anomaly_;  // GUARDED_BY(mu_)
+  std::optional<std::string> failure_;  // GUARDED_BY(mu_)
   std::atomic<bool> has_anomaly_{false};
 };
 
@@ -159,6 +165,9 @@ int read_header_at(const std::string& path, store::HeaderBytes& out);
 // Writes the complete 4096-byte header to the existing file `path` and syncs.
 // Used only on files no connection has open yet (create, rotation target).
 int write_header_at(const std::string& path, const store::HeaderBytes& bytes);
+
+// fsyncs the existing file `path` (through a unix VFS file object).
+int sync_path(const std::string& path);
 
 // The underlying unix file of `db`'s main database when it is an ehrcrypt
 // database, else nullptr.

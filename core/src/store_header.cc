@@ -82,8 +82,8 @@ void encode_slot(const Slot& slot, std::uint8_t* out) {
   out[kSlotKdf] = static_cast<std::uint8_t>(slot.kdf);
   out[kSlotUserLen] = static_cast<std::uint8_t>(slot.user.size());
   out[kSlotLabelLen] = static_cast<std::uint8_t>(slot.label.size());
-  put_u64(out + kSlotOps, slot.params.opslimit);
-  put_u64(out + kSlotMem, slot.params.memlimit);
+  put_u64(out + kSlotOps, slot.kdf_params.opslimit);
+  put_u64(out + kSlotMem, slot.kdf_params.memlimit);
   std::memcpy(out + kSlotSalt, slot.salt.data(), slot.salt.size());
   std::memcpy(out + kSlotPk, slot.slot_pk.data(), slot.slot_pk.size());
   std::memcpy(out + kSlotNonce, slot.wrap_nonce.data(), slot.wrap_nonce.size());
@@ -115,10 +115,10 @@ bool decode_slot(const std::uint8_t* in, Slot& slot) {
   slot.active = true;
   slot.type = static_cast<SlotType>(type);
   slot.kdf = want;
-  slot.params = {get_u64(in + kSlotOps), get_u64(in + kSlotMem)};
+  slot.kdf_params = {get_u64(in + kSlotOps), get_u64(in + kSlotMem)};
   if (slot.kdf == SlotKdf::kArgon2id13) {
-    if (!crypto::kdf_params_valid(slot.params)) return false;
-  } else if (slot.params.opslimit != 0 || slot.params.memlimit != 0) {
+    if (!crypto::kdf_params_valid(slot.kdf_params)) return false;
+  } else if (slot.kdf_params.opslimit != 0 || slot.kdf_params.memlimit != 0) {
     return false;
   }
   std::memcpy(slot.salt.data(), in + kSlotSalt, slot.salt.size());
@@ -153,7 +153,7 @@ std::vector<std::uint8_t> wrap_ad(const Header& header, std::size_t index,
 // KEK of a slot from its secret.
 Status derive_kek(const Slot& slot, const Secret& secret, SecureBytes& kek) {
   if (slot.kdf == SlotKdf::kArgon2id13) {
-    return crypto::pwhash(secret.bytes(), slot.salt, slot.params, kek);
+    return crypto::pwhash(secret.bytes(), slot.salt, slot.kdf_params, kek);
   }
   kek = SecureBytes(crypto::kKeyBytes);
   crypto::Blake2b h(crypto::kHashBytes, secret.bytes());
@@ -269,6 +269,10 @@ SlotType slot_type_for(Secret::Kind kind) {
   return SlotType::kPassphrase;
 }
 
+}  // namespace ehr::store
+
+namespace ehr {
+
 std::string_view slot_type_name(SlotType type) {
   switch (type) {
     case SlotType::kPassphrase: return "passphrase";
@@ -277,6 +281,10 @@ std::string_view slot_type_name(SlotType type) {
   }
   return "unknown";
 }
+
+}  // namespace ehr
+
+namespace ehr::store {
 
 CopyBytes encode_copy(const Header& header, Bytes k_hdr) {
   CopyBytes out{};
@@ -427,14 +435,14 @@ Result<Slot> make_slot(const Header& header, std::size_t index,
   slot.label = spec.label;
   if (slot.type == SlotType::kPassphrase) {
     if (secret.bytes().empty()) return Error::invalid_argument("empty passphrase");
-    if (!crypto::kdf_params_valid(spec.params)) {
+    if (!crypto::kdf_params_valid(spec.kdf)) {
       return Error::invalid_argument("unsupported KDF parameters");
     }
     slot.kdf = SlotKdf::kArgon2id13;
-    slot.params = spec.params;
+    slot.kdf_params = spec.kdf;
   } else {
     slot.kdf = SlotKdf::kBlake2bRaw;
-    slot.params = {0, 0};
+    slot.kdf_params = {0, 0};
   }
   crypto::random_bytes(slot.salt);
   SecureBytes kek;

@@ -121,11 +121,7 @@ using FileId = std::array<std::uint8_t, kFileIdBytes>;
 using CopyBytes = std::array<std::uint8_t, kCopySize>;
 using HeaderBytes = std::array<std::uint8_t, kHeaderSize>;
 
-enum class SlotType : std::uint8_t {
-  kPassphrase = 1,
-  kKeyFile = 2,
-  kRecoveryCode = 3,
-};
+using ehr::SlotType;
 
 enum class SlotKdf : std::uint8_t { kArgon2id13 = 1, kBlake2bRaw = 2 };
 
@@ -133,7 +129,7 @@ struct Slot {
   bool active = false;
   SlotType type = SlotType::kPassphrase;
   SlotKdf kdf = SlotKdf::kArgon2id13;
-  KdfParams params{0, 0};  // {0, 0} unless kdf == kArgon2id13
+  KdfParams kdf_params{0, 0};  // {0, 0} unless kdf == kArgon2id13
   std::array<std::uint8_t, 16> salt{};
   std::array<std::uint8_t, 32> slot_pk{};
   std::array<std::uint8_t, 24> wrap_nonce{};
@@ -165,9 +161,6 @@ Subkeys derive_subkeys(crypto::Bytes dek);
 
 // The slot type that `kind` of secret may open.
 SlotType slot_type_for(Secret::Kind kind);
-
-// Returns the stable name of `type`: "passphrase", "key-file", "recovery-code".
-std::string_view slot_type_name(SlotType type);
 
 // Encodes `header` as one 2048-byte copy with hdr_mac (keyed with `k_hdr`)
 // and hdr_sum filled in.
@@ -218,12 +211,8 @@ std::optional<DecodedCopy> find_authentic_copy(crypto::Bytes header_bytes,
                                                crypto::Bytes k_hdr,
                                                int* copy_index = nullptr);
 
-// What a new slot should look like.
-struct SlotSpec {
-  std::string user;
-  std::string label;
-  KdfParams params = KdfParams::moderate();  // used by passphrase slots only
-};
+// What a new slot should look like (the public SlotOptions).
+using SlotSpec = SlotOptions;
 
 // Builds an active slot for `secret` at `index` of `header` wrapping `dek`
 // under the header's current wrap_pk. Errors: kInvalidArgument "user name too

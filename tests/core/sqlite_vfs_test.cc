@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "store_header.h"
+#include "support/store_testing.h"
 #include "support/temp_dir.h"
 
 namespace ehr::vfs {
@@ -23,35 +24,8 @@ namespace {
 
 using testing::TempDir;
 
-const KdfParams kFast = KdfParams::min_for_testing();
-
-// A header-only ehr file plus its registered key context.
-struct RawDb {
-  std::string path;
-  std::string handle;
-  std::shared_ptr<KeyContext> ctx;
-  store::FileId file_id{};
-};
-
-RawDb make_raw_db(const std::string& path) {
-  REQUIRE(register_vfs() == SQLITE_OK);
-  Result<store::NewHeader> nh = store::new_header({"alice", "", kFast},
-                                                  Secret::passphrase("pw"));
-  REQUIRE(nh.ok());
-  store::Subkeys keys = store::derive_subkeys(nh->dek.span());
-  store::CopyBytes copy = store::encode_copy(nh->header, keys.hdr.span());
-  store::HeaderBytes bytes{};
-  std::memcpy(bytes.data(), copy.data(), store::kCopySize);
-  std::memcpy(bytes.data() + store::kCopySize, copy.data(), store::kCopySize);
-  { std::ofstream create(path); }
-  REQUIRE(write_header_at(path, bytes) == SQLITE_OK);
-  RawDb db;
-  db.path = path;
-  db.file_id = nh->header.file_id;
-  db.ctx = std::make_shared<KeyContext>(nh->header.file_id, nh->dek.span());
-  db.handle = register_key(db.ctx);
-  return db;
-}
+using testing::make_raw_db;
+using testing::RawDb;
 
 // A file object of the ehrcrypt VFS, opened directly (no SQLite pager).
 class VfsFile {
@@ -117,20 +91,9 @@ sqlite3_int64 phys_size(const std::string& path) {
   return static_cast<sqlite3_int64>(std::filesystem::file_size(path));
 }
 
-sqlite3* open_sqlite(const RawDb& db) {
-  sqlite3* h = nullptr;
-  std::string uri = "file:" + db.path + "?ehrkey=" + db.handle;
-  int rc = sqlite3_open_v2(uri.c_str(), &h,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI |
-                               SQLITE_OPEN_EXRESCODE,
-                           kVfsName);
-  REQUIRE(rc == SQLITE_OK);
-  return h;
-}
+sqlite3* open_sqlite(const RawDb& db) { return testing::open_raw(db); }
 
-int exec(sqlite3* db, const std::string& sql) {
-  return sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
-}
+int exec(sqlite3* db, const std::string& sql) { return testing::raw_exec(db, sql); }
 
 std::string hex(crypto::Bytes b) {
   static const char k[] = "0123456789abcdef";
@@ -448,8 +411,6 @@ TEST_CASE("SQLite runs in WAL mode through the shim and WAL writes are shape-che
   TempDir dir;
   RawDb db = make_raw_db(dir.file("a.ehr"));
   sqlite3* h = open_sqlite(db);
-  int reserve = 48;
-  REQUIRE(sqlite3_file_control(h, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve) == SQLITE_OK);
   REQUIRE(exec(h, "PRAGMA journal_mode=WAL; PRAGMA temp_store=MEMORY;"
                   "CREATE TABLE t(x); INSERT INTO t VALUES('hello wal');") == SQLITE_OK);
   sqlite3_file* wal = nullptr;
@@ -487,8 +448,6 @@ TEST_CASE("a hot rollback journal written through the shim rolls back correctly"
   TempDir dir;
   RawDb db = make_raw_db(dir.file("a.ehr"));
   sqlite3* h = open_sqlite(db);
-  int reserve = 48;
-  REQUIRE(sqlite3_file_control(h, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve) == SQLITE_OK);
   // Rollback mode is the default on a fresh connection (ehr itself runs WAL).
   REQUIRE(exec(h, "PRAGMA temp_store=MEMORY; PRAGMA cache_size=10;"
                   "CREATE TABLE t(x);"

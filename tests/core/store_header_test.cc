@@ -58,7 +58,7 @@ TEST_CASE("a new header opens with its passphrase and yields the DEK") {
   CHECK(u->slot == 0);
   CHECK(u->header.slots[0].user == "alice");
   CHECK(u->header.slots[0].label == "laptop");
-  CHECK(u->header.slots[0].params == kFast);
+  CHECK(u->header.slots[0].kdf_params == kFast);
   CHECK(u->header.generation == 1);
 }
 
@@ -91,7 +91,7 @@ TEST_CASE("key-file and recovery slots open with their secrets") {
   Result<Slot> s2 = make_slot(nh.header, 2, {"bob", "paper", {}}, code, nh.dek.span());
   REQUIRE(s2.ok());
   nh.header.slots[2] = *s2;
-  CHECK(s1->params == KdfParams{0, 0});
+  CHECK(s1->kdf_params == KdfParams{0, 0});
   HeaderBytes bytes = both_copies(nh.header, nh.header, nh.dek.span());
   Result<Unlocked> u1 = unlock(bytes, key, "");
   REQUIRE(u1.ok());
