@@ -336,7 +336,7 @@ Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
                                SQLITE_OPEN_EXRESCODE,
                            vfs::kVfsName);
   if (rc != SQLITE_OK) {
-    return sqlite_error(c.db_, rc, path + ": cannot open", c.ctx_.get());
+    return sqlite_error(c.db_, rc, path, c.ctx_.get());
   }
   sqlite3_extended_result_codes(c.db_, 1);
   sqlite3_busy_timeout(c.db_, options.busy_timeout_ms);
