@@ -1,0 +1,261 @@
+// The encrypted store: one SQLite database file, encrypted page by page, with
+// a LUKS-like header of key slots in front of it.
+//
+// This header is the whole public surface of the storage engine that the CLI
+// sees: secrets, KDF cost presets, creating and opening a store, and the
+// maintenance operations (slots, check, backup, key rotation, info). The file
+// format is described in core/src/store_header.h and core/src/sqlite_vfs.h;
+// /work/shared/design/encrypted-store.md is the specification.
+//
+// Thread safety: Secret and the plain structs are values. A Store is a single
+// connection and must be used by one thread at a time; distinct Stores (in one
+// or several processes) may use the same file concurrently.
+
+#ifndef EHR_STORE_H_
+#define EHR_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ehr/status.h"
+
+namespace ehr {
+
+// Argon2id cost parameters of a passphrase key slot. They are stored in the
+// slot, so a file always describes its own cost. Values are libsodium's
+// crypto_pwhash_argon2id presets.
+struct KdfParams {
+  std::uint64_t opslimit = 3;                         // passes over memory
+  std::uint64_t memlimit = std::uint64_t{256} << 20;  // bytes
+
+  // 2 passes, 64 MiB: the minimum ehr accepts for real use.
+  static KdfParams interactive() { return {2, std::uint64_t{64} << 20}; }
+  // 3 passes, 256 MiB (about 0.4 s on a 2-core VM): the default.
+  static KdfParams moderate() { return {3, std::uint64_t{256} << 20}; }
+  // 4 passes, 1 GiB.
+  static KdfParams sensitive() { return {4, std::uint64_t{1} << 30}; }
+  // libsodium's minimum (1 pass, 8 KiB). Offers no protection; tests only.
+  static KdfParams min_for_testing() { return {1, 8192}; }
+
+  // Returns the preset called `name` ("interactive", "moderate",
+  // "sensitive"), or nullopt for any other name.
+  static std::optional<KdfParams> by_name(std::string_view name);
+
+  friend bool operator==(const KdfParams&, const KdfParams&) = default;
+};
+
+// A secret that opens a key slot: a passphrase, the 32 bytes of a key file,
+// or a recovery code. The bytes live in guarded, mlocked memory (libsodium's
+// sodium_malloc) and are wiped when the Secret is destroyed. Move-only.
+class Secret {
+ public:
+  enum class Kind { kPassphrase, kKeyFile, kRecoveryCode };
+
+  // Length of a key file and of a decoded recovery code.
+  static constexpr std::size_t kKeyBytes = 32;
+
+  // A passphrase, taken as raw bytes (callers should pass UTF-8 in NFC).
+  // Never fails; emptiness is checked where a slot is created.
+  static Secret passphrase(std::string_view utf8);
+
+  // The contents of a key file. Returns kInvalidArgument "key file must hold
+  // exactly 32 bytes" for any other length.
+  static Result<Secret> key_file(std::span<const std::uint8_t> contents);
+
+  // A recovery code as printed by recovery_code_text(): RFC 4648 base32,
+  // case-insensitive, '-' and white space ignored. Returns kInvalidArgument
+  // "malformed recovery code" unless it decodes to exactly 32 bytes.
+  static Result<Secret> recovery_code(std::string_view text);
+
+  Secret(Secret&& other) noexcept;
+  Secret& operator=(Secret&& other) noexcept;
+  Secret(const Secret&) = delete;
+  Secret& operator=(const Secret&) = delete;
+  ~Secret();
+
+  Kind kind() const { return kind_; }
+
+  // The raw secret bytes. Valid until the Secret is destroyed or moved from.
+  std::span<const std::uint8_t> bytes() const { return {data_, size_}; }
+
+  // The code in display form: 52 base32 characters in groups of four joined
+  // by '-'. The returned string is ordinary memory; show it once and drop it.
+  // REQUIRES: kind() == Kind::kRecoveryCode
+  std::string recovery_code_text() const;
+
+ private:
+  friend Secret new_key_file_bytes();
+  friend Secret new_recovery_code();
+  Secret(Kind kind, std::size_t size);
+
+  Kind kind_;
+  std::uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Returns a fresh random key-file secret (32 bytes from the OS CSPRNG). The
+// caller writes bytes() to the key file, mode 0600.
+Secret new_key_file_bytes();
+
+// Returns a fresh random recovery code (32 bytes); show recovery_code_text()
+// to the user exactly once.
+Secret new_recovery_code();
+
+// What kind of secret a key slot takes.
+enum class SlotType : std::uint8_t {
+  kPassphrase = 1,    // Argon2id over a passphrase
+  kKeyFile = 2,       // 32 raw bytes from a key file
+  kRecoveryCode = 3,  // 32 raw bytes shown once as base32
+};
+
+// Returns "passphrase", "key-file" or "recovery-code".
+std::string_view slot_type_name(SlotType type);
+
+// How a new key slot is labelled and, for a passphrase, how costly it is.
+struct SlotOptions {
+  std::string user;   // the ehr user this slot authenticates; at most 32 bytes
+  std::string label;  // free text, e.g. "laptop" or "paper backup"; at most 48 bytes
+  KdfParams kdf = KdfParams::moderate();  // used by passphrase slots only
+};
+
+// A key slot as listed by Store::list_slots(). Holds no key material.
+struct SlotInfo {
+  int index = 0;  // 0..7, stable for the life of the slot
+  SlotType type = SlotType::kPassphrase;
+  std::string user;
+  std::string label;
+  KdfParams kdf{0, 0};  // {0, 0} unless type == kPassphrase
+  bool opened_this_store = false;  // this slot unlocked the current Store
+};
+
+// Facts about an open store (Store::info()).
+struct StoreInfo {
+  std::uint32_t format_version = 0;  // ehr header format, 1
+  std::uint32_t page_size = 0;       // 4096
+  std::uint32_t reserve = 0;         // 48 bytes of nonce, tag and trailer per page
+  std::string cipher;                // "xchacha20-poly1305"
+  std::uint64_t generation = 0;      // bumped by every key-slot change
+  std::string file_id;               // 32 hex digits; changes with rotate_key
+  std::uint64_t file_size = 0;       // bytes of the main file, header included
+  std::uint64_t page_count = 0;      // SQLite pages, including the WAL's
+  std::vector<SlotInfo> slots;       // active slots only, by index
+};
+
+// The outcome of Store::check(). ok() when nothing was found.
+struct CheckReport {
+  bool ok() const { return problems.empty(); }
+  std::uint64_t pages_checked = 0;  // pages of the main file authenticated
+  std::optional<std::uint32_t> first_bad_page;  // first page failing its MAC
+  std::vector<std::string> problems;  // one line each, first problem first
+};
+
+// How to open a store.
+struct OpenOptions {
+  // When non-empty, only key slots of this user are tried.
+  std::string user;
+  // How long to wait for another process's lock before kBusy. Default 5 s.
+  int busy_timeout_ms = 5000;
+  // Open even when WAL recovery found a frame that failed authentication.
+  // Only for `ehr recover`, after it has copied the files aside. Default off.
+  bool allow_wal_anomaly = false;
+};
+
+class StoreInternal;
+
+// An open encrypted store: one SQLite connection through the ehrcrypt VFS,
+// in WAL mode with synchronous=FULL. Move-only; closing (destruction) wipes
+// the key material. Errors never contain secrets.
+class Store {
+ public:
+  // Creates a new store at `path` (mode 0600) with one key slot for `secret`
+  // and opens it. The first slot gets index 0.
+  // Errors: kAlreadyExists "<path>: already exists"; kCantCreate
+  // "<path>: cannot create: <reason>"; kInvalidArgument for bad slot options
+  // (see add_slot); kIoError. On failure no file is left behind.
+  static Result<Store> create(const std::string& path, const SlotOptions& first,
+                              const Secret& secret);
+
+  // Opens an existing store. The header is read and a slot unwrapped before
+  // SQLite sees the file, so a wrong secret changes nothing on disk (no -shm,
+  // no WAL recovery, no mtime change).
+  // Errors: kNoInput "<path>: no such file"; kCorruption "<path>: not an ehr
+  // file", "<path>: damaged header", "<path>: header authentication failed";
+  // kAuthFailed "wrong passphrase or key" (deliberately vague); kCorruption
+  // "<path>: wal frame <n> ... failed authentication; the WAL was kept for
+  // recovery" unless options.allow_wal_anomaly; kBusy; kIoError.
+  static Result<Store> open(const std::string& path, const Secret& secret,
+                            const OpenOptions& options = {});
+
+  Store(Store&& other) noexcept;
+  Store& operator=(Store&& other) noexcept;
+  ~Store();
+
+  // The path this store was opened with.
+  const std::string& path() const;
+
+  // Format facts, size and the key slots. Errors: kCorruption, kIoError.
+  Result<StoreInfo> info();
+
+  // The active key slots, by index. Errors: kCorruption, kIoError.
+  Result<std::vector<SlotInfo>> list_slots();
+
+  // Adds a key slot for `secret` (its kind picks the slot type) and returns
+  // its index. The header change is O(1): the inactive header copy is
+  // rewritten, synced, then mirrored, under SQLite's write lock.
+  // Errors: kConflict "all 8 key slots are in use"; kInvalidArgument "user
+  // name too long (max 32 bytes)", "label too long (max 48 bytes)", "empty
+  // passphrase", "unsupported KDF parameters"; kBusy; kIoError.
+  Result<int> add_slot(const SlotOptions& slot, const Secret& secret);
+
+  // Removes slot `index`. A copied old header still opens with the removed
+  // secret: rotate_key() if that matters.
+  // Errors: kNotFound "no key slot <index>"; kConflict "cannot remove the
+  // last key slot"; kBusy; kIoError.
+  Status remove_slot(int index);
+
+  // Replaces the secret of the slot that opened this store (`ehr key
+  // passwd`): same index, user and label, new salt; `kdf` applies when
+  // `new_secret` is a passphrase.
+  // Errors: kConflict "the slot that opened this store no longer exists";
+  // the kInvalidArgument errors of add_slot; kBusy; kIoError.
+  Status change_secret(const Secret& new_secret, const KdfParams& kdf);
+
+  // Verifies both header copies, authenticates every page of the main file
+  // (skipping the lock-byte page) and runs PRAGMA integrity_check. Problems
+  // go into the report; an Error means the check itself could not run.
+  // Errors: kBusy, kIoError.
+  Result<CheckReport> check();
+
+  // Writes an online, consistent, still-encrypted copy to `target` (VACUUM
+  // INTO through the shim). The copy has the same header: the same DEK,
+  // file_id and slots, so the same secrets open it.
+  // Errors: kAlreadyExists "<target>: already exists"; kCantCreate; kBusy;
+  // kIoError. On failure no target file is left behind.
+  Status backup(const std::string& target);
+
+ private:
+  friend class StoreInternal;
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Replaces the data key: copies the store with VACUUM INTO into a new file
+// with a new DEK and file_id, in which every slot opens with its old secret,
+// verifies the copy, then renames it over `path`. Needs exclusive use of the
+// store (a maintenance window): any other open connection makes it kBusy.
+// Errors: those of Store::open; kBusy "<path>: database is in use";
+// kCorruption if the new copy fails verification (the old file is kept);
+// kIoError.
+Status rotate_key(const std::string& path, const Secret& secret,
+                  const OpenOptions& options = {});
+
+}  // namespace ehr
+
+#endif  // EHR_STORE_H_

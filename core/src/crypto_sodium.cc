@@ -1,0 +1,379 @@
+// libsodium adapter; see crypto_sodium.h. Also implements the secure-memory
+// parts of the public ehr::Secret and ehr::KdfParams (ehr/store.h), so that
+// no other file needs <sodium.h>.
+
+#include "crypto_sodium.h"
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <utility>
+
+#include <sodium.h>
+
+namespace ehr::crypto {
+namespace {
+
+static_assert(kAeadNonceBytes == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+static_assert(kAeadTagBytes == crypto_aead_xchacha20poly1305_ietf_ABYTES);
+static_assert(kKeyBytes == crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+static_assert(kKeyBytes == crypto_kdf_KEYBYTES);
+static_assert(kPwhashSaltBytes == crypto_pwhash_SALTBYTES);
+static_assert(kX25519Bytes == crypto_scalarmult_BYTES);
+static_assert(kX25519Bytes == crypto_scalarmult_SCALARBYTES);
+
+constexpr char kBase32Alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+// Max cost an untrusted header may ask for (see kdf_params_valid).
+constexpr std::uint64_t kMaxOpslimit = 32;
+constexpr std::uint64_t kMaxMemlimit = std::uint64_t{4} << 30;
+
+int base32_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a';
+  if (c >= '2' && c <= '7') return c - '2' + 26;
+  return -1;
+}
+
+}  // namespace
+
+void ensure_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (sodium_init() < 0) std::abort();
+  });
+}
+
+// --- SecureBytes -------------------------------------------------------------
+
+SecureBytes::SecureBytes(std::size_t size) {
+  ensure_init();
+  if (size == 0) return;
+  void* p = sodium_malloc(size);
+  if (p == nullptr) throw std::bad_alloc();
+  sodium_memzero(p, size);
+  data_ = static_cast<std::uint8_t*>(p);
+  size_ = size;
+}
+
+SecureBytes SecureBytes::copy_of(Bytes bytes) {
+  SecureBytes s(bytes.size());
+  if (!bytes.empty()) std::memcpy(s.data_, bytes.data(), bytes.size());
+  return s;
+}
+
+SecureBytes::SecureBytes(SecureBytes&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)) {}
+
+SecureBytes& SecureBytes::operator=(SecureBytes&& other) noexcept {
+  if (this != &other) {
+    release();
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+SecureBytes::~SecureBytes() { release(); }
+
+void SecureBytes::release() {
+  if (data_ != nullptr) sodium_free(data_);  // wipes, unlocks, frees
+  data_ = nullptr;
+  size_ = 0;
+}
+
+// --- primitives --------------------------------------------------------------
+
+void random_bytes(MutBytes out) {
+  ensure_init();
+  randombytes_buf(out.data(), out.size());
+}
+
+void aead_seal(Bytes key, Bytes nonce, Bytes plaintext, Bytes ad,
+               MutBytes ciphertext, MutBytes tag) {
+  ensure_init();
+  unsigned long long tag_len = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+      ciphertext.data(), tag.data(), &tag_len, plaintext.data(),
+      plaintext.size(), ad.data(), ad.size(), nullptr, nonce.data(),
+      key.data());
+}
+
+bool aead_open(Bytes key, Bytes nonce, Bytes ciphertext, Bytes tag, Bytes ad,
+               MutBytes plaintext) {
+  ensure_init();
+  if (tag.size() != kAeadTagBytes || nonce.size() != kAeadNonceBytes ||
+      key.size() != kKeyBytes || plaintext.size() != ciphertext.size()) {
+    return false;
+  }
+  int rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+      plaintext.data(), nullptr, ciphertext.data(), ciphertext.size(),
+      tag.data(), ad.data(), ad.size(), nonce.data(), key.data());
+  if (rc != 0) {
+    sodium_memzero(plaintext.data(), plaintext.size());
+    return false;
+  }
+  return true;
+}
+
+SecureBytes kdf_subkey(Bytes key, std::uint64_t id, std::string_view context) {
+  ensure_init();
+  char ctx[crypto_kdf_CONTEXTBYTES] = {};
+  std::memcpy(ctx, context.data(),
+              std::min(context.size(), sizeof(ctx)));
+  SecureBytes out(kKeyBytes);
+  crypto_kdf_derive_from_key(out.data(), out.size(), id, ctx, key.data());
+  return out;
+}
+
+Blake2b::Blake2b(std::size_t out_len, Bytes key) : out_len_(out_len) {
+  static_assert(sizeof(crypto_generichash_state) <= sizeof(state_));
+  ensure_init();
+  crypto_generichash_init(reinterpret_cast<crypto_generichash_state*>(state_),
+                          key.empty() ? nullptr : key.data(), key.size(),
+                          out_len);
+}
+
+Blake2b::~Blake2b() { sodium_memzero(state_, sizeof(state_)); }
+
+Blake2b& Blake2b::update(Bytes data) {
+  crypto_generichash_update(
+      reinterpret_cast<crypto_generichash_state*>(state_), data.data(),
+      data.size());
+  return *this;
+}
+
+Blake2b& Blake2b::update(std::string_view data) {
+  return update(Bytes(reinterpret_cast<const std::uint8_t*>(data.data()),
+                      data.size()));
+}
+
+void Blake2b::final(MutBytes out) {
+  crypto_generichash_final(reinterpret_cast<crypto_generichash_state*>(state_),
+                           out.data(), out_len_);
+}
+
+std::array<std::uint8_t, kHashBytes> blake2b_256(Bytes data, Bytes key) {
+  std::array<std::uint8_t, kHashBytes> out{};
+  Blake2b h(kHashBytes, key);
+  h.update(data).final(out);
+  return out;
+}
+
+bool kdf_params_valid(const KdfParams& params) {
+  return params.opslimit >= crypto_pwhash_argon2id_OPSLIMIT_MIN &&
+         params.opslimit <= kMaxOpslimit &&
+         params.memlimit >= crypto_pwhash_argon2id_MEMLIMIT_MIN &&
+         params.memlimit <= kMaxMemlimit;
+}
+
+Status pwhash(Bytes passphrase, Bytes salt, const KdfParams& params,
+              SecureBytes& out) {
+  ensure_init();
+  if (!kdf_params_valid(params)) {
+    return Error::invalid_argument("unsupported KDF parameters");
+  }
+  out = SecureBytes(kKeyBytes);
+  // libsodium wants a non-null pointer even for an empty passphrase.
+  static const char kEmpty = 0;
+  const char* pw = passphrase.empty()
+                       ? &kEmpty
+                       : reinterpret_cast<const char*>(passphrase.data());
+  if (crypto_pwhash(out.data(), out.size(), pw, passphrase.size(), salt.data(),
+                    params.opslimit, static_cast<std::size_t>(params.memlimit),
+                    crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    out = SecureBytes();
+    return Error::internal("key derivation failed (out of memory?)");
+  }
+  return {};
+}
+
+void x25519_base(Bytes sk, MutBytes pk) {
+  ensure_init();
+  crypto_scalarmult_base(pk.data(), sk.data());
+}
+
+bool x25519(Bytes sk, Bytes pk, MutBytes shared) {
+  ensure_init();
+  return crypto_scalarmult(shared.data(), sk.data(), pk.data()) == 0;
+}
+
+std::string base32_encode(Bytes data) {
+  std::string out;
+  out.reserve((data.size() * 8 + 4) / 5);
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (std::uint8_t b : data) {
+    buffer = (buffer << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out.push_back(kBase32Alphabet[(buffer >> (bits - 5)) & 31]);
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out.push_back(kBase32Alphabet[(buffer << (5 - bits)) & 31]);
+  return out;
+}
+
+std::optional<std::size_t> base32_decode(std::string_view text, MutBytes out) {
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  std::size_t n = 0;
+  std::size_t symbols = 0;
+  bool padding = false;
+  for (char c : text) {
+    if (c == '-' || c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    if (c == '=') {
+      padding = true;
+      continue;
+    }
+    int v = base32_value(c);
+    if (v < 0 || padding) return std::nullopt;  // junk, or data after '='
+    buffer = ((buffer << 5) | static_cast<std::uint32_t>(v)) & 0xffff;
+    bits += 5;
+    ++symbols;
+    if (bits >= 8) {
+      if (n == out.size()) return std::nullopt;
+      out[n++] = static_cast<std::uint8_t>(buffer >> (bits - 8));
+      bits -= 8;
+    }
+  }
+  // Valid unpadded lengths are 0, 2, 4, 5, 7 symbols modulo 8.
+  switch (symbols % 8) {
+    case 1: case 3: case 6: return std::nullopt;
+    default: break;
+  }
+  // Leftover bits must be zero, so every byte string has one encoding.
+  if (bits > 0 && (buffer & ((1u << bits) - 1)) != 0) return std::nullopt;
+  return n;
+}
+
+bool equal_ct(Bytes a, Bytes b) {
+  ensure_init();
+  if (a.size() != b.size()) return false;
+  if (a.empty()) return true;
+  return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+void wipe(MutBytes buf) {
+  if (!buf.empty()) sodium_memzero(buf.data(), buf.size());
+}
+
+Status disable_core_dumps() {
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    return Error::io_error("prctl(PR_SET_DUMPABLE) failed");
+  }
+  struct rlimit none = {0, 0};
+  if (setrlimit(RLIMIT_CORE, &none) != 0) {
+    return Error::io_error("setrlimit(RLIMIT_CORE) failed");
+  }
+  return {};
+}
+
+}  // namespace ehr::crypto
+
+// --- public ehr::Secret and ehr::KdfParams ---------------------------------
+
+namespace ehr {
+
+static_assert(crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE == 2);
+static_assert(crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE == 64u << 20);
+static_assert(crypto_pwhash_argon2id_OPSLIMIT_MODERATE == 3);
+static_assert(crypto_pwhash_argon2id_MEMLIMIT_MODERATE == 256u << 20);
+static_assert(crypto_pwhash_argon2id_OPSLIMIT_SENSITIVE == 4);
+static_assert(crypto_pwhash_argon2id_MEMLIMIT_SENSITIVE == 1u << 30);
+static_assert(crypto_pwhash_argon2id_OPSLIMIT_MIN == 1);
+static_assert(crypto_pwhash_argon2id_MEMLIMIT_MIN == 8192);
+
+std::optional<KdfParams> KdfParams::by_name(std::string_view name) {
+  if (name == "interactive") return interactive();
+  if (name == "moderate") return moderate();
+  if (name == "sensitive") return sensitive();
+  return std::nullopt;
+}
+
+Secret::Secret(Kind kind, std::size_t size) : kind_(kind) {
+  crypto::ensure_init();
+  // sodium_malloc(0) is legal but keep a real allocation for uniformity.
+  void* p = sodium_malloc(size == 0 ? 1 : size);
+  if (p == nullptr) throw std::bad_alloc();
+  sodium_memzero(p, size == 0 ? 1 : size);
+  data_ = static_cast<std::uint8_t*>(p);
+  size_ = size;
+}
+
+Secret::Secret(Secret&& other) noexcept
+    : kind_(other.kind_),
+      data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)) {}
+
+Secret& Secret::operator=(Secret&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) sodium_free(data_);
+    kind_ = other.kind_;
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+Secret::~Secret() {
+  if (data_ != nullptr) sodium_free(data_);
+}
+
+Secret Secret::passphrase(std::string_view utf8) {
+  Secret s(Kind::kPassphrase, utf8.size());
+  if (!utf8.empty()) std::memcpy(s.data_, utf8.data(), utf8.size());
+  return s;
+}
+
+Result<Secret> Secret::key_file(std::span<const std::uint8_t> contents) {
+  if (contents.size() != kKeyBytes) {
+    return Error::invalid_argument("key file must hold exactly 32 bytes");
+  }
+  Secret s(Kind::kKeyFile, kKeyBytes);
+  std::memcpy(s.data_, contents.data(), kKeyBytes);
+  return s;
+}
+
+Result<Secret> Secret::recovery_code(std::string_view text) {
+  Secret s(Kind::kRecoveryCode, kKeyBytes);
+  // Decode into secure memory directly; a 33rd byte makes decode fail.
+  std::optional<std::size_t> n =
+      crypto::base32_decode(text, crypto::MutBytes(s.data_, kKeyBytes));
+  if (!n || *n != kKeyBytes) {
+    return Error::invalid_argument("malformed recovery code");
+  }
+  return s;
+}
+
+std::string Secret::recovery_code_text() const {
+  if (kind_ != Kind::kRecoveryCode) std::abort();
+  std::string plain = crypto::base32_encode(bytes());
+  std::string out;
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    if (i > 0 && i % 4 == 0) out.push_back('-');
+    out.push_back(plain[i]);
+  }
+  crypto::wipe(crypto::MutBytes(reinterpret_cast<std::uint8_t*>(plain.data()),
+                                plain.size()));
+  return out;
+}
+
+Secret new_key_file_bytes() {
+  Secret s(Secret::Kind::kKeyFile, Secret::kKeyBytes);
+  crypto::random_bytes(crypto::MutBytes(s.data_, s.size_));
+  return s;
+}
+
+Secret new_recovery_code() {
+  Secret s(Secret::Kind::kRecoveryCode, Secret::kKeyBytes);
+  crypto::random_bytes(crypto::MutBytes(s.data_, s.size_));
+  return s;
+}
+
+}  // namespace ehr

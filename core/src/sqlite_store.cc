@@ -1,0 +1,783 @@
+// Opening SQLite on encrypted stores and the store maintenance operations;
+// see sqlite_store.h. Also implements the public ehr::Store (ehr/store.h).
+//
+// Sections:
+//   1. error mapping
+//   2. Statement and Connection
+//   3. file helpers (URIs, exclusive create, directory fsync, cleanup)
+//   4. open and create
+//   5. key-slot changes
+//   6. list, info, check, backup, rotate
+//   7. the public ehr::Store
+
+#include "sqlite_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace ehr::store {
+namespace {
+
+constexpr std::string_view kAuthFailed = "wrong passphrase or key";
+constexpr std::uint32_t kApplicationId = 0x45485231;  // "EHR1" in page 1
+
+}  // namespace
+
+// --- 1. error mapping -----------------------------------------------------------
+
+ErrorCode error_code_for(int rc) {
+  if (rc == SQLITE_IOERR_DATA) return ErrorCode::kCorruption;
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return ErrorCode::kBusy;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return ErrorCode::kCorruption;
+    case SQLITE_IOERR:
+    case SQLITE_FULL: return ErrorCode::kIoError;
+    case SQLITE_CANTOPEN: return ErrorCode::kNoInput;
+    case SQLITE_PERM:
+    case SQLITE_AUTH: return ErrorCode::kAccessDenied;
+    case SQLITE_INTERRUPT: return ErrorCode::kInterrupted;
+    case SQLITE_CONSTRAINT: return ErrorCode::kConflict;
+    case SQLITE_TOOBIG:
+    case SQLITE_RANGE:
+    case SQLITE_MISMATCH: return ErrorCode::kInvalidArgument;
+    default: return ErrorCode::kInternal;
+  }
+}
+
+Error sqlite_error(sqlite3* db, int rc, std::string_view context,
+                   vfs::KeyContext* ctx) {
+  std::string what;
+  if (rc == SQLITE_IOERR_DATA) {
+    what = "page authentication failed";
+    if (ctx != nullptr) {
+      if (std::optional<std::string> f = ctx->take_failure()) what += ": " + *f;
+    }
+  } else if (db != nullptr && sqlite3_extended_errcode(db) == rc) {
+    what = sqlite3_errmsg(db);
+  } else {
+    what = sqlite3_errstr(rc);
+  }
+  return Error(error_code_for(rc), fmt::format("{}: {}", context, what));
+}
+
+// --- 2. Statement and Connection --------------------------------------------------
+
+Statement::Statement(Statement&& other) noexcept
+    : db_(other.db_),
+      stmt_(std::exchange(other.stmt_, nullptr)),
+      ctx_(other.ctx_) {}
+
+Statement& Statement::operator=(Statement&& other) noexcept {
+  if (this != &other) {
+    if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+    db_ = other.db_;
+    stmt_ = std::exchange(other.stmt_, nullptr);
+    ctx_ = other.ctx_;
+  }
+  return *this;
+}
+
+Statement::~Statement() {
+  if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+}
+
+Status Statement::check(int rc, std::string_view what) const {
+  if (rc == SQLITE_OK) return {};
+  return sqlite_error(db_, rc, what, ctx_);
+}
+
+Status Statement::bind_text(int index, std::string_view text) {
+  return check(sqlite3_bind_text64(stmt_, index, text.data(), text.size(),
+                                   SQLITE_TRANSIENT, SQLITE_UTF8),
+               "bind");
+}
+
+Status Statement::bind_int(int index, std::int64_t value) {
+  return check(sqlite3_bind_int64(stmt_, index, value), "bind");
+}
+
+Status Statement::bind_blob(int index, std::span<const std::uint8_t> blob) {
+  // A non-null pointer even for an empty blob, so it binds '' not NULL.
+  static const std::uint8_t kEmpty = 0;
+  return check(sqlite3_bind_blob64(stmt_, index,
+                                   blob.empty() ? &kEmpty : blob.data(),
+                                   blob.size(), SQLITE_TRANSIENT),
+               "bind");
+}
+
+Status Statement::bind_null(int index) {
+  return check(sqlite3_bind_null(stmt_, index), "bind");
+}
+
+Result<bool> Statement::step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return sqlite_error(db_, rc, "query failed", ctx_);
+}
+
+Status Statement::reset() {
+  sqlite3_reset(stmt_);  // its result repeats the last step's error
+  return {};
+}
+
+int Statement::column_count() const { return sqlite3_column_count(stmt_); }
+
+bool Statement::column_is_null(int index) const {
+  return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
+}
+
+std::int64_t Statement::column_int(int index) const {
+  return sqlite3_column_int64(stmt_, index);
+}
+
+std::string Statement::column_text(int index) const {
+  const unsigned char* p = sqlite3_column_text(stmt_, index);
+  int n = sqlite3_column_bytes(stmt_, index);
+  return p ? std::string(reinterpret_cast<const char*>(p), n) : std::string();
+}
+
+std::vector<std::uint8_t> Statement::column_blob(int index) const {
+  const void* p = sqlite3_column_blob(stmt_, index);
+  int n = sqlite3_column_bytes(stmt_, index);
+  const auto* b = static_cast<const std::uint8_t*>(p);
+  return p ? std::vector<std::uint8_t>(b, b + n) : std::vector<std::uint8_t>();
+}
+
+Connection::Connection(Connection&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)),
+      path_(std::move(other.path_)),
+      handle_(std::exchange(other.handle_, std::string())),
+      ctx_(std::move(other.ctx_)),
+      dek_(std::move(other.dek_)),
+      slot_(other.slot_) {}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+  if (this != &other) {
+    close();
+    db_ = std::exchange(other.db_, nullptr);
+    path_ = std::move(other.path_);
+    handle_ = std::exchange(other.handle_, std::string());
+    ctx_ = std::move(other.ctx_);
+    dek_ = std::move(other.dek_);
+    slot_ = other.slot_;
+  }
+  return *this;
+}
+
+Connection::~Connection() { close(); }
+
+void Connection::close() {
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+  db_ = nullptr;
+  if (!handle_.empty()) vfs::unregister_key(handle_);
+  handle_.clear();
+  ctx_.reset();
+  dek_ = crypto::SecureBytes();
+}
+
+Status Connection::exec(std::string_view sql) {
+  std::string s(sql);
+  int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return sqlite_error(db_, rc, "sql failed", ctx_.get());
+  return {};
+}
+
+Result<Statement> Connection::prepare(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()),
+                              &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    return sqlite_error(db_, rc, "prepare failed", ctx_.get());
+  }
+  return Statement(db_, stmt, ctx_.get());
+}
+
+Result<std::string> Connection::query_text(std::string_view sql) {
+  Result<Statement> st = prepare(sql);
+  if (!st.ok()) return st.error();
+  Result<bool> row = st->step();
+  if (!row.ok()) return row.error();
+  if (!*row) return Error::not_found("no rows");
+  return st->column_text(0);
+}
+
+namespace {
+
+// --- 3. file helpers -------------------------------------------------------------
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+// "file:" URI of `path` with ehrkey=`handle`; the path is made absolute and
+// every byte outside a safe set is percent-encoded.
+std::string make_uri(const std::string& path, const std::string& handle) {
+  std::string abs = std::filesystem::absolute(path).lexically_normal().string();
+  std::string uri = "file:";
+  static const char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : abs) {
+    bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (c >= '0' && c <= '9') || c == '/' || c == '-' || c == '_' ||
+                c == '.' || c == '~';
+    if (safe) {
+      uri.push_back(static_cast<char>(c));
+    } else {
+      uri.push_back('%');
+      uri.push_back(kHex[c >> 4]);
+      uri.push_back(kHex[c & 15]);
+    }
+  }
+  return uri + "?ehrkey=" + handle;
+}
+
+// Checks that `path` names an existing regular file.
+Status check_existing(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return Error::no_input(path + ": no such file");
+    }
+    return Error::io_error(path + ": " + errno_text(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return Error::no_input(path + ": not a regular file");
+  return {};
+}
+
+// Creates `path` exclusively with mode 0600, empty.
+Status create_exclusive(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return Error::already_exists(path + ": already exists");
+    return Error::cant_create(path + ": cannot create: " + errno_text(errno));
+  }
+  // Whatever the umask, the file is 0600 (and so are -wal/-shm, which the
+  // unix VFS creates with the database's mode).
+  int rc = ::fchmod(fd, 0600);
+  int saved = errno;
+  ::close(fd);
+  if (rc != 0) {
+    ::unlink(path.c_str());
+    return Error::cant_create(path + ": cannot create: " + errno_text(saved));
+  }
+  return {};
+}
+
+// fsyncs the directory holding `path`, so a create or rename is durable.
+void sync_parent_dir(const std::string& path) {
+  std::string dir = std::filesystem::absolute(path).parent_path().string();
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+// Removes `path` and every SQLite side file of it.
+void remove_store_files(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    ::unlink((path + suffix).c_str());
+  }
+}
+
+bool path_exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+HeaderBytes both_copies(const Header& h, crypto::Bytes dek) {
+  Subkeys keys = derive_subkeys(dek);
+  CopyBytes copy = encode_copy(h, keys.hdr.span());
+  HeaderBytes out{};
+  std::memcpy(out.data(), copy.data(), kCopySize);
+  std::memcpy(out.data() + kCopySize, copy.data(), kCopySize);
+  return out;
+}
+
+// Creates `path` holding only `bytes` as its header. On failure nothing is
+// left behind.
+Status create_header_file(const std::string& path, const HeaderBytes& bytes) {
+  EHR_TRY(create_exclusive(path));
+  int rc = vfs::write_header_at(path, bytes);
+  if (rc != SQLITE_OK) {
+    ::unlink(path.c_str());
+    return sqlite_error(nullptr, rc, path + ": cannot write the header");
+  }
+  sync_parent_dir(path);
+  return {};
+}
+
+}  // namespace
+
+// --- 4. open and create ------------------------------------------------------------
+
+Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
+                                 const OpenOptions& options, bool exclusive,
+                                 bool is_new) {
+  Connection c;
+  c.path_ = path;
+  c.dek_ = std::move(unlocked.dek);
+  c.slot_ = unlocked.slot;
+  c.ctx_ = std::make_shared<vfs::KeyContext>(unlocked.header.file_id, c.dek_.span());
+  c.handle_ = vfs::register_key(c.ctx_);
+
+  std::string uri = make_uri(path, c.handle_);
+  int rc = sqlite3_open_v2(uri.c_str(), &c.db_,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI |
+                               SQLITE_OPEN_EXRESCODE,
+                           vfs::kVfsName);
+  if (rc != SQLITE_OK) {
+    return sqlite_error(c.db_, rc, path, c.ctx_.get());
+  }
+  sqlite3_extended_result_codes(c.db_, 1);
+  sqlite3_busy_timeout(c.db_, options.busy_timeout_ms);
+  sqlite3_db_config(c.db_, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_db_config(c.db_, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+
+  // Setup errors read "<path>: <what>"; a lock held elsewhere is "in use".
+  auto run = [&](const std::string& sql) -> Status {
+    int rc2 = sqlite3_exec(c.db_, sql.c_str(), nullptr, nullptr, nullptr);
+    if (rc2 == SQLITE_OK) return {};
+    if (error_code_for(rc2) == ErrorCode::kBusy) {
+      return Error::busy(path + ": database is in use");
+    }
+    return sqlite_error(c.db_, rc2, path, c.ctx_.get());
+  };
+  auto text = [&](const std::string& sql) -> Result<std::string> {
+    Result<std::string> r = c.query_text(sql);
+    if (r.ok()) return r;
+    if (r.error().is(ErrorCode::kBusy)) return Error::busy(path + ": database is in use");
+    // query_text's context is "query failed"; name the file instead.
+    std::string msg = r.error().message();
+    std::string_view prefix = "query failed: ";
+    if (msg.starts_with(prefix)) msg = msg.substr(prefix.size());
+    return Error(r.error().code(), path + ": " + msg);
+  };
+
+  if (is_new) {
+    // Must happen before the first write; SQLite ignores it silently later,
+    // so read it back (§3).
+    int reserve = kReserve;
+    sqlite3_file_control(c.db_, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+    reserve = -1;
+    sqlite3_file_control(c.db_, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+    if (reserve != static_cast<int>(kReserve)) {
+      return Error::internal(path + ": could not set the page reserve");
+    }
+  }
+  EHR_TRY(run(fmt::format("PRAGMA temp_store=MEMORY;{}{}"
+                          "PRAGMA journal_mode=WAL;"
+                          "PRAGMA synchronous=FULL;"
+                          "PRAGMA cell_size_check=ON;"
+                          "PRAGMA trusted_schema=OFF;"
+                          "PRAGMA cache_size=-65536;",
+                          exclusive ? "PRAGMA locking_mode=EXCLUSIVE;" : "",
+                          is_new ? "PRAGMA auto_vacuum=NONE;" : "")));
+  Result<std::string> mode = text("PRAGMA journal_mode");
+  if (!mode.ok()) return mode.error();
+  if (*mode != "wal") return Error::internal(path + ": could not enter WAL mode");
+  if (is_new) {
+    // Writes page 1 (reserve 48) and marks the inner database as ehr's.
+    EHR_TRY(run(fmt::format("PRAGMA application_id={}", kApplicationId)));
+  }
+  // A read transaction runs WAL recovery if needed; then ask the shim.
+  Result<std::string> count = text("SELECT count(*) FROM sqlite_schema");
+  if (!count.ok()) return count.error();
+  Result<std::string> status = text("PRAGMA ehr_status");
+  if (!status.ok()) return status.error();
+  if (*status != "ok" && !options.allow_wal_anomaly) {
+    return Error::corruption(
+        fmt::format("{}: {}; the WAL was kept for recovery", path, *status));
+  }
+  return c;
+}
+
+Result<Connection> open_store(const std::string& path, const Secret& secret,
+                              const OpenOptions& options, bool exclusive) {
+  if (vfs::register_vfs() != SQLITE_OK) return Error::internal("cannot register the VFS");
+  EHR_TRY(check_existing(path));
+  HeaderBytes bytes{};
+  int rc = vfs::read_header_at(path, bytes);
+  if (rc == SQLITE_NOTADB) return Error::corruption(path + ": not an ehr file");
+  if (rc != SQLITE_OK) return sqlite_error(nullptr, rc, path + ": cannot read");
+  Result<Unlocked> u = unlock(bytes, secret, options.user);
+  if (!u.ok()) {
+    if (u.error().is(ErrorCode::kAuthFailed)) {
+      return Error::auth_failed(std::string(kAuthFailed));
+    }
+    return u.error().with_context(path);
+  }
+  return open_unlocked(path, std::move(u).value(), options, exclusive, false);
+}
+
+Result<Connection> create_store(const std::string& path, const SlotSpec& first,
+                                const Secret& secret) {
+  if (vfs::register_vfs() != SQLITE_OK) return Error::internal("cannot register the VFS");
+  if (path_exists(path)) return Error::already_exists(path + ": already exists");
+  Result<NewHeader> nh = new_header(first, secret);  // validates before any I/O
+  if (!nh.ok()) return nh.error();
+  EHR_TRY(create_header_file(path, both_copies(nh->header, nh->dek.span())));
+  Unlocked u{nh->header, std::move(nh->dek), 0, 0};
+  Result<Connection> c = open_unlocked(path, std::move(u), OpenOptions{}, false, true);
+  if (!c.ok()) {
+    remove_store_files(path);
+    return c.error();
+  }
+  return c;
+}
+
+// --- 5. key-slot changes -------------------------------------------------------------
+
+namespace {
+
+// Runs `fn` inside BEGIN IMMEDIATE.
+template <typename Fn>
+auto with_write_lock(Connection& c, Fn fn) -> decltype(fn()) {
+  if (Status s = c.exec("BEGIN IMMEDIATE"); !s.ok()) {
+    if (s.error().is(ErrorCode::kBusy)) {
+      return Error::busy(c.path() + ": database is busy");
+    }
+    return s.error();
+  }
+  auto result = fn();
+  if (Status s = c.exec(result.ok() ? "COMMIT" : "ROLLBACK"); !s.ok() && result.ok()) {
+    return s.error();
+  }
+  return result;
+}
+
+struct CurrentHeader {
+  Header header;
+  int copy = 0;  // the authentic copy chosen
+};
+
+Result<CurrentHeader> read_current(Connection& c) {
+  sqlite3_file* real = vfs::underlying_main_file(c.handle());
+  if (real == nullptr) return Error::internal("not an ehrcrypt connection");
+  HeaderBytes bytes{};
+  int rc = vfs::read_header(real, bytes);
+  if (rc != SQLITE_OK) return sqlite_error(nullptr, rc, c.path() + ": cannot read the header");
+  int copy = 0;
+  std::optional<DecodedCopy> d = find_authentic_copy(
+      bytes, c.key_context().file_id(), c.key_context().hdr_key(), &copy);
+  if (!d) return Error::corruption(c.path() + ": header authentication failed");
+  return CurrentHeader{std::move(d->header), copy};
+}
+
+// Writes `next` as generation current+1 (inactive copy first, then mirror).
+Status commit_header(Connection& c, const CurrentHeader& cur, Header next) {
+  next.generation = cur.header.generation + 1;
+  CopyBytes copy = encode_copy(next, c.key_context().hdr_key());
+  sqlite3_file* real = vfs::underlying_main_file(c.handle());
+  int rc = vfs::write_header_update(real, 1 - cur.copy, copy);
+  if (rc != SQLITE_OK) {
+    return sqlite_error(nullptr, rc, c.path() + ": cannot write the header");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Header> current_header(Connection& c) {
+  Result<CurrentHeader> cur = read_current(c);
+  if (!cur.ok()) return cur.error();
+  return std::move(cur->header);
+}
+
+Result<int> add_slot(Connection& c, const SlotSpec& spec, const Secret& secret) {
+  return with_write_lock(c, [&]() -> Result<int> {
+    Result<CurrentHeader> cur = read_current(c);
+    if (!cur.ok()) return cur.error();
+    std::optional<std::size_t> index = free_slot(cur->header);
+    if (!index) return Error::conflict("all 8 key slots are in use");
+    Result<Slot> slot = make_slot(cur->header, *index, spec, secret, c.dek());
+    if (!slot.ok()) return slot.error();
+    Header next = cur->header;
+    next.slots[*index] = std::move(slot).value();
+    EHR_TRY(commit_header(c, *cur, std::move(next)));
+    return static_cast<int>(*index);
+  });
+}
+
+Status remove_slot(Connection& c, int index) {
+  return with_write_lock(c, [&]() -> Status {
+    Result<CurrentHeader> cur = read_current(c);
+    if (!cur.ok()) return cur.error();
+    if (index < 0 || index >= static_cast<int>(kSlotCount) ||
+        !cur->header.slots[index].active) {
+      return Error::not_found(fmt::format("no key slot {}", index));
+    }
+    if (active_slot_count(cur->header) == 1) {
+      return Error::conflict("cannot remove the last key slot");
+    }
+    Header next = cur->header;
+    next.slots[index] = Slot{};
+    EHR_TRY(commit_header(c, *cur, std::move(next)));
+    if (c.opened_slot() == index) c.set_opened_slot(-1);
+    return {};
+  });
+}
+
+Status change_secret(Connection& c, const Secret& new_secret, const KdfParams& kdf) {
+  return with_write_lock(c, [&]() -> Status {
+    Result<CurrentHeader> cur = read_current(c);
+    if (!cur.ok()) return cur.error();
+    int index = c.opened_slot();
+    if (index < 0 || !cur->header.slots[index].active) {
+      return Error::conflict("the slot that opened this store no longer exists");
+    }
+    const Slot& old = cur->header.slots[index];
+    Result<Slot> slot = make_slot(cur->header, index, {old.user, old.label, kdf},
+                                  new_secret, c.dek());
+    if (!slot.ok()) return slot.error();
+    Header next = cur->header;
+    next.slots[index] = std::move(slot).value();
+    return commit_header(c, *cur, std::move(next));
+  });
+}
+
+// --- 6. list, info, check, backup, rotate ------------------------------------------
+
+Result<std::vector<SlotInfo>> list_slots(Connection& c) {
+  Result<CurrentHeader> cur = read_current(c);
+  if (!cur.ok()) return cur.error();
+  std::vector<SlotInfo> out;
+  for (std::size_t i = 0; i < kSlotCount; ++i) {
+    const Slot& s = cur->header.slots[i];
+    if (!s.active) continue;
+    out.push_back(SlotInfo{static_cast<int>(i), s.type, s.user, s.label,
+                           s.kdf_params, static_cast<int>(i) == c.opened_slot()});
+  }
+  return out;
+}
+
+Result<StoreInfo> store_info(Connection& c) {
+  Result<CurrentHeader> cur = read_current(c);
+  if (!cur.ok()) return cur.error();
+  Result<std::vector<SlotInfo>> slots = list_slots(c);
+  if (!slots.ok()) return slots.error();
+  Result<std::string> pages = c.query_text("PRAGMA page_count");
+  if (!pages.ok()) return pages.error();
+  StoreInfo info;
+  info.format_version = kFormat;
+  info.page_size = kPageSize;
+  info.reserve = kReserve;
+  info.cipher = "xchacha20-poly1305";
+  info.generation = cur->header.generation;
+  for (std::uint8_t b : cur->header.file_id) info.file_id += fmt::format("{:02x}", b);
+  struct stat st {};
+  if (::stat(c.path().c_str(), &st) == 0) info.file_size = static_cast<std::uint64_t>(st.st_size);
+  info.page_count = std::stoull(*pages);
+  info.slots = std::move(slots).value();
+  return info;
+}
+
+Result<CheckReport> check_store(Connection& c) {
+  CheckReport report;
+  // Block writers (and so checkpoints of new commits) while pages are read.
+  Status locked = with_write_lock(c, [&]() -> Status {
+    // The header: both copies, each on its own.
+    sqlite3_file* real = vfs::underlying_main_file(c.handle());
+    HeaderBytes bytes{};
+    int rc = vfs::read_header(real, bytes);
+    if (rc != SQLITE_OK) return sqlite_error(nullptr, rc, c.path() + ": cannot read the header");
+    for (int i = 0; i < 2; ++i) {
+      const char* name = i == 0 ? "A" : "B";
+      Result<DecodedCopy> d = decode_copy(crypto::Bytes(bytes).subspan(i * kCopySize, kCopySize));
+      if (!d.ok()) {
+        report.problems.push_back(fmt::format("header copy {}: {}", name, d.error().message()));
+      } else if (d->header.file_id != c.key_context().file_id() ||
+                 !verify_mac(*d, c.key_context().hdr_key())) {
+        report.problems.push_back(fmt::format("header copy {}: authentication failed", name));
+      }
+    }
+    // Every page of the main file.
+    std::int64_t n = vfs::db_file_pages(c.handle());
+    for (std::int64_t pg = 1; pg <= n; ++pg) {
+      auto pgno = static_cast<std::uint32_t>(pg);
+      if (pgno == vfs::kLockBytePage) continue;
+      int prc = vfs::verify_db_page(c.handle(), pgno);
+      ++report.pages_checked;
+      if (prc == SQLITE_OK) continue;
+      if (prc == SQLITE_IOERR_DATA) {
+        c.key_context().take_failure();
+        if (!report.first_bad_page) report.first_bad_page = pgno;
+        report.problems.push_back(fmt::format("page {} fails authentication", pgno));
+      } else {
+        return sqlite_error(nullptr, prc, fmt::format("{}: cannot read page {}", c.path(), pgno));
+      }
+    }
+    return {};
+  });
+  if (!locked.ok()) return locked.error();
+
+  // The logical content, through the WAL.
+  Result<Statement> st = c.prepare("PRAGMA integrity_check");
+  if (!st.ok()) return st.error();
+  for (;;) {
+    Result<bool> row = st->step();
+    if (!row.ok()) {
+      report.problems.push_back("integrity_check stopped: " + row.error().message());
+      break;
+    }
+    if (!*row) break;
+    std::string line = st->column_text(0);
+    if (line != "ok") report.problems.push_back("integrity_check: " + line);
+  }
+  return report;
+}
+
+namespace {
+
+std::string sql_quote(std::string_view s) {
+  std::string out = "'";
+  for (char ch : s) {
+    if (ch == '\'') out += "''";
+    else out.push_back(ch);
+  }
+  return out + "'";
+}
+
+// VACUUM INTO `target` (already holding its header) under key `handle`.
+Status vacuum_into(Connection& c, const std::string& target,
+                   const std::string& handle) {
+  EHR_TRY(c.exec("VACUUM INTO " + sql_quote(make_uri(target, handle))));
+  // VACUUM INTO writes its target with synchronous=OFF.
+  int rc = vfs::sync_path(target);
+  if (rc != SQLITE_OK) return sqlite_error(nullptr, rc, target + ": cannot sync");
+  sync_parent_dir(target);
+  return {};
+}
+
+}  // namespace
+
+Status backup_store(Connection& c, const std::string& target) {
+  if (path_exists(target)) return Error::already_exists(target + ": already exists");
+  Result<CurrentHeader> cur = read_current(c);
+  if (!cur.ok()) return cur.error();
+  // Same header, same DEK and file_id: the backup opens with the same secrets.
+  EHR_TRY(create_header_file(target, both_copies(cur->header, c.dek())));
+  Status s = vacuum_into(c, target, c.key_handle());
+  if (!s.ok()) {
+    remove_store_files(target);
+    return s.error();
+  }
+  return {};
+}
+
+Status rotate_key(const std::string& path, const Secret& secret,
+                  const OpenOptions& options) {
+  Result<Connection> opened = open_store(path, secret, options, /*exclusive=*/true);
+  if (!opened.ok()) return opened.error();
+  Connection& c = *opened;
+  Result<CurrentHeader> cur = read_current(c);
+  if (!cur.ok()) return cur.error();
+  Result<NewHeader> rot = rotated_header(cur->header);
+  if (!rot.ok()) return rot.error();
+
+  std::array<std::uint8_t, 8> rnd{};
+  crypto::random_bytes(rnd);
+  std::string tmp = path + ".rotate-";
+  for (std::uint8_t b : rnd) tmp += fmt::format("{:02x}", b);
+  EHR_TRY(create_header_file(tmp, both_copies(rot->header, rot->dek.span())));
+
+  auto ctx = std::make_shared<vfs::KeyContext>(rot->header.file_id, rot->dek.span());
+  std::string handle = vfs::register_key(ctx);
+  Status s = vacuum_into(c, tmp, handle);
+  vfs::unregister_key(handle);
+  if (!s.ok()) {
+    remove_store_files(tmp);
+    return s;
+  }
+  // Verify the copy the way a user will open it: with the secret.
+  bool verified = false;
+  {
+    Result<Connection> copy = open_store(tmp, secret, options);
+    if (copy.ok()) {
+      Result<CheckReport> report = check_store(*copy);
+      verified = report.ok() && report->ok();
+    }
+  }
+  if (!verified) {
+    remove_store_files(tmp);
+    return Error::corruption(path + ": the rotated copy failed verification; "
+                             "the old file is unchanged");
+  }
+  // Empty the old WAL and keep it on close: after the rename, "<path>-wal"
+  // names the new database's WAL, which this connection must not delete.
+  if (Status t = c.exec("PRAGMA wal_checkpoint(TRUNCATE)"); !t.ok()) {
+    remove_store_files(tmp);
+    return t;
+  }
+  int persist = 1;
+  sqlite3_file_control(c.handle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    remove_store_files(tmp);
+    return Error::io_error(path + ": cannot replace: " + errno_text(e));
+  }
+  sync_parent_dir(path);
+  return {};
+}
+
+}  // namespace ehr::store
+
+// --- 7. the public ehr::Store ---------------------------------------------------------
+
+namespace ehr {
+
+struct Store::Impl {
+  store::Connection conn;
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::Store(Store&& other) noexcept = default;
+Store& Store::operator=(Store&& other) noexcept = default;
+Store::~Store() = default;
+
+Result<Store> Store::create(const std::string& path, const SlotOptions& first,
+                            const Secret& secret) {
+  Result<store::Connection> c = store::create_store(path, first, secret);
+  if (!c.ok()) return c.error();
+  return Store(std::make_unique<Impl>(Impl{std::move(c).value()}));
+}
+
+Result<Store> Store::open(const std::string& path, const Secret& secret,
+                          const OpenOptions& options) {
+  Result<store::Connection> c = store::open_store(path, secret, options);
+  if (!c.ok()) return c.error();
+  return Store(std::make_unique<Impl>(Impl{std::move(c).value()}));
+}
+
+const std::string& Store::path() const { return impl_->conn.path(); }
+Result<StoreInfo> Store::info() { return store::store_info(impl_->conn); }
+Result<std::vector<SlotInfo>> Store::list_slots() { return store::list_slots(impl_->conn); }
+Result<int> Store::add_slot(const SlotOptions& slot, const Secret& secret) {
+  return store::add_slot(impl_->conn, slot, secret);
+}
+Status Store::remove_slot(int index) { return store::remove_slot(impl_->conn, index); }
+Status Store::change_secret(const Secret& new_secret, const KdfParams& kdf) {
+  return store::change_secret(impl_->conn, new_secret, kdf);
+}
+Result<CheckReport> Store::check() { return store::check_store(impl_->conn); }
+Status Store::backup(const std::string& target) {
+  return store::backup_store(impl_->conn, target);
+}
+
+Status rotate_key(const std::string& path, const Secret& secret,
+                  const OpenOptions& options) {
+  return store::rotate_key(path, secret, options);
+}
+
+store::Connection& StoreInternal::connection(Store& s) { return s.impl_->conn; }
+
+}  // namespace ehr

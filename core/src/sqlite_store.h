@@ -1,0 +1,180 @@
+// The one place where ehr opens SQLite: creating and opening encrypted
+// stores through the ehrcrypt VFS, the RAII Connection and Statement
+// wrappers a later store layer builds on, the SQLite-to-ErrorCode mapping,
+// and the maintenance operations behind ehr/store.h (key slots, check,
+// backup, key rotation, info).
+//
+// Opening (encrypted-store.md §0.4, §0.5): read the ehr header through a
+// unix file object, unwrap a slot, and only then call sqlite3_open_v2 with
+// SQLITE_OPEN_EXRESCODE, vfs "ehrcrypt" and a URI naming the key registry
+// entry. A wrong secret therefore never reaches SQLite: no -shm is created
+// and no WAL is recovered or deleted. Every connection then runs
+//   temp_store=MEMORY, journal_mode=WAL, synchronous=FULL, cell_size_check=ON,
+//   trusted_schema=OFF, cache_size=-65536, busy_timeout, defensive mode
+// and checks PRAGMA ehr_status.
+//
+// Thread safety: a Connection or Statement is used by one thread at a time.
+
+#ifndef EHR_SQLITE_STORE_H_
+#define EHR_SQLITE_STORE_H_
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto_sodium.h"
+#include "ehr/status.h"
+#include "ehr/store.h"
+#include "sqlite_vfs.h"
+#include "store_header.h"
+
+namespace ehr::store {
+
+// Maps an SQLite result code to an ErrorCode: BUSY/LOCKED -> kBusy;
+// IOERR_DATA, CORRUPT*, NOTADB -> kCorruption; other IOERR, FULL -> kIoError;
+// CANTOPEN -> kNoInput; PERM/AUTH -> kAccessDenied; INTERRUPT ->
+// kInterrupted; CONSTRAINT -> kConflict; TOOBIG/RANGE/MISMATCH ->
+// kInvalidArgument; everything else -> kInternal.
+ErrorCode error_code_for(int rc);
+
+// An Error for `rc` on `db` (may be null): "<context>: <sqlite message>",
+// and for IOERR_DATA "<context>: page authentication failed: page <n> of
+// <file> (<domain>)".
+Error sqlite_error(sqlite3* db, int rc, std::string_view context,
+                   vfs::KeyContext* ctx = nullptr);
+
+// A prepared statement. Move-only; finalized on destruction. Column getters
+// are valid after step() returned true. Indices: bind is 1-based, column
+// 0-based, as in SQLite.
+class Statement {
+ public:
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement();
+
+  Status bind_text(int index, std::string_view text);
+  Status bind_int(int index, std::int64_t value);
+  Status bind_blob(int index, std::span<const std::uint8_t> blob);
+  Status bind_null(int index);
+
+  // Runs one step: true when a row is available, false when done.
+  Result<bool> step();
+  // Resets for another execution; bindings are kept.
+  Status reset();
+
+  int column_count() const;
+  bool column_is_null(int index) const;
+  std::int64_t column_int(int index) const;
+  std::string column_text(int index) const;
+  std::vector<std::uint8_t> column_blob(int index) const;
+
+ private:
+  friend class Connection;
+  Statement(sqlite3* db, sqlite3_stmt* stmt, vfs::KeyContext* ctx)
+      : db_(db), stmt_(stmt), ctx_(ctx) {}
+  Status check(int rc, std::string_view what) const;
+
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+  vfs::KeyContext* ctx_ = nullptr;
+};
+
+// An open connection to an encrypted store, with its key material. Move-only;
+// destruction closes SQLite (sqlite3_close_v2), removes the registry entry
+// and wipes the DEK.
+class Connection {
+ public:
+  Connection(Connection&& other) noexcept;
+  Connection& operator=(Connection&& other) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  // Runs one or more SQL statements, discarding rows.
+  Status exec(std::string_view sql);
+  Result<Statement> prepare(std::string_view sql);
+  // Column 0 of the first row of `sql` as text ("" for NULL).
+  // Errors: kNotFound "no rows" when there is no row.
+  Result<std::string> query_text(std::string_view sql);
+
+  sqlite3* handle() const { return db_; }
+  const std::string& path() const { return path_; }
+  const std::string& key_handle() const { return handle_; }
+  vfs::KeyContext& key_context() const { return *ctx_; }
+  crypto::Bytes dek() const { return dek_.span(); }
+  // Index of the slot that opened this connection, or -1 once removed.
+  int opened_slot() const { return slot_; }
+  void set_opened_slot(int slot) { slot_ = slot; }
+
+ private:
+  friend Result<Connection> open_unlocked(const std::string&, Unlocked, const OpenOptions&,
+                                          bool, bool);
+  Connection() = default;
+  void close();
+
+  sqlite3* db_ = nullptr;
+  std::string path_;
+  std::string handle_;
+  std::shared_ptr<vfs::KeyContext> ctx_;
+  crypto::SecureBytes dek_;
+  int slot_ = -1;
+};
+
+// Opens `path` with `secret` (see the top of this file). With `exclusive`,
+// the connection runs PRAGMA locking_mode=EXCLUSIVE before entering WAL mode
+// (heap wal-index, no -shm), so it fails with kBusy "<path>: database is in
+// use" while any other connection has the file open.
+// Errors: as Store::open.
+Result<Connection> open_store(const std::string& path, const Secret& secret,
+                              const OpenOptions& options, bool exclusive = false);
+
+// Creates `path` (mode 0600, O_EXCL) with a new header holding one slot for
+// `secret`, then opens it, sets RESERVE_BYTES=48 and checks it took.
+// Errors: as Store::create.
+Result<Connection> create_store(const std::string& path, const SlotSpec& first,
+                                const Secret& secret);
+
+// Opens a connection from an already unlocked header (used by the two
+// functions above).
+Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
+                                 const OpenOptions& options, bool exclusive,
+                                 bool is_new);
+
+// The current authentic header of an open store, re-read from disk.
+Result<Header> current_header(Connection& c);
+
+// Key-slot changes under SQLite's write lock (BEGIN IMMEDIATE): re-read the
+// header, change it, write generation+1 to the inactive copy, sync, mirror.
+Result<int> add_slot(Connection& c, const SlotSpec& spec, const Secret& secret);
+Status remove_slot(Connection& c, int index);
+Status change_secret(Connection& c, const Secret& new_secret, const KdfParams& kdf);
+
+Result<std::vector<SlotInfo>> list_slots(Connection& c);
+Result<StoreInfo> store_info(Connection& c);
+Result<CheckReport> check_store(Connection& c);
+Status backup_store(Connection& c, const std::string& target);
+Status rotate_key(const std::string& path, const Secret& secret,
+                  const OpenOptions& options);
+
+}  // namespace ehr::store
+
+namespace ehr {
+
+// Access to the Connection inside a public Store, for the store layer that
+// will sit on top of this one (LevelDB's ...Internal pattern).
+class StoreInternal {
+ public:
+  static store::Connection& connection(Store& s);
+};
+
+}  // namespace ehr
+
+#endif  // EHR_SQLITE_STORE_H_

@@ -1,0 +1,982 @@
+// The "ehrcrypt" VFS shim; see sqlite_vfs.h for what it does and why.
+//
+// Sections:
+//   1. key registry and KeyContext
+//   2. page codec
+//   3. the file object and xOpen
+//   4. MAIN_DB reads and writes
+//   5. WAL reads and writes
+//   6. MAIN_JOURNAL reads and writes
+//   7. the remaining io methods and file controls
+//   8. the vfs object and registration
+//   9. header I/O and helpers for sqlite_store.cc
+//
+// Every failure is fail-closed: an unexpected write shape is
+// SQLITE_IOERR_WRITE, an unauthentic page SQLITE_IOERR_DATA, and both are
+// logged through sqlite3_log with the file, page number and domain (P14).
+
+#include "sqlite_vfs.h"
+
+#include <algorithm>
+#include <initializer_list>
+#include <cstring>
+#include <map>
+#include <new>
+#include <string>
+#include <utility>
+
+namespace ehr::vfs {
+namespace {
+
+// --- 1. key registry ----------------------------------------------------------
+
+std::mutex g_registry_mu;
+std::map<std::string, std::shared_ptr<KeyContext>, std::less<>>& registry() {
+  static auto* r = new std::map<std::string, std::shared_ptr<KeyContext>, std::less<>>();
+  return *r;
+}
+
+void put_be32(std::uint8_t* p, std::uint32_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 24);
+  p[1] = static_cast<std::uint8_t>(v >> 16);
+  p[2] = static_cast<std::uint8_t>(v >> 8);
+  p[3] = static_cast<std::uint8_t>(v);
+}
+
+std::uint32_t get_be32(const std::uint8_t* p) {
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+         (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+}
+
+bool all_zero(const std::uint8_t* p, std::size_t n) {
+  std::uint8_t acc = 0;
+  for (std::size_t i = 0; i < n; ++i) acc |= p[i];
+  return acc == 0;
+}
+
+// --- 2. page codec ------------------------------------------------------------
+
+constexpr std::size_t kMaxAd = 4 + 1 + 16 + 4 + 8 + 8 + 4;
+
+// Builds the AD of a page image; returns its length.
+std::size_t page_ad(const KeyContext& ctx, const PagePlace& place,
+                    const std::uint8_t* trailer, std::uint8_t* ad) {
+  std::size_t n = 0;
+  std::memcpy(ad, "EHR1", 4);
+  n += 4;
+  ad[n++] = static_cast<std::uint8_t>(place.domain);
+  std::memcpy(ad + n, ctx.file_id().data(), ctx.file_id().size());
+  n += ctx.file_id().size();
+  put_be32(ad + n, place.pgno);
+  n += 4;
+  std::memcpy(ad + n, trailer, 8);
+  n += 8;
+  if (place.domain == Domain::kWal) {
+    std::memcpy(ad + n, place.wal_salts, 8);
+    n += 8;
+    put_be32(ad + n, place.wal_ntruncate);
+    n += 4;
+  }
+  return n;
+}
+
+}  // namespace
+
+KeyContext::KeyContext(const store::FileId& file_id, crypto::Bytes dek)
+    : file_id_(file_id), keys_(store::derive_subkeys(dek)) {}
+
+void KeyContext::flag_anomaly(std::string text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!anomaly_) anomaly_ = std::move(text);
+  has_anomaly_.store(true);
+}
+
+std::optional<std::string> KeyContext::anomaly() const {
+  if (!has_anomaly_.load()) return std::nullopt;
+  std::lock_guard<std::mutex> lock(mu_);
+  return anomaly_;
+}
+
+void KeyContext::note_failure(std::string text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  failure_ = std::move(text);
+}
+
+std::optional<std::string> KeyContext::take_failure() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(failure_, std::nullopt);
+}
+
+std::string register_key(std::shared_ptr<KeyContext> ctx) {
+  std::array<std::uint8_t, 16> raw{};
+  crypto::random_bytes(raw);
+  static const char kHex[] = "0123456789abcdef";
+  std::string handle;
+  for (std::uint8_t b : raw) {
+    handle.push_back(kHex[b >> 4]);
+    handle.push_back(kHex[b & 15]);
+  }
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  registry()[handle] = std::move(ctx);
+  return handle;
+}
+
+void unregister_key(const std::string& handle) {
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  registry().erase(handle);
+}
+
+std::shared_ptr<KeyContext> find_key(std::string_view handle) {
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  auto it = registry().find(handle);
+  return it == registry().end() ? nullptr : it->second;
+}
+
+void seal_page_with_nonce_for_testing(const KeyContext& ctx,
+                                      const PagePlace& place,
+                                      const std::uint8_t* plain,
+                                      const std::uint8_t* nonce,
+                                      std::uint8_t* out) {
+  std::uint8_t trailer[8] = {};
+  std::uint8_t ad[kMaxAd];
+  std::size_t ad_len = page_ad(ctx, place, trailer, ad);
+  std::memcpy(out + kNonceOffset, nonce, 24);
+  crypto::aead_seal(ctx.page_key(), crypto::Bytes(out + kNonceOffset, 24),
+                    crypto::Bytes(plain, kUsable), crypto::Bytes(ad, ad_len),
+                    crypto::MutBytes(out, kUsable),
+                    crypto::MutBytes(out + kTagOffset, 16));
+  std::memcpy(out + kTrailerOffset, trailer, 8);
+}
+
+void seal_page(const KeyContext& ctx, const PagePlace& place,
+               const std::uint8_t* plain, std::uint8_t* out) {
+  std::uint8_t nonce[24];
+  crypto::random_bytes(nonce);
+  seal_page_with_nonce_for_testing(ctx, place, plain, nonce, out);
+}
+
+bool open_page(const KeyContext& ctx, const PagePlace& place,
+               const std::uint8_t* in, std::uint8_t* plain) {
+  std::uint8_t ad[kMaxAd];
+  std::size_t ad_len = page_ad(ctx, place, in + kTrailerOffset, ad);
+  // Zero the reserve first so SQLite never sees nonce or tag (P1).
+  std::memset(plain + kUsable, 0, kReserve);
+  return crypto::aead_open(ctx.page_key(), crypto::Bytes(in + kNonceOffset, 24),
+                           crypto::Bytes(in, kUsable),
+                           crypto::Bytes(in + kTagOffset, 16),
+                           crypto::Bytes(ad, ad_len),
+                           crypto::MutBytes(plain, kUsable));
+}
+
+void wal_checksum_mask(const KeyContext& ctx, const std::uint8_t* salts,
+                       std::uint32_t frame, std::uint8_t* mask) {
+  std::uint8_t k[4];
+  put_be32(k, frame);
+  std::array<std::uint8_t, 32> out{};
+  crypto::Blake2b h(32, ctx.walck_key());
+  h.update(ctx.file_id()).update(crypto::Bytes(salts, 8)).update(k).final(out);
+  std::memcpy(mask, out.data(), 8);
+}
+
+namespace {
+
+// --- 3. the file object and xOpen ----------------------------------------------
+
+enum class Kind { kMain, kWal, kJournal, kSuper };
+
+struct EhrFile {
+  sqlite3_file base;  // must be first
+  Kind kind = Kind::kMain;
+  sqlite3_file* real = nullptr;  // the unix file, placed after this struct
+  std::shared_ptr<KeyContext> ctx;
+  std::string name;  // for log lines
+  // MAIN_JOURNAL adjacency state: the previous write on this handle.
+  bool prev_valid = false;
+  sqlite3_int64 prev_off = 0;
+  int prev_amt = 0;
+  std::uint32_t prev_value = 0;
+};
+
+constexpr std::size_t kRealOffset = (sizeof(EhrFile) + 15) & ~std::size_t{15};
+
+sqlite3_vfs* g_real_vfs = nullptr;
+sqlite3_vfs g_vfs;
+extern const sqlite3_io_methods kMethods;
+
+EhrFile* ehr(sqlite3_file* f) { return reinterpret_cast<EhrFile*>(f); }
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::kMain: return "db";
+    case Kind::kWal: return "wal";
+    case Kind::kJournal: return "journal";
+    case Kind::kSuper: return "super-journal";
+  }
+  return "?";
+}
+
+int log_write_refused(EhrFile* f, const char* why, int amt, sqlite3_int64 off) {
+  sqlite3_log(SQLITE_IOERR_WRITE,
+              "ehrcrypt: refused %s write of %d bytes at offset %lld to %s: %s",
+              kind_name(f->kind), amt, static_cast<long long>(off),
+              f->name.c_str(), why);
+  return SQLITE_IOERR_WRITE;
+}
+
+int log_auth_failure(EhrFile* f, std::uint32_t pgno, Domain d) {
+  f->ctx->note_failure("page " + std::to_string(pgno) + " of " + f->name +
+                       " (" + kind_name(f->kind) + ")");
+  sqlite3_log(SQLITE_IOERR_DATA,
+              "ehrcrypt: authentication failed: file %s, page %u, domain %c",
+              f->name.c_str(), pgno, static_cast<char>(d));
+  return SQLITE_IOERR_DATA;
+}
+
+int real_read(EhrFile* f, void* buf, int amt, sqlite3_int64 off) {
+  return f->real->pMethods->xRead(f->real, buf, amt, off);
+}
+
+int real_write(EhrFile* f, const void* buf, int amt, sqlite3_int64 off) {
+  return f->real->pMethods->xWrite(f->real, buf, amt, off);
+}
+
+int real_size(EhrFile* f, sqlite3_int64* size) {
+  return f->real->pMethods->xFileSize(f->real, size);
+}
+
+void destroy(EhrFile* f) {
+  f->~EhrFile();
+}
+
+// Reads the header through `f->real` and checks it belongs to `f->ctx`.
+int verify_main_header(EhrFile* f) {
+  store::HeaderBytes h{};
+  int rc = real_read(f, h.data(), static_cast<int>(h.size()), 0);
+  if (rc == SQLITE_IOERR_SHORT_READ) return SQLITE_NOTADB;
+  if (rc != SQLITE_OK) return rc;
+  if (!store::find_authentic_copy(h, f->ctx->file_id(), f->ctx->hdr_key())) {
+    sqlite3_log(SQLITE_NOTADB,
+                "ehrcrypt: %s: no ehr header copy authenticates for this key",
+                f->name.c_str());
+    return SQLITE_NOTADB;
+  }
+  return SQLITE_OK;
+}
+
+int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
+           int* out_flags) {
+  EhrFile* f = new (file) EhrFile();
+  f->base.pMethods = nullptr;
+  f->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) +
+                                            kRealOffset);
+  f->name = name != nullptr ? name : "(nameless)";
+
+  auto refuse = [&](const char* why) {
+    sqlite3_log(SQLITE_CANTOPEN, "ehrcrypt: refused to open %s: %s",
+                f->name.c_str(), why);
+    destroy(f);
+    return SQLITE_CANTOPEN;
+  };
+
+  if (name == nullptr) return refuse("nameless (temporary) files are not allowed");
+  if (flags & SQLITE_OPEN_MAIN_DB) {
+    f->kind = Kind::kMain;
+    const char* handle = sqlite3_uri_parameter(name, "ehrkey");
+    if (handle != nullptr) f->ctx = find_key(handle);
+    if (!f->ctx) return refuse("no ehr key context (ehrkey=)");
+    int exists = 0;
+    if (g_real_vfs->xAccess(g_real_vfs, name, SQLITE_ACCESS_EXISTS, &exists) !=
+            SQLITE_OK ||
+        !exists) {
+      return refuse("an ehr database must be created with its header first");
+    }
+  } else if (flags & (SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_JOURNAL)) {
+    f->kind = (flags & SQLITE_OPEN_WAL) ? Kind::kWal : Kind::kJournal;
+    sqlite3_file* main = sqlite3_database_file_object(name);
+    EhrFile* owner = nullptr;
+    if (main == nullptr || main->pMethods == nullptr ||
+        main->pMethods->xFileControl(main, kFcntlSelf, &owner) != SQLITE_OK ||
+        owner == nullptr || !owner->ctx) {
+      return refuse("its database is not an ehrcrypt database");
+    }
+    f->ctx = owner->ctx;
+  } else if (flags & SQLITE_OPEN_SUPER_JOURNAL) {
+    f->kind = Kind::kSuper;
+  } else {
+    return refuse("temporary files are not allowed (use temp_store=MEMORY)");
+  }
+
+  int rc = g_real_vfs->xOpen(g_real_vfs, name, f->real, flags, out_flags);
+  if (rc != SQLITE_OK) {
+    destroy(f);
+    return rc;
+  }
+  if (f->kind == Kind::kMain) {
+    rc = verify_main_header(f);
+    if (rc != SQLITE_OK) {
+      if (f->real->pMethods) f->real->pMethods->xClose(f->real);
+      destroy(f);
+      return rc;
+    }
+  }
+  f->base.pMethods = &kMethods;
+  return SQLITE_OK;
+}
+
+// --- 4. MAIN_DB ---------------------------------------------------------------
+
+sqlite3_int64 page_phys(std::uint32_t pgno) {
+  return kHeaderOffset + static_cast<sqlite3_int64>(pgno - 1) * kPageSize;
+}
+
+// Reads physical page `pgno` into `plain`. SQLITE_OK, SQLITE_IOERR_DATA,
+// SQLITE_IOERR_SHORT_READ (page entirely beyond EOF; `plain` zeroed), or
+// another I/O error.
+int read_db_page(EhrFile* f, std::uint32_t pgno, std::uint8_t* plain) {
+  std::uint8_t raw[kPageSize];
+  int rc = real_read(f, raw, kPageSize, page_phys(pgno));
+  if (rc == SQLITE_IOERR_SHORT_READ) {
+    sqlite3_int64 size = 0;
+    int rc2 = real_size(f, &size);
+    if (rc2 != SQLITE_OK) return rc2;
+    if (size <= page_phys(pgno)) {
+      std::memset(plain, 0, kPageSize);
+      return SQLITE_IOERR_SHORT_READ;
+    }
+    // A partial page: truncated or torn file. Authentication decides.
+  } else if (rc != SQLITE_OK) {
+    return rc;
+  }
+  PagePlace place{Domain::kDb, pgno};
+  if (!open_page(*f->ctx, place, raw, plain)) {
+    return log_auth_failure(f, pgno, Domain::kDb);
+  }
+  if (pgno == 1 && (plain[16] != (kPageSize >> 8) || plain[17] != 0 ||
+                    plain[20] != kReserve)) {
+    sqlite3_log(SQLITE_IOERR_DATA,
+                "ehrcrypt: %s: page 1 page size or reserve disagrees with the "
+                "ehr header", f->name.c_str());
+    f->ctx->note_failure("page 1 of " + f->name + " (db): layout mismatch");
+    std::memset(plain, 0, kPageSize);
+    return SQLITE_IOERR_DATA;
+  }
+  return SQLITE_OK;
+}
+
+int main_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
+  if (off < 0) return SQLITE_IOERR_READ;
+  int result = SQLITE_OK;
+  std::uint8_t plain[kPageSize];
+  while (amt > 0) {
+    sqlite3_int64 pg = off / kPageSize + 1;
+    int in_page = static_cast<int>(off % kPageSize);
+    int n = std::min(amt, kPageSize - in_page);
+    if (pg > 0xFFFFFFFEll) return SQLITE_IOERR_READ;
+    std::uint32_t pgno = static_cast<std::uint32_t>(pg);
+    if (pgno == kLockBytePage) {
+      std::memset(out, 0, n);  // never decrypted (P8)
+    } else {
+      int rc = read_db_page(f, pgno, plain);
+      if (rc == SQLITE_IOERR_SHORT_READ) {
+        result = SQLITE_IOERR_SHORT_READ;
+      } else if (rc != SQLITE_OK) {
+        return rc;
+      }
+      std::memcpy(out, plain + in_page, n);
+    }
+    out += n;
+    off += n;
+    amt -= n;
+  }
+  crypto::wipe(plain);
+  return result;
+}
+
+// A page-1 image must keep the layout the ehr header promises, whether it
+// goes to the db file or into the WAL (a backup from a plain database would
+// otherwise bring reserve 0 along; sqlite3mc #158).
+int check_page1(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
+  if (std::memcmp(in, "SQLite format 3\0", 16) != 0) {
+    return log_write_refused(f, "page 1 is not an SQLite header", amt, off);
+  }
+  if (in[16] != (kPageSize >> 8) || in[17] != 0) {
+    return log_write_refused(f, "page size must stay 4096", amt, off);
+  }
+  if (in[20] != kReserve) {
+    return log_write_refused(f, "reserve must stay 48", amt, off);
+  }
+  return SQLITE_OK;
+}
+
+int main_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
+  if (amt != kPageSize || off < 0 || off % kPageSize != 0) {
+    return log_write_refused(f, "not one whole aligned page", amt, off);
+  }
+  sqlite3_int64 pg = off / kPageSize + 1;
+  if (pg > 0xFFFFFFFEll) return log_write_refused(f, "page number", amt, off);
+  std::uint32_t pgno = static_cast<std::uint32_t>(pg);
+  if (pgno == kLockBytePage) {
+    return log_write_refused(f, "the lock-byte page is never written", amt, off);
+  }
+  if (pgno == 1) {
+    if (int rc = check_page1(f, in, amt, off); rc != SQLITE_OK) return rc;
+  }
+  std::uint8_t page[kPageSize];
+  seal_page(*f->ctx, PagePlace{Domain::kDb, pgno}, in, page);
+  return real_write(f, page, kPageSize, page_phys(pgno));
+}
+
+// --- 5. WAL -------------------------------------------------------------------
+
+sqlite3_int64 frame_offset(std::uint32_t k) {
+  return kWalHeaderSize + static_cast<sqlite3_int64>(k - 1) * kWalFrameSize;
+}
+
+void apply_mask(const KeyContext& ctx, std::uint8_t* hdr, std::uint32_t k) {
+  std::uint8_t mask[8];
+  wal_checksum_mask(ctx, hdr + 8, k, mask);
+  for (int i = 0; i < 8; ++i) hdr[16 + i] ^= mask[i];
+}
+
+PagePlace wal_place(const std::uint8_t* hdr) {
+  return PagePlace{Domain::kWal, get_be32(hdr), hdr + 8, get_be32(hdr + 4)};
+}
+
+// Produces bytes [rel, rel + n) of the plaintext image of frame `k`.
+int wal_read_frame(EhrFile* f, std::uint32_t k, int rel, int n,
+                   std::uint8_t* out) {
+  const sqlite3_int64 fo = frame_offset(k);
+  const bool wants_page = rel + n > kWalFrameHeaderSize;
+  const bool full_frame = rel == 0 && n == kWalFrameSize;
+  std::uint8_t image[kWalFrameSize];
+  int want = wants_page ? static_cast<int>(kWalFrameSize) : kWalFrameHeaderSize;
+  int rc = real_read(f, image, want, fo);
+  if (rc == SQLITE_IOERR_SHORT_READ) {
+    sqlite3_int64 size = 0;
+    int rc2 = real_size(f, &size);
+    if (rc2 != SQLITE_OK) return rc2;
+    if (size <= fo) {  // frame entirely beyond EOF
+      std::memset(out, 0, n);
+      return SQLITE_IOERR_SHORT_READ;
+    }
+  } else if (rc != SQLITE_OK) {
+    return rc;
+  }
+  std::uint8_t* hdr = image;
+  const bool zero_frame = all_zero(image, want);
+  // An all-zero frame read whole (recovery) is simply the end of the log.
+  // Any other read of page bytes must authenticate.
+  if (wants_page && !(full_frame && zero_frame)) {
+    std::uint8_t plain[kPageSize];
+    PagePlace place = wal_place(hdr);
+    if (open_page(*f->ctx, place, image + kWalFrameHeaderSize, plain)) {
+      std::memcpy(image + kWalFrameHeaderSize, plain, kPageSize);
+    } else if (full_frame) {
+      // Recovery (or walRewriteChecksums) reads whole frames. Treat the frame
+      // as the end of the log, but keep the evidence (§5.3).
+      std::string text = "wal frame " + std::to_string(k) + " of " + f->name +
+                         " failed authentication";
+      sqlite3_log(SQLITE_IOERR_DATA, "ehrcrypt: %s", text.c_str());
+      f->ctx->flag_anomaly(std::move(text));
+      std::memset(image, 0, kWalFrameSize);
+    } else {
+      return log_auth_failure(f, place.pgno, Domain::kWal);
+    }
+    crypto::wipe(plain);
+  }
+  if (!all_zero(hdr, kWalFrameHeaderSize)) apply_mask(*f->ctx, hdr, k);
+  std::memcpy(out, image + rel, n);
+  crypto::wipe(crypto::MutBytes(image, kWalFrameSize));
+  return SQLITE_OK;
+}
+
+int wal_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
+  if (off < 0) return SQLITE_IOERR_READ;
+  int result = SQLITE_OK;
+  while (amt > 0) {
+    int n;
+    int rc;
+    if (off < kWalHeaderSize) {
+      n = static_cast<int>(std::min<sqlite3_int64>(amt, kWalHeaderSize - off));
+      rc = real_read(f, out, n, off);
+    } else {
+      sqlite3_int64 k64 = (off - kWalHeaderSize) / kWalFrameSize + 1;
+      if (k64 > 0xFFFFFFFFll) return SQLITE_IOERR_READ;
+      std::uint32_t k = static_cast<std::uint32_t>(k64);
+      int rel = static_cast<int>(off - frame_offset(k));
+      n = static_cast<int>(std::min<sqlite3_int64>(amt, kWalFrameSize - rel));
+      rc = wal_read_frame(f, k, rel, n, out);
+    }
+    if (rc == SQLITE_IOERR_SHORT_READ) {
+      result = rc;
+    } else if (rc != SQLITE_OK) {
+      return rc;
+    }
+    out += n;
+    off += n;
+    amt -= n;
+  }
+  return result;
+}
+
+int wal_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
+  if (off == 0 && amt == kWalHeaderSize) {
+    if (get_be32(in + 8) != static_cast<std::uint32_t>(kPageSize)) {
+      return log_write_refused(f, "wal page size must be 4096", amt, off);
+    }
+    return real_write(f, in, amt, off);
+  }
+  if (off < kWalHeaderSize) return log_write_refused(f, "unexpected shape", amt, off);
+  sqlite3_int64 k64 = (off - kWalHeaderSize) / kWalFrameSize + 1;
+  if (k64 > 0xFFFFFFFFll) return log_write_refused(f, "frame number", amt, off);
+  std::uint32_t k = static_cast<std::uint32_t>(k64);
+  sqlite3_int64 rel = off - frame_offset(k);
+  if (rel == 0 && amt == kWalFrameHeaderSize) {
+    std::uint8_t hdr[kWalFrameHeaderSize];
+    std::memcpy(hdr, in, sizeof(hdr));
+    apply_mask(*f->ctx, hdr, k);
+    return real_write(f, hdr, amt, off);
+  }
+  if (rel == kWalFrameHeaderSize && amt == kPageSize) {
+    // pgno, salts and nTruncate come from the frame header on disk: written
+    // just before for a new frame, earlier for an in-transaction rewrite.
+    std::uint8_t hdr[kWalFrameHeaderSize];
+    int rc = real_read(f, hdr, kWalFrameHeaderSize, frame_offset(k));
+    if (rc != SQLITE_OK) {
+      return log_write_refused(f, "page without a frame header", amt, off);
+    }
+    PagePlace place = wal_place(hdr);
+    if (place.pgno == 1) {
+      if (int rc2 = check_page1(f, in, amt, off); rc2 != SQLITE_OK) return rc2;
+    }
+    std::uint8_t page[kPageSize];
+    seal_page(*f->ctx, place, in, page);
+    return real_write(f, page, kPageSize, off);
+  }
+  return log_write_refused(f, "unexpected shape", amt, off);
+}
+
+// --- 6. MAIN_JOURNAL ------------------------------------------------------------
+
+int journal_write(EhrFile* f, const std::uint8_t* in, int amt,
+                  sqlite3_int64 off) {
+  const bool is_page = amt == kPageSize && f->prev_valid &&
+                       f->prev_amt == 4 && f->prev_off == off - 4;
+  const std::uint32_t pgno = f->prev_value;
+  // Clear the state first: only the write immediately before counts.
+  f->prev_valid = true;
+  f->prev_off = off;
+  f->prev_amt = amt;
+  f->prev_value = amt == 4 ? get_be32(in) : 0;
+  if (!is_page) return real_write(f, in, amt, off);
+  std::uint8_t page[kPageSize];
+  seal_page(*f->ctx, PagePlace{Domain::kJournal, pgno}, in, page);
+  int rc = real_write(f, page, kPageSize, off);
+  if (rc != SQLITE_OK) f->prev_valid = false;
+  return rc;
+}
+
+int journal_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
+  if (amt != kPageSize || off < 4) return real_read(f, out, amt, off);
+  std::uint8_t pg[4];
+  int rc = real_read(f, pg, 4, off - 4);
+  if (rc != SQLITE_OK) return real_read(f, out, amt, off);
+  std::uint8_t raw[kPageSize];
+  rc = real_read(f, raw, kPageSize, off);
+  std::uint32_t pgno = get_be32(pg);
+  if (rc != SQLITE_OK || pgno == 0) {
+    // pgno 0 marks a record SQLite discards; short reads are zero-filled.
+    std::memcpy(out, raw, kPageSize);
+    return rc;
+  }
+  if (!open_page(*f->ctx, PagePlace{Domain::kJournal, pgno}, raw, out)) {
+    return log_auth_failure(f, pgno, Domain::kJournal);
+  }
+  return SQLITE_OK;
+}
+
+// --- 7. io methods ------------------------------------------------------------
+
+int x_close(sqlite3_file* file) {
+  EhrFile* f = ehr(file);
+  int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
+  destroy(f);
+  return rc;
+}
+
+int x_read(sqlite3_file* file, void* buf, int amt, sqlite3_int64 off) {
+  EhrFile* f = ehr(file);
+  auto* out = static_cast<std::uint8_t*>(buf);
+  switch (f->kind) {
+    case Kind::kMain: return main_read(f, out, amt, off);
+    case Kind::kWal: return wal_read(f, out, amt, off);
+    case Kind::kJournal: return journal_read(f, out, amt, off);
+    case Kind::kSuper: break;
+  }
+  return real_read(f, buf, amt, off);
+}
+
+int x_write(sqlite3_file* file, const void* buf, int amt, sqlite3_int64 off) {
+  EhrFile* f = ehr(file);
+  auto* in = static_cast<const std::uint8_t*>(buf);
+  switch (f->kind) {
+    case Kind::kMain: return main_write(f, in, amt, off);
+    case Kind::kWal: return wal_write(f, in, amt, off);
+    case Kind::kJournal: return journal_write(f, in, amt, off);
+    case Kind::kSuper: break;
+  }
+  return real_write(f, buf, amt, off);
+}
+
+int x_truncate(sqlite3_file* file, sqlite3_int64 size) {
+  EhrFile* f = ehr(file);
+  if (f->kind == Kind::kMain) size += kHeaderOffset;
+  return f->real->pMethods->xTruncate(f->real, size);
+}
+
+int x_sync(sqlite3_file* file, int flags) {
+  EhrFile* f = ehr(file);
+  return f->real->pMethods->xSync(f->real, flags);
+}
+
+int x_file_size(sqlite3_file* file, sqlite3_int64* size) {
+  EhrFile* f = ehr(file);
+  int rc = real_size(f, size);
+  if (rc == SQLITE_OK && f->kind == Kind::kMain) {
+    // A header-only file is an empty database to SQLite.
+    *size = *size > kHeaderOffset ? *size - kHeaderOffset : 0;
+  }
+  return rc;
+}
+
+int x_lock(sqlite3_file* file, int level) {
+  EhrFile* f = ehr(file);
+  return f->real->pMethods->xLock(f->real, level);
+}
+
+int x_unlock(sqlite3_file* file, int level) {
+  EhrFile* f = ehr(file);
+  return f->real->pMethods->xUnlock(f->real, level);
+}
+
+int x_check_reserved(sqlite3_file* file, int* out) {
+  EhrFile* f = ehr(file);
+  return f->real->pMethods->xCheckReservedLock(f->real, out);
+}
+
+bool value_is(const char* v, std::initializer_list<const char*> options) {
+  for (const char* o : options) {
+    if (sqlite3_stricmp(v, o) == 0) return true;
+  }
+  return false;
+}
+
+// FCNTL_PRAGMA (main db only). SQLITE_NOTFOUND lets SQLite run the pragma.
+int handle_pragma(EhrFile* f, char** args) {
+  const char* name = args[1];
+  const char* value = args[2];
+  auto veto = [&](const char* msg) {
+    args[0] = sqlite3_mprintf("%s", msg);
+    return SQLITE_ERROR;
+  };
+  if (sqlite3_stricmp(name, "ehr_status") == 0) {
+    std::optional<std::string> a = f->ctx->anomaly();
+    args[0] = sqlite3_mprintf("%s", a ? a->c_str() : "ok");
+    return SQLITE_OK;
+  }
+  if (value == nullptr) return SQLITE_NOTFOUND;  // reading a value is fine
+  if (sqlite3_stricmp(name, "page_size") == 0 && !value_is(value, {"4096"})) {
+    return veto("ehr: page_size is fixed at 4096");
+  }
+  if (sqlite3_stricmp(name, "journal_mode") == 0 && !value_is(value, {"wal"})) {
+    return veto("ehr: journal_mode must stay WAL");
+  }
+  if (sqlite3_stricmp(name, "synchronous") == 0 && value_is(value, {"off", "0"})) {
+    return veto("ehr: synchronous=OFF is not allowed");
+  }
+  if (sqlite3_stricmp(name, "temp_store") == 0 &&
+      !value_is(value, {"memory", "2"})) {
+    return veto("ehr: temp_store must stay MEMORY");
+  }
+  return SQLITE_NOTFOUND;
+}
+
+int x_file_control(sqlite3_file* file, int op, void* arg) {
+  EhrFile* f = ehr(file);
+  if (op == kFcntlSelf) {
+    if (f->kind != Kind::kMain) return SQLITE_NOTFOUND;
+    *static_cast<EhrFile**>(arg) = f;
+    return SQLITE_OK;
+  }
+  if (f->kind == Kind::kMain) {
+    switch (op) {
+      case SQLITE_FCNTL_PRAGMA:
+        return handle_pragma(f, static_cast<char**>(arg));
+      case SQLITE_FCNTL_PERSIST_WAL:
+        if (f->ctx->anomaly()) {
+          *static_cast<int*>(arg) = 1;  // keep the evidence (§5.3)
+          return SQLITE_OK;
+        }
+        break;
+      case SQLITE_FCNTL_MMAP_SIZE:
+        *static_cast<sqlite3_int64*>(arg) = 0;  // no mmap, ever (P6)
+        return SQLITE_OK;
+      case SQLITE_FCNTL_SIZE_HINT: {
+        sqlite3_int64 hint = *static_cast<sqlite3_int64*>(arg) + kHeaderOffset;
+        return f->real->pMethods->xFileControl(f->real, op, &hint);
+      }
+      case SQLITE_FCNTL_VFSNAME: {
+        *static_cast<char**>(arg) = sqlite3_mprintf("%s", kVfsName);
+        return SQLITE_OK;
+      }
+      default:
+        break;
+    }
+  }
+  return f->real->pMethods->xFileControl(f->real, op, arg);
+}
+
+int x_sector_size(sqlite3_file* file) {
+  EhrFile* f = ehr(file);
+  return f->real->pMethods->xSectorSize(f->real);
+}
+
+int x_device_characteristics(sqlite3_file*) {
+  // Only PSOW: no WAL sector padding (P3) and no atomic-write or
+  // safe-append paths.
+  return SQLITE_IOCAP_POWERSAFE_OVERWRITE;
+}
+
+int x_shm_map(sqlite3_file* file, int region, int size, int extend,
+              void volatile** out) {
+  EhrFile* f = ehr(file);
+  return f->real->pMethods->xShmMap(f->real, region, size, extend, out);
+}
+
+int x_shm_lock(sqlite3_file* file, int offset, int n, int flags) {
+  EhrFile* f = ehr(file);
+  return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+}
+
+void x_shm_barrier(sqlite3_file* file) {
+  EhrFile* f = ehr(file);
+  f->real->pMethods->xShmBarrier(f->real);
+}
+
+int x_shm_unmap(sqlite3_file* file, int delete_flag) {
+  EhrFile* f = ehr(file);
+  return f->real->pMethods->xShmUnmap(f->real, delete_flag);
+}
+
+const sqlite3_io_methods kMethods = {
+    2,  // iVersion: shm methods, but no xFetch/xUnfetch (P6)
+    x_close,
+    x_read,
+    x_write,
+    x_truncate,
+    x_sync,
+    x_file_size,
+    x_lock,
+    x_unlock,
+    x_check_reserved,
+    x_file_control,
+    x_sector_size,
+    x_device_characteristics,
+    x_shm_map,
+    x_shm_lock,
+    x_shm_barrier,
+    x_shm_unmap,
+    nullptr,
+    nullptr,
+};
+
+// --- 8. vfs -------------------------------------------------------------------
+
+int v_delete(sqlite3_vfs*, const char* name, int sync_dir) {
+  return g_real_vfs->xDelete(g_real_vfs, name, sync_dir);
+}
+int v_access(sqlite3_vfs*, const char* name, int flags, int* out) {
+  return g_real_vfs->xAccess(g_real_vfs, name, flags, out);
+}
+int v_full_pathname(sqlite3_vfs*, const char* name, int n, char* out) {
+  return g_real_vfs->xFullPathname(g_real_vfs, name, n, out);
+}
+void* v_dl_open(sqlite3_vfs*, const char* name) {
+  return g_real_vfs->xDlOpen(g_real_vfs, name);
+}
+void v_dl_error(sqlite3_vfs*, int n, char* out) {
+  g_real_vfs->xDlError(g_real_vfs, n, out);
+}
+void (*v_dl_sym(sqlite3_vfs*, void* h, const char* sym))(void) {
+  return g_real_vfs->xDlSym(g_real_vfs, h, sym);
+}
+void v_dl_close(sqlite3_vfs*, void* h) { g_real_vfs->xDlClose(g_real_vfs, h); }
+int v_randomness(sqlite3_vfs*, int n, char* out) {
+  return g_real_vfs->xRandomness(g_real_vfs, n, out);
+}
+int v_sleep(sqlite3_vfs*, int us) { return g_real_vfs->xSleep(g_real_vfs, us); }
+int v_current_time(sqlite3_vfs*, double* out) {
+  return g_real_vfs->xCurrentTime(g_real_vfs, out);
+}
+int v_get_last_error(sqlite3_vfs*, int n, char* out) {
+  return g_real_vfs->xGetLastError(g_real_vfs, n, out);
+}
+int v_current_time_int64(sqlite3_vfs*, sqlite3_int64* out) {
+  return g_real_vfs->xCurrentTimeInt64(g_real_vfs, out);
+}
+
+}  // namespace
+
+int register_vfs() {
+  static std::once_flag once;
+  static int result = SQLITE_OK;
+  std::call_once(once, [] {
+    crypto::ensure_init();
+    g_real_vfs = sqlite3_vfs_find("unix");
+    if (g_real_vfs == nullptr) {
+      result = SQLITE_ERROR;
+      return;
+    }
+    std::memset(&g_vfs, 0, sizeof(g_vfs));
+    g_vfs.iVersion = 2;
+    g_vfs.szOsFile = static_cast<int>(kRealOffset) + g_real_vfs->szOsFile;
+    g_vfs.mxPathname = g_real_vfs->mxPathname;
+    g_vfs.zName = kVfsName;
+    g_vfs.xOpen = x_open;
+    g_vfs.xDelete = v_delete;
+    g_vfs.xAccess = v_access;
+    g_vfs.xFullPathname = v_full_pathname;
+    g_vfs.xDlOpen = v_dl_open;
+    g_vfs.xDlError = v_dl_error;
+    g_vfs.xDlSym = v_dl_sym;
+    g_vfs.xDlClose = v_dl_close;
+    g_vfs.xRandomness = v_randomness;
+    g_vfs.xSleep = v_sleep;
+    g_vfs.xCurrentTime = v_current_time;
+    g_vfs.xGetLastError = v_get_last_error;
+    g_vfs.xCurrentTimeInt64 = v_current_time_int64;
+    result = sqlite3_vfs_register(&g_vfs, 0);
+  });
+  return result;
+}
+
+// --- 9. header I/O ------------------------------------------------------------
+
+namespace {
+
+// A unix sqlite3_file on the heap, closed on destruction.
+class RawFile {
+ public:
+  RawFile() {
+    register_vfs();
+    std::size_t words = (static_cast<std::size_t>(g_real_vfs->szOsFile) + 7) / 8;
+    mem_ = std::make_unique<std::uint64_t[]>(words);  // zeroed, 8-aligned
+  }
+  ~RawFile() {
+    if (file()->pMethods) file()->pMethods->xClose(file());
+  }
+  RawFile(const RawFile&) = delete;
+  RawFile& operator=(const RawFile&) = delete;
+
+  int open(const std::string& path, int flags) {
+    int out = 0;
+    return g_real_vfs->xOpen(g_real_vfs, path.c_str(), file(),
+                             flags | SQLITE_OPEN_MAIN_DB, &out);
+  }
+  sqlite3_file* file() { return reinterpret_cast<sqlite3_file*>(mem_.get()); }
+
+ private:
+  std::unique_ptr<std::uint64_t[]> mem_;
+};
+
+}  // namespace
+
+int read_header(sqlite3_file* real, store::HeaderBytes& out) {
+  int rc = real->pMethods->xRead(real, out.data(),
+                                 static_cast<int>(out.size()), 0);
+  return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_NOTADB : rc;
+}
+
+int read_header_at(const std::string& path, store::HeaderBytes& out) {
+  RawFile f;
+  int rc = f.open(path, SQLITE_OPEN_READONLY);
+  if (rc != SQLITE_OK) return rc;
+  return read_header(f.file(), out);
+}
+
+int write_header_at(const std::string& path, const store::HeaderBytes& bytes) {
+  RawFile f;
+  int rc = f.open(path, SQLITE_OPEN_READWRITE);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_file* file = f.file();
+  rc = file->pMethods->xWrite(file, bytes.data(), static_cast<int>(bytes.size()), 0);
+  if (rc != SQLITE_OK) return rc;
+  return file->pMethods->xSync(file, SQLITE_SYNC_FULL);
+}
+
+int sync_path(const std::string& path) {
+  RawFile f;
+  int rc = f.open(path, SQLITE_OPEN_READWRITE);
+  if (rc != SQLITE_OK) return rc;
+  return f.file()->pMethods->xSync(f.file(), SQLITE_SYNC_FULL);
+}
+
+int write_header_update(sqlite3_file* real, int inactive,
+                        const store::CopyBytes& copy) {
+  for (int target : {inactive, 1 - inactive}) {
+    int rc = real->pMethods->xWrite(real, copy.data(),
+                                    static_cast<int>(copy.size()),
+                                    static_cast<sqlite3_int64>(target) *
+                                        static_cast<sqlite3_int64>(store::kCopySize));
+    if (rc == SQLITE_OK) rc = real->pMethods->xSync(real, SQLITE_SYNC_FULL);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
+namespace {
+
+EhrFile* main_ehr_file(sqlite3* db) {
+  sqlite3_file* top = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &top) !=
+          SQLITE_OK ||
+      top == nullptr || top->pMethods == nullptr) {
+    return nullptr;
+  }
+  EhrFile* f = nullptr;
+  if (top->pMethods->xFileControl(top, kFcntlSelf, &f) != SQLITE_OK) {
+    return nullptr;
+  }
+  return f;
+}
+
+}  // namespace
+
+sqlite3_file* underlying_main_file(sqlite3* db) {
+  EhrFile* f = main_ehr_file(db);
+  return f ? f->real : nullptr;
+}
+
+std::shared_ptr<KeyContext> main_key_context(sqlite3* db) {
+  EhrFile* f = main_ehr_file(db);
+  return f ? f->ctx : nullptr;
+}
+
+int verify_db_page(sqlite3* db, std::uint32_t pgno) {
+  EhrFile* f = main_ehr_file(db);
+  if (f == nullptr) return SQLITE_MISUSE;
+  std::uint8_t plain[kPageSize];
+  int rc = read_db_page(f, pgno, plain);
+  crypto::wipe(plain);
+  return rc;
+}
+
+std::int64_t db_file_pages(sqlite3* db) {
+  EhrFile* f = main_ehr_file(db);
+  if (f == nullptr) return 0;
+  sqlite3_int64 size = 0;
+  if (real_size(f, &size) != SQLITE_OK || size <= kHeaderOffset) return 0;
+  return (size - kHeaderOffset + kPageSize - 1) / kPageSize;
+}
+
+}  // namespace ehr::vfs

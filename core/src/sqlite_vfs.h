@@ -1,0 +1,200 @@
+// The "ehrcrypt" SQLite VFS: page-level authenticated encryption as a shim
+// over the default "unix" VFS (encrypted-store.md §0.5, §0.6).
+//
+// What the shim does per file (classified by xOpen flags):
+//   MAIN_DB        Needs a key context: URI parameter ehrkey=<handle> naming
+//                  an entry of the in-process registry below (secrets never go
+//                  into URIs). Physical offset = logical offset + 4096 (the
+//                  ehr header). Writes: exactly one page at a page-aligned
+//                  offset; page 1 must carry "SQLite format 3\0", page size
+//                  4096 and reserve 48. Reads: any slice; the whole page is
+//                  read, authenticated and the slice copied out. The lock-byte
+//                  page (262145) is never encrypted or decrypted.
+//   WAL            Key context from the main db (sqlite3_database_file_object
+//                  plus the private FCNTL kFcntlSelf, P10). Offsets classify
+//                  everything: 32-byte header at 0 (plain), frame k at
+//                  fo = 32 + (k-1)(4096+24): 24-byte frame header at fo whose
+//                  checksum words are XOR-masked, page at fo+24 (AEAD).
+//   MAIN_JOURNAL   A 4096-byte write at o is a page image only if the write
+//                  just before on this handle was 4 bytes at o-4 (its pgno).
+//   SUPER_JOURNAL  Pass-through.
+//   anything else  (temp, transient, sub-journal, nameless) SQLITE_CANTOPEN.
+//
+// Page format (P = 4096, R = 48):
+//   [0, 4048)     ciphertext of the usable bytes
+//   [4048, 4072)  random 24-byte nonce, fresh on every write
+//   [4072, 4088)  Poly1305 tag
+//   [4088, 4096)  trailer, zero in v1, authenticated
+// AD = "EHR1" | domain ('D' db, 'W' wal, 'J' journal) | file_id | pgno (u32
+//      BE) | trailer | WAL only: salt-1 | salt-2 | nTruncate (u32 BE),
+//      each copied from the frame header.
+// DEVIATION from §0.3: the WAL AD also binds nTruncate (the commit marker).
+// The spec's AD leaves it protected only by SQLite's frame checksum, which is
+// linear over plaintext and masked by XOR, so a flipped commit marker could
+// make a partial transaction look committed. SQLite never rewrites nTruncate
+// of an existing frame (in-transaction rewrites are never commit frames and
+// walRewriteChecksums keeps it), so binding it costs nothing.
+//
+// Plaintext handed to SQLite always has the 48 reserved bytes zeroed (P1).
+// The io_methods are version 2 (no xFetch, so mmap cannot bypass the shim,
+// P6) and xDeviceCharacteristics reports only POWERSAFE_OVERWRITE (P3).
+// FCNTL_PRAGMA vetoes page_size != 4096, journal_mode other than WAL,
+// synchronous=OFF and temp_store other than MEMORY, and answers
+// PRAGMA ehr_status.
+//
+// Only this file and sqlite_store.cc include <sqlite3.h>.
+
+#ifndef EHR_SQLITE_VFS_H_
+#define EHR_SQLITE_VFS_H_
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "crypto_sodium.h"
+#include "store_header.h"
+
+namespace ehr::vfs {
+
+inline constexpr const char* kVfsName = "ehrcrypt";
+inline constexpr std::int64_t kHeaderOffset = 4096;  // H
+inline constexpr int kPageSize = 4096;               // P
+inline constexpr int kReserve = 48;                  // R
+inline constexpr int kUsable = kPageSize - kReserve;
+inline constexpr int kNonceOffset = kUsable;           // 4048
+inline constexpr int kTagOffset = kNonceOffset + 24;   // 4072
+inline constexpr int kTrailerOffset = kTagOffset + 16;  // 4088
+inline constexpr std::uint32_t kLockBytePage = 0x40000000 / kPageSize + 1;
+inline constexpr int kWalHeaderSize = 32;
+inline constexpr int kWalFrameHeaderSize = 24;
+inline constexpr std::int64_t kWalFrameSize = kWalFrameHeaderSize + kPageSize;
+
+// The private file-control opcode that returns the shim's own file object
+// (cksumvfs's SQLITE_FCNTL_CKSM_FILE pattern, P10). pArg is an EhrFile**.
+inline constexpr int kFcntlSelf = 0x45687246;  // "EhrF"
+
+// Registers the "ehrcrypt" VFS over "unix" (once; thread-safe). Returns an
+// SQLite result code.
+int register_vfs();
+
+// The key material of one database (one DEK epoch): file_id and the DEK's
+// subkeys, plus the WAL anomaly flag (§5). Shared by all files of one
+// connection; immutable except for the anomaly.
+class KeyContext {
+ public:
+  KeyContext(const store::FileId& file_id, crypto::Bytes dek);
+
+  const store::FileId& file_id() const { return file_id_; }
+  crypto::Bytes page_key() const { return keys_.page.span(); }
+  crypto::Bytes walck_key() const { return keys_.walck.span(); }
+  crypto::Bytes hdr_key() const { return keys_.hdr.span(); }
+
+  // Records a WAL anomaly (the first one wins); PERSIST_WAL answers 1 from
+  // then on, so SQLite keeps the evidence.
+  void flag_anomaly(std::string text);
+  std::optional<std::string> anomaly() const;
+
+  // The last page that failed authentication ("page 7 of /x.ehr (db)"), so
+  // the ehr layer can name it in its error; take_failure() clears it.
+  void note_failure(std::string text);
+  std::optional<std::string> take_failure();
+
+ private:
+  store::FileId file_id_;
+  store::Subkeys keys_;
+  mutable std::mutex mu_;
+  std::optional<std::string> anomaly_;  // GUARDED_BY(mu_)
+  std::optional<std::string> failure_;  // GUARDED_BY(mu_)
+  std::atomic<bool> has_anomaly_{false};
+};
+
+// The in-process key registry behind ehrkey=<handle>. register_key returns a
+// fresh random handle (32 hex digits); the context stays alive while any
+// file opened with it is open, even after unregister_key.
+std::string register_key(std::shared_ptr<KeyContext> ctx);
+void unregister_key(const std::string& handle);
+std::shared_ptr<KeyContext> find_key(std::string_view handle);
+
+// --- page codec (pure functions, T1) ---------------------------------------
+
+enum class Domain : char { kDb = 'D', kWal = 'W', kJournal = 'J' };
+
+// Where a page image lives; wal_* are used only for Domain::kWal.
+struct PagePlace {
+  Domain domain = Domain::kDb;
+  std::uint32_t pgno = 0;
+  const std::uint8_t* wal_salts = nullptr;  // 8 bytes: salt-1 | salt-2
+  std::uint32_t wal_ntruncate = 0;
+};
+
+// Encrypts the first 4048 bytes of `plain` into the 4096-byte `out`
+// (ciphertext | nonce | tag | zero trailer) under a fresh random nonce.
+void seal_page(const KeyContext& ctx, const PagePlace& place,
+               const std::uint8_t* plain, std::uint8_t* out);
+
+// As seal_page with a caller-chosen nonce, for known-answer vectors only.
+void seal_page_with_nonce_for_testing(const KeyContext& ctx,
+                                      const PagePlace& place,
+                                      const std::uint8_t* plain,
+                                      const std::uint8_t* nonce,
+                                      std::uint8_t* out);
+
+// Authenticates and decrypts a 4096-byte page image into `plain` (4096
+// bytes, reserve zeroed). Returns false, with `plain` zeroed, on failure.
+[[nodiscard]] bool open_page(const KeyContext& ctx, const PagePlace& place,
+                             const std::uint8_t* in, std::uint8_t* plain);
+
+// The 8-byte XOR mask of the checksum words of WAL frame `frame` (1-based):
+// BLAKE2b-256_{K_walck}(file_id | salt-1 | salt-2 | frame u32 BE)[0, 8).
+void wal_checksum_mask(const KeyContext& ctx, const std::uint8_t* salts,
+                       std::uint32_t frame, std::uint8_t* mask);
+
+// --- header I/O (always through a unix sqlite3_file, P9) --------------------
+
+// Reads the 4096-byte ehr header of `path` through a short-lived unix VFS
+// file object (read-only; creates nothing). SQLITE_CANTOPEN when the file
+// cannot be opened, SQLITE_NOTADB when it is shorter than the header.
+int read_header_at(const std::string& path, store::HeaderBytes& out);
+
+// Writes the complete 4096-byte header to the existing file `path` and syncs.
+// Used only on files no connection has open yet (create, rotation target).
+int write_header_at(const std::string& path, const store::HeaderBytes& bytes);
+
+// fsyncs the existing file `path` (through a unix VFS file object).
+int sync_path(const std::string& path);
+
+// The underlying unix file of `db`'s main database when it is an ehrcrypt
+// database, else nullptr.
+sqlite3_file* underlying_main_file(sqlite3* db);
+
+// The key context of `db`'s main database, or nullptr.
+std::shared_ptr<KeyContext> main_key_context(sqlite3* db);
+
+// Reads the header through `real`.
+int read_header(sqlite3_file* real, store::HeaderBytes& out);
+
+// Commits a new header generation through `real`: writes `copy` to the copy
+// slot `inactive` (0 = A, 1 = B), syncs, then mirrors it into the other copy
+// and syncs again, so that a crash at any point leaves one valid copy.
+// REQUIRES: the caller holds the database's write lock.
+int write_header_update(sqlite3_file* real, int inactive,
+                        const store::CopyBytes& copy);
+
+// Reads and authenticates physical page `pgno` of `db`'s main database file
+// (not the WAL). SQLITE_OK, SQLITE_IOERR_DATA, or SQLITE_IOERR_SHORT_READ
+// when the page lies beyond the end of the file.
+int verify_db_page(sqlite3* db, std::uint32_t pgno);
+
+// Number of whole pages in the main database file of `db` (not counting the
+// WAL), from the physical size.
+std::int64_t db_file_pages(sqlite3* db);
+
+}  // namespace ehr::vfs
+
+#endif  // EHR_SQLITE_VFS_H_

@@ -1,0 +1,387 @@
+// Tests of the store maintenance operations (ehr/store.h): key slots (add,
+// remove, change, list), info, check, backup and key rotation.
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ehr/store.h"
+#include "sqlite_store.h"
+#include "support/store_testing.h"
+#include "support/temp_dir.h"
+
+namespace ehr {
+namespace {
+
+using testing::conn;
+using testing::create_test_store;
+using testing::exec_ok;
+using testing::kAlicePass;
+using testing::kFast;
+using testing::open_test_store;
+using testing::query;
+using testing::TempDir;
+
+void check_error(const Status& s, ErrorCode code, const std::string& message) {
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().code() == code);
+  CHECK(s.error().message() == message);
+}
+
+template <typename T>
+void check_error(const Result<T>& r, ErrorCode code, const std::string& message) {
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code() == code);
+  CHECK(r.error().message() == message);
+}
+
+bool opens(const std::string& path, const Secret& secret, const std::string& user = "") {
+  OpenOptions o;
+  o.user = user;
+  Result<Store> s = Store::open(path, secret, o);
+  if (!s.ok()) CHECK(s.error().code() == ErrorCode::kAuthFailed);
+  return s.ok();
+}
+
+// Both 2048-byte header copies of `path` are byte-identical.
+bool copies_mirrored(const std::string& path) {
+  std::vector<std::uint8_t> b = testing::read_bytes(path);
+  return b.size() >= 4096 && std::memcmp(b.data(), b.data() + 2048, 2048) == 0;
+}
+
+std::uint64_t generation(Store& s) {
+  Result<StoreInfo> info = s.info();
+  REQUIRE(info.ok());
+  return info->generation;
+}
+
+// Writes some rows spanning several pages.
+void fill(Store& s, int rows = 200) {
+  exec_ok(s, "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, body TEXT)");
+  exec_ok(s, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<" +
+                 std::to_string(rows) + ") INSERT INTO t(body) SELECT printf('row %d %.200c', i, 'z') FROM c");
+}
+
+TEST_SUITE("store_ops") {
+
+TEST_CASE("added slots of every type open the store and bump the generation") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store s = create_test_store(path);
+  CHECK(generation(s) == 1);
+  Secret key = new_key_file_bytes();
+  Secret code = new_recovery_code();
+  Result<int> i1 = s.add_slot({"bob", "desk", kFast}, Secret::passphrase("pw-bob"));
+  Result<int> i2 = s.add_slot({"bob", "usb", kFast}, key);
+  Result<int> i3 = s.add_slot({"alice", "paper", kFast}, code);
+  REQUIRE(i1.ok());
+  REQUIRE(i2.ok());
+  REQUIRE(i3.ok());
+  CHECK(*i1 == 1);
+  CHECK(*i2 == 2);
+  CHECK(*i3 == 3);
+  CHECK(generation(s) == 4);
+  CHECK(copies_mirrored(path));
+  CHECK(opens(path, Secret::passphrase("pw-bob"), "bob"));
+  CHECK(opens(path, key, "bob"));
+  CHECK_FALSE(opens(path, key, "alice"));
+  CHECK(opens(path, *Secret::recovery_code(code.recovery_code_text())));
+  CHECK(opens(path, Secret::passphrase(kAlicePass)));
+}
+
+TEST_CASE("slots are listed without key material") {
+  TempDir dir;
+  Store s = create_test_store(dir.file("a.ehr"));
+  REQUIRE(s.add_slot({"bob", "usb", kFast}, new_key_file_bytes()).ok());
+  Result<std::vector<SlotInfo>> slots = s.list_slots();
+  REQUIRE(slots.ok());
+  REQUIRE(slots->size() == 2);
+  const SlotInfo& a = (*slots)[0];
+  CHECK(a.index == 0);
+  CHECK(a.type == SlotType::kPassphrase);
+  CHECK(a.user == "alice");
+  CHECK(a.label == "laptop");
+  CHECK(a.kdf == kFast);
+  CHECK(a.opened_this_store);
+  const SlotInfo& b = (*slots)[1];
+  CHECK(b.index == 1);
+  CHECK(b.type == SlotType::kKeyFile);
+  CHECK(slot_type_name(b.type) == "key-file");
+  CHECK(b.kdf == KdfParams{0, 0});
+  CHECK_FALSE(b.opened_this_store);
+}
+
+TEST_CASE("the ninth slot is refused") {
+  TempDir dir;
+  Store s = create_test_store(dir.file("a.ehr"));
+  for (int i = 1; i < 8; ++i) {
+    REQUIRE(s.add_slot({"u" + std::to_string(i), "", kFast}, new_key_file_bytes()).ok());
+  }
+  check_error(s.add_slot({"x", "", kFast}, new_key_file_bytes()), ErrorCode::kConflict,
+              "all 8 key slots are in use");
+  check_error(s.add_slot({"x", std::string(49, 'l'), kFast}, new_key_file_bytes()),
+              ErrorCode::kConflict, "all 8 key slots are in use");
+}
+
+TEST_CASE("invalid slot options are rejected and the header is unchanged") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store s = create_test_store(path);
+  std::vector<std::uint8_t> before = testing::read_bytes(path);
+  check_error(s.add_slot({"bob", std::string(49, 'l'), kFast}, Secret::passphrase("pw")),
+              ErrorCode::kInvalidArgument, "label too long (max 48 bytes)");
+  check_error(s.add_slot({"bob", "", KdfParams{1, 1}}, Secret::passphrase("pw")),
+              ErrorCode::kInvalidArgument, "unsupported KDF parameters");
+  std::vector<std::uint8_t> after = testing::read_bytes(path);
+  CHECK(std::memcmp(before.data(), after.data(), 4096) == 0);
+}
+
+TEST_CASE("a removed slot no longer opens the store") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store s = create_test_store(path);
+  REQUIRE(s.add_slot({"bob", "", kFast}, Secret::passphrase("pw-bob")).ok());
+  REQUIRE(opens(path, Secret::passphrase("pw-bob")));
+  REQUIRE(s.remove_slot(1).ok());
+  CHECK_FALSE(opens(path, Secret::passphrase("pw-bob")));
+  CHECK(copies_mirrored(path));  // the old slot is gone from both copies
+  check_error(s.remove_slot(1), ErrorCode::kNotFound, "no key slot 1");
+  check_error(s.remove_slot(9), ErrorCode::kNotFound, "no key slot 9");
+  check_error(s.remove_slot(0), ErrorCode::kConflict, "cannot remove the last key slot");
+  CHECK(opens(path, Secret::passphrase(kAlicePass)));
+}
+
+TEST_CASE("changing the secret replaces the opening slot in place") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store s = create_test_store(path);
+  REQUIRE(s.change_secret(Secret::passphrase("pw-new"), kFast).ok());
+  CHECK_FALSE(opens(path, Secret::passphrase(kAlicePass)));
+  CHECK(opens(path, Secret::passphrase("pw-new"), "alice"));
+  Result<std::vector<SlotInfo>> slots = s.list_slots();
+  REQUIRE(slots.ok());
+  REQUIRE(slots->size() == 1);
+  CHECK((*slots)[0].label == "laptop");
+  // A key file can replace a passphrase too.
+  Secret key = new_key_file_bytes();
+  REQUIRE(s.change_secret(key, kFast).ok());
+  CHECK(opens(path, key));
+  check_error(s.change_secret(Secret::passphrase(""), kFast), ErrorCode::kInvalidArgument,
+              "empty passphrase");
+}
+
+TEST_CASE("changing the secret of a removed opening slot is a conflict") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store s = create_test_store(path);
+  REQUIRE(s.add_slot({"bob", "", kFast}, Secret::passphrase("pw-bob")).ok());
+  REQUIRE(s.remove_slot(0).ok());
+  check_error(s.change_secret(Secret::passphrase("x"), kFast), ErrorCode::kConflict,
+              "the slot that opened this store no longer exists");
+}
+
+TEST_CASE("slot changes are seen by other connections and keep them working") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store a = create_test_store(path);
+  fill(a, 10);
+  Store b = open_test_store(path);
+  REQUIRE(a.add_slot({"bob", "", kFast}, Secret::passphrase("pw-bob")).ok());
+  Result<std::vector<SlotInfo>> seen = b.list_slots();
+  REQUIRE(seen.ok());
+  CHECK(seen->size() == 2);
+  exec_ok(b, "INSERT INTO t(body) VALUES('from b')");
+  CHECK(query(a, "SELECT count(*) FROM t") == "11");
+  REQUIRE(b.add_slot({"carol", "", kFast}, Secret::passphrase("pw-carol")).ok());
+  CHECK(generation(a) == 3);
+}
+
+TEST_CASE("a slot change waits for the write lock and reports busy") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store a = create_test_store(path);
+  OpenOptions quick;
+  quick.busy_timeout_ms = 50;
+  Result<Store> b = Store::open(path, Secret::passphrase(kAlicePass), quick);
+  REQUIRE(b.ok());
+  exec_ok(a, "CREATE TABLE t(x); BEGIN IMMEDIATE; INSERT INTO t VALUES(1);");
+  check_error(b->add_slot({"bob", "", kFast}, Secret::passphrase("pw-bob")), ErrorCode::kBusy,
+              path + ": database is busy");
+  exec_ok(a, "COMMIT");
+  CHECK(b->add_slot({"bob", "", kFast}, Secret::passphrase("pw-bob")).ok());
+}
+
+TEST_CASE("info reports the format and the slots") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store s = create_test_store(path);
+  fill(s);
+  Result<StoreInfo> info = s.info();
+  REQUIRE(info.ok());
+  CHECK(info->format_version == 1);
+  CHECK(info->page_size == 4096);
+  CHECK(info->reserve == 48);
+  CHECK(info->cipher == "xchacha20-poly1305");
+  CHECK(info->generation == 1);
+  CHECK(info->file_id.size() == 32);
+  CHECK(info->file_size >= 4096);
+  CHECK(info->page_count > 10);
+  REQUIRE(info->slots.size() == 1);
+  CHECK(info->slots[0].user == "alice");
+}
+
+TEST_CASE("check passes on a healthy store and counts its pages") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store s = create_test_store(path);
+  fill(s);
+  exec_ok(s, "PRAGMA wal_checkpoint(TRUNCATE)");
+  Result<CheckReport> r = s.check();
+  REQUIRE(r.ok());
+  CHECK(r->ok());
+  CHECK(r->pages_checked == std::stoull(query(s, "PRAGMA page_count")));
+  CHECK_FALSE(r->first_bad_page.has_value());
+}
+
+TEST_CASE("check names the first page that fails authentication") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  { Store s = create_test_store(path); fill(s); }
+  testing::flip_byte(path, 4096 + 4 * 4096 + 100);   // page 5
+  testing::flip_byte(path, 4096 + 7 * 4096 + 4060);  // page 8, nonce
+  Store s = open_test_store(path);
+  Result<CheckReport> r = s.check();
+  REQUIRE(r.ok());
+  CHECK_FALSE(r->ok());
+  REQUIRE(r->first_bad_page.has_value());
+  CHECK(*r->first_bad_page == 5);
+  REQUIRE(r->problems.size() >= 3);
+  CHECK(r->problems[0] == "page 5 fails authentication");
+  CHECK(r->problems[1] == "page 8 fails authentication");
+  // integrity_check cannot read those pages either (8202 = IOERR_DATA).
+  CHECK(r->problems[2].starts_with("integrity_check: *** in database main ***"));
+  CHECK(r->problems[2].find("Page 5: unable to get the page. error code=8202") !=
+        std::string::npos);
+}
+
+TEST_CASE("check reports a damaged header copy") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  { Store s = create_test_store(path); }
+  testing::flip_byte(path, 2048 + 500);
+  Store s = open_test_store(path);
+  Result<CheckReport> r = s.check();
+  REQUIRE(r.ok());
+  REQUIRE(r->problems.size() == 1);
+  CHECK(r->problems[0] == "header copy B: damaged header copy");
+  // The next header change rewrites both copies.
+  REQUIRE(s.add_slot({"bob", "", kFast}, new_key_file_bytes()).ok());
+  Result<CheckReport> again = s.check();
+  REQUIRE(again.ok());
+  CHECK(again->ok());
+}
+
+TEST_CASE("a backup is consistent, encrypted and opens with the same secrets") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  std::string target = dir.file("backup.ehr");
+  Store s = create_test_store(path);
+  Secret key = new_key_file_bytes();
+  REQUIRE(s.add_slot({"bob", "", kFast}, key).ok());
+  fill(s);
+  exec_ok(s, "INSERT INTO t(body) VALUES('BACKUP_CANARY_91')");
+  REQUIRE(s.backup(target).ok());
+  CHECK_FALSE(testing::contains(testing::read_bytes(target), "BACKUP_CANARY_91"));
+  CHECK_FALSE(testing::contains(testing::read_bytes(target), "SQLite format 3"));
+  CHECK_FALSE(testing::file_exists(target + "-journal"));
+  Result<Store> b = Store::open(target, key);
+  REQUIRE(b.ok());
+  CHECK(query(*b, "SELECT count(*) FROM t") == "201");
+  CHECK(query(*b, "SELECT body FROM t WHERE id = 201") == "BACKUP_CANARY_91");
+  Result<CheckReport> r = b->check();
+  REQUIRE(r.ok());
+  CHECK(r->ok());
+  check_error(s.backup(target), ErrorCode::kAlreadyExists, target + ": already exists");
+}
+
+TEST_CASE("a failed backup leaves no target behind") {
+  TempDir dir;
+  Store s = create_test_store(dir.file("a.ehr"));
+  std::string target = dir.file("no-such-dir/backup.ehr");
+  Status st = s.backup(target);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code() == ErrorCode::kCantCreate);
+  CHECK_FALSE(testing::file_exists(target));
+}
+
+TEST_CASE("key rotation changes DEK and file id and keeps every slot's secret") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Secret key = new_key_file_bytes();
+  std::string old_file_id;
+  {
+    Store s = create_test_store(path);
+    REQUIRE(s.add_slot({"bob", "usb", kFast}, key).ok());
+    fill(s);
+    old_file_id = s.info()->file_id;
+  }
+  std::vector<std::uint8_t> old_bytes = testing::read_bytes(path);
+  REQUIRE(rotate_key(path, Secret::passphrase(kAlicePass)).ok());
+  std::vector<std::uint8_t> new_bytes = testing::read_bytes(path);
+  Store s = open_test_store(path);
+  Result<StoreInfo> info = s.info();
+  REQUIRE(info.ok());
+  CHECK(info->file_id != old_file_id);
+  CHECK(info->slots.size() == 2);
+  CHECK(query(s, "SELECT count(*) FROM t") == "200");
+  CHECK(opens(path, key, "bob"));
+  // The old header with the old passphrase cannot decrypt the new pages.
+  std::vector<std::uint8_t> spliced = new_bytes;
+  std::memcpy(spliced.data(), old_bytes.data(), 4096);
+  std::string spliced_path = dir.file("spliced.ehr");
+  testing::write_bytes(spliced_path, spliced);
+  Result<Store> bad = Store::open(spliced_path, Secret::passphrase(kAlicePass));
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code() == ErrorCode::kCorruption);
+  CHECK(bad.error().message() ==
+        spliced_path + ": page authentication failed: page 1 of " +
+            testing::absolute(spliced_path) + " (db)");
+  // No rotation leftovers.
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    CHECK(e.path().filename().string().find("rotate") == std::string::npos);
+    ++files;
+  }
+  CHECK(files <= 4);
+}
+
+TEST_CASE("key rotation needs exclusive use of the store") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store other = create_test_store(path);
+  fill(other, 5);
+  std::vector<std::uint8_t> before = testing::read_bytes(path);
+  OpenOptions quick;
+  quick.busy_timeout_ms = 50;
+  check_error(rotate_key(path, Secret::passphrase(kAlicePass), quick), ErrorCode::kBusy,
+              path + ": database is in use");
+  CHECK(query(other, "SELECT count(*) FROM t") == "5");
+  CHECK(std::memcmp(testing::read_bytes(path).data(), before.data(), 4096) == 0);
+}
+
+TEST_CASE("key rotation with a wrong secret changes nothing") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  { Store s = create_test_store(path); fill(s, 5); }
+  testing::Fingerprint before = testing::fingerprint(path);
+  check_error(rotate_key(path, Secret::passphrase("nope")), ErrorCode::kAuthFailed,
+              "wrong passphrase or key");
+  CHECK(testing::fingerprint(path) == before);
+}
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace ehr
