@@ -28,8 +28,8 @@ void setup_key_remove(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       ->check(CLI::Range(0, 7));
   cmd.footer(
       "Examples:\n"
-      "  ehr key list\n"
-      "  ehr key remove 3");
+      "  ehr key remove 3\n"
+      "  ehr key remove 3 && ehr db rotate-key");
   run = [slot](Context& ctx) { return run_key_remove(ctx, *slot); };
 }
 

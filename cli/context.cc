@@ -54,6 +54,8 @@ int Context::fail(const Error& e) {
   if (e.code() == ErrorCode::kAuthFailed)
     hint("check --user, and --key-file or --passphrase-file (or EHR_KEY_FILE, EHR_PASSPHRASE_FILE)");
   if (e.code() == ErrorCode::kBusy) hint("another ehr process holds the lock; retry later");
+  for (const auto& h : pending_hints_) hint(h);
+  pending_hints_.clear();
   return exit_code_for(e.code());
 }
 

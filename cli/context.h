@@ -41,6 +41,9 @@ class Context {
   // "ehr: <message>", an informational line (hidden by --quiet).
   void info(std::string_view message);
 
+  // Queues a hint that fail() prints after the error it goes with.
+  void add_hint(std::string message) { pending_hints_.push_back(std::move(message)); }
+
   // Reports `e` (message, plus a hint where one helps) and returns its exit
   // code: the one place a core Error becomes output and a code.
   int fail(const Error& e);
@@ -58,6 +61,7 @@ class Context {
   bool recovery_;
   Style err_style_;
   RenderOptions render_;
+  std::vector<std::string> pending_hints_;
 };
 
 // Prints "ehr: error: <message>" to `io.err` before a Context exists (parse

@@ -128,7 +128,7 @@ Result<std::string> read_hidden_line(int fd, const std::string& prompt) {
     termios tio = old_tio;
     tio.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     tio.c_lflag |= ECHONL;
-    tcsetattr(fd, TCSAFLUSH, &tio);
+    tcsetattr(fd, TCSANOW, &tio);  // TCSANOW keeps typed-ahead input
   }
   std::string line;
   bool got_newline = false;
@@ -143,7 +143,7 @@ Result<std::string> read_hidden_line(int fd, const std::string& prompt) {
     }
     if (c != '\r') line += c;
   }
-  if (restore) tcsetattr(fd, TCSAFLUSH, &old_tio);
+  if (restore) tcsetattr(fd, TCSANOW, &old_tio);
   c = 0;
   if (!got_newline && line.empty()) {
     return Error::interrupted("no passphrase entered");

@@ -80,7 +80,7 @@ Result<Secret> read_new_secret(Context& ctx, const std::string& key_file,
 Result<Store> open_store(Context& ctx) {
   const std::string& path = ctx.config().get("db");
   if (!path_exists(path)) {
-    ctx.hint(fmt::format("create a database with 'ehr init --db {}', or name one with --db or EHR_DB", path));
+    ctx.add_hint(fmt::format("create a database with 'ehr init --db {}', or name one with --db or EHR_DB", path));
     return Error::no_input(fmt::format("{}: no such file", path));
   }
   auto secret = read_caller_secret(ctx, false);

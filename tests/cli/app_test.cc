@@ -6,7 +6,7 @@
 #include "support/cli_runner.h"
 #include "support/temp_dir.h"
 
-using ehr::test::run_cli;
+using ehr::testing::run_cli;
 
 TEST_SUITE("app") {
 
@@ -55,9 +55,9 @@ TEST_CASE("--help and --version print to stdout and exit 0") {
 }
 
 TEST_CASE("config show prints every key with its origin") {
-  ehr::test::TempDir dir;
+  ehr::testing::TempDir dir;
   dir.write("ehr/config.yaml", "db: clinic.db\n");
-  ehr::test::CliOptions o;
+  ehr::testing::CliOptions o;
   o.env = {{"XDG_CONFIG_HOME", dir.path()}, {"EHR_KDF", "interactive"}};
   auto r = run_cli({"--format", "csv", "--user", "nurse1", "config", "show"}, o);
   CHECK(r.code == 0);
@@ -80,7 +80,7 @@ TEST_CASE("global options may follow the command") {
 }
 
 TEST_CASE("output defaults to table on a terminal and json otherwise") {
-  ehr::test::CliOptions tty;
+  ehr::testing::CliOptions tty;
   tty.out_tty = true;
   tty.env = {{"NO_COLOR", "1"}};
   CHECK(run_cli({"config", "show"}, tty).out.rfind("KEY  ", 0) == 0);
@@ -88,9 +88,9 @@ TEST_CASE("output defaults to table on a terminal and json otherwise") {
 }
 
 TEST_CASE("a broken config file exits 78 naming the file and line") {
-  ehr::test::TempDir dir;
+  ehr::testing::TempDir dir;
   std::string f = dir.write("ehr/config.yaml", "db: x.db\nformat: xml\n");
-  ehr::test::CliOptions o;
+  ehr::testing::CliOptions o;
   o.env = {{"XDG_CONFIG_HOME", dir.path()}};
   auto r = run_cli({"config", "show"}, o);
   CHECK(r.code == 78);
@@ -107,7 +107,7 @@ TEST_CASE("a missing --config file exits 66") {
 }
 
 TEST_CASE("errors are red only when colour is on") {
-  ehr::test::CliOptions o;
+  ehr::testing::CliOptions o;
   o.err_tty = true;
   auto coloured = run_cli({"--bogus"}, o);
   CHECK(coloured.err.rfind("\x1b[31m\x1b[1mehr: error:\x1b[0m\x1b[0m ", 0) == 0);

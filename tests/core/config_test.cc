@@ -18,7 +18,7 @@ std::string origin_of(const ehr::Config& c, const std::string& key) {
 TEST_SUITE("config") {
 
 TEST_CASE("precedence is flag over environment over file over default") {
-  ehr::test::TempDir dir;
+  ehr::testing::TempDir dir;
   dir.write("ehr/config.yaml", "db: from-file.db\nformat: csv\ncolor: never\nkdf: sensitive\n");
   ConfigInputs in;
   in.env = {{"XDG_CONFIG_HOME", dir.path()}, {"EHR_DB", "/env/x.db"}, {"EHR_FORMAT", "yaml"}};
@@ -38,7 +38,7 @@ TEST_CASE("precedence is flag over environment over file over default") {
 }
 
 TEST_CASE("relative paths in the config file are relative to the file") {
-  ehr::test::TempDir dir;
+  ehr::testing::TempDir dir;
   dir.write("ehr/config.yaml", "db: records/clinic.db\nkey_file: /abs/key\n");
   ConfigInputs in;
   in.env = {{"XDG_CONFIG_HOME", dir.path()}};
@@ -69,7 +69,7 @@ TEST_CASE("a relative XDG_CONFIG_HOME is ignored") {
 }
 
 TEST_CASE("a broken config file names the file and line") {
-  ehr::test::TempDir dir;
+  ehr::testing::TempDir dir;
   struct Case {
     std::string content;
     std::string message;
@@ -96,7 +96,7 @@ TEST_CASE("a broken config file names the file and line") {
 }
 
 TEST_CASE("a YAML syntax error is a config error with a line") {
-  ehr::test::TempDir dir;
+  ehr::testing::TempDir dir;
   std::string f = dir.write("c.yaml", "db: ok\nformat: \"unterminated\n");
   ConfigInputs in;
   in.config_file = f;
@@ -129,7 +129,7 @@ TEST_CASE("an explicitly named config file must exist") {
 }
 
 TEST_CASE("an empty config file configures nothing") {
-  ehr::test::TempDir dir;
+  ehr::testing::TempDir dir;
   ConfigInputs in;
   in.config_file = dir.write("empty.yaml", "# nothing here\n");
   auto c = resolve_config(in);

@@ -12,7 +12,7 @@
 TEST_SUITE("files") {
 
 TEST_CASE("creates a file with the requested mode and content") {
-  ehr::test::TempDir dir;
+  ehr::testing::TempDir dir;
   std::string p = dir.file("key");
   REQUIRE(ehr::write_new_file(p, "secret\n", 0600).ok());
   struct stat st;
@@ -29,7 +29,7 @@ TEST_CASE("creates a file with the requested mode and content") {
 }
 
 TEST_CASE("never replaces an existing file") {
-  ehr::test::TempDir dir;
+  ehr::testing::TempDir dir;
   std::string p = dir.write("key", "old");
   auto s = ehr::write_new_file(p, "new");
   REQUIRE_FALSE(s.ok());
@@ -38,7 +38,7 @@ TEST_CASE("never replaces an existing file") {
 }
 
 TEST_CASE("a missing directory is cannot-create and leaves nothing") {
-  ehr::test::TempDir dir;
+  ehr::testing::TempDir dir;
   std::string p = dir.file("no/such/dir/key");
   auto s = ehr::write_new_file(p, "x");
   REQUIRE_FALSE(s.ok());

@@ -9,7 +9,7 @@
 
 #include "app.h"
 
-namespace ehr::test {
+namespace ehr::testing {
 
 struct CliResult {
   int code = -1;
@@ -39,6 +39,6 @@ inline CliResult run_cli(const std::vector<std::string>& args, const CliOptions&
   return r;
 }
 
-}  // namespace ehr::test
+}  // namespace ehr::testing
 
 #endif  // EHR_TESTS_SUPPORT_CLI_RUNNER_H_

@@ -108,8 +108,4 @@ inline bool contains(const std::vector<std::uint8_t>& hay, const std::string& ne
 
 }  // namespace ehr::testing
 
-namespace ehr {
-namespace test = testing;
-}  // namespace ehr
-
 #endif  // EHR_TESTS_SUPPORT_TEMP_DIR_H_
