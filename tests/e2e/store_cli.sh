@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The encrypted database from the command line: init, info, check, key slots,
+# backup, rotate-key; wrong secrets, missing files, refusals, file modes, and
+# no plaintext on disk.
+. "$EHR_SOURCE_DIR/tests/support/e2e.sh"
+cd "$E2E_TMP"
+export EHR_KDF=interactive
+
+printf 'correct horse battery staple\n' > admin.pw
+printf 'wrong horse\n' > wrong.pw
+
+# key new: 0600, 64 hex digits, never overwrites, never to a terminal.
+run key new -o svc.key
+expect_code 0
+[ "$(stat -c %a svc.key)" = 600 ] || fail "svc.key mode $(stat -c %a svc.key)"
+grep -Eq '^[0-9a-f]{64}$' svc.key || fail "svc.key is not 64 hex digits"
+cp svc.key svc.key.orig
+run key new -o svc.key
+expect_code 73
+expect_err "ehr: error: svc.key already exists"
+cmp -s svc.key svc.key.orig || fail "key new changed an existing key file"
+
+# init: 0600 even with a permissive umask; refuses to overwrite.
+umask 022
+run --db clinic.db --user alice init --passphrase-file admin.pw --recovery-code
+expect_code 0
+[ "$(stat -c %a clinic.db)" = 600 ] || fail "clinic.db mode $(stat -c %a clinic.db)"
+echo "$OUT" | grep -Eq '^([A-Z2-7]{4}-){12}[A-Z2-7]{4}$' || fail "recovery code shape: $OUT"
+printf '%s\n' "$OUT" > recovery.txt
+expect_err "ehr: the line above is a recovery code: it opens this database as alice; store it offline, it is not shown again
+ehr: created clinic.db with administrator alice (passphrase slot, kdf interactive)"
+run --db clinic.db --user alice init --passphrase-file admin.pw
+expect_code 73
+expect_err "ehr: error: clinic.db: already exists"
+
+export EHR_DB=clinic.db EHR_USER=alice
+
+# info and key list, every format parses; no key material.
+run --passphrase-file admin.pw db info --format json
+expect_code 0
+expect_out_contains '"cipher": "xchacha20-poly1305"'
+expect_out_contains '"page_size": 4096'
+expect_out_contains '"reserve": 48'
+run --passphrase-file admin.pw key list --format csv
+expect_out "slot,user,type,label,kdf,opslimit,memlimit_mib,current
+0,alice,passphrase,initial,argon2id,2,64,true
+1,alice,recovery-code,recovery code,none,,,false"
+
+# A service slot with a key file; opening as svc with it.
+run --passphrase-file admin.pw key add --for svc --new-key-file svc.key --label cron
+expect_code 0
+expect_err "ehr: added key slot 2 for svc"
+run --user svc --key-file svc.key key list --format ndjson
+expect_code 0
+expect_out_contains '{"slot":2,"user":"svc","type":"key-file","label":"cron","kdf":"none","opslimit":null,"memlimit_mib":null,"current":true}'
+# The key file does not open alice's slots.
+run --key-file svc.key key list
+expect_code 77
+
+# Wrong secret: exit 77 before SQLite touches anything (T6 from the outside).
+sha_before=$(sha256sum clinic.db*)
+mtime_before=$(stat -c %Y.%y clinic.db*)
+run --passphrase-file wrong.pw db info
+expect_code 77
+expect_out ""
+expect_err "ehr: error: wrong passphrase or key
+ehr: hint: check --user, and --key-file or --passphrase-file (or EHR_KEY_FILE, EHR_PASSPHRASE_FILE)"
+[ "$(sha256sum clinic.db*)" = "$sha_before" ] || fail "a wrong passphrase changed the files"
+[ "$(stat -c %Y.%y clinic.db*)" = "$mtime_before" ] || fail "a wrong passphrase changed an mtime"
+[ ! -e clinic.db-shm ] || fail "a wrong passphrase created clinic.db-shm"
+run --user mallory --passphrase-file admin.pw db info
+expect_code 77
+
+# Secret sources: none with --no-input is a usage error; both files too.
+run --no-input db info
+expect_code 64
+expect_err_contains "ehr: error: a passphrase is needed and --no-input forbids prompting"
+run --key-file svc.key --passphrase-file admin.pw db info
+expect_code 64
+run --key-file no-such.key db info
+expect_code 66
+expect_err_contains "ehr: error: cannot read key file no-such.key"
+printf 'not a key\n' > bad.key
+run --key-file bad.key db info
+expect_code 65
+expect_err "ehr: error: key file bad.key is not a key: expected 64 hexadecimal digits or 32 bytes (make one with 'ehr key new -o FILE')"
+
+# Missing database.
+run --db missing.db --passphrase-file admin.pw db info
+expect_code 66
+expect_err "ehr: error: missing.db: no such file
+ehr: hint: create a database with 'ehr init --db missing.db', or name one with --db or EHR_DB"
+
+# Recovery code opens; passwd changes the passphrase; the old one stops working.
+run --recovery --passphrase-file recovery.txt key list --format csv
+expect_code 0
+expect_out_contains "1,alice,recovery-code,recovery code,none,,,true"
+printf 'a new passphrase\n' > new.pw
+run --passphrase-file admin.pw key passwd --new-passphrase-file new.pw
+expect_code 0
+run --passphrase-file admin.pw db info
+expect_code 77
+run --passphrase-file new.pw db check --format csv
+expect_code 0
+expect_out_contains ",true,"
+
+# Remove a slot; the last slot can never be removed.
+run --passphrase-file new.pw key remove 2
+expect_code 0
+run --user svc --key-file svc.key db info
+expect_code 77
+run --passphrase-file new.pw key remove 9
+expect_code 64
+
+# Backup: still encrypted, opens with the same secret, never overwrites.
+run --passphrase-file new.pw db backup --to backup.db
+expect_code 0
+run --db backup.db --passphrase-file new.pw db check
+expect_code 0
+run --passphrase-file new.pw db backup --to backup.db
+expect_code 73
+
+# rotate-key: new file id, same secrets.
+old_id=$("$EHR" --passphrase-file new.pw db info --format ndjson | sed 's/.*"file_id":"\([0-9a-f]*\)".*/\1/')
+run --passphrase-file new.pw db rotate-key
+expect_code 0
+new_id=$("$EHR" --passphrase-file new.pw db info --format ndjson | sed 's/.*"file_id":"\([0-9a-f]*\)".*/\1/')
+[ -n "$new_id" ] && [ "$old_id" != "$new_id" ] || fail "rotate-key kept file id $old_id"
+run --recovery --passphrase-file recovery.txt db check
+expect_code 0
+
+# Nothing on disk is plaintext SQLite, and no secret is on disk in the clear.
+for f in clinic.db* backup.db*; do
+  if grep -aq "SQLite format 3" "$f"; then fail "$f contains a plaintext SQLite header"; fi
+  if grep -aq "correct horse" "$f"; then fail "$f contains the passphrase"; fi
+done
+
+finish
