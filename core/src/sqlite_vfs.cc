@@ -438,8 +438,25 @@ void apply_mask(const KeyContext& ctx, std::uint8_t* hdr, std::uint32_t k) {
   for (int i = 0; i < 8; ++i) hdr[16 + i] ^= mask[i];
 }
 
-PagePlace wal_place(const std::uint8_t* hdr) {
-  return PagePlace{Domain::kWal, get_be32(hdr), hdr + 8, get_be32(hdr + 4)};
+// The salts a frame's page is bound to: its generation's. Normally those are
+// in the frame header; but once a transaction has rewritten one of its own
+// frames, SQLite 3.40 writes the following frame headers with zero salts and
+// checksum and fills them in at commit (walEncodeFrame with iReCksum != 0,
+// then walRewriteChecksums). While they are zero, the WAL header has them.
+int frame_salts(EhrFile* f, const std::uint8_t* hdr, std::uint8_t* salts) {
+  if (!all_zero(hdr + 8, 8)) {
+    std::memcpy(salts, hdr + 8, 8);
+    return SQLITE_OK;
+  }
+  std::uint8_t wal_hdr[kWalHeaderSize];
+  int rc = real_read(f, wal_hdr, kWalHeaderSize, 0);
+  if (rc != SQLITE_OK) return rc;
+  std::memcpy(salts, wal_hdr + 16, 8);
+  return SQLITE_OK;
+}
+
+PagePlace wal_place(const std::uint8_t* hdr, const std::uint8_t* salts) {
+  return PagePlace{Domain::kWal, get_be32(hdr), salts, get_be32(hdr + 4)};
 }
 
 // Produces bytes [rel, rel + n) of the plaintext image of frame `k`.
@@ -467,17 +484,25 @@ int wal_read_frame(EhrFile* f, std::uint32_t k, int rel, int n,
   // An all-zero frame read whole (recovery) is simply the end of the log.
   // Any other read of page bytes must authenticate.
   if (wants_page && !(full_frame && zero_frame)) {
+    const bool unsalted = all_zero(hdr + 8, 8);
+    std::uint8_t salts[8];
+    int src = frame_salts(f, hdr, salts);
+    if (src != SQLITE_OK) return src;
     std::uint8_t plain[kPageSize];
-    PagePlace place = wal_place(hdr);
+    PagePlace place = wal_place(hdr, salts);
     if (open_page(*f->ctx, place, image + kWalFrameHeaderSize, plain)) {
       std::memcpy(image + kWalFrameHeaderSize, plain, kPageSize);
     } else if (full_frame) {
-      // Recovery (or walRewriteChecksums) reads whole frames. Treat the frame
-      // as the end of the log, but keep the evidence (§5.3).
-      std::string text = "wal frame " + std::to_string(k) + " of " + f->name +
-                         " failed authentication";
-      sqlite3_log(SQLITE_IOERR_DATA, "ehrcrypt: %s", text.c_str());
-      f->ctx->flag_anomaly(std::move(text));
+      // Recovery (or walRewriteChecksums) reads whole frames. Treat the
+      // frame as the end of the log (pgno 0). A frame with salts that fails
+      // is an anomaly: keep the evidence (§5.3). One without salts was never
+      // committed and SQLite rejects it anyway (its salts cannot match).
+      if (!unsalted) {
+        std::string text = "wal frame " + std::to_string(k) + " of " + f->name +
+                           " failed authentication";
+        sqlite3_log(SQLITE_IOERR_DATA, "ehrcrypt: %s", text.c_str());
+        f->ctx->flag_anomaly(std::move(text));
+      }
       std::memset(image, 0, kWalFrameSize);
     } else {
       return log_auth_failure(f, place.pgno, Domain::kWal);
@@ -545,7 +570,12 @@ int wal_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
     if (rc != SQLITE_OK) {
       return log_write_refused(f, "page without a frame header", amt, off);
     }
-    PagePlace place = wal_place(hdr);
+    std::uint8_t salts[8];
+    rc = frame_salts(f, hdr, salts);
+    if (rc != SQLITE_OK) {
+      return log_write_refused(f, "page without a WAL header", amt, off);
+    }
+    PagePlace place = wal_place(hdr, salts);
     if (place.pgno == 1) {
       if (int rc2 = check_page1(f, in, amt, off); rc2 != SQLITE_OK) return rc2;
     }

@@ -26,8 +26,16 @@
 //   [4072, 4088)  Poly1305 tag
 //   [4088, 4096)  trailer, zero in v1, authenticated
 // AD = "EHR1" | domain ('D' db, 'W' wal, 'J' journal) | file_id | pgno (u32
-//      BE) | trailer | WAL only: salt-1 | salt-2 | nTruncate (u32 BE),
-//      each copied from the frame header.
+//      BE) | trailer | WAL only: salt-1 | salt-2 | nTruncate (u32 BE).
+// pgno and nTruncate come from the frame header. The salts are those of the
+// frame's WAL generation: the frame header's, or the WAL header's while the
+// frame header still carries zero salts. DEVIATION from §0.3 ("salts copied
+// from the frame header"): once a transaction rewrites one of its own frames
+// (cache spill), SQLite 3.40 writes the following frame headers with zero
+// salts and checksum and fills them in at commit (walEncodeFrame with
+// iReCksum != 0, then walRewriteChecksums), so the header's salts at write
+// time are not the final ones. Either way the page is bound to its WAL
+// generation, which is what §0.3 wants.
 // DEVIATION from §0.3: the WAL AD also binds nTruncate (the commit marker).
 // The spec's AD leaves it protected only by SQLite's frame checksum, which is
 // linear over plaintext and masked by XOR, so a flipped commit marker could

@@ -220,6 +220,7 @@ Result<SecureBytes> try_slot(const Header& header, std::size_t index,
 struct Candidates {
   std::optional<DecodedCopy> copy[2];
   Error first_error{ErrorCode::kCorruption, "damaged header"};
+  bool any_torn = false;  // some copy failed its hdr_sum
 };
 
 Candidates decode_both(Bytes header_bytes) {
@@ -230,7 +231,10 @@ Candidates decode_both(Bytes header_bytes) {
                                                              kCopySize));
     if (d.ok()) {
       c.copy[i] = std::move(d).value();
-    } else if (!have_error) {
+      continue;
+    }
+    if (d.error().message() == "damaged header copy") c.any_torn = true;
+    if (!have_error) {
       c.first_error = d.error();
       have_error = true;
     }
@@ -369,8 +373,10 @@ Result<Unlocked> unlock(Bytes header_bytes, const Secret& secret,
   Candidates c = decode_both(header_bytes);
   std::vector<int> order = preference_order(c);
   if (order.empty()) {
-    if (c.first_error.message() == "not an ehr file") return c.first_error;
-    return Error::corruption("damaged header");
+    // Both copies bad: a torn (checksum) failure reads "damaged header"; a
+    // well-formed but unsupported copy says what is unsupported.
+    if (c.any_torn) return Error::corruption("damaged header");
+    return c.first_error;
   }
   const SlotType want = slot_type_for(secret.kind());
   // Opens the first matching slot of copy `idx`.

@@ -444,6 +444,41 @@ TEST_CASE("SQLite runs in WAL mode through the shim and WAL writes are shape-che
   CHECK_FALSE(testing::contains(testing::read_bytes(db.path), "SQLite format 3"));
 }
 
+// Regression: once a transaction rewrites one of its own WAL frames (cache
+// spill), SQLite writes later frame headers with zero salts and fills them
+// in at commit. Pages must still authenticate after the fix-up, after a
+// crash before it, and in recovery.
+TEST_CASE("spilled WAL transactions with rewritten frames checkpoint and recover") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store s = testing::create_test_store(path);
+  testing::exec_ok(s, "PRAGMA wal_autocheckpoint=0;"
+                      "CREATE TABLE t(id INTEGER PRIMARY KEY, c TEXT); CREATE INDEX ix ON t(c);"
+                      "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size=10;");
+  const std::string big_txn =
+      "BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<3000)"
+      " INSERT INTO t(c) SELECT 'spill' || i FROM c; UPDATE t SET c = c || 'x' WHERE id % 7 = 0;";
+  testing::exec_ok(s, big_txn);
+  // A crash before COMMIT: frames without salts, never committed.
+  testing::write_bytes(dir.file("mid.ehr"), testing::read_bytes(path));
+  testing::write_bytes(dir.file("mid.ehr-wal"), testing::read_bytes(path + "-wal"));
+  testing::exec_ok(s, "COMMIT");
+  // A crash after COMMIT: every frame fixed up and committed.
+  testing::write_bytes(dir.file("done.ehr"), testing::read_bytes(path));
+  testing::write_bytes(dir.file("done.ehr-wal"), testing::read_bytes(path + "-wal"));
+  testing::exec_ok(s, "PRAGMA wal_checkpoint(TRUNCATE)");
+  CHECK(testing::query(s, "SELECT count(*) FROM t") == "3000");
+
+  Store mid = testing::open_test_store(dir.file("mid.ehr"));
+  CHECK(testing::query(mid, "SELECT count(*) FROM t") == "0");
+  CHECK(testing::query(mid, "PRAGMA ehr_status") == "ok");
+  Store done = testing::open_test_store(dir.file("done.ehr"));
+  CHECK(testing::query(done, "SELECT count(*) FROM t") == "3000");
+  CHECK(testing::query(done, "SELECT count(*) FROM t WHERE c LIKE '%x'") == "428");
+  CHECK(testing::query(done, "PRAGMA ehr_status") == "ok");
+  CHECK(testing::query(done, "PRAGMA integrity_check") == "ok");
+}
+
 TEST_CASE("a hot rollback journal written through the shim rolls back correctly") {
   TempDir dir;
   RawDb db = make_raw_db(dir.file("a.ehr"));
