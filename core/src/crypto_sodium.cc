@@ -289,6 +289,8 @@ static_assert(crypto_pwhash_argon2id_MEMLIMIT_SENSITIVE == 1u << 30);
 static_assert(crypto_pwhash_argon2id_OPSLIMIT_MIN == 1);
 static_assert(crypto_pwhash_argon2id_MEMLIMIT_MIN == 8192);
 
+Status disable_core_dumps() { return crypto::disable_core_dumps(); }
+
 std::optional<KdfParams> KdfParams::by_name(std::string_view name) {
   if (name == "interactive") return interactive();
   if (name == "moderate") return moderate();

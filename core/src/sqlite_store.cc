@@ -422,7 +422,12 @@ Result<Connection> open_store(const std::string& path, const Secret& secret,
 Result<Connection> create_store(const std::string& path, const SlotSpec& first,
                                 const Secret& secret) {
   if (vfs::register_vfs() != SQLITE_OK) return Error::internal("cannot register the VFS");
-  if (path_exists(path)) return Error::already_exists(path + ": already exists");
+  // A leftover WAL or journal would be replayed into the new database.
+  for (const char* suffix : {"", "-wal", "-journal"}) {
+    if (path_exists(path + suffix)) {
+      return Error::already_exists(path + suffix + ": already exists");
+    }
+  }
   Result<NewHeader> nh = new_header(first, secret);  // validates before any I/O
   if (!nh.ok()) return nh.error();
   EHR_TRY(create_header_file(path, both_copies(nh->header, nh->dek.span())));

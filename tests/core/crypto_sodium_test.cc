@@ -192,7 +192,7 @@ TEST_CASE("disable_core_dumps makes the process undumpable") {
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    bool ok = disable_core_dumps().ok();
+    bool ok = ehr::disable_core_dumps().ok();
     struct rlimit r {};
     getrlimit(RLIMIT_CORE, &r);
     ok = ok && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 && r.rlim_cur == 0 &&

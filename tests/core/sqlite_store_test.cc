@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,18 @@ TEST_CASE("create refuses an existing path and leaves it alone") {
   CHECK(testing::read_bytes(path) == std::vector<std::uint8_t>{'x'});
 }
 
+TEST_CASE("create refuses a leftover WAL or journal of the same name") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  for (std::string suffix : {"-wal", "-journal"}) {
+    testing::write_bytes(path + suffix, {'x'});
+    check_error(Store::create(path, {"alice", "", kFast}, Secret::passphrase("pw")),
+                ErrorCode::kAlreadyExists, path + suffix + ": already exists");
+    CHECK_FALSE(testing::file_exists(path));
+    std::filesystem::remove(path + suffix);
+  }
+}
+
 TEST_CASE("create reports an impossible path and bad slot options without creating files") {
   TempDir dir;
   std::string path = dir.file("missing-dir/a.ehr");
@@ -170,8 +183,14 @@ TEST_CASE("a wrong secret fails before SQLite opens and changes nothing on disk"
     snapshot_hot_wal(live, hot);  // a crash with a hot WAL
   }
   REQUIRE(std::filesystem::file_size(hot + "-wal") > 20 * 4096);
+  // A hot journal too (left by a journal-mode transition): SQLite would
+  // roll it back on the first read.
+  std::vector<std::uint8_t> journal(8192, 0x5c);
+  std::memcpy(journal.data(), "\xd9\xd5\x05\xf9\x20\xa1\x63\xd7", 8);
+  testing::write_bytes(hot + "-journal", journal);
   testing::Fingerprint db_before = testing::fingerprint(hot);
   testing::Fingerprint wal_before = testing::fingerprint(hot + "-wal");
+  testing::Fingerprint journal_before = testing::fingerprint(hot + "-journal");
 
   Secret wrong_key = new_key_file_bytes();
   Secret wrong_code = new_recovery_code();
@@ -180,9 +199,10 @@ TEST_CASE("a wrong secret fails before SQLite opens and changes nothing on disk"
     check_error(Store::open(hot, *secret), ErrorCode::kAuthFailed, "wrong passphrase or key");
     CHECK(testing::fingerprint(hot) == db_before);
     CHECK(testing::fingerprint(hot + "-wal") == wal_before);
+    CHECK(testing::fingerprint(hot + "-journal") == journal_before);
     CHECK_FALSE(testing::file_exists(hot + "-shm"));
-    CHECK_FALSE(testing::file_exists(hot + "-journal"));
   }
+  std::filesystem::remove(hot + "-journal");
   // The right secret recovers the hot WAL.
   Store s = open_test_store(hot);
   CHECK(query(s, "SELECT count(*) FROM t") == "21");

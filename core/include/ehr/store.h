@@ -107,6 +107,11 @@ Secret new_key_file_bytes();
 // to the user exactly once.
 Secret new_recovery_code();
 
+// Makes the process undumpable (prctl PR_SET_DUMPABLE 0 and RLIMIT_CORE 0)
+// so keys and decrypted pages never land in a core file. Call once at
+// startup, before any secret is read. Errors: kIoError naming the failed call.
+Status disable_core_dumps();
+
 // What kind of secret a key slot takes.
 enum class SlotType : std::uint8_t {
   kPassphrase = 1,    // Argon2id over a passphrase
@@ -175,7 +180,8 @@ class Store {
  public:
   // Creates a new store at `path` (mode 0600) with one key slot for `secret`
   // and opens it. The first slot gets index 0.
-  // Errors: kAlreadyExists "<path>: already exists"; kCantCreate
+  // Errors: kAlreadyExists "<path>: already exists" (also for a leftover
+  // "<path>-wal" or "<path>-journal", which would be replayed); kCantCreate
   // "<path>: cannot create: <reason>"; kInvalidArgument for bad slot options
   // (see add_slot); kIoError. On failure no file is left behind.
   static Result<Store> create(const std::string& path, const SlotOptions& first,
