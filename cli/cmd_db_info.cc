@@ -22,6 +22,7 @@ int run_db_info(Context& ctx) {
   doc.set("generation", Json::number(static_cast<int64_t>(info->generation)));
   doc.set("file_size", Json::number(static_cast<int64_t>(info->file_size)));
   doc.set("page_count", Json::number(static_cast<int64_t>(info->page_count)));
+  doc.set("schema_version", Json::number(info->schema_version));
   Json slots = slot_rows(info->slots);
   if (ctx.format() == Format::kTable) {
     ctx.print_document(doc);

@@ -20,6 +20,7 @@ const std::vector<CommandSpec>& command_table() {
       {"db", "info", "format, size and key slots of the database", setup_db_info},
       {"db", "check", "authenticate every page and run the integrity check", setup_db_check},
       {"db", "backup", "write an online, consistent, encrypted copy", setup_db_backup},
+      {"db", "recover", "save the files aside and reopen past a damaged WAL frame", setup_db_recover},
       {"db", "rotate-key", "re-encrypt the database under a new data key", setup_db_rotate_key},
       {"key", "new", "write a new random key file", setup_key_new},
       {"key", "list", "list the key slots", setup_key_list},

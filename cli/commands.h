@@ -54,6 +54,7 @@ void setup_init(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_db_info(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_db_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_db_backup(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_db_recover(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_db_rotate_key(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_key_new(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_key_list(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);

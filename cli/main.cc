@@ -7,10 +7,13 @@
 #include <iostream>
 
 #include "app.h"
+#include "ehr/store.h"
 
 extern char** environ;
 
 int main(int argc, char** argv) {
+  // Keys and plaintext pages live in this process: never let them reach a core file.
+  (void)ehr::disable_core_dumps();
   ehr::cli::Io io(std::cin, std::cout, std::cerr);
   io.in_tty = isatty(STDIN_FILENO) == 1;
   io.out_tty = isatty(STDOUT_FILENO) == 1;

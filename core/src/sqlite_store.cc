@@ -582,6 +582,9 @@ Result<StoreInfo> store_info(Connection& c) {
   struct stat st {};
   if (::stat(c.path().c_str(), &st) == 0) info.file_size = static_cast<std::uint64_t>(st.st_size);
   info.page_count = std::stoull(*pages);
+  Result<std::string> user_version = c.query_text("PRAGMA user_version");
+  if (!user_version.ok()) return user_version.error();
+  info.schema_version = std::stoll(*user_version);
   info.slots = std::move(slots).value();
   return info;
 }

@@ -149,6 +149,7 @@ struct StoreInfo {
   std::string file_id;               // 32 hex digits; changes with rotate_key
   std::uint64_t file_size = 0;       // bytes of the main file, header included
   std::uint64_t page_count = 0;      // SQLite pages, including the WAL's
+  std::int64_t schema_version = 0;   // ehr's record schema (PRAGMA user_version); 0 = none yet
   std::vector<SlotInfo> slots;       // active slots only, by index
 };
 
@@ -261,6 +262,25 @@ class Store {
 // kIoError.
 Status rotate_key(const std::string& path, const Secret& secret,
                   const OpenOptions& options = {});
+
+// What recover_store() did.
+struct RecoverReport {
+  std::string saved_to;  // directory holding the copies of the files as found
+  std::string anomaly;   // the WAL anomaly found at open, or "" when there was none
+  CheckReport check;     // Store::check() after recovery
+};
+
+// Brings a store that refuses to open because WAL recovery met a frame that
+// failed authentication (a torn write after power loss, or tampering) back
+// into service: copies the database and its -wal and -shm files as they are
+// into a new sibling directory "<path>.recover-<UTC time>" (the evidence),
+// opens with allow_wal_anomaly (SQLite keeps every frame before the bad one
+// and drops the rest), checkpoints and truncates the WAL, then checks every
+// page. Safe to run on a healthy store (it then only saves the copies).
+// Errors: those of Store::open (kAuthFailed, kNoInput, ...); kCantCreate or
+// kIoError when the copies cannot be saved (nothing else is done then).
+Result<RecoverReport> recover_store(const std::string& path, const Secret& secret,
+                                    const OpenOptions& options = {});
 
 }  // namespace ehr
 
