@@ -134,8 +134,14 @@ int run(const std::vector<std::string>& args, Io& io) {
   }
 
   Context ctx(io, std::move(*config), *format, g.quiet, g.no_input, g.recovery);
-  for (auto& [cmd, runner] : tree.commands) {
+  for (size_t i = 0; i < tree.commands.size(); ++i) {
+    auto& [cmd, runner] = tree.commands[i];
     if (!cmd->parsed()) continue;
+    if (*format == Format::kBundle && !command_table()[i].prints_resources) {
+      print_error(io, "--format bundle applies only to commands that print FHIR resources",
+                  early_color);
+      return kExitUsage;
+    }
     try {
       return runner(ctx);
     } catch (const std::exception& e) {

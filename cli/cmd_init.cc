@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "ehr/session.h"
 #include "ehr/store.h"
 #include "secret_input.h"
 #include "store_open.h"
@@ -25,8 +26,11 @@ int run_init(Context& ctx, const InitOptions& o) {
     return ctx.fail(Error::invalid_argument("--recovery cannot be used with init; use --recovery-code"));
   auto secret = read_caller_secret(ctx, /*confirm=*/true);
   if (!secret.ok()) return ctx.fail(secret.error());
-  auto store = Store::create(path, slot, *secret);
-  if (!store.ok()) return ctx.fail(store.error());
+  SessionOptions options;
+  options.user = slot.user;
+  auto session = Session::create(path, slot, *secret, options);
+  if (!session.ok()) return ctx.fail(session.error());
+  Store* store = &session->store();
   std::string kind(slot_type_name(secret->kind() == Secret::Kind::kKeyFile ? SlotType::kKeyFile
                                                                            : SlotType::kPassphrase));
   if (o.recovery_code) {

@@ -38,6 +38,7 @@ struct CommandSpec {
   const char* verb;     // "show", or nullptr for a noun-only command ("init")
   const char* summary;  // one line, lower case
   void (*setup)(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+  bool prints_resources = false;  // accepts --format bundle
 };
 
 struct NounSpec {

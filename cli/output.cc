@@ -9,7 +9,7 @@
 namespace ehr::cli {
 
 const std::vector<std::string>& format_names() {
-  static const std::vector<std::string> names = {"auto", "table", "json", "ndjson", "csv", "yaml"};
+  static const std::vector<std::string> names = {"auto", "table", "json", "ndjson", "csv", "yaml", "bundle"};
   return names;
 }
 
@@ -20,7 +20,8 @@ Result<Format> resolve_format(std::string_view name, bool stdout_is_tty) {
   if (name == "ndjson") return Format::kNdjson;
   if (name == "csv") return Format::kCsv;
   if (name == "yaml") return Format::kYaml;
-  return Error::invalid_argument("--format must be one of auto, table, json, ndjson, csv, yaml; got \"" +
+  if (name == "bundle") return Format::kBundle;
+  return Error::invalid_argument("--format must be one of auto, table, json, ndjson, csv, yaml, bundle; got \"" +
                                  std::string(name) + "\"");
 }
 
@@ -173,6 +174,7 @@ std::string yaml_scalar(const Json& v) {
 void render_rows(std::ostream& out, const Json& rows, const std::vector<std::string>& columns,
                  Format format, const RenderOptions& opts) {
   switch (format) {
+    case Format::kBundle:
     case Format::kJson:
       out << to_json_pretty(rows) << '\n';
       return;
@@ -228,6 +230,7 @@ void render_rows(std::ostream& out, const Json& rows, const std::vector<std::str
 
 void render_document(std::ostream& out, const Json& doc, Format format, const RenderOptions& opts) {
   switch (format) {
+    case Format::kBundle:
     case Format::kJson:
       out << to_json_pretty(doc) << '\n';
       return;

@@ -27,7 +27,7 @@
 
 namespace ehr::cli {
 
-enum class Format { kTable, kJson, kNdjson, kCsv, kYaml };
+enum class Format { kTable, kJson, kNdjson, kCsv, kYaml, kBundle };
 
 // The format names accepted by --format, "auto" first.
 const std::vector<std::string>& format_names();

@@ -90,4 +90,17 @@ Result<Store> open_store(Context& ctx) {
   return Store::open(path, *secret, options);
 }
 
+Result<Session> open_session(Context& ctx) {
+  const std::string& path = ctx.config().get("db");
+  if (!path_exists(path)) {
+    ctx.add_hint(fmt::format("create a database with 'ehr init --db {}', or name one with --db or EHR_DB", path));
+    return Error::no_input(fmt::format("{}: no such file", path));
+  }
+  auto secret = read_caller_secret(ctx, false);
+  if (!secret.ok()) return secret.error();
+  SessionOptions options;
+  options.user = ctx.config().get("user");
+  return Session::open(path, *secret, options);
+}
+
 }  // namespace ehr::cli

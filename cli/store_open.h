@@ -9,6 +9,7 @@
 #include <string>
 
 #include "context.h"
+#include "ehr/session.h"
 #include "ehr/store.h"
 
 namespace ehr::cli {
@@ -28,6 +29,10 @@ Result<Secret> read_new_secret(Context& ctx, const std::string& key_file,
 // Errors: those of choose_secret_source and Store::open; a missing database
 // is kNoInput with a hint to run `ehr init`.
 Result<Store> open_store(Context& ctx);
+
+// Opens a record session on --db as --user with the caller's secret
+// (schema migrations applied). Errors: those of open_store and Session::open.
+Result<Session> open_session(Context& ctx);
 
 // The Argon2id cost named by the effective `kdf` setting.
 KdfParams kdf_from_config(const Context& ctx);

@@ -29,7 +29,7 @@ TEST_CASE("usage errors exit 64") {
       {{"config"}, "ehr: error: ehr config: a subcommand is required"},
       {{"nosuch"}, "ehr: error: the following argument was not expected: nosuch"},
       {{"config", "show", "--bogus"}, "ehr: error: the following argument was not expected: --bogus"},
-      {{"--format", "xml", "config", "show"}, "ehr: error: --format: xml not in {auto,table,json,ndjson,csv,yaml}"},
+      {{"--format", "xml", "config", "show"}, "ehr: error: --format: xml not in {auto,table,json,ndjson,csv,yaml,bundle}"},
       {{"--db"}, "ehr: error: --db: 1 required PATH missing"},
   };
   for (const auto& c : cases) {
@@ -70,6 +70,7 @@ TEST_CASE("config show prints every key with its origin") {
         "color,auto,default\n"
         "key_file,,default\n"
         "passphrase_file,,default\n"
+        "mrn_system,urn:ehr:mrn,default\n"
         "kdf,interactive,env EHR_KDF\n");
 }
 
@@ -97,7 +98,7 @@ TEST_CASE("a broken config file exits 78 naming the file and line") {
   CHECK(r.out.empty());
   CHECK(r.err == "ehr: error: " + f +
                      ": line 2, column 9: \"format\" must be one of auto, table, json, ndjson, "
-                     "csv, yaml; got \"xml\"\n");
+                     "csv, yaml, bundle; got \"xml\"\n");
 }
 
 TEST_CASE("a missing --config file exits 66") {

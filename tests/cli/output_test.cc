@@ -135,7 +135,7 @@ TEST_CASE("format resolution") {
   auto bad = ehr::cli::resolve_format("xml", false);
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().message() ==
-        "--format must be one of auto, table, json, ndjson, csv, yaml; got \"xml\"");
+        "--format must be one of auto, table, json, ndjson, csv, yaml, bundle; got \"xml\"");
 }
 
 }

@@ -1,0 +1,264 @@
+// Resource rendering (resource_output.h).
+#include "resource_output.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <ostream>
+#include <sstream>
+
+namespace ehr::cli {
+
+namespace {
+
+std::string text(const Json* j) {
+  if (j == nullptr) return "";
+  if (j->is_string() || j->is_number()) return j->text();
+  if (j->is_bool()) return j->as_bool() ? "true" : "false";
+  return "";
+}
+
+const Json* first(const Json* j) {
+  if (j == nullptr) return nullptr;
+  if (j->is_array()) return j->items().empty() ? nullptr : &j->items().front();
+  return j;
+}
+
+std::string codeable_text(const Json* cc) {
+  cc = first(cc);
+  if (cc == nullptr) return "";
+  std::string t = text(cc->find("text"));
+  if (!t.empty()) return t;
+  const Json* coding = first(cc->find("coding"));
+  if (coding == nullptr) return "";
+  std::string d = text(coding->find("display"));
+  return d.empty() ? text(coding->find("code")) : d;
+}
+
+std::string code_of(const Json& r) {
+  for (const char* key : {"code", "vaccineCode", "medicationCodeableConcept", "type"}) {
+    const Json* coding = first(first(r.find(key)) ? first(r.find(key))->find("coding") : nullptr);
+    if (coding != nullptr) return text(coding->find("code"));
+  }
+  return "";
+}
+
+std::string display_of(const Json& r) {
+  for (const char* key : {"code", "vaccineCode", "medicationCodeableConcept", "type"}) {
+    std::string t = codeable_text(r.find(key));
+    if (!t.empty()) return t;
+  }
+  if (const Json* names = first(r.find("name")); names != nullptr) {
+    if (names->is_string()) return names->text();
+    std::string given;
+    if (const Json* g = names->find("given"); g != nullptr && g->is_array())
+      for (const auto& x : g->items()) given += (given.empty() ? "" : " ") + text(&x);
+    std::string family = text(names->find("family"));
+    std::string full = given + (given.empty() || family.empty() ? "" : " ") + family;
+    if (!full.empty()) return full;
+    return text(names->find("text"));
+  }
+  return text(r.find("description"));
+}
+
+std::string quantity_text(const Json* q) {
+  if (q == nullptr) return "";
+  std::string v = text(q->find("value"));
+  std::string unit = text(q->find("unit"));
+  if (unit.empty()) unit = text(q->find("code"));
+  return unit.empty() ? v : v + " " + unit;
+}
+
+std::string value_of(const Json& r) {
+  if (const Json* q = r.find("valueQuantity")) return quantity_text(q);
+  if (const Json* c = r.find("valueCodeableConcept")) return codeable_text(c);
+  for (const char* key : {"valueString", "valueBoolean", "valueInteger", "valueDateTime"})
+    if (const Json* v = r.find(key)) return text(v);
+  if (const Json* comps = r.find("component"); comps != nullptr && comps->is_array()) {
+    std::string out;
+    for (const auto& c : comps->items()) {
+      std::string v = text(c.find("valueQuantity") ? c.find("valueQuantity")->find("value") : nullptr);
+      if (!v.empty()) out += (out.empty() ? "" : "/") + v;
+    }
+    if (!out.empty()) {
+      const Json* q = comps->items().front().find("valueQuantity");
+      std::string unit = q ? text(q->find("unit")) : "";
+      return unit.empty() ? out : out + " " + unit;
+    }
+  }
+  if (const Json* d = first(r.find("dosage")); d != nullptr) return text(d->find("text"));
+  if (const Json* d = first(r.find("dosageInstruction")); d != nullptr) return text(d->find("text"));
+  if (const Json* crit = r.find("criticality")) return "criticality " + text(crit);
+  return "";
+}
+
+std::string status_of(const Json& r) {
+  std::string s = text(r.find("status"));
+  if (!s.empty()) return s;
+  std::string clinical = codeable_text(r.find("clinicalStatus"));
+  std::string verification = codeable_text(r.find("verificationStatus"));
+  if (verification == "entered-in-error") return verification;
+  return clinical;
+}
+
+std::string date_of(const Json& r) {
+  for (const char* key : {"effectiveDateTime", "onsetDateTime", "occurrenceDateTime", "performedDateTime",
+                          "authoredOn", "recordedDate", "issued", "date", "birthDate"})
+    if (const Json* v = r.find(key)) return text(v);
+  for (const char* key : {"effectivePeriod", "performedPeriod", "period"})
+    if (const Json* p = r.find(key)) return text(p->find("start"));
+  return "";
+}
+
+}  // namespace
+
+Json summary_row(const StoredResource& r) {
+  Json row = Json::object();
+  row.set("type", Json::string(r.type));
+  row.set("id", Json::string(r.id));
+  row.set("date", Json::string(date_of(r.resource)));
+  row.set("code", Json::string(code_of(r.resource)));
+  row.set("display", Json::string(display_of(r.resource)));
+  row.set("value", Json::string(value_of(r.resource)));
+  row.set("status", Json::string(status_of(r.resource)));
+  row.set("version", Json::number(r.version));
+  row.set("patient", Json::string(r.patient));
+  return row;
+}
+
+const std::vector<std::string>& summary_columns() {
+  static const std::vector<std::string> cols = {"type", "id", "date", "code", "display", "value", "status"};
+  return cols;
+}
+
+Json searchset_bundle(const std::vector<StoredResource>& resources) {
+  Json b = Json::object();
+  b.set("resourceType", Json::string("Bundle"));
+  b.set("type", Json::string("searchset"));
+  b.set("total", Json::number(static_cast<int64_t>(resources.size())));
+  Json entries = Json::array();
+  for (const auto& r : resources) {
+    Json e = Json::object();
+    e.set("resource", r.resource);
+    Json search = Json::object();
+    search.set("mode", Json::string("match"));
+    e.set("search", std::move(search));
+    entries.push_back(std::move(e));
+  }
+  b.set("entry", std::move(entries));
+  return b;
+}
+
+void print_resources(Context& ctx, const std::vector<StoredResource>& resources) {
+  switch (ctx.format()) {
+    case Format::kTable:
+    case Format::kCsv: {
+      Json rows = Json::array();
+      for (const auto& r : resources) rows.push_back(summary_row(r));
+      ctx.print_rows(rows, summary_columns());
+      return;
+    }
+    case Format::kBundle:
+      ctx.print_document(searchset_bundle(resources));
+      return;
+    default: {
+      Json arr = Json::array();
+      for (const auto& r : resources) arr.push_back(r.resource);
+      ctx.print_rows(arr, {});
+      return;
+    }
+  }
+}
+
+void print_clinical_summary(Context& ctx, const std::vector<StoredResource>& record) {
+  std::ostream& out = ctx.out();
+  const StoredResource* patient = nullptr;
+  std::map<std::string, std::vector<const StoredResource*>> by_section;
+  static const std::vector<std::pair<std::string, std::vector<std::string>>> kSections = {
+      {"Active problems", {"Condition"}},
+      {"Medications", {"MedicationRequest", "MedicationStatement"}},
+      {"Allergies", {"AllergyIntolerance"}},
+      {"Vitals and labs", {"Observation", "DiagnosticReport"}},
+      {"Immunizations", {"Immunization"}},
+      {"Procedures", {"Procedure"}},
+      {"Encounters", {"Encounter"}},
+      {"Care plans", {"CarePlan"}},
+      {"Documents", {"DocumentReference"}},
+  };
+  for (const auto& r : record) {
+    if (r.type == "Patient") {
+      patient = &r;
+      continue;
+    }
+    std::string section = "Other records";
+    for (const auto& [name, types] : kSections)
+      if (std::find(types.begin(), types.end(), r.type) != types.end()) section = name;
+    if (section == "Active problems") {
+      std::string st = status_of(r.resource);
+      if (!(st.empty() || st == "active" || st == "recurrence" || st == "relapse")) section = "Past problems";
+    }
+    by_section[section].push_back(&r);
+  }
+  if (patient != nullptr) {
+    Json row = patient_row(*patient, ctx.config().get("mrn_system"));
+    out << "Patient " << text(row.find("name")) << "  (" << patient->id << ")\n";
+    out << "  born " << text(row.find("birth_date")) << ", " << text(row.find("gender"));
+    if (!text(row.find("mrn")).empty()) out << ", MRN " << text(row.find("mrn"));
+    if (!text(row.find("phone")).empty()) out << ", phone " << text(row.find("phone"));
+    out << "\n";
+  }
+  std::vector<std::string> order;
+  for (const auto& s : kSections) {
+    order.push_back(s.first);
+    if (s.first == "Active problems") order.push_back("Past problems");
+  }
+  order.push_back("Other records");
+  for (const auto& name : order) {
+    auto it = by_section.find(name);
+    if (it == by_section.end()) continue;
+    out << "\n" << name << " (" << it->second.size() << ")\n";
+    Json rows = Json::array();
+    for (const auto* r : it->second) rows.push_back(summary_row(*r));
+    std::vector<std::string> cols = {"date", "display", "value", "status", "type", "id"};
+    std::ostringstream table;
+    render_rows(table, rows, cols, Format::kTable, {});
+    std::istringstream lines(table.str());
+    std::string line;
+    while (std::getline(lines, line)) out << "  " << line << "\n";
+  }
+  out.flush();
+}
+
+Json patient_row(const StoredResource& r, const std::string& mrn_system) {
+  Json row = Json::object();
+  row.set("id", Json::string(r.id));
+  row.set("name", Json::string(display_of(r.resource)));
+  row.set("birth_date", Json::string(text(r.resource.find("birthDate"))));
+  row.set("gender", Json::string(text(r.resource.find("gender"))));
+  std::string mrn;
+  if (const Json* ids = r.resource.find("identifier"); ids != nullptr && ids->is_array()) {
+    for (const auto& i : ids->items())
+      if (text(i.find("system")) == mrn_system) mrn = text(i.find("value"));
+    if (mrn.empty())
+      for (const auto& i : ids->items()) {
+        std::string type_code = text(first(first(i.find("type")) ? first(i.find("type"))->find("coding") : nullptr)
+                                         ? first(first(i.find("type"))->find("coding"))->find("code")
+                                         : nullptr);
+        if (type_code == "MR") mrn = text(i.find("value"));
+      }
+  }
+  row.set("mrn", Json::string(mrn));
+  std::string phone;
+  if (const Json* tel = r.resource.find("telecom"); tel != nullptr && tel->is_array())
+    for (const auto& t : tel->items())
+      if (text(t.find("system")) == "phone" && phone.empty()) phone = text(t.find("value"));
+  row.set("phone", Json::string(phone));
+  return row;
+}
+
+const std::vector<std::string>& patient_columns() {
+  static const std::vector<std::string> cols = {"id", "name", "birth_date", "gender", "mrn", "phone"};
+  return cols;
+}
+
+}  // namespace ehr::cli

@@ -1,0 +1,40 @@
+// Printing FHIR resources: summary rows for table and csv, the resources
+// themselves for json, ndjson and yaml, and a searchset Bundle for bundle.
+// `ehr record show` adds a sectioned clinical summary for the table format.
+
+#ifndef EHR_CLI_RESOURCE_OUTPUT_H_
+#define EHR_CLI_RESOURCE_OUTPUT_H_
+
+#include <string>
+#include <vector>
+
+#include "context.h"
+#include "ehr/records.h"
+
+namespace ehr::cli {
+
+// One summary row: type, id, date, code, display, value, status, version,
+// patient. The fields csv and table show (documented in ehr-record(1)).
+Json summary_row(const StoredResource& r);
+const std::vector<std::string>& summary_columns();
+
+// A searchset Bundle of `resources` (Patient/$everything shape): total, and
+// one entry per resource with search.mode "match".
+Json searchset_bundle(const std::vector<StoredResource>& resources);
+
+// Prints resources in ctx.format(): table/csv summary rows, json an array of
+// resources, ndjson one per line, yaml a list, bundle a searchset Bundle.
+void print_resources(Context& ctx, const std::vector<StoredResource>& resources);
+
+// The patient's whole record as sections, for people at a terminal:
+// demographics, active problems, medications, allergies with criticality,
+// recent vitals and labs, immunizations, encounters, then everything else.
+void print_clinical_summary(Context& ctx, const std::vector<StoredResource>& record);
+
+// Patient rows: id, name, birth_date, gender, mrn, phone.
+Json patient_row(const StoredResource& r, const std::string& mrn_system);
+const std::vector<std::string>& patient_columns();
+
+}  // namespace ehr::cli
+
+#endif  // EHR_CLI_RESOURCE_OUTPUT_H_

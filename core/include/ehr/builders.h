@@ -1,0 +1,65 @@
+// Building FHIR R4 resources from the friendly fields of `ehr patient add`
+// and `ehr record add`, so a clinician's "weight 72.5 kg" becomes a proper
+// vital-signs Observation with LOINC code and UCUM unit. The result still
+// goes through validation when it is stored.
+
+#ifndef EHR_BUILDERS_H_
+#define EHR_BUILDERS_H_
+
+#include <string>
+#include <vector>
+
+#include "ehr/json.h"
+#include "ehr/status.h"
+
+namespace ehr {
+
+struct PatientFields {
+  std::vector<std::string> given;
+  std::string family;
+  std::string birth_date;  // YYYY-MM-DD
+  std::string gender;      // male|female|other|unknown
+  std::string mrn;         // with mrn_system
+  std::string mrn_system;
+  std::string phone;
+  std::string email;
+  std::string address;     // free text: "12 Main St, Springfield, IL 62701"
+};
+
+// A Patient from `f` (no id: the store assigns one). Applies only the fields
+// that are set, onto `base` when given (patient update). Errors:
+// kInvalidArgument naming the flag ("--gender must be one of male, female,
+// other, unknown", "--birth-date must be YYYY-MM-DD").
+Result<Json> build_patient(const PatientFields& f, Json base = Json());
+
+struct RecordFields {
+  std::string kind;        // see record_kinds()
+  std::string patient;     // patient id
+  std::string code;
+  std::string system;      // URI or alias (loinc, snomed, rxnorm, cvx, icd10, ucum)
+  std::string display;
+  std::string value;       // a number for observations; text for notes
+  std::string unit;        // UCUM
+  std::string date;        // when it happened: YYYY-MM-DD or an instant
+  std::string status;      // overrides the kind's default status
+  std::string systolic, diastolic;
+  std::string criticality;  // low|high|unable-to-assess
+  std::string reaction;     // allergy reaction manifestation text
+  std::string category;     // allergy: food|medication|environment|biologic
+  std::string dosage;       // medication dosage text
+  std::string encounter_class;  // AMB, EMER, IMP, ...
+};
+
+// The kinds `record add --type` accepts, with a one-line description each.
+const std::vector<std::pair<std::string, std::string>>& record_kinds();
+
+// Builds the resource for `f.kind`. Errors: kInvalidArgument naming the
+// missing or malformed flag ("--code is required for --type lab").
+Result<Json> build_record(const RecordFields& f);
+
+// Expands a code-system alias ("loinc") to its URI; other values unchanged.
+std::string code_system_uri(const std::string& alias);
+
+}  // namespace ehr
+
+#endif  // EHR_BUILDERS_H_

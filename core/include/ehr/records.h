@@ -1,0 +1,129 @@
+// The record model: FHIR R4 resources stored as JSON, every write a new
+// version, nothing silently overwritten.
+//
+// Each resource is kept as its JSON (the truth: unknown elements and
+// extensions survive) with lookup columns beside it: type, id, version,
+// change sequence, last-updated, patient, status, main code, clinical date and
+// security labels, plus identifier, reference and name-token tables. ehr owns
+// meta.versionId and meta.lastUpdated. Every create, update, retraction and
+// purge writes a history row (author, time, reason) and advances a
+// database-wide change sequence, which incremental export follows.
+//
+// Every function checks the session's access decision first and writes an
+// audit entry in the same transaction; a denied operation returns
+// kAccessDenied and writes nothing but its audit entry.
+
+#ifndef EHR_RECORDS_H_
+#define EHR_RECORDS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ehr/json.h"
+#include "ehr/session.h"
+#include "ehr/status.h"
+
+namespace ehr {
+
+// A resource as stored.
+struct StoredResource {
+  std::string type;
+  std::string id;
+  std::int64_t version = 0;
+  std::int64_t seq = 0;          // change sequence of this version
+  std::string last_updated;      // instant, UTC
+  std::string patient;           // patient id this resource belongs to ("" if none)
+  bool retracted = false;        // entered-in-error: hidden from default views
+  Json resource;                 // the JSON, meta.versionId/lastUpdated set
+};
+
+// One version in a resource's history.
+struct HistoryEntry {
+  std::int64_t version = 0;
+  std::string action;   // "create", "update", "retract", "purge"
+  std::string author;   // ehr user
+  std::string time;     // instant, UTC
+  std::string reason;   // "" when none was given
+  std::optional<Json> resource;  // absent for a purge tombstone
+};
+
+// Creates a resource. A missing id is assigned (a UUID); an id that exists
+// already is kAlreadyExists. The resource is validated first.
+// Errors: kInvalidData "<Path>: <rule message>" (the first validation error);
+// kAlreadyExists; kAccessDenied; kIoError, kBusy.
+Result<StoredResource> create_resource(Session& s, Json resource, const std::string& reason = "");
+
+// Writes a new version of an existing resource (same type and id). When the
+// content equals the current version (ignoring meta.versionId/lastUpdated)
+// no version is written and the current one is returned.
+// Errors: kNotFound "<Type>/<id> not found"; those of create_resource.
+Result<StoredResource> update_resource(Session& s, Json resource, const std::string& reason);
+
+// Reads the current version. Retracted resources are returned (flagged);
+// purged ones are kNotFound.
+Result<StoredResource> read_resource(Session& s, const std::string& type, const std::string& id);
+
+// Every version, oldest first. Errors: kNotFound, kAccessDenied.
+Result<std::vector<HistoryEntry>> resource_history(Session& s, const std::string& type,
+                                                   const std::string& id);
+
+// Marks the resource entered-in-error (a new version whose status, or
+// verificationStatus for Condition/AllergyIntolerance, is entered-in-error)
+// and hides it from default views. Earlier versions stay readable.
+// REQUIRES: reason non-empty. Errors: kNotFound, kConflict "already retracted",
+// kAccessDenied.
+Result<StoredResource> retract_resource(Session& s, const std::string& type,
+                                        const std::string& id, const std::string& reason);
+
+// Removes every version's content and leaves a tombstone (type, id, time,
+// author, reason) that export reports as a deletion. Needs the purge
+// permission. Errors: kNotFound, kAccessDenied.
+Status purge_resource(Session& s, const std::string& type, const std::string& id,
+                      const std::string& reason);
+
+// Resolves a patient given by id or by MRN (the identifier value of the
+// configured MRN system, or any identifier value when unique).
+// Errors: kNotFound "no patient P"; kConflict when an MRN matches several.
+Result<StoredResource> find_patient(Session& s, const std::string& id_or_mrn,
+                                    const std::string& mrn_system);
+
+struct PatientQuery {
+  std::string name;               // prefix of any name token, case- and accent-insensitive
+  std::string birth_date;         // YYYY, YYYY-MM or YYYY-MM-DD (prefix match)
+  std::string identifier_system;  // with identifier_value: exact match
+  std::string identifier_value;
+  std::string phone;              // digits compared, punctuation ignored
+  bool include_inactive = true;
+  int limit = 0;                  // 0 = no limit
+};
+
+// Patients matching every given criterion, ordered by family name, given
+// name, id. Errors: kInvalidArgument when no criterion is given; kAccessDenied.
+Result<std::vector<StoredResource>> search_patients(Session& s, const PatientQuery& q);
+
+struct RecordQuery {
+  std::string patient;             // patient id (required for patient_records)
+  std::vector<std::string> types;  // empty = all types
+  std::string since;               // clinical date lower bound (prefix compare), "" = none
+  bool include_retracted = false;
+  int limit = 0;                   // 0 = no limit
+};
+
+// The patient's whole record: the Patient first, then every resource whose
+// patient is P, by type then clinical date (newest first), complete and
+// unpaged. Errors: kNotFound "no patient P"; kAccessDenied.
+Result<std::vector<StoredResource>> patient_records(Session& s, const RecordQuery& q);
+
+// Resources of the given types (all when empty) across patients, newest
+// change first. Errors: kAccessDenied.
+Result<std::vector<StoredResource>> list_resources(Session& s, const RecordQuery& q);
+
+// Lower-cases and strips Latin diacritics ("Zoë Ñúñez" -> "zoe nunez"):
+// the key patient name search compares.
+std::string fold_name(std::string_view text);
+
+}  // namespace ehr
+
+#endif  // EHR_RECORDS_H_

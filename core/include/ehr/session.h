@@ -1,0 +1,78 @@
+// A Session: one open database, one authenticated user with roles, the
+// access decision point and the audit writer. Every record operation takes a
+// Session; there is no way to read or write records around it.
+//
+// Opening a session opens the encrypted store with the user's secret (which
+// authenticates the user: a slot belongs to one user), applies pending schema
+// migrations, and loads the user's roles. A database written by a newer ehr
+// (schema version above this binary's) is refused.
+//
+// Thread safety: a Session is used by one thread at a time.
+
+#ifndef EHR_SESSION_H_
+#define EHR_SESSION_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ehr/status.h"
+#include "ehr/store.h"
+
+namespace ehr {
+
+// The record schema version this binary writes (PRAGMA user_version).
+std::int64_t current_schema_version();
+
+struct SessionOptions {
+  // The ehr user; only this user's key slots are tried. REQUIRES: non-empty.
+  std::string user;
+  // Why the data is accessed (recorded in the audit trail). Default "treatment".
+  std::string purpose = "treatment";
+  // Store options (busy timeout, ...). `open.user` is set from `user`.
+  OpenOptions open;
+  // The clock, as a UTC instant "YYYY-MM-DDTHH:MM:SS.mmmZ". Default: the
+  // system clock. Tests pass a fixed clock.
+  std::function<std::string()> now;
+};
+
+class SessionImpl;
+
+class Session {
+ public:
+  // Opens `path` with `secret` as options.user, migrating the schema.
+  // Errors: those of Store::open; kConflict "database schema version N is
+  // newer than this ehr (which knows M); upgrade ehr"; kAuthFailed "user U
+  // is disabled"; kIoError, kBusy.
+  static Result<Session> open(const std::string& path, const Secret& secret,
+                              const SessionOptions& options);
+
+  // Creates a new database at `path` whose first user `admin` (with the
+  // admin role) opens it with `secret` (ehr init). Errors: those of
+  // Store::create.
+  static Result<Session> create(const std::string& path, const SlotOptions& admin,
+                                const Secret& secret, const SessionOptions& options);
+
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+  ~Session();
+
+  const std::string& user() const;
+  const std::vector<std::string>& roles() const;
+  const std::string& purpose() const;
+  // The underlying store (key slots, info, check).
+  Store& store();
+  // The current instant from the session's clock.
+  std::string now() const;
+
+ private:
+  friend class SessionImpl;
+  explicit Session(std::unique_ptr<SessionImpl> impl);
+  std::unique_ptr<SessionImpl> impl_;
+};
+
+}  // namespace ehr
+
+#endif  // EHR_SESSION_H_

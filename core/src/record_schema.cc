@@ -1,0 +1,150 @@
+// The record schema and its migrations (PRAGMA user_version).
+//
+// Migration 1: resources with lookup columns, their history, identifier,
+// reference and name-token tables, the change sequence, users and the audit
+// table. Each later migration appends to kMigrations; released ones never
+// change.
+
+#include <fmt/format.h>
+
+#include "ehr/session.h"
+#include "session_impl.h"
+
+namespace ehr {
+
+namespace {
+
+const char* const kMigrations[] = {
+    // 1
+    R"sql(
+CREATE TABLE resource(
+  rid           INTEGER PRIMARY KEY,
+  type          TEXT NOT NULL,
+  id            TEXT NOT NULL,
+  version       INTEGER NOT NULL,
+  seq           INTEGER NOT NULL,
+  last_updated  TEXT NOT NULL,
+  patient       TEXT,
+  status        TEXT,
+  code_system   TEXT,
+  code          TEXT,
+  clinical_date TEXT,
+  security      TEXT,
+  retracted     INTEGER NOT NULL DEFAULT 0,
+  json          TEXT NOT NULL,
+  UNIQUE(type, id)
+);
+CREATE INDEX resource_patient ON resource(patient, type, clinical_date);
+CREATE INDEX resource_seq ON resource(seq);
+CREATE INDEX resource_code ON resource(code_system, code);
+CREATE INDEX resource_type_seq ON resource(type, seq);
+
+CREATE TABLE history(
+  type     TEXT NOT NULL,
+  id       TEXT NOT NULL,
+  version  INTEGER NOT NULL,
+  seq      INTEGER NOT NULL,
+  action   TEXT NOT NULL,
+  author   TEXT NOT NULL,
+  time     TEXT NOT NULL,
+  reason   TEXT NOT NULL DEFAULT '',
+  patient  TEXT,
+  json     TEXT,
+  PRIMARY KEY(type, id, version)
+) WITHOUT ROWID;
+CREATE INDEX history_seq ON history(seq);
+
+CREATE TABLE tombstone(
+  type TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, time TEXT NOT NULL,
+  author TEXT NOT NULL, reason TEXT NOT NULL, patient TEXT,
+  PRIMARY KEY(type, id)
+) WITHOUT ROWID;
+CREATE INDEX tombstone_seq ON tombstone(seq);
+
+CREATE TABLE identifier(
+  rid INTEGER NOT NULL REFERENCES resource(rid) ON DELETE CASCADE,
+  type TEXT NOT NULL, system TEXT NOT NULL, value TEXT NOT NULL
+);
+CREATE INDEX identifier_value ON identifier(value, system, type);
+CREATE INDEX identifier_rid ON identifier(rid);
+
+CREATE TABLE reference(
+  rid INTEGER NOT NULL REFERENCES resource(rid) ON DELETE CASCADE,
+  target_type TEXT NOT NULL, target_id TEXT NOT NULL
+);
+CREATE INDEX reference_target ON reference(target_type, target_id);
+CREATE INDEX reference_rid ON reference(rid);
+
+CREATE TABLE name_token(
+  rid INTEGER NOT NULL REFERENCES resource(rid) ON DELETE CASCADE,
+  token TEXT NOT NULL
+);
+CREATE INDEX name_token_token ON name_token(token);
+CREATE INDEX name_token_rid ON name_token(rid);
+
+CREATE TABLE counter(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO counter VALUES('seq', 0), ('audit', 0);
+
+CREATE TABLE users(
+  name     TEXT PRIMARY KEY,
+  roles    TEXT NOT NULL DEFAULT '',
+  disabled INTEGER NOT NULL DEFAULT 0,
+  created  TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE audit(
+  seq       INTEGER PRIMARY KEY,
+  time      TEXT NOT NULL,
+  user      TEXT NOT NULL,
+  roles     TEXT NOT NULL,
+  action    TEXT NOT NULL,
+  outcome   TEXT NOT NULL,
+  purpose   TEXT NOT NULL,
+  patients  TEXT NOT NULL DEFAULT '',
+  resources TEXT NOT NULL DEFAULT '',
+  query_hash TEXT NOT NULL DEFAULT '',
+  count     INTEGER NOT NULL DEFAULT 0,
+  detail    TEXT NOT NULL DEFAULT ''
+);
+)sql",
+};
+
+constexpr std::int64_t kLatest = sizeof kMigrations / sizeof kMigrations[0];
+
+}  // namespace
+
+std::int64_t current_schema_version() { return kLatest; }
+
+Status migrate_schema(store::Connection& db) {
+  auto v = db.query_text("PRAGMA user_version");
+  if (!v.ok()) return v.error();
+  std::int64_t have = std::stoll(*v);
+  if (have > kLatest)
+    return Error::conflict(fmt::format(
+        "database schema version {} is newer than this ehr (which knows {}); upgrade ehr", have,
+        kLatest));
+  if (have == kLatest) return {};
+  EHR_TRY(db.exec("BEGIN IMMEDIATE"));
+  // Another process may have migrated while we waited for the lock.
+  auto again = db.query_text("PRAGMA user_version");
+  if (!again.ok()) {
+    (void)db.exec("ROLLBACK");
+    return again.error();
+  }
+  for (std::int64_t i = std::stoll(*again); i < kLatest; ++i) {
+    Status s = db.exec(kMigrations[i]);
+    if (!s.ok()) {
+      (void)db.exec("ROLLBACK");
+      return s.error().with_context(fmt::format("schema migration {}", i + 1));
+    }
+  }
+  Status s = db.exec(fmt::format("PRAGMA user_version={}", kLatest));
+  if (s.ok()) s = db.exec("COMMIT");
+  if (!s.ok()) {
+    (void)db.exec("ROLLBACK");
+    return s.error();
+  }
+  return {};
+}
+
+}  // namespace ehr

@@ -1,0 +1,670 @@
+// The record model (ehr/records.h): versioned FHIR resources with lookup
+// columns, history, tombstones, and patient lookups.
+//
+// Sections: helpers; writing (create, update, retract, purge); reading
+// (read, history, patient record, lists, patient search).
+
+#include "ehr/records.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "access.h"
+#include "audit_log.h"
+#include "crypto_sodium.h"
+#include "ehr/validate.h"
+#include "resource_index.h"
+#include "session_impl.h"
+
+namespace ehr {
+
+namespace {
+
+// --- helpers -------------------------------------------------------------
+
+std::string new_id() {
+  std::uint8_t b[16];
+  crypto::random_bytes(crypto::MutBytes(b, sizeof b));
+  b[6] = static_cast<std::uint8_t>((b[6] & 0x0F) | 0x40);  // version 4
+  b[8] = static_cast<std::uint8_t>((b[8] & 0x3F) | 0x80);  // variant 1
+  std::string s;
+  static const char* hex = "0123456789abcdef";
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
+    s += hex[b[i] >> 4];
+    s += hex[b[i] & 15];
+  }
+  return s;
+}
+
+std::string hash_hex(const std::string& text) {
+  auto h = crypto::blake2b_256(crypto::Bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  std::string out;
+  static const char* hex = "0123456789abcdef";
+  for (std::uint8_t b : h) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+std::string text_of(const Json* j) { return j != nullptr && j->is_string() ? j->text() : ""; }
+
+// The resource with ehr's meta set, members in FHIR's usual order
+// (resourceType, id, meta first).
+Json with_meta(const Json& in, const std::string& id, std::int64_t version,
+               const std::string& last_updated) {
+  Json out = Json::object();
+  out.set("resourceType", *in.find("resourceType"));
+  out.set("id", Json::string(id));
+  Json meta = in.find("meta") != nullptr && in.find("meta")->is_object() ? *in.find("meta")
+                                                                         : Json::object();
+  meta.set("versionId", Json::string(std::to_string(version)));
+  meta.set("lastUpdated", Json::string(last_updated));
+  // versionId and lastUpdated first, then whatever the resource carried.
+  Json ordered = Json::object();
+  ordered.set("versionId", *meta.find("versionId"));
+  ordered.set("lastUpdated", *meta.find("lastUpdated"));
+  for (auto& [k, v] : meta.members())
+    if (k != "versionId" && k != "lastUpdated") ordered.set(k, v);
+  out.set("meta", std::move(ordered));
+  for (const auto& [k, v] : in.members())
+    if (k != "resourceType" && k != "id" && k != "meta") out.set(k, v);
+  return out;
+}
+
+// The content without ehr-owned meta, for "did anything change".
+std::string content_key(const Json& r) {
+  Json c = r;
+  if (Json* meta = c.find("meta"); meta != nullptr && meta->is_object()) {
+    meta->erase("versionId");
+    meta->erase("lastUpdated");
+    if (meta->size() == 0) c.erase("meta");
+  }
+  c.erase("id");
+  return to_json_canonical(c);
+}
+
+Result<std::int64_t> next_seq(SessionImpl& s) {
+  auto st = s.statement("UPDATE counter SET value = value + 1 WHERE name = 'seq' RETURNING value");
+  if (!st.ok()) return st.error();
+  auto row = (*st)->step();
+  if (!row.ok()) return row.error();
+  std::int64_t v = (*st)->column_int(0);
+  (void)(*st)->step();
+  return v;
+}
+
+StoredResource row_to_resource(store::Statement& q) {
+  // Columns: type, id, version, seq, last_updated, patient, retracted, json
+  StoredResource r;
+  r.type = q.column_text(0);
+  r.id = q.column_text(1);
+  r.version = q.column_int(2);
+  r.seq = q.column_int(3);
+  r.last_updated = q.column_text(4);
+  r.patient = q.column_text(5);
+  r.retracted = q.column_int(6) != 0;
+  auto parsed = parse_json(q.column_text(7));
+  r.resource = parsed.ok() ? std::move(*parsed) : Json();
+  return r;
+}
+
+constexpr const char* kColumns =
+    "type, id, version, seq, last_updated, coalesce(patient,''), retracted, json";
+
+Result<std::optional<StoredResource>> load(SessionImpl& s, const std::string& type,
+                                           const std::string& id) {
+  auto st = s.statement(fmt::format("SELECT {} FROM resource WHERE type = ? AND id = ?", kColumns));
+  if (!st.ok()) return st.error();
+  EHR_TRY((*st)->bind_text(1, type));
+  EHR_TRY((*st)->bind_text(2, id));
+  auto row = (*st)->step();
+  if (!row.ok()) return row.error();
+  if (!*row) return std::optional<StoredResource>();
+  return std::optional<StoredResource>(row_to_resource(**st));
+}
+
+Status first_validation_error(const Json& resource) {
+  for (const auto& issue : validate_resource(resource))
+    if (issue.is_error) return Error::invalid_data(format_issue(issue));
+  return {};
+}
+
+// Writes the index rows of resource `rid`.
+Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, const IndexEntry& e) {
+  for (const char* sql : {"DELETE FROM identifier WHERE rid = ?", "DELETE FROM reference WHERE rid = ?",
+                          "DELETE FROM name_token WHERE rid = ?"}) {
+    auto st = s.statement(sql);
+    if (!st.ok()) return st.error();
+    EHR_TRY((*st)->bind_int(1, rid));
+    auto r = (*st)->step();
+    if (!r.ok()) return r.error();
+  }
+  for (const auto& [system, value] : e.identifiers) {
+    auto st = s.statement("INSERT INTO identifier(rid, type, system, value) VALUES(?,?,?,?)");
+    if (!st.ok()) return st.error();
+    EHR_TRY((*st)->bind_int(1, rid));
+    EHR_TRY((*st)->bind_text(2, type));
+    EHR_TRY((*st)->bind_text(3, system));
+    EHR_TRY((*st)->bind_text(4, value));
+    auto r = (*st)->step();
+    if (!r.ok()) return r.error();
+  }
+  for (const auto& [t, id] : e.references) {
+    auto st = s.statement("INSERT INTO reference(rid, target_type, target_id) VALUES(?,?,?)");
+    if (!st.ok()) return st.error();
+    EHR_TRY((*st)->bind_int(1, rid));
+    EHR_TRY((*st)->bind_text(2, t));
+    EHR_TRY((*st)->bind_text(3, id));
+    auto r = (*st)->step();
+    if (!r.ok()) return r.error();
+  }
+  for (const auto& token : e.name_tokens) {
+    auto st = s.statement("INSERT INTO name_token(rid, token) VALUES(?,?)");
+    if (!st.ok()) return st.error();
+    EHR_TRY((*st)->bind_int(1, rid));
+    EHR_TRY((*st)->bind_text(2, token));
+    auto r = (*st)->step();
+    if (!r.ok()) return r.error();
+  }
+  return {};
+}
+
+Status write_history(SessionImpl& s, const StoredResource& r, const std::string& action,
+                     const std::string& reason, bool with_json) {
+  auto st = s.statement(
+      "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
+      "VALUES(?,?,?,?,?,?,?,?,?,?)");
+  if (!st.ok()) return st.error();
+  store::Statement& q = **st;
+  EHR_TRY(q.bind_text(1, r.type));
+  EHR_TRY(q.bind_text(2, r.id));
+  EHR_TRY(q.bind_int(3, r.version));
+  EHR_TRY(q.bind_int(4, r.seq));
+  EHR_TRY(q.bind_text(5, action));
+  EHR_TRY(q.bind_text(6, s.user()));
+  EHR_TRY(q.bind_text(7, r.last_updated));
+  EHR_TRY(q.bind_text(8, reason));
+  EHR_TRY(r.patient.empty() ? q.bind_null(9) : q.bind_text(9, r.patient));
+  EHR_TRY(with_json ? q.bind_text(10, to_json(r.resource)) : q.bind_null(10));
+  auto done = q.step();
+  if (!done.ok()) return done.error();
+  return {};
+}
+
+// Stores version `r` (new or replacing the current row) with its index.
+Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retracted) {
+  IndexEntry e = index_resource(r.resource);
+  r.patient = e.patient;
+  r.retracted = retracted;
+  auto st = s.statement(
+      is_new ? "INSERT INTO resource(type, id, version, seq, last_updated, patient, status, "
+               "code_system, code, clinical_date, security, retracted, json) "
+               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING rid"
+             : "UPDATE resource SET type = ?, id = ?, version = ?, seq = ?, last_updated = ?, "
+               "patient = ?, status = ?, code_system = ?, code = ?, clinical_date = ?, "
+               "security = ?, retracted = ?, json = ? WHERE type = ?1 AND id = ?2 RETURNING rid");
+  if (!st.ok()) return st.error();
+  store::Statement& q = **st;
+  auto opt = [&](int i, const std::string& v) { return v.empty() ? q.bind_null(i) : q.bind_text(i, v); };
+  EHR_TRY(q.bind_text(1, r.type));
+  EHR_TRY(q.bind_text(2, r.id));
+  EHR_TRY(q.bind_int(3, r.version));
+  EHR_TRY(q.bind_int(4, r.seq));
+  EHR_TRY(q.bind_text(5, r.last_updated));
+  EHR_TRY(opt(6, e.patient));
+  EHR_TRY(opt(7, e.status));
+  EHR_TRY(opt(8, e.code_system));
+  EHR_TRY(opt(9, e.code));
+  EHR_TRY(opt(10, e.clinical_date));
+  EHR_TRY(opt(11, e.security));
+  EHR_TRY(q.bind_int(12, retracted ? 1 : 0));
+  EHR_TRY(q.bind_text(13, to_json(r.resource)));
+  auto row = q.step();
+  if (!row.ok()) return row.error();
+  if (!*row) return Error::internal("resource row was not written");
+  std::int64_t rid = q.column_int(0);
+  (void)q.step();
+  return write_index(s, rid, r.type, e);
+}
+
+std::string resource_ref(const StoredResource& r) {
+  return fmt::format("{}/{}/_history/{}", r.type, r.id, r.version);
+}
+
+bool is_retracted_content(const Json& r) {
+  if (text_of(r.find("status")) == "entered-in-error") return true;
+  const Json* vs = r.find("verificationStatus");
+  if (vs != nullptr)
+    if (const Json* coding = vs->find("coding"); coding != nullptr && coding->is_array())
+      for (const auto& c : coding->items())
+        if (text_of(c.find("code")) == "entered-in-error") return true;
+  return false;
+}
+
+}  // namespace
+
+// --- writing -----------------------------------------------------------------
+
+Result<StoredResource> create_resource(Session& session, Json resource, const std::string& reason) {
+  SessionImpl& s = SessionImpl::of(session);
+  if (!resource.is_object()) return Error::invalid_data("a resource must be a JSON object");
+  std::string type = text_of(resource.find("resourceType"));
+  if (!resource.find("id") || !resource.find("id")->is_string())
+    resource.set("id", Json::string(new_id()));
+  IndexEntry probe = index_resource(resource);
+  EHR_TRY(authorize(s, Action::kCreate, type, probe.patient));
+  EHR_TRY(first_validation_error(resource));
+  StoredResource out;
+  Status st = s.transaction([&]() -> Status {
+    std::string id = resource.find("id")->text();
+    auto existing = load(s, type, id);
+    if (!existing.ok()) return existing.error();
+    if (existing->has_value())
+      return Error::already_exists(fmt::format("{}/{} already exists", type, id));
+    auto tomb = s.statement("SELECT 1 FROM tombstone WHERE type = ? AND id = ?");
+    if (!tomb.ok()) return tomb.error();
+    EHR_TRY((*tomb)->bind_text(1, type));
+    EHR_TRY((*tomb)->bind_text(2, id));
+    auto purged = (*tomb)->step();
+    if (!purged.ok()) return purged.error();
+    if (*purged) return Error::already_exists(fmt::format("{}/{} was purged; its id cannot be reused", type, id));
+    auto seq = next_seq(s);
+    if (!seq.ok()) return seq.error();
+    out.type = type;
+    out.id = id;
+    out.version = 1;
+    out.seq = *seq;
+    out.last_updated = s.now();
+    out.resource = with_meta(resource, id, 1, out.last_updated);
+    EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource)));
+    EHR_TRY(write_history(s, out, "create", reason, true));
+    return write_audit(s, {"create", "ok", out.patient, resource_ref(out), "", 1, type});
+  });
+  if (!st.ok()) return st.error();
+  return out;
+}
+
+Result<StoredResource> update_resource(Session& session, Json resource, const std::string& reason) {
+  SessionImpl& s = SessionImpl::of(session);
+  if (!resource.is_object()) return Error::invalid_data("a resource must be a JSON object");
+  std::string type = text_of(resource.find("resourceType"));
+  std::string id = text_of(resource.find("id"));
+  if (id.empty()) return Error::invalid_data(type + ".id: an update needs the resource id");
+  IndexEntry probe = index_resource(resource);
+  EHR_TRY(authorize(s, Action::kUpdate, type, probe.patient));
+  EHR_TRY(first_validation_error(resource));
+  StoredResource out;
+  Status st = s.transaction([&]() -> Status {
+    auto existing = load(s, type, id);
+    if (!existing.ok()) return existing.error();
+    if (!existing->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
+    StoredResource& cur = **existing;
+    if (content_key(cur.resource) == content_key(resource)) {
+      out = cur;
+      return {};
+    }
+    auto seq = next_seq(s);
+    if (!seq.ok()) return seq.error();
+    out.type = type;
+    out.id = id;
+    out.version = cur.version + 1;
+    out.seq = *seq;
+    out.last_updated = s.now();
+    out.resource = with_meta(resource, id, out.version, out.last_updated);
+    EHR_TRY(store_version(s, out, false, is_retracted_content(out.resource)));
+    EHR_TRY(write_history(s, out, "update", reason, true));
+    return write_audit(s, {"update", "ok", out.patient, resource_ref(out), "", 1, type});
+  });
+  if (!st.ok()) return st.error();
+  return out;
+}
+
+Result<StoredResource> retract_resource(Session& session, const std::string& type,
+                                        const std::string& id, const std::string& reason) {
+  SessionImpl& s = SessionImpl::of(session);
+  if (reason.empty()) return Error::invalid_argument("a retraction needs a reason");
+  {
+    auto before = load(s, type, id);
+    if (!before.ok()) return before.error();
+    if (!before->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
+    EHR_TRY(authorize(s, Action::kRetract, type, (*before)->patient));
+  }
+  StoredResource out;
+  Status st = s.transaction([&]() -> Status {
+    auto existing = load(s, type, id);
+    if (!existing.ok()) return existing.error();
+    if (!existing->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
+    StoredResource& cur = **existing;
+    if (cur.retracted) return Error::conflict(fmt::format("{}/{} is already retracted", type, id));
+    Json r = cur.resource;
+    if (type == "Condition" || type == "AllergyIntolerance") {
+      const char* system = type == "Condition"
+                               ? "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+                               : "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification";
+      Json coding = Json::object();
+      coding.set("system", Json::string(system));
+      coding.set("code", Json::string("entered-in-error"));
+      Json codings = Json::array();
+      codings.push_back(std::move(coding));
+      Json vs = Json::object();
+      vs.set("coding", std::move(codings));
+      r.set("verificationStatus", std::move(vs));
+      r.erase("clinicalStatus");  // con-3/ait-1: absent when entered-in-error
+    } else if (r.find("status") != nullptr) {
+      r.set("status", Json::string("entered-in-error"));
+    }
+    auto seq = next_seq(s);
+    if (!seq.ok()) return seq.error();
+    out = cur;
+    out.version = cur.version + 1;
+    out.seq = *seq;
+    out.last_updated = s.now();
+    out.resource = with_meta(r, id, out.version, out.last_updated);
+    EHR_TRY(store_version(s, out, false, true));
+    EHR_TRY(write_history(s, out, "retract", reason, true));
+    return write_audit(s, {"retract", "ok", out.patient, resource_ref(out), "", 1, type});
+  });
+  if (!st.ok()) return st.error();
+  return out;
+}
+
+Status purge_resource(Session& session, const std::string& type, const std::string& id,
+                      const std::string& reason) {
+  SessionImpl& s = SessionImpl::of(session);
+  if (reason.empty()) return Error::invalid_argument("a purge needs a reason");
+  {
+    auto before = load(s, type, id);
+    if (!before.ok()) return before.error();
+    if (!before->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
+    EHR_TRY(authorize(s, Action::kPurge, type, (*before)->patient));
+  }
+  return s.transaction([&]() -> Status {
+    auto existing = load(s, type, id);
+    if (!existing.ok()) return existing.error();
+    if (!existing->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
+    StoredResource cur = **existing;
+    auto seq = next_seq(s);
+    if (!seq.ok()) return seq.error();
+    std::string now = s.now();
+    for (const char* sql : {"DELETE FROM identifier WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
+                            "DELETE FROM reference WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
+                            "DELETE FROM name_token WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
+                            "DELETE FROM resource WHERE type = ?1 AND id = ?2",
+                            "UPDATE history SET json = NULL WHERE type = ?1 AND id = ?2"}) {
+      auto st = s.statement(sql);
+      if (!st.ok()) return st.error();
+      EHR_TRY((*st)->bind_text(1, type));
+      EHR_TRY((*st)->bind_text(2, id));
+      auto r = (*st)->step();
+      if (!r.ok()) return r.error();
+    }
+    StoredResource tomb = cur;
+    tomb.version = cur.version + 1;
+    tomb.seq = *seq;
+    tomb.last_updated = now;
+    EHR_TRY(write_history(s, tomb, "purge", reason, false));
+    auto st = s.statement(
+        "INSERT INTO tombstone(type, id, seq, time, author, reason, patient) VALUES(?,?,?,?,?,?,?)");
+    if (!st.ok()) return st.error();
+    EHR_TRY((*st)->bind_text(1, type));
+    EHR_TRY((*st)->bind_text(2, id));
+    EHR_TRY((*st)->bind_int(3, *seq));
+    EHR_TRY((*st)->bind_text(4, now));
+    EHR_TRY((*st)->bind_text(5, s.user()));
+    EHR_TRY((*st)->bind_text(6, reason));
+    EHR_TRY(cur.patient.empty() ? (*st)->bind_null(7) : (*st)->bind_text(7, cur.patient));
+    auto r = (*st)->step();
+    if (!r.ok()) return r.error();
+    return write_audit(s, {"purge", "ok", cur.patient, type + "/" + id, "", 1, type});
+  });
+}
+
+// --- reading -----------------------------------------------------------------
+
+Result<StoredResource> read_resource(Session& session, const std::string& type,
+                                     const std::string& id) {
+  SessionImpl& s = SessionImpl::of(session);
+  auto r = load(s, type, id);
+  if (!r.ok()) return r.error();
+  if (!r->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
+  EHR_TRY(authorize(s, Action::kRead, type, (*r)->patient));
+  EHR_TRY(write_audit(s, {"read", "ok", (*r)->patient, resource_ref(**r), "", 1, type}));
+  return std::move(**r);
+}
+
+Result<std::vector<HistoryEntry>> resource_history(Session& session, const std::string& type,
+                                                   const std::string& id) {
+  SessionImpl& s = SessionImpl::of(session);
+  auto st = s.statement(
+      "SELECT version, action, author, time, reason, json, coalesce(patient,'') FROM history "
+      "WHERE type = ? AND id = ? ORDER BY version");
+  if (!st.ok()) return st.error();
+  EHR_TRY((*st)->bind_text(1, type));
+  EHR_TRY((*st)->bind_text(2, id));
+  std::vector<HistoryEntry> out;
+  std::string patient;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    HistoryEntry h;
+    h.version = (*st)->column_int(0);
+    h.action = (*st)->column_text(1);
+    h.author = (*st)->column_text(2);
+    h.time = (*st)->column_text(3);
+    h.reason = (*st)->column_text(4);
+    if (!(*st)->column_is_null(5)) {
+      auto j = parse_json((*st)->column_text(5));
+      if (j.ok()) h.resource = std::move(*j);
+    }
+    patient = (*st)->column_text(6);
+    out.push_back(std::move(h));
+  }
+  if (out.empty()) return Error::not_found(fmt::format("{}/{} not found", type, id));
+  EHR_TRY(authorize(s, Action::kRead, type, patient));
+  EHR_TRY(write_audit(s, {"read", "ok", patient, type + "/" + id + "/_history", "",
+                          static_cast<std::int64_t>(out.size()), type}));
+  return out;
+}
+
+Result<StoredResource> find_patient(Session& session, const std::string& key,
+                                    const std::string& mrn_system) {
+  SessionImpl& s = SessionImpl::of(session);
+  auto by_id = load(s, "Patient", key);
+  if (!by_id.ok()) return by_id.error();
+  std::optional<StoredResource> found = std::move(*by_id);
+  if (!found) {
+    // An MRN of the configured system first, then any identifier value.
+    for (int pass = 0; pass < 2 && !found; ++pass) {
+      auto st = s.statement(fmt::format(
+          "SELECT DISTINCT {} FROM resource WHERE rid IN (SELECT rid FROM identifier WHERE "
+          "value = ? AND type = 'Patient' {})",
+          kColumns, pass == 0 ? "AND system = ?" : ""));
+      if (!st.ok()) return st.error();
+      EHR_TRY((*st)->bind_text(1, key));
+      if (pass == 0) EHR_TRY((*st)->bind_text(2, mrn_system));
+      std::vector<StoredResource> hits;
+      for (;;) {
+        auto row = (*st)->step();
+        if (!row.ok()) return row.error();
+        if (!*row) break;
+        hits.push_back(row_to_resource(**st));
+      }
+      if (hits.size() > 1)
+        return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", key,
+                                           hits.size()));
+      if (hits.size() == 1) found = std::move(hits.front());
+    }
+  }
+  if (!found) return Error::not_found(fmt::format("no patient {}", key));
+  EHR_TRY(authorize(s, Action::kRead, "Patient", found->id));
+  return std::move(*found);
+}
+
+namespace {
+
+Result<std::vector<StoredResource>> collect(store::Statement& q, int limit) {
+  std::vector<StoredResource> out;
+  for (;;) {
+    auto row = q.step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    out.push_back(row_to_resource(q));
+    if (limit > 0 && static_cast<int>(out.size()) >= limit) break;
+  }
+  return out;
+}
+
+std::string types_clause(const std::vector<std::string>& types) {
+  if (types.empty()) return "";
+  std::string in;
+  for (size_t i = 0; i < types.size(); ++i) in += i ? ",?" : "?";
+  return " AND type IN (" + in + ")";
+}
+
+}  // namespace
+
+Result<std::vector<StoredResource>> patient_records(Session& session, const RecordQuery& q) {
+  SessionImpl& s = SessionImpl::of(session);
+  auto patient = load(s, "Patient", q.patient);
+  if (!patient.ok()) return patient.error();
+  if (!patient->has_value()) return Error::not_found(fmt::format("no patient {}", q.patient));
+  EHR_TRY(authorize(s, Action::kRead, "Patient", q.patient));
+  std::string sql = fmt::format(
+      "SELECT {} FROM resource WHERE patient = ? AND type <> 'Patient'{}{}{} "
+      "ORDER BY type, clinical_date DESC, id",
+      kColumns, types_clause(q.types), q.include_retracted ? "" : " AND retracted = 0",
+      q.since.empty() ? "" : " AND clinical_date >= ?");
+  auto st = s.db().prepare(sql);
+  if (!st.ok()) return st.error();
+  int i = 1;
+  EHR_TRY(st->bind_text(i++, q.patient));
+  for (const auto& t : q.types) EHR_TRY(st->bind_text(i++, t));
+  if (!q.since.empty()) EHR_TRY(st->bind_text(i++, q.since));
+  auto rows = collect(*st, q.limit);
+  if (!rows.ok()) return rows.error();
+  std::vector<StoredResource> out;
+  bool want_patient = q.types.empty() ||
+                      std::find(q.types.begin(), q.types.end(), "Patient") != q.types.end();
+  if (want_patient) out.push_back(std::move(**patient));
+  for (auto& r : *rows) out.push_back(std::move(r));
+  std::string refs;
+  EHR_TRY(write_audit(s, {"read", "ok", q.patient, "Patient/" + q.patient + "/$everything", "",
+                          static_cast<std::int64_t>(out.size()), "record"}));
+  return out;
+}
+
+Result<std::vector<StoredResource>> list_resources(Session& session, const RecordQuery& q) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(authorize(s, Action::kSearch, q.types.empty() ? "*" : q.types.front(), q.patient));
+  std::string sql = fmt::format("SELECT {} FROM resource WHERE 1=1{}{}{}{} ORDER BY seq DESC",
+                                kColumns, types_clause(q.types),
+                                q.patient.empty() ? "" : " AND patient = ?",
+                                q.include_retracted ? "" : " AND retracted = 0",
+                                q.since.empty() ? "" : " AND last_updated >= ?");
+  auto st = s.db().prepare(sql);
+  if (!st.ok()) return st.error();
+  int i = 1;
+  for (const auto& t : q.types) EHR_TRY(st->bind_text(i++, t));
+  if (!q.patient.empty()) EHR_TRY(st->bind_text(i++, q.patient));
+  if (!q.since.empty()) EHR_TRY(st->bind_text(i++, q.since));
+  auto rows = collect(*st, q.limit);
+  if (!rows.ok()) return rows.error();
+  std::string hash = hash_hex(fmt::format("list|{}|{}|{}", sql, q.patient, q.since));
+  EHR_TRY(write_audit(s, {"search", "ok", q.patient, "", hash,
+                          static_cast<std::int64_t>(rows->size()), "list"}));
+  return rows;
+}
+
+Result<std::vector<StoredResource>> search_patients(Session& session, const PatientQuery& q) {
+  SessionImpl& s = SessionImpl::of(session);
+  if (q.name.empty() && q.birth_date.empty() && q.identifier_value.empty() && q.phone.empty())
+    return Error::invalid_argument("give at least one of --name, --birth-date, --identifier, --mrn, --phone");
+  EHR_TRY(authorize(s, Action::kSearch, "Patient", ""));
+  std::string where = "type = 'Patient'";
+  std::vector<std::string> binds;
+  if (!q.name.empty()) {
+    std::vector<std::string> tokens;
+    std::string folded = fold_name(q.name), cur;
+    for (char c : folded) {
+      if (std::isalnum(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) >= 0x80) {
+        cur += c;
+      } else if (!cur.empty()) {
+        tokens.push_back(cur);
+        cur.clear();
+      }
+    }
+    if (!cur.empty()) tokens.push_back(cur);
+    for (const auto& t : tokens) {
+      where += " AND rid IN (SELECT rid FROM name_token WHERE token >= ? AND token < ?)";
+      binds.push_back(t);
+      binds.push_back(t + "\xff");
+    }
+  }
+  if (!q.birth_date.empty()) {
+    where += " AND substr(clinical_date, 1, length(?)) = ?";
+    binds.push_back(q.birth_date);
+    binds.push_back(q.birth_date);
+  }
+  if (!q.identifier_value.empty()) {
+    where += q.identifier_system.empty()
+                 ? " AND rid IN (SELECT rid FROM identifier WHERE value = ? AND type = 'Patient')"
+                 : " AND rid IN (SELECT rid FROM identifier WHERE value = ? AND system = ? AND type = 'Patient')";
+    binds.push_back(q.identifier_value);
+    if (!q.identifier_system.empty()) binds.push_back(q.identifier_system);
+  }
+  std::string sql = fmt::format("SELECT {} FROM resource WHERE {} ORDER BY id", kColumns, where);
+  auto st = s.db().prepare(sql);
+  if (!st.ok()) return st.error();
+  for (size_t i = 0; i < binds.size(); ++i) EHR_TRY(st->bind_text(static_cast<int>(i + 1), binds[i]));
+  auto rows = collect(*st, 0);
+  if (!rows.ok()) return rows.error();
+  std::vector<StoredResource> out;
+  auto digits = [](const std::string& v) {
+    std::string d;
+    for (char c : v)
+      if (std::isdigit(static_cast<unsigned char>(c))) d += c;
+    return d;
+  };
+  std::string want_phone = digits(q.phone);
+  for (auto& r : *rows) {
+    if (!want_phone.empty()) {
+      bool hit = false;
+      if (const Json* tel = r.resource.find("telecom"); tel != nullptr && tel->is_array())
+        for (const auto& t : tel->items()) {
+          std::string d = digits(text_of(t.find("value")));
+          if (!d.empty() && d.size() >= want_phone.size() &&
+              d.compare(d.size() - want_phone.size(), want_phone.size(), want_phone) == 0)
+            hit = true;
+        }
+      if (!hit) continue;
+    }
+    if (!q.include_inactive && text_of(r.resource.find("active")) == "false") continue;
+    out.push_back(std::move(r));
+    if (q.limit > 0 && static_cast<int>(out.size()) >= q.limit) break;
+  }
+  // Family name, given name, id: what a person scanning the list expects.
+  auto sort_key = [](const StoredResource& r) {
+    const Json* names = r.resource.find("name");
+    std::string family, given;
+    if (names != nullptr && names->is_array() && !names->items().empty()) {
+      family = fold_name(text_of(names->items().front().find("family")));
+      if (const Json* g = names->items().front().find("given"); g != nullptr && g->is_array() && !g->items().empty())
+        given = fold_name(text_of(&g->items().front()));
+    }
+    return family + '\x01' + given + '\x01' + r.id;
+  };
+  std::stable_sort(out.begin(), out.end(),
+                   [&](const StoredResource& a, const StoredResource& b) { return sort_key(a) < sort_key(b); });
+  std::string patients;
+  for (const auto& r : out) patients += (patients.empty() ? "" : " ") + r.id;
+  std::string hash = hash_hex(fmt::format("find|{}|{}|{}|{}|{}", q.name, q.birth_date,
+                                                     q.identifier_system, q.identifier_value, q.phone));
+  EHR_TRY(write_audit(s, {"search", "ok", patients, "", hash, static_cast<std::int64_t>(out.size()), "Patient"}));
+  return out;
+}
+
+}  // namespace ehr

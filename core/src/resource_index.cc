@@ -1,0 +1,200 @@
+// Lookup columns and tokens of a resource (resource_index.h).
+#include "resource_index.h"
+
+#include <cctype>
+
+#include "ehr/records.h"
+
+namespace ehr {
+
+namespace {
+
+const Json* path(const Json& j, std::initializer_list<std::string_view> keys) {
+  const Json* cur = &j;
+  for (auto k : keys) {
+    if (cur->is_array()) {
+      if (cur->items().empty()) return nullptr;
+      cur = &cur->items().front();
+    }
+    cur = cur->find(k);
+    if (cur == nullptr) return nullptr;
+  }
+  return cur;
+}
+
+std::string str(const Json* j) { return j != nullptr && j->is_string() ? j->text() : std::string(); }
+
+bool is_digit_or_letter(unsigned char c) { return std::isalnum(c) != 0 || c >= 0x80; }
+
+void collect_references(const Json& j, std::vector<std::pair<std::string, std::string>>& out,
+                        int depth) {
+  if (depth > 64) return;
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.members()) {
+      if (k == "reference" && v.is_string()) {
+        std::string type, id;
+        if (parse_reference(v.text(), type, id)) out.emplace_back(type, id);
+      } else if (k != "contained") {
+        collect_references(v, out, depth + 1);
+      }
+    }
+  } else if (j.is_array()) {
+    for (const auto& item : j.items()) collect_references(item, out, depth + 1);
+  }
+}
+
+void add_tokens(const std::string& text, std::vector<std::string>& out) {
+  std::string folded = fold_name(text);
+  std::string cur;
+  for (char ch : folded) {
+    if (is_digit_or_letter(static_cast<unsigned char>(ch))) {
+      cur += ch;
+    } else if (!cur.empty()) {
+      out.push_back(cur);
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+}
+
+}  // namespace
+
+bool parse_reference(std::string_view ref, std::string& type, std::string& id) {
+  if (ref.empty() || ref[0] == '#' || ref.rfind("urn:", 0) == 0) return false;
+  if (ref.find('?') != std::string_view::npos) return false;
+  auto hist = ref.find("/_history/");
+  if (hist != std::string_view::npos) ref = ref.substr(0, hist);
+  auto slash = ref.rfind('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == ref.size()) return false;
+  auto prev = ref.rfind('/', slash - 1);
+  std::string_view t = ref.substr(prev == std::string_view::npos ? 0 : prev + 1,
+                                  slash - (prev == std::string_view::npos ? 0 : prev + 1));
+  if (t.empty() || !std::isupper(static_cast<unsigned char>(t[0]))) return false;
+  type = std::string(t);
+  id = std::string(ref.substr(slash + 1));
+  return true;
+}
+
+std::string concept_text(const Json* codeable) {
+  if (codeable == nullptr) return "";
+  if (codeable->is_array()) codeable = codeable->items().empty() ? nullptr : &codeable->items().front();
+  if (codeable == nullptr) return "";
+  std::string text = str(codeable->find("text"));
+  if (!text.empty()) return text;
+  const Json* coding = codeable->find("coding");
+  if (coding != nullptr && coding->is_array() && !coding->items().empty()) {
+    const Json& c = coding->items().front();
+    std::string display = str(c.find("display"));
+    return display.empty() ? str(c.find("code")) : display;
+  }
+  return "";
+}
+
+IndexEntry index_resource(const Json& r) {
+  IndexEntry e;
+  std::string type = str(r.find("resourceType"));
+  if (type == "Patient") {
+    e.patient = str(r.find("id"));
+  } else {
+    for (const char* key : {"subject", "patient", "beneficiary"}) {
+      std::string ref = str(path(r, {key, "reference"}));
+      std::string t, id;
+      if (!ref.empty() && parse_reference(ref, t, id) && t == "Patient") {
+        e.patient = id;
+        break;
+      }
+    }
+  }
+  e.status = str(r.find("status"));
+  if (e.status.empty()) e.status = str(path(r, {"clinicalStatus", "coding", "code"}));
+  for (const char* key : {"code", "vaccineCode", "medicationCodeableConcept", "type"}) {
+    const Json* c = r.find(key);
+    if (c == nullptr) continue;
+    const Json* coding = path(*c, {"coding"});
+    if (coding == nullptr || !coding->is_array() || coding->items().empty()) continue;
+    e.code_system = str(coding->items().front().find("system"));
+    e.code = str(coding->items().front().find("code"));
+    break;
+  }
+  static const std::initializer_list<std::string_view> kDates[] = {
+      {"effectiveDateTime"}, {"effectivePeriod", "start"}, {"effectiveInstant"},
+      {"onsetDateTime"},     {"onsetPeriod", "start"},      {"occurrenceDateTime"},
+      {"performedDateTime"}, {"performedPeriod", "start"},  {"authoredOn"},
+      {"recordedDate"},      {"period", "start"},           {"issued"},
+      {"dateAsserted"},      {"date"},                      {"created"},
+      {"recorded"},          {"birthDate"}};
+  for (const auto& keys : kDates) {
+    std::string d = str(path(r, keys));
+    if (!d.empty()) {
+      e.clinical_date = d;
+      break;
+    }
+  }
+  if (const Json* sec = path(r, {"meta"}); sec != nullptr) {
+    if (const Json* labels = sec->find("security"); labels != nullptr && labels->is_array())
+      for (const auto& l : labels->items()) {
+        std::string code = str(l.find("code"));
+        if (!code.empty()) e.security += (e.security.empty() ? "" : " ") + code;
+      }
+  }
+  if (const Json* ids = r.find("identifier"); ids != nullptr && ids->is_array())
+    for (const auto& i : ids->items()) {
+      std::string value = str(i.find("value"));
+      if (!value.empty()) e.identifiers.emplace_back(str(i.find("system")), value);
+    }
+  collect_references(r, e.references, 0);
+  if (type == "Patient" || type == "Practitioner" || type == "RelatedPerson") {
+    if (const Json* names = r.find("name"); names != nullptr && names->is_array())
+      for (const auto& n : names->items()) {
+        add_tokens(str(n.find("family")), e.name_tokens);
+        add_tokens(str(n.find("text")), e.name_tokens);
+        if (const Json* given = n.find("given"); given != nullptr && given->is_array())
+          for (const auto& g : given->items()) add_tokens(str(&g), e.name_tokens);
+      }
+    std::sort(e.name_tokens.begin(), e.name_tokens.end());
+    e.name_tokens.erase(std::unique(e.name_tokens.begin(), e.name_tokens.end()),
+                        e.name_tokens.end());
+  }
+  return e;
+}
+
+std::string fold_name(std::string_view s) {
+  // U+00C0..U+00FF, then U+0100..U+017F: the plain Latin letters they carry.
+  static const char* kLatin1[64] = {
+      "A", "A", "A", "A", "A", "A", "AE", "C", "E", "E", "E", "E", "I", "I", "I", "I",
+      "D", "N", "O", "O", "O", "O", "O", "\xc3\x97", "O", "U", "U", "U", "U", "Y", "TH", "ss",
+      "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
+      "d", "n", "o", "o", "o", "o", "o", "\xc3\xb7", "o", "u", "u", "u", "u", "y", "th", "y"};
+  static const char kExtA[] =
+      "AaAaAaCcCcCcCcDdDdEeEeEeEeEeGgGgGgGgHhHhIiIiIiIiIiIiJjKkkLlLlLlLlLlNnNnNnnNnOoOoOo"
+      "OoRrRrRrSsSsSsSsTtTtTtUuUuUuUuUuUuWwYyYZzZzZzs";
+  static_assert(sizeof kExtA - 1 == 128);
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out += static_cast<char>(std::tolower(c));
+      ++i;
+      continue;
+    }
+    size_t n = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    if (i + n > s.size()) n = 1;
+    uint32_t cp = n == 1 ? c : (c & (0x7F >> n));
+    for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    if (cp >= 0xC0 && cp <= 0xFF) {
+      for (const char* p = kLatin1[cp - 0xC0]; *p; ++p)
+        out += static_cast<char>(std::tolower(static_cast<unsigned char>(*p)));
+    } else if (cp >= 0x100 && cp <= 0x17F) {
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(kExtA[cp - 0x100])));
+    } else if (cp >= 0x300 && cp <= 0x36F) {
+      // combining diacritical marks: dropped
+    } else {
+      out.append(s.substr(i, n));
+    }
+    i += n;
+  }
+  return out;
+}
+
+}  // namespace ehr

@@ -1,0 +1,41 @@
+// What ehr extracts from a FHIR resource for lookup: the columns beside the
+// JSON (patient, status, main code, clinical date, security labels), the
+// identifiers, the references and the name tokens. Pure functions over Json.
+
+#ifndef EHR_CORE_RESOURCE_INDEX_H_
+#define EHR_CORE_RESOURCE_INDEX_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ehr/json.h"
+
+namespace ehr {
+
+struct IndexEntry {
+  std::string patient;        // patient id ("" when none)
+  std::string status;
+  std::string code_system;
+  std::string code;
+  std::string clinical_date;  // the date the care happened
+  std::string security;       // meta.security codes, space-separated
+  std::vector<std::pair<std::string, std::string>> identifiers;  // (system, value)
+  std::vector<std::pair<std::string, std::string>> references;   // (type, id)
+  std::vector<std::string> name_tokens;                           // folded
+};
+
+IndexEntry index_resource(const Json& resource);
+
+// Parses a literal reference "Type/id", "Type/id/_history/n" or an absolute
+// URL ending in Type/id into (type, id); returns false for urn:, #contained
+// and conditional references.
+bool parse_reference(std::string_view ref, std::string& type, std::string& id);
+
+// The display text of a CodeableConcept (text, else the first coding's
+// display, else its code).
+std::string concept_text(const Json* codeable);
+
+}  // namespace ehr
+
+#endif  // EHR_CORE_RESOURCE_INDEX_H_
