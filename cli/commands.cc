@@ -7,6 +7,8 @@ namespace ehr::cli {
 
 const std::vector<NounSpec>& noun_table() {
   static const std::vector<NounSpec> nouns = {
+      {"patient", "register, find and update patients"},
+      {"record", "add, show, amend and retract clinical records"},
       {"db", "inspect, verify, back up and re-key the database"},
       {"key", "key files and key slots"},
       {"config", "show the effective configuration"},
@@ -17,6 +19,18 @@ const std::vector<NounSpec>& noun_table() {
 const std::vector<CommandSpec>& command_table() {
   static const std::vector<CommandSpec> commands = {
       {"init", nullptr, "create a new encrypted database and its first administrator", setup_init},
+      {"patient", "add", "register a patient; prints the new id", setup_patient_add},
+      {"patient", "show", "one patient's demographics", setup_patient_show, true},
+      {"patient", "find", "search patients by name, birth date, identifier, MRN or phone", setup_patient_find, true},
+      {"patient", "list", "every patient", setup_patient_list, true},
+      {"patient", "update", "change a patient's demographics (a new version)", setup_patient_update},
+      {"record", "add", "record vitals, labs, problems, allergies, medications, ...", setup_record_add},
+      {"record", "show", "a patient's whole record, complete and unpaged", setup_record_show, true},
+      {"record", "list", "records across patients, newest change first", setup_record_list, true},
+      {"record", "history", "every version of a record: who, when, why", setup_record_history},
+      {"record", "amend", "correct a record (a new version)", setup_record_amend},
+      {"record", "retract", "mark a record entered-in-error (kept, hidden)", setup_record_retract},
+      {"record", "purge", "remove a record's content, leaving a tombstone", setup_record_purge},
       {"db", "info", "format, size and key slots of the database", setup_db_info},
       {"db", "check", "authenticate every page and run the integrity check", setup_db_check},
       {"db", "backup", "write an online, consistent, encrypted copy", setup_db_backup},

@@ -51,6 +51,18 @@ const std::vector<NounSpec>& noun_table();
 
 // Setup functions, one per cmd_<noun>_<verb>.cc.
 void setup_config_show(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_patient_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_patient_show(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_patient_update(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_patient_list(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_patient_find(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_record_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_record_show(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_record_list(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_record_history(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_record_amend(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_record_retract(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_record_purge(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_init(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_db_info(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_db_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);

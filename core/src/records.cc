@@ -579,6 +579,33 @@ Result<std::vector<StoredResource>> list_resources(Session& session, const Recor
   return rows;
 }
 
+Result<std::pair<std::string, std::string>> resolve_record_ref(Session& session,
+                                                              const std::string& ref) {
+  SessionImpl& s = SessionImpl::of(session);
+  auto slash = ref.find('/');
+  if (slash != std::string::npos) {
+    std::string type = ref.substr(0, slash), id = ref.substr(slash + 1);
+    auto hist = id.find("/_history/");
+    if (hist != std::string::npos) id = id.substr(0, hist);
+    return std::make_pair(type, id);
+  }
+  auto st = s.statement(
+      "SELECT type FROM resource WHERE id = ?1 UNION SELECT type FROM tombstone WHERE id = ?1");
+  if (!st.ok()) return st.error();
+  EHR_TRY((*st)->bind_text(1, ref));
+  std::vector<std::string> types;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    types.push_back((*st)->column_text(0));
+  }
+  if (types.empty()) return Error::not_found(fmt::format("no record {}", ref));
+  if (types.size() > 1)
+    return Error::conflict(fmt::format("{} names records of several types; write Type/{}", ref, ref));
+  return std::make_pair(types.front(), ref);
+}
+
 Result<std::vector<StoredResource>> search_patients(Session& session, const PatientQuery& q) {
   SessionImpl& s = SessionImpl::of(session);
   if (q.name.empty() && q.birth_date.empty() && q.identifier_value.empty() && q.phone.empty())

@@ -120,6 +120,10 @@ Result<std::vector<StoredResource>> patient_records(Session& s, const RecordQuer
 // change first. Errors: kAccessDenied.
 Result<std::vector<StoredResource>> list_resources(Session& s, const RecordQuery& q);
 
+// Resolves "Type/id" or a bare id (unique across types) to (type, id).
+// Errors: kNotFound "no record X"; kConflict when a bare id names several.
+Result<std::pair<std::string, std::string>> resolve_record_ref(Session& s, const std::string& ref);
+
 // Lower-cases and strips Latin diacritics ("Zoë Ñúñez" -> "zoe nunez"):
 // the key patient name search compares.
 std::string fold_name(std::string_view text);

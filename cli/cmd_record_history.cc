@@ -1,0 +1,46 @@
+// ehr record history ID: every version of a record, who, when and why.
+#include "commands.h"
+#include "ehr/records.h"
+#include "store_open.h"
+
+namespace ehr::cli {
+
+namespace {
+
+int run_record_history(Context& ctx, const std::string& ref) {
+  auto session = open_session(ctx);
+  if (!session.ok()) return ctx.fail(session.error());
+  auto key = resolve_record_ref(*session, ref);
+  if (!key.ok()) return ctx.fail(key.error());
+  auto versions = resource_history(*session, key->first, key->second);
+  if (!versions.ok()) return ctx.fail(versions.error());
+  Json rows = Json::array();
+  for (const auto& h : *versions) {
+    Json row = Json::object();
+    row.set("version", Json::number(h.version));
+    row.set("action", Json::string(h.action));
+    row.set("author", Json::string(h.author));
+    row.set("time", Json::string(h.time));
+    row.set("reason", Json::string(h.reason));
+    if (ctx.format() != Format::kTable && ctx.format() != Format::kCsv)
+      row.set("resource", h.resource ? *h.resource : Json());
+    rows.push_back(std::move(row));
+  }
+  ctx.print_rows(rows, {"version", "action", "author", "time", "reason"});
+  return 0;
+}
+
+}  // namespace
+
+void setup_record_history(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
+  auto ref = std::make_shared<std::string>();
+  cmd.add_option("RECORD", *ref, "Type/id, or an id")->required();
+  cmd.footer(
+      "json, ndjson and yaml include each version's resource (absent for a purge).\n\n"
+      "Examples:\n"
+      "  ehr record history Observation/3c1d...\n"
+      "  ehr record history 3c1d... --format json | jq '.[0].resource'");
+  run = [ref](Context& ctx) { return run_record_history(ctx, *ref); };
+}
+
+}  // namespace ehr::cli

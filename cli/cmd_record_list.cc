@@ -1,0 +1,55 @@
+// ehr record list: records across patients, newest change first.
+#include "commands.h"
+#include "ehr/records.h"
+#include "resource_output.h"
+#include "store_open.h"
+
+namespace ehr::cli {
+
+namespace {
+
+struct Options {
+  std::vector<std::string> types;
+  std::string patient;
+  std::string since;
+  bool all = false;
+  int limit = 0;
+};
+
+int run_record_list(Context& ctx, const Options& o) {
+  auto session = open_session(ctx);
+  if (!session.ok()) return ctx.fail(session.error());
+  RecordQuery q;
+  q.types = o.types;
+  q.since = o.since;
+  q.include_retracted = o.all;
+  q.limit = o.limit;
+  if (!o.patient.empty()) {
+    auto p = find_patient(*session, o.patient, ctx.config().get("mrn_system"));
+    if (!p.ok()) return ctx.fail(p.error());
+    q.patient = p->id;
+  }
+  auto rows = list_resources(*session, q);
+  if (!rows.ok()) return ctx.fail(rows.error());
+  print_resources(ctx, *rows);
+  return 0;
+}
+
+}  // namespace
+
+void setup_record_list(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
+  auto o = std::make_shared<Options>();
+  cmd.add_option("--type", o->types, "only these FHIR types (repeatable)")->type_name("TYPE");
+  cmd.add_option("--patient", o->patient, "only this patient (id or MRN)")->type_name("PATIENT");
+  cmd.add_option("--since", o->since, "changed at or after INSTANT")->type_name("INSTANT");
+  cmd.add_flag("--all", o->all, "include retracted records");
+  cmd.add_option("--limit", o->limit, "at most N records")->type_name("N");
+  add_config_flag(cmd, flags, "mrn_system");
+  cmd.footer(
+      "Examples:\n"
+      "  ehr record list --type Observation --limit 20\n"
+      "  ehr record list --since 2026-11-01T00:00:00Z --format ndjson");
+  run = [o](Context& ctx) { return run_record_list(ctx, *o); };
+}
+
+}  // namespace ehr::cli

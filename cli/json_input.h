@@ -1,0 +1,18 @@
+// Reading a FHIR resource given as --json FILE or --json - (stdin).
+#ifndef EHR_CLI_JSON_INPUT_H_
+#define EHR_CLI_JSON_INPUT_H_
+
+#include <string>
+
+#include "context.h"
+
+namespace ehr::cli {
+
+// Reads and parses the JSON document in `path` ("-" = stdin).
+// Errors: kNoInput (missing file); kInvalidData "FILE: line L, column C: ..."
+// (stdin is named "<stdin>").
+Result<Json> read_json_input(Context& ctx, const std::string& path);
+
+}  // namespace ehr::cli
+
+#endif  // EHR_CLI_JSON_INPUT_H_
