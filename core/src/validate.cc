@@ -1,0 +1,850 @@
+// FHIR R4 resource validation (ehr/validate.h): applies the rules of
+// schemas/fhir/resources.yaml (loaded by fhir_rules.cc) and the invariants
+// that need code.
+//
+// Sections:
+//   syntax       id, date/dateTime/instant and reference syntax
+//   invariants   the C++ invariants, table kInvariants, named from the YAML
+//   Validator    the walk: one resource at a time, nested resources in turn
+//   public API
+
+#include "ehr/validate.h"
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <span>
+
+#include <fmt/format.h>
+
+#include "fhir_rules.h"
+
+namespace ehr {
+
+namespace {
+
+using detail::BindingRule;
+using detail::CheckDigitRule;
+using detail::DateKind;
+using detail::ElementPath;
+using detail::FhirRules;
+using detail::ResourceRules;
+
+constexpr std::string_view kConditionClinical =
+    "http://terminology.hl7.org/CodeSystem/condition-clinical";
+constexpr std::string_view kConditionVerStatus =
+    "http://terminology.hl7.org/CodeSystem/condition-ver-status";
+constexpr std::string_view kConditionCategory =
+    "http://terminology.hl7.org/CodeSystem/condition-category";
+constexpr std::string_view kAllergyVerification =
+    "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification";
+constexpr std::string_view kConsentScope = "http://terminology.hl7.org/CodeSystem/consentscope";
+
+// --- syntax -----------------------------------------------------------------
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// FHIR id: [A-Za-z0-9\-\.]{1,64}
+bool id_syntax_ok(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return false;
+  return true;
+}
+
+// Reads exactly `n` digits at `pos` as a number.
+std::optional<int> digits_at(std::string_view s, size_t pos, size_t n) {
+  if (pos + n > s.size()) return std::nullopt;
+  int v = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (!is_digit(s[i])) return std::nullopt;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+int days_in_month(int year, int month) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : kDays[month - 1];
+}
+
+// R4 date, dateTime and instant: YYYY[-MM[-DD[Thh:mm:ss[.f+](Z|(+|-)hh:mm)]]],
+// a year from 0001, real calendar days, seconds to 60 (leap second), zones to
+// 14:00. A time needs a zone; an instant needs everything down to the zone.
+bool date_syntax_ok(std::string_view s, DateKind kind) {
+  auto year = digits_at(s, 0, 4);
+  if (!year || *year == 0) return false;
+  if (s.size() == 4) return kind != DateKind::kInstant;
+  if (s[4] != '-') return false;
+  auto month = digits_at(s, 5, 2);
+  if (!month || *month < 1 || *month > 12) return false;
+  if (s.size() == 7) return kind != DateKind::kInstant;
+  if (s[7] != '-') return false;
+  auto day = digits_at(s, 8, 2);
+  if (!day || *day < 1 || *day > days_in_month(*year, *month)) return false;
+  if (s.size() == 10) return kind != DateKind::kInstant;
+  if (kind == DateKind::kDate || s[10] != 'T') return false;
+  auto hour = digits_at(s, 11, 2);
+  auto minute = digits_at(s, 14, 2);
+  auto second = digits_at(s, 17, 2);
+  if (!hour || !minute || !second || s[13] != ':' || s[16] != ':' || *hour > 23 || *minute > 59 ||
+      *second > 60)
+    return false;
+  size_t pos = 19;
+  if (pos < s.size() && s[pos] == '.') {
+    size_t start = ++pos;
+    while (pos < s.size() && is_digit(s[pos])) ++pos;
+    if (pos == start) return false;
+  }
+  if (pos < s.size() && s[pos] == 'Z') return pos + 1 == s.size();
+  if (pos >= s.size() || (s[pos] != '+' && s[pos] != '-') || s.size() != pos + 6) return false;
+  auto zh = digits_at(s, pos + 1, 2);
+  auto zm = digits_at(s, pos + 4, 2);
+  if (!zh || !zm || s[pos + 3] != ':' || *zm > 59) return false;
+  return *zh < 14 || (*zh == 14 && *zm == 0);
+}
+
+bool uuid_ok(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !(is_digit(s[i]) || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+  }
+  return true;
+}
+
+// urn:oid: [0-2](\.(0|[1-9][0-9]*))+
+bool oid_ok(std::string_view s) {
+  if (s.size() < 3 || s[0] < '0' || s[0] > '2') return false;
+  size_t i = 1;
+  int arcs = 0;
+  while (i < s.size()) {
+    if (s[i] != '.' || i + 1 >= s.size() || !is_digit(s[i + 1])) return false;
+    size_t start = ++i;
+    while (i < s.size() && is_digit(s[i])) ++i;
+    if (s[start] == '0' && i - start > 1) return false;
+    ++arcs;
+  }
+  return arcs > 0;
+}
+
+bool has_space(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+}
+
+// Returns why `ref` is not a valid Reference.reference, or nullopt when it is.
+std::optional<std::string> reference_problem(std::string_view ref, const FhirRules& rules) {
+  auto q = [&] { return fmt::format("reference \"{}\"", ref); };
+  if (has_space(ref)) return q() + " contains white space";
+  if (ref.starts_with("#")) {
+    if (ref.size() == 1 || id_syntax_ok(ref.substr(1))) return std::nullopt;
+    return q() + " is not a valid contained reference";
+  }
+  if (ref.starts_with("urn:uuid:")) {
+    if (uuid_ok(ref.substr(9))) return std::nullopt;
+    return q() + " is not a valid urn:uuid (lower-case 8-4-4-4-12 hex digits)";
+  }
+  if (ref.starts_with("urn:oid:")) {
+    if (oid_ok(ref.substr(8))) return std::nullopt;
+    return q() + " is not a valid urn:oid";
+  }
+  if (ref.starts_with("http://") || ref.starts_with("https://")) {
+    if (ref.size() > ref.find("//") + 2) return std::nullopt;
+    return q() + " is not a valid absolute URL";
+  }
+  size_t question = ref.find('?');
+  size_t slash = ref.find('/');
+  auto known = [&](std::string_view type) { return rules.resource_types.contains(type); };
+  if (question != std::string_view::npos && question < slash) {
+    std::string_view type = ref.substr(0, question);
+    if (!known(type)) return q() + fmt::format(" names an unknown resource type \"{}\"", type);
+    if (question + 1 == ref.size()) return q() + " has an empty search";
+    return std::nullopt;
+  }
+  std::vector<std::string_view> parts;
+  for (size_t start = 0;;) {
+    size_t next = ref.find('/', start);
+    parts.push_back(ref.substr(start, next == std::string_view::npos ? next : next - start));
+    if (next == std::string_view::npos) break;
+    start = next + 1;
+  }
+  if (parts.size() != 2 && !(parts.size() == 4 && parts[2] == "_history"))
+    return q() + " is not a relative (Type/id), absolute, urn:uuid:, urn:oid:, #contained or "
+                 "conditional (Type?search) reference";
+  if (!known(parts[0]))
+    return q() + fmt::format(" names an unknown resource type \"{}\"", parts[0]);
+  if (!id_syntax_ok(parts[1])) return q() + " has an invalid id";
+  if (parts.size() == 4 && !id_syntax_ok(parts[3])) return q() + " has an invalid version id";
+  return std::nullopt;
+}
+
+// --- JSON helpers -----------------------------------------------------------
+
+std::span<const Json> items_of(const Json* v) {
+  if (v == nullptr) return {};
+  if (v->is_array()) return v->items();
+  return {v, 1};
+}
+
+const std::string* string_member(const Json& obj, std::string_view key) {
+  const Json* v = obj.find(key);
+  return v != nullptr && v->is_string() ? &v->text() : nullptr;
+}
+
+// Whether element `name` is present: its value or its primitive extension.
+bool present(const Json& obj, std::string_view name) {
+  if (!obj.is_object()) return false;
+  if (obj.find(name) != nullptr) return true;
+  return obj.find(std::string("_").append(name)) != nullptr;
+}
+
+// Whether choice element `base`[x] is present (valueQuantity, _valueString...).
+bool choice_present(const Json& obj, std::string_view base) {
+  if (!obj.is_object()) return false;
+  for (const auto& [k, v] : obj.members()) {
+    std::string_view key = k;
+    if (key.starts_with("_")) key.remove_prefix(1);
+    if (key.size() > base.size() && key.starts_with(base) &&
+        std::isupper(static_cast<unsigned char>(key[base.size()])))
+      return true;
+  }
+  return false;
+}
+
+// Whether CodeableConcept `cc` has a coding (system, code) with code in `codes`.
+bool has_coding(const Json* cc, std::string_view system,
+                std::initializer_list<std::string_view> codes) {
+  if (cc == nullptr || !cc->is_object()) return false;
+  for (const Json& c : items_of(cc->find("coding"))) {
+    if (!c.is_object()) continue;
+    const std::string* s = string_member(c, "system");
+    const std::string* code = string_member(c, "code");
+    if (s == nullptr || code == nullptr || *s != system) continue;
+    for (std::string_view want : codes)
+      if (*code == want) return true;
+  }
+  return false;
+}
+
+// Whether Codings `a` and `b` have the same system and code (both present).
+bool same_coding(const Json& a, const Json& b) {
+  if (!a.is_object() || !b.is_object()) return false;
+  const std::string* sa = string_member(a, "system");
+  const std::string* ca = string_member(a, "code");
+  const std::string* sb = string_member(b, "system");
+  const std::string* cb = string_member(b, "code");
+  return sa != nullptr && ca != nullptr && sb != nullptr && cb != nullptr && *sa == *sb &&
+         *ca == *cb;
+}
+
+bool non_empty(const Json* v) {
+  return v != nullptr && !v->is_null() && !(v->is_array() && v->items().empty());
+}
+
+// --- invariants -------------------------------------------------------------
+
+// Reports one violation of the invariant being checked at `path`.
+using Report = std::function<void(const std::string& path)>;
+using InvariantFn = void (*)(const Json& res, const std::string& root, const Report& report);
+
+void for_each_item(const Json& res, std::string_view key, const std::string& root,
+                   const std::function<void(const Json&, const std::string&)>& fn) {
+  const Json* v = res.find(key);
+  if (v == nullptr) return;
+  if (!v->is_array()) {
+    fn(*v, fmt::format("{}.{}", root, key));
+    return;
+  }
+  for (size_t i = 0; i < v->items().size(); ++i)
+    fn(v->items()[i], fmt::format("{}.{}[{}]", root, key, i));
+}
+
+struct Invariant {
+  std::string_view name;
+  InvariantFn check;
+};
+
+constexpr Invariant kInvariants[] = {
+    {"ehr-pat-1",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (!non_empty(res.find("identifier")) && !non_empty(res.find("name"))) report(root);
+     }},
+    {"pat-1",
+     [](const Json& res, const std::string& root, const Report& report) {
+       for_each_item(res, "contact", root, [&](const Json& c, const std::string& path) {
+         if (!present(c, "name") && !present(c, "telecom") && !present(c, "address") &&
+             !present(c, "organization"))
+           report(path);
+       });
+     }},
+    {"con-3",
+     [](const Json& res, const std::string& root, const Report& report) {
+       // R4's expression (category.select($this='problem-list-item')) never
+       // matches; this is the intent, as R4B wrote it.
+       bool problem = false;
+       for (const Json& cat : items_of(res.find("category")))
+         problem = problem || has_coding(&cat, kConditionCategory, {"problem-list-item"});
+       const Json* ver = res.find("verificationStatus");
+       if (problem && non_empty(ver) && !has_coding(ver, kConditionVerStatus, {"entered-in-error"}) &&
+           !present(res, "clinicalStatus"))
+         report(root + ".clinicalStatus");
+     }},
+    {"con-4",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (choice_present(res, "abatement") &&
+           !has_coding(res.find("clinicalStatus"), kConditionClinical,
+                       {"inactive", "resolved", "remission"}))
+         report(root + ".clinicalStatus");
+     }},
+    {"con-5",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (has_coding(res.find("verificationStatus"), kConditionVerStatus, {"entered-in-error"}) &&
+           present(res, "clinicalStatus"))
+         report(root + ".clinicalStatus");
+     }},
+    {"ait-1",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (!has_coding(res.find("verificationStatus"), kAllergyVerification, {"entered-in-error"}) &&
+           !present(res, "clinicalStatus"))
+         report(root + ".clinicalStatus");
+     }},
+    {"ait-2",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (has_coding(res.find("verificationStatus"), kAllergyVerification, {"entered-in-error"}) &&
+           present(res, "clinicalStatus"))
+         report(root + ".clinicalStatus");
+     }},
+    {"obs-6",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (present(res, "dataAbsentReason") && choice_present(res, "value"))
+         report(root + ".dataAbsentReason");
+     }},
+    {"obs-7",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (!choice_present(res, "value")) return;
+       const Json* code = res.find("code");
+       if (code == nullptr || !code->is_object()) return;
+       for_each_item(res, "component", root, [&](const Json& comp, const std::string& path) {
+         if (!comp.is_object()) return;
+         const Json* cc = comp.find("code");
+         if (cc == nullptr || !cc->is_object()) return;
+         for (const Json& a : items_of(code->find("coding")))
+           for (const Json& b : items_of(cc->find("coding")))
+             if (same_coding(a, b)) {
+               report(path + ".code");
+               return;
+             }
+       });
+     }},
+    {"cpl-3",
+     [](const Json& res, const std::string& root, const Report& report) {
+       for_each_item(res, "activity", root, [&](const Json& a, const std::string& path) {
+         if (present(a, "reference") && present(a, "detail")) report(path);
+       });
+     }},
+    {"org-1",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (!non_empty(res.find("identifier")) && !present(res, "name")) report(root);
+     }},
+    {"org-2",
+     [](const Json& res, const std::string& root, const Report& report) {
+       for_each_item(res, "address", root, [&](const Json& a, const std::string& path) {
+         const std::string* use = a.is_object() ? string_member(a, "use") : nullptr;
+         if (use != nullptr && *use == "home") report(path + ".use");
+       });
+     }},
+    {"org-3",
+     [](const Json& res, const std::string& root, const Report& report) {
+       for_each_item(res, "telecom", root, [&](const Json& t, const std::string& path) {
+         const std::string* use = t.is_object() ? string_member(t, "use") : nullptr;
+         if (use != nullptr && *use == "home") report(path + ".use");
+       });
+     }},
+    {"ppc-1",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (!non_empty(res.find("policy")) && !present(res, "policyRule")) report(root);
+     }},
+    // ppc-2..5: R4's expressions name the system 'something'; consentscope is meant.
+    {"ppc-2",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (has_coding(res.find("scope"), kConsentScope, {"patient-privacy"}) &&
+           !present(res, "patient"))
+         report(root + ".patient");
+     }},
+    {"ppc-3",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (has_coding(res.find("scope"), kConsentScope, {"research"}) && !present(res, "patient"))
+         report(root + ".patient");
+     }},
+    {"ppc-4",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (has_coding(res.find("scope"), kConsentScope, {"adr"}) && !present(res, "patient"))
+         report(root + ".patient");
+     }},
+    {"ppc-5",
+     [](const Json& res, const std::string& root, const Report& report) {
+       if (has_coding(res.find("scope"), kConsentScope, {"treatment"}) && !present(res, "patient"))
+         report(root + ".patient");
+     }},
+    {"sev-1",
+     [](const Json& res, const std::string& root, const Report& report) {
+       for_each_item(res, "entity", root, [&](const Json& e, const std::string& path) {
+         if (present(e, "name") && present(e, "query")) report(path);
+       });
+     }},
+};
+
+const Invariant* find_invariant(std::string_view name) {
+  for (const Invariant& inv : kInvariants)
+    if (inv.name == name) return &inv;
+  return nullptr;
+}
+
+// --- Validator --------------------------------------------------------------
+
+std::string quote_codes(const std::vector<std::string>& codes) {
+  std::string out;
+  for (const auto& c : codes) {
+    if (!out.empty()) out += ", ";
+    out += c;
+  }
+  return out;
+}
+
+class Validator {
+ public:
+  explicit Validator(const FhirRules& rules) : rules_(rules) {}
+
+  // Validates the resource `res` whose path is `path` ("" for the top).
+  // `container_ids` is the set of contained ids that "#id" references may
+  // name: the container's for a contained resource, else this resource's own.
+  void resource(const Json& res, const std::string& path,
+                const std::vector<std::string>* container_ids) {
+    if (!res.is_object()) {
+      add(path, "json-type",
+          std::string("a resource must be a JSON object, not ") + kind_name(res), true);
+      return;
+    }
+    // The root of every path: the type when known, else "Resource".
+    const std::string* type = string_member(res, "resourceType");
+    bool known = type != nullptr && rules_.resource_types.contains(*type);
+    std::string root = !path.empty() ? path : known ? *type : "Resource";
+    const Json* rt = res.find("resourceType");
+    if (rt == nullptr) {
+      add(root + ".resourceType", "resource-type", "resourceType is missing", true);
+    } else if (!rt->is_string()) {
+      add(root + ".resourceType", "resource-type", "resourceType must be a string", true);
+    } else if (!known) {
+      add(root + ".resourceType", "resource-type",
+          fmt::format("unknown resource type \"{}\"", rt->text()), true);
+    }
+
+    if (const Json* id = res.find("id")) {
+      if (!id->is_string())
+        add(root + ".id", "json-type", "id must be a string", true);
+      else if (!id->text().empty() && !id_syntax_ok(id->text()))
+        add(root + ".id", "id-syntax",
+            fmt::format("id \"{}\" is not 1 to 64 letters, digits, '-' or '.'", id->text()),
+            true);
+    }
+    if (const Json* meta = res.find("meta"); meta != nullptr && meta->is_object()) {
+      const std::string* vid = string_member(*meta, "versionId");
+      if (vid != nullptr && !vid->empty() && !id_syntax_ok(*vid))
+        add(root + ".meta.versionId", "id-syntax",
+            fmt::format("versionId \"{}\" is not 1 to 64 letters, digits, '-' or '.'", *vid),
+            true);
+      security_labels(*meta, root + ".meta");
+    }
+
+    // "#id" references in this resource resolve against the container's
+    // contained resources when it is contained, else against its own.
+    std::vector<std::string> own_ids;
+    if (container_ids == nullptr) {
+      for (const Json& c : items_of(res.find("contained")))
+        if (const std::string* cid = c.is_object() ? string_member(c, "id") : nullptr)
+          own_ids.push_back(*cid);
+      container_ids = &own_ids;
+    }
+
+    if (known) {
+      auto it = rules_.resources.find(*type);
+      if (it != rules_.resources.end()) first_class(res, root, it->second);
+    }
+
+    std::string p = root;
+    walk_members(res, p, "", container_ids, /*in_resource_root=*/true);
+  }
+
+  std::vector<ValidationIssue> take() {
+    std::stable_partition(issues_.begin(), issues_.end(),
+                          [](const ValidationIssue& i) { return i.is_error; });
+    return std::move(issues_);
+  }
+
+ private:
+  void add(std::string path, std::string rule, std::string message, bool is_error) {
+    issues_.push_back({std::move(path), std::move(rule), std::move(message), is_error});
+  }
+
+  static const char* kind_name(const Json& v) {
+    switch (v.kind()) {
+      case Json::Kind::kNull: return "null";
+      case Json::Kind::kBool: return "a boolean";
+      case Json::Kind::kNumber: return "a number";
+      case Json::Kind::kString: return "a string";
+      case Json::Kind::kArray: return "an array";
+      case Json::Kind::kObject: return "an object";
+    }
+    return "?";
+  }
+
+  void security_labels(const Json& meta, const std::string& meta_path) {
+    const Json* sec = meta.find("security");
+    if (sec == nullptr || !sec->is_array()) return;
+    for (size_t i = 0; i < sec->items().size(); ++i) {
+      const Json& c = sec->items()[i];
+      std::string path = fmt::format("{}.security[{}]", meta_path, i);
+      if (!c.is_object()) {
+        add(path, "security-label", "a security label must be a Coding object", true);
+        continue;
+      }
+      const std::string* system = string_member(c, "system");
+      const std::string* code = string_member(c, "code");
+      if (system == nullptr || system->empty()) {
+        add(path, "security-label", "a security label needs a system", true);
+      }
+      if (code == nullptr || code->empty()) {
+        add(path, "security-label", "a security label needs a code", true);
+        continue;
+      }
+      const auto& codes = rules_.confidentiality_codes;
+      if (system != nullptr && *system == rules_.confidentiality_system &&
+          std::find(codes.begin(), codes.end(), *code) == codes.end())
+        add(path + ".code", "security-label",
+            fmt::format("confidentiality code \"{}\" is not one of {}", *code, quote_codes(codes)),
+            true);
+    }
+  }
+
+  // Calls fn(parent object, parent path) for every object reached by the
+  // path `p` minus its last element, starting from `obj`.
+  template <typename Fn>
+  void parents(const Json& obj, const std::string& path, const ElementPath& p, size_t depth,
+               Fn&& fn) {
+    if (!obj.is_object()) return;
+    if (depth + 1 == p.size()) {
+      fn(obj, path);
+      return;
+    }
+    const Json* v = obj.find(p[depth]);
+    if (v == nullptr) return;
+    if (v->is_array()) {
+      for (size_t i = 0; i < v->items().size(); ++i)
+        parents(v->items()[i], fmt::format("{}.{}[{}]", path, p[depth], i), p, depth + 1, fn);
+    } else {
+      parents(*v, path + "." + p[depth], p, depth + 1, fn);
+    }
+  }
+
+  void first_class(const Json& res, const std::string& root, const ResourceRules& rr) {
+    for (const ElementPath& p : rr.required) {
+      parents(res, root, p, 0, [&](const Json& parent, const std::string& ppath) {
+        const std::string& last = p.back();
+        bool ok = last.ends_with("[x]")
+                      ? choice_present(parent, std::string_view(last).substr(0, last.size() - 3))
+                      : present(parent, last);
+        if (!ok) add(ppath + "." + last, "required", "required element is missing", true);
+      });
+    }
+    for (const BindingRule& b : rr.bindings) {
+      parents(res, root, b.path, 0, [&](const Json& parent, const std::string& ppath) {
+        const Json* v = parent.find(b.path.back());
+        if (v == nullptr) return;
+        std::string path = ppath + "." + b.path.back();
+        if (v->is_array()) {
+          for (size_t i = 0; i < v->items().size(); ++i)
+            binding(b, v->items()[i], fmt::format("{}[{}]", path, i));
+        } else {
+          binding(b, *v, path);
+        }
+      });
+    }
+    for (const auto& [p, kind] : rr.dates) {
+      parents(res, root, p, 0, [&](const Json& parent, const std::string& ppath) {
+        if (const Json* v = parent.find(p.back()); v != nullptr && v->is_string())
+          date(*v, ppath + "." + p.back(), kind);
+      });
+    }
+    for (const std::string& name : rr.invariants) {
+      const Invariant* inv = find_invariant(name);
+      auto info = rules_.invariants.find(name);
+      if (inv == nullptr || info == rules_.invariants.end()) {
+        add(root, "internal", fmt::format("invariant {} is not implemented", name), true);
+        continue;
+      }
+      inv->check(res, root, [&](const std::string& path) {
+        add(path, name, info->second.message, info->second.is_error);
+      });
+    }
+  }
+
+  void binding(const BindingRule& b, const Json& v, const std::string& path) {
+    auto allowed = [&](const std::string& code) {
+      return std::find(b.codes.begin(), b.codes.end(), code) != b.codes.end();
+    };
+    auto not_in = [&](const std::string& code) {
+      return fmt::format("code \"{}\" is not one of {}", code, quote_codes(b.codes));
+    };
+    if (b.system.empty()) {
+      if (!v.is_string())
+        add(path, "json-type", std::string("expected a code string, not ") + kind_name(v), true);
+      else if (!v.text().empty() && !allowed(v.text()))
+        add(path, "binding", not_in(v.text()), true);
+      return;
+    }
+    if (!v.is_object()) {
+      add(path, "json-type", std::string("expected a CodeableConcept object, not ") + kind_name(v),
+          true);
+      return;
+    }
+    bool found = false, reported = false;
+    const Json* codings = v.find("coding");
+    if (codings != nullptr && codings->is_array()) {
+      for (size_t i = 0; i < codings->items().size(); ++i) {
+        const Json& c = codings->items()[i];
+        if (!c.is_object()) continue;
+        const std::string* system = string_member(c, "system");
+        const std::string* code = string_member(c, "code");
+        if (system == nullptr || *system != b.system) continue;
+        if (code != nullptr && allowed(*code)) {
+          found = true;
+        } else {
+          reported = true;
+          add(fmt::format("{}.coding[{}].code", path, i), "binding",
+              code != nullptr ? not_in(*code) : std::string("the coding has no code"), true);
+        }
+      }
+    }
+    if (!found && !reported)
+      add(path, "binding",
+          fmt::format("no coding from {} (one of {})", b.system, quote_codes(b.codes)), true);
+  }
+
+  void date(const Json& v, const std::string& path, DateKind kind) {
+    if (v.text().empty() || date_syntax_ok(v.text(), kind)) return;
+    static constexpr std::string_view kForms[] = {
+        "YYYY, YYYY-MM or YYYY-MM-DD",
+        "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.sss]+zz:zz",
+        "YYYY-MM-DDThh:mm:ss[.sss]+zz:zz",
+    };
+    add(path, "date-syntax",
+        fmt::format("\"{}\" is not a valid {} ({})", v.text(), detail::date_kind_name(kind),
+                    kForms[static_cast<int>(kind)]),
+        true);
+  }
+
+  // The date kind of string member `key` from the global rules, if any.
+  std::optional<DateKind> global_date_kind(std::string_view key, std::string_view parent_key) {
+    if (auto it = rules_.date_names.find(key); it != rules_.date_names.end()) return it->second;
+    for (const auto& [suffix, kind] : rules_.date_suffixes)
+      if (key.size() > suffix.size() && key.ends_with(suffix) &&
+          std::islower(static_cast<unsigned char>(key[0])))
+        return kind;
+    if (parent_key == "period" ||
+        (parent_key.size() > 6 && parent_key.ends_with("Period") &&
+         std::islower(static_cast<unsigned char>(parent_key[0])))) {
+      for (const auto& m : rules_.period_members)
+        if (key == m) return DateKind::kDateTime;
+    }
+    return std::nullopt;
+  }
+
+  void check_digit(const CheckDigitRule& rule, const std::string& value, const std::string& path,
+                   bool in_coding) {
+    bool is_error = in_coding ? rule.coding_error : rule.identifier_error;
+    auto malformed = [&](std::string_view form) {
+      add(path, rule.rule, fmt::format("{} \"{}\" is malformed ({})", rule.label, value, form),
+          is_error);
+    };
+    auto fails = [&] {
+      add(path, rule.rule, fmt::format("{} {} fails its check digit", rule.label, value), is_error);
+    };
+    if (rule.algorithm == "loinc") {
+      if (loinc_code_valid(value)) return;
+      size_t dash = value.find('-');
+      size_t letters = value.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+      bool shaped = dash != std::string::npos && dash + 2 == value.size() && letters < dash &&
+                    value.find_first_not_of("0123456789", letters) == dash &&
+                    is_digit(value.back()) && (letters > 0 || dash <= 7);
+      if (shaped)
+        fails();
+      else
+        malformed("digits, '-' and a check digit");
+    } else if (rule.algorithm == "snomed") {
+      bool numeric = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+      if (!numeric) {
+        // A post-coordinated expression ("128045006:{363698007=56459004}") is
+        // allowed in Coding.code; ehr does not parse those.
+        if (in_coding && value.find_first_of(":={}+|") != std::string::npos) return;
+        malformed("6 to 18 digits");
+        return;
+      }
+      if (snomed_sctid_valid(value)) {
+        if (in_coding && value[value.size() - 2] != '0')
+          add(path, rule.rule,
+              fmt::format("{} {} is not a concept id (partition {})", rule.label, value,
+                          value.substr(value.size() - 3, 2)),
+              is_error);
+        return;
+      }
+      // Well formed (length, no leading zero, partition) but a bad check digit?
+      std::string other = value;
+      bool shaped = false;
+      for (char d = '0'; d <= '9' && !shaped; ++d) {
+        other.back() = d;
+        shaped = snomed_sctid_valid(other);
+      }
+      if (shaped)
+        fails();
+      else
+        malformed("6 to 18 digits, no leading zero, a known partition id");
+    } else if (rule.algorithm == "npi") {
+      if (npi_valid(value)) return;
+      bool shaped = value.size() == 10 && (value[0] == '1' || value[0] == '2') &&
+                    value.find_first_not_of("0123456789") == std::string::npos;
+      if (shaped)
+        fails();
+      else
+        malformed("10 digits, the first 1 or 2");
+    }
+  }
+
+  // Coding-like and Identifier-like objects: check digits by system.
+  void codes_in(const Json& obj, const std::string& path) {
+    const std::string* system = string_member(obj, "system");
+    if (system == nullptr) return;
+    const CheckDigitRule* rule = rules_.check_digit_rule(*system);
+    if (rule == nullptr) return;
+    if (const std::string* code = string_member(obj, "code"); code != nullptr && !code->empty())
+      check_digit(*rule, *code, path + ".code", /*in_coding=*/true);
+    if (const std::string* value = string_member(obj, "value"); value != nullptr && !value->empty())
+      check_digit(*rule, *value, path + ".value", /*in_coding=*/false);
+  }
+
+  void walk_members(const Json& obj, std::string& path, std::string_view parent_key,
+                    const std::vector<std::string>* ids, bool in_resource_root) {
+    codes_in(obj, path);
+    for (const auto& [key, v] : obj.members()) {
+      if (in_resource_root && key == "resourceType") continue;
+      size_t len = path.size();
+      path += '.';
+      path += key;
+      if (v.is_null()) {
+        add(path, "null-value", "null is not allowed; leave the element out", true);
+      } else if (v.is_array()) {
+        if (v.items().empty()) add(path, "empty-value", "array has no items", true);
+        // Nulls inside an array align a primitive array with its extensions
+        // ("given": ["A", null], "_given": [null, {...}]): allowed when the
+        // partner array exists.
+        bool partner = key.starts_with("_") ? obj.find(std::string_view(key).substr(1)) != nullptr
+                                            : obj.find("_" + key) != nullptr;
+        for (size_t i = 0; i < v.items().size(); ++i) {
+          size_t len2 = path.size();
+          path += fmt::format("[{}]", i);
+          const Json& item = v.items()[i];
+          if (item.is_null()) {
+            if (!partner) add(path, "null-value", "null is not allowed; leave the element out", true);
+          } else {
+            value(item, path, key, parent_key, ids, in_resource_root && key == "contained");
+          }
+          path.resize(len2);
+        }
+      } else {
+        value(v, path, key, parent_key, ids, false);
+      }
+      path.resize(len);
+    }
+  }
+
+  void value(const Json& v, std::string& path, const std::string& key, std::string_view parent_key,
+             const std::vector<std::string>* ids, bool contained) {
+    if (v.is_object()) {
+      if (v.members().empty()) {
+        add(path, "empty-value", "object has no members", true);
+        return;
+      }
+      if (v.find("resourceType") != nullptr) {
+        // A nested resource: contained ones share the container's ids.
+        resource(v, path, contained ? ids : nullptr);
+        return;
+      }
+      walk_members(v, path, key, ids, false);
+      return;
+    }
+    if (!v.is_string()) return;
+    const std::string& s = v.text();
+    if (s.empty()) {
+      add(path, "empty-value", "value is an empty string", true);
+      return;
+    }
+    if (std::all_of(s.begin(), s.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }))
+      add(path, "blank-string", "value is only white space", false);
+    if (key == "reference") {
+      if (auto problem = reference_problem(s, rules_)) {
+        add(path, "reference-syntax", *problem, true);
+      } else if (s.size() > 1 && s[0] == '#' &&
+                 std::find(ids->begin(), ids->end(), std::string_view(s).substr(1)) == ids->end()) {
+        add(path, "reference-contained",
+            fmt::format("reference \"{}\" names no contained resource", s), true);
+      }
+    }
+    if (auto kind = global_date_kind(key, parent_key)) date(v, path, *kind);
+  }
+
+  const FhirRules& rules_;
+  std::vector<ValidationIssue> issues_;
+};
+
+}  // namespace
+
+std::vector<ValidationIssue> validate_resource(const Json& resource) {
+  const auto& rules = detail::embedded_fhir_rules();
+  if (!rules.ok())
+    return {{"", "internal", "the FHIR rules failed to load: " + rules.error().message(), true}};
+  Validator v(*rules);
+  v.resource(resource, "", nullptr);
+  return v.take();
+}
+
+bool has_errors(const std::vector<ValidationIssue>& issues) {
+  return std::any_of(issues.begin(), issues.end(), [](const ValidationIssue& i) { return i.is_error; });
+}
+
+std::string format_issue(const ValidationIssue& issue) {
+  if (issue.path.empty()) return issue.message;
+  return issue.path + ": " + issue.message;
+}
+
+bool is_first_class_type(std::string_view type) {
+  const auto& rules = detail::embedded_fhir_rules();
+  return rules.ok() && rules->resources.contains(type);
+}
+
+bool is_r4_resource_type(std::string_view type) {
+  const auto& rules = detail::embedded_fhir_rules();
+  return rules.ok() && rules->resource_types.contains(type);
+}
+
+namespace detail {
+
+// For the tests: every invariant the YAML may name.
+std::vector<std::string_view> implemented_invariants_for_testing() {
+  std::vector<std::string_view> out;
+  for (const Invariant& inv : kInvariants) out.push_back(inv.name);
+  return out;
+}
+
+}  // namespace detail
+
+}  // namespace ehr
