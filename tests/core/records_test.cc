@@ -1,0 +1,245 @@
+// The record model (core/src/records.cc): versions, history, retraction,
+// purge, lookups, validation, the minimal access rule and audit rows.
+#include <doctest/doctest.h>
+
+#include "ehr/builders.h"
+#include "ehr/records.h"
+#include "ehr/session.h"
+#include "session_impl.h"
+#include "support/store_testing.h"
+#include "support/temp_dir.h"
+
+namespace ehr {
+namespace {
+
+using testing::TempDir;
+
+struct Fixture {
+  TempDir dir;
+  std::string path = dir.file("r.ehr");
+  int tick = 0;
+  SessionOptions options() {
+    SessionOptions o;
+    o.user = "alice";
+    o.now = [this] {
+      int t = tick++;
+      return "2026-11-25T10:00:" + std::string(t < 10 ? "0" : "") + std::to_string(t) + ".000Z";
+    };
+    return o;
+  }
+  Session create() {
+    auto s = Session::create(path, {"alice", "", testing::kFast}, Secret::passphrase("pw"), options());
+    REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message()));
+    return std::move(*s);
+  }
+};
+
+Json patient(const std::string& family, const std::string& given, const std::string& mrn) {
+  PatientFields f;
+  f.family = family;
+  f.given = {given};
+  f.mrn = mrn;
+  f.mrn_system = "urn:test:mrn";
+  f.birth_date = "1984-02-29";
+  f.phone = "(555) 010-0100";
+  return *build_patient(f);
+}
+
+PatientQuery q(std::string name, std::string birth, std::string system, std::string value,
+               std::string phone) {
+  PatientQuery p;
+  p.name = std::move(name);
+  p.birth_date = std::move(birth);
+  p.identifier_system = std::move(system);
+  p.identifier_value = std::move(value);
+  p.phone = std::move(phone);
+  return p;
+}
+
+std::string count(Session& s, const std::string& sql) {
+  return *SessionImpl::of(s).db().query_text(sql);
+}
+
+TEST_SUITE("records") {
+
+TEST_CASE("create assigns an id, version 1 and ehr's meta; update makes version 2") {
+  Fixture fx;
+  Session s = fx.create();
+  auto p = create_resource(s, patient("Núñez", "Zoë", "A1"));
+  REQUIRE(p.ok());
+  CHECK(p->version == 1);
+  CHECK(p->id.size() == 36);
+  CHECK(p->resource.find("meta")->find("versionId")->text() == "1");
+  CHECK(p->resource.find("meta")->find("lastUpdated")->text() == "2026-11-25T10:00:01.000Z");
+  Json next = p->resource;
+  next.set("gender", Json::string("female"));
+  auto v2 = update_resource(s, next, "gender recorded");
+  REQUIRE(v2.ok());
+  CHECK(v2->version == 2);
+  CHECK(v2->seq > p->seq);
+  // The same content again writes nothing.
+  auto same = update_resource(s, v2->resource, "no-op");
+  REQUIRE(same.ok());
+  CHECK(same->version == 2);
+  auto h = resource_history(s, "Patient", p->id);
+  REQUIRE(h.ok());
+  REQUIRE(h->size() == 2);
+  CHECK((*h)[0].action == "create");
+  CHECK((*h)[1].reason == "gender recorded");
+  CHECK((*h)[0].resource->find("gender") == nullptr);
+}
+
+TEST_CASE("a resource that fails validation is refused with its field and rule, and nothing is written") {
+  Fixture fx;
+  Session s = fx.create();
+  auto p = create_resource(s, patient("Smith", "John", "A2"));
+  REQUIRE(p.ok());
+  RecordFields f;
+  f.kind = "lab";
+  f.patient = p->id;
+  f.code = "2345-8";
+  f.value = "5.4";
+  auto bad = create_resource(s, *build_record(f));
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code() == ErrorCode::kInvalidData);
+  CHECK(bad.error().message() == "Observation.code.coding[0].code: LOINC code 2345-8 fails its check digit");
+  CHECK(count(s, "SELECT count(*) FROM resource WHERE type = 'Observation'") == "0");
+  CHECK(count(s, "SELECT count(*) FROM history WHERE type = 'Observation'") == "0");
+  auto dup = create_resource(s, p->resource);
+  REQUIRE_FALSE(dup.ok());
+  CHECK(dup.error().code() == ErrorCode::kAlreadyExists);
+  CHECK(dup.error().message() == "Patient/" + p->id + " already exists");
+}
+
+TEST_CASE("retraction hides a record but keeps every version; purge leaves a tombstone") {
+  Fixture fx;
+  Session s = fx.create();
+  auto p = create_resource(s, patient("Smith", "Ann", "A3"));
+  REQUIRE(p.ok());
+  RecordFields f;
+  f.kind = "condition";
+  f.patient = p->id;
+  f.code = "44054006";
+  f.display = "Diabetes mellitus type 2";
+  auto c = create_resource(s, *build_record(f));
+  REQUIRE(c.ok());
+  auto r = retract_resource(s, "Condition", c->id, "wrong patient");
+  REQUIRE(r.ok());
+  CHECK(r->retracted);
+  CHECK(r->resource.find("clinicalStatus") == nullptr);
+  CHECK(to_json(*r->resource.find("verificationStatus")).find("entered-in-error") != std::string::npos);
+  auto again = retract_resource(s, "Condition", c->id, "twice");
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().code() == ErrorCode::kConflict);
+
+  RecordQuery q;
+  q.patient = p->id;
+  auto visible = patient_records(s, q);
+  REQUIRE(visible.ok());
+  CHECK(visible->size() == 1);  // the patient only
+  q.include_retracted = true;
+  CHECK(patient_records(s, q)->size() == 2);
+  auto h = resource_history(s, "Condition", c->id);
+  REQUIRE(h->size() == 2);
+  CHECK((*h)[0].resource->find("clinicalStatus") != nullptr);
+
+  REQUIRE(purge_resource(s, "Condition", c->id, "duplicate upload").ok());
+  CHECK(read_resource(s, "Condition", c->id).error().code() == ErrorCode::kNotFound);
+  auto after = resource_history(s, "Condition", c->id);
+  REQUIRE(after.ok());
+  CHECK(after->size() == 3);
+  CHECK(after->back().action == "purge");
+  CHECK_FALSE(after->front().resource.has_value());  // content gone from history too
+  CHECK(count(s, "SELECT reason FROM tombstone") == "duplicate upload");
+}
+
+TEST_CASE("patients are found by MRN, id, name prefix without case or accents, birth date and phone") {
+  Fixture fx;
+  Session s = fx.create();
+  auto zoe = create_resource(s, patient("Núñez", "Zoë", "A10"));
+  auto john = create_resource(s, patient("Smith", "John", "A11"));
+  REQUIRE(zoe.ok());
+  REQUIRE(john.ok());
+  CHECK(find_patient(s, "A10", "urn:test:mrn")->id == zoe->id);
+  CHECK(find_patient(s, zoe->id, "urn:test:mrn")->id == zoe->id);
+  CHECK(find_patient(s, "nope", "urn:test:mrn").error().message() == "no patient nope");
+  struct Case {
+    PatientQuery q;
+    size_t hits;
+  };
+  std::vector<Case> cases;
+  cases.push_back({q("zoe nun", "", "", "", ""), 1});
+  cases.push_back({q("NUNEZ", "", "", "", ""), 1});
+  cases.push_back({q("Núñ", "", "", "", ""), 1});
+  cases.push_back({q("s", "", "", "", ""), 1});
+  cases.push_back({q("zoe smith", "", "", "", ""), 0});
+  cases.push_back({q("", "1984", "", "", ""), 2});
+  cases.push_back({q("", "1984-02-29", "", "", ""), 2});
+  cases.push_back({q("", "1985", "", "", ""), 0});
+  cases.push_back({q("", "", "urn:test:mrn", "A11", ""), 1});
+  cases.push_back({q("", "", "", "", "5550100100"), 2});
+  cases.push_back({q("", "", "", "", "010-0100"), 2});
+  for (const auto& c : cases) {
+    CAPTURE(c.q.name);
+    CAPTURE(c.q.birth_date);
+    auto r = search_patients(s, c.q);
+    REQUIRE(r.ok());
+    CHECK(r->size() == c.hits);
+  }
+  CHECK(search_patients(s, {}).error().code() == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("fold_name lower-cases and strips Latin diacritics") {
+  CHECK(fold_name("Zoë Ñúñez") == "zoe nunez");
+  CHECK(fold_name("ÆSØ Łukasz Đorđe ß") == "aeso lukasz dorde ss");
+  CHECK(fold_name("Zoe\xcc\x88") == "zoe");  // combining diaeresis
+  CHECK(fold_name("李小龍") == "李小龍");
+}
+
+TEST_CASE("a user without a clinical role is denied, and the denial is audited") {
+  Fixture fx;
+  {
+    Session admin = fx.create();
+    REQUIRE(admin.store().add_slot({"frank", "", testing::kFast}, Secret::passphrase("pw-frank")).ok());
+  }
+  SessionOptions o = fx.options();
+  o.user = "frank";
+  auto s = Session::open(fx.path, Secret::passphrase("pw-frank"), o);
+  REQUIRE(s.ok());
+  auto r = create_resource(*s, patient("X", "Y", "A20"));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code() == ErrorCode::kAccessDenied);
+  CHECK(r.error().message() == "user frank (roles: none) may not create Patient");
+  CHECK(count(*s, "SELECT count(*) FROM resource") == "0");
+  CHECK(count(*s, "SELECT action || ' ' || outcome || ' ' || user FROM audit ORDER BY seq DESC LIMIT 1") ==
+        "create denied frank");
+}
+
+TEST_CASE("every read and write leaves an audit row without clinical content") {
+  Fixture fx;
+  Session s = fx.create();
+  auto p = create_resource(s, patient("Doe", "Jane", "A30"));
+  REQUIRE(p.ok());
+  REQUIRE(read_resource(s, "Patient", p->id).ok());
+  CHECK(count(s, "SELECT group_concat(action, ',') FROM audit") == "create,read");
+  CHECK(count(s, "SELECT count(*) FROM audit WHERE detail LIKE '%Doe%' OR resources LIKE '%Doe%' "
+                 "OR patients LIKE '%Doe%'") == "0");
+}
+
+TEST_CASE("a database from a newer ehr is refused") {
+  Fixture fx;
+  {
+    Session s = fx.create();
+    REQUIRE(SessionImpl::of(s).db().exec("PRAGMA user_version=999").ok());
+  }
+  auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().code() == ErrorCode::kConflict);
+  CHECK(s.error().message() == "database schema version 999 is newer than this ehr (which knows " +
+                                   std::to_string(current_schema_version()) + "); upgrade ehr");
+}
+
+}
+
+}  // namespace
+}  // namespace ehr
