@@ -560,11 +560,11 @@ class Validator {
     for (const BindingRule& b : rr.bindings) {
       parents(res, root, b.path, 0, [&](const Json& parent, const std::string& ppath) {
         const Json* v = parent.find(b.path.back());
-        if (v == nullptr) return;
+        if (v == nullptr || v->is_null()) return;  // null: the walk reports it
         std::string path = ppath + "." + b.path.back();
         if (v->is_array()) {
           for (size_t i = 0; i < v->items().size(); ++i)
-            binding(b, v->items()[i], fmt::format("{}[{}]", path, i));
+            if (!v->items()[i].is_null()) binding(b, v->items()[i], fmt::format("{}[{}]", path, i));
         } else {
           binding(b, *v, path);
         }

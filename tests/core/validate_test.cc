@@ -8,6 +8,8 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "ehr/json.h"
 #include "ehr/validate.h"
@@ -24,9 +26,634 @@ std::string read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
+// Validates JSON text; the text must parse.
+std::vector<ValidationIssue> issues_of(std::string_view text) {
+  auto doc = ehr::parse_json(text);
+  REQUIRE_MESSAGE(doc.ok(), text);
+  return ehr::validate_resource(*doc);
+}
+
+std::string dump(const std::vector<ValidationIssue>& issues) {
+  std::string out;
+  for (const auto& i : issues)
+    out += (i.is_error ? "error " : "warning ") + ehr::format_issue(i) + " [" + i.rule + "]\n";
+  return out;
+}
+
+// One rule violation: the resource and the single issue it must give.
+struct Case {
+  const char* json;
+  const char* path;
+  const char* rule;
+  const char* message;
+  bool is_error = true;
+};
+
+void check_cases(const std::vector<Case>& cases) {
+  for (const Case& c : cases) {
+    CAPTURE(c.json);
+    std::vector<ValidationIssue> want{{c.path, c.rule, c.message, c.is_error}};
+    CHECK(dump(issues_of(c.json)) == dump(want));
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("validate") {
+
+// Minimal valid resources of every first-class type: no issue at all.
+const char* const kValid[] = {
+    R"({"resourceType":"Patient","id":"p1","name":[{"family":"Doe"}]})",
+    R"({"resourceType":"Encounter","id":"e1","status":"finished",
+        "class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"}})",
+    R"({"resourceType":"Condition","subject":{"reference":"Patient/p1"}})",
+    R"({"resourceType":"Observation","status":"final",
+        "code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]}})",
+    R"({"resourceType":"MedicationRequest","status":"active","intent":"order",
+        "medicationCodeableConcept":{"text":"aspirin"},"subject":{"reference":"Patient/p1"}})",
+    R"({"resourceType":"MedicationStatement","status":"active",
+        "medicationReference":{"reference":"Medication/m1"},"subject":{"reference":"Patient/p1"}})",
+    R"({"resourceType":"AllergyIntolerance","clinicalStatus":{"coding":[{"system":
+        "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},
+        "patient":{"reference":"Patient/p1"}})",
+    R"({"resourceType":"Immunization","status":"completed","vaccineCode":{"coding":[{"system":
+        "http://hl7.org/fhir/sid/cvx","code":"140"}]},"patient":{"reference":"Patient/p1"},
+        "occurrenceDateTime":"2020-01-01"})",
+    R"({"resourceType":"Procedure","status":"completed","subject":{"reference":"Patient/p1"}})",
+    R"({"resourceType":"DiagnosticReport","status":"final","code":{"text":"panel"}})",
+    R"({"resourceType":"DocumentReference","status":"current",
+        "content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]})",
+    R"({"resourceType":"CarePlan","status":"active","intent":"plan",
+        "subject":{"reference":"Patient/p1"}})",
+    R"({"resourceType":"Practitioner","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi",
+        "value":"1234567893"}]})",
+    R"({"resourceType":"Organization","name":"Clinic"})",
+    R"({"resourceType":"Provenance","target":[{"reference":"Patient/p1"}],
+        "recorded":"2020-01-01T00:00:00Z","agent":[{"who":{"reference":"Practitioner/d1"}}]})",
+    R"({"resourceType":"Consent","status":"active","scope":{"coding":[{"system":
+        "http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
+        "category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],
+        "patient":{"reference":"Patient/p1"},"policyRule":{"text":"opt in"}})",
+    R"({"resourceType":"AuditEvent","type":{"system":
+        "http://dicom.nema.org/resources/ontology/DCM","code":"110106"},
+        "recorded":"2020-01-01T00:00:00Z","agent":[{"requestor":true}],
+        "source":{"observer":{"display":"ehr"}}})",
+    // Not first-class: generic checks only.
+    R"({"resourceType":"Claim","id":"c.1-A"})",
+};
+
+TEST_CASE("minimal resources of every first-class type are valid") {
+  for (const char* json : kValid) {
+    CAPTURE(json);
+    CHECK(dump(issues_of(json)) == "");
+  }
+}
+
+TEST_CASE("unknown elements, extensions and code systems are never errors") {
+  CHECK(dump(issues_of(R"({"resourceType":"Patient","name":[{"family":"Doe"}],
+      "birthPlace":{"city":"Atlantis"},
+      "extension":[{"url":"http://example.org/x","valueCoding":{"system":"http://example.org/cs",
+                    "code":"whatever"}}],
+      "_gender":{"extension":[{"url":"http://example.org/y","valueString":"z"}]},
+      "maritalStatus":{"coding":[{"system":"urn:oid:1.2.3","code":"??"}]}})")) == "");
+}
+
+TEST_CASE("the resource itself: a JSON object with a known resourceType") {
+  check_cases({
+      {"[]", "", "json-type", "a resource must be a JSON object, not an array"},
+      {R"("Patient")", "", "json-type", "a resource must be a JSON object, not a string"},
+      {"{}", "Resource.resourceType", "resource-type", "resourceType is missing"},
+      {R"({"resourceType":5})", "Resource.resourceType", "resource-type",
+       "resourceType must be a string"},
+      {R"({"resourceType":"Patients","id":"1"})", "Resource.resourceType", "resource-type",
+       "unknown resource type \"Patients\""},
+      {R"({"resourceType":"DomainResource"})", "Resource.resourceType", "resource-type",
+       "unknown resource type \"DomainResource\""},
+  });
+}
+
+TEST_CASE("ids are 1 to 64 letters, digits, '-' or '.'") {
+  check_cases({
+      {R"({"resourceType":"Claim","id":"a b"})", "Claim.id", "id-syntax",
+       "id \"a b\" is not 1 to 64 letters, digits, '-' or '.'"},
+      {R"({"resourceType":"Claim","id":"a_b"})", "Claim.id", "id-syntax",
+       "id \"a_b\" is not 1 to 64 letters, digits, '-' or '.'"},
+      {R"({"resourceType":"Claim","id":"12345678901234567890123456789012345678901234567890123456789012345"})",
+       "Claim.id", "id-syntax",
+       "id \"12345678901234567890123456789012345678901234567890123456789012345\" is not 1 to 64 "
+       "letters, digits, '-' or '.'"},
+      {R"({"resourceType":"Claim","id":7})", "Claim.id", "json-type", "id must be a string"},
+      {R"({"resourceType":"Claim","meta":{"versionId":"v/1"}})", "Claim.meta.versionId",
+       "id-syntax", "versionId \"v/1\" is not 1 to 64 letters, digits, '-' or '.'"},
+  });
+  CHECK(dump(issues_of(
+            R"({"resourceType":"Claim","id":"1234567890123456789012345678901234567890123456789012345678901234"})")) ==
+        "");
+}
+
+TEST_CASE("every reference string is a valid reference") {
+  for (const char* ok :
+       {"Patient/123", "Patient/123/_history/2", "https://example.org/fhir/Patient/1",
+        "http://example.org/anything", "urn:uuid:53fefa32-fcbb-4ff8-8a92-55ee120877b7",
+        "urn:oid:2.16.840.1.113883.4.6", "#", "#m1",
+        "Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|9999974493"}) {
+    std::string json = std::string(R"({"resourceType":"Basic","contained":[{"resourceType":"Medication","id":"m1"}],"subject":{"reference":")") +
+                       ok + R"("}})";
+    CAPTURE(json);
+    CHECK(dump(issues_of(json)) == "");
+  }
+  auto basic = [](const char* ref) {
+    return std::string(R"({"resourceType":"Basic","author":{"reference":")") + ref + R"("}})";
+  };
+  struct Bad {
+    const char* ref;
+    const char* rule;
+    const char* message;
+  };
+  const Bad bad[] = {
+      {"Patient", "reference-syntax",
+       "reference \"Patient\" is not a relative (Type/id), absolute, urn:uuid:, urn:oid:, "
+       "#contained or conditional (Type?search) reference"},
+      {"Patient/1/2", "reference-syntax",
+       "reference \"Patient/1/2\" is not a relative (Type/id), absolute, urn:uuid:, urn:oid:, "
+       "#contained or conditional (Type?search) reference"},
+      {"Foo/1", "reference-syntax", "reference \"Foo/1\" names an unknown resource type \"Foo\""},
+      {"patient/1", "reference-syntax",
+       "reference \"patient/1\" names an unknown resource type \"patient\""},
+      {"Patient/a b", "reference-syntax", "reference \"Patient/a b\" contains white space"},
+      {"Patient/a_b", "reference-syntax", "reference \"Patient/a_b\" has an invalid id"},
+      {"Patient/1/_history/v_1", "reference-syntax",
+       "reference \"Patient/1/_history/v_1\" has an invalid version id"},
+      {"urn:uuid:53FEFA32-FCBB-4FF8-8A92-55EE120877B7", "reference-syntax",
+       "reference \"urn:uuid:53FEFA32-FCBB-4FF8-8A92-55EE120877B7\" is not a valid urn:uuid "
+       "(lower-case 8-4-4-4-12 hex digits)"},
+      {"urn:uuid:1234", "reference-syntax",
+       "reference \"urn:uuid:1234\" is not a valid urn:uuid (lower-case 8-4-4-4-12 hex digits)"},
+      {"urn:oid:1.02", "reference-syntax", "reference \"urn:oid:1.02\" is not a valid urn:oid"},
+      {"urn:oid:3.1", "reference-syntax", "reference \"urn:oid:3.1\" is not a valid urn:oid"},
+      {"#a_b", "reference-syntax", "reference \"#a_b\" is not a valid contained reference"},
+      {"#missing", "reference-contained", "reference \"#missing\" names no contained resource"},
+      {"Foo?x=1", "reference-syntax", "reference \"Foo?x=1\" names an unknown resource type \"Foo\""},
+      {"Patient?", "reference-syntax", "reference \"Patient?\" has an empty search"},
+      {"https://", "reference-syntax", "reference \"https://\" is not a valid absolute URL"},
+  };
+  for (const Bad& b : bad) {
+    std::string json = basic(b.ref);
+    check_cases({{json.c_str(), "Basic.author.reference", b.rule, b.message}});
+  }
+}
+
+TEST_CASE("contained references resolve within the container, also from a contained resource") {
+  CHECK(dump(issues_of(R"({"resourceType":"MedicationRequest","status":"active","intent":"order",
+      "contained":[{"resourceType":"Medication","id":"m1","manufacturer":{"reference":"#o1"}},
+                   {"resourceType":"Organization","id":"o1","name":"Acme"}],
+      "medicationReference":{"reference":"#m1"},"subject":{"reference":"Patient/p1"}})")) == "");
+  check_cases({
+      {R"({"resourceType":"MedicationRequest","status":"active","intent":"order",
+          "contained":[{"resourceType":"Medication","id":"m1","manufacturer":{"reference":"#o2"}}],
+          "medicationReference":{"reference":"#m1"},"subject":{"reference":"Patient/p1"}})",
+       "MedicationRequest.contained[0].manufacturer.reference", "reference-contained",
+       "reference \"#o2\" names no contained resource"},
+  });
+}
+
+TEST_CASE("values are never empty, and null only aligns primitive arrays") {
+  check_cases({
+      {R"({"resourceType":"Patient","name":[{"family":""}]})", "Patient.name[0].family",
+       "empty-value", "value is an empty string"},
+      {R"({"resourceType":"Patient","name":[{"family":"Doe"}],"maritalStatus":{}})",
+       "Patient.maritalStatus", "empty-value", "object has no members"},
+      {R"({"resourceType":"Patient","name":[{"family":"Doe"}],"telecom":[]})", "Patient.telecom",
+       "empty-value", "array has no items"},
+      {R"({"resourceType":"Patient","name":[{"family":"Doe"}],"gender":null})", "Patient.gender",
+       "null-value", "null is not allowed; leave the element out"},
+      {R"({"resourceType":"Patient","name":[{"family":"Doe","given":["A",null]}]})",
+       "Patient.name[0].given[1]", "null-value", "null is not allowed; leave the element out"},
+      {R"({"resourceType":"Patient","name":[{"family":"Doe","given":[" "]}]})",
+       "Patient.name[0].given[0]", "blank-string", "value is only white space", false},
+  });
+  CHECK(dump(issues_of(R"({"resourceType":"Patient","name":[{"family":"Doe","given":["A",null],
+      "_given":[null,{"extension":[{"url":"http://example.org/x","valueBoolean":true}]}]}]})")) ==
+        "");
+}
+
+TEST_CASE("dates, dateTimes and instants of known elements have R4 syntax") {
+  const char* date_form = "YYYY, YYYY-MM or YYYY-MM-DD";
+  const char* dt_form = "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.sss]+zz:zz";
+  const char* instant_form = "YYYY-MM-DDThh:mm:ss[.sss]+zz:zz";
+  struct DateCase {
+    const char* json;
+    const char* path;
+    const char* value;
+    const char* kind;
+    const char* form;
+  };
+  const DateCase cases[] = {
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"birthDate":"1990-02-30"})",
+       "Patient.birthDate", "1990-02-30", "date", date_form},
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"birthDate":"2019-02-29"})",
+       "Patient.birthDate", "2019-02-29", "date", date_form},
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"birthDate":"1990-13"})",
+       "Patient.birthDate", "1990-13", "date", date_form},
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"birthDate":"0000"})",
+       "Patient.birthDate", "0000", "date", date_form},
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"birthDate":"1990-01-01T00:00:00Z"})",
+       "Patient.birthDate", "1990-01-01T00:00:00Z", "date", date_form},
+      {R"({"resourceType":"Claim","meta":{"lastUpdated":"2020-01-01"}})", "Claim.meta.lastUpdated",
+       "2020-01-01", "instant", instant_form},
+      {R"({"resourceType":"Claim","created":"x","billablePeriod":{"start":"2020-1-1"}})",
+       "Claim.billablePeriod.start", "2020-1-1", "dateTime", dt_form},
+      {R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
+          "effectiveDateTime":"2020-01-01T10:00:00"})",
+       "Observation.effectiveDateTime", "2020-01-01T10:00:00", "dateTime", dt_form},
+      {R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
+          "effectiveDateTime":"2020-01-01T10:00Z"})",
+       "Observation.effectiveDateTime", "2020-01-01T10:00Z", "dateTime", dt_form},
+      {R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
+          "effectiveDateTime":"2020-01-01T24:00:00Z"})",
+       "Observation.effectiveDateTime", "2020-01-01T24:00:00Z", "dateTime", dt_form},
+      {R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
+          "effectiveDateTime":"2020-01-01T10:00:00+14:30"})",
+       "Observation.effectiveDateTime", "2020-01-01T10:00:00+14:30", "dateTime", dt_form},
+      {R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
+          "effectivePeriod":{"end":"yesterday"}})",
+       "Observation.effectivePeriod.end", "yesterday", "dateTime", dt_form},
+      {R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
+          "issued":"2020-01-01"})",
+       "Observation.issued", "2020-01-01", "instant", instant_form},
+      {R"({"resourceType":"Condition","subject":{"reference":"Patient/1"},
+          "recordedDate":"2020/01/01"})",
+       "Condition.recordedDate", "2020/01/01", "dateTime", dt_form},
+      {R"({"resourceType":"Provenance","target":[{"reference":"Patient/p1"}],
+          "recorded":"2020-01-01T00:00","agent":[{"who":{"reference":"Practitioner/d1"}}]})",
+       "Provenance.recorded", "2020-01-01T00:00", "instant", instant_form},
+      {R"({"resourceType":"DocumentReference","status":"current","date":"2020-01-01",
+          "content":[{"attachment":{"url":"http://x"}}]})",
+       "DocumentReference.date", "2020-01-01", "instant", instant_form},
+      {R"({"resourceType":"AllergyIntolerance","clinicalStatus":{"coding":[{"system":
+          "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},
+          "patient":{"reference":"Patient/p1"},"reaction":[{"manifestation":[{"text":"rash"}],
+          "onset":"May"}]})",
+       "AllergyIntolerance.reaction[0].onset", "May", "dateTime", dt_form},
+  };
+  for (const DateCase& c : cases) {
+    std::string message = std::string("\"") + c.value + "\" is not a valid " + c.kind + " (" +
+                          c.form + ")";
+    check_cases({{c.json, c.path, "date-syntax", message.c_str()}});
+  }
+  for (const char* ok : {"2020", "2020-02", "2020-02-29", "2000-02-29", "2020-01-01T10:00:00Z",
+                         "2020-01-01T23:59:60.123+14:00", "2020-01-01T10:00:00.5-05:00"}) {
+    std::string json = std::string(R"({"resourceType":"Basic","code":{"text":"x"},"createdDateTime":")") +
+                       ok + R"("})";
+    CAPTURE(json);
+    CHECK(dump(issues_of(json)) == "");
+  }
+  // Elements ehr does not know as dates are left alone.
+  CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x"},"start":"whenever",
+      "created":"2020-13-45"})")) == "");
+}
+
+TEST_CASE("meta.security codings are well formed") {
+  check_cases({
+      {R"({"resourceType":"Claim","meta":{"security":[{"system":
+          "http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"X"}]}})",
+       "Claim.meta.security[0].code", "security-label",
+       "confidentiality code \"X\" is not one of U, L, M, N, R, V"},
+      {R"({"resourceType":"Claim","meta":{"security":[{"code":"R"}]}})",
+       "Claim.meta.security[0]", "security-label", "a security label needs a system"},
+      {R"({"resourceType":"Claim","meta":{"security":[{"system":"http://x","display":"R"}]}})",
+       "Claim.meta.security[0]", "security-label", "a security label needs a code"},
+      {R"({"resourceType":"Claim","meta":{"security":["R"]}})", "Claim.meta.security[0]",
+       "security-label", "a security label must be a Coding object"},
+  });
+  CHECK(dump(issues_of(R"({"resourceType":"Claim","meta":{"security":[{"system":
+      "http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"},{"system":
+      "http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"}]}})")) == "");
+}
+
+TEST_CASE("codes and identifiers of LOINC, SNOMED CT and NPI carry good check digits") {
+  auto obs = [](const char* system, const char* code) {
+    return std::string(R"({"resourceType":"Observation","status":"final","code":{"coding":[{"system":")") +
+           system + R"(","code":")" + code + R"("}]}})";
+  };
+  const char* loinc = "http://loinc.org";
+  const char* sct = "http://snomed.info/sct";
+  const char* npi = "http://hl7.org/fhir/sid/us-npi";
+  struct CodeCase {
+    std::string json;
+    const char* rule;
+    const char* message;
+  };
+  const CodeCase cases[] = {
+      {obs(loinc, "2345-8"), "loinc-check-digit", "LOINC code 2345-8 fails its check digit"},
+      {obs(loinc, "LP29684-8"), "loinc-check-digit", "LOINC code LP29684-8 fails its check digit"},
+      {obs(loinc, "2345"), "loinc-check-digit",
+       "LOINC code \"2345\" is malformed (digits, '-' and a check digit)"},
+      {obs(loinc, "12345678-5"), "loinc-check-digit",
+       "LOINC code \"12345678-5\" is malformed (digits, '-' and a check digit)"},
+      {obs(sct, "22298007"), "snomed-check-digit", "SNOMED CT code 22298007 fails its check digit"},
+      {obs(sct, "0123"), "snomed-check-digit",
+       "SNOMED CT code \"0123\" is malformed (6 to 18 digits, no leading zero, a known partition id)"},
+      {obs(sct, "22298O06"), "snomed-check-digit",
+       "SNOMED CT code \"22298O06\" is malformed (6 to 18 digits)"},
+      {obs(sct, "123456017"), "snomed-check-digit",
+       "SNOMED CT code 123456017 is not a concept id (partition 01)"},
+      {obs(npi, "1234567890"), "npi-check-digit", "NPI 1234567890 fails its check digit"},
+  };
+  for (const CodeCase& c : cases)
+    check_cases({{c.json.c_str(), "Observation.code.coding[0].code", c.rule, c.message}});
+
+  for (const char* ok : {"2345-7", "11491-6", "5895-7", "LA6568-5", "LP7839-6"}) CHECK(dump(issues_of(obs(loinc, ok))) == "");
+  for (const char* ok : {"22298006", "900000000000207008", "1221000119103",
+                         "128045006:{363698007=56459004}"})
+    CHECK(dump(issues_of(obs(sct, ok))) == "");
+  CHECK(dump(issues_of(obs("http://example.org/local", "2345-8"))) == "");
+
+  // Identifiers: an NPI that fails is a warning (synthetic data sets use
+  // made-up NPIs); LOINC and SNOMED keep their severity.
+  check_cases({
+      {R"({"resourceType":"Practitioner","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi",
+          "value":"1234567890"}]})",
+       "Practitioner.identifier[0].value", "npi-check-digit", "NPI 1234567890 fails its check digit",
+       false},
+      {R"({"resourceType":"Practitioner","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi",
+          "value":"9999974493"}]})",
+       "Practitioner.identifier[0].value", "npi-check-digit",
+       "NPI \"9999974493\" is malformed (10 digits, the first 1 or 2)", false},
+      {R"({"resourceType":"Claim","identifier":[{"system":"http://loinc.org","value":"2345-8"}]})",
+       "Claim.identifier[0].value", "loinc-check-digit", "LOINC code 2345-8 fails its check digit"},
+      // Wherever a Coding occurs: in an extension, in a non-first-class type.
+      {R"({"resourceType":"Claim","extension":[{"url":"http://example.org/x",
+          "valueCoding":{"system":"http://snomed.info/sct","code":"73211008"}}]})",
+       "Claim.extension[0].valueCoding.code", "snomed-check-digit",
+       "SNOMED CT code 73211008 fails its check digit"},
+  });
+}
+
+TEST_CASE("required elements, also inside backbone elements and choice types") {
+  check_cases({
+      {R"({"resourceType":"Encounter","class":{"code":"AMB"}})", "Encounter.status", "required",
+       "required element is missing"},
+      {R"({"resourceType":"Encounter","status":"finished"})", "Encounter.class", "required",
+       "required element is missing"},
+      {R"({"resourceType":"Encounter","status":"finished","class":{"code":"AMB"},
+          "diagnosis":[{"rank":1}]})",
+       "Encounter.diagnosis[0].condition", "required", "required element is missing"},
+      {R"({"resourceType":"Condition","code":{"text":"x"}})", "Condition.subject", "required",
+       "required element is missing"},
+      {R"({"resourceType":"Observation","status":"final"})", "Observation.code", "required",
+       "required element is missing"},
+      {R"({"resourceType":"Observation","status":"final","code":{"text":"bp"},
+          "component":[{"code":{"text":"sys"}},{"valueQuantity":{"value":80}}]})",
+       "Observation.component[1].code", "required", "required element is missing"},
+      {R"({"resourceType":"MedicationRequest","status":"active","intent":"order",
+          "subject":{"reference":"Patient/p1"}})",
+       "MedicationRequest.medication[x]", "required", "required element is missing"},
+      {R"({"resourceType":"MedicationRequest","status":"active","intent":"order",
+          "medicationCodeableConcept":{"text":"x"},"subject":{"reference":"Patient/p1"},
+          "substitution":{"reason":{"text":"x"}}})",
+       "MedicationRequest.substitution.allowed[x]", "required", "required element is missing"},
+      {R"({"resourceType":"MedicationStatement","status":"active",
+          "medicationCodeableConcept":{"text":"x"}})",
+       "MedicationStatement.subject", "required", "required element is missing"},
+      {R"({"resourceType":"AllergyIntolerance","clinicalStatus":{"coding":[{"system":
+          "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},
+          "patient":{"reference":"Patient/p1"},"reaction":[{"severity":"mild"}]})",
+       "AllergyIntolerance.reaction[0].manifestation", "required", "required element is missing"},
+      {R"({"resourceType":"Immunization","status":"completed","vaccineCode":{"text":"x"},
+          "patient":{"reference":"Patient/p1"}})",
+       "Immunization.occurrence[x]", "required", "required element is missing"},
+      {R"({"resourceType":"Immunization","status":"completed","vaccineCode":{"text":"x"},
+          "patient":{"reference":"Patient/p1"},"occurrenceString":"last spring",
+          "protocolApplied":[{"doseNumberPositiveInt":1},{"series":"b"}]})",
+       "Immunization.protocolApplied[1].doseNumber[x]", "required", "required element is missing"},
+      {R"({"resourceType":"Procedure","status":"completed","subject":{"reference":"Patient/p1"},
+          "performer":[{"function":{"text":"surgeon"}}]})",
+       "Procedure.performer[0].actor", "required", "required element is missing"},
+      {R"({"resourceType":"DiagnosticReport","code":{"text":"x"}})", "DiagnosticReport.status",
+       "required", "required element is missing"},
+      {R"({"resourceType":"DocumentReference","status":"current"})", "DocumentReference.content",
+       "required", "required element is missing"},
+      {R"({"resourceType":"DocumentReference","status":"current","content":[{"format":{"code":"x"}}]})",
+       "DocumentReference.content[0].attachment", "required", "required element is missing"},
+      {R"({"resourceType":"CarePlan","status":"active","subject":{"reference":"Patient/p1"}})",
+       "CarePlan.intent", "required", "required element is missing"},
+      {R"({"resourceType":"CarePlan","status":"active","intent":"plan",
+          "subject":{"reference":"Patient/p1"},"activity":[{"detail":{"kind":"Task"}}]})",
+       "CarePlan.activity[0].detail.status", "required", "required element is missing"},
+      {R"({"resourceType":"Practitioner","qualification":[{"issuer":{"display":"x"}}]})",
+       "Practitioner.qualification[0].code", "required", "required element is missing"},
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"link":[{"type":"seealso"}]})",
+       "Patient.link[0].other", "required", "required element is missing"},
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"link":[{"other":{"reference":"Patient/2"}}]})",
+       "Patient.link[0].type", "required", "required element is missing"},
+      {R"({"resourceType":"Provenance","target":[{"reference":"Patient/p1"}],
+          "recorded":"2020-01-01T00:00:00Z","agent":[{"role":[{"text":"author"}]}]})",
+       "Provenance.agent[0].who", "required", "required element is missing"},
+      {R"({"resourceType":"Provenance","recorded":"2020-01-01T00:00:00Z",
+          "agent":[{"who":{"reference":"Practitioner/d1"}}]})",
+       "Provenance.target", "required", "required element is missing"},
+      {R"({"resourceType":"Consent","status":"active","scope":{"text":"x"},"policyRule":{"text":"x"}})",
+       "Consent.category", "required", "required element is missing"},
+      {R"({"resourceType":"AuditEvent","type":{"code":"110106"},"recorded":"2020-01-01T00:00:00Z",
+          "agent":[{"requestor":true}],"source":{"site":"x"}})",
+       "AuditEvent.source.observer", "required", "required element is missing"},
+  });
+  // A primitive extension stands in for a missing value (data-absent-reason).
+  CHECK(dump(issues_of(R"({"resourceType":"Observation","_status":{"extension":[{"url":
+      "http://hl7.org/fhir/StructureDefinition/data-absent-reason","valueCode":"unknown"}]},
+      "code":{"text":"x"}})")) == "");
+}
+
+TEST_CASE("required bindings: codes and CodeableConcepts") {
+  check_cases({
+      {R"({"resourceType":"Encounter","status":"done","class":{"code":"AMB"}})", "Encounter.status",
+       "binding",
+       "code \"done\" is not one of planned, arrived, triaged, in-progress, onleave, finished, "
+       "cancelled, entered-in-error, unknown"},
+      {R"({"resourceType":"Encounter","status":5,"class":{"code":"AMB"}})", "Encounter.status",
+       "json-type", "expected a code string, not a number"},
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"gender":"F"})", "Patient.gender",
+       "binding", "code \"F\" is not one of male, female, other, unknown"},
+      {R"({"resourceType":"Patient","name":[{"family":"D","use":"legal"}]})", "Patient.name[0].use",
+       "binding", "code \"legal\" is not one of usual, official, temp, nickname, anonymous, old, maiden"},
+      {R"({"resourceType":"AllergyIntolerance","clinicalStatus":{"coding":[{"system":
+          "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},
+          "patient":{"reference":"Patient/p1"},"category":["food","drug"]})",
+       "AllergyIntolerance.category[1]", "binding",
+       "code \"drug\" is not one of food, medication, environment, biologic"},
+      {R"({"resourceType":"Condition","subject":{"reference":"Patient/1"},"clinicalStatus":{
+          "coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical",
+          "code":"current"}]}})",
+       "Condition.clinicalStatus.coding[0].code", "binding",
+       "code \"current\" is not one of active, recurrence, relapse, inactive, remission, resolved"},
+      {R"({"resourceType":"Condition","subject":{"reference":"Patient/1"},
+          "clinicalStatus":{"text":"active"}})",
+       "Condition.clinicalStatus", "binding",
+       "no coding from http://terminology.hl7.org/CodeSystem/condition-clinical (one of active, "
+       "recurrence, relapse, inactive, remission, resolved)"},
+      {R"({"resourceType":"Condition","subject":{"reference":"Patient/1"},
+          "verificationStatus":"confirmed"})",
+       "Condition.verificationStatus", "json-type",
+       "expected a CodeableConcept object, not a string"},
+      {R"({"resourceType":"Observation","status":"done","code":{"text":"x"}})",
+       "Observation.status", "binding",
+       "code \"done\" is not one of registered, preliminary, final, amended, corrected, cancelled, "
+       "entered-in-error, unknown"},
+      {R"({"resourceType":"MedicationRequest","status":"active","intent":"orders",
+          "medicationCodeableConcept":{"text":"x"},"subject":{"reference":"Patient/p1"}})",
+       "MedicationRequest.intent", "binding",
+       "code \"orders\" is not one of proposal, plan, order, original-order, reflex-order, "
+       "filler-order, instance-order, option"},
+      {R"({"resourceType":"Immunization","status":"given","vaccineCode":{"text":"x"},
+          "patient":{"reference":"Patient/p1"},"occurrenceDateTime":"2020"})",
+       "Immunization.status", "binding",
+       "code \"given\" is not one of completed, entered-in-error, not-done"},
+      {R"({"resourceType":"DocumentReference","status":"final","content":[{"attachment":{"url":"http://x"}}]})",
+       "DocumentReference.status", "binding",
+       "code \"final\" is not one of current, superseded, entered-in-error"},
+      {R"({"resourceType":"Provenance","target":[{"reference":"Patient/p1"}],
+          "recorded":"2020-01-01T00:00:00Z","agent":[{"who":{"reference":"Practitioner/d1"}}],
+          "entity":[{"role":"origin","what":{"reference":"DocumentReference/1"}}]})",
+       "Provenance.entity[0].role", "binding",
+       "code \"origin\" is not one of derivation, revision, quotation, source, removal"},
+      {R"({"resourceType":"Consent","status":"signed","scope":{"text":"x"},"category":[{"text":"x"}],
+          "policyRule":{"text":"x"}})",
+       "Consent.status", "binding",
+       "code \"signed\" is not one of draft, proposed, active, rejected, inactive, entered-in-error"},
+      {R"({"resourceType":"AuditEvent","type":{"code":"110106"},"recorded":"2020-01-01T00:00:00Z",
+          "agent":[{"requestor":true}],"source":{"observer":{"display":"ehr"}},"outcome":"1"})",
+       "AuditEvent.outcome", "binding", "code \"1\" is not one of 0, 4, 8, 12"},
+  });
+}
+
+TEST_CASE("invariants") {
+  const char* active = R"({"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]})";
+  const char* eie = R"({"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"entered-in-error"}]})";
+  std::string con5 = std::string(R"({"resourceType":"Condition","subject":{"reference":"Patient/1"},"clinicalStatus":)") +
+                     active + R"(,"verificationStatus":)" + eie + "}";
+  std::string con4 = std::string(R"({"resourceType":"Condition","subject":{"reference":"Patient/1"},"clinicalStatus":)") +
+                     active + R"(,"abatementDateTime":"2020-01-01"})";
+  check_cases({
+      {R"({"resourceType":"Patient","gender":"male"})", "Patient", "ehr-pat-1",
+       "a patient needs at least one identifier or name"},
+      {R"({"resourceType":"Patient","identifier":[{"value":"1"}],"contact":[{"gender":"male"}]})",
+       "Patient.contact[0]", "pat-1", "a contact needs a name, telecom, address or organization"},
+      {con4.c_str(), "Condition.clinicalStatus", "con-4",
+       "an abated condition needs clinicalStatus inactive, resolved or remission"},
+      {R"({"resourceType":"Condition","subject":{"reference":"Patient/1"},"abatementString":"gone"})",
+       "Condition.clinicalStatus", "con-4",
+       "an abated condition needs clinicalStatus inactive, resolved or remission"},
+      {con5.c_str(), "Condition.clinicalStatus", "con-5",
+       "clinicalStatus must be absent when verificationStatus is entered-in-error"},
+      {R"({"resourceType":"Condition","subject":{"reference":"Patient/1"},
+          "verificationStatus":{"coding":[{"system":
+          "http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"confirmed"}]},
+          "category":[{"coding":[{"system":
+          "http://terminology.hl7.org/CodeSystem/condition-category","code":"problem-list-item"}]}]})",
+       "Condition.clinicalStatus", "con-3",
+       "clinicalStatus should be present when verificationStatus is not entered-in-error and "
+       "category is problem-list-item",
+       false},
+      {R"({"resourceType":"AllergyIntolerance","patient":{"reference":"Patient/p1"}})",
+       "AllergyIntolerance.clinicalStatus", "ait-1",
+       "clinicalStatus must be present unless verificationStatus is entered-in-error"},
+      {R"({"resourceType":"AllergyIntolerance","patient":{"reference":"Patient/p1"},
+          "clinicalStatus":{"coding":[{"system":
+          "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},
+          "verificationStatus":{"coding":[{"system":
+          "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+          "code":"entered-in-error"}]}})",
+       "AllergyIntolerance.clinicalStatus", "ait-2",
+       "clinicalStatus must be absent when verificationStatus is entered-in-error"},
+      {R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
+          "valueString":"x","dataAbsentReason":{"text":"unknown"}})",
+       "Observation.dataAbsentReason", "obs-6",
+       "dataAbsentReason must be absent when a value is present"},
+      {R"({"resourceType":"Observation","status":"final",
+          "code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},
+          "valueQuantity":{"value":120},
+          "component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},
+                        "valueQuantity":{"value":120}}]})",
+       "Observation.component[0].code", "obs-7",
+       "a value must be absent when a component has the same code as the observation"},
+      {R"({"resourceType":"CarePlan","status":"active","intent":"plan",
+          "subject":{"reference":"Patient/p1"},
+          "activity":[{"reference":{"reference":"Task/1"},"detail":{"status":"completed"}}]})",
+       "CarePlan.activity[0]", "cpl-3", "an activity may have a reference or a detail, not both"},
+      {R"({"resourceType":"Organization","active":true})", "Organization", "org-1",
+       "an organization needs a name or an identifier"},
+      {R"({"resourceType":"Organization","name":"x","address":[{"use":"home","city":"x"}]})",
+       "Organization.address[0].use", "org-2", "an organization's address can never be of use home"},
+      {R"({"resourceType":"Organization","name":"x","telecom":[{"system":"phone","value":"1","use":"home"}]})",
+       "Organization.telecom[0].use", "org-3", "an organization's telecom can never be of use home"},
+      {R"({"resourceType":"Consent","status":"active","scope":{"text":"x"},"category":[{"text":"x"}]})",
+       "Consent", "ppc-1", "a consent needs a policy or a policyRule"},
+      {R"({"resourceType":"Consent","status":"active","scope":{"coding":[{"system":
+          "http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
+          "category":[{"text":"x"}],"policyRule":{"text":"x"}})",
+       "Consent.patient", "ppc-2", "a consent with scope patient-privacy needs a patient"},
+      {R"({"resourceType":"Consent","status":"active","scope":{"coding":[{"system":
+          "http://terminology.hl7.org/CodeSystem/consentscope","code":"research"}]},
+          "category":[{"text":"x"}],"policy":[{"uri":"http://x"}]})",
+       "Consent.patient", "ppc-3", "a consent with scope research needs a patient"},
+      {R"({"resourceType":"Consent","status":"active","scope":{"coding":[{"system":
+          "http://terminology.hl7.org/CodeSystem/consentscope","code":"adr"}]},
+          "category":[{"text":"x"}],"policyRule":{"text":"x"}})",
+       "Consent.patient", "ppc-4", "a consent with scope adr needs a patient"},
+      {R"({"resourceType":"Consent","status":"active","scope":{"coding":[{"system":
+          "http://terminology.hl7.org/CodeSystem/consentscope","code":"treatment"}]},
+          "category":[{"text":"x"}],"policyRule":{"text":"x"}})",
+       "Consent.patient", "ppc-5", "a consent with scope treatment needs a patient"},
+      {R"({"resourceType":"AuditEvent","type":{"code":"110106"},"recorded":"2020-01-01T00:00:00Z",
+          "agent":[{"requestor":true}],"source":{"observer":{"display":"ehr"}},
+          "entity":[{"name":"x"},{"name":"y","query":"eD0x"}]})",
+       "AuditEvent.entity[1]", "sev-1", "an entity may have a name or a query, not both"},
+  });
+  // A problem-list condition entered in error needs no clinicalStatus (con-3).
+  CHECK(dump(issues_of(std::string(R"({"resourceType":"Condition","subject":{"reference":"Patient/1"},"verificationStatus":)") +
+                       eie + R"(,"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":"problem-list-item"}]}]})")) == "");
+}
+
+TEST_CASE("nested resources are validated with their own type's rules and their place in the path") {
+  check_cases({
+      {R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":
+          "Patient","name":[{"family":"D"}]}},{"resource":{"resourceType":"Observation",
+          "code":{"text":"x"}}}]})",
+       "Bundle.entry[1].resource.status", "required", "required element is missing"},
+      {R"({"resourceType":"MedicationRequest","status":"active","intent":"order",
+          "contained":[{"resourceType":"Organization","id":"o1"}],
+          "medicationCodeableConcept":{"text":"x"},"subject":{"reference":"Patient/p1"},
+          "performer":{"reference":"#o1"}})",
+       "MedicationRequest.contained[0]", "org-1", "an organization needs a name or an identifier"},
+      {R"({"resourceType":"Claim","contained":[{"resourceType":"Thing","id":"t"}]})",
+       "Claim.contained[0].resourceType", "resource-type", "unknown resource type \"Thing\""},
+  });
+}
+
+TEST_CASE("errors come before warnings, each in document order") {
+  auto issues = issues_of(R"({"resourceType":"Practitioner",
+      "identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567890"}],
+      "name":[{"family":"Doe","given":[" "]}],"gender":"M","birthDate":"1970-02-31"})");
+  CHECK(dump(issues) ==
+        "error Practitioner.gender: code \"M\" is not one of male, female, other, unknown [binding]\n"
+        "error Practitioner.birthDate: \"1970-02-31\" is not a valid date (YYYY, YYYY-MM or "
+        "YYYY-MM-DD) [date-syntax]\n"
+        "warning Practitioner.identifier[0].value: NPI 1234567890 fails its check digit "
+        "[npi-check-digit]\n"
+        "warning Practitioner.name[0].given[0]: value is only white space [blank-string]\n");
+  CHECK(ehr::has_errors(issues));
+  CHECK_FALSE(ehr::has_errors({issues[2], issues[3]}));
+}
+
+TEST_CASE("format_issue joins path and message") {
+  CHECK(ehr::format_issue({"Observation.code", "loinc-check-digit",
+                           "LOINC code 2345-8 fails its check digit", true}) ==
+        "Observation.code: LOINC code 2345-8 fails its check digit");
+  CHECK(ehr::format_issue({"", "json-type", "a resource must be a JSON object, not null", true}) ==
+        "a resource must be a JSON object, not null");
+}
+
 
 TEST_CASE("every resource of the shared real data validates without errors") {
   namespace fs = std::filesystem;
