@@ -187,7 +187,8 @@ enum class Kind { kMain, kWal, kJournal, kSuper };
 struct EhrFile {
   sqlite3_file base;  // must be first
   Kind kind = Kind::kMain;
-  sqlite3_file* real = nullptr;  // the unix file, placed after this struct
+  sqlite3_file* real = nullptr;  // the lower VFS's file, placed after this struct
+  const char* vfs_name = kVfsName;  // this shim instance's name (VFSNAME)
   std::shared_ptr<KeyContext> ctx;
   std::string name;  // for log lines
   // MAIN_JOURNAL adjacency state: the previous write on this handle.
@@ -199,9 +200,16 @@ struct EhrFile {
 
 constexpr std::size_t kRealOffset = (sizeof(EhrFile) + 15) & ~std::size_t{15};
 
+// "unix": below the production shim, and used for all header I/O (P9).
 sqlite3_vfs* g_real_vfs = nullptr;
 sqlite3_vfs g_vfs;
 extern const sqlite3_io_methods kMethods;
+
+// The VFS below a shim instance: "unix" for "ehrcrypt", another one for the
+// instances of register_vfs_over_for_testing.
+sqlite3_vfs* lower_of(sqlite3_vfs* shim) {
+  return static_cast<sqlite3_vfs*>(shim->pAppData);
+}
 
 EhrFile* ehr(sqlite3_file* f) { return reinterpret_cast<EhrFile*>(f); }
 
@@ -263,9 +271,11 @@ int verify_main_header(EhrFile* f) {
   return SQLITE_OK;
 }
 
-int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
+int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
            int* out_flags) {
+  sqlite3_vfs* lower = lower_of(vfs);
   EhrFile* f = new (file) EhrFile();
+  f->vfs_name = vfs->zName;
   f->base.pMethods = nullptr;
   f->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) +
                                             kRealOffset);
@@ -285,7 +295,7 @@ int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
     if (handle != nullptr) f->ctx = find_key(handle);
     if (!f->ctx) return refuse("no ehr key context (ehrkey=)");
     int exists = 0;
-    if (g_real_vfs->xAccess(g_real_vfs, name, SQLITE_ACCESS_EXISTS, &exists) !=
+    if (lower->xAccess(lower, name, SQLITE_ACCESS_EXISTS, &exists) !=
             SQLITE_OK ||
         !exists) {
       return refuse("an ehr database must be created with its header first");
@@ -306,7 +316,7 @@ int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
     return refuse("temporary files are not allowed (use temp_store=MEMORY)");
   }
 
-  int rc = g_real_vfs->xOpen(g_real_vfs, name, f->real, flags, out_flags);
+  int rc = lower->xOpen(lower, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) {
     destroy(f);
     return rc;
@@ -756,7 +766,7 @@ int x_file_control(sqlite3_file* file, int op, void* arg) {
         return f->real->pMethods->xFileControl(f->real, op, &hint);
       }
       case SQLITE_FCNTL_VFSNAME: {
-        *static_cast<char**>(arg) = sqlite3_mprintf("%s", kVfsName);
+        *static_cast<char**>(arg) = sqlite3_mprintf("%s", f->vfs_name);
         return SQLITE_OK;
       }
       default:
@@ -822,37 +832,60 @@ const sqlite3_io_methods kMethods = {
 
 // --- 8. vfs -------------------------------------------------------------------
 
-int v_delete(sqlite3_vfs*, const char* name, int sync_dir) {
-  return g_real_vfs->xDelete(g_real_vfs, name, sync_dir);
+int v_delete(sqlite3_vfs* v, const char* name, int sync_dir) {
+  return lower_of(v)->xDelete(lower_of(v), name, sync_dir);
 }
-int v_access(sqlite3_vfs*, const char* name, int flags, int* out) {
-  return g_real_vfs->xAccess(g_real_vfs, name, flags, out);
+int v_access(sqlite3_vfs* v, const char* name, int flags, int* out) {
+  return lower_of(v)->xAccess(lower_of(v), name, flags, out);
 }
-int v_full_pathname(sqlite3_vfs*, const char* name, int n, char* out) {
-  return g_real_vfs->xFullPathname(g_real_vfs, name, n, out);
+int v_full_pathname(sqlite3_vfs* v, const char* name, int n, char* out) {
+  return lower_of(v)->xFullPathname(lower_of(v), name, n, out);
 }
-void* v_dl_open(sqlite3_vfs*, const char* name) {
-  return g_real_vfs->xDlOpen(g_real_vfs, name);
+void* v_dl_open(sqlite3_vfs* v, const char* name) {
+  return lower_of(v)->xDlOpen(lower_of(v), name);
 }
-void v_dl_error(sqlite3_vfs*, int n, char* out) {
-  g_real_vfs->xDlError(g_real_vfs, n, out);
+void v_dl_error(sqlite3_vfs* v, int n, char* out) {
+  lower_of(v)->xDlError(lower_of(v), n, out);
 }
-void (*v_dl_sym(sqlite3_vfs*, void* h, const char* sym))(void) {
-  return g_real_vfs->xDlSym(g_real_vfs, h, sym);
+void (*v_dl_sym(sqlite3_vfs* v, void* h, const char* sym))(void) {
+  return lower_of(v)->xDlSym(lower_of(v), h, sym);
 }
-void v_dl_close(sqlite3_vfs*, void* h) { g_real_vfs->xDlClose(g_real_vfs, h); }
-int v_randomness(sqlite3_vfs*, int n, char* out) {
-  return g_real_vfs->xRandomness(g_real_vfs, n, out);
+void v_dl_close(sqlite3_vfs* v, void* h) { lower_of(v)->xDlClose(lower_of(v), h); }
+int v_randomness(sqlite3_vfs* v, int n, char* out) {
+  return lower_of(v)->xRandomness(lower_of(v), n, out);
 }
-int v_sleep(sqlite3_vfs*, int us) { return g_real_vfs->xSleep(g_real_vfs, us); }
-int v_current_time(sqlite3_vfs*, double* out) {
-  return g_real_vfs->xCurrentTime(g_real_vfs, out);
+int v_sleep(sqlite3_vfs* v, int us) { return lower_of(v)->xSleep(lower_of(v), us); }
+int v_current_time(sqlite3_vfs* v, double* out) {
+  return lower_of(v)->xCurrentTime(lower_of(v), out);
 }
-int v_get_last_error(sqlite3_vfs*, int n, char* out) {
-  return g_real_vfs->xGetLastError(g_real_vfs, n, out);
+int v_get_last_error(sqlite3_vfs* v, int n, char* out) {
+  return lower_of(v)->xGetLastError(lower_of(v), n, out);
 }
-int v_current_time_int64(sqlite3_vfs*, sqlite3_int64* out) {
-  return g_real_vfs->xCurrentTimeInt64(g_real_vfs, out);
+int v_current_time_int64(sqlite3_vfs* v, sqlite3_int64* out) {
+  return lower_of(v)->xCurrentTimeInt64(lower_of(v), out);
+}
+
+// Fills `out` as a shim instance called `name` over `lower`.
+void fill_vfs(sqlite3_vfs* out, const char* name, sqlite3_vfs* lower) {
+  std::memset(out, 0, sizeof(*out));
+  out->iVersion = 2;
+  out->szOsFile = static_cast<int>(kRealOffset) + lower->szOsFile;
+  out->mxPathname = lower->mxPathname;
+  out->zName = name;
+  out->pAppData = lower;
+  out->xOpen = x_open;
+  out->xDelete = v_delete;
+  out->xAccess = v_access;
+  out->xFullPathname = v_full_pathname;
+  out->xDlOpen = v_dl_open;
+  out->xDlError = v_dl_error;
+  out->xDlSym = v_dl_sym;
+  out->xDlClose = v_dl_close;
+  out->xRandomness = v_randomness;
+  out->xSleep = v_sleep;
+  out->xCurrentTime = v_current_time;
+  out->xGetLastError = v_get_last_error;
+  out->xCurrentTimeInt64 = v_current_time_int64;
 }
 
 }  // namespace
@@ -867,27 +900,36 @@ int register_vfs() {
       result = SQLITE_ERROR;
       return;
     }
-    std::memset(&g_vfs, 0, sizeof(g_vfs));
-    g_vfs.iVersion = 2;
-    g_vfs.szOsFile = static_cast<int>(kRealOffset) + g_real_vfs->szOsFile;
-    g_vfs.mxPathname = g_real_vfs->mxPathname;
-    g_vfs.zName = kVfsName;
-    g_vfs.xOpen = x_open;
-    g_vfs.xDelete = v_delete;
-    g_vfs.xAccess = v_access;
-    g_vfs.xFullPathname = v_full_pathname;
-    g_vfs.xDlOpen = v_dl_open;
-    g_vfs.xDlError = v_dl_error;
-    g_vfs.xDlSym = v_dl_sym;
-    g_vfs.xDlClose = v_dl_close;
-    g_vfs.xRandomness = v_randomness;
-    g_vfs.xSleep = v_sleep;
-    g_vfs.xCurrentTime = v_current_time;
-    g_vfs.xGetLastError = v_get_last_error;
-    g_vfs.xCurrentTimeInt64 = v_current_time_int64;
+    fill_vfs(&g_vfs, kVfsName, g_real_vfs);
     result = sqlite3_vfs_register(&g_vfs, 0);
   });
   return result;
+}
+
+int register_vfs_over_for_testing(const char* shim_name, const char* lower_vfs_name) {
+  int rc = register_vfs();
+  if (rc != SQLITE_OK) return rc;
+  if (shim_name == nullptr || lower_vfs_name == nullptr) return SQLITE_MISUSE;
+  static std::mutex mu;
+  // Instances live for the rest of the process: SQLite keeps pointers to them.
+  static auto* instances = new std::map<std::string, std::unique_ptr<sqlite3_vfs>>();
+  std::lock_guard<std::mutex> lock(mu);
+  sqlite3_vfs* lower = sqlite3_vfs_find(lower_vfs_name);
+  if (lower == nullptr) return SQLITE_ERROR;
+  if (auto it = instances->find(shim_name); it != instances->end()) {
+    return it->second->pAppData == lower ? SQLITE_OK : SQLITE_MISUSE;
+  }
+  if (sqlite3_vfs_find(shim_name) != nullptr) return SQLITE_MISUSE;  // someone else's
+  auto vfs = std::make_unique<sqlite3_vfs>();
+  auto [it, inserted] = instances->emplace(shim_name, nullptr);
+  fill_vfs(vfs.get(), it->first.c_str(), lower);
+  rc = sqlite3_vfs_register(vfs.get(), 0);
+  if (rc != SQLITE_OK) {
+    instances->erase(it);
+    return rc;
+  }
+  it->second = std::move(vfs);
+  return SQLITE_OK;
 }
 
 // --- 9. header I/O ------------------------------------------------------------

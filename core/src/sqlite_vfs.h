@@ -91,6 +91,16 @@ inline constexpr int kFcntlSelf = 0x45687246;  // "EhrF"
 // SQLite result code.
 int register_vfs();
 
+// Test seam: registers another instance of the shim, called `shim_name`,
+// over the VFS `lower_vfs_name` (for example a fault-injecting VFS that
+// itself sits over "unix"), not as the default. Registering the same pair
+// again is a no-op; reusing `shim_name` for another lower VFS, or a name
+// some other VFS has, is SQLITE_MISUSE. Header I/O (read_header_at,
+// write_header_at, sync_path) always goes straight to "unix"; everything
+// SQLite does, and header updates through underlying_main_file, goes
+// through the lower VFS. Instances are never unregistered.
+int register_vfs_over_for_testing(const char* shim_name, const char* lower_vfs_name);
+
 // The key material of one database (one DEK epoch): file_id and the DEK's
 // subkeys, plus the WAL anomaly flag (§5). Shared by all files of one
 // connection; immutable except for the anomaly.
