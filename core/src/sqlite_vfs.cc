@@ -469,6 +469,141 @@ PagePlace wal_place(const std::uint8_t* hdr, const std::uint8_t* salts) {
   return PagePlace{Domain::kWal, get_be32(hdr), salts, get_be32(hdr + 4)};
 }
 
+// --- 5a. scanning the WAL as SQLite's recovery does ----------------------------
+//
+// Used to tell a torn tail from damage to durable frames (below) and by
+// check_wal. SQLite's frame checksum (wal.c walChecksumBytes) is a chained
+// Fletcher-like sum over plaintext: the WAL header's checksum seeds frame 1,
+// and each frame's checksum covers its header bytes [0, 8) and its page,
+// seeded by the previous frame's. The shim masks the stored words (P2), so
+// it unmasks them with the generation's salts to follow the chain.
+
+std::uint32_t get_le32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) |
+         (std::uint32_t{p[2]} << 16) | (std::uint32_t{p[3]} << 24);
+}
+
+// The current WAL generation: salts and checksum byte order of the header.
+struct WalGen {
+  std::uint8_t salts[8] = {};
+  bool big_endian = false;  // magic & 1 (wal.c bigEndCksum)
+  std::uint32_t cksum[2] = {};  // the header's own checksum: frame 1's seed
+};
+
+// SQLITE_OK with `gen`, or SQLITE_IOERR_SHORT_READ when there is no header.
+int read_wal_gen(EhrFile* f, WalGen& gen) {
+  std::uint8_t h[kWalHeaderSize];
+  int rc = real_read(f, h, kWalHeaderSize, 0);
+  if (rc != SQLITE_OK) return rc;
+  std::uint32_t magic = get_be32(h);
+  if ((magic & 0xFFFFFFFEu) != 0x377f0682u) return SQLITE_IOERR_SHORT_READ;
+  gen.big_endian = (magic & 1) != 0;
+  std::memcpy(gen.salts, h + 16, 8);
+  gen.cksum[0] = get_be32(h + 24);
+  gen.cksum[1] = get_be32(h + 28);
+  return SQLITE_OK;
+}
+
+void wal_cksum(bool big_endian, const std::uint8_t* p, std::size_t n,
+               std::uint32_t s[2]) {
+  for (std::size_t i = 0; i + 8 <= n; i += 8) {
+    std::uint32_t x0 = big_endian ? get_be32(p + i) : get_le32(p + i);
+    std::uint32_t x1 = big_endian ? get_be32(p + i + 4) : get_le32(p + i + 4);
+    s[0] += x0 + s[1];
+    s[1] += x1 + s[0];
+  }
+}
+
+// One frame as a scan sees it.
+struct ScannedFrame {
+  bool authentic = false;  // carries the generation's salts and authenticates
+  std::uint32_t pgno = 0;
+  std::uint32_t ntruncate = 0;
+  std::uint32_t cksum[2] = {};  // stored checksum, unmasked with the generation's salts
+  std::uint8_t hdr8[8] = {};    // pgno | nTruncate as stored
+  std::uint8_t plain[kPageSize] = {};  // valid when authentic
+};
+
+// Reads frame `k`. `out.authentic` is false for a frame past EOF, one of
+// another generation (or unsalted) and one that fails authentication.
+int scan_frame(EhrFile* f, const WalGen& gen, std::uint32_t k, ScannedFrame& out) {
+  out = ScannedFrame{};
+  std::uint8_t image[kWalFrameSize];
+  int rc = real_read(f, image, static_cast<int>(kWalFrameSize), frame_offset(k));
+  if (rc == SQLITE_IOERR_SHORT_READ) return SQLITE_OK;  // a partial frame never counts
+  if (rc != SQLITE_OK) return rc;
+  std::uint8_t mask[8];
+  wal_checksum_mask(*f->ctx, gen.salts, k, mask);
+  out.cksum[0] = get_be32(image + 16) ^ get_be32(mask);
+  out.cksum[1] = get_be32(image + 20) ^ get_be32(mask + 4);
+  std::memcpy(out.hdr8, image, 8);
+  out.pgno = get_be32(image);
+  out.ntruncate = get_be32(image + 4);
+  if (std::memcmp(image + 8, gen.salts, 8) != 0) return SQLITE_OK;
+  PagePlace place = wal_place(image, gen.salts);
+  out.authentic = open_page(*f->ctx, place, image + kWalFrameHeaderSize, out.plain);
+  return SQLITE_OK;
+}
+
+// True when `fr` continues a checksum chain whose previous value is `seed`.
+bool chains(const WalGen& gen, const std::uint32_t seed[2], const ScannedFrame& fr) {
+  std::uint32_t s[2] = {seed[0], seed[1]};
+  wal_cksum(gen.big_endian, fr.hdr8, 8, s);
+  wal_cksum(gen.big_endian, fr.plain, kPageSize, s);
+  return s[0] == fr.cksum[0] && s[1] == fr.cksum[1];
+}
+
+// Decides whether a frame `k` that failed authentication during recovery is
+// damage to durable data (an anomaly, §5.3) or the torn tail a power loss
+// leaves (simply the end of the log).
+//
+// THE RULE: frame k is an anomaly iff some frame j >= k is a commit frame
+// and frame j+1 authenticates with the current generation's salts and
+// continues SQLite's checksum chain from frame j. For j == k, frame k's own
+// (unauthenticated) header supplies the commit mark and the chain value,
+// unmasked with the generation's salts; for j > k, frame j must
+// authenticate.
+//
+// Why: under synchronous=FULL (what ehr runs) SQLite syncs the WAL at every
+// commit before it writes any frame of the next transaction. A frame chained
+// after a commit frame therefore proves that commit, and every frame of
+// this generation before it, was synced: a power loss cannot have damaged
+// frame k. The frames a power loss can damage are those of the last
+// transaction, and nothing authentic chains after its commit frame (stale
+// frames of a rolled-back transaction chain from the frames they followed,
+// not from the new commit; frames of an older generation carry other
+// salts). So a power loss never raises an anomaly, and any damage that
+// would make SQLite silently drop a transaction followed by another one
+// does. NOT detected: damage confined to the last transaction of the WAL,
+// which is indistinguishable from a torn tail (like truncating the WAL,
+// a documented limitation, §5.3). Under synchronous=NORMAL a power loss can
+// raise an anomaly (several unsynced transactions).
+bool damage_is_durable(EhrFile* f, std::uint32_t k, const std::uint8_t* raw_hdr) {
+  WalGen gen;
+  if (read_wal_gen(f, gen) != SQLITE_OK) return false;
+  sqlite3_int64 size = 0;
+  if (real_size(f, &size) != SQLITE_OK) return false;
+  std::uint8_t mask[8];
+  wal_checksum_mask(*f->ctx, gen.salts, k, mask);
+  bool prev_usable = !all_zero(raw_hdr, kWalFrameHeaderSize);
+  bool prev_commit = get_be32(raw_hdr + 4) != 0;
+  std::uint32_t prev[2] = {get_be32(raw_hdr + 16) ^ get_be32(mask),
+                           get_be32(raw_hdr + 20) ^ get_be32(mask + 4)};
+  auto fr = std::make_unique<ScannedFrame>();
+  for (std::uint32_t j = k + 1; frame_offset(j) + kWalFrameSize <= size && j != 0; ++j) {
+    if (scan_frame(f, gen, j, *fr) != SQLITE_OK) return false;
+    if (fr->authentic && prev_usable && prev_commit && chains(gen, prev, *fr)) {
+      return true;
+    }
+    prev_usable = fr->authentic;
+    prev_commit = fr->ntruncate != 0;
+    prev[0] = fr->cksum[0];
+    prev[1] = fr->cksum[1];
+  }
+  crypto::wipe(crypto::MutBytes(fr->plain, kPageSize));
+  return false;
+}
+
 // Produces bytes [rel, rel + n) of the plaintext image of frame `k`.
 int wal_read_frame(EhrFile* f, std::uint32_t k, int rel, int n,
                    std::uint8_t* out) {
@@ -494,7 +629,6 @@ int wal_read_frame(EhrFile* f, std::uint32_t k, int rel, int n,
   // An all-zero frame read whole (recovery) is simply the end of the log.
   // Any other read of page bytes must authenticate.
   if (wants_page && !(full_frame && zero_frame)) {
-    const bool unsalted = all_zero(hdr + 8, 8);
     std::uint8_t salts[8];
     int src = frame_salts(f, hdr, salts);
     if (src != SQLITE_OK) return src;
@@ -504,10 +638,11 @@ int wal_read_frame(EhrFile* f, std::uint32_t k, int rel, int n,
       std::memcpy(image + kWalFrameHeaderSize, plain, kPageSize);
     } else if (full_frame) {
       // Recovery (or walRewriteChecksums) reads whole frames. Treat the
-      // frame as the end of the log (pgno 0). A frame with salts that fails
-      // is an anomaly: keep the evidence (§5.3). One without salts was never
-      // committed and SQLite rejects it anyway (its salts cannot match).
-      if (!unsalted) {
+      // frame as the end of the log (pgno 0), and flag an anomaly, keeping
+      // the WAL as evidence (§5.3), only when the frame was durable: see
+      // damage_is_durable for the exact rule. A torn tail is dropped
+      // silently, as SQLite drops one with a bad checksum.
+      if (damage_is_durable(f, k, hdr)) {
         std::string text = "wal frame " + std::to_string(k) + " of " + f->name +
                            " failed authentication";
         sqlite3_log(SQLITE_IOERR_DATA, "ehrcrypt: %s", text.c_str());

@@ -284,32 +284,86 @@ TEST_CASE("an untouched hot WAL recovers completely") {
   CHECK(outcome(hot.variant("ok.ehr", [](const std::string&) {})) == "rows=5");
 }
 
-TEST_CASE("WAL frame bit flips are anomalies that keep the WAL") {
+struct FramePart {
+  const char* part;
+  std::uint64_t within;
+};
+const FramePart kFrameParts[] = {{"pgno", 3},       {"nTruncate", 7},  {"salt-1", 8},
+                                 {"salt-2", 12},    {"page body", 24 + 100},
+                                 {"nonce", 24 + 4050}, {"tag", 24 + 4080}, {"trailer", 24 + 4090}};
+
+// The recovery rule (sqlite_vfs.cc damage_is_durable): a frame failing
+// authentication is an anomaly when a later transaction's frame chains after
+// a commit at or after it, i.e. when it was durable under synchronous=FULL.
+TEST_CASE("WAL frame bit flips before the last transaction are anomalies that keep the WAL") {
   HotWal hot;
-  const std::uint64_t k = hot.frames;  // the last frame
-  const std::string expected = "corruption $: wal frame " + std::to_string(k) +
-                               " of $-wal failed authentication; the WAL was kept for recovery";
-  struct Case {
-    const char* part;
-    std::uint64_t within;
-  };
-  const Case parts[] = {{"pgno", 3},       {"nTruncate", 7},  {"salt-1", 8},
-                        {"salt-2", 12},    {"page body", 24 + 100},
-                        {"nonce", 24 + 4050}, {"tag", 24 + 4080}, {"trailer", 24 + 4090}};
-  for (const Case& c : parts) {
+  REQUIRE(hot.frames == 3);
+  for (std::uint64_t k : {1, 2}) {
+    const std::string expected = "corruption $: wal frame " + std::to_string(k) +
+                                 " of $-wal failed authentication; the WAL was kept for recovery";
+    for (const FramePart& c : kFrameParts) {
+      CAPTURE(k);
+      CAPTURE(c.part);
+      std::string p = hot.variant("w.ehr", [&](const std::string& wal) {
+        testing::flip_byte(wal, frame_at(k, c.within));
+      });
+      std::vector<std::uint8_t> tampered = testing::read_bytes(p + "-wal");
+      CHECK(outcome(p) == expected);
+      // The evidence survives the refused open, byte for byte.
+      CHECK(testing::read_bytes(p + "-wal") == tampered);
+      // `ehr recover` may open it deliberately: data up to the bad frame.
+      OpenOptions o;
+      o.allow_wal_anomaly = true;
+      CHECK(outcome(p, o) == "rows=" + std::to_string(2 + k - 1));
+    }
+  }
+}
+
+TEST_CASE("documented limitation: damage confined to the last transaction is a torn tail") {
+  // Indistinguishable from what a power loss leaves: dropped silently, like
+  // a truncated WAL.
+  HotWal hot;
+  const std::uint64_t k = hot.frames;
+  for (const FramePart& c : kFrameParts) {
     CAPTURE(c.part);
     std::string p = hot.variant("w.ehr", [&](const std::string& wal) {
       testing::flip_byte(wal, frame_at(k, c.within));
     });
-    std::vector<std::uint8_t> tampered = testing::read_bytes(p + "-wal");
-    CHECK(outcome(p) == expected);
-    // The evidence survives the refused open, byte for byte.
-    CHECK(testing::read_bytes(p + "-wal") == tampered);
-    // `ehr recover` may open it deliberately: data up to the bad frame.
-    OpenOptions o;
-    o.allow_wal_anomaly = true;
-    CHECK(outcome(p, o) == "rows=4");
+    CHECK(outcome(p) == "rows=4");
   }
+}
+
+// Regression: the shim used to flag every salted frame that failed
+// authentication during recovery as an anomaly, so a plain power loss that
+// tore the last, unacknowledged transaction (frame header written, page not,
+// or only part of it) left a store that refused to open until `ehr recover`.
+TEST_CASE("a torn last frame, as a power loss leaves it, is dropped silently") {
+  HotWal hot;
+  const std::uint64_t k = hot.frames;
+  // The page cut short after 1000 bytes (the file ends there).
+  std::string cut = hot.variant("cut.ehr", [&](const std::string& wal) {
+    std::filesystem::resize_file(wal, frame_at(k, 24 + 1000));
+  });
+  CHECK(outcome(cut) == "rows=4");
+  // Header written, page never written (zeros where it belongs).
+  std::string lost = hot.variant("lost.ehr", [&](const std::string& wal) {
+    std::vector<std::uint8_t> b = testing::read_bytes(wal);
+    std::fill(b.begin() + static_cast<std::ptrdiff_t>(frame_at(k, 24)), b.end(), 0);
+    testing::write_bytes(wal, b);
+  });
+  CHECK(outcome(lost) == "rows=4");
+  // Two 512-byte sectors of the page hold garbage.
+  std::string torn = hot.variant("torn.ehr", [&](const std::string& wal) {
+    std::vector<std::uint8_t> b = testing::read_bytes(wal);
+    for (std::uint64_t i = 1024; i < 2048; ++i) b[frame_at(k, 24 + i)] = static_cast<std::uint8_t>(i * 7);
+    testing::write_bytes(wal, b);
+  });
+  CHECK(outcome(torn) == "rows=4");
+  Store s = open_test_store(torn);
+  CHECK(query(s, "PRAGMA ehr_status") == "ok");
+  Result<CheckReport> report = s.check();
+  REQUIRE(report.ok());
+  CHECK(report->ok());
 }
 
 TEST_CASE("documented limitation: WAL checksum and header flips truncate silently") {
