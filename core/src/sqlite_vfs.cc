@@ -1186,4 +1186,69 @@ std::int64_t db_file_pages(sqlite3* db) {
   return (size - kHeaderOffset + kPageSize - 1) / kPageSize;
 }
 
+int check_wal(sqlite3* db, bool heap_wal_index, WalCheck& out) {
+  out = WalCheck{};
+  EhrFile* main = main_ehr_file(db);
+  if (main == nullptr) return SQLITE_MISUSE;
+  sqlite3_file* top = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &top) != SQLITE_OK ||
+      top == nullptr || top->pMethods != &kMethods || ehr(top)->kind != Kind::kWal) {
+    return SQLITE_OK;  // no WAL open
+  }
+  EhrFile* wal = ehr(top);
+  WalGen gen;
+  int rc = read_wal_gen(wal, gen);
+  if (rc == SQLITE_IOERR_SHORT_READ) return SQLITE_OK;  // empty WAL
+  if (rc != SQLITE_OK) return rc;
+
+  auto fr = std::make_unique<ScannedFrame>();
+  std::uint32_t max_frame = 0;
+  std::uint32_t backfilled = 0;
+  if (!heap_wal_index) {
+    // The wal-index header (wal.c WalIndexHdr, native byte order): mxFrame
+    // at 16, salts at 32; WalCkptInfo.nBackfill at 96. This connection
+    // already maps region 0, so this maps nothing new.
+    void volatile* region = nullptr;
+    rc = main->real->pMethods->xShmMap(main->real, 0, 32768, 0, &region);
+    if (rc != SQLITE_OK) return rc;
+    if (region == nullptr) return SQLITE_OK;
+    const volatile std::uint8_t* p = static_cast<const volatile std::uint8_t*>(region);
+    std::uint8_t idx[100];
+    for (int i = 0; i < 100; ++i) idx[i] = p[i];
+    std::uint32_t nbackfill = 0;
+    std::memcpy(&max_frame, idx + 16, 4);
+    std::memcpy(&nbackfill, idx + 96, 4);
+    if (max_frame == 0) return SQLITE_OK;
+    if (std::memcmp(idx + 32, gen.salts, 8) != 0) {
+      return SQLITE_IOERR_SHMMAP;  // the index is not about this WAL
+    }
+    backfilled = std::min(nbackfill, max_frame);
+  } else {
+    std::uint32_t seed[2] = {gen.cksum[0], gen.cksum[1]};
+    sqlite3_int64 size = 0;
+    rc = real_size(wal, &size);
+    if (rc != SQLITE_OK) return rc;
+    for (std::uint32_t j = 1; frame_offset(j) + kWalFrameSize <= size && j != 0; ++j) {
+      rc = scan_frame(wal, gen, j, *fr);
+      if (rc != SQLITE_OK) return rc;
+      if (!fr->authentic || !chains(gen, seed, *fr)) break;
+      if (fr->ntruncate != 0) max_frame = j;
+      seed[0] = fr->cksum[0];
+      seed[1] = fr->cksum[1];
+    }
+  }
+  for (std::uint32_t j = 1; j <= max_frame; ++j) {
+    rc = scan_frame(wal, gen, j, *fr);
+    if (rc != SQLITE_OK) return rc;
+    ++out.frames_checked;
+    if (!fr->authentic) {
+      out.bad_frames.push_back(j);
+    } else if (j > backfilled) {
+      out.wal_pages.insert(fr->pgno);
+    }
+  }
+  crypto::wipe(crypto::MutBytes(fr->plain, kPageSize));
+  return SQLITE_OK;
+}
+
 }  // namespace ehr::vfs

@@ -62,8 +62,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "crypto_sodium.h"
 #include "store_header.h"
@@ -212,6 +214,26 @@ int verify_db_page(sqlite3* db, std::uint32_t pgno);
 // Number of whole pages in the main database file of `db` (not counting the
 // WAL), from the physical size.
 std::int64_t db_file_pages(sqlite3* db);
+
+// What check_wal found in the WAL of a connection.
+struct WalCheck {
+  std::uint32_t frames_checked = 0;  // frames of the live log authenticated
+  std::vector<std::uint32_t> bad_frames;  // live frames failing authentication
+  // Pages whose current version is a live frame not yet copied into the db
+  // file (after nBackfill): the db file's copy of them is never read, and
+  // the next checkpoint rewrites it (a power loss during a checkpoint can
+  // leave it torn).
+  std::set<std::uint32_t> wal_pages;
+};
+
+// Authenticates every frame of the live log of `db`'s WAL: frames 1..mxFrame
+// of the wal-index header. With `heap_wal_index` (locking_mode=EXCLUSIVE,
+// no -shm) the end of the log is found as recovery finds it instead: the
+// last commit frame of the authentic, checksum-chained prefix, and every
+// frame counts as not yet copied. No WAL, or an empty one, is SQLITE_OK with
+// nothing checked.
+// REQUIRES: the caller holds the write lock (BEGIN IMMEDIATE).
+int check_wal(sqlite3* db, bool heap_wal_index, WalCheck& out);
 
 }  // namespace ehr::vfs
 
