@@ -375,6 +375,15 @@ int read_db_page(EhrFile* f, std::uint32_t pgno, std::uint8_t* plain) {
 
 int main_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
   if (off < 0) return SQLITE_IOERR_READ;
+  // SQLite reads a prefix of page 1 from the db file itself before it looks
+  // at the WAL (100@0 when the btree opens, and 16@24 in rollback mode) and
+  // survives garbage or a short read there; the page it then uses comes
+  // through the pager, from the WAL when the WAL has a newer copy. A power
+  // loss during a checkpoint can tear page 1 of the db file while the WAL
+  // still holds it, so an unauthentic page 1 answers such a prefix read with
+  // zeros and SQLITE_IOERR_SHORT_READ (which SQLite takes as "no header
+  // yet"); a whole-page read of it still fails with SQLITE_IOERR_DATA.
+  const bool page1_prefix = off + amt <= kPageSize && amt < kPageSize;
   int result = SQLITE_OK;
   std::uint8_t plain[kPageSize];
   while (amt > 0) {
@@ -387,6 +396,14 @@ int main_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
       std::memset(out, 0, n);  // never decrypted (P8)
     } else {
       int rc = read_db_page(f, pgno, plain);
+      if (rc == SQLITE_IOERR_DATA && pgno == 1 && page1_prefix) {
+        f->ctx->take_failure();
+        sqlite3_log(SQLITE_IOERR_DATA,
+                    "ehrcrypt: %s: page 1 fails authentication; its %d-byte prefix "
+                    "read as not there", f->name.c_str(), amt);
+        std::memset(out, 0, static_cast<std::size_t>(amt));
+        return SQLITE_IOERR_SHORT_READ;
+      }
       if (rc == SQLITE_IOERR_SHORT_READ) {
         result = SQLITE_IOERR_SHORT_READ;
       } else if (rc != SQLITE_OK) {

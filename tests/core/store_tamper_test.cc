@@ -18,6 +18,7 @@ namespace ehr {
 namespace {
 
 using testing::absolute;
+using testing::conn;
 using testing::create_test_store;
 using testing::exec_ok;
 using testing::kAlicePass;
@@ -384,6 +385,55 @@ TEST_CASE("documented limitation: WAL checksum and header flips truncate silentl
     std::filesystem::resize_file(wal, frame_at(k, 0));
   });
   CHECK(outcome(cut) == "rows=4");
+}
+
+// Regression: the 100-byte header read SQLite makes from the db file before
+// it opens the WAL failed with IOERR_DATA when page 1 of the db file was
+// torn, although the WAL held a good page 1 (a power loss during a
+// checkpoint leaves exactly that), so the store could not be opened.
+TEST_CASE("a torn page 1 in the db file is harmless while the WAL holds page 1") {
+  TempDir dir;
+  std::string live = dir.file("live.ehr");
+  std::string p = dir.file("p1.ehr");
+  {
+    Store s = create_test_store(live);
+    exec_ok(s, "PRAGMA wal_autocheckpoint=0;"
+               "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT);"
+               "INSERT INTO t(body) VALUES('one'), ('two');"
+               "PRAGMA wal_checkpoint(TRUNCATE);"
+               "CREATE TABLE u(x);"  // a schema change rewrites page 1
+               "INSERT INTO t(body) VALUES('three');");
+    testing::write_bytes(p, testing::read_bytes(live));
+    testing::write_bytes(p + "-wal", testing::read_bytes(live + "-wal"));
+  }
+  std::vector<std::uint8_t> wal = testing::read_bytes(p + "-wal");
+  bool wal_has_page1 = false;
+  for (std::uint64_t k = 1; frame_at(k, kFrame) <= wal.size(); ++k) {
+    const std::uint8_t* h = wal.data() + frame_at(k, 0);
+    wal_has_page1 |= h[0] == 0 && h[1] == 0 && h[2] == 0 && h[3] == 1;
+  }
+  REQUIRE(wal_has_page1);
+  std::vector<std::uint8_t> db = testing::read_bytes(p);
+  for (std::uint64_t i = 512; i < 1024; ++i) testing::flip_byte(p, page_at(1, i), 0x5a);
+  CHECK(outcome(p) == "rows=3");
+  {
+    Store s = open_test_store(p);
+    CHECK(query(s, "SELECT count(*) FROM sqlite_schema WHERE name = 'u'") == "1");
+    Result<CheckReport> r = s.check();
+    REQUIRE(r.ok());
+    CHECK(r->ok());  // the db file's page 1 is superseded by the WAL's
+    exec_ok(s, "PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  // The checkpoint rewrote it.
+  {
+    Store s = open_test_store(p);
+    CHECK(vfs::verify_db_page(conn(s).handle(), 1) == SQLITE_OK);
+  }
+  // Without the WAL, the torn page 1 is what SQLite must read: an error.
+  std::string alone = dir.file("alone.ehr");
+  testing::write_bytes(alone, db);
+  for (std::uint64_t i = 512; i < 1024; ++i) testing::flip_byte(alone, page_at(1, i), 0x5a);
+  CHECK(outcome(alone) == "corruption $: page authentication failed: page 1 of $ (db)");
 }
 
 // --- rollback journal -----------------------------------------------------------------
