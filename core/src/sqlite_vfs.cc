@@ -192,10 +192,7 @@ struct EhrFile {
   std::shared_ptr<KeyContext> ctx;
   std::string name;  // for log lines
   // MAIN_JOURNAL adjacency state: the previous write on this handle.
-  bool prev_valid = false;
-  sqlite3_int64 prev_off = 0;
-  int prev_amt = 0;
-  std::uint32_t prev_value = 0;
+  JournalWriteState journal;
 };
 
 constexpr std::size_t kRealOffset = (sizeof(EhrFile) + 15) & ~std::size_t{15};
@@ -436,15 +433,9 @@ int check_page1(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) 
 }
 
 int main_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
-  if (amt != kPageSize || off < 0 || off % kPageSize != 0) {
-    return log_write_refused(f, "not one whole aligned page", amt, off);
-  }
-  sqlite3_int64 pg = off / kPageSize + 1;
-  if (pg > 0xFFFFFFFEll) return log_write_refused(f, "page number", amt, off);
-  std::uint32_t pgno = static_cast<std::uint32_t>(pg);
-  if (pgno == kLockBytePage) {
-    return log_write_refused(f, "the lock-byte page is never written", amt, off);
-  }
+  DbWriteShape shape = classify_db_write(amt, off);
+  if (shape.refusal != nullptr) return log_write_refused(f, shape.refusal, amt, off);
+  const std::uint32_t pgno = shape.pgno;
   if (pgno == 1) {
     if (int rc = check_page1(f, in, amt, off); rc != SQLITE_OK) return rc;
   }
@@ -681,19 +672,11 @@ int wal_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
   if (off < 0) return SQLITE_IOERR_READ;
   int result = SQLITE_OK;
   while (amt > 0) {
-    int n;
-    int rc;
-    if (off < kWalHeaderSize) {
-      n = static_cast<int>(std::min<sqlite3_int64>(amt, kWalHeaderSize - off));
-      rc = real_read(f, out, n, off);
-    } else {
-      sqlite3_int64 k64 = (off - kWalHeaderSize) / kWalFrameSize + 1;
-      if (k64 > 0xFFFFFFFFll) return SQLITE_IOERR_READ;
-      std::uint32_t k = static_cast<std::uint32_t>(k64);
-      int rel = static_cast<int>(off - frame_offset(k));
-      n = static_cast<int>(std::min<sqlite3_int64>(amt, kWalFrameSize - rel));
-      rc = wal_read_frame(f, k, rel, n, out);
-    }
+    std::optional<WalReadPiece> piece = next_wal_read_piece(off, amt);
+    if (!piece) return SQLITE_IOERR_READ;
+    const int n = piece->n;
+    const int rc = piece->header ? real_read(f, out, n, off)
+                                 : wal_read_frame(f, piece->frame, piece->rel, n, out);
     if (rc == SQLITE_IOERR_SHORT_READ) {
       result = rc;
     } else if (rc != SQLITE_OK) {
@@ -707,24 +690,26 @@ int wal_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
 }
 
 int wal_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
-  if (off == 0 && amt == kWalHeaderSize) {
-    if (get_be32(in + 8) != static_cast<std::uint32_t>(kPageSize)) {
-      return log_write_refused(f, "wal page size must be 4096", amt, off);
+  WalWriteShape shape = classify_wal_write(amt, off);
+  const std::uint32_t k = shape.frame;
+  switch (shape.kind) {
+    case WalWrite::kHeader:
+      if (get_be32(in + 8) != static_cast<std::uint32_t>(kPageSize)) {
+        return log_write_refused(f, "wal page size must be 4096", amt, off);
+      }
+      return real_write(f, in, amt, off);
+    case WalWrite::kFrameHeader: {
+      std::uint8_t hdr[kWalFrameHeaderSize];
+      std::memcpy(hdr, in, sizeof(hdr));
+      apply_mask(*f->ctx, hdr, k);
+      return real_write(f, hdr, amt, off);
     }
-    return real_write(f, in, amt, off);
+    case WalWrite::kFramePage:
+      break;
+    case WalWrite::kRefused:
+      return log_write_refused(f, shape.refusal, amt, off);
   }
-  if (off < kWalHeaderSize) return log_write_refused(f, "unexpected shape", amt, off);
-  sqlite3_int64 k64 = (off - kWalHeaderSize) / kWalFrameSize + 1;
-  if (k64 > 0xFFFFFFFFll) return log_write_refused(f, "frame number", amt, off);
-  std::uint32_t k = static_cast<std::uint32_t>(k64);
-  sqlite3_int64 rel = off - frame_offset(k);
-  if (rel == 0 && amt == kWalFrameHeaderSize) {
-    std::uint8_t hdr[kWalFrameHeaderSize];
-    std::memcpy(hdr, in, sizeof(hdr));
-    apply_mask(*f->ctx, hdr, k);
-    return real_write(f, hdr, amt, off);
-  }
-  if (rel == kWalFrameHeaderSize && amt == kPageSize) {
+  {
     // pgno, salts and nTruncate come from the frame header on disk: written
     // just before for a new frame, earlier for an in-transaction rewrite.
     std::uint8_t hdr[kWalFrameHeaderSize];
@@ -745,26 +730,18 @@ int wal_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
     seal_page(*f->ctx, place, in, page);
     return real_write(f, page, kPageSize, off);
   }
-  return log_write_refused(f, "unexpected shape", amt, off);
 }
 
 // --- 6. MAIN_JOURNAL ------------------------------------------------------------
 
 int journal_write(EhrFile* f, const std::uint8_t* in, int amt,
                   sqlite3_int64 off) {
-  const bool is_page = amt == kPageSize && f->prev_valid &&
-                       f->prev_amt == 4 && f->prev_off == off - 4;
-  const std::uint32_t pgno = f->prev_value;
-  // Clear the state first: only the write immediately before counts.
-  f->prev_valid = true;
-  f->prev_off = off;
-  f->prev_amt = amt;
-  f->prev_value = amt == 4 ? get_be32(in) : 0;
-  if (!is_page) return real_write(f, in, amt, off);
+  JournalWriteShape shape = classify_journal_write(f->journal, in, amt, off);
+  if (!shape.page) return real_write(f, in, amt, off);
   std::uint8_t page[kPageSize];
-  seal_page(*f->ctx, PagePlace{Domain::kJournal, pgno}, in, page);
+  seal_page(*f->ctx, PagePlace{Domain::kJournal, shape.pgno}, in, page);
   int rc = real_write(f, page, kPageSize, off);
-  if (rc != SQLITE_OK) f->prev_valid = false;
+  if (rc != SQLITE_OK) f->journal.prev_valid = false;
   return rc;
 }
 
@@ -1082,6 +1059,60 @@ int register_vfs_over_for_testing(const char* shim_name, const char* lower_vfs_n
   }
   it->second = std::move(vfs);
   return SQLITE_OK;
+}
+
+// --- shape classification -------------------------------------------------------
+
+DbWriteShape classify_db_write(int amt, std::int64_t off) {
+  if (amt != kPageSize || off < 0 || off % kPageSize != 0) {
+    return {0, "not one whole aligned page"};
+  }
+  std::int64_t pg = off / kPageSize + 1;
+  if (pg > 0xFFFFFFFEll) return {0, "page number"};
+  auto pgno = static_cast<std::uint32_t>(pg);
+  if (pgno == kLockBytePage) return {0, "the lock-byte page is never written"};
+  return {pgno, nullptr};
+}
+
+WalWriteShape classify_wal_write(int amt, std::int64_t off) {
+  if (off == 0 && amt == kWalHeaderSize) return {WalWrite::kHeader, 0, nullptr};
+  if (off < kWalHeaderSize) return {WalWrite::kRefused, 0, "unexpected shape"};
+  std::int64_t k64 = (off - kWalHeaderSize) / kWalFrameSize + 1;
+  if (k64 > 0xFFFFFFFFll) return {WalWrite::kRefused, 0, "frame number"};
+  auto k = static_cast<std::uint32_t>(k64);
+  std::int64_t rel = off - frame_offset(k);
+  if (rel == 0 && amt == kWalFrameHeaderSize) return {WalWrite::kFrameHeader, k, nullptr};
+  if (rel == kWalFrameHeaderSize && amt == kPageSize) return {WalWrite::kFramePage, k, nullptr};
+  return {WalWrite::kRefused, 0, "unexpected shape"};
+}
+
+std::optional<WalReadPiece> next_wal_read_piece(std::int64_t off, int amt) {
+  if (off < 0 || amt <= 0) return std::nullopt;
+  if (off < kWalHeaderSize) {
+    int n = static_cast<int>(std::min<std::int64_t>(amt, kWalHeaderSize - off));
+    return WalReadPiece{true, 0, static_cast<int>(off), n};
+  }
+  std::int64_t k64 = (off - kWalHeaderSize) / kWalFrameSize + 1;
+  if (k64 > 0xFFFFFFFFll) return std::nullopt;
+  auto k = static_cast<std::uint32_t>(k64);
+  int rel = static_cast<int>(off - frame_offset(k));
+  int n = static_cast<int>(std::min<std::int64_t>(amt, kWalFrameSize - rel));
+  return WalReadPiece{false, k, rel, n};
+}
+
+JournalWriteShape classify_journal_write(JournalWriteState& state, const std::uint8_t* in,
+                                         int amt, std::int64_t off) {
+  // off >= 4 first: off - 4 must not overflow for any offset.
+  JournalWriteShape shape;
+  shape.page = amt == kPageSize && off >= 4 && state.prev_valid && state.prev_amt == 4 &&
+               state.prev_off == off - 4;
+  shape.pgno = shape.page ? state.prev_value : 0;
+  // Clear the state first: only the write immediately before counts.
+  state.prev_valid = true;
+  state.prev_off = off;
+  state.prev_amt = amt;
+  state.prev_value = amt == 4 ? get_be32(in) : 0;
+  return shape;
 }
 
 // --- 9. header I/O ------------------------------------------------------------

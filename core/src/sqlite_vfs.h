@@ -175,6 +175,58 @@ void seal_page_with_nonce_for_testing(const KeyContext& ctx,
 void wal_checksum_mask(const KeyContext& ctx, const std::uint8_t* salts,
                        std::uint32_t frame, std::uint8_t* mask);
 
+// --- I/O shape classification (pure functions; fuzzed by tests/fuzz) -------
+//
+// What the shim makes of each request by offset arithmetic alone (§0.5).
+// The io methods use exactly these functions.
+
+// A MAIN_DB write: one whole page at a page-aligned offset, never the
+// lock-byte page. `pgno` is set when accepted, `refusal` says why not.
+struct DbWriteShape {
+  std::uint32_t pgno = 0;
+  const char* refusal = nullptr;
+};
+DbWriteShape classify_db_write(int amt, std::int64_t off);
+
+// A WAL write: the 32-byte header at 0, a 24-byte frame header at
+// 32 + (k-1)(4096+24), or a page right after a frame header.
+enum class WalWrite { kHeader, kFrameHeader, kFramePage, kRefused };
+struct WalWriteShape {
+  WalWrite kind = WalWrite::kRefused;
+  std::uint32_t frame = 0;  // 1-based, for kFrameHeader and kFramePage
+  const char* refusal = nullptr;
+};
+WalWriteShape classify_wal_write(int amt, std::int64_t off);
+
+// One piece of a WAL read: header bytes, or bytes of a single frame.
+struct WalReadPiece {
+  bool header = false;
+  std::uint32_t frame = 0;  // 1-based, when !header
+  int rel = 0;              // offset within the header or the frame
+  int n = 0;                // length, > 0
+};
+// The piece of a read of `amt` > 0 bytes at `off` that starts at `off`;
+// nullopt when no byte there can be served (negative offset, or a frame
+// number beyond 2^32 - 1).
+std::optional<WalReadPiece> next_wal_read_piece(std::int64_t off, int amt);
+
+// The MAIN_JOURNAL classifier's state: the previous write on the handle.
+struct JournalWriteState {
+  bool prev_valid = false;
+  std::int64_t prev_off = 0;
+  int prev_amt = 0;
+  std::uint32_t prev_value = 0;  // the big-endian value of a 4-byte write
+};
+struct JournalWriteShape {
+  bool page = false;       // a page image: encrypt with domain 'J'
+  std::uint32_t pgno = 0;  // its page number (the 4-byte write at off - 4)
+};
+// Classifies a journal write of `amt` bytes at `off` (`in` holds them) and
+// makes it the previous write in `state`: a 4096-byte write is a page image
+// only when the write just before was 4 bytes at off - 4 (§2.1, P5).
+JournalWriteShape classify_journal_write(JournalWriteState& state, const std::uint8_t* in,
+                                         int amt, std::int64_t off);
+
 // --- header I/O (always through a unix sqlite3_file, P9) --------------------
 
 // Reads the 4096-byte ehr header of `path` through a short-lived unix VFS
