@@ -322,7 +322,7 @@ Status create_header_file(const std::string& path, const HeaderBytes& bytes) {
 
 Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
                                  const OpenOptions& options, bool exclusive,
-                                 bool is_new) {
+                                 bool is_new, const char* vfs_name) {
   Connection c;
   c.path_ = path;
   c.dek_ = std::move(unlocked.dek);
@@ -334,7 +334,7 @@ Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
   int rc = sqlite3_open_v2(uri.c_str(), &c.db_,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI |
                                SQLITE_OPEN_EXRESCODE,
-                           vfs::kVfsName);
+                           vfs_name);
   if (rc != SQLITE_OK) {
     return sqlite_error(c.db_, rc, path, c.ctx_.get());
   }
@@ -401,8 +401,11 @@ Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
   return c;
 }
 
-Result<Connection> open_store(const std::string& path, const Secret& secret,
-                              const OpenOptions& options, bool exclusive) {
+namespace {
+
+Result<Connection> open_store_on(const std::string& path, const Secret& secret,
+                                 const OpenOptions& options, bool exclusive,
+                                 const char* vfs_name) {
   if (vfs::register_vfs() != SQLITE_OK) return Error::internal("cannot register the VFS");
   EHR_TRY(check_existing(path));
   HeaderBytes bytes{};
@@ -416,11 +419,11 @@ Result<Connection> open_store(const std::string& path, const Secret& secret,
     }
     return u.error().with_context(path);
   }
-  return open_unlocked(path, std::move(u).value(), options, exclusive, false);
+  return open_unlocked(path, std::move(u).value(), options, exclusive, false, vfs_name);
 }
 
-Result<Connection> create_store(const std::string& path, const SlotSpec& first,
-                                const Secret& secret) {
+Result<Connection> create_store_on(const std::string& path, const SlotSpec& first,
+                                   const Secret& secret, const char* vfs_name) {
   if (vfs::register_vfs() != SQLITE_OK) return Error::internal("cannot register the VFS");
   // A leftover WAL or journal would be replayed into the new database.
   for (const char* suffix : {"", "-wal", "-journal"}) {
@@ -432,12 +435,34 @@ Result<Connection> create_store(const std::string& path, const SlotSpec& first,
   if (!nh.ok()) return nh.error();
   EHR_TRY(create_header_file(path, both_copies(nh->header, nh->dek.span())));
   Unlocked u{nh->header, std::move(nh->dek), 0, 0};
-  Result<Connection> c = open_unlocked(path, std::move(u), OpenOptions{}, false, true);
+  Result<Connection> c = open_unlocked(path, std::move(u), OpenOptions{}, false, true, vfs_name);
   if (!c.ok()) {
     remove_store_files(path);
     return c.error();
   }
   return c;
+}
+
+}  // namespace
+
+Result<Connection> open_store(const std::string& path, const Secret& secret,
+                              const OpenOptions& options, bool exclusive) {
+  return open_store_on(path, secret, options, exclusive, vfs::kVfsName);
+}
+
+Result<Connection> create_store(const std::string& path, const SlotSpec& first,
+                                const Secret& secret) {
+  return create_store_on(path, first, secret, vfs::kVfsName);
+}
+
+Result<Connection> open_store_for_testing(const std::string& path, const Secret& secret,
+                                          const OpenOptions& options, const char* vfs_name) {
+  return open_store_on(path, secret, options, false, vfs_name);
+}
+
+Result<Connection> create_store_for_testing(const std::string& path, const SlotSpec& first,
+                                            const Secret& secret, const char* vfs_name) {
+  return create_store_on(path, first, secret, vfs_name);
 }
 
 // --- 5. key-slot changes -------------------------------------------------------------
@@ -608,7 +633,24 @@ Result<CheckReport> check_store(Connection& c) {
         report.problems.push_back(fmt::format("header copy {}: authentication failed", name));
       }
     }
-    // Every page of the main file.
+    // The WAL: every frame of the live log (SQLite reads pages from there
+    // first). A frame failing here would be IOERR_DATA on read; a damaged
+    // frame past the log's end is a torn tail and not read at all.
+    Result<std::string> mode = c.query_text("PRAGMA main.locking_mode");
+    if (!mode.ok()) return mode.error();
+    vfs::WalCheck wal;
+    rc = vfs::check_wal(c.handle(), *mode == "exclusive", wal);
+    if (rc != SQLITE_OK) {
+      return sqlite_error(nullptr, rc, c.path() + ": cannot read the WAL");
+    }
+    report.wal_frames_checked = wal.frames_checked;
+    for (std::uint32_t k : wal.bad_frames) {
+      report.problems.push_back(fmt::format("wal frame {} fails authentication", k));
+    }
+    // Every page of the main file. A page whose current version is a WAL
+    // frame not yet checkpointed is never read from the file, and the next
+    // checkpoint rewrites it: a power loss during a checkpoint can leave it
+    // torn, which is not a problem.
     std::int64_t n = vfs::db_file_pages(c.handle());
     for (std::int64_t pg = 1; pg <= n; ++pg) {
       auto pgno = static_cast<std::uint32_t>(pg);
@@ -618,6 +660,7 @@ Result<CheckReport> check_store(Connection& c) {
       if (prc == SQLITE_OK) continue;
       if (prc == SQLITE_IOERR_DATA) {
         c.key_context().take_failure();
+        if (wal.wal_pages.count(pgno) != 0) continue;
         if (!report.first_bad_page) report.first_bad_page = pgno;
         report.problems.push_back(fmt::format("page {} fails authentication", pgno));
       } else {

@@ -116,7 +116,7 @@ class Connection {
 
  private:
   friend Result<Connection> open_unlocked(const std::string&, Unlocked, const OpenOptions&,
-                                          bool, bool);
+                                          bool, bool, const char*);
   Connection() = default;
   void close();
 
@@ -143,10 +143,20 @@ Result<Connection> create_store(const std::string& path, const SlotSpec& first,
                                 const Secret& secret);
 
 // Opens a connection from an already unlocked header (used by the two
-// functions above).
+// functions above). SQLite opens the file through the VFS `vfs_name`.
 Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
                                  const OpenOptions& options, bool exclusive,
-                                 bool is_new);
+                                 bool is_new, const char* vfs_name = vfs::kVfsName);
+
+// Test seams: open_store and create_store with SQLite running on the shim
+// instance `vfs_name` (see vfs::register_vfs_over_for_testing), so fault
+// tests can put a fault-injecting VFS under the shim. The header is still
+// read (and, at create, written) straight through "unix"; header updates of
+// the slot operations go through the instance.
+Result<Connection> open_store_for_testing(const std::string& path, const Secret& secret,
+                                          const OpenOptions& options, const char* vfs_name);
+Result<Connection> create_store_for_testing(const std::string& path, const SlotSpec& first,
+                                            const Secret& secret, const char* vfs_name);
 
 // The current authentic header of an open store, re-read from disk.
 Result<Header> current_header(Connection& c);

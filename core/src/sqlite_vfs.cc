@@ -187,21 +187,26 @@ enum class Kind { kMain, kWal, kJournal, kSuper };
 struct EhrFile {
   sqlite3_file base;  // must be first
   Kind kind = Kind::kMain;
-  sqlite3_file* real = nullptr;  // the unix file, placed after this struct
+  sqlite3_file* real = nullptr;  // the lower VFS's file, placed after this struct
+  const char* vfs_name = kVfsName;  // this shim instance's name (VFSNAME)
   std::shared_ptr<KeyContext> ctx;
   std::string name;  // for log lines
   // MAIN_JOURNAL adjacency state: the previous write on this handle.
-  bool prev_valid = false;
-  sqlite3_int64 prev_off = 0;
-  int prev_amt = 0;
-  std::uint32_t prev_value = 0;
+  JournalWriteState journal;
 };
 
 constexpr std::size_t kRealOffset = (sizeof(EhrFile) + 15) & ~std::size_t{15};
 
+// "unix": below the production shim, and used for all header I/O (P9).
 sqlite3_vfs* g_real_vfs = nullptr;
 sqlite3_vfs g_vfs;
 extern const sqlite3_io_methods kMethods;
+
+// The VFS below a shim instance: "unix" for "ehrcrypt", another one for the
+// instances of register_vfs_over_for_testing.
+sqlite3_vfs* lower_of(sqlite3_vfs* shim) {
+  return static_cast<sqlite3_vfs*>(shim->pAppData);
+}
 
 EhrFile* ehr(sqlite3_file* f) { return reinterpret_cast<EhrFile*>(f); }
 
@@ -263,9 +268,11 @@ int verify_main_header(EhrFile* f) {
   return SQLITE_OK;
 }
 
-int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
+int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
            int* out_flags) {
+  sqlite3_vfs* lower = lower_of(vfs);
   EhrFile* f = new (file) EhrFile();
+  f->vfs_name = vfs->zName;
   f->base.pMethods = nullptr;
   f->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) +
                                             kRealOffset);
@@ -285,7 +292,7 @@ int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
     if (handle != nullptr) f->ctx = find_key(handle);
     if (!f->ctx) return refuse("no ehr key context (ehrkey=)");
     int exists = 0;
-    if (g_real_vfs->xAccess(g_real_vfs, name, SQLITE_ACCESS_EXISTS, &exists) !=
+    if (lower->xAccess(lower, name, SQLITE_ACCESS_EXISTS, &exists) !=
             SQLITE_OK ||
         !exists) {
       return refuse("an ehr database must be created with its header first");
@@ -306,7 +313,7 @@ int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
     return refuse("temporary files are not allowed (use temp_store=MEMORY)");
   }
 
-  int rc = g_real_vfs->xOpen(g_real_vfs, name, f->real, flags, out_flags);
+  int rc = lower->xOpen(lower, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) {
     destroy(f);
     return rc;
@@ -365,6 +372,15 @@ int read_db_page(EhrFile* f, std::uint32_t pgno, std::uint8_t* plain) {
 
 int main_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
   if (off < 0) return SQLITE_IOERR_READ;
+  // SQLite reads a prefix of page 1 from the db file itself before it looks
+  // at the WAL (100@0 when the btree opens, and 16@24 in rollback mode) and
+  // survives garbage or a short read there; the page it then uses comes
+  // through the pager, from the WAL when the WAL has a newer copy. A power
+  // loss during a checkpoint can tear page 1 of the db file while the WAL
+  // still holds it, so an unauthentic page 1 answers such a prefix read with
+  // zeros and SQLITE_IOERR_SHORT_READ (which SQLite takes as "no header
+  // yet"); a whole-page read of it still fails with SQLITE_IOERR_DATA.
+  const bool page1_prefix = off + amt <= kPageSize && amt < kPageSize;
   int result = SQLITE_OK;
   std::uint8_t plain[kPageSize];
   while (amt > 0) {
@@ -377,6 +393,14 @@ int main_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
       std::memset(out, 0, n);  // never decrypted (P8)
     } else {
       int rc = read_db_page(f, pgno, plain);
+      if (rc == SQLITE_IOERR_DATA && pgno == 1 && page1_prefix) {
+        f->ctx->take_failure();
+        sqlite3_log(SQLITE_IOERR_DATA,
+                    "ehrcrypt: %s: page 1 fails authentication; its %d-byte prefix "
+                    "read as not there", f->name.c_str(), amt);
+        std::memset(out, 0, static_cast<std::size_t>(amt));
+        return SQLITE_IOERR_SHORT_READ;
+      }
       if (rc == SQLITE_IOERR_SHORT_READ) {
         result = SQLITE_IOERR_SHORT_READ;
       } else if (rc != SQLITE_OK) {
@@ -409,15 +433,9 @@ int check_page1(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) 
 }
 
 int main_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
-  if (amt != kPageSize || off < 0 || off % kPageSize != 0) {
-    return log_write_refused(f, "not one whole aligned page", amt, off);
-  }
-  sqlite3_int64 pg = off / kPageSize + 1;
-  if (pg > 0xFFFFFFFEll) return log_write_refused(f, "page number", amt, off);
-  std::uint32_t pgno = static_cast<std::uint32_t>(pg);
-  if (pgno == kLockBytePage) {
-    return log_write_refused(f, "the lock-byte page is never written", amt, off);
-  }
+  DbWriteShape shape = classify_db_write(amt, off);
+  if (shape.refusal != nullptr) return log_write_refused(f, shape.refusal, amt, off);
+  const std::uint32_t pgno = shape.pgno;
   if (pgno == 1) {
     if (int rc = check_page1(f, in, amt, off); rc != SQLITE_OK) return rc;
   }
@@ -459,6 +477,141 @@ PagePlace wal_place(const std::uint8_t* hdr, const std::uint8_t* salts) {
   return PagePlace{Domain::kWal, get_be32(hdr), salts, get_be32(hdr + 4)};
 }
 
+// --- 5a. scanning the WAL as SQLite's recovery does ----------------------------
+//
+// Used to tell a torn tail from damage to durable frames (below) and by
+// check_wal. SQLite's frame checksum (wal.c walChecksumBytes) is a chained
+// Fletcher-like sum over plaintext: the WAL header's checksum seeds frame 1,
+// and each frame's checksum covers its header bytes [0, 8) and its page,
+// seeded by the previous frame's. The shim masks the stored words (P2), so
+// it unmasks them with the generation's salts to follow the chain.
+
+std::uint32_t get_le32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) |
+         (std::uint32_t{p[2]} << 16) | (std::uint32_t{p[3]} << 24);
+}
+
+// The current WAL generation: salts and checksum byte order of the header.
+struct WalGen {
+  std::uint8_t salts[8] = {};
+  bool big_endian = false;  // magic & 1 (wal.c bigEndCksum)
+  std::uint32_t cksum[2] = {};  // the header's own checksum: frame 1's seed
+};
+
+// SQLITE_OK with `gen`, or SQLITE_IOERR_SHORT_READ when there is no header.
+int read_wal_gen(EhrFile* f, WalGen& gen) {
+  std::uint8_t h[kWalHeaderSize];
+  int rc = real_read(f, h, kWalHeaderSize, 0);
+  if (rc != SQLITE_OK) return rc;
+  std::uint32_t magic = get_be32(h);
+  if ((magic & 0xFFFFFFFEu) != 0x377f0682u) return SQLITE_IOERR_SHORT_READ;
+  gen.big_endian = (magic & 1) != 0;
+  std::memcpy(gen.salts, h + 16, 8);
+  gen.cksum[0] = get_be32(h + 24);
+  gen.cksum[1] = get_be32(h + 28);
+  return SQLITE_OK;
+}
+
+void wal_cksum(bool big_endian, const std::uint8_t* p, std::size_t n,
+               std::uint32_t s[2]) {
+  for (std::size_t i = 0; i + 8 <= n; i += 8) {
+    std::uint32_t x0 = big_endian ? get_be32(p + i) : get_le32(p + i);
+    std::uint32_t x1 = big_endian ? get_be32(p + i + 4) : get_le32(p + i + 4);
+    s[0] += x0 + s[1];
+    s[1] += x1 + s[0];
+  }
+}
+
+// One frame as a scan sees it.
+struct ScannedFrame {
+  bool authentic = false;  // carries the generation's salts and authenticates
+  std::uint32_t pgno = 0;
+  std::uint32_t ntruncate = 0;
+  std::uint32_t cksum[2] = {};  // stored checksum, unmasked with the generation's salts
+  std::uint8_t hdr8[8] = {};    // pgno | nTruncate as stored
+  std::uint8_t plain[kPageSize] = {};  // valid when authentic
+};
+
+// Reads frame `k`. `out.authentic` is false for a frame past EOF, one of
+// another generation (or unsalted) and one that fails authentication.
+int scan_frame(EhrFile* f, const WalGen& gen, std::uint32_t k, ScannedFrame& out) {
+  out = ScannedFrame{};
+  std::uint8_t image[kWalFrameSize];
+  int rc = real_read(f, image, static_cast<int>(kWalFrameSize), frame_offset(k));
+  if (rc == SQLITE_IOERR_SHORT_READ) return SQLITE_OK;  // a partial frame never counts
+  if (rc != SQLITE_OK) return rc;
+  std::uint8_t mask[8];
+  wal_checksum_mask(*f->ctx, gen.salts, k, mask);
+  out.cksum[0] = get_be32(image + 16) ^ get_be32(mask);
+  out.cksum[1] = get_be32(image + 20) ^ get_be32(mask + 4);
+  std::memcpy(out.hdr8, image, 8);
+  out.pgno = get_be32(image);
+  out.ntruncate = get_be32(image + 4);
+  if (std::memcmp(image + 8, gen.salts, 8) != 0) return SQLITE_OK;
+  PagePlace place = wal_place(image, gen.salts);
+  out.authentic = open_page(*f->ctx, place, image + kWalFrameHeaderSize, out.plain);
+  return SQLITE_OK;
+}
+
+// True when `fr` continues a checksum chain whose previous value is `seed`.
+bool chains(const WalGen& gen, const std::uint32_t seed[2], const ScannedFrame& fr) {
+  std::uint32_t s[2] = {seed[0], seed[1]};
+  wal_cksum(gen.big_endian, fr.hdr8, 8, s);
+  wal_cksum(gen.big_endian, fr.plain, kPageSize, s);
+  return s[0] == fr.cksum[0] && s[1] == fr.cksum[1];
+}
+
+// Decides whether a frame `k` that failed authentication during recovery is
+// damage to durable data (an anomaly, §5.3) or the torn tail a power loss
+// leaves (simply the end of the log).
+//
+// THE RULE: frame k is an anomaly iff some frame j >= k is a commit frame
+// and frame j+1 authenticates with the current generation's salts and
+// continues SQLite's checksum chain from frame j. For j == k, frame k's own
+// (unauthenticated) header supplies the commit mark and the chain value,
+// unmasked with the generation's salts; for j > k, frame j must
+// authenticate.
+//
+// Why: under synchronous=FULL (what ehr runs) SQLite syncs the WAL at every
+// commit before it writes any frame of the next transaction. A frame chained
+// after a commit frame therefore proves that commit, and every frame of
+// this generation before it, was synced: a power loss cannot have damaged
+// frame k. The frames a power loss can damage are those of the last
+// transaction, and nothing authentic chains after its commit frame (stale
+// frames of a rolled-back transaction chain from the frames they followed,
+// not from the new commit; frames of an older generation carry other
+// salts). So a power loss never raises an anomaly, and any damage that
+// would make SQLite silently drop a transaction followed by another one
+// does. NOT detected: damage confined to the last transaction of the WAL,
+// which is indistinguishable from a torn tail (like truncating the WAL,
+// a documented limitation, §5.3). Under synchronous=NORMAL a power loss can
+// raise an anomaly (several unsynced transactions).
+bool damage_is_durable(EhrFile* f, std::uint32_t k, const std::uint8_t* raw_hdr) {
+  WalGen gen;
+  if (read_wal_gen(f, gen) != SQLITE_OK) return false;
+  sqlite3_int64 size = 0;
+  if (real_size(f, &size) != SQLITE_OK) return false;
+  std::uint8_t mask[8];
+  wal_checksum_mask(*f->ctx, gen.salts, k, mask);
+  bool prev_usable = !all_zero(raw_hdr, kWalFrameHeaderSize);
+  bool prev_commit = get_be32(raw_hdr + 4) != 0;
+  std::uint32_t prev[2] = {get_be32(raw_hdr + 16) ^ get_be32(mask),
+                           get_be32(raw_hdr + 20) ^ get_be32(mask + 4)};
+  auto fr = std::make_unique<ScannedFrame>();
+  for (std::uint32_t j = k + 1; frame_offset(j) + kWalFrameSize <= size && j != 0; ++j) {
+    if (scan_frame(f, gen, j, *fr) != SQLITE_OK) return false;
+    if (fr->authentic && prev_usable && prev_commit && chains(gen, prev, *fr)) {
+      return true;
+    }
+    prev_usable = fr->authentic;
+    prev_commit = fr->ntruncate != 0;
+    prev[0] = fr->cksum[0];
+    prev[1] = fr->cksum[1];
+  }
+  crypto::wipe(crypto::MutBytes(fr->plain, kPageSize));
+  return false;
+}
+
 // Produces bytes [rel, rel + n) of the plaintext image of frame `k`.
 int wal_read_frame(EhrFile* f, std::uint32_t k, int rel, int n,
                    std::uint8_t* out) {
@@ -484,7 +637,6 @@ int wal_read_frame(EhrFile* f, std::uint32_t k, int rel, int n,
   // An all-zero frame read whole (recovery) is simply the end of the log.
   // Any other read of page bytes must authenticate.
   if (wants_page && !(full_frame && zero_frame)) {
-    const bool unsalted = all_zero(hdr + 8, 8);
     std::uint8_t salts[8];
     int src = frame_salts(f, hdr, salts);
     if (src != SQLITE_OK) return src;
@@ -494,10 +646,11 @@ int wal_read_frame(EhrFile* f, std::uint32_t k, int rel, int n,
       std::memcpy(image + kWalFrameHeaderSize, plain, kPageSize);
     } else if (full_frame) {
       // Recovery (or walRewriteChecksums) reads whole frames. Treat the
-      // frame as the end of the log (pgno 0). A frame with salts that fails
-      // is an anomaly: keep the evidence (§5.3). One without salts was never
-      // committed and SQLite rejects it anyway (its salts cannot match).
-      if (!unsalted) {
+      // frame as the end of the log (pgno 0), and flag an anomaly, keeping
+      // the WAL as evidence (§5.3), only when the frame was durable: see
+      // damage_is_durable for the exact rule. A torn tail is dropped
+      // silently, as SQLite drops one with a bad checksum.
+      if (damage_is_durable(f, k, hdr)) {
         std::string text = "wal frame " + std::to_string(k) + " of " + f->name +
                            " failed authentication";
         sqlite3_log(SQLITE_IOERR_DATA, "ehrcrypt: %s", text.c_str());
@@ -519,19 +672,11 @@ int wal_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
   if (off < 0) return SQLITE_IOERR_READ;
   int result = SQLITE_OK;
   while (amt > 0) {
-    int n;
-    int rc;
-    if (off < kWalHeaderSize) {
-      n = static_cast<int>(std::min<sqlite3_int64>(amt, kWalHeaderSize - off));
-      rc = real_read(f, out, n, off);
-    } else {
-      sqlite3_int64 k64 = (off - kWalHeaderSize) / kWalFrameSize + 1;
-      if (k64 > 0xFFFFFFFFll) return SQLITE_IOERR_READ;
-      std::uint32_t k = static_cast<std::uint32_t>(k64);
-      int rel = static_cast<int>(off - frame_offset(k));
-      n = static_cast<int>(std::min<sqlite3_int64>(amt, kWalFrameSize - rel));
-      rc = wal_read_frame(f, k, rel, n, out);
-    }
+    std::optional<WalReadPiece> piece = next_wal_read_piece(off, amt);
+    if (!piece) return SQLITE_IOERR_READ;
+    const int n = piece->n;
+    const int rc = piece->header ? real_read(f, out, n, off)
+                                 : wal_read_frame(f, piece->frame, piece->rel, n, out);
     if (rc == SQLITE_IOERR_SHORT_READ) {
       result = rc;
     } else if (rc != SQLITE_OK) {
@@ -545,24 +690,26 @@ int wal_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
 }
 
 int wal_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
-  if (off == 0 && amt == kWalHeaderSize) {
-    if (get_be32(in + 8) != static_cast<std::uint32_t>(kPageSize)) {
-      return log_write_refused(f, "wal page size must be 4096", amt, off);
+  WalWriteShape shape = classify_wal_write(amt, off);
+  const std::uint32_t k = shape.frame;
+  switch (shape.kind) {
+    case WalWrite::kHeader:
+      if (get_be32(in + 8) != static_cast<std::uint32_t>(kPageSize)) {
+        return log_write_refused(f, "wal page size must be 4096", amt, off);
+      }
+      return real_write(f, in, amt, off);
+    case WalWrite::kFrameHeader: {
+      std::uint8_t hdr[kWalFrameHeaderSize];
+      std::memcpy(hdr, in, sizeof(hdr));
+      apply_mask(*f->ctx, hdr, k);
+      return real_write(f, hdr, amt, off);
     }
-    return real_write(f, in, amt, off);
+    case WalWrite::kFramePage:
+      break;
+    case WalWrite::kRefused:
+      return log_write_refused(f, shape.refusal, amt, off);
   }
-  if (off < kWalHeaderSize) return log_write_refused(f, "unexpected shape", amt, off);
-  sqlite3_int64 k64 = (off - kWalHeaderSize) / kWalFrameSize + 1;
-  if (k64 > 0xFFFFFFFFll) return log_write_refused(f, "frame number", amt, off);
-  std::uint32_t k = static_cast<std::uint32_t>(k64);
-  sqlite3_int64 rel = off - frame_offset(k);
-  if (rel == 0 && amt == kWalFrameHeaderSize) {
-    std::uint8_t hdr[kWalFrameHeaderSize];
-    std::memcpy(hdr, in, sizeof(hdr));
-    apply_mask(*f->ctx, hdr, k);
-    return real_write(f, hdr, amt, off);
-  }
-  if (rel == kWalFrameHeaderSize && amt == kPageSize) {
+  {
     // pgno, salts and nTruncate come from the frame header on disk: written
     // just before for a new frame, earlier for an in-transaction rewrite.
     std::uint8_t hdr[kWalFrameHeaderSize];
@@ -583,26 +730,18 @@ int wal_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
     seal_page(*f->ctx, place, in, page);
     return real_write(f, page, kPageSize, off);
   }
-  return log_write_refused(f, "unexpected shape", amt, off);
 }
 
 // --- 6. MAIN_JOURNAL ------------------------------------------------------------
 
 int journal_write(EhrFile* f, const std::uint8_t* in, int amt,
                   sqlite3_int64 off) {
-  const bool is_page = amt == kPageSize && f->prev_valid &&
-                       f->prev_amt == 4 && f->prev_off == off - 4;
-  const std::uint32_t pgno = f->prev_value;
-  // Clear the state first: only the write immediately before counts.
-  f->prev_valid = true;
-  f->prev_off = off;
-  f->prev_amt = amt;
-  f->prev_value = amt == 4 ? get_be32(in) : 0;
-  if (!is_page) return real_write(f, in, amt, off);
+  JournalWriteShape shape = classify_journal_write(f->journal, in, amt, off);
+  if (!shape.page) return real_write(f, in, amt, off);
   std::uint8_t page[kPageSize];
-  seal_page(*f->ctx, PagePlace{Domain::kJournal, pgno}, in, page);
+  seal_page(*f->ctx, PagePlace{Domain::kJournal, shape.pgno}, in, page);
   int rc = real_write(f, page, kPageSize, off);
-  if (rc != SQLITE_OK) f->prev_valid = false;
+  if (rc != SQLITE_OK) f->journal.prev_valid = false;
   return rc;
 }
 
@@ -756,7 +895,7 @@ int x_file_control(sqlite3_file* file, int op, void* arg) {
         return f->real->pMethods->xFileControl(f->real, op, &hint);
       }
       case SQLITE_FCNTL_VFSNAME: {
-        *static_cast<char**>(arg) = sqlite3_mprintf("%s", kVfsName);
+        *static_cast<char**>(arg) = sqlite3_mprintf("%s", f->vfs_name);
         return SQLITE_OK;
       }
       default:
@@ -822,37 +961,60 @@ const sqlite3_io_methods kMethods = {
 
 // --- 8. vfs -------------------------------------------------------------------
 
-int v_delete(sqlite3_vfs*, const char* name, int sync_dir) {
-  return g_real_vfs->xDelete(g_real_vfs, name, sync_dir);
+int v_delete(sqlite3_vfs* v, const char* name, int sync_dir) {
+  return lower_of(v)->xDelete(lower_of(v), name, sync_dir);
 }
-int v_access(sqlite3_vfs*, const char* name, int flags, int* out) {
-  return g_real_vfs->xAccess(g_real_vfs, name, flags, out);
+int v_access(sqlite3_vfs* v, const char* name, int flags, int* out) {
+  return lower_of(v)->xAccess(lower_of(v), name, flags, out);
 }
-int v_full_pathname(sqlite3_vfs*, const char* name, int n, char* out) {
-  return g_real_vfs->xFullPathname(g_real_vfs, name, n, out);
+int v_full_pathname(sqlite3_vfs* v, const char* name, int n, char* out) {
+  return lower_of(v)->xFullPathname(lower_of(v), name, n, out);
 }
-void* v_dl_open(sqlite3_vfs*, const char* name) {
-  return g_real_vfs->xDlOpen(g_real_vfs, name);
+void* v_dl_open(sqlite3_vfs* v, const char* name) {
+  return lower_of(v)->xDlOpen(lower_of(v), name);
 }
-void v_dl_error(sqlite3_vfs*, int n, char* out) {
-  g_real_vfs->xDlError(g_real_vfs, n, out);
+void v_dl_error(sqlite3_vfs* v, int n, char* out) {
+  lower_of(v)->xDlError(lower_of(v), n, out);
 }
-void (*v_dl_sym(sqlite3_vfs*, void* h, const char* sym))(void) {
-  return g_real_vfs->xDlSym(g_real_vfs, h, sym);
+void (*v_dl_sym(sqlite3_vfs* v, void* h, const char* sym))(void) {
+  return lower_of(v)->xDlSym(lower_of(v), h, sym);
 }
-void v_dl_close(sqlite3_vfs*, void* h) { g_real_vfs->xDlClose(g_real_vfs, h); }
-int v_randomness(sqlite3_vfs*, int n, char* out) {
-  return g_real_vfs->xRandomness(g_real_vfs, n, out);
+void v_dl_close(sqlite3_vfs* v, void* h) { lower_of(v)->xDlClose(lower_of(v), h); }
+int v_randomness(sqlite3_vfs* v, int n, char* out) {
+  return lower_of(v)->xRandomness(lower_of(v), n, out);
 }
-int v_sleep(sqlite3_vfs*, int us) { return g_real_vfs->xSleep(g_real_vfs, us); }
-int v_current_time(sqlite3_vfs*, double* out) {
-  return g_real_vfs->xCurrentTime(g_real_vfs, out);
+int v_sleep(sqlite3_vfs* v, int us) { return lower_of(v)->xSleep(lower_of(v), us); }
+int v_current_time(sqlite3_vfs* v, double* out) {
+  return lower_of(v)->xCurrentTime(lower_of(v), out);
 }
-int v_get_last_error(sqlite3_vfs*, int n, char* out) {
-  return g_real_vfs->xGetLastError(g_real_vfs, n, out);
+int v_get_last_error(sqlite3_vfs* v, int n, char* out) {
+  return lower_of(v)->xGetLastError(lower_of(v), n, out);
 }
-int v_current_time_int64(sqlite3_vfs*, sqlite3_int64* out) {
-  return g_real_vfs->xCurrentTimeInt64(g_real_vfs, out);
+int v_current_time_int64(sqlite3_vfs* v, sqlite3_int64* out) {
+  return lower_of(v)->xCurrentTimeInt64(lower_of(v), out);
+}
+
+// Fills `out` as a shim instance called `name` over `lower`.
+void fill_vfs(sqlite3_vfs* out, const char* name, sqlite3_vfs* lower) {
+  std::memset(out, 0, sizeof(*out));
+  out->iVersion = 2;
+  out->szOsFile = static_cast<int>(kRealOffset) + lower->szOsFile;
+  out->mxPathname = lower->mxPathname;
+  out->zName = name;
+  out->pAppData = lower;
+  out->xOpen = x_open;
+  out->xDelete = v_delete;
+  out->xAccess = v_access;
+  out->xFullPathname = v_full_pathname;
+  out->xDlOpen = v_dl_open;
+  out->xDlError = v_dl_error;
+  out->xDlSym = v_dl_sym;
+  out->xDlClose = v_dl_close;
+  out->xRandomness = v_randomness;
+  out->xSleep = v_sleep;
+  out->xCurrentTime = v_current_time;
+  out->xGetLastError = v_get_last_error;
+  out->xCurrentTimeInt64 = v_current_time_int64;
 }
 
 }  // namespace
@@ -867,27 +1029,90 @@ int register_vfs() {
       result = SQLITE_ERROR;
       return;
     }
-    std::memset(&g_vfs, 0, sizeof(g_vfs));
-    g_vfs.iVersion = 2;
-    g_vfs.szOsFile = static_cast<int>(kRealOffset) + g_real_vfs->szOsFile;
-    g_vfs.mxPathname = g_real_vfs->mxPathname;
-    g_vfs.zName = kVfsName;
-    g_vfs.xOpen = x_open;
-    g_vfs.xDelete = v_delete;
-    g_vfs.xAccess = v_access;
-    g_vfs.xFullPathname = v_full_pathname;
-    g_vfs.xDlOpen = v_dl_open;
-    g_vfs.xDlError = v_dl_error;
-    g_vfs.xDlSym = v_dl_sym;
-    g_vfs.xDlClose = v_dl_close;
-    g_vfs.xRandomness = v_randomness;
-    g_vfs.xSleep = v_sleep;
-    g_vfs.xCurrentTime = v_current_time;
-    g_vfs.xGetLastError = v_get_last_error;
-    g_vfs.xCurrentTimeInt64 = v_current_time_int64;
+    fill_vfs(&g_vfs, kVfsName, g_real_vfs);
     result = sqlite3_vfs_register(&g_vfs, 0);
   });
   return result;
+}
+
+int register_vfs_over_for_testing(const char* shim_name, const char* lower_vfs_name) {
+  int rc = register_vfs();
+  if (rc != SQLITE_OK) return rc;
+  if (shim_name == nullptr || lower_vfs_name == nullptr) return SQLITE_MISUSE;
+  static std::mutex mu;
+  // Instances live for the rest of the process: SQLite keeps pointers to them.
+  static auto* instances = new std::map<std::string, std::unique_ptr<sqlite3_vfs>>();
+  std::lock_guard<std::mutex> lock(mu);
+  sqlite3_vfs* lower = sqlite3_vfs_find(lower_vfs_name);
+  if (lower == nullptr) return SQLITE_ERROR;
+  if (auto it = instances->find(shim_name); it != instances->end()) {
+    return it->second->pAppData == lower ? SQLITE_OK : SQLITE_MISUSE;
+  }
+  if (sqlite3_vfs_find(shim_name) != nullptr) return SQLITE_MISUSE;  // someone else's
+  auto vfs = std::make_unique<sqlite3_vfs>();
+  auto [it, inserted] = instances->emplace(shim_name, nullptr);
+  fill_vfs(vfs.get(), it->first.c_str(), lower);
+  rc = sqlite3_vfs_register(vfs.get(), 0);
+  if (rc != SQLITE_OK) {
+    instances->erase(it);
+    return rc;
+  }
+  it->second = std::move(vfs);
+  return SQLITE_OK;
+}
+
+// --- shape classification -------------------------------------------------------
+
+DbWriteShape classify_db_write(int amt, std::int64_t off) {
+  if (amt != kPageSize || off < 0 || off % kPageSize != 0) {
+    return {0, "not one whole aligned page"};
+  }
+  std::int64_t pg = off / kPageSize + 1;
+  if (pg > 0xFFFFFFFEll) return {0, "page number"};
+  auto pgno = static_cast<std::uint32_t>(pg);
+  if (pgno == kLockBytePage) return {0, "the lock-byte page is never written"};
+  return {pgno, nullptr};
+}
+
+WalWriteShape classify_wal_write(int amt, std::int64_t off) {
+  if (off == 0 && amt == kWalHeaderSize) return {WalWrite::kHeader, 0, nullptr};
+  if (off < kWalHeaderSize) return {WalWrite::kRefused, 0, "unexpected shape"};
+  std::int64_t k64 = (off - kWalHeaderSize) / kWalFrameSize + 1;
+  if (k64 > 0xFFFFFFFFll) return {WalWrite::kRefused, 0, "frame number"};
+  auto k = static_cast<std::uint32_t>(k64);
+  std::int64_t rel = off - frame_offset(k);
+  if (rel == 0 && amt == kWalFrameHeaderSize) return {WalWrite::kFrameHeader, k, nullptr};
+  if (rel == kWalFrameHeaderSize && amt == kPageSize) return {WalWrite::kFramePage, k, nullptr};
+  return {WalWrite::kRefused, 0, "unexpected shape"};
+}
+
+std::optional<WalReadPiece> next_wal_read_piece(std::int64_t off, int amt) {
+  if (off < 0 || amt <= 0) return std::nullopt;
+  if (off < kWalHeaderSize) {
+    int n = static_cast<int>(std::min<std::int64_t>(amt, kWalHeaderSize - off));
+    return WalReadPiece{true, 0, static_cast<int>(off), n};
+  }
+  std::int64_t k64 = (off - kWalHeaderSize) / kWalFrameSize + 1;
+  if (k64 > 0xFFFFFFFFll) return std::nullopt;
+  auto k = static_cast<std::uint32_t>(k64);
+  int rel = static_cast<int>(off - frame_offset(k));
+  int n = static_cast<int>(std::min<std::int64_t>(amt, kWalFrameSize - rel));
+  return WalReadPiece{false, k, rel, n};
+}
+
+JournalWriteShape classify_journal_write(JournalWriteState& state, const std::uint8_t* in,
+                                         int amt, std::int64_t off) {
+  // off >= 4 first: off - 4 must not overflow for any offset.
+  JournalWriteShape shape;
+  shape.page = amt == kPageSize && off >= 4 && state.prev_valid && state.prev_amt == 4 &&
+               state.prev_off == off - 4;
+  shape.pgno = shape.page ? state.prev_value : 0;
+  // Clear the state first: only the write immediately before counts.
+  state.prev_valid = true;
+  state.prev_off = off;
+  state.prev_amt = amt;
+  state.prev_value = amt == 4 ? get_be32(in) : 0;
+  return shape;
 }
 
 // --- 9. header I/O ------------------------------------------------------------
@@ -1007,6 +1232,71 @@ std::int64_t db_file_pages(sqlite3* db) {
   sqlite3_int64 size = 0;
   if (real_size(f, &size) != SQLITE_OK || size <= kHeaderOffset) return 0;
   return (size - kHeaderOffset + kPageSize - 1) / kPageSize;
+}
+
+int check_wal(sqlite3* db, bool heap_wal_index, WalCheck& out) {
+  out = WalCheck{};
+  EhrFile* main = main_ehr_file(db);
+  if (main == nullptr) return SQLITE_MISUSE;
+  sqlite3_file* top = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &top) != SQLITE_OK ||
+      top == nullptr || top->pMethods != &kMethods || ehr(top)->kind != Kind::kWal) {
+    return SQLITE_OK;  // no WAL open
+  }
+  EhrFile* wal = ehr(top);
+  WalGen gen;
+  int rc = read_wal_gen(wal, gen);
+  if (rc == SQLITE_IOERR_SHORT_READ) return SQLITE_OK;  // empty WAL
+  if (rc != SQLITE_OK) return rc;
+
+  auto fr = std::make_unique<ScannedFrame>();
+  std::uint32_t max_frame = 0;
+  std::uint32_t backfilled = 0;
+  if (!heap_wal_index) {
+    // The wal-index header (wal.c WalIndexHdr, native byte order): mxFrame
+    // at 16, salts at 32; WalCkptInfo.nBackfill at 96. This connection
+    // already maps region 0, so this maps nothing new.
+    void volatile* region = nullptr;
+    rc = main->real->pMethods->xShmMap(main->real, 0, 32768, 0, &region);
+    if (rc != SQLITE_OK) return rc;
+    if (region == nullptr) return SQLITE_OK;
+    const volatile std::uint8_t* p = static_cast<const volatile std::uint8_t*>(region);
+    std::uint8_t idx[100];
+    for (int i = 0; i < 100; ++i) idx[i] = p[i];
+    std::uint32_t nbackfill = 0;
+    std::memcpy(&max_frame, idx + 16, 4);
+    std::memcpy(&nbackfill, idx + 96, 4);
+    if (max_frame == 0) return SQLITE_OK;
+    if (std::memcmp(idx + 32, gen.salts, 8) != 0) {
+      return SQLITE_IOERR_SHMMAP;  // the index is not about this WAL
+    }
+    backfilled = std::min(nbackfill, max_frame);
+  } else {
+    std::uint32_t seed[2] = {gen.cksum[0], gen.cksum[1]};
+    sqlite3_int64 size = 0;
+    rc = real_size(wal, &size);
+    if (rc != SQLITE_OK) return rc;
+    for (std::uint32_t j = 1; frame_offset(j) + kWalFrameSize <= size && j != 0; ++j) {
+      rc = scan_frame(wal, gen, j, *fr);
+      if (rc != SQLITE_OK) return rc;
+      if (!fr->authentic || !chains(gen, seed, *fr)) break;
+      if (fr->ntruncate != 0) max_frame = j;
+      seed[0] = fr->cksum[0];
+      seed[1] = fr->cksum[1];
+    }
+  }
+  for (std::uint32_t j = 1; j <= max_frame; ++j) {
+    rc = scan_frame(wal, gen, j, *fr);
+    if (rc != SQLITE_OK) return rc;
+    ++out.frames_checked;
+    if (!fr->authentic) {
+      out.bad_frames.push_back(j);
+    } else if (j > backfilled) {
+      out.wal_pages.insert(fr->pgno);
+    }
+  }
+  crypto::wipe(crypto::MutBytes(fr->plain, kPageSize));
+  return SQLITE_OK;
 }
 
 }  // namespace ehr::vfs

@@ -62,8 +62,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "crypto_sodium.h"
 #include "store_header.h"
@@ -90,6 +92,16 @@ inline constexpr int kFcntlSelf = 0x45687246;  // "EhrF"
 // Registers the "ehrcrypt" VFS over "unix" (once; thread-safe). Returns an
 // SQLite result code.
 int register_vfs();
+
+// Test seam: registers another instance of the shim, called `shim_name`,
+// over the VFS `lower_vfs_name` (for example a fault-injecting VFS that
+// itself sits over "unix"), not as the default. Registering the same pair
+// again is a no-op; reusing `shim_name` for another lower VFS, or a name
+// some other VFS has, is SQLITE_MISUSE. Header I/O (read_header_at,
+// write_header_at, sync_path) always goes straight to "unix"; everything
+// SQLite does, and header updates through underlying_main_file, goes
+// through the lower VFS. Instances are never unregistered.
+int register_vfs_over_for_testing(const char* shim_name, const char* lower_vfs_name);
 
 // The key material of one database (one DEK epoch): file_id and the DEK's
 // subkeys, plus the WAL anomaly flag (§5). Shared by all files of one
@@ -163,6 +175,58 @@ void seal_page_with_nonce_for_testing(const KeyContext& ctx,
 void wal_checksum_mask(const KeyContext& ctx, const std::uint8_t* salts,
                        std::uint32_t frame, std::uint8_t* mask);
 
+// --- I/O shape classification (pure functions; fuzzed by tests/fuzz) -------
+//
+// What the shim makes of each request by offset arithmetic alone (§0.5).
+// The io methods use exactly these functions.
+
+// A MAIN_DB write: one whole page at a page-aligned offset, never the
+// lock-byte page. `pgno` is set when accepted, `refusal` says why not.
+struct DbWriteShape {
+  std::uint32_t pgno = 0;
+  const char* refusal = nullptr;
+};
+DbWriteShape classify_db_write(int amt, std::int64_t off);
+
+// A WAL write: the 32-byte header at 0, a 24-byte frame header at
+// 32 + (k-1)(4096+24), or a page right after a frame header.
+enum class WalWrite { kHeader, kFrameHeader, kFramePage, kRefused };
+struct WalWriteShape {
+  WalWrite kind = WalWrite::kRefused;
+  std::uint32_t frame = 0;  // 1-based, for kFrameHeader and kFramePage
+  const char* refusal = nullptr;
+};
+WalWriteShape classify_wal_write(int amt, std::int64_t off);
+
+// One piece of a WAL read: header bytes, or bytes of a single frame.
+struct WalReadPiece {
+  bool header = false;
+  std::uint32_t frame = 0;  // 1-based, when !header
+  int rel = 0;              // offset within the header or the frame
+  int n = 0;                // length, > 0
+};
+// The piece of a read of `amt` > 0 bytes at `off` that starts at `off`;
+// nullopt when no byte there can be served (negative offset, or a frame
+// number beyond 2^32 - 1).
+std::optional<WalReadPiece> next_wal_read_piece(std::int64_t off, int amt);
+
+// The MAIN_JOURNAL classifier's state: the previous write on the handle.
+struct JournalWriteState {
+  bool prev_valid = false;
+  std::int64_t prev_off = 0;
+  int prev_amt = 0;
+  std::uint32_t prev_value = 0;  // the big-endian value of a 4-byte write
+};
+struct JournalWriteShape {
+  bool page = false;       // a page image: encrypt with domain 'J'
+  std::uint32_t pgno = 0;  // its page number (the 4-byte write at off - 4)
+};
+// Classifies a journal write of `amt` bytes at `off` (`in` holds them) and
+// makes it the previous write in `state`: a 4096-byte write is a page image
+// only when the write just before was 4 bytes at off - 4 (§2.1, P5).
+JournalWriteShape classify_journal_write(JournalWriteState& state, const std::uint8_t* in,
+                                         int amt, std::int64_t off);
+
 // --- header I/O (always through a unix sqlite3_file, P9) --------------------
 
 // Reads the 4096-byte ehr header of `path` through a short-lived unix VFS
@@ -202,6 +266,26 @@ int verify_db_page(sqlite3* db, std::uint32_t pgno);
 // Number of whole pages in the main database file of `db` (not counting the
 // WAL), from the physical size.
 std::int64_t db_file_pages(sqlite3* db);
+
+// What check_wal found in the WAL of a connection.
+struct WalCheck {
+  std::uint32_t frames_checked = 0;  // frames of the live log authenticated
+  std::vector<std::uint32_t> bad_frames;  // live frames failing authentication
+  // Pages whose current version is a live frame not yet copied into the db
+  // file (after nBackfill): the db file's copy of them is never read, and
+  // the next checkpoint rewrites it (a power loss during a checkpoint can
+  // leave it torn).
+  std::set<std::uint32_t> wal_pages;
+};
+
+// Authenticates every frame of the live log of `db`'s WAL: frames 1..mxFrame
+// of the wal-index header. With `heap_wal_index` (locking_mode=EXCLUSIVE,
+// no -shm) the end of the log is found as recovery finds it instead: the
+// last commit frame of the authentic, checksum-chained prefix, and every
+// frame counts as not yet copied. No WAL, or an empty one, is SQLITE_OK with
+// nothing checked.
+// REQUIRES: the caller holds the write lock (BEGIN IMMEDIATE).
+int check_wal(sqlite3* db, bool heap_wal_index, WalCheck& out);
 
 }  // namespace ehr::vfs
 

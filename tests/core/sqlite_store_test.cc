@@ -375,6 +375,44 @@ TEST_CASE("SQLite errors map to ehr error codes") {
               "sql failed: UNIQUE constraint failed: t.x");
 }
 
+// --- the test seam: the shim over another VFS ------------------------------------
+
+TEST_CASE("a shim instance over a named VFS creates and opens stores like ehrcrypt") {
+  constexpr const char* kShim = "ehrcrypt-seam-test";
+  REQUIRE(vfs::register_vfs_over_for_testing(kShim, "unix") == SQLITE_OK);
+  CHECK(vfs::register_vfs_over_for_testing(kShim, "unix") == SQLITE_OK);  // idempotent
+  CHECK(vfs::register_vfs_over_for_testing(kShim, "no-such-vfs") == SQLITE_ERROR);
+  CHECK(vfs::register_vfs_over_for_testing("unix", "unix") == SQLITE_MISUSE);
+  CHECK(vfs::register_vfs_over_for_testing(vfs::kVfsName, "unix") == SQLITE_MISUSE);
+  CHECK(sqlite3_vfs_find(nullptr) != sqlite3_vfs_find(kShim));  // never the default
+
+  TempDir dir;
+  std::string path = dir.file("seam.ehr");
+  {
+    Result<Connection> c = create_store_for_testing(path, {"alice", "", kFast},
+                                                    Secret::passphrase(kAlicePass), kShim);
+    REQUIRE(c.ok());
+    REQUIRE(c->exec("CREATE TABLE t(x); INSERT INTO t VALUES('through the seam');").ok());
+    char* name = nullptr;
+    REQUIRE(sqlite3_file_control(c->handle(), "main", SQLITE_FCNTL_VFSNAME, &name) == SQLITE_OK);
+    CHECK(std::string(name) == kShim);
+    sqlite3_free(name);
+  }
+  {
+    Result<Connection> c = open_store_for_testing(path, Secret::passphrase(kAlicePass), {}, kShim);
+    REQUIRE(c.ok());
+    CHECK(*c->query_text("SELECT x FROM t") == "through the seam");
+  }
+  // The same file through the production stack.
+  Store s = open_test_store(path);
+  CHECK(query(s, "SELECT x FROM t") == "through the seam");
+  char* name = nullptr;
+  REQUIRE(sqlite3_file_control(conn(s).handle(), "main", SQLITE_FCNTL_VFSNAME, &name) ==
+          SQLITE_OK);
+  CHECK(std::string(name) == vfs::kVfsName);
+  sqlite3_free(name);
+}
+
 }  // TEST_SUITE
 
 }  // namespace

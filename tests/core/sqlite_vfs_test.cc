@@ -10,9 +10,11 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store_header.h"
@@ -516,6 +518,44 @@ TEST_CASE("a hot rollback journal written through the shim rolls back correctly"
   sqlite3_finalize(st);
   sqlite3_close(h2);
   CHECK_FALSE(testing::file_exists(dir.file("b.ehr-journal")));
+}
+
+TEST_CASE("the shape classifiers follow the offset arithmetic") {
+  using vfs::WalWrite;
+  CHECK(vfs::classify_wal_write(32, 0).kind == WalWrite::kHeader);
+  CHECK(vfs::classify_wal_write(24, 32).kind == WalWrite::kFrameHeader);
+  CHECK(vfs::classify_wal_write(24, 32).frame == 1);
+  CHECK(vfs::classify_wal_write(4096, 32 + 24).kind == WalWrite::kFramePage);
+  CHECK(vfs::classify_wal_write(4096, 32 + 4120 + 24).frame == 2);
+  for (auto [amt, off] : {std::pair{4096, std::int64_t{32}}, {24, 33}, {32, 1}, {3992, 56},
+                          {104, 4048}, {24, -4}, {24, std::int64_t{1} << 62}}) {
+    CAPTURE(amt);
+    CAPTURE(off);
+    CHECK(vfs::classify_wal_write(amt, off).kind == WalWrite::kRefused);
+  }
+  CHECK(vfs::classify_db_write(4096, 0).pgno == 1);
+  CHECK(vfs::classify_db_write(4096, 4096 * std::int64_t{262144}).refusal != nullptr);  // lock page
+  CHECK(vfs::classify_db_write(100, 0).refusal != nullptr);
+  auto piece = vfs::next_wal_read_piece(20, 100);
+  REQUIRE(piece);
+  CHECK((piece->header && piece->rel == 20 && piece->n == 12));
+  piece = vfs::next_wal_read_piece(32 + 4120 + 8, 8);
+  REQUIRE(piece);
+  CHECK((!piece->header && piece->frame == 2 && piece->rel == 8 && piece->n == 8));
+  CHECK_FALSE(vfs::next_wal_read_piece(-1, 8));
+
+  vfs::JournalWriteState st;
+  const std::uint8_t pgno[4] = {0, 0, 0, 7};
+  std::vector<std::uint8_t> page(4096, 0);
+  CHECK_FALSE(vfs::classify_journal_write(st, page.data(), 512, 0).page);
+  CHECK_FALSE(vfs::classify_journal_write(st, pgno, 4, 512).page);
+  vfs::JournalWriteShape rec = vfs::classify_journal_write(st, page.data(), 4096, 516);
+  CHECK(rec.page);
+  CHECK(rec.pgno == 7);
+  // Only the write immediately before counts.
+  CHECK_FALSE(vfs::classify_journal_write(st, page.data(), 4096, 516 + 4096 + 4).page);
+  CHECK_FALSE(vfs::classify_journal_write(st, pgno, 4, INT64_MIN).page);
+  CHECK_FALSE(vfs::classify_journal_write(st, page.data(), 4096, INT64_MIN + 2).page);
 }
 
 }  // TEST_SUITE

@@ -18,6 +18,7 @@ namespace ehr {
 namespace {
 
 using testing::absolute;
+using testing::conn;
 using testing::create_test_store;
 using testing::exec_ok;
 using testing::kAlicePass;
@@ -284,32 +285,86 @@ TEST_CASE("an untouched hot WAL recovers completely") {
   CHECK(outcome(hot.variant("ok.ehr", [](const std::string&) {})) == "rows=5");
 }
 
-TEST_CASE("WAL frame bit flips are anomalies that keep the WAL") {
+struct FramePart {
+  const char* part;
+  std::uint64_t within;
+};
+const FramePart kFrameParts[] = {{"pgno", 3},       {"nTruncate", 7},  {"salt-1", 8},
+                                 {"salt-2", 12},    {"page body", 24 + 100},
+                                 {"nonce", 24 + 4050}, {"tag", 24 + 4080}, {"trailer", 24 + 4090}};
+
+// The recovery rule (sqlite_vfs.cc damage_is_durable): a frame failing
+// authentication is an anomaly when a later transaction's frame chains after
+// a commit at or after it, i.e. when it was durable under synchronous=FULL.
+TEST_CASE("WAL frame bit flips before the last transaction are anomalies that keep the WAL") {
   HotWal hot;
-  const std::uint64_t k = hot.frames;  // the last frame
-  const std::string expected = "corruption $: wal frame " + std::to_string(k) +
-                               " of $-wal failed authentication; the WAL was kept for recovery";
-  struct Case {
-    const char* part;
-    std::uint64_t within;
-  };
-  const Case parts[] = {{"pgno", 3},       {"nTruncate", 7},  {"salt-1", 8},
-                        {"salt-2", 12},    {"page body", 24 + 100},
-                        {"nonce", 24 + 4050}, {"tag", 24 + 4080}, {"trailer", 24 + 4090}};
-  for (const Case& c : parts) {
+  REQUIRE(hot.frames == 3);
+  for (std::uint64_t k : {1, 2}) {
+    const std::string expected = "corruption $: wal frame " + std::to_string(k) +
+                                 " of $-wal failed authentication; the WAL was kept for recovery";
+    for (const FramePart& c : kFrameParts) {
+      CAPTURE(k);
+      CAPTURE(c.part);
+      std::string p = hot.variant("w.ehr", [&](const std::string& wal) {
+        testing::flip_byte(wal, frame_at(k, c.within));
+      });
+      std::vector<std::uint8_t> tampered = testing::read_bytes(p + "-wal");
+      CHECK(outcome(p) == expected);
+      // The evidence survives the refused open, byte for byte.
+      CHECK(testing::read_bytes(p + "-wal") == tampered);
+      // `ehr recover` may open it deliberately: data up to the bad frame.
+      OpenOptions o;
+      o.allow_wal_anomaly = true;
+      CHECK(outcome(p, o) == "rows=" + std::to_string(2 + k - 1));
+    }
+  }
+}
+
+TEST_CASE("documented limitation: damage confined to the last transaction is a torn tail") {
+  // Indistinguishable from what a power loss leaves: dropped silently, like
+  // a truncated WAL.
+  HotWal hot;
+  const std::uint64_t k = hot.frames;
+  for (const FramePart& c : kFrameParts) {
     CAPTURE(c.part);
     std::string p = hot.variant("w.ehr", [&](const std::string& wal) {
       testing::flip_byte(wal, frame_at(k, c.within));
     });
-    std::vector<std::uint8_t> tampered = testing::read_bytes(p + "-wal");
-    CHECK(outcome(p) == expected);
-    // The evidence survives the refused open, byte for byte.
-    CHECK(testing::read_bytes(p + "-wal") == tampered);
-    // `ehr recover` may open it deliberately: data up to the bad frame.
-    OpenOptions o;
-    o.allow_wal_anomaly = true;
-    CHECK(outcome(p, o) == "rows=4");
+    CHECK(outcome(p) == "rows=4");
   }
+}
+
+// Regression: the shim used to flag every salted frame that failed
+// authentication during recovery as an anomaly, so a plain power loss that
+// tore the last, unacknowledged transaction (frame header written, page not,
+// or only part of it) left a store that refused to open until `ehr recover`.
+TEST_CASE("a torn last frame, as a power loss leaves it, is dropped silently") {
+  HotWal hot;
+  const std::uint64_t k = hot.frames;
+  // The page cut short after 1000 bytes (the file ends there).
+  std::string cut = hot.variant("cut.ehr", [&](const std::string& wal) {
+    std::filesystem::resize_file(wal, frame_at(k, 24 + 1000));
+  });
+  CHECK(outcome(cut) == "rows=4");
+  // Header written, page never written (zeros where it belongs).
+  std::string lost = hot.variant("lost.ehr", [&](const std::string& wal) {
+    std::vector<std::uint8_t> b = testing::read_bytes(wal);
+    std::fill(b.begin() + static_cast<std::ptrdiff_t>(frame_at(k, 24)), b.end(), 0);
+    testing::write_bytes(wal, b);
+  });
+  CHECK(outcome(lost) == "rows=4");
+  // Two 512-byte sectors of the page hold garbage.
+  std::string torn = hot.variant("torn.ehr", [&](const std::string& wal) {
+    std::vector<std::uint8_t> b = testing::read_bytes(wal);
+    for (std::uint64_t i = 1024; i < 2048; ++i) b[frame_at(k, 24 + i)] = static_cast<std::uint8_t>(i * 7);
+    testing::write_bytes(wal, b);
+  });
+  CHECK(outcome(torn) == "rows=4");
+  Store s = open_test_store(torn);
+  CHECK(query(s, "PRAGMA ehr_status") == "ok");
+  Result<CheckReport> report = s.check();
+  REQUIRE(report.ok());
+  CHECK(report->ok());
 }
 
 TEST_CASE("documented limitation: WAL checksum and header flips truncate silently") {
@@ -330,6 +385,55 @@ TEST_CASE("documented limitation: WAL checksum and header flips truncate silentl
     std::filesystem::resize_file(wal, frame_at(k, 0));
   });
   CHECK(outcome(cut) == "rows=4");
+}
+
+// Regression: the 100-byte header read SQLite makes from the db file before
+// it opens the WAL failed with IOERR_DATA when page 1 of the db file was
+// torn, although the WAL held a good page 1 (a power loss during a
+// checkpoint leaves exactly that), so the store could not be opened.
+TEST_CASE("a torn page 1 in the db file is harmless while the WAL holds page 1") {
+  TempDir dir;
+  std::string live = dir.file("live.ehr");
+  std::string p = dir.file("p1.ehr");
+  {
+    Store s = create_test_store(live);
+    exec_ok(s, "PRAGMA wal_autocheckpoint=0;"
+               "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT);"
+               "INSERT INTO t(body) VALUES('one'), ('two');"
+               "PRAGMA wal_checkpoint(TRUNCATE);"
+               "CREATE TABLE u(x);"  // a schema change rewrites page 1
+               "INSERT INTO t(body) VALUES('three');");
+    testing::write_bytes(p, testing::read_bytes(live));
+    testing::write_bytes(p + "-wal", testing::read_bytes(live + "-wal"));
+  }
+  std::vector<std::uint8_t> wal = testing::read_bytes(p + "-wal");
+  bool wal_has_page1 = false;
+  for (std::uint64_t k = 1; frame_at(k, kFrame) <= wal.size(); ++k) {
+    const std::uint8_t* h = wal.data() + frame_at(k, 0);
+    wal_has_page1 |= h[0] == 0 && h[1] == 0 && h[2] == 0 && h[3] == 1;
+  }
+  REQUIRE(wal_has_page1);
+  std::vector<std::uint8_t> db = testing::read_bytes(p);
+  for (std::uint64_t i = 512; i < 1024; ++i) testing::flip_byte(p, page_at(1, i), 0x5a);
+  CHECK(outcome(p) == "rows=3");
+  {
+    Store s = open_test_store(p);
+    CHECK(query(s, "SELECT count(*) FROM sqlite_schema WHERE name = 'u'") == "1");
+    Result<CheckReport> r = s.check();
+    REQUIRE(r.ok());
+    CHECK(r->ok());  // the db file's page 1 is superseded by the WAL's
+    exec_ok(s, "PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  // The checkpoint rewrote it.
+  {
+    Store s = open_test_store(p);
+    CHECK(vfs::verify_db_page(conn(s).handle(), 1) == SQLITE_OK);
+  }
+  // Without the WAL, the torn page 1 is what SQLite must read: an error.
+  std::string alone = dir.file("alone.ehr");
+  testing::write_bytes(alone, db);
+  for (std::uint64_t i = 512; i < 1024; ++i) testing::flip_byte(alone, page_at(1, i), 0x5a);
+  CHECK(outcome(alone) == "corruption $: page authentication failed: page 1 of $ (db)");
 }
 
 // --- rollback journal -----------------------------------------------------------------

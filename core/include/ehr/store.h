@@ -157,6 +157,7 @@ struct StoreInfo {
 struct CheckReport {
   bool ok() const { return problems.empty(); }
   std::uint64_t pages_checked = 0;  // pages of the main file authenticated
+  std::uint64_t wal_frames_checked = 0;  // frames of the live WAL log authenticated
   std::optional<std::uint32_t> first_bad_page;  // first page failing its MAC
   std::vector<std::string> problems;  // one line each, first problem first
 };
@@ -233,8 +234,11 @@ class Store {
   // the kInvalidArgument errors of add_slot; kBusy; kIoError.
   Status change_secret(const Secret& new_secret, const KdfParams& kdf);
 
-  // Verifies both header copies, authenticates every page of the main file
-  // (skipping the lock-byte page) and runs PRAGMA integrity_check. Problems
+  // Verifies both header copies, authenticates every frame of the live WAL
+  // log and every page of the main file (skipping the lock-byte page, and
+  // not counting a page against the file when its current version is a WAL
+  // frame not yet checkpointed, which the next checkpoint rewrites) and runs
+  // PRAGMA integrity_check. Problems
   // go into the report; an Error means the check itself could not run.
   // Errors: kBusy, kIoError.
   Result<CheckReport> check();
