@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Patients and records from the shell: add, show, find, history, amend,
+# retract, purge; exit codes, exact errors, nothing written on bad input.
+. "$EHR_SOURCE_DIR/tests/support/e2e.sh"
+cd "$E2E_TMP"
+export EHR_DB=clinic.db EHR_USER=alice EHR_KEY_FILE=alice.key NO_COLOR=1
+"$EHR" key new -o alice.key -q && "$EHR" init -q || fail "init failed"
+
+run patient add --given Zoë --family Núñez --birth-date 1984-02-29 --gender female --mrn A1001 --phone 555-0100
+expect_code 0
+P=$OUT
+echo "$P" | grep -Eq '^[0-9a-f-]{36}$' || fail "patient add printed '$P', not an id"
+
+run patient add --gender male
+expect_code 64
+expect_err "ehr: error: give at least --family, --given or --mrn (or --json FILE)"
+run patient add --family X --birth-date 1984-2-1
+expect_code 64
+expect_err "ehr: error: --birth-date must be YYYY-MM-DD"
+run patient add --family X --birth-date 1984-13-01
+expect_code 65
+expect_err 'ehr: error: Patient.birthDate: "1984-13-01" is not a valid date (YYYY, YYYY-MM or YYYY-MM-DD)'
+run patient list --format csv
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 2 ] || fail "a refused patient was written: $OUT"
+
+# A record with a bad LOINC check digit: exit 65 naming field and rule; nothing written.
+run record add --patient A1001 --type lab --code 2345-8 --value 5.4 --unit mmol/L
+expect_code 65
+expect_err "ehr: error: Observation.code.coding[0].code: LOINC code 2345-8 fails its check digit"
+run record list --type Observation --format csv
+expect_out "type,id,date,code,display,value,status"
+
+run record add --patient A1001 --type vital --code 29463-7 --display "Body weight" --value 72.5 --unit kg --date 2026-11-20
+expect_code 0
+W=$OUT
+run record add --patient A1001 --type allergy --code 7980 --system rxnorm --display Penicillin --criticality high --category medication
+expect_code 0
+A=$OUT
+run record add --patient NOPE --type vital --code 29463-7 --value 1 --unit kg
+expect_code 1
+expect_err "ehr: error: no patient NOPE"
+run record add --patient A1001 --type weather
+expect_code 64
+expect_err_contains "ehr: error: --type weather has no friendly flags"
+
+# JSON input: from stdin, with a truncated document named by line and column.
+printf '{"resourceType":"Observation","status":"final","code":{"text":"x"}' > broken.json
+run record add --patient A1001 --json broken.json
+expect_code 65
+expect_err "ehr: error: broken.json: line 1, column 67: unexpected end of input in object"
+run record add --patient A1001 --json - < <(printf '{"resourceType":"Observation","status":"final","code":{"text":"Mood"},"valueString":"good","extension":[{"url":"urn:x","valueString":"kept"}]}')
+expect_code 0
+J=$OUT
+
+# show: every format; bundle is a searchset; unknown patient exits 1 with nothing on stdout.
+run record show --patient A1001 --format ndjson
+expect_code 0
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 4 ] || fail "record show printed $(printf '%s\n' "$OUT" | wc -l) lines"
+expect_out_contains '"url":"urn:x","valueString":"kept"'
+run record show --patient A1001 --format bundle
+expect_out_contains '"type": "searchset"'
+expect_out_contains '"total": 4'
+run record show --patient A1001 --format table
+expect_out_contains "Allergies (1)"
+expect_out_contains "Penicillin  criticality high"
+run record show --patient NOBODY
+expect_code 1
+expect_out ""
+expect_err "ehr: error: no patient NOBODY"
+run patient show A1001 --format bundle
+expect_code 0
+run config show --format bundle
+expect_code 64
+expect_err "ehr: error: --format bundle applies only to commands that print FHIR resources"
+
+# find: case- and accent-insensitive prefixes; no match exits 1.
+run patient find --name "zoe nun" --format csv
+expect_code 0
+expect_out "id,name,birth_date,gender,mrn,phone
+$P,Zoë Núñez,1984-02-29,female,A1001,555-0100"
+run patient find --name smith
+expect_code 1
+expect_out ""
+
+# amend, history, retract, purge.
+run record amend "$W" --value 72.1 --reason "scale recalibrated"
+expect_code 0
+run record history "$W" --format csv
+expect_code 0
+echo "$OUT" | grep -q '^1,create,alice,' || fail "history lacks the create: $OUT"
+echo "$OUT" | grep -q '^2,update,alice,.*,scale recalibrated$' || fail "history lacks the amend: $OUT"
+run record retract "$A" --reason "wrong patient"
+expect_code 0
+run record show --patient A1001 --format csv
+case "$OUT" in *Penicillin*) fail "a retracted allergy is still shown by default" ;; esac
+run record show --patient A1001 --all --format csv
+expect_out_contains "Penicillin"
+run record retract "$A" --reason again
+expect_code 65
+run record purge "$J" --reason "duplicate"
+expect_code 64
+expect_err_contains "add --yes to confirm"
+run record purge "$J" --reason "duplicate" --yes
+expect_code 0
+run record history "$J" --format csv
+expect_out_contains ",purge,alice,"
+run record show --patient A1001 --format csv
+case "$OUT" in *Mood*) fail "a purged record is still shown" ;; esac
+
+# No plaintext on disk: names and values never appear in the files.
+for f in clinic.db*; do
+  if grep -aq -e "Penicillin" -e "Núñez" -e "A1001" "$f"; then fail "$f holds plaintext patient data"; fi
+done
+finish
