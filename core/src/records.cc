@@ -248,40 +248,79 @@ bool is_retracted_content(const Json& r) {
 
 // --- writing -----------------------------------------------------------------
 
-Result<StoredResource> create_resource(Session& session, Json resource, const std::string& reason) {
-  SessionImpl& s = SessionImpl::of(session);
+namespace {
+
+// Checks, authorizes and validates one resource for creation; assigns an id.
+Status prepare_create(SessionImpl& s, Json& resource) {
   if (!resource.is_object()) return Error::invalid_data("a resource must be a JSON object");
   std::string type = text_of(resource.find("resourceType"));
   if (!resource.find("id") || !resource.find("id")->is_string())
     resource.set("id", Json::string(new_id()));
   IndexEntry probe = index_resource(resource);
   EHR_TRY(authorize(s, Action::kCreate, type, probe.patient));
-  EHR_TRY(first_validation_error(resource));
+  return first_validation_error(resource);
+}
+
+// Inserts one prepared resource. REQUIRES: inside a transaction.
+Result<StoredResource> insert_new(SessionImpl& s, const Json& resource, const std::string& reason) {
+  std::string type = text_of(resource.find("resourceType"));
+  std::string id = resource.find("id")->text();
+  auto existing = load(s, type, id);
+  if (!existing.ok()) return existing.error();
+  if (existing->has_value()) return Error::already_exists(fmt::format("{}/{} already exists", type, id));
+  auto tomb = s.statement("SELECT 1 FROM tombstone WHERE type = ? AND id = ?");
+  if (!tomb.ok()) return tomb.error();
+  EHR_TRY((*tomb)->bind_text(1, type));
+  EHR_TRY((*tomb)->bind_text(2, id));
+  auto purged = (*tomb)->step();
+  if (!purged.ok()) return purged.error();
+  if (*purged)
+    return Error::already_exists(fmt::format("{}/{} was purged; its id cannot be reused", type, id));
+  auto seq = next_seq(s);
+  if (!seq.ok()) return seq.error();
   StoredResource out;
+  out.type = type;
+  out.id = id;
+  out.version = 1;
+  out.seq = *seq;
+  out.last_updated = s.now();
+  out.resource = with_meta(resource, id, 1, out.last_updated);
+  EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource)));
+  EHR_TRY(write_history(s, out, "create", reason, true));
+  EHR_TRY(write_audit(s, {"create", "ok", out.patient, resource_ref(out), "", 1, type}));
+  return out;
+}
+
+}  // namespace
+
+Result<StoredResource> create_resource(Session& session, Json resource, const std::string& reason) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(prepare_create(s, resource));
+  Result<StoredResource> out = Error::internal("not written");
   Status st = s.transaction([&]() -> Status {
-    std::string id = resource.find("id")->text();
-    auto existing = load(s, type, id);
-    if (!existing.ok()) return existing.error();
-    if (existing->has_value())
-      return Error::already_exists(fmt::format("{}/{} already exists", type, id));
-    auto tomb = s.statement("SELECT 1 FROM tombstone WHERE type = ? AND id = ?");
-    if (!tomb.ok()) return tomb.error();
-    EHR_TRY((*tomb)->bind_text(1, type));
-    EHR_TRY((*tomb)->bind_text(2, id));
-    auto purged = (*tomb)->step();
-    if (!purged.ok()) return purged.error();
-    if (*purged) return Error::already_exists(fmt::format("{}/{} was purged; its id cannot be reused", type, id));
-    auto seq = next_seq(s);
-    if (!seq.ok()) return seq.error();
-    out.type = type;
-    out.id = id;
-    out.version = 1;
-    out.seq = *seq;
-    out.last_updated = s.now();
-    out.resource = with_meta(resource, id, 1, out.last_updated);
-    EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource)));
-    EHR_TRY(write_history(s, out, "create", reason, true));
-    return write_audit(s, {"create", "ok", out.patient, resource_ref(out), "", 1, type});
+    out = insert_new(s, resource, reason);
+    return out.ok() ? Status() : Status(out.error());
+  });
+  if (!st.ok()) return st.error();
+  return out;
+}
+
+Result<std::vector<StoredResource>> create_resources(Session& session, std::vector<Json> resources,
+                                                     const std::string& reason) {
+  SessionImpl& s = SessionImpl::of(session);
+  for (size_t i = 0; i < resources.size(); ++i) {
+    Status p = prepare_create(s, resources[i]);
+    if (!p.ok()) return p.error().with_context(fmt::format("resource {}", i + 1));
+  }
+  std::vector<StoredResource> out;
+  out.reserve(resources.size());
+  Status st = s.transaction([&]() -> Status {
+    for (size_t i = 0; i < resources.size(); ++i) {
+      auto r = insert_new(s, resources[i], reason);
+      if (!r.ok()) return r.error().with_context(fmt::format("resource {}", i + 1));
+      out.push_back(std::move(*r));
+    }
+    return {};
   });
   if (!st.ok()) return st.error();
   return out;

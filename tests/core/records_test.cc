@@ -189,6 +189,22 @@ TEST_CASE("patients are found by MRN, id, name prefix without case or accents, b
   CHECK(search_patients(s, {}).error().code() == ErrorCode::kInvalidArgument);
 }
 
+TEST_CASE("a batch is created in one transaction, all or nothing") {
+  Fixture fx;
+  Session s = fx.create();
+  std::vector<Json> good = {patient("A", "B", "B1"), patient("C", "D", "B2")};
+  auto ok = create_resources(s, good);
+  REQUIRE(ok.ok());
+  CHECK(ok->size() == 2);
+  Json bad = patient("E", "F", "B3");
+  bad.set("gender", Json::string("robot"));
+  auto refused = create_resources(s, {patient("G", "H", "B4"), bad});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code() == ErrorCode::kInvalidData);
+  CHECK(refused.error().message().rfind("resource 2: Patient.gender: ", 0) == 0);
+  CHECK(count(s, "SELECT count(*) FROM resource") == "2");
+}
+
 TEST_CASE("fold_name lower-cases and strips Latin diacritics") {
   CHECK(fold_name("Zoë Ñúñez") == "zoe nunez");
   CHECK(fold_name("ÆSØ Łukasz Đorđe ß") == "aeso lukasz dorde ss");
