@@ -598,7 +598,7 @@ bool damage_is_durable(EhrFile* f, std::uint32_t k, const std::uint8_t* raw_hdr)
   std::uint32_t prev[2] = {get_be32(raw_hdr + 16) ^ get_be32(mask),
                            get_be32(raw_hdr + 20) ^ get_be32(mask + 4)};
   auto fr = std::make_unique<ScannedFrame>();
-  for (std::uint32_t j = k + 1; frame_offset(j) + kWalFrameSize <= size && j != 0; ++j) {
+  for (std::uint32_t j = k + 1; j != 0 && frame_offset(j) + kWalFrameSize <= size; ++j) {
     if (scan_frame(f, gen, j, *fr) != SQLITE_OK) return false;
     if (fr->authentic && prev_usable && prev_commit && chains(gen, prev, *fr)) {
       return true;
@@ -1276,7 +1276,7 @@ int check_wal(sqlite3* db, bool heap_wal_index, WalCheck& out) {
     sqlite3_int64 size = 0;
     rc = real_size(wal, &size);
     if (rc != SQLITE_OK) return rc;
-    for (std::uint32_t j = 1; frame_offset(j) + kWalFrameSize <= size && j != 0; ++j) {
+    for (std::uint32_t j = 1; j != 0 && frame_offset(j) + kWalFrameSize <= size; ++j) {
       rc = scan_frame(wal, gen, j, *fr);
       if (rc != SQLITE_OK) return rc;
       if (!fr->authentic || !chains(gen, seed, *fr)) break;

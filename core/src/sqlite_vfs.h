@@ -15,6 +15,10 @@
 //                  everything: 32-byte header at 0 (plain), frame k at
 //                  fo = 32 + (k-1)(4096+24): 24-byte frame header at fo whose
 //                  checksum words are XOR-masked, page at fo+24 (AEAD).
+//                  A frame failing authentication during recovery ends the
+//                  log; it is a WAL anomaly (§5.3) only when a later
+//                  transaction chains after it (see damage_is_durable in
+//                  the .cc), so a power loss never raises one.
 //   MAIN_JOURNAL   A 4096-byte write at o is a page image only if the write
 //                  just before on this handle was 4 bytes at o-4 (its pgno).
 //   SUPER_JOURNAL  Pass-through.

@@ -387,6 +387,45 @@ TEST_CASE("documented limitation: WAL checksum and header flips truncate silentl
   CHECK(outcome(cut) == "rows=4");
 }
 
+// The rule's chain check: frames a rolled-back transaction spilled into the
+// WAL stay there with the generation's salts and authenticate, but they do
+// not continue the checksum chain of the transaction that overwrote their
+// start, so they are no evidence that that transaction was followed by
+// another one.
+TEST_CASE("stale frames of a rolled-back transaction do not make a torn last transaction an anomaly") {
+  TempDir dir;
+  std::string live = dir.file("live.ehr");
+  std::string p = dir.file("stale.ehr");
+  std::uint64_t stale_frames = 0;
+  {
+    Store s = create_test_store(live);
+    exec_ok(s, "PRAGMA wal_autocheckpoint=0;"
+               "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT);"
+               "INSERT INTO t(body) VALUES('one'), ('two');"
+               "PRAGMA wal_checkpoint(TRUNCATE);"
+               "PRAGMA cache_size=5;"
+               "BEGIN;"
+               "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<200)"
+               " INSERT INTO t(body) SELECT printf('%.500c', 'r') FROM c;");
+    stale_frames = (std::filesystem::file_size(live + "-wal") - 32) / kFrame;
+    exec_ok(s, "ROLLBACK; PRAGMA cache_size=-65536;"
+               "INSERT INTO t(body) VALUES('three');");  // overwrites frame 1 on
+    testing::write_bytes(p, testing::read_bytes(live));
+    testing::write_bytes(p + "-wal", testing::read_bytes(live + "-wal"));
+  }
+  REQUIRE(stale_frames > 10);
+  const std::vector<std::uint8_t> db = testing::read_bytes(p);
+  const std::vector<std::uint8_t> wal = testing::read_bytes(p + "-wal");
+  REQUIRE((wal.size() - 32) / kFrame == stale_frames);
+  CHECK(outcome(p) == "rows=3");
+  // Tear the last (and only) committed transaction: its frame 1.
+  std::string torn = dir.file("torn.ehr");
+  testing::write_bytes(torn, db);
+  testing::write_bytes(torn + "-wal", wal);
+  testing::flip_byte(torn + "-wal", frame_at(1, 24 + 100));
+  CHECK(outcome(torn) == "rows=2");
+}
+
 // Regression: the 100-byte header read SQLite makes from the db file before
 // it opens the WAL failed with IOERR_DATA when page 1 of the db file was
 // torn, although the WAL held a good page 1 (a power loss during a

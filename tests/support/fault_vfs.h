@@ -11,7 +11,9 @@
 //   pass-through  counts operations and syncs, logs writes; used for dry runs.
 //   power loss    every write (and truncate) is held in a per-file image in
 //                 memory, as an OS page cache would, until that file's
-//                 xSync writes it through and syncs. Reads, sizes and
+//                 xSync writes it through (without a real fsync: the
+//                 power loss is simulated, so only pass-through mode
+//                 syncs for real; the I/O-error mode neither). Reads, sizes and
 //                 truncates see the image. At the chosen xSync (or at
 //                 crash_now()) the power fails: each pending write of every
 //                 file is applied, lost, torn at 512-byte sector

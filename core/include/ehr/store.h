@@ -168,8 +168,10 @@ struct OpenOptions {
   std::string user;
   // How long to wait for another process's lock before kBusy. Default 5 s.
   int busy_timeout_ms = 5000;
-  // Open even when WAL recovery found a frame that failed authentication.
-  // Only for `ehr recover`, after it has copied the files aside. Default off.
+  // Open even when WAL recovery found a damaged frame that a later
+  // transaction follows (a WAL anomaly; a torn last transaction, as a power
+  // loss leaves it, is no anomaly and is dropped silently). Only for `ehr
+  // recover`, after it has copied the files aside. Default off.
   bool allow_wal_anomaly = false;
 };
 
