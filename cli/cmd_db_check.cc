@@ -18,6 +18,7 @@ int run_db_check(Context& ctx) {
   doc.set("path", Json::string(store->path()));
   doc.set("ok", Json::boolean(report->ok()));
   doc.set("pages_checked", Json::number(static_cast<int64_t>(report->pages_checked)));
+  doc.set("wal_frames_checked", Json::number(static_cast<int64_t>(report->wal_frames_checked)));
   doc.set("first_bad_page", report->first_bad_page
                                 ? Json::number(int64_t{*report->first_bad_page})
                                 : Json());
