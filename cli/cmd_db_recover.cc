@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "ehr/files.h"
 #include "exit_codes.h"
 #include "store_open.h"
 
@@ -11,13 +10,10 @@ namespace ehr::cli {
 namespace {
 
 int run_db_recover(Context& ctx) {
-  const std::string& path = ctx.config().get("db");
-  if (!path_exists(path)) return ctx.fail(Error::no_input(fmt::format("{}: no such file", path)));
-  auto secret = read_caller_secret(ctx, false);
-  if (!secret.ok()) return ctx.fail(secret.error());
-  OpenOptions options;
-  options.user = ctx.config().get("user");
-  auto report = recover_store(path, *secret, options);
+  auto access = caller_access(ctx);
+  if (!access.ok()) return ctx.fail(access.error());
+  const std::string& path = access->path;
+  auto report = recover_store(path, access->secret, access->options);
   if (!report.ok()) return ctx.fail(report.error());
   Json doc = Json::object();
   doc.set("path", Json::string(path));

@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "ehr/files.h"
 #include "store_open.h"
 
 namespace ehr::cli {
@@ -10,13 +9,10 @@ namespace ehr::cli {
 namespace {
 
 int run_db_rotate_key(Context& ctx) {
-  const std::string& path = ctx.config().get("db");
-  if (!path_exists(path)) return ctx.fail(Error::no_input(fmt::format("{}: no such file", path)));
-  auto secret = read_caller_secret(ctx, false);
-  if (!secret.ok()) return ctx.fail(secret.error());
-  OpenOptions options;
-  options.user = ctx.config().get("user");
-  Status s = rotate_key(path, *secret, options);
+  auto access = caller_access(ctx);
+  if (!access.ok()) return ctx.fail(access.error());
+  const std::string& path = access->path;
+  Status s = rotate_key(path, access->secret, access->options);
   if (!s.ok()) return ctx.fail(s.error());
   ctx.info(fmt::format("rotated the data key of {}; every key slot still opens it", path));
   return 0;

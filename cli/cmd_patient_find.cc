@@ -39,13 +39,7 @@ int run_patient_find(Context& ctx, Options& o) {
     ctx.error("no patient matches");
     return kExitNoMatch;
   }
-  if (ctx.format() == Format::kTable || ctx.format() == Format::kCsv) {
-    Json out = Json::array();
-    for (const auto& r : *rows) out.push_back(patient_row(r, ctx.config().get("mrn_system")));
-    ctx.print_rows(out, patient_columns());
-  } else {
-    print_resources(ctx, *rows);
-  }
+  print_patients(ctx, *rows);
   return 0;
 }
 

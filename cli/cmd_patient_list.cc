@@ -19,13 +19,7 @@ int run_patient_list(Context& ctx, int limit) {
   std::sort(rows->begin(), rows->end(), [](const StoredResource& a, const StoredResource& b) {
     return a.id < b.id;
   });
-  if (ctx.format() == Format::kTable || ctx.format() == Format::kCsv) {
-    Json out = Json::array();
-    for (const auto& r : *rows) out.push_back(patient_row(r, ctx.config().get("mrn_system")));
-    ctx.print_rows(out, patient_columns());
-  } else {
-    print_resources(ctx, *rows);
-  }
+  print_patients(ctx, *rows);
   return 0;
 }
 

@@ -256,6 +256,16 @@ Json patient_row(const StoredResource& r, const std::string& mrn_system) {
   return row;
 }
 
+void print_patients(Context& ctx, const std::vector<StoredResource>& patients) {
+  if (ctx.format() != Format::kTable && ctx.format() != Format::kCsv) {
+    print_resources(ctx, patients);
+    return;
+  }
+  Json out = Json::array();
+  for (const auto& r : patients) out.push_back(patient_row(r, ctx.config().get("mrn_system")));
+  ctx.print_rows(out, patient_columns());
+}
+
 const std::vector<std::string>& patient_columns() {
   static const std::vector<std::string> cols = {"id", "name", "birth_date", "gender", "mrn", "phone"};
   return cols;

@@ -31,6 +31,9 @@ void print_resources(Context& ctx, const std::vector<StoredResource>& resources)
 // recent vitals and labs, immunizations, encounters, then everything else.
 void print_clinical_summary(Context& ctx, const std::vector<StoredResource>& record);
 
+// Prints patients: patient rows for table and csv, resources otherwise.
+void print_patients(Context& ctx, const std::vector<StoredResource>& patients);
+
 // Patient rows: id, name, birth_date, gender, mrn, phone.
 Json patient_row(const StoredResource& r, const std::string& mrn_system);
 const std::vector<std::string>& patient_columns();

@@ -77,7 +77,7 @@ Result<Secret> read_new_secret(Context& ctx, const std::string& key_file,
   return s;
 }
 
-Result<Store> open_store(Context& ctx) {
+Result<CallerAccess> caller_access(Context& ctx) {
   const std::string& path = ctx.config().get("db");
   if (!path_exists(path)) {
     ctx.add_hint(fmt::format("create a database with 'ehr init --db {}', or name one with --db or EHR_DB", path));
@@ -87,20 +87,21 @@ Result<Store> open_store(Context& ctx) {
   if (!secret.ok()) return secret.error();
   OpenOptions options;
   options.user = ctx.config().get("user");
-  return Store::open(path, *secret, options);
+  return CallerAccess{path, std::move(*secret), options};
+}
+
+Result<Store> open_store(Context& ctx) {
+  auto access = caller_access(ctx);
+  if (!access.ok()) return access.error();
+  return Store::open(access->path, access->secret, access->options);
 }
 
 Result<Session> open_session(Context& ctx) {
-  const std::string& path = ctx.config().get("db");
-  if (!path_exists(path)) {
-    ctx.add_hint(fmt::format("create a database with 'ehr init --db {}', or name one with --db or EHR_DB", path));
-    return Error::no_input(fmt::format("{}: no such file", path));
-  }
-  auto secret = read_caller_secret(ctx, false);
-  if (!secret.ok()) return secret.error();
+  auto access = caller_access(ctx);
+  if (!access.ok()) return access.error();
   SessionOptions options;
-  options.user = ctx.config().get("user");
-  return Session::open(path, *secret, options);
+  options.user = access->options.user;
+  return Session::open(access->path, access->secret, options);
 }
 
 }  // namespace ehr::cli

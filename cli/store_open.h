@@ -25,6 +25,18 @@ Result<Secret> read_caller_secret(Context& ctx, bool confirm);
 Result<Secret> read_new_secret(Context& ctx, const std::string& key_file,
                                const std::string& passphrase_file, const std::string& user);
 
+// What opening the database takes: the --db path (which exists), the
+// caller's secret, and the options naming --user.
+struct CallerAccess {
+  std::string path;
+  Secret secret;
+  OpenOptions options;
+};
+
+// Checks that --db exists (kNoInput with a hint to run `ehr init`
+// otherwise) and reads the caller's secret.
+Result<CallerAccess> caller_access(Context& ctx);
+
 // Opens --db as --user with the caller's secret.
 // Errors: those of choose_secret_source and Store::open; a missing database
 // is kNoInput with a hint to run `ehr init`.
