@@ -27,12 +27,17 @@
 //  - Time excludes opening and includes closing (so the final checkpoint).
 //    The files stay in the OS page cache, so reads are CPU-bound; fsync is
 //    real.
+//  - The two sides run alternately, --repeat times each (default 3); each
+//    side reports its median time and its highest peak.
 //
 // With the `sqlcipher` CLI installed, the same workloads also run as
 // generated SQL scripts through it (raw key, so no PBKDF2; 4096-byte pages)
 // and, as its baseline, through the `sqlite3` CLI with the same script.
 //
-// Usage: ehr_bench [--scale X] [--json] [--dir DIR] [--only WORKLOAD]
+// Usage: ehr_bench [--scale X] [--repeat N] [--json] [--dir DIR] [--only WORKLOAD]
+//   --scale X  multiplies the workload sizes, except the scan table's (0.1: a
+//              quick run); --dir DIR holds the temporary files (default
+//              $TMPDIR or /tmp); --only runs one workload.
 // Exits 0 after printing the report (whatever the ratios), 64 on a usage
 // error, 1 when a run fails.
 
@@ -633,29 +638,16 @@ class Script {
   FILE* f_;
 };
 
-// Runs one workload through `shell` in `dir`: a setup script (schema, rows),
-// then the timed one.
-CommandRun run_shell_workload(const Shell& shell, const std::string& dir, Workload w,
-                              const Context& cx) {
-  const std::string db = dir + "/db";
-  const std::string err = dir + "/stderr";
-  auto run = [&](const std::string& script) {
-    CommandRun r = run_command({shell.path, "-bail", db}, script, "/dev/null", err);
-    if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
-      throw std::runtime_error(shell.name + " failed on " + script + ": " + read_text(err));
-    }
-    std::filesystem::remove(script);
-    return r;
-  };
-  {
-    Script setup(dir + "/setup.sql");
-    setup.prelude(shell, cx.settings);
-    setup << kSchema << "\n";
-    if (w == Workload::kLookup) setup.rows(*cx.gen, cx.sizes.rows, kPopulatePerTxn);
-    if (w == Workload::kScan) setup.rows(*cx.gen, cx.sizes.scan_rows, kPopulatePerTxn);
-    setup.close();
-    run(dir + "/setup.sql");
-  }
+// Writes the scripts of one workload for `shell` into `dir`: setup.sql
+// (schema, and the rows a lookup or scan reads) and measure.sql (timed).
+void write_scripts(const Shell& shell, const std::string& dir, Workload w, const Context& cx) {
+  Script setup(dir + "/setup.sql");
+  setup.prelude(shell, cx.settings);
+  setup << kSchema << "\n";
+  if (w == Workload::kLookup) setup.rows(*cx.gen, cx.sizes.rows, kPopulatePerTxn);
+  if (w == Workload::kScan) setup.rows(*cx.gen, cx.sizes.scan_rows, kPopulatePerTxn);
+  setup.close();
+
   Script m(dir + "/measure.sql");
   m.prelude(shell, cx.settings);
   switch (w) {
@@ -678,7 +670,21 @@ CommandRun run_shell_workload(const Shell& shell, const std::string& dir, Worklo
       break;
   }
   m.close();
-  return run(dir + "/measure.sql");
+}
+
+// Runs `script` through `shell` on dir/db; throws when the shell fails.
+Run run_script(const Shell& shell, const std::string& dir, const std::string& script) {
+  const std::string err = dir + "/stderr";
+  CommandRun c = run_command({shell.path, "-bail", dir + "/db"}, dir + "/" + script, "/dev/null",
+                             err);
+  if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
+    throw std::runtime_error(shell.name + " failed on " + script + ": " + read_text(err));
+  }
+  Run r;
+  r.out.ok = true;
+  r.out.seconds = c.seconds;
+  r.peak_mib = c.peak_mib;
+  return r;
 }
 
 std::string shell_version(const Shell& shell, const std::string& dir) {
@@ -690,28 +696,32 @@ std::string shell_version(const Shell& shell, const std::string& dir) {
   return v.substr(0, v.find(' '));
 }
 
-// --- 7. the report -----------------------------------------------------------------
+// --- 7. comparisons --------------------------------------------------------------
 
 struct Options {
   double scale = 1.0;
+  int repeat = 3;
   bool json = false;
   std::string dir;
   std::optional<Workload> only;
+};
+
+// One side of a comparison: its name, how to get its database ready before
+// a timed run (untimed; `first` on the first run), and the timed run.
+struct Side {
+  std::string name;
+  std::function<void(bool first)> prepare;
+  std::function<Run()> measure;
 };
 
 struct Comparison {
   Workload workload;
   std::string description;
   std::uint64_t ops = 0;
-  Run a;  // plain, or the sqlite3 shell
+  Run a;  // plain, or the sqlite3 shell: the median run, with the highest peak
   Run b;  // ehr, or sqlcipher
   double ratio() const { return a.out.seconds > 0 ? b.out.seconds / a.out.seconds : 0; }
 };
-
-double round_to(double v, int digits) {
-  double f = std::pow(10.0, digits);
-  return std::round(v * f) / f;
-}
 
 std::string fixed(double v, int digits) {
   char buf[64];
@@ -719,10 +729,102 @@ std::string fixed(double v, int digits) {
   return buf;
 }
 
-void print_table(const std::vector<Comparison>& rows, const char* a, const char* b) {
-  std::printf("%-11s %-38s %11s %11s %6s %13s %13s\n", "workload", "what", (std::string(a) + " s").c_str(),
-              (std::string(b) + " s").c_str(), "ratio", (std::string(a) + " MiB").c_str(),
-              (std::string(b) + " MiB").c_str());
+void progress(const std::string& line) { std::fprintf(stderr, "ehr_bench: %s\n", line.c_str()); }
+
+// The run with the median time, carrying the highest peak of all runs.
+Run median(std::vector<Run> runs) {
+  std::sort(runs.begin(), runs.end(),
+            [](const Run& x, const Run& y) { return x.out.seconds < y.out.seconds; });
+  Run m = runs[runs.size() / 2];
+  for (const Run& r : runs) m.peak_mib = std::max(m.peak_mib, r.peak_mib);
+  return m;
+}
+
+// Runs a and b alternately `repeat` times each; each side's result is its
+// median. Throws when a run fails or the sides disagree on the results.
+Comparison compare(Workload w, Side& a, Side& b, int repeat) {
+  std::vector<Run> runs[2];
+  for (int rep = 0; rep < repeat; ++rep) {
+    int k = 0;
+    for (Side* side : {&a, &b}) {
+      std::string label = std::string(workload_name(w)) + " " + side->name;
+      if (rep == 0) progress(label + ": preparing");
+      side->prepare(rep == 0);
+      Run r = side->measure();
+      if (!r.out.ok) throw std::runtime_error(label + ": " + r.out.error);
+      progress(label + ": " + fixed(r.out.seconds, 3) + " s, peak " + fixed(r.peak_mib, 1) +
+               " MiB");
+      if (!runs[0].empty() && r.out.check != runs[0].front().out.check) {
+        throw std::runtime_error(label + ": results differ from " + a.name + "'s");
+      }
+      runs[k++].push_back(r);
+    }
+  }
+  Comparison c;
+  c.workload = w;
+  c.a = median(runs[0]);
+  c.b = median(runs[1]);
+  c.ops = c.a.out.ops;
+  return c;
+}
+
+// Removes dir's database files, so the next run starts from nothing.
+void clear_dir(const std::string& dir) {
+  for (const char* f : {"/db", "/db-wal", "/db-shm", "/db-journal"}) {
+    std::filesystem::remove(dir + f);
+  }
+}
+
+bool is_fresh(Workload w) { return w == Workload::kInsert || w == Workload::kAutocommit; }
+
+Side engine_side(Engine e, Workload w, const std::string& dir, const Context& cx,
+                 std::int64_t* table_bytes) {
+  std::filesystem::create_directory(dir);
+  const std::string path = dir + "/db";
+  Side s;
+  s.name = engine_name(e);
+  s.prepare = [=, &cx](bool first) {
+    if (is_fresh(w)) {
+      clear_dir(dir);
+    } else if (first) {
+      Run r = run_in_child([&] { return setup(e, path, w, cx); });
+      if (!r.out.ok) {
+        throw std::runtime_error(std::string(engine_name(e)) + " setup: " + r.out.error);
+      }
+      *table_bytes = std::max(*table_bytes, r.out.table_bytes);
+    }
+  };
+  s.measure = [=, &cx] { return run_in_child([&] { return measure(e, path, w, cx); }); };
+  return s;
+}
+
+Side shell_side(const Shell& shell, Workload w, const std::string& dir, const Context& cx) {
+  std::filesystem::create_directory(dir);
+  write_scripts(shell, dir, w, cx);
+  Side s;
+  s.name = shell.name;
+  s.prepare = [=](bool first) {
+    if (is_fresh(w) || first) {
+      clear_dir(dir);
+      run_script(shell, dir, "setup.sql");
+    }
+  };
+  s.measure = [=] { return run_script(shell, dir, "measure.sql"); };
+  return s;
+}
+
+// --- 8. the report ------------------------------------------------------------------
+
+constexpr double kTargetRatio = 1.3;
+
+double round_to(double v, int digits) {
+  double f = std::pow(10.0, digits);
+  return std::round(v * f) / f;
+}
+
+void print_table(const std::vector<Comparison>& rows, const std::string& a, const std::string& b) {
+  std::printf("%-11s %-38s %11s %11s %6s %13s %13s\n", "workload", "what", (a + " s").c_str(),
+              (b + " s").c_str(), "ratio", (a + " MiB").c_str(), (b + " MiB").c_str());
   for (const Comparison& r : rows) {
     std::printf("%-11s %-38s %11.3f %11.3f %6.2f %13.1f %13.1f\n", workload_name(r.workload),
                 r.description.c_str(), r.a.out.seconds, r.b.out.seconds, r.ratio(), r.a.peak_mib,
@@ -747,46 +849,6 @@ Json rows_json(const std::vector<Comparison>& rows, const std::string& a, const 
   return list;
 }
 
-// --- 8. main ---------------------------------------------------------------------
-
-constexpr double kTargetRatio = 1.3;
-constexpr const char* kUsage =
-    "usage: ehr_bench [--scale X] [--json] [--dir DIR] [--only insert|lookup|scan|autocommit]\n";
-
-std::optional<Options> parse_options(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    auto value = [&]() -> std::optional<std::string> {
-      if (i + 1 >= argc) return std::nullopt;
-      return std::string(argv[++i]);
-    };
-    if (arg == "--json") {
-      o.json = true;
-    } else if (arg == "--scale") {
-      std::optional<std::string> v = value();
-      if (!v) return std::nullopt;
-      char* end = nullptr;
-      o.scale = std::strtod(v->c_str(), &end);
-      if (end == v->c_str() || *end != '\0' || !(o.scale > 0) || o.scale > 100) return std::nullopt;
-    } else if (arg == "--dir") {
-      std::optional<std::string> v = value();
-      if (!v) return std::nullopt;
-      o.dir = *v;
-    } else if (arg == "--only") {
-      std::optional<std::string> v = value();
-      if (!v) return std::nullopt;
-      for (Workload w : kWorkloads) {
-        if (*v == workload_name(w)) o.only = w;
-      }
-      if (!o.only) return std::nullopt;
-    } else {
-      return std::nullopt;
-    }
-  }
-  return o;
-}
-
 std::string describe(Workload w, const Sizes& z, std::int64_t table_bytes) {
   switch (w) {
     case Workload::kInsert:
@@ -803,7 +865,113 @@ std::string describe(Workload w, const Sizes& z, std::int64_t table_bytes) {
   return "";
 }
 
-void progress(const std::string& line) { std::fprintf(stderr, "ehr_bench: %s\n", line.c_str()); }
+struct Report {
+  Options options;
+  Settings settings;
+  std::vector<Comparison> engines;
+  std::string peer_note;  // why there is no peer table, if there is none
+  std::string peer_version, baseline_version;
+  std::vector<Comparison> peer;
+
+  // The highest ehr/plain ratio and its workload.
+  std::pair<double, std::string> worst() const {
+    std::pair<double, std::string> w{0, ""};
+    for (const Comparison& c : engines) {
+      if (c.ratio() > w.first) w = {c.ratio(), workload_name(c.workload)};
+    }
+    return w;
+  }
+};
+
+void print_json(const Report& r) {
+  Json doc = Json::object();
+  doc.set("benchmark", Json::string("store"));
+  doc.set("scale", Json::number(r.options.scale));
+  doc.set("repeat", Json::number(static_cast<std::int64_t>(r.options.repeat)));
+  doc.set("seed", Json::number(static_cast<std::int64_t>(kSeed)));
+  doc.set("sqlite_version", Json::string(sqlite3_libversion()));
+  Json settings = Json::object();
+  settings.set("journal_mode", Json::string(r.settings.journal_mode));
+  settings.set("synchronous", Json::number(r.settings.synchronous));
+  settings.set("temp_store", Json::number(r.settings.temp_store));
+  settings.set("cache_size", Json::number(r.settings.cache_size));
+  settings.set("wal_autocheckpoint", Json::number(r.settings.wal_autocheckpoint));
+  settings.set("cell_size_check", Json::number(r.settings.cell_size_check));
+  settings.set("mmap_size", Json::number(r.settings.mmap_size));
+  settings.set("page_size", Json::number(r.settings.page_size));
+  doc.set("settings", std::move(settings));
+  doc.set("workloads", rows_json(r.engines, "plain", "ehr"));
+  doc.set("target_ratio", Json::number(kTargetRatio));
+  doc.set("max_ratio", Json::number(round_to(r.worst().first, 3)));
+  Json p = Json::object();
+  p.set("name", Json::string("sqlcipher"));
+  p.set("ran", Json::boolean(r.peer_note.empty()));
+  if (!r.peer_note.empty()) p.set("note", Json::string(r.peer_note));
+  if (!r.peer.empty()) {
+    p.set("sqlite_version", Json::string(r.peer_version));
+    p.set("baseline", Json::string("sqlite3 shell " + r.baseline_version));
+    p.set("workloads", rows_json(r.peer, "sqlite3", "sqlcipher"));
+  }
+  doc.set("peer", std::move(p));
+  std::printf("%s\n", to_json_pretty(doc).c_str());
+}
+
+void print_text(const Report& r) {
+  std::printf("ehr store benchmark: scale %s, median of %d runs, seed %llu, SQLite %s\n",
+              fixed(r.options.scale, 2).c_str(), r.options.repeat,
+              static_cast<unsigned long long>(kSeed), sqlite3_libversion());
+  std::printf("settings (both engines): %s\n\n", r.settings.describe().c_str());
+  print_table(r.engines, "plain", "ehr");
+  auto [ratio, name] = r.worst();
+  std::printf("\ntarget: no ratio above %.2f; highest: %.2f (%s)\n", kTargetRatio, ratio,
+              name.c_str());
+  if (!r.peer_note.empty()) {
+    std::printf("\n%s\n", r.peer_note.c_str());
+  } else if (!r.peer.empty()) {
+    std::printf("\npeer: the sqlcipher shell (SQLite %s) against the sqlite3 shell (SQLite %s),"
+                " same SQL scripts:\n\n",
+                r.peer_version.c_str(), r.baseline_version.c_str());
+    print_table(r.peer, "sqlite3", "sqlcipher");
+  }
+}
+
+// --- 9. main ---------------------------------------------------------------------
+
+constexpr const char* kUsage =
+    "usage: ehr_bench [--scale X] [--repeat N] [--json] [--dir DIR]\n"
+    "                 [--only insert|lookup|scan|autocommit]\n";
+
+std::optional<Options> parse_options(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--json") {
+      o.json = true;
+      continue;
+    }
+    if (i + 1 >= argc) return std::nullopt;
+    std::string v = argv[++i];
+    char* end = nullptr;
+    if (arg == "--scale") {
+      o.scale = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || !(o.scale > 0) || o.scale > 100) return std::nullopt;
+    } else if (arg == "--repeat") {
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (end == v.c_str() || *end != '\0' || n < 1 || n > 100) return std::nullopt;
+      o.repeat = static_cast<int>(n);
+    } else if (arg == "--dir") {
+      o.dir = v;
+    } else if (arg == "--only") {
+      for (Workload w : kWorkloads) {
+        if (v == workload_name(w)) o.only = w;
+      }
+      if (!o.only) return std::nullopt;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return o;
+}
 
 int run_benchmark(const Options& opt) {
   std::string base = opt.dir;
@@ -815,8 +983,7 @@ int run_benchmark(const Options& opt) {
   std::vector<char> buf(pattern.begin(), pattern.end());
   buf.push_back('\0');
   if (::mkdtemp(buf.data()) == nullptr) {
-    std::fprintf(stderr, "ehr_bench: %s: cannot create a directory\n", pattern.c_str());
-    return 1;
+    throw std::runtime_error(pattern + ": cannot create a directory");
   }
   const std::string root = buf.data();
   struct Cleanup {
@@ -834,6 +1001,7 @@ int run_benchmark(const Options& opt) {
   auto scaled = [&](double n) { return std::max<std::int64_t>(1, std::llround(n * opt.scale)); };
   cx.sizes.rows = scaled(200000.0 / kPerTxn) * kPerTxn;
   cx.sizes.lookups = scaled(100000);
+  // Not scaled: the table must stay larger than the page cache.
   cx.sizes.scan_rows = static_cast<std::int64_t>(
       std::ceil(kScanCacheFactor * static_cast<double>(cx.settings.cache_bytes()) / 350.0));
   cx.sizes.scan_passes = scaled(5);
@@ -841,140 +1009,53 @@ int run_benchmark(const Options& opt) {
   progress("settings (read from an ehr store, applied to plain): " + cx.settings.describe());
   progress("files in " + root);
 
-  std::vector<Comparison> results;
-  for (Workload w : kWorkloads) {
+  Report report;
+  report.options = opt;
+  report.settings = cx.settings;
+  std::vector<std::int64_t> table_bytes(kWorkloads.size(), 0);
+  for (std::size_t i = 0; i < kWorkloads.size(); ++i) {
+    Workload w = kWorkloads[i];
     if (opt.only && *opt.only != w) continue;
-    Comparison r;
-    r.workload = w;
-    std::int64_t table_bytes = 0;
-    for (Engine e : {Engine::kPlain, Engine::kEhr}) {
-      std::string dir = root + "/" + engine_name(e) + "-" + workload_name(w);
-      std::filesystem::create_directory(dir);
-      const std::string path = dir + "/db";
-      if (w == Workload::kLookup || w == Workload::kScan) {
-        progress(std::string(workload_name(w)) + " " + engine_name(e) + ": populating");
-        Run s = run_in_child([&] { return setup(e, path, w, cx); });
-        if (!s.out.ok) {
-          std::fprintf(stderr, "ehr_bench: %s setup (%s): %s\n", workload_name(w),
-                       engine_name(e), s.out.error);
-          return 1;
-        }
-        table_bytes = std::max(table_bytes, s.out.table_bytes);
-      }
-      Run m = run_in_child([&] { return measure(e, path, w, cx); });
-      if (!m.out.ok) {
-        std::fprintf(stderr, "ehr_bench: %s (%s): %s\n", workload_name(w), engine_name(e),
-                     m.out.error);
-        return 1;
-      }
-      progress(std::string(workload_name(w)) + " " + engine_name(e) + ": " +
-               fixed(m.out.seconds, 3) + " s, peak " + fixed(m.peak_mib, 1) + " MiB");
-      (e == Engine::kPlain ? r.a : r.b) = m;
-      std::filesystem::remove_all(dir);
-    }
-    if (r.a.out.check != r.b.out.check) {
-      std::fprintf(stderr, "ehr_bench: %s: plain and ehr disagree on the results\n",
-                   workload_name(w));
-      return 1;
-    }
-    r.ops = r.a.out.ops;
-    r.description = describe(w, cx.sizes, table_bytes);
-    results.push_back(r);
+    std::string stem = root + "/" + workload_name(w) + "-";
+    Side plain = engine_side(Engine::kPlain, w, stem + "plain", cx, &table_bytes[i]);
+    Side ehr = engine_side(Engine::kEhr, w, stem + "ehr", cx, &table_bytes[i]);
+    Comparison c = compare(w, plain, ehr, opt.repeat);
+    c.description = describe(w, cx.sizes, table_bytes[i]);
+    report.engines.push_back(c);
+    std::filesystem::remove_all(stem + "plain");
+    std::filesystem::remove_all(stem + "ehr");
   }
 
   // The peer: sqlcipher against the sqlite3 shell, both fed the same scripts.
   std::optional<std::string> sqlcipher = find_program("sqlcipher");
   std::optional<std::string> sqlite3_shell = find_program("sqlite3");
-  std::string peer_note;
-  std::vector<Comparison> peer;
-  Shell base_shell{"sqlite3", sqlite3_shell.value_or(""), false, ""};
-  Shell cipher_shell{"sqlcipher", sqlcipher.value_or(""), true, ""};
   if (!sqlcipher) {
-    peer_note = "sqlcipher: not installed (apt-get install sqlcipher)";
+    report.peer_note = "sqlcipher: not installed (apt-get install sqlcipher)";
   } else if (!sqlite3_shell) {
-    peer_note = "sqlcipher: skipped, its baseline needs the sqlite3 shell (apt-get install sqlite3)";
+    report.peer_note = "sqlcipher: skipped; its baseline, the sqlite3 shell, is not installed";
   } else {
-    base_shell.version = shell_version(base_shell, root);
-    cipher_shell.version = shell_version(cipher_shell, root);
-    for (Workload w : kWorkloads) {
+    Shell base_shell{"sqlite3", *sqlite3_shell, false, ""};
+    Shell cipher_shell{"sqlcipher", *sqlcipher, true, ""};
+    report.baseline_version = shell_version(base_shell, root);
+    report.peer_version = shell_version(cipher_shell, root);
+    for (std::size_t i = 0; i < kWorkloads.size(); ++i) {
+      Workload w = kWorkloads[i];
       if (opt.only && *opt.only != w) continue;
-      Comparison r;
-      r.workload = w;
-      for (const Shell* sh : {&base_shell, &cipher_shell}) {
-        std::string dir = root + "/" + sh->name + "-" + workload_name(w);
-        std::filesystem::create_directory(dir);
-        progress(std::string(workload_name(w)) + " " + sh->name + ": running the script");
-        CommandRun c = run_shell_workload(*sh, dir, w, cx);
-        Run& run = sh->cipher ? r.b : r.a;
-        run.out.ok = true;
-        run.out.seconds = c.seconds;
-        run.peak_mib = c.peak_mib;
-        progress(std::string(workload_name(w)) + " " + sh->name + ": " + fixed(c.seconds, 3) +
-                 " s, peak " + fixed(c.peak_mib, 1) + " MiB");
-        std::filesystem::remove_all(dir);
-      }
-      auto same = std::find_if(results.begin(), results.end(),
-                               [&](const Comparison& x) { return x.workload == w; });
-      r.ops = same->ops;
-      r.description = same->description;
-      peer.push_back(r);
-    }
-  }
-
-  double max_ratio = 0;
-  std::string worst;
-  for (const Comparison& r : results) {
-    if (r.ratio() > max_ratio) {
-      max_ratio = r.ratio();
-      worst = workload_name(r.workload);
+      std::string stem = root + "/" + workload_name(w) + "-";
+      Side a = shell_side(base_shell, w, stem + "sqlite3", cx);
+      Side b = shell_side(cipher_shell, w, stem + "sqlcipher", cx);
+      Comparison c = compare(w, a, b, opt.repeat);
+      c.description = describe(w, cx.sizes, table_bytes[i]);
+      report.peer.push_back(c);
+      std::filesystem::remove_all(stem + "sqlite3");
+      std::filesystem::remove_all(stem + "sqlcipher");
     }
   }
 
   if (opt.json) {
-    Json doc = Json::object();
-    doc.set("benchmark", Json::string("store"));
-    doc.set("scale", Json::number(opt.scale));
-    doc.set("seed", Json::number(static_cast<std::int64_t>(kSeed)));
-    Json settings = Json::object();
-    settings.set("journal_mode", Json::string(cx.settings.journal_mode));
-    settings.set("synchronous", Json::number(cx.settings.synchronous));
-    settings.set("temp_store", Json::number(cx.settings.temp_store));
-    settings.set("cache_size", Json::number(cx.settings.cache_size));
-    settings.set("wal_autocheckpoint", Json::number(cx.settings.wal_autocheckpoint));
-    settings.set("cell_size_check", Json::number(cx.settings.cell_size_check));
-    settings.set("mmap_size", Json::number(cx.settings.mmap_size));
-    settings.set("page_size", Json::number(cx.settings.page_size));
-    doc.set("settings", std::move(settings));
-    doc.set("workloads", rows_json(results, "plain", "ehr"));
-    doc.set("target_ratio", Json::number(kTargetRatio));
-    doc.set("max_ratio", Json::number(round_to(max_ratio, 3)));
-    Json p = Json::object();
-    p.set("name", Json::string("sqlcipher"));
-    p.set("installed", Json::boolean(sqlcipher.has_value()));
-    if (!peer_note.empty()) p.set("note", Json::string(peer_note));
-    if (!peer.empty()) {
-      p.set("sqlite_version", Json::string(cipher_shell.version));
-      p.set("baseline", Json::string("sqlite3 shell " + base_shell.version));
-      p.set("workloads", rows_json(peer, "sqlite3", "sqlcipher"));
-    }
-    doc.set("peer", std::move(p));
-    std::printf("%s\n", to_json_pretty(doc).c_str());
-    return 0;
-  }
-
-  std::printf("ehr store benchmark: scale %s, seed %llu, SQLite %s\n", fixed(opt.scale, 2).c_str(),
-              static_cast<unsigned long long>(kSeed), sqlite3_libversion());
-  std::printf("settings (both engines): %s\n\n", cx.settings.describe().c_str());
-  print_table(results, "plain", "ehr");
-  std::printf("\ntarget: no ratio above %.2f; worst: %.2f (%s)\n", kTargetRatio, max_ratio,
-              worst.c_str());
-  if (!peer_note.empty()) {
-    std::printf("\n%s\n", peer_note.c_str());
-  } else if (!peer.empty()) {
-    std::printf("\npeer: sqlcipher shell (SQLite %s) against the sqlite3 shell (SQLite %s), "
-                "same SQL scripts:\n\n",
-                cipher_shell.version.c_str(), base_shell.version.c_str());
-    print_table(peer, "sqlite3", "sqlcipher");
+    print_json(report);
+  } else {
+    print_text(report);
   }
   return 0;
 }
