@@ -458,7 +458,13 @@ Outcome measure(Engine e, const std::string& path, Workload w, const Context& cx
 struct Run {
   Outcome out;
   double peak_mib = 0;  // ru_maxrss of the child
+  double cpu_s = 0;     // user + system time of the whole child, opening included
 };
+
+double cpu_seconds(const struct rusage& ru) {
+  auto s = [](const struct timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
 
 // Runs `fn` in a forked child; its peak RSS comes from wait4.
 Run run_in_child(const std::function<Outcome()>& fn) {
@@ -502,6 +508,7 @@ Run run_in_child(const std::function<Outcome()>& fn) {
   while (::wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
   }
   run.peak_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;
+  run.cpu_s = cpu_seconds(ru);
   if (got != sizeof(run.out) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     run.out = Outcome{};
     std::snprintf(run.out.error, sizeof(run.out.error), "child died (status %d)", status);
@@ -512,6 +519,7 @@ Run run_in_child(const std::function<Outcome()>& fn) {
 struct CommandRun {
   double seconds = 0;
   double peak_mib = 0;
+  double cpu_s = 0;
   int status = 0;
 };
 
@@ -542,6 +550,7 @@ CommandRun run_command(const std::vector<std::string>& argv, const std::string& 
   }
   r.seconds = since(t0);
   r.peak_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;
+  r.cpu_s = cpu_seconds(ru);
   return r;
 }
 
@@ -684,6 +693,7 @@ Run run_script(const Shell& shell, const std::string& dir, const std::string& sc
   r.out.ok = true;
   r.out.seconds = c.seconds;
   r.peak_mib = c.peak_mib;
+  r.cpu_s = c.cpu_s;
   return r;
 }
 
@@ -750,10 +760,13 @@ Comparison compare(Workload w, Side& a, Side& b, int repeat) {
       std::string label = std::string(workload_name(w)) + " " + side->name;
       if (rep == 0) progress(label + ": preparing");
       side->prepare(rep == 0);
+      // Write back what earlier runs left dirty, so that their writeback
+      // does not slow this run's fsyncs.
+      ::sync();
       Run r = side->measure();
       if (!r.out.ok) throw std::runtime_error(label + ": " + r.out.error);
-      progress(label + ": " + fixed(r.out.seconds, 3) + " s, peak " + fixed(r.peak_mib, 1) +
-               " MiB");
+      progress(label + ": " + fixed(r.out.seconds, 3) + " s (cpu " + fixed(r.cpu_s, 3) +
+               " s), peak " + fixed(r.peak_mib, 1) + " MiB");
       if (!runs[0].empty() && r.out.check != runs[0].front().out.check) {
         throw std::runtime_error(label + ": results differ from " + a.name + "'s");
       }
@@ -844,6 +857,8 @@ Json rows_json(const std::vector<Comparison>& rows, const std::string& a, const 
     o.set("ratio", Json::number(round_to(r.ratio(), 3)));
     o.set(a + "_peak_mib", Json::number(round_to(r.a.peak_mib, 1)));
     o.set(b + "_peak_mib", Json::number(round_to(r.b.peak_mib, 1)));
+    o.set(a + "_cpu_s", Json::number(round_to(r.a.cpu_s, 3)));
+    o.set(b + "_cpu_s", Json::number(round_to(r.b.cpu_s, 3)));
     list.push_back(std::move(o));
   }
   return list;
