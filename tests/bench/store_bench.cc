@@ -26,7 +26,9 @@
 //    RSS that wait4() reports is that run's alone.
 //  - Time excludes opening and includes closing (so the final checkpoint).
 //    The files stay in the OS page cache, so reads are CPU-bound; fsync is
-//    real.
+//    real, and the parent calls sync() before each timed run so that earlier
+//    runs' writeback does not land in it. --json adds each run's CPU time
+//    (user + system, from wait4), which other load disturbs far less.
 //  - The two sides run alternately, --repeat times each (default 3); each
 //    side reports its best (lowest) time and its highest peak. The best run
 //    is the one least disturbed by other load and by fsync latency spikes,
@@ -66,6 +68,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ehr/json.h"
@@ -80,6 +83,7 @@ constexpr int kBodyLen = 300;        // + 32-byte id + two integers: ~350-byte r
 constexpr std::int64_t kPerTxn = 1000;
 constexpr std::int64_t kPopulatePerTxn = 10000;
 constexpr double kScanCacheFactor = 1.5;  // scan table size / page cache size
+constexpr double kRowBytes = 350;         // approximate size of a row in the table
 constexpr const char* kPassphrase = "bench";
 constexpr const char* kSchema =
     "CREATE TABLE rec(id INTEGER PRIMARY KEY, rid TEXT NOT NULL, patient INTEGER NOT NULL,"
@@ -230,17 +234,17 @@ struct Settings {
   }
 
   // The pragmas that give a plain connection these settings.
-  std::string pragmas(bool with_trusted_schema = true) const {
+  std::string pragmas() const {
     std::string s = "PRAGMA temp_store=" + std::to_string(temp_store) +
                     ";PRAGMA journal_mode=" + journal_mode +
                     ";PRAGMA synchronous=" + std::to_string(synchronous) +
-                    ";PRAGMA cell_size_check=" + std::to_string(cell_size_check);
-    if (with_trusted_schema) s += ";PRAGMA trusted_schema=" + std::to_string(trusted_schema);
-    s += ";PRAGMA cache_size=" + std::to_string(cache_size) +
-         ";PRAGMA wal_autocheckpoint=" + std::to_string(wal_autocheckpoint) +
-         ";PRAGMA journal_size_limit=" + std::to_string(journal_size_limit) +
-         ";PRAGMA cache_spill=" + std::to_string(cache_spill) +
-         ";PRAGMA mmap_size=" + std::to_string(mmap_size) + ";";
+                    ";PRAGMA cell_size_check=" + std::to_string(cell_size_check) +
+                    ";PRAGMA trusted_schema=" + std::to_string(trusted_schema) +
+                    ";PRAGMA cache_size=" + std::to_string(cache_size) +
+                    ";PRAGMA wal_autocheckpoint=" + std::to_string(wal_autocheckpoint) +
+                    ";PRAGMA journal_size_limit=" + std::to_string(journal_size_limit) +
+                    ";PRAGMA cache_spill=" + std::to_string(cache_spill) +
+                    ";PRAGMA mmap_size=" + std::to_string(mmap_size) + ";";
     return s;
   }
 
@@ -291,16 +295,18 @@ class Db {
   }
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
-  ~Db() { close(); }
+  ~Db() {
+    if (plain_ && db_ != nullptr) sqlite3_close_v2(db_);
+  }
 
   sqlite3* handle() const { return db_; }
 
   void close() {
-    if (plain_ && db_ != nullptr) {
-      if (int rc = sqlite3_close_v2(db_); rc != SQLITE_OK) fail(nullptr, rc, "close");
+    sqlite3* db = std::exchange(db_, nullptr);
+    if (plain_ && db != nullptr) {
+      if (int rc = sqlite3_close_v2(db); rc != SQLITE_OK) fail(nullptr, rc, "close");
     }
     store_.reset();
-    db_ = nullptr;
   }
 
  private:
@@ -401,8 +407,8 @@ Outcome setup(Engine e, const std::string& path, Workload w, const Context& cx) 
   std::int64_t rows = w == Workload::kScan ? cx.sizes.scan_rows : cx.sizes.rows;
   insert_rows(db.handle(), *cx.gen, 0, rows, kPopulatePerTxn);
   if (w == Workload::kScan) {
-    Stmt st(db.handle(), "SELECT sum(pgsize) FROM dbstat('main', 1) WHERE name = 'rec'");
-    if (st.step()) out.table_bytes = st.column(0);
+    out.table_bytes =
+        int_of(db.handle(), "SELECT sum(pgsize) FROM dbstat('main', 1) WHERE name = 'rec'");
   }
   db.close();
   out.ok = true;
@@ -1020,7 +1026,7 @@ int run_benchmark(const Options& opt) {
   cx.sizes.lookups = scaled(100000);
   // Not scaled: the table must stay larger than the page cache.
   cx.sizes.scan_rows = static_cast<std::int64_t>(
-      std::ceil(kScanCacheFactor * static_cast<double>(cx.settings.cache_bytes()) / 350.0));
+      std::ceil(kScanCacheFactor * static_cast<double>(cx.settings.cache_bytes()) / kRowBytes));
   cx.sizes.scan_passes = scaled(5);
   cx.sizes.autocommits = scaled(3000);
   progress("settings (read from an ehr store, applied to plain): " + cx.settings.describe());
