@@ -379,7 +379,15 @@ Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
                           "PRAGMA synchronous=FULL;"
                           "PRAGMA cell_size_check=ON;"
                           "PRAGMA trusted_schema=OFF;"
-                          "PRAGMA cache_size=-65536;",
+                          "PRAGMA cache_size=-65536;"
+                          // Checkpoint every 10000 WAL frames, not SQLite's
+                          // 1000: a checkpoint decrypts each page from the WAL
+                          // and re-encrypts it into the db, and a page that
+                          // many transactions rewrite is copied once per
+                          // checkpoint (scripts/bench store: bulk inserts
+                          // ~40% faster). The WAL reaches ~40 MiB before a
+                          // checkpoint and is deleted at the last close.
+                          "PRAGMA wal_autocheckpoint=10000;",
                           exclusive ? "PRAGMA locking_mode=EXCLUSIVE;" : "",
                           is_new ? "PRAGMA auto_vacuum=NONE;" : "")));
   Result<std::string> mode = text("PRAGMA journal_mode");

@@ -10,7 +10,8 @@
 // entry. A wrong secret therefore never reaches SQLite: no -shm is created
 // and no WAL is recovered or deleted. Every connection then runs
 //   temp_store=MEMORY, journal_mode=WAL, synchronous=FULL, cell_size_check=ON,
-//   trusted_schema=OFF, cache_size=-65536, busy_timeout, defensive mode
+//   trusted_schema=OFF, cache_size=-65536, wal_autocheckpoint=10000,
+//   busy_timeout, defensive mode
 // and checks PRAGMA ehr_status.
 //
 // Thread safety: a Connection or Statement is used by one thread at a time.

@@ -88,6 +88,7 @@ TEST_CASE("every connection runs with the ehr settings") {
   CHECK(query(s, "PRAGMA cell_size_check") == "1");
   CHECK(query(s, "PRAGMA trusted_schema") == "0");
   CHECK(query(s, "PRAGMA cache_size") == "-65536");
+  CHECK(query(s, "PRAGMA wal_autocheckpoint") == "10000");
   CHECK(query(s, "PRAGMA auto_vacuum") == "0");
   CHECK(query(s, "PRAGMA page_size") == "4096");
   CHECK(query(s, "PRAGMA application_id") == "1162367537");
