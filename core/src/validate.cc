@@ -580,7 +580,7 @@ class Validator {
       const Invariant* inv = find_invariant(name);
       auto info = rules_.invariants.find(name);
       if (inv == nullptr || info == rules_.invariants.end()) {
-        add(root, "internal", fmt::format("invariant {} is not implemented", name), true);
+        add(root, "internal", fmt::format("the rules name invariant {}, which this ehr does not know", name), true);
         continue;
       }
       inv->check(res, root, [&](const std::string& path) {
