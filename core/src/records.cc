@@ -731,8 +731,17 @@ Result<std::vector<StoredResource>> search_patients(Session& session, const Pati
     }
     return family + '\x01' + given + '\x01' + r.id;
   };
-  std::stable_sort(out.begin(), out.end(),
-                   [&](const StoredResource& a, const StoredResource& b) { return sort_key(a) < sort_key(b); });
+  // Each key computed once (folding names per comparison cost more than the
+  // search itself for a few hundred patients).
+  std::vector<std::pair<std::string, size_t>> keys;
+  keys.reserve(out.size());
+  for (size_t i = 0; i < out.size(); ++i) keys.emplace_back(sort_key(out[i]), i);
+  std::stable_sort(keys.begin(), keys.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<StoredResource> sorted;
+  sorted.reserve(out.size());
+  for (const auto& [key, i] : keys) sorted.push_back(std::move(out[i]));
+  out = std::move(sorted);
   std::string patients;
   for (const auto& r : out) patients += (patients.empty() ? "" : " ") + r.id;
   std::string hash = hash_hex(fmt::format("find|{}|{}|{}|{}|{}", q.name, q.birth_date,
