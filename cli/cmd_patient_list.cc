@@ -24,7 +24,7 @@ int run_patient_list(Context& ctx, int limit) {
     for (const auto& r : *rows) out.push_back(patient_row(r, ctx.config().get("mrn_system")));
     ctx.print_rows(out, patient_columns());
   } else {
-    print_resources(ctx, *rows);
+    print_resources(ctx, std::move(*rows));
   }
   return 0;
 }
