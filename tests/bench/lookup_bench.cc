@@ -1011,7 +1011,6 @@ std::string describe_failure(const std::vector<std::string>& argv, const ProcRun
 
 struct Samples {
   std::vector<double> wall_ms, cpu_ms, peak_mib;
-  std::vector<std::size_t> rows;
 };
 
 double quantile(std::vector<double> v, double q) {
@@ -1116,11 +1115,23 @@ int run_benchmark(const Options& o) {
               m.at("build_seconds").c_str(), resources / build_s, m.at("ehr_seconds").c_str(),
               resources / std::max(0.001, std::stod(m.at("ehr_seconds"))),
               m.at("plain_seconds").c_str(), m.at("generate_seconds").c_str());
-  std::printf("sizes: ehr.db %s (+ wal %s), plain.db %s (+ wal %s)\n\n",
+  std::printf("sizes: ehr.db %s (+ wal %s), plain.db %s (+ wal %s)\n",
               human_size(file_size(d.ehr_db)).c_str(),
               human_size(file_size(d.ehr_db + "-wal")).c_str(),
               human_size(file_size(d.plain_db)).c_str(),
               human_size(file_size(d.plain_db + "-wal")).c_str());
+  std::printf(
+      "queries (each a whole process; X a patient id, P a folded family-name prefix, P+ its\n"
+      "range end; the name query is the indexed range form of LIKE 'P%%'):\n"
+      "  record show   ehr --db ehr.db --user bench --key-file bench.key record show --patient X"
+      " --format json\n"
+      "                sqlite3 plain.db \"SELECT json FROM patient WHERE id='X'; SELECT json FROM"
+      " observation\n"
+      "                  WHERE patient_id='X' ORDER BY date DESC;\"\n"
+      "  patient find  ehr ... patient find --name P --format json\n"
+      "                sqlite3 plain.db \"SELECT json FROM patient WHERE family >= 'P' AND family <"
+      " 'P+'\n"
+      "                  ORDER BY family, given, id;\"\n\n");
   std::printf("%-13s %-8s %5s %10s %10s %10s %10s %12s %12s %10s\n", "query", "side", "runs",
               "median ms", "p90 ms", "min ms", "cpu ms", "median MiB", "peak MiB", "rows");
   bool all_met = true;
