@@ -39,7 +39,7 @@ int run_patient_find(Context& ctx, Options& o) {
     ctx.error("no patient matches");
     return kExitNoMatch;
   }
-  print_patients(ctx, *rows);
+  print_patients(ctx, std::move(*rows));
   return 0;
 }
 

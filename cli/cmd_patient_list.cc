@@ -19,7 +19,7 @@ int run_patient_list(Context& ctx, int limit) {
   std::sort(rows->begin(), rows->end(), [](const StoredResource& a, const StoredResource& b) {
     return a.id < b.id;
   });
-  print_patients(ctx, *rows);
+  print_patients(ctx, std::move(*rows));
   return 0;
 }
 

@@ -31,7 +31,7 @@ int run_record_list(Context& ctx, const Options& o) {
   }
   auto rows = list_resources(*session, q);
   if (!rows.ok()) return ctx.fail(rows.error());
-  print_resources(ctx, *rows);
+  print_resources(ctx, std::move(*rows));
   return 0;
 }
 

@@ -31,7 +31,7 @@ int run_record_show(Context& ctx, const Options& o) {
   auto record = patient_records(*session, q);
   if (!record.ok()) return ctx.fail(record.error());
   if (ctx.format() == Format::kTable) print_clinical_summary(ctx, *record);
-  else print_resources(ctx, *record);
+  else print_resources(ctx, std::move(*record));
   return kExitOk;
 }
 

@@ -149,7 +149,7 @@ Json searchset_bundle(const std::vector<StoredResource>& resources) {
   return b;
 }
 
-void print_resources(Context& ctx, const std::vector<StoredResource>& resources) {
+void print_resources(Context& ctx, std::vector<StoredResource> resources) {
   switch (ctx.format()) {
     case Format::kTable:
     case Format::kCsv: {
@@ -163,7 +163,7 @@ void print_resources(Context& ctx, const std::vector<StoredResource>& resources)
       return;
     default: {
       Json arr = Json::array();
-      for (const auto& r : resources) arr.push_back(r.resource);
+      for (auto& r : resources) arr.push_back(std::move(r.resource));
       ctx.print_rows(arr, {});
       return;
     }
@@ -256,9 +256,9 @@ Json patient_row(const StoredResource& r, const std::string& mrn_system) {
   return row;
 }
 
-void print_patients(Context& ctx, const std::vector<StoredResource>& patients) {
+void print_patients(Context& ctx, std::vector<StoredResource> patients) {
   if (ctx.format() != Format::kTable && ctx.format() != Format::kCsv) {
-    print_resources(ctx, patients);
+    print_resources(ctx, std::move(patients));
     return;
   }
   Json out = Json::array();

@@ -24,7 +24,9 @@ Json searchset_bundle(const std::vector<StoredResource>& resources);
 
 // Prints resources in ctx.format(): table/csv summary rows, json an array of
 // resources, ndjson one per line, yaml a list, bundle a searchset Bundle.
-void print_resources(Context& ctx, const std::vector<StoredResource>& resources);
+// Takes the resources by value so that callers done with them can move them
+// in: the json, ndjson and yaml formats then print them without a copy.
+void print_resources(Context& ctx, std::vector<StoredResource> resources);
 
 // The patient's whole record as sections, for people at a terminal:
 // demographics, active problems, medications, allergies with criticality,
@@ -32,7 +34,7 @@ void print_resources(Context& ctx, const std::vector<StoredResource>& resources)
 void print_clinical_summary(Context& ctx, const std::vector<StoredResource>& record);
 
 // Prints patients: patient rows for table and csv, resources otherwise.
-void print_patients(Context& ctx, const std::vector<StoredResource>& patients);
+void print_patients(Context& ctx, std::vector<StoredResource> patients);
 
 // Patient rows: id, name, birth_date, gender, mrn, phone.
 Json patient_row(const StoredResource& r, const std::string& mrn_system);

@@ -1,5 +1,6 @@
-// Configuration resolution (ehr/config.h). The key table comes from the
-// embedded schemas/config.yaml; the user's file is parsed by yaml_adapter.
+// Configuration resolution (ehr/config.h). The key table comes from
+// schemas/config.yaml, compiled into the binary by the build; the user's file
+// is parsed by yaml_adapter.
 
 #include "ehr/config.h"
 
@@ -10,43 +11,19 @@
 
 #include <fmt/format.h>
 
-#include "schemas.h"
 #include "yaml_adapter.h"
 
 namespace ehr {
 
+namespace detail {
+// The key table of schemas/config.yaml, compiled by the build
+// (tools/config_keys_gen.cc writes its definition).
+std::vector<ConfigKeyInfo> compiled_config_keys();
+}  // namespace detail
+
 namespace {
 
 using detail::YamlNode;
-
-std::vector<ConfigKeyInfo> load_key_table() {
-  // The schema is ours and embedded; a failure here is a build defect, which
-  // the schema meta-test catches. Return what parsed.
-  std::vector<ConfigKeyInfo> keys;
-  auto text = detail::embedded_schema("config.yaml");
-  if (!text) return keys;
-  auto doc = detail::parse_yaml(*text);
-  if (!doc.ok()) return keys;
-  const YamlNode* list = doc->get("keys");
-  if (list == nullptr) return keys;
-  for (const YamlNode& k : list->items) {
-    ConfigKeyInfo info;
-    auto str = [&](const char* name) {
-      const YamlNode* n = k.get(name);
-      return n != nullptr && n->is_scalar() ? n->scalar : std::string();
-    };
-    info.name = str("name");
-    info.flag = str("flag");
-    info.env = str("env");
-    info.default_value = str("default");
-    info.description = str("description");
-    info.path = str("path") == "true";
-    if (const YamlNode* v = k.get("values"))
-      for (const YamlNode& item : v->items) info.values.push_back(item.scalar);
-    keys.push_back(std::move(info));
-  }
-  return keys;
-}
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
@@ -81,7 +58,7 @@ std::pair<std::string, bool> config_path(const ConfigInputs& in) {
 }  // namespace
 
 const std::vector<ConfigKeyInfo>& config_keys() {
-  static const std::vector<ConfigKeyInfo> keys = load_key_table();
+  static const std::vector<ConfigKeyInfo> keys = detail::compiled_config_keys();
   return keys;
 }
 

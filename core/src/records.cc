@@ -652,6 +652,7 @@ Result<std::vector<StoredResource>> search_patients(Session& session, const Pati
   EHR_TRY(authorize(s, Action::kSearch, "Patient", ""));
   std::string where = "type = 'Patient'";
   std::vector<std::string> binds;
+  bool by_rid = false;  // a name or identifier subquery narrows the rows
   if (!q.name.empty()) {
     std::vector<std::string> tokens;
     std::string folded = fold_name(q.name), cur;
@@ -665,6 +666,7 @@ Result<std::vector<StoredResource>> search_patients(Session& session, const Pati
     }
     if (!cur.empty()) tokens.push_back(cur);
     for (const auto& t : tokens) {
+      by_rid = true;
       where += " AND rid IN (SELECT rid FROM name_token WHERE token >= ? AND token < ?)";
       binds.push_back(t);
       binds.push_back(t + "\xff");
@@ -676,13 +678,19 @@ Result<std::vector<StoredResource>> search_patients(Session& session, const Pati
     binds.push_back(q.birth_date);
   }
   if (!q.identifier_value.empty()) {
+    by_rid = true;
     where += q.identifier_system.empty()
                  ? " AND rid IN (SELECT rid FROM identifier WHERE value = ? AND type = 'Patient')"
                  : " AND rid IN (SELECT rid FROM identifier WHERE value = ? AND system = ? AND type = 'Patient')";
     binds.push_back(q.identifier_value);
     if (!q.identifier_system.empty()) binds.push_back(q.identifier_system);
   }
-  std::string sql = fmt::format("SELECT {} FROM resource WHERE {} ORDER BY id", kColumns, where);
+  // With a subquery, the rows come from its rids. Left to itself (no
+  // statistics), SQLite would instead walk every Patient of the (type, id)
+  // index to get ORDER BY id and test each rid against the subquery: a read
+  // of all patients for every search. The unary + keeps it off that index.
+  std::string sql = fmt::format("SELECT {} FROM resource WHERE {}{} ORDER BY id", kColumns,
+                                by_rid ? "+" : "", where);
   auto st = s.db().prepare(sql);
   if (!st.ok()) return st.error();
   for (size_t i = 0; i < binds.size(); ++i) EHR_TRY(st->bind_text(static_cast<int>(i + 1), binds[i]));
@@ -723,8 +731,17 @@ Result<std::vector<StoredResource>> search_patients(Session& session, const Pati
     }
     return family + '\x01' + given + '\x01' + r.id;
   };
-  std::stable_sort(out.begin(), out.end(),
-                   [&](const StoredResource& a, const StoredResource& b) { return sort_key(a) < sort_key(b); });
+  // Each key computed once (folding names per comparison cost more than the
+  // search itself for a few hundred patients).
+  std::vector<std::pair<std::string, size_t>> keys;
+  keys.reserve(out.size());
+  for (size_t i = 0; i < out.size(); ++i) keys.emplace_back(sort_key(out[i]), i);
+  std::stable_sort(keys.begin(), keys.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<StoredResource> sorted;
+  sorted.reserve(out.size());
+  for (const auto& [key, i] : keys) sorted.push_back(std::move(out[i]));
+  out = std::move(sorted);
   std::string patients;
   for (const auto& r : out) patients += (patients.empty() ? "" : " ") + r.id;
   std::string hash = hash_hex(fmt::format("find|{}|{}|{}|{}|{}", q.name, q.birth_date,

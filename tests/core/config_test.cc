@@ -2,7 +2,9 @@
 #include <doctest/doctest.h>
 
 #include "ehr/config.h"
+#include "schemas.h"
 #include "support/temp_dir.h"
+#include "yaml_adapter.h"
 
 using ehr::ConfigInputs;
 using ehr::resolve_config;
@@ -135,6 +137,37 @@ TEST_CASE("an empty config file configures nothing") {
   auto c = resolve_config(in);
   REQUIRE(c.ok());
   CHECK(c->get("db") == "./ehr.db");
+}
+
+TEST_CASE("the compiled key table is schemas/config.yaml") {
+  // The build compiles the table (tools/config_keys_gen.cc); read the
+  // embedded schema here the way the loader once did, and compare.
+  auto text = ehr::detail::embedded_schema("config.yaml");
+  REQUIRE(text.has_value());
+  auto doc = ehr::detail::parse_yaml(*text);
+  REQUIRE(doc.ok());
+  const ehr::detail::YamlNode* list = doc->get("keys");
+  REQUIRE(list != nullptr);
+  const auto& keys = ehr::config_keys();
+  REQUIRE(keys.size() == list->items.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto& k = list->items[i];
+    auto str = [&](const char* name) {
+      const ehr::detail::YamlNode* n = k.get(name);
+      return n != nullptr && n->is_scalar() ? n->scalar : std::string();
+    };
+    CAPTURE(keys[i].name);
+    CHECK(keys[i].name == str("name"));
+    CHECK(keys[i].flag == str("flag"));
+    CHECK(keys[i].env == str("env"));
+    CHECK(keys[i].default_value == str("default"));
+    CHECK(keys[i].description == str("description"));
+    CHECK(keys[i].path == (str("path") == "true"));
+    std::vector<std::string> values;
+    if (const ehr::detail::YamlNode* v = k.get("values"))
+      for (const auto& item : v->items) values.push_back(item.scalar);
+    CHECK(keys[i].values == values);
+  }
 }
 
 }
