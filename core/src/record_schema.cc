@@ -2,8 +2,8 @@
 //
 // Migration 1: resources with lookup columns, their history, identifier,
 // reference and name-token tables, the change sequence, users and the audit
-// table. Each later migration appends to kMigrations; released ones never
-// change.
+// table. Migration 2: the name-token and identifier indexes cover rid. Each
+// later migration appends to kMigrations; released ones never change.
 
 #include <fmt/format.h>
 
@@ -106,6 +106,15 @@ CREATE TABLE audit(
   count     INTEGER NOT NULL DEFAULT 0,
   detail    TEXT NOT NULL DEFAULT ''
 );
+)sql",
+    // 2: the name and identifier subqueries of patient search and lookup
+    // select rid, which these indexes did not hold: every match cost a read
+    // of its name_token or identifier table row too. Now they cover it.
+    R"sql(
+DROP INDEX name_token_token;
+CREATE INDEX name_token_token ON name_token(token, rid);
+DROP INDEX identifier_value;
+CREATE INDEX identifier_value ON identifier(value, system, type, rid);
 )sql",
 };
 
