@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <deque>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -185,23 +187,13 @@ bool is_valid_utf8(std::string_view s) {
 
 namespace {
 
-class Parser {
+// The lexical layer both readers share: whitespace, literals, numbers and
+// strings, with parse_json's error messages.
+class Lexer {
  public:
-  explicit Parser(std::string_view text) : s_(text) {}
+  explicit Lexer(std::string_view text) : s_(text) {}
 
-  Result<Json> parse_document() {
-    skip_ws();
-    Json root;
-    if (!parse_value(root, 0)) return error_;
-    skip_ws();
-    if (pos_ < s_.size()) {
-      fail("unexpected text after the JSON value");
-      return error_;
-    }
-    return root;
-  }
-
- private:
+ protected:
   bool fail(std::string_view what) {
     // Line and column of pos_, both 1-based; columns count bytes.
     size_t line = 1, col = 1;
@@ -224,34 +216,16 @@ class Parser {
     return true;
   }
 
-  bool parse_value(Json& out, int depth) {
-    if (pos_ >= s_.size()) return fail("unexpected end of input");
-    char c = s_[pos_];
-    switch (c) {
-      case '{': return parse_object(out, depth + 1);
-      case '[': return parse_array(out, depth + 1);
-      case '"': {
-        std::string str;
-        if (!parse_string(str)) return false;
-        out = Json::string(std::move(str));
-        return true;
-      }
-      case 't': if (!literal("true")) return false; out = Json::boolean(true); return true;
-      case 'f': if (!literal("false")) return false; out = Json::boolean(false); return true;
-      case 'n': if (!literal("null")) return false; out = Json(); return true;
-      default:
-        if (c == '-' || (c >= '0' && c <= '9')) return parse_number(out);
-        return fail(fmt::format("unexpected character {}", describe(c)));
-    }
-  }
-
   static std::string describe(char c) {
     auto u = static_cast<unsigned char>(c);
     if (u >= 0x20 && u < 0x7F) return fmt::format("'{}'", c);
     return fmt::format("0x{:02x}", u);
   }
 
-  bool parse_number(Json& out) {
+  bool unexpected(char c) { return fail(fmt::format("unexpected character {}", describe(c))); }
+
+  // A number at pos_; `literal` gets its text.
+  bool scan_number(std::string_view& literal) {
     size_t start = pos_;
     auto digit = [&] { return pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9'; };
     if (s_[pos_] == '-') ++pos_;
@@ -273,7 +247,7 @@ class Parser {
       if (!digit()) return fail("invalid number: digit expected in exponent");
       while (digit()) ++pos_;
     }
-    out = Json::number_literal(std::string(s_.substr(start, pos_ - start)));
+    literal = s_.substr(start, pos_ - start);
     return true;
   }
 
@@ -291,6 +265,7 @@ class Parser {
     return true;
   }
 
+  // The string at pos_, decoded into `out`.
   bool parse_string(std::string& out) {
     ++pos_;  // opening quote
     for (;;) {
@@ -350,6 +325,80 @@ class Parser {
     }
   }
 
+  // The string at pos_ when its text is already what append_json_string
+  // writes for its value (no escape, no control character, no DEL, valid
+  // UTF-8): its bytes between the quotes, with pos_ moved past it. Otherwise
+  // nullopt and pos_ unchanged.
+  std::optional<std::string_view> plain_string() {
+    size_t i = pos_ + 1;
+    while (i < s_.size()) {
+      unsigned char c = static_cast<unsigned char>(s_[i]);
+      if (c == '"') {
+        std::string_view body = s_.substr(pos_ + 1, i - pos_ - 1);
+        pos_ = i + 1;
+        return body;
+      }
+      if (c == '\\' || c < 0x20 || c == 0x7F) return std::nullopt;
+      if (c < 0x80) {
+        ++i;
+      } else {
+        size_t n = utf8_sequence_length(s_, i);
+        if (n == 0) return std::nullopt;
+        i += n;
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::string_view s_;
+  size_t pos_ = 0;
+  Error error_{ErrorCode::kInternal, ""};
+};
+
+// parse_json: builds the value.
+class Parser : Lexer {
+ public:
+  using Lexer::Lexer;
+
+  Result<Json> parse_document() {
+    skip_ws();
+    Json root;
+    if (!parse_value(root, 0)) return error_;
+    skip_ws();
+    if (pos_ < s_.size()) {
+      fail("unexpected text after the JSON value");
+      return error_;
+    }
+    return root;
+  }
+
+ private:
+  bool parse_value(Json& out, int depth) {
+    if (pos_ >= s_.size()) return fail("unexpected end of input");
+    char c = s_[pos_];
+    switch (c) {
+      case '{': return parse_object(out, depth + 1);
+      case '[': return parse_array(out, depth + 1);
+      case '"': {
+        std::string str;
+        if (!parse_string(str)) return false;
+        out = Json::string(std::move(str));
+        return true;
+      }
+      case 't': if (!literal("true")) return false; out = Json::boolean(true); return true;
+      case 'f': if (!literal("false")) return false; out = Json::boolean(false); return true;
+      case 'n': if (!literal("null")) return false; out = Json(); return true;
+      default:
+        if (c == '-' || (c >= '0' && c <= '9')) {
+          std::string_view lit;
+          if (!scan_number(lit)) return false;
+          out = Json::number_literal(std::string(lit));
+          return true;
+        }
+        return unexpected(c);
+    }
+  }
+
   bool parse_array(Json& out, int depth) {
     if (depth > Json::kMaxDepth) return fail("nesting too deep");
     ++pos_;
@@ -399,10 +448,143 @@ class Parser {
       return fail("expected ',' or '}' in object");
     }
   }
+};
 
-  std::string_view s_;
-  size_t pos_ = 0;
-  Error error_{ErrorCode::kInternal, ""};
+// append_json_text: the grammar of Parser, writing as write() would write
+// the value instead of building it. It accepts exactly what Parser accepts
+// (duplicate members and nesting depth included); tests/core/json_test.cc
+// checks the two against each other.
+class Reformatter : Lexer {
+ public:
+  Reformatter(std::string_view text, std::string& out, bool pretty)
+      : Lexer(text), out_(out), pretty_(pretty) {}
+
+  bool run(int indent) {
+    skip_ws();
+    if (!value(indent, 0)) return false;
+    skip_ws();
+    return pos_ == s_.size();
+  }
+
+ private:
+  void newline(int level) {
+    out_ += '\n';
+    out_.append(static_cast<size_t>(level) * 2, ' ');
+  }
+
+  // A string at pos_: appends it as append_json_string writes its value and
+  // sets `key` to that value (a view of the text, or of decoded_).
+  bool string(std::string_view* key) {
+    if (std::optional<std::string_view> body = plain_string()) {
+      out_ += '"';
+      out_ += *body;
+      out_ += '"';
+      if (key != nullptr) *key = *body;
+      return true;
+    }
+    std::string& decoded = decoded_.emplace_back();
+    if (!parse_string(decoded)) return false;
+    append_json_string(out_, decoded);
+    if (key != nullptr) *key = decoded;
+    return true;
+  }
+
+  bool value(int indent, int depth) {
+    if (pos_ >= s_.size()) return fail("unexpected end of input");
+    char c = s_[pos_];
+    switch (c) {
+      case '{': return object(indent, depth + 1);
+      case '[': return array(indent, depth + 1);
+      case '"': return string(nullptr);
+      case 't': if (!literal("true")) return false; out_ += "true"; return true;
+      case 'f': if (!literal("false")) return false; out_ += "false"; return true;
+      case 'n': if (!literal("null")) return false; out_ += "null"; return true;
+      default:
+        if (c == '-' || (c >= '0' && c <= '9')) {
+          std::string_view lit;
+          if (!scan_number(lit)) return false;
+          out_ += lit;
+          return true;
+        }
+        return unexpected(c);
+    }
+  }
+
+  bool array(int indent, int depth) {
+    if (depth > Json::kMaxDepth) return fail("nesting too deep");
+    ++pos_;
+    skip_ws();
+    if (pos_ < s_.size() && s_[pos_] == ']') {
+      ++pos_;
+      out_ += "[]";
+      return true;
+    }
+    out_ += '[';
+    for (bool first = true;; first = false) {
+      skip_ws();
+      if (!first) out_ += ',';
+      if (pretty_) newline(indent + 1);
+      if (!value(indent + 1, depth)) return false;
+      skip_ws();
+      if (pos_ >= s_.size()) return fail("unexpected end of input in array");
+      if (s_[pos_] == ',') { ++pos_; continue; }
+      if (s_[pos_] == ']') {
+        ++pos_;
+        if (pretty_) newline(indent);
+        out_ += ']';
+        return true;
+      }
+      return fail("expected ',' or ']' in array");
+    }
+  }
+
+  bool object(int indent, int depth) {
+    if (depth > Json::kMaxDepth) return fail("nesting too deep");
+    ++pos_;
+    skip_ws();
+    if (pos_ < s_.size() && s_[pos_] == '}') {
+      ++pos_;
+      out_ += "{}";
+      return true;
+    }
+    out_ += '{';
+    // This object's member names are keys_[first_key...]; nested objects
+    // push theirs above them and pop them when they end.
+    const size_t first_key = keys_.size();
+    for (bool first = true;; first = false) {
+      skip_ws();
+      if (pos_ >= s_.size() || s_[pos_] != '"') return fail("expected a member name in object");
+      if (!first) out_ += ',';
+      if (pretty_) newline(indent + 1);
+      std::string_view key;
+      if (!string(&key)) return false;
+      for (size_t k = first_key; k < keys_.size(); ++k)
+        if (keys_[k] == key) return fail("duplicate member");
+      keys_.push_back(key);
+      skip_ws();
+      if (pos_ >= s_.size() || s_[pos_] != ':') return fail("expected ':' after member name");
+      ++pos_;
+      out_ += pretty_ ? ": " : ":";
+      skip_ws();
+      if (!value(indent + 1, depth)) return false;
+      skip_ws();
+      if (pos_ >= s_.size()) return fail("unexpected end of input in object");
+      if (s_[pos_] == ',') { ++pos_; continue; }
+      if (s_[pos_] == '}') {
+        ++pos_;
+        keys_.resize(first_key);
+        if (pretty_) newline(indent);
+        out_ += '}';
+        return true;
+      }
+      return fail("expected ',' or '}' in object");
+    }
+  }
+
+  std::string& out_;
+  bool pretty_;
+  std::vector<std::string_view> keys_;  // member names of the open objects
+  std::deque<std::string> decoded_;     // strings that needed decoding (stable)
 };
 
 }  // namespace
@@ -520,6 +702,13 @@ std::string to_json_canonical(const Json& value) {
   std::string out;
   write(out, value, Style::kCanonical, 0);
   return out;
+}
+
+bool append_json_text(std::string& out, std::string_view text, JsonLayout layout, int indent) {
+  const size_t size = out.size();
+  if (Reformatter(text, out, layout == JsonLayout::kPretty).run(indent)) return true;
+  out.resize(size);
+  return false;
 }
 
 }  // namespace ehr

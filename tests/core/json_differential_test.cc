@@ -54,6 +54,12 @@ TEST_CASE("agrees with nlohmann-json on what is valid and what it means") {
     REQUIRE(nlohmann_accepts(doc));
     CHECK(nlohmann::json::parse(ehr::to_json(*ours)) == nlohmann::json::parse(doc));
     CHECK(nlohmann::json::parse(ehr::to_json_canonical(*ours)) == nlohmann::json::parse(doc));
+    // The reader that writes without building a value writes the same bytes.
+    std::string pretty, compact;
+    CHECK(ehr::append_json_text(pretty, doc, ehr::JsonLayout::kPretty));
+    CHECK(pretty == ehr::to_json_pretty(*ours));
+    CHECK(ehr::append_json_text(compact, doc, ehr::JsonLayout::kCompact));
+    CHECK(compact == ehr::to_json(*ours));
     // Mutate one byte: both parsers must agree on validity (nlohmann allows
     // duplicate keys, which ehr refuses; the generator never makes them).
     std::string broken = doc;
@@ -61,6 +67,8 @@ TEST_CASE("agrees with nlohmann-json on what is valid and what it means") {
     broken[at] = "{}[],:\"\\ 0a-"[rng() % 12];
     CAPTURE(broken);
     bool ours_ok = ehr::parse_json(broken).ok();
+    std::string ignored;
+    CHECK(ehr::append_json_text(ignored, broken, ehr::JsonLayout::kPretty) == ours_ok);
     bool theirs_ok = nlohmann_accepts(broken);
     if (ours_ok != theirs_ok) {
       // The only allowed disagreement: a duplicate member made by the mutation.

@@ -8,6 +8,34 @@
 using ehr::Json;
 using ehr::parse_json;
 
+
+// append_json_text against what it must equal: parse_json, then to_json or
+// to_json_pretty (at level 1, as an element of a pretty array).
+void check_append_json_text(const std::string& text) {
+  CAPTURE(text);
+  auto parsed = parse_json(text);
+  for (auto layout : {ehr::JsonLayout::kCompact, ehr::JsonLayout::kPretty}) {
+    for (int indent : {0, 1}) {
+      std::string out = "prefix";
+      bool ok = ehr::append_json_text(out, text, layout, indent);
+      REQUIRE(ok == parsed.ok());
+      if (!ok) {
+        CHECK(out == "prefix");
+        continue;
+      }
+      if (layout == ehr::JsonLayout::kCompact) {
+        CHECK(out == "prefix" + ehr::to_json(*parsed));
+      } else if (indent == 0) {
+        CHECK(out == "prefix" + ehr::to_json_pretty(*parsed));
+      } else {
+        Json wrapped = Json::array();
+        wrapped.push_back(*parsed);
+        CHECK("[\n  " + out.substr(6) + "\n]" == ehr::to_json_pretty(wrapped));
+      }
+    }
+  }
+}
+
 TEST_SUITE("json") {
 
 TEST_CASE("keeps number literals exactly, including decimal precision and big integers") {
@@ -82,6 +110,39 @@ TEST_CASE("refuses nesting deeper than the limit without exhausting the stack") 
   CHECK(r.error().message() == "line 1, column 257: nesting too deep");
   std::string ok_depth = std::string(256, '[') + std::string(256, ']');
   CHECK(parse_json(ok_depth).ok());
+}
+
+TEST_CASE("append_json_text writes what parse_json and to_json or to_json_pretty write") {
+  const std::string docs[] = {
+      "null", "true", "false", "0", "-1.50e+3", "\"\"", "[]", "{}", " [ ] ", "{ }",
+      R"({"a":1.50,"b":-0.0,"c":12345678901234567890,"d":1e-7,"e":2E+3})",
+      R"({"a":[1,2],"b":{},"c":[],"d":[[],{}],"e":{"f":{"g":[null]}}})",
+      " {\n\t\"a\" : [ 1 , 2 ] ,\r\n \"b\" : { } } ",
+      R"(["a\"b\\c\/d\n\t\u00e9\ud83d\ude00\u0001\u007f\b\f\r"])",
+      "[\"raw \x7f del\", \"Zo\xc3\xab \xe6\x9d\x8e \xf0\x9f\x98\x80\"]",
+      R"({"k\u00e9y":1,"key":2,"k\"":{"k\"":3}})",
+      R"({"resourceType":"Patient","id":"p1","meta":{"versionId":"1"},"name":[{"family":"Núñez","given":["Zoë"]}]})",
+      // Refused, as parse_json refuses them:
+      "", "{", "[1,]", "[1 2]", "{\"a\" 1}", "{\"a\":1,\"a\":2}", "{\"a\":{\"b\":1},\"a\":2}",
+      "{\"\\u0061\":1,\"a\":2}", "{\"a\":{\"a\":1,\"b\":{\"a\":2}}}", "01", "1.", "-", "tru",
+      "\"abc", "\"a\nb\"", "\"\\x\"", "\"\\ud800\"", "\"\xff\"", "\"\xc0\xaf\"", "{} x", "\x01",
+      std::string(300, '[') + std::string(300, ']'),
+      std::string(256, '[') + std::string(256, ']'),
+  };
+  for (const auto& d : docs) check_append_json_text(d);
+}
+
+TEST_CASE("append_json_text agrees with parse_json on random and damaged documents") {
+  std::uint64_t x = 20261125;
+  auto next = [&] { return x = x * 6364136223846793005ull + 1442695040888963407ull, x >> 33; };
+  const std::string pieces[] = {"{", "}", "[", "]", ",", ":", " ", "\"a\"", "\"b\"", "\"\\u00e9\"",
+                                "1", "-0.5", "true", "null", "\"x\\ny\"", "\"\x7f\"", "{\"a\":1}"};
+  for (int i = 0; i < 20000; ++i) {
+    std::string doc;
+    int n = static_cast<int>(next() % 12);
+    for (int k = 0; k < n; ++k) doc += pieces[next() % (sizeof pieces / sizeof pieces[0])];
+    check_append_json_text(doc);
+  }
 }
 
 TEST_CASE("compares objects regardless of member order") {

@@ -105,6 +105,18 @@ std::string to_json_canonical(const Json& value);
 // Appends `s` to `out` as a JSON string literal, quotes included.
 void append_json_string(std::string& out, std::string_view s);
 
+// The layouts append_json_text writes: to_json's and to_json_pretty's.
+enum class JsonLayout { kCompact, kPretty };
+
+// Appends the document in `text` to `out` exactly as to_json (kCompact) or
+// to_json_pretty (kPretty) writes the value parse_json(text) returns, without
+// building that value: the fast way to print stored documents. `indent` is
+// the nesting level the document is written at in kPretty (each line after
+// its first is indented by two more spaces per level), so that an element of
+// an array written by to_json_pretty is written at level 1.
+// Returns false, and leaves `out` as it was, for any text parse_json refuses.
+bool append_json_text(std::string& out, std::string_view text, JsonLayout layout, int indent = 0);
+
 // Returns whether `s` is well-formed UTF-8 (no overlongs, no surrogates).
 bool is_valid_utf8(std::string_view s);
 
