@@ -33,7 +33,7 @@ int run_patient_find(Context& ctx, Options& o) {
   }
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
-  auto rows = search_patients(*session, o.q);
+  auto rows = search_patients_json(*session, o.q);
   if (!rows.ok()) return ctx.fail(rows.error());
   if (rows->empty()) {
     ctx.error("no patient matches");

@@ -28,10 +28,16 @@ int run_record_show(Context& ctx, const Options& o) {
   q.types = o.types;
   q.since = o.since;
   q.include_retracted = o.all;
-  auto record = patient_records(*session, q);
+  auto record = patient_records_json(*session, q);
   if (!record.ok()) return ctx.fail(record.error());
-  if (ctx.format() == Format::kTable) print_clinical_summary(ctx, *record);
-  else print_resources(ctx, std::move(*record));
+  if (ctx.format() == Format::kTable) {
+    std::vector<StoredResource> parsed;
+    parsed.reserve(record->size());
+    for (auto& r : *record) parsed.push_back(parse_stored(std::move(r)));
+    print_clinical_summary(ctx, parsed);
+  } else {
+    print_resources(ctx, std::move(*record));
+  }
   return kExitOk;
 }
 

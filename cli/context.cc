@@ -64,6 +64,11 @@ void Context::print_rows(const Json& rows, const std::vector<std::string>& colum
   io_.out.flush();
 }
 
+void Context::print_json_texts(const std::vector<std::string_view>& texts) {
+  render_json_texts(io_.out, texts, format_);
+  io_.out.flush();
+}
+
 void Context::print_document(const Json& doc) {
   render_document(io_.out, doc, format_, render_);
   io_.out.flush();

@@ -51,6 +51,9 @@ class Context {
   // Renders rows or one document to stdout in the chosen format.
   void print_rows(const Json& rows, const std::vector<std::string>& columns);
   void print_document(const Json& doc);
+  // Renders documents given as JSON text (render_json_texts). REQUIRES:
+  // format() is kJson or kNdjson.
+  void print_json_texts(const std::vector<std::string_view>& texts);
 
  private:
   Io& io_;

@@ -228,6 +228,37 @@ void render_rows(std::ostream& out, const Json& rows, const std::vector<std::str
   }
 }
 
+void render_json_texts(std::ostream& out, const std::vector<std::string_view>& texts,
+                       Format format) {
+  // Written in pieces of about 64 KiB, so a long result is never held twice.
+  constexpr size_t kChunk = 64 * 1024;
+  std::string buf;
+  auto document = [&](std::string_view text, JsonLayout layout, int indent) {
+    if (!append_json_text(buf, text, layout, indent)) buf += "null";
+    if (buf.size() >= kChunk) {
+      out << buf;
+      buf.clear();
+    }
+  };
+  if (format == Format::kNdjson) {
+    for (std::string_view t : texts) {
+      document(t, JsonLayout::kCompact, 0);
+      buf += '\n';
+    }
+  } else if (texts.empty()) {
+    buf = "[]\n";
+  } else {
+    // to_json_pretty of the array: each element on its own lines at level 1.
+    buf += '[';
+    for (size_t i = 0; i < texts.size(); ++i) {
+      buf += i == 0 ? "\n  " : ",\n  ";
+      document(texts[i], JsonLayout::kPretty, 1);
+    }
+    buf += "\n]\n";
+  }
+  out << buf;
+}
+
 void render_document(std::ostream& out, const Json& doc, Format format, const RenderOptions& opts) {
   switch (format) {
     case Format::kBundle:

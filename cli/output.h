@@ -45,6 +45,14 @@ struct RenderOptions {
 void render_rows(std::ostream& out, const Json& rows, const std::vector<std::string>& columns,
                  Format format, const RenderOptions& opts = {});
 
+// Renders documents given as JSON text for json and ndjson: byte for byte
+// what render_rows writes for the array of their values, without parsing
+// them (append_json_text). A text that is not JSON renders as null, as an
+// unparseable stored document always has. REQUIRES: format is kJson or
+// kNdjson.
+void render_json_texts(std::ostream& out, const std::vector<std::string_view>& texts,
+                       Format format);
+
 // Renders one document. table shows it as FIELD/VALUE rows; csv as one
 // header row and one data row over its top-level fields.
 void render_document(std::ostream& out, const Json& doc, Format format,

@@ -170,6 +170,34 @@ void print_resources(Context& ctx, std::vector<StoredResource> resources) {
   }
 }
 
+namespace {
+
+bool prints_json_text(Format f) { return f == Format::kJson || f == Format::kNdjson; }
+
+void print_texts(Context& ctx, const std::vector<StoredJson>& resources) {
+  std::vector<std::string_view> texts;
+  texts.reserve(resources.size());
+  for (const auto& r : resources) texts.emplace_back(r.json);
+  ctx.print_json_texts(texts);
+}
+
+std::vector<StoredResource> parse_all(std::vector<StoredJson> resources) {
+  std::vector<StoredResource> out;
+  out.reserve(resources.size());
+  for (auto& r : resources) out.push_back(parse_stored(std::move(r)));
+  return out;
+}
+
+}  // namespace
+
+void print_resources(Context& ctx, std::vector<StoredJson> resources) {
+  if (prints_json_text(ctx.format())) {
+    print_texts(ctx, resources);
+    return;
+  }
+  print_resources(ctx, parse_all(std::move(resources)));
+}
+
 void print_clinical_summary(Context& ctx, const std::vector<StoredResource>& record) {
   std::ostream& out = ctx.out();
   const StoredResource* patient = nullptr;
@@ -264,6 +292,14 @@ void print_patients(Context& ctx, std::vector<StoredResource> patients) {
   Json out = Json::array();
   for (const auto& r : patients) out.push_back(patient_row(r, ctx.config().get("mrn_system")));
   ctx.print_rows(out, patient_columns());
+}
+
+void print_patients(Context& ctx, std::vector<StoredJson> patients) {
+  if (prints_json_text(ctx.format())) {
+    print_texts(ctx, patients);
+    return;
+  }
+  print_patients(ctx, parse_all(std::move(patients)));
 }
 
 const std::vector<std::string>& patient_columns() {

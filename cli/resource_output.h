@@ -28,6 +28,11 @@ Json searchset_bundle(const std::vector<StoredResource>& resources);
 // in: the json, ndjson and yaml formats then print them without a copy.
 void print_resources(Context& ctx, std::vector<StoredResource> resources);
 
+// print_resources for resources whose JSON is still the stored text: json
+// and ndjson print that text without parsing it; the other formats parse
+// it and print as print_resources does. The output is the same.
+void print_resources(Context& ctx, std::vector<StoredJson> resources);
+
 // The patient's whole record as sections, for people at a terminal:
 // demographics, active problems, medications, allergies with criticality,
 // recent vitals and labs, immunizations, encounters, then everything else.
@@ -35,6 +40,10 @@ void print_clinical_summary(Context& ctx, const std::vector<StoredResource>& rec
 
 // Prints patients: patient rows for table and csv, resources otherwise.
 void print_patients(Context& ctx, std::vector<StoredResource> patients);
+
+// print_patients for patients whose JSON is still the stored text, as
+// print_resources(Context&, std::vector<StoredJson>) is to print_resources.
+void print_patients(Context& ctx, std::vector<StoredJson> patients);
 
 // Patient rows: id, name, birth_date, gender, mrn, phone.
 Json patient_row(const StoredResource& r, const std::string& mrn_system);

@@ -96,9 +96,9 @@ Result<std::int64_t> next_seq(SessionImpl& s) {
   return v;
 }
 
-StoredResource row_to_resource(store::Statement& q) {
+StoredJson row_to_stored(store::Statement& q) {
   // Columns: type, id, version, seq, last_updated, patient, retracted, json
-  StoredResource r;
+  StoredJson r;
   r.type = q.column_text(0);
   r.id = q.column_text(1);
   r.version = q.column_int(2);
@@ -106,24 +106,33 @@ StoredResource row_to_resource(store::Statement& q) {
   r.last_updated = q.column_text(4);
   r.patient = q.column_text(5);
   r.retracted = q.column_int(6) != 0;
-  auto parsed = parse_json(q.column_text(7));
-  r.resource = parsed.ok() ? std::move(*parsed) : Json();
+  r.json = q.column_text(7);
   return r;
 }
+
+StoredResource row_to_resource(store::Statement& q) { return parse_stored(row_to_stored(q)); }
 
 constexpr const char* kColumns =
     "type, id, version, seq, last_updated, coalesce(patient,''), retracted, json";
 
-Result<std::optional<StoredResource>> load(SessionImpl& s, const std::string& type,
-                                           const std::string& id) {
+Result<std::optional<StoredJson>> load_json(SessionImpl& s, const std::string& type,
+                                            const std::string& id) {
   auto st = s.statement(fmt::format("SELECT {} FROM resource WHERE type = ? AND id = ?", kColumns));
   if (!st.ok()) return st.error();
   EHR_TRY((*st)->bind_text(1, type));
   EHR_TRY((*st)->bind_text(2, id));
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
-  if (!*row) return std::optional<StoredResource>();
-  return std::optional<StoredResource>(row_to_resource(**st));
+  if (!*row) return std::optional<StoredJson>();
+  return std::optional<StoredJson>(row_to_stored(**st));
+}
+
+Result<std::optional<StoredResource>> load(SessionImpl& s, const std::string& type,
+                                           const std::string& id) {
+  auto r = load_json(s, type, id);
+  if (!r.ok()) return r.error();
+  if (!r->has_value()) return std::optional<StoredResource>();
+  return std::optional<StoredResource>(parse_stored(std::move(**r)));
 }
 
 Status first_validation_error(const Json& resource) {
@@ -245,6 +254,20 @@ bool is_retracted_content(const Json& r) {
 }
 
 }  // namespace
+
+StoredResource parse_stored(StoredJson r) {
+  StoredResource out;
+  out.type = std::move(r.type);
+  out.id = std::move(r.id);
+  out.version = r.version;
+  out.seq = r.seq;
+  out.last_updated = std::move(r.last_updated);
+  out.patient = std::move(r.patient);
+  out.retracted = r.retracted;
+  auto parsed = parse_json(r.json);
+  out.resource = parsed.ok() ? std::move(*parsed) : Json();
+  return out;
+}
 
 // --- writing -----------------------------------------------------------------
 
@@ -545,15 +568,31 @@ Result<StoredResource> find_patient(Session& session, const std::string& key,
 
 namespace {
 
-Result<std::vector<StoredResource>> collect(store::Statement& q, int limit) {
-  std::vector<StoredResource> out;
+template <typename Row, typename Convert>
+Result<std::vector<Row>> collect_rows(store::Statement& q, int limit, Convert convert) {
+  std::vector<Row> out;
   for (;;) {
     auto row = q.step();
     if (!row.ok()) return row.error();
     if (!*row) break;
-    out.push_back(row_to_resource(q));
+    out.push_back(convert(q));
     if (limit > 0 && static_cast<int>(out.size()) >= limit) break;
   }
+  return out;
+}
+
+Result<std::vector<StoredResource>> collect(store::Statement& q, int limit) {
+  return collect_rows<StoredResource>(q, limit, row_to_resource);
+}
+
+Result<std::vector<StoredJson>> collect_json(store::Statement& q, int limit) {
+  return collect_rows<StoredJson>(q, limit, row_to_stored);
+}
+
+std::vector<StoredResource> parse_all(std::vector<StoredJson> rows) {
+  std::vector<StoredResource> out;
+  out.reserve(rows.size());
+  for (auto& r : rows) out.push_back(parse_stored(std::move(r)));
   return out;
 }
 
@@ -567,8 +606,14 @@ std::string types_clause(const std::vector<std::string>& types) {
 }  // namespace
 
 Result<std::vector<StoredResource>> patient_records(Session& session, const RecordQuery& q) {
+  auto rows = patient_records_json(session, q);
+  if (!rows.ok()) return rows.error();
+  return parse_all(std::move(*rows));
+}
+
+Result<std::vector<StoredJson>> patient_records_json(Session& session, const RecordQuery& q) {
   SessionImpl& s = SessionImpl::of(session);
-  auto patient = load(s, "Patient", q.patient);
+  auto patient = load_json(s, "Patient", q.patient);
   if (!patient.ok()) return patient.error();
   if (!patient->has_value()) return Error::not_found(fmt::format("no patient {}", q.patient));
   EHR_TRY(authorize(s, Action::kRead, "Patient", q.patient));
@@ -583,9 +628,9 @@ Result<std::vector<StoredResource>> patient_records(Session& session, const Reco
   EHR_TRY(st->bind_text(i++, q.patient));
   for (const auto& t : q.types) EHR_TRY(st->bind_text(i++, t));
   if (!q.since.empty()) EHR_TRY(st->bind_text(i++, q.since));
-  auto rows = collect(*st, q.limit);
+  auto rows = collect_json(*st, q.limit);
   if (!rows.ok()) return rows.error();
-  std::vector<StoredResource> out;
+  std::vector<StoredJson> out;
   bool want_patient = q.types.empty() ||
                       std::find(q.types.begin(), q.types.end(), "Patient") != q.types.end();
   if (want_patient) out.push_back(std::move(**patient));
@@ -646,6 +691,24 @@ Result<std::pair<std::string, std::string>> resolve_record_ref(Session& session,
 }
 
 Result<std::vector<StoredResource>> search_patients(Session& session, const PatientQuery& q) {
+  auto rows = search_patients_json(session, q);
+  if (!rows.ok()) return rows.error();
+  return parse_all(std::move(*rows));
+}
+
+namespace {
+
+// SQL for a part of the patient's first name as the sort key takes it: the
+// string at `path` of the document; '' when there is none (or no JSON).
+std::string name_part_sql(const char* path) {
+  return fmt::format("CASE WHEN json_valid(json) AND json_type(json, '{0}') = 'text' "
+                     "THEN json_extract(json, '{0}') ELSE '' END",
+                     path);
+}
+
+}  // namespace
+
+Result<std::vector<StoredJson>> search_patients_json(Session& session, const PatientQuery& q) {
   SessionImpl& s = SessionImpl::of(session);
   if (q.name.empty() && q.birth_date.empty() && q.identifier_value.empty() && q.phone.empty())
     return Error::invalid_argument("give at least one of --name, --birth-date, --identifier, --mrn, --phone");
@@ -689,14 +752,19 @@ Result<std::vector<StoredResource>> search_patients(Session& session, const Pati
   // statistics), SQLite would instead walk every Patient of the (type, id)
   // index to get ORDER BY id and test each rid against the subquery: a read
   // of all patients for every search. The unary + keeps it off that index.
-  std::string sql = fmt::format("SELECT {} FROM resource WHERE {}{} ORDER BY id", kColumns,
-                                by_rid ? "+" : "", where);
+  // The rows are sorted below by a key that ends in the (unique) id, so
+  // their order here matters only to which `limit` matches are kept: the
+  // first by id. Without a limit SQLite need not sort them.
+  // The name parts of the sort key come from SQLite's JSON functions, so the
+  // documents need not be parsed here; for every document ehr writes (valid
+  // JSON without duplicate members) they read what parse_json would.
+  std::string sql = fmt::format("SELECT {}, {}, {} FROM resource WHERE {}{}{}", kColumns,
+                                name_part_sql("$.name[0].family"),
+                                name_part_sql("$.name[0].given[0]"), by_rid ? "+" : "", where,
+                                q.limit > 0 ? " ORDER BY id" : "");
   auto st = s.db().prepare(sql);
   if (!st.ok()) return st.error();
   for (size_t i = 0; i < binds.size(); ++i) EHR_TRY(st->bind_text(static_cast<int>(i + 1), binds[i]));
-  auto rows = collect(*st, 0);
-  if (!rows.ok()) return rows.error();
-  std::vector<StoredResource> out;
   auto digits = [](const std::string& v) {
     std::string d;
     for (char c : v)
@@ -704,44 +772,40 @@ Result<std::vector<StoredResource>> search_patients(Session& session, const Pati
     return d;
   };
   std::string want_phone = digits(q.phone);
-  for (auto& r : *rows) {
-    if (!want_phone.empty()) {
-      bool hit = false;
-      if (const Json* tel = r.resource.find("telecom"); tel != nullptr && tel->is_array())
-        for (const auto& t : tel->items()) {
-          std::string d = digits(text_of(t.find("value")));
-          if (!d.empty() && d.size() >= want_phone.size() &&
-              d.compare(d.size() - want_phone.size(), want_phone.size(), want_phone) == 0)
-            hit = true;
-        }
-      if (!hit) continue;
+  // Matches with their sort key: family name, given name, id (what a person
+  // scanning the list expects), each key computed once.
+  std::vector<std::pair<std::string, StoredJson>> found;
+  for (;;) {
+    auto row = st->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    StoredJson r = row_to_stored(*st);
+    if (!want_phone.empty() || !q.include_inactive) {
+      auto parsed = parse_json(r.json);
+      Json resource = parsed.ok() ? std::move(*parsed) : Json();
+      if (!want_phone.empty()) {
+        bool hit = false;
+        if (const Json* tel = resource.find("telecom"); tel != nullptr && tel->is_array())
+          for (const auto& t : tel->items()) {
+            std::string d = digits(text_of(t.find("value")));
+            if (!d.empty() && d.size() >= want_phone.size() &&
+                d.compare(d.size() - want_phone.size(), want_phone.size(), want_phone) == 0)
+              hit = true;
+          }
+        if (!hit) continue;
+      }
+      if (!q.include_inactive && text_of(resource.find("active")) == "false") continue;
     }
-    if (!q.include_inactive && text_of(r.resource.find("active")) == "false") continue;
-    out.push_back(std::move(r));
-    if (q.limit > 0 && static_cast<int>(out.size()) >= q.limit) break;
+    std::string key = fold_name(st->column_text(8)) + '\x01' + fold_name(st->column_text(9)) +
+                      '\x01' + r.id;
+    found.emplace_back(std::move(key), std::move(r));
+    if (q.limit > 0 && static_cast<int>(found.size()) >= q.limit) break;
   }
-  // Family name, given name, id: what a person scanning the list expects.
-  auto sort_key = [](const StoredResource& r) {
-    const Json* names = r.resource.find("name");
-    std::string family, given;
-    if (names != nullptr && names->is_array() && !names->items().empty()) {
-      family = fold_name(text_of(names->items().front().find("family")));
-      if (const Json* g = names->items().front().find("given"); g != nullptr && g->is_array() && !g->items().empty())
-        given = fold_name(text_of(&g->items().front()));
-    }
-    return family + '\x01' + given + '\x01' + r.id;
-  };
-  // Each key computed once (folding names per comparison cost more than the
-  // search itself for a few hundred patients).
-  std::vector<std::pair<std::string, size_t>> keys;
-  keys.reserve(out.size());
-  for (size_t i = 0; i < out.size(); ++i) keys.emplace_back(sort_key(out[i]), i);
-  std::stable_sort(keys.begin(), keys.end(),
+  std::stable_sort(found.begin(), found.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<StoredResource> sorted;
-  sorted.reserve(out.size());
-  for (const auto& [key, i] : keys) sorted.push_back(std::move(out[i]));
-  out = std::move(sorted);
+  std::vector<StoredJson> out;
+  out.reserve(found.size());
+  for (auto& [key, r] : found) out.push_back(std::move(r));
   std::string patients;
   for (const auto& r : out) patients += (patients.empty() ? "" : " ") + r.id;
   std::string hash = hash_hex(fmt::format("find|{}|{}|{}|{}|{}", q.name, q.birth_date,

@@ -39,6 +39,25 @@ struct StoredResource {
   Json resource;                 // the JSON, meta.versionId/lastUpdated set
 };
 
+// A resource as stored, its JSON left as the stored text: what to_json wrote
+// (compact; parse_json gives the resource back). For callers that only pass
+// resources on, printing them for instance (append_json_text), and so need
+// not parse them.
+struct StoredJson {
+  std::string type;
+  std::string id;
+  std::int64_t version = 0;
+  std::int64_t seq = 0;
+  std::string last_updated;
+  std::string patient;
+  bool retracted = false;
+  std::string json;
+};
+
+// `r` with its JSON parsed. A text that is not JSON (never written by ehr)
+// gives a null resource, as every read returns it.
+StoredResource parse_stored(StoredJson r);
+
 // One version in a resource's history.
 struct HistoryEntry {
   std::int64_t version = 0;
@@ -110,6 +129,11 @@ struct PatientQuery {
 // name, id. Errors: kInvalidArgument when no criterion is given; kAccessDenied.
 Result<std::vector<StoredResource>> search_patients(Session& s, const PatientQuery& q);
 
+// search_patients with each patient's JSON as stored, unparsed: the same
+// patients in the same order, after the same access decision and with the
+// same audit entry. Errors: as search_patients.
+Result<std::vector<StoredJson>> search_patients_json(Session& s, const PatientQuery& q);
+
 struct RecordQuery {
   std::string patient;             // patient id (required for patient_records)
   std::vector<std::string> types;  // empty = all types
@@ -122,6 +146,11 @@ struct RecordQuery {
 // patient is P, by type then clinical date (newest first), complete and
 // unpaged. Errors: kNotFound "no patient P"; kAccessDenied.
 Result<std::vector<StoredResource>> patient_records(Session& s, const RecordQuery& q);
+
+// patient_records with each resource's JSON as stored, unparsed: the same
+// resources in the same order, after the same access decision and with the
+// same audit entry. Errors: as patient_records.
+Result<std::vector<StoredJson>> patient_records_json(Session& s, const RecordQuery& q);
 
 // Resources of the given types (all when empty) across patients, newest
 // change first. Errors: kAccessDenied.
