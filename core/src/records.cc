@@ -86,6 +86,33 @@ std::string content_key(const Json& r) {
   return to_json_canonical(c);
 }
 
+bool is_redacted_label(const Json& coding) {
+  return coding.is_object() && text_of(coding.find("code")) == "REDACTED" &&
+         text_of(coding.find("system")) == "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
+}
+
+// `incoming` with the stored members outside `fields` put back, and the
+// REDACTED label of a filtered copy dropped: what a user who sees only
+// `fields` means by an update.
+Json merge_hidden(const Json& stored, const Json& incoming, const std::vector<std::string>& fields) {
+  auto visible = [&](const std::string& k) {
+    return k == "resourceType" || k == "id" || k == "meta" ||
+           std::find(fields.begin(), fields.end(), k) != fields.end();
+  };
+  Json out = Json::object();
+  for (const auto& [k, v] : incoming.members())
+    if (visible(k)) out.set(k, v);
+  for (const auto& [k, v] : stored.members())
+    if (!visible(k)) out.set(k, v);
+  if (Json* meta = out.find("meta"); meta != nullptr && meta->is_object())
+    if (Json* sec = meta->find("security"); sec != nullptr && sec->is_array()) {
+      auto& items = sec->items();
+      items.erase(std::remove_if(items.begin(), items.end(), is_redacted_label), items.end());
+      if (items.empty()) meta->erase("security");
+    }
+  return out;
+}
+
 Result<std::int64_t> next_seq(SessionImpl& s) {
   auto st = s.statement("UPDATE counter SET value = value + 1 WHERE name = 'seq' RETURNING value");
   if (!st.ok()) return st.error();
@@ -97,7 +124,8 @@ Result<std::int64_t> next_seq(SessionImpl& s) {
 }
 
 StoredResource row_to_resource(store::Statement& q) {
-  // Columns: type, id, version, seq, last_updated, patient, retracted, json
+  // Columns: type, id, version, seq, last_updated, patient, retracted, json,
+  // security, code
   StoredResource r;
   r.type = q.column_text(0);
   r.id = q.column_text(1);
@@ -108,11 +136,21 @@ StoredResource row_to_resource(store::Statement& q) {
   r.retracted = q.column_int(6) != 0;
   auto parsed = parse_json(q.column_text(7));
   r.resource = parsed.ok() ? std::move(*parsed) : Json();
+  r.security = q.column_text(8);
+  r.code = q.column_text(9);
   return r;
 }
 
 constexpr const char* kColumns =
-    "type, id, version, seq, last_updated, coalesce(patient,''), retracted, json";
+    "type, id, version, seq, last_updated, coalesce(patient,''), retracted, json, "
+    "coalesce(security,''), CASE WHEN code IS NULL THEN '' ELSE coalesce(code_system,'') || '|' || code END";
+
+// What the decision point needs to know of a stored resource.
+Target target_of(const StoredResource& r) { return Target{r.type, r.patient, r.security, r.code}; }
+
+Target target_of(const std::string& type, const IndexEntry& e) {
+  return Target{type, e.patient, e.security, e.code.empty() ? "" : e.code_system + "|" + e.code};
+}
 
 Result<std::optional<StoredResource>> load(SessionImpl& s, const std::string& type,
                                            const std::string& id) {
@@ -257,7 +295,8 @@ Status prepare_create(SessionImpl& s, Json& resource) {
   if (!resource.find("id") || !resource.find("id")->is_string())
     resource.set("id", Json::string(new_id()));
   IndexEntry probe = index_resource(resource);
-  EHR_TRY(authorize(s, Action::kCreate, type, probe.patient));
+  auto allowed = authorize(s, Action::kCreate, target_of(type, probe));
+  if (!allowed.ok()) return allowed.error();
   return first_validation_error(resource);
 }
 
@@ -288,6 +327,13 @@ Result<StoredResource> insert_new(SessionImpl& s, const Json& resource, const st
   EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource)));
   EHR_TRY(write_history(s, out, "create", reason, true));
   EHR_TRY(write_audit(s, {"create", "ok", out.patient, resource_ref(out), "", 1, type}));
+  if (type == "Patient" && s.policy().joins_care_team(s.roles())) {
+    // The clinician who registers a patient cares for them.
+    EHR_TRY(s.exec("INSERT OR IGNORE INTO care_team(patient, user, role, added, added_by) "
+                   "VALUES(?, ?, 'creator', ?, ?)",
+                   {id, s.user(), out.last_updated, s.user()}));
+    s.forget_care_team();
+  }
   return out;
 }
 
@@ -333,14 +379,24 @@ Result<StoredResource> update_resource(Session& session, Json resource, const st
   std::string id = text_of(resource.find("id"));
   if (id.empty()) return Error::invalid_data(type + ".id: an update needs the resource id");
   IndexEntry probe = index_resource(resource);
-  EHR_TRY(authorize(s, Action::kUpdate, type, probe.patient));
-  EHR_TRY(first_validation_error(resource));
+  auto allowed = authorize(s, Action::kUpdate, target_of(type, probe));
+  if (!allowed.ok()) return allowed.error();
   StoredResource out;
   Status st = s.transaction([&]() -> Status {
     auto existing = load(s, type, id);
     if (!existing.ok()) return existing.error();
     if (!existing->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
     StoredResource& cur = **existing;
+    // The record as stored must be the user's to change too (its patient
+    // and labels may differ from the new content's).
+    auto was = authorize(s, Action::kUpdate, target_of(cur));
+    if (!was.ok()) return was.error();
+    // A user who sees only some fields changes only those: the others are
+    // kept from the stored version, never dropped.
+    auto view = decide(s, Action::kRead, target_of(cur));
+    if (!view.ok()) return view.error();
+    if (view->allowed && !view->fields.empty()) resource = merge_hidden(cur.resource, resource, view->fields);
+    EHR_TRY(first_validation_error(resource));
     if (content_key(cur.resource) == content_key(resource)) {
       out = cur;
       return {};
@@ -369,7 +425,8 @@ Result<StoredResource> retract_resource(Session& session, const std::string& typ
     auto before = load(s, type, id);
     if (!before.ok()) return before.error();
     if (!before->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
-    EHR_TRY(authorize(s, Action::kRetract, type, (*before)->patient));
+    auto allowed = authorize(s, Action::kRetract, target_of(**before));
+    if (!allowed.ok()) return allowed.error();
   }
   StoredResource out;
   Status st = s.transaction([&]() -> Status {
@@ -418,7 +475,8 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     auto before = load(s, type, id);
     if (!before.ok()) return before.error();
     if (!before->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
-    EHR_TRY(authorize(s, Action::kPurge, type, (*before)->patient));
+    auto allowed = authorize(s, Action::kPurge, target_of(**before));
+    if (!allowed.ok()) return allowed.error();
   }
   return s.transaction([&]() -> Status {
     auto existing = load(s, type, id);
@@ -469,8 +527,10 @@ Result<StoredResource> read_resource(Session& session, const std::string& type,
   auto r = load(s, type, id);
   if (!r.ok()) return r.error();
   if (!r->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
-  EHR_TRY(authorize(s, Action::kRead, type, (*r)->patient));
+  auto d = authorize(s, Action::kRead, target_of(**r));
+  if (!d.ok()) return d.error();
   EHR_TRY(write_audit(s, {"read", "ok", (*r)->patient, resource_ref(**r), "", 1, type}));
+  (*r)->resource = apply_fields((*r)->resource, *d);
   return std::move(**r);
 }
 
@@ -503,9 +563,20 @@ Result<std::vector<HistoryEntry>> resource_history(Session& session, const std::
     out.push_back(std::move(h));
   }
   if (out.empty()) return Error::not_found(fmt::format("{}/{} not found", type, id));
-  EHR_TRY(authorize(s, Action::kRead, type, patient));
+  // Decided on the newest version that has content (its labels and code).
+  Target target{type, patient, "", ""};
+  for (auto it = out.rbegin(); it != out.rend(); ++it)
+    if (it->resource) {
+      target = target_of(type, index_resource(*it->resource));
+      target.patient = patient;
+      break;
+    }
+  auto d = authorize(s, Action::kRead, target);
+  if (!d.ok()) return d.error();
   EHR_TRY(write_audit(s, {"read", "ok", patient, type + "/" + id + "/_history", "",
                           static_cast<std::int64_t>(out.size()), type}));
+  for (auto& h : out)
+    if (h.resource) h.resource = apply_fields(*h.resource, *d);
   return out;
 }
 
@@ -539,7 +610,9 @@ Result<StoredResource> find_patient(Session& session, const std::string& key,
     }
   }
   if (!found) return Error::not_found(fmt::format("no patient {}", key));
-  EHR_TRY(authorize(s, Action::kRead, "Patient", found->id));
+  auto d = authorize(s, Action::kRead, target_of(*found));
+  if (!d.ok()) return d.error();
+  found->resource = apply_fields(found->resource, *d);
   return std::move(*found);
 }
 
@@ -566,12 +639,38 @@ std::string types_clause(const std::vector<std::string>& types) {
 
 }  // namespace
 
+namespace {
+
+// Keeps of `rows` what the user may see for `action` (fields filtered) and
+// counts the rest in the session's withheld().
+Result<std::vector<StoredResource>> visible(SessionImpl& s, Action action, std::vector<StoredResource> rows) {
+  std::vector<StoredResource> out;
+  out.reserve(rows.size());
+  for (auto& r : rows) {
+    auto d = decide(s, action, target_of(r));
+    if (!d.ok()) return d.error();
+    if (!d->allowed) {
+      s.add_withheld(1);
+      continue;
+    }
+    r.resource = apply_fields(r.resource, *d);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<StoredResource>> patient_records(Session& session, const RecordQuery& q) {
   SessionImpl& s = SessionImpl::of(session);
+  s.reset_withheld();
   auto patient = load(s, "Patient", q.patient);
   if (!patient.ok()) return patient.error();
   if (!patient->has_value()) return Error::not_found(fmt::format("no patient {}", q.patient));
-  EHR_TRY(authorize(s, Action::kRead, "Patient", q.patient));
+  // The gate: a user who may not read the patient reads none of the record.
+  auto gate = authorize(s, Action::kRead, target_of(**patient));
+  if (!gate.ok()) return gate.error();
+  (*patient)->resource = apply_fields((*patient)->resource, *gate);
   std::string sql = fmt::format(
       "SELECT {} FROM resource WHERE patient = ? AND type <> 'Patient'{}{}{} "
       "ORDER BY type, clinical_date DESC, id",
@@ -585,20 +684,41 @@ Result<std::vector<StoredResource>> patient_records(Session& session, const Reco
   if (!q.since.empty()) EHR_TRY(st->bind_text(i++, q.since));
   auto rows = collect(*st, q.limit);
   if (!rows.ok()) return rows.error();
+  auto shown = visible(s, Action::kRead, std::move(*rows));
+  if (!shown.ok()) return shown.error();
   std::vector<StoredResource> out;
   bool want_patient = q.types.empty() ||
                       std::find(q.types.begin(), q.types.end(), "Patient") != q.types.end();
   if (want_patient) out.push_back(std::move(**patient));
-  for (auto& r : *rows) out.push_back(std::move(r));
-  std::string refs;
+  for (auto& r : *shown) out.push_back(std::move(r));
   EHR_TRY(write_audit(s, {"read", "ok", q.patient, "Patient/" + q.patient + "/$everything", "",
-                          static_cast<std::int64_t>(out.size()), "record"}));
+                          static_cast<std::int64_t>(out.size()),
+                          s.withheld() ? fmt::format("record withheld {}", s.withheld()) : "record"}));
   return out;
 }
 
 Result<std::vector<StoredResource>> list_resources(Session& session, const RecordQuery& q) {
   SessionImpl& s = SessionImpl::of(session);
-  EHR_TRY(authorize(s, Action::kSearch, q.types.empty() ? "*" : q.types.front(), q.patient));
+  s.reset_withheld();
+  if (!q.patient.empty()) {
+    // As for the whole record: the patient first.
+    auto patient = load(s, "Patient", q.patient);
+    if (!patient.ok()) return patient.error();
+    if (!patient->has_value()) return Error::not_found(fmt::format("no patient {}", q.patient));
+    auto gate = authorize(s, Action::kSearch, target_of(**patient));
+    if (!gate.ok()) return gate.error();
+  }
+  for (const auto& t : q.types) {
+    // A type the user may search for no patient at all is a denial, not an empty list.
+    Target probe{t, q.patient, "", ""};
+    auto d = decide(s, Action::kSearch, probe);
+    if (!d.ok()) return d.error();
+    if (!d->allowed) {
+      Target any{t, "", "", ""};
+      auto d2 = authorize(s, Action::kSearch, q.patient.empty() ? any : probe);
+      if (!d2.ok()) return d2.error();
+    }
+  }
   std::string sql = fmt::format("SELECT {} FROM resource WHERE 1=1{}{}{}{} ORDER BY seq DESC",
                                 kColumns, types_clause(q.types),
                                 q.patient.empty() ? "" : " AND patient = ?",
@@ -610,12 +730,23 @@ Result<std::vector<StoredResource>> list_resources(Session& session, const Recor
   for (const auto& t : q.types) EHR_TRY(st->bind_text(i++, t));
   if (!q.patient.empty()) EHR_TRY(st->bind_text(i++, q.patient));
   if (!q.since.empty()) EHR_TRY(st->bind_text(i++, q.since));
-  auto rows = collect(*st, q.limit);
-  if (!rows.ok()) return rows.error();
+  // The limit applies to what the user sees.
+  std::vector<StoredResource> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    std::vector<StoredResource> one;
+    one.push_back(row_to_resource(*st));
+    auto shown = visible(s, Action::kSearch, std::move(one));
+    if (!shown.ok()) return shown.error();
+    for (auto& r : *shown) out.push_back(std::move(r));
+    if (q.limit > 0 && static_cast<int>(out.size()) >= q.limit) break;
+  }
   std::string hash = hash_hex(fmt::format("list|{}|{}|{}", sql, q.patient, q.since));
-  EHR_TRY(write_audit(s, {"search", "ok", q.patient, "", hash,
-                          static_cast<std::int64_t>(rows->size()), "list"}));
-  return rows;
+  EHR_TRY(write_audit(s, {"search", "ok", q.patient, "", hash, static_cast<std::int64_t>(out.size()),
+                          s.withheld() ? fmt::format("list withheld {}", s.withheld()) : "list"}));
+  return out;
 }
 
 Result<std::pair<std::string, std::string>> resolve_record_ref(Session& session,
@@ -649,7 +780,11 @@ Result<std::vector<StoredResource>> search_patients(Session& session, const Pati
   SessionImpl& s = SessionImpl::of(session);
   if (q.name.empty() && q.birth_date.empty() && q.identifier_value.empty() && q.phone.empty())
     return Error::invalid_argument("give at least one of --name, --birth-date, --identifier, --mrn, --phone");
-  EHR_TRY(authorize(s, Action::kSearch, "Patient", ""));
+  s.reset_withheld();
+  {
+    auto gate = authorize(s, Action::kSearch, Target{"Patient", "", "", ""});
+    if (!gate.ok()) return gate.error();
+  }
   std::string where = "type = 'Patient'";
   std::vector<std::string> binds;
   bool by_rid = false;  // a name or identifier subquery narrows the rows
@@ -717,6 +852,13 @@ Result<std::vector<StoredResource>> search_patients(Session& session, const Pati
       if (!hit) continue;
     }
     if (!q.include_inactive && text_of(r.resource.find("active")) == "false") continue;
+    auto d = decide(s, Action::kSearch, target_of(r));
+    if (!d.ok()) return d.error();
+    if (!d->allowed) {
+      s.add_withheld(1);
+      continue;
+    }
+    r.resource = apply_fields(r.resource, *d);
     out.push_back(std::move(r));
     if (q.limit > 0 && static_cast<int>(out.size()) >= q.limit) break;
   }

@@ -28,7 +28,7 @@ expect_code 0
 echo "$OUT" | grep -Eq '^([A-Z2-7]{4}-){12}[A-Z2-7]{4}$' || fail "recovery code shape: $OUT"
 printf '%s\n' "$OUT" > recovery.txt
 expect_err "ehr: the line above is a recovery code: it opens this database as alice; store it offline, it is not shown again
-ehr: created clinic.db with administrator alice (passphrase slot, kdf interactive)"
+ehr: created clinic.db with administrator alice (roles: admin; passphrase slot, kdf interactive)"
 run --db clinic.db --user alice init --passphrase-file admin.pw
 expect_code 73
 expect_err "ehr: error: clinic.db: already exists"

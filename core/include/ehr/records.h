@@ -37,6 +37,8 @@ struct StoredResource {
   std::string patient;           // patient id this resource belongs to ("" if none)
   bool retracted = false;        // entered-in-error: hidden from default views
   Json resource;                 // the JSON, meta.versionId/lastUpdated set
+  std::string security;          // meta.security codes, space-separated
+  std::string code;              // main code as SYSTEM|CODE, "" when none
 };
 
 // One version in a resource's history.
