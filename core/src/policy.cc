@@ -21,7 +21,7 @@ constexpr Action kActions[] = {Action::kRead,    Action::kSearch, Action::kCreat
                                Action::kAuditRead, Action::kAdmin};
 
 // The objects of the policy that are not FHIR resource types.
-constexpr std::string_view kPolicyObjects[] = {"User", "Key", "Policy", "CareTeam", "AuditEvent"};
+constexpr std::string_view kPolicyObjects[] = {"User", "Key", "Policy", "CareTeam", "AuditEvent", "Database"};
 
 std::uint32_t bit(Action a) { return 1u << static_cast<int>(a); }
 
@@ -207,7 +207,7 @@ class Parser {
     for (auto o : kPolicyObjects)
       if (s == o) return {};
     return error(t, fmt::format("'{}' is not a FHIR R4 resource type nor one of User, Key, Policy, "
-                                "CareTeam, AuditEvent", s));
+                                "CareTeam, AuditEvent, Database", s));
   }
 
   static bool is_name(const std::string& s) {

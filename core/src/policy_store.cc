@@ -105,8 +105,27 @@ Result<PolicyVersion> apply_policy(Session& session, std::string_view text, std:
   return v;
 }
 
+Status authorize_operation(Session& session, Action action, const std::string& type,
+                           const std::string& audit_action, const std::string& detail) {
+  SessionImpl& s = SessionImpl::of(session);
+  auto d = authorize(s, action, Target{type, "", "", ""});
+  if (!d.ok()) return d.error();
+  Status st = s.transaction([&]() { return write_audit(s, {audit_action, "ok", "", "", "", 1, detail}); });
+  s.reset_statements();  // the operation may need the connection to itself (VACUUM INTO)
+  return st;
+}
+
 Result<Explanation> explain_access(Session& session, const AccessQuestion& q) {
   SessionImpl& s = SessionImpl::of(session);
+  if (q.user != s.user()) {
+    // Other users' decisions reveal their care teams: admins and auditors only.
+    auto audit = decide(s, Action::kAuditRead, Target{"AuditEvent", "", "", ""});
+    if (!audit.ok()) return audit.error();
+    if (!audit->allowed) {
+      auto admin = authorize(s, Action::kAdmin, Target{"Policy", "", "", ""});
+      if (!admin.ok()) return admin.error();
+    }
+  }
   auto u = s.rows("SELECT roles, disabled FROM users WHERE name = ?", {q.user});
   if (!u.ok()) return u.error();
   if (u->empty()) return Error::not_found(fmt::format("no user {}", q.user));

@@ -198,6 +198,9 @@ const std::string& Session::purpose() const { return impl_->purpose(); }
 Store& Session::store() { return impl_->store(); }
 std::string Session::now() const { return impl_->now(); }
 std::int64_t Session::withheld() const { return impl_->withheld(); }
+std::vector<std::string> Session::emergency_patients() const {
+  return {impl_->emergency_patients().begin(), impl_->emergency_patients().end()};
+}
 std::int64_t Session::policy_version() const { return impl_->policy_version(); }
 
 }  // namespace ehr

@@ -56,6 +56,7 @@ class SessionImpl {
   // entries carry the emergency flag.
   void note_emergency(const std::string& patient) { emergency_patients_.insert(patient); }
   bool emergency_for(const std::string& patients) const;
+  const std::set<std::string>& emergency_patients() const { return emergency_patients_; }
 
   // Records the last read or search left out under the policy (Session::withheld()).
   void reset_withheld() { withheld_ = 0; }
@@ -74,6 +75,12 @@ class SessionImpl {
                                                      const std::vector<std::string>& binds = {});
   // Runs `sql` (cached) with text parameters, discarding rows.
   Status exec(const std::string& sql, const std::vector<std::string>& binds = {});
+
+  // Resets every cached statement (so none holds a read open, e.g. before
+  // VACUUM INTO of a backup).
+  void reset_statements() {
+    for (auto& [sql, st] : cache_) (void)st->reset();
+  }
 
   // Runs `body` in BEGIN IMMEDIATE ... COMMIT; rolls back on failure.
   Status transaction(const std::function<Status()>& body);

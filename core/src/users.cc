@@ -277,6 +277,12 @@ Status remove_key(Session& session, int index) {
   return s.store().remove_slot(index);
 }
 
+Status change_own_secret(Session& session, const Secret& secret, const KdfParams& kdf) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(s.transaction([&]() { return audit(s, "key-passwd", fmt::format("user {}", s.user())); }));
+  return s.store().change_secret(secret, kdf);
+}
+
 namespace {
 
 Status check_patient(SessionImpl& s, const std::string& patient) {

@@ -40,7 +40,7 @@ const std::vector<Action>& all_actions();
 struct AccessFacts {
   std::vector<std::string> roles;   // the user's roles
   Action action = Action::kRead;
-  std::string type;                 // resource type, or User, Key, Policy, CareTeam, AuditEvent
+  std::string type;                 // resource type, or User, Key, Policy, CareTeam, AuditEvent, Database
   bool has_patient = false;         // the record belongs to a patient (care-team rules apply)
   bool on_care_team = false;        // the user is on that patient's care team
   bool emergency = false;           // break-the-glass is requested or granted for that patient
@@ -127,6 +127,14 @@ Result<std::vector<PolicyVersion>> policy_versions(Session& s);
 // new policy"); kAccessDenied.
 Result<PolicyVersion> apply_policy(Session& s, std::string_view text, std::string_view source);
 
+// The decision point for operations on the database as a whole (db
+// backup: export on Database; db rotate-key: admin on Database): authorizes
+// the session's user and, when allowed, writes an audit entry with
+// `audit_action` and `detail` (no clinical content). Errors: kAccessDenied
+// (audited); storage errors.
+Status authorize_operation(Session& s, Action action, const std::string& type,
+                           const std::string& audit_action, const std::string& detail);
+
 // The request `ehr policy check` asks about: may `user` do `action` on a
 // record of `type` (of `patient`, optional), carrying `labels`, with main
 // code `code`, with or without `emergency`?
@@ -141,8 +149,10 @@ struct AccessQuestion {
 };
 
 // The decision, with the facts it was made on (the user's roles, the care
-// team). Not audited (it reads no records). Errors: kNotFound for an
-// unknown user or patient.
+// team). Not audited (it reads no records). Anyone may ask about
+// themself; asking about another user needs audit-read on AuditEvent or
+// admin on Policy. Errors: kNotFound for an unknown user or patient;
+// kAccessDenied.
 struct Explanation {
   AccessFacts facts;
   Decision decision;

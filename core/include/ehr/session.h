@@ -79,6 +79,8 @@ class Session {
   // left out because the policy withholds them from this user (those
   // results are filtered, never refused as a whole for one record).
   std::int64_t withheld() const;
+  // Patients this session read under break-the-glass, sorted.
+  std::vector<std::string> emergency_patients() const;
   // The version of the policy in force; 0 = the built-in default.
   std::int64_t policy_version() const;
 

@@ -68,6 +68,10 @@ Status revoke_roles(Session& s, const std::string& name, const std::vector<std::
 Result<int> add_key(Session& s, const SlotOptions& slot, const Secret& secret);
 Status remove_key(Session& s, int index);
 
+// Replaces the secret of the slot that opened the session (ehr key passwd);
+// audited. Errors: those of Store::change_secret.
+Status change_own_secret(Session& s, const Secret& secret, const KdfParams& kdf);
+
 // One member of a patient's care team.
 struct TeamMember {
   std::string user;
