@@ -3,7 +3,6 @@
 
 #include "commands.h"
 #include "ehr/access.h"
-#include "ehr/records.h"
 #include "exit_codes.h"
 #include "store_open.h"
 
@@ -42,11 +41,7 @@ int run_policy_check(Context& ctx, const Options& o) {
   q.labels = o.labels;
   q.code = o.code;
   q.emergency = o.emergency;
-  if (!o.patient.empty()) {
-    auto p = find_patient(*session, o.patient, ctx.config().get("mrn_system"));
-    // The asker may not read the patient; the question names it by id then.
-    q.patient = p.ok() ? p->id : o.patient;
-  }
+  q.patient = o.patient;
   auto e = explain_access(*session, q);
   if (!e.ok()) return ctx.fail(e.error());
   Json doc = Json::object();
@@ -57,8 +52,8 @@ int run_policy_check(Context& ctx, const Options& o) {
   doc.set("roles", strings(e->facts.roles));
   doc.set("action", Json::string(o.action));
   doc.set("type", Json::string(o.type));
-  doc.set("patient", q.patient.empty() ? Json() : Json::string(q.patient));
-  doc.set("on_care_team", q.patient.empty() ? Json() : Json::boolean(e->facts.on_care_team));
+  doc.set("patient", e->patient.empty() ? Json() : Json::string(e->patient));
+  doc.set("on_care_team", e->patient.empty() ? Json() : Json::boolean(e->facts.on_care_team));
   doc.set("emergency", Json::boolean(e->decision.emergency));
   doc.set("labels", strings(o.labels));
   doc.set("fields", strings(e->decision.fields));
@@ -69,7 +64,7 @@ int run_policy_check(Context& ctx, const Options& o) {
 
 }  // namespace
 
-void setup_policy_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
+void setup_policy_check(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   auto o = std::make_shared<Options>();
   cmd.add_option("--for", o->user, "the user asked about (default: yourself, --user)")->type_name("USER");
   cmd.add_option("--action", o->action, "read, search, create, update, retract, purge, export, import, "
@@ -79,13 +74,12 @@ void setup_policy_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   cmd.add_option("--type", o->type, "resource type (or User, Key, Policy, CareTeam, AuditEvent)")
       ->required()
       ->type_name("TYPE");
-  cmd.add_option("--patient", o->patient, "the patient (id or MRN) the record belongs to")
+  cmd.add_option("--patient", o->patient, "the patient (id, or an identifier such as the MRN) the record belongs to")
       ->type_name("PATIENT");
   cmd.add_option("--label", o->labels, "a security label code the record carries (repeatable), e.g. R")
       ->type_name("CODE");
   cmd.add_option("--code", o->code, "the record's main code as SYSTEM|CODE")->type_name("CODE");
   cmd.add_flag("--emergency", o->emergency, "as if breaking the glass");
-  add_config_flag(cmd, flags, "mrn_system");
   cmd.footer(
       "Prints the decision, the rule that made it (role, allow or deny, number, line of the\n"
       "policy) and why. Exit status 0 when allowed, 1 when denied (like grep). Asking about\n"

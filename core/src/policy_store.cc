@@ -137,17 +137,29 @@ Result<Explanation> explain_access(Session& session, const AccessQuestion& q) {
   e.facts.labels = q.labels;
   e.facts.code = q.code;
   e.facts.emergency = q.emergency;
-  if (!q.patient.empty()) {
-    auto p = s.rows("SELECT 1 FROM resource WHERE type = 'Patient' AND id = ?", {q.patient});
+  std::string patient = q.patient;
+  if (!patient.empty()) {
+    // The patient by id, else by an identifier (MRN) naming exactly one.
+    auto p = s.rows("SELECT id FROM resource WHERE type = 'Patient' AND id = ?", {patient});
     if (!p.ok()) return p.error();
-    if (p->empty()) return Error::not_found(fmt::format("no patient {}", q.patient));
+    if (p->empty()) {
+      p = s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+                 "WHERE i.value = ? AND i.type = 'Patient'",
+                 {patient});
+      if (!p.ok()) return p.error();
+      if (p->size() > 1)
+        return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", patient, p->size()));
+    }
+    if (p->empty()) return Error::not_found(fmt::format("no patient {}", patient));
+    patient = p->front()[0];
+    e.patient = patient;
     e.facts.has_patient = true;
-    auto team = s.rows("SELECT 1 FROM care_team WHERE patient = ? AND user = ?", {q.patient, q.user});
+    auto team = s.rows("SELECT 1 FROM care_team WHERE patient = ? AND user = ?", {patient, q.user});
     if (!team.ok()) return team.error();
     e.facts.on_care_team = !team->empty();
     if (!e.facts.on_care_team && !e.facts.emergency) {
       auto g = s.rows("SELECT 1 FROM emergency WHERE user = ? AND patient = ? AND expires > ?",
-                      {q.user, q.patient, s.now()});
+                      {q.user, patient, s.now()});
       if (!g.ok()) return g.error();
       e.facts.emergency = !g->empty();
     }

@@ -142,7 +142,7 @@ struct AccessQuestion {
   std::string user;
   Action action = Action::kRead;
   std::string type;
-  std::string patient;              // "" = not about one patient
+  std::string patient;              // id or MRN (an identifier naming one patient); "" = none
   std::vector<std::string> labels;
   std::string code;
   bool emergency = false;
@@ -154,6 +154,7 @@ struct AccessQuestion {
 // admin on Policy. Errors: kNotFound for an unknown user or patient;
 // kAccessDenied.
 struct Explanation {
+  std::string patient;  // the patient's id, "" when none was asked about
   AccessFacts facts;
   Decision decision;
   bool user_disabled = false;
