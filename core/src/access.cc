@@ -92,7 +92,10 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
       auto g = s.emergency_grant(target.patient);
       if (!g.ok()) return g.error();
       grant = *g;
-      f.emergency = grant != 0 || !s.emergency_reason().empty();
+      // A new grant only for reading one named patient (record show, patient
+      // show, history): never for searches across patients, which would
+      // break the glass on everyone they match.
+      f.emergency = grant != 0 || (action == Action::kRead && !s.emergency_reason().empty());
     }
   }
   Decision d = s.policy().decide(f);

@@ -26,9 +26,9 @@ struct Target {
 };
 
 // The decision for the session's user doing `action` on `target`. Looks up
-// the care team and active emergency grants; when the decision relies on
-// break-the-glass requested by the session (--emergency) and no grant is
-// active yet, starts one (an `emergency` row and an audit entry) for the
+// the care team and active emergency grants; when a read (only a read: a
+// search never breaks the glass) relies on break-the-glass requested by the
+// session (--emergency) and no grant is active yet, starts one (an `emergency` row and an audit entry) for the
 // policy's emergency_minutes. Errors: storage errors only.
 Result<Decision> decide(SessionImpl& s, Action action, const Target& target);
 

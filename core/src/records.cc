@@ -701,11 +701,12 @@ Result<std::vector<StoredResource>> list_resources(Session& session, const Recor
   SessionImpl& s = SessionImpl::of(session);
   s.reset_withheld();
   if (!q.patient.empty()) {
-    // As for the whole record: the patient first.
+    // As for the whole record: reading the patient first (which is where
+    // break-the-glass applies).
     auto patient = load(s, "Patient", q.patient);
     if (!patient.ok()) return patient.error();
     if (!patient->has_value()) return Error::not_found(fmt::format("no patient {}", q.patient));
-    auto gate = authorize(s, Action::kSearch, target_of(**patient));
+    auto gate = authorize(s, Action::kRead, target_of(**patient));
     if (!gate.ok()) return gate.error();
   }
   for (const auto& t : q.types) {

@@ -65,6 +65,17 @@ run --user carol --key-file carol.key record show --patient A1001 --format ndjso
 expect_code 0
 expect_err "ehr: warning: emergency access to patient $P is recorded and flagged for review"
 
+# A search never breaks the glass: carol's grant covers A1001 only, and
+# --emergency on a list across patients grants nothing more.
+run --user bob --key-file bob.key patient add --family Other --given Pat --mrn A1002 -q
+run --user bob --key-file bob.key record add --patient A1002 --type condition --code 38341003 --display Hypertension -q
+run --user carol --key-file carol.key record list --type Condition --format csv --emergency --reason "sweep"
+expect_code 0
+expect_err "ehr: warning: 1 record withheld by the access policy
+ehr: warning: emergency access to patient $P is recorded and flagged for review"
+expect_out_contains "Diabetes mellitus type 2"
+case "$OUT" in *Hypertension*) fail "a list broke the glass on another patient";; esac
+
 # The pharmacist is not eligible for break-the-glass.
 run --user rx --key-file rx.key record show --patient A1001 --emergency --reason "refill"
 expect_code 77
