@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "ehr/access.h"
 #include "store_open.h"
 
 namespace ehr::cli {
@@ -9,8 +10,11 @@ namespace ehr::cli {
 namespace {
 
 int run_db_backup(Context& ctx, const std::string& to) {
-  auto store = open_store(ctx);
-  if (!store.ok()) return ctx.fail(store.error());
+  auto session = open_session(ctx);
+  if (!session.ok()) return ctx.fail(session.error());
+  Status allowed = authorize_operation(*session, Action::kExport, "Database", "db-backup", "");
+  if (!allowed.ok()) return ctx.fail(allowed.error());
+  Store* store = &session->store();
   Status s = store->backup(to);
   if (!s.ok()) return ctx.fail(s.error());
   ctx.info(fmt::format("backed up {} to {} (encrypted; the same secrets open it)", store->path(), to));
@@ -23,6 +27,7 @@ void setup_db_backup(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   auto to = std::make_shared<std::string>();
   cmd.add_option("--to", *to, "the backup file to create (must not exist)")->required()->type_name("FILE");
   cmd.footer(
+      "Needs export on Database (admin and service roles).\n\n"
       "Examples:\n"
       "  ehr db backup --to /backup/clinic-$(date +%F).db\n"
       "  ehr db backup --to /mnt/offsite/clinic.db --key-file /etc/ehr/backup.key -q");

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "ehr/access.h"
 #include "store_open.h"
 
 namespace ehr::cli {
@@ -12,6 +13,14 @@ int run_db_rotate_key(Context& ctx) {
   auto access = caller_access(ctx);
   if (!access.ok()) return ctx.fail(access.error());
   const std::string& path = access->path;
+  {
+    // The decision first, in a session that is closed again before the
+    // rotation takes the file for itself.
+    auto session = open_session(ctx);
+    if (!session.ok()) return ctx.fail(session.error());
+    Status allowed = authorize_operation(*session, Action::kAdmin, "Database", "db-rotate-key", "");
+    if (!allowed.ok()) return ctx.fail(allowed.error());
+  }
   Status s = rotate_key(path, access->secret, access->options);
   if (!s.ok()) return ctx.fail(s.error());
   ctx.info(fmt::format("rotated the data key of {}; every key slot still opens it", path));
@@ -22,7 +31,8 @@ int run_db_rotate_key(Context& ctx) {
 
 void setup_db_rotate_key(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   cmd.footer(
-      "Needs exclusive use of the database (exit 75 while another process has it open).\n\n"
+      "Needs the admin permission on Database, and exclusive use of the database (exit 75\n"
+      "while another process has it open).\n\n"
       "Examples:\n"
       "  ehr db rotate-key\n"
       "  ehr key remove 2 && ehr db rotate-key");

@@ -13,6 +13,7 @@ namespace {
 
 struct InitOptions {
   std::string admin;
+  std::vector<std::string> roles;
   bool recovery_code = false;
 };
 
@@ -28,6 +29,7 @@ int run_init(Context& ctx, const InitOptions& o) {
   if (!secret.ok()) return ctx.fail(secret.error());
   SessionOptions options;
   options.user = slot.user;
+  options.first_user_roles = o.roles;
   auto session = Session::create(path, slot, *secret, options);
   if (!session.ok()) return ctx.fail(session.error());
   Store* store = &session->store();
@@ -46,8 +48,10 @@ int run_init(Context& ctx, const InitOptions& o) {
     ctx.info("the line above is a recovery code: it opens this database as " + slot.user +
              "; store it offline, it is not shown again");
   }
-  ctx.info(fmt::format("created {} with administrator {} ({} slot{})", path, slot.user, kind,
-                       kind == "passphrase" ? ", kdf " + ctx.config().get("kdf") : ""));
+  std::string roles;
+  for (const auto& r : session->roles()) roles += (roles.empty() ? "" : " ") + r;
+  ctx.info(fmt::format("created {} with administrator {} (roles: {}; {} slot{})", path, slot.user, roles,
+                       kind, kind == "passphrase" ? ", kdf " + ctx.config().get("kdf") : ""));
   return 0;
 }
 
@@ -57,14 +61,19 @@ void setup_init(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   auto o = std::make_shared<InitOptions>();
   cmd.add_option("--admin", o->admin, "name of the first administrator (default: --user)")
       ->type_name("NAME");
+  cmd.add_option("--role", o->roles,
+                 "a role of the first user besides admin (repeatable), e.g. physician in a one-doctor practice")
+      ->type_name("ROLE");
   add_config_flag(cmd, flags, "kdf");
   cmd.add_flag("--recovery-code", o->recovery_code,
                "also add a recovery-code slot and print the code once on stdout");
   cmd.footer(
       "The first slot opens with --key-file, --passphrase-file, or a passphrase asked twice.\n"
-      "Never overwrites an existing file (exit 73).\n\n"
+      "The first user has the admin role, which manages users, keys and the policy but reads no\n"
+      "clinical data; --role adds a clinical role. Never overwrites an existing file (exit 73).\n\n"
       "Examples:\n"
       "  ehr init --db clinic.db --admin alice --recovery-code\n"
+      "  ehr init --db practice.db --admin drsmith --role physician\n"
       "  ehr key new -o svc.key && ehr init --db feed.db --admin svc --key-file svc.key");
   run = [o](Context& ctx) { return run_init(ctx, *o); };
 }

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "ehr/users.h"
 #include "secret_input.h"
 #include "store_open.h"
 
@@ -22,8 +23,8 @@ int run_key_add(Context& ctx, const KeyAddOptions& o) {
   if (sources > 1)
     return ctx.fail(Error::invalid_argument(
         "--new-key-file, --new-passphrase-file and --recovery-code are mutually exclusive"));
-  auto store = open_store(ctx);
-  if (!store.ok()) return ctx.fail(store.error());
+  auto session = open_session(ctx);
+  if (!session.ok()) return ctx.fail(session.error());
   SlotOptions slot;
   slot.user = o.for_user.empty() ? ctx.config().get("user") : o.for_user;
   slot.label = o.label;
@@ -37,7 +38,7 @@ int run_key_add(Context& ctx, const KeyAddOptions& o) {
     if (!s.ok()) return ctx.fail(s.error());
     secret.emplace(std::move(*s));
   }
-  auto index = store->add_slot(slot, *secret);
+  auto index = add_key(*session, slot, *secret);
   if (!index.ok()) return ctx.fail(index.error());
   if (o.recovery_code) {
     std::string text = secret->recovery_code_text();
@@ -67,7 +68,8 @@ void setup_key_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   add_config_flag(cmd, flags, "kdf");
   cmd.footer(
       "Without --new-key-file, --new-passphrase-file or --recovery-code, the new passphrase is\n"
-      "asked twice on the terminal. You open the database with your own secret first.\n\n"
+      "asked twice on the terminal. You open the database with your own secret first. A slot for\n"
+      "another user (--for) needs the admin permission on Key; that user must exist (ehr user add).\n\n"
       "Examples:\n"
       "  ehr key add --new-key-file /etc/ehr/export.key --for export-svc --label nightly\n"
       "  ehr key add --label laptop\n"

@@ -1,5 +1,6 @@
 // ehr key passwd: change the passphrase of the slot the caller opened with.
 #include "commands.h"
+#include "ehr/users.h"
 #include "store_open.h"
 
 namespace ehr::cli {
@@ -7,11 +8,11 @@ namespace ehr::cli {
 namespace {
 
 int run_key_passwd(Context& ctx, const std::string& new_passphrase_file) {
-  auto store = open_store(ctx);
-  if (!store.ok()) return ctx.fail(store.error());
+  auto session = open_session(ctx);
+  if (!session.ok()) return ctx.fail(session.error());
   auto secret = read_new_secret(ctx, "", new_passphrase_file, ctx.config().get("user"));
   if (!secret.ok()) return ctx.fail(secret.error());
-  Status s = store->change_secret(*secret, kdf_from_config(ctx));
+  Status s = change_own_secret(*session, *secret, kdf_from_config(ctx));
   if (!s.ok()) return ctx.fail(s.error());
   ctx.info("changed the passphrase of " + ctx.config().get("user"));
   return 0;

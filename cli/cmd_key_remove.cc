@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "ehr/users.h"
 #include "store_open.h"
 
 namespace ehr::cli {
@@ -9,9 +10,9 @@ namespace ehr::cli {
 namespace {
 
 int run_key_remove(Context& ctx, int slot) {
-  auto store = open_store(ctx);
-  if (!store.ok()) return ctx.fail(store.error());
-  Status s = store->remove_slot(slot);
+  auto session = open_session(ctx);
+  if (!session.ok()) return ctx.fail(session.error());
+  Status s = remove_key(*session, slot);
   if (!s.ok()) return ctx.fail(s.error());
   ctx.info(fmt::format("removed key slot {}", slot));
   ctx.hint("copies of the file made before still open with that secret; "
@@ -27,6 +28,8 @@ void setup_key_remove(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       ->required()
       ->check(CLI::Range(0, 7));
   cmd.footer(
+      "Your own slots are yours to remove; anyone else's need the admin permission on Key. The\n"
+      "last slot of the last enabled admin stays.\n\n"
       "Examples:\n"
       "  ehr key remove 3\n"
       "  ehr key remove 3 && ehr db rotate-key");

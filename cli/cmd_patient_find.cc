@@ -36,10 +36,12 @@ int run_patient_find(Context& ctx, Options& o) {
   auto rows = search_patients_json(*session, o.q);
   if (!rows.ok()) return ctx.fail(rows.error());
   if (rows->empty()) {
+    report_access(ctx, *session);
     ctx.error("no patient matches");
     return kExitNoMatch;
   }
   print_patients(ctx, std::move(*rows));
+  report_access(ctx, *session);
   return 0;
 }
 

@@ -20,6 +20,7 @@ int run_patient_list(Context& ctx, int limit) {
     return a.id < b.id;
   });
   print_patients(ctx, std::move(*rows));
+  report_access(ctx, *session);
   return 0;
 }
 

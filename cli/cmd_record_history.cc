@@ -7,8 +7,8 @@ namespace ehr::cli {
 
 namespace {
 
-int run_record_history(Context& ctx, const std::string& ref) {
-  auto session = open_session(ctx);
+int run_record_history(Context& ctx, const std::string& ref, const EmergencyFlags& emergency) {
+  auto session = open_session(ctx, emergency);
   if (!session.ok()) return ctx.fail(session.error());
   auto key = resolve_record_ref(*session, ref);
   if (!key.ok()) return ctx.fail(key.error());
@@ -27,6 +27,7 @@ int run_record_history(Context& ctx, const std::string& ref) {
     rows.push_back(std::move(row));
   }
   ctx.print_rows(rows, {"version", "action", "author", "time", "reason"});
+  report_access(ctx, *session);
   return 0;
 }
 
@@ -34,13 +35,15 @@ int run_record_history(Context& ctx, const std::string& ref) {
 
 void setup_record_history(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   auto ref = std::make_shared<std::string>();
+  auto emergency = std::make_shared<EmergencyFlags>();
   cmd.add_option("RECORD", *ref, "Type/id, or an id")->required();
+  add_emergency_flags(cmd, *emergency);
   cmd.footer(
       "json, ndjson and yaml include each version's resource (absent for a purge).\n\n"
       "Examples:\n"
       "  ehr record history Observation/3c1d...\n"
       "  ehr record history 3c1d... --format json | jq '.[0].resource'");
-  run = [ref](Context& ctx) { return run_record_history(ctx, *ref); };
+  run = [ref, emergency](Context& ctx) { return run_record_history(ctx, *ref, *emergency); };
 }
 
 }  // namespace ehr::cli

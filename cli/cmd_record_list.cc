@@ -14,10 +14,11 @@ struct Options {
   std::string since;
   bool all = false;
   int limit = 0;
+  EmergencyFlags emergency;
 };
 
 int run_record_list(Context& ctx, const Options& o) {
-  auto session = open_session(ctx);
+  auto session = open_session(ctx, o.emergency);
   if (!session.ok()) return ctx.fail(session.error());
   RecordQuery q;
   q.types = o.types;
@@ -32,6 +33,7 @@ int run_record_list(Context& ctx, const Options& o) {
   auto rows = list_resources(*session, q);
   if (!rows.ok()) return ctx.fail(rows.error());
   print_resources(ctx, std::move(*rows));
+  report_access(ctx, *session);
   return 0;
 }
 
@@ -44,8 +46,10 @@ void setup_record_list(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   cmd.add_option("--since", o->since, "changed at or after INSTANT")->type_name("INSTANT");
   cmd.add_flag("--all", o->all, "include retracted records");
   cmd.add_option("--limit", o->limit, "at most N records")->type_name("N");
+  add_emergency_flags(cmd, o->emergency);
   add_config_flag(cmd, flags, "mrn_system");
   cmd.footer(
+      "Records the access policy withholds from you are left out (stderr says how many).\n\n"
       "Examples:\n"
       "  ehr record list --type Observation --limit 20\n"
       "  ehr record list --since 2026-11-01T00:00:00Z --format ndjson");

@@ -16,10 +16,11 @@ struct Options {
   std::vector<std::string> types;
   std::string since;
   bool all = false;
+  EmergencyFlags emergency;
 };
 
 int run_record_show(Context& ctx, const Options& o) {
-  auto session = open_session(ctx);
+  auto session = open_session(ctx, o.emergency);
   if (!session.ok()) return ctx.fail(session.error());
   auto p = find_patient(*session, o.patient, ctx.config().get("mrn_system"));
   if (!p.ok()) return ctx.fail(p.error());
@@ -38,6 +39,7 @@ int run_record_show(Context& ctx, const Options& o) {
   } else {
     print_resources(ctx, std::move(*record));
   }
+  report_access(ctx, *session);
   return kExitOk;
 }
 
@@ -49,15 +51,19 @@ void setup_record_show(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   cmd.add_option("--type", o->types, "only these FHIR types (repeatable)")->type_name("TYPE");
   cmd.add_option("--since", o->since, "only care on or after DATE")->type_name("DATE");
   cmd.add_flag("--all", o->all, "include retracted (entered-in-error) records");
+  add_emergency_flags(cmd, o->emergency);
   add_config_flag(cmd, flags, "mrn_system");
   cmd.footer(
       "The table format groups the record: demographics, active problems, medications,\n"
       "allergies, vitals and labs, immunizations, encounters. --format bundle prints a FHIR\n"
-      "searchset Bundle equal to Patient/$everything. An unknown patient exits 1.\n\n"
+      "searchset Bundle equal to Patient/$everything. An unknown patient exits 1.\n"
+      "Only what the access policy lets you see is printed; stderr says how many records were\n"
+      "withheld. Off the patient's care team, exit 77 unless --emergency --reason is given.\n\n"
       "Examples:\n"
       "  ehr record show --patient A1001\n"
       "  ehr record show --patient A1001 --format bundle > a1001.json\n"
-      "  ehr record show --patient A1001 --type Observation --since 2026-01-01 --format csv");
+      "  ehr record show --patient A1001 --type Observation --since 2026-01-01 --format csv\n"
+      "  ehr record show --patient A1001 --emergency --reason 'unconscious in the ED'");
   run = [o](Context& ctx) { return run_record_show(ctx, *o); };
 }
 

@@ -8,21 +8,23 @@
 
 namespace ehr::cli {
 
-Result<Json> read_json_input(Context& ctx, const std::string& path) {
-  std::string text;
-  std::string name = path == "-" ? "<stdin>" : path;
+Result<std::string> read_text_input(Context& ctx, const std::string& path) {
+  std::stringstream ss;
   if (path == "-") {
-    std::stringstream ss;
     ss << ctx.io().in.rdbuf();
-    text = ss.str();
   } else {
     std::ifstream f(path, std::ios::binary);
     if (!f) return Error::no_input(fmt::format("cannot read {}", path));
-    std::stringstream ss;
     ss << f.rdbuf();
-    text = ss.str();
   }
-  auto doc = parse_json(text);
+  return ss.str();
+}
+
+Result<Json> read_json_input(Context& ctx, const std::string& path) {
+  std::string name = path == "-" ? "<stdin>" : path;
+  auto text = read_text_input(ctx, path);
+  if (!text.ok()) return text.error();
+  auto doc = parse_json(*text);
   if (!doc.ok()) return doc.error().with_context(name);
   return doc;
 }

@@ -1,4 +1,5 @@
-// Reading a FHIR resource given as --json FILE or --json - (stdin).
+// Reading input documents: a FHIR resource given as --json FILE or --json -
+// (stdin), or a text file such as a policy.
 #ifndef EHR_CLI_JSON_INPUT_H_
 #define EHR_CLI_JSON_INPUT_H_
 
@@ -12,6 +13,9 @@ namespace ehr::cli {
 // Errors: kNoInput (missing file); kInvalidData "FILE: line L, column C: ..."
 // (stdin is named "<stdin>").
 Result<Json> read_json_input(Context& ctx, const std::string& path);
+
+// Reads the text in `path` ("-" = stdin). Errors: kNoInput "cannot read FILE".
+Result<std::string> read_text_input(Context& ctx, const std::string& path);
 
 }  // namespace ehr::cli
 

@@ -96,12 +96,35 @@ Result<Store> open_store(Context& ctx) {
   return Store::open(access->path, access->secret, access->options);
 }
 
-Result<Session> open_session(Context& ctx) {
+Result<Session> open_session(Context& ctx) { return open_session(ctx, EmergencyFlags{}); }
+
+void add_emergency_flags(CLI::App& cmd, EmergencyFlags& flags) {
+  cmd.add_flag("--emergency", flags.on,
+               "break the glass: read a patient outside your care team (eligible roles only; "
+               "time-limited, flagged for review)");
+  cmd.add_option("--reason", flags.reason, "why emergency access is needed (with --emergency)")
+      ->type_name("TEXT");
+}
+
+Result<Session> open_session(Context& ctx, const EmergencyFlags& flags) {
+  if (flags.on && flags.reason.empty())
+    return Error::invalid_argument("--emergency needs --reason TEXT");
+  if (!flags.on && !flags.reason.empty())
+    return Error::invalid_argument("--reason goes with --emergency");
   auto access = caller_access(ctx);
   if (!access.ok()) return access.error();
   SessionOptions options;
   options.user = access->options.user;
+  if (flags.on) options.emergency_reason = flags.reason;
   return Session::open(access->path, access->secret, options);
+}
+
+void report_access(Context& ctx, const Session& s) {
+  if (s.withheld() > 0)
+    ctx.warning(fmt::format("{} record{} withheld by the access policy", s.withheld(),
+                            s.withheld() == 1 ? "" : "s"));
+  for (const auto& p : s.emergency_patients())
+    ctx.warning(fmt::format("emergency access to patient {} is recorded and flagged for review", p));
 }
 
 }  // namespace ehr::cli

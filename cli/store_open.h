@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "context.h"
 #include "ehr/session.h"
 #include "ehr/store.h"
@@ -45,6 +47,22 @@ Result<Store> open_store(Context& ctx);
 // Opens a record session on --db as --user with the caller's secret
 // (schema migrations applied). Errors: those of open_store and Session::open.
 Result<Session> open_session(Context& ctx);
+
+// --emergency --reason TEXT of the reading commands: break the glass.
+struct EmergencyFlags {
+  bool on = false;
+  std::string reason;
+};
+void add_emergency_flags(CLI::App& cmd, EmergencyFlags& flags);
+
+// open_session with break-the-glass requested when flags.on.
+// Errors: kInvalidArgument "--emergency needs --reason TEXT" (and the
+// reverse); those of open_session.
+Result<Session> open_session(Context& ctx, const EmergencyFlags& flags);
+
+// After a read or search: a warning naming how many records the policy
+// withheld, and one for each patient read under break-the-glass.
+void report_access(Context& ctx, const Session& s);
 
 // The Argon2id cost named by the effective `kdf` setting.
 KdfParams kdf_from_config(const Context& ctx);

@@ -1,5 +1,7 @@
-// The minimal access rule (access.h).
+// The decision point inside core (access.h).
 #include "access.h"
+
+#include <ctime>
 
 #include <fmt/format.h>
 
@@ -7,47 +9,162 @@
 
 namespace ehr {
 
-std::string_view action_name(Action a) {
-  switch (a) {
-    case Action::kRead: return "read";
-    case Action::kSearch: return "search";
-    case Action::kCreate: return "create";
-    case Action::kUpdate: return "update";
-    case Action::kRetract: return "retract";
-    case Action::kPurge: return "purge";
-    case Action::kExport: return "export";
-    case Action::kImport: return "import";
-    case Action::kAuditRead: return "audit-read";
-    case Action::kAdmin: return "admin";
-  }
-  return "unknown";
-}
-
-Decision decide(const SessionImpl& s, Action, std::string_view, std::string_view) {
-  for (const auto& r : s.roles())
-    if (r == "admin" || r == "physician" || r == "nurse") return {true, "role " + r};
-  return {false, "default deny"};
-}
-
 namespace {
+
 std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
   return out.empty() ? "none" : out;
 }
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find(' ', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// "YYYY-MM-DDTHH:MM:SS.mmmZ" plus `minutes`; the input unchanged if it does
+// not parse (a test clock in another shape).
+std::string add_minutes(const std::string& instant, int minutes) {
+  std::tm tm{};
+  int ms = 0;
+  if (std::sscanf(instant.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+    return instant;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  std::time_t t = timegm(&tm) + static_cast<std::time_t>(minutes) * 60;
+  std::tm out{};
+  gmtime_r(&t, &out);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", out.tm_year + 1900, out.tm_mon + 1,
+                     out.tm_mday, out.tm_hour, out.tm_min, out.tm_sec, ms);
+}
+
 }  // namespace
 
-Status authorize(SessionImpl& s, Action action, std::string_view type, std::string_view patient) {
-  Decision d = decide(s, action, type, patient);
-  if (d.allowed) return {};
+Result<bool> SessionImpl::on_care_team(const std::string& patient) {
+  if (auto it = team_cache_.find(patient); it != team_cache_.end()) return it->second;
+  auto st = statement("SELECT 1 FROM care_team WHERE patient = ? AND user = ?");
+  if (!st.ok()) return st.error();
+  EHR_TRY((*st)->bind_text(1, patient));
+  EHR_TRY((*st)->bind_text(2, user_));
+  auto row = (*st)->step();
+  if (!row.ok()) return row.error();
+  team_cache_[patient] = *row;
+  return *row;
+}
+
+Result<std::int64_t> SessionImpl::emergency_grant(const std::string& patient) {
+  if (auto it = grants_.find(patient); it != grants_.end()) return it->second;
+  auto st = statement(
+      "SELECT id FROM emergency WHERE user = ? AND patient = ? AND expires > ? ORDER BY id DESC LIMIT 1");
+  if (!st.ok()) return st.error();
+  EHR_TRY((*st)->bind_text(1, user_));
+  EHR_TRY((*st)->bind_text(2, patient));
+  EHR_TRY((*st)->bind_text(3, now()));
+  auto row = (*st)->step();
+  if (!row.ok()) return row.error();
+  std::int64_t id = *row ? (*st)->column_int(0) : 0;
+  if (id != 0) grants_[patient] = id;
+  return id;
+}
+
+Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
+  AccessFacts f;
+  f.roles = s.roles();
+  f.action = action;
+  f.type = target.type;
+  f.has_patient = !target.patient.empty();
+  f.labels = split(target.security);
+  f.code = target.code;
+  std::int64_t grant = 0;
+  if (f.has_patient) {
+    auto team = s.on_care_team(target.patient);
+    if (!team.ok()) return team.error();
+    f.on_care_team = *team;
+    if (!f.on_care_team) {
+      auto g = s.emergency_grant(target.patient);
+      if (!g.ok()) return g.error();
+      grant = *g;
+      // A new grant only for reading one named patient (record show, patient
+      // show, history): never for searches across patients, which would
+      // break the glass on everyone they match.
+      f.emergency = grant != 0 || (action == Action::kRead && !s.emergency_reason().empty());
+    }
+  }
+  Decision d = s.policy().decide(f);
+  if (d.allowed && d.emergency) {
+    if (grant == 0) {
+      // Break the glass: one grant per user and patient, for the policy's minutes.
+      std::string now = s.now();
+      std::string expires = add_minutes(now, s.policy().emergency_minutes());
+      auto st = s.statement(
+          "INSERT INTO emergency(user, patient, reason, started, expires) VALUES(?,?,?,?,?) RETURNING id");
+      if (!st.ok()) return st.error();
+      EHR_TRY((*st)->bind_text(1, s.user()));
+      EHR_TRY((*st)->bind_text(2, target.patient));
+      EHR_TRY((*st)->bind_text(3, s.emergency_reason()));
+      EHR_TRY((*st)->bind_text(4, now));
+      EHR_TRY((*st)->bind_text(5, expires));
+      auto row = (*st)->step();
+      if (!row.ok()) return row.error();
+      grant = (*st)->column_int(0);
+      (void)(*st)->reset();
+      s.note_grant(target.patient, grant);
+      s.note_emergency(target.patient);
+      EHR_TRY(write_audit(s, {"emergency", "ok", target.patient, "", "", 0,
+                              fmt::format("grant {} until {}", grant, expires)}));
+    }
+    s.note_emergency(target.patient);
+  }
+  return d;
+}
+
+Result<Decision> authorize(SessionImpl& s, Action action, const Target& target) {
+  auto d = decide(s, action, target);
+  if (!d.ok()) return d.error();
+  if (d->allowed) return d;
   AuditRecord rec;
   rec.action = std::string(action_name(action));
   rec.outcome = "denied";
-  rec.patients = std::string(patient);
-  rec.detail = std::string(type);
-  (void)write_audit(s, rec);  // best effort: the denial itself stands either way
-  return Error::access_denied(fmt::format("user {} (roles: {}) may not {} {}", s.user(),
-                                          join(s.roles()), action_name(action), type));
+  rec.patients = target.patient;
+  rec.detail = target.type;
+  s.record_denial(rec);
+  std::string what = target.type;
+  if (!target.patient.empty()) {
+    if (target.type != "Patient") what += " of patient " + target.patient;
+    else if (action != Action::kCreate) what += " " + target.patient;
+  }
+  std::string msg = fmt::format("user {} (roles: {}) may not {} {}: {}", s.user(), join(s.roles()),
+                                action_name(action), what, d->reason);
+  if (d->emergency_would_allow) msg += " (break the glass with --emergency --reason TEXT)";
+  return Error::access_denied(msg);
+}
+
+Json apply_fields(const Json& resource, const Decision& d) {
+  if (d.fields.empty() || !resource.is_object()) return resource;
+  Json out = Json::object();
+  for (const auto& [key, value] : resource.members()) {
+    bool keep = key == "resourceType" || key == "id" || key == "meta" ||
+                std::find(d.fields.begin(), d.fields.end(), key) != d.fields.end();
+    if (keep) out.set(key, value);
+  }
+  Json* meta = out.find("meta");
+  if (meta == nullptr || !meta->is_object()) meta = &out.set("meta", Json::object());
+  Json* sec = meta->find("security");
+  if (sec == nullptr || !sec->is_array()) sec = &meta->set("security", Json::array());
+  Json tag = Json::object();
+  tag.set("system", Json::string("http://terminology.hl7.org/CodeSystem/v3-ObservationValue"));
+  tag.set("code", Json::string("REDACTED"));
+  tag.set("display", Json::string("redacted"));
+  sec->push_back(std::move(tag));
+  return out;
 }
 
 }  // namespace ehr

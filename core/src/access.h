@@ -1,8 +1,8 @@
-// The access decision point: every operation on records asks decide() first.
-//
-// This is the minimal rule the record model ships with: the admin, physician
-// and nurse roles may do everything, every other role nothing. The access
-// rules issue replaces it with the full YAML policy; callers do not change.
+// The decision point inside core: every operation on records, users, keys,
+// care teams and the policy asks authorize() (or decide(), for filtering
+// results) with the facts of its target. Decisions come from the session's
+// policy (ehr/access.h); the care-team relation and break-the-glass grants
+// come from the database.
 
 #ifndef EHR_CORE_ACCESS_H_
 #define EHR_CORE_ACCESS_H_
@@ -10,26 +10,37 @@
 #include <string>
 #include <string_view>
 
+#include "ehr/access.h"
+#include "ehr/json.h"
 #include "ehr/status.h"
 #include "session_impl.h"
 
 namespace ehr {
 
-enum class Action { kRead, kSearch, kCreate, kUpdate, kRetract, kPurge, kExport, kImport, kAuditRead, kAdmin };
-
-// "read", "search", "create", ... as in the policy and the audit trail.
-std::string_view action_name(Action a);
-
-struct Decision {
-  bool allowed = false;
-  std::string rule;  // which rule decided ("role physician", "default deny")
+// What is being acted on.
+struct Target {
+  std::string type;      // resource type or User, Key, Policy, CareTeam, AuditEvent
+  std::string patient;   // the patient the record belongs to; "" for none
+  std::string security;  // meta.security codes, space-separated
+  std::string code;      // main code SYSTEM|CODE, "" for none
 };
 
-Decision decide(const SessionImpl& s, Action action, std::string_view type, std::string_view patient);
+// The decision for the session's user doing `action` on `target`. Looks up
+// the care team and active emergency grants; when a read (only a read: a
+// search never breaks the glass) relies on break-the-glass requested by the
+// session (--emergency) and no grant is active yet, starts one (an `emergency` row and an audit entry) for the
+// policy's emergency_minutes. Errors: storage errors only.
+Result<Decision> decide(SessionImpl& s, Action action, const Target& target);
 
-// decide(), and on a denial: an audit entry (outcome "denied", written at
-// once) and kAccessDenied "user U (roles: R) may not <action> <type>".
-Status authorize(SessionImpl& s, Action action, std::string_view type, std::string_view patient);
+// decide(), and on a denial: an audit entry (outcome "denied"; written even
+// when the enclosing transaction rolls back) and kAccessDenied "user U
+// (roles: R) may not <action> <type>[ of patient P]: <reason>".
+Result<Decision> authorize(SessionImpl& s, Action action, const Target& target);
+
+// `resource` reduced to the decision's fields (resourceType, id and meta
+// always kept), labelled REDACTED in meta.security; unchanged when the
+// decision has no field list.
+Json apply_fields(const Json& resource, const Decision& d);
 
 }  // namespace ehr
 

@@ -8,7 +8,7 @@ Status write_audit(SessionImpl& s, const AuditRecord& r) {
   for (const auto& x : s.roles()) roles += (roles.empty() ? "" : " ") + x;
   auto st = s.statement(
       "INSERT INTO audit(time, user, roles, action, outcome, purpose, patients, resources, "
-      "query_hash, count, detail) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+      "query_hash, count, detail, emergency) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!st.ok()) return st.error();
   store::Statement& q = **st;
   EHR_TRY(q.bind_text(1, s.now()));
@@ -22,6 +22,7 @@ Status write_audit(SessionImpl& s, const AuditRecord& r) {
   EHR_TRY(q.bind_text(9, r.query_hash));
   EHR_TRY(q.bind_int(10, r.count));
   EHR_TRY(q.bind_text(11, r.detail));
+  EHR_TRY(q.bind_int(12, r.emergency || s.emergency_for(r.patients) ? 1 : 0));
   auto done = q.step();
   if (!done.ok()) return done.error();
   return {};

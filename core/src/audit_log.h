@@ -12,16 +12,6 @@
 
 namespace ehr {
 
-struct AuditRecord {
-  std::string action;      // "read", "create", ...
-  std::string outcome;     // "ok", "denied", "not-found", "error"
-  std::string patients;    // space-separated patient ids
-  std::string resources;   // space-separated Type/id[/_history/v]
-  std::string query_hash;  // for searches: BLAKE2b of the normalised query
-  std::int64_t count = 0;  // resources returned or written
-  std::string detail;      // resource type or other non-clinical detail
-};
-
 // Appends one audit row with the session's user, roles, purpose and clock.
 Status write_audit(SessionImpl& s, const AuditRecord& r);
 

@@ -116,6 +116,40 @@ CREATE INDEX name_token_token ON name_token(token, rid);
 DROP INDEX identifier_value;
 CREATE INDEX identifier_value ON identifier(value, system, type, rid);
 )sql",
+    // 3: the access model: installed policy versions, care teams,
+    // break-the-glass grants, who made and changed users, and the emergency
+    // flag of audit entries.
+    R"sql(
+ALTER TABLE users ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN changed TEXT NOT NULL DEFAULT '';
+CREATE TABLE policy(
+  version      INTEGER PRIMARY KEY,
+  installed    TEXT NOT NULL,
+  installed_by TEXT NOT NULL,
+  source       TEXT NOT NULL,
+  digest       TEXT NOT NULL,
+  text         TEXT NOT NULL
+);
+CREATE TABLE care_team(
+  patient  TEXT NOT NULL,
+  user     TEXT NOT NULL,
+  role     TEXT NOT NULL,
+  added    TEXT NOT NULL,
+  added_by TEXT NOT NULL,
+  PRIMARY KEY(patient, user)
+) WITHOUT ROWID;
+CREATE INDEX care_team_user ON care_team(user, patient);
+CREATE TABLE emergency(
+  id      INTEGER PRIMARY KEY,
+  user    TEXT NOT NULL,
+  patient TEXT NOT NULL,
+  reason  TEXT NOT NULL,
+  started TEXT NOT NULL,
+  expires TEXT NOT NULL
+);
+CREATE INDEX emergency_user ON emergency(user, patient, expires);
+ALTER TABLE audit ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr std::int64_t kLatest = sizeof kMigrations / sizeof kMigrations[0];

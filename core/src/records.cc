@@ -86,6 +86,33 @@ std::string content_key(const Json& r) {
   return to_json_canonical(c);
 }
 
+bool is_redacted_label(const Json& coding) {
+  return coding.is_object() && text_of(coding.find("code")) == "REDACTED" &&
+         text_of(coding.find("system")) == "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
+}
+
+// `incoming` with the stored members outside `fields` put back, and the
+// REDACTED label of a filtered copy dropped: what a user who sees only
+// `fields` means by an update.
+Json merge_hidden(const Json& stored, const Json& incoming, const std::vector<std::string>& fields) {
+  auto visible = [&](const std::string& k) {
+    return k == "resourceType" || k == "id" || k == "meta" ||
+           std::find(fields.begin(), fields.end(), k) != fields.end();
+  };
+  Json out = Json::object();
+  for (const auto& [k, v] : incoming.members())
+    if (visible(k)) out.set(k, v);
+  for (const auto& [k, v] : stored.members())
+    if (!visible(k)) out.set(k, v);
+  if (Json* meta = out.find("meta"); meta != nullptr && meta->is_object())
+    if (Json* sec = meta->find("security"); sec != nullptr && sec->is_array()) {
+      auto& items = sec->items();
+      items.erase(std::remove_if(items.begin(), items.end(), is_redacted_label), items.end());
+      if (items.empty()) meta->erase("security");
+    }
+  return out;
+}
+
 Result<std::int64_t> next_seq(SessionImpl& s) {
   auto st = s.statement("UPDATE counter SET value = value + 1 WHERE name = 'seq' RETURNING value");
   if (!st.ok()) return st.error();
@@ -97,7 +124,8 @@ Result<std::int64_t> next_seq(SessionImpl& s) {
 }
 
 StoredJson row_to_stored(store::Statement& q) {
-  // Columns: type, id, version, seq, last_updated, patient, retracted, json
+  // Columns: type, id, version, seq, last_updated, patient, retracted, json,
+  // security, code
   StoredJson r;
   r.type = q.column_text(0);
   r.id = q.column_text(1);
@@ -107,13 +135,24 @@ StoredJson row_to_stored(store::Statement& q) {
   r.patient = q.column_text(5);
   r.retracted = q.column_int(6) != 0;
   r.json = q.column_text(7);
+  r.security = q.column_text(8);
+  r.code = q.column_text(9);
   return r;
 }
 
 StoredResource row_to_resource(store::Statement& q) { return parse_stored(row_to_stored(q)); }
 
 constexpr const char* kColumns =
-    "type, id, version, seq, last_updated, coalesce(patient,''), retracted, json";
+    "type, id, version, seq, last_updated, coalesce(patient,''), retracted, json, "
+    "coalesce(security,''), CASE WHEN code IS NULL THEN '' ELSE coalesce(code_system,'') || '|' || code END";
+
+// What the decision point needs to know of a stored resource.
+Target target_of(const StoredResource& r) { return Target{r.type, r.patient, r.security, r.code}; }
+Target target_of(const StoredJson& r) { return Target{r.type, r.patient, r.security, r.code}; }
+
+Target target_of(const std::string& type, const IndexEntry& e) {
+  return Target{type, e.patient, e.security, e.code.empty() ? "" : e.code_system + "|" + e.code};
+}
 
 Result<std::optional<StoredJson>> load_json(SessionImpl& s, const std::string& type,
                                             const std::string& id) {
@@ -264,6 +303,8 @@ StoredResource parse_stored(StoredJson r) {
   out.last_updated = std::move(r.last_updated);
   out.patient = std::move(r.patient);
   out.retracted = r.retracted;
+  out.security = std::move(r.security);
+  out.code = std::move(r.code);
   auto parsed = parse_json(r.json);
   out.resource = parsed.ok() ? std::move(*parsed) : Json();
   return out;
@@ -280,7 +321,8 @@ Status prepare_create(SessionImpl& s, Json& resource) {
   if (!resource.find("id") || !resource.find("id")->is_string())
     resource.set("id", Json::string(new_id()));
   IndexEntry probe = index_resource(resource);
-  EHR_TRY(authorize(s, Action::kCreate, type, probe.patient));
+  auto allowed = authorize(s, Action::kCreate, target_of(type, probe));
+  if (!allowed.ok()) return allowed.error();
   return first_validation_error(resource);
 }
 
@@ -311,6 +353,13 @@ Result<StoredResource> insert_new(SessionImpl& s, const Json& resource, const st
   EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource)));
   EHR_TRY(write_history(s, out, "create", reason, true));
   EHR_TRY(write_audit(s, {"create", "ok", out.patient, resource_ref(out), "", 1, type}));
+  if (type == "Patient" && s.policy().joins_care_team(s.roles())) {
+    // The clinician who registers a patient cares for them.
+    EHR_TRY(s.exec("INSERT OR IGNORE INTO care_team(patient, user, role, added, added_by) "
+                   "VALUES(?, ?, 'creator', ?, ?)",
+                   {id, s.user(), out.last_updated, s.user()}));
+    s.forget_care_team();
+  }
   return out;
 }
 
@@ -356,14 +405,24 @@ Result<StoredResource> update_resource(Session& session, Json resource, const st
   std::string id = text_of(resource.find("id"));
   if (id.empty()) return Error::invalid_data(type + ".id: an update needs the resource id");
   IndexEntry probe = index_resource(resource);
-  EHR_TRY(authorize(s, Action::kUpdate, type, probe.patient));
-  EHR_TRY(first_validation_error(resource));
+  auto allowed = authorize(s, Action::kUpdate, target_of(type, probe));
+  if (!allowed.ok()) return allowed.error();
   StoredResource out;
   Status st = s.transaction([&]() -> Status {
     auto existing = load(s, type, id);
     if (!existing.ok()) return existing.error();
     if (!existing->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
     StoredResource& cur = **existing;
+    // The record as stored must be the user's to change too (its patient
+    // and labels may differ from the new content's).
+    auto was = authorize(s, Action::kUpdate, target_of(cur));
+    if (!was.ok()) return was.error();
+    // A user who sees only some fields changes only those: the others are
+    // kept from the stored version, never dropped.
+    auto view = decide(s, Action::kRead, target_of(cur));
+    if (!view.ok()) return view.error();
+    if (view->allowed && !view->fields.empty()) resource = merge_hidden(cur.resource, resource, view->fields);
+    EHR_TRY(first_validation_error(resource));
     if (content_key(cur.resource) == content_key(resource)) {
       out = cur;
       return {};
@@ -392,7 +451,8 @@ Result<StoredResource> retract_resource(Session& session, const std::string& typ
     auto before = load(s, type, id);
     if (!before.ok()) return before.error();
     if (!before->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
-    EHR_TRY(authorize(s, Action::kRetract, type, (*before)->patient));
+    auto allowed = authorize(s, Action::kRetract, target_of(**before));
+    if (!allowed.ok()) return allowed.error();
   }
   StoredResource out;
   Status st = s.transaction([&]() -> Status {
@@ -441,7 +501,8 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     auto before = load(s, type, id);
     if (!before.ok()) return before.error();
     if (!before->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
-    EHR_TRY(authorize(s, Action::kPurge, type, (*before)->patient));
+    auto allowed = authorize(s, Action::kPurge, target_of(**before));
+    if (!allowed.ok()) return allowed.error();
   }
   return s.transaction([&]() -> Status {
     auto existing = load(s, type, id);
@@ -492,8 +553,10 @@ Result<StoredResource> read_resource(Session& session, const std::string& type,
   auto r = load(s, type, id);
   if (!r.ok()) return r.error();
   if (!r->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
-  EHR_TRY(authorize(s, Action::kRead, type, (*r)->patient));
+  auto d = authorize(s, Action::kRead, target_of(**r));
+  if (!d.ok()) return d.error();
   EHR_TRY(write_audit(s, {"read", "ok", (*r)->patient, resource_ref(**r), "", 1, type}));
+  (*r)->resource = apply_fields((*r)->resource, *d);
   return std::move(**r);
 }
 
@@ -526,9 +589,20 @@ Result<std::vector<HistoryEntry>> resource_history(Session& session, const std::
     out.push_back(std::move(h));
   }
   if (out.empty()) return Error::not_found(fmt::format("{}/{} not found", type, id));
-  EHR_TRY(authorize(s, Action::kRead, type, patient));
+  // Decided on the newest version that has content (its labels and code).
+  Target target{type, patient, "", ""};
+  for (auto it = out.rbegin(); it != out.rend(); ++it)
+    if (it->resource) {
+      target = target_of(type, index_resource(*it->resource));
+      target.patient = patient;
+      break;
+    }
+  auto d = authorize(s, Action::kRead, target);
+  if (!d.ok()) return d.error();
   EHR_TRY(write_audit(s, {"read", "ok", patient, type + "/" + id + "/_history", "",
                           static_cast<std::int64_t>(out.size()), type}));
+  for (auto& h : out)
+    if (h.resource) h.resource = apply_fields(*h.resource, *d);
   return out;
 }
 
@@ -562,31 +636,24 @@ Result<StoredResource> find_patient(Session& session, const std::string& key,
     }
   }
   if (!found) return Error::not_found(fmt::format("no patient {}", key));
-  EHR_TRY(authorize(s, Action::kRead, "Patient", found->id));
+  auto d = authorize(s, Action::kRead, target_of(*found));
+  if (!d.ok()) return d.error();
+  found->resource = apply_fields(found->resource, *d);
   return std::move(*found);
 }
 
 namespace {
 
-template <typename Row, typename Convert>
-Result<std::vector<Row>> collect_rows(store::Statement& q, int limit, Convert convert) {
-  std::vector<Row> out;
+Result<std::vector<StoredJson>> collect_json(store::Statement& q, int limit) {
+  std::vector<StoredJson> out;
   for (;;) {
     auto row = q.step();
     if (!row.ok()) return row.error();
     if (!*row) break;
-    out.push_back(convert(q));
+    out.push_back(row_to_stored(q));
     if (limit > 0 && static_cast<int>(out.size()) >= limit) break;
   }
   return out;
-}
-
-Result<std::vector<StoredResource>> collect(store::Statement& q, int limit) {
-  return collect_rows<StoredResource>(q, limit, row_to_resource);
-}
-
-Result<std::vector<StoredJson>> collect_json(store::Statement& q, int limit) {
-  return collect_rows<StoredJson>(q, limit, row_to_stored);
 }
 
 std::vector<StoredResource> parse_all(std::vector<StoredJson> rows) {
@@ -605,6 +672,41 @@ std::string types_clause(const std::vector<std::string>& types) {
 
 }  // namespace
 
+namespace {
+
+// `r` reduced to what decision `d` lets the user see (apply_fields).
+void filter_fields(StoredResource& r, const Decision& d) { r.resource = apply_fields(r.resource, d); }
+
+// The same for a resource kept as text: unchanged without a field list (the
+// common case, which then needs no parsing), else the filtered document as
+// to_json writes it, so it prints as the filtered StoredResource does.
+void filter_fields(StoredJson& r, const Decision& d) {
+  if (d.fields.empty()) return;
+  auto parsed = parse_json(r.json);
+  r.json = to_json(apply_fields(parsed.ok() ? *parsed : Json(), d));
+}
+
+// Keeps of `rows` what the user may see for `action` (fields filtered) and
+// counts the rest in the session's withheld().
+template <typename Row>
+Result<std::vector<Row>> visible(SessionImpl& s, Action action, std::vector<Row> rows) {
+  std::vector<Row> out;
+  out.reserve(rows.size());
+  for (auto& r : rows) {
+    auto d = decide(s, action, target_of(r));
+    if (!d.ok()) return d.error();
+    if (!d->allowed) {
+      s.add_withheld(1);
+      continue;
+    }
+    filter_fields(r, *d);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<StoredResource>> patient_records(Session& session, const RecordQuery& q) {
   auto rows = patient_records_json(session, q);
   if (!rows.ok()) return rows.error();
@@ -613,10 +715,14 @@ Result<std::vector<StoredResource>> patient_records(Session& session, const Reco
 
 Result<std::vector<StoredJson>> patient_records_json(Session& session, const RecordQuery& q) {
   SessionImpl& s = SessionImpl::of(session);
+  s.reset_withheld();
   auto patient = load_json(s, "Patient", q.patient);
   if (!patient.ok()) return patient.error();
   if (!patient->has_value()) return Error::not_found(fmt::format("no patient {}", q.patient));
-  EHR_TRY(authorize(s, Action::kRead, "Patient", q.patient));
+  // The gate: a user who may not read the patient reads none of the record.
+  auto gate = authorize(s, Action::kRead, target_of(**patient));
+  if (!gate.ok()) return gate.error();
+  filter_fields(**patient, *gate);
   std::string sql = fmt::format(
       "SELECT {} FROM resource WHERE patient = ? AND type <> 'Patient'{}{}{} "
       "ORDER BY type, clinical_date DESC, id",
@@ -630,20 +736,42 @@ Result<std::vector<StoredJson>> patient_records_json(Session& session, const Rec
   if (!q.since.empty()) EHR_TRY(st->bind_text(i++, q.since));
   auto rows = collect_json(*st, q.limit);
   if (!rows.ok()) return rows.error();
+  auto shown = visible(s, Action::kRead, std::move(*rows));
+  if (!shown.ok()) return shown.error();
   std::vector<StoredJson> out;
   bool want_patient = q.types.empty() ||
                       std::find(q.types.begin(), q.types.end(), "Patient") != q.types.end();
   if (want_patient) out.push_back(std::move(**patient));
-  for (auto& r : *rows) out.push_back(std::move(r));
-  std::string refs;
+  for (auto& r : *shown) out.push_back(std::move(r));
   EHR_TRY(write_audit(s, {"read", "ok", q.patient, "Patient/" + q.patient + "/$everything", "",
-                          static_cast<std::int64_t>(out.size()), "record"}));
+                          static_cast<std::int64_t>(out.size()),
+                          s.withheld() ? fmt::format("record withheld {}", s.withheld()) : "record"}));
   return out;
 }
 
 Result<std::vector<StoredResource>> list_resources(Session& session, const RecordQuery& q) {
   SessionImpl& s = SessionImpl::of(session);
-  EHR_TRY(authorize(s, Action::kSearch, q.types.empty() ? "*" : q.types.front(), q.patient));
+  s.reset_withheld();
+  if (!q.patient.empty()) {
+    // As for the whole record: reading the patient first (which is where
+    // break-the-glass applies).
+    auto patient = load(s, "Patient", q.patient);
+    if (!patient.ok()) return patient.error();
+    if (!patient->has_value()) return Error::not_found(fmt::format("no patient {}", q.patient));
+    auto gate = authorize(s, Action::kRead, target_of(**patient));
+    if (!gate.ok()) return gate.error();
+  }
+  for (const auto& t : q.types) {
+    // A type the user may search for no patient at all is a denial, not an empty list.
+    Target probe{t, q.patient, "", ""};
+    auto d = decide(s, Action::kSearch, probe);
+    if (!d.ok()) return d.error();
+    if (!d->allowed) {
+      Target any{t, "", "", ""};
+      auto d2 = authorize(s, Action::kSearch, q.patient.empty() ? any : probe);
+      if (!d2.ok()) return d2.error();
+    }
+  }
   std::string sql = fmt::format("SELECT {} FROM resource WHERE 1=1{}{}{}{} ORDER BY seq DESC",
                                 kColumns, types_clause(q.types),
                                 q.patient.empty() ? "" : " AND patient = ?",
@@ -655,12 +783,23 @@ Result<std::vector<StoredResource>> list_resources(Session& session, const Recor
   for (const auto& t : q.types) EHR_TRY(st->bind_text(i++, t));
   if (!q.patient.empty()) EHR_TRY(st->bind_text(i++, q.patient));
   if (!q.since.empty()) EHR_TRY(st->bind_text(i++, q.since));
-  auto rows = collect(*st, q.limit);
-  if (!rows.ok()) return rows.error();
+  // The limit applies to what the user sees.
+  std::vector<StoredResource> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    std::vector<StoredResource> one;
+    one.push_back(row_to_resource(*st));
+    auto shown = visible(s, Action::kSearch, std::move(one));
+    if (!shown.ok()) return shown.error();
+    for (auto& r : *shown) out.push_back(std::move(r));
+    if (q.limit > 0 && static_cast<int>(out.size()) >= q.limit) break;
+  }
   std::string hash = hash_hex(fmt::format("list|{}|{}|{}", sql, q.patient, q.since));
-  EHR_TRY(write_audit(s, {"search", "ok", q.patient, "", hash,
-                          static_cast<std::int64_t>(rows->size()), "list"}));
-  return rows;
+  EHR_TRY(write_audit(s, {"search", "ok", q.patient, "", hash, static_cast<std::int64_t>(out.size()),
+                          s.withheld() ? fmt::format("list withheld {}", s.withheld()) : "list"}));
+  return out;
 }
 
 Result<std::pair<std::string, std::string>> resolve_record_ref(Session& session,
@@ -698,7 +837,20 @@ Result<std::vector<StoredResource>> search_patients(Session& session, const Pati
 
 namespace {
 
-// SQL for a part of the patient's first name as the sort key takes it: the
+// The order of patient search results: family name, given name, id (what a
+// person scanning the list expects), of the first name, folded.
+std::string sort_key(const Json& patient, const std::string& id) {
+  const Json* names = patient.find("name");
+  std::string family, given;
+  if (names != nullptr && names->is_array() && !names->items().empty()) {
+    family = fold_name(text_of(names->items().front().find("family")));
+    if (const Json* g = names->items().front().find("given"); g != nullptr && g->is_array() && !g->items().empty())
+      given = fold_name(text_of(&g->items().front()));
+  }
+  return family + '\x01' + given + '\x01' + id;
+}
+
+// SQL for a part of the patient's first name as sort_key takes it: the
 // string at `path` of the document; '' when there is none (or no JSON).
 std::string name_part_sql(const char* path) {
   return fmt::format("CASE WHEN json_valid(json) AND json_type(json, '{0}') = 'text' "
@@ -712,7 +864,11 @@ Result<std::vector<StoredJson>> search_patients_json(Session& session, const Pat
   SessionImpl& s = SessionImpl::of(session);
   if (q.name.empty() && q.birth_date.empty() && q.identifier_value.empty() && q.phone.empty())
     return Error::invalid_argument("give at least one of --name, --birth-date, --identifier, --mrn, --phone");
-  EHR_TRY(authorize(s, Action::kSearch, "Patient", ""));
+  s.reset_withheld();
+  {
+    auto gate = authorize(s, Action::kSearch, Target{"Patient", "", "", ""});
+    if (!gate.ok()) return gate.error();
+  }
   std::string where = "type = 'Patient'";
   std::vector<std::string> binds;
   bool by_rid = false;  // a name or identifier subquery narrows the rows
@@ -772,8 +928,8 @@ Result<std::vector<StoredJson>> search_patients_json(Session& session, const Pat
     return d;
   };
   std::string want_phone = digits(q.phone);
-  // Matches with their sort key: family name, given name, id (what a person
-  // scanning the list expects), each key computed once.
+  // Matches with their sort_key, each computed once (folding names per
+  // comparison cost more than the search itself for a few hundred patients).
   std::vector<std::pair<std::string, StoredJson>> found;
   for (;;) {
     auto row = st->step();
@@ -796,8 +952,22 @@ Result<std::vector<StoredJson>> search_patients_json(Session& session, const Pat
       }
       if (!q.include_inactive && text_of(resource.find("active")) == "false") continue;
     }
-    std::string key = fold_name(st->column_text(8)) + '\x01' + fold_name(st->column_text(9)) +
-                      '\x01' + r.id;
+    auto d = decide(s, Action::kSearch, target_of(r));
+    if (!d.ok()) return d.error();
+    if (!d->allowed) {
+      s.add_withheld(1);
+      continue;
+    }
+    // Sorted by the names the user sees: the stored ones unless the
+    // decision filters fields (which may leave no name).
+    std::string key;
+    if (d->fields.empty()) {
+      key = fold_name(st->column_text(10)) + '\x01' + fold_name(st->column_text(11)) + '\x01' + r.id;
+    } else {
+      filter_fields(r, *d);
+      auto parsed = parse_json(r.json);
+      key = sort_key(parsed.ok() ? *parsed : Json(), r.id);
+    }
     found.emplace_back(std::move(key), std::move(r));
     if (q.limit > 0 && static_cast<int>(found.size()) >= q.limit) break;
   }

@@ -1,9 +1,11 @@
 // Sessions: open store + authenticated user + roles (ehr/session.h).
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
 #include <fmt/format.h>
 
+#include "audit_log.h"
 #include "ehr/session.h"
 #include "session_impl.h"
 
@@ -60,17 +62,89 @@ Result<store::Statement*> SessionImpl::statement(const std::string& sql) {
   return it->second.get();
 }
 
+Result<std::vector<std::vector<std::string>>> SessionImpl::rows(const std::string& sql,
+                                                               const std::vector<std::string>& binds) {
+  auto st = statement(sql);
+  if (!st.ok()) return st.error();
+  for (size_t i = 0; i < binds.size(); ++i) EHR_TRY((*st)->bind_text(static_cast<int>(i + 1), binds[i]));
+  std::vector<std::vector<std::string>> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    std::vector<std::string> r;
+    for (int c = 0; c < (*st)->column_count(); ++c) r.push_back((*st)->column_text(c));
+    out.push_back(std::move(r));
+  }
+  (void)(*st)->reset();
+  return out;
+}
+
+Status SessionImpl::exec(const std::string& sql, const std::vector<std::string>& binds) {
+  auto r = rows(sql, binds);
+  if (!r.ok()) return r.error();
+  return {};
+}
+
 Status SessionImpl::transaction(const std::function<Status()>& body) {
   EHR_TRY(db().exec("BEGIN IMMEDIATE"));
+  in_transaction_ = true;
   Status s = body();
   if (s.ok()) s = db().exec("COMMIT");
+  in_transaction_ = false;
   if (!s.ok()) {
     // Statements left mid-step would keep the transaction open.
     for (auto& [sql, st] : cache_) (void)st->reset();
     (void)db().exec("ROLLBACK");
+    // What the rollback took back: grants and cached relations.
+    grants_.clear();
+    team_cache_.clear();
   }
+  std::vector<AuditRecord> denials = std::move(pending_denials_);
+  pending_denials_.clear();
+  for (const auto& d : denials) (void)write_audit(*this, d);  // best effort, as record_denial
   return s;
 }
+
+void SessionImpl::record_denial(const AuditRecord& r) {
+  if (in_transaction_) {
+    pending_denials_.push_back(r);
+    return;
+  }
+  // Best effort: the denial itself stands even if its entry cannot be written.
+  (void)write_audit(*this, r);
+}
+
+bool SessionImpl::emergency_for(const std::string& patients) const {
+  if (emergency_patients_.empty() || patients.empty()) return false;
+  size_t start = 0;
+  while (start < patients.size()) {
+    size_t end = patients.find(' ', start);
+    if (end == std::string::npos) end = patients.size();
+    if (emergency_patients_.count(patients.substr(start, end - start)) > 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+namespace {
+
+Status load_policy(SessionImpl& impl) {
+  auto st = impl.statement("SELECT version, text FROM policy ORDER BY version DESC LIMIT 1");
+  if (!st.ok()) return st.error();
+  auto row = (*st)->step();
+  if (!row.ok()) return row.error();
+  if (!*row) return {};  // nothing installed: the built-in default
+  std::int64_t version = (*st)->column_int(0);
+  auto p = Policy::parse((*st)->column_text(1), fmt::format("installed policy version {}", version));
+  (void)(*st)->reset();
+  if (!p.ok()) return p.error();
+  impl.set_policy(std::move(*p));
+  impl.set_policy_version(version);
+  return {};
+}
+
+}  // namespace
 
 std::int64_t current_schema_version();
 
@@ -89,23 +163,32 @@ Result<Session> Session::open(const std::string& path, const Secret& secret,
                                             options.now ? options.now : system_now);
   EHR_TRY(migrate_schema(impl->db()));
   EHR_TRY(load_user(*impl));
+  EHR_TRY(load_policy(*impl));
+  impl->set_emergency_reason(options.emergency_reason);
   return Session(std::move(impl));
 }
 
 Result<Session> Session::create(const std::string& path, const SlotOptions& admin,
                                 const Secret& secret, const SessionOptions& options) {
+  for (const auto& r : options.first_user_roles)
+    if (!Policy::builtin().has_role(r)) return Error::invalid_argument(fmt::format("unknown role {}", r));
   auto store = Store::create(path, admin, secret);
   if (!store.ok()) return store.error();
   auto impl = std::make_unique<SessionImpl>(std::move(*store), admin.user, options.purpose,
                                             options.now ? options.now : system_now);
   EHR_TRY(migrate_schema(impl->db()));
-  auto st = impl->statement("INSERT INTO users(name, roles, created) VALUES(?, 'admin', ?)");
-  if (!st.ok()) return st.error();
-  EHR_TRY((*st)->bind_text(1, admin.user));
-  EHR_TRY((*st)->bind_text(2, impl->now()));
-  auto r = (*st)->step();
-  if (!r.ok()) return r.error();
-  impl->set_roles({"admin"});
+  std::vector<std::string> roles{"admin"};
+  for (const auto& r : options.first_user_roles)
+    if (std::find(roles.begin(), roles.end(), r) == roles.end()) roles.push_back(r);
+  std::string joined;
+  for (const auto& r : roles) joined += (joined.empty() ? "" : " ") + r;
+  impl->set_roles(roles);
+  EHR_TRY(impl->transaction([&]() -> Status {
+    EHR_TRY(impl->exec("INSERT INTO users(name, roles, created) VALUES(?, ?, ?)",
+                       {admin.user, joined, impl->now()}));
+    return write_audit(*impl, {"user-add", "ok", "", "", "", 1,
+                               fmt::format("user {} roles {} slot 0 (ehr init)", admin.user, joined)});
+  }));
   return Session(std::move(impl));
 }
 
@@ -114,5 +197,10 @@ const std::vector<std::string>& Session::roles() const { return impl_->roles(); 
 const std::string& Session::purpose() const { return impl_->purpose(); }
 Store& Session::store() { return impl_->store(); }
 std::string Session::now() const { return impl_->now(); }
+std::int64_t Session::withheld() const { return impl_->withheld(); }
+std::vector<std::string> Session::emergency_patients() const {
+  return {impl_->emergency_patients().begin(), impl_->emergency_patients().end()};
+}
+std::int64_t Session::policy_version() const { return impl_->policy_version(); }
 
 }  // namespace ehr

@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+#include <set>
+
+#include "audit_record.h"
+#include "ehr/access.h"
 #include "ehr/session.h"
 #include "sqlite_store.h"
 
@@ -31,8 +35,52 @@ class SessionImpl {
   std::string now() const { return now_(); }
   void set_roles(std::vector<std::string> roles) { roles_ = std::move(roles); }
 
+  // The policy in force (loaded on open; replaced by apply_policy).
+  const Policy& policy() const { return policy_; }
+  void set_policy(Policy p) { policy_ = std::move(p); }
+  std::int64_t policy_version() const { return policy_version_; }
+  void set_policy_version(std::int64_t v) { policy_version_ = v; }
+
+  // --emergency: the reason given, "" when break-the-glass is not requested.
+  const std::string& emergency_reason() const { return emergency_reason_; }
+  void set_emergency_reason(std::string r) { emergency_reason_ = std::move(r); }
+
+  // Whether the user is on `patient`'s care team (cached for the session;
+  // forget_care_team drops the cache after a change).
+  Result<bool> on_care_team(const std::string& patient);
+  void forget_care_team() { team_cache_.clear(); }
+  // The id of the user's active emergency grant for `patient`, 0 if none.
+  Result<std::int64_t> emergency_grant(const std::string& patient);
+  void note_grant(const std::string& patient, std::int64_t id) { grants_[patient] = id; }
+  // Patients read under break-the-glass in this session: their audit
+  // entries carry the emergency flag.
+  void note_emergency(const std::string& patient) { emergency_patients_.insert(patient); }
+  bool emergency_for(const std::string& patients) const;
+  const std::set<std::string>& emergency_patients() const { return emergency_patients_; }
+
+  // Records the last read or search left out under the policy (Session::withheld()).
+  void reset_withheld() { withheld_ = 0; }
+  void add_withheld(std::int64_t n) { withheld_ += n; }
+  std::int64_t withheld() const { return withheld_; }
+
+  // Records a denied attempt: written now outside a transaction, or after
+  // the rollback of the enclosing one (a denial is never lost with it).
+  void record_denial(const AuditRecord& r);
+
   // A prepared statement for `sql`, reset and cached for reuse.
   Result<store::Statement*> statement(const std::string& sql);
+
+  // Runs `sql` (cached) with text parameters and returns its rows as text.
+  Result<std::vector<std::vector<std::string>>> rows(const std::string& sql,
+                                                     const std::vector<std::string>& binds = {});
+  // Runs `sql` (cached) with text parameters, discarding rows.
+  Status exec(const std::string& sql, const std::vector<std::string>& binds = {});
+
+  // Resets every cached statement (so none holds a read open, e.g. before
+  // VACUUM INTO of a backup).
+  void reset_statements() {
+    for (auto& [sql, st] : cache_) (void)st->reset();
+  }
 
   // Runs `body` in BEGIN IMMEDIATE ... COMMIT; rolls back on failure.
   Status transaction(const std::function<Status()>& body);
@@ -44,6 +92,15 @@ class SessionImpl {
   std::string purpose_;
   std::function<std::string()> now_;
   std::map<std::string, std::unique_ptr<store::Statement>> cache_;
+  Policy policy_ = Policy::builtin();
+  std::int64_t policy_version_ = 0;
+  std::string emergency_reason_;
+  std::map<std::string, bool> team_cache_;
+  std::map<std::string, std::int64_t> grants_;
+  std::set<std::string> emergency_patients_;
+  bool in_transaction_ = false;
+  std::int64_t withheld_ = 0;
+  std::vector<AuditRecord> pending_denials_;
 };
 
 // Applies the record schema's migrations to `db` (inside one transaction).

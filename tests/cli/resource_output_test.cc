@@ -109,7 +109,12 @@ TEST_CASE("patient find and record show print what the parsed resources printed"
   o.env = {{"EHR_DB", dir.file("f.db")}, {"EHR_USER", "alice"},
            {"EHR_KEY_FILE", dir.file("a.key")}, {"HOME", dir.path()}};
   REQUIRE(testing::run_cli({"key", "new", "-o", dir.file("a.key")}, o).code == 0);
-  REQUIRE(testing::run_cli({"init", "-q"}, o).code == 0);
+  REQUIRE(testing::run_cli({"init", "-q", "--role", "physician"}, o).code == 0);
+  // The registrar sees demographics only: a field filter, so its results
+  // are filtered documents rather than the stored text.
+  REQUIRE(testing::run_cli({"key", "new", "-o", dir.file("desk.key")}, o).code == 0);
+  REQUIRE(testing::run_cli({"user", "add", "desk", "--role", "registrar", "--new-key-file",
+                            dir.file("desk.key"), "-q"}, o).code == 0);
   // Names whose order needs the folded family name, then the given name,
   // then the id; and a family that is also a given name.
   const std::vector<Json> people = {
@@ -123,11 +128,16 @@ TEST_CASE("patient find and record show print what the parsed resources printed"
     REQUIRE(testing::run_cli({"record", "add", "--json", "-"}, o).code == 0);
   }
   o.in.clear();
-  auto key = cli::read_key_file(dir.file("a.key"));
-  REQUIRE(key.ok());
-  auto secret = Secret::key_file(std::span<const std::uint8_t>(
-      reinterpret_cast<const std::uint8_t*>(key->data()), key->size()));
-  REQUIRE(secret.ok());
+  auto secret_of = [&](const std::string& file) {
+    auto key = cli::read_key_file(dir.file(file));
+    REQUIRE(key.ok());
+    auto secret = Secret::key_file(std::span<const std::uint8_t>(
+        reinterpret_cast<const std::uint8_t*>(key->data()), key->size()));
+    REQUIRE(secret.ok());
+    return std::move(*secret);
+  };
+  Secret secret_alice = secret_of("a.key"), secret_desk = secret_of("desk.key");
+  const Secret* secret = &secret_alice;
   SessionOptions so;
   so.user = "alice";
   std::string a1_id;
@@ -160,8 +170,14 @@ TEST_CASE("patient find and record show print what the parsed resources printed"
     cli::render_rows(out, arr, {}, f);
     return out.str();
   };
+  for (const std::string user : {"alice", "desk"}) {
+  so.user = user;
+  secret = user == "alice" ? &secret_alice : &secret_desk;
+  o.env["EHR_USER"] = user;
+  o.env["EHR_KEY_FILE"] = dir.file(user == "alice" ? "a.key" : "desk.key");
   for (const std::string name : {"nu", "nun smi", "z", "n"}) {
     for (const std::string format : {"json", "ndjson"}) {
+      CAPTURE(user);
       CAPTURE(name);
       CAPTURE(format);
       auto cli_run = testing::run_cli({"patient", "find", "--name", name, "--format", format}, o);
@@ -180,8 +196,14 @@ TEST_CASE("patient find and record show print what the parsed resources printed"
       REQUIRE(parsed.ok());
       CHECK(cli_run.out == render(*parsed, format == "json" ? Format::kJson : Format::kNdjson));
       CHECK(audit() == cli_audit);
+      if (user == "desk") CHECK(cli_run.out.find("REDACTED") != std::string::npos);
     }
   }
+  }
+  so.user = "alice";
+  secret = &secret_alice;
+  o.env["EHR_USER"] = "alice";
+  o.env["EHR_KEY_FILE"] = dir.file("a.key");
   {
     auto s = Session::open(dir.file("f.db"), *secret, so);
     REQUIRE(s.ok());
@@ -200,17 +222,24 @@ TEST_CASE("patient find and record show print what the parsed resources printed"
     CHECK(mrns[5] == "A6");
     CHECK(mrns[6] == "A7");
   }
-  for (const std::string format : {"json", "ndjson"}) {
-    auto cli_run = testing::run_cli({"record", "show", "--patient", "A1", "--format", format}, o);
-    REQUIRE(cli_run.code == 0);
-    auto s = Session::open(dir.file("f.db"), *secret, so);
-    REQUIRE(s.ok());
-    RecordQuery q;
-    q.patient = a1_id;
-    auto parsed = patient_records(*s, q);
-    REQUIRE(parsed.ok());
-    CHECK(parsed->size() == 4);
-    CHECK(cli_run.out == render(*parsed, format == "json" ? Format::kJson : Format::kNdjson));
+  for (const std::string user : {"alice", "desk"}) {
+    o.env["EHR_USER"] = user;
+    o.env["EHR_KEY_FILE"] = dir.file(user == "alice" ? "a.key" : "desk.key");
+    so.user = user;
+    for (const std::string format : {"json", "ndjson"}) {
+      CAPTURE(user);
+      CAPTURE(format);
+      auto cli_run = testing::run_cli({"record", "show", "--patient", "A1", "--format", format}, o);
+      REQUIRE(cli_run.code == 0);
+      auto s = Session::open(dir.file("f.db"), user == "alice" ? secret_alice : secret_desk, so);
+      REQUIRE(s.ok());
+      RecordQuery q;
+      q.patient = a1_id;
+      auto parsed = patient_records(*s, q);
+      REQUIRE(parsed.ok());
+      CHECK(parsed->size() == (user == "alice" ? 4 : 1));  // the registrar: the patient only
+      CHECK(cli_run.out == render(*parsed, format == "json" ? Format::kJson : Format::kNdjson));
+    }
   }
 }
 

@@ -21,6 +21,7 @@ struct Fixture {
   SessionOptions options() {
     SessionOptions o;
     o.user = "alice";
+    o.first_user_roles = {"physician"};
     o.now = [this] {
       int t = tick++;
       return "2026-11-25T10:00:" + std::string(t < 10 ? "0" : "") + std::to_string(t) + ".000Z";
@@ -70,7 +71,8 @@ TEST_CASE("create assigns an id, version 1 and ehr's meta; update makes version 
   CHECK(p->version == 1);
   CHECK(p->id.size() == 36);
   CHECK(p->resource.find("meta")->find("versionId")->text() == "1");
-  CHECK(p->resource.find("meta")->find("lastUpdated")->text() == "2026-11-25T10:00:01.000Z");
+  // The clock ticked for the database's creation (its user-add audit entry) first.
+  CHECK(p->resource.find("meta")->find("lastUpdated")->text() == "2026-11-25T10:00:03.000Z");
   Json next = p->resource;
   next.set("gender", Json::string("female"));
   auto v2 = update_resource(s, next, "gender recorded");
@@ -225,7 +227,8 @@ TEST_CASE("a user without a clinical role is denied, and the denial is audited")
   auto r = create_resource(*s, patient("X", "Y", "A20"));
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code() == ErrorCode::kAccessDenied);
-  CHECK(r.error().message() == "user frank (roles: none) may not create Patient");
+  CHECK(r.error().message() ==
+        "user frank (roles: none) may not create Patient: no role of the user allows create on Patient");
   CHECK(count(*s, "SELECT count(*) FROM resource") == "0");
   CHECK(count(*s, "SELECT action || ' ' || outcome || ' ' || user FROM audit ORDER BY seq DESC LIMIT 1") ==
         "create denied frank");
@@ -237,7 +240,7 @@ TEST_CASE("every read and write leaves an audit row without clinical content") {
   auto p = create_resource(s, patient("Doe", "Jane", "A30"));
   REQUIRE(p.ok());
   REQUIRE(read_resource(s, "Patient", p->id).ok());
-  CHECK(count(s, "SELECT group_concat(action, ',') FROM audit") == "create,read");
+  CHECK(count(s, "SELECT group_concat(action, ',') FROM audit") == "user-add,create,read");
   CHECK(count(s, "SELECT count(*) FROM audit WHERE detail LIKE '%Doe%' OR resources LIKE '%Doe%' "
                  "OR patients LIKE '%Doe%'") == "0");
 }

@@ -4,7 +4,7 @@
 . "$EHR_SOURCE_DIR/tests/support/e2e.sh"
 cd "$E2E_TMP"
 export EHR_DB=clinic.db EHR_USER=alice EHR_KEY_FILE=alice.key NO_COLOR=1
-"$EHR" key new -o alice.key -q && "$EHR" init -q || fail "init failed"
+"$EHR" key new -o alice.key -q && "$EHR" init -q --role physician || fail "init failed"
 
 run patient add --given Zoë --family Núñez --birth-date 1984-02-29 --gender female --mrn A1001 --phone 555-0100
 expect_code 0

@@ -28,7 +28,7 @@ expect_code 0
 echo "$OUT" | grep -Eq '^([A-Z2-7]{4}-){12}[A-Z2-7]{4}$' || fail "recovery code shape: $OUT"
 printf '%s\n' "$OUT" > recovery.txt
 expect_err "ehr: the line above is a recovery code: it opens this database as alice; store it offline, it is not shown again
-ehr: created clinic.db with administrator alice (passphrase slot, kdf interactive)"
+ehr: created clinic.db with administrator alice (roles: admin; passphrase slot, kdf interactive)"
 run --db clinic.db --user alice init --passphrase-file admin.pw
 expect_code 73
 expect_err "ehr: error: clinic.db: already exists"
@@ -46,10 +46,14 @@ expect_out "slot,user,type,label,kdf,opslimit,memlimit_mib,current
 0,alice,passphrase,initial,argon2id,2,64,true
 1,alice,recovery-code,recovery code,none,,,false"
 
-# A service slot with a key file; opening as svc with it.
+# A slot for a user who does not exist is refused; a service user with a
+# key file is made by user add, and opens as svc with it.
 run --passphrase-file admin.pw key add --for svc --new-key-file svc.key --label cron
+expect_code 1
+expect_err "ehr: error: no user svc"
+run --passphrase-file admin.pw user add svc --role service --new-key-file svc.key --label cron
 expect_code 0
-expect_err "ehr: added key slot 2 for svc"
+expect_err "ehr: added user svc (roles: service) with key slot 2"
 run --user svc --key-file svc.key key list --format ndjson
 expect_code 0
 expect_out_contains '{"slot":2,"user":"svc","type":"key-file","label":"cron","kdf":"none","opslimit":null,"memlimit_mib":null,"current":true}'

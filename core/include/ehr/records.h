@@ -37,10 +37,13 @@ struct StoredResource {
   std::string patient;           // patient id this resource belongs to ("" if none)
   bool retracted = false;        // entered-in-error: hidden from default views
   Json resource;                 // the JSON, meta.versionId/lastUpdated set
+  std::string security;          // meta.security codes, space-separated
+  std::string code;              // main code as SYSTEM|CODE, "" when none
 };
 
-// A resource as stored, its JSON left as the stored text: what to_json wrote
-// (compact; parse_json gives the resource back). For callers that only pass
+// A resource as a read returns it, its JSON left as text: what to_json wrote
+// (compact; parse_json gives the resource back), as stored or, when the
+// access decision filters fields, as filtered. For callers that only pass
 // resources on, printing them for instance (append_json_text), and so need
 // not parse them.
 struct StoredJson {
@@ -51,7 +54,9 @@ struct StoredJson {
   std::string last_updated;
   std::string patient;
   bool retracted = false;
-  std::string json;
+  std::string security;  // as in StoredResource
+  std::string code;
+  std::string json;      // as stored, or as the access decision filtered it
 };
 
 // `r` with its JSON parsed. A text that is not JSON (never written by ehr)
@@ -129,9 +134,10 @@ struct PatientQuery {
 // name, id. Errors: kInvalidArgument when no criterion is given; kAccessDenied.
 Result<std::vector<StoredResource>> search_patients(Session& s, const PatientQuery& q);
 
-// search_patients with each patient's JSON as stored, unparsed: the same
-// patients in the same order, after the same access decision and with the
-// same audit entry. Errors: as search_patients.
+// search_patients with each patient's JSON as text (StoredJson),
+// unparsed unless a field filter applies: the same patients in the same order,
+// after the same access decisions, with the same audit entry and withheld
+// count. Errors: as search_patients.
 Result<std::vector<StoredJson>> search_patients_json(Session& s, const PatientQuery& q);
 
 struct RecordQuery {
@@ -147,9 +153,10 @@ struct RecordQuery {
 // unpaged. Errors: kNotFound "no patient P"; kAccessDenied.
 Result<std::vector<StoredResource>> patient_records(Session& s, const RecordQuery& q);
 
-// patient_records with each resource's JSON as stored, unparsed: the same
-// resources in the same order, after the same access decision and with the
-// same audit entry. Errors: as patient_records.
+// patient_records with each resource's JSON as text (StoredJson),
+// unparsed unless a field filter applies: the same resources in the same order,
+// after the same access decisions, with the same audit entry and withheld
+// count. Errors: as patient_records.
 Result<std::vector<StoredJson>> patient_records_json(Session& s, const RecordQuery& q);
 
 // Resources of the given types (all when empty) across patients, newest

@@ -31,6 +31,15 @@ struct SessionOptions {
   std::string user;
   // Why the data is accessed (recorded in the audit trail). Default "treatment".
   std::string purpose = "treatment";
+  // Break the glass (--emergency --reason): when non-empty, reads of a
+  // patient whose care team lacks the user are allowed for roles the policy
+  // makes eligible, start a time-limited grant with this reason, and are
+  // flagged in the audit trail. Empty: no emergency access is requested
+  // (grants already active still apply).
+  std::string emergency_reason;
+  // create() only: roles of the first user besides admin (e.g. physician in
+  // a one-doctor practice). REQUIRES: roles of the built-in policy.
+  std::vector<std::string> first_user_roles;
   // Store options (busy timeout, ...). `open.user` is set from `user`.
   OpenOptions open;
   // The clock, as a UTC instant "YYYY-MM-DDTHH:MM:SS.mmmZ". Default: the
@@ -50,8 +59,8 @@ class Session {
                               const SessionOptions& options);
 
   // Creates a new database at `path` whose first user `admin` (with the
-  // admin role) opens it with `secret` (ehr init). Errors: those of
-  // Store::create.
+  // admin role and options.first_user_roles) opens it with `secret` (ehr
+  // init). Errors: those of Store::create; kInvalidArgument "unknown role R".
   static Result<Session> create(const std::string& path, const SlotOptions& admin,
                                 const Secret& secret, const SessionOptions& options);
 
@@ -66,6 +75,14 @@ class Session {
   Store& store();
   // The current instant from the session's clock.
   std::string now() const;
+  // How many records the last patient record read, list or patient search
+  // left out because the policy withholds them from this user (those
+  // results are filtered, never refused as a whole for one record).
+  std::int64_t withheld() const;
+  // Patients this session read under break-the-glass, sorted.
+  std::vector<std::string> emergency_patients() const;
+  // The version of the policy in force; 0 = the built-in default.
+  std::int64_t policy_version() const;
 
  private:
   friend class SessionImpl;

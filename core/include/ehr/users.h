@@ -1,0 +1,95 @@
+// Users, their roles and key slots, and patients' care teams.
+//
+// A user is a name with roles (from the policy in force) and one or more
+// key slots: opening the database with one of them authenticates the user.
+// Disabling a user removes their slots from the file header, so their
+// secrets stop opening it (copies of the file made before still open with
+// them: `ehr db rotate-key` revokes those too); enabling gives them a new
+// slot. Every change here passes the decision point (the admin permission
+// on User or Key, or update on CareTeam) and writes an audit entry.
+
+#ifndef EHR_USERS_H_
+#define EHR_USERS_H_
+
+#include <string>
+#include <vector>
+
+#include "ehr/session.h"
+#include "ehr/status.h"
+#include "ehr/store.h"
+
+namespace ehr {
+
+struct UserInfo {
+  std::string name;
+  std::vector<std::string> roles;
+  bool disabled = false;
+  std::string created;     // instant, UTC
+  std::string created_by;  // "" for the first admin of `ehr init`
+  std::string changed;     // instant of the last change, "" if none
+  std::vector<int> slots;  // the user's key slots
+};
+
+// All users, by name. REQUIRES the admin permission on User.
+Result<std::vector<UserInfo>> list_users(Session& s);
+
+// One user. Any user may see themself; others need admin on User.
+// Errors: kNotFound "no user U"; kAccessDenied.
+Result<UserInfo> get_user(Session& s, const std::string& name);
+
+// Creates user `slot.user` with `roles` and a first key slot for `secret`.
+// Errors: kInvalidArgument for a bad name ("user name must be 1-32 of a-z,
+// 0-9, '.', '-', '_'"), no roles, or a role not in the policy ("unknown
+// role R (the policy has: ...)"); kAlreadyExists "user U exists"; the
+// errors of Store::add_slot; kAccessDenied.
+Result<int> add_user(Session& s, const SlotOptions& slot, const std::vector<std::string>& roles,
+                     const Secret& secret);
+
+// Disables `name`: removes all their key slots and marks them disabled.
+// Errors: kNotFound; kConflict "user U is already disabled", "you cannot
+// disable yourself", "U is the last enabled admin"; kAccessDenied.
+Status disable_user(Session& s, const std::string& name);
+
+// Enables `slot.user` again with a new key slot for `secret`.
+// Errors: kNotFound; kConflict "user U is not disabled"; the errors of
+// Store::add_slot; kAccessDenied.
+Result<int> enable_user(Session& s, const SlotOptions& slot, const Secret& secret);
+
+// Adds / removes roles. Errors: kInvalidArgument for a role not in the
+// policy; kConflict when no enabled admin would be left or the user would
+// have no role; kNotFound; kAccessDenied.
+Status grant_roles(Session& s, const std::string& name, const std::vector<std::string>& roles);
+Status revoke_roles(Session& s, const std::string& name, const std::vector<std::string>& roles);
+
+// Key slots. A user manages their own; the admin permission on Key is
+// needed for anyone else's. add_key: the slot's user must exist and be
+// enabled (kNotFound / kConflict otherwise). remove_key: kConflict "slot N
+// is the last of enabled admin U" keeps an admin from locking all admins out.
+Result<int> add_key(Session& s, const SlotOptions& slot, const Secret& secret);
+Status remove_key(Session& s, int index);
+
+// Replaces the secret of the slot that opened the session (ehr key passwd);
+// audited. Errors: those of Store::change_secret.
+Status change_own_secret(Session& s, const Secret& secret, const KdfParams& kdf);
+
+// One member of a patient's care team.
+struct TeamMember {
+  std::string user;
+  std::string role;      // the part they play: "attending", "primary-care", ...
+  std::string added;     // instant, UTC
+  std::string added_by;
+};
+
+// Care teams. Changing one needs update on CareTeam (for that patient);
+// listing needs read on Patient. Errors: kNotFound "no patient P" / "no user
+// U"; kAlreadyExists "U is on the care team of P" (add); kNotFound "U is
+// not on the care team of P" (remove); kInvalidArgument for a bad team
+// role (1-32 of a-z, 0-9, '-'); kAccessDenied.
+Status add_team_member(Session& s, const std::string& patient, const std::string& user,
+                       const std::string& role);
+Status remove_team_member(Session& s, const std::string& patient, const std::string& user);
+Result<std::vector<TeamMember>> care_team(Session& s, const std::string& patient);
+
+}  // namespace ehr
+
+#endif  // EHR_USERS_H_

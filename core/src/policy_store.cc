@@ -1,0 +1,176 @@
+// The policy installed in a database, and explained decisions (ehr/access.h).
+#include <fmt/format.h>
+
+#include "access.h"
+#include "audit_log.h"
+#include "crypto_sodium.h"
+#include "ehr/access.h"
+#include "session_impl.h"
+
+namespace ehr {
+
+namespace {
+
+std::string digest_hex(std::string_view text) {
+  auto h = crypto::blake2b_256(crypto::Bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (std::uint8_t b : h) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+PolicyVersion builtin_version() {
+  PolicyVersion v;
+  v.source = "built-in (schemas/policy/default.yaml)";
+  v.text = std::string(Policy::builtin_text());
+  v.digest = digest_hex(v.text);
+  return v;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find(' ', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<PolicyVersion>> policy_versions(Session& session) {
+  SessionImpl& s = SessionImpl::of(session);
+  auto rows = s.rows("SELECT version, installed, installed_by, source, digest, text FROM policy ORDER BY version");
+  if (!rows.ok()) return rows.error();
+  std::vector<PolicyVersion> out;
+  for (auto& r : *rows) {
+    PolicyVersion v;
+    v.version = std::stoll(r[0]);
+    v.installed = r[1];
+    v.installed_by = r[2];
+    v.source = r[3];
+    v.digest = r[4];
+    v.text = std::move(r[5]);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<PolicyVersion> current_policy(Session& session) {
+  auto all = policy_versions(session);
+  if (!all.ok()) return all.error();
+  if (all->empty()) return builtin_version();
+  return std::move(all->back());
+}
+
+Result<PolicyVersion> apply_policy(Session& session, std::string_view text, std::string_view source) {
+  SessionImpl& s = SessionImpl::of(session);
+  auto allowed = authorize(s, Action::kAdmin, Target{"Policy", "", "", ""});
+  if (!allowed.ok()) return allowed.error();
+  auto parsed = Policy::parse(text, source);
+  if (!parsed.ok()) return parsed.error();
+  // Every role a user holds must survive, or that user would lose all access silently.
+  auto users = s.rows("SELECT name, roles FROM users WHERE disabled = 0 ORDER BY name");
+  if (!users.ok()) return users.error();
+  for (const auto& u : *users)
+    for (const auto& r : split(u[1]))
+      if (!parsed->has_role(r))
+        return Error::config(fmt::format("{}: role {} of user {} is not in the new policy", source, r, u[0]));
+  if (!parsed->has_role("admin"))
+    return Error::config(fmt::format("{}: the policy must keep the admin role", source));
+  PolicyVersion v;
+  v.installed = s.now();
+  v.installed_by = s.user();
+  v.source = std::string(source);
+  v.digest = digest_hex(text);
+  v.text = std::string(text);
+  EHR_TRY(s.transaction([&]() -> Status {
+    auto next = s.rows("SELECT coalesce(max(version), 0) + 1 FROM policy");
+    if (!next.ok()) return next.error();
+    v.version = std::stoll(next->front()[0]);
+    EHR_TRY(s.exec("INSERT INTO policy(version, installed, installed_by, source, digest, text) "
+                   "VALUES(?,?,?,?,?,?)",
+                   {std::to_string(v.version), v.installed, v.installed_by, v.source, v.digest, v.text}));
+    return write_audit(s, {"policy-apply", "ok", "", "", v.digest, 1,
+                           fmt::format("policy version {}", v.version)});
+  }));
+  s.set_policy(std::move(*parsed));
+  s.set_policy_version(v.version);
+  return v;
+}
+
+Status authorize_operation(Session& session, Action action, const std::string& type,
+                           const std::string& audit_action, const std::string& detail) {
+  SessionImpl& s = SessionImpl::of(session);
+  auto d = authorize(s, action, Target{type, "", "", ""});
+  if (!d.ok()) return d.error();
+  Status st = s.transaction([&]() { return write_audit(s, {audit_action, "ok", "", "", "", 1, detail}); });
+  s.reset_statements();  // the operation may need the connection to itself (VACUUM INTO)
+  return st;
+}
+
+Result<Explanation> explain_access(Session& session, const AccessQuestion& q) {
+  SessionImpl& s = SessionImpl::of(session);
+  if (q.user != s.user()) {
+    // Other users' decisions reveal their care teams: admins and auditors only.
+    auto audit = decide(s, Action::kAuditRead, Target{"AuditEvent", "", "", ""});
+    if (!audit.ok()) return audit.error();
+    if (!audit->allowed) {
+      auto admin = authorize(s, Action::kAdmin, Target{"Policy", "", "", ""});
+      if (!admin.ok()) return admin.error();
+    }
+  }
+  auto u = s.rows("SELECT roles, disabled FROM users WHERE name = ?", {q.user});
+  if (!u.ok()) return u.error();
+  if (u->empty()) return Error::not_found(fmt::format("no user {}", q.user));
+  Explanation e;
+  e.facts.roles = split(u->front()[0]);
+  e.user_disabled = u->front()[1] != "0";
+  e.facts.action = q.action;
+  e.facts.type = q.type;
+  e.facts.labels = q.labels;
+  e.facts.code = q.code;
+  e.facts.emergency = q.emergency;
+  std::string patient = q.patient;
+  if (!patient.empty()) {
+    // The patient by id, else by an identifier (MRN) naming exactly one.
+    auto p = s.rows("SELECT id FROM resource WHERE type = 'Patient' AND id = ?", {patient});
+    if (!p.ok()) return p.error();
+    if (p->empty()) {
+      p = s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+                 "WHERE i.value = ? AND i.type = 'Patient'",
+                 {patient});
+      if (!p.ok()) return p.error();
+      if (p->size() > 1)
+        return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", patient, p->size()));
+    }
+    if (p->empty()) return Error::not_found(fmt::format("no patient {}", patient));
+    patient = p->front()[0];
+    e.patient = patient;
+    e.facts.has_patient = true;
+    auto team = s.rows("SELECT 1 FROM care_team WHERE patient = ? AND user = ?", {patient, q.user});
+    if (!team.ok()) return team.error();
+    e.facts.on_care_team = !team->empty();
+    if (!e.facts.on_care_team && !e.facts.emergency) {
+      auto g = s.rows("SELECT 1 FROM emergency WHERE user = ? AND patient = ? AND expires > ?",
+                      {q.user, patient, s.now()});
+      if (!g.ok()) return g.error();
+      e.facts.emergency = !g->empty();
+    }
+  }
+  e.decision = s.policy().decide(e.facts);
+  if (e.user_disabled) {
+    e.decision.allowed = false;
+    e.decision.rule = "user disabled";
+    e.decision.reason = fmt::format("user {} is disabled", q.user);
+  }
+  return e;
+}
+
+}  // namespace ehr

@@ -1,0 +1,356 @@
+// Users, key slots and care teams (ehr/users.h).
+#include "ehr/users.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "access.h"
+#include "audit_log.h"
+#include "session_impl.h"
+
+namespace ehr {
+
+namespace {
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find(' ', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep = " ") {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : sep) + x;
+  return out;
+}
+
+bool valid_user_name(const std::string& n) {
+  return !n.empty() && n.size() <= 32 && std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+  });
+}
+
+Status check_roles(const SessionImpl& s, const std::vector<std::string>& roles) {
+  if (roles.empty()) return Error::invalid_argument("give at least one role (--role)");
+  for (const auto& r : roles)
+    if (!s.policy().has_role(r))
+      return Error::invalid_argument(
+          fmt::format("unknown role {} (the policy has: {})", r, join(s.policy().role_names(), ", ")));
+  return {};
+}
+
+Status require(SessionImpl& s, Action a, const std::string& type, const std::string& patient = "") {
+  auto d = authorize(s, a, Target{type, patient, "", ""});
+  if (!d.ok()) return d.error();
+  return {};
+}
+
+Result<std::optional<UserInfo>> load_user_info(SessionImpl& s, const std::string& name) {
+  auto rows = s.rows("SELECT name, roles, disabled, created, created_by, changed FROM users WHERE name = ?",
+                     {name});
+  if (!rows.ok()) return rows.error();
+  if (rows->empty()) return std::optional<UserInfo>();
+  const auto& r = rows->front();
+  UserInfo u;
+  u.name = r[0];
+  u.roles = split(r[1]);
+  u.disabled = r[2] != "0";
+  u.created = r[3];
+  u.created_by = r[4];
+  u.changed = r[5];
+  auto slots = s.store().list_slots();
+  if (!slots.ok()) return slots.error();
+  for (const auto& slot : *slots)
+    if (slot.user == u.name) u.slots.push_back(slot.index);
+  return std::optional<UserInfo>(std::move(u));
+}
+
+Result<UserInfo> existing_user(SessionImpl& s, const std::string& name) {
+  auto u = load_user_info(s, name);
+  if (!u.ok()) return u.error();
+  if (!u->has_value()) return Error::not_found(fmt::format("no user {}", name));
+  return std::move(**u);
+}
+
+bool has(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// Enabled admins other than `except`.
+Result<int> other_admins(SessionImpl& s, const std::string& except) {
+  auto rows = s.rows("SELECT name, roles FROM users WHERE disabled = 0 AND name <> ?", {except});
+  if (!rows.ok()) return rows.error();
+  int n = 0;
+  for (const auto& r : *rows)
+    if (has(split(r[1]), "admin")) ++n;
+  return n;
+}
+
+Status audit(SessionImpl& s, const std::string& action, const std::string& detail,
+             const std::string& patient = "") {
+  return write_audit(s, {action, "ok", patient, "", "", 1, detail});
+}
+
+}  // namespace
+
+Result<std::vector<UserInfo>> list_users(Session& session) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(require(s, Action::kAdmin, "User"));
+  auto names = s.rows("SELECT name FROM users ORDER BY name");
+  if (!names.ok()) return names.error();
+  std::vector<UserInfo> out;
+  for (const auto& n : *names) {
+    auto u = existing_user(s, n[0]);
+    if (!u.ok()) return u.error();
+    out.push_back(std::move(*u));
+  }
+  return out;
+}
+
+Result<UserInfo> get_user(Session& session, const std::string& name) {
+  SessionImpl& s = SessionImpl::of(session);
+  if (name != s.user()) EHR_TRY(require(s, Action::kAdmin, "User"));
+  return existing_user(s, name);
+}
+
+Result<int> add_user(Session& session, const SlotOptions& slot, const std::vector<std::string>& roles,
+                     const Secret& secret) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(require(s, Action::kAdmin, "User"));
+  if (!valid_user_name(slot.user))
+    return Error::invalid_argument("user name must be 1-32 of a-z, 0-9, '.', '-', '_'");
+  EHR_TRY(check_roles(s, roles));
+  auto before = load_user_info(s, slot.user);
+  if (!before.ok()) return before.error();
+  if (before->has_value()) return Error::already_exists(fmt::format("user {} exists", slot.user));
+  // Slots of a name without a user record (made before users existed) would
+  // authenticate the new user: refuse rather than inherit them.
+  auto slots = s.store().list_slots();
+  if (!slots.ok()) return slots.error();
+  for (const auto& sl : *slots)
+    if (sl.user == slot.user)
+      return Error::conflict(fmt::format("key slot {} already opens as {}; remove it first (ehr key remove {})",
+                                         sl.index, slot.user, sl.index));
+  auto index = s.store().add_slot(slot, secret);
+  if (!index.ok()) return index.error();
+  Status st = s.transaction([&]() -> Status {
+    EHR_TRY(s.exec("INSERT INTO users(name, roles, disabled, created, created_by, changed) "
+                   "VALUES(?, ?, 0, ?, ?, '')",
+                   {slot.user, join(roles), s.now(), s.user()}));
+    return audit(s, "user-add", fmt::format("user {} roles {} slot {}", slot.user, join(roles), *index));
+  });
+  if (!st.ok()) {
+    (void)s.store().remove_slot(*index);  // nothing half-made
+    return st.error();
+  }
+  return *index;
+}
+
+Status disable_user(Session& session, const std::string& name) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(require(s, Action::kAdmin, "User"));
+  auto u = existing_user(s, name);
+  if (!u.ok()) return u.error();
+  if (u->disabled) return Error::conflict(fmt::format("user {} is already disabled", name));
+  if (name == s.user()) return Error::conflict("you cannot disable yourself");
+  if (has(u->roles, "admin")) {
+    auto others = other_admins(s, name);
+    if (!others.ok()) return others.error();
+    if (*others == 0) return Error::conflict(fmt::format("{} is the last enabled admin", name));
+  }
+  // The flag first: even if removing a slot fails, the user no longer opens a session.
+  EHR_TRY(s.transaction([&]() -> Status {
+    EHR_TRY(s.exec("UPDATE users SET disabled = 1, changed = ? WHERE name = ?", {s.now(), name}));
+    return audit(s, "user-disable", fmt::format("user {} slots {}", name, u->slots.size()));
+  }));
+  for (int slot : u->slots) EHR_TRY(s.store().remove_slot(slot));
+  return {};
+}
+
+Result<int> enable_user(Session& session, const SlotOptions& slot, const Secret& secret) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(require(s, Action::kAdmin, "User"));
+  auto u = existing_user(s, slot.user);
+  if (!u.ok()) return u.error();
+  if (!u->disabled) return Error::conflict(fmt::format("user {} is not disabled", slot.user));
+  auto index = s.store().add_slot(slot, secret);
+  if (!index.ok()) return index.error();
+  Status st = s.transaction([&]() -> Status {
+    EHR_TRY(s.exec("UPDATE users SET disabled = 0, changed = ? WHERE name = ?", {s.now(), slot.user}));
+    return audit(s, "user-enable", fmt::format("user {} slot {}", slot.user, *index));
+  });
+  if (!st.ok()) {
+    (void)s.store().remove_slot(*index);
+    return st.error();
+  }
+  return *index;
+}
+
+namespace {
+
+Status change_roles(Session& session, const std::string& name, const std::vector<std::string>& roles,
+                    bool grant) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(require(s, Action::kAdmin, "User"));
+  auto u = existing_user(s, name);
+  if (!u.ok()) return u.error();
+  std::vector<std::string> now = u->roles;
+  if (grant) {
+    EHR_TRY(check_roles(s, roles));
+    for (const auto& r : roles)
+      if (!has(now, r)) now.push_back(r);
+  } else {
+    if (roles.empty()) return Error::invalid_argument("give at least one role (--role)");
+    for (const auto& r : roles) {
+      if (!has(now, r)) return Error::conflict(fmt::format("user {} does not have role {}", name, r));
+      now.erase(std::find(now.begin(), now.end(), r));
+    }
+    if (now.empty())
+      return Error::conflict(fmt::format("user {} would have no role left; disable the user instead", name));
+    if (has(u->roles, "admin") && !has(now, "admin") && !u->disabled) {
+      auto others = other_admins(s, name);
+      if (!others.ok()) return others.error();
+      if (*others == 0) return Error::conflict(fmt::format("{} is the last enabled admin", name));
+    }
+  }
+  return s.transaction([&]() -> Status {
+    EHR_TRY(s.exec("UPDATE users SET roles = ?, changed = ? WHERE name = ?", {join(now), s.now(), name}));
+    if (name == s.user()) s.set_roles(now);
+    return audit(s, grant ? "role-grant" : "role-revoke",
+                 fmt::format("user {} roles {} now {}", name, join(roles), join(now)));
+  });
+}
+
+}  // namespace
+
+Status grant_roles(Session& s, const std::string& name, const std::vector<std::string>& roles) {
+  return change_roles(s, name, roles, true);
+}
+
+Status revoke_roles(Session& s, const std::string& name, const std::vector<std::string>& roles) {
+  return change_roles(s, name, roles, false);
+}
+
+Result<int> add_key(Session& session, const SlotOptions& slot, const Secret& secret) {
+  SessionImpl& s = SessionImpl::of(session);
+  if (slot.user != s.user()) EHR_TRY(require(s, Action::kAdmin, "Key"));
+  auto u = existing_user(s, slot.user);
+  if (!u.ok()) return u.error();
+  if (u->disabled) return Error::conflict(fmt::format("user {} is disabled; ehr user enable gives a new slot", slot.user));
+  auto index = s.store().add_slot(slot, secret);
+  if (!index.ok()) return index.error();
+  Status st = s.transaction(
+      [&]() { return audit(s, "key-add", fmt::format("user {} slot {}", slot.user, *index)); });
+  if (!st.ok()) {
+    (void)s.store().remove_slot(*index);
+    return st.error();
+  }
+  return *index;
+}
+
+Status remove_key(Session& session, int index) {
+  SessionImpl& s = SessionImpl::of(session);
+  auto slots = s.store().list_slots();
+  if (!slots.ok()) return slots.error();
+  auto it = std::find_if(slots->begin(), slots->end(), [&](const SlotInfo& i) { return i.index == index; });
+  if (it == slots->end()) return Error::not_found(fmt::format("no key slot {}", index));
+  if (it->user != s.user()) EHR_TRY(require(s, Action::kAdmin, "Key"));
+  // An enabled admin keeps at least one slot unless another admin remains.
+  auto owner = load_user_info(s, it->user);
+  if (!owner.ok()) return owner.error();
+  if (owner->has_value() && !(*owner)->disabled && has((*owner)->roles, "admin") &&
+      (*owner)->slots.size() == 1) {
+    auto others = other_admins(s, it->user);
+    if (!others.ok()) return others.error();
+    if (*others == 0)
+      return Error::conflict(fmt::format("slot {} is the last of {}, the last enabled admin", index, it->user));
+  }
+  // Audit first: a removal that cannot be recorded does not happen.
+  EHR_TRY(s.transaction([&]() { return audit(s, "key-remove", fmt::format("user {} slot {}", it->user, index)); }));
+  return s.store().remove_slot(index);
+}
+
+Status change_own_secret(Session& session, const Secret& secret, const KdfParams& kdf) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(s.transaction([&]() { return audit(s, "key-passwd", fmt::format("user {}", s.user())); }));
+  return s.store().change_secret(secret, kdf);
+}
+
+namespace {
+
+Status check_patient(SessionImpl& s, const std::string& patient) {
+  auto rows = s.rows("SELECT 1 FROM resource WHERE type = 'Patient' AND id = ?", {patient});
+  if (!rows.ok()) return rows.error();
+  if (rows->empty()) return Error::not_found(fmt::format("no patient {}", patient));
+  return {};
+}
+
+bool valid_team_role(const std::string& r) {
+  return !r.empty() && r.size() <= 32 && std::all_of(r.begin(), r.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+}  // namespace
+
+Status add_team_member(Session& session, const std::string& patient, const std::string& user,
+                       const std::string& role) {
+  SessionImpl& s = SessionImpl::of(session);
+  if (!valid_team_role(role))
+    return Error::invalid_argument("team role must be 1-32 of a-z, 0-9, '-' (e.g. attending)");
+  EHR_TRY(check_patient(s, patient));
+  EHR_TRY(require(s, Action::kUpdate, "CareTeam", patient));
+  auto u = existing_user(s, user);
+  if (!u.ok()) return u.error();
+  auto there = s.rows("SELECT 1 FROM care_team WHERE patient = ? AND user = ?", {patient, user});
+  if (!there.ok()) return there.error();
+  if (!there->empty())
+    return Error::already_exists(fmt::format("{} is on the care team of {}", user, patient));
+  Status st = s.transaction([&]() -> Status {
+    EHR_TRY(s.exec("INSERT INTO care_team(patient, user, role, added, added_by) VALUES(?,?,?,?,?)",
+                   {patient, user, role, s.now(), s.user()}));
+    return audit(s, "team-add", fmt::format("user {} role {}", user, role), patient);
+  });
+  s.forget_care_team();
+  return st;
+}
+
+Status remove_team_member(Session& session, const std::string& patient, const std::string& user) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(check_patient(s, patient));
+  EHR_TRY(require(s, Action::kUpdate, "CareTeam", patient));
+  auto there = s.rows("SELECT 1 FROM care_team WHERE patient = ? AND user = ?", {patient, user});
+  if (!there.ok()) return there.error();
+  if (there->empty()) return Error::not_found(fmt::format("{} is not on the care team of {}", user, patient));
+  Status st = s.transaction([&]() -> Status {
+    EHR_TRY(s.exec("DELETE FROM care_team WHERE patient = ? AND user = ?", {patient, user}));
+    return audit(s, "team-remove", fmt::format("user {}", user), patient);
+  });
+  s.forget_care_team();
+  return st;
+}
+
+Result<std::vector<TeamMember>> care_team(Session& session, const std::string& patient) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(check_patient(s, patient));
+  EHR_TRY(require(s, Action::kRead, "Patient", patient));
+  auto rows = s.rows("SELECT user, role, added, added_by FROM care_team WHERE patient = ? ORDER BY user",
+                     {patient});
+  if (!rows.ok()) return rows.error();
+  std::vector<TeamMember> out;
+  for (const auto& r : *rows) out.push_back({r[0], r[1], r[2], r[3]});
+  EHR_TRY(s.transaction([&]() {
+    return write_audit(s, {"read", "ok", patient, "Patient/" + patient + "/care-team",
+                           "", static_cast<std::int64_t>(out.size()), "CareTeam"});
+  }));
+  return out;
+}
+
+}  // namespace ehr

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Users, roles and the access policy from the shell: the registrar sees
+# demographics only, a physician off the care team is refused (77) unless
+# they break the glass, a disabled user cannot open the file, an invalid
+# policy is refused (78) and the old one stays.
+. "$EHR_SOURCE_DIR/tests/support/e2e.sh"
+cd "$E2E_TMP"
+export EHR_DB=clinic.db EHR_USER=alice EHR_KEY_FILE=alice.key NO_COLOR=1
+for k in alice bob carol desk rx; do "$EHR" key new -o $k.key -q || fail "key new $k"; done
+"$EHR" init -q || fail "init failed"
+
+# The admin manages users but reads and writes no clinical data.
+run user add bob --role physician --new-key-file bob.key
+expect_code 0
+expect_err "ehr: added user bob (roles: physician) with key slot 1"
+run user add carol --role physician --new-key-file carol.key -q
+run user add desk --role registrar --new-key-file desk.key -q
+run user add rx --role pharmacist --new-key-file rx.key -q
+run user add eve --role wizard --new-key-file rx.key
+expect_code 64
+expect_err "ehr: error: unknown role wizard (the policy has: admin, physician, nurse, pharmacist, lab, registrar, auditor, service)"
+run user list --format csv
+expect_code 0
+expect_out_contains "bob,physician,enabled,1,"
+run patient add --family Admin --given Try
+expect_code 77
+expect_out ""
+expect_err "ehr: error: access denied: user alice (roles: admin) may not create Patient: no role of the user allows create on Patient"
+
+# Bob registers a patient (and so joins the care team) and charts.
+run --user bob --key-file bob.key patient add --given Zoë --family Núñez --birth-date 1984-02-29 --gender female --mrn A1001
+expect_code 0
+P=$OUT
+run --user bob --key-file bob.key record add --patient A1001 --type vital --code 29463-7 --display "Body weight" --value 72.5 --unit kg --date 2026-11-20
+expect_code 0
+run --user bob --key-file bob.key record add --patient A1001 --type condition --code 44054006 --display "Diabetes mellitus type 2"
+expect_code 0
+run --user bob --key-file bob.key patient team list A1001 --format csv
+expect_code 0
+expect_out_contains "bob,creator,"
+
+# The registrar: demographics only, the rest withheld and counted.
+run --user desk --key-file desk.key record show --patient A1001 --format ndjson
+expect_code 0
+expect_err "ehr: warning: 2 records withheld by the access policy"
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 1 ] || fail "registrar saw more than the patient: $OUT"
+expect_out_contains '"resourceType":"Patient"'
+expect_out_contains '"code":"REDACTED"'
+
+# Carol, a physician off the care team: refused, nothing on stdout.
+run --user carol --key-file carol.key record show --patient A1001
+expect_code 77
+expect_out ""
+expect_err "ehr: error: access denied: user carol (roles: physician) may not read Patient $P: role physician: not on the patient's care team (break the glass with --emergency --reason TEXT)"
+run --user carol --key-file carol.key record show --patient A1001 --emergency
+expect_code 64
+expect_err_contains "--emergency needs --reason TEXT"
+# Breaking the glass: the record, and a warning that it is flagged.
+run --user carol --key-file carol.key record show --patient A1001 --format ndjson --emergency --reason "unconscious in the ED"
+expect_code 0
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 3 ] || fail "emergency read did not print the whole record: $OUT"
+expect_err "ehr: warning: emergency access to patient $P is recorded and flagged for review"
+# The grant lasts: the next read within the hour needs no flag, and is flagged too.
+run --user carol --key-file carol.key record show --patient A1001 --format ndjson
+expect_code 0
+expect_err "ehr: warning: emergency access to patient $P is recorded and flagged for review"
+
+# A search never breaks the glass: carol's grant covers A1001 only, and
+# --emergency on a list across patients grants nothing more.
+run --user bob --key-file bob.key patient add --family Other --given Pat --mrn A1002 -q
+run --user bob --key-file bob.key record add --patient A1002 --type condition --code 38341003 --display Hypertension -q
+run --user carol --key-file carol.key record list --type Condition --format csv --emergency --reason "sweep"
+expect_code 0
+expect_err "ehr: warning: 1 record withheld by the access policy
+ehr: warning: emergency access to patient $P is recorded and flagged for review"
+expect_out_contains "Diabetes mellitus type 2"
+case "$OUT" in *Hypertension*) fail "a list broke the glass on another patient";; esac
+
+# The pharmacist is not eligible for break-the-glass.
+run --user rx --key-file rx.key record show --patient A1001 --emergency --reason "refill"
+expect_code 77
+expect_err "ehr: error: access denied: user rx (roles: pharmacist) may not read Patient $P: role pharmacist: not on the patient's care team"
+# On the team, the pharmacist sees the weight but not the diagnosis... of conditions: allowed.
+run --user desk --key-file desk.key patient team add A1001 rx --role pharmacy
+expect_code 0
+run --user rx --key-file rx.key record show --patient A1001 --format ndjson
+expect_code 0
+expect_out_contains '"code":"29463-7"'
+
+# policy check explains; exit 0 allowed, 1 denied.
+run --user carol --key-file carol.key policy check --action read --type Condition --patient A1001 --format json
+expect_code 0
+expect_out_contains '"rule": "physician allow 1 (line'
+run policy check --for bob --action read --type Observation --patient A1001 --label PSYTHPN --format ndjson
+expect_code 0
+run policy check --action read --type Observation --patient A1001 --format ndjson
+expect_code 1
+expect_out_contains '"decision":"deny","rule":"default deny"'
+
+# An invalid policy: exit 78 naming file, line and column; the old one stays.
+run policy show
+expect_code 0
+before=$OUT
+printf 'schema: ehr-policy\nversion: 1\nroles:\n  admin:\n    allow:\n      - actions: [reed]\n' > bad.yaml
+run policy apply bad.yaml
+expect_code 78
+expect_err "ehr: error: bad.yaml:6:19: unknown action 'reed' (read, search, create, update, retract, purge, export, import, audit-read, admin)"
+run policy show
+[ "$OUT" = "$before" ] || fail "a refused policy changed the one in force"
+run policy list --format csv
+expect_out "version,applied,by,source,in_force"
+# A valid one dropping a role users hold is refused too.
+printf 'schema: ehr-policy\nversion: 1\nroles:\n  admin:\n    allow:\n      - actions: [admin]\n' > small.yaml
+run policy apply small.yaml
+expect_code 78
+expect_err "ehr: error: small.yaml: role physician of user bob is not in the new policy"
+# Only admins apply policies.
+run --user bob --key-file bob.key policy apply small.yaml
+expect_code 77
+expect_err "ehr: error: access denied: user bob (roles: physician) may not admin Policy: no role of the user allows admin on Policy"
+
+# A disabled user's secret no longer opens the file.
+run user disable bob
+expect_code 0
+run --user bob --key-file bob.key record show --patient A1001
+expect_code 77
+expect_out ""
+expect_err_contains "ehr: error: wrong passphrase or key"
+run user disable alice
+expect_code 65
+expect_err "ehr: error: you cannot disable yourself"
+run user enable bob --new-key-file bob.key
+expect_code 0
+run --user bob --key-file bob.key record show --patient A1001 --format ndjson
+expect_code 0
+finish
