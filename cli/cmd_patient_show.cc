@@ -39,7 +39,8 @@ void setup_patient_show(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   add_emergency_flags(cmd, *emergency);
   add_config_flag(cmd, flags, "mrn_system");
   cmd.footer(
-      "Exit status 1 when no patient has that id or MRN.\n\n"
+      "Exit status 1 when no patient has that id or MRN; 77 when the access policy denies it (off\n"
+      "the care team: --emergency --reason breaks the glass). Registrars see demographic fields only.\n\n"
       "Examples:\n"
       "  ehr patient show A1001\n"
       "  ehr patient show 5f0c2e9a-6d0b-4c8e-9a57-1a2b3c4d5e6f --format json");

@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "ehr/records.h"
 #include "ehr/users.h"
 #include "store_open.h"
 
@@ -26,20 +25,19 @@ int run_patient_team(Context& ctx, const Options& o) {
     return ctx.fail(Error::invalid_argument("--role goes with team add"));
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
-  // The patient by id or MRN; a user who may not read it still manages its
-  // team by id (the registrar assigning a care team).
-  std::string patient = o.patient;
-  if (auto p = find_patient(*session, o.patient, ctx.config().get("mrn_system")); p.ok()) patient = p->id;
+  // The patient by id or MRN, resolved without reading it: an admin who
+  // may not read records still assigns care teams.
+  const std::string& patient = o.patient;
   if (o.op == "add") {
     Status s = add_team_member(*session, patient, o.user, o.role.empty() ? "member" : o.role);
     if (!s.ok()) return ctx.fail(s.error());
-    ctx.info(fmt::format("{} joined the care team of {}", o.user, patient));
+    ctx.info(fmt::format("{} joined the care team of patient {}", o.user, patient));
     return 0;
   }
   if (o.op == "remove") {
     Status s = remove_team_member(*session, patient, o.user);
     if (!s.ok()) return ctx.fail(s.error());
-    ctx.info(fmt::format("{} left the care team of {}", o.user, patient));
+    ctx.info(fmt::format("{} left the care team of patient {}", o.user, patient));
     return 0;
   }
   auto team = care_team(*session, patient);
@@ -59,7 +57,7 @@ int run_patient_team(Context& ctx, const Options& o) {
 
 }  // namespace
 
-void setup_patient_team(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
+void setup_patient_team(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   auto o = std::make_shared<Options>();
   cmd.add_option("OPERATION", o->op, "add, remove or list")
       ->required()
@@ -68,7 +66,6 @@ void setup_patient_team(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   cmd.add_option("USER", o->user, "the ehr user joining or leaving (add, remove)");
   cmd.add_option("--role", o->role, "their part in the team (add; default member), e.g. attending")
       ->type_name("ROLE");
-  add_config_flag(cmd, flags, "mrn_system");
   cmd.footer(
       "Clinical roles see the records of the patients whose care team they are on. Changing a\n"
       "team needs update on CareTeam (registrars and admins for any patient, physicians for\n"

@@ -38,10 +38,11 @@ void setup_policy_apply(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   cmd.footer(
       "Needs the admin permission on Policy. An invalid file exits 78 naming the line and\n"
       "column, and the policy in force stays; so does a file that drops a role some user holds.\n"
-      "The policy format is described in ehr-policy(1) and in the built-in policy's comments.\n\n"
+      "--dry-run checks the file alone (not against the database's users). The policy format is\n"
+      "described in ehr-policy(1) and in the built-in policy's comments.\n\n"
       "Examples:\n"
-      "  ehr policy show > policy.yaml && $EDITOR policy.yaml && ehr policy apply policy.yaml\n"
-      "  ehr policy apply --dry-run policy.yaml");
+      "  ehr policy apply --dry-run policy.yaml\n"
+      "  ehr policy apply policy.yaml   # after: ehr policy show > policy.yaml; $EDITOR policy.yaml");
   run = [file, dry](Context& ctx) { return run_policy_apply(ctx, *file, *dry); };
 }
 

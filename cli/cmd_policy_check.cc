@@ -2,7 +2,10 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include <algorithm>
+
 #include "ehr/access.h"
+#include "ehr/validate.h"
 #include "exit_codes.h"
 #include "store_open.h"
 
@@ -32,6 +35,13 @@ int run_policy_check(Context& ctx, const Options& o) {
     return ctx.fail(Error::invalid_argument(fmt::format(
         "--action {}: not one of read, search, create, update, retract, purge, export, import, "
         "audit-read, admin", o.action)));
+  static const char* kObjects[] = {"User", "Key", "Policy", "CareTeam", "AuditEvent", "Database"};
+  bool object = std::find_if(std::begin(kObjects), std::end(kObjects),
+                             [&](const char* x) { return o.type == x; }) != std::end(kObjects);
+  if (!object && !is_r4_resource_type(o.type))
+    return ctx.fail(Error::invalid_argument(fmt::format(
+        "--type {}: not a FHIR R4 resource type nor one of User, Key, Policy, CareTeam, AuditEvent, "
+        "Database", o.type)));
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   AccessQuestion q;
@@ -71,7 +81,7 @@ void setup_policy_check(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
                                         "audit-read or admin")
       ->required()
       ->type_name("ACTION");
-  cmd.add_option("--type", o->type, "resource type (or User, Key, Policy, CareTeam, AuditEvent)")
+  cmd.add_option("--type", o->type, "resource type (or User, Key, Policy, CareTeam, AuditEvent, Database)")
       ->required()
       ->type_name("TYPE");
   cmd.add_option("--patient", o->patient, "the patient (id, or an identifier such as the MRN) the record belongs to")
@@ -82,7 +92,8 @@ void setup_policy_check(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   cmd.add_flag("--emergency", o->emergency, "as if breaking the glass");
   cmd.footer(
       "Prints the decision, the rule that made it (role, allow or deny, number, line of the\n"
-      "policy) and why. Exit status 0 when allowed, 1 when denied (like grep). Asking about\n"
+      "policy) and why. Exit status 0 when allowed, 1 when denied (like grep; also 1, with nothing\n"
+      "on stdout, for an unknown user or patient). Asking about\n"
       "another user (--for) needs audit-read or the admin permission on Policy.\n\n"
       "Examples:\n"
       "  ehr policy check --action read --type Observation --patient A1001\n"

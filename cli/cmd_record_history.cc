@@ -39,7 +39,8 @@ void setup_record_history(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   cmd.add_option("RECORD", *ref, "Type/id, or an id")->required();
   add_emergency_flags(cmd, *emergency);
   cmd.footer(
-      "json, ndjson and yaml include each version's resource (absent for a purge).\n\n"
+      "json, ndjson and yaml include each version's resource (absent for a purge). Exit 77 when\n"
+      "the access policy denies reading the record (--emergency --reason breaks the glass).\n\n"
       "Examples:\n"
       "  ehr record history Observation/3c1d...\n"
       "  ehr record history 3c1d... --format json | jq '.[0].resource'");

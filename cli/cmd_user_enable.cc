@@ -44,7 +44,7 @@ void setup_user_enable(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       ->type_name("FILE");
   add_config_flag(cmd, flags, "kdf");
   cmd.footer(
-      "Disabling removed the user's slots, so enabling makes a new one: a passphrase asked twice\n"
+      "Needs the admin permission on User. Disabling removed the user's slots, so enabling makes a new one: a passphrase asked twice\n"
       "on the terminal, or --new-key-file / --new-passphrase-file.\n\n"
       "Examples:\n"
       "  ehr user enable bob\n"

@@ -147,6 +147,21 @@ Result<Decision> authorize(SessionImpl& s, Action action, const Target& target) 
   return Error::access_denied(msg);
 }
 
+Result<std::string> resolve_patient_key(SessionImpl& s, const std::string& key) {
+  auto p = s.rows("SELECT id FROM resource WHERE type = 'Patient' AND id = ?", {key});
+  if (!p.ok()) return p.error();
+  if (p->empty()) {
+    p = s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+               "WHERE i.value = ? AND i.type = 'Patient'",
+               {key});
+    if (!p.ok()) return p.error();
+    if (p->size() > 1)
+      return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", key, p->size()));
+  }
+  if (p->empty()) return Error::not_found(fmt::format("no patient {}", key));
+  return p->front()[0];
+}
+
 Json apply_fields(const Json& resource, const Decision& d) {
   if (d.fields.empty() || !resource.is_object()) return resource;
   Json out = Json::object();

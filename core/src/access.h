@@ -37,6 +37,12 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target);
 // (roles: R) may not <action> <type>[ of patient P]: <reason>".
 Result<Decision> authorize(SessionImpl& s, Action action, const Target& target);
 
+// The id of the patient named by `key`: its id, else an identifier value
+// (MRN) of exactly one patient. Reads no clinical content, so it needs no
+// decision; callers authorize what they then do. Errors: kNotFound "no
+// patient KEY"; kConflict "KEY identifies N patients; use the patient id".
+Result<std::string> resolve_patient_key(SessionImpl& s, const std::string& key);
+
 // `resource` reduced to the decision's fields (resourceType, id and meta
 // always kept), labelled REDACTED in meta.security; unchanged when the
 // decision has no field list.

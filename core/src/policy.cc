@@ -184,6 +184,8 @@ class Parser {
         if (!types.ok()) return types.error();
         auto& set = groups_[k.scalar];
         for (const YamlNode* t : *types) {
+          if (t->scalar == "*" || (!t->scalar.empty() && t->scalar[0] == '@'))
+            return error(*t, "a group lists resource types only (no \"*\" or @group)");
           EHR_TRY(check_type(*t));
           set.insert(t->scalar);
         }
@@ -302,6 +304,7 @@ class Parser {
       }
     }
     if (const YamlNode* scope = r.get("scope")) {
+      if (deny) return error(*scope, "scope belongs on allow rules (a deny applies everywhere)");
       auto s = scalar(*scope, "scope");
       if (!s.ok()) return s.error();
       if (*s == "care-team") rule.care_team = true;
@@ -368,7 +371,14 @@ Policy::~Policy() = default;
 
 Result<Policy> Policy::parse(std::string_view text, std::string_view source) {
   auto root = detail::parse_yaml(text);
-  if (!root.ok()) return Error::config(fmt::format("{}: {}", source, root.error().message()));
+  if (!root.ok()) {
+    // "line L, column C: what" -> "SOURCE:L:C: what", as every other policy error.
+    const std::string& m = root.error().message();
+    int line = 0, column = 0, used = 0;
+    if (std::sscanf(m.c_str(), "line %d, column %d: %n", &line, &column, &used) == 2 && used > 0)
+      return Error::config(fmt::format("{}:{}:{}: {}", source, line, column, m.substr(used)));
+    return Error::config(fmt::format("{}: {}", source, m));
+  }
   Parser p(source);
   auto d = p.parse(*root);
   if (!d.ok()) return d.error();
@@ -409,6 +419,7 @@ Decision Policy::decide(const AccessFacts& f) const {
     for (const auto& r : role->deny)
       if (matches(r, f, labels)) {
         d.rule = rule_name(*role, r);
+        d.explicit_deny = true;
         d.reason = fmt::format("role {} is explicitly denied {} on {}", role->name,
                                action_name(f.action), f.type);
         return d;

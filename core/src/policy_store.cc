@@ -139,19 +139,9 @@ Result<Explanation> explain_access(Session& session, const AccessQuestion& q) {
   e.facts.emergency = q.emergency;
   std::string patient = q.patient;
   if (!patient.empty()) {
-    // The patient by id, else by an identifier (MRN) naming exactly one.
-    auto p = s.rows("SELECT id FROM resource WHERE type = 'Patient' AND id = ?", {patient});
-    if (!p.ok()) return p.error();
-    if (p->empty()) {
-      p = s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-                 "WHERE i.value = ? AND i.type = 'Patient'",
-                 {patient});
-      if (!p.ok()) return p.error();
-      if (p->size() > 1)
-        return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", patient, p->size()));
-    }
-    if (p->empty()) return Error::not_found(fmt::format("no patient {}", patient));
-    patient = p->front()[0];
+    auto id = resolve_patient_key(s, patient);
+    if (!id.ok()) return id.error();
+    patient = *id;
     e.patient = patient;
     e.facts.has_patient = true;
     auto team = s.rows("SELECT 1 FROM care_team WHERE patient = ? AND user = ?", {patient, q.user});

@@ -761,6 +761,16 @@ Result<std::vector<StoredResource>> list_resources(Session& session, const Recor
     auto gate = authorize(s, Action::kRead, target_of(**patient));
     if (!gate.ok()) return gate.error();
   }
+  if (q.types.empty()) {
+    // Every type: refused outright only by an explicit deny of all types
+    // (the service role); otherwise each record is decided below.
+    auto d = decide(s, Action::kSearch, Target{"*", "", "", ""});
+    if (!d.ok()) return d.error();
+    if (d->explicit_deny) {
+      auto denied = authorize(s, Action::kSearch, Target{"*", "", "", ""});
+      if (!denied.ok()) return denied.error();
+    }
+  }
   for (const auto& t : q.types) {
     // A type the user may search for no patient at all is a denial, not an empty list.
     Target probe{t, q.patient, "", ""};

@@ -171,7 +171,11 @@ Result<Session> Session::open(const std::string& path, const Secret& secret,
 Result<Session> Session::create(const std::string& path, const SlotOptions& admin,
                                 const Secret& secret, const SessionOptions& options) {
   for (const auto& r : options.first_user_roles)
-    if (!Policy::builtin().has_role(r)) return Error::invalid_argument(fmt::format("unknown role {}", r));
+    if (!Policy::builtin().has_role(r)) {
+      std::string known;
+      for (const auto& n : Policy::builtin().role_names()) known += (known.empty() ? "" : ", ") + n;
+      return Error::invalid_argument(fmt::format("unknown role {} (the policy has: {})", r, known));
+    }
   auto store = Store::create(path, admin, secret);
   if (!store.ok()) return store.error();
   auto impl = std::make_unique<SessionImpl>(std::move(*store), admin.user, options.purpose,

@@ -180,6 +180,10 @@ Result<int> enable_user(Session& session, const SlotOptions& slot, const Secret&
   auto u = existing_user(s, slot.user);
   if (!u.ok()) return u.error();
   if (!u->disabled) return Error::conflict(fmt::format("user {} is not disabled", slot.user));
+  for (const auto& r : u->roles)
+    if (!s.policy().has_role(r))
+      return Error::conflict(fmt::format("role {} of user {} is not in the policy in force; "
+                                         "ehr user revoke {} --role {} first", r, slot.user, slot.user, r));
   auto index = s.store().add_slot(slot, secret);
   if (!index.ok()) return index.error();
   Status st = s.transaction([&]() -> Status {
@@ -285,12 +289,6 @@ Status change_own_secret(Session& session, const Secret& secret, const KdfParams
 
 namespace {
 
-Status check_patient(SessionImpl& s, const std::string& patient) {
-  auto rows = s.rows("SELECT 1 FROM resource WHERE type = 'Patient' AND id = ?", {patient});
-  if (!rows.ok()) return rows.error();
-  if (rows->empty()) return Error::not_found(fmt::format("no patient {}", patient));
-  return {};
-}
 
 bool valid_team_role(const std::string& r) {
   return !r.empty() && r.size() <= 32 && std::all_of(r.begin(), r.end(), [](char c) {
@@ -300,12 +298,14 @@ bool valid_team_role(const std::string& r) {
 
 }  // namespace
 
-Status add_team_member(Session& session, const std::string& patient, const std::string& user,
+Status add_team_member(Session& session, const std::string& key, const std::string& user,
                        const std::string& role) {
   SessionImpl& s = SessionImpl::of(session);
   if (!valid_team_role(role))
     return Error::invalid_argument("team role must be 1-32 of a-z, 0-9, '-' (e.g. attending)");
-  EHR_TRY(check_patient(s, patient));
+  auto id = resolve_patient_key(s, key);
+  if (!id.ok()) return id.error();
+  const std::string& patient = *id;
   EHR_TRY(require(s, Action::kUpdate, "CareTeam", patient));
   auto u = existing_user(s, user);
   if (!u.ok()) return u.error();
@@ -322,9 +322,11 @@ Status add_team_member(Session& session, const std::string& patient, const std::
   return st;
 }
 
-Status remove_team_member(Session& session, const std::string& patient, const std::string& user) {
+Status remove_team_member(Session& session, const std::string& key, const std::string& user) {
   SessionImpl& s = SessionImpl::of(session);
-  EHR_TRY(check_patient(s, patient));
+  auto id = resolve_patient_key(s, key);
+  if (!id.ok()) return id.error();
+  const std::string& patient = *id;
   EHR_TRY(require(s, Action::kUpdate, "CareTeam", patient));
   auto there = s.rows("SELECT 1 FROM care_team WHERE patient = ? AND user = ?", {patient, user});
   if (!there.ok()) return there.error();
@@ -337,9 +339,11 @@ Status remove_team_member(Session& session, const std::string& patient, const st
   return st;
 }
 
-Result<std::vector<TeamMember>> care_team(Session& session, const std::string& patient) {
+Result<std::vector<TeamMember>> care_team(Session& session, const std::string& key) {
   SessionImpl& s = SessionImpl::of(session);
-  EHR_TRY(check_patient(s, patient));
+  auto id = resolve_patient_key(s, key);
+  if (!id.ok()) return id.error();
+  const std::string& patient = *id;
   EHR_TRY(require(s, Action::kRead, "Patient", patient));
   auto rows = s.rows("SELECT user, role, added, added_by FROM care_team WHERE patient = ? ORDER BY user",
                      {patient});

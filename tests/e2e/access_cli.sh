@@ -97,6 +97,25 @@ run policy check --action read --type Observation --patient A1001 --format ndjso
 expect_code 1
 expect_out_contains '"decision":"deny","rule":"default deny"'
 
+run policy check --action read --type Frobnicate
+expect_code 64
+expect_err "ehr: error: --type Frobnicate: not a FHIR R4 resource type nor one of User, Key, Policy, CareTeam, AuditEvent, Database"
+
+# The admin, who may not read the patient, still assigns its team by MRN.
+run patient team add A1001 carol --role consulting
+expect_code 0
+expect_err "ehr: carol joined the care team of patient A1001"
+run patient team remove A1001 carol
+expect_code 0
+
+# A service account reads nothing interactively: an explicit deny, exit 77.
+"$EHR" key new -o svc.key -q
+run user add svc --role service --new-key-file svc.key -q
+run --user svc --key-file svc.key record list
+expect_code 77
+expect_out ""
+expect_err "ehr: error: access denied: user svc (roles: service) may not search *: role service is explicitly denied search on *"
+
 # An invalid policy: exit 78 naming file, line and column; the old one stays.
 run policy show
 expect_code 0
@@ -109,6 +128,10 @@ run policy show
 [ "$OUT" = "$before" ] || fail "a refused policy changed the one in force"
 run policy list --format csv
 expect_out "version,applied,by,source,in_force"
+printf 'schema: ehr-policy\nversion: 1\nroles: [\n' > syntax.yaml
+run policy apply --dry-run syntax.yaml
+expect_code 78
+expect_err_contains "ehr: error: syntax.yaml:4:1: "
 # A valid one dropping a role users hold is refused too.
 printf 'schema: ehr-policy\nversion: 1\nroles:\n  admin:\n    allow:\n      - actions: [admin]\n' > small.yaml
 run policy apply small.yaml

@@ -55,6 +55,8 @@ struct Decision {
   bool emergency = false;
   // Denied, but an eligible role would be allowed with --emergency.
   bool emergency_would_allow = false;
+  // Denied by a deny rule (not merely for want of an allow).
+  bool explicit_deny = false;
   // When allowed: the only top-level elements the user may see; empty = all.
   std::vector<std::string> fields;
   // The rule that decided: "physician allow 1 (line 58)", "service deny 1

@@ -51,7 +51,8 @@ Result<int> add_user(Session& s, const SlotOptions& slot, const std::vector<std:
 Status disable_user(Session& s, const std::string& name);
 
 // Enables `slot.user` again with a new key slot for `secret`.
-// Errors: kNotFound; kConflict "user U is not disabled"; the errors of
+// Errors: kNotFound; kConflict "user U is not disabled", "role R of user U
+// is not in the policy in force; ..."; the errors of
 // Store::add_slot; kAccessDenied.
 Result<int> enable_user(Session& s, const SlotOptions& slot, const Secret& secret);
 
@@ -80,7 +81,8 @@ struct TeamMember {
   std::string added_by;
 };
 
-// Care teams. Changing one needs update on CareTeam (for that patient);
+// Care teams; the patient is named by id or MRN (resolve_patient_key).
+// Changing one needs update on CareTeam (for that patient);
 // listing needs read on Patient. Errors: kNotFound "no patient P" / "no user
 // U"; kAlreadyExists "U is on the care team of P" (add); kNotFound "U is
 // not on the care team of P" (remove); kInvalidArgument for a bad team
