@@ -1,7 +1,8 @@
 // ehr_lookup_bench: the lookup benchmark behind `scripts/bench lookup`.
 //
 // 1. Builds (once; cached by size) two databases holding the same rows:
-//      ehr.db     an ehr database (key file bench.key, user "bench") with N
+//      ehr.db     an ehr database (key file bench.key, user "bench": admin
+//                 and physician, on every patient's care team) with N
 //                 patients and M observations, written through core
 //                 (create_resources, batches of about 5000 resources);
 //      plain.db   a plain SQLite database (unix VFS, WAL, the same page size)
@@ -84,7 +85,9 @@ namespace {
 namespace fs = std::filesystem;
 
 // Bump when the generated data changes: the cache directory is keyed by it.
-constexpr int kGeneratorVersion = 1;
+// 2: the bench user is a physician (besides admin) on every patient's care
+// team, as the access policy needs for them to search and read records.
+constexpr int kGeneratorVersion = 2;
 constexpr std::uint64_t kSeed = 20240617;
 constexpr std::uint64_t kPickSeed = 7;
 constexpr std::size_t kBatchResources = 5000;
@@ -579,6 +582,9 @@ std::map<std::string, std::string> build(const Options& o, const std::string& tm
   if (!secret.ok()) throw std::runtime_error(secret.error().message());
   SessionOptions so;
   so.user = kUser;
+  // Admin alone reads no clinical data; a physician who creates a patient
+  // joins its care team, so the bench user may read every record.
+  so.first_user_roles = {"physician"};
   std::optional<Session> session;
   {
     // The KDF setting is unused: a key-file slot derives nothing.
@@ -610,9 +616,27 @@ std::map<std::string, std::string> build(const Options& o, const std::string& tm
   auto t_report = t_all;
   std::uint64_t done_p = 0, done_o = 0;
   std::vector<Json> batch;
+  std::vector<std::string> batch_patients;
+  // Creating a patient puts the physician who does on its care team, but a
+  // batch is authorized before any of it is written: its observations need
+  // the care-team rows of its new patients first. They are the rows ehr's
+  // create writes (which then finds them there), so the data and its
+  // layout stay those of a patient-by-patient load.
+  std::optional<Stmt> team;
+  team.emplace(ehr_handle,
+               "INSERT INTO care_team(patient, user, role, added, added_by) "
+               "VALUES(?1, ?2, 'creator', '2026-01-01T00:00:00.000Z', ?2)");
   auto flush = [&] {
     if (batch.empty()) return;
     auto t0 = Clock::now();
+    exec(ehr_handle, "BEGIN IMMEDIATE");
+    for (const std::string& id : batch_patients) {
+      team->text(1, id);
+      team->text(2, kUser);
+      team->run();
+    }
+    exec(ehr_handle, "COMMIT");
+    batch_patients.clear();
     Result<std::vector<StoredResource>> stored = create_resources(*session, std::move(batch));
     batch.clear();
     if (!stored.ok()) throw std::runtime_error("create_resources: " + stored.error().message());
@@ -636,6 +660,7 @@ std::map<std::string, std::string> build(const Options& o, const std::string& tm
     auto t0 = Clock::now();
     PatientRow p = patient_row(i, families);
     batch.push_back(patient_json(p));
+    batch_patients.push_back(p.id);
     for (std::uint64_t j = first[i]; j < first[i + 1]; ++j) batch.push_back(observation_json(j, p.id));
     gen_s += since(t0);
     ++done_p;
@@ -643,6 +668,7 @@ std::map<std::string, std::string> build(const Options& o, const std::string& tm
     if (batch.size() >= kBatchResources) flush();
   }
   flush();
+  team.reset();  // finalized before the session closes its connection
   auto t_close = Clock::now();
   exec(plain.handle(), "PRAGMA wal_checkpoint(TRUNCATE)");
   session.reset();  // closes the store (checkpoints its WAL)
