@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -80,6 +81,11 @@ Result<FhirRules> load_fhir_rules(std::string_view resources_yaml,
 // The rules from the embedded schema files, loaded on first use (thread-safe).
 // Fails only if those files are missing or broken: a build defect.
 const Result<FhirRules>& embedded_fhir_rules();
+
+// The resource_types of the embedded resources.yaml, sorted, as the build
+// compiled them (tools/schema_compile_gen.cc): for checking a type name
+// without loading the rules.
+std::span<const std::string_view> compiled_resource_types();
 
 // The names of the invariants implemented in C++ (validate.cc), which the
 // YAML may name; a test checks that it names no other.

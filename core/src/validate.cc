@@ -832,8 +832,10 @@ bool is_first_class_type(std::string_view type) {
 }
 
 bool is_r4_resource_type(std::string_view type) {
-  const auto& rules = detail::embedded_fhir_rules();
-  return rules.ok() && rules->resource_types.contains(type);
+  // The build's copy of the rule file's list (tools/schema_compile_gen.cc):
+  // checking a name needs no YAML loaded.
+  std::span<const std::string_view> types = detail::compiled_resource_types();
+  return std::binary_search(types.begin(), types.end(), type);
 }
 
 namespace detail {

@@ -38,6 +38,19 @@ std::string error_of(const std::string& resources_yaml, const std::string& legac
 
 TEST_SUITE("validate") {
 
+TEST_CASE("the build's compiled type list is the rule file's, and is_r4_resource_type uses it") {
+  const auto& rules = ehr::detail::embedded_fhir_rules();
+  REQUIRE(rules.ok());
+  auto compiled = ehr::detail::compiled_resource_types();
+  std::vector<std::string> from_build(compiled.begin(), compiled.end());
+  std::vector<std::string> from_file(rules->resource_types.begin(), rules->resource_types.end());
+  CHECK(from_build == from_file);  // both sorted
+  for (const char* t : {"Patient", "ExplanationOfBenefit", "Account", "VisionPrescription"})
+    CHECK(ehr::is_r4_resource_type(t));
+  for (const char* t : {"", "patient", "Resource", "DomainResource", "Patients", "Patien"})
+    CHECK_FALSE(ehr::is_r4_resource_type(t));
+}
+
 TEST_CASE("the embedded FHIR rules load") {
   const auto& rules = ehr::detail::embedded_fhir_rules();
   REQUIRE_MESSAGE(rules.ok(), (rules.ok() ? "" : rules.error().message()));

@@ -8,7 +8,34 @@
 #include "schemas.h"
 #include "yaml_adapter.h"
 
+namespace {
+
+bool same_tree(const ehr::detail::YamlNode& a, const ehr::detail::YamlNode& b) {
+  if (a.kind != b.kind || a.scalar != b.scalar || a.line != b.line || a.column != b.column ||
+      a.items.size() != b.items.size() || a.entries.size() != b.entries.size())
+    return false;
+  for (size_t i = 0; i < a.items.size(); ++i)
+    if (!same_tree(a.items[i], b.items[i])) return false;
+  for (size_t i = 0; i < a.entries.size(); ++i)
+    if (!same_tree(a.entries[i].first, b.entries[i].first) ||
+        !same_tree(a.entries[i].second, b.entries[i].second))
+      return false;
+  return true;
+}
+
+}  // namespace
+
 TEST_SUITE("schemas") {
+
+TEST_CASE("the compiled policy tree is what parse_yaml reads from the embedded file") {
+  const ehr::detail::YamlNode* compiled = ehr::detail::compiled_yaml("policy/default.yaml");
+  REQUIRE(compiled != nullptr);
+  auto parsed = ehr::detail::parse_yaml(*ehr::detail::embedded_schema("policy/default.yaml"));
+  REQUIRE(parsed.ok());
+  CHECK(same_tree(*compiled, *parsed));
+  CHECK(compiled->get("roles") != nullptr);
+  CHECK(ehr::detail::compiled_yaml("config.yaml") == nullptr);
+}
 
 TEST_CASE("every YAML file in schemas/ is embedded byte for byte and parses") {
   namespace fs = std::filesystem;
