@@ -383,6 +383,7 @@ int main_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
   const bool page1_prefix = off + amt <= kPageSize && amt < kPageSize;
   int result = SQLITE_OK;
   std::uint8_t plain[kPageSize];
+  bool used_plain = false;
   while (amt > 0) {
     sqlite3_int64 pg = off / kPageSize + 1;
     int in_page = static_cast<int>(off % kPageSize);
@@ -391,7 +392,17 @@ int main_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
     std::uint32_t pgno = static_cast<std::uint32_t>(pg);
     if (pgno == kLockBytePage) {
       std::memset(out, 0, n);  // never decrypted (P8)
+    } else if (n == kPageSize) {
+      // A whole page (what the pager reads): decrypted straight into
+      // SQLite's buffer, which read_db_page zeroes when it fails.
+      int rc = read_db_page(f, pgno, out);
+      if (rc == SQLITE_IOERR_SHORT_READ) {
+        result = SQLITE_IOERR_SHORT_READ;
+      } else if (rc != SQLITE_OK) {
+        return rc;
+      }
     } else {
+      used_plain = true;
       int rc = read_db_page(f, pgno, plain);
       if (rc == SQLITE_IOERR_DATA && pgno == 1 && page1_prefix) {
         f->ctx->take_failure();
@@ -412,7 +423,7 @@ int main_read(EhrFile* f, std::uint8_t* out, int amt, sqlite3_int64 off) {
     off += n;
     amt -= n;
   }
-  crypto::wipe(plain);
+  if (used_plain) crypto::wipe(plain);
   return result;
 }
 
