@@ -30,7 +30,7 @@ const char* kRootFooter =
 
 }  // namespace
 
-AppTree build_app(GlobalOptions& g) {
+AppTree build_app(GlobalOptions& g, CommandSetup setup) {
   AppTree tree;
   tree.app = std::make_unique<CLI::App>(
       "ehr: an electronic health record in one encrypted file, for the shell", "ehr");
@@ -70,8 +70,18 @@ AppTree build_app(GlobalOptions& g) {
     }
     cmd->fallthrough();
     CommandRun run;
-    c.setup(*cmd, g.flags, run);
+    if (setup == CommandSetup::kNow) c.setup(*cmd, g.flags, run);
     tree.commands.emplace_back(cmd, std::move(run));
+  }
+  if (setup == CommandSetup::kWhenParsed) {
+    // CLI11 calls a command's preparse callback once, when the command is
+    // named and before its arguments are parsed. The run function goes
+    // into the tree's own slot, which stays put when the tree is moved out.
+    for (size_t i = 0; i < tree.commands.size(); ++i) {
+      auto& [cmd, run] = tree.commands[i];
+      const CommandSpec& c = command_table()[i];
+      cmd->preparse_callback([&c, cmd = cmd, &run = run, &g](std::size_t) { c.setup(*cmd, g.flags, run); });
+    }
   }
   return tree;
 }
@@ -81,7 +91,7 @@ int run(const std::vector<std::string>& args, Io& io) {
   AppTree tree;
   bool early_color = use_color("auto", io.err_tty, io);
   try {
-    tree = build_app(g);
+    tree = build_app(g, CommandSetup::kWhenParsed);
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed
     tree.app->parse(reversed);
   } catch (const CLI::CallForHelp& e) {

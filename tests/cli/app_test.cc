@@ -2,6 +2,9 @@
 // configuration errors and `ehr config show`.
 #include <doctest/doctest.h>
 
+#include <sstream>
+
+#include "app.h"
 #include "ehr/version.h"
 #include "support/cli_runner.h"
 #include "support/temp_dir.h"
@@ -52,6 +55,28 @@ TEST_CASE("--help and --version print to stdout and exit 0") {
   auto v = run_cli({"--version"});
   CHECK(v.code == 0);
   CHECK(v.out == "ehr " + std::string(ehr::version()) + "\n");
+}
+
+TEST_CASE("each command, set up only when named, prints the help of one set up at once") {
+  for (const auto& spec : ehr::cli::command_table()) {
+    std::vector<std::string> args = {spec.noun};
+    if (spec.verb != nullptr) args.push_back(spec.verb);
+    args.push_back("--help");
+    CAPTURE(args[0] + (spec.verb ? std::string(" ") + spec.verb : ""));
+    auto deferred = run_cli(args);  // cli::run: CommandSetup::kWhenParsed
+    ehr::cli::GlobalOptions g;
+    auto tree = ehr::cli::build_app(g, ehr::cli::CommandSetup::kNow);
+    std::ostringstream out, err;
+    int code = -1;
+    try {
+      tree.app->parse(std::vector<std::string>(args.rbegin(), args.rend()));
+    } catch (const CLI::CallForHelp& e) {
+      code = tree.app->exit(e, out, err);
+    }
+    CHECK(deferred.code == code);
+    CHECK(deferred.out == out.str());
+    CHECK(deferred.out.find("Examples:") != std::string::npos);
+  }
 }
 
 TEST_CASE("config show prints every key with its origin") {
