@@ -2,6 +2,8 @@
 // purge, lookups, validation, the minimal access rule and audit rows.
 #include <doctest/doctest.h>
 
+#include <tuple>
+
 #include "ehr/builders.h"
 #include "ehr/records.h"
 #include "ehr/session.h"
@@ -189,6 +191,37 @@ TEST_CASE("patients are found by MRN, id, name prefix without case or accents, b
     CHECK(r->size() == c.hits);
   }
   CHECK(search_patients(s, {}).error().code() == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("search orders by family, given name and id; --limit keeps the first matches by id") {
+  Fixture fx;
+  Session s = fx.create();
+  // Ids in the reverse of the name order.
+  const std::vector<std::tuple<std::string, std::string, std::string>> people = {
+      {"p4", "Nunez", "Adam"}, {"p3", "Núñez", "Zoë"}, {"p2", "nunes", "Zack"}, {"p1", "NUNEZ", "adam"}};
+  for (const auto& [id, family, given] : people) {
+    Json p = patient(family, given, "M" + id);
+    p.set("id", Json::string(id));
+    REQUIRE(create_resource(s, p).ok());
+  }
+  auto ids = [](const auto& rows) {
+    std::string out;
+    for (const auto& r : rows) out += (out.empty() ? "" : " ") + r.id;
+    return out;
+  };
+  PatientQuery query = q("nun", "", "", "", "");
+  auto all = search_patients(s, query);
+  REQUIRE(all.ok());
+  CHECK(ids(*all) == "p2 p1 p4 p3");  // nunes; nunez adam (p1, p4); nunez zoe
+  auto as_text = search_patients_json(s, query);
+  REQUIRE(as_text.ok());
+  CHECK(ids(*as_text) == "p2 p1 p4 p3");
+  for (size_t i = 0; i < as_text->size(); ++i)
+    CHECK(*parse_json((*as_text)[i].json) == (*all)[i].resource);
+  query.limit = 2;  // the first two by id (p1, p2), then in name order
+  CHECK(ids(*search_patients(s, query)) == "p2 p1");
+  CHECK(ids(*search_patients_json(s, query)) == "p2 p1");
+  CHECK(count(s, "SELECT patients || '|' || count FROM audit ORDER BY seq DESC LIMIT 1") == "p2 p1|2");
 }
 
 TEST_CASE("a batch is created in one transaction, all or nothing") {
