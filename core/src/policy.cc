@@ -1,5 +1,6 @@
 // Policy parsing and the pure decision function (ehr/access.h).
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -368,7 +369,14 @@ Policy::~Policy() = default;
 
 Result<Policy> Policy::parse(std::string_view text, std::string_view source) {
   auto root = detail::parse_yaml(text);
-  if (!root.ok()) return Error::config(fmt::format("{}: {}", source, root.error().message()));
+  if (!root.ok()) {
+    // The adapter says "line L, column C: what"; policy errors read SOURCE:L:C: what.
+    const std::string& m = root.error().message();
+    int line = 0, column = 0, used = 0;
+    if (std::sscanf(m.c_str(), "line %d, column %d: %n", &line, &column, &used) == 2 && used > 0)
+      return Error::config(fmt::format("{}:{}:{}: {}", source, line, column, m.substr(used)));
+    return Error::config(fmt::format("{}: {}", source, m));
+  }
   Parser p(source);
   auto d = p.parse(*root);
   if (!d.ok()) return d.error();
