@@ -56,6 +56,7 @@ Result<bool> SessionImpl::on_care_team(const std::string& patient) {
   EHR_TRY((*st)->bind_text(2, user_));
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
+  (void)(*st)->reset();  // release the read snapshot (see load_user)
   team_cache_[patient] = *row;
   return *row;
 }
@@ -71,6 +72,7 @@ Result<std::int64_t> SessionImpl::emergency_grant(const std::string& patient) {
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
   std::int64_t id = *row ? (*st)->column_int(0) : 0;
+  (void)(*st)->reset();
   if (id != 0) grants_[patient] = id;
   return id;
 }

@@ -161,7 +161,9 @@ Result<std::optional<StoredResource>> load(SessionImpl& s, const std::string& ty
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
   if (!*row) return std::optional<StoredResource>();
-  return std::optional<StoredResource>(row_to_resource(**st));
+  std::optional<StoredResource> out(row_to_resource(**st));
+  (void)(*st)->reset();  // release the read snapshot (see load_user)
+  return out;
 }
 
 Status first_validation_error(const Json& resource) {
