@@ -62,9 +62,13 @@ Result<bool> SessionImpl::on_care_team(const std::string& patient) {
 }
 
 Result<std::int64_t> SessionImpl::emergency_grant(const std::string& patient) {
-  if (auto it = grants_.find(patient); it != grants_.end()) return it->second;
+  if (auto it = grants_.find(patient); it != grants_.end()) {
+    if (it->second.second > now()) return it->second.first;
+    grants_.erase(it);
+  }
   auto st = statement(
-      "SELECT id FROM emergency WHERE user = ? AND patient = ? AND expires > ? ORDER BY id DESC LIMIT 1");
+      "SELECT id, expires FROM emergency WHERE user = ? AND patient = ? AND expires > ? "
+      "ORDER BY id DESC LIMIT 1");
   if (!st.ok()) return st.error();
   EHR_TRY((*st)->bind_text(1, user_));
   EHR_TRY((*st)->bind_text(2, patient));
@@ -72,8 +76,9 @@ Result<std::int64_t> SessionImpl::emergency_grant(const std::string& patient) {
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
   std::int64_t id = *row ? (*st)->column_int(0) : 0;
+  std::string expires = *row ? (*st)->column_text(1) : "";
   (void)(*st)->reset();
-  if (id != 0) grants_[patient] = id;
+  if (id != 0) grants_[patient] = {id, expires};
   return id;
 }
 
@@ -115,7 +120,7 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
       if (!row.ok()) return row.error();
       grant = (*st)->column_int(0);
       (void)(*st)->reset();
-      s.note_grant(target.patient, grant);
+      s.note_grant(target.patient, grant, expires);
       s.note_emergency(target.patient);
       EHR_TRY(write_audit(s, {"emergency", "ok", target.patient, "", "", 0,
                               fmt::format("grant {} until {}", grant, expires)}));
