@@ -107,6 +107,18 @@ Result<PolicyVersion> apply_policy(Session& session, std::string_view text, std:
 
 Result<Explanation> explain_access(Session& session, const AccessQuestion& q) {
   SessionImpl& s = SessionImpl::of(session);
+  if (q.user != s.user()) {
+    // Another user's roles and care teams: for auditors and policy admins only.
+    const Target audit{"AuditEvent", "", "", ""};
+    auto may_audit = decide(s, Action::kAuditRead, audit);
+    if (!may_audit.ok()) return may_audit.error();
+    auto may_admin = decide(s, Action::kAdmin, Target{"Policy", "", "", ""});
+    if (!may_admin.ok()) return may_admin.error();
+    if (!may_audit->allowed && !may_admin->allowed) {
+      auto denied = authorize(s, Action::kAuditRead, audit);  // audited, with the usual message
+      if (!denied.ok()) return denied.error();
+    }
+  }
   auto u = s.rows("SELECT roles, disabled FROM users WHERE name = ?", {q.user});
   if (!u.ok()) return u.error();
   if (u->empty()) return Error::not_found(fmt::format("no user {}", q.user));
