@@ -117,14 +117,14 @@ std::string new_patient(Session& s, const std::string& family) {
   return r->id;
 }
 
-Json weight(const std::string& patient, const std::string& kg) {
+Json weight(const std::string& patient, const std::string& kg, const std::string& date = "2026-11-20") {
   RecordFields f;
   f.kind = "vital";
   f.patient = patient;
   f.code = "29463-7";
   f.value = kg;
   f.unit = "kg";
-  f.date = "2026-11-20";
+  f.date = date;
   auto r = build_record(f);
   REQUIRE_MESSAGE(r.ok(), message(r));
   return *r;
@@ -238,7 +238,8 @@ TEST_CASE("records a role may not see are withheld and counted; a registrar sees
   fx.add(alice, "nina", {"nurse"});
   std::string p = new_patient(alice, "Withheld");
   add_record(alice, weight(p, "70"));
-  add_record(alice, with_label(weight(p, "71"), kConfidentiality, "R"));
+  // An earlier date: a record lists each type newest first.
+  add_record(alice, with_label(weight(p, "71", "2026-11-19"), kConfidentiality, "R"));
   std::string psy = add_record(alice, with_label(note(p, "session 3"), kActCode, "PSYTHPN"));
   REQUIRE(add_team_member(alice, p, "nina", "nurse").ok());
 
