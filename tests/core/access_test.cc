@@ -350,6 +350,36 @@ TEST_CASE("break-the-glass reads outside the care team for the policy's minutes,
   }
 }
 
+TEST_CASE("an update that marks a record entered-in-error needs the retract permission") {
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "nina", {"nurse"});
+  std::string p = new_patient(alice, "Retract");
+  std::string obs = add_record(alice, weight(p, "70"));
+  REQUIRE(add_team_member(alice, p, "nina", "nurse").ok());
+  auto stored = read_resource(alice, "Observation", obs);
+  REQUIRE(stored.ok());
+  Json wrong = stored->resource;
+  wrong.set("status", Json::string("entered-in-error"));
+  {
+    // A nurse updates (a corrected value) but does not retract.
+    Session nina = fx.open("nina");
+    Json corrected = stored->resource;
+    corrected.find("valueQuantity")->set("value", Json::number(70.5));
+    REQUIRE(update_resource(nina, corrected, "typo").ok());
+    wrong.find("meta")->set("versionId", Json::string("2"));
+    auto r = update_resource(nina, wrong, "wrong patient");
+    CHECK(code(r) == ErrorCode::kAccessDenied);
+    CHECK(message(r) == "user nina (roles: nurse) may not retract Observation of patient " + p +
+                            ": no role of the user allows retract on Observation");
+    CHECK(sql(nina, "SELECT version || ' ' || retracted FROM resource WHERE id = '" + obs + "'") == "2 0");
+    CHECK(sql(nina, "SELECT action || ' ' || outcome FROM audit ORDER BY seq DESC LIMIT 1") == "retract denied");
+  }
+  auto r = update_resource(alice, wrong, "wrong patient");
+  REQUIRE_MESSAGE(r.ok(), message(r));
+  CHECK(r->retracted);
+}
+
 TEST_CASE("a denial inside a transaction that fails still leaves its audit entry") {
   Fixture fx;
   std::string mine, theirs, obs;
