@@ -56,14 +56,19 @@ Result<bool> SessionImpl::on_care_team(const std::string& patient) {
   EHR_TRY((*st)->bind_text(2, user_));
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
+  (void)(*st)->reset();  // release the read snapshot (see load_user)
   team_cache_[patient] = *row;
   return *row;
 }
 
 Result<std::int64_t> SessionImpl::emergency_grant(const std::string& patient) {
-  if (auto it = grants_.find(patient); it != grants_.end()) return it->second;
+  if (auto it = grants_.find(patient); it != grants_.end()) {
+    if (it->second.second > now()) return it->second.first;
+    grants_.erase(it);
+  }
   auto st = statement(
-      "SELECT id FROM emergency WHERE user = ? AND patient = ? AND expires > ? ORDER BY id DESC LIMIT 1");
+      "SELECT id, expires FROM emergency WHERE user = ? AND patient = ? AND expires > ? "
+      "ORDER BY id DESC LIMIT 1");
   if (!st.ok()) return st.error();
   EHR_TRY((*st)->bind_text(1, user_));
   EHR_TRY((*st)->bind_text(2, patient));
@@ -71,7 +76,9 @@ Result<std::int64_t> SessionImpl::emergency_grant(const std::string& patient) {
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
   std::int64_t id = *row ? (*st)->column_int(0) : 0;
-  if (id != 0) grants_[patient] = id;
+  std::string expires = *row ? (*st)->column_text(1) : "";
+  (void)(*st)->reset();
+  if (id != 0) grants_[patient] = {id, expires};
   return id;
 }
 
@@ -116,7 +123,7 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
       if (!row.ok()) return row.error();
       grant = (*st)->column_int(0);
       (void)(*st)->reset();
-      s.note_grant(target.patient, grant);
+      s.note_grant(target.patient, grant, expires);
       s.note_emergency(target.patient);
       EHR_TRY(write_audit(s, {"emergency", "ok", target.patient, "", "", 0,
                               fmt::format("grant {} until {}", grant, expires)}));

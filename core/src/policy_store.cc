@@ -118,12 +118,15 @@ Status authorize_operation(Session& session, Action action, const std::string& t
 Result<Explanation> explain_access(Session& session, const AccessQuestion& q) {
   SessionImpl& s = SessionImpl::of(session);
   if (q.user != s.user()) {
-    // Other users' decisions reveal their care teams: admins and auditors only.
-    auto audit = decide(s, Action::kAuditRead, Target{"AuditEvent", "", "", ""});
-    if (!audit.ok()) return audit.error();
-    if (!audit->allowed) {
-      auto admin = authorize(s, Action::kAdmin, Target{"Policy", "", "", ""});
-      if (!admin.ok()) return admin.error();
+    // Another user's roles and care teams: for auditors and policy admins only.
+    const Target audit{"AuditEvent", "", "", ""};
+    auto may_audit = decide(s, Action::kAuditRead, audit);
+    if (!may_audit.ok()) return may_audit.error();
+    auto may_admin = decide(s, Action::kAdmin, Target{"Policy", "", "", ""});
+    if (!may_admin.ok()) return may_admin.error();
+    if (!may_audit->allowed && !may_admin->allowed) {
+      auto denied = authorize(s, Action::kAuditRead, audit);  // audited, with the usual message
+      if (!denied.ok()) return denied.error();
     }
   }
   auto u = s.rows("SELECT roles, disabled FROM users WHERE name = ?", {q.user});

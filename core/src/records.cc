@@ -161,7 +161,9 @@ Result<std::optional<StoredResource>> load(SessionImpl& s, const std::string& ty
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
   if (!*row) return std::optional<StoredResource>();
-  return std::optional<StoredResource>(row_to_resource(**st));
+  std::optional<StoredResource> out(row_to_resource(**st));
+  (void)(*st)->reset();  // release the read snapshot (see load_user)
+  return out;
 }
 
 Status first_validation_error(const Json& resource) {
@@ -396,6 +398,11 @@ Result<StoredResource> update_resource(Session& session, Json resource, const st
     auto view = decide(s, Action::kRead, target_of(cur));
     if (!view.ok()) return view.error();
     if (view->allowed && !view->fields.empty()) resource = merge_hidden(cur.resource, resource, view->fields);
+    // Marking it entered-in-error by update is a retraction, with its permission.
+    if (!cur.retracted && is_retracted_content(resource)) {
+      auto retract = authorize(s, Action::kRetract, target_of(cur));
+      if (!retract.ok()) return retract.error();
+    }
     EHR_TRY(first_validation_error(resource));
     if (content_key(cur.resource) == content_key(resource)) {
       out = cur;

@@ -42,9 +42,13 @@ Status load_user(SessionImpl& impl) {
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
   if (!*row) return {};  // a slot without a user record: no roles
-  if ((*st)->column_int(1) != 0)
-    return Error::auth_failed(fmt::format("user {} is disabled", impl.user()));
-  impl.set_roles(split_roles((*st)->column_text(0)));
+  bool disabled = (*st)->column_int(1) != 0;
+  std::string roles = (*st)->column_text(0);
+  // A statement left on its row keeps its read snapshot: the session's first
+  // write would then fail with SQLITE_BUSY_SNAPSHOT once another committed.
+  (void)(*st)->reset();
+  if (disabled) return Error::auth_failed(fmt::format("user {} is disabled", impl.user()));
+  impl.set_roles(split_roles(roles));
   return {};
 }
 
