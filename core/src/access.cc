@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "audit_log.h"
+#include "words.h"
 
 namespace ehr {
 
@@ -15,18 +16,6 @@ std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
   return out.empty() ? "none" : out;
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find(' ', start);
-    if (end == std::string::npos) end = s.size();
-    if (end > start) out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
 }
 
 // "YYYY-MM-DDTHH:MM:SS.mmmZ" plus `minutes`; the input unchanged if it does
@@ -88,7 +77,7 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
   f.action = action;
   f.type = target.type;
   f.has_patient = !target.patient.empty();
-  f.labels = split(target.security);
+  f.labels = detail::split_words(target.security);
   f.code = target.code;
   std::int64_t grant = 0;
   if (f.has_patient) {

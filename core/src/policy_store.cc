@@ -6,6 +6,7 @@
 #include "crypto_sodium.h"
 #include "ehr/access.h"
 #include "session_impl.h"
+#include "words.h"
 
 namespace ehr {
 
@@ -28,18 +29,6 @@ PolicyVersion builtin_version() {
   v.text = std::string(Policy::builtin_text());
   v.digest = digest_hex(v.text);
   return v;
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find(' ', start);
-    if (end == std::string::npos) end = s.size();
-    if (end > start) out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
 }
 
 }  // namespace
@@ -79,7 +68,7 @@ Result<PolicyVersion> apply_policy(Session& session, std::string_view text, std:
   auto users = s.rows("SELECT name, roles FROM users WHERE disabled = 0 ORDER BY name");
   if (!users.ok()) return users.error();
   for (const auto& u : *users)
-    for (const auto& r : split(u[1]))
+    for (const auto& r : detail::split_words(u[1]))
       if (!parsed->has_role(r))
         return Error::config(fmt::format("{}: role {} of user {} is not in the new policy", source, r, u[0]));
   if (!parsed->has_role("admin"))
@@ -133,7 +122,7 @@ Result<Explanation> explain_access(Session& session, const AccessQuestion& q) {
   if (!u.ok()) return u.error();
   if (u->empty()) return Error::not_found(fmt::format("no user {}", q.user));
   Explanation e;
-  e.facts.roles = split(u->front()[0]);
+  e.facts.roles = detail::split_words(u->front()[0]);
   e.user_disabled = u->front()[1] != "0";
   e.facts.action = q.action;
   e.facts.type = q.type;
