@@ -18,8 +18,6 @@ struct Options {
 };
 
 int run_user_add(Context& ctx, const Options& o) {
-  if (!o.new_key_file.empty() && !o.new_passphrase_file.empty())
-    return ctx.fail(Error::invalid_argument("--new-key-file and --new-passphrase-file are mutually exclusive"));
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   auto secret = read_new_secret(ctx, o.new_key_file, o.new_passphrase_file, o.name);

@@ -62,6 +62,8 @@ Result<Secret> read_caller_secret(Context& ctx, bool confirm) {
 
 Result<Secret> read_new_secret(Context& ctx, const std::string& key_file,
                                const std::string& passphrase_file, const std::string& user) {
+  if (!key_file.empty() && !passphrase_file.empty())
+    return Error::invalid_argument("--new-key-file and --new-passphrase-file are mutually exclusive");
   if (!key_file.empty()) return secret_from_key_file(key_file);
   if (!passphrase_file.empty()) {
     auto text = read_passphrase_file(passphrase_file);

@@ -23,7 +23,8 @@ Result<Secret> read_caller_secret(Context& ctx, bool confirm);
 
 // Reads a new secret for a slot from `key_file` (non-empty), else
 // `passphrase_file` (non-empty), else a prompt asked twice ("new passphrase
-// for USER"). Errors as read_key_file / read_passphrase_file / prompt.
+// for USER"). Errors: kInvalidArgument when both files are given; as
+// read_key_file / read_passphrase_file / prompt.
 Result<Secret> read_new_secret(Context& ctx, const std::string& key_file,
                                const std::string& passphrase_file, const std::string& user);
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "audit_log.h"
+#include "words.h"
 
 namespace ehr {
 
@@ -15,18 +16,6 @@ std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
   return out.empty() ? "none" : out;
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find(' ', start);
-    if (end == std::string::npos) end = s.size();
-    if (end > start) out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
 }
 
 // "YYYY-MM-DDTHH:MM:SS.mmmZ" plus `minutes`; the input unchanged if it does
@@ -56,14 +45,19 @@ Result<bool> SessionImpl::on_care_team(const std::string& patient) {
   EHR_TRY((*st)->bind_text(2, user_));
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
+  (void)(*st)->reset();  // release the read snapshot (see load_user)
   team_cache_[patient] = *row;
   return *row;
 }
 
 Result<std::int64_t> SessionImpl::emergency_grant(const std::string& patient) {
-  if (auto it = grants_.find(patient); it != grants_.end()) return it->second;
+  if (auto it = grants_.find(patient); it != grants_.end()) {
+    if (it->second.second > now()) return it->second.first;
+    grants_.erase(it);
+  }
   auto st = statement(
-      "SELECT id FROM emergency WHERE user = ? AND patient = ? AND expires > ? ORDER BY id DESC LIMIT 1");
+      "SELECT id, expires FROM emergency WHERE user = ? AND patient = ? AND expires > ? "
+      "ORDER BY id DESC LIMIT 1");
   if (!st.ok()) return st.error();
   EHR_TRY((*st)->bind_text(1, user_));
   EHR_TRY((*st)->bind_text(2, patient));
@@ -71,7 +65,9 @@ Result<std::int64_t> SessionImpl::emergency_grant(const std::string& patient) {
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
   std::int64_t id = *row ? (*st)->column_int(0) : 0;
-  if (id != 0) grants_[patient] = id;
+  std::string expires = *row ? (*st)->column_text(1) : "";
+  (void)(*st)->reset();
+  if (id != 0) grants_[patient] = {id, expires};
   return id;
 }
 
@@ -81,7 +77,7 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
   f.action = action;
   f.type = target.type;
   f.has_patient = !target.patient.empty();
-  f.labels = split(target.security);
+  f.labels = detail::split_words(target.security);
   f.code = target.code;
   std::int64_t grant = 0;
   if (f.has_patient) {
@@ -116,7 +112,7 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
       if (!row.ok()) return row.error();
       grant = (*st)->column_int(0);
       (void)(*st)->reset();
-      s.note_grant(target.patient, grant);
+      s.note_grant(target.patient, grant, expires);
       s.note_emergency(target.patient);
       EHR_TRY(write_audit(s, {"emergency", "ok", target.patient, "", "", 0,
                               fmt::format("grant {} until {}", grant, expires)}));

@@ -1,5 +1,6 @@
 // Policy parsing and the pure decision function (ehr/access.h).
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -455,8 +456,10 @@ Decision Policy::decide(const AccessFacts& f) const {
         continue;
       }
       bool needs_emergency = r.care_team && f.has_patient && !f.on_care_team;
-      if (needs_emergency && !(f.emergency && role->emergency)) {
-        if (role->emergency) d.emergency_would_allow = true;
+      // Break-the-glass reads; it never writes (nor joins the user to the care team).
+      bool glass = role->emergency && (f.action == Action::kRead || f.action == Action::kSearch);
+      if (needs_emergency && !(f.emergency && glass)) {
+        if (glass) d.emergency_would_allow = true;
         if (why_not.find("cleared") == std::string::npos)
           why_not = fmt::format("role {}: not on the patient's care team", role->name);
         continue;

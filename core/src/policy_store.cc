@@ -6,6 +6,7 @@
 #include "crypto_sodium.h"
 #include "ehr/access.h"
 #include "session_impl.h"
+#include "words.h"
 
 namespace ehr {
 
@@ -28,18 +29,6 @@ PolicyVersion builtin_version() {
   v.text = std::string(Policy::builtin_text());
   v.digest = digest_hex(v.text);
   return v;
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find(' ', start);
-    if (end == std::string::npos) end = s.size();
-    if (end > start) out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
 }
 
 }  // namespace
@@ -79,7 +68,7 @@ Result<PolicyVersion> apply_policy(Session& session, std::string_view text, std:
   auto users = s.rows("SELECT name, roles FROM users WHERE disabled = 0 ORDER BY name");
   if (!users.ok()) return users.error();
   for (const auto& u : *users)
-    for (const auto& r : split(u[1]))
+    for (const auto& r : detail::split_words(u[1]))
       if (!parsed->has_role(r))
         return Error::config(fmt::format("{}: role {} of user {} is not in the new policy", source, r, u[0]));
   if (!parsed->has_role("admin"))
@@ -118,19 +107,22 @@ Status authorize_operation(Session& session, Action action, const std::string& t
 Result<Explanation> explain_access(Session& session, const AccessQuestion& q) {
   SessionImpl& s = SessionImpl::of(session);
   if (q.user != s.user()) {
-    // Other users' decisions reveal their care teams: admins and auditors only.
-    auto audit = decide(s, Action::kAuditRead, Target{"AuditEvent", "", "", ""});
-    if (!audit.ok()) return audit.error();
-    if (!audit->allowed) {
-      auto admin = authorize(s, Action::kAdmin, Target{"Policy", "", "", ""});
-      if (!admin.ok()) return admin.error();
+    // Another user's roles and care teams: for auditors and policy admins only.
+    const Target audit{"AuditEvent", "", "", ""};
+    auto may_audit = decide(s, Action::kAuditRead, audit);
+    if (!may_audit.ok()) return may_audit.error();
+    auto may_admin = decide(s, Action::kAdmin, Target{"Policy", "", "", ""});
+    if (!may_admin.ok()) return may_admin.error();
+    if (!may_audit->allowed && !may_admin->allowed) {
+      auto denied = authorize(s, Action::kAuditRead, audit);  // audited, with the usual message
+      if (!denied.ok()) return denied.error();
     }
   }
   auto u = s.rows("SELECT roles, disabled FROM users WHERE name = ?", {q.user});
   if (!u.ok()) return u.error();
   if (u->empty()) return Error::not_found(fmt::format("no user {}", q.user));
   Explanation e;
-  e.facts.roles = split(u->front()[0]);
+  e.facts.roles = detail::split_words(u->front()[0]);
   e.user_disabled = u->front()[1] != "0";
   e.facts.action = q.action;
   e.facts.type = q.type;

@@ -163,7 +163,9 @@ Result<std::optional<StoredJson>> load_json(SessionImpl& s, const std::string& t
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
   if (!*row) return std::optional<StoredJson>();
-  return std::optional<StoredJson>(row_to_stored(**st));
+  std::optional<StoredJson> out(row_to_stored(**st));
+  (void)(*st)->reset();  // release the read snapshot (see load_user)
+  return out;
 }
 
 Result<std::optional<StoredResource>> load(SessionImpl& s, const std::string& type,
@@ -422,6 +424,11 @@ Result<StoredResource> update_resource(Session& session, Json resource, const st
     auto view = decide(s, Action::kRead, target_of(cur));
     if (!view.ok()) return view.error();
     if (view->allowed && !view->fields.empty()) resource = merge_hidden(cur.resource, resource, view->fields);
+    // Marking it entered-in-error by update is a retraction, with its permission.
+    if (!cur.retracted && is_retracted_content(resource)) {
+      auto retract = authorize(s, Action::kRetract, target_of(cur));
+      if (!retract.ok()) return retract.error();
+    }
     EHR_TRY(first_validation_error(resource));
     if (content_key(cur.resource) == content_key(resource)) {
       out = cur;

@@ -8,6 +8,7 @@
 #include "audit_log.h"
 #include "ehr/session.h"
 #include "session_impl.h"
+#include "words.h"
 
 namespace ehr {
 
@@ -23,18 +24,6 @@ std::string system_now() {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
 }
 
-std::vector<std::string> split_roles(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find(' ', start);
-    if (end == std::string::npos) end = s.size();
-    if (end > start) out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 Status load_user(SessionImpl& impl) {
   auto st = impl.statement("SELECT roles, disabled FROM users WHERE name = ?");
   if (!st.ok()) return st.error();
@@ -42,9 +31,13 @@ Status load_user(SessionImpl& impl) {
   auto row = (*st)->step();
   if (!row.ok()) return row.error();
   if (!*row) return {};  // a slot without a user record: no roles
-  if ((*st)->column_int(1) != 0)
-    return Error::auth_failed(fmt::format("user {} is disabled", impl.user()));
-  impl.set_roles(split_roles((*st)->column_text(0)));
+  bool disabled = (*st)->column_int(1) != 0;
+  std::string roles = (*st)->column_text(0);
+  // A statement left on its row keeps its read snapshot: the session's first
+  // write would then fail with SQLITE_BUSY_SNAPSHOT once another committed.
+  (void)(*st)->reset();
+  if (disabled) return Error::auth_failed(fmt::format("user {} is disabled", impl.user()));
+  impl.set_roles(detail::split_words(roles));
   return {};
 }
 

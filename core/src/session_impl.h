@@ -49,9 +49,12 @@ class SessionImpl {
   // forget_care_team drops the cache after a change).
   Result<bool> on_care_team(const std::string& patient);
   void forget_care_team() { team_cache_.clear(); }
-  // The id of the user's active emergency grant for `patient`, 0 if none.
+  // The id of the user's active emergency grant for `patient`, 0 if none
+  // (a grant cached for the session still ends at its expiry).
   Result<std::int64_t> emergency_grant(const std::string& patient);
-  void note_grant(const std::string& patient, std::int64_t id) { grants_[patient] = id; }
+  void note_grant(const std::string& patient, std::int64_t id, const std::string& expires) {
+    grants_[patient] = {id, expires};
+  }
   // Patients read under break-the-glass in this session: their audit
   // entries carry the emergency flag.
   void note_emergency(const std::string& patient) { emergency_patients_.insert(patient); }
@@ -96,7 +99,7 @@ class SessionImpl {
   std::int64_t policy_version_ = 0;
   std::string emergency_reason_;
   std::map<std::string, bool> team_cache_;
-  std::map<std::string, std::int64_t> grants_;
+  std::map<std::string, std::pair<std::int64_t, std::string>> grants_;  // patient -> id, expires
   std::set<std::string> emergency_patients_;
   bool in_transaction_ = false;
   std::int64_t withheld_ = 0;

@@ -8,28 +8,11 @@
 #include "access.h"
 #include "audit_log.h"
 #include "session_impl.h"
+#include "words.h"
 
 namespace ehr {
 
 namespace {
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find(' ', start);
-    if (end == std::string::npos) end = s.size();
-    if (end > start) out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep = " ") {
-  std::string out;
-  for (const auto& x : v) out += (out.empty() ? "" : sep) + x;
-  return out;
-}
 
 bool valid_user_name(const std::string& n) {
   return !n.empty() && n.size() <= 32 && std::all_of(n.begin(), n.end(), [](char c) {
@@ -42,7 +25,7 @@ Status check_roles(const SessionImpl& s, const std::vector<std::string>& roles) 
   for (const auto& r : roles)
     if (!s.policy().has_role(r))
       return Error::invalid_argument(
-          fmt::format("unknown role {} (the policy has: {})", r, join(s.policy().role_names(), ", ")));
+          fmt::format("unknown role {} (the policy has: {})", r, detail::join_words(s.policy().role_names(), ", ")));
   return {};
 }
 
@@ -60,7 +43,7 @@ Result<std::optional<UserInfo>> load_user_info(SessionImpl& s, const std::string
   const auto& r = rows->front();
   UserInfo u;
   u.name = r[0];
-  u.roles = split(r[1]);
+  u.roles = detail::split_words(r[1]);
   u.disabled = r[2] != "0";
   u.created = r[3];
   u.created_by = r[4];
@@ -89,7 +72,7 @@ Result<int> other_admins(SessionImpl& s, const std::string& except) {
   if (!rows.ok()) return rows.error();
   int n = 0;
   for (const auto& r : *rows)
-    if (has(split(r[1]), "admin")) ++n;
+    if (has(detail::split_words(r[1]), "admin")) ++n;
   return n;
 }
 
@@ -143,8 +126,8 @@ Result<int> add_user(Session& session, const SlotOptions& slot, const std::vecto
   Status st = s.transaction([&]() -> Status {
     EHR_TRY(s.exec("INSERT INTO users(name, roles, disabled, created, created_by, changed) "
                    "VALUES(?, ?, 0, ?, ?, '')",
-                   {slot.user, join(roles), s.now(), s.user()}));
-    return audit(s, "user-add", fmt::format("user {} roles {} slot {}", slot.user, join(roles), *index));
+                   {slot.user, detail::join_words(roles), s.now(), s.user()}));
+    return audit(s, "user-add", fmt::format("user {} roles {} slot {}", slot.user, detail::join_words(roles), *index));
   });
   if (!st.ok()) {
     (void)s.store().remove_slot(*index);  // nothing half-made
@@ -225,10 +208,10 @@ Status change_roles(Session& session, const std::string& name, const std::vector
     }
   }
   return s.transaction([&]() -> Status {
-    EHR_TRY(s.exec("UPDATE users SET roles = ?, changed = ? WHERE name = ?", {join(now), s.now(), name}));
+    EHR_TRY(s.exec("UPDATE users SET roles = ?, changed = ? WHERE name = ?", {detail::join_words(now), s.now(), name}));
     if (name == s.user()) s.set_roles(now);
     return audit(s, grant ? "role-grant" : "role-revoke",
-                 fmt::format("user {} roles {} now {}", name, join(roles), join(now)));
+                 fmt::format("user {} roles {} now {}", name, detail::join_words(roles), detail::join_words(now)));
   });
 }
 

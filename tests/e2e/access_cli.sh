@@ -19,6 +19,9 @@ run user add rx --role pharmacist --new-key-file rx.key -q
 run user add eve --role wizard --new-key-file rx.key
 expect_code 64
 expect_err "ehr: error: unknown role wizard (the policy has: admin, physician, nurse, pharmacist, lab, registrar, auditor, service)"
+run user add eve --role nurse --new-key-file rx.key --new-passphrase-file rx.key
+expect_code 64
+expect_err "ehr: error: --new-key-file and --new-passphrase-file are mutually exclusive"
 run user list --format csv
 expect_code 0
 expect_out_contains "bob,physician,enabled,1,"

@@ -44,14 +44,15 @@ struct AccessFacts {
   bool has_patient = false;         // the record belongs to a patient (care-team rules apply)
   bool on_care_team = false;        // the user is on that patient's care team
   bool emergency = false;           // break-the-glass is requested or granted for that patient
+                                    // (it allows read and search only)
   std::vector<std::string> labels;  // meta.security codes of the record ("R", "PSYTHPN", ...)
   std::string code;                 // main code as SYSTEM|CODE, "" when none
 };
 
 struct Decision {
   bool allowed = false;
-  // Allowed only through break-the-glass (the user is off the care team and
-  // an eligible role asked for or holds an emergency grant).
+  // Allowed only through break-the-glass (a read or search; the user is off
+  // the care team and an eligible role asked for or holds an emergency grant).
   bool emergency = false;
   // Denied, but an eligible role would be allowed with --emergency.
   bool emergency_would_allow = false;

@@ -1,0 +1,865 @@
+// The decision point through a Session on a real encrypted database
+// (core/src/access.cc, users.cc, policy_store.cc): care teams, withheld
+// records, break-the-glass grants, denials in failed transactions, users,
+// roles and keys, installing a policy, and explained decisions.
+#include <doctest/doctest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ehr/access.h"
+#include "support/policy_lines.h"
+#include "ehr/builders.h"
+#include "ehr/records.h"
+#include "ehr/session.h"
+#include "ehr/users.h"
+#include "session_impl.h"
+#include "support/store_testing.h"
+#include "support/temp_dir.h"
+
+namespace ehr {
+namespace {
+
+using testing::TempDir;
+
+constexpr const char* kT0 = "2026-11-25T10:00:00.000Z";
+
+// A database whose first user alice is admin and physician; every user's
+// passphrase is "pw-<name>". The clock is whatever `now` says.
+struct Fixture {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  std::string now = kT0;
+
+  SessionOptions options(const std::string& user, const std::string& emergency = "") {
+    SessionOptions o;
+    o.user = user;
+    o.emergency_reason = emergency;
+    o.first_user_roles = {"physician"};
+    o.now = [this] { return now; };
+    return o;
+  }
+  Session create() {
+    auto s = Session::create(path, {"alice", "", testing::kFast}, Secret::passphrase("pw-alice"),
+                             options("alice"));
+    REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message()));
+    return std::move(*s);
+  }
+  Result<Session> try_open(const std::string& user, const std::string& emergency = "") {
+    return Session::open(path, Secret::passphrase("pw-" + user), options(user, emergency));
+  }
+  Session open(const std::string& user, const std::string& emergency = "") {
+    auto s = try_open(user, emergency);
+    REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message()));
+    return std::move(*s);
+  }
+  // Adds `user` with `roles` through `admin`.
+  void add(Session& admin, const std::string& user, const std::vector<std::string>& roles) {
+    auto r = add_user(admin, {user, "", testing::kFast}, roles, Secret::passphrase("pw-" + user));
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  }
+};
+
+std::string sql(Session& s, const std::string& q) {
+  auto r = SessionImpl::of(s).db().query_text(q);
+  return r.ok() ? *r : "<error: " + r.error().message() + ">";
+}
+
+std::string message(const Status& st) { return st.ok() ? "ok" : st.error().message(); }
+template <typename T>
+std::string message(const Result<T>& r) {
+  return r.ok() ? "ok" : r.error().message();
+}
+// The error code; nullopt for success.
+template <typename T>
+std::optional<ErrorCode> code(const Result<T>& r) {
+  if (r.ok()) return std::nullopt;
+  return r.error().code();
+}
+std::optional<ErrorCode> code(const Status& st) {
+  if (st.ok()) return std::nullopt;
+  return st.error().code();
+}
+
+// A security label coding for meta.security.
+Json label(const std::string& system, const std::string& code) {
+  Json c = Json::object();
+  c.set("system", Json::string(system));
+  c.set("code", Json::string(code));
+  return c;
+}
+
+const char* kConfidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+const char* kActCode = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+
+Json with_label(Json r, const std::string& system, const std::string& code) {
+  Json meta = Json::object();
+  Json sec = Json::array();
+  sec.push_back(label(system, code));
+  meta.set("security", std::move(sec));
+  r.set("meta", std::move(meta));
+  return r;
+}
+
+std::string new_patient(Session& s, const std::string& family) {
+  PatientFields f;
+  f.family = family;
+  f.given = {"Ann"};
+  f.birth_date = "1970-01-01";
+  f.phone = "555-0100";
+  Json p = *build_patient(f);
+  Json text = Json::object();
+  text.set("status", Json::string("generated"));
+  text.set("div", Json::string("<div xmlns=\"http://www.w3.org/1999/xhtml\">Ann " + family + "</div>"));
+  p.set("text", std::move(text));
+  auto r = create_resource(s, p);
+  REQUIRE_MESSAGE(r.ok(), message(r));
+  return r->id;
+}
+
+Json weight(const std::string& patient, const std::string& kg, const std::string& date = "2026-11-20") {
+  RecordFields f;
+  f.kind = "vital";
+  f.patient = patient;
+  f.code = "29463-7";
+  f.value = kg;
+  f.unit = "kg";
+  f.date = date;
+  auto r = build_record(f);
+  REQUIRE_MESSAGE(r.ok(), message(r));
+  return *r;
+}
+
+Json note(const std::string& patient, const std::string& text) {
+  RecordFields f;
+  f.kind = "note";
+  f.patient = patient;
+  f.value = text;
+  f.date = "2026-11-20";
+  auto r = build_record(f);
+  REQUIRE_MESSAGE(r.ok(), message(r));
+  return *r;
+}
+
+std::string add_record(Session& s, Json r) {
+  auto out = create_resource(s, std::move(r));
+  REQUIRE_MESSAGE(out.ok(), message(out));
+  return out->id;
+}
+
+std::vector<std::string> types_of(const std::vector<StoredResource>& rs) {
+  std::vector<std::string> out;
+  for (const auto& r : rs) out.push_back(r.type + (r.security.empty() ? "" : "[" + r.security + "]"));
+  return out;
+}
+
+RecordQuery record_of(const std::string& patient) {
+  RecordQuery q;
+  q.patient = patient;
+  return q;
+}
+
+TEST_SUITE("access") {
+
+TEST_CASE("a physician's care team decides who reads a patient's record") {
+  Fixture fx;
+  std::string p;
+  {
+    Session alice = fx.create();
+    fx.add(alice, "bob", {"physician"});
+    fx.add(alice, "rita", {"registrar"});
+    fx.add(alice, "phil", {"pharmacist"});
+    p = new_patient(alice, "Care");
+    add_record(alice, weight(p, "70"));
+    // The creating physician joins the team.
+    auto team = care_team(alice, p);
+    REQUIRE_MESSAGE(team.ok(), message(team));
+    REQUIRE(team->size() == 1);
+    CHECK((*team)[0].user == "alice");
+    CHECK((*team)[0].role == "creator");
+    CHECK((*team)[0].added_by == "alice");
+  }
+  const std::string denied = "user bob (roles: physician) may not read Patient " + p +
+                             ": role physician: not on the patient's care team "
+                             "(break the glass with --emergency --reason TEXT)";
+  {
+    Session bob = fx.open("bob");
+    auto r = patient_records(bob, record_of(p));
+    CHECK(code(r) == ErrorCode::kAccessDenied);
+    CHECK(message(r) == denied);
+    CHECK(sql(bob, "SELECT action || ' ' || outcome || ' ' || patients FROM audit ORDER BY seq DESC LIMIT 1") ==
+          "read denied " + p);
+    // Nor may he put himself on the team.
+    auto self = add_team_member(bob, p, "bob", "attending");
+    CHECK(code(self) == ErrorCode::kAccessDenied);
+    CHECK(message(self) == "user bob (roles: physician) may not update CareTeam of patient " + p +
+                               ": role physician: not on the patient's care team");
+  }
+  {
+    // A pharmacist does not manage care teams.
+    Session phil = fx.open("phil");
+    auto r = add_team_member(phil, p, "bob", "attending");
+    CHECK(message(r) == "user phil (roles: pharmacist) may not update CareTeam of patient " + p +
+                            ": no role of the user allows update on CareTeam");
+  }
+  {
+    Session rita = fx.open("rita");
+    REQUIRE(add_team_member(rita, p, "bob", "attending").ok());
+  }
+  {
+    Session bob = fx.open("bob");
+    auto r = patient_records(bob, record_of(p));
+    REQUIRE_MESSAGE(r.ok(), message(r));
+    CHECK(types_of(*r) == std::vector<std::string>{"Patient", "Observation"});
+    CHECK(bob.withheld() == 0);
+  }
+  {
+    Session alice = fx.open("alice");
+    REQUIRE(remove_team_member(alice, p, "bob").ok());
+    auto team = care_team(alice, p);
+    REQUIRE(team.ok());
+    CHECK(team->size() == 1);
+    CHECK(sql(alice, "SELECT group_concat(action || ' ' || user || ' ' || patients, ', ') FROM audit "
+                     "WHERE action LIKE 'team-%'") ==
+          "team-add rita " + p + ", team-remove alice " + p);
+  }
+  {
+    Session bob = fx.open("bob");
+    auto r = patient_records(bob, record_of(p));
+    CHECK(code(r) == ErrorCode::kAccessDenied);
+    CHECK(message(r) == denied);
+  }
+}
+
+TEST_CASE("records a role may not see are withheld and counted; a registrar sees demographics only") {
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "rita", {"registrar"});
+  fx.add(alice, "nina", {"nurse"});
+  std::string p = new_patient(alice, "Withheld");
+  add_record(alice, weight(p, "70"));
+  // An earlier date: a record lists each type newest first.
+  add_record(alice, with_label(weight(p, "71", "2026-11-19"), kConfidentiality, "R"));
+  std::string psy = add_record(alice, with_label(note(p, "session 3"), kActCode, "PSYTHPN"));
+  REQUIRE(add_team_member(alice, p, "nina", "nurse").ok());
+
+  {
+    Session rita = fx.open("rita");
+    auto r = patient_records(rita, record_of(p));
+    REQUIRE_MESSAGE(r.ok(), message(r));
+    REQUIRE(r->size() == 1);
+    CHECK(rita.withheld() == 3);
+    const Json& shown = r->front().resource;
+    CHECK(shown.find("text") == nullptr);
+    CHECK(shown.find("name") != nullptr);
+    CHECK(shown.find("birthDate") != nullptr);
+    CHECK(to_json(*shown.find("meta")->find("security")) ==
+          R"([{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"REDACTED","display":"redacted"}])");
+    CHECK(sql(rita, "SELECT count || ' ' || detail FROM audit ORDER BY seq DESC LIMIT 1") ==
+          "1 record withheld 3");
+
+    // Her update of the filtered copy changes what she sees and keeps the rest.
+    Json changed = shown;
+    changed.set("gender", Json::string("female"));
+    auto u = update_resource(rita, changed, "gender at check-in");
+    REQUIRE_MESSAGE(u.ok(), message(u));
+    CHECK(u->version == 2);
+    CHECK(u->resource.find("text") != nullptr);
+    CHECK(u->resource.find("meta")->find("security") == nullptr);
+  }
+  {
+    // The nurse is cleared for restricted records, not for psychotherapy notes.
+    Session nina = fx.open("nina");
+    auto r = patient_records(nina, record_of(p));
+    REQUIRE_MESSAGE(r.ok(), message(r));
+    CHECK(types_of(*r) == std::vector<std::string>{"Patient", "Observation", "Observation[R]"});
+    CHECK(nina.withheld() == 1);
+    auto one = read_resource(nina, "DocumentReference", psy);
+    CHECK(code(one) == ErrorCode::kAccessDenied);
+    CHECK(message(one) == "user nina (roles: nurse) may not read DocumentReference of patient " + p +
+                              ": role nurse is not cleared for records labelled psychotherapy");
+  }
+  {
+    auto r = patient_records(alice, record_of(p));
+    REQUIRE_MESSAGE(r.ok(), message(r));
+    CHECK(types_of(*r) ==
+          std::vector<std::string>{"Patient", "DocumentReference[PSYTHPN]", "Observation", "Observation[R]"});
+    CHECK(alice.withheld() == 0);
+  }
+}
+
+TEST_CASE("break-the-glass reads outside the care team for the policy's minutes, flagged and audited") {
+  Fixture fx;
+  std::string p;
+  {
+    Session alice = fx.create();
+    fx.add(alice, "bob", {"physician"});
+    fx.add(alice, "phil", {"pharmacist"});
+    p = new_patient(alice, "Glass");
+    add_record(alice, weight(p, "70"));
+  }
+  fx.now = "2026-11-25T11:00:00.000Z";
+  {
+    Session bob = fx.open("bob", "unconscious in the ED");
+    auto r = patient_records(bob, record_of(p));
+    REQUIRE_MESSAGE(r.ok(), message(r));
+    CHECK(r->size() == 2);
+    CHECK(sql(bob, "SELECT user || '|' || patient || '|' || reason || '|' || started || '|' || expires "
+                   "FROM emergency") ==
+          "bob|" + p + "|unconscious in the ED|2026-11-25T11:00:00.000Z|2026-11-25T12:00:00.000Z");
+    CHECK(sql(bob, "SELECT group_concat(action || ':' || outcome || ':' || emergency, ',') FROM audit "
+                   "WHERE user = 'bob'") == "emergency:ok:1,read:ok:1");
+    // Break-the-glass reads: it does not write, nor join the care team.
+    auto w = create_resource(bob, weight(p, "72"));
+    CHECK(code(w) == ErrorCode::kAccessDenied);
+    CHECK(message(w) == "user bob (roles: physician) may not create Observation of patient " + p +
+                            ": role physician: not on the patient's care team");
+    auto join = add_team_member(bob, p, "bob", "attending");
+    CHECK(code(join) == ErrorCode::kAccessDenied);
+    CHECK(sql(bob, "SELECT count(*) FROM care_team WHERE user = 'bob'") == "0");
+  }
+  fx.now = "2026-11-25T11:59:59.000Z";
+  {
+    // The grant is still active: no reason needed, still flagged.
+    Session bob = fx.open("bob");
+    auto r = patient_records(bob, record_of(p));
+    REQUIRE_MESSAGE(r.ok(), message(r));
+    CHECK(sql(bob, "SELECT emergency FROM audit ORDER BY seq DESC LIMIT 1") == "1");
+    CHECK(sql(bob, "SELECT count(*) FROM emergency") == "1");
+    // In the same session, the grant ends when its time is up.
+    fx.now = "2026-11-25T12:00:01.000Z";
+    auto later = patient_records(bob, record_of(p));
+    CHECK(code(later) == ErrorCode::kAccessDenied);
+  }
+  {
+    Session bob = fx.open("bob");
+    auto r = patient_records(bob, record_of(p));
+    CHECK(code(r) == ErrorCode::kAccessDenied);
+    CHECK(message(r) == "user bob (roles: physician) may not read Patient " + p +
+                            ": role physician: not on the patient's care team "
+                            "(break the glass with --emergency --reason TEXT)");
+  }
+  {
+    // A role the policy does not make eligible cannot break the glass.
+    Session phil = fx.open("phil", "covering the night shift");
+    auto r = patient_records(phil, record_of(p));
+    CHECK(code(r) == ErrorCode::kAccessDenied);
+    CHECK(message(r) == "user phil (roles: pharmacist) may not read Patient " + p +
+                            ": role pharmacist: not on the patient's care team");
+    CHECK(sql(phil, "SELECT count(*) FROM emergency WHERE user = 'phil'") == "0");
+  }
+}
+
+TEST_CASE("an update that marks a record entered-in-error needs the retract permission") {
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "nina", {"nurse"});
+  std::string p = new_patient(alice, "Retract");
+  std::string obs = add_record(alice, weight(p, "70"));
+  REQUIRE(add_team_member(alice, p, "nina", "nurse").ok());
+  auto stored = read_resource(alice, "Observation", obs);
+  REQUIRE(stored.ok());
+  Json wrong = stored->resource;
+  wrong.set("status", Json::string("entered-in-error"));
+  {
+    // A nurse updates (a corrected value) but does not retract.
+    Session nina = fx.open("nina");
+    Json corrected = stored->resource;
+    corrected.find("valueQuantity")->set("value", Json::number(70.5));
+    REQUIRE(update_resource(nina, corrected, "typo").ok());
+    wrong.find("meta")->set("versionId", Json::string("2"));
+    auto r = update_resource(nina, wrong, "wrong patient");
+    CHECK(code(r) == ErrorCode::kAccessDenied);
+    CHECK(message(r) == "user nina (roles: nurse) may not retract Observation of patient " + p +
+                            ": no role of the user allows retract on Observation");
+    CHECK(sql(nina, "SELECT version || ' ' || retracted FROM resource WHERE id = '" + obs + "'") == "2 0");
+    CHECK(sql(nina, "SELECT action || ' ' || outcome FROM audit ORDER BY seq DESC LIMIT 1") == "retract denied");
+  }
+  auto r = update_resource(alice, wrong, "wrong patient");
+  REQUIRE_MESSAGE(r.ok(), message(r));
+  CHECK(r->retracted);
+}
+
+TEST_CASE("a denial inside a transaction that fails still leaves its audit entry") {
+  Fixture fx;
+  std::string mine, theirs, obs;
+  {
+    Session alice = fx.create();
+    fx.add(alice, "bob", {"physician"});
+    mine = new_patient(alice, "Mine");
+  }
+  {
+    Session bob = fx.open("bob");
+    theirs = new_patient(bob, "Theirs");
+    obs = add_record(bob, weight(theirs, "80"));
+  }
+  Session alice = fx.open("alice");
+  // The new content names alice's patient (allowed); the stored record is of
+  // bob's (denied, inside the update's transaction).
+  Json moved = weight(mine, "81");
+  moved.set("id", Json::string(obs));
+  auto r = update_resource(alice, moved, "wrong chart");
+  CHECK(code(r) == ErrorCode::kAccessDenied);
+  // (No break-the-glass hint: it would not allow an update.)
+  CHECK(message(r) == "user alice (roles: admin,physician) may not update Observation of patient " + theirs +
+                          ": role physician: not on the patient's care team");
+  CHECK(sql(alice, "SELECT action || ' ' || outcome || ' ' || patients || ' ' || detail FROM audit "
+                   "ORDER BY seq DESC LIMIT 1") == "update denied " + theirs + " Observation");
+  CHECK(sql(alice, "SELECT version || ' ' || patient FROM resource WHERE id = '" + obs + "'") == "1 " + theirs);
+}
+
+TEST_CASE("a session keeps working after another session commits between its reads and writes") {
+  // Each one-row lookup (the user at open, a record, the care team, a grant)
+  // must release its read snapshot: one left open makes the session's next
+  // write fail with "database is locked" once anyone else has committed.
+  Fixture fx;
+  std::string p, obs;
+  {
+    Session alice = fx.create();
+    fx.add(alice, "bob", {"physician"});
+    p = new_patient(alice, "Busy");
+    obs = add_record(alice, weight(p, "70"));
+  }
+  Session alice = fx.open("alice");
+  {
+    Session bob = fx.open("bob");  // commits an audit entry (a denial)
+    REQUIRE(code(read_resource(bob, "Patient", p)) == ErrorCode::kAccessDenied);
+  }
+  auto team = add_team_member(alice, p, "bob", "attending");
+  REQUIRE_MESSAGE(team.ok(), message(team));
+  REQUIRE(read_resource(alice, "Observation", obs).ok());
+  {
+    Session bob = fx.open("bob");
+    REQUIRE(read_resource(bob, "Patient", p).ok());
+  }
+  auto again = remove_team_member(alice, p, "bob");
+  CHECK_MESSAGE(again.ok(), message(again));
+  auto w = create_resource(alice, weight(p, "71"));
+  CHECK_MESSAGE(w.ok(), message(w));
+}
+
+TEST_CASE("users: add, disable, enable, roles and keys, each with its errors and audit entry") {
+  Fixture fx;
+  Session alice = fx.create();
+  const std::string policy_roles = "admin, physician, nurse, pharmacist, lab, registrar, auditor, service";
+
+  SUBCASE("add_user") {
+    auto r = add_user(alice, {"bob", "desk", testing::kFast}, {"physician"}, Secret::passphrase("pw-bob"));
+    REQUIRE_MESSAGE(r.ok(), message(r));
+    CHECK(*r == 1);
+    auto u = get_user(alice, "bob");
+    REQUIRE(u.ok());
+    CHECK(u->roles == std::vector<std::string>{"physician"});
+    CHECK_FALSE(u->disabled);
+    CHECK(u->created == kT0);
+    CHECK(u->created_by == "alice");
+    CHECK(u->slots == std::vector<int>{1});
+
+    struct Case {
+      std::string what;
+      std::string user;
+      std::string label;
+      std::vector<std::string> roles;
+      ErrorCode code;
+      std::string message;
+    };
+    std::vector<Case> cases = {
+        {"bad name", "Bob!", "", {"nurse"}, ErrorCode::kInvalidArgument,
+         "user name must be 1-32 of a-z, 0-9, '.', '-', '_'"},
+        {"name too long", std::string(33, 'x'), "", {"nurse"}, ErrorCode::kInvalidArgument,
+         "user name must be 1-32 of a-z, 0-9, '.', '-', '_'"},
+        {"no roles", "carl", "", {}, ErrorCode::kInvalidArgument, "give at least one role (--role)"},
+        {"unknown role", "carl", "", {"nurse", "surgeon"}, ErrorCode::kInvalidArgument,
+         "unknown role surgeon (the policy has: " + policy_roles + ")"},
+        {"exists", "bob", "", {"nurse"}, ErrorCode::kAlreadyExists, "user bob exists"},
+        {"slot error", "carl", std::string(49, 'l'), {"nurse"}, ErrorCode::kInvalidArgument,
+         "label too long (max 48 bytes)"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.what);
+      auto e = add_user(alice, {c.user, c.label, testing::kFast}, c.roles, Secret::passphrase("pw"));
+      CHECK(code(e) == c.code);
+      CHECK(message(e) == c.message);
+    }
+    CHECK(sql(alice, "SELECT count(*) FROM users WHERE name = 'carl'") == "0");
+
+    // A slot of a name without a user record would authenticate the new user.
+    auto orphan = alice.store().add_slot({"zed", "", testing::kFast}, Secret::passphrase("pw-zed"));
+    REQUIRE(orphan.ok());
+    auto z = add_user(alice, {"zed", "", testing::kFast}, {"nurse"}, Secret::passphrase("pw-zed"));
+    CHECK(code(z) == ErrorCode::kConflict);
+    CHECK(message(z) == "key slot 2 already opens as zed; remove it first (ehr key remove 2)");
+
+    Session bob = fx.open("bob");
+    auto nope = add_user(bob, {"carl", "", testing::kFast}, {"nurse"}, Secret::passphrase("pw"));
+    CHECK(code(nope) == ErrorCode::kAccessDenied);
+    CHECK(message(nope) == "user bob (roles: physician) may not admin User: no role of the user allows admin on User");
+    // A denial is recorded under the policy's action and type.
+    CHECK(sql(alice, "SELECT group_concat(action || ' ' || outcome || ' ' || detail, '; ') FROM audit "
+                     "WHERE action IN ('user-add', 'admin')") ==
+          "user-add ok user alice roles admin physician slot 0 (ehr init); "
+          "user-add ok user bob roles physician slot 1; admin denied User");
+  }
+
+  SUBCASE("disable_user and enable_user") {
+    fx.add(alice, "bob", {"physician"});
+    REQUIRE(disable_user(alice, "bob").ok());
+    auto info = get_user(alice, "bob");
+    REQUIRE(info.ok());
+    CHECK(info->disabled);
+    CHECK(info->slots.empty());
+    CHECK(info->changed == kT0);
+    // Their slots are gone: their secret no longer opens the file.
+    auto gone = fx.try_open("bob");
+    CHECK(code(gone) == ErrorCode::kAuthFailed);
+    CHECK(message(gone) == "wrong passphrase or key");
+
+    CHECK(message(disable_user(alice, "bob")) == "user bob is already disabled");
+    CHECK(code(disable_user(alice, "bob")) == ErrorCode::kConflict);
+    CHECK(message(disable_user(alice, "alice")) == "you cannot disable yourself");
+    CHECK(code(disable_user(alice, "alice")) == ErrorCode::kConflict);
+    CHECK(message(disable_user(alice, "ghost")) == "no user ghost");
+    CHECK(code(disable_user(alice, "ghost")) == ErrorCode::kNotFound);
+
+    fx.add(alice, "carl", {"nurse"});
+    auto again = enable_user(alice, {"carl", "", testing::kFast}, Secret::passphrase("x"));
+    CHECK(code(again) == ErrorCode::kConflict);
+    CHECK(message(again) == "user carl is not disabled");
+    auto ghost = enable_user(alice, {"ghost", "", testing::kFast}, Secret::passphrase("x"));
+    CHECK(code(ghost) == ErrorCode::kNotFound);
+    CHECK(message(ghost) == "no user ghost");
+    {
+      Session carl = fx.open("carl");
+      CHECK(message(disable_user(carl, "bob")) ==
+            "user carl (roles: nurse) may not admin User: no role of the user allows admin on User");
+      auto e = enable_user(carl, {"bob", "", testing::kFast}, Secret::passphrase("pw-bob"));
+      CHECK(code(e) == ErrorCode::kAccessDenied);
+    }
+
+    fx.now = "2026-11-25T10:05:00.000Z";
+    auto slot = enable_user(alice, {"bob", "", testing::kFast}, Secret::passphrase("pw-bob"));
+    REQUIRE_MESSAGE(slot.ok(), message(slot));
+    Session bob = fx.open("bob");
+    CHECK(bob.roles() == std::vector<std::string>{"physician"});
+    CHECK(get_user(alice, "bob")->changed == "2026-11-25T10:05:00.000Z");
+    CHECK(sql(alice, "SELECT group_concat(action || ' ' || detail, '; ') FROM audit "
+                     "WHERE action IN ('user-disable', 'user-enable') AND outcome = 'ok'") ==
+          "user-disable user bob slots 1; user-enable user bob slot " + std::to_string(*slot));
+  }
+
+  SUBCASE("a disabled user with a slot left cannot open") {
+    fx.add(alice, "bob", {"physician"});
+    REQUIRE(disable_user(alice, "bob").ok());
+    // A slot put back around the user API (an old header copy would do the same).
+    REQUIRE(alice.store().add_slot({"bob", "", testing::kFast}, Secret::passphrase("pw-bob")).ok());
+    auto s = fx.try_open("bob");
+    CHECK(code(s) == ErrorCode::kAuthFailed);
+    CHECK(message(s) == "user bob is disabled");
+  }
+
+  SUBCASE("grant_roles and revoke_roles") {
+    fx.add(alice, "bob", {"physician"});
+    REQUIRE(grant_roles(alice, "bob", {"nurse", "physician"}).ok());
+    CHECK(get_user(alice, "bob")->roles == std::vector<std::string>{"physician", "nurse"});
+    REQUIRE(revoke_roles(alice, "bob", {"physician"}).ok());
+    CHECK(get_user(alice, "bob")->roles == std::vector<std::string>{"nurse"});
+
+    struct Case {
+      std::string what;
+      Status st;
+      ErrorCode code;
+      std::string message;
+    };
+    std::vector<Case> cases;
+    cases.push_back({"grant unknown role", grant_roles(alice, "bob", {"surgeon"}), ErrorCode::kInvalidArgument,
+                     "unknown role surgeon (the policy has: " + policy_roles + ")"});
+    cases.push_back({"grant no role", grant_roles(alice, "bob", {}), ErrorCode::kInvalidArgument,
+                     "give at least one role (--role)"});
+    cases.push_back({"grant to nobody", grant_roles(alice, "ghost", {"nurse"}), ErrorCode::kNotFound,
+                     "no user ghost"});
+    cases.push_back({"revoke no role", revoke_roles(alice, "bob", {}), ErrorCode::kInvalidArgument,
+                     "give at least one role (--role)"});
+    cases.push_back({"revoke a role not held", revoke_roles(alice, "bob", {"lab"}), ErrorCode::kConflict,
+                     "user bob does not have role lab"});
+    cases.push_back({"revoke the last role", revoke_roles(alice, "bob", {"nurse"}), ErrorCode::kConflict,
+                     "user bob would have no role left; disable the user instead"});
+    cases.push_back({"revoke the last admin", revoke_roles(alice, "alice", {"admin"}), ErrorCode::kConflict,
+                     "alice is the last enabled admin"});
+    for (const auto& c : cases) {
+      CAPTURE(c.what);
+      CHECK(code(c.st) == c.code);
+      CHECK(message(c.st) == c.message);
+    }
+    {
+      Session bob = fx.open("bob");
+      CHECK(code(grant_roles(bob, "bob", {"admin"})) == ErrorCode::kAccessDenied);
+    }
+    // With a second admin, alice may give hers up; her session follows.
+    REQUIRE(grant_roles(alice, "bob", {"admin"}).ok());
+    REQUIRE(revoke_roles(alice, "alice", {"admin"}).ok());
+    CHECK(alice.roles() == std::vector<std::string>{"physician"});
+    CHECK(code(list_users(alice)) == ErrorCode::kAccessDenied);
+    CHECK(sql(alice, "SELECT group_concat(action || ' ' || detail, '; ') FROM audit "
+                     "WHERE action LIKE 'role-%' AND outcome = 'ok'") ==
+          "role-grant user bob roles nurse physician now physician nurse; "
+          "role-revoke user bob roles physician now nurse; "
+          "role-grant user bob roles admin now nurse admin; "
+          "role-revoke user alice roles admin now physician");
+  }
+
+  SUBCASE("add_key and remove_key") {
+    fx.add(alice, "bob", {"physician"});
+    fx.add(alice, "carl", {"nurse"});
+    // The last slot of the last admin stays.
+    auto last = remove_key(alice, 0);
+    CHECK(code(last) == ErrorCode::kConflict);
+    CHECK(message(last) == "slot 0 is the last of alice, the last enabled admin");
+    CHECK(message(remove_key(alice, 7)) == "no key slot 7");
+    CHECK(code(remove_key(alice, 7)) == ErrorCode::kNotFound);
+    auto ghost = add_key(alice, {"ghost", "", testing::kFast}, Secret::passphrase("x"));
+    CHECK(code(ghost) == ErrorCode::kNotFound);
+    CHECK(message(ghost) == "no user ghost");
+    {
+      // A user manages their own keys, nobody else's.
+      Session bob = fx.open("bob");
+      auto mine = add_key(bob, {"bob", "phone", testing::kFast}, Secret::passphrase("pw-bob-2"));
+      REQUIRE_MESSAGE(mine.ok(), message(mine));
+      CHECK(*mine == 3);
+      auto other = add_key(bob, {"carl", "", testing::kFast}, Secret::passphrase("x"));
+      CHECK(code(other) == ErrorCode::kAccessDenied);
+      CHECK(message(other) == "user bob (roles: physician) may not admin Key: no role of the user allows admin on Key");
+      CHECK(message(remove_key(bob, 2)) ==
+            "user bob (roles: physician) may not admin Key: no role of the user allows admin on Key");
+      REQUIRE(remove_key(bob, 3).ok());
+    }
+    REQUIRE(disable_user(alice, "carl").ok());
+    auto disabled = add_key(alice, {"carl", "", testing::kFast}, Secret::passphrase("x"));
+    CHECK(code(disabled) == ErrorCode::kConflict);
+    CHECK(message(disabled) == "user carl is disabled; ehr user enable gives a new slot");
+    // An admin adds a key for another user.
+    auto theirs = add_key(alice, {"bob", "spare", testing::kFast}, Secret::passphrase("pw-bob-3"));
+    REQUIRE_MESSAGE(theirs.ok(), message(theirs));
+    CHECK(sql(alice, "SELECT group_concat(user || ' ' || action || ' ' || detail, '; ') FROM audit "
+                     "WHERE action LIKE 'key-%' AND outcome = 'ok'") ==
+          "bob key-add user bob slot 3; bob key-remove user bob slot 3; alice key-add user bob slot " +
+              std::to_string(*theirs));
+  }
+
+  SUBCASE("the last enabled admin cannot be disabled, even by a user-admin role") {
+    // A policy whose helpdesk role administers users and keys but is no admin.
+    std::string text(Policy::builtin_text());
+    text += "\n  helpdesk:\n    allow:\n      - actions: [admin]\n        types: [User, Key]\n";
+    auto v = apply_policy(alice, text, "helpdesk.yaml");
+    REQUIRE_MESSAGE(v.ok(), message(v));
+    fx.add(alice, "bob", {"admin", "physician"});
+    fx.add(alice, "hd", {"helpdesk"});
+    REQUIRE(revoke_roles(alice, "alice", {"admin"}).ok());
+    Session hd = fx.open("hd");
+    auto st = disable_user(hd, "bob");
+    CHECK(code(st) == ErrorCode::kConflict);
+    CHECK(message(st) == "bob is the last enabled admin");
+    CHECK(message(revoke_roles(hd, "bob", {"admin"})) == "bob is the last enabled admin");
+    CHECK(message(remove_key(hd, 1)) == "slot 1 is the last of bob, the last enabled admin");
+    REQUIRE(disable_user(hd, "alice").ok());
+  }
+
+  SUBCASE("only admins list users; anyone sees themself") {
+    fx.add(alice, "bob", {"physician"});
+    auto all = list_users(alice);
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == 2);
+    CHECK((*all)[0].name == "alice");
+    CHECK((*all)[0].roles == std::vector<std::string>{"admin", "physician"});
+    CHECK((*all)[1].name == "bob");
+    Session bob = fx.open("bob");
+    auto l = list_users(bob);
+    CHECK(code(l) == ErrorCode::kAccessDenied);
+    CHECK(message(l) == "user bob (roles: physician) may not admin User: no role of the user allows admin on User");
+    CHECK(get_user(bob, "bob").ok());
+    CHECK(code(get_user(bob, "alice")) == ErrorCode::kAccessDenied);
+    CHECK(message(get_user(alice, "ghost")) == "no user ghost");
+    CHECK(code(get_user(alice, "ghost")) == ErrorCode::kNotFound);
+  }
+}
+
+TEST_CASE("care team changes are checked: role, patient, user, membership") {
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "bob", {"physician"});
+  std::string p = new_patient(alice, "Team");
+  struct Case {
+    std::string what;
+    Status st;
+    ErrorCode code;
+    std::string message;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"bad team role", add_team_member(alice, p, "bob", "Attending"), ErrorCode::kInvalidArgument,
+                   "team role must be 1-32 of a-z, 0-9, '-' (e.g. attending)"});
+  cases.push_back({"no patient", add_team_member(alice, "nope", "bob", "attending"), ErrorCode::kNotFound,
+                   "no patient nope"});
+  cases.push_back({"no user", add_team_member(alice, p, "ghost", "attending"), ErrorCode::kNotFound,
+                   "no user ghost"});
+  cases.push_back({"already there", add_team_member(alice, p, "alice", "attending"), ErrorCode::kAlreadyExists,
+                   "alice is on the care team of " + p});
+  cases.push_back({"remove one not there", remove_team_member(alice, p, "bob"), ErrorCode::kNotFound,
+                   "bob is not on the care team of " + p});
+  cases.push_back({"remove from no patient", remove_team_member(alice, "nope", "bob"), ErrorCode::kNotFound,
+                   "no patient nope"});
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    CHECK(code(c.st) == c.code);
+    CHECK(message(c.st) == c.message);
+  }
+  CHECK(message(care_team(alice, "nope")) == "no patient nope");
+}
+
+TEST_CASE("apply_policy validates, keeps users' roles, installs a version the next session uses") {
+  Fixture fx;
+  std::string p;
+  {
+    Session alice = fx.create();
+    fx.add(alice, "andy", {"auditor"});
+    fx.add(alice, "svc", {"service"});
+    fx.add(alice, "bob", {"physician"});
+    p = new_patient(alice, "Policy");
+  }
+  {
+    Session andy = fx.open("andy");
+    CHECK(code(read_resource(andy, "Patient", p)) == ErrorCode::kAccessDenied);
+  }
+  Session alice = fx.open("alice");
+  CHECK(alice.policy_version() == 0);
+  std::string builtin(Policy::builtin_text());
+
+  auto bad = apply_policy(alice, "schema: ehr-policy\nversion: 1\nroles: [\n", "bad.yaml");
+  CHECK(code(bad) == ErrorCode::kConfig);
+  CHECK(message(bad) == "bad.yaml:4:1: end of sequence flow not found");
+
+  std::string without_service = builtin.substr(0, builtin.find("  service:"));
+  auto drop = apply_policy(alice, without_service, "drop.yaml");
+  CHECK(code(drop) == ErrorCode::kConfig);
+  CHECK(message(drop) == "drop.yaml: role service of user svc is not in the new policy");
+  CHECK(alice.policy_version() == 0);
+  CHECK(current_policy(alice)->version == 0);
+  CHECK(current_policy(alice)->text == builtin);
+  CHECK(policy_versions(alice)->empty());
+
+  {
+    Session bob = fx.open("bob");
+    auto no = apply_policy(bob, builtin, "mine.yaml");
+    CHECK(code(no) == ErrorCode::kAccessDenied);
+    CHECK(message(no) ==
+          "user bob (roles: physician) may not admin Policy: no role of the user allows admin on Policy");
+  }
+
+  // The auditor may read Patient resources too.
+  std::string wider = builtin;
+  const std::string auditor_rule = "      - actions: [audit-read]\n";
+  REQUIRE(wider.find(auditor_rule) != std::string::npos);
+  wider.insert(wider.find(auditor_rule) + auditor_rule.size(),
+               "      - actions: [read]\n        types: [Patient]\n");
+  fx.now = "2026-11-25T10:30:00.000Z";
+  auto v = apply_policy(alice, wider, "wider.yaml");
+  REQUIRE_MESSAGE(v.ok(), message(v));
+  CHECK(v->version == 1);
+  CHECK(v->installed == "2026-11-25T10:30:00.000Z");
+  CHECK(v->installed_by == "alice");
+  CHECK(v->source == "wider.yaml");
+  CHECK(v->digest.size() == 64);
+  CHECK(alice.policy_version() == 1);
+  CHECK(current_policy(alice)->text == wider);
+  CHECK(policy_versions(alice)->size() == 1);
+  CHECK(sql(alice, "SELECT action || ' ' || outcome || ' ' || detail FROM audit ORDER BY seq DESC LIMIT 1") ==
+        "policy-apply ok policy version 1");
+  {
+    Session andy = fx.open("andy");
+    CHECK(andy.policy_version() == 1);
+    auto r = read_resource(andy, "Patient", p);
+    CHECK_MESSAGE(r.ok(), message(r));
+  }
+}
+
+TEST_CASE("explain_access shows the facts and the decision for a user on and off the care team") {
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "bob", {"physician"});
+  fx.add(alice, "andy", {"auditor"});
+  fx.add(alice, "nina", {"nurse"});
+  std::string p = new_patient(alice, "Explain");
+
+  AccessQuestion q;
+  q.user = "bob";
+  q.type = "Observation";
+  q.patient = p;
+  auto off = explain_access(alice, q);
+  REQUIRE_MESSAGE(off.ok(), message(off));
+  CHECK(off->facts.roles == std::vector<std::string>{"physician"});
+  CHECK(off->facts.has_patient);
+  CHECK_FALSE(off->facts.on_care_team);
+  CHECK_FALSE(off->decision.allowed);
+  CHECK(off->decision.emergency_would_allow);
+  CHECK(off->decision.reason == "role physician: not on the patient's care team");
+
+  q.emergency = true;
+  auto glass = explain_access(alice, q);
+  REQUIRE(glass.ok());
+  CHECK(glass->decision.allowed);
+  CHECK(glass->decision.emergency);
+  q.emergency = false;
+
+  REQUIRE(add_team_member(alice, p, "bob", "attending").ok());
+  auto on = explain_access(alice, q);
+  REQUIRE(on.ok());
+  CHECK(on->facts.on_care_team);
+  CHECK(on->decision.allowed);
+  CHECK_FALSE(on->decision.emergency);
+  CHECK(on->decision.rule == testing::builtin_rule("physician", "allow", 1));
+
+  q.labels = {"PSYTHPN"};
+  q.user = "nina";
+  auto label = explain_access(alice, q);
+  REQUIRE(label.ok());
+  CHECK_FALSE(label->decision.allowed);
+  CHECK(label->decision.reason == "role nurse is not cleared for records labelled psychotherapy");
+  q.labels = {};
+
+  q.user = "ghost";
+  CHECK(message(explain_access(alice, q)) == "no user ghost");
+  q.user = "bob";
+  q.patient = "nope";
+  CHECK(message(explain_access(alice, q)) == "no patient nope");
+  q.patient = p;
+
+  REQUIRE(disable_user(alice, "nina").ok());
+  q.user = "nina";
+  auto disabled = explain_access(alice, q);
+  REQUIRE(disabled.ok());
+  CHECK(disabled->user_disabled);
+  CHECK_FALSE(disabled->decision.allowed);
+  CHECK(disabled->decision.reason == "user nina is disabled");
+
+  // Anyone asks about themself; about others only with audit-read or admin on Policy.
+  {
+    Session bob = fx.open("bob");
+    q.user = "bob";
+    CHECK(explain_access(bob, q).ok());
+    q.user = "alice";
+    auto other = explain_access(bob, q);
+    CHECK(code(other) == ErrorCode::kAccessDenied);
+    CHECK(message(other) ==
+          "user bob (roles: physician) may not audit-read AuditEvent: no role of the user allows "
+          "audit-read on AuditEvent");
+  }
+  {
+    Session andy = fx.open("andy");
+    q.user = "bob";
+    CHECK(explain_access(andy, q).ok());
+  }
+}
+
+}
+
+}  // namespace
+}  // namespace ehr
