@@ -522,6 +522,14 @@ bool Policy::joins_care_team(const std::vector<std::string>& roles) const {
   return false;
 }
 
+bool Policy::scopes_to_care_team(const std::vector<std::string>& roles) const {
+  for (const auto& name : roles)
+    if (const Data::Role* r = d_->role(name); r != nullptr)
+      for (const auto& rule : r->allow)
+        if (rule.care_team) return true;
+  return false;
+}
+
 int Policy::emergency_minutes() const { return d_->emergency_minutes; }
 
 }  // namespace ehr

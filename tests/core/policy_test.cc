@@ -292,6 +292,34 @@ TEST_CASE("the shipped policy decides every role x action x type x label x care-
   MESSAGE("access matrix: " << checked << " cases checked, " << allowed << " allowed");
 }
 
+TEST_CASE("without a care-team rule, the care team and break-the-glass change no decision") {
+  const Policy& p = Policy::builtin();
+  int unscoped = 0;
+  for (const auto& role : shipped_roles()) {
+    bool scoped = p.scopes_to_care_team({role.name});
+    bool any_team = false;
+    for (const auto& e : role.allow) any_team = any_team || e.scope == Scope::kTeam;
+    CHECK_MESSAGE(scoped == any_team, role.name);
+    if (scoped) continue;
+    ++unscoped;
+    for (const char* action : kActionNames)
+      for (const auto& t : kTypes)
+        for (const auto& label : kLabels) {
+          Decision on = p.decide(facts(role.name, *parse_action(action), t, label, Situation::kOnTeam));
+          for (Situation where : {Situation::kOffTeam, Situation::kOffTeamEmergency}) {
+            Decision off = p.decide(facts(role.name, *parse_action(action), t, label, where));
+            CHECK_MESSAGE((off.allowed == on.allowed && off.emergency == on.emergency &&
+                           off.emergency_would_allow == on.emergency_would_allow &&
+                           off.fields == on.fields && off.rule == on.rule && off.reason == on.reason),
+                          role.name << " " << action << " " << t.type);
+          }
+        }
+  }
+  CHECK(unscoped >= 3);  // admin, registrar, auditor, service: no care-team rule
+  CHECK(p.scopes_to_care_team({"registrar", "physician"}));
+  CHECK_FALSE(p.scopes_to_care_team({}));
+}
+
 TEST_CASE("decisions name their rule and say why") {
   const Policy& p = Policy::builtin();
   AccessFacts f;

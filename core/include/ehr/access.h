@@ -90,6 +90,10 @@ class Policy {
   std::string role_description(std::string_view role) const;
   // Whether any of `roles` joins a patient's care team on creating it.
   bool joins_care_team(const std::vector<std::string>& roles) const;
+  // Whether any allow rule of `roles` is limited to the patient's care team.
+  // When none is, decide() answers the same whatever AccessFacts.on_care_team
+  // and AccessFacts.emergency say, so a caller need not look them up.
+  bool scopes_to_care_team(const std::vector<std::string>& roles) const;
   // Minutes one break-the-glass grant lasts.
   int emergency_minutes() const;
   // The label names whose codes `codes` carries ("restricted", ...).
