@@ -981,9 +981,10 @@ Result<std::vector<StoredJson>> search_patients_json(Session& session, const Pat
     if (d->fields.empty()) {
       key = fold_name(st->column_text(10)) + '\x01' + fold_name(st->column_text(11)) + '\x01' + r.id;
     } else {
-      filter_fields(r, *d);
       auto parsed = parse_json(r.json);
-      key = sort_key(parsed.ok() ? *parsed : Json(), r.id);
+      Json shown = apply_fields(parsed.ok() ? *parsed : Json(), *d);
+      key = sort_key(shown, r.id);
+      r.json = to_json(shown);  // as filter_fields writes it
     }
     found.emplace_back(std::move(key), std::move(r));
     if (q.limit > 0 && static_cast<int>(found.size()) >= q.limit) break;
