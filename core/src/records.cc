@@ -967,7 +967,9 @@ Result<std::vector<StoredJson>> search_patients_json(Session& session, const Pat
           }
         if (!hit) continue;
       }
-      if (!q.include_inactive && text_of(resource.find("active")) == "false") continue;
+      if (const Json* active = resource.find("active");
+          !q.include_inactive && active != nullptr && active->is_bool() && !active->as_bool())
+        continue;
     }
     auto d = decide(s, Action::kSearch, target_of(r));
     if (!d.ok()) return d.error();

@@ -193,6 +193,26 @@ TEST_CASE("patients are found by MRN, id, name prefix without case or accents, b
   CHECK(search_patients(s, {}).error().code() == ErrorCode::kInvalidArgument);
 }
 
+TEST_CASE("a search without inactive patients leaves out active: false (a JSON boolean)") {
+  Fixture fx;
+  Session s = fx.create();
+  Json gone = patient("Inactive", "Ivy", "A90");
+  gone.set("active", Json::boolean(false));
+  REQUIRE(create_resource(s, gone).ok());
+  Json here = patient("Inactive", "Ian", "A91");
+  here.set("active", Json::boolean(true));
+  REQUIRE(create_resource(s, here).ok());
+  PatientQuery query = q("inactive", "", "", "", "");
+  auto all = search_patients(s, query);
+  REQUIRE(all.ok());
+  CHECK(all->size() == 2);
+  query.include_inactive = false;
+  auto active = search_patients(s, query);
+  REQUIRE(active.ok());
+  REQUIRE(active->size() == 1);
+  CHECK(active->front().resource.find("name")->items().front().find("given")->items().front().text() == "Ian");
+}
+
 TEST_CASE("search orders by family, given name and id; --limit keeps the first matches by id") {
   Fixture fx;
   Session s = fx.create();
