@@ -15,29 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "cpp_literal.h"
 #include "yaml_adapter.h"
 
 namespace {
-
-// A C++ string literal for `s`: printable ASCII as is, everything else
-// (UTF-8 bytes included) as three-digit octal escapes, which cannot run on
-// into the next character the way \x escapes can.
-std::string literal(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7F && c != '?') {  // '?' would allow trigraphs
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\%03o", c);
-      out += buf;
-    }
-  }
-  return out + "\"";
-}
 
 int fail(const std::string& what) {
   std::fprintf(stderr, "config_keys_gen: %s\n", what.c_str());
@@ -71,12 +52,12 @@ int main(int argc, char** argv) {
     std::string values;
     if (const ehr::detail::YamlNode* v = k.get("values")) {
       for (const ehr::detail::YamlNode& item : v->items) {
-        values += (values.empty() ? "" : ", ") + literal(item.scalar);
+        values += (values.empty() ? "" : ", ") + cpp_literal(item.scalar);
       }
     }
-    body += "  keys.push_back(ConfigKeyInfo{" + literal(str("name")) + ", " +
-            literal(str("flag")) + ", " + literal(str("env")) + ", " +
-            literal(str("default")) + ", " + literal(str("description")) + ", {" + values +
+    body += "  keys.push_back(ConfigKeyInfo{" + cpp_literal(str("name")) + ", " +
+            cpp_literal(str("flag")) + ", " + cpp_literal(str("env")) + ", " +
+            cpp_literal(str("default")) + ", " + cpp_literal(str("description")) + ", {" + values +
             "}, " + (str("path") == "true" ? "true" : "false") + "});\n";
   }
   body += "  return keys;\n}\n\n}  // namespace ehr::detail\n";

@@ -20,31 +20,12 @@
 #include <string>
 #include <vector>
 
+#include "cpp_literal.h"
 #include "yaml_adapter.h"
 
 namespace {
 
 using ehr::detail::YamlNode;
-
-// A C++ string literal for `s`: printable ASCII as is, everything else
-// (UTF-8 bytes included) as three-digit octal escapes, which cannot run on
-// into the next character the way \x escapes can.
-std::string literal(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7F && c != '?') {  // '?' would allow trigraphs
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\%03o", c);
-      out += buf;
-    }
-  }
-  return out + "\"";
-}
 
 int fail(const std::string& what) {
   std::fprintf(stderr, "schema_compile_gen: %s\n", what.c_str());
@@ -68,7 +49,7 @@ std::string tree(const YamlNode& n, int indent) {
     case YamlNode::Kind::kNull: return "null_node(" + pos + ")";
     case YamlNode::Kind::kScalar:
       // With its length: a scalar may hold a NUL byte.
-      return "scalar(" + literal(n.scalar) + ", " + std::to_string(n.scalar.size()) + ", " + pos + ")";
+      return "scalar(" + cpp_literal(n.scalar) + ", " + std::to_string(n.scalar.size()) + ", " + pos + ")";
     case YamlNode::Kind::kSequence: {
       std::string out = "sequence(" + pos + ", {";
       for (const YamlNode& item : n.items) out += "\n" + pad + "  " + tree(item, indent + 2) + ",";
@@ -133,7 +114,7 @@ int main(int argc, char** argv) {
       "}  // namespace\n\n"
       "std::span<const std::string_view> compiled_resource_types() {\n"
       "  static constexpr std::string_view kTypes[] = {\n";
-  for (const std::string& n : names) body += "      " + literal(n) + ",\n";
+  for (const std::string& n : names) body += "      " + cpp_literal(n) + ",\n";
   body +=
       "  };\n  return kTypes;\n}\n\n"
       "const YamlNode* compiled_yaml(std::string_view path) {\n"
