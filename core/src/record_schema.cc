@@ -2,8 +2,10 @@
 //
 // Migration 1: resources with lookup columns, their history, identifier,
 // reference and name-token tables, the change sequence, users and the audit
-// table. Migration 2: the name-token and identifier indexes cover rid. Each
-// later migration appends to kMigrations; released ones never change.
+// table. Migration 2: the name-token and identifier indexes cover rid.
+// Migration 3: the access model. Migration 4: Patient rows carry their care
+// team. Each later migration appends to kMigrations; released ones never
+// change.
 
 #include <fmt/format.h>
 
@@ -149,6 +151,24 @@ CREATE TABLE emergency(
 );
 CREATE INDEX emergency_user ON emergency(user, patient, expires);
 ALTER TABLE audit ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 4: a patient search decides each match by the care team, which cost a
+    // read of a care_team page per match (they sit in patient-id order, the
+    // matches in name order). The Patient row now carries its team's user
+    // names (space-separated), kept by triggers from care_team, which stays
+    // the record of who added whom and when; the row is read anyway.
+    R"sql(
+ALTER TABLE resource ADD COLUMN team TEXT;
+UPDATE resource SET team = (SELECT group_concat(user, ' ') FROM care_team WHERE patient = resource.id)
+  WHERE type = 'Patient';
+CREATE TRIGGER care_team_added AFTER INSERT ON care_team BEGIN
+  UPDATE resource SET team = (SELECT group_concat(user, ' ') FROM care_team WHERE patient = NEW.patient)
+    WHERE type = 'Patient' AND id = NEW.patient;
+END;
+CREATE TRIGGER care_team_removed AFTER DELETE ON care_team BEGIN
+  UPDATE resource SET team = (SELECT group_concat(user, ' ') FROM care_team WHERE patient = OLD.patient)
+    WHERE type = 'Patient' AND id = OLD.patient;
+END;
 )sql",
 };
 

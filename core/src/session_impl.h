@@ -49,6 +49,9 @@ class SessionImpl {
   // forget_care_team drops the cache after a change).
   Result<bool> on_care_team(const std::string& patient);
   void forget_care_team() { team_cache_.clear(); }
+  // Records what a row read in this transaction says of the care team, so
+  // on_care_team need not look it up.
+  void note_care_team(const std::string& patient, bool member) { team_cache_.emplace(patient, member); }
   // The id of the user's active emergency grant for `patient`, 0 if none
   // (a grant cached for the session still ends at its expiry).
   Result<std::int64_t> emergency_grant(const std::string& patient);

@@ -22,6 +22,16 @@ inline std::vector<std::string> split_words(const std::string& s) {
   return out;
 }
 
+// Whether `word` is one of the space-separated words of `s`.
+inline bool has_word(const std::string& s, const std::string& word) {
+  if (word.empty()) return false;
+  for (size_t at = s.find(word); at != std::string::npos; at = s.find(word, at + 1)) {
+    size_t end = at + word.size();
+    if ((at == 0 || s[at - 1] == ' ') && (end == s.size() || s[end] == ' ')) return true;
+  }
+  return false;
+}
+
 // `words` joined by `sep`.
 inline std::string join_words(const std::vector<std::string>& words, const char* sep = " ") {
   std::string out;

@@ -160,6 +160,22 @@ RecordQuery record_of(const std::string& patient) {
   return q;
 }
 
+// The ids a patient search by `name` returns to `s`, then the withheld count.
+std::string found_by_name(Session& s, const std::string& name) {
+  PatientQuery q;
+  q.name = name;
+  auto r = search_patients(s, q);
+  if (!r.ok()) return "error: " + message(r);
+  std::string out;
+  for (const auto& p : *r) out += p.id + " ";
+  return out + "withheld " + std::to_string(s.withheld());
+}
+
+// The care team the Patient row of `p` carries (migration 4).
+std::string team_column(Session& s, const std::string& p) {
+  return sql(s, "SELECT coalesce(team, 'NULL') FROM resource WHERE type = 'Patient' AND id = '" + p + "'");
+}
+
 TEST_SUITE("access") {
 
 TEST_CASE("a physician's care team decides who reads a patient's record") {
@@ -185,6 +201,9 @@ TEST_CASE("a physician's care team decides who reads a patient's record") {
                              "(break the glass with --emergency --reason TEXT)";
   {
     Session bob = fx.open("bob");
+    // A search decides each match by the team the Patient row carries.
+    CHECK(team_column(bob, p) == "alice");
+    CHECK(found_by_name(bob, "care") == "withheld 1");
     auto r = patient_records(bob, record_of(p));
     CHECK(code(r) == ErrorCode::kAccessDenied);
     CHECK(message(r) == denied);
@@ -206,9 +225,11 @@ TEST_CASE("a physician's care team decides who reads a patient's record") {
   {
     Session rita = fx.open("rita");
     REQUIRE(add_team_member(rita, p, "bob", "attending").ok());
+    CHECK(team_column(rita, p) == "alice bob");
   }
   {
     Session bob = fx.open("bob");
+    CHECK(found_by_name(bob, "care") == p + " withheld 0");
     auto r = patient_records(bob, record_of(p));
     REQUIRE_MESSAGE(r.ok(), message(r));
     CHECK(types_of(*r) == std::vector<std::string>{"Patient", "Observation"});
@@ -226,10 +247,50 @@ TEST_CASE("a physician's care team decides who reads a patient's record") {
   }
   {
     Session bob = fx.open("bob");
+    CHECK(team_column(bob, p) == "alice");
+    CHECK(found_by_name(bob, "care") == "withheld 1");
     auto r = patient_records(bob, record_of(p));
     CHECK(code(r) == ErrorCode::kAccessDenied);
     CHECK(message(r) == denied);
   }
+}
+
+TEST_CASE("migration 4 gives existing Patient rows their care team; new patients sit below the records") {
+  Fixture fx;
+  std::string p, q;
+  {
+    Session alice = fx.create();
+    fx.add(alice, "bob", {"physician"});
+    p = new_patient(alice, "Older");
+    REQUIRE(add_team_member(alice, p, "bob", "attending").ok());
+    add_record(alice, weight(p, "70"));
+    // A care-team row written before its patient (as a bulk load may) is on
+    // the new Patient row too.
+    REQUIRE(SessionImpl::of(alice).db().exec(
+        "INSERT INTO care_team VALUES('early', 'bob', 'attending', '', 'alice')").ok());
+    PatientFields f;
+    f.family = "Early";
+    Json early = *build_patient(f);
+    early.set("id", Json::string("early"));
+    REQUIRE(create_resource(alice, early).ok());
+    CHECK(team_column(alice, "early") == "alice bob");
+    q = new_patient(alice, "Newer");
+    // Patients take rids below 2^40, records from 2^40 up.
+    CHECK(sql(alice, "SELECT group_concat(type || ' ' || (rid >= 1099511627776), ', ') FROM "
+                     "(SELECT type, rid FROM resource ORDER BY rid)") ==
+          "Patient 0, Patient 0, Patient 0, Observation 1");
+    // Back to how a database of schema 3 looked.
+    REQUIRE(SessionImpl::of(alice).db().exec(
+        "DROP TRIGGER care_team_added; DROP TRIGGER care_team_removed; "
+        "ALTER TABLE resource DROP COLUMN team; PRAGMA user_version = 3").ok());
+  }
+  Session bob = fx.open("bob");
+  CHECK(sql(bob, "PRAGMA user_version") == "4");
+  CHECK(team_column(bob, p) == "alice bob");
+  CHECK(team_column(bob, q) == "alice");
+  CHECK(sql(bob, "SELECT count(*) FROM resource WHERE team IS NOT NULL") == "3");
+  CHECK(found_by_name(bob, "older") == p + " withheld 0");
+  CHECK(found_by_name(bob, "newer") == "withheld 1");
 }
 
 TEST_CASE("records a role may not see are withheld and counted; a registrar sees demographics only") {
