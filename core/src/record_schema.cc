@@ -9,7 +9,9 @@
 
 #include <fmt/format.h>
 
+#include "ehr/json.h"
 #include "ehr/session.h"
+#include "resource_index.h"
 #include "session_impl.h"
 
 namespace ehr {
@@ -156,8 +158,12 @@ ALTER TABLE audit ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0;
     // read of a care_team page per match (they sit in patient-id order, the
     // matches in name order). The Patient row now carries its team's user
     // names (space-separated), kept by triggers from care_team, which stays
-    // the record of who added whom and when; the row is read anyway.
+    // the record of who added whom and when; the row is read anyway. And its
+    // sort key (folded family and given name), which the search took from
+    // the JSON of each match.
     R"sql(
+ALTER TABLE resource ADD COLUMN sort_name TEXT;
+UPDATE resource SET sort_name = ehr_patient_sort_name(json) WHERE type = 'Patient';
 ALTER TABLE resource ADD COLUMN team TEXT;
 UPDATE resource SET team = (SELECT group_concat(user, ' ') FROM care_team WHERE patient = resource.id)
   WHERE type = 'Patient';
@@ -174,6 +180,13 @@ END;
 
 constexpr std::int64_t kLatest = sizeof kMigrations / sizeof kMigrations[0];
 
+// ehr_patient_sort_name(json): patient_sort_name of a stored Patient ('' for
+// JSON that does not parse).
+std::string patient_sort_name_of(std::string_view json) {
+  auto parsed = parse_json(json);
+  return parsed.ok() ? patient_sort_name(*parsed) : std::string();
+}
+
 }  // namespace
 
 std::int64_t current_schema_version() { return kLatest; }
@@ -187,6 +200,8 @@ Status migrate_schema(store::Connection& db) {
         "database schema version {} is newer than this ehr (which knows {}); upgrade ehr", have,
         kLatest));
   if (have == kLatest) return {};
+  // Migrations may compute columns with ehr's own functions.
+  EHR_TRY(db.define_text_function("ehr_patient_sort_name", patient_sort_name_of));
   EHR_TRY(db.exec("BEGIN IMMEDIATE"));
   // Another process may have migrated while we waited for the lock.
   auto again = db.query_text("PRAGMA user_version");

@@ -283,12 +283,13 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
   }
   auto st = s.statement(
       is_new ? "INSERT INTO resource(type, id, version, seq, last_updated, patient, status, "
-               "code_system, code, clinical_date, security, retracted, json, rid, team) "
-               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?, CASE WHEN ?1 = 'Patient' THEN "
+               "code_system, code, clinical_date, security, retracted, json, sort_name, rid, team) "
+               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, CASE WHEN ?1 = 'Patient' THEN "
                "(SELECT group_concat(user, ' ') FROM care_team WHERE patient = ?2) END) RETURNING rid"
              : "UPDATE resource SET type = ?, id = ?, version = ?, seq = ?, last_updated = ?, "
                "patient = ?, status = ?, code_system = ?, code = ?, clinical_date = ?, "
-               "security = ?, retracted = ?, json = ? WHERE type = ?1 AND id = ?2 RETURNING rid");
+               "security = ?, retracted = ?, json = ?, sort_name = ? WHERE type = ?1 AND id = ?2 "
+               "RETURNING rid");
   if (!st.ok()) return st.error();
   store::Statement& q = **st;
   auto opt = [&](int i, const std::string& v) { return v.empty() ? q.bind_null(i) : q.bind_text(i, v); };
@@ -305,7 +306,8 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
   EHR_TRY(opt(11, e.security));
   EHR_TRY(q.bind_int(12, retracted ? 1 : 0));
   EHR_TRY(q.bind_text(13, to_json(r.resource)));
-  if (is_new) EHR_TRY(q.bind_int(14, new_rid));
+  EHR_TRY(opt(14, e.sort_name));
+  if (is_new) EHR_TRY(q.bind_int(15, new_rid));
   auto row = q.step();
   if (!row.ok()) return row.error();
   if (!*row) return Error::internal("resource row was not written");
@@ -891,22 +893,7 @@ namespace {
 // The order of patient search results: family name, given name, id (what a
 // person scanning the list expects), of the first name, folded.
 std::string sort_key(const Json& patient, const std::string& id) {
-  const Json* names = patient.find("name");
-  std::string family, given;
-  if (names != nullptr && names->is_array() && !names->items().empty()) {
-    family = fold_name(text_of(names->items().front().find("family")));
-    if (const Json* g = names->items().front().find("given"); g != nullptr && g->is_array() && !g->items().empty())
-      given = fold_name(text_of(&g->items().front()));
-  }
-  return family + '\x01' + given + '\x01' + id;
-}
-
-// SQL for a part of the patient's first name as sort_key takes it: the
-// string at `path` of the document; '' when there is none (or no JSON).
-std::string name_part_sql(const char* path) {
-  return fmt::format("CASE WHEN json_valid(json) AND json_type(json, '{0}') = 'text' "
-                     "THEN json_extract(json, '{0}') ELSE '' END",
-                     path);
+  return patient_sort_name(patient) + '\x01' + id;
 }
 
 }  // namespace
@@ -962,12 +949,10 @@ Result<std::vector<StoredJson>> search_patients_json(Session& session, const Pat
   // The rows are sorted below by a key that ends in the (unique) id, so
   // their order here matters only to which `limit` matches are kept: the
   // first by id. Without a limit SQLite need not sort them.
-  // The name parts of the sort key come from SQLite's JSON functions, so the
-  // documents need not be parsed here; for every document ehr writes (valid
-  // JSON without duplicate members) they read what parse_json would.
-  std::string sql = fmt::format("SELECT {}, {}, {}, coalesce(team, '') FROM resource WHERE {}{}{}", kColumns,
-                                name_part_sql("$.name[0].family"),
-                                name_part_sql("$.name[0].given[0]"), by_rid ? "+" : "", where,
+  // The sort key's names come from the row's sort_name (written with the
+  // row), so the documents need not be parsed here.
+  std::string sql = fmt::format("SELECT {}, coalesce(sort_name, ''), coalesce(team, '') FROM resource WHERE {}{}{}", kColumns,
+                                by_rid ? "+" : "", where,
                                 q.limit > 0 ? " ORDER BY id" : "");
   auto st = s.db().prepare(sql);
   if (!st.ok()) return st.error();
@@ -1007,7 +992,7 @@ Result<std::vector<StoredJson>> search_patients_json(Session& session, const Pat
     }
     // The row names the patient's care team (migration 4): the decision
     // needs no read of care_team for it.
-    s.note_care_team(r.patient, detail::has_word(st->column_text(12), s.user()));
+    s.note_care_team(r.patient, detail::has_word(st->column_text(11), s.user()));
     auto d = decide(s, Action::kSearch, target_of(r));
     if (!d.ok()) return d.error();
     if (!d->allowed) {
@@ -1018,7 +1003,7 @@ Result<std::vector<StoredJson>> search_patients_json(Session& session, const Pat
     // decision filters fields (which may leave no name).
     std::string key;
     if (d->fields.empty()) {
-      key = fold_name(st->column_text(10)) + '\x01' + fold_name(st->column_text(11)) + '\x01' + r.id;
+      key = st->column_text(10) + '\x01' + r.id;
     } else {
       auto parsed = parse_json(r.json);
       Json shown = apply_fields(parsed.ok() ? *parsed : Json(), *d);

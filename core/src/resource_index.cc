@@ -155,7 +155,19 @@ IndexEntry index_resource(const Json& r) {
     e.name_tokens.erase(std::unique(e.name_tokens.begin(), e.name_tokens.end()),
                         e.name_tokens.end());
   }
+  if (type == "Patient") e.sort_name = patient_sort_name(r);
   return e;
+}
+
+std::string patient_sort_name(const Json& patient) {
+  const Json* names = patient.find("name");
+  std::string family, given;
+  if (names != nullptr && names->is_array() && !names->items().empty()) {
+    family = fold_name(str(names->items().front().find("family")));
+    if (const Json* g = names->items().front().find("given"); g != nullptr && g->is_array() && !g->items().empty())
+      given = fold_name(str(&g->items().front()));
+  }
+  return family + '\x01' + given;
 }
 
 std::string fold_name(std::string_view s) {

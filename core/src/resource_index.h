@@ -23,9 +23,15 @@ struct IndexEntry {
   std::vector<std::pair<std::string, std::string>> identifiers;  // (system, value)
   std::vector<std::pair<std::string, std::string>> references;   // (type, id)
   std::vector<std::string> name_tokens;                           // folded
+  std::string sort_name;      // Patient: patient_sort_name; "" for other types
 };
 
 IndexEntry index_resource(const Json& resource);
+
+// The order of patients in lists and searches, before the id: the folded
+// family and first given name of the first name, joined by '\x01'
+// ("" parts when absent).
+std::string patient_sort_name(const Json& patient);
 
 // Parses a literal reference "Type/id", "Type/id/_history/n" or an absolute
 // URL ending in Type/id into (type, id); returns false for urn:, #contained

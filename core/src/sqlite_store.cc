@@ -204,6 +204,28 @@ Result<Statement> Connection::prepare(std::string_view sql) {
   return Statement(db_, stmt, ctx_.get());
 }
 
+namespace {
+
+void call_text_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto fn = reinterpret_cast<std::string (*)(std::string_view)>(sqlite3_user_data(ctx));
+  const unsigned char* text = sqlite3_value_text(argv[0]);
+  std::string_view arg;
+  if (text != nullptr)
+    arg = std::string_view(reinterpret_cast<const char*>(text),
+                           static_cast<size_t>(sqlite3_value_bytes(argv[0])));
+  std::string out = fn(arg);
+  sqlite3_result_text(ctx, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
+}
+
+}  // namespace
+
+Status Connection::define_text_function(const char* name, std::string (*fn)(std::string_view)) {
+  int rc = sqlite3_create_function(db_, name, 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                   reinterpret_cast<void*>(fn), call_text_function, nullptr, nullptr);
+  if (rc != SQLITE_OK) return sqlite_error(db_, rc, std::string("defining SQL function ") + name);
+  return {};
+}
+
 Result<std::string> Connection::query_text(std::string_view sql) {
   Result<Statement> st = prepare(sql);
   if (!st.ok()) return st.error();

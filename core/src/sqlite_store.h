@@ -105,6 +105,10 @@ class Connection {
   // Column 0 of the first row of `sql` as text ("" for NULL).
   // Errors: kNotFound "no rows" when there is no row.
   Result<std::string> query_text(std::string_view sql);
+  // Defines the deterministic SQL function `name`(text) -> text on this
+  // connection as `fn` (a NULL argument reaches it as ""). `fn` must outlive
+  // the connection's use of the function (a plain function does).
+  Status define_text_function(const char* name, std::string (*fn)(std::string_view));
 
   sqlite3* handle() const { return db_; }
   const std::string& path() const { return path_; }

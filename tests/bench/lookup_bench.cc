@@ -87,8 +87,8 @@ namespace fs = std::filesystem;
 // Bump when the generated data changes: the cache directory is keyed by it.
 // 2: the bench user is a physician (besides admin) on every patient's care
 // team, as the access policy needs for them to search and read records.
-// 3: written by an ehr whose Patient rows carry their care team and sit
-// below the records in the resource table (schema migration 4).
+// 3: written by an ehr whose Patient rows carry their care team and sort
+// key and sit below the records in the resource table (schema migration 4).
 constexpr int kGeneratorVersion = 3;
 constexpr std::uint64_t kSeed = 20240617;
 constexpr std::uint64_t kPickSeed = 7;

@@ -282,13 +282,18 @@ TEST_CASE("migration 4 gives existing Patient rows their care team; new patients
     // Back to how a database of schema 3 looked.
     REQUIRE(SessionImpl::of(alice).db().exec(
         "DROP TRIGGER care_team_added; DROP TRIGGER care_team_removed; "
-        "ALTER TABLE resource DROP COLUMN team; PRAGMA user_version = 3").ok());
+        "ALTER TABLE resource DROP COLUMN team; ALTER TABLE resource DROP COLUMN sort_name; "
+        "PRAGMA user_version = 3").ok());
   }
   Session bob = fx.open("bob");
   CHECK(sql(bob, "PRAGMA user_version") == "4");
   CHECK(team_column(bob, p) == "alice bob");
   CHECK(team_column(bob, q) == "alice");
   CHECK(sql(bob, "SELECT count(*) FROM resource WHERE team IS NOT NULL") == "3");
+  // And their sort key, as ehr folds names.
+  CHECK(sql(bob, "SELECT group_concat(replace(sort_name, char(1), '|'), ', ') FROM "
+                 "(SELECT sort_name FROM resource WHERE type = 'Patient' ORDER BY rid)") ==
+        "older|ann, early|, newer|ann");
   CHECK(found_by_name(bob, "older") == p + " withheld 0");
   CHECK(found_by_name(bob, "newer") == "withheld 1");
 }
