@@ -1,31 +1,88 @@
-// Audit rows (audit_log.h).
+// Audit rows (audit_log.h): chained as ehr/audit.h describes.
 #include "audit_log.h"
+
+#include <fmt/format.h>
+
+#include "ehr/version.h"
+#include "words.h"
 
 namespace ehr {
 
-Status write_audit(SessionImpl& s, const AuditRecord& r) {
-  std::string roles;
-  for (const auto& x : s.roles()) roles += (roles.empty() ? "" : " ") + x;
+namespace {
+
+// Appends `r` as the next entry. REQUIRES: inside a write transaction.
+Status append_entry(SessionImpl& s, const AuditRecord& r) {
+  AuditChain& chain = s.chain();
+  if (!chain.loaded()) return Error::internal("the audit chain is not loaded");
+  if (!chain.head) {
+    auto st = s.statement("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+    if (!st.ok()) return st.error();
+    auto row = (*st)->step();
+    if (!row.ok()) return row.error();
+    std::pair<std::int64_t, ChainHash> head{0, chain_genesis(chain)};
+    if (*row) {
+      head.first = (*st)->column_int(0);
+      std::vector<std::uint8_t> h = (*st)->column_blob(1);
+      if (h.size() != head.second.size())
+        return Error::invalid_data(fmt::format(
+            "audit entry {} has no chain hash; run 'ehr audit verify'", head.first));
+      std::copy(h.begin(), h.end(), head.second.begin());
+    }
+    (void)(*st)->reset();
+    chain.head = head;
+  }
+  AuditEntry e;
+  e.seq = chain.head->first + 1;
+  e.time = s.now();
+  e.user = s.user();
+  e.roles = detail::join_words(s.roles());
+  e.action = r.action;
+  e.outcome = r.outcome;
+  e.purpose = s.purpose();
+  e.patients = r.patients;
+  e.resources = r.resources;
+  e.query_hash = r.query_hash;
+  e.count = r.count;
+  e.detail = r.detail;
+  e.emergency = r.emergency || s.emergency_for(r.patients);
+  e.tool = fmt::format("ehr {}", version());
+  e.recipient = s.recipient();
+  ChainHash h = chain_step(chain, chain.head->second, e);
   auto st = s.statement(
-      "INSERT INTO audit(time, user, roles, action, outcome, purpose, patients, resources, "
-      "query_hash, count, detail, emergency) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+      "INSERT INTO audit(seq, time, user, roles, action, outcome, purpose, patients, resources, "
+      "query_hash, count, detail, emergency, tool, recipient, hash) "
+      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!st.ok()) return st.error();
   store::Statement& q = **st;
-  EHR_TRY(q.bind_text(1, s.now()));
-  EHR_TRY(q.bind_text(2, s.user()));
-  EHR_TRY(q.bind_text(3, roles));
-  EHR_TRY(q.bind_text(4, r.action));
-  EHR_TRY(q.bind_text(5, r.outcome));
-  EHR_TRY(q.bind_text(6, s.purpose()));
-  EHR_TRY(q.bind_text(7, r.patients));
-  EHR_TRY(q.bind_text(8, r.resources));
-  EHR_TRY(q.bind_text(9, r.query_hash));
-  EHR_TRY(q.bind_int(10, r.count));
-  EHR_TRY(q.bind_text(11, r.detail));
-  EHR_TRY(q.bind_int(12, r.emergency || s.emergency_for(r.patients) ? 1 : 0));
+  EHR_TRY(q.bind_int(1, e.seq));
+  EHR_TRY(q.bind_text(2, e.time));
+  EHR_TRY(q.bind_text(3, e.user));
+  EHR_TRY(q.bind_text(4, e.roles));
+  EHR_TRY(q.bind_text(5, e.action));
+  EHR_TRY(q.bind_text(6, e.outcome));
+  EHR_TRY(q.bind_text(7, e.purpose));
+  EHR_TRY(q.bind_text(8, e.patients));
+  EHR_TRY(q.bind_text(9, e.resources));
+  EHR_TRY(q.bind_text(10, e.query_hash));
+  EHR_TRY(q.bind_int(11, e.count));
+  EHR_TRY(q.bind_text(12, e.detail));
+  EHR_TRY(q.bind_int(13, e.emergency ? 1 : 0));
+  EHR_TRY(q.bind_text(14, e.tool));
+  EHR_TRY(q.bind_text(15, e.recipient));
+  EHR_TRY(q.bind_blob(16, crypto::Bytes(h.data(), h.size())));
   auto done = q.step();
   if (!done.ok()) return done.error();
+  chain.head = {e.seq, h};
   return {};
+}
+
+}  // namespace
+
+Status write_audit(SessionImpl& s, const AuditRecord& r) {
+  if (s.in_transaction()) return append_entry(s, r);
+  // On its own (a denial after its operation rolled back): the head must
+  // not move between reading it and appending.
+  return s.transaction([&]() { return append_entry(s, r); });
 }
 
 }  // namespace ehr

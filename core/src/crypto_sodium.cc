@@ -274,6 +274,59 @@ Status disable_core_dumps() {
   return {};
 }
 
+std::string blake2b_256_hex(std::string_view text) {
+  auto h = blake2b_256(Bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  return to_hex(h);
+}
+
+std::string to_hex(Bytes data) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(data.size() * 2);
+  for (std::uint8_t b : data) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+bool from_hex(std::string_view hex, std::vector<std::uint8_t>& out) {
+  if (hex.size() % 2 != 0) return false;
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::vector<std::uint8_t> bytes;
+  bytes.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = digit(hex[i]), lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    bytes.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
+  }
+  out = std::move(bytes);
+  return true;
+}
+
+SignKeys sign_keys_from_seed(Bytes seed) {
+  SignKeys k;
+  crypto_sign_seed_keypair(k.public_key.data(), k.secret_key.data(), seed.data());
+  return k;
+}
+
+std::array<std::uint8_t, kSignatureBytes> sign_detached(const SignKeys& keys, Bytes message) {
+  std::array<std::uint8_t, kSignatureBytes> sig{};
+  crypto_sign_detached(sig.data(), nullptr, message.data(), message.size(), keys.secret_key.data());
+  return sig;
+}
+
+bool sign_verify(Bytes public_key, Bytes message, Bytes signature) {
+  if (public_key.size() != kSignPublicBytes || signature.size() != kSignatureBytes) return false;
+  return crypto_sign_verify_detached(signature.data(), message.data(), message.size(),
+                                     public_key.data()) == 0;
+}
+
 }  // namespace ehr::crypto
 
 // --- public ehr::Secret and ehr::KdfParams ---------------------------------
@@ -377,5 +430,6 @@ Secret new_recovery_code() {
   crypto::random_bytes(crypto::MutBytes(s.data_, s.size_));
   return s;
 }
+
 
 }  // namespace ehr

@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ehr/status.h"
 #include "ehr/store.h"
@@ -118,6 +119,29 @@ class Blake2b {
 
 // One-shot BLAKE2b-256 of `data`, keyed when `key` is non-empty.
 std::array<std::uint8_t, kHashBytes> blake2b_256(Bytes data, Bytes key = {});
+
+// BLAKE2b-256 of `text` as 64 lower-case hex digits (unkeyed).
+std::string blake2b_256_hex(std::string_view text);
+
+// Lower-case hex of `data`.
+std::string to_hex(Bytes data);
+// The bytes of hex text `hex` (either case); false for odd length or a
+// non-hex character.
+bool from_hex(std::string_view hex, std::vector<std::uint8_t>& out);
+
+// Ed25519 (crypto_sign): keys from a 32-byte seed, detached signatures.
+inline constexpr std::size_t kSignPublicBytes = 32;
+inline constexpr std::size_t kSignSecretBytes = 64;
+inline constexpr std::size_t kSignatureBytes = 64;
+struct SignKeys {
+  std::array<std::uint8_t, kSignPublicBytes> public_key{};
+  SecureBytes secret_key{kSignSecretBytes};
+};
+// REQUIRES: seed.size() == 32
+SignKeys sign_keys_from_seed(Bytes seed);
+std::array<std::uint8_t, kSignatureBytes> sign_detached(const SignKeys& keys, Bytes message);
+// REQUIRES: public_key.size() == 32; false for any other signature size.
+bool sign_verify(Bytes public_key, Bytes message, Bytes signature);
 
 // True when `params` are within what ehr accepts: opslimit 1..32 and memlimit
 // from libsodium's minimum (8 KiB) to 4 GiB. The bounds keep a hostile header

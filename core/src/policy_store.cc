@@ -12,22 +12,11 @@ namespace ehr {
 
 namespace {
 
-std::string digest_hex(std::string_view text) {
-  auto h = crypto::blake2b_256(crypto::Bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (std::uint8_t b : h) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
-}
-
 PolicyVersion builtin_version() {
   PolicyVersion v;
   v.source = "built-in (schemas/policy/default.yaml)";
   v.text = std::string(Policy::builtin_text());
-  v.digest = digest_hex(v.text);
+  v.digest = crypto::blake2b_256_hex(v.text);
   return v;
 }
 
@@ -77,7 +66,7 @@ Result<PolicyVersion> apply_policy(Session& session, std::string_view text, std:
   v.installed = s.now();
   v.installed_by = s.user();
   v.source = std::string(source);
-  v.digest = digest_hex(text);
+  v.digest = crypto::blake2b_256_hex(text);
   v.text = std::string(text);
   EHR_TRY(s.transaction([&]() -> Status {
     auto next = s.rows("SELECT coalesce(max(version), 0) + 1 FROM policy");

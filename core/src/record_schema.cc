@@ -4,7 +4,7 @@
 // reference and name-token tables, the change sequence, users and the audit
 // table. Migration 2: the name-token and identifier indexes cover rid.
 // Migration 3: the access model. Migration 4: Patient rows carry their care
-// team. Each later migration appends to kMigrations; released ones never
+// team and sort key. Migration 5: the audit chain. Each later migration appends to kMigrations; released ones never
 // change.
 
 #include <fmt/format.h>
@@ -174,6 +174,34 @@ END;
 CREATE TRIGGER care_team_removed AFTER DELETE ON care_team BEGIN
   UPDATE resource SET team = (SELECT group_concat(user, ' ') FROM care_team WHERE patient = OLD.patient)
     WHERE type = 'Patient' AND id = OLD.patient;
+END;
+)sql",
+    // 5: the tamper-evident audit trail (ehr/audit.h): each entry's chain
+    // hash, the tool that wrote it and the recipient of a disclosure; the
+    // chain key and trail id (made, and the entries before chained, by
+    // ensure_audit_chain at the first open); triggers that refuse to change
+    // or delete an entry once chained, or the chain key ever.
+    R"sql(
+ALTER TABLE audit ADD COLUMN tool TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN recipient TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN hash BLOB;
+CREATE INDEX audit_time ON audit(time);
+CREATE TABLE audit_chain(
+  id        INTEGER PRIMARY KEY CHECK (id = 1),
+  trail_id  TEXT NOT NULL,
+  chain_key BLOB NOT NULL
+);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit WHEN OLD.hash IS NOT NULL BEGIN
+  SELECT RAISE(ABORT, 'the audit trail is append-only');
+END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN
+  SELECT RAISE(ABORT, 'the audit trail is append-only');
+END;
+CREATE TRIGGER audit_chain_no_update BEFORE UPDATE ON audit_chain BEGIN
+  SELECT RAISE(ABORT, 'the audit chain key never changes');
+END;
+CREATE TRIGGER audit_chain_no_delete BEFORE DELETE ON audit_chain BEGIN
+  SELECT RAISE(ABORT, 'the audit chain key never changes');
 END;
 )sql",
 };

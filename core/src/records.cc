@@ -39,16 +39,7 @@ std::string new_id() {
   return s;
 }
 
-std::string hash_hex(const std::string& text) {
-  auto h = crypto::blake2b_256(crypto::Bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
-  std::string out;
-  static const char* hex = "0123456789abcdef";
-  for (std::uint8_t b : h) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
-}
+std::string hash_hex(const std::string& text) { return crypto::blake2b_256_hex(text); }
 
 std::string text_of(const Json* j) { return j != nullptr && j->is_string() ? j->text() : ""; }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "audit_log.h"
+#include "ehr/audit.h"
 #include "ehr/session.h"
 #include "session_impl.h"
 #include "words.h"
@@ -82,9 +83,11 @@ Status SessionImpl::exec(const std::string& sql, const std::vector<std::string>&
 Status SessionImpl::transaction(const std::function<Status()>& body) {
   EHR_TRY(db().exec("BEGIN IMMEDIATE"));
   in_transaction_ = true;
+  chain_.head.reset();  // another process may have appended since
   Status s = body();
   if (s.ok()) s = db().exec("COMMIT");
   in_transaction_ = false;
+  chain_.head.reset();
   if (!s.ok()) {
     // Statements left mid-step would keep the transaction open.
     for (auto& [sql, st] : cache_) (void)st->reset();
@@ -96,6 +99,7 @@ Status SessionImpl::transaction(const std::function<Status()>& body) {
   std::vector<AuditRecord> denials = std::move(pending_denials_);
   pending_denials_.clear();
   for (const auto& d : denials) (void)write_audit(*this, d);  // best effort, as record_denial
+  // (each in its own transaction: write_audit makes one outside any)
   return s;
 }
 
@@ -146,15 +150,31 @@ Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 Session::~Session() = default;
 
+namespace {
+
+// The purpose's name, or kInvalidArgument naming the known ones.
+Result<std::string> purpose_name(const std::string& given) {
+  if (const Purpose* p = find_purpose(given)) return std::string(p->name);
+  std::string known;
+  for (const auto& p : purposes()) known += (known.empty() ? "" : ", ") + std::string(p.name);
+  return Error::invalid_argument(fmt::format("unknown purpose {} (known: {})", given, known));
+}
+
+}  // namespace
+
 Result<Session> Session::open(const std::string& path, const Secret& secret,
                               const SessionOptions& options) {
+  auto purpose = purpose_name(options.purpose);
+  if (!purpose.ok()) return purpose.error();
   OpenOptions open = options.open;
   open.user = options.user;
   auto store = Store::open(path, secret, open);
   if (!store.ok()) return store.error();
-  auto impl = std::make_unique<SessionImpl>(std::move(*store), options.user, options.purpose,
+  auto impl = std::make_unique<SessionImpl>(std::move(*store), options.user, *purpose,
                                             options.now ? options.now : system_now);
+  impl->set_recipient(options.recipient);
   EHR_TRY(migrate_schema(impl->db()));
+  EHR_TRY(ensure_audit_chain(impl->db(), impl->chain()));
   EHR_TRY(load_user(*impl));
   EHR_TRY(load_policy(*impl));
   impl->set_emergency_reason(options.emergency_reason);
@@ -169,11 +189,14 @@ Result<Session> Session::create(const std::string& path, const SlotOptions& admi
       for (const auto& n : Policy::builtin().role_names()) known += (known.empty() ? "" : ", ") + n;
       return Error::invalid_argument(fmt::format("unknown role {} (the policy has: {})", r, known));
     }
+  auto purpose = purpose_name(options.purpose);
+  if (!purpose.ok()) return purpose.error();
   auto store = Store::create(path, admin, secret);
   if (!store.ok()) return store.error();
-  auto impl = std::make_unique<SessionImpl>(std::move(*store), admin.user, options.purpose,
+  auto impl = std::make_unique<SessionImpl>(std::move(*store), admin.user, *purpose,
                                             options.now ? options.now : system_now);
   EHR_TRY(migrate_schema(impl->db()));
+  EHR_TRY(ensure_audit_chain(impl->db(), impl->chain()));
   std::vector<std::string> roles{"admin"};
   for (const auto& r : options.first_user_roles)
     if (std::find(roles.begin(), roles.end(), r) == roles.end()) roles.push_back(r);

@@ -12,6 +12,7 @@
 
 #include <set>
 
+#include "audit_chain.h"
 #include "audit_record.h"
 #include "ehr/access.h"
 #include "ehr/session.h"
@@ -90,6 +91,15 @@ class SessionImpl {
 
   // Runs `body` in BEGIN IMMEDIATE ... COMMIT; rolls back on failure.
   Status transaction(const std::function<Status()>& body);
+  bool in_transaction() const { return in_transaction_; }
+
+  // Who receives what this session reads, outside the organisation ("" =
+  // nobody): such reads are disclosures.
+  const std::string& recipient() const { return recipient_; }
+  void set_recipient(std::string r) { recipient_ = std::move(r); }
+
+  // The audit chain (audit_chain.h): loaded by ensure_audit_chain at open.
+  AuditChain& chain() { return chain_; }
 
  private:
   Store store_;
@@ -107,6 +117,8 @@ class SessionImpl {
   bool in_transaction_ = false;
   std::int64_t withheld_ = 0;
   std::vector<AuditRecord> pending_denials_;
+  std::string recipient_;
+  AuditChain chain_;
 };
 
 // Applies the record schema's migrations to `db` (inside one transaction).

@@ -281,12 +281,16 @@ TEST_CASE("migration 4 gives existing Patient rows their care team; new patients
           "Patient 0, Patient 0, Patient 0, Observation 1");
     // Back to how a database of schema 3 looked.
     REQUIRE(SessionImpl::of(alice).db().exec(
+        "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; DROP TRIGGER audit_chain_no_update; "
+        "DROP TRIGGER audit_chain_no_delete; DROP TABLE audit_chain; DROP INDEX audit_time; "
+        "ALTER TABLE audit DROP COLUMN tool; ALTER TABLE audit DROP COLUMN recipient; "
+        "ALTER TABLE audit DROP COLUMN hash; "
         "DROP TRIGGER care_team_added; DROP TRIGGER care_team_removed; "
         "ALTER TABLE resource DROP COLUMN team; ALTER TABLE resource DROP COLUMN sort_name; "
         "PRAGMA user_version = 3").ok());
   }
   Session bob = fx.open("bob");
-  CHECK(sql(bob, "PRAGMA user_version") == "4");
+  CHECK(sql(bob, "PRAGMA user_version") == "5");
   CHECK(team_column(bob, p) == "alice bob");
   CHECK(team_column(bob, q) == "alice");
   CHECK(sql(bob, "SELECT count(*) FROM resource WHERE team IS NOT NULL") == "3");

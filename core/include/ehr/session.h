@@ -29,8 +29,13 @@ std::int64_t current_schema_version();
 struct SessionOptions {
   // The ehr user; only this user's key slots are tried. REQUIRES: non-empty.
   std::string user;
-  // Why the data is accessed (recorded in the audit trail). Default "treatment".
+  // Why the data is accessed (recorded in the audit trail): a purpose name
+  // or HL7 v3 code of ehr/audit.h purposes(). Default "treatment".
   std::string purpose = "treatment";
+  // Who receives the data read in this session outside the organisation
+  // (a person or body, as the accounting of disclosures names it); "" when
+  // nobody does. Entries of such a session are disclosures.
+  std::string recipient;
   // Break the glass (--emergency --reason): when non-empty, reads of a
   // patient whose care team lacks the user are allowed for roles the policy
   // makes eligible, start a time-limited grant with this reason, and are
@@ -52,7 +57,7 @@ class SessionImpl;
 class Session {
  public:
   // Opens `path` with `secret` as options.user, migrating the schema.
-  // Errors: those of Store::open; kConflict "database schema version N is
+  // Errors: kInvalidArgument "unknown purpose P (known: ...)"; those of Store::open; kConflict "database schema version N is
   // newer than this ehr (which knows M); upgrade ehr"; kAuthFailed "user U
   // is disabled"; kIoError, kBusy.
   static Result<Session> open(const std::string& path, const Secret& secret,

@@ -1,0 +1,184 @@
+// The audit trail: what every operation wrote (see audit entries below), the
+// tamper-evident chain over it, signed checkpoints, and the views auditors
+// need (filtered listing, FHIR AuditEvent export, the accounting of
+// disclosures, emergency accesses).
+//
+// Every operation on records, users, keys, policy and the database appends
+// one entry in its own transaction (a failed append fails the operation).
+// Entries hold ids, actions, outcomes and counts, never clinical content.
+// The table is append-only (triggers refuse UPDATE and DELETE) and each
+// entry carries
+//     hash_n = BLAKE2b-256(key = K, hash_{n-1} || canonical(entry_n))
+// where K is a random 32-byte chain key stored in the (encrypted) database,
+// hash_0 = BLAKE2b-256(key = K, "ehr audit chain v1" || trail id), and
+// canonical() is the length-prefixed encoding of every column (audit_chain.cc
+// documents it). The trail id is random, made with the chain, and outlives key
+// rotation. Anybody holding a key of the database can read K, so the chain
+// alone shows accidental damage and edits by those without a key; a
+// checkpoint (sequence, head hash, time, trail id) signed with an Ed25519 key
+// kept apart from the database, and stored elsewhere, shows a rewritten or
+// truncated history to whoever checks the trail against it.
+//
+// Reading the trail needs the audit-read permission (auditors and admins in
+// the default policy) and is itself audited.
+
+#ifndef EHR_AUDIT_H_
+#define EHR_AUDIT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ehr/session.h"
+#include "ehr/status.h"
+#include "ehr/store.h"
+
+namespace ehr {
+
+// --- purposes of use ---------------------------------------------------------
+
+// A purpose of use (HL7 v3 PurposeOfUse), as `--purpose` names it.
+struct Purpose {
+  std::string_view name;     // "treatment", "payment", ...
+  std::string_view code;     // "TREAT", "HPAYMT", ...
+  std::string_view display;  // "treatment", as HL7 names it
+  // Treatment, payment or health care operations (and the patient's own
+  // request): excluded from the accounting of disclosures (45 CFR 164.528).
+  bool excluded_from_accounting = false;
+};
+
+// Every purpose ehr knows, in a fixed order (treatment first).
+const std::vector<Purpose>& purposes();
+// The purpose named `name_or_code` (its name or v3 code, any case), or nullptr.
+const Purpose* find_purpose(std::string_view name_or_code);
+
+// --- entries -----------------------------------------------------------------
+
+struct AuditEntry {
+  std::int64_t seq = 0;
+  std::string time;        // UTC instant, ms
+  std::string user;        // the authenticated (or, for failed opens, claimed) user
+  std::string roles;       // space-separated roles in force
+  std::string action;      // read, search, create, update, retract, purge, import, export,
+                           // emergency, login-failed, user-add, key-add, policy-apply, ...
+  std::string outcome;     // ok, denied, not-found, auth-failed, error
+  std::string purpose;     // a Purpose name ("treatment")
+  std::string patients;    // space-separated patient ids
+  std::string resources;   // space-separated Type/id[/_history/v]
+  std::string query_hash;  // searches: BLAKE2b of the normalised query
+  std::int64_t count = 0;  // resources returned or written
+  std::string detail;      // resource type or other non-clinical detail
+  bool emergency = false;  // under break-the-glass
+  std::string tool;        // "ehr 0.1.0"
+  std::string recipient;   // who received the data outside the organisation ("" = none)
+  std::string hash;        // chain value, 64 hex digits
+};
+
+struct AuditFilter {
+  std::string patient;     // entries naming this patient id
+  std::string user;
+  std::string action;
+  std::string since;       // inclusive lower bound on time (a date or instant prefix)
+  std::string until;       // exclusive upper bound on time
+  bool emergency_only = false;
+  std::int64_t limit = 0;  // 0 = all; else the newest `limit`, still in sequence order
+};
+
+// Entries matching `f`, in sequence order. REQUIRES audit-read on AuditEvent.
+// Errors: kAccessDenied; kInvalidArgument for a malformed since/until.
+Result<std::vector<AuditEntry>> list_audit(Session& s, const AuditFilter& f);
+
+// --- chain, verification, checkpoints ----------------------------------------
+
+// A signed statement of the trail's head, one line of text:
+//   ehr-audit-checkpoint v1 trail=<32 hex> seq=<n> head=<64 hex> time=<instant>
+//     key=<64 hex Ed25519 public key> sig=<128 hex>
+// (one line; the signature covers everything before " sig=").
+struct Checkpoint {
+  std::string trail_id;
+  std::int64_t seq = 0;
+  std::string head;        // hex
+  std::string time;
+  std::string public_key;  // hex
+  std::string signature;   // hex
+  std::string line() const;
+};
+
+// Parses the checkpoint in `line` (text before "ehr-audit-checkpoint" is
+// ignored, so syslog lines parse). Errors: kInvalidData naming the field.
+Result<Checkpoint> parse_checkpoint(std::string_view line);
+// Whether the signature verifies under the checkpoint's own public key.
+bool checkpoint_signature_ok(const Checkpoint& c);
+
+// A signing key is the 32-byte Ed25519 seed of a key file (`ehr key new`);
+// keep it apart from the database and its keys. Its public key, hex.
+// Errors: kInvalidArgument unless the secret is 32 bytes.
+Result<std::string> signing_public_key(const Secret& seed);
+
+// Appends an audit-checkpoint entry and returns the signed checkpoint of the
+// head including it. REQUIRES audit-read. Errors: kInvalidArgument for a bad
+// signing key; kAccessDenied.
+Result<Checkpoint> make_checkpoint(Session& s, const Secret& seed);
+
+struct VerifyReport {
+  bool ok() const { return problems.empty(); }
+  std::int64_t entries = 0;              // entries checked
+  std::int64_t last_seq = 0;
+  std::string head;                      // hex of the last entry's hash
+  std::string trail_id;
+  std::optional<std::int64_t> first_bad_seq;  // first entry that fails
+  std::vector<std::string> problems;     // first problem first
+  std::int64_t checkpoints_checked = 0;
+};
+
+// Recomputes the chain from the first entry and checks `checkpoints`
+// against it (signature, trail id, the entry at their sequence must exist
+// and hash to their head). REQUIRES audit-read. Writes an audit-verify entry
+// after checking. Errors (not findings): kAccessDenied, kIoError.
+Result<VerifyReport> verify_audit(Session& s, const std::vector<Checkpoint>& checkpoints,
+                                  const std::string& require_key = "");
+
+// --- views -------------------------------------------------------------------
+
+// `e` as a FHIR R4 AuditEvent resource (JSON text, one line): type/subtype
+// from the action, action C/R/U/D/E, recorded, outcome 0/4/8/12,
+// purposeOfEvent, agent (user, roles, requestor), source (ehr), entity
+// (patients role 1, resources, query hash), emergency as the DICOM
+// break-glass subtype.
+std::string audit_event_json(const AuditEntry& e, const std::string& trail_id);
+
+struct Disclosure {
+  std::string time;
+  std::string recipient;
+  std::string user;
+  std::string what;       // resources or a description (type, count)
+  std::string purpose;    // Purpose name
+  bool excluded = false;  // TPO or patient request: excluded from the accounting
+  std::int64_t seq = 0;
+};
+
+// Disclosures of `patient` (entries with a recipient) since `since` (default:
+// six years before now), oldest first. REQUIRES audit-read.
+Result<std::vector<Disclosure>> list_disclosures(Session& s, const std::string& patient,
+                                                 const std::string& since = "");
+
+struct EmergencyAccess {
+  std::int64_t grant = 0;   // the break-the-glass grant id
+  std::string user;
+  std::string patient;
+  std::string reason;
+  std::string started;
+  std::string expires;
+  std::int64_t accesses = 0;  // audit entries under the grant
+  std::string last_access;
+};
+
+// Break-the-glass grants started since `since` (all when empty), oldest
+// first, with the accesses made under each. REQUIRES audit-read.
+Result<std::vector<EmergencyAccess>> list_emergencies(Session& s, const std::string& since = "");
+
+}  // namespace ehr
+
+#endif  // EHR_AUDIT_H_

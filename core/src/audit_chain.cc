@@ -1,0 +1,168 @@
+// The audit hash chain (audit_chain.h).
+#include "audit_chain.h"
+
+#include <fmt/format.h>
+
+#include "sqlite_store.h"
+
+namespace ehr {
+
+namespace {
+
+void put_field(std::string& out, std::string_view v) {
+  std::uint32_t n = static_cast<std::uint32_t>(v.size());
+  out += static_cast<char>(n >> 24);
+  out += static_cast<char>((n >> 16) & 0xff);
+  out += static_cast<char>((n >> 8) & 0xff);
+  out += static_cast<char>(n & 0xff);
+  out.append(v);
+}
+
+}  // namespace
+
+std::string canonical_entry(const AuditEntry& e) {
+  std::string out;
+  out.reserve(160 + e.patients.size() + e.resources.size() + e.detail.size());
+  put_field(out, std::to_string(e.seq));
+  put_field(out, e.time);
+  put_field(out, e.user);
+  put_field(out, e.roles);
+  put_field(out, e.action);
+  put_field(out, e.outcome);
+  put_field(out, e.purpose);
+  put_field(out, e.patients);
+  put_field(out, e.resources);
+  put_field(out, e.query_hash);
+  put_field(out, std::to_string(e.count));
+  put_field(out, e.detail);
+  put_field(out, e.emergency ? "1" : "0");
+  put_field(out, e.tool);
+  put_field(out, e.recipient);
+  return out;
+}
+
+ChainHash chain_genesis(const AuditChain& c) {
+  ChainHash h{};
+  crypto::Blake2b b(crypto::kHashBytes, c.key.span());
+  b.update(std::string_view("ehr audit chain v1"));
+  b.update(std::string_view(c.trail_id));
+  b.final(h);
+  return h;
+}
+
+ChainHash chain_step(const AuditChain& c, const ChainHash& prev, const AuditEntry& e) {
+  ChainHash h{};
+  crypto::Blake2b b(crypto::kHashBytes, c.key.span());
+  b.update(crypto::Bytes(prev.data(), prev.size()));
+  b.update(std::string_view(canonical_entry(e)));
+  b.final(h);
+  return h;
+}
+
+AuditEntry audit_entry_of(store::Statement& q) {
+  AuditEntry e;
+  e.seq = q.column_int(0);
+  e.time = q.column_text(1);
+  e.user = q.column_text(2);
+  e.roles = q.column_text(3);
+  e.action = q.column_text(4);
+  e.outcome = q.column_text(5);
+  e.purpose = q.column_text(6);
+  e.patients = q.column_text(7);
+  e.resources = q.column_text(8);
+  e.query_hash = q.column_text(9);
+  e.count = q.column_int(10);
+  e.detail = q.column_text(11);
+  e.emergency = q.column_int(12) != 0;
+  e.tool = q.column_text(13);
+  e.recipient = q.column_text(14);
+  std::vector<std::uint8_t> raw = q.column_blob(15);
+  e.hash = crypto::to_hex(raw);
+  return e;
+}
+
+namespace {
+
+Status load_chain(store::Connection& db, AuditChain& c, bool& found) {
+  auto st = db.prepare("SELECT trail_id, chain_key FROM audit_chain WHERE id = 1");
+  if (!st.ok()) return st.error();
+  auto row = st->step();
+  if (!row.ok()) return row.error();
+  found = *row;
+  if (!found) return {};
+  std::vector<std::uint8_t> key = st->column_blob(1);
+  if (key.size() != 32) return Error::invalid_data("the audit chain key is damaged (not 32 bytes)");
+  c.trail_id = st->column_text(0);
+  c.key = crypto::SecureBytes::copy_of(key);
+  crypto::wipe(key);
+  return {};
+}
+
+// Chains the entries written before the chain existed (hash NULL), in order.
+Status chain_unhashed(store::Connection& db, AuditChain& c) {
+  auto last = db.prepare("SELECT seq, hash FROM audit WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1");
+  if (!last.ok()) return last.error();
+  auto row = last->step();
+  if (!row.ok()) return row.error();
+  ChainHash prev = chain_genesis(c);
+  if (*row) {
+    std::vector<std::uint8_t> h = last->column_blob(1);
+    if (h.size() == prev.size()) std::copy(h.begin(), h.end(), prev.begin());
+  }
+  auto todo = db.prepare(fmt::format("SELECT {} FROM audit WHERE hash IS NULL ORDER BY seq", kAuditColumns));
+  if (!todo.ok()) return todo.error();
+  std::vector<std::pair<std::int64_t, ChainHash>> hashes;
+  for (;;) {
+    auto r = todo->step();
+    if (!r.ok()) return r.error();
+    if (!*r) break;
+    AuditEntry e = audit_entry_of(*todo);
+    prev = chain_step(c, prev, e);
+    hashes.emplace_back(e.seq, prev);
+  }
+  auto set = db.prepare("UPDATE audit SET hash = ? WHERE seq = ?");
+  if (!set.ok()) return set.error();
+  for (const auto& [seq, h] : hashes) {
+    EHR_TRY(set->bind_blob(1, crypto::Bytes(h.data(), h.size())));
+    EHR_TRY(set->bind_int(2, seq));
+    auto done = set->step();
+    if (!done.ok()) return done.error();
+    EHR_TRY(set->reset());
+  }
+  return {};
+}
+
+}  // namespace
+
+Status ensure_audit_chain(store::Connection& db, AuditChain& c) {
+  bool found = false;
+  EHR_TRY(load_chain(db, c, found));
+  if (found) return {};
+  EHR_TRY(db.exec("BEGIN IMMEDIATE"));
+  auto body = [&]() -> Status {
+    EHR_TRY(load_chain(db, c, found));  // another process may have made it
+    if (found) return {};
+    std::array<std::uint8_t, 16> id{};
+    crypto::random_bytes(id);
+    c.trail_id = crypto::to_hex(crypto::Bytes(id.data(), id.size()));
+    c.key = crypto::SecureBytes(32);
+    crypto::random_bytes(c.key.span());
+    auto ins = db.prepare("INSERT INTO audit_chain(id, trail_id, chain_key) VALUES(1, ?, ?)");
+    if (!ins.ok()) return ins.error();
+    EHR_TRY(ins->bind_text(1, c.trail_id));
+    EHR_TRY(ins->bind_blob(2, c.key.span()));
+    auto done = ins->step();
+    if (!done.ok()) return done.error();
+    return chain_unhashed(db, c);
+  };
+  Status s = body();
+  if (s.ok()) s = db.exec("COMMIT");
+  if (!s.ok()) {
+    (void)db.exec("ROLLBACK");
+    c.key = crypto::SecureBytes();
+    return s.error().with_context("starting the audit chain");
+  }
+  return {};
+}
+
+}  // namespace ehr

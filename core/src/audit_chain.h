@@ -1,0 +1,60 @@
+// The audit trail's hash chain (ehr/audit.h describes it): the chain key and
+// trail id kept in the database, the canonical encoding of an entry, and the
+// chain step. Used by the audit writer, verification and checkpoints.
+
+#ifndef EHR_CORE_AUDIT_CHAIN_H_
+#define EHR_CORE_AUDIT_CHAIN_H_
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "crypto_sodium.h"
+#include "ehr/audit.h"
+#include "ehr/status.h"
+
+namespace ehr {
+
+namespace store {
+class Connection;
+class Statement;
+}  // namespace store
+
+using ChainHash = std::array<std::uint8_t, crypto::kHashBytes>;
+
+// The chain of one database: its key, trail id and (inside a write
+// transaction) the head as last written, so bulk writers need not read it.
+struct AuditChain {
+  crypto::SecureBytes key;  // 32 bytes; empty until loaded
+  std::string trail_id;     // 32 hex digits
+  std::optional<std::pair<std::int64_t, ChainHash>> head;  // valid within one transaction
+  bool loaded() const { return !key.empty(); }
+};
+
+// The canonical encoding of `e`'s columns (every field but hash): each field
+// as a 4-byte big-endian length and its bytes, in the order seq, time, user,
+// roles, action, outcome, purpose, patients, resources, query_hash, count,
+// detail, emergency, tool, recipient (integers in decimal, emergency 0/1).
+std::string canonical_entry(const AuditEntry& e);
+
+// hash_0 of a chain.
+ChainHash chain_genesis(const AuditChain& c);
+// hash_n from hash_{n-1} and entry n.
+ChainHash chain_step(const AuditChain& c, const ChainHash& prev, const AuditEntry& e);
+
+// Loads the chain key and trail id into `c`; when the database has none yet
+// (just migrated to schema 5), makes them and chains the entries written
+// before, in one transaction. Errors: those of the store.
+Status ensure_audit_chain(store::Connection& db, AuditChain& c);
+
+// The columns of an audit row as SELECTed by kAuditColumns, into an entry.
+inline constexpr const char* kAuditColumns =
+    "seq, time, user, roles, action, outcome, purpose, patients, resources, query_hash, count, "
+    "detail, emergency, tool, recipient, hash";
+// One row of kAuditColumns as an entry (hash as hex; "" when NULL).
+AuditEntry audit_entry_of(store::Statement& q);
+
+}  // namespace ehr
+
+#endif  // EHR_CORE_AUDIT_CHAIN_H_
