@@ -68,6 +68,11 @@ std::string sql(Session& s, const std::string& q) {
   return r.ok() ? *r : "<error: " + r.error().message() + ">";
 }
 
+std::string text_of(const std::string& path) {
+  auto bytes = testing::read_bytes(path);
+  return std::string(bytes.begin(), bytes.end());
+}
+
 Status raw(Session& s, const std::string& q) { return SessionImpl::of(s).db().exec(q); }
 
 constexpr const char* kNoTriggers = "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; ";
@@ -303,6 +308,26 @@ TEST_CASE("only audit-read may verify or checkpoint, and the refusal is itself a
   Session andy = t.open("andy");
   auto short_key = make_checkpoint(andy, *Secret::key_file(std::vector<std::uint8_t>(32, 2)));
   CHECK(short_key.ok());
+  CHECK(verify_audit(andy, {})->ok());
+}
+
+TEST_CASE("failed opens wait in a journal beside the database and join the trail at the next open") {
+  Trail t;
+  const std::string journal = failed_opens_path(t.path);
+  CHECK(journal == t.path + ".failed-opens");
+  auto o = t.options("andy");
+  auto wrong = Session::open(t.path, Secret::passphrase("guess"), o);
+  CHECK(wrong.error().code() == ErrorCode::kAuthFailed);
+  o.user = "eve il\n";
+  CHECK(Session::open(t.path, Secret::passphrase("guess"), o).error().code() == ErrorCode::kAuthFailed);
+  CHECK(text_of(journal) ==
+        "2026-11-25T10:00:20.000Z andy wrong-secret\n2026-11-25T10:00:21.000Z eve%20il%0A wrong-secret\n");
+  Session andy = t.open("andy");
+  CHECK(text_of(journal) == "");
+  CHECK(sql(andy, "SELECT group_concat(seq || ' ' || user || '|' || roles || '|' || action || ' ' || outcome "
+                  "|| ' ' || detail, '; ') FROM audit WHERE seq > 10") ==
+        "11 andy||login-failed auth-failed at 2026-11-25T10:00:20.000Z: wrong-secret; "
+        "12 eve il\n||login-failed auth-failed at 2026-11-25T10:00:21.000Z: wrong-secret");
   CHECK(verify_audit(andy, {})->ok());
 }
 
