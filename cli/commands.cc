@@ -13,6 +13,7 @@ const std::vector<NounSpec>& noun_table() {
       {"policy", "the access policy: show, apply, explain a decision"},
       {"db", "inspect, verify, back up and re-key the database"},
       {"key", "key files and key slots"},
+      {"audit", "the tamper-evident audit trail: verify, checkpoint, show, export"},
       {"config", "show the effective configuration"},
   };
   return nouns;
@@ -55,6 +56,8 @@ const std::vector<CommandSpec>& command_table() {
       {"key", "add", "add a key slot (passphrase, key file or recovery code)", setup_key_add},
       {"key", "remove", "remove a key slot", setup_key_remove},
       {"key", "passwd", "change the passphrase of your key slot", setup_key_passwd},
+      {"audit", "verify", "recompute the audit chain; check signed checkpoints", setup_audit_verify},
+      {"audit", "checkpoint", "sign the audit trail's head, to keep elsewhere", setup_audit_checkpoint},
       {"config", "show", "print every setting, its value and where it came from", setup_config_show},
   };
   return commands;

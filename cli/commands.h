@@ -51,6 +51,8 @@ const std::vector<NounSpec>& noun_table();
 
 // Setup functions, one per cmd_<noun>_<verb>.cc.
 void setup_config_show(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_audit_verify(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_audit_checkpoint(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_patient_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_patient_show(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_patient_update(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);

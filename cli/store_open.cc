@@ -8,8 +8,6 @@
 
 namespace ehr::cli {
 
-namespace {
-
 Result<Secret> secret_from_key_file(const std::string& path) {
   auto bytes = read_key_file(path);
   if (!bytes.ok()) return bytes.error();
@@ -18,6 +16,8 @@ Result<Secret> secret_from_key_file(const std::string& path) {
   wipe(*bytes);
   return secret;
 }
+
+namespace {
 
 // A passphrase or, with --recovery, a recovery code, from text.
 Result<Secret> secret_from_text(Context& ctx, std::string& text) {

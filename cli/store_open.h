@@ -21,6 +21,10 @@ namespace ehr::cli {
 // recovery code instead. `confirm` asks a prompted passphrase twice.
 Result<Secret> read_caller_secret(Context& ctx, bool confirm);
 
+// The 32-byte secret in key file `path` (hex text or raw bytes).
+// Errors: kNoInput, kInvalidData "key file F is not a key: ...".
+Result<Secret> secret_from_key_file(const std::string& path);
+
 // Reads a new secret for a slot from `key_file` (non-empty), else
 // `passphrase_file` (non-empty), else a prompt asked twice ("new passphrase
 // for USER"). Errors: kInvalidArgument when both files are given; as
