@@ -7,6 +7,8 @@
 #include "ehr/records.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -356,7 +358,9 @@ Status prepare_create(SessionImpl& s, Json& resource) {
 }
 
 // Inserts one prepared resource. REQUIRES: inside a transaction.
-Result<StoredResource> insert_new(SessionImpl& s, const Json& resource, const std::string& reason) {
+// With `audit_entry` false the caller writes one entry for its whole batch.
+Result<StoredResource> insert_new(SessionImpl& s, const Json& resource, const std::string& reason,
+                                  bool audit_entry = true) {
   std::string type = text_of(resource.find("resourceType"));
   std::string id = resource.find("id")->text();
   auto existing = load(s, type, id);
@@ -381,7 +385,7 @@ Result<StoredResource> insert_new(SessionImpl& s, const Json& resource, const st
   out.resource = with_meta(resource, id, 1, out.last_updated);
   EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource)));
   EHR_TRY(write_history(s, out, "create", reason, true));
-  EHR_TRY(write_audit(s, {"create", "ok", out.patient, resource_ref(out), "", 1, type}));
+  if (audit_entry) EHR_TRY(write_audit(s, {"create", "ok", out.patient, resource_ref(out), "", 1, type}));
   if (type == "Patient" && s.policy().joins_care_team(s.roles())) {
     // The clinician who registers a patient cares for them.
     EHR_TRY(s.exec("INSERT OR IGNORE INTO care_team(patient, user, role, added, added_by) "
@@ -417,11 +421,23 @@ Result<std::vector<StoredResource>> create_resources(Session& session, std::vect
   out.reserve(resources.size());
   Status st = s.transaction([&]() -> Status {
     for (size_t i = 0; i < resources.size(); ++i) {
-      auto r = insert_new(s, resources[i], reason);
+      auto r = insert_new(s, resources[i], reason, false);
       if (!r.ok()) return r.error().with_context(fmt::format("resource {}", i + 1));
       out.push_back(std::move(*r));
     }
-    return {};
+    if (out.empty()) return {};
+    // One compact entry for the batch: its patients, how many of each type.
+    // Each resource's own creation (who, when, version) is in its history.
+    std::set<std::string> patients;
+    std::map<std::string, std::int64_t> types;
+    for (const auto& r : out) {
+      if (!r.patient.empty()) patients.insert(r.patient);
+      ++types[r.type];
+    }
+    std::string detail = "batch:";
+    for (const auto& [type, n] : types) detail += fmt::format(" {} {}", type, n);
+    return write_audit(s, {"create", "ok", detail::join_words({patients.begin(), patients.end()}), "", "",
+                           static_cast<std::int64_t>(out.size()), detail});
   });
   if (!st.ok()) return st.error();
   return out;

@@ -80,7 +80,8 @@ struct HistoryEntry {
 Result<StoredResource> create_resource(Session& s, Json resource, const std::string& reason = "");
 
 // Creates many resources in one transaction (all or nothing): each as
-// create_resource would, but with one commit, so bulk loads are fast.
+// create_resource would, but with one commit and one audit entry for the
+// batch (its patients, the count per type), so bulk loads are fast.
 // Errors: as create_resource, for the first resource that fails, with its
 // index prefixed ("resource 12: ...").
 Result<std::vector<StoredResource>> create_resources(Session& s, std::vector<Json> resources,
