@@ -17,9 +17,8 @@ inline void add_audit_filter_flags(CLI::App& cmd, AuditFilter& f) {
       ->type_name("T");
   cmd.add_option("--until", f.until, "before T (same forms as --since)")->type_name("T");
   cmd.add_flag("--emergency", f.emergency_only, "only entries made under break-the-glass");
-  cmd.add_option("--limit", f.limit, "only the newest N entries (still printed oldest first)")
-      ->type_name("N")
-      ->check(CLI::PositiveNumber);
+  cmd.add_option("--limit", f.limit, "only the newest N entries, still printed oldest first (0: all)")
+      ->type_name("N");
 }
 
 }  // namespace ehr::cli

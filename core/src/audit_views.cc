@@ -419,7 +419,7 @@ Result<std::vector<AuditEntry>> list_audit(Session& session, const AuditFilter& 
   if (!since.ok()) return since.error();
   auto until = time_bound("--until", f.until);
   if (!until.ok()) return until.error();
-  if (f.limit < 0) return Error::invalid_argument(fmt::format("--limit {}: not a positive number", f.limit));
+  if (f.limit < 0) return Error::invalid_argument(fmt::format("--limit {}: must be 0 (all entries) or more", f.limit));
   std::vector<AuditEntry> out;
   Status st = audited_view(s, [&](AuditRecord& rec) -> Status {
     std::string patient;

@@ -299,7 +299,7 @@ TEST_CASE("list_audit refuses malformed times and limits, naming the option") {
   CHECK(list_audit(audrey, filter("", "", "", "2028-02-29", "")).ok());  // a leap day
   auto neg = list_audit(audrey, filter("", "", "", "", "", false, -1));
   CHECK(code(neg) == ErrorCode::kInvalidArgument);
-  CHECK(message(neg) == "--limit -1: not a positive number");
+  CHECK(message(neg) == "--limit -1: must be 0 (all entries) or more");
   // Refused before reading: nothing audited but the one valid listing.
   CHECK(sql(audrey, "SELECT count(*) FROM audit WHERE user = 'audrey'") == "1");
 }

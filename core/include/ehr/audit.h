@@ -99,8 +99,8 @@ struct AuditFilter {
 // patient filter, count the entries returned) in the transaction that reads,
 // so the result never includes that entry.
 // Errors: kAccessDenied (audited); kInvalidArgument "--since X: not a date or
-// instant (...)" (or --until) and "--limit N: not a positive number" for a
-// negative limit; kConflict when the patient key names several patients.
+// instant (...)" (or --until) and "--limit N: must be 0 (all entries) or
+// more" for a negative limit; kConflict when the patient key names several patients.
 Result<std::vector<AuditEntry>> list_audit(Session& s, const AuditFilter& f);
 
 // The id of the session's audit trail (32 hex digits), which AuditEvent ids
