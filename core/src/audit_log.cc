@@ -34,8 +34,8 @@ Status append_entry(SessionImpl& s, const AuditRecord& r) {
   AuditEntry e;
   e.seq = chain.head->first + 1;
   e.time = s.now();
-  e.user = s.user();
-  e.roles = detail::join_words(s.roles());
+  e.user = r.as_user.empty() ? s.user() : r.as_user;
+  e.roles = r.as_user.empty() ? detail::join_words(s.roles()) : "";
   e.action = r.action;
   e.outcome = r.outcome;
   e.purpose = s.purpose();

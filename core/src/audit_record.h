@@ -18,6 +18,9 @@ struct AuditRecord {
   std::int64_t count = 0;  // resources returned or written
   std::string detail;      // resource type or other non-clinical detail
   bool emergency = false;  // under break-the-glass (also set for patients read so in the session)
+  // For entries about someone other than the session's user (a failed open
+  // by a claimed user name): that name, with no roles. "" = the session's user.
+  std::string as_user{};
 };
 
 }  // namespace ehr

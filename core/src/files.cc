@@ -2,6 +2,7 @@
 #include "ehr/files.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -74,6 +75,88 @@ Status write_new_file(const std::string& path, std::string_view content, unsigne
   }
   ::unlink(tmp.c_str());
   return sync_dir(dir_of(path));
+}
+
+namespace {
+
+// Holds an exclusive flock on an open fd; closes it on destruction.
+class LockedFile {
+ public:
+  explicit LockedFile(int fd) : fd_(fd) {}
+  ~LockedFile() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+  LockedFile(const LockedFile&) = delete;
+  LockedFile& operator=(const LockedFile&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+int lock_fd(int fd) {
+  int rc;
+  do rc = ::flock(fd, LOCK_EX);
+  while (rc != 0 && errno == EINTR);
+  return rc;
+}
+
+}  // namespace
+
+Status append_line(const std::string& path, std::string_view line, unsigned mode) {
+  int raw = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode);
+  if (raw < 0) return Error::cant_create(fmt::format("cannot open {}: {}", path, strerror(errno)));
+  LockedFile f(raw);
+  auto fail = [&](const char* what) {
+    return Error::io_error(fmt::format("cannot append to {}: {}: {}", path, what, strerror(errno)));
+  };
+  if (lock_fd(f.fd()) != 0) return fail("lock");
+  std::string text(line);
+  text += '\n';
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(f.fd(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("write");
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(f.fd()) != 0) return fail("fsync");
+  return {};
+}
+
+Status take_lines(const std::string& path,
+                  const std::function<Status(const std::vector<std::string>&)>& consume) {
+  int raw = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (raw < 0) {
+    if (errno == ENOENT) return {};
+    return Error::io_error(fmt::format("cannot open {}: {}", path, strerror(errno)));
+  }
+  LockedFile f(raw);
+  auto fail = [&](const char* what) {
+    return Error::io_error(fmt::format("cannot read {}: {}: {}", path, what, strerror(errno)));
+  };
+  if (lock_fd(f.fd()) != 0) return fail("lock");
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::pread(f.fd(), buf, sizeof buf, static_cast<off_t>(text.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("read");
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  if (lines.empty()) return {};
+  EHR_TRY(consume(lines));
+  if (::ftruncate(f.fd(), 0) != 0 || ::fsync(f.fd()) != 0) return fail("truncate");
+  return {};
 }
 
 }  // namespace ehr

@@ -1,5 +1,6 @@
 // Sessions: open store + authenticated user + roles (ehr/session.h).
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <ctime>
 
@@ -7,6 +8,7 @@
 
 #include "audit_log.h"
 #include "ehr/audit.h"
+#include "ehr/files.h"
 #include "ehr/session.h"
 #include "session_impl.h"
 #include "words.h"
@@ -160,7 +162,58 @@ Result<std::string> purpose_name(const std::string& given) {
   return Error::invalid_argument(fmt::format("unknown purpose {} (known: {})", given, known));
 }
 
+// A user name as the failed-open journal holds it: one word, any byte
+// outside [A-Za-z0-9._@-] as %XX.
+std::string journal_word(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '.' || c == '_' || c == '@' || c == '-')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
+  }
+  return out.empty() ? "%" : out;
+}
+
+std::string journal_unword(std::string_view s) {
+  if (s == "%") return "";
+  auto hex = [](char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() &&
+        hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// Moves the failed opens journalled beside the database into the audit
+// trail, one login-failed entry each, in one transaction.
+Status import_failed_opens(SessionImpl& impl, const std::string& path) {
+  return take_lines(failed_opens_path(path), [&](const std::vector<std::string>& lines) {
+    return impl.transaction([&]() -> Status {
+      for (const auto& line : lines) {
+        // "<instant> <user> <reason>"
+        auto words = detail::split_words(line);
+        if (words.size() != 3) continue;  // not ours: a torn or foreign line
+        EHR_TRY(write_audit(impl, {"login-failed", "auth-failed", "", "", "", 0,
+                                   fmt::format("at {}: {}", words[0], words[2]), false,
+                                   journal_unword(words[1])}));
+      }
+      return {};
+    });
+  });
+}
+
 }  // namespace
+
+std::string failed_opens_path(const std::string& db_path) { return db_path + ".failed-opens"; }
 
 Result<Session> Session::open(const std::string& path, const Secret& secret,
                               const SessionOptions& options) {
@@ -168,14 +221,32 @@ Result<Session> Session::open(const std::string& path, const Secret& secret,
   if (!purpose.ok()) return purpose.error();
   OpenOptions open = options.open;
   open.user = options.user;
+  auto clock = options.now ? options.now : system_now;
   auto store = Store::open(path, secret, open);
-  if (!store.ok()) return store.error();
-  auto impl = std::make_unique<SessionImpl>(std::move(*store), options.user, *purpose,
-                                            options.now ? options.now : system_now);
+  if (!store.ok()) {
+    if (store.error().is(ErrorCode::kAuthFailed)) {
+      // Without the key the trail cannot be written: the attempt waits in a
+      // journal beside the database for the next successful open. Best
+      // effort: a read-only directory must not turn this into another error.
+      (void)append_line(failed_opens_path(path),
+                        fmt::format("{} {} wrong-secret", clock(), journal_word(options.user)));
+    }
+    return store.error();
+  }
+  auto impl = std::make_unique<SessionImpl>(std::move(*store), options.user, *purpose, clock);
   impl->set_recipient(options.recipient);
   EHR_TRY(migrate_schema(impl->db()));
   EHR_TRY(ensure_audit_chain(impl->db(), impl->chain()));
-  EHR_TRY(load_user(*impl));
+  EHR_TRY(import_failed_opens(*impl, path));
+  if (Status u = load_user(*impl); !u.ok()) {
+    if (u.error().is(ErrorCode::kAuthFailed)) {
+      // A disabled user's old key can still open a copy made before it was
+      // disabled; here it opened the live file, which records it directly.
+      EHR_TRY(write_audit(*impl, {"login-failed", "auth-failed", "", "", "", 0, "user is disabled", false,
+                                  options.user}));
+    }
+    return u.error();
+  }
   EHR_TRY(load_policy(*impl));
   impl->set_emergency_reason(options.emergency_reason);
   return Session(std::move(impl));

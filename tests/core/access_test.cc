@@ -827,8 +827,9 @@ TEST_CASE("apply_policy validates, keeps users' roles, installs a version the ne
   // The auditor may read Patient resources too.
   std::string wider = builtin;
   const std::string auditor_rule = "      - actions: [audit-read]\n";
-  REQUIRE(wider.find(auditor_rule) != std::string::npos);
-  wider.insert(wider.find(auditor_rule) + auditor_rule.size(),
+  const size_t auditor_at = wider.find(auditor_rule, wider.find("  auditor:"));
+  REQUIRE(auditor_at != std::string::npos);
+  wider.insert(auditor_at + auditor_rule.size(),
                "      - actions: [read]\n        types: [Patient]\n");
   fx.now = "2026-11-25T10:30:00.000Z";
   auto v = apply_policy(alice, wider, "wider.yaml");

@@ -91,7 +91,7 @@ std::vector<RoleSpec> shipped_roles() {
   return {
       role("admin", {}, false,
            {entry({"admin"}, {"User", "Key", "Policy"}), entry({"update"}, {"CareTeam"}),
-            entry({"purge"}, {kAll}), directory}),
+            entry({"purge"}, {kAll}), directory, entry({"audit-read"}, {"AuditEvent"})}),
       role("physician", {"restricted", "psychotherapy", "substance-use"}, true,
            {entry({"read", "search", "create", "update", "retract"}, {kAll}, Scope::kTeam),
             entry({"create"}, {"Patient"}), entry({"update"}, {"CareTeam"}, Scope::kTeam), directory}),

@@ -52,6 +52,13 @@ struct SessionOptions {
   std::function<std::string()> now;
 };
 
+// The journal of failed opens beside a database (`<db_path>.failed-opens`):
+// an open refused for a wrong secret cannot write the encrypted audit trail,
+// so it appends "<instant> <user> wrong-secret" there (0600, user names
+// %-escaped; no health data); the next successful open moves each line into
+// the trail as a login-failed entry and empties the file.
+std::string failed_opens_path(const std::string& db_path);
+
 class SessionImpl;
 
 class Session {

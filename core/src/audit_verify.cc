@@ -1,0 +1,233 @@
+// Verification of the audit chain and signed checkpoints (ehr/audit.h).
+#include <fmt/format.h>
+
+#include <map>
+
+#include "access.h"
+#include "audit_chain.h"
+#include "audit_log.h"
+#include "crypto_sodium.h"
+#include "ehr/audit.h"
+#include "session_impl.h"
+
+namespace ehr {
+
+namespace {
+
+constexpr std::string_view kMarker = "ehr-audit-checkpoint v1";
+
+// The checkpoint's signed text: its line up to (not including) " sig=".
+std::string signed_text(const Checkpoint& c) {
+  return fmt::format("{} trail={} seq={} head={} time={} key={}", kMarker, c.trail_id, c.seq, c.head,
+                     c.time, c.public_key);
+}
+
+bool is_hex(std::string_view s, size_t n) {
+  if (s.size() != n) return false;
+  for (char ch : s)
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return false;
+  return true;
+}
+
+std::vector<std::uint8_t> bytes_of_hex(std::string_view hex) {
+  std::vector<std::uint8_t> out;
+  (void)crypto::from_hex(hex, out);
+  return out;
+}
+
+Result<crypto::SignKeys> keys_of(const Secret& seed) {
+  if (seed.bytes().size() != crypto::kSignPublicBytes)
+    return Error::invalid_argument("a signing key must hold exactly 32 bytes (make one with 'ehr key new')");
+  return crypto::sign_keys_from_seed(seed.bytes());
+}
+
+}  // namespace
+
+std::string Checkpoint::line() const { return signed_text(*this) + " sig=" + signature; }
+
+Result<Checkpoint> parse_checkpoint(std::string_view line) {
+  size_t at = line.find(kMarker);
+  if (at == std::string_view::npos)
+    return Error::invalid_data("no ehr-audit-checkpoint v1 statement in the line");
+  std::string_view rest = line.substr(at + kMarker.size());
+  while (!rest.empty() && (rest.back() == '\n' || rest.back() == '\r' || rest.back() == ' ')) rest.remove_suffix(1);
+  Checkpoint c;
+  const char* const kFields[] = {"trail", "seq", "head", "time", "key", "sig"};
+  for (const char* name : kFields) {
+    std::string prefix = std::string(" ") + name + "=";
+    if (rest.substr(0, prefix.size()) != prefix)
+      return Error::invalid_data(fmt::format("checkpoint field {}: missing (fields in order: trail, seq, head, "
+                                             "time, key, sig)", name));
+    rest.remove_prefix(prefix.size());
+    size_t end = rest.find(' ');
+    std::string value(rest.substr(0, end));
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+    std::string_view n = name;
+    if (n == "trail") {
+      if (!is_hex(value, 32)) return Error::invalid_data("checkpoint field trail: not 32 hex digits");
+      c.trail_id = value;
+    } else if (n == "seq") {
+      if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string::npos)
+        return Error::invalid_data("checkpoint field seq: not a sequence number");
+      c.seq = std::stoll(value);
+    } else if (n == "head") {
+      if (!is_hex(value, 64)) return Error::invalid_data("checkpoint field head: not 64 hex digits");
+      c.head = value;
+    } else if (n == "time") {
+      if (value.size() != 24 || value.back() != 'Z' || value[10] != 'T')
+        return Error::invalid_data("checkpoint field time: not a UTC instant YYYY-MM-DDTHH:MM:SS.mmmZ");
+      c.time = value;
+    } else if (n == "key") {
+      if (!is_hex(value, 64)) return Error::invalid_data("checkpoint field key: not 64 hex digits");
+      c.public_key = value;
+    } else {
+      if (!is_hex(value, 128)) return Error::invalid_data("checkpoint field sig: not 128 hex digits");
+      c.signature = value;
+    }
+  }
+  if (!rest.empty()) return Error::invalid_data("checkpoint: unexpected text after sig");
+  return c;
+}
+
+bool checkpoint_signature_ok(const Checkpoint& c) {
+  std::string text = signed_text(c);
+  return crypto::sign_verify(bytes_of_hex(c.public_key),
+                             crypto::Bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
+                             bytes_of_hex(c.signature));
+}
+
+Result<std::string> signing_public_key(const Secret& seed) {
+  auto keys = keys_of(seed);
+  if (!keys.ok()) return keys.error();
+  return crypto::to_hex(keys->public_key);
+}
+
+Result<Checkpoint> make_checkpoint(Session& session, const Secret& seed) {
+  SessionImpl& s = SessionImpl::of(session);
+  auto keys = keys_of(seed);
+  if (!keys.ok()) return keys.error();
+  auto gate = authorize(s, Action::kAuditRead, Target{"AuditEvent", "", "", ""});
+  if (!gate.ok()) return gate.error();
+  Checkpoint c;
+  c.public_key = crypto::to_hex(keys->public_key);
+  Status st = s.transaction([&]() -> Status {
+    EHR_TRY(write_audit(s, {"audit-checkpoint", "ok", "", "", "", 0, "signed by key " + c.public_key}));
+    const auto& head = *s.chain().head;  // set by the entry just written
+    c.trail_id = s.chain().trail_id;
+    c.seq = head.first;
+    c.head = crypto::to_hex(head.second);
+    c.time = s.now();
+    return {};
+  });
+  if (!st.ok()) return st.error();
+  std::string text = signed_text(c);
+  c.signature = crypto::to_hex(crypto::sign_detached(
+      *keys, crypto::Bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size())));
+  return c;
+}
+
+Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint>& checkpoints,
+                                  const std::string& require_key) {
+  SessionImpl& s = SessionImpl::of(session);
+  auto gate = authorize(s, Action::kAuditRead, Target{"AuditEvent", "", "", ""});
+  if (!gate.ok()) return gate.error();
+  VerifyReport report;
+  const AuditChain& chain = s.chain();
+  report.trail_id = chain.trail_id;
+  // The recomputed hash at each sequence a checkpoint names.
+  std::map<std::int64_t, ChainHash> wanted;
+  for (const auto& c : checkpoints) wanted.emplace(c.seq, ChainHash{});
+  std::map<std::int64_t, bool> seen;
+  auto bad = [&](std::int64_t seq, std::string problem) {
+    if (!report.first_bad_seq || seq < *report.first_bad_seq) report.first_bad_seq = seq;
+    report.problems.push_back(std::move(problem));
+  };
+  {
+    auto st = s.db().prepare(fmt::format("SELECT {} FROM audit ORDER BY seq", kAuditColumns));
+    if (!st.ok()) return st.error();
+    ChainHash computed = chain_genesis(chain);
+    bool chain_broken = false;
+    std::int64_t expected = 1;
+    for (;;) {
+      auto row = st->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      AuditEntry e;
+      // As audit_entry_of, but the stored hash stays raw bytes.
+      e.seq = st->column_int(0);
+      e.time = st->column_text(1);
+      e.user = st->column_text(2);
+      e.roles = st->column_text(3);
+      e.action = st->column_text(4);
+      e.outcome = st->column_text(5);
+      e.purpose = st->column_text(6);
+      e.patients = st->column_text(7);
+      e.resources = st->column_text(8);
+      e.query_hash = st->column_text(9);
+      e.count = st->column_int(10);
+      e.detail = st->column_text(11);
+      e.emergency = st->column_int(12) != 0;
+      e.tool = st->column_text(13);
+      e.recipient = st->column_text(14);
+      std::vector<std::uint8_t> stored = st->column_blob(15);
+      ++report.entries;
+      if (!chain_broken && e.seq != expected) {
+        chain_broken = true;
+        bad(expected, e.seq < expected ? fmt::format("entry {} is out of order", e.seq)
+                      : expected == 1  ? fmt::format("entry 1 is missing: the trail starts at entry {}", e.seq)
+                                       : fmt::format("entry {} is missing: the trail goes from {} to {}",
+                                                     expected, expected - 1, e.seq));
+      }
+      computed = chain_step(chain, computed, e);
+      if (!chain_broken) {
+        if (stored.size() != computed.size()) {
+          chain_broken = true;
+          bad(e.seq, fmt::format("entry {} has no chain hash", e.seq));
+        } else if (!std::equal(stored.begin(), stored.end(), computed.begin())) {
+          chain_broken = true;
+          bad(e.seq, fmt::format("entry {} does not match its chain hash: edited, replaced or moved",
+                                 e.seq));
+        }
+      }
+      if (auto it = wanted.find(e.seq); it != wanted.end()) {
+        it->second = computed;
+        seen[e.seq] = true;
+      }
+      report.last_seq = e.seq;
+      report.head = crypto::to_hex(computed);
+      expected = e.seq + 1;
+    }
+  }
+  for (const auto& c : checkpoints) {
+    ++report.checkpoints_checked;
+    std::string which = fmt::format("checkpoint seq={} time={}", c.seq, c.time);
+    if (!checkpoint_signature_ok(c)) {
+      bad(c.seq, which + ": its signature does not verify");
+    } else if (!require_key.empty() && c.public_key != require_key) {
+      bad(c.seq, fmt::format("{}: signed by key {}, not the required {}", which, c.public_key, require_key));
+    } else if (c.trail_id != chain.trail_id) {
+      bad(c.seq, fmt::format("{}: made for trail {}, not this database's {}", which, c.trail_id,
+                             chain.trail_id));
+    } else if (!seen.count(c.seq)) {
+      bad(c.seq, c.seq > report.last_seq
+                     ? fmt::format("{}: the trail ends at entry {}: entries {} to {} are gone (truncated)",
+                                   which, report.last_seq, report.last_seq + 1, c.seq)
+                     : fmt::format("{}: entry {} is gone", which, c.seq));
+    } else if (crypto::to_hex(wanted[c.seq]) != c.head) {
+      bad(c.seq, fmt::format("{}: the trail up to entry {} differs from the one signed: history rewritten",
+                             which, c.seq));
+    }
+  }
+  // The first bad entry is the lowest sequence any problem names.
+  std::string detail = report.ok()
+                           ? fmt::format("{} entries intact, {} checkpoints", report.entries,
+                                         report.checkpoints_checked)
+                           : fmt::format("{} entries, first bad entry {}, {} checkpoints", report.entries,
+                                         *report.first_bad_seq, report.checkpoints_checked);
+  Status logged = write_audit(s, {"audit-verify", report.ok() ? "ok" : "error", "", "", "", report.entries, detail});
+  // A damaged head can refuse the entry; the damage is then the finding.
+  if (!logged.ok() && report.ok()) return logged.error();
+  return report;
+}
+
+}  // namespace ehr
