@@ -53,7 +53,7 @@ void setup_audit_show(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   auto f = std::make_shared<AuditFilter>();
   add_audit_filter_flags(cmd, *f);
   cmd.footer(
-      "Needs audit-read on AuditEvent (the auditor role); the listing is itself audited.\n"
+      "Needs audit-read on AuditEvent (auditor and admin roles); the listing is itself audited.\n"
       "json, ndjson and yaml add query_hash, tool and hash (the entry's chain value).\n\n"
       "Examples:\n"
       "  ehr audit show --patient A1001 --since 2026-11\n"
