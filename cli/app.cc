@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "ehr/audit.h"
 #include "ehr/version.h"
 #include "exit_codes.h"
 
@@ -53,6 +54,14 @@ AppTree build_app(GlobalOptions& g, CommandSetup setup) {
   app.add_flag("--no-input", g.no_input, "never prompt; fail instead of asking");
   app.add_flag("--recovery", g.recovery,
                "open with a recovery code (prompted, or the first line of --passphrase-file)");
+  app.add_option("--purpose", g.purpose,
+                 "why the data is accessed, as the audit trail records it: treatment (the default; "
+                 "emergency with --emergency), payment, operations, public-health, ... (see ehr(1))")
+      ->type_name("NAME");
+  app.add_option("--recipient", g.recipient,
+                 "who outside the organisation receives the data; what the command reads is "
+                 "recorded as disclosed to them")
+      ->type_name("NAME");
 
   std::map<std::string, CLI::App*> nouns;
   for (const auto& n : noun_table()) {
@@ -109,6 +118,23 @@ int run(const std::vector<std::string>& args, Io& io) {
     return kExitInternal;
   }
 
+  // --purpose and --recipient, checked before any secret is asked for.
+  if (!g.purpose.empty()) {
+    const Purpose* p = find_purpose(g.purpose);
+    if (p == nullptr) {
+      std::string known;
+      for (const auto& q : purposes()) known += (known.empty() ? "" : ", ") + std::string(q.name);
+      print_error(io, "unknown purpose " + g.purpose + " (known: " + known + ")", early_color);
+      return kExitUsage;
+    }
+    g.purpose = std::string(p->name);
+  }
+  if (tree.app->get_option("--recipient")->count() > 0 &&
+      g.recipient.find_first_not_of(" \t") == std::string::npos) {
+    print_error(io, "--recipient needs the name of the party receiving the data", early_color);
+    return kExitUsage;
+  }
+
   ConfigInputs in;
   for (const auto& [key, opt] : g.flags.options)
     if (opt->count() > 0) in.flags[key] = opt->as<std::string>();
@@ -144,6 +170,7 @@ int run(const std::vector<std::string>& args, Io& io) {
   }
 
   Context ctx(io, std::move(*config), *format, g.quiet, g.no_input, g.recovery);
+  ctx.set_purpose(g.purpose, g.recipient);
   for (size_t i = 0; i < tree.commands.size(); ++i) {
     auto& [cmd, runner] = tree.commands[i];
     if (!cmd->parsed()) continue;

@@ -28,6 +28,8 @@ struct GlobalOptions {
   bool quiet = false;
   bool no_input = false;
   bool recovery = false;
+  std::string purpose;    // --purpose: a purpose name or v3 code; "" = not given
+  std::string recipient;  // --recipient: who outside the organisation receives the data
 };
 
 // A built command tree: the CLI11 app plus each command's CLI11 node and run

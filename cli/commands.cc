@@ -11,9 +11,9 @@ const std::vector<NounSpec>& noun_table() {
       {"record", "add, show, amend and retract clinical records"},
       {"user", "users, their roles and whether they may open the database"},
       {"policy", "the access policy: show, apply, explain a decision"},
+      {"audit", "the tamper-evident audit trail: show, export, disclosures, verify, checkpoint"},
       {"db", "inspect, verify, back up and re-key the database"},
       {"key", "key files and key slots"},
-      {"audit", "the tamper-evident audit trail: verify, checkpoint, show, export"},
       {"config", "show the effective configuration"},
   };
   return nouns;
@@ -46,6 +46,12 @@ const std::vector<CommandSpec>& command_table() {
       {"policy", "list", "every applied version of the policy", setup_policy_list},
       {"policy", "apply", "validate and install a new policy version", setup_policy_apply},
       {"policy", "check", "explain whether a user may do an action on a record", setup_policy_check},
+      {"audit", "show", "audit entries, filtered by patient, user, action, time or emergency", setup_audit_show},
+      {"audit", "export", "audit entries as FHIR R4 AuditEvent NDJSON", setup_audit_export},
+      {"audit", "disclosures", "the accounting of disclosures of one patient", setup_audit_disclosures},
+      {"audit", "emergencies", "break-the-glass grants and the accesses under each", setup_audit_emergencies},
+      {"audit", "verify", "recompute the audit chain; check signed checkpoints", setup_audit_verify},
+      {"audit", "checkpoint", "sign the audit trail's head, to keep elsewhere", setup_audit_checkpoint},
       {"db", "info", "format, size and key slots of the database", setup_db_info},
       {"db", "check", "authenticate every page and run the integrity check", setup_db_check},
       {"db", "backup", "write an online, consistent, encrypted copy", setup_db_backup},
@@ -56,8 +62,6 @@ const std::vector<CommandSpec>& command_table() {
       {"key", "add", "add a key slot (passphrase, key file or recovery code)", setup_key_add},
       {"key", "remove", "remove a key slot", setup_key_remove},
       {"key", "passwd", "change the passphrase of your key slot", setup_key_passwd},
-      {"audit", "verify", "recompute the audit chain; check signed checkpoints", setup_audit_verify},
-      {"audit", "checkpoint", "sign the audit trail's head, to keep elsewhere", setup_audit_checkpoint},
       {"config", "show", "print every setting, its value and where it came from", setup_config_show},
   };
   return commands;

@@ -31,6 +31,14 @@ class Context {
   bool no_input() const { return no_input_; }
   // --recovery: the caller's secret is a recovery code, not a passphrase.
   bool recovery() const { return recovery_; }
+  // --purpose (a purpose name of ehr/audit.h; "" when not given) and
+  // --recipient ("" when nobody outside the organisation receives the data).
+  const std::string& purpose() const { return purpose_; }
+  const std::string& recipient() const { return recipient_; }
+  void set_purpose(std::string purpose, std::string recipient) {
+    purpose_ = std::move(purpose);
+    recipient_ = std::move(recipient);
+  }
 
   // "ehr: error: <message>" (always shown).
   void error(std::string_view message);
@@ -62,6 +70,8 @@ class Context {
   bool quiet_;
   bool no_input_;
   bool recovery_;
+  std::string purpose_;
+  std::string recipient_;
   Style err_style_;
   RenderOptions render_;
   std::vector<std::string> pending_hints_;

@@ -118,6 +118,11 @@ Result<Session> open_session(Context& ctx, const EmergencyFlags& flags) {
   SessionOptions options;
   options.user = access->options.user;
   if (flags.on) options.emergency_reason = flags.reason;
+  if (!ctx.purpose().empty())
+    options.purpose = ctx.purpose();
+  else if (flags.on)
+    options.purpose = "emergency";
+  options.recipient = ctx.recipient();
   return Session::open(access->path, access->secret, options);
 }
 
@@ -127,6 +132,8 @@ void report_access(Context& ctx, const Session& s) {
                             s.withheld() == 1 ? "" : "s"));
   for (const auto& p : s.emergency_patients())
     ctx.warning(fmt::format("emergency access to patient {} is recorded and flagged for review", p));
+  if (!ctx.recipient().empty())
+    ctx.info(fmt::format("recorded as disclosed to {} for {}", ctx.recipient(), s.purpose()));
 }
 
 }  // namespace ehr::cli

@@ -50,7 +50,8 @@ Result<CallerAccess> caller_access(Context& ctx);
 Result<Store> open_store(Context& ctx);
 
 // Opens a record session on --db as --user with the caller's secret
-// (schema migrations applied). Errors: those of open_store and Session::open.
+// (schema migrations applied), for --purpose (default treatment) and
+// --recipient. Errors: those of open_store and Session::open.
 Result<Session> open_session(Context& ctx);
 
 // --emergency --reason TEXT of the reading commands: break the glass.
@@ -60,13 +61,15 @@ struct EmergencyFlags {
 };
 void add_emergency_flags(CLI::App& cmd, EmergencyFlags& flags);
 
-// open_session with break-the-glass requested when flags.on.
+// open_session with break-the-glass requested when flags.on (and then the
+// purpose emergency unless --purpose names another).
 // Errors: kInvalidArgument "--emergency needs --reason TEXT" (and the
 // reverse); those of open_session.
 Result<Session> open_session(Context& ctx, const EmergencyFlags& flags);
 
 // After a read or search: a warning naming how many records the policy
-// withheld, and one for each patient read under break-the-glass.
+// withheld, one for each patient read under break-the-glass, and with
+// --recipient a line saying the read was recorded as a disclosure.
 void report_access(Context& ctx, const Session& s);
 
 // The Argon2id cost named by the effective `kdf` setting.

@@ -44,6 +44,27 @@ TEST_CASE("usage errors exit 64") {
   }
 }
 
+TEST_CASE("--purpose must name a purpose of use and --recipient a party, before any secret is read") {
+  // No database exists: these fail on the command line, not on opening it.
+  auto unknown = run_cli({"--purpose", "curiosity", "audit", "show"});
+  CHECK(unknown.code == 64);
+  CHECK(unknown.out.empty());
+  CHECK(unknown.err ==
+        "ehr: error: unknown purpose curiosity (known: treatment, emergency, payment, operations, "
+        "patient-request, coverage, public-health, research, legal, law-enforcement, family-request, "
+        "power-of-attorney, support-network, marketing, system-administration)\n");
+  auto blank = run_cli({"record", "show", "--patient", "A1", "--recipient", " "});
+  CHECK(blank.code == 64);
+  CHECK(blank.err == "ehr: error: --recipient needs the name of the party receiving the data\n");
+  // A known purpose, by name or v3 code in any case, goes on to open the database.
+  for (const char* p : {"public-health", "PUBHLTH", "pubhlth"}) {
+    CAPTURE(p);
+    auto known = run_cli({"--db", "/nonexistent/x.db", "--purpose", p, "audit", "show"});
+    CHECK(known.code == 66);
+    CHECK(known.err.substr(0, known.err.find('\n')) == "ehr: error: /nonexistent/x.db: no such file");
+  }
+}
+
 TEST_CASE("--help and --version print to stdout and exit 0") {
   auto h = run_cli({"--help"});
   CHECK(h.code == 0);

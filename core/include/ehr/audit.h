@@ -76,19 +76,36 @@ struct AuditEntry {
   std::string hash;        // chain value, 64 hex digits
 };
 
+// What list_audit selects; empty fields select everything.
 struct AuditFilter {
-  std::string patient;     // entries naming this patient id
-  std::string user;
-  std::string action;
-  std::string since;       // inclusive lower bound on time (a date or instant prefix)
-  std::string until;       // exclusive upper bound on time
-  bool emergency_only = false;
+  // Entries naming this patient among their patients (whole ids): a patient
+  // id, or an identifier value (MRN) naming exactly one patient; a key that
+  // names no patient is taken as an id (the trail outlives purged patients).
+  std::string patient;
+  std::string user;        // exactly this user
+  std::string action;      // exactly this action ("read", "emergency", ...)
+  // Inclusive lower and exclusive upper bounds on time: YYYY, YYYY-MM,
+  // YYYY-MM-DD (compared as prefixes of the UTC time, so since 2026-11 and
+  // until 2026-12 select November) or an instant with Z or an offset
+  // (2026-11-25T10:00:00Z, 2026-11-25T11:00:00.250+01:00).
+  std::string since;
+  std::string until;
+  bool emergency_only = false;  // only entries made under break-the-glass
   std::int64_t limit = 0;  // 0 = all; else the newest `limit`, still in sequence order
 };
 
 // Entries matching `f`, in sequence order. REQUIRES audit-read on AuditEvent.
-// Errors: kAccessDenied; kInvalidArgument for a malformed since/until.
+// Appends an audit-read entry (detail "trail" and the filters, patients the
+// patient filter, count the entries returned) in the transaction that reads,
+// so the result never includes that entry.
+// Errors: kAccessDenied (audited); kInvalidArgument "--since X: not a date or
+// instant (...)" (or --until) and "--limit N: must be 0 (all entries) or
+// more" for a negative limit; kConflict when the patient key names several patients.
 Result<std::vector<AuditEntry>> list_audit(Session& s, const AuditFilter& f);
+
+// The id of the session's audit trail (32 hex digits), which AuditEvent ids
+// and checkpoints carry. Reads nothing, needs no permission.
+std::string audit_trail_id(Session& s);
 
 // --- chain, verification, checkpoints ----------------------------------------
 
@@ -142,11 +159,38 @@ Result<VerifyReport> verify_audit(Session& s, const std::vector<Checkpoint>& che
 
 // --- views -------------------------------------------------------------------
 
-// `e` as a FHIR R4 AuditEvent resource (JSON text, one line): type/subtype
-// from the action, action C/R/U/D/E, recorded, outcome 0/4/8/12,
-// purposeOfEvent, agent (user, roles, requestor), source (ehr), entity
-// (patients role 1, resources, query hash), emergency as the DICOM
-// break-glass subtype.
+// `e` as a FHIR R4 AuditEvent resource (JSON text, one line, no clinical
+// content), id "<trail_id>-<seq>":
+//   type, subtype, action  record operations as the FHIR RESTful interaction
+//       they mirror: type rest (audit-event-type), subtype read (or
+//       history-instance for a whole history, operation for $everything),
+//       search-type, create, update (also retract), delete (purge), action
+//       R, E, C, U, D. Others by their DICOM audit event id (DCM): import
+//       110107 Import C; export and db-backup 110106 Export R; emergency
+//       110113 Security Alert / 110127 Emergency Override Started E;
+//       login-failed 110114 User Authentication / 110122 Login E; user and
+//       key changes 110113 / 110137 User security Attributes Changed E;
+//       role-grant, role-revoke 110113 / 110136 Security Roles Changed E;
+//       team-add, team-remove 110113 / 110135 Object Security Attributes
+//       Changed E; policy-apply, db-rotate-key 110113 / 110129 Security
+//       Configuration E; a denied admin action 110113 / 110132 Use of
+//       Restricted Function E; audit-read, audit-checkpoint, audit-verify
+//       110101 Audit Log Used R; anything else 110100 Application Activity E.
+//   recorded  the entry's time; outcome  0 ok, 4 denied or not-found, 8
+//       auth-failed, 12 anything else; outcomeDesc  "<outcome>[: <detail>]".
+//   purposeOfEvent  the purpose's v3 ActReason code, and BTG (break the
+//       glass) for an entry under an emergency grant; the same in
+//       agent[0].purposeOfUse.
+//   agent[0]  who.identifier.value the user, role[].text the roles,
+//       requestor true; agent[1], with a recipient: type DCM 110152
+//       Destination Role ID, who.display the recipient, requestor false.
+//   source  observer.identifier.value the trail id, observer.display the
+//       tool ("ehr 0.1.0"), type 4 Application Server.
+//   entity  each patient (Patient/<id>, type 1 Person, role 1 Patient); each
+//       resource (type 2 System Object, role 4 Domain Resource; what the
+//       literal reference, a read of many naming the rest in description
+//       with a count detail); a search's query (role 24 Query, details
+//       query-hash and count); another action's hash as a digest detail.
 std::string audit_event_json(const AuditEntry& e, const std::string& trail_id);
 
 struct Disclosure {
@@ -159,8 +203,16 @@ struct Disclosure {
   std::int64_t seq = 0;
 };
 
-// Disclosures of `patient` (entries with a recipient) since `since` (default:
-// six years before now), oldest first. REQUIRES audit-read.
+// Disclosures of `patient` (an id or MRN, as AuditFilter::patient) since
+// `since` (as AuditFilter::since; default: six years before the session's
+// now(), 29 February counting back to 28 February), oldest first: the
+// successful reads, searches and exports naming the patient in sessions with
+// a recipient. `what` is the resources, or "<count> <detail>" for a search;
+// `excluded` is the purpose's excluded_from_accounting. REQUIRES audit-read;
+// appends an audit-read entry (detail "disclosures since=<bound>", patients
+// the patient) in the transaction that reads.
+// Errors: kAccessDenied (audited); kInvalidArgument for an empty patient or
+// a malformed since; kConflict when the key names several patients.
 Result<std::vector<Disclosure>> list_disclosures(Session& s, const std::string& patient,
                                                  const std::string& since = "");
 
@@ -172,11 +224,16 @@ struct EmergencyAccess {
   std::string started;
   std::string expires;
   std::int64_t accesses = 0;  // audit entries under the grant
-  std::string last_access;
+  std::string last_access;  // time of the last of them, "" when none
 };
 
-// Break-the-glass grants started since `since` (all when empty), oldest
-// first, with the accesses made under each. REQUIRES audit-read.
+// Break-the-glass grants started since `since` (as AuditFilter::since; all
+// when empty), oldest first, with the accesses made under each: the
+// entries flagged emergency of the grant's user naming its patient within
+// [started, expires), the grant's own "emergency" entry not counted.
+// REQUIRES audit-read; appends an audit-read entry (detail "emergencies")
+// in the transaction that reads. Errors: kAccessDenied (audited);
+// kInvalidArgument for a malformed since.
 Result<std::vector<EmergencyAccess>> list_emergencies(Session& s, const std::string& since = "");
 
 }  // namespace ehr
