@@ -112,6 +112,7 @@ Result<Checkpoint> make_checkpoint(Session& session, const Secret& seed) {
   c.public_key = crypto::to_hex(keys->public_key);
   Status st = s.transaction([&]() -> Status {
     EHR_TRY(write_audit(s, {"audit-checkpoint", "ok", "", "", "", 0, "signed by key " + c.public_key}));
+    if (!s.chain().head) return Error::internal("the checkpoint entry was not written");
     const auto& head = *s.chain().head;  // set by the entry just written
     c.trail_id = s.chain().trail_id;
     c.seq = head.first;
