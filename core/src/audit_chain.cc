@@ -10,6 +10,7 @@ namespace ehr {
 namespace {
 
 void put_field(std::string& out, std::string_view v) {
+  // 4-byte big-endian length, then the bytes.
   std::uint32_t n = static_cast<std::uint32_t>(v.size());
   out += static_cast<char>(n >> 24);
   out += static_cast<char>((n >> 16) & 0xff);
@@ -20,24 +21,17 @@ void put_field(std::string& out, std::string_view v) {
 
 }  // namespace
 
+void encode_entry_fields(std::string& out, const std::array<std::string_view, kEntryFields>& fields) {
+  for (std::string_view f : fields) put_field(out, f);
+}
+
 std::string canonical_entry(const AuditEntry& e) {
+  std::string seq = std::to_string(e.seq), count = std::to_string(e.count);
   std::string out;
   out.reserve(160 + e.patients.size() + e.resources.size() + e.detail.size());
-  put_field(out, std::to_string(e.seq));
-  put_field(out, e.time);
-  put_field(out, e.user);
-  put_field(out, e.roles);
-  put_field(out, e.action);
-  put_field(out, e.outcome);
-  put_field(out, e.purpose);
-  put_field(out, e.patients);
-  put_field(out, e.resources);
-  put_field(out, e.query_hash);
-  put_field(out, std::to_string(e.count));
-  put_field(out, e.detail);
-  put_field(out, e.emergency ? "1" : "0");
-  put_field(out, e.tool);
-  put_field(out, e.recipient);
+  encode_entry_fields(out, {seq, e.time, e.user, e.roles, e.action, e.outcome, e.purpose, e.patients,
+                            e.resources, e.query_hash, count, e.detail, e.emergency ? "1" : "0", e.tool,
+                            e.recipient});
   return out;
 }
 
@@ -51,10 +45,14 @@ ChainHash chain_genesis(const AuditChain& c) {
 }
 
 ChainHash chain_step(const AuditChain& c, const ChainHash& prev, const AuditEntry& e) {
+  return chain_step_encoded(c, prev, canonical_entry(e));
+}
+
+ChainHash chain_step_encoded(const AuditChain& c, const ChainHash& prev, std::string_view encoded) {
   ChainHash h{};
   crypto::Blake2b b(crypto::kHashBytes, c.key.span());
   b.update(crypto::Bytes(prev.data(), prev.size()));
-  b.update(std::string_view(canonical_entry(e)));
+  b.update(encoded);
   b.final(h);
   return h;
 }

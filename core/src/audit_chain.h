@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "crypto_sodium.h"
 #include "ehr/audit.h"
@@ -38,10 +39,17 @@ struct AuditChain {
 // detail, emergency, tool, recipient (integers in decimal, emergency 0/1).
 std::string canonical_entry(const AuditEntry& e);
 
+// The same encoding from the fields as text, in that order (what
+// canonical_entry encodes for an entry), appended to `out`.
+inline constexpr size_t kEntryFields = 15;
+void encode_entry_fields(std::string& out, const std::array<std::string_view, kEntryFields>& fields);
+
 // hash_0 of a chain.
 ChainHash chain_genesis(const AuditChain& c);
 // hash_n from hash_{n-1} and entry n.
 ChainHash chain_step(const AuditChain& c, const ChainHash& prev, const AuditEntry& e);
+// hash_n from hash_{n-1} and entry n already encoded.
+ChainHash chain_step_encoded(const AuditChain& c, const ChainHash& prev, std::string_view encoded);
 
 // Loads the chain key and trail id into `c`; when the database has none yet
 // (just migrated to schema 5), makes them and chains the entries written

@@ -147,57 +147,47 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
     auto st = s.db().prepare(fmt::format("SELECT {} FROM audit ORDER BY seq", kAuditColumns));
     if (!st.ok()) return st.error();
     ChainHash computed = chain_genesis(chain);
+    std::string encoded;
     bool chain_broken = false;
     std::int64_t expected = 1;
     for (;;) {
       auto row = st->step();
       if (!row.ok()) return row.error();
       if (!*row) break;
-      AuditEntry e;
-      // As audit_entry_of, but the stored hash stays raw bytes.
-      e.seq = st->column_int(0);
-      e.time = st->column_text(1);
-      e.user = st->column_text(2);
-      e.roles = st->column_text(3);
-      e.action = st->column_text(4);
-      e.outcome = st->column_text(5);
-      e.purpose = st->column_text(6);
-      e.patients = st->column_text(7);
-      e.resources = st->column_text(8);
-      e.query_hash = st->column_text(9);
-      e.count = st->column_int(10);
-      e.detail = st->column_text(11);
-      e.emergency = st->column_int(12) != 0;
-      e.tool = st->column_text(13);
-      e.recipient = st->column_text(14);
-      std::vector<std::uint8_t> stored = st->column_blob(15);
+      // The columns as text, encoded as canonical_entry does (integers in
+      // decimal), without copying them out of SQLite.
+      std::array<std::string_view, kEntryFields> fields;
+      for (size_t c = 0; c < kEntryFields; ++c) fields[c] = st->column_view(static_cast<int>(c));
+      const std::int64_t seq = st->column_int(0);
+      std::span<const std::uint8_t> stored = st->column_bytes(15);
       ++report.entries;
-      if (!chain_broken && e.seq != expected) {
+      if (!chain_broken && seq != expected) {
         chain_broken = true;
-        bad(expected, e.seq < expected ? fmt::format("entry {} is out of order", e.seq)
-                      : expected == 1  ? fmt::format("entry 1 is missing: the trail starts at entry {}", e.seq)
-                                       : fmt::format("entry {} is missing: the trail goes from {} to {}",
-                                                     expected, expected - 1, e.seq));
+        bad(expected, seq < expected ? fmt::format("entry {} is out of order", seq)
+                      : expected == 1 ? fmt::format("entry 1 is missing: the trail starts at entry {}", seq)
+                                      : fmt::format("entry {} is missing: the trail goes from {} to {}",
+                                                    expected, expected - 1, seq));
       }
-      computed = chain_step(chain, computed, e);
+      encoded.clear();
+      encode_entry_fields(encoded, fields);
+      computed = chain_step_encoded(chain, computed, encoded);
       if (!chain_broken) {
         if (stored.size() != computed.size()) {
           chain_broken = true;
-          bad(e.seq, fmt::format("entry {} has no chain hash", e.seq));
+          bad(seq, fmt::format("entry {} has no chain hash", seq));
         } else if (!std::equal(stored.begin(), stored.end(), computed.begin())) {
           chain_broken = true;
-          bad(e.seq, fmt::format("entry {} does not match its chain hash: edited, replaced or moved",
-                                 e.seq));
+          bad(seq, fmt::format("entry {} does not match its chain hash: edited, replaced or moved", seq));
         }
       }
-      if (auto it = wanted.find(e.seq); it != wanted.end()) {
+      if (auto it = wanted.find(seq); it != wanted.end()) {
         it->second = computed;
-        seen[e.seq] = true;
+        seen[seq] = true;
       }
-      report.last_seq = e.seq;
-      report.head = crypto::to_hex(computed);
-      expected = e.seq + 1;
+      report.last_seq = seq;
+      expected = seq + 1;
     }
+    report.head = crypto::to_hex(computed);
   }
   for (const auto& c : checkpoints) {
     ++report.checkpoints_checked;

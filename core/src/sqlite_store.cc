@@ -148,6 +148,19 @@ std::string Statement::column_text(int index) const {
   return p ? std::string(reinterpret_cast<const char*>(p), n) : std::string();
 }
 
+std::string_view Statement::column_view(int index) const {
+  const unsigned char* p = sqlite3_column_text(stmt_, index);
+  int n = sqlite3_column_bytes(stmt_, index);
+  return p ? std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(n)) : std::string_view();
+}
+
+std::span<const std::uint8_t> Statement::column_bytes(int index) const {
+  const void* p = sqlite3_column_blob(stmt_, index);
+  int n = sqlite3_column_bytes(stmt_, index);
+  return p ? std::span<const std::uint8_t>(static_cast<const std::uint8_t*>(p), static_cast<size_t>(n))
+           : std::span<const std::uint8_t>();
+}
+
 std::vector<std::uint8_t> Statement::column_blob(int index) const {
   const void* p = sqlite3_column_blob(stmt_, index);
   int n = sqlite3_column_bytes(stmt_, index);

@@ -76,6 +76,10 @@ class Statement {
   std::int64_t column_int(int index) const;
   std::string column_text(int index) const;
   std::vector<std::uint8_t> column_blob(int index) const;
+  // Views of a column, valid until the next step(), reset() or column call
+  // on the same index in another type (as SQLite's own column accessors).
+  std::string_view column_view(int index) const;
+  std::span<const std::uint8_t> column_bytes(int index) const;
 
  private:
   friend class Connection;

@@ -14,6 +14,7 @@
 // Exits 0 after the report (whatever the figures), 64 on a usage error, 1
 // when a step fails.
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
