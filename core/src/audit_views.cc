@@ -28,12 +28,7 @@ namespace {
 
 // --- time bounds -------------------------------------------------------------
 
-bool all_digits(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (c < '0' || c > '9') return false;
-  return true;
-}
+using detail::all_digits;
 
 int to_int(std::string_view s) {
   int v = 0;

@@ -8,16 +8,13 @@
 #include "ehr/validate.h"
 #include "fhir_rules.h"
 
+#include "words.h"
+
 namespace ehr {
 
 namespace {
 
-bool all_digits(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (c < '0' || c > '9') return false;
-  return true;
-}
+using detail::all_digits;
 
 // Sum of Luhn weights over `s` read right to left, the rightmost character
 // doubled first (it is the digit the check digit follows). Characters count as

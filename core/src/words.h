@@ -5,6 +5,7 @@
 #define EHR_CORE_WORDS_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ehr::detail {
@@ -20,6 +21,14 @@ inline std::vector<std::string> split_words(const std::string& s) {
     start = end + 1;
   }
   return out;
+}
+
+// Whether `s` is non-empty and all ASCII digits.
+inline bool all_digits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
 }
 
 // Whether `word` is one of the space-separated words of `s`.
