@@ -331,6 +331,45 @@ TEST_CASE("failed opens wait in a journal beside the database and join the trail
   CHECK(verify_audit(andy, {})->ok());
 }
 
+TEST_CASE("fail closed: when the entry cannot be written, the operation fails and writes nothing") {
+  Trail t;
+  Session alice = t.open("alice");
+  const std::string patients = sql(alice, "SELECT count(*) FROM resource WHERE type = 'Patient'");
+  const std::string some = sql(alice, "SELECT id FROM resource WHERE type = 'Patient' LIMIT 1");
+  REQUIRE(raw(alice, "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit BEGIN "
+                     "SELECT RAISE(ABORT, 'audit refused'); END").ok());
+  PatientFields f;
+  f.family = "Unaudited";
+  auto created = create_resource(alice, *build_patient(f));
+  REQUIRE_FALSE(created.ok());
+  CHECK(created.error().message().find("audit refused") != std::string::npos);
+  CHECK(sql(alice, "SELECT count(*) FROM resource WHERE type = 'Patient'") == patients);
+  auto read = read_resource(alice, "Patient", some);
+  REQUIRE_FALSE(read.ok());
+  CHECK(read.error().message().find("audit refused") != std::string::npos);
+  RecordQuery q;
+  q.patient = some;
+  CHECK_FALSE(patient_records(alice, q).ok());
+}
+
+TEST_CASE("an open by a disabled user whose key still opens the file is recorded directly") {
+  Trail t;
+  {
+    // As if andy's slot survived his disabling (a slot the header still lists).
+    Session alice = t.open("alice");
+    REQUIRE(raw(alice, "UPDATE users SET disabled = 1 WHERE name = 'andy'").ok());
+  }
+  auto r = Session::open(t.path, Secret::passphrase("pw-andy"), t.options("andy"));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code() == ErrorCode::kAuthFailed);
+  CHECK(r.error().message() == "user andy is disabled");
+  CHECK_FALSE(testing::file_exists(failed_opens_path(t.path)));
+  Session alice = t.open("alice");
+  CHECK(sql(alice, "SELECT user || '|' || roles || '|' || action || ' ' || outcome || ' ' || detail FROM audit "
+                   "ORDER BY seq DESC LIMIT 1") == "andy||login-failed auth-failed user is disabled");
+  CHECK(verify_audit(alice, {})->ok());
+}
+
 TEST_CASE("migration 5 chains the entries written before it") {
   Trail t;
   {
