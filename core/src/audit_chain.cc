@@ -50,7 +50,7 @@ ChainHash chain_step(const AuditChain& c, const ChainHash& prev, const AuditEntr
 
 ChainHash chain_step_encoded(const AuditChain& c, const ChainHash& prev, std::string_view encoded) {
   ChainHash h{};
-  crypto::Blake2b b(crypto::kHashBytes, c.key.span());
+  crypto::Blake2b b = c.keyed ? crypto::Blake2b(*c.keyed) : crypto::Blake2b(crypto::kHashBytes, c.key.span());
   b.update(crypto::Bytes(prev.data(), prev.size()));
   b.update(encoded);
   b.final(h);
@@ -92,6 +92,7 @@ Status load_chain(store::Connection& db, AuditChain& c, bool& found) {
   if (key.size() != 32) return Error::invalid_data("the audit chain key is damaged (not 32 bytes)");
   c.trail_id = st->column_text(0);
   c.key = crypto::SecureBytes::copy_of(key);
+  c.keyed = std::make_shared<const crypto::Blake2b>(crypto::kHashBytes, c.key.span());
   crypto::wipe(key);
   return {};
 }
@@ -145,6 +146,7 @@ Status ensure_audit_chain(store::Connection& db, AuditChain& c) {
     c.trail_id = crypto::to_hex(crypto::Bytes(id.data(), id.size()));
     c.key = crypto::SecureBytes(32);
     crypto::random_bytes(c.key.span());
+    c.keyed = std::make_shared<const crypto::Blake2b>(crypto::kHashBytes, c.key.span());
     auto ins = db.prepare("INSERT INTO audit_chain(id, trail_id, chain_key) VALUES(1, ?, ?)");
     if (!ins.ok()) return ins.error();
     EHR_TRY(ins->bind_text(1, c.trail_id));
@@ -158,6 +160,7 @@ Status ensure_audit_chain(store::Connection& db, AuditChain& c) {
   if (!s.ok()) {
     (void)db.exec("ROLLBACK");
     c.key = crypto::SecureBytes();
+    c.keyed.reset();
     return s.error().with_context("starting the audit chain");
   }
   return {};

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,9 @@ using ChainHash = std::array<std::uint8_t, crypto::kHashBytes>;
 struct AuditChain {
   crypto::SecureBytes key;  // 32 bytes; empty until loaded
   std::string trail_id;     // 32 hex digits
+  // BLAKE2b keyed with `key`, before any input: each chain step copies it
+  // rather than hashing the key block again (set with the key).
+  std::shared_ptr<const crypto::Blake2b> keyed;
   std::optional<std::pair<std::int64_t, ChainHash>> head;  // valid within one transaction
   bool loaded() const { return !key.empty(); }
 };

@@ -138,6 +138,10 @@ Blake2b::Blake2b(std::size_t out_len, Bytes key) : out_len_(out_len) {
                           out_len);
 }
 
+Blake2b::Blake2b(const Blake2b& other) : out_len_(other.out_len_) {
+  std::memcpy(state_, other.state_, sizeof(state_));
+}
+
 Blake2b::~Blake2b() { sodium_memzero(state_, sizeof(state_)); }
 
 Blake2b& Blake2b::update(Bytes data) {

@@ -104,7 +104,9 @@ class Blake2b {
  public:
   explicit Blake2b(std::size_t out_len = kHashBytes, Bytes key = {});
   ~Blake2b();
-  Blake2b(const Blake2b&) = delete;
+  // A copy continues from the same state (e.g. one keyed once, copied per
+  // message, as the audit chain does); each copy wipes its state when done.
+  Blake2b(const Blake2b& other);
   Blake2b& operator=(const Blake2b&) = delete;
 
   Blake2b& update(Bytes data);
