@@ -108,14 +108,14 @@ Status chain_unhashed(store::Connection& db, AuditChain& c) {
     std::vector<std::uint8_t> h = last->column_blob(1);
     if (h.size() == prev.size()) std::copy(h.begin(), h.end(), prev.begin());
   }
-  auto todo = db.prepare(fmt::format("SELECT {} FROM audit WHERE hash IS NULL ORDER BY seq", kAuditColumns));
-  if (!todo.ok()) return todo.error();
+  auto unhashed = db.prepare(fmt::format("SELECT {} FROM audit WHERE hash IS NULL ORDER BY seq", kAuditColumns));
+  if (!unhashed.ok()) return unhashed.error();
   std::vector<std::pair<std::int64_t, ChainHash>> hashes;
   for (;;) {
-    auto r = todo->step();
+    auto r = unhashed->step();
     if (!r.ok()) return r.error();
     if (!*r) break;
-    AuditEntry e = audit_entry_of(*todo);
+    AuditEntry e = audit_entry_of(*unhashed);
     prev = chain_step(c, prev, e);
     hashes.emplace_back(e.seq, prev);
   }

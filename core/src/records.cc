@@ -41,8 +41,6 @@ std::string new_id() {
   return s;
 }
 
-std::string hash_hex(const std::string& text) { return crypto::blake2b_256_hex(text); }
-
 std::string text_of(const Json* j) { return j != nullptr && j->is_string() ? j->text() : ""; }
 
 // The resource with ehr's meta set, members in FHIR's usual order
@@ -856,7 +854,7 @@ Result<std::vector<StoredResource>> list_resources(Session& session, const Recor
     for (auto& r : *shown) out.push_back(std::move(r));
     if (q.limit > 0 && static_cast<int>(out.size()) >= q.limit) break;
   }
-  std::string hash = hash_hex(fmt::format("list|{}|{}|{}", sql, q.patient, q.since));
+  std::string hash = crypto::blake2b_256_hex(fmt::format("list|{}|{}|{}", sql, q.patient, q.since));
   EHR_TRY(write_audit(s, {"search", "ok", q.patient, "", hash, static_cast<std::int64_t>(out.size()),
                           s.withheld() ? fmt::format("list withheld {}", s.withheld()) : "list"}));
   return out;
@@ -1027,7 +1025,7 @@ Result<std::vector<StoredJson>> search_patients_json(Session& session, const Pat
   for (auto& [key, r] : found) out.push_back(std::move(r));
   std::string patients;
   for (const auto& r : out) patients += (patients.empty() ? "" : " ") + r.id;
-  std::string hash = hash_hex(fmt::format("find|{}|{}|{}|{}|{}", q.name, q.birth_date,
+  std::string hash = crypto::blake2b_256_hex(fmt::format("find|{}|{}|{}|{}|{}", q.name, q.birth_date,
                                                      q.identifier_system, q.identifier_value, q.phone));
   EHR_TRY(write_audit(s, {"search", "ok", patients, "", hash, static_cast<std::int64_t>(out.size()), "Patient"}));
   return out;

@@ -26,12 +26,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "audit_log.h"
+#include "crypto_sodium.h"
 #include "ehr/session.h"
 #include "ehr/store.h"
 #include "session_impl.h"
@@ -55,7 +57,7 @@ std::string key_hex(std::uint64_t seed) {
 
 Secret key_secret(const std::string& hex) {
   std::vector<std::uint8_t> raw;
-  for (size_t i = 0; i < hex.size(); i += 2) raw.push_back(static_cast<std::uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  if (!crypto::from_hex(hex, raw)) throw std::runtime_error("bench key is not hex");
   return Secret::key_file(raw).value();
 }
 
