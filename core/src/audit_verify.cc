@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <optional>
 
 #include "access.h"
 #include "audit_chain.h"
@@ -135,10 +136,10 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
   VerifyReport report;
   const AuditChain& chain = s.chain();
   report.trail_id = chain.trail_id;
-  // The recomputed hash at each sequence a checkpoint names.
-  std::map<std::int64_t, ChainHash> wanted;
-  for (const auto& c : checkpoints) wanted.emplace(c.seq, ChainHash{});
-  std::map<std::int64_t, bool> seen;
+  // The recomputed hash at each sequence a checkpoint names: empty until
+  // the pass reaches that entry, so still empty after it when the entry is gone.
+  std::map<std::int64_t, std::optional<ChainHash>> wanted;
+  for (const auto& c : checkpoints) wanted.emplace(c.seq, std::nullopt);
   auto bad = [&](std::int64_t seq, std::string problem) {
     if (!report.first_bad_seq || seq < *report.first_bad_seq) report.first_bad_seq = seq;
     report.problems.push_back(std::move(problem));
@@ -182,7 +183,6 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
       }
       if (auto it = wanted.find(seq); it != wanted.end()) {
         it->second = computed;
-        seen[seq] = true;
       }
       report.last_seq = seq;
       expected = seq + 1;
@@ -199,12 +199,12 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
     } else if (c.trail_id != chain.trail_id) {
       bad(c.seq, fmt::format("{}: made for trail {}, not this database's {}", which, c.trail_id,
                              chain.trail_id));
-    } else if (!seen.count(c.seq)) {
+    } else if (!wanted[c.seq]) {
       bad(c.seq, c.seq > report.last_seq
                      ? fmt::format("{}: the trail ends at entry {}: entries {} to {} are gone (truncated)",
                                    which, report.last_seq, report.last_seq + 1, c.seq)
                      : fmt::format("{}: entry {} is gone", which, c.seq));
-    } else if (crypto::to_hex(wanted[c.seq]) != c.head) {
+    } else if (crypto::to_hex(*wanted[c.seq]) != c.head) {
       bad(c.seq, fmt::format("{}: the trail up to entry {} differs from the one signed: history rewritten",
                              which, c.seq));
     }
