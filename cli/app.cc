@@ -120,14 +120,12 @@ int run(const std::vector<std::string>& args, Io& io) {
 
   // --purpose and --recipient, checked before any secret is asked for.
   if (!g.purpose.empty()) {
-    const Purpose* p = find_purpose(g.purpose);
-    if (p == nullptr) {
-      std::string known;
-      for (const auto& q : purposes()) known += (known.empty() ? "" : ", ") + std::string(q.name);
-      print_error(io, "unknown purpose " + g.purpose + " (known: " + known + ")", early_color);
+    auto p = parse_purpose(g.purpose);
+    if (!p.ok()) {
+      print_error(io, p.error().message(), early_color);
       return kExitUsage;
     }
-    g.purpose = std::string(p->name);
+    g.purpose = std::string((*p)->name);
   }
   if (tree.app->get_option("--recipient")->count() > 0 &&
       g.recipient.find_first_not_of(" \t") == std::string::npos) {

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include <fmt/format.h>
+
 #include "ehr/audit.h"
 
 namespace ehr {
@@ -39,6 +41,13 @@ const Purpose* find_purpose(std::string_view name_or_code) {
   for (const auto& p : purposes())
     if (same(p.name, name_or_code) || same(p.code, name_or_code)) return &p;
   return nullptr;
+}
+
+Result<const Purpose*> parse_purpose(std::string_view name_or_code) {
+  if (const Purpose* p = find_purpose(name_or_code)) return p;
+  std::string known;
+  for (const auto& p : purposes()) known += (known.empty() ? "" : ", ") + std::string(p.name);
+  return Error::invalid_argument(fmt::format("unknown purpose {} (known: {})", name_or_code, known));
 }
 
 }  // namespace ehr

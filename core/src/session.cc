@@ -154,12 +154,11 @@ Session::~Session() = default;
 
 namespace {
 
-// The purpose's name, or kInvalidArgument naming the known ones.
+// The purpose's name, or parse_purpose's error.
 Result<std::string> purpose_name(const std::string& given) {
-  if (const Purpose* p = find_purpose(given)) return std::string(p->name);
-  std::string known;
-  for (const auto& p : purposes()) known += (known.empty() ? "" : ", ") + std::string(p.name);
-  return Error::invalid_argument(fmt::format("unknown purpose {} (known: {})", given, known));
+  auto p = parse_purpose(given);
+  if (!p.ok()) return p.error();
+  return std::string((*p)->name);
 }
 
 // A user name as the failed-open journal holds it: one word, any byte

@@ -53,6 +53,8 @@ struct Purpose {
 const std::vector<Purpose>& purposes();
 // The purpose named `name_or_code` (its name or v3 code, any case), or nullptr.
 const Purpose* find_purpose(std::string_view name_or_code);
+// As find_purpose, or kInvalidArgument "unknown purpose P (known: treatment, ...)".
+Result<const Purpose*> parse_purpose(std::string_view name_or_code);
 
 // --- entries -----------------------------------------------------------------
 
