@@ -159,4 +159,65 @@ Status take_lines(const std::string& path,
   return {};
 }
 
+// --- AtomicFile -----------------------------------------------------------------
+
+Result<AtomicFile> AtomicFile::create(const std::string& path, unsigned mode) {
+  std::random_device rd;
+  std::string tmp = fmt::format("{}.tmp-{:08x}", path, rd());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return Error::cant_create(fmt::format("cannot create {}: {}", path, strerror(errno)));
+  ::fchmod(fd, mode);
+  return AtomicFile(path, std::move(tmp), fd);
+}
+
+AtomicFile::AtomicFile(AtomicFile&& other) noexcept
+    : path_(std::move(other.path_)), tmp_(std::move(other.tmp_)), fd_(other.fd_),
+      buffer_(std::move(other.buffer_)) {
+  other.fd_ = -1;
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+Status AtomicFile::flush() {
+  size_t done = 0;
+  while (done < buffer_.size()) {
+    ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error::io_error(fmt::format("cannot write {}: {}", path_, strerror(errno)));
+    done += static_cast<size_t>(n);
+  }
+  buffer_.clear();
+  return {};
+}
+
+Status AtomicFile::write(std::string_view data) {
+  if (fd_ < 0) return Error::io_error(fmt::format("cannot write {}: already closed", path_));
+  buffer_.append(data);
+  if (buffer_.size() >= (1 << 16)) return flush();
+  return {};
+}
+
+Status AtomicFile::commit() {
+  if (fd_ < 0) return Error::io_error(fmt::format("cannot write {}: already closed", path_));
+  EHR_TRY(flush());
+  if (::fsync(fd_) != 0) return Error::io_error(fmt::format("cannot write {}: fsync: {}", path_, strerror(errno)));
+  int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    ::unlink(tmp_.c_str());
+    return Error::io_error(fmt::format("cannot write {}: close: {}", path_, strerror(errno)));
+  }
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp_.c_str());
+    return Error::cant_create(fmt::format("cannot create {}: {}", path_, strerror(e)));
+  }
+  return sync_dir(dir_of(path_));
+}
+
 }  // namespace ehr

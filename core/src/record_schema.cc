@@ -4,7 +4,7 @@
 // reference and name-token tables, the change sequence, users and the audit
 // table. Migration 2: the name-token and identifier indexes cover rid.
 // Migration 3: the access model. Migration 4: Patient rows carry their care
-// team and sort key. Migration 5: the audit chain. Each later migration appends to kMigrations; released ones never
+// team and sort key. Migration 5: the audit chain. Migration 6: import aliases. Each later migration appends to kMigrations; released ones never
 // change.
 
 #include <fmt/format.h>
@@ -203,6 +203,17 @@ END;
 CREATE TRIGGER audit_chain_no_delete BEFORE DELETE ON audit_chain BEGIN
   SELECT RAISE(ABORT, 'the audit chain key never changes');
 END;
+)sql",
+    // 6: import (ehr/import.h): another source's id for a record stored
+    // here under its own id (matched by identifier), so that the source's
+    // references to it land on the stored record.
+    R"sql(
+CREATE TABLE import_alias(
+  type    TEXT NOT NULL,
+  from_id TEXT NOT NULL,
+  to_id   TEXT NOT NULL,
+  PRIMARY KEY(type, from_id)
+) WITHOUT ROWID;
 )sql",
 };
 

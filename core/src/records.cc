@@ -16,6 +16,7 @@
 #include "audit_log.h"
 #include "crypto_sodium.h"
 #include "ehr/validate.h"
+#include "record_writer.h"
 #include "resource_index.h"
 #include "session_impl.h"
 #include "words.h"
@@ -215,7 +216,7 @@ Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, co
 }
 
 Status write_history(SessionImpl& s, const StoredResource& r, const std::string& action,
-                     const std::string& reason, bool with_json) {
+                     const std::string& reason, const std::string* json) {
   auto st = s.statement(
       "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
       "VALUES(?,?,?,?,?,?,?,?,?,?)");
@@ -230,7 +231,7 @@ Status write_history(SessionImpl& s, const StoredResource& r, const std::string&
   EHR_TRY(q.bind_text(7, r.last_updated));
   EHR_TRY(q.bind_text(8, reason));
   EHR_TRY(r.patient.empty() ? q.bind_null(9) : q.bind_text(9, r.patient));
-  EHR_TRY(with_json ? q.bind_text(10, to_json(r.resource)) : q.bind_null(10));
+  EHR_TRY(json != nullptr ? q.bind_text(10, *json) : q.bind_null(10));
   auto done = q.step();
   if (!done.ok()) return done.error();
   return {};
@@ -261,8 +262,9 @@ Result<std::int64_t> next_rid(SessionImpl& s, const std::string& type) {
   return last + 1;
 }
 
-// Stores version `r` (new or replacing the current row) with its index.
-Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retracted) {
+// Stores version `r` (new or replacing the current row) with its index;
+// `json` receives the text written.
+Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retracted, std::string& json) {
   IndexEntry e = index_resource(r.resource);
   r.patient = e.patient;
   r.retracted = retracted;
@@ -296,7 +298,8 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
   EHR_TRY(opt(10, e.clinical_date));
   EHR_TRY(opt(11, e.security));
   EHR_TRY(q.bind_int(12, retracted ? 1 : 0));
-  EHR_TRY(q.bind_text(13, to_json(r.resource)));
+  json = to_json(r.resource);
+  EHR_TRY(q.bind_text(13, json));
   EHR_TRY(opt(14, e.sort_name));
   if (is_new) EHR_TRY(q.bind_int(15, new_rid));
   auto row = q.step();
@@ -364,33 +367,13 @@ Result<StoredResource> insert_new(SessionImpl& s, const Json& resource, const st
   auto existing = load(s, type, id);
   if (!existing.ok()) return existing.error();
   if (existing->has_value()) return Error::already_exists(fmt::format("{}/{} already exists", type, id));
-  auto tomb = s.statement("SELECT 1 FROM tombstone WHERE type = ? AND id = ?");
-  if (!tomb.ok()) return tomb.error();
-  EHR_TRY((*tomb)->bind_text(1, type));
-  EHR_TRY((*tomb)->bind_text(2, id));
-  auto purged = (*tomb)->step();
+  auto purged = detail::is_purged(s, type, id);
   if (!purged.ok()) return purged.error();
   if (*purged)
     return Error::already_exists(fmt::format("{}/{} was purged; its id cannot be reused", type, id));
-  auto seq = next_seq(s);
-  if (!seq.ok()) return seq.error();
-  StoredResource out;
-  out.type = type;
-  out.id = id;
-  out.version = 1;
-  out.seq = *seq;
-  out.last_updated = s.now();
-  out.resource = with_meta(resource, id, 1, out.last_updated);
-  EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource)));
-  EHR_TRY(write_history(s, out, "create", reason, true));
-  if (audit_entry) EHR_TRY(write_audit(s, {"create", "ok", out.patient, resource_ref(out), "", 1, type}));
-  if (type == "Patient" && s.policy().joins_care_team(s.roles())) {
-    // The clinician who registers a patient cares for them.
-    EHR_TRY(s.exec("INSERT OR IGNORE INTO care_team(patient, user, role, added, added_by) "
-                   "VALUES(?, ?, 'creator', ?, ?)",
-                   {id, s.user(), out.last_updated, s.user()}));
-    s.forget_care_team();
-  }
+  auto out = detail::write_created(s, resource, reason);
+  if (!out.ok()) return out.error();
+  if (audit_entry) EHR_TRY(write_audit(s, {"create", "ok", out->patient, resource_ref(*out), "", 1, type}));
   return out;
 }
 
@@ -475,16 +458,9 @@ Result<StoredResource> update_resource(Session& session, Json resource, const st
       out = cur;
       return {};
     }
-    auto seq = next_seq(s);
-    if (!seq.ok()) return seq.error();
-    out.type = type;
-    out.id = id;
-    out.version = cur.version + 1;
-    out.seq = *seq;
-    out.last_updated = s.now();
-    out.resource = with_meta(resource, id, out.version, out.last_updated);
-    EHR_TRY(store_version(s, out, false, is_retracted_content(out.resource)));
-    EHR_TRY(write_history(s, out, "update", reason, true));
+    auto written = detail::write_version(s, cur, resource, "update", reason);
+    if (!written.ok()) return written.error();
+    out = std::move(*written);
     return write_audit(s, {"update", "ok", out.patient, resource_ref(out), "", 1, type});
   });
   if (!st.ok()) return st.error();
@@ -509,32 +485,10 @@ Result<StoredResource> retract_resource(Session& session, const std::string& typ
     if (!existing->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
     StoredResource& cur = **existing;
     if (cur.retracted) return Error::conflict(fmt::format("{}/{} is already retracted", type, id));
-    Json r = cur.resource;
-    if (type == "Condition" || type == "AllergyIntolerance") {
-      const char* system = type == "Condition"
-                               ? "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-                               : "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification";
-      Json coding = Json::object();
-      coding.set("system", Json::string(system));
-      coding.set("code", Json::string("entered-in-error"));
-      Json codings = Json::array();
-      codings.push_back(std::move(coding));
-      Json vs = Json::object();
-      vs.set("coding", std::move(codings));
-      r.set("verificationStatus", std::move(vs));
-      r.erase("clinicalStatus");  // con-3/ait-1: absent when entered-in-error
-    } else if (r.find("status") != nullptr) {
-      r.set("status", Json::string("entered-in-error"));
-    }
-    auto seq = next_seq(s);
-    if (!seq.ok()) return seq.error();
-    out = cur;
-    out.version = cur.version + 1;
-    out.seq = *seq;
-    out.last_updated = s.now();
-    out.resource = with_meta(r, id, out.version, out.last_updated);
-    EHR_TRY(store_version(s, out, false, true));
-    EHR_TRY(write_history(s, out, "retract", reason, true));
+    Json r = detail::retracted_content(cur.resource);
+    auto written = detail::write_version(s, cur, r, "retract", reason);
+    if (!written.ok()) return written.error();
+    out = std::move(*written);
     return write_audit(s, {"retract", "ok", out.patient, resource_ref(out), "", 1, type});
   });
   if (!st.ok()) return st.error();
@@ -576,7 +530,7 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     tomb.version = cur.version + 1;
     tomb.seq = *seq;
     tomb.last_updated = now;
-    EHR_TRY(write_history(s, tomb, "purge", reason, false));
+    EHR_TRY(write_history(s, tomb, "purge", reason, nullptr));
     auto st = s.statement(
         "INSERT INTO tombstone(type, id, seq, time, author, reason, patient) VALUES(?,?,?,?,?,?,?)");
     if (!st.ok()) return st.error();
@@ -592,6 +546,95 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     return write_audit(s, {"purge", "ok", cur.patient, type + "/" + id, "", 1, type});
   });
 }
+
+// --- writers shared with the importer (record_writer.h) ----------------------
+
+namespace detail {
+
+Result<std::optional<StoredResource>> load_resource(SessionImpl& s, const std::string& type,
+                                                    const std::string& id) {
+  return load(s, type, id);
+}
+
+Result<bool> is_purged(SessionImpl& s, const std::string& type, const std::string& id) {
+  auto tomb = s.statement("SELECT 1 FROM tombstone WHERE type = ? AND id = ?");
+  if (!tomb.ok()) return tomb.error();
+  EHR_TRY((*tomb)->bind_text(1, type));
+  EHR_TRY((*tomb)->bind_text(2, id));
+  auto purged = (*tomb)->step();
+  if (!purged.ok()) return purged.error();
+  bool out = *purged;
+  (void)(*tomb)->reset();
+  return out;
+}
+
+std::string resource_content_key(const Json& resource) { return content_key(resource); }
+
+bool is_retracted_resource(const Json& resource) { return is_retracted_content(resource); }
+
+Result<StoredResource> write_created(SessionImpl& s, const Json& resource, const std::string& reason) {
+  auto seq = next_seq(s);
+  if (!seq.ok()) return seq.error();
+  StoredResource out;
+  out.type = text_of(resource.find("resourceType"));
+  out.id = resource.find("id")->text();
+  out.version = 1;
+  out.seq = *seq;
+  out.last_updated = s.now();
+  out.resource = with_meta(resource, out.id, 1, out.last_updated);
+  std::string json;
+  EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource), json));
+  EHR_TRY(write_history(s, out, "create", reason, &json));
+  if (out.type == "Patient" && s.policy().joins_care_team(s.roles())) {
+    // The clinician who registers a patient cares for them.
+    EHR_TRY(s.exec("INSERT OR IGNORE INTO care_team(patient, user, role, added, added_by) "
+                   "VALUES(?, ?, 'creator', ?, ?)",
+                   {out.id, s.user(), out.last_updated, s.user()}));
+    s.forget_care_team();
+  }
+  return out;
+}
+
+Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, const Json& resource,
+                                     const std::string& action, const std::string& reason) {
+  auto seq = next_seq(s);
+  if (!seq.ok()) return seq.error();
+  StoredResource out;
+  out.type = cur.type;
+  out.id = cur.id;
+  out.version = cur.version + 1;
+  out.seq = *seq;
+  out.last_updated = s.now();
+  out.resource = with_meta(resource, cur.id, out.version, out.last_updated);
+  std::string json;
+  EHR_TRY(store_version(s, out, false, action == "retract" || is_retracted_content(out.resource), json));
+  EHR_TRY(write_history(s, out, action, reason, &json));
+  return out;
+}
+
+Json retracted_content(const Json& resource) {
+  Json r = resource;
+  std::string type = text_of(r.find("resourceType"));
+  if (type == "Condition" || type == "AllergyIntolerance") {
+    const char* system = type == "Condition"
+                             ? "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+                             : "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification";
+    Json coding = Json::object();
+    coding.set("system", Json::string(system));
+    coding.set("code", Json::string("entered-in-error"));
+    Json codings = Json::array();
+    codings.push_back(std::move(coding));
+    Json vs = Json::object();
+    vs.set("coding", std::move(codings));
+    r.set("verificationStatus", std::move(vs));
+    r.erase("clinicalStatus");  // con-3/ait-1: absent when entered-in-error
+  } else if (r.find("status") != nullptr) {
+    r.set("status", Json::string("entered-in-error"));
+  }
+  return r;
+}
+
+}  // namespace detail
 
 // --- reading -----------------------------------------------------------------
 

@@ -35,6 +35,7 @@ Result<YamlNode> convert(const YAML::Node& node, int depth) {
     case YAML::NodeType::Scalar:
       out.kind = YamlNode::Kind::kScalar;
       out.scalar = node.Scalar();
+      out.plain = node.Tag() == "?";
       return out;
     case YAML::NodeType::Sequence:
       out.kind = YamlNode::Kind::kSequence;

@@ -18,6 +18,7 @@ struct YamlNode {
   enum class Kind { kNull, kScalar, kSequence, kMap };
   Kind kind = Kind::kNull;
   std::string scalar;  // kScalar only
+  bool plain = false;  // kScalar written without quotes (so `true` or `12` may be typed)
   int line = 0;        // 1-based; 0 when unknown
   int column = 0;      // 1-based
   std::vector<YamlNode> items;                          // kSequence

@@ -35,6 +35,34 @@ Status take_lines(const std::string& path,
 // Whether `path` names an existing file system object (any type).
 bool path_exists(const std::string& path);
 
+// An output file written as a stream that appears whole or not at all: the
+// bytes go to a temporary sibling (mode `mode`), and commit() fsyncs it and
+// renames it over `path` (replacing a file there), then fsyncs the
+// directory. Destroyed without commit(), the temporary file is removed.
+class AtomicFile {
+ public:
+  // Errors: kCantCreate (directory missing or not writable).
+  static Result<AtomicFile> create(const std::string& path, unsigned mode = 0600);
+
+  AtomicFile(AtomicFile&& other) noexcept;
+  AtomicFile& operator=(AtomicFile&&) = delete;
+  ~AtomicFile();
+
+  // Appends `data` (buffered). Errors: kIoError.
+  Status write(std::string_view data);
+  // Errors: kIoError, kCantCreate.
+  Status commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  AtomicFile(std::string path, std::string tmp, int fd) : path_(std::move(path)), tmp_(std::move(tmp)), fd_(fd) {}
+  Status flush();
+  std::string path_;
+  std::string tmp_;
+  int fd_ = -1;
+  std::string buffer_;
+};
+
 }  // namespace ehr
 
 #endif  // EHR_FILES_H_

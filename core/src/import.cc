@@ -1,0 +1,1539 @@
+// Batch import (ehr/import.h).
+//
+// Sections: names; planning (walking paths, telling formats apart, the
+// order of inputs); readers (JSON documents, NDJSON lines, CSV rows);
+// references; the importer (units and transactions, records, Bundles,
+// Provenance and audit); the entry point.
+
+#include "ehr/import.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "access.h"
+#include "audit_log.h"
+#include "byte_source.h"
+#include "csv_mapping.h"
+#include "csv_reader.h"
+#include "ehr/validate.h"
+#include "ehr/version.h"
+#include "record_writer.h"
+#include "resource_index.h"
+#include "session_impl.h"
+#include "words.h"
+
+namespace ehr {
+
+using detail::BoundMapping;
+using detail::ByteSource;
+using detail::CsvMapping;
+using detail::CsvReader;
+using detail::CsvRecord;
+
+// --- names ----------------------------------------------------------------------
+
+std::string_view import_format_name(ImportFormat f) {
+  switch (f) {
+    case ImportFormat::kAuto: return "auto";
+    case ImportFormat::kBundle: return "bundle";
+    case ImportFormat::kNdjson: return "ndjson";
+    case ImportFormat::kSyntheaCsv: return "synthea-csv";
+    case ImportFormat::kCsv: return "csv";
+  }
+  return "auto";
+}
+
+std::optional<ImportFormat> parse_import_format(std::string_view name) {
+  for (auto f : {ImportFormat::kAuto, ImportFormat::kBundle, ImportFormat::kNdjson,
+                 ImportFormat::kSyntheaCsv, ImportFormat::kCsv})
+    if (import_format_name(f) == name) return f;
+  return std::nullopt;
+}
+
+std::string_view on_conflict_name(OnConflict c) {
+  switch (c) {
+    case OnConflict::kRequest: return "request";
+    case OnConflict::kFail: return "fail";
+    case OnConflict::kSkip: return "skip";
+    case OnConflict::kUpdate: return "update";
+  }
+  return "request";
+}
+
+std::optional<OnConflict> parse_on_conflict(std::string_view name) {
+  for (auto c : {OnConflict::kRequest, OnConflict::kFail, OnConflict::kSkip, OnConflict::kUpdate})
+    if (on_conflict_name(c) == name) return c;
+  return std::nullopt;
+}
+
+std::string format_reject(const ImportReject& r) {
+  std::string out = r.file;
+  if (r.line > 0) out += fmt::format(":{}", r.line);
+  if (r.entry > 0) out += fmt::format(": entry {}", r.entry);
+  out += ": ";
+  if (!r.path.empty()) out += r.path + ": ";
+  out += r.message;
+  return out;
+}
+
+ImportCounts ImportReport::total() const {
+  ImportCounts t;
+  for (const auto& [type, c] : types) {
+    t.read += c.read;
+    t.created += c.created;
+    t.updated += c.updated;
+    t.unchanged += c.unchanged;
+    t.skipped += c.skipped;
+    t.rejected += c.rejected;
+  }
+  return t;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string text_of(const Json* j) { return j != nullptr && j->is_string() ? j->text() : ""; }
+
+// --- planning -------------------------------------------------------------------
+
+// The order inputs are read in: what records refer to first.
+int type_rank(std::string_view type) {
+  static const std::pair<const char*, int> kRanks[] = {
+      {"Organization", 0}, {"Location", 1},  {"Practitioner", 2}, {"PractitionerRole", 3},
+      {"Medication", 4},   {"Substance", 4}, {"Device", 5},       {"Patient", 10},
+      {"RelatedPerson", 11}, {"Encounter", 20}, {"Group", 40},     {"Provenance", 45},
+  };
+  for (const auto& [name, rank] : kRanks)
+    if (type == name) return rank;
+  return 30;
+}
+
+int table_rank(std::string_view table) {
+  static const std::pair<const char*, int> kRanks[] = {
+      {"organizations", 0}, {"payers", 1}, {"providers", 2}, {"patients", 10}, {"encounters", 20},
+  };
+  for (const auto& [name, rank] : kRanks)
+    if (table == name) return rank;
+  return 30;
+}
+
+enum class Shape { kJsonDocument, kNdjson, kCsv, kManifest };
+
+struct Input {
+  std::string path;
+  std::string display;  // in messages
+  Shape shape = Shape::kJsonDocument;
+  const CsvMapping* mapping = nullptr;  // CSV
+  std::string format;                   // for the report
+  int rank = 30;
+  std::unique_ptr<ByteSource> held;     // standard input, which cannot be opened twice
+  std::string skip_reason;              // set: listed in the report, not read
+};
+
+// The first "resourceType" value in `text`, after `after` when given.
+std::string first_resource_type(std::string_view text, std::string_view after = {}) {
+  size_t from = 0;
+  if (!after.empty()) {
+    from = text.find(after);
+    if (from == std::string_view::npos) return "";
+  }
+  size_t k = text.find("\"resourceType\"", from);
+  if (k == std::string_view::npos) return "";
+  size_t q = text.find('"', text.find(':', k) + 1);
+  if (q == std::string_view::npos) return "";
+  size_t e = text.find('"', q + 1);
+  if (e == std::string_view::npos) return "";
+  return std::string(text.substr(q + 1, e - q - 1));
+}
+
+// Where the first JSON value of `text` (starting at `at`, a '{') ends: the
+// offset after its closing brace, or npos when it does not end in `text`.
+size_t json_object_end(std::string_view text, size_t at) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = at; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '{' || c == '[') ++depth;
+    else if (c == '}' || c == ']') {
+      if (--depth == 0) return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// Reads a CSV header line from the start of `head` (the peeked text).
+std::vector<std::string> csv_header(std::string_view head, char delimiter) {
+  auto src = ByteSource::from_string(std::string(head.substr(0, head.find('\n'))), "header");
+  CsvReader r(*src, delimiter, 1 << 20);
+  CsvRecord rec;
+  auto got = r.next(rec);
+  if (!got.ok() || !*got) return {};
+  return rec.fields;
+}
+
+// The Synthea table a header belongs to: the file's stem names it when its
+// header fits; otherwise the table whose mapping knows the most columns.
+const CsvMapping* synthea_table(const std::string& path, const std::vector<std::string>& header) {
+  std::string stem = fs::path(path).stem().string();
+  const CsvMapping* best = nullptr;
+  int best_known = 0;
+  bool tie = false;
+  for (const auto& m : detail::synthea_mappings()) {
+    bool fits = std::all_of(m.required().begin(), m.required().end(), [&](const std::string& c) {
+      return BoundMapping::bind(m, header).ok() || c.empty();
+    });
+    if (!fits) continue;
+    if (m.table() == stem) return &m;
+    int known = m.columns_known(header);
+    if (known > best_known) {
+      best = &m;
+      best_known = known;
+      tie = false;
+    } else if (known == best_known) {
+      tie = true;
+    }
+  }
+  return tie ? nullptr : best;
+}
+
+class Planner {
+ public:
+  Planner(const ImportOptions& o, const CsvMapping* mapping) : o_(o), mapping_(mapping) {}
+
+  Status add_path(const std::string& path) {
+    if (path == "-") return add_file(path, true);
+    std::error_code ec;
+    auto st = fs::status(path, ec);
+    if (ec || !fs::exists(st)) return Error::no_input(fmt::format("{}: no such file or directory", path));
+    if (!fs::is_directory(st)) return add_file(path, true);
+    return add_directory(path);
+  }
+
+  std::vector<Input> take() {
+    std::stable_sort(inputs_.begin(), inputs_.end(),
+                     [](const Input& a, const Input& b) { return a.rank < b.rank; });
+    return std::move(inputs_);
+  }
+
+ private:
+  Status add_directory(const std::string& dir) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+    if (ec) return Error::no_input(fmt::format("{}: cannot read: {}", dir, ec.message()));
+    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (ec) return Error::no_input(fmt::format("{}: cannot read: {}", dir, ec.message()));
+      std::string name = it->path().filename().string();
+      if (!name.empty() && name[0] == '.') {
+        if (it->is_directory()) it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file()) files.push_back(it->path().string());
+    }
+    std::sort(files.begin(), files.end());
+    // A Bulk Data export: its manifest lists error files, which are no data.
+    std::set<std::string> errors;
+    fs::path manifest = fs::path(dir) / "manifest.json";
+    for (const auto& f : files)
+      if (fs::path(f) == manifest) errors = manifest_errors(f, dir);
+    for (const auto& f : files) {
+      std::string ext = fs::path(f).extension().string();
+      for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (errors.count(fs::path(f).lexically_normal().string()) > 0) {
+        skip(f, "an error file of a Bulk Data export");
+        continue;
+      }
+      if (ext != ".json" && ext != ".ndjson" && ext != ".jsonl" && ext != ".csv" && ext != ".tsv" &&
+          ext != ".txt") {
+        skip(f, "not a .json, .ndjson, .jsonl, .csv, .tsv or .txt file");
+        continue;
+      }
+      EHR_TRY(add_file(f, false));
+    }
+    return {};
+  }
+
+  static std::set<std::string> manifest_errors(const std::string& path, const std::string& dir) {
+    std::set<std::string> out;
+    auto src = ByteSource::open_file(path);
+    if (!src.ok()) return out;
+    std::string text;
+    auto all = (*src)->read_all(text, 16 << 20);
+    if (!all.ok() || !*all) return out;
+    auto doc = parse_json(text);
+    if (!doc.ok()) return out;
+    if (const Json* err = doc->find("error"); err != nullptr && err->is_array())
+      for (const auto& e : err->items())
+        if (const Json* url = e.find("url"); url != nullptr && url->is_string())
+          out.insert((fs::path(dir) / url->text()).lexically_normal().string());
+    return out;
+  }
+
+  void skip(const std::string& path, std::string why) {
+    Input in;
+    in.path = in.display = path;
+    in.skip_reason = std::move(why);
+    in.rank = -1;
+    inputs_.push_back(std::move(in));
+  }
+
+  Status add_file(const std::string& path, bool named) {
+    auto src = path == "-" && o_.stdin_stream != nullptr
+                   ? Result<std::unique_ptr<ByteSource>>(ByteSource::from_stream(*o_.stdin_stream))
+                   : ByteSource::open_file(path);
+    if (!src.ok()) return src.error();
+    in_total_bytes_ += (*src)->size();
+    Input in;
+    in.path = path;
+    in.display = (*src)->name();
+    auto head = (*src)->peek(1 << 16);
+    if (!head.ok()) return head.error();
+    std::string_view h = *head;
+    if (h.substr(0, 3) == "\xEF\xBB\xBF") h.remove_prefix(3);
+    size_t at = 0;
+    while (at < h.size() && is_space(h[at])) ++at;
+    if (h.size() >= 2 && static_cast<unsigned char>(h[0]) == 0x1f && static_cast<unsigned char>(h[1]) == 0x8b)
+      return Error::invalid_data(fmt::format(
+          "{}: compressed (gzip) input: decompress it first (zcat {} | ehr import -)", in.display, path));
+    bool json = at < h.size() && (h[at] == '{' || h[at] == '[');
+    ImportFormat f = o_.format;
+    if (f == ImportFormat::kAuto) {
+      if (json) {
+        size_t end = json_object_end(h, at);
+        size_t next = end;
+        while (next != std::string_view::npos && next < h.size() && is_space(h[next])) ++next;
+        bool newline_inside = h.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at)
+                                  .find('\n') != std::string_view::npos;
+        if (end != std::string_view::npos && next < h.size() && h[next] == '{')
+          f = ImportFormat::kNdjson;  // a second object follows the first
+        else if (end == std::string_view::npos && !newline_inside)
+          f = ImportFormat::kNdjson;  // one long line: NDJSON lines may be Bundles too
+        else
+          f = ImportFormat::kBundle;  // one document (a Bundle or a single resource)
+      } else if (at == h.size()) {
+        f = ImportFormat::kNdjson;  // empty: nothing to import either way
+      } else {
+        f = mapping_ != nullptr ? ImportFormat::kCsv : ImportFormat::kSyntheaCsv;
+      }
+    }
+    switch (f) {
+      case ImportFormat::kBundle:
+        in.shape = Shape::kJsonDocument;
+        in.format = "json";
+        if (at < h.size() && h[at] == '{') {
+          std::string root = first_resource_type(h);
+          if (root.empty() && h.find("\"transactionTime\"") != std::string_view::npos &&
+              h.find("\"output\"") != std::string_view::npos) {
+            if (named) break;  // refused when read, by name
+            skip(path, "a Bulk Data manifest (the files it lists are read from the directory)");
+            return {};
+          }
+          in.format = root == "Bundle" ? "bundle" : "json";
+          in.rank = type_rank(root == "Bundle" ? first_resource_type(h, "\"entry\"") : root);
+        }
+        break;
+      case ImportFormat::kNdjson:
+        in.shape = Shape::kNdjson;
+        in.format = "ndjson";
+        in.rank = type_rank(first_resource_type(h));
+        break;
+      case ImportFormat::kCsv:
+      case ImportFormat::kSyntheaCsv: {
+        in.shape = Shape::kCsv;
+        auto header = csv_header(h.substr(at), o_.delimiter);
+        if (f == ImportFormat::kCsv || mapping_ != nullptr) {
+          in.mapping = mapping_;
+          in.format = "csv:" + mapping_->name();
+        } else {
+          in.mapping = synthea_table(path, header);
+          if (in.mapping == nullptr)
+            return Error::invalid_data(fmt::format(
+                "{}: not a Synthea CSV table this ehr knows (by its header); read it with --mapping FILE",
+                in.display));
+          in.format = "synthea-csv:" + in.mapping->table();
+          in.rank = table_rank(in.mapping->table());
+        }
+        break;
+      }
+      case ImportFormat::kAuto:
+        break;
+    }
+    if (path == "-") in.held = std::move(*src);
+    inputs_.push_back(std::move(in));
+    return {};
+  }
+
+  const ImportOptions& o_;
+  const CsvMapping* mapping_;
+  std::vector<Input> inputs_;
+
+ public:
+  std::uint64_t in_total_bytes_ = 0;
+};
+
+// --- readers ------------------------------------------------------------------
+
+// One item a reader gives: a resource, a Bundle, or a record it could not
+// make (`problem`).
+struct Item {
+  Json json;
+  std::int64_t line = 0;
+  std::string original;
+  std::string hash_key;  // CSV {hash: ...} ids
+  std::string problem;   // a record the reader could not make
+  std::string rule;
+  std::string path;
+  std::string type;      // the resource type when known
+};
+
+class Reader {
+ public:
+  virtual ~Reader() = default;
+  // The next item, or false at the end. An error: the file cannot be read on.
+  virtual Result<bool> next(Item& item) = 0;
+};
+
+std::string json_problem(const Error& e) { return e.message(); }
+
+class DocumentReader final : public Reader {
+ public:
+  DocumentReader(ByteSource& src, size_t max) : src_(src), max_(max) {}
+  Result<bool> next(Item& item) override {
+    if (done_) return false;
+    done_ = true;
+    std::string text;
+    auto all = src_.read_all(text, max_);
+    if (!all.ok()) return all.error();
+    if (!*all)
+      return Error::invalid_data(fmt::format(
+          "{}: larger than the record limit of {} bytes (--max-record-size)", src_.name(), max_));
+    std::string_view body = text;
+    if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);
+    auto doc = parse_json(body);
+    if (!doc.ok()) return Error::invalid_data(fmt::format("{}: {}", src_.name(), doc.error().message()));
+    if (!doc->is_object())
+      return Error::invalid_data(fmt::format("{}: not a FHIR resource (a JSON object)", src_.name()));
+    if (doc->find("resourceType") == nullptr && doc->find("transactionTime") != nullptr)
+      return Error::invalid_data(fmt::format(
+          "{}: a Bulk Data manifest, not data: import the directory it describes", src_.name()));
+    item.json = std::move(*doc);
+    item.type = text_of(item.json.find("resourceType"));
+    item.original = std::string(body);
+    return true;
+  }
+
+ private:
+  ByteSource& src_;
+  size_t max_;
+  bool done_ = false;
+};
+
+class NdjsonReader final : public Reader {
+ public:
+  NdjsonReader(ByteSource& src, size_t max) : src_(src), max_(max) {}
+  Result<bool> next(Item& item) override {
+    for (;;) {
+      bool too_long = false;
+      auto got = src_.next_line(line_text_, max_, too_long);
+      if (!got.ok()) return got.error();
+      if (!*got) return false;
+      ++line_;
+      item = Item();
+      item.line = line_;
+      if (too_long) {
+        item.problem = fmt::format("line larger than the record limit of {} bytes (--max-record-size)", max_);
+        item.rule = "record-size";
+        return true;
+      }
+      std::string_view body = line_text_;
+      if (line_ == 1 && body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);
+      if (std::all_of(body.begin(), body.end(), is_space)) continue;
+      item.original = std::string(body);
+      auto doc = parse_json(body);
+      if (!doc.ok()) {
+        item.problem = json_problem(doc.error());
+        item.rule = "json";
+        return true;
+      }
+      if (!doc->is_object()) {
+        item.problem = "not a FHIR resource (a JSON object)";
+        item.rule = "json";
+        return true;
+      }
+      item.type = text_of(doc->find("resourceType"));
+      item.json = std::move(*doc);
+      return true;
+    }
+  }
+
+ private:
+  ByteSource& src_;
+  size_t max_;
+  std::int64_t line_ = 0;
+  std::string line_text_;
+};
+
+// RFC 4180 text of a row, for --rejects.
+std::string csv_line(const std::vector<std::string>& fields, char delimiter) {
+  std::string out;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) out += delimiter;
+    const std::string& f = fields[i];
+    if (f.find_first_of(std::string("\"\r\n") + delimiter) == std::string::npos) {
+      out += f;
+      continue;
+    }
+    out += '"';
+    for (char c : f) {
+      if (c == '"') out += '"';
+      out += c;
+    }
+    out += '"';
+  }
+  return out;
+}
+
+class CsvItemReader final : public Reader {
+ public:
+  CsvItemReader(ByteSource& src, const CsvMapping& mapping, char delimiter, size_t max)
+      : src_(src), reader_(src, delimiter, max), mapping_(mapping), delimiter_(delimiter) {
+    auto types = mapping.resource_types();
+    first_type_ = types.empty() ? "" : types.front();
+  }
+
+  Result<bool> next(Item& item) override {
+    if (!pending_.empty()) {
+      item = std::move(pending_.front());
+      pending_.erase(pending_.begin());
+      return true;
+    }
+    if (!bound_) {
+      CsvRecord header;
+      auto got = reader_.next(header);
+      if (!got.ok()) return Error::invalid_data(fmt::format("{}:{}", src_.name(), got.error().message()));
+      if (!*got) return false;  // an empty file
+      if (!header.problem.empty())
+        return Error::invalid_data(fmt::format("{}: line 1: the header: {}", src_.name(), header.problem));
+      auto b = BoundMapping::bind(mapping_, header.fields);
+      if (!b.ok()) return Error::invalid_data(fmt::format("{}: {}", src_.name(), b.error().message()));
+      bound_.emplace(std::move(*b));
+      columns_ = header.fields.size();
+      header_ = std::move(header.fields);
+    }
+    CsvRecord rec;
+    auto got = reader_.next(rec);
+    if (!got.ok()) return Error::invalid_data(fmt::format("{}: {}", src_.name(), got.error().message()));
+    if (!*got) return false;
+    item = Item();
+    item.line = rec.line;
+    item.type = first_type_;
+    if (!rec.problem.empty()) {
+      item.problem = rec.problem;
+      item.rule = "record-size";
+      return true;
+    }
+    item.original = csv_line(rec.fields, delimiter_);
+    if (rec.fields.size() != columns_) {
+      item.problem = fmt::format("{} fields, the header has {}", rec.fields.size(), columns_);
+      item.rule = "csv-column-count";
+      return true;
+    }
+    for (size_t i = 0; i < rec.fields.size(); ++i)
+      if (!is_valid_utf8(rec.fields[i])) {
+        item.path = header_[i];
+        item.problem = fmt::format("column {}: invalid UTF-8", header_[i]);
+        item.rule = "utf8";
+        return true;
+      }
+    auto mapped = bound_->map_row(rec.fields);
+    if (!mapped.ok()) {
+      item.problem = mapped.error().message();
+      item.rule = "mapping";
+      return true;
+    }
+    for (size_t i = 0; i < mapped->size(); ++i) {
+      Item out;
+      out.line = rec.line;
+      out.original = item.original;
+      out.json = std::move((*mapped)[i].resource);
+      out.hash_key = std::move((*mapped)[i].hash_key);
+      out.type = text_of(out.json.find("resourceType"));
+      if (i == 0) item = std::move(out);
+      else pending_.push_back(std::move(out));
+    }
+    return true;
+  }
+
+ private:
+  ByteSource& src_;
+  CsvReader reader_;
+  const CsvMapping& mapping_;
+  char delimiter_;
+  std::optional<BoundMapping> bound_;
+  size_t columns_ = 0;
+  std::vector<std::string> header_;
+  std::string first_type_;
+  std::vector<Item> pending_;
+};
+
+// --- the importer -----------------------------------------------------------------
+
+// A failure that ends the current unit: its transaction rolls back.
+struct Stop {
+  Error error;
+};
+
+class Importer {
+ public:
+  Importer(SessionImpl& s, const ImportOptions& o, ImportObserver& obs, ProgressSink& progress,
+           ImportReport& report)
+      : s_(s), o_(o), obs_(obs), progress_(progress), report_(report) {}
+
+  Status run(std::vector<Input>& inputs);
+
+ private:
+  struct Entry {
+    Json resource;
+    std::string method;  // "POST", "PUT", "DELETE", "" (upsert)
+    std::string type;
+    std::string id;      // "" until known
+    std::string hash_key;
+    std::int64_t line = 0;
+    std::int64_t entry = 0;
+    const std::string* original = nullptr;
+    bool in_bundle = false;
+    // An entry an ifNoneExist or conditional reference already found.
+    bool exists_already = false;
+  };
+
+  // Per-unit bookkeeping, merged into the report on commit.
+  struct Pending {
+    std::map<std::string, ImportCounts> types;
+    std::vector<std::string> targets;   // Type/id/_history/v written since the last chunk
+    std::set<std::string> patients;
+    std::map<std::string, std::int64_t> written_types;
+  };
+
+  Status import_input(Input& in);
+  Status unit(Reader& reader, Input& in, bool& more);
+  Status handle_item(Item& item, Input& in);
+  Status handle_bundle(Item& item, Input& in);
+  // Imports one resource; a reject returns OK (continue) or an error (stop).
+  Status handle_entry(Entry& e, Input& in);
+  Status reject(const Input& in, const Entry* e, std::int64_t line, std::string type, std::string path,
+                std::string rule, std::string message, const std::string* original);
+  Status flush_chunk(const Input& in);
+  Status rewrite_references(Json& node, const std::string& path, const std::map<std::string, std::string>* urls,
+                            Entry& e, std::string& bad_path, std::string& bad_message);
+  Result<std::vector<std::string>> search_ids(const std::string& type, std::string_view query,
+                                              std::string& problem);
+  Result<std::string> type_of_id(const std::string& id);
+  Result<std::optional<StoredResource>> match_identifier(const Entry& e, std::string& problem);
+  Status with_savepoint(const std::function<Status()>& body);
+  void count(const std::string& type, std::int64_t ImportCounts::*field) { ++(pending_.types[type].*field); }
+  void commit_pending();
+
+  SessionImpl& s_;
+  const ImportOptions& o_;
+  ImportObserver& obs_;
+  ProgressSink& progress_;
+  ImportReport& report_;
+  Pending pending_;
+  std::int64_t start_seq_ = 0;
+  std::int64_t items_ = 0;
+  std::uint64_t bytes_before_ = 0;  // bytes of the inputs finished
+  ByteSource* current_ = nullptr;
+  ImportFileReport* file_ = nullptr;
+  std::optional<std::set<std::string>> stored_types_;
+  bool aliases_ = false;  // whether import_alias has rows
+  bool stopped_by_reject_ = false;
+
+ public:
+  std::uint64_t total_bytes_ = 0;
+
+ private:
+  std::string last_reject_type_;
+  int savepoints_ = 0;
+};
+
+Status Importer::with_savepoint(const std::function<Status()>& body) {
+  // Only needed when a failed record must not take its unit with it.
+  if (!o_.continue_on_error) return body();
+  std::string name = fmt::format("rec{}", savepoints_++);
+  EHR_TRY(s_.db().exec("SAVEPOINT " + name));
+  Pending saved = pending_;
+  Status st = body();
+  if (!st.ok()) {
+    s_.reset_statements();
+    (void)s_.db().exec("ROLLBACK TO " + name);
+    (void)s_.db().exec("RELEASE " + name);
+    pending_ = std::move(saved);
+    --savepoints_;
+    return st;
+  }
+  --savepoints_;
+  return s_.db().exec("RELEASE " + name);
+}
+
+Status Importer::reject(const Input& in, const Entry* e, std::int64_t line, std::string type,
+                        std::string path, std::string rule, std::string message,
+                        const std::string* original) {
+  ImportReject r;
+  r.file = in.display;
+  r.line = line;
+  r.entry = e != nullptr ? e->entry : 0;
+  r.type = std::move(type);
+  r.path = std::move(path);
+  r.rule = std::move(rule);
+  r.message = std::move(message);
+  if (original != nullptr) r.original = *original;
+  ++report_.types[r.type.empty() ? "(unknown)" : r.type].rejected;
+  if (file_ != nullptr) ++file_->rejected;
+  obs_.rejected(r);
+  last_reject_type_ = r.type;
+  if (o_.continue_on_error) return {};
+  stopped_by_reject_ = true;
+  ErrorCode code = r.rule == "access" ? ErrorCode::kAccessDenied : ErrorCode::kInvalidData;
+  return Error(code, format_reject(r));
+}
+
+void Importer::commit_pending() {
+  for (const auto& [type, c] : pending_.types) {
+    ImportCounts& t = report_.types[type];
+    t.read += c.read;
+    t.created += c.created;
+    t.updated += c.updated;
+    t.unchanged += c.unchanged;
+    t.skipped += c.skipped;
+  }
+  pending_ = Pending();
+}
+
+// --- references -----------------------------------------------------------------
+
+std::vector<std::string> split_query(std::string_view q) {
+  std::vector<std::string> out;
+  size_t from = 0;
+  for (;;) {
+    size_t amp = q.find('&', from);
+    out.emplace_back(q.substr(from, amp == std::string_view::npos ? std::string_view::npos : amp - from));
+    if (amp == std::string_view::npos) break;
+    from = amp + 1;
+  }
+  return out;
+}
+
+// %XX escapes of a URL query value decoded ('+' stays: FHIR tokens use %20).
+std::string percent_decode(std::string_view v) {
+  std::string out;
+  auto hex = [](char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  };
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '%' && i + 2 < v.size() && hex(v[i + 1]) >= 0 && hex(v[i + 2]) >= 0) {
+      out += static_cast<char>(hex(v[i + 1]) * 16 + hex(v[i + 2]));
+      i += 2;
+    } else {
+      out += v[i];
+    }
+  }
+  return out;
+}
+
+bool valid_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+  });
+}
+
+// Ids of `type` records matching a conditional query ("identifier=sys|val",
+// "_id=x"); `problem` set (and nothing returned) for what is not supported.
+Result<std::vector<std::string>> Importer::search_ids(const std::string& type, std::string_view query,
+                                                      std::string& problem) {
+  std::vector<std::string> ids;
+  bool first = true;
+  for (const auto& part : split_query(query)) {
+    size_t eq = part.find('=');
+    if (eq == std::string::npos) {
+      problem = "a conditional query needs name=value parameters";
+      return ids;
+    }
+    std::string name = part.substr(0, eq);
+    std::string value = percent_decode(part.substr(eq + 1));
+    std::vector<std::string> found;
+    if (name == "_id") {
+      auto r = detail::load_resource(s_, type, value);
+      if (!r.ok()) return r.error();
+      if (r->has_value()) found.push_back(value);
+    } else if (name == "identifier") {
+      size_t bar = value.find('|');
+      std::string system = bar == std::string::npos ? "" : value.substr(0, bar);
+      std::string v = bar == std::string::npos ? value : value.substr(bar + 1);
+      auto st = s_.statement(bar == std::string::npos || system.empty()
+                                 ? "SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+                                   "WHERE i.value = ?1 AND i.type = ?2 LIMIT 3"
+                                 : "SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+                                   "WHERE i.value = ?1 AND i.type = ?2 AND i.system = ?3 LIMIT 3");
+      if (!st.ok()) return st.error();
+      EHR_TRY((*st)->bind_text(1, v));
+      EHR_TRY((*st)->bind_text(2, type));
+      if (bar != std::string::npos && !system.empty()) EHR_TRY((*st)->bind_text(3, system));
+      for (;;) {
+        auto row = (*st)->step();
+        if (!row.ok()) return row.error();
+        if (!*row) break;
+        found.push_back((*st)->column_text(0));
+      }
+    } else {
+      problem = fmt::format("conditional search parameter {} is not supported (identifier, _id)", name);
+      return std::vector<std::string>();
+    }
+    if (first) {
+      ids = std::move(found);
+      first = false;
+    } else {
+      std::vector<std::string> both;
+      for (const auto& id : ids)
+        if (std::find(found.begin(), found.end(), id) != found.end()) both.push_back(id);
+      ids = std::move(both);
+    }
+  }
+  return ids;
+}
+
+// The type of the record whose id is `id`, "" when none (ids of urn:uuid
+// references name no type).
+Result<std::string> Importer::type_of_id(const std::string& id) {
+  if (!stored_types_) {
+    auto rows = s_.rows("SELECT DISTINCT type FROM resource");
+    if (!rows.ok()) return rows.error();
+    stored_types_.emplace();
+    for (const auto& r : *rows) stored_types_->insert(r[0]);
+  }
+  std::string found;
+  for (const auto& type : *stored_types_) {
+    auto r = detail::load_resource(s_, type, id);
+    if (!r.ok()) return r.error();
+    if (r->has_value()) {
+      if (!found.empty()) return std::string();  // ambiguous: leave it
+      found = type;
+    }
+  }
+  return found;
+}
+
+// Rewrites every reference in `node` (urn:uuid and absolute fullUrls of the
+// Bundle, conditional references, aliased ids). A reference that cannot
+// stand sets bad_path/bad_message.
+Status Importer::rewrite_references(Json& node, const std::string& path,
+                                    const std::map<std::string, std::string>* urls, Entry& e,
+                                    std::string& bad_path, std::string& bad_message) {
+  if (!bad_message.empty()) return {};
+  if (node.is_array()) {
+    auto& items = node.items();
+    for (size_t i = 0; i < items.size(); ++i)
+      EHR_TRY(rewrite_references(items[i], fmt::format("{}[{}]", path, i), urls, e, bad_path, bad_message));
+    return {};
+  }
+  if (!node.is_object()) return {};
+  for (auto& [key, value] : node.members()) {
+    std::string here = path + "." + key;
+    if (key != "reference" || !value.is_string()) {
+      if (value.is_object() || value.is_array())
+        EHR_TRY(rewrite_references(value, here, urls, e, bad_path, bad_message));
+      continue;
+    }
+    const std::string ref = value.text();
+    if (ref.empty() || ref[0] == '#') continue;
+    if (urls != nullptr) {
+      auto it = urls->find(ref);
+      if (it != urls->end()) {
+        value = Json::string(it->second);
+        continue;
+      }
+    }
+    if (ref.rfind("urn:uuid:", 0) == 0 || ref.rfind("urn:oid:", 0) == 0) {
+      std::string id = ref.substr(ref.rfind(':') + 1);
+      std::string type;
+      if (valid_id(id)) {
+        auto t = type_of_id(id);
+        if (!t.ok()) return t.error();
+        type = *t;
+      }
+      if (!type.empty()) {
+        value = Json::string(type + "/" + id);
+      } else if (e.in_bundle) {
+        bad_path = here;
+        bad_message = fmt::format("dangling reference {}: no entry of the Bundle has this fullUrl "
+                                  "and no stored record this id", ref);
+      }
+      continue;
+    }
+    size_t q = ref.find('?');
+    if (q != std::string::npos && ref.find('/') > q) {
+      std::string type = ref.substr(0, q);
+      std::string problem;
+      auto ids = search_ids(type, std::string_view(ref).substr(q + 1), problem);
+      if (!ids.ok()) return ids.error();
+      if (!problem.empty()) {
+        bad_path = here;
+        bad_message = problem;
+      } else if (ids->empty()) {
+        bad_path = here;
+        bad_message = fmt::format("dangling reference {}: it matches no stored record", ref);
+      } else if (ids->size() > 1) {
+        bad_path = here;
+        bad_message = fmt::format("ambiguous reference {}: it matches several records", ref);
+      } else {
+        value = Json::string(type + "/" + ids->front());
+      }
+      continue;
+    }
+    if (aliases_) {
+      std::string type, id;
+      if (parse_reference(ref, type, id) && ref.find("://") == std::string::npos) {
+        auto rows = s_.rows("SELECT to_id FROM import_alias WHERE type = ? AND from_id = ?", {type, id});
+        if (!rows.ok()) return rows.error();
+        if (!rows->empty()) value = Json::string(type + "/" + (*rows)[0][0]);
+      }
+    }
+  }
+  return {};
+}
+
+// A record stored before this run that shares an identifier with `e`.
+Result<std::optional<StoredResource>> Importer::match_identifier(const Entry& e, std::string& problem) {
+  const Json* ids = e.resource.find("identifier");
+  if (ids == nullptr || !ids->is_array()) return std::optional<StoredResource>();
+  std::string found;
+  for (const auto& ident : ids->items()) {
+    std::string system = text_of(ident.find("system"));
+    std::string value = text_of(ident.find("value"));
+    if (system.empty() || value.empty()) continue;
+    auto st = s_.statement(
+        "SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+        "WHERE i.value = ? AND i.system = ? AND i.type = ? AND r.seq <= ? LIMIT 3");
+    if (!st.ok()) return st.error();
+    EHR_TRY((*st)->bind_text(1, value));
+    EHR_TRY((*st)->bind_text(2, system));
+    EHR_TRY((*st)->bind_text(3, e.type));
+    EHR_TRY((*st)->bind_int(4, start_seq_));
+    for (;;) {
+      auto row = (*st)->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      std::string id = (*st)->column_text(0);
+      if (!found.empty() && found != id) {
+        problem = fmt::format("its identifiers match several stored {} records ({} and {})", e.type, found, id);
+        return std::optional<StoredResource>();
+      }
+      found = id;
+    }
+  }
+  if (found.empty()) return std::optional<StoredResource>();
+  return detail::load_resource(s_, e.type, found);
+}
+
+// --- records --------------------------------------------------------------------
+
+Status Importer::handle_entry(Entry& e, Input& in) {
+  const std::string* original = e.original;
+  auto fail = [&](std::string path, std::string rule, std::string message) {
+    return reject(in, &e, e.line, e.type, std::move(path), std::move(rule), std::move(message), original);
+  };
+  if (e.method != "DELETE") {
+    if (!e.resource.is_object()) return fail("", "json", "not a FHIR resource (a JSON object)");
+    e.type = text_of(e.resource.find("resourceType"));
+    if (e.type.empty()) return fail("", "resource-type", "the resource has no resourceType");
+  }
+  count(e.type, &ImportCounts::read);
+  if (e.method == "DELETE" && e.id.empty()) {  // a conditional delete that matched nothing
+    count(e.type, &ImportCounts::unchanged);
+    return {};
+  }
+  if (e.type == "Bundle" && !e.in_bundle && e.method.empty())
+    return fail("", "nested-bundle", "a Bundle inside a Bundle is not imported");
+  // The id: given, from the CSV key, or from the content (so the same
+  // record read again finds itself).
+  if (e.id.empty()) {
+    if (!e.hash_key.empty()) e.id = detail::hashed_id(e.hash_key);
+    else if (const Json* id = e.resource.find("id"); id != nullptr && id->is_string()) e.id = id->text();
+    else e.id = detail::hashed_id("json\x1f" + to_json_canonical(e.resource));
+  }
+  if (e.method != "DELETE") e.resource.set("id", Json::string(e.id));
+  std::string bad_path, bad_message;
+  if (e.method != "DELETE") {
+    EHR_TRY(rewrite_references(e.resource, e.type, nullptr, e, bad_path, bad_message));
+    if (!bad_message.empty()) return fail(bad_path, "dangling-reference", bad_message);
+  }
+  auto existing = detail::load_resource(s_, e.type, e.id);
+  if (!existing.ok()) return existing.error();
+  if (!existing->has_value()) {
+    auto purged = detail::is_purged(s_, e.type, e.id);
+    if (!purged.ok()) return purged.error();
+    if (*purged) return fail("", "purged", fmt::format("{}/{} was purged; its id cannot be used again", e.type, e.id));
+    if (e.method != "DELETE") {
+      std::string problem;
+      auto m = match_identifier(e, problem);
+      if (!m.ok()) return m.error();
+      if (!problem.empty()) return fail(e.type + ".identifier", "identifier-match", problem);
+      if (m->has_value()) {
+        // Another source's id for a record stored here: remember it, so
+        // references to it land on the stored record.
+        EHR_TRY(s_.exec("INSERT OR REPLACE INTO import_alias(type, from_id, to_id) VALUES(?,?,?)",
+                        {e.type, e.id, (*m)->id}));
+        aliases_ = true;
+        e.id = (*m)->id;
+        e.resource.set("id", Json::string(e.id));
+        *existing = std::move(*m);
+      }
+    }
+  }
+  if (e.method == "DELETE") {
+    // A deletion at the source: retracted here (import never destroys
+    // content; purge is its own permission).
+    if (!existing->has_value() || (*existing)->retracted) {
+      count(e.type, &ImportCounts::unchanged);
+      return {};
+    }
+    const StoredResource& cur = **existing;
+    auto allowed = authorize(s_, Action::kImport, Target{cur.type, cur.patient, cur.security, cur.code});
+    if (!allowed.ok()) return fail("", "access", allowed.error().message());
+    return with_savepoint([&]() -> Status {
+      auto w = detail::write_version(s_, cur, detail::retracted_content(cur.resource), "retract",
+                                     "deleted at the source (import)");
+      if (!w.ok()) return w.error();
+      count(e.type, &ImportCounts::updated);
+      pending_.targets.push_back(fmt::format("{}/{}/_history/{}", w->type, w->id, w->version));
+      if (!w->patient.empty()) pending_.patients.insert(w->patient);
+      ++pending_.written_types[w->type];
+      return {};
+    });
+  }
+  // Validation, then the decision.
+  for (const auto& issue : validate_resource(e.resource))
+    if (issue.is_error) return fail(issue.path, issue.rule, issue.message);
+  IndexEntry probe = index_resource(e.resource);
+  auto allowed = authorize(s_, Action::kImport,
+                           Target{e.type, probe.patient, probe.security,
+                                  probe.code.empty() ? "" : probe.code_system + "|" + probe.code});
+  if (!allowed.ok()) return fail("", "access", allowed.error().message());
+  std::string reason = "import";
+  if (existing->has_value()) {
+    const StoredResource& cur = **existing;
+    if (detail::resource_content_key(cur.resource) == detail::resource_content_key(e.resource)) {
+      count(e.type, &ImportCounts::unchanged);
+      return {};
+    }
+    OnConflict how = o_.on_conflict;
+    if (how == OnConflict::kRequest) how = e.method == "POST" ? OnConflict::kSkip : OnConflict::kUpdate;
+    if (e.exists_already) how = OnConflict::kSkip;  // ifNoneExist found it
+    if (how == OnConflict::kSkip) {
+      count(e.type, &ImportCounts::skipped);
+      return {};
+    }
+    if (how == OnConflict::kFail)
+      return fail("", "conflict",
+                  fmt::format("{}/{} is stored with other content (--on-conflict update replaces it, "
+                              "skip keeps it)",
+                              e.type, e.id));
+    if (!cur.patient.empty() && cur.patient != probe.patient) {
+      auto was = authorize(s_, Action::kImport, Target{cur.type, cur.patient, cur.security, cur.code});
+      if (!was.ok()) return fail("", "access", was.error().message());
+    }
+  }
+  return with_savepoint([&]() -> Status {
+    auto w = existing->has_value() ? detail::write_version(s_, **existing, e.resource, "update", reason)
+                                   : detail::write_created(s_, e.resource, reason);
+    if (!w.ok()) return w.error();
+    count(e.type, existing->has_value() ? &ImportCounts::updated : &ImportCounts::created);
+    pending_.targets.push_back(fmt::format("{}/{}/_history/{}", w->type, w->id, w->version));
+    if (!w->patient.empty()) pending_.patients.insert(w->patient);
+    ++pending_.written_types[w->type];
+    if (stored_types_) stored_types_->insert(w->type);
+    if (pending_.targets.size() >= 1000) return flush_chunk(in);
+    return {};
+  });
+}
+
+// --- Bundles ----------------------------------------------------------------------
+
+Status Importer::handle_bundle(Item& item, Input& in) {
+  Json& bundle = item.json;
+  std::string btype = text_of(bundle.find("type"));
+  auto whole = [&](std::string message) {
+    return reject(in, nullptr, item.line, "Bundle", "Bundle.type", "bundle", std::move(message), &item.original);
+  };
+  if (btype == "transaction-response" || btype == "batch-response")
+    return whole(fmt::format("a {} Bundle reports on a request and holds nothing to import", btype));
+  if (btype.empty()) return whole("the Bundle has no type");
+  const Json* entries_json = bundle.find("entry");
+  if (entries_json == nullptr) return {};
+  if (!entries_json->is_array()) return whole("Bundle.entry is not an array");
+  bool transaction = btype == "transaction";
+  std::vector<Entry> entries;
+  std::vector<std::string> originals;
+  std::map<std::string, std::string> urls;  // fullUrl -> Type/id
+  originals.reserve(entries_json->size());
+  for (const auto& ej : entries_json->items()) originals.push_back(to_json(ej));
+  struct Problem {
+    size_t index;
+    std::string path, rule, message;
+  };
+  std::vector<Problem> problems;
+  size_t index = 0;
+  for (auto& ej : bundle.find("entry")->items()) {
+    Entry e;
+    e.entry = static_cast<std::int64_t>(++index);
+    e.line = item.line;
+    e.in_bundle = true;
+    e.original = &originals[index - 1];
+    std::string where = fmt::format("Bundle.entry[{}]", index - 1);
+    if (!ej.is_object()) {
+      problems.push_back({index, where, "json", "an entry is not a JSON object"});
+      entries.push_back(std::move(e));
+      continue;
+    }
+    const Json* request = ej.find("request");
+    std::string url = request != nullptr ? text_of(request->find("url")) : "";
+    e.method = request != nullptr ? text_of(request->find("method")) : "";
+    if (Json* r = ej.find("resource")) e.resource = std::move(*r);
+    std::string full_url = text_of(ej.find("fullUrl"));
+    if (e.method == "GET" || e.method == "HEAD") continue;  // reads: nothing to import
+    if (e.method == "PATCH") {
+      problems.push_back({index, where + ".request.method", "bundle",
+                          "a PATCH entry is not imported (ehr imports whole resources)"});
+      entries.push_back(std::move(e));
+      continue;
+    }
+    if (!e.method.empty() && e.method != "POST" && e.method != "PUT" && e.method != "DELETE") {
+      problems.push_back({index, where + ".request.method", "bundle", "unknown request method"});
+      entries.push_back(std::move(e));
+      continue;
+    }
+    if (e.method == "DELETE") {
+      size_t slash = url.find('/');
+      size_t q = url.find('?');
+      if (q != std::string::npos && (slash == std::string::npos || q < slash)) {
+        e.type = url.substr(0, q);
+        std::string problem;
+        auto ids = search_ids(e.type, std::string_view(url).substr(q + 1), problem);
+        if (!ids.ok()) return ids.error();
+        if (!problem.empty() || ids->size() > 1) {
+          problems.push_back({index, where + ".request.url", "bundle",
+                              problem.empty() ? "a conditional delete matching several records" : problem});
+        } else if (ids->size() == 1) {
+          e.id = ids->front();
+        }
+      } else if (slash != std::string::npos) {
+        e.type = url.substr(0, slash);
+        e.id = url.substr(slash + 1);
+      } else {
+        problems.push_back({index, where + ".request.url", "bundle", "a DELETE needs Type/id or Type?query"});
+      }
+      entries.push_back(std::move(e));
+      continue;
+    }
+    if (!e.resource.is_object()) {
+      problems.push_back({index, where, "required", "the entry has no resource"});
+      entries.push_back(std::move(e));
+      continue;
+    }
+    e.type = text_of(e.resource.find("resourceType"));
+    std::string rid = text_of(e.resource.find("id"));
+    if (e.method == "PUT") {
+      size_t q = url.find('?');
+      size_t slash = url.find('/');
+      if (q != std::string::npos && (slash == std::string::npos || q < slash)) {
+        std::string problem;
+        auto ids = search_ids(url.substr(0, q), std::string_view(url).substr(q + 1), problem);
+        if (!ids.ok()) return ids.error();
+        if (!problem.empty() || ids->size() > 1) {
+          problems.push_back({index, where + ".request.url", "bundle",
+                              problem.empty() ? "a conditional update matching several records" : problem});
+        } else if (ids->size() == 1) {
+          e.id = ids->front();
+        }
+      } else if (slash != std::string::npos) {
+        if (url.substr(0, slash) != e.type)
+          problems.push_back({index, where + ".request.url", "bundle", "the url names another resource type"});
+        e.id = url.substr(slash + 1);
+        if (!rid.empty() && rid != e.id)
+          problems.push_back({index, where + ".resource.id", "bundle", "the id differs from the one in request.url"});
+      } else {
+        problems.push_back({index, where + ".request.url", "bundle", "a PUT needs Type/id or Type?query"});
+      }
+    } else if (e.method == "POST") {
+      if (std::string_view(url).substr(0, url.find('?')) != e.type && !url.empty())
+        problems.push_back({index, where + ".request.url", "bundle", "the url names another resource type"});
+      std::string if_none = request != nullptr ? text_of(request->find("ifNoneExist")) : "";
+      if (!if_none.empty()) {
+        std::string problem;
+        auto ids = search_ids(e.type, if_none, problem);
+        if (!ids.ok()) return ids.error();
+        if (!problem.empty() || ids->size() > 1)
+          problems.push_back({index, where + ".request.ifNoneExist", "bundle",
+                              problem.empty() ? "ifNoneExist matches several records" : problem});
+        else if (ids->size() == 1) {
+          e.id = ids->front();
+          e.exists_already = true;
+        }
+      }
+    }
+    if (e.id.empty()) {
+      if (!rid.empty()) e.id = rid;
+      else if (full_url.rfind("urn:uuid:", 0) == 0 && valid_id(full_url.substr(9))) e.id = full_url.substr(9);
+      else e.id = detail::hashed_id("json\x1f" + to_json_canonical(e.resource));
+    }
+    if (!full_url.empty() && !e.type.empty()) urls[full_url] = e.type + "/" + e.id;
+    // An absolute fullUrl also stands for its relative Type/id.
+    entries.push_back(std::move(e));
+  }
+  // FHIR's order inside a transaction: deletes, creates, updates.
+  std::vector<size_t> order(entries.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (transaction) {
+    auto rank = [&](const Entry& e) { return e.method == "DELETE" ? 0 : e.method == "POST" ? 1 : 2; };
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return rank(entries[a]) < rank(entries[b]); });
+  }
+  auto run_entry = [&](Entry& e) -> Status {
+    if (e.method != "DELETE" && e.resource.is_object()) {
+      std::string bad_path, bad_message;
+      EHR_TRY(rewrite_references(e.resource, e.type, &urls, e, bad_path, bad_message));
+      if (!bad_message.empty())
+        return reject(in, &e, e.line, e.type, bad_path, "dangling-reference", bad_message, e.original);
+    }
+    return handle_entry(e, in);
+  };
+  if (!transaction) {
+    for (const auto& p : problems) {
+      Entry& e = entries[p.index - 1 < entries.size() ? p.index - 1 : 0];
+      EHR_TRY(reject(in, &e, item.line, e.type, p.path, p.rule, p.message, &originals[p.index - 1]));
+    }
+    for (size_t i : order) {
+      Entry& e = entries[i];
+      bool had_problem = std::any_of(problems.begin(), problems.end(),
+                                     [&](const Problem& p) { return p.index == static_cast<size_t>(e.entry); });
+      if (had_problem) continue;
+      EHR_TRY(run_entry(e));
+    }
+    return {};
+  }
+  // A transaction: every entry or none.
+  if (!problems.empty()) {
+    const Problem& p = problems.front();
+    Entry& e = entries[p.index - 1];
+    for (auto& other : entries) count(other.type, &ImportCounts::read);
+    return reject(in, &e, item.line, e.type, p.path, p.rule,
+                  p.message + fmt::format(" (the transaction Bundle's {} entries are not imported)", entries.size()),
+                  &originals[p.index - 1]);
+  }
+  // Rejects inside go to a collector so the whole Bundle can be refused.
+  bool refused = false;
+  Status st = [&]() -> Status {
+    if (!o_.continue_on_error) {
+      for (size_t i : order) EHR_TRY(run_entry(entries[i]));
+      return {};
+    }
+    std::string name = fmt::format("bundle{}", savepoints_++);
+    EHR_TRY(s_.db().exec("SAVEPOINT " + name));
+    Pending saved = pending_;
+    std::int64_t rejected_before = report_.total().rejected;
+    Status inner;
+    for (size_t i : order) {
+      inner = run_entry(entries[i]);
+      if (!inner.ok() || report_.total().rejected != rejected_before) break;
+    }
+    --savepoints_;
+    if (!inner.ok() || report_.total().rejected != rejected_before) {
+      s_.reset_statements();
+      (void)s_.db().exec("ROLLBACK TO " + name);
+      (void)s_.db().exec("RELEASE " + name);
+      pending_ = std::move(saved);
+      refused = true;
+      return inner;
+    }
+    return s_.db().exec("RELEASE " + name);
+  }();
+  if (refused && st.ok()) {
+    // The other entries of the refused transaction are rejected with it
+    // (the one that failed is counted already).
+    for (auto& e : entries) {
+      ++report_.types[e.type.empty() ? "(unknown)" : e.type].read;
+      ++report_.types[e.type.empty() ? "(unknown)" : e.type].rejected;
+    }
+    --report_.types[last_reject_type_.empty() ? "(unknown)" : last_reject_type_].rejected;
+  }
+  return st;
+}
+
+Status Importer::handle_item(Item& item, Input& in) {
+  ++items_;
+  if (!item.problem.empty()) {
+    ++report_.types[item.type.empty() ? "(unknown)" : item.type].read;
+    return reject(in, nullptr, item.line, item.type, item.path, item.rule, item.problem, &item.original);
+  }
+  if (item.type == "Bundle" && in.mapping == nullptr) return handle_bundle(item, in);
+  Entry e;
+  e.resource = std::move(item.json);
+  e.line = item.line;
+  e.hash_key = std::move(item.hash_key);
+  e.original = &item.original;
+  return handle_entry(e, in);
+}
+
+// --- Provenance and audit ---------------------------------------------------------
+
+Status Importer::flush_chunk(const Input& in) {
+  if (pending_.targets.empty() || o_.dry_run) {
+    pending_.targets.clear();
+    pending_.patients.clear();
+    pending_.written_types.clear();
+    return {};
+  }
+  std::string now = s_.now();
+  Json prov = Json::object();
+  prov.set("resourceType", Json::string("Provenance"));
+  std::string id = detail::hashed_id(fmt::format("provenance\x1f{}\x1f{}\x1f{}", s_.user(), now,
+                                                 pending_.targets.front()));
+  prov.set("id", Json::string(id));
+  Json targets = Json::array();
+  for (const auto& t : pending_.targets) {
+    Json ref = Json::object();
+    ref.set("reference", Json::string(t));
+    targets.push_back(std::move(ref));
+  }
+  prov.set("target", std::move(targets));
+  prov.set("recorded", Json::string(now));
+  Json coding = Json::object();
+  coding.set("system", Json::string("http://dicom.nema.org/resources/ontology/DCM"));
+  coding.set("code", Json::string("110107"));
+  coding.set("display", Json::string("Import"));
+  Json codings = Json::array();
+  codings.push_back(std::move(coding));
+  Json activity = Json::object();
+  activity.set("coding", std::move(codings));
+  prov.set("activity", std::move(activity));
+  auto agent = [](const char* code, const char* display, std::string who) {
+    Json c = Json::object();
+    c.set("system", Json::string("http://terminology.hl7.org/CodeSystem/provenance-participant-type"));
+    c.set("code", Json::string(code));
+    c.set("display", Json::string(display));
+    Json cs = Json::array();
+    cs.push_back(std::move(c));
+    Json type = Json::object();
+    type.set("coding", std::move(cs));
+    Json w = Json::object();
+    w.set("display", Json::string(std::move(who)));
+    Json a = Json::object();
+    a.set("type", std::move(type));
+    a.set("who", std::move(w));
+    return a;
+  };
+  Json agents = Json::array();
+  agents.push_back(agent("enterer", "Enterer", "ehr user " + s_.user()));
+  agents.push_back(agent("assembler", "Assembler", std::string("ehr ") + std::string(version())));
+  prov.set("agent", std::move(agents));
+  Json what = Json::object();
+  what.set("display", Json::string(fmt::format("{} ({})", in.display, in.format)));
+  Json source = Json::object();
+  source.set("role", Json::string("source"));
+  source.set("what", std::move(what));
+  Json entities = Json::array();
+  entities.push_back(std::move(source));
+  prov.set("entity", std::move(entities));
+  auto w = detail::write_created(s_, prov, "import");
+  if (!w.ok()) return w.error();
+  report_.provenance.push_back(id);
+  std::string detail = "batch:";
+  for (const auto& [type, n] : pending_.written_types) detail += fmt::format(" {} {}", type, n);
+  Status st = write_audit(s_, {"import", "ok", detail::join_words({pending_.patients.begin(), pending_.patients.end()}),
+                               "Provenance/" + id, "", static_cast<std::int64_t>(pending_.targets.size()), detail});
+  pending_.targets.clear();
+  pending_.patients.clear();
+  pending_.written_types.clear();
+  return st;
+}
+
+// --- units --------------------------------------------------------------------------
+
+// Reads items until the unit (or batch) ends; `more` false at the end of the input.
+Status Importer::unit(Reader& reader, Input& in, bool& more) {
+  std::int64_t n = 0;
+  for (;;) {
+    if (o_.batch_size > 0 && n >= o_.batch_size) break;
+    Item item;
+    auto got = reader.next(item);
+    if (!got.ok()) return got.error();
+    if (!*got) {
+      more = false;
+      break;
+    }
+    ++n;
+    ++file_->records;
+    EHR_TRY(handle_item(item, in));
+    if ((items_ & 255) == 0)
+      progress_.update({static_cast<std::uint64_t>(items_), bytes_before_ + current_->consumed(), total_bytes_});
+  }
+  return flush_chunk(in);
+}
+
+Status Importer::import_input(Input& in) {
+  report_.files.push_back(ImportFileReport{in.display, in.format, 0, 0, ""});
+  file_ = &report_.files.back();
+  if (!in.skip_reason.empty()) {
+    file_->format = "skipped";
+    file_->error = in.skip_reason;
+    return {};
+  }
+  std::unique_ptr<ByteSource> owned;
+  if (in.held) {
+    owned = std::move(in.held);
+  } else {
+    auto src = ByteSource::open_file(in.path);
+    if (!src.ok()) return src.error();
+    owned = std::move(*src);
+  }
+  current_ = owned.get();
+  std::unique_ptr<Reader> reader;
+  switch (in.shape) {
+    case Shape::kJsonDocument: reader = std::make_unique<DocumentReader>(*owned, o_.max_record_bytes); break;
+    case Shape::kNdjson: reader = std::make_unique<NdjsonReader>(*owned, o_.max_record_bytes); break;
+    case Shape::kCsv:
+      reader = std::make_unique<CsvItemReader>(*owned, *in.mapping, o_.delimiter, o_.max_record_bytes);
+      break;
+    case Shape::kManifest: return {};
+  }
+  bool more = true;
+  while (more) {
+    Status st = o_.dry_run ? unit(*reader, in, more)
+                           : s_.transaction([&]() -> Status { return unit(*reader, in, more); });
+    if (!st.ok()) {
+      pending_ = Pending();
+      // A record's own reject stops the import unless told to go on; a file
+      // that cannot be read on is refused whole.
+      bool file_level = !stopped_by_reject_ && st.error().is(ErrorCode::kInvalidData);
+      if (o_.dry_run) return st;
+      (void)write_audit(s_, {"import", "error", "", "", "", 0, "rolled back"});
+      if (file_level && o_.continue_on_error) {
+        file_->error = st.error().message();
+        ImportReject r;
+        r.file = in.display;
+        r.rule = "file";
+        r.message = st.error().message().substr(std::min(st.error().message().size(), in.display.size() + 2));
+        obs_.rejected(r);
+        break;
+      }
+      return st;
+    }
+    commit_pending();
+  }
+  bytes_before_ += owned->consumed();
+  report_.bytes = static_cast<std::int64_t>(bytes_before_);
+  return {};
+}
+
+Status Importer::run(std::vector<Input>& inputs) {
+  auto seq = s_.rows("SELECT value FROM counter WHERE name = 'seq'");
+  if (!seq.ok()) return seq.error();
+  start_seq_ = seq->empty() ? 0 : std::stoll((*seq)[0][0]);
+  auto alias = s_.rows("SELECT 1 FROM import_alias LIMIT 1");
+  if (!alias.ok()) return alias.error();
+  aliases_ = !alias->empty();
+  for (auto& in : inputs) {
+    Status st = import_input(in);
+    if (!st.ok()) {
+      if (file_ != nullptr && file_->error.empty()) file_->error = st.error().message();
+      return st;
+    }
+  }
+  progress_.finish({static_cast<std::uint64_t>(items_), bytes_before_, total_bytes_});
+  return {};
+}
+
+}  // namespace
+
+// --- the entry point ----------------------------------------------------------------
+
+Result<ImportReport> import_paths(Session& session, const std::vector<std::string>& paths,
+                                  const ImportOptions& options, ImportObserver& observer,
+                                  ProgressSink& progress) {
+  SessionImpl& s = SessionImpl::of(session);
+  if (paths.empty()) return Error::invalid_argument("nothing to import: give files, directories or - for stdin");
+  if (options.batch_size < 0) return Error::invalid_argument("--batch-size must be 0 or more");
+  if (options.delimiter == '"' || options.delimiter == '\n' || options.delimiter == '\r')
+    return Error::invalid_argument("the CSV delimiter cannot be a quote or a line end");
+  if (options.format == ImportFormat::kCsv && options.mapping_path.empty())
+    return Error::invalid_argument("--format csv needs --mapping FILE (the Synthea tables need none)");
+  if (options.format == ImportFormat::kSyntheaCsv && !options.mapping_path.empty())
+    return Error::invalid_argument("--mapping reads other CSV; the Synthea mappings are built in");
+  if (std::count(paths.begin(), paths.end(), "-") > 1)
+    return Error::invalid_argument("standard input (-) can be read once");
+  std::optional<CsvMapping> mapping;
+  if (!options.mapping_path.empty()) {
+    auto src = ByteSource::open_file(options.mapping_path);
+    if (!src.ok()) return src.error();
+    std::string text;
+    auto all = (*src)->read_all(text, 1 << 20);
+    if (!all.ok()) return all.error();
+    auto m = CsvMapping::parse(text, options.mapping_path);
+    if (!m.ok()) return m.error();
+    mapping.emplace(std::move(*m));
+  }
+  // May this user import at all? (Each record is decided again by its own facts.)
+  AccessFacts facts;
+  facts.roles = s.roles();
+  facts.action = Action::kImport;
+  facts.type = "Patient";
+  facts.has_patient = true;
+  facts.on_care_team = true;
+  if (!s.policy().decide(facts).allowed) {
+    auto d = authorize(s, Action::kImport, Target{"Patient", "", "", ""});
+    if (!d.ok()) return d.error();
+  }
+  Planner planner(options, mapping ? &*mapping : nullptr);
+  for (const auto& p : paths) EHR_TRY(planner.add_path(p));
+  std::uint64_t total = planner.in_total_bytes_;
+  std::vector<Input> inputs = planner.take();
+  ImportReport report;
+  report.dry_run = options.dry_run;
+  Importer importer(s, options, observer, progress, report);
+  importer.total_bytes_ = total;
+  Status st;
+  if (options.dry_run) {
+    // Everything in one transaction, rolled back: what the import would do,
+    // with every reference resolved as it would be.
+    bool finished = false;
+    Status body_status;
+    Status t = s.transaction([&]() -> Status {
+      body_status = importer.run(inputs);
+      finished = true;
+      return Error::conflict("dry run: rolled back");
+    });
+    st = finished ? body_status : t;
+    auto total = report.total();
+    (void)write_audit(s, {"import", st.ok() ? "ok" : "error", "", "", "", total.read,
+                          fmt::format("dry-run: {} records, {} rejected", total.read, total.rejected)});
+  } else {
+    st = importer.run(inputs);
+  }
+  if (!st.ok()) report.failure = st.error();
+  return report;
+}
+
+}  // namespace ehr

@@ -1,0 +1,47 @@
+// The record model's writers, for core units that write many records under
+// their own access decisions and audit entries (the importer): no decision
+// is taken and no audit entry written here. Everything else goes through
+// ehr/records.h.
+
+#ifndef EHR_CORE_RECORD_WRITER_H_
+#define EHR_CORE_RECORD_WRITER_H_
+
+#include <optional>
+#include <string>
+
+#include "ehr/json.h"
+#include "ehr/records.h"
+#include "session_impl.h"
+
+namespace ehr::detail {
+
+// The current version of type/id (retracted ones too), or nullopt.
+Result<std::optional<StoredResource>> load_resource(SessionImpl& s, const std::string& type,
+                                                    const std::string& id);
+
+// Whether type/id was purged (its id cannot be used again).
+Result<bool> is_purged(SessionImpl& s, const std::string& type, const std::string& id);
+
+// What "the same content" compares: canonical JSON without id and without
+// meta.versionId and meta.lastUpdated.
+std::string resource_content_key(const Json& resource);
+
+// Whether `resource` says entered-in-error (status or verificationStatus).
+bool is_retracted_resource(const Json& resource);
+
+// Writes `resource` as version 1 (meta set, index, history "create").
+// REQUIRES: inside a transaction; `resource` validated, with an id that
+// is neither stored nor purged.
+Result<StoredResource> write_created(SessionImpl& s, const Json& resource, const std::string& reason);
+
+// Writes `resource` as the version after `cur` with history action
+// `action` ("update", "retract"). REQUIRES: inside a transaction; validated.
+Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, const Json& resource,
+                                     const std::string& action, const std::string& reason);
+
+// `resource` marked entered-in-error as a retraction marks it.
+Json retracted_content(const Json& resource);
+
+}  // namespace ehr::detail
+
+#endif  // EHR_CORE_RECORD_WRITER_H_
