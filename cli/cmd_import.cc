@@ -94,7 +94,12 @@ class RejectSink final : public ImportObserver {
     status_ = file_->write(to_json(line) + "\n");
   }
 
+  void warned(const ImportReject& w) override {
+    if (++warned_ <= kShown) ctx_.warning(format_reject(w));
+  }
+
   void finish() {
+    if (warned_ > kShown) ctx_.warning(fmt::format("... and {} more warnings", warned_ - kShown));
     if (count_ > kShown) ctx_.error(fmt::format("... and {} more rejected records{}", count_ - kShown,
                                                 file_ != nullptr ? " (all in " + file_->path() + ")" : ""));
   }
@@ -105,6 +110,7 @@ class RejectSink final : public ImportObserver {
   Context& ctx_;
   AtomicFile* file_;
   std::int64_t count_ = 0;
+  std::int64_t warned_ = 0;
   Status status_;
 };
 
@@ -125,6 +131,7 @@ Json report_json(const ImportReport& r, double seconds, int exit_code) {
   doc.set("exit", Json::number(static_cast<std::int64_t>(exit_code)));
   doc.set("seconds", Json::number(seconds));
   doc.set("bytes", Json::number(r.bytes));
+  doc.set("warnings", Json::number(r.warnings));
   Json files = Json::array();
   for (const auto& f : r.files) {
     Json j = Json::object();

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "crypto_sodium.h"
+#include "ehr/validate.h"
 #include "schemas.h"
 #include "yaml_adapter.h"
 
@@ -28,7 +29,7 @@ namespace {
 
 enum class FilterKind {
   kMap, kOr, kPresent, kDecimal, kInteger, kBoolean, kDate, kDateTime, kInstant,
-  kLower, kUpper, kTrim,
+  kLower, kUpper, kTrim, kSctid,
 };
 
 struct Filter {
@@ -128,11 +129,12 @@ class Parser {
         {"date", {FilterKind::kDate, false}},      {"datetime", {FilterKind::kDateTime, false}},
         {"instant", {FilterKind::kInstant, false}}, {"lower", {FilterKind::kLower, false}},
         {"upper", {FilterKind::kUpper, false}},    {"trim", {FilterKind::kTrim, false}},
+        {"sctid", {FilterKind::kSctid, false}},
     };
     auto it = kFilters.find(name);
     if (it == kFilters.end())
       return fail(at, fmt::format("unknown filter \"{}\" (known: map, or, present, decimal, integer, "
-                                  "boolean, date, datetime, instant, lower, upper, trim)",
+                                  "boolean, date, datetime, instant, lower, upper, trim, sctid)",
                                   name));
     if (it->second.second && arg.empty() && it->second.first == FilterKind::kMap)
       return fail(at, "the map filter needs a map name (map:NAME)");
@@ -647,6 +649,12 @@ Result<Cell> apply(RowContext& ctx, int slot, const Filter& f, Cell v, std::stri
       size_t e = s.find_last_not_of(" \t");
       return Cell(s.substr(b, e - b + 1));
     }
+    case FilterKind::kSctid: {
+      auto repaired = repair_rounded_sctid(s);
+      if (!repaired) return v;
+      owned = std::move(*repaired);
+      return Cell(owned);
+    }
     case FilterKind::kOr:
       break;
   }
@@ -815,6 +823,27 @@ Result<std::vector<MappedResource>> BoundMapping::map_row(const std::vector<std:
     out.push_back(std::move(m));
   }
   return out;
+}
+
+std::optional<std::string> repair_rounded_sctid(std::string_view code) {
+  if (code.size() < 16 || code.size() > 19 || code[0] == '0' ||
+      !std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  if (snomed_sctid_valid(code)) return std::nullopt;
+  unsigned long long n = std::stoull(std::string(code));
+  if (n <= (1ULL << 53)) return std::nullopt;
+  double d = static_cast<double>(n);
+  // Neighbours within the rounding step that land on the same double.
+  unsigned long long step = 1ULL << 12;  // far wider than a double's spacing below 2^64
+  std::optional<std::string> found;
+  for (unsigned long long c = n > step ? n - step : 0; c <= n + step; ++c) {
+    if (static_cast<double>(c) != d) continue;
+    std::string text = std::to_string(c);
+    if (!snomed_sctid_valid(text)) continue;
+    if (found) return std::nullopt;  // two candidates: cannot tell
+    found = std::move(text);
+  }
+  return found;
 }
 
 std::string hashed_id(std::string_view hash_key) {

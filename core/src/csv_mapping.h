@@ -25,7 +25,8 @@
 // empty. Filters: map:NAME, or:TEXT (a value for a null), present:TEXT (a
 // value for a non-null), decimal, integer, boolean (typed JSON values),
 // date, datetime, instant (FHIR date syntax; "YYYY-MM-DD hh:mm:ss" becomes
-// "YYYY-MM-DDThh:mm:ss"), lower, upper, trim. An object may carry
+// "YYYY-MM-DDThh:mm:ss"), lower, upper, trim, and sctid (a SNOMED CT id that
+// went through a double: see repair_rounded_sctid). An object may carry
 // `$if: COND` (or a list of them, all of which must hold): COLUMN (has a
 // value), !COLUMN, COLUMN == text, COLUMN != text, COLUMN ~ regex,
 // COLUMN !~ regex, and A || B (either); and `$value: NODE` to stand for a scalar or node under
@@ -38,6 +39,7 @@
 #define EHR_CORE_CSV_MAPPING_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,6 +108,14 @@ class BoundMapping {
 // again finds the records it made (and a row whose other columns changed
 // updates its record).
 std::string hashed_id(std::string_view hash_key);
+
+// Synthea's CSV writer passes codes through a double, so a SNOMED CT id
+// above 2^53 (16+ digits, as extension ids are) can come out rounded:
+// 10939881000119105 is written 10939881000119104, and fails its check
+// digit. Returns the one integer that rounds to the same double and passes
+// the Verhoeff check, or nullopt when `code` is not all digits, is valid
+// already, is below 2^53 (nothing was lost), or no single candidate holds.
+std::optional<std::string> repair_rounded_sctid(std::string_view code);
 
 }  // namespace ehr::detail
 

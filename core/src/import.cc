@@ -990,7 +990,21 @@ Status Importer::handle_entry(Entry& e, Input& in) {
       std::string problem;
       auto m = match_identifier(e, problem);
       if (!m.ok()) return m.error();
-      if (!problem.empty()) return fail(e.type + ".identifier", "identifier-match", problem);
+      if (!problem.empty()) {
+        // Two stored records share the identifier (two sources disagreed
+        // before): linking to either would be a guess, so this one keeps
+        // its own id, and re-importing it finds it by that id.
+        ImportReject w;
+        w.file = in.display;
+        w.line = e.line;
+        w.entry = e.entry;
+        w.type = e.type;
+        w.path = e.type + ".identifier";
+        w.rule = "identifier-ambiguous";
+        w.message = problem + "; stored as " + e.type + "/" + e.id;
+        ++report_.warnings;
+        obs_.warned(w);
+      }
       if (m->has_value()) {
         // Another source's id for a record stored here: remember it, so
         // references to it land on the stored record.

@@ -8,8 +8,9 @@
 //    what records refer to (Organization, Practitioner, Location, Medication,
 //    then Patient, then Encounter) comes first.
 //  - Idempotent: a record matches a stored one by type and id, then by an
-//    identifier (system and value, of a record stored before this run); the
-//    same content again is "unchanged" and writes nothing. Changed content
+//    identifier (system and value, of a record stored before this run; when
+//    its identifiers match several stored records it matches none, is
+//    stored under its own id and warned about); the same content again is "unchanged" and writes nothing. Changed content
 //    follows ImportOptions::on_conflict.
 //  - Transactions: one per Bundle (a transaction Bundle is all or nothing),
 //    one per file otherwise, or one per batch_size records. A record is
@@ -119,6 +120,7 @@ struct ImportReport {
   std::vector<ImportFileReport> files;
   std::int64_t bytes = 0;
   std::vector<std::string> provenance;        // Provenance ids written
+  std::int64_t warnings = 0;                  // ImportObserver::warned calls
   bool dry_run = false;
   // Set when the import stopped early (continue_on_error false, or an
   // error no record owns: storage, access to the whole import); what was
@@ -133,6 +135,10 @@ class ImportObserver {
  public:
   virtual ~ImportObserver() = default;
   virtual void rejected(const ImportReject& r) = 0;
+  // A record imported with a remark (rule "identifier-ambiguous": its
+  // identifiers match several stored records, so it was matched to none
+  // and stored under its own id). Default: ignored.
+  virtual void warned(const ImportReject& /*w*/) {}
 };
 
 // Imports `paths` (files, directories, "-" for standard input).
