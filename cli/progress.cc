@@ -79,8 +79,11 @@ void ProgressReporter::finish(const ProgressUpdate& u) {
     return;
   }
   double now = clock_();
-  std::string line = fmt::format("ehr: {}: done, {} {} in {:.1f} s", label_, group_digits(u.items),
-                                 unit_, now - start_);
+  // "1 record", not "1 records".
+  std::string unit = u.items == 1 && unit_.size() > 1 && unit_.back() == 's' ? unit_.substr(0, unit_.size() - 1)
+                                                                              : unit_;
+  std::string line = fmt::format("ehr: {}: done, {} {} in {:.1f} s", label_, group_digits(u.items), unit,
+                                 now - start_);
   err_ << line << '\n' << std::flush;
 }
 

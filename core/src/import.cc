@@ -643,7 +643,10 @@ class Importer {
   Result<std::string> type_of_id(const std::string& id);
   Result<std::optional<StoredResource>> match_identifier(const Entry& e, std::string& problem);
   Status with_savepoint(const std::function<Status()>& body);
-  void count(const std::string& type, std::int64_t ImportCounts::*field) { ++(pending_.types[type].*field); }
+  void count(const std::string& type, std::int64_t ImportCounts::*field) {
+    ++(pending_.types[type].*field);
+    if (field == &ImportCounts::read) ++records_;
+  }
   void commit_pending();
 
   SessionImpl& s_;
@@ -653,7 +656,8 @@ class Importer {
   ImportReport& report_;
   Pending pending_;
   std::int64_t start_seq_ = 0;
-  std::int64_t items_ = 0;
+  std::int64_t items_ = 0;    // NDJSON lines, CSV rows, Bundles
+  std::int64_t records_ = 0;  // resources read (what progress counts)
   std::uint64_t bytes_before_ = 0;  // bytes of the inputs finished
   ByteSource* current_ = nullptr;
   ImportFileReport* file_ = nullptr;
@@ -1300,6 +1304,7 @@ Status Importer::handle_item(Item& item, Input& in) {
   ++items_;
   if (!item.problem.empty()) {
     ++report_.types[item.type.empty() ? "(unknown)" : item.type].read;
+    ++records_;
     return reject(in, nullptr, item.line, item.type, item.path, item.rule, item.problem, &item.original);
   }
   if (item.type == "Bundle" && in.mapping == nullptr) return handle_bundle(item, in);
@@ -1402,7 +1407,7 @@ Status Importer::unit(Reader& reader, Input& in, bool& more) {
     ++file_->records;
     EHR_TRY(handle_item(item, in));
     if ((items_ & 255) == 0)
-      progress_.update({static_cast<std::uint64_t>(items_), bytes_before_ + current_->consumed(), total_bytes_});
+      progress_.update({static_cast<std::uint64_t>(records_), bytes_before_ + current_->consumed(), total_bytes_});
   }
   return flush_chunk(in);
 }
@@ -1476,7 +1481,7 @@ Status Importer::run(std::vector<Input>& inputs) {
       return st;
     }
   }
-  progress_.finish({static_cast<std::uint64_t>(items_), bytes_before_, total_bytes_});
+  progress_.finish({static_cast<std::uint64_t>(records_), bytes_before_, total_bytes_});
   return {};
 }
 
