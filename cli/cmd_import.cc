@@ -168,10 +168,10 @@ void print_summary(Context& ctx, const ImportReport& r, double seconds) {
   int files = 0;
   for (const auto& f : r.files)
     if (f.format != "skipped") ++files;
-  ctx.info(fmt::format("{}{} file{} ({:.1f} MB) in {:.1f} s: {} records, {} created, {} updated, {} "
+  ctx.info(fmt::format("{}{} file{} ({:.1f} MB) in {:.1f} s: {} record{}, {} created, {} updated, {} "
                        "unchanged, {} skipped, {} rejected",
                        r.dry_run ? "dry run (nothing written): " : "imported ", files, files == 1 ? "" : "s",
-                       static_cast<double>(r.bytes) / 1e6, seconds, group(t.read), group(t.created),
+                       static_cast<double>(r.bytes) / 1e6, seconds, group(t.read), t.read == 1 ? "" : "s", group(t.created),
                        group(t.updated), group(t.unchanged), group(t.skipped), group(t.rejected)));
   size_t width = 4;
   for (const auto& [type, c] : r.types) width = std::max(width, type.size());

@@ -431,6 +431,10 @@ class DocumentReader final : public Reader {
           "{}: a Bulk Data manifest, not data: import the directory it describes", src_.name()));
     item.json = std::move(*doc);
     item.type = text_of(item.json.find("resourceType"));
+    // One resource is named by the line it starts on (as an NDJSON line
+    // would be); a Bundle's records by their entry index.
+    if (item.type != "Bundle")
+      item.line = 1 + std::count(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(body.find('{')), '\n');
     item.original = std::string(body);
     return true;
   }

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# ehr import from the shell: a transaction Bundle, NDJSON with conditional
+# references, Synthea-shaped and mapped CSV; idempotent re-import; and a
+# corpus of broken inputs, each with its documented error and exit code and
+# the database left exactly as it was.
+. "$EHR_SOURCE_DIR/tests/support/e2e.sh"
+cd "$E2E_TMP"
+export EHR_DB=clinic.db EHR_USER=alice EHR_KEY_FILE=alice.key NO_COLOR=1
+"$EHR" key new -o alice.key -q && "$EHR" init -q || fail "init failed"
+# An interface engineer's role: imports, and reads back what was loaded.
+"$EHR" policy show >policy.yaml
+sed -i '/^roles:/a\  integration:\n    description: loads feeds and checks what they loaded\n    allow:\n      - actions: [import, read, search]\n' policy.yaml
+"$EHR" policy apply -q policy.yaml || fail "policy apply failed"
+"$EHR" key new -o feed.key -q && "$EHR" user add feed --role integration --new-key-file feed.key -q || fail "user add failed"
+"$EHR" key new -o doc.key -q && "$EHR" user add doc --role physician --new-key-file doc.key -q || fail "user add failed"
+export EHR_USER=feed EHR_KEY_FILE=feed.key
+
+# snapshot: every stored record, with its version (what "unchanged" means).
+snapshot() { "$EHR" record list --all --limit 0 --format ndjson 2>/dev/null | sha256sum; }
+
+NPI=http://hl7.org/fhir/sid/us-npi
+cat >base.json <<JSON
+{"resourceType":"Bundle","type":"transaction","entry":[
+ {"fullUrl":"urn:uuid:11111111-1111-4111-8111-111111111111","resource":{"resourceType":"Practitioner","identifier":[{"system":"$NPI","value":"9999974493"}],"name":[{"family":"Osler","given":["William"]}]},"request":{"method":"POST","url":"Practitioner","ifNoneExist":"identifier=$NPI|9999974493"}},
+ {"fullUrl":"urn:uuid:22222222-2222-4222-8222-222222222222","resource":{"resourceType":"Patient","identifier":[{"system":"urn:oid:2.16.840.1.113883.3.1","value":"MRN-1"}],"name":[{"family":"Testperson","given":["Ada"]}],"gender":"female","birthDate":"1970-01-01","generalPractitioner":[{"reference":"urn:uuid:11111111-1111-4111-8111-111111111111"}]},"request":{"method":"POST","url":"Patient"}},
+ {"fullUrl":"urn:uuid:33333333-3333-4333-8333-333333333333","resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7","display":"Glucose"}]},"subject":{"reference":"urn:uuid:22222222-2222-4222-8222-222222222222"},"effectiveDateTime":"2026-11-30T08:15:00Z","valueQuantity":{"value":5.4,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}},"request":{"method":"POST","url":"Observation"}}
+]}
+JSON
+run import base.json
+expect_code 0
+ERR=$(sed -E 's/in [0-9]+\.[0-9] s/in T s/' <<<"$ERR")  # times vary
+expect_err "ehr: import: done, 3 records in T s
+ehr: imported 1 file (0.0 MB) in T s: 3 records, 3 created, 0 updated, 0 unchanged, 0 skipped, 0 rejected
+ehr:   Observation   read         1  created         1  updated       0  unchanged         0  skipped      0  rejected      0
+ehr:   Patient       read         1  created         1  updated       0  unchanged         0  skipped      0  rejected      0
+ehr:   Practitioner  read         1  created         1  updated       0  unchanged         0  skipped      0  rejected      0"
+run record show --patient MRN-1 --format csv
+expect_out "type,id,date,code,display,value,status
+Patient,22222222-2222-4222-8222-222222222222,1970-01-01,,Ada Testperson,,
+Observation,33333333-3333-4333-8333-333333333333,2026-11-30T08:15:00Z,2345-7,Glucose,5.4 mmol/L,final"
+run record show --patient MRN-1 --format ndjson
+expect_out_contains '"generalPractitioner":[{"reference":"Practitioner/11111111-1111-4111-8111-111111111111"}]'
+BASE=$(snapshot)
+
+# Idempotent: the same Bundle again writes nothing (no new version, no Provenance).
+run import --quiet base.json
+expect_code 0
+expect_err ""
+[ "$(snapshot)" = "$BASE" ] || fail "a second import of the same Bundle changed the database"
+run import --report - base.json
+expect_code 0
+[ "$(jq -c .types.Patient <<<"$OUT")" = '{"read":1,"created":0,"updated":0,"unchanged":1,"skipped":0,"rejected":0}' ] ||
+  fail "report: $OUT"
+
+# One Provenance per import that wrote something, naming the user and the file.
+run record list --type Provenance --format ndjson
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 1 ] || fail "expected one Provenance: $OUT"
+expect_out_contains '"target":[{"reference":"Practitioner/11111111-1111-4111-8111-111111111111/_history/1"}'
+expect_out_contains '"who":{"display":"ehr user feed"}'
+expect_out_contains '"what":{"display":"base.json (bundle)"}'
+
+# NDJSON with a conditional reference resolved by identifier, read from stdin,
+# split over two types; a DELETE-free upsert; a relative reference kept.
+cat >more.ndjson <<JSON
+{"resourceType":"Encounter","id":"enc-1","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"},"subject":{"reference":"Patient/22222222-2222-4222-8222-222222222222"},"participant":[{"individual":{"reference":"Practitioner?identifier=$NPI|9999974493"}}],"serviceProvider":{"reference":"Organization/not-exported"}}
+{"resourceType":"Condition","id":"cond-1","subject":{"reference":"Patient/22222222-2222-4222-8222-222222222222"},"encounter":{"reference":"Encounter/enc-1"},"code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006","display":"Diabetes mellitus type 2"}]},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]}}
+JSON
+"$EHR" import --quiet - <more.ndjson 2>err.txt
+CODE=$?
+ERR=$(cat err.txt)
+expect_code 0
+expect_err ""
+run record show --patient MRN-1 --type Encounter --format ndjson
+expect_out_contains '"individual":{"reference":"Practitioner/11111111-1111-4111-8111-111111111111"}'
+expect_out_contains '"serviceProvider":{"reference":"Organization/not-exported"}'
+
+# Synthea-shaped CSV (by header) and mapped CSV with a BOM, quotes, an embedded
+# newline and a semicolon delimiter.
+mkdir synthea
+cat >synthea/patients.csv <<'CSV'
+Id,BIRTHDATE,DEATHDATE,SSN,DRIVERS,PASSPORT,PREFIX,FIRST,LAST,SUFFIX,MAIDEN,MARITAL,RACE,ETHNICITY,GENDER,BIRTHPLACE,ADDRESS,CITY,STATE,COUNTY,ZIP,LAT,LON,HEALTHCARE_EXPENSES,HEALTHCARE_COVERAGE
+5c9d0f3a-6a4e-4b8e-9a55-0c3f2c7d1e01,1961-02-28,,999-11-2222,S99912345,,Mr.,Bert,Sample,,,M,white,nonhispanic,M,Springfield  Massachusetts  US,1 Main St,Springfield,Massachusetts,Hampden County,01101,42.1,-72.5,1000.5,200
+CSV
+cat >synthea/observations.csv <<'CSV'
+DATE,PATIENT,ENCOUNTER,CATEGORY,CODE,DESCRIPTION,VALUE,UNITS,TYPE
+2026-11-01T09:00:00Z,5c9d0f3a-6a4e-4b8e-9a55-0c3f2c7d1e01,,vital-signs,29463-7,Body Weight,81.5,kg,numeric
+2026-11-01T09:00:00Z,5c9d0f3a-6a4e-4b8e-9a55-0c3f2c7d1e01,,survey,72166-2,Tobacco smoking status,Never smoked tobacco (finding),,text
+CSV
+run import --quiet --report report.json synthea
+expect_code 0
+[ "$(jq -c '[.types.Observation.created, .types.Patient.created, [.files[].format]]' report.json)" = \
+  '[2,1,["synthea-csv:patients","synthea-csv:observations"]]' ] || fail "synthea report: $(cat report.json)"
+run import --quiet synthea
+expect_code 0
+run import --report - synthea
+[ "$(jq -c .types.Observation <<<"$OUT")" = '{"read":2,"created":0,"updated":0,"unchanged":2,"skipped":0,"rejected":0}' ] ||
+  fail "report: $OUT"
+
+cat >labs.yaml <<'YAML'
+schema: ehr-csv-mapping
+version: 1
+name: lab-feed
+required: [MRN, LOINC, TAKEN]
+resources:
+  - id: {hash: [MRN, LOINC, TAKEN]}
+    resource:
+      resourceType: Observation
+      status: final
+      code: {coding: [{system: http://loinc.org, code: "{LOINC}"}], text: "{NAME}"}
+      subject: {reference: "Patient?identifier=urn:oid:2.16.840.1.113883.3.1|{MRN}"}
+      effectiveDateTime: "{TAKEN|datetime}"
+      valueQuantity: {$if: VALUE, value: "{VALUE|decimal}", unit: "{UNIT}"}
+      note: [{$if: COMMENT, text: "{COMMENT}"}]
+YAML
+printf '\xef\xbb\xbfMRN;LOINC;NAME;TAKEN;VALUE;UNIT;COMMENT\r\nMRN-1;4548-4;"HbA1c; whole blood";2026-11-02 10:00:00Z;6.1;%%;"drawn late;\r\nrepeat ordered"\r\n' >labs.csv
+run import --quiet --format csv --mapping labs.yaml --delimiter ';' labs.csv
+expect_code 0
+run record show --patient MRN-1 --type Observation --format ndjson
+expect_out_contains '"text":"HbA1c; whole blood"'
+expect_out_contains '"note":[{"text":"drawn late;\r\nrepeat ordered"}]'
+BASE=$(snapshot)
+
+STOPPED="ehr: error: import stopped at the first rejected record; its transaction was rolled back"
+# --- the broken corpus: each input, its error, exit 65, nothing written -------
+broken() {  # file expected-stderr [import options...]
+  local file=$1 expected=$2
+  shift 2
+  run import --quiet "$@" "$file"
+  expect_code 65
+  expect_err "$expected"
+  [ "$(snapshot)" = "$BASE" ] || fail "$file changed the database"
+  BASE=$(snapshot)
+}
+head -c 300 base.json >truncated.json
+broken truncated.json "ehr: error: truncated.json: line 2, column 245: unterminated string"
+echo '{"resourceType":"Patiant","id":"x1"}' >wrong-type.ndjson
+broken wrong-type.ndjson 'ehr: error: wrong-type.ndjson:1: Resource.resourceType: unknown resource type "Patiant"
+'"$STOPPED"
+echo '{"resourceType":"Observation","id":"x2","code":{"text":"Mood"},"subject":{"reference":"Patient/22222222-2222-4222-8222-222222222222"}}' >missing.ndjson
+broken missing.ndjson "ehr: error: missing.ndjson:1: Observation.status: required element is missing
+$STOPPED"
+echo '{"resourceType":"Observation","id":"x3","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-8"}]},"subject":{"reference":"Patient/22222222-2222-4222-8222-222222222222"}}' >check-digit.ndjson
+broken check-digit.ndjson "ehr: error: check-digit.ndjson:1: Observation.code.coding[0].code: LOINC code 2345-8 fails its check digit
+$STOPPED"
+cat >dangling.json <<'JSON'
+{"resourceType":"Bundle","type":"transaction","entry":[
+ {"fullUrl":"urn:uuid:44444444-4444-4444-8444-444444444444","resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:99999999-9999-4999-8999-999999999999"}},"request":{"method":"POST","url":"Observation"}}]}
+JSON
+broken dangling.json "ehr: error: dangling.json: entry 1: Observation.subject.reference: dangling reference urn:uuid:99999999-9999-4999-8999-999999999999: no entry of the Bundle has this fullUrl and no stored record this id
+$STOPPED"
+echo '{"resourceType":"Encounter","id":"x4","status":"finished","class":{"code":"AMB"},"participant":[{"individual":{"reference":"Practitioner?identifier=urn:x|none"}}]}' >dangling-cond.ndjson
+broken dangling-cond.ndjson "ehr: error: dangling-cond.ndjson:1: Encounter.participant[0].individual.reference: dangling reference Practitioner?identifier=urn:x|none: it matches no stored record
+$STOPPED"
+printf 'MRN;LOINC;NAME;TAKEN\nMRN-1;4548-4;"open;2026-11-03\nMRN-1;4548-4;x;2026-11-04\n' >unbalanced.csv
+broken unbalanced.csv "ehr: error: unbalanced.csv: line 2: unbalanced quote: the quoted field opened on this line is never closed" --format csv --mapping labs.yaml --delimiter ';'
+printf 'MRN;LOINC;NAME;TAKEN\nMRN-1;4548-4;x;2026-11-03;extra\n' >columns.csv
+broken columns.csv "ehr: error: columns.csv:2: 5 fields, the header has 4
+$STOPPED" --format csv --mapping labs.yaml --delimiter ';'
+printf '{"resourceType":"Patient","id":"x5","name":[{"family":"M\xfcller"}]}\n' >latin1.ndjson
+broken latin1.ndjson "ehr: error: latin1.ndjson: line 1, column 57: invalid UTF-8 in string"
+# A 1 GiB line, streamed: refused at the record size limit, in bounded memory.
+{ printf '{"resourceType":"Binary","contentType":"text/plain","data":"'; head -c 1073741824 /dev/zero | tr '\0' 'A'; printf '"}\n'; } |
+  "$EHR" import --quiet - >"$E2E_TMP/out" 2>"$E2E_TMP/err"
+CODE=$?
+ERR=$(cat "$E2E_TMP/err")
+expect_code 65
+expect_err "ehr: error: stdin:1: line larger than the record limit of 67108864 bytes (--max-record-size)
+$STOPPED"
+[ "$(snapshot)" = "$BASE" ] || fail "the 1 GiB line changed the database"
+
+# --- go on past rejects: exit 3, the rest committed, rejects as NDJSON ---------
+cat check-digit.ndjson missing.ndjson >mixed.ndjson
+echo '{"resourceType":"Observation","id":"x6","status":"final","code":{"text":"Mood"},"subject":{"reference":"Patient/22222222-2222-4222-8222-222222222222"},"valueString":"good"}' >>mixed.ndjson
+run import --quiet --on-error continue --rejects rejects.ndjson mixed.ndjson
+expect_code 3
+expect_err "ehr: error: mixed.ndjson:1: Observation.code.coding[0].code: LOINC code 2345-8 fails its check digit
+ehr: error: mixed.ndjson:2: Observation.status: required element is missing"
+[ "$(stat -c %a rejects.ndjson)" = 600 ] || fail "rejects file mode $(stat -c %a rejects.ndjson)"
+[ "$(wc -l <rejects.ndjson)" = 2 ] || fail "rejects: $(cat rejects.ndjson)"
+grep -q '"line":2,"original":"{\\"resourceType\\":\\"Observation\\",\\"id\\":\\"x2\\"' rejects.ndjson || fail "rejects lack the original line: $(cat rejects.ndjson)"
+grep -q '"resourceType":"OperationOutcome","issue":\[{"severity":"error","code":"invalid","diagnostics":"required element is missing","expression":\["Observation.status"\]' rejects.ndjson ||
+  fail "rejects lack the OperationOutcome: $(cat rejects.ndjson)"
+run record show --patient MRN-1 --type Observation --format csv
+expect_out_contains "x6,"
+BASE=$(snapshot)
+
+# --- dry run: everything checked, nothing written --------------------------
+sed 's/"x6"/"x7"/' mixed.ndjson | tail -1 >new.ndjson
+run import --dry-run --report - new.ndjson
+expect_code 0
+[ "$(jq -c '[.dry_run, .types.Observation.created]' <<<"$OUT")" = '[true,1]' ] || fail "dry-run report: $OUT"
+[ "$(snapshot)" = "$BASE" ] || fail "--dry-run wrote"
+
+# --- conflicts ------------------------------------------------------------------
+sed 's/"good"/"better"/' new.ndjson | sed 's/"x7"/"x6"/' >changed.ndjson
+run import --quiet --on-conflict fail changed.ndjson
+expect_code 65
+expect_err "ehr: error: changed.ndjson:1: Observation/x6 is stored with other content (--on-conflict update replaces it, skip keeps it)
+$STOPPED"
+run import --report - --on-conflict skip changed.ndjson
+[ "$(jq -c .total.skipped <<<"$OUT")" = 1 ] || fail "report: $OUT"
+[ "$(snapshot)" = "$BASE" ] || fail "--on-conflict skip wrote"
+run import --quiet changed.ndjson
+expect_code 0
+run record history Observation/x6 --format csv
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 3 ] || fail "an NDJSON upsert made no new version: $OUT"
+
+# --- usage, access, paths and mappings ---------------------------------------
+run import --quiet absent.ndjson
+expect_code 66
+expect_err "ehr: error: absent.ndjson: no such file or directory"
+printf 'schema: ehr-csv-mapping\nversion: 1\nname: x\nresources:\n  - resource: {resourceType: Observation, code: "{A|shout}"}\n' >bad-map.yaml
+run import --quiet --format csv --mapping bad-map.yaml labs.csv
+expect_code 78
+expect_err_contains "ehr: error: bad-map.yaml:5:49: unknown filter \"shout\""
+run import --quiet --format synthea-csv --mapping labs.yaml labs.csv
+expect_code 64
+EHR_USER=doc EHR_KEY_FILE=doc.key run import --quiet base.json
+expect_code 77
+expect_err_contains "ehr: error: access denied"
+
+# --- the audit trail: one entry per chunk, no file names, no content ----------
+EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action import --format csv
+expect_code 0
+case "$OUT" in *base.json* | *labs.csv* | *Testperson* | *HbA1c*) fail "file names or content in the audit trail: $OUT" ;; esac
+[ "$(printf '%s\n' "$OUT" | grep -c ',import,')" -ge 6 ] || fail "too few import entries: $OUT"
+
+finish
