@@ -76,7 +76,12 @@ class StringSource final : public ByteSource {
 }  // namespace
 
 ByteSource::ByteSource(std::string name, std::uint64_t size)
-    : name_(std::move(name)), size_(size), buf_(new char[kBufferSize]) {}
+    // A small input gets a buffer its size (a directory of small Bundles,
+    // and the fuzzers, would otherwise allocate 1 MiB per file).
+    : name_(std::move(name)),
+      size_(size),
+      cap_(size > 0 && size < kBufferSize ? static_cast<size_t>(size) + 1 : kBufferSize),
+      buf_(new char[cap_]) {}
 
 ByteSource::~ByteSource() = default;
 
@@ -115,7 +120,7 @@ bool ByteSource::refill() {
   consumed_ += pos_;
   pos_ = 0;
   end_ = 0;
-  auto got = read_some(buf_.get(), kBufferSize);
+  auto got = read_some(buf_.get(), cap_);
   if (!got.ok()) {
     error_ = got.error();
     return false;
@@ -131,7 +136,7 @@ int ByteSource::refill_and_get() {
 }
 
 Result<std::string_view> ByteSource::peek(size_t n) {
-  n = std::min(n, kBufferSize);
+  n = std::min(n, cap_);
   // Move what is buffered to the front and read until n bytes or the end.
   if (pos_ > 0) {
     std::memmove(buf_.get(), buf_.get() + pos_, end_ - pos_);
@@ -140,7 +145,7 @@ Result<std::string_view> ByteSource::peek(size_t n) {
     pos_ = 0;
   }
   while (end_ < n && !eof_) {
-    auto got = read_some(buf_.get() + end_, kBufferSize - end_);
+    auto got = read_some(buf_.get() + end_, cap_ - end_);
     if (!got.ok()) return got.error();
     if (*got == 0) eof_ = true;
     end_ += *got;

@@ -76,6 +76,7 @@ class ByteSource {
   std::string name_;
   std::uint64_t size_ = 0;
   std::uint64_t consumed_ = 0;  // bytes before buf_[0]
+  size_t cap_;  // buf_'s size: kBufferSize, or less for a small input
   std::unique_ptr<char[]> buf_;
   size_t pos_ = 0;
   size_t end_ = 0;

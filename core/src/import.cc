@@ -1554,6 +1554,15 @@ Result<ImportReport> import_paths(Session& session, const std::vector<std::strin
                           fmt::format("dry-run: {} records, {} rejected", total.read, total.rejected)});
   } else {
     st = importer.run(inputs);
+    if (st.ok() && report.provenance.empty()) {
+      // Nothing written (all unchanged, skipped or rejected): the run is
+      // still an import someone made, and the trail says so.
+      auto total = report.total();
+      Status a = write_audit(s, {"import", "ok", "", "", "", 0,
+                                 fmt::format("no changes: read {} unchanged {} skipped {} rejected {}",
+                                             total.read, total.unchanged, total.skipped, total.rejected)});
+      if (!a.ok()) st = a;
+    }
   }
   if (!st.ok()) report.failure = st.error();
   return report;
