@@ -48,6 +48,8 @@ void ProgressReporter::update(const ProgressUpdate& u) {
       line += fmt::format("  [{}{}] {:3d}%", std::string(static_cast<size_t>(filled), '#'),
                           std::string(static_cast<size_t>(20 - filled), '-'),
                           static_cast<int>(frac * 100));
+      line += fmt::format("  {:.1f} of {:.1f} MB", static_cast<double>(u.bytes) / 1e6,
+                          static_cast<double>(u.total_bytes) / 1e6);
     }
     line += fmt::format("  {} {}", group_digits(u.items), unit_);
     std::string rate = rate_text(u, now);

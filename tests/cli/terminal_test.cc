@@ -41,15 +41,15 @@ TEST_CASE("progress bar redraws in place on a terminal and clears at the end") {
   ehr::cli::ProgressReporter p(err, ehr::cli::ProgressMode::kBar, "import", "records",
                                [&] { return now; });
   now = 1.0;
-  p.update({1000, 500, 1000});
+  p.update({1000, 5'000'000, 10'000'000});
   now = 1.05;  // throttled: within 0.1 s of the last draw
-  p.update({1100, 550, 1000});
+  p.update({1100, 5'500'000, 10'000'000});
   now = 2.0;
-  p.update({12345, 1000, 1000});
-  p.finish({12345, 1000, 1000});
+  p.update({12345, 10'000'000, 10'000'000});
+  p.finish({12345, 10'000'000, 10'000'000});
   CHECK(err.str() ==
-        "\r\x1b[Kimport  [##########----------]  50%  1,000 records  1,000/s"
-        "\r\x1b[Kimport  [####################] 100%  12,345 records  6,172/s"
+        "\r\x1b[Kimport  [##########----------]  50%  5.0 of 10.0 MB  1,000 records  1,000/s"
+        "\r\x1b[Kimport  [####################] 100%  10.0 of 10.0 MB  12,345 records  6,172/s"
         "\r\x1b[K");
 }
 
