@@ -66,6 +66,26 @@ Observation/3c766796-d8a0-480f-8215-f1e7e3afab21: .effectivePeriod: should NOT h
   echo "schema: $(tail -n 1 <<<"$out")"
 fi
 
+# Interrupted (SIGINT) while it runs: exit 130 and nothing left, or (on a
+# fast machine) done in time and whole. Killed (SIGKILL): at most the hidden
+# temporary directory is left, and the next export to the same name removes it.
+"$EHR" export --quiet --out intr & pid=$!
+sleep 0.4; kill -INT "$pid" 2>/dev/null; wait "$pid"; code=$?
+case "$code" in
+  130) [ -z "$(ls -A | grep -E '^(intr|\.intr\.tmp-)')" ] || fail "an interrupted export left: $(ls -A)" ;;
+  0) [ -f intr/manifest.json ] || fail "a finished export has no manifest" ;;
+  *) fail "interrupted export: exit $code" ;;
+esac
+"$EHR" export --quiet --out killed & pid=$!
+sleep 0.4; kill -KILL "$pid" 2>/dev/null; wait "$pid"
+if [ ! -d killed ]; then
+  [ -z "$(ls -A | grep -vE '^\.killed\.tmp-' | grep killed)" ] || fail "a killed export left: $(ls -A)"
+  run export --out killed --type Patient
+  expect_code 0
+  expect_err_contains "ehr: removed ./.killed.tmp-"
+  [ -z "$(ls -A | grep -E '^\.killed\.tmp-')" ] || fail "the killed export's directory is still there: $(ls -A)"
+fi
+
 # Into a fresh database and out again.
 export EHR_DB=copy.db EHR_USER=admin EHR_KEY_FILE=admin.key
 "$EHR" init -q || fail "init copy failed"
