@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <set>
 
 #include <fmt/format.h>
 
