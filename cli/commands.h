@@ -78,6 +78,7 @@ void setup_record_amend(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_record_retract(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_record_purge(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_import(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
+void setup_export(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_audit_show(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_audit_export(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);
 void setup_audit_disclosures(CLI::App& cmd, ConfigFlags& flags, CommandRun& run);

@@ -18,6 +18,7 @@
 #include "audit_log.h"
 #include "ehr/audit.h"
 #include "ehr/json.h"
+#include "instant.h"
 #include "session_impl.h"
 #include "sqlite_store.h"
 #include "words.h"
@@ -64,9 +65,9 @@ std::string format_instant(std::time_t t, int ms) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
-// An instant YYYY-MM-DDThh:mm:ss[.fff...](Z|+hh:mm|-hh:mm) as the trail
-// stores times (UTC, milliseconds), or "" when `s` is not one.
-std::string normalised_instant(std::string_view s) {
+}  // namespace
+
+std::string detail::normalised_instant(std::string_view s) {
   if (s.size() < 20 || !valid_date_prefix(s.substr(0, 10)) || s[10] != 'T' || s[13] != ':' ||
       s[16] != ':' || !all_digits(s.substr(11, 2)) || !all_digits(s.substr(14, 2)) ||
       !all_digits(s.substr(17, 2)))
@@ -104,6 +105,10 @@ std::string normalised_instant(std::string_view s) {
   tm.tm_sec = ss;
   return format_instant(timegm(&tm) - offset, ms);
 }
+
+namespace {
+
+using detail::normalised_instant;
 
 // A --since/--until value as a bound on the trail's times: a date prefix
 // as given (times compare as text, so "2026-11" bounds all of November),

@@ -161,6 +161,26 @@ void Blake2b::final(MutBytes out) {
                            out.data(), out_len_);
 }
 
+Sha256::Sha256() {
+  static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(state_));
+  ensure_init();
+  crypto_hash_sha256_init(reinterpret_cast<crypto_hash_sha256_state*>(state_));
+}
+
+Sha256::~Sha256() { sodium_memzero(state_, sizeof(state_)); }
+
+Sha256& Sha256::update(std::string_view data) {
+  crypto_hash_sha256_update(reinterpret_cast<crypto_hash_sha256_state*>(state_),
+                            reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  return *this;
+}
+
+std::string Sha256::final_hex() {
+  std::array<std::uint8_t, crypto_hash_sha256_BYTES> out{};
+  crypto_hash_sha256_final(reinterpret_cast<crypto_hash_sha256_state*>(state_), out.data());
+  return to_hex(Bytes(out.data(), out.size()));
+}
+
 std::array<std::uint8_t, kHashBytes> blake2b_256(Bytes data, Bytes key) {
   std::array<std::uint8_t, kHashBytes> out{};
   Blake2b h(kHashBytes, key);

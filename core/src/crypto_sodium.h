@@ -119,6 +119,23 @@ class Blake2b {
   std::size_t out_len_;
 };
 
+// Streaming SHA-256 (crypto_hash_sha256), for digests others check with
+// common tools (sha256sum): the files of a Bulk Data export.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  Sha256& update(std::string_view data);
+  // The digest as 64 lower-case hex digits. REQUIRES: called at most once.
+  std::string final_hex();
+
+ private:
+  alignas(16) unsigned char state_[128];
+};
+
 // One-shot BLAKE2b-256 of `data`, keyed when `key` is non-empty.
 std::array<std::uint8_t, kHashBytes> blake2b_256(Bytes data, Bytes key = {});
 

@@ -32,6 +32,15 @@ std::string decode_to_string(std::string_view text) {
 
 TEST_SUITE("crypto_sodium") {
 
+TEST_CASE("streaming SHA-256 matches the FIPS 180-2 vectors, however the input is split") {
+  CHECK(Sha256().final_hex() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(Sha256().update("abc").final_hex() ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256 split;
+  split.update("abcdbcdecdefdefgefghfghighij").update("hijkijkljklmklmnlmnomnopnopq");
+  CHECK(split.final_hex() == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
 TEST_CASE("base32 matches the RFC 4648 test vectors") {
   const std::pair<std::string_view, std::string_view> vectors[] = {
       {"", ""},           {"f", "MY"},          {"fo", "MZXQ"},

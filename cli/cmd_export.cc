@@ -1,0 +1,185 @@
+// ehr export: the database's records as a FHIR Bulk Data output directory
+// (ehr/export.h), with progress and a one-line summary.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "ehr/export.h"
+#include "exit_codes.h"
+#include "progress.h"
+#include "store_open.h"
+
+namespace ehr::cli {
+
+namespace {
+
+struct Options {
+  std::string out;
+  std::vector<std::string> types;
+  std::vector<std::string> patients;
+  std::string since;
+  std::string until;
+  std::string max_file_size = "256M";
+};
+
+// "256M", "1G", "512K", "1048576" -> bytes (> 0).
+std::optional<std::int64_t> parse_size(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::int64_t mult = 1;
+  std::string digits = text;
+  switch (text.back()) {
+    case 'K': case 'k': mult = std::int64_t{1} << 10; digits.pop_back(); break;
+    case 'M': case 'm': mult = std::int64_t{1} << 20; digits.pop_back(); break;
+    case 'G': case 'g': mult = std::int64_t{1} << 30; digits.pop_back(); break;
+    default: break;
+  }
+  if (digits.empty() || digits.size() > 12 || digits.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  std::int64_t n = std::stoll(digits) * mult;
+  if (n == 0) return std::nullopt;
+  return n;
+}
+
+// SIGINT and SIGTERM while the export runs: stop it cleanly (the temporary
+// directory is removed) instead of dying with it half-written.
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_signal(int) { g_interrupted.store(true); }
+
+class SignalGuard {
+ public:
+  SignalGuard() {
+    g_interrupted.store(false);
+    old_int_ = std::signal(SIGINT, on_signal);
+    old_term_ = std::signal(SIGTERM, on_signal);
+  }
+  ~SignalGuard() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
+
+ private:
+  void (*old_int_)(int) = SIG_DFL;
+  void (*old_term_)(int) = SIG_DFL;
+};
+
+// The manifest's "request": the command as asked, without the global
+// options (which name the database, user and where secrets come from).
+std::string request_of(const Options& o) {
+  auto join = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+    return out;
+  };
+  std::string r = "ehr export --out " + o.out;
+  if (!o.types.empty()) r += " --type " + join(o.types);
+  if (!o.patients.empty()) r += " --patient " + join(o.patients);
+  if (!o.since.empty()) r += " --since " + o.since;
+  if (!o.until.empty()) r += " --until " + o.until;
+  return r;
+}
+
+std::string group(std::int64_t n) {
+  std::string d = std::to_string(n), out;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i > 0 && (d.size() - i) % 3 == 0) out += ',';
+    out += d[i];
+  }
+  return out;
+}
+
+int run_export(Context& ctx, const Options& o) {
+  auto start = std::chrono::steady_clock::now();
+  ExportOptions eo;
+  eo.out_dir = o.out;
+  eo.types = o.types;
+  eo.patients = o.patients;
+  eo.since = o.since;
+  eo.until = o.until;
+  auto max = parse_size(o.max_file_size);
+  if (!max) return ctx.fail(Error::invalid_argument("--max-file-size must be a size such as 256M, 64K or 1G"));
+  eo.max_file_bytes = *max;
+  eo.request = request_of(o);
+  eo.cancelled = [] { return g_interrupted.load(); };
+
+  auto session = open_session(ctx);
+  if (!session.ok()) return ctx.fail(session.error());
+
+  auto t0 = std::chrono::steady_clock::now();
+  ProgressReporter progress(ctx.io().err, choose_progress_mode(ctx.quiet(), ctx.io().err_tty), "export",
+                            "records", [t0] {
+                              return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                            });
+  SignalGuard signals;
+  auto report = export_bulk(*session, eo, progress);
+  if (!report.ok()) {
+    if (report.error().is(ErrorCode::kAlreadyExists))
+      ctx.add_hint("name a new directory, or remove the old one first; an export never overwrites one");
+    return ctx.fail(report.error());
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (const auto& path : report->removed_stale)
+    ctx.info(fmt::format("removed {}, left by an export that did not finish", path));
+  if (!ctx.quiet()) {
+    std::size_t files = report->output.size() + report->deleted.size() + 1;  // and manifest.json
+    ctx.info(fmt::format("exported {} resource{}{} to {}: {} file{} ({:.1f} MB) in {:.1f} s",
+                         group(report->resources), report->resources == 1 ? "" : "s",
+                         report->deletions > 0 ? fmt::format(" and {} deletion{}", group(report->deletions),
+                                                             report->deletions == 1 ? "" : "s")
+                                               : "",
+                         report->out_dir, files, files == 1 ? "" : "s", static_cast<double>(report->bytes) / 1e6,
+                         seconds));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
+  auto o = std::make_shared<Options>();
+  cmd.add_option("--out", o->out, "the output directory: new, or empty; written whole or not at all")
+      ->required()
+      ->type_name("DIR");
+  cmd.add_option("--type", o->types, "only these resource types (repeat, or separate with commas)")
+      ->delimiter(',')
+      ->type_name("TYPE");
+  cmd.add_option("--patient", o->patients,
+                 "only these patients' compartments: the Patient and its records (id or MRN; repeat, or "
+                 "separate with commas)")
+      ->delimiter(',')
+      ->type_name("ID");
+  cmd.add_option("--since", o->since,
+                 "only records changed at or after INSTANT; records retracted or purged since then go to "
+                 "deleted/")
+      ->type_name("INSTANT");
+  cmd.add_option("--until", o->until, "only records changed before INSTANT")->type_name("INSTANT");
+  cmd.add_option("--max-file-size", o->max_file_size,
+                 "start a new NDJSON file of the type past this size [default: 256M]")
+      ->type_name("SIZE");
+  cmd.footer(
+      "Writes the FHIR Bulk Data layout: Type.001.ndjson files (one resource type each),\n"
+      "manifest.json (transactionTime, the files with their counts and SHA-256), and with\n"
+      "--since deleted/Bundle.001.ndjson (DELETE entries for retracted and purged records).\n"
+      "Everything comes from one snapshot. The files appear only when all of them are\n"
+      "written (mode 0600); an export that fails or is interrupted leaves nothing, and a\n"
+      "temporary .DIR.tmp-* left by a killed one is removed by the next export to DIR.\n"
+      "Needs the export permission (the service role); each patient exported gets an\n"
+      "audit entry, a disclosure when --recipient is given. To continue where the last\n"
+      "export ended, pass its manifest's transactionTime as --since.\n\n"
+      "Exit status: 0 exported; 1 an unknown patient; 64 bad arguments; 73 DIR exists and\n"
+      "is not empty, or cannot be created; 74 I/O error; 75 the database is busy; 77 access\n"
+      "denied; 130 interrupted.\n\n"
+      "Examples:\n"
+      "  ehr export --out /srv/export/2026-12-05\n"
+      "  ehr export --out out --type Patient,Observation --since 2026-12-01T00:00:00Z\n"
+      "  ehr --recipient 'St. Elsewhere' --purpose treatment export --patient p1 --out transfer\n"
+      "  ehr export --quiet --out /srv/export/$(date +%F) --since \"$(jq -r .transactionTime last/manifest.json)\"");
+  run = [o](Context& ctx) { return run_export(ctx, *o); };
+}
+
+}  // namespace ehr::cli

@@ -1,0 +1,129 @@
+// Bulk export (ehr export): the records of the session's database written
+// as a FHIR Bulk Data output directory, one consistent snapshot per run.
+//
+// The layout (as a Bulk Data server's output, file names relative):
+//   manifest.json                    transactionTime, request,
+//                                    requiresAccessToken false, output[],
+//                                    deleted[], error[] (always empty: a
+//                                    run that cannot export a record fails)
+//   Type.001.ndjson, Type.002.ndjson one resource per line, the current
+//                                    version as stored, files of one type
+//                                    each, a new file when the next line
+//                                    would pass max_file_bytes
+//   deleted/Bundle.001.ndjson        with a `since` only: transaction
+//                                    Bundles of DELETE entries (Type/id) for
+//                                    the records retracted or purged in the
+//                                    window, up to 1000 entries a Bundle
+// Each output[] and deleted[] item has type, url and count, and an
+// "extension" object with the file's "sha256" (hex) and "bytes". The
+// manifest's own "extension" holds "changeSequence": the database's change
+// sequence at the snapshot (every exported version has a sequence at or
+// below it).
+//
+// What it guarantees:
+//  - One snapshot: everything is read in one transaction (which holds the
+//    database's write lock for the run, so that no write can commit with a
+//    time at or before transactionTime after the snapshot; writers wait,
+//    up to the busy timeout). transactionTime is the session clock's instant
+//    taken inside it, after every change the run read (so the next run's
+//    `since` set to it neither repeats nor misses a change).
+//  - Deterministic: lines are ordered by type, then id, and hold the stored
+//    JSON byte for byte, so the same window exported twice gives identical
+//    NDJSON files.
+//  - Windows: a record is in the window when its last change
+//    (meta.lastUpdated) is at or after `since` and before `until`, so
+//    consecutive windows [a, b) and [b, c) neither overlap nor leave a gap.
+//    Retracted (entered-in-error) records are never in output[]: with a
+//    `since` they are listed as deleted, without one they are left out.
+//  - Atomic output: files are written (mode 0600) into a hidden temporary
+//    sibling ".NAME.tmp-XXXXXX" (mode 0700) that the run holds locked,
+//    fsynced with their directories, and renamed to out_dir only when all
+//    is written and audited. A failed run removes its temporary directory;
+//    one killed (SIGKILL, power loss) leaves it, and the next export to the
+//    same out_dir removes any such directory that no running export holds.
+//  - Access and audit: the user needs export on every record written (the
+//    built-in policy gives it to the service role); one record denied
+//    fails the run (kAccessDenied, the denial audited), nothing is written.
+//    A successful run writes, in its transaction, one audit entry (action
+//    export) per patient whose records it wrote, with the count per type,
+//    and one for the run; with a session recipient they are disclosures
+//    (ehr/audit.h list_disclosures).
+//
+// Thread safety: as the Session.
+
+#ifndef EHR_EXPORT_H_
+#define EHR_EXPORT_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ehr/progress.h"
+#include "ehr/session.h"
+#include "ehr/status.h"
+
+namespace ehr {
+
+struct ExportOptions {
+  // The output directory: must not exist, or be an empty directory; its
+  // parent must exist. REQUIRES: non-empty.
+  std::string out_dir;
+  // Resource types to export (R4 names); empty = every type.
+  std::vector<std::string> types;
+  // Patients (ids or MRNs, as find_patient): only their compartments, each
+  // the Patient and the records whose patient it is. Empty = every record,
+  // with or without a patient.
+  std::vector<std::string> patients;
+  // Instants (YYYY-MM-DDThh:mm:ss[.sss] with Z or an offset): the window of
+  // last changes, since inclusive, until exclusive. "" = unbounded.
+  std::string since;
+  std::string until;
+  // A new file of the same type starts when the next line would make the
+  // current one larger (a single larger line gets a file of its own).
+  // REQUIRES: > 0.
+  std::int64_t max_file_bytes = std::int64_t{256} << 20;
+  // The manifest's "request": what was asked, with no secret in it.
+  std::string request;
+  // Polled between records; when it returns true the run stops with
+  // kInterrupted and leaves nothing behind. Empty = never.
+  std::function<bool()> cancelled;
+};
+
+// One written file.
+struct ExportFile {
+  std::string type;    // resource type ("Bundle" for deleted files)
+  std::string url;     // relative to out_dir: "Patient.001.ndjson"
+  std::int64_t count = 0;  // lines (resources, or Bundles for deleted files)
+  std::int64_t bytes = 0;
+  std::string sha256;  // hex
+};
+
+struct ExportReport {
+  std::string out_dir;
+  std::string transaction_time;
+  std::int64_t change_sequence = 0;
+  std::vector<ExportFile> output;   // by type, then number
+  std::vector<ExportFile> deleted;
+  std::map<std::string, std::int64_t> types;  // resources written per type
+  std::int64_t resources = 0;   // lines of output[]
+  std::int64_t deletions = 0;   // DELETE entries of deleted[]
+  std::int64_t patients = 0;    // patients whose records were written
+  std::int64_t bytes = 0;       // every file, manifest.json included
+  // Temporary directories of earlier killed runs removed before this one.
+  std::vector<std::string> removed_stale;
+};
+
+// Exports the session's records to options.out_dir.
+// Errors (nothing left behind): kInvalidArgument for an empty out_dir, an
+// unknown type, a malformed since or until, until not after since,
+// max_file_bytes <= 0; kNotFound "no patient P"; kConflict when an MRN
+// names several patients; kAccessDenied (audited); kAlreadyExists "DIR
+// exists and is not empty" (or is not a directory); kCantCreate when the
+// parent is missing or not writable; kIoError; kBusy; kInterrupted.
+Result<ExportReport> export_bulk(Session& s, const ExportOptions& options, ProgressSink& progress);
+
+}  // namespace ehr
+
+#endif  // EHR_EXPORT_H_

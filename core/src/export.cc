@@ -1,0 +1,601 @@
+// Bulk export (ehr/export.h): the snapshot, the access decisions and audit
+// entries, the NDJSON and manifest files, and the temporary directory that
+// becomes the output only when everything is written.
+//
+// Sections: files (one NDJSON file, the output directory); the run.
+#include "ehr/export.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "access.h"
+#include "audit_log.h"
+#include "crypto_sodium.h"
+#include "ehr/json.h"
+#include "ehr/validate.h"
+#include "instant.h"
+#include "session_impl.h"
+#include "sqlite_store.h"
+
+namespace ehr {
+
+namespace {
+
+// --- files -----------------------------------------------------------------------
+
+std::string errno_text(int e) { return strerror(e); }
+
+Status sync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Error::io_error(fmt::format("cannot open directory {}: {}", dir, errno_text(errno)));
+  int rc = ::fsync(fd);
+  int e = errno;
+  ::close(fd);
+  if (rc != 0) return Error::io_error(fmt::format("cannot sync directory {}: {}", dir, errno_text(e)));
+  return {};
+}
+
+// One output file, written through a buffer, counted and hashed as it goes.
+class OutFile {
+ public:
+  OutFile() = default;
+  OutFile(const OutFile&) = delete;
+  OutFile& operator=(const OutFile&) = delete;
+  ~OutFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status open(const std::string& path) {
+    path_ = path;
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd_ < 0) return Error::cant_create(fmt::format("cannot create {}: {}", path, errno_text(errno)));
+    ::fchmod(fd_, 0600);  // whatever the umask says
+    return {};
+  }
+  bool is_open() const { return fd_ >= 0; }
+
+  Status write(std::string_view data) {
+    sha_.update(data);
+    bytes_ += static_cast<std::int64_t>(data.size());
+    buffer_.append(data);
+    if (buffer_.size() >= kBuffer) return flush();
+    return {};
+  }
+
+  // Flushes, fsyncs and closes; the digest is then sha256().
+  Status close() {
+    EHR_TRY(flush());
+    if (::fsync(fd_) != 0) return Error::io_error(fmt::format("cannot sync {}: {}", path_, errno_text(errno)));
+    int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) return Error::io_error(fmt::format("cannot write {}: {}", path_, errno_text(errno)));
+    digest_ = sha_.final_hex();
+    return {};
+  }
+
+  std::int64_t bytes() const { return bytes_; }
+  const std::string& sha256() const { return digest_; }
+
+ private:
+  static constexpr std::size_t kBuffer = std::size_t{1} << 20;
+
+  Status flush() {
+    std::size_t done = 0;
+    while (done < buffer_.size()) {
+      ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Error::io_error(fmt::format("cannot write {}: {}", path_, errno_text(errno)));
+      done += static_cast<std::size_t>(n);
+    }
+    buffer_.clear();
+    return {};
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  std::string buffer_;
+  crypto::Sha256 sha_;
+  std::int64_t bytes_ = 0;
+  std::string digest_;
+};
+
+// The files of one kind (a type's output, or the deleted Bundles): Type.NNN.ndjson
+// under `dir`, a new one when the next line would pass the limit.
+class FileSeries {
+ public:
+  FileSeries(std::string root, std::string subdir, std::string type, std::int64_t limit,
+             std::vector<ExportFile>& done)
+      : root_(std::move(root)), subdir_(std::move(subdir)), type_(std::move(type)), limit_(limit), done_(done) {}
+
+  Status write_line(std::string_view json) {
+    std::int64_t size = static_cast<std::int64_t>(json.size()) + 1;
+    if (file_ && file_->bytes() > 0 && file_->bytes() + size > limit_) EHR_TRY(close());
+    if (!file_) {
+      ++number_;
+      current_.type = type_;
+      current_.url = fmt::format("{}{}.{:03}.ndjson", subdir_.empty() ? "" : subdir_ + "/", type_, number_);
+      current_.count = 0;
+      file_ = std::make_unique<OutFile>();
+      EHR_TRY(file_->open(root_ + "/" + current_.url));
+    }
+    EHR_TRY(file_->write(json));
+    EHR_TRY(file_->write("\n"));
+    ++current_.count;
+    return {};
+  }
+
+  Status close() {
+    if (!file_) return {};
+    EHR_TRY(file_->close());
+    current_.bytes = file_->bytes();
+    current_.sha256 = file_->sha256();
+    done_.push_back(current_);
+    file_.reset();
+    return {};
+  }
+
+ private:
+  std::string root_, subdir_, type_;
+  std::int64_t limit_;
+  std::vector<ExportFile>& done_;
+  std::unique_ptr<OutFile> file_;
+  ExportFile current_;
+  int number_ = 0;
+};
+
+// The hidden temporary sibling of the output directory, locked while this
+// run holds it and removed unless release() handed it over.
+class TempDir {
+ public:
+  TempDir() = default;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    if (!path_.empty() && !kept_) {
+      std::error_code ec;
+      std::filesystem::remove_all(path_, ec);
+    }
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+  }
+
+  Status create(const std::string& parent, const std::string& name) {
+    std::string templ = parent + "/." + name + ".tmp-XXXXXX";
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr)
+      return Error::cant_create(
+          fmt::format("cannot create a temporary directory in {}: {}", parent, errno_text(errno)));
+    path_ = buf.data();
+    ::chmod(path_.c_str(), 0700);
+    lock_fd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
+      return Error::io_error(fmt::format("cannot lock {}: {}", path_, errno_text(errno)));
+    return {};
+  }
+  const std::string& path() const { return path_; }
+  // The directory was renamed into place: keep it (the lock goes with the fd).
+  void keep() { kept_ = true; }
+
+ private:
+  std::string path_;
+  int lock_fd_ = -1;
+  bool kept_ = false;
+};
+
+// Removes the temporary directories ".NAME.tmp-*" in `parent` that no
+// running export holds locked (left by a killed run).
+std::vector<std::string> remove_stale(const std::string& parent, const std::string& name) {
+  std::vector<std::string> removed;
+  std::string prefix = "." + name + ".tmp-";
+  DIR* d = ::opendir(parent.c_str());
+  if (d == nullptr) return removed;
+  std::vector<std::string> candidates;
+  while (dirent* e = ::readdir(d)) {
+    std::string entry = e->d_name;
+    if (entry.size() > prefix.size() && entry.compare(0, prefix.size(), prefix) == 0)
+      candidates.push_back(parent + "/" + entry);
+  }
+  ::closedir(d);
+  std::sort(candidates.begin(), candidates.end());
+  for (const auto& path : candidates) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+      if (!ec) removed.push_back(path);
+    }
+    ::close(fd);
+  }
+  return removed;
+}
+
+// out_dir split into its parent and name, trailing slashes dropped.
+Result<std::pair<std::string, std::string>> split_out_dir(std::string out) {
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  auto slash = out.rfind('/');
+  std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : out.substr(0, slash);
+  std::string name = slash == std::string::npos ? out : out.substr(slash + 1);
+  if (name.empty() || name == "." || name == ".." || name == "/")
+    return Error::invalid_argument(fmt::format("--out {}: name a new directory", out));
+  return std::pair{parent, name};
+}
+
+// kAlreadyExists when `out` exists as anything but an empty directory.
+Status check_out_dir(const std::string& out) {
+  struct stat st;
+  if (::lstat(out.c_str(), &st) != 0) return {};
+  if (!S_ISDIR(st.st_mode)) return Error::already_exists(fmt::format("{} exists and is not a directory", out));
+  DIR* d = ::opendir(out.c_str());
+  if (d == nullptr) return Error::cant_create(fmt::format("cannot read {}: {}", out, errno_text(errno)));
+  bool empty = true;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") {
+      empty = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  if (!empty) return Error::already_exists(fmt::format("{} exists and is not empty", out));
+  return {};
+}
+
+// --- the run ---------------------------------------------------------------------
+
+// "?, ?, ?" for n values.
+std::string placeholders(std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) out += i == 0 ? "?" : ", ?";
+  return out;
+}
+
+struct Window {
+  std::vector<std::string> types;     // sorted, unique
+  std::vector<std::string> patients;  // ids, sorted, unique (resolved in the transaction)
+  std::string since, until;           // stored form
+};
+
+// " WHERE ..." over the columns type, patient and `time_column`, with binds.
+std::string where_clause(const Window& w, const std::string& time_column, std::vector<std::string>& binds,
+                         const std::string& extra = "") {
+  std::vector<std::string> clauses;
+  if (!w.types.empty()) {
+    clauses.push_back("type IN (" + placeholders(w.types.size()) + ")");
+    binds.insert(binds.end(), w.types.begin(), w.types.end());
+  }
+  if (!w.patients.empty()) {
+    clauses.push_back("patient IN (" + placeholders(w.patients.size()) + ")");
+    binds.insert(binds.end(), w.patients.begin(), w.patients.end());
+  }
+  if (!w.since.empty()) {
+    clauses.push_back(time_column + " >= ?");
+    binds.push_back(w.since);
+  }
+  if (!w.until.empty()) {
+    clauses.push_back(time_column + " < ?");
+    binds.push_back(w.until);
+  }
+  if (!extra.empty()) clauses.push_back(extra);
+  std::string out;
+  for (const auto& c : clauses) out += (out.empty() ? " WHERE " : " AND ") + c;
+  return out;
+}
+
+struct PatientCounts {
+  std::map<std::string, std::int64_t> types;
+  std::int64_t resources = 0;
+  std::int64_t deleted = 0;
+};
+
+class Exporter {
+ public:
+  Exporter(SessionImpl& s, const ExportOptions& o, const Window& w, const std::string& root,
+           ProgressSink& progress, ExportReport& report)
+      : s_(s), o_(o), w_(w), root_(root), progress_(progress), r_(report) {}
+
+  // The body of the run's transaction.
+  Status run() {
+    auto seq = s_.db().query_text("SELECT value FROM counter WHERE name = 'seq'");
+    if (!seq.ok()) return seq.error();
+    r_.change_sequence = std::stoll(*seq);
+    EHR_TRY(write_resources());
+    if (!w_.since.empty()) EHR_TRY(write_deleted());
+    r_.transaction_time = transaction_time();
+    EHR_TRY(write_manifest());
+    EHR_TRY(sync_dir(root_));
+    return write_audit_entries();
+  }
+
+ private:
+  Status check_cancelled() {
+    if (o_.cancelled && (++polls_ & 0xff) == 0 && o_.cancelled())
+      return Error::interrupted("export interrupted; nothing was written");
+    return {};
+  }
+
+  // The instant of the snapshot: any instant while the transaction holds
+  // the write lock (nothing commits meanwhile), taken after every change
+  // read, so that the next run's since (inclusive) starts where this one
+  // ended. Equal to the newest change only within the same millisecond (or
+  // a clock set back): then it waits for the clock, a little.
+  std::string transaction_time() {
+    std::string t = s_.now();
+    for (int i = 0; i < 50 && t <= newest_; ++i) {
+      ::usleep(2000);
+      t = s_.now();
+    }
+    return t;
+  }
+
+  void report_progress() {
+    if ((r_.resources + r_.deletions) % 1000 == 0)
+      progress_.update({static_cast<uint64_t>(r_.resources + r_.deletions), static_cast<uint64_t>(written_), 0});
+  }
+
+  Status write_resources() {
+    std::vector<std::string> binds;
+    std::string sql =
+        "SELECT type, id, patient, security, code_system, code, retracted, json, last_updated FROM resource" +
+                      where_clause(w_, "last_updated", binds, w_.since.empty() ? "retracted = 0" : "") +
+                      " ORDER BY type, id";
+    auto q = s_.db().prepare(sql);
+    if (!q.ok()) return q.error();
+    for (std::size_t i = 0; i < binds.size(); ++i) EHR_TRY(q->bind_text(static_cast<int>(i + 1), binds[i]));
+    std::unique_ptr<FileSeries> series;
+    std::string series_type;
+    for (;;) {
+      auto row = q->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      EHR_TRY(check_cancelled());
+      std::string type = q->column_text(0);
+      std::string id = q->column_text(1);
+      std::string patient = q->column_text(2);
+      std::string code_system = q->column_text(4), code = q->column_text(5);
+      Target target{type, patient, q->column_text(3), code.empty() ? "" : code_system + "|" + code};
+      auto decision = authorize(s_, Action::kExport, target);
+      if (!decision.ok()) return decision.error();
+      newest_ = std::max(newest_, q->column_text(8));
+      if (q->column_int(6) != 0) {  // retracted: a deletion in this window
+        deleted_.emplace(std::pair{type, id}, patient);
+        continue;
+      }
+      if (type != series_type) {
+        if (series) EHR_TRY(series->close());
+        series = std::make_unique<FileSeries>(root_, "", type, o_.max_file_bytes, r_.output);
+        series_type = type;
+      }
+      std::string_view json = q->column_view(7);
+      std::string filtered;
+      if (!decision->fields.empty()) {
+        auto parsed = parse_json(json);
+        if (!parsed.ok()) return Error::corruption(fmt::format("{}/{}: stored JSON does not parse", type, id));
+        filtered = to_json(apply_fields(*parsed, *decision));
+        json = filtered;
+      }
+      EHR_TRY(series->write_line(json));
+      written_ += static_cast<std::int64_t>(json.size()) + 1;
+      ++r_.resources;
+      ++r_.types[type];
+      if (!patient.empty()) {
+        PatientCounts& pc = patients_[patient];
+        ++pc.resources;
+        ++pc.types[type];
+      }
+      report_progress();
+    }
+    if (series) EHR_TRY(series->close());
+    return {};
+  }
+
+  Status write_deleted() {
+    // Purged records: their tombstones.
+    std::vector<std::string> binds;
+    auto q = s_.db().prepare("SELECT type, id, patient, time FROM tombstone" + where_clause(w_, "time", binds));
+    if (!q.ok()) return q.error();
+    for (std::size_t i = 0; i < binds.size(); ++i) EHR_TRY(q->bind_text(static_cast<int>(i + 1), binds[i]));
+    for (;;) {
+      auto row = q->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      EHR_TRY(check_cancelled());
+      std::string type = q->column_text(0), id = q->column_text(1), patient = q->column_text(2);
+      auto decision = authorize(s_, Action::kExport, Target{type, patient, "", ""});
+      if (!decision.ok()) return decision.error();
+      newest_ = std::max(newest_, q->column_text(3));
+      deleted_.emplace(std::pair{type, id}, patient);
+    }
+    if (deleted_.empty()) return {};
+    if (::mkdir((root_ + "/deleted").c_str(), 0700) != 0)
+      return Error::cant_create(fmt::format("cannot create {}/deleted: {}", root_, errno_text(errno)));
+    FileSeries series(root_, "deleted", "Bundle", o_.max_file_bytes, r_.deleted);
+    constexpr std::size_t kPerBundle = 1000;
+    std::vector<std::string> urls;
+    auto flush = [&]() -> Status {
+      if (urls.empty()) return {};
+      Json entries = Json::array();
+      for (const auto& url : urls) {
+        Json request = Json::object();
+        request.set("method", Json::string("DELETE"));
+        request.set("url", Json::string(url));
+        Json entry = Json::object();
+        entry.set("request", std::move(request));
+        entries.push_back(std::move(entry));
+      }
+      Json bundle = Json::object();
+      bundle.set("resourceType", Json::string("Bundle"));
+      bundle.set("type", Json::string("transaction"));
+      bundle.set("entry", std::move(entries));
+      std::string line = to_json(bundle);
+      written_ += static_cast<std::int64_t>(line.size()) + 1;
+      urls.clear();
+      return series.write_line(line);
+    };
+    for (const auto& [key, patient] : deleted_) {
+      urls.push_back(key.first + "/" + key.second);
+      ++r_.deletions;
+      if (!patient.empty()) ++patients_[patient].deleted;
+      if (urls.size() == kPerBundle) EHR_TRY(flush());
+      report_progress();
+    }
+    EHR_TRY(flush());
+    EHR_TRY(series.close());
+    return sync_dir(root_ + "/deleted");
+  }
+
+  static Json file_json(const ExportFile& f) {
+    Json j = Json::object();
+    j.set("type", Json::string(f.type));
+    j.set("url", Json::string(f.url));
+    j.set("count", Json::number(f.count));
+    Json ext = Json::object();
+    ext.set("sha256", Json::string(f.sha256));
+    ext.set("bytes", Json::number(f.bytes));
+    j.set("extension", std::move(ext));
+    return j;
+  }
+
+  Status write_manifest() {
+    Json m = Json::object();
+    m.set("transactionTime", Json::string(r_.transaction_time));
+    m.set("request", Json::string(o_.request));
+    m.set("requiresAccessToken", Json::boolean(false));
+    Json output = Json::array();
+    for (const auto& f : r_.output) output.push_back(file_json(f));
+    m.set("output", std::move(output));
+    Json deleted = Json::array();
+    for (const auto& f : r_.deleted) deleted.push_back(file_json(f));
+    m.set("deleted", std::move(deleted));
+    m.set("error", Json::array());
+    Json ext = Json::object();
+    ext.set("changeSequence", Json::number(r_.change_sequence));
+    m.set("extension", std::move(ext));
+    std::string text = to_json_pretty(m) + "\n";
+    OutFile f;
+    EHR_TRY(f.open(root_ + "/manifest.json"));
+    EHR_TRY(f.write(text));
+    EHR_TRY(f.close());
+    r_.bytes = written_ + f.bytes();
+    return {};
+  }
+
+  Status write_audit_entries() {
+    std::int64_t files = static_cast<std::int64_t>(r_.output.size() + r_.deleted.size());
+    for (const auto& [patient, pc] : patients_) {
+      std::string detail = "resources by bulk export (";
+      bool first = true;
+      for (const auto& [type, n] : pc.types) {
+        detail += fmt::format("{}{} {}", first ? "" : ", ", type, n);
+        first = false;
+      }
+      if (pc.deleted > 0) detail += fmt::format("{}deleted {}", first ? "" : ", ", pc.deleted);
+      detail += ")";
+      EHR_TRY(write_audit(s_, {"export", "ok", patient, "", "", pc.resources, detail}));
+    }
+    r_.patients = static_cast<std::int64_t>(patients_.size());
+    return write_audit(s_, {"export", "ok", "", "", "", r_.resources,
+                            fmt::format("bulk export: {} resources, {} deleted, {} files, {} patients",
+                                        r_.resources, r_.deletions, files, r_.patients)});
+  }
+
+  SessionImpl& s_;
+  const ExportOptions& o_;
+  const Window& w_;
+  std::string root_;
+  ProgressSink& progress_;
+  ExportReport& r_;
+  std::map<std::pair<std::string, std::string>, std::string> deleted_;  // (type, id) -> patient
+  std::map<std::string, PatientCounts> patients_;
+  std::int64_t written_ = 0;
+  std::uint64_t polls_ = 0;
+  std::string newest_;  // the latest change read
+};
+
+Result<std::string> bound(const char* option, const std::string& value) {
+  if (value.empty()) return value;
+  std::string instant = detail::normalised_instant(value);
+  if (instant.empty())
+    return Error::invalid_argument(
+        fmt::format("{} {}: not an instant (YYYY-MM-DDThh:mm:ss[.sss] with Z or +hh:mm)", option, value));
+  return instant;
+}
+
+}  // namespace
+
+Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, ProgressSink& progress) {
+  SessionImpl& s = SessionImpl::of(session);
+  if (o.out_dir.empty()) return Error::invalid_argument("name the output directory (--out)");
+  if (o.max_file_bytes <= 0) return Error::invalid_argument("the largest file size must be more than 0");
+  Window w;
+  for (const auto& t : o.types) {
+    if (!is_r4_resource_type(t))
+      return Error::invalid_argument(fmt::format("--type {}: not a FHIR R4 resource type", t));
+    w.types.push_back(t);
+  }
+  std::sort(w.types.begin(), w.types.end());
+  w.types.erase(std::unique(w.types.begin(), w.types.end()), w.types.end());
+  auto since = bound("--since", o.since);
+  if (!since.ok()) return since.error();
+  auto until = bound("--until", o.until);
+  if (!until.ok()) return until.error();
+  w.since = *since;
+  w.until = *until;
+  if (!w.since.empty() && !w.until.empty() && w.until <= w.since)
+    return Error::invalid_argument(fmt::format("--until {} is not after --since {}", o.until, o.since));
+  auto where = split_out_dir(o.out_dir);
+  if (!where.ok()) return where.error();
+  const auto& [parent, name] = *where;
+  std::string out = o.out_dir;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+
+  // May the user export at all? (Asked before anything is touched; each
+  // record is decided again below.)
+  for (const auto& t : w.types.empty() ? std::vector<std::string>{"Patient"} : w.types) {
+    auto d = authorize(s, Action::kExport, Target{t, "", "", ""});
+    if (!d.ok()) return d.error();
+  }
+  EHR_TRY(check_out_dir(out));
+  // The patients (a lookup, no clinical content; their records are read
+  // and decided in the snapshot).
+  for (const auto& key : o.patients) {
+    auto id = resolve_patient_key(s, key);
+    if (!id.ok()) return id.error();
+    w.patients.push_back(*id);
+  }
+  std::sort(w.patients.begin(), w.patients.end());
+  w.patients.erase(std::unique(w.patients.begin(), w.patients.end()), w.patients.end());
+
+  ExportReport report;
+  report.out_dir = out;
+  report.removed_stale = remove_stale(parent, name);
+  TempDir tmp;
+  EHR_TRY(tmp.create(parent, name));
+  Exporter exporter(s, o, w, tmp.path(), progress, report);
+  Status st = s.transaction([&]() -> Status { return exporter.run(); });
+  ProgressUpdate done{static_cast<uint64_t>(report.resources + report.deletions), static_cast<uint64_t>(report.bytes), 0};
+  progress.finish(done);
+  if (!st.ok()) return st.error();
+  // Audited; now the output appears whole.
+  if (::rename(tmp.path().c_str(), out.c_str()) != 0) {
+    int e = errno;
+    if (e == ENOTEMPTY || e == EEXIST || e == ENOTDIR)
+      return Error::already_exists(fmt::format("{} exists and is not empty", out));
+    return Error::cant_create(fmt::format("cannot rename {} to {}: {}", tmp.path(), out, errno_text(e)));
+  }
+  tmp.keep();
+  EHR_TRY(sync_dir(parent));
+  return report;
+}
+
+}  // namespace ehr
