@@ -99,8 +99,9 @@ expect_code 3
 [ "$(printf '%s\n' "$OUT" | wc -l)" = 8 ] || fail "ndjson: not 8 lines: $OUT"
 run care due --as-of 2026-06-01 --patient C3 --format yaml --rule blood-pressure-screening
 expect_code 3
-expect_out "- patient: $C
-  name: Gamma, Cy
+case "$OUT" in "- patient: $C"$'\n'*|"- patient: \"$C\""$'\n'*) ;; *) fail "yaml: first line: $OUT" ;; esac
+OUT=$(printf '%s\n' "$OUT" | tail -n +2)
+expect_out "  name: Gamma, Cy
   age: 42
   rule: blood-pressure-screening
   version: \"2021\"
@@ -113,7 +114,7 @@ expect_out "- patient: $C
   source: \"USPSTF, Screening for Hypertension in Adults: Reaffirmation Recommendation Statement, JAMA 2021;325(16):1650-1656\""
 run care due --as-of 2026-06-01 --patient C3 --rule blood-pressure-screening --format table
 expect_code 3
-expect_out "patient                               name       age  rule                      version  status  due_since  last_date  last
+expect_out "PATIENT                               NAME       AGE  RULE                      VERSION  STATUS  DUE_SINCE  LAST_DATE  LAST
 $C  Gamma, Cy  42   blood-pressure-screening  2021     due"
 
 # Breast screening of Cy, born 29 February: 40 on 1 March 2024, not 28 February;
