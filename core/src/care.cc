@@ -730,6 +730,7 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
     }
   }
   if (!value) return std::nullopt;
+  const double v = value.value_or(0);
   // 2. The lab's own range, in the result's unit.
   if (const Json* rr = obs.find("referenceRange"); rr != nullptr && rr->is_array() && !rr->items().empty()) {
     const Json& r0 = rr->items().front();
@@ -744,8 +745,8 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
       if (h) hb = LabBound{*h, true};
       f.range = describe(lb, hb, unit);
       f.source = "lab range";
-      if (lb && below(*value, *lb)) f.flag = "L";
-      else if (hb && above(*value, *hb)) f.flag = "H";
+      if (lb && below(v, *lb)) f.flag = "L";
+      else if (hb && above(v, *hb)) f.flag = "H";
       else return std::nullopt;
       f.severity = "abnormal";
       return f;
@@ -779,10 +780,10 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
   }
   f.source = source;
   f.range = describe(best->low, best->high, best->unit);
-  if (best->critical_low && crit_low(*value, *best->critical_low)) f.flag = "LL";
-  else if (best->critical_high && crit_high(*value, *best->critical_high)) f.flag = "HH";
-  else if (best->low && below(*value, *best->low)) f.flag = "L";
-  else if (best->high && above(*value, *best->high)) f.flag = "H";
+  if (best->critical_low && crit_low(v, *best->critical_low)) f.flag = "LL";
+  else if (best->critical_high && crit_high(v, *best->critical_high)) f.flag = "HH";
+  else if (best->low && below(v, *best->low)) f.flag = "L";
+  else if (best->high && above(v, *best->high)) f.flag = "H";
   else return std::nullopt;
   f.severity = f.flag.size() == 2 ? "critical" : "abnormal";
   return f;

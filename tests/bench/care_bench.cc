@@ -80,7 +80,7 @@ class Rng {
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::string date(int y, int m, int d) {
-  char buf[16];
+  char buf[48];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
   return buf;
 }
@@ -102,7 +102,7 @@ Json coding(const char* system, const std::string& code) {
   return cc;
 }
 
-Json ref(const std::string& patient) {
+Json patient_ref(const std::string& patient) {
   Json r = Json::object();
   r.set("reference", Json::string("Patient/" + patient));
   return r;
@@ -114,7 +114,7 @@ Json observation(const std::string& patient, const char* loinc, const std::strin
   o.set("resourceType", Json::string("Observation"));
   o.set("status", Json::string("final"));
   o.set("code", coding("http://loinc.org", loinc));
-  o.set("subject", ref(patient));
+  o.set("subject", patient_ref(patient));
   o.set("effectiveDateTime", Json::string(when));
   Json q = Json::object();
   q.set("value", *Json::number_from_text(value));
@@ -131,7 +131,7 @@ Json event(const char* type, const char* system, const char* code, const std::st
   e.set("resourceType", Json::string(type));
   e.set("status", Json::string("completed"));
   e.set(std::string(type) == "Immunization" ? "vaccineCode" : "code", coding(system, code));
-  e.set(std::string(type) == "Immunization" ? "patient" : "subject", ref(patient));
+  e.set(std::string(type) == "Immunization" ? "patient" : "subject", patient_ref(patient));
   e.set(std::string(type) == "Immunization" ? "occurrenceDateTime" : "performedDateTime", Json::string(when));
   return e;
 }
@@ -179,7 +179,7 @@ std::vector<Json> patient_resources(std::uint64_t i, std::string& id) {
     c.set("clinicalStatus", coding("http://terminology.hl7.org/CodeSystem/condition-clinical", "active"));
     c.set("verificationStatus", coding("http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed"));
     c.set("code", coding("http://snomed.info/sct", "44054006"));
-    c.set("subject", ref(id));
+    c.set("subject", patient_ref(id));
     c.set("onsetDateTime", Json::string(random_date(r, 2000, 2020)));
     out.push_back(std::move(c));
     for (int k = 0; k < 2; ++k)
