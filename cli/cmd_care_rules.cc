@@ -31,7 +31,7 @@ int run_care_rules(Context& ctx) {
       "drug class map of the medication-allergy check", rules->drugs.source, "", rules->drugs.file);
   add("lab-ranges", rules->labs.version, true, rules->labs.effective, "reference ranges of the lab flags",
       rules->labs.source, "", rules->labs.file);
-  ctx.print_rows(rows, {"name", "version", "default", "effective", "title"});
+  ctx.print_rows(rows, {"name", "version", "default", "effective", "title", "source"});
   return kExitOk;
 }
 
@@ -41,7 +41,7 @@ void setup_care_rules(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   add_config_flag(cmd, flags, "care_rules");
   cmd.footer(
       "default is true for the version `ehr care due` runs unless --rule R@VERSION names\n"
-      "another. json, ndjson, csv and yaml also show source, url and file. The files come\n"
+      "another. json, ndjson and yaml also show the url and file. The files come\n"
       "from schemas/care/ (built in) with the care_rules directory laid over them.\n\n"
       "Examples:\n"
       "  ehr care rules\n"

@@ -20,16 +20,16 @@ patient() {
 # The care rules need no database.
 run care rules --format csv
 expect_code 0
-expect_out "name,version,default,effective,title
-blood-pressure-screening,2021,true,2021-04-27,Blood pressure screening
-breast-cancer-screening,2016,false,2016-01-12,Breast cancer screening
-breast-cancer-screening,2024,true,2024-04-30,Breast cancer screening
-colorectal-cancer-screening,2021,true,2021-05-18,Colorectal cancer screening
-hba1c-monitoring,2025,true,2025-01-01,HbA1c monitoring in diabetes
-influenza-vaccine,2025-26,true,2025-08-01,\"Influenza vaccine, this season\"
-pneumococcal-vaccine,2022,true,2022-01-28,Pneumococcal vaccine at 65 and older
-drug-classes,2024.1,true,2024-01-01,drug class map of the medication-allergy check
-lab-ranges,1,true,2026-01-01,reference ranges of the lab flags"
+expect_out "name,version,default,effective,title,source
+blood-pressure-screening,2021,true,2021-04-27,Blood pressure screening,\"USPSTF, Screening for Hypertension in Adults: Reaffirmation Recommendation Statement, JAMA 2021;325(16):1650-1656\"
+breast-cancer-screening,2016,false,2016-01-12,Breast cancer screening,\"USPSTF, Screening for Breast Cancer: Recommendation Statement, Ann Intern Med 2016;164(4):279-296\"
+breast-cancer-screening,2024,true,2024-04-30,Breast cancer screening,\"USPSTF, Screening for Breast Cancer: Recommendation Statement, JAMA 2024;331(22):1918-1930\"
+colorectal-cancer-screening,2021,true,2021-05-18,Colorectal cancer screening,\"USPSTF, Screening for Colorectal Cancer: Recommendation Statement, JAMA 2021;325(19):1965-1977\"
+hba1c-monitoring,2025,true,2025-01-01,HbA1c monitoring in diabetes,\"American Diabetes Association, Standards of Care in Diabetes-2025, section 6 (Glycemic Goals and Hypoglycemia), Diabetes Care 2025;48(Suppl 1)\"
+influenza-vaccine,2025-26,true,2025-08-01,\"Influenza vaccine, this season\",\"ACIP, Prevention and Control of Seasonal Influenza with Vaccines, United States, 2025-26 Influenza Season (MMWR Recomm Rep)\"
+pneumococcal-vaccine,2022,true,2022-01-28,Pneumococcal vaccine at 65 and older,\"Kobayashi M et al., Use of 15-Valent and 20-Valent Pneumococcal Conjugate Vaccine Among U.S. Adults: Updated Recommendations of the ACIP, MMWR 2022;71(4):109-117\"
+drug-classes,2024.1,true,2024-01-01,drug class map of the medication-allergy check,\"WHO Collaborating Centre for Drug Statistics Methodology, ATC index 2024; Zagursky RJ, Pichichero ME, Cross-reactivity in beta-lactam allergy, J Allergy Clin Immunol Pract 2018;6(1):72-81\"
+lab-ranges,1,true,2026-01-01,reference ranges of the lab flags,Seed adult ranges from one US hospital laboratory's published reference table (anchors-security-care.md section 3.3); ADA diagnostic thresholds for HbA1c"
 
 # An empty database: nobody is due (exit 0).
 run care due --as-of 2026-06-01 --format csv
