@@ -56,7 +56,6 @@ int run_care_due(Context& ctx, const Options& o) {
     row.set("last_date", str(r.last_date));
     row.set("last_what", str(r.last_what));
     row.set("detail", Json::string(r.detail));
-    row.set("source", Json::string(r.rule->source));
     rows.push_back(std::move(row));
     findings = findings || r.status != CareStatus::kSatisfied;
   }

@@ -249,6 +249,7 @@ namespace {
 struct PatientRow {
   CarePatient p;
   std::string sort_key;
+  bool on_team = false;  // the user is on the patient's care team
 };
 
 std::string join_ids(const std::vector<std::string>& ids) {
@@ -306,9 +307,10 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
   std::string psql =
       "SELECT id, coalesce(clinical_date, ''), coalesce(security, ''), coalesce(team, ''), "
       "coalesce(json_extract(json, '$.gender'), ''), "
+      "CASE WHEN instr(json, 'us-core-birthsex') > 0 THEN "
       "coalesce((SELECT json_extract(e.value, '$.valueCode') FROM json_each(json, '$.extension') e "
       "  WHERE json_extract(e.value, '$.url') = "
-      "'http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex'), ''), "
+      "'http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex'), '') ELSE '' END, "
       "coalesce(json_extract(json, '$.deceasedBoolean'), 0), "
       "coalesce(json_extract(json, '$.deceasedDateTime'), ''), "
       "coalesce(json_extract(json, '$.active'), 1), "
@@ -326,7 +328,8 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
     if (!row.ok()) return row.error();
     if (!*row) break;
     std::string id = pst->column_text(0);
-    s.note_care_team(id, detail::has_word(pst->column_text(3), s.user()));
+    bool on_team = detail::has_word(pst->column_text(3), s.user());
+    s.note_care_team(id, on_team);
     auto d = decide(s, Action::kSearch, Target{"Patient", id, pst->column_text(2), ""});
     if (!d.ok()) return d.error();
     if (!d->allowed) {
@@ -338,6 +341,7 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
     };
     PatientRow r;
     r.p.id = id;
+    r.on_team = on_team;
     if (sees("birthDate")) r.p.birth = parse_civil_date(pst->column_text(1));
     std::string birth_sex = pst->column_text(5);
     r.p.sex = birth_sex == "F" ? "female" : birth_sex == "M" ? "male" : pst->column_text(4);
@@ -361,36 +365,74 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
 
   // The evidence: one index scan per system's exact codes and per prefix.
   std::vector<std::vector<CareEvidence>> evidence(patients.size());
-  auto scan = [&](const std::string& system, const std::string& where, const std::vector<std::string>& binds,
-                  const std::set<std::string>& value_codes) -> Status {
+  // For a search, the decision is a function of the record's type, labels
+  // and code and of the care-team relation (a search never breaks the
+  // glass); for patients on the user's care team it is cached by the first
+  // three, which spares the decision point a call per record.
+  std::unordered_map<std::string, bool> decided;
+  // One pass over the table: the rids of every code list from the code
+  // index, then the rows in rid order, so each table page is read (and
+  // decrypted) once however many code lists touch it.
+  std::string rids, values;
+  std::vector<std::string> rid_binds, value_binds;
+  for (const auto& [system, codes] : by_system) {
+    if (!codes.exact.empty()) {
+      rids += std::string(rids.empty() ? "" : " UNION ALL ") +
+              "SELECT rid FROM resource WHERE code_system = ? AND code IN (" + in_list(codes.exact.size()) + ")";
+      rid_binds.push_back(system);
+      rid_binds.insert(rid_binds.end(), codes.exact.begin(), codes.exact.end());
+    }
+    for (const auto& prefix : codes.prefixes) {
+      rids += std::string(rids.empty() ? "" : " UNION ALL ") +
+              "SELECT rid FROM resource WHERE code_system = ? AND code >= ? AND code < ?";
+      rid_binds.insert(rid_binds.end(), {system, prefix, prefix + "\xff"});
+    }
+    if (!codes.value_codes.empty()) {
+      values += std::string(values.empty() ? "" : " OR ") + "(code_system = ? AND code IN (" +
+                in_list(codes.value_codes.size()) + "))";
+      value_binds.push_back(system);
+      value_binds.insert(value_binds.end(), codes.value_codes.begin(), codes.value_codes.end());
+    }
+  }
+  auto scan = [&]() -> Status {
     std::string sql = fmt::format(
         "SELECT patient, type, id, code, coalesce(clinical_date, ''), coalesce(status, ''), "
         "coalesce(security, ''), "
         "CASE WHEN type = 'Condition' THEN json_extract(json, '$.verificationStatus.coding[0].code') END, "
-        "CASE WHEN type = 'Observation' AND code IN ({}) THEN json_extract(json, '$.valueQuantity.value') END "
-        "FROM resource WHERE code_system = ? AND {} AND retracted = 0 AND patient IS NOT NULL",
-        value_codes.empty() ? "NULL" : in_list(value_codes.size()), where);
+        "CASE WHEN type = 'Observation' AND ({}) THEN json_extract(json, '$.valueQuantity.value') END, "
+        "code_system FROM resource WHERE rid IN ({}) AND retracted = 0 AND patient IS NOT NULL",
+        values.empty() ? "0" : values, rids);
     auto st = s.db().prepare(sql);
     if (!st.ok()) return st.error();
     int i = 1;
-    for (const auto& v : value_codes) EHR_TRY(st->bind_text(i++, v));
-    EHR_TRY(st->bind_text(i++, system));
-    for (const auto& b : binds) EHR_TRY(st->bind_text(i++, b));
+    for (const auto& v : value_binds) EHR_TRY(st->bind_text(i++, v));
+    for (const auto& b : rid_binds) EHR_TRY(st->bind_text(i++, b));
     for (;;) {
       auto row = st->step();
       if (!row.ok()) return row.error();
       if (!*row) break;
-      auto it = index.find(st->column_text(0));
+      auto it = index.find(std::string(st->column_view(0)));
       if (it == index.end()) continue;
       CareEvidence e;
       e.patient = it->first;
       e.type = st->column_text(1);
       e.id = st->column_text(2);
-      e.system = system;
+      e.system = st->column_text(9);
       e.code = st->column_text(3);
-      auto d = decide(s, Action::kSearch, Target{e.type, e.patient, st->column_text(6), system + "|" + e.code});
-      if (!d.ok()) return d.error();
-      if (!d->allowed) {
+      bool allowed = false;
+      std::string key;
+      if (patients[it->second].on_team) {
+        key.append(e.type).append(1, '\x01').append(st->column_view(6)).append(1, '\x01').append(e.code).append(1, '\x01').append(e.system);
+        if (auto hit = decided.find(key); hit != decided.end()) allowed = hit->second;
+        else key.insert(0, 1, '?');
+      }
+      if (key.empty() || key[0] == '?') {
+        auto d = decide(s, Action::kSearch, Target{e.type, e.patient, st->column_text(6), e.system + "|" + e.code});
+        if (!d.ok()) return d.error();
+        allowed = d->allowed;
+        if (!key.empty()) decided.emplace(key.substr(1), allowed);
+      }
+      if (!allowed) {
         s.add_withheld(1);
         continue;
       }
@@ -407,14 +449,7 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
     }
     return {};
   };
-  for (const auto& [system, codes] : by_system) {
-    if (!codes.exact.empty()) {
-      std::vector<std::string> binds(codes.exact.begin(), codes.exact.end());
-      EHR_TRY(scan(system, "code IN (" + in_list(binds.size()) + ")", binds, codes.value_codes));
-    }
-    for (const auto& prefix : codes.prefixes)
-      EHR_TRY(scan(system, "code >= ? AND code < ?", {prefix, prefix + "\xff"}, codes.value_codes));
-  }
+  if (!rids.empty()) EHR_TRY(scan());
 
   // Evaluate, in patient order.
   std::vector<size_t> order(patients.size());

@@ -90,8 +90,7 @@ expect_out "[
     \"last\": \"$A1C\",
     \"last_date\": \"2025-09-01\",
     \"last_what\": \"HbA1c\",
-    \"detail\": \"last HbA1c 2025-09-01 is outside the window; window shortened: last value 8.1 at or above 7\",
-    \"source\": \"American Diabetes Association, Standards of Care in Diabetes-2025, section 6 (Glycemic Goals and Hypoglycemia), Diabetes Care 2025;48(Suppl 1)\"
+    \"detail\": \"last HbA1c 2025-09-01 is outside the window; window shortened: last value 8.1 at or above 7\"
   }
 ]"
 run care due --as-of 2026-06-01 --format ndjson
@@ -110,8 +109,7 @@ expect_out "  name: Gamma, Cy
   last: null
   last_date: null
   last_what: null
-  detail: \"none on record: blood pressure\"
-  source: \"USPSTF, Screening for Hypertension in Adults: Reaffirmation Recommendation Statement, JAMA 2021;325(16):1650-1656\""
+  detail: \"none on record: blood pressure\""
 run care due --as-of 2026-06-01 --patient C3 --rule blood-pressure-screening --format table
 expect_code 3
 expect_out "PATIENT                               NAME       AGE  RULE                      VERSION  STATUS  DUE_SINCE  LAST_DATE  LAST
