@@ -1,8 +1,10 @@
 // ehr record add: a clinical record for a patient, from friendly flags or JSON.
 #include <fmt/format.h>
 
+#include "care_flags.h"
 #include "commands.h"
 #include "ehr/builders.h"
+#include "exit_codes.h"
 #include "ehr/records.h"
 #include "json_input.h"
 #include "store_open.h"
@@ -15,7 +17,39 @@ struct Options {
   RecordFields f;
   std::string json;
   std::string reason;
+  bool strict = false;
 };
+
+bool is_medication(const Json& r) {
+  const Json* t = r.find("resourceType");
+  if (t == nullptr || !t->is_string()) return false;
+  return t->text() == "MedicationRequest" || t->text() == "MedicationStatement" ||
+         t->text() == "MedicationAdministration" || t->text() == "MedicationDispense";
+}
+
+// The medication-allergy check of a medication about to be recorded: a
+// warning per conflict; with --strict, a high or moderate conflict refuses
+// the record (audited) and gives exit 3. Returns -1 to go on recording.
+int check_allergies(Context& ctx, Session& session, const Json& resource, bool strict) {
+  auto rules = load_care_rules(ctx);
+  if (!rules.ok()) return ctx.fail(rules.error());
+  auto conflicts = medication_allergy_alerts(session, *rules, resource);
+  if (!conflicts.ok()) return ctx.fail(conflicts.error());
+  if (conflicts->empty()) return -1;
+  bool refuse = false;
+  for (const auto& c : *conflicts) {
+    ctx.warning(fmt::format("{} allergy conflict: {} against allergy {}{}: {}", c.severity, c.medication, c.allergy,
+                            c.allergy_ref.empty() ? "" : " (" + c.allergy_ref + ")", c.basis));
+    refuse = refuse || (strict && c.severity != "info");
+  }
+  auto audited = record_allergy_alert(session, resource, *conflicts, refuse);
+  if (!audited.ok()) return ctx.fail(audited.error());
+  if (refuse) {
+    ctx.error("refused to record the medication (--strict): it conflicts with a recorded allergy");
+    return kExitFindings;
+  }
+  return -1;
+}
 
 int run_record_add(Context& ctx, Options& o) {
   auto session = open_session(ctx);
@@ -43,6 +77,10 @@ int run_record_add(Context& ctx, Options& o) {
     resource = build_record(o.f);
   }
   if (!resource.ok()) return ctx.fail(resource.error());
+  if (is_medication(*resource)) {
+    int code = check_allergies(ctx, *session, *resource, o.strict);
+    if (code >= 0) return code;
+  }
   auto stored = create_resource(*session, std::move(*resource), o.reason);
   if (!stored.ok()) return ctx.fail(stored.error());
   ctx.out() << stored->type << '/' << stored->id << '\n' << std::flush;
@@ -73,15 +111,21 @@ void setup_record_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   cmd.add_option("--class", o->f.encounter_class, "encounter class: AMB, EMER, IMP, VR, HH")->type_name("CLASS");
   cmd.add_option("--json", o->json, "any FHIR R4 resource in FILE, or - for stdin")->type_name("FILE");
   cmd.add_option("--reason", o->reason, "why it is recorded (kept in its history)")->type_name("TEXT");
+  cmd.add_flag("--strict", o->strict, "refuse a medication with a high or moderate allergy conflict (exit 3)");
   add_config_flag(cmd, flags, "mrn_system");
+  add_config_flag(cmd, flags, "care_rules");
   cmd.footer(
       "Types with friendly flags:\n" + kinds +
-      "Prints Type/id of the new record. Invalid input names the field and rule (exit 65).\n\n"
+      "Prints Type/id of the new record. Invalid input names the field and rule (exit 65).\n"
+      "A medication is checked against the patient's allergies first (as `ehr care check`\n"
+      "does): each conflict is a warning on stderr and an audit entry; with --strict a high or\n"
+      "moderate conflict refuses the record (exit 3, audited as refused).\n\n"
       "Examples:\n"
       "  ehr record add --patient A1001 --type vital --code 29463-7 --display 'Body weight' --value 72.5 --unit kg\n"
       "  ehr record add --patient A1001 --type blood-pressure --systolic 128 --diastolic 82 --date 2026-11-20\n"
       "  ehr record add --patient A1001 --type lab --code 4548-4 --display HbA1c --value 6.9 --unit %\n"
       "  ehr record add --patient A1001 --type allergy --code 7980 --system rxnorm --display Penicillin --criticality high --category medication\n"
+      "  ehr record add --patient A1001 --type medication --code 308182 --display 'Amoxicillin 250 MG Oral Capsule' --strict\n"
       "  ehr record add --patient A1001 --type condition --code 44054006 --display 'Diabetes mellitus type 2'\n"
       "  ehr record add --patient A1001 --json observation.json");
   run = [o](Context& ctx) { return run_record_add(ctx, *o); };

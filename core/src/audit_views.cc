@@ -204,7 +204,7 @@ EventKind event_kind(const AuditEntry& e) {
 // serious failure (authentication), 12 major failure (an error).
 const char* outcome_code(const std::string& outcome) {
   if (outcome == "ok") return "0";
-  if (outcome == "denied" || outcome == "not-found") return "4";
+  if (outcome == "denied" || outcome == "not-found" || outcome == "refused") return "4";
   if (outcome == "auth-failed") return "8";
   return "12";
 }

@@ -117,7 +117,8 @@ TEST_CASE("config show prints every key with its origin") {
         "key_file,,default\n"
         "passphrase_file,,default\n"
         "mrn_system,urn:ehr:mrn,default\n"
-        "kdf,interactive,env EHR_KDF\n");
+        "kdf,interactive,env EHR_KDF\n"
+        "care_rules,,default\n");
 }
 
 TEST_CASE("global options may follow the command") {

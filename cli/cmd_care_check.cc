@@ -1,0 +1,98 @@
+// ehr care check --patient P: medication-allergy conflicts and abnormal or
+// critical lab results of one patient; exit 3 when there are findings.
+#include <fmt/format.h>
+
+#include "care_flags.h"
+#include "commands.h"
+#include "ehr/records.h"
+#include "exit_codes.h"
+#include "store_open.h"
+
+namespace ehr::cli {
+
+namespace {
+
+struct Options {
+  std::string patient;
+  std::string as_of;
+  EmergencyFlags emergency;
+};
+
+Json str(const std::string& s) { return s.empty() ? Json::null() : Json::string(s); }
+
+int run_care_check(Context& ctx, const Options& o) {
+  auto rules = load_care_rules(ctx);
+  if (!rules.ok()) return ctx.fail(rules.error());
+  auto session = open_session(ctx, o.emergency);
+  if (!session.ok()) return ctx.fail(session.error());
+  auto on = as_of_date(o.as_of, *session);
+  if (!on.ok()) return ctx.fail(on.error());
+  auto p = find_patient(*session, o.patient, ctx.config().get("mrn_system"));
+  if (!p.ok()) return ctx.fail(p.error());
+  auto check = care_check(*session, *rules, p->id, *on);
+  if (!check.ok()) return ctx.fail(check.error());
+  Json rows = Json::array();
+  for (const auto& a : check->allergies) {
+    Json row = Json::object();
+    row.set("kind", Json::string("allergy"));
+    row.set("severity", Json::string(a.conflict.severity));
+    row.set("record", Json::string(a.medication_ref));
+    row.set("what", Json::string(a.medication.empty() ? a.conflict.medication : a.medication));
+    row.set("finding", Json::string(fmt::format("{} against allergy {}{}", a.conflict.medication, a.conflict.allergy,
+                                                a.conflict.allergy_ref.empty() ? "" : " (" + a.conflict.allergy_ref + ")")));
+    row.set("basis", Json::string(a.conflict.basis));
+    row.set("date", Json::null());
+    row.set("drug", Json::string(a.conflict.medication));
+    row.set("allergy", Json::string(a.conflict.allergy));
+    row.set("allergy_record", str(a.conflict.allergy_ref));
+    rows.push_back(std::move(row));
+  }
+  for (const auto& f : check->labs) {
+    Json row = Json::object();
+    row.set("kind", Json::string("lab"));
+    row.set("severity", Json::string(f.severity));
+    row.set("record", Json::string(f.observation_ref));
+    row.set("what", Json::string(f.test));
+    row.set("finding", Json::string(f.value.empty() ? f.flag : f.value + " " + f.flag));
+    row.set("basis", Json::string(f.range.empty() ? f.source : f.source + ": " + f.range));
+    row.set("date", str(f.date));
+    row.set("loinc", str(f.loinc));
+    row.set("value", str(f.value));
+    row.set("flag", Json::string(f.flag));
+    row.set("source", Json::string(f.source));
+    row.set("range", str(f.range));
+    rows.push_back(std::move(row));
+  }
+  ctx.print_rows(rows, {"kind", "severity", "record", "what", "finding", "basis", "date"});
+  if (rows.size() == 0) ctx.info(fmt::format("no findings for patient {}", p->id));
+  report_access(ctx, *session);
+  return rows.size() == 0 ? kExitOk : kExitFindings;
+}
+
+}  // namespace
+
+void setup_care_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
+  auto o = std::make_shared<Options>();
+  cmd.add_option("--patient", o->patient, "patient id or MRN")->required()->type_name("PATIENT");
+  cmd.add_option("--as-of", o->as_of, "take the patient's age on DATE for age-specific ranges (default today)")
+      ->type_name("DATE");
+  add_emergency_flags(cmd, o->emergency);
+  add_config_flag(cmd, flags, "care_rules");
+  add_config_flag(cmd, flags, "mrn_system");
+  cmd.footer(
+      "Allergy rows: each active medication (MedicationRequest, MedicationStatement) against\n"
+      "each allergy; severity high (same drug, same class, or a side chain shared with the\n"
+      "allergen drug itself), moderate (a side chain shared with the allergen's class, or a\n"
+      "raised reaction rate), info (another class of the same family). Refuted, entered-in-\n"
+      "error, resolved and inactive allergies never fire.\n"
+      "Lab rows: the latest result of each code, flagged by the lab's own interpretation,\n"
+      "else its own reference range, else the table (care/lab-ranges.yaml): L, H, LL, HH (critical),\n"
+      "A, AA; a unit other than the table's is reported as unit-mismatch, not flagged.\n"
+      "Exit 3 when there are findings, 0 when there are none.\n\n"
+      "Examples:\n"
+      "  ehr care check --patient A1001\n"
+      "  ehr care check --patient A1001 --format json");
+  run = [o](Context& ctx) { return run_care_check(ctx, *o); };
+}
+
+}  // namespace ehr::cli

@@ -1,0 +1,92 @@
+// ehr care due: patients due, overdue or to consider for preventive care,
+// with the evidence and the rule version; exit 3 when anyone is listed.
+#include <fmt/format.h>
+
+#include "care_flags.h"
+#include "commands.h"
+#include "ehr/records.h"
+#include "exit_codes.h"
+#include "store_open.h"
+
+namespace ehr::cli {
+
+namespace {
+
+struct Options {
+  std::string as_of;
+  std::vector<std::string> rules;
+  std::vector<std::string> patients;
+  bool all = false;
+};
+
+Json str(const std::string& s) { return s.empty() ? Json::null() : Json::string(s); }
+
+int run_care_due(Context& ctx, const Options& o) {
+  auto rules = load_care_rules(ctx);
+  if (!rules.ok()) return ctx.fail(rules.error());
+  auto selected = rules->select(o.rules);
+  if (!selected.ok()) return ctx.fail(selected.error());
+  auto session = open_session(ctx);
+  if (!session.ok()) return ctx.fail(session.error());
+  auto as_of = as_of_date(o.as_of, *session);
+  if (!as_of.ok()) return ctx.fail(as_of.error());
+  CareDueQuery q;
+  q.as_of = *as_of;
+  q.rules = *selected;
+  q.include_satisfied = o.all;
+  for (const auto& key : o.patients) {
+    auto p = find_patient(*session, key, ctx.config().get("mrn_system"));
+    if (!p.ok()) return ctx.fail(p.error());
+    q.patients.push_back(p->id);
+  }
+  auto results = care_due(*session, q);
+  if (!results.ok()) return ctx.fail(results.error());
+  Json rows = Json::array();
+  bool findings = false;
+  for (const auto& r : *results) {
+    Json row = Json::object();
+    row.set("patient", Json::string(r.patient));
+    row.set("name", Json::string(r.patient_name));
+    row.set("age", r.age ? Json::number(static_cast<std::int64_t>(*r.age)) : Json::null());
+    row.set("rule", Json::string(r.rule->id));
+    row.set("version", Json::string(r.rule->version));
+    row.set("status", Json::string(care_status_name(r.status)));
+    row.set("due_since", str(r.due_since));
+    row.set("last", str(r.last_ref));
+    row.set("last_date", str(r.last_date));
+    row.set("last_what", str(r.last_what));
+    row.set("detail", Json::string(r.detail));
+    rows.push_back(std::move(row));
+    findings = findings || r.status != CareStatus::kSatisfied;
+  }
+  ctx.print_rows(rows, {"patient", "name", "age", "rule", "version", "status", "due_since", "last_date", "last"});
+  if (!findings) ctx.info(fmt::format("nobody is due on {}", format_civil_date(*as_of)));
+  report_access(ctx, *session);
+  return findings ? kExitFindings : kExitOk;
+}
+
+}  // namespace
+
+void setup_care_due(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
+  auto o = std::make_shared<Options>();
+  cmd.add_option("--as-of", o->as_of, "evaluate on DATE (YYYY-MM-DD; default today, UTC)")->type_name("DATE");
+  cmd.add_option("--rule", o->rules, "only rule R, or R@VERSION for another version (repeatable)")->type_name("R");
+  cmd.add_option("--patient", o->patients, "only patient P, id or MRN (repeatable)")->type_name("P");
+  cmd.add_flag("--all", o->all, "also list patients who are up to date (status satisfied)");
+  add_config_flag(cmd, flags, "care_rules");
+  add_config_flag(cmd, flags, "mrn_system");
+  cmd.footer(
+      "status: due (nothing qualifying on record), overdue (the last qualifying record is\n"
+      "outside the look-back window), consider (an age band where screening is offered\n"
+      "selectively). last and last_date name the last qualifying record; due_since is the\n"
+      "first day it no longer covered. Deceased and inactive patients are skipped. Exit 3\n"
+      "when anyone is listed (so cron can branch), 0 when nobody is due.\n"
+      "`ehr care rules` lists the rules, their sources and versions.\n\n"
+      "Examples:\n"
+      "  ehr care due --as-of 2026-12-01\n"
+      "  ehr care due --rule colorectal-cancer-screening --rule breast-cancer-screening@2016 --format csv\n"
+      "  ehr care due --patient A1001 --all --format json");
+  run = [o](Context& ctx) { return run_care_due(ctx, *o); };
+}
+
+}  // namespace ehr::cli

@@ -1,0 +1,895 @@
+// Decision support over the records (ehr/care.h): rule evaluation, the due
+// list across patients, medication-allergy conflicts and lab flags.
+//
+// Sections: rule evaluation (pure); the due list (one pass over the patients,
+// one index scan per code list); medication-allergy conflicts (pure);
+// lab flags (pure); one patient's check; audit of allergy alerts.
+
+#include "ehr/care.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "access.h"
+#include "audit_log.h"
+#include "crypto_sodium.h"
+#include "ehr/records.h"
+#include "resource_index.h"
+#include "session_impl.h"
+#include "words.h"
+
+namespace ehr {
+
+std::string care_status_name(CareStatus s) {
+  switch (s) {
+    case CareStatus::kNotApplicable: return "not-applicable";
+    case CareStatus::kSatisfied: return "satisfied";
+    case CareStatus::kDue: return "due";
+    case CareStatus::kOverdue: return "overdue";
+    case CareStatus::kConsider: return "consider";
+  }
+  return "not-applicable";
+}
+
+// --- rule evaluation -------------------------------------------------------------
+
+namespace {
+
+// Whether `age` (an age band bound) is reached by someone born on `birth` on `on`.
+int completed(const CivilDate& birth, const CivilDate& on, const CarePeriod& p) {
+  return p.unit == CarePeriod::Unit::kMonths ? age_in_months(birth, on) : age_in_years(birth, on);
+}
+
+bool in_band(const CareBand& b, const CivilDate& birth, const CivilDate& on) {
+  if (b.min_age && completed(birth, on, *b.min_age) < b.min_age->count) return false;
+  if (b.max_age && completed(birth, on, *b.max_age) > b.max_age->count) return false;
+  return true;
+}
+
+// Statuses of records that did not happen or do not hold.
+bool unusable(const CareEvidence& e) {
+  static const std::set<std::string> kBad = {"not-done", "entered-in-error", "cancelled", "stopped",
+                                             "refuted", "registered", "revoked"};
+  return kBad.count(e.status) > 0 || e.verification == "refuted" || e.verification == "entered-in-error";
+}
+
+bool matches_any(const std::vector<CareCodeSet>& sets, const CareEvidence& e) {
+  for (const auto& s : sets)
+    if ((s.types.empty() || std::find(s.types.begin(), s.types.end(), e.type) != s.types.end()) &&
+        s.matches(e.system, e.code))
+      return true;
+  return false;
+}
+
+CivilDate season_start(const std::string& mmdd, const CivilDate& on) {
+  int m = std::atoi(mmdd.substr(0, 2).c_str()), d = std::atoi(mmdd.substr(3, 2).c_str());
+  int year = std::make_pair(on.month, on.day) >= std::make_pair(m, d) ? on.year : on.year - 1;
+  auto start = parse_civil_date(fmt::format("{:04}-{:02}-{:02}", year, m, d));
+  // 29 February in a common year: the 28th.
+  return start ? *start : CivilDate{year, m, 28};
+}
+
+std::string ref_of(const CareEvidence& e) { return e.type + "/" + e.id; }
+
+}  // namespace
+
+CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
+                              const std::vector<CareEvidence>& evidence, const CivilDate& as_of) {
+  CareResult res;
+  res.patient = p.id;
+  res.patient_name = p.name;
+  res.rule = &rule;
+  if (!p.birth) {
+    res.detail = "no birth date";
+    return res;
+  }
+  res.age = age_in_years(*p.birth, as_of);
+  if (p.deceased || !p.active) {
+    res.detail = p.deceased ? "deceased" : "inactive record";
+    return res;
+  }
+  if (rule.sex != "any" && p.sex != rule.sex) {
+    res.detail = "sex";
+    return res;
+  }
+  const CareBand* band = nullptr;
+  for (const auto& b : rule.bands)
+    if (in_band(b, *p.birth, as_of)) {
+      band = &b;
+      break;
+    }
+  if (band == nullptr) {
+    res.detail = "age";
+    return res;
+  }
+  // The patient's usable records up to the as-of date.
+  std::vector<const CareEvidence*> mine;
+  for (const auto& e : evidence)
+    if (e.patient == p.id && !unusable(e) && (!e.date || *e.date <= as_of)) mine.push_back(&e);
+  if (!rule.conditions.empty()) {
+    bool has = false;
+    for (const auto* e : mine)
+      if (matches_any(rule.conditions, *e) && e->status != "resolved" && e->status != "inactive" &&
+          e->status != "remission")
+        has = true;
+    if (!has) {
+      res.detail = "no qualifying condition";
+      return res;
+    }
+  }
+  for (const auto* e : mine)
+    if (matches_any(rule.exclusions, *e)) {
+      res.detail = "excluded by " + ref_of(*e);
+      return res;
+    }
+  std::optional<CivilDate> season;
+  if (!rule.season_start.empty()) season = season_start(rule.season_start, as_of);
+
+  // A shorter window: last value at or above goal, or a recent medication change.
+  std::optional<CarePeriod> tightened;
+  std::string tighten_reason;
+  if (rule.tighten) {
+    const CareEvidence* last_value = nullptr;
+    for (const auto* e : mine)
+      for (const auto& o : rule.satisfied_by)
+        if (e->value && e->date && matches_any(o.codes, *e) && (last_value == nullptr || *e->date > *last_value->date))
+          last_value = e;
+    if (rule.tighten->value_at_least && last_value != nullptr && *last_value->value >= *rule.tighten->value_at_least) {
+      tightened = rule.tighten->within;
+      tighten_reason = fmt::format("last value {} at or above {}", *last_value->value, *rule.tighten->value_at_least);
+    }
+    if (!tightened && rule.tighten->medications_within) {
+      CivilDate since = subtract_period(as_of, *rule.tighten->medications_within);
+      for (const auto* e : mine)
+        if (e->date && *e->date >= since && matches_any(rule.tighten->medications, *e)) {
+          tightened = rule.tighten->within;
+          tighten_reason = fmt::format("medication {} on {}", ref_of(*e), format_civil_date(*e->date));
+          break;
+        }
+    }
+  }
+
+  // Per option: its window's start; the latest record at all and within it.
+  const CareEvidence* last = nullptr;
+  const CareOption* last_option = nullptr;
+  const CareEvidence* within_last = nullptr;
+  const CareOption* within_option = nullptr;
+  std::vector<CivilDate> season_doses;
+  bool dose_before_season = false;
+  for (const auto& o : rule.satisfied_by) {
+    CarePeriod w = tightened ? *tightened : band->within ? *band->within : o.within;
+    if (o.within.unit == CarePeriod::Unit::kEver || o.within.unit == CarePeriod::Unit::kSeason) w = o.within;
+    std::optional<CivilDate> from;
+    if (w.unit == CarePeriod::Unit::kSeason) from = season;
+    else if (w.unit != CarePeriod::Unit::kEver) from = subtract_period(as_of, w);
+    std::optional<CivilDate> min_date;
+    if (o.min_age_at) min_date = add_period(*p.birth, *o.min_age_at);
+    for (const auto* e : mine) {
+      if (!e->date || !matches_any(o.codes, *e)) continue;
+      if (min_date && *e->date < *min_date) continue;
+      if (last == nullptr || *e->date > *last->date) {
+        last = e;
+        last_option = &o;
+      }
+      if (w.unit == CarePeriod::Unit::kSeason) {
+        if (*e->date >= *season) season_doses.push_back(*e->date);
+        else dose_before_season = true;
+      }
+      if ((!from || *e->date >= *from) && (within_last == nullptr || *e->date > *within_last->date)) {
+        within_last = e;
+        within_option = &o;
+      }
+    }
+  }
+  const CareEvidence* shown = within_last != nullptr ? within_last : last;
+  if (shown != nullptr) {
+    res.last_ref = ref_of(*shown);
+    res.last_date = format_civil_date(*shown->date);
+    res.last_what = (within_last != nullptr ? within_option : last_option)->name;
+  }
+  bool satisfied = within_last != nullptr;
+  if (satisfied && rule.first_season && !season_doses.empty() && !dose_before_season &&
+      completed(*p.birth, as_of, rule.first_season->max_age) <= rule.first_season->max_age.count) {
+    // First season of a young child: `doses` doses, each min_days_apart after the last counted.
+    std::sort(season_doses.begin(), season_doses.end());
+    int counted = 1;
+    CivilDate prev = season_doses.front();
+    for (size_t i = 1; i < season_doses.size(); ++i)
+      if (add_days(prev, rule.first_season->min_days_apart) <= season_doses[i]) {
+        ++counted;
+        prev = season_doses[i];
+      }
+    if (counted < rule.first_season->doses) {
+      satisfied = false;
+      res.due_since = format_civil_date(add_days(prev, rule.first_season->min_days_apart));
+      res.status = band->result == "consider" ? CareStatus::kConsider : CareStatus::kDue;
+      res.detail = fmt::format("first season: dose {} of {} due {} days after the last", counted + 1,
+                               rule.first_season->doses, rule.first_season->min_days_apart);
+      return res;
+    }
+  }
+  if (satisfied) {
+    res.status = CareStatus::kSatisfied;
+    res.detail = tighten_reason.empty() ? "" : "window shortened: " + tighten_reason;
+    return res;
+  }
+  if (last != nullptr) {
+    CarePeriod w = tightened ? *tightened : band->within ? *band->within : last_option->within;
+    if (last_option->within.unit == CarePeriod::Unit::kSeason) res.due_since = format_civil_date(*season);
+    else if (w.unit != CarePeriod::Unit::kEver) res.due_since = format_civil_date(add_days(add_period(*last->date, w), 1));
+  } else if (season) {
+    res.due_since = format_civil_date(*season);
+  }
+  if (band->result == "consider") {
+    res.status = CareStatus::kConsider;
+    res.detail = band->note;
+  } else {
+    res.status = last != nullptr ? CareStatus::kOverdue : CareStatus::kDue;
+    if (last == nullptr) {
+      std::string names;
+      for (const auto& o : rule.satisfied_by) names += (names.empty() ? "" : ", ") + o.name;
+      res.detail = "none on record: " + names;
+    } else {
+      res.detail = fmt::format("last {} {} is outside the window", last_option->name, res.last_date);
+    }
+  }
+  if (!tighten_reason.empty()) res.detail += (res.detail.empty() ? "" : "; ") + ("window shortened: " + tighten_reason);
+  return res;
+}
+
+// --- the due list --------------------------------------------------------------------
+
+namespace {
+
+struct PatientRow {
+  CarePatient p;
+  std::string sort_key;
+  bool on_team = false;  // the user is on the patient's care team
+};
+
+std::string join_ids(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) out += (out.empty() ? "" : " ") + id;
+  return out;
+}
+
+std::string in_list(size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += i ? ",?" : "?";
+  return out;
+}
+
+bool wants_value(const CareRule& r) { return r.tighten && r.tighten->value_at_least; }
+
+}  // namespace
+
+Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q) {
+  SessionImpl& s = SessionImpl::of(session);
+  s.reset_withheld();
+  if (q.rules.empty()) return Error::invalid_argument("no care rule selected");
+  // What the rules read: the codes by system, the types.
+  struct Codes {
+    std::set<std::string> exact, prefixes, value_codes;
+  };
+  std::map<std::string, Codes> by_system;
+  std::set<std::string> types = {"Patient"};
+  auto add_sets = [&](const std::vector<CareCodeSet>& sets, bool value) {
+    for (const auto& cs : sets) {
+      Codes& c = by_system[cs.system];
+      c.exact.insert(cs.codes.begin(), cs.codes.end());
+      c.prefixes.insert(cs.prefixes.begin(), cs.prefixes.end());
+      if (value) c.value_codes.insert(cs.codes.begin(), cs.codes.end());
+      types.insert(cs.types.begin(), cs.types.end());
+    }
+  };
+  for (const CareRule* r : q.rules) {
+    add_sets(r->conditions, false);
+    add_sets(r->exclusions, false);
+    for (const auto& o : r->satisfied_by) add_sets(o.codes, wants_value(*r));
+    if (r->tighten) add_sets(r->tighten->medications, false);
+  }
+  // The gate: searching patients and each type the rules read.
+  for (const auto& t : types) {
+    auto d = decide(s, Action::kSearch, Target{t, "", "", ""});
+    if (!d.ok()) return d.error();
+    if (!d->allowed) {
+      auto denied = authorize(s, Action::kSearch, Target{t, "", "", ""});
+      if (!denied.ok()) return denied.error();
+    }
+  }
+
+  // The patients.
+  std::string psql =
+      "SELECT id, coalesce(clinical_date, ''), coalesce(security, ''), coalesce(team, ''), "
+      "coalesce(json_extract(json, '$.gender'), ''), "
+      "CASE WHEN instr(json, 'us-core-birthsex') > 0 THEN "
+      "coalesce((SELECT json_extract(e.value, '$.valueCode') FROM json_each(json, '$.extension') e "
+      "  WHERE json_extract(e.value, '$.url') = "
+      "'http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex'), '') ELSE '' END, "
+      "coalesce(json_extract(json, '$.deceasedBoolean'), 0), "
+      "coalesce(json_extract(json, '$.deceasedDateTime'), ''), "
+      "coalesce(json_extract(json, '$.active'), 1), "
+      "coalesce(json_extract(json, '$.name[0].family'), ''), "
+      "coalesce(json_extract(json, '$.name[0].given[0]'), ''), coalesce(sort_name, '') "
+      "FROM resource WHERE type = 'Patient' AND retracted = 0";
+  if (!q.patients.empty()) psql += " AND id IN (" + in_list(q.patients.size()) + ")";
+  auto pst = s.db().prepare(psql);
+  if (!pst.ok()) return pst.error();
+  for (size_t i = 0; i < q.patients.size(); ++i) EHR_TRY(pst->bind_text(static_cast<int>(i + 1), q.patients[i]));
+  std::vector<PatientRow> patients;
+  std::unordered_map<std::string, size_t> index;
+  for (;;) {
+    auto row = pst->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    std::string id = pst->column_text(0);
+    bool on_team = detail::has_word(pst->column_text(3), s.user());
+    s.note_care_team(id, on_team);
+    auto d = decide(s, Action::kSearch, Target{"Patient", id, pst->column_text(2), ""});
+    if (!d.ok()) return d.error();
+    if (!d->allowed) {
+      s.add_withheld(1);
+      continue;
+    }
+    auto sees = [&](const char* field) {
+      return d->fields.empty() || std::find(d->fields.begin(), d->fields.end(), field) != d->fields.end();
+    };
+    PatientRow r;
+    r.p.id = id;
+    r.on_team = on_team;
+    if (sees("birthDate")) r.p.birth = parse_civil_date(pst->column_text(1));
+    std::string birth_sex = pst->column_text(5);
+    r.p.sex = birth_sex == "F" ? "female" : birth_sex == "M" ? "male" : pst->column_text(4);
+    std::string deceased_at = pst->column_text(7);
+    auto dd = parse_civil_date(deceased_at);
+    r.p.deceased = pst->column_text(6) == "1" || (dd && *dd <= q.as_of) || (!deceased_at.empty() && !dd);
+    r.p.active = pst->column_text(8) != "0";
+    if (sees("name")) {
+      std::string family = pst->column_text(9), given = pst->column_text(10);
+      r.p.name = family.empty() ? given : given.empty() ? family : family + ", " + given;
+    }
+    r.sort_key = pst->column_text(11) + '\x01' + id;
+    index.emplace(id, patients.size());
+    patients.push_back(std::move(r));
+  }
+  for (const auto& id : q.patients)
+    if (!index.count(id)) {
+      bool withheld = s.withheld() > 0;
+      if (!withheld) return Error::not_found(fmt::format("no patient {}", id));
+    }
+
+  // The evidence: one index scan per system's exact codes and per prefix.
+  std::vector<std::vector<CareEvidence>> evidence(patients.size());
+  // For a search, the decision is a function of the record's type, labels
+  // and code and of the care-team relation (a search never breaks the
+  // glass); for patients on the user's care team it is cached by the first
+  // three, which spares the decision point a call per record.
+  std::unordered_map<std::string, bool> decided;
+  // One pass over the table: the rids of every code list from the code
+  // index, then the rows in rid order, so each table page is read (and
+  // decrypted) once however many code lists touch it.
+  std::string rids, values;
+  std::vector<std::string> rid_binds, value_binds;
+  for (const auto& [system, codes] : by_system) {
+    if (!codes.exact.empty()) {
+      rids += std::string(rids.empty() ? "" : " UNION ALL ") +
+              "SELECT rid FROM resource WHERE code_system = ? AND code IN (" + in_list(codes.exact.size()) + ")";
+      rid_binds.push_back(system);
+      rid_binds.insert(rid_binds.end(), codes.exact.begin(), codes.exact.end());
+    }
+    for (const auto& prefix : codes.prefixes) {
+      rids += std::string(rids.empty() ? "" : " UNION ALL ") +
+              "SELECT rid FROM resource WHERE code_system = ? AND code >= ? AND code < ?";
+      rid_binds.insert(rid_binds.end(), {system, prefix, prefix + "\xff"});
+    }
+    if (!codes.value_codes.empty()) {
+      values += std::string(values.empty() ? "" : " OR ") + "(code_system = ? AND code IN (" +
+                in_list(codes.value_codes.size()) + "))";
+      value_binds.push_back(system);
+      value_binds.insert(value_binds.end(), codes.value_codes.begin(), codes.value_codes.end());
+    }
+  }
+  auto scan = [&]() -> Status {
+    std::string sql = fmt::format(
+        "SELECT patient, type, id, code, coalesce(clinical_date, ''), coalesce(status, ''), "
+        "coalesce(security, ''), "
+        "CASE WHEN type = 'Condition' THEN json_extract(json, '$.verificationStatus.coding[0].code') END, "
+        "CASE WHEN type = 'Observation' AND ({}) THEN json_extract(json, '$.valueQuantity.value') END, "
+        "code_system FROM resource WHERE rid IN ({}) AND retracted = 0 AND patient IS NOT NULL",
+        values.empty() ? "0" : values, rids);
+    auto st = s.db().prepare(sql);
+    if (!st.ok()) return st.error();
+    int i = 1;
+    for (const auto& v : value_binds) EHR_TRY(st->bind_text(i++, v));
+    for (const auto& b : rid_binds) EHR_TRY(st->bind_text(i++, b));
+    for (;;) {
+      auto row = st->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      auto it = index.find(std::string(st->column_view(0)));
+      if (it == index.end()) continue;
+      CareEvidence e;
+      e.patient = it->first;
+      e.type = st->column_text(1);
+      e.id = st->column_text(2);
+      e.system = st->column_text(9);
+      e.code = st->column_text(3);
+      bool allowed = false;
+      std::string key;
+      if (patients[it->second].on_team) {
+        key.append(e.type).append(1, '\x01').append(st->column_view(6)).append(1, '\x01').append(e.code).append(1, '\x01').append(e.system);
+        if (auto hit = decided.find(key); hit != decided.end()) allowed = hit->second;
+        else key.insert(0, 1, '?');
+      }
+      if (key.empty() || key[0] == '?') {
+        auto d = decide(s, Action::kSearch, Target{e.type, e.patient, st->column_text(6), e.system + "|" + e.code});
+        if (!d.ok()) return d.error();
+        allowed = d->allowed;
+        if (!key.empty()) decided.emplace(key.substr(1), allowed);
+      }
+      if (!allowed) {
+        s.add_withheld(1);
+        continue;
+      }
+      e.date = parse_civil_date(st->column_text(4));
+      e.status = st->column_text(5);
+      e.verification = st->column_text(7);
+      std::string value = st->column_text(8);
+      if (!value.empty()) {
+        char* end = nullptr;
+        double v = std::strtod(value.c_str(), &end);
+        if (end != nullptr && *end == '\0') e.value = v;
+      }
+      evidence[it->second].push_back(std::move(e));
+    }
+    return {};
+  };
+  if (!rids.empty()) EHR_TRY(scan());
+
+  // Evaluate, in patient order.
+  std::vector<size_t> order(patients.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return patients[a].sort_key < patients[b].sort_key; });
+  std::vector<CareResult> out;
+  std::vector<std::string> reported;
+  for (size_t i : order) {
+    bool any = false;
+    for (const CareRule* r : q.rules) {
+      CareResult res = evaluate_care_rule(*r, patients[i].p, evidence[i], q.as_of);
+      bool listed = res.status == CareStatus::kDue || res.status == CareStatus::kOverdue ||
+                    res.status == CareStatus::kConsider ||
+                    (q.include_satisfied && res.status == CareStatus::kSatisfied);
+      if (!listed) continue;
+      any = true;
+      out.push_back(std::move(res));
+    }
+    if (any) reported.push_back(patients[i].p.id);
+  }
+  std::string names;
+  for (const CareRule* r : q.rules) names += r->name() + ",";
+  std::string hash = crypto::blake2b_256_hex(
+      fmt::format("care due|{}|{}|{}|{}", format_civil_date(q.as_of), names, join_ids(q.patients), q.include_satisfied));
+  EHR_TRY(write_audit(s, {"search", "ok", join_ids(reported), "", hash, static_cast<std::int64_t>(out.size()),
+                          s.withheld() ? fmt::format("care due withheld {}", s.withheld()) : "care due"}));
+  return out;
+}
+
+// --- medication-allergy conflicts -------------------------------------------------------
+
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Whether `phrase` occurs in `text` (both lower case) at word boundaries.
+bool has_phrase(const std::string& text, const std::string& phrase) {
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (size_t at = text.find(phrase); at != std::string::npos; at = text.find(phrase, at + 1)) {
+    bool start = at == 0 || !word(text[at - 1]);
+    size_t end = at + phrase.size();
+    bool stop = end == text.size() || !word(text[end]);
+    if (start && stop) return true;
+  }
+  return false;
+}
+
+// The codes ("system|code") and the words (lower case) of a CodeableConcept.
+void concept_terms(const Json* c, std::vector<std::string>& codes, std::string& words) {
+  if (c == nullptr || !c->is_object()) return;
+  if (const Json* t = c->find("text"); t != nullptr && t->is_string()) words += " " + lower(t->text());
+  if (const Json* cs = c->find("coding"); cs != nullptr && cs->is_array())
+    for (const auto& coding : cs->items()) {
+      const Json* sys = coding.find("system");
+      const Json* code = coding.find("code");
+      if (sys != nullptr && sys->is_string() && code != nullptr && code->is_string())
+        codes.push_back(sys->text() + "|" + code->text());
+      if (const Json* d = coding.find("display"); d != nullptr && d->is_string()) words += " " + lower(d->text());
+    }
+}
+
+const Json* medication_concept(const Json& med) {
+  if (const Json* c = med.find("medicationCodeableConcept")) return c;
+  const Json* ref = med.find("medicationReference");
+  const Json* r = ref != nullptr ? ref->find("reference") : nullptr;
+  if (r == nullptr || !r->is_string() || r->text().empty() || r->text()[0] != '#') return nullptr;
+  if (const Json* contained = med.find("contained"); contained != nullptr && contained->is_array())
+    for (const auto& c : contained->items()) {
+      const Json* id = c.find("id");
+      if (id != nullptr && id->is_string() && "#" + id->text() == r->text()) return c.find("code");
+    }
+  return nullptr;
+}
+
+std::vector<const Drug*> drugs_in(const DrugClassMap& map, const std::vector<std::string>& codes,
+                                  const std::string& words, bool by_words) {
+  std::vector<const Drug*> out;
+  for (const auto& d : map.drugs) {
+    bool hit = std::any_of(codes.begin(), codes.end(), [&](const std::string& c) {
+      return std::find(d.codes.begin(), d.codes.end(), c) != d.codes.end();
+    });
+    if (!hit && by_words)
+      hit = std::any_of(d.names.begin(), d.names.end(), [&](const std::string& n) { return has_phrase(words, n); });
+    if (hit) out.push_back(&d);
+  }
+  return out;
+}
+
+std::string code_of(const Json* c, const char* key) {
+  if (c == nullptr) return "";
+  const Json* cs = c->find("coding");
+  if (cs == nullptr || !cs->is_array()) return "";
+  for (const auto& coding : cs->items())
+    if (const Json* v = coding.find(key); v != nullptr && v->is_string()) return v->text();
+  return "";
+}
+
+int rank(const std::string& severity) { return severity == "high" ? 3 : severity == "moderate" ? 2 : 1; }
+
+bool same_family(const DrugClass* a, const DrugClass* b) {
+  return a != nullptr && b != nullptr && !a->family.empty() && a->family == b->family;
+}
+
+// The conflict of drug `m` with an allergen that is drug `a` (or nullptr)
+// of class `ac` (or nullptr); "" severity when none.
+AllergyConflict relate(const DrugClassMap& map, const Drug& m, const Drug* a, const DrugClass* ac) {
+  AllergyConflict c;
+  c.medication = m.name;
+  const DrugClass* mc = map.class_of(m);
+  if (a != nullptr && a->name == m.name) {
+    c.severity = "high";
+    c.basis = "same drug";
+  } else if (ac != nullptr && mc == ac) {
+    c.severity = "high";
+    c.basis = fmt::format("same class ({})", ac->name);
+  } else if (a != nullptr && !m.side_chain.empty() && a->side_chain == m.side_chain) {
+    c.severity = "high";
+    c.basis = fmt::format("shared side chain ({}) with {}", m.side_chain, a->name);
+  } else if (ac != nullptr && !m.side_chain.empty() &&
+             std::any_of(map.drugs.begin(), map.drugs.end(), [&](const Drug& d) {
+               return d.side_chain == m.side_chain && map.class_of(d) == ac;
+             })) {
+    c.severity = "moderate";
+    c.basis = fmt::format("shared side chain ({}) with {}", m.side_chain, ac->name);
+  } else if (ac != nullptr &&
+             std::find(m.raised_with.begin(), m.raised_with.end(), ac->name) != m.raised_with.end()) {
+    c.severity = "moderate";
+    c.basis = fmt::format("raised reaction rate with {}", ac->name);
+  } else if (same_family(mc, ac)) {
+    c.severity = "info";
+    c.basis = fmt::format("other {} ({})", mc->family, mc->name);
+  }
+  return c;
+}
+
+}  // namespace
+
+std::vector<AllergyConflict> check_medication_allergies(const DrugClassMap& map, const Json& medication,
+                                                        const std::vector<Json>& allergies) {
+  std::vector<AllergyConflict> out;
+  if (!medication.is_object()) return out;
+  std::vector<std::string> med_codes;
+  std::string med_words;
+  concept_terms(medication_concept(medication), med_codes, med_words);
+  std::vector<const Drug*> meds = drugs_in(map, med_codes, med_words, true);
+  if (meds.empty()) return out;
+  for (const Json& allergy : allergies) {
+    if (!allergy.is_object()) continue;
+    std::string verification = code_of(allergy.find("verificationStatus"), "code");
+    std::string clinical = code_of(allergy.find("clinicalStatus"), "code");
+    if (verification == "refuted" || verification == "entered-in-error" || clinical == "resolved" ||
+        clinical == "inactive")
+      continue;
+    if (const Json* cat = allergy.find("category"); cat != nullptr && cat->is_array() && !cat->items().empty() &&
+                                                   std::none_of(cat->items().begin(), cat->items().end(), [](const Json& c) {
+                                                     return c.is_string() && c.text() == "medication";
+                                                   }))
+      continue;
+    std::vector<std::string> codes;
+    std::string words;
+    concept_terms(allergy.find("code"), codes, words);
+    // Codes first; the words only when no code is known to the map.
+    std::vector<const Drug*> drugs = drugs_in(map, codes, words, false);
+    std::vector<const DrugClass*> classes;
+    for (const auto& c : map.classes)
+      if (std::any_of(codes.begin(), codes.end(), [&](const std::string& x) {
+            return std::find(c.codes.begin(), c.codes.end(), x) != c.codes.end();
+          }))
+        classes.push_back(&c);
+    if (drugs.empty() && classes.empty()) {
+      drugs = drugs_in(map, {}, words, true);
+      if (drugs.empty())
+        for (const auto& c : map.classes)
+          if (std::any_of(c.names.begin(), c.names.end(), [&](const std::string& n) { return has_phrase(words, n); }))
+            classes.push_back(&c);
+    }
+    std::string shown = concept_text(allergy.find("code"));
+    const Json* id = allergy.find("id");
+    std::string ref = id != nullptr && id->is_string() ? "AllergyIntolerance/" + id->text() : "";
+    for (const Drug* m : meds) {
+      AllergyConflict best;
+      auto consider = [&](AllergyConflict c) {
+        if (!c.severity.empty() && (best.severity.empty() || rank(c.severity) > rank(best.severity))) best = c;
+      };
+      for (const Drug* a : drugs) consider(relate(map, *m, a, map.class_of(*a)));
+      for (const DrugClass* c : classes) consider(relate(map, *m, nullptr, c));
+      if (best.severity.empty()) continue;
+      best.allergy = shown;
+      best.allergy_ref = ref;
+      out.push_back(std::move(best));
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const AllergyConflict& a, const AllergyConflict& b) { return rank(a.severity) > rank(b.severity); });
+  return out;
+}
+
+Result<std::vector<AllergyConflict>> medication_allergy_alerts(Session& s, const CareRules& rules,
+                                                               const Json& medication) {
+  std::string patient = index_resource(medication).patient;
+  if (patient.empty()) return std::vector<AllergyConflict>();
+  RecordQuery q;
+  q.patient = patient;
+  q.types = {"AllergyIntolerance"};
+  auto records = patient_records(s, q);
+  if (!records.ok()) return records.error();
+  std::vector<Json> allergies;
+  for (auto& r : *records) allergies.push_back(std::move(r.resource));
+  return check_medication_allergies(rules.drugs, medication, allergies);
+}
+
+Status record_allergy_alert(Session& session, const Json& medication,
+                            const std::vector<AllergyConflict>& conflicts, bool refused) {
+  SessionImpl& s = SessionImpl::of(session);
+  std::string type;
+  if (const Json* t = medication.find("resourceType"); t != nullptr && t->is_string()) type = t->text();
+  std::string worst = conflicts.empty() ? "none" : conflicts.front().severity;
+  return write_audit(s, {refused ? "create" : "care-alert", refused ? "refused" : "ok",
+                         index_resource(medication).patient, "", "", static_cast<std::int64_t>(conflicts.size()),
+                         fmt::format("{}: allergy conflict {}", type, worst)});
+}
+
+// --- lab flags -------------------------------------------------------------------
+
+namespace {
+
+std::optional<double> number_of(const Json* v) {
+  if (v == nullptr || !v->is_number()) return std::nullopt;
+  char* end = nullptr;
+  double d = std::strtod(v->text().c_str(), &end);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return d;
+}
+
+std::string unit_of(const Json* q) {
+  if (q == nullptr || !q->is_object()) return "";
+  if (const Json* c = q->find("code"); c != nullptr && c->is_string()) return c->text();
+  if (const Json* u = q->find("unit"); u != nullptr && u->is_string()) return u->text();
+  return "";
+}
+
+std::string num(double v) { return fmt::format("{}", v); }
+
+std::string describe(const std::optional<LabBound>& lo, const std::optional<LabBound>& hi, const std::string& unit) {
+  std::string out;
+  if (lo) out += fmt::format("{} {}", lo->inclusive ? ">=" : ">", num(lo->value));
+  if (hi) out += fmt::format("{}{} {}", out.empty() ? "" : " and ", hi->inclusive ? "<=" : "<", num(hi->value));
+  return out + (unit.empty() ? "" : " " + unit);
+}
+
+bool below(double v, const LabBound& b) { return b.inclusive ? v < b.value : v <= b.value; }
+bool above(double v, const LabBound& b) { return b.inclusive ? v > b.value : v >= b.value; }
+bool crit_low(double v, const LabBound& b) { return b.inclusive ? v <= b.value : v < b.value; }
+bool crit_high(double v, const LabBound& b) { return b.inclusive ? v >= b.value : v > b.value; }
+
+bool applies(const LabRange& r, const CarePatient& p, const CivilDate& on) {
+  if (r.sex != "any" && r.sex != p.sex) return false;
+  if ((r.min_age || r.max_age) && !p.birth) return false;
+  if (r.min_age && completed(*p.birth, on, *r.min_age) < r.min_age->count) return false;
+  if (r.max_age && completed(*p.birth, on, *r.max_age) > r.max_age->count) return false;
+  return true;
+}
+
+}  // namespace
+
+std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs, const CarePatient& patient,
+                                       const CivilDate& on) {
+  if (!obs.is_object()) return std::nullopt;
+  LabFlag f;
+  if (const Json* id = obs.find("id"); id != nullptr && id->is_string()) f.observation_ref = "Observation/" + id->text();
+  const Json* code = obs.find("code");
+  f.test = concept_text(code);
+  if (code != nullptr)
+    if (const Json* cs = code->find("coding"); cs != nullptr && cs->is_array())
+      for (const auto& c : cs->items()) {
+        const Json* sys = c.find("system");
+        const Json* v = c.find("code");
+        if (sys != nullptr && sys->is_string() && sys->text() == "http://loinc.org" && v != nullptr && v->is_string()) {
+          f.loinc = v->text();
+          break;
+        }
+      }
+  for (const char* key : {"effectiveDateTime", "issued"})
+    if (const Json* d = obs.find(key); d != nullptr && d->is_string()) {
+      f.date = d->text().substr(0, 10);
+      break;
+    }
+  if (f.date.empty())
+    if (const Json* p = obs.find("effectivePeriod"); p != nullptr && p->find("start") && p->find("start")->is_string())
+      f.date = p->find("start")->text().substr(0, 10);
+  const Json* q = obs.find("valueQuantity");
+  std::optional<double> value = q != nullptr ? number_of(q->find("value")) : std::nullopt;
+  std::string unit = unit_of(q);
+  if (value) f.value = q->find("value")->text() + (unit.empty() ? "" : " " + unit);
+
+  // 1. The lab's own interpretation.
+  if (const Json* interp = obs.find("interpretation"); interp != nullptr && interp->is_array()) {
+    static const std::map<std::string, std::string> kSeverity = {
+        {"L", "abnormal"}, {"H", "abnormal"}, {"A", "abnormal"},  {"LU", "abnormal"}, {"HU", "abnormal"},
+        {"<", "abnormal"}, {">", "abnormal"}, {"LL", "critical"}, {"HH", "critical"}, {"AA", "critical"}};
+    for (const auto& c : interp->items()) {
+      std::string v = code_of(&c, "code");
+      if (v == "N") return std::nullopt;
+      if (auto it = kSeverity.find(v); it != kSeverity.end()) {
+        f.flag = v;
+        f.severity = it->second;
+        f.source = "lab interpretation";
+        return f;
+      }
+    }
+  }
+  if (!value) return std::nullopt;
+  const double v = value.value_or(0);
+  // 2. The lab's own range, in the result's unit.
+  if (const Json* rr = obs.find("referenceRange"); rr != nullptr && rr->is_array() && !rr->items().empty()) {
+    const Json& r0 = rr->items().front();
+    const Json* lo = r0.find("low");
+    const Json* hi = r0.find("high");
+    std::optional<double> l = lo != nullptr ? number_of(lo->find("value")) : std::nullopt;
+    std::optional<double> h = hi != nullptr ? number_of(hi->find("value")) : std::nullopt;
+    bool same_unit = (!l || unit_of(lo).empty() || unit_of(lo) == unit) && (!h || unit_of(hi).empty() || unit_of(hi) == unit);
+    if ((l || h) && same_unit) {
+      std::optional<LabBound> lb, hb;
+      if (l) lb = LabBound{*l, true};
+      if (h) hb = LabBound{*h, true};
+      f.range = describe(lb, hb, unit);
+      f.source = "lab range";
+      if (lb && below(v, *lb)) f.flag = "L";
+      else if (hb && above(v, *hb)) f.flag = "H";
+      else return std::nullopt;
+      f.severity = "abnormal";
+      return f;
+    }
+  }
+  // 3. The table: the most specific row for the code, sex and age.
+  if (f.loinc.empty()) return std::nullopt;
+  const LabRange* best = nullptr;
+  const LabRange* other_unit = nullptr;
+  int best_score = -1;
+  for (const auto& r : ranges.rows) {
+    if (r.loinc != f.loinc || !applies(r, patient, on)) continue;
+    if (r.unit != unit) {
+      if (other_unit == nullptr) other_unit = &r;
+      continue;
+    }
+    int score = (r.sex != "any" ? 1 : 0) + (r.min_age ? 1 : 0) + (r.max_age ? 1 : 0);
+    if (score > best_score) {
+      best = &r;
+      best_score = score;
+    }
+  }
+  std::string source = fmt::format("table ({} {})", ranges.file, ranges.version);
+  if (best == nullptr) {
+    if (other_unit == nullptr) return std::nullopt;
+    f.flag = "unit-mismatch";
+    f.severity = "unit-mismatch";
+    f.source = source;
+    f.range = describe(other_unit->low, other_unit->high, other_unit->unit);
+    return f;
+  }
+  f.source = source;
+  f.range = describe(best->low, best->high, best->unit);
+  if (best->critical_low && crit_low(v, *best->critical_low)) f.flag = "LL";
+  else if (best->critical_high && crit_high(v, *best->critical_high)) f.flag = "HH";
+  else if (best->low && below(v, *best->low)) f.flag = "L";
+  else if (best->high && above(v, *best->high)) f.flag = "H";
+  else return std::nullopt;
+  f.severity = f.flag.size() == 2 ? "critical" : "abnormal";
+  return f;
+}
+
+// --- one patient's check -------------------------------------------------------------
+
+Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::string& patient, const CivilDate& on) {
+  RecordQuery q;
+  q.patient = patient;
+  q.types = {"Patient", "AllergyIntolerance", "MedicationRequest", "MedicationStatement", "Observation"};
+  auto records = patient_records(s, q);
+  if (!records.ok()) return records.error();
+  CareCheck out;
+  std::vector<Json> allergies;
+  std::vector<const StoredResource*> meds;
+  std::set<std::string> seen_codes;
+  std::vector<const StoredResource*> labs;
+  for (const auto& r : *records) {
+    const Json& j = r.resource;
+    if (r.type == "Patient") {
+      out.patient.id = r.id;
+      if (const Json* names = j.find("name"); names != nullptr && names->is_array() && !names->items().empty()) {
+        const Json& n = names->items().front();
+        std::string family = n.find("family") && n.find("family")->is_string() ? n.find("family")->text() : "";
+        std::string given;
+        if (const Json* g = n.find("given"); g != nullptr && g->is_array() && !g->items().empty() && g->items()[0].is_string())
+          given = g->items()[0].text();
+        out.patient.name = family.empty() ? given : given.empty() ? family : family + ", " + given;
+      }
+      if (const Json* b = j.find("birthDate"); b != nullptr && b->is_string()) out.patient.birth = parse_civil_date(b->text());
+      if (const Json* g = j.find("gender"); g != nullptr && g->is_string()) out.patient.sex = g->text();
+      if (const Json* ext = j.find("extension"); ext != nullptr && ext->is_array())
+        for (const auto& e : ext->items()) {
+          const Json* url = e.find("url");
+          const Json* v = e.find("valueCode");
+          if (url != nullptr && url->is_string() &&
+              url->text() == "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex" && v != nullptr &&
+              v->is_string())
+            out.patient.sex = v->text() == "F" ? "female" : v->text() == "M" ? "male" : out.patient.sex;
+        }
+    } else if (r.type == "AllergyIntolerance") {
+      allergies.push_back(j);
+    } else if (r.type == "MedicationRequest" || r.type == "MedicationStatement") {
+      const Json* st = j.find("status");
+      std::string status = st != nullptr && st->is_string() ? st->text() : "";
+      if (status == "active" || status == "on-hold" || status == "intended" || status == "draft") meds.push_back(&r);
+    } else if (r.type == "Observation") {
+      // Records come newest first per type: the first of each code is its latest result.
+      const Json* st = j.find("status");
+      std::string status = st != nullptr && st->is_string() ? st->text() : "";
+      if (status == "cancelled" || status == "entered-in-error" || status == "registered") continue;
+      if (r.code.empty() || !seen_codes.insert(r.code).second) continue;
+      labs.push_back(&r);
+    }
+  }
+  for (const auto* m : meds) {
+    std::string shown = concept_text(medication_concept(m->resource));
+    for (auto& c : check_medication_allergies(rules.drugs, m->resource, allergies))
+      out.allergies.push_back({m->type + "/" + m->id, shown, std::move(c)});
+  }
+  std::stable_sort(out.allergies.begin(), out.allergies.end(), [](const auto& a, const auto& b) {
+    return rank(a.conflict.severity) > rank(b.conflict.severity);
+  });
+  for (const auto* o : labs)
+    if (auto f = flag_lab_result(rules.labs, o->resource, out.patient, on)) out.labs.push_back(std::move(*f));
+  std::stable_sort(out.labs.begin(), out.labs.end(), [](const LabFlag& a, const LabFlag& b) {
+    auto r = [](const std::string& s) { return s == "critical" ? 0 : s == "abnormal" ? 1 : 2; };
+    return r(a.severity) < r(b.severity);
+  });
+  return out;
+}
+
+}  // namespace ehr

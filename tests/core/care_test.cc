@@ -1,0 +1,670 @@
+// Decision support (core/src/care.cc, core/src/care_rules.cc): dates and
+// ages, the shipped rules at every boundary, the allergy class relations and
+// the lab flags, table-driven.
+#include <doctest/doctest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ehr/builders.h"
+#include "ehr/care.h"
+#include "ehr/json.h"
+
+namespace ehr {
+namespace {
+
+CivilDate d(const char* text) {
+  auto v = parse_civil_date(text);
+  REQUIRE_MESSAGE(v.has_value(), text);
+  return *v;
+}
+
+const CareRules& shipped() {
+  static const CareRules rules = [] {
+    auto r = CareRules::load("");
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+    return *r;
+  }();
+  return rules;
+}
+
+const CareRule& rule(const char* name) {
+  auto sel = shipped().select({name});
+  REQUIRE_MESSAGE(sel.ok(), name);
+  return *sel->front();
+}
+
+CarePatient patient(const char* birth, const char* sex = "female") {
+  CarePatient p;
+  p.id = "p1";
+  p.birth = d(birth);
+  p.sex = sex;
+  return p;
+}
+
+CareEvidence ev(const char* type, const char* system, const char* code, const char* date,
+                const char* status = "", const char* verification = "", std::optional<double> value = {}) {
+  static int n = 0;
+  CareEvidence e;
+  e.patient = "p1";
+  e.type = type;
+  e.id = "e" + std::to_string(++n);
+  e.system = code_system_uri(system);
+  e.code = code;
+  if (*date) e.date = d(date);
+  e.status = status;
+  e.verification = verification;
+  e.value = value;
+  return e;
+}
+
+std::string status_of(const char* rule_name, const CarePatient& p, const std::vector<CareEvidence>& evidence,
+                      const char* as_of) {
+  return care_status_name(evaluate_care_rule(rule(rule_name), p, evidence, d(as_of)).status);
+}
+
+}  // namespace
+
+TEST_SUITE("care") {
+
+TEST_CASE("dates: parsing, completed ages with a 29 February birthday, and periods clamp to the month's end") {
+  CHECK(parse_civil_date("2024-02-29").has_value());
+  CHECK(parse_civil_date("2024-02-29T10:00:00Z").has_value());
+  CHECK_FALSE(parse_civil_date("2025-02-29").has_value());
+  CHECK_FALSE(parse_civil_date("2024").has_value());
+  CHECK_FALSE(parse_civil_date("2024-13-01").has_value());
+  CHECK_FALSE(parse_civil_date("2024-02-29x").has_value());
+  struct Age {
+    const char* birth;
+    const char* on;
+    int years, months;
+  };
+  const Age ages[] = {
+      {"2000-02-29", "2001-02-28", 0, 11}, {"2000-02-29", "2001-03-01", 1, 12},
+      {"2000-02-29", "2004-02-29", 4, 48}, {"2000-02-28", "2001-02-28", 1, 12},
+      {"1981-06-15", "2026-06-14", 44, 539}, {"1981-06-15", "2026-06-15", 45, 540},
+      {"2025-01-31", "2025-02-28", 0, 0},   {"2025-01-31", "2025-03-01", 0, 1},
+      {"2026-01-01", "2025-12-31", -1, -1},
+  };
+  for (const auto& a : ages) {
+    CAPTURE(a.birth);
+    CAPTURE(a.on);
+    CHECK(age_in_years(d(a.birth), d(a.on)) == a.years);
+    CHECK(age_in_months(d(a.birth), d(a.on)) == a.months);
+  }
+  struct Sub {
+    const char* from;
+    const char* period;
+    const char* want;
+  };
+  const Sub subs[] = {{"2028-02-29", "1y", "2027-02-28"}, {"2025-03-31", "1m", "2025-02-28"},
+                      {"2024-03-31", "1m", "2024-02-29"}, {"2026-06-01", "10y", "2016-06-01"},
+                      {"2025-03-01", "1d", "2025-02-28"}, {"2025-01-07", "2w", "2024-12-24"},
+                      {"2026-06-01", "6m", "2025-12-01"}};
+  for (const auto& s : subs) {
+    CAPTURE(s.from);
+    CAPTURE(s.period);
+    CHECK(format_civil_date(subtract_period(d(s.from), *parse_care_period(s.period))) == s.want);
+  }
+  CHECK(format_civil_date(add_period(d("2024-02-29"), *parse_care_period("1y"))) == "2025-02-28");
+  for (const char* bad : {"10x", "y", "", "1.5y", "-1y"}) {
+    auto p = parse_care_period(bad);
+    REQUIRE_FALSE(p.ok());
+    CHECK(p.error().message() == std::string("bad period ") + bad +
+                                     " (expected N followed by d, w, m or y; ever; season)");
+  }
+  CHECK(parse_care_period("ever")->unit == CarePeriod::Unit::kEver);
+  CHECK(parse_care_period("season")->unit == CarePeriod::Unit::kSeason);
+}
+
+TEST_CASE("the shipped rules load, each with its source, version and effective date") {
+  const CareRules& r = shipped();
+  std::vector<std::string> names;
+  for (const auto& x : r.rules) {
+    names.push_back(x.name());
+    CHECK_FALSE(x.source.empty());
+    CHECK(parse_civil_date(x.effective).has_value());
+  }
+  CHECK(names == std::vector<std::string>{"blood-pressure-screening@2021", "breast-cancer-screening@2016",
+                                          "breast-cancer-screening@2024", "colorectal-cancer-screening@2021",
+                                          "hba1c-monitoring@2025", "influenza-vaccine@2025-26",
+                                          "pneumococcal-vaccine@2022"});
+  auto def = r.select({});
+  REQUIRE(def.ok());
+  CHECK(def->size() == 6);
+  CHECK(rule("breast-cancer-screening").version == "2024");
+  CHECK(rule("breast-cancer-screening@2016").version == "2016");
+  auto unknown = r.select({"mammogram"});
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().message() ==
+        "unknown care rule mammogram (known: blood-pressure-screening, breast-cancer-screening, "
+        "colorectal-cancer-screening, hba1c-monitoring, influenza-vaccine, pneumococcal-vaccine)");
+  auto version = r.select({"breast-cancer-screening@2009"});
+  REQUIRE_FALSE(version.ok());
+  CHECK(version.error().message() == "rule breast-cancer-screening has no version 2009 (known: 2016, 2024)");
+  CHECK(r.drugs.drugs.size() > 30);
+  CHECK(r.labs.rows.size() == 11);
+}
+
+TEST_CASE("rule files are checked: unknown keys, bad values, two defaults, none") {
+  const std::string base =
+      "schema: ehr-care-rule\nid: x\nversion: \"1\"\ntitle: X\nsource: S\neffective: 2026-01-01\n"
+      "bands:\n  - {min_age: 18y, result: due}\n"
+      "satisfied_by:\n  - {name: bp, within: 1y, codes: [{system: loinc, codes: [\"8480-6\"]}]}\n";
+  struct Case {
+    std::string text;
+    std::string error;
+  };
+  const Case cases[] = {
+      {base + "colour: red\n", "x.yaml:11:1: unknown key colour in a care rule"},
+      {"schema: ehr-care-rule\nid: x\nversion: \"1\"\ntitle: X\nsource: S\neffective: 2026-13-01\n",
+       "x.yaml:6:12: effective must be a date YYYY-MM-DD, not 2026-13-01"},
+      {std::string(base).replace(base.find("result: due"), 11, "result: soon"),
+       "x.yaml:8:28: result must be due or consider, not soon"},
+      {std::string(base).replace(base.find("within: 1y"), 10, "within: 1q"),
+       "x.yaml:10:24: bad period 1q (expected N followed by d, w, m or y; ever; season)"},
+      {std::string(base).replace(base.find("within: 1y"), 10, "within: season"),
+       "x.yaml:1:1: an option within season needs season_start: MM-DD"},
+      {"schema: ehr-care-rules\n",
+       "x.yaml:1:9: unknown schema ehr-care-rules (expected ehr-care-rule, ehr-care-drug-classes or "
+       "ehr-care-lab-ranges)"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.text);
+    auto r = CareRules::parse({{"x.yaml", c.text}});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code() == ErrorCode::kConfig);
+    CHECK(r.error().message() == c.error);
+  }
+  auto twice = CareRules::parse({{"a.yaml", base}, {"b.yaml", base}});
+  REQUIRE_FALSE(twice.ok());
+  CHECK(twice.error().message() == "b.yaml: rule x version 1 is defined twice");
+  std::string no_default = base + "default: false\n";
+  auto none = CareRules::parse({{"a.yaml", no_default}});
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.error().message() == "rule x has no default version");
+  auto ok = CareRules::parse({{"a.yaml", base}});
+  REQUIRE(ok.ok());
+  CHECK(ok->rules.front().is_default);
+  auto missing = CareRules::load("/nonexistent/care");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message() == "care rules directory /nonexistent/care does not exist");
+}
+
+TEST_CASE("colorectal screening: age on the as-of date, look-back windows, exclusions") {
+  struct Case {
+    const char* birth;
+    const char* as_of;
+    std::vector<CareEvidence> evidence;
+    const char* status;
+  };
+  const Case cases[] = {
+      // Age bands: 45-75 due, 76-85 consider, completed years on the as-of date.
+      {"1981-06-02", "2026-06-01", {}, "not-applicable"},  // 44
+      {"1981-06-01", "2026-06-01", {}, "due"},             // 45 today
+      {"1950-06-02", "2026-06-01", {}, "due"},             // 75
+      {"1950-06-01", "2026-06-01", {}, "consider"},        // 76 today
+      {"1940-06-02", "2026-06-01", {}, "consider"},        // 85
+      {"1940-06-01", "2026-06-01", {}, "not-applicable"},  // 86
+      // A 29 February birthday is reached on 1 March in a common year.
+      {"1980-02-29", "2025-02-28", {}, "not-applicable"},
+      {"1980-02-29", "2025-03-01", {}, "due"},
+      // Colonoscopy within 10 years: the day exactly 10 years back counts.
+      {"1960-01-01", "2026-06-01", {ev("Procedure", "snomed", "73761001", "2016-06-01", "completed")}, "satisfied"},
+      {"1960-01-01", "2026-06-01", {ev("Procedure", "snomed", "73761001", "2016-05-31", "completed")}, "overdue"},
+      // FIT within 1 year.
+      {"1960-01-01", "2026-06-01", {ev("Observation", "loinc", "29771-3", "2025-06-01", "final")}, "satisfied"},
+      {"1960-01-01", "2026-06-01", {ev("Observation", "loinc", "29771-3", "2025-05-31", "final")}, "overdue"},
+      // Stool DNA-FIT within 3 years; CT colonography within 5.
+      {"1960-01-01", "2026-06-01", {ev("Observation", "loinc", "77353-1", "2023-06-01", "final")}, "satisfied"},
+      {"1960-01-01", "2026-06-01", {ev("Procedure", "snomed", "418714002", "2021-05-31", "completed")}, "overdue"},
+      // A colonoscopy not done, or after the as-of date, does not count; nor one of another type.
+      {"1960-01-01", "2026-06-01", {ev("Procedure", "snomed", "73761001", "2020-01-01", "not-done")}, "due"},
+      {"1960-01-01", "2026-06-01", {ev("Procedure", "snomed", "73761001", "2026-06-02", "completed")}, "due"},
+      {"1960-01-01", "2026-06-01", {ev("Observation", "snomed", "73761001", "2020-01-01", "final")}, "due"},
+      // Exclusions: prior colorectal cancer (SNOMED or ICD-10 prefix), polyps; a refuted one does not exclude.
+      {"1960-01-01", "2026-06-01", {ev("Condition", "snomed", "363406005", "2015-03-01", "resolved")}, "not-applicable"},
+      {"1960-01-01", "2026-06-01", {ev("Condition", "icd10", "C18.9", "", "active")}, "not-applicable"},
+      {"1960-01-01", "2026-06-01", {ev("Condition", "snomed", "68496003", "2019-01-01", "active")}, "not-applicable"},
+      {"1960-01-01", "2026-06-01", {ev("Condition", "snomed", "363406005", "2015-03-01", "", "refuted")}, "due"},
+      {"1960-01-01", "2026-06-01", {ev("Condition", "snomed", "363406005", "2027-01-01", "active")}, "due"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.birth);
+    CAPTURE(c.as_of);
+    CAPTURE(c.evidence.empty() ? std::string() : c.evidence.front().code + " " + format_civil_date(c.evidence.front().date.value_or(CivilDate{})));
+    CHECK(status_of("colorectal-cancer-screening", patient(c.birth), c.evidence, c.as_of) == c.status);
+  }
+  // What an overdue result says.
+  CareResult r = evaluate_care_rule(rule("colorectal-cancer-screening"), patient("1960-01-01"),
+                                    {ev("Procedure", "snomed", "73761001", "2016-05-31", "completed")}, d("2026-06-01"));
+  CHECK(r.status == CareStatus::kOverdue);
+  CHECK(r.last_date == "2016-05-31");
+  CHECK(r.last_what == "colonoscopy");
+  CHECK(r.due_since == "2026-06-01");
+  CHECK(r.detail == "last colonoscopy 2016-05-31 is outside the window");
+  CHECK(*r.age == 66);
+  CareResult due = evaluate_care_rule(rule("colorectal-cancer-screening"), patient("1960-01-01"), {}, d("2026-06-01"));
+  CHECK(due.detail ==
+        "none on record: colonoscopy, CT colonography, flexible sigmoidoscopy, FIT, high-sensitivity gFOBT, stool DNA-FIT");
+  CHECK(due.last_ref.empty());
+  CarePatient dead = patient("1960-01-01");
+  dead.deceased = true;
+  CHECK(status_of("colorectal-cancer-screening", dead, {}, "2026-06-01") == "not-applicable");
+}
+
+TEST_CASE("breast screening: the 2024 rule by default, 2016 selectable; sex from birth") {
+  struct Case {
+    const char* rule;
+    const char* birth;
+    const char* sex;
+    const char* status;
+  };
+  const Case cases[] = {
+      {"breast-cancer-screening", "1986-06-01", "female", "due"},            // 40 on the as-of date
+      {"breast-cancer-screening", "1986-06-02", "female", "not-applicable"}, // 39
+      {"breast-cancer-screening@2016", "1986-06-01", "female", "consider"},  // 40-49: individual decision
+      {"breast-cancer-screening@2016", "1976-06-01", "female", "due"},       // 50
+      {"breast-cancer-screening", "1951-06-02", "female", "due"},            // 74
+      {"breast-cancer-screening", "1951-06-01", "female", "consider"},       // 75
+      {"breast-cancer-screening", "1976-06-01", "male", "not-applicable"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.rule);
+    CAPTURE(c.birth);
+    CHECK(status_of(c.rule, patient(c.birth, c.sex), {}, "2026-06-01") == c.status);
+  }
+  auto mammogram = ev("Procedure", "snomed", "71651007", "2024-06-01", "completed");
+  CHECK(status_of("breast-cancer-screening", patient("1970-01-01"), {mammogram}, "2026-06-01") == "satisfied");
+  CHECK(status_of("breast-cancer-screening", patient("1970-01-01"), {mammogram}, "2026-06-02") == "overdue");
+}
+
+TEST_CASE("influenza: the season starts on 1 August; young children need two doses in their first season") {
+  struct Case {
+    const char* birth;
+    const char* as_of;
+    std::vector<const char*> doses;
+    const char* status;
+    const char* due_since;
+  };
+  const Case cases[] = {
+      {"1970-01-01", "2026-07-31", {"2025-08-01"}, "satisfied", ""},
+      {"1970-01-01", "2026-08-01", {"2025-08-01"}, "overdue", "2026-08-01"},
+      {"1970-01-01", "2025-10-01", {"2025-07-31"}, "overdue", "2025-08-01"},
+      {"1970-01-01", "2025-10-01", {}, "due", "2025-08-01"},
+      {"1970-01-01", "2026-01-15", {"2025-09-10"}, "satisfied", ""},
+      {"2025-04-02", "2025-10-01", {}, "not-applicable", ""},  // 5 months
+      {"2025-04-01", "2025-10-01", {}, "due", "2025-08-01"},   // 6 months
+      // First season, aged 4: two doses at least 28 days apart.
+      {"2022-01-15", "2026-10-15", {"2026-09-01"}, "due", "2026-09-29"},
+      {"2022-01-15", "2026-10-15", {"2026-09-01", "2026-09-28"}, "due", "2026-09-29"},
+      {"2022-01-15", "2026-10-15", {"2026-09-01", "2026-09-29"}, "satisfied", ""},
+      // Vaccinated in an earlier season: one dose is enough.
+      {"2022-01-15", "2026-10-15", {"2025-10-01", "2026-09-01"}, "satisfied", ""},
+      // Aged 9: one dose.
+      {"2017-01-15", "2026-10-15", {"2026-09-01"}, "satisfied", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.birth);
+    CAPTURE(c.as_of);
+    std::vector<CareEvidence> evidence;
+    for (const char* dose : c.doses) evidence.push_back(ev("Immunization", "cvx", "140", dose, "completed"));
+    CareResult r = evaluate_care_rule(rule("influenza-vaccine"), patient(c.birth), evidence, d(c.as_of));
+    CHECK(care_status_name(r.status) == c.status);
+    CHECK(r.due_since == c.due_since);
+  }
+  CHECK(status_of("influenza-vaccine", patient("1970-01-01"),
+                  {ev("Immunization", "cvx", "140", "2025-09-10", "not-done")}, "2026-01-15") == "due");
+}
+
+TEST_CASE("HbA1c: diabetics only; 6 months at goal, 3 months above goal or after a medication change") {
+  auto diabetes = ev("Condition", "snomed", "44054006", "2015-01-01", "active");
+  auto a1c = [](const char* date, double v) { return ev("Observation", "loinc", "4548-4", date, "final", "", v); };
+  struct Case {
+    std::vector<CareEvidence> evidence;
+    const char* status;
+  };
+  const Case cases[] = {
+      {{a1c("2025-12-01", 6.5)}, "not-applicable"},  // no diabetes on the problem list
+      {{ev("Condition", "snomed", "15777000", "2015-01-01", "active")}, "not-applicable"},  // prediabetes
+      {{ev("Condition", "snomed", "44054006", "2015-01-01", "resolved")}, "not-applicable"},
+      {{ev("Condition", "snomed", "44054006", "2015-01-01", "", "entered-in-error")}, "not-applicable"},
+      {{ev("Condition", "icd10", "E11.9", "2015-01-01", "active")}, "due"},
+      {{diabetes}, "due"},
+      {{diabetes, a1c("2025-12-01", 6.5)}, "satisfied"},   // exactly 6 months back
+      {{diabetes, a1c("2025-11-30", 6.5)}, "overdue"},
+      {{diabetes, a1c("2026-03-01", 7.0)}, "satisfied"},   // above goal: exactly 3 months back
+      {{diabetes, a1c("2026-02-28", 7.0)}, "overdue"},
+      {{diabetes, a1c("2026-02-28", 6.9)}, "satisfied"},
+      {{diabetes, a1c("2026-01-15", 6.5), ev("MedicationRequest", "rxnorm", "860975", "2026-04-01", "active")}, "overdue"},
+      {{diabetes, a1c("2026-01-15", 6.5), ev("MedicationRequest", "rxnorm", "860975", "2026-02-28", "active")}, "satisfied"},
+  };
+  for (size_t i = 0; i < std::size(cases); ++i) {
+    CAPTURE(i);
+    CHECK(status_of("hba1c-monitoring", patient("1960-01-01"), cases[i].evidence, "2026-06-01") == cases[i].status);
+  }
+  CareResult r = evaluate_care_rule(rule("hba1c-monitoring"), patient("1960-01-01"), {diabetes, a1c("2026-02-28", 7.0)},
+                                    d("2026-06-01"));
+  CHECK(r.detail == "last HbA1c 2026-02-28 is outside the window; window shortened: last value 7 at or above 7");
+  CHECK(r.due_since == "2026-05-29");
+}
+
+TEST_CASE("pneumococcal at 65: PCV20 at any age, PPSV23 only at 65 or older; blood pressure by age") {
+  auto pcv20 = [](const char* date) { return ev("Immunization", "cvx", "216", date, "completed"); };
+  auto ppsv23 = [](const char* date) { return ev("Immunization", "cvx", "33", date, "completed"); };
+  struct Case {
+    const char* birth;
+    std::vector<CareEvidence> evidence;
+    const char* status;
+  };
+  const Case cases[] = {
+      {"1961-06-01", {}, "due"},              // 65 on the as-of date
+      {"1961-06-02", {}, "not-applicable"},   // 64
+      {"1950-01-01", {pcv20("2000-01-01")}, "satisfied"},
+      {"1950-01-01", {ppsv23("2014-12-31")}, "due"},   // at 64: does not count
+      {"1950-01-01", {ppsv23("2015-01-01")}, "satisfied"},
+      {"1950-01-01", {ev("Immunization", "cvx", "133", "2016-01-01", "completed")}, "due"},  // PCV13 alone
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.birth);
+    CHECK(status_of("pneumococcal-vaccine", patient(c.birth), c.evidence, "2026-06-01") == c.status);
+  }
+  auto bp = [](const char* date) { return ev("Observation", "loinc", "85354-9", date, "final"); };
+  struct Bp {
+    const char* birth;
+    const char* last;
+    const char* status;
+  };
+  const Bp bps[] = {
+      {"2008-06-02", "", "not-applicable"},        // 17
+      {"2008-06-01", "", "due"},                   // 18
+      {"1990-01-01", "2023-06-01", "satisfied"},   // 36: every 3 years
+      {"1990-01-01", "2023-05-31", "overdue"},
+      {"1986-06-01", "2024-12-01", "overdue"},     // 40: every year
+      {"1986-06-01", "2025-06-01", "satisfied"},
+  };
+  for (const auto& c : bps) {
+    CAPTURE(c.birth);
+    CAPTURE(c.last);
+    std::vector<CareEvidence> e;
+    if (*c.last) e.push_back(bp(c.last));
+    CHECK(status_of("blood-pressure-screening", patient(c.birth), e, "2026-06-01") == c.status);
+  }
+}
+
+namespace {
+
+Json coded(const char* system, const char* code, const char* display) {
+  Json coding = Json::object();
+  coding.set("system", Json::string(code_system_uri(system)));
+  coding.set("code", Json::string(code));
+  coding.set("display", Json::string(display));
+  Json codings = Json::array();
+  codings.push_back(coding);
+  Json c = Json::object();
+  c.set("coding", codings);
+  return c;
+}
+
+Json text_concept(const char* text) {
+  Json c = Json::object();
+  c.set("text", Json::string(text));
+  return c;
+}
+
+Json allergy(Json code, const char* verification = "confirmed", const char* clinical = "active") {
+  Json a = Json::object();
+  a.set("resourceType", Json::string("AllergyIntolerance"));
+  a.set("id", Json::string("a1"));
+  a.set("clinicalStatus", coded("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", clinical, clinical));
+  a.set("verificationStatus",
+        coded("http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", verification, verification));
+  a.set("code", std::move(code));
+  return a;
+}
+
+Json medication(Json code) {
+  Json m = Json::object();
+  m.set("resourceType", Json::string("MedicationRequest"));
+  m.set("id", Json::string("m1"));
+  m.set("status", Json::string("active"));
+  m.set("medicationCodeableConcept", std::move(code));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("medication-allergy: each class relation, and refuted or entered-in-error allergies never fire") {
+  const DrugClassMap& map = shipped().drugs;
+  Json penicillin = allergy(coded("snomed", "91936005", "Allergy to penicillin"));
+  Json amoxicillin_allergy = allergy(text_concept("Amoxicillin"));
+  Json ceftazidime_allergy = allergy(text_concept("ceftazidime"));
+  Json sulfa = allergy(text_concept("Sulfa drugs"));
+  struct Case {
+    const char* what;
+    Json allergy;
+    Json med;
+    const char* severity;  // "" = no conflict
+    const char* basis;
+  };
+  const Case cases[] = {
+      {"penicillin x amoxicillin (same class)", penicillin,
+       coded("rxnorm", "308182", "Amoxicillin 250 MG Oral Capsule"), "high", "same class (penicillins)"},
+      {"penicillin x amoxicillin by RxNorm ingredient", penicillin, coded("rxnorm", "723", "x"), "high",
+       "same class (penicillins)"},
+      {"amoxicillin x amoxicillin/clavulanate (same drug)", amoxicillin_allergy,
+       coded("rxnorm", "562251", "Amoxicillin 250 MG / Clavulanate 125 MG Oral Tablet"), "high", "same drug"},
+      {"amoxicillin x penicillin V (same class)", amoxicillin_allergy,
+       coded("rxnorm", "834061", "Penicillin V Potassium 250 MG Oral Tablet"), "high", "same class (penicillins)"},
+      {"penicillin x cephalexin (side chain shared with the class)", penicillin,
+       coded("rxnorm", "309114", "Cephalexin 500 MG Oral Capsule"), "moderate",
+       "shared side chain (aminopenicillin R1) with penicillins"},
+      {"amoxicillin x cephalexin (side chain shared with the allergen)", amoxicillin_allergy,
+       coded("rxnorm", "309114", "Cephalexin 500 MG Oral Capsule"), "high",
+       "shared side chain (aminopenicillin R1) with amoxicillin"},
+      {"penicillin x cefazolin (raised rate)", penicillin, text_concept("cefazolin 1 g IV"), "moderate",
+       "raised reaction rate with penicillins"},
+      {"penicillin x ceftriaxone (other beta-lactam)", penicillin, coded("rxnorm", "2193", "ceftriaxone"), "info",
+       "other beta-lactam (cephalosporins)"},
+      {"penicillin x meropenem", penicillin, text_concept("Meropenem 1 G Injection"), "info",
+       "other beta-lactam (carbapenems)"},
+      {"penicillin x aztreonam", penicillin, text_concept("aztreonam"), "info", "other beta-lactam (monobactams)"},
+      {"ceftazidime x aztreonam (shared side chain)", ceftazidime_allergy, text_concept("aztreonam"), "high",
+       "shared side chain (ceftazidime-aztreonam R1) with ceftazidime"},
+      {"sulfa x co-trimoxazole", sulfa, text_concept("Sulfamethoxazole 800 MG / Trimethoprim 160 MG Oral Tablet"),
+       "high", "same class (sulfonamides)"},
+      {"penicillin x azithromycin (unrelated)", penicillin, text_concept("Azithromycin 250 MG"), "", ""},
+      {"penicillin x an unknown drug", penicillin, coded("rxnorm", "310798", "Hydrochlorothiazide 25 MG"), "", ""},
+      {"refuted", allergy(coded("snomed", "91936005", "Allergy to penicillin"), "refuted"),
+       text_concept("amoxicillin"), "", ""},
+      {"entered in error", allergy(coded("snomed", "91936005", "Allergy to penicillin"), "entered-in-error"),
+       text_concept("amoxicillin"), "", ""},
+      {"resolved", allergy(coded("snomed", "91936005", "Allergy to penicillin"), "confirmed", "resolved"),
+       text_concept("amoxicillin"), "", ""},
+      {"a word inside another word does not match", allergy(text_concept("penicillinase")),
+       text_concept("amoxicillin"), "", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    auto got = check_medication_allergies(map, medication(c.med), {c.allergy});
+    if (*c.severity == '\0') {
+      CHECK(got.empty());
+      continue;
+    }
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].severity == c.severity);
+    CHECK(got[0].basis == c.basis);
+    CHECK(got[0].allergy_ref == "AllergyIntolerance/a1");
+  }
+  // A contained Medication is resolved through its reference.
+  Json med = Json::object();
+  med.set("resourceType", Json::string("MedicationStatement"));
+  Json contained = Json::object();
+  contained.set("resourceType", Json::string("Medication"));
+  contained.set("id", Json::string("med"));
+  contained.set("code", coded("rxnorm", "733", "Ampicillin"));
+  Json list = Json::array();
+  list.push_back(contained);
+  med.set("contained", list);
+  Json ref = Json::object();
+  ref.set("reference", Json::string("#med"));
+  med.set("medicationReference", ref);
+  auto got = check_medication_allergies(map, med, {penicillin, amoxicillin_allergy});
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].medication == "ampicillin");
+  CHECK(got[1].basis == "same class (penicillins)");
+  CHECK(got[1].allergy == "Amoxicillin");
+  CHECK(got[0].allergy == "Allergy to penicillin");
+}
+
+namespace {
+
+Json observation(const char* loinc, std::optional<double> value, const char* unit) {
+  Json o = Json::object();
+  o.set("resourceType", Json::string("Observation"));
+  o.set("id", Json::string("o1"));
+  o.set("status", Json::string("final"));
+  o.set("code", coded("loinc", loinc, "test"));
+  o.set("effectiveDateTime", Json::string("2026-05-01T08:00:00Z"));
+  if (value) {
+    Json q = Json::object();
+    q.set("value", Json::number(*value));
+    q.set("unit", Json::string(unit));
+    q.set("system", Json::string("http://unitsofmeasure.org"));
+    q.set("code", Json::string(unit));
+    o.set("valueQuantity", q);
+  }
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("lab flags: interpretation first, then the lab's range, then the table; 0, negatives, units") {
+  const LabRanges& labs = shipped().labs;
+  CarePatient p = patient("1986-01-01");
+  struct Case {
+    const char* loinc;
+    double value;
+    const char* unit;
+    const char* flag;  // "" = not flagged
+  };
+  const Case cases[] = {
+      {"2823-3", 3.5, "mmol/L", ""},  {"2823-3", 3.4, "mmol/L", "L"},   {"2823-3", 2.8, "mmol/L", "L"},
+      {"2823-3", 2.7, "mmol/L", "LL"}, {"2823-3", 0, "mmol/L", "LL"},   {"2823-3", -1, "mmol/L", "LL"},
+      {"2823-3", 5.1, "mmol/L", ""},  {"2823-3", 5.2, "mmol/L", "H"},   {"2823-3", 5.99, "mmol/L", "H"},
+      {"2823-3", 6.0, "mmol/L", "HH"},
+      {"2951-2", 120, "mmol/L", "L"},  {"2951-2", 119.9, "mmol/L", "LL"}, {"2951-2", 160, "mmol/L", "H"},
+      {"2951-2", 160.1, "mmol/L", "HH"}, {"2951-2", 136, "mmol/L", ""},
+      {"2028-9", 10, "mmol/L", "L"},   {"2028-9", 9.9, "mmol/L", "LL"},  {"2028-9", 40, "mmol/L", "H"},
+      {"4548-4", 5.6, "%", ""},        {"4548-4", 5.7, "%", "H"},         {"4548-4", 0, "%", ""},
+      {"1925-7", 0, "mmol/L", ""},     {"1925-7", -2, "mmol/L", ""},      {"1925-7", -2.1, "mmol/L", "L"},
+      {"2823-3", 4.0, "mg/dL", "unit-mismatch"}, {"2823-3", 0, "meq/L", "unit-mismatch"},
+      {"718-7", 20, "g/dL", ""},  // no row for hemoglobin: not judged
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.loinc);
+    CAPTURE(c.value);
+    CAPTURE(c.unit);
+    auto f = flag_lab_result(labs, observation(c.loinc, c.value, c.unit), p, d("2026-06-01"));
+    if (*c.flag == '\0') {
+      CHECK_FALSE(f.has_value());
+      continue;
+    }
+    REQUIRE(f.has_value());
+    CHECK(f->flag == c.flag);
+    CHECK(f->severity == (std::string(c.flag) == "unit-mismatch" ? "unit-mismatch"
+                          : std::string(c.flag).size() == 2     ? "critical"
+                                                                : "abnormal"));
+    CHECK(f->source == "table (care/lab-ranges.yaml 1)");
+  }
+  auto k = flag_lab_result(labs, observation("2823-3", 2.5, "mmol/L"), p, d("2026-06-01"));
+  REQUIRE(k.has_value());
+  CHECK(k->value == "2.5 mmol/L");
+  CHECK(k->range == ">= 3.5 and <= 5.1 mmol/L");
+  CHECK(k->date == "2026-05-01");
+  CHECK(k->observation_ref == "Observation/o1");
+  auto mismatch = flag_lab_result(labs, observation("2823-3", 4.0, "mg/dL"), p, d("2026-06-01"));
+  CHECK(mismatch->range == ">= 3.5 and <= 5.1 mmol/L");
+
+  // The lab's own interpretation wins over the table, both ways.
+  Json normal = observation("2823-3", 7.0, "mmol/L");
+  Json interp = Json::array();
+  interp.push_back(coded("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "N", "Normal"));
+  normal.set("interpretation", interp);
+  CHECK_FALSE(flag_lab_result(labs, normal, p, d("2026-06-01")).has_value());
+  Json hh = observation("2823-3", 4.0, "mmol/L");
+  Json interp2 = Json::array();
+  interp2.push_back(coded("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "HH", "Critical high"));
+  hh.set("interpretation", interp2);
+  auto f = flag_lab_result(labs, hh, p, d("2026-06-01"));
+  REQUIRE(f.has_value());
+  CHECK(f->flag == "HH");
+  CHECK(f->severity == "critical");
+  CHECK(f->source == "lab interpretation");
+
+  // The lab's own range comes before the table; inclusive at both ends.
+  auto with_range = [](double v, double lo, double hi) {
+    Json o = observation("2823-3", v, "mmol/L");
+    Json low = Json::object();
+    low.set("value", Json::number(lo));
+    low.set("code", Json::string("mmol/L"));
+    Json high = Json::object();
+    high.set("value", Json::number(hi));
+    high.set("code", Json::string("mmol/L"));
+    Json r = Json::object();
+    r.set("low", low);
+    r.set("high", high);
+    Json rr = Json::array();
+    rr.push_back(r);
+    o.set("referenceRange", rr);
+    return o;
+  };
+  CHECK_FALSE(flag_lab_result(labs, with_range(5.3, 3.0, 5.5), p, d("2026-06-01")).has_value());
+  CHECK_FALSE(flag_lab_result(labs, with_range(3.0, 3.0, 5.5), p, d("2026-06-01")).has_value());
+  auto lr = flag_lab_result(labs, with_range(2.9, 3.0, 5.5), p, d("2026-06-01"));
+  REQUIRE(lr.has_value());
+  CHECK(lr->flag == "L");
+  CHECK(lr->source == "lab range");
+  CHECK(lr->range == ">= 3 and <= 5.5 mmol/L");
+  // A result of 0 against a lab range whose low is 0 is normal.
+  CHECK_FALSE(flag_lab_result(labs, with_range(0, 0, 5), p, d("2026-06-01")).has_value());
+}
+
+TEST_CASE("lab ranges: the most specific row by sex and age applies") {
+  auto rules = CareRules::parse({{"labs.yaml",
+                                  "schema: ehr-care-lab-ranges\nversion: \"2\"\nsource: S\neffective: 2026-01-01\n"
+                                  "ranges:\n"
+                                  "  - {loinc: 718-7, test: Hb, unit: g/dL, low: 12, high: 17.5}\n"
+                                  "  - {loinc: 718-7, test: Hb, unit: g/dL, sex: female, low: 12, high: 15.5}\n"
+                                  "  - {loinc: 718-7, test: Hb, unit: g/dL, sex: female, max_age: 17y, low: 11.5, high: 15}\n"}});
+  REQUIRE(rules.ok());
+  const LabRanges& labs = rules->labs;
+  struct Case {
+    const char* birth;
+    const char* sex;
+    double value;
+    const char* flag;
+  };
+  const Case cases[] = {
+      {"1980-01-01", "male", 16, ""},     {"1980-01-01", "female", 16, "H"},
+      {"2010-01-01", "female", 15.2, "H"}, {"2010-01-01", "female", 11.6, ""},
+      {"2008-06-01", "female", 11.6, "L"},  // 18 on the as-of date: the adult female row
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.birth);
+    CAPTURE(c.sex);
+    auto f = flag_lab_result(labs, observation("718-7", c.value, "g/dL"), patient(c.birth, c.sex), d("2026-06-01"));
+    CHECK(f.has_value() == (*c.flag != '\0'));
+    if (f) CHECK(f->flag == c.flag);
+  }
+  auto bad = CareRules::parse({{"labs.yaml",
+                                "schema: ehr-care-lab-ranges\nversion: \"2\"\nsource: S\neffective: 2026-01-01\n"
+                                "ranges:\n  - {loinc: 2823-3, test: K, unit: mmol/L, critical_low: 2.7}\n"}});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message() == "labs.yaml:6:58: critical_low must be {value: V, inclusive: true|false}");
+}
+
+}
+
+}  // namespace ehr

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# Decision support from the shell on small synthetic data: ehr care due
+# (every rule, rule versions, a 29 February birthday, deceased patients,
+# every format, exit 0/3), ehr care check (allergy conflicts, lab flags, unit
+# mismatch), the allergy check of record add (warning, --strict refusal,
+# audit), ehr care rules and site rule files.
+. "$EHR_SOURCE_DIR/tests/support/e2e.sh"
+cd "$E2E_TMP"
+export EHR_DB=clinic.db EHR_USER=alice EHR_KEY_FILE=alice.key NO_COLOR=1
+"$EHR" key new -o alice.key -q && "$EHR" init -q --role physician || fail "init failed"
+
+# add ARGS...: record add that must succeed; prints Type/id.
+add() {
+  "$EHR" record add "$@" 2>"$E2E_TMP/add.err" || fail "record add $* failed: $(cat "$E2E_TMP/add.err")"
+}
+patient() {
+  "$EHR" patient add "$@" || fail "patient add $* failed"
+}
+
+# The care rules need no database.
+run care rules --format csv
+expect_code 0
+expect_out "name,version,default,effective,title,source
+blood-pressure-screening,2021,true,2021-04-27,Blood pressure screening,\"USPSTF, Screening for Hypertension in Adults: Reaffirmation Recommendation Statement, JAMA 2021;325(16):1650-1656\"
+breast-cancer-screening,2016,false,2016-01-12,Breast cancer screening,\"USPSTF, Screening for Breast Cancer: Recommendation Statement, Ann Intern Med 2016;164(4):279-296\"
+breast-cancer-screening,2024,true,2024-04-30,Breast cancer screening,\"USPSTF, Screening for Breast Cancer: Recommendation Statement, JAMA 2024;331(22):1918-1930\"
+colorectal-cancer-screening,2021,true,2021-05-18,Colorectal cancer screening,\"USPSTF, Screening for Colorectal Cancer: Recommendation Statement, JAMA 2021;325(19):1965-1977\"
+hba1c-monitoring,2025,true,2025-01-01,HbA1c monitoring in diabetes,\"American Diabetes Association, Standards of Care in Diabetes-2025, section 6 (Glycemic Goals and Hypoglycemia), Diabetes Care 2025;48(Suppl 1)\"
+influenza-vaccine,2025-26,true,2025-08-01,\"Influenza vaccine, this season\",\"ACIP, Prevention and Control of Seasonal Influenza with Vaccines, United States, 2025-26 Influenza Season (MMWR Recomm Rep)\"
+pneumococcal-vaccine,2022,true,2022-01-28,Pneumococcal vaccine at 65 and older,\"Kobayashi M et al., Use of 15-Valent and 20-Valent Pneumococcal Conjugate Vaccine Among U.S. Adults: Updated Recommendations of the ACIP, MMWR 2022;71(4):109-117\"
+drug-classes,2024.1,true,2024-01-01,drug class map of the medication-allergy check,\"WHO Collaborating Centre for Drug Statistics Methodology, ATC index 2024; Zagursky RJ, Pichichero ME, Cross-reactivity in beta-lactam allergy, J Allergy Clin Immunol Pract 2018;6(1):72-81\"
+lab-ranges,1,true,2026-01-01,reference ranges of the lab flags,Seed adult ranges from one US hospital laboratory's published reference table (anchors-security-care.md section 3.3); ADA diagnostic thresholds for HbA1c"
+
+# An empty database: nobody is due (exit 0).
+run care due --as-of 2026-06-01 --format csv
+expect_code 0
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last"
+expect_err "ehr: nobody is due on 2026-06-01"
+
+A=$(patient --given Ada --family Alpha --birth-date 1970-03-15 --gender female --mrn C1)
+B=$(patient --given Bob --family Beta --birth-date 1955-06-01 --gender male --mrn C2)
+C=$(patient --given Cy --family Gamma --birth-date 1984-02-29 --gender female --mrn C3)
+E=$(patient --given Eve --family Epsilon --birth-date 2022-01-15 --gender female --mrn C5)
+printf '%s' '{"resourceType":"Patient","name":[{"family":"Delta","given":["Dee"]}],"gender":"male","birthDate":"1950-01-01","deceasedBoolean":true,"identifier":[{"system":"urn:ehr:mrn","value":"C4"}]}' > dead.json
+D=$(add --json dead.json | cut -d/ -f2)
+add --patient C4 --type immunization --code 140 --date 2024-10-01 >/dev/null
+
+# Ada: colonoscopy 2020 (up to date), mammogram 2023 (overdue), flu and BP current.
+add --patient C1 --type procedure --code 73761001 --display Colonoscopy --date 2020-01-10 >/dev/null
+MAMMO=$(add --patient C1 --type procedure --code 71651007 --display Mammography --date 2023-05-01)
+add --patient C1 --type immunization --code 140 --date 2025-10-01 >/dev/null
+add --patient C1 --type blood-pressure --systolic 120 --diastolic 80 --date 2026-01-10 >/dev/null
+# Bob: diabetic, HbA1c 8.1 % nine months ago (above goal: every 3 months), flu
+# only last season, nothing for colorectal or pneumococcal, BP current.
+add --patient C2 --type condition --code 44054006 --display "Diabetes mellitus type 2" --date 2010-01-01 >/dev/null
+A1C=$(add --patient C2 --type lab --code 4548-4 --display HbA1c --value 8.1 --unit % --date 2025-09-01)
+FLU_B=$(add --patient C2 --type immunization --code 140 --date 2024-10-01)
+add --patient C2 --type blood-pressure --systolic 130 --diastolic 85 --date 2026-05-01 >/dev/null
+# Cy (born 29 February 1984): flu current, no BP, no mammogram.
+add --patient C3 --type immunization --code 140 --date 2025-09-15 >/dev/null
+# Eve, 4: her first flu season, one dose of two.
+FLU_E=$(add --patient C5 --type immunization --code 140 --date 2025-09-01)
+
+run care due --as-of 2026-06-01 --format csv
+expect_code 3
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last
+$A,\"Alpha, Ada\",56,breast-cancer-screening,2024,overdue,2025-05-02,2023-05-01,$MAMMO
+$B,\"Beta, Bob\",71,colorectal-cancer-screening,2021,due,,,
+$B,\"Beta, Bob\",71,hba1c-monitoring,2025,overdue,2025-12-02,2025-09-01,$A1C
+$B,\"Beta, Bob\",71,influenza-vaccine,2025-26,overdue,2025-08-01,2024-10-01,$FLU_B
+$B,\"Beta, Bob\",71,pneumococcal-vaccine,2022,due,,,
+$E,\"Epsilon, Eve\",4,influenza-vaccine,2025-26,due,2025-09-29,2025-09-01,$FLU_E
+$C,\"Gamma, Cy\",42,blood-pressure-screening,2021,due,,,
+$C,\"Gamma, Cy\",42,breast-cancer-screening,2024,due,,,"
+expect_err ""
+case "$OUT" in *"$D"*) fail "the deceased patient is listed" ;; esac
+
+# The same in every format: json field names, ndjson lines, yaml, table.
+run care due --as-of 2026-06-01 --patient C2 --rule hba1c-monitoring --format json
+expect_code 3
+expect_out "[
+  {
+    \"patient\": \"$B\",
+    \"name\": \"Beta, Bob\",
+    \"age\": 71,
+    \"rule\": \"hba1c-monitoring\",
+    \"version\": \"2025\",
+    \"status\": \"overdue\",
+    \"due_since\": \"2025-12-02\",
+    \"last\": \"$A1C\",
+    \"last_date\": \"2025-09-01\",
+    \"last_what\": \"HbA1c\",
+    \"detail\": \"last HbA1c 2025-09-01 is outside the window; window shortened: last value 8.1 at or above 7\"
+  }
+]"
+run care due --as-of 2026-06-01 --format ndjson
+expect_code 3
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 8 ] || fail "ndjson: not 8 lines: $OUT"
+run care due --as-of 2026-06-01 --patient C3 --format yaml --rule blood-pressure-screening
+expect_code 3
+case "$OUT" in "- patient: $C"$'\n'*|"- patient: \"$C\""$'\n'*) ;; *) fail "yaml: first line: $OUT" ;; esac
+OUT=$(printf '%s\n' "$OUT" | tail -n +2)
+expect_out "  name: Gamma, Cy
+  age: 42
+  rule: blood-pressure-screening
+  version: \"2021\"
+  status: due
+  due_since: null
+  last: null
+  last_date: null
+  last_what: null
+  detail: \"none on record: blood pressure\""
+run care due --as-of 2026-06-01 --patient C3 --rule blood-pressure-screening --format table
+expect_code 3
+expect_out "PATIENT                               NAME       AGE  RULE                      VERSION  STATUS  DUE_SINCE  LAST_DATE  LAST
+$C  Gamma, Cy  42   blood-pressure-screening  2021     due"
+
+# Breast screening of Cy, born 29 February: 40 on 1 March 2024, not 28 February;
+# under the 2016 rule 40-49 is an individual decision.
+run care due --as-of 2024-02-28 --patient C3 --rule breast-cancer-screening --format csv
+expect_code 0
+run care due --as-of 2024-03-01 --patient C3 --rule breast-cancer-screening --format csv
+expect_code 3
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last
+$C,\"Gamma, Cy\",40,breast-cancer-screening,2024,due,,,"
+run care due --as-of 2024-03-01 --patient C3 --rule breast-cancer-screening@2016 --format csv
+expect_code 3
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last
+$C,\"Gamma, Cy\",40,breast-cancer-screening,2016,consider,,,"
+# --all lists the satisfied results too.
+run care due --as-of 2026-06-01 --patient C1 --all --format csv
+expect_code 3
+[ "$(printf '%s\n' "$OUT" | grep -c ',satisfied,')" = 3 ] || fail "--all: not 3 satisfied rows: $OUT"
+run care due --as-of 2026-06-01 --patient C1 --rule colorectal-cancer-screening --format csv
+expect_code 0
+
+# Bad input.
+run care due --as-of 2026-6-1
+expect_code 64
+expect_err "ehr: error: --as-of: bad date 2026-6-1 (expected YYYY-MM-DD)"
+run care due --rule mammogram
+expect_code 64
+expect_err "ehr: error: unknown care rule mammogram (known: blood-pressure-screening, breast-cancer-screening, colorectal-cancer-screening, hba1c-monitoring, influenza-vaccine, pneumococcal-vaccine)"
+run care due --patient NOPE
+expect_code 1
+expect_err "ehr: error: no patient NOPE"
+run care due --format bundle
+expect_code 64
+
+# care check: allergies against active medications, lab flags.
+add --patient C3 --type allergy --code 70618 --system rxnorm --display Penicillin --criticality high --category medication >/dev/null
+REFUTED=$(add --json - <<JSON
+{"resourceType":"AllergyIntolerance","patient":{"reference":"Patient/$C"},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},"verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-verification","code":"refuted"}]},"code":{"text":"Sulfa drugs"},"category":["medication"]}
+JSON
+)
+run care check --patient C3 --format csv
+expect_code 0
+expect_out "kind,severity,record,what,finding,basis,date"
+expect_err "ehr: no findings for patient $C"
+
+# Recording a medication: a warning; with --strict a refusal, nothing written.
+run record add --patient C3 --type medication --code 308182 --display "Amoxicillin 250 MG Oral Capsule" --strict
+expect_code 3
+ALLERGY=$("$EHR" record list --type AllergyIntolerance --patient C3 --format csv | awk -F, '$5=="Penicillin"{print "AllergyIntolerance/"$2}')
+expect_err "ehr: warning: high allergy conflict: amoxicillin against allergy Penicillin ($ALLERGY): same class (penicillins)
+ehr: error: refused to record the medication (--strict): it conflicts with a recorded allergy"
+expect_out ""
+run record list --type MedicationRequest --format csv
+expect_out "type,id,date,code,display,value,status"
+run record add --patient C3 --type medication --code 309114 --display "Cephalexin 500 MG Oral Capsule" --date 2026-05-20
+expect_code 0
+CEPH=$OUT
+expect_err "ehr: warning: moderate allergy conflict: cephalexin against allergy Penicillin ($ALLERGY): shared side chain (aminopenicillin R1) with penicillins"
+run record add --patient C3 --type medication --code 2193 --display "ceftriaxone 1000 MG Injection" --strict
+expect_code 0
+CEFTRI=$OUT
+expect_err "ehr: warning: info allergy conflict: ceftriaxone against allergy Penicillin ($ALLERGY): other beta-lactam (cephalosporins)"
+# The sulfa allergy is refuted: it never fires.
+run record add --patient C3 --type medication --code 198335 --display "Sulfamethoxazole 800 MG / Trimethoprim 160 MG Oral Tablet" --strict
+expect_code 0
+expect_err ""
+run audit show --patient "$C" --format csv
+expect_out_contains ",create,refused,"
+expect_out_contains ",care-alert,ok,"
+
+# Labs: potassium critical (lab table), sodium normal, glucose in another unit,
+# base excess below range (a negative value), the latest result of a code only.
+add --patient C3 --type lab --code 2823-3 --display Potassium --value 4.2 --unit mmol/L --date 2026-01-01 >/dev/null
+K=$(add --patient C3 --type lab --code 2823-3 --display Potassium --value 2.5 --unit mmol/L --date 2026-05-30)
+add --patient C3 --type lab --code 2951-2 --display Sodium --value 140 --unit mmol/L --date 2026-05-30 >/dev/null
+GLU=$(add --patient C3 --type lab --code 2345-7 --display Glucose --value 5.4 --unit mmol/L --date 2026-05-30)
+BE=$(add --patient C3 --type lab --code 1925-7 --display "Base excess" --value -3 --unit mmol/L --date 2026-05-30)
+add --patient C3 --type lab --code 4548-4 --display HbA1c --value 0 --unit % --date 2026-05-30 >/dev/null
+run care check --patient C3 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+allergy,moderate,$CEPH,Cephalexin 500 MG Oral Capsule,cephalexin against allergy Penicillin ($ALLERGY),shared side chain (aminopenicillin R1) with penicillins,
+allergy,info,$CEFTRI,ceftriaxone 1000 MG Injection,ceftriaxone against allergy Penicillin ($ALLERGY),other beta-lactam (cephalosporins),
+lab,critical,$K,Potassium,2.5 mmol/L LL,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-05-30
+lab,abnormal,$BE,Base excess,-3 mmol/L L,table (care/lab-ranges.yaml 1): >= -2 and <= 3 mmol/L,2026-05-30
+lab,unit-mismatch,$GLU,Glucose,5.4 mmol/L unit-mismatch,table (care/lab-ranges.yaml 1): >= 70 and <= 99 mg/dL,2026-05-30"
+run care check --patient NOPE
+expect_code 1
+
+# Site rules: a southern-hemisphere flu season from 1 March replaces the built-in file.
+mkdir site
+sed 's/season_start: "08-01"/season_start: "03-01"/' "$EHR_SOURCE_DIR/schemas/care/influenza-vaccine.yaml" > site/influenza-vaccine.yaml
+run care due --as-of 2026-06-01 --patient C1 --rule influenza-vaccine --care-rules site --format csv
+expect_code 3
+expect_out_contains ",influenza-vaccine,2025-26,overdue,2026-03-01,2025-10-01,"
+run care rules --care-rules site --format json
+expect_out_contains "\"file\": \"site/influenza-vaccine.yaml\""
+printf 'schema: ehr-care-rule\nid: x\n' > site/bad.yaml
+run care rules --care-rules site
+expect_code 78
+expect_err "ehr: error: site/bad.yaml:1:1: missing key version"
+run care rules --care-rules nowhere
+expect_code 66
+expect_err "ehr: error: care rules directory nowhere does not exist"
+
+finish
