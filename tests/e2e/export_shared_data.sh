@@ -78,11 +78,18 @@ case "$code" in
 esac
 "$EHR" export --quiet --out killed & pid=$!
 sleep 0.4; kill -KILL "$pid" 2>/dev/null; wait "$pid"
+# (The kill can land before the temporary directory exists, while the key is
+# being derived: then there is nothing to remove and nothing is said.)
 if [ ! -d killed ]; then
   [ -z "$(ls -A | grep -vE '^\.killed\.tmp-' | grep killed)" ] || fail "a killed export left: $(ls -A)"
+  left=$(ls -A | grep -E '^\.killed\.tmp-' || true)
   run export --out killed --type Patient
   expect_code 0
-  expect_err_contains "ehr: removed ./.killed.tmp-"
+  if [ -n "$left" ]; then
+    expect_err_contains "ehr: removed ./$left"
+  else
+    case "$ERR" in *removed*) fail "nothing was left, yet: $ERR" ;; esac
+  fi
   [ -z "$(ls -A | grep -E '^\.killed\.tmp-')" ] || fail "the killed export's directory is still there: $(ls -A)"
 fi
 
