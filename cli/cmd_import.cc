@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "care_flags.h"
 #include "commands.h"
 #include "ehr/files.h"
 #include "ehr/import.h"
@@ -25,6 +26,7 @@ struct Options {
   std::string on_error = "stop";
   std::int64_t batch_size = 0;
   bool dry_run = false;
+  bool strict = false;
   std::string rejects;
   std::string report;
   std::string max_record_size = "64M";
@@ -209,6 +211,12 @@ int run_import(Context& ctx, Options& o) {
   if (!o.report.empty() && o.report == o.rejects)
     return ctx.fail(Error::invalid_argument("--report and --rejects must be different files"));
 
+  // The medication-allergy check of ehr care runs on every medication.
+  auto care_rules = load_care_rules(ctx);
+  if (!care_rules.ok()) return ctx.fail(care_rules.error());
+  io.drug_classes = &care_rules->drugs;
+  io.strict_allergies = o.strict;
+
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
 
@@ -286,6 +294,9 @@ void setup_import(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   cmd.add_option("--batch-size", o->batch_size, "records per transaction; 0 = one per file or Bundle [default: 0]")
       ->type_name("N");
   cmd.add_flag("--dry-run", o->dry_run, "validate and resolve everything, write nothing");
+  cmd.add_flag("--strict", o->strict,
+               "reject a medication with a high or moderate conflict with its patient's recorded allergies "
+               "(without it, a warning)");
   cmd.add_option("--rejects", o->rejects,
                  "write rejected records to FILE as NDJSON (the record as read and an OperationOutcome; "
                  "mode 0600: it holds health data)")

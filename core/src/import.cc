@@ -647,6 +647,7 @@ class Importer {
   Result<std::string> type_of_id(const std::string& id);
   Result<std::optional<StoredResource>> match_identifier(const Entry& e, std::string& problem);
   Status with_savepoint(const std::function<Status()>& body);
+  Status check_allergies(Entry& e, Input& in, const std::string& patient, bool& refused);
   void count(const std::string& type, std::int64_t ImportCounts::*field) {
     ++(pending_.types[type].*field);
     if (field == &ImportCounts::read) ++records_;
@@ -1078,6 +1079,13 @@ Status Importer::handle_entry(Entry& e, Input& in) {
       if (!was.ok()) return fail("", "access", was.error().message());
     }
   }
+  if (o_.drug_classes != nullptr && !probe.patient.empty() &&
+      (e.type == "MedicationRequest" || e.type == "MedicationStatement" ||
+       e.type == "MedicationAdministration" || e.type == "MedicationDispense")) {
+    bool refused = false;
+    EHR_TRY(check_allergies(e, in, probe.patient, refused));
+    if (refused) return {};  // rejected (with --on-error stop, check_allergies returned the error)
+  }
   return with_savepoint([&]() -> Status {
     auto w = existing->has_value() ? detail::write_version(s_, **existing, e.resource, "update", reason)
                                    : detail::write_created(s_, e.resource, reason);
@@ -1090,6 +1098,46 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     if (pending_.targets.size() >= 1000) return flush_chunk(in);
     return {};
   });
+}
+
+// The medication-allergy check (ImportOptions::drug_classes). The allergies
+// are read here without the read permission a service account lacks: what
+// comes out names only the severity and the allergy's id, never its
+// substance or the patient's other records.
+Status Importer::check_allergies(Entry& e, Input& in, const std::string& patient, bool& refused) {
+  auto rows = s_.rows("SELECT json FROM resource WHERE type = 'AllergyIntolerance' AND patient = ? AND retracted = 0",
+                      {patient});
+  if (!rows.ok()) return rows.error();
+  if (rows->empty()) return {};
+  std::vector<Json> allergies;
+  for (const auto& r : *rows) {
+    auto j = parse_json(r[0]);
+    if (j.ok()) allergies.push_back(std::move(*j));
+  }
+  auto conflicts = check_medication_allergies(*o_.drug_classes, e.resource, allergies);
+  if (conflicts.empty()) return {};
+  const AllergyConflict& worst = conflicts.front();  // worst first
+  refused = o_.strict_allergies && worst.severity != "info";
+  EHR_TRY(write_audit(s_, {refused ? "create" : "care-alert", refused ? "refused" : "ok", patient, "", "",
+                           static_cast<std::int64_t>(conflicts.size()),
+                           fmt::format("{}: allergy conflict {}", e.type, worst.severity)}));
+  std::string message = fmt::format("{}/{}: {} allergy conflict with {}{}", e.type, e.id, worst.severity,
+                                    worst.allergy_ref.empty() ? "a recorded allergy" : worst.allergy_ref,
+                                    conflicts.size() > 1 ? fmt::format(" (and {} more)", conflicts.size() - 1) : "");
+  if (refused) {
+    Status st = reject(in, &e, e.line, e.type, "", "allergy-conflict", message + " (--strict refuses it)", e.original);
+    return st.ok() ? Status() : st;
+  }
+  ImportReject w;
+  w.file = in.display;
+  w.line = e.line;
+  w.entry = e.entry;
+  w.type = e.type;
+  w.rule = "allergy-conflict";
+  w.message = message;
+  ++report_.warnings;
+  obs_.warned(w);
+  return {};
 }
 
 // --- Bundles ----------------------------------------------------------------------

@@ -219,6 +219,36 @@ EHR_USER=doc EHR_KEY_FILE=doc.key run import --quiet base.json
 expect_code 77
 expect_err_contains "ehr: error: access denied"
 
+# --- the medication-allergy check of ehr care, on import ----------------------
+# Ada (MRN-1) is allergic to penicillin; a feed sends amoxicillin.
+RX=http://www.nlm.nih.gov/research/umls/rxnorm
+PAT=22222222-2222-4222-8222-222222222222
+cat >allergy.ndjson <<JSON
+{"resourceType":"AllergyIntolerance","id":"pen-1","patient":{"reference":"Patient/$PAT"},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},"category":["medication"],"criticality":"high","code":{"coding":[{"system":"$RX","code":"7980","display":"Penicillin G"}]}}
+JSON
+run import --quiet allergy.ndjson
+expect_code 0
+cat >amox.ndjson <<JSON
+{"resourceType":"MedicationRequest","id":"amox-1","status":"active","intent":"order","subject":{"reference":"Patient/$PAT"},"medicationCodeableConcept":{"coding":[{"system":"$RX","code":"308182","display":"Amoxicillin 250 MG Oral Capsule"}]}}
+JSON
+BEFORE=$(snapshot)
+run import --quiet --strict amox.ndjson
+expect_code 65
+expect_err "ehr: error: amox.ndjson:1: MedicationRequest/amox-1: high allergy conflict with AllergyIntolerance/pen-1 (--strict refuses it)
+ehr: error: import stopped at the first rejected record; its transaction was rolled back"
+[ "$(snapshot)" = "$BEFORE" ] || fail "a refused medication was written"
+run import --quiet amox.ndjson
+expect_code 0
+expect_err "ehr: warning: amox.ndjson:1: MedicationRequest/amox-1: high allergy conflict with AllergyIntolerance/pen-1"
+[ "$(snapshot)" != "$BEFORE" ] || fail "the medication was not written after the warning"
+run import --quiet --strict --report - amox.ndjson
+expect_code 0  # unchanged: nothing new is written, so nothing is checked again
+[ "$(jq -c .total.unchanged <<<"$OUT")" = 1 ] || fail "re-import of the medication: $OUT"
+EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action care-alert --format csv
+expect_code 0
+[ "$(printf '%s\n' "$OUT" | grep -c ",care-alert,")" = 1 ] || fail "no care-alert audit entry: $OUT"
+case "$OUT" in *enicillin* | *moxicillin*) fail "drug names in the audit trail: $OUT" ;; esac
+
 # --- the audit trail: one entry per chunk, no file names, no content ----------
 EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action import --format csv
 expect_code 0

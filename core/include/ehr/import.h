@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "ehr/care.h"
 #include "ehr/progress.h"
 #include "ehr/session.h"
 #include "ehr/status.h"
@@ -80,6 +81,15 @@ struct ImportOptions {
   std::size_t max_record_bytes = std::size_t{64} << 20;
   // What "-" reads; nullptr = file descriptor 0.
   std::istream* stdin_stream = nullptr;
+  // The medication-allergy check of ehr care (issue 9): when set, every
+  // MedicationRequest, MedicationStatement, MedicationAdministration and
+  // MedicationDispense about to be written is checked against its patient's
+  // stored AllergyIntolerance records. A conflict is a warning (rule
+  // "allergy-conflict", naming only the severity and the allergy's id) and
+  // an audit entry (care-alert); with strict_allergies, a high or moderate
+  // conflict rejects the record instead (audited as a refused create).
+  const DrugClassMap* drug_classes = nullptr;
+  bool strict_allergies = false;
 };
 
 // One rejected record.
