@@ -23,6 +23,7 @@ struct Options {
   std::vector<std::string> patients;
   std::string since;
   std::string until;
+  std::string job;
   std::string max_file_size = "256M";
 };
 
@@ -81,6 +82,7 @@ std::string request_of(const Options& o) {
   if (!o.patients.empty()) r += " --patient " + join(o.patients);
   if (!o.since.empty()) r += " --since " + o.since;
   if (!o.until.empty()) r += " --until " + o.until;
+  if (!o.job.empty()) r += " --job " + o.job;
   return r;
 }
 
@@ -101,6 +103,7 @@ int run_export(Context& ctx, const Options& o) {
   eo.patients = o.patients;
   eo.since = o.since;
   eo.until = o.until;
+  eo.job = o.job;
   auto max = parse_size(o.max_file_size);
   if (!max) return ctx.fail(Error::invalid_argument("--max-file-size must be a size such as 256M, 64K or 1G"));
   eo.max_file_bytes = *max;
@@ -125,6 +128,14 @@ int run_export(Context& ctx, const Options& o) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const auto& path : report->removed_stale)
     ctx.info(fmt::format("removed {}, left by an export that did not finish", path));
+  if (!ctx.quiet() && !o.job.empty())
+    ctx.info(report->job_first_run ? fmt::format("job {}: first run, everything up to change {}", o.job,
+                                                 report->change_sequence)
+             : report->change_sequence == report->job_after_sequence
+                 ? fmt::format("job {}: nothing changed since {} (change {})", o.job, report->job_after_time,
+                               report->change_sequence)
+                 : fmt::format("job {}: changes {} to {}, since {}", o.job, report->job_after_sequence + 1,
+                               report->change_sequence, report->job_after_time));
   if (!ctx.quiet()) {
     std::size_t files = report->output.size() + report->deleted.size() + 1;  // and manifest.json
     ctx.info(fmt::format("exported {} resource{}{} to {}: {} file{} ({:.1f} MB) in {:.1f} s",
@@ -158,6 +169,10 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
                  "deleted/")
       ->type_name("INSTANT");
   cmd.add_option("--until", o->until, "only records changed before INSTANT")->type_name("INSTANT");
+  cmd.add_option("--job", o->job,
+                 "a named incremental job: the first run exports everything, each later one what "
+                 "changed (and deleted/ what was removed) since the last successful run")
+      ->type_name("NAME");
   cmd.add_option("--max-file-size", o->max_file_size,
                  "start a new NDJSON file of the type past this size [default: 256M]")
       ->type_name("SIZE");
@@ -169,14 +184,19 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "written (mode 0600); an export that fails or is interrupted leaves nothing, and a\n"
       "temporary .DIR.tmp-* left by a killed one is removed by the next export to DIR.\n"
       "Needs the export permission (the service role); each patient exported gets an\n"
-      "audit entry, a disclosure when --recipient is given. To continue where the last\n"
-      "export ended, pass its manifest's transactionTime as --since.\n\n"
+      "audit entry, a disclosure when --recipient is given.\n\n"
+      "For cron, --job NAME keeps a checkpoint (the change sequence, not a clock) in the\n"
+      "database and moves it only once the output is in place; a run that fails or is\n"
+      "killed leaves it, and the next run exports the whole window again. One run of a job\n"
+      "at a time: another gets exit 75. Without a job, pass the last manifest's\n"
+      "transactionTime as --since.\n\n"
       "Exit status: 0 exported; 1 an unknown patient; 64 bad arguments; 73 DIR exists and\n"
-      "is not empty, or cannot be created; 74 I/O error; 75 the database is busy; 77 access\n"
-      "denied; 130 interrupted.\n\n"
+      "is not empty, or cannot be created; 74 I/O error; 75 the database is busy or the job\n"
+      "is running; 77 access denied; 130 interrupted.\n\n"
       "Examples:\n"
       "  ehr export --out /srv/export/2026-12-05\n"
       "  ehr export --out out --type Patient,Observation --since 2026-12-01T00:00:00Z\n"
+      "  ehr export --quiet --job nightly --out /srv/export/$(date +%F)\n"
       "  ehr --recipient 'St. Elsewhere' --purpose treatment export --patient p1 --out transfer\n"
       "  ehr export --quiet --out /srv/export/$(date +%F) --since \"$(jq -r .transactionTime last/manifest.json)\"");
   run = [o](Context& ctx) { return run_export(ctx, *o); };

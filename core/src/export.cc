@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <filesystem>
 
@@ -220,6 +221,46 @@ std::vector<std::string> remove_stale(const std::string& parent, const std::stri
   return removed;
 }
 
+// An export job's lock: an open-file-description lock on one byte of the
+// database file far past its end (1 TiB plus 24 bits of the name's hash),
+// where SQLite never locks. The kernel releases it when the holder closes
+// the file or dies, so a killed run leaves no stale lock behind.
+class JobLock {
+ public:
+  JobLock() = default;
+  JobLock(const JobLock&) = delete;
+  JobLock& operator=(const JobLock&) = delete;
+  ~JobLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status acquire(const std::string& db_path, const std::string& job) {
+    fd_ = ::open(db_path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd_ < 0) return Error::io_error(fmt::format("cannot open {} to lock job {}: {}", db_path, job, errno_text(errno)));
+    auto h = crypto::blake2b_256(crypto::Bytes(reinterpret_cast<const std::uint8_t*>(job.data()), job.size()));
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t{1} << 40) + ((off_t{h[0]} << 16) | (off_t{h[1]} << 8) | off_t{h[2]});
+    fl.l_len = 1;
+    if (::fcntl(fd_, F_OFD_SETLK, &fl) == 0) return {};
+    int e = errno;
+    if (e == EAGAIN || e == EACCES)
+      return Error::busy(fmt::format("export job {} is running (another run holds its lock); try again later", job));
+    return Error::io_error(fmt::format("cannot lock export job {}: {}", job, errno_text(e)));
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+bool valid_job_name(const std::string& job) {
+  if (job.empty() || job.size() > 64) return false;
+  for (char c : job)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
+  return job != "." && job != "..";
+}
+
 // out_dir split into its parent and name, trailing slashes dropped.
 Result<std::pair<std::string, std::string>> split_out_dir(std::string out) {
   while (out.size() > 1 && out.back() == '/') out.pop_back();
@@ -264,6 +305,10 @@ struct Window {
   std::vector<std::string> types;     // sorted, unique
   std::vector<std::string> patients;  // ids, sorted, unique (resolved in the transaction)
   std::string since, until;           // stored form
+  std::int64_t after_seq = -1;        // a job's checkpoint: changes with seq > it; -1 = none
+  // Whether the window has a start (a since or a job's checkpoint): then
+  // what was retracted or purged in it is listed as deleted.
+  bool has_start() const { return !since.empty() || after_seq >= 0; }
 };
 
 // " WHERE ..." over the columns type, patient and `time_column`, with binds.
@@ -286,6 +331,10 @@ std::string where_clause(const Window& w, const std::string& time_column, std::v
     clauses.push_back(time_column + " < ?");
     binds.push_back(w.until);
   }
+  if (w.after_seq >= 0) {
+    clauses.push_back("seq > ?");
+    binds.push_back(std::to_string(w.after_seq));
+  }
   if (!extra.empty()) clauses.push_back(extra);
   std::string out;
   for (const auto& c : clauses) out += (out.empty() ? " WHERE " : " AND ") + c;
@@ -300,21 +349,57 @@ struct PatientCounts {
 
 class Exporter {
  public:
-  Exporter(SessionImpl& s, const ExportOptions& o, const Window& w, const std::string& root,
+  Exporter(SessionImpl& s, const ExportOptions& o, Window w, const std::string& root,
            ProgressSink& progress, ExportReport& report)
-      : s_(s), o_(o), w_(w), root_(root), progress_(progress), r_(report) {}
+      : s_(s), o_(o), w_(std::move(w)), root_(root), progress_(progress), r_(report) {}
 
   // The body of the run's transaction.
   Status run() {
     auto seq = s_.db().query_text("SELECT value FROM counter WHERE name = 'seq'");
     if (!seq.ok()) return seq.error();
     r_.change_sequence = std::stoll(*seq);
+    if (!o_.job.empty()) EHR_TRY(read_job());
     EHR_TRY(write_resources());
-    if (!w_.since.empty()) EHR_TRY(write_deleted());
+    if (w_.has_start()) EHR_TRY(write_deleted());
     r_.transaction_time = transaction_time();
     EHR_TRY(write_manifest());
     EHR_TRY(sync_dir(root_));
     return write_audit_entries();
+  }
+
+ private:
+  // The job's checkpoint and filters, read in the snapshot.
+  Status read_job() {
+    auto rows = s_.rows("SELECT filters, seq, transaction_time FROM export_job WHERE name = ?", {o_.job});
+    if (!rows.ok()) return rows.error();
+    if (rows->empty()) {
+      r_.job_first_run = true;
+      return {};
+    }
+    const auto& row = rows->front();
+    if (row[0] != job_filters(w_))
+      return Error::conflict(fmt::format("export job {} changed its filters during the run", o_.job));
+    w_.after_seq = std::stoll(row[1]);
+    r_.job_after_sequence = w_.after_seq;
+    r_.job_after_time = row[2];
+    return {};
+  }
+
+ public:
+  // A job's filters as stored: "types=A,B;patients=p,q" (sorted, unique).
+  static std::string job_filters(const Window& w) {
+    auto join = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
+      return out;
+    };
+    return "types=" + join(w.types) + ";patients=" + join(w.patients);
+  }
+  static std::string describe_filters(const std::string& stored) {
+    auto semi = stored.find(';');
+    std::string types = stored.substr(6, semi - 6), patients = stored.substr(semi + 10);
+    return fmt::format("{}, {}", types.empty() ? "every type" : "--type " + types,
+                       patients.empty() ? "every patient" : "--patient " + patients);
   }
 
  private:
@@ -347,7 +432,7 @@ class Exporter {
     std::vector<std::string> binds;
     std::string sql =
         "SELECT type, id, patient, security, code_system, code, retracted, json, last_updated FROM resource" +
-                      where_clause(w_, "last_updated", binds, w_.since.empty() ? "retracted = 0" : "") +
+                      where_clause(w_, "last_updated", binds, w_.has_start() ? "" : "retracted = 0") +
                       " ORDER BY type, id";
     auto q = s_.db().prepare(sql);
     if (!q.ok()) return q.error();
@@ -480,6 +565,11 @@ class Exporter {
     m.set("error", Json::array());
     Json ext = Json::object();
     ext.set("changeSequence", Json::number(r_.change_sequence));
+    if (!o_.job.empty()) {
+      ext.set("job", Json::string(o_.job));
+      ext.set("sinceChangeSequence", Json::number(r_.job_after_sequence));
+      if (!r_.job_after_time.empty()) ext.set("sinceTransactionTime", Json::string(r_.job_after_time));
+    }
     m.set("extension", std::move(ext));
     std::string text = to_json_pretty(m) + "\n";
     OutFile f;
@@ -511,7 +601,7 @@ class Exporter {
 
   SessionImpl& s_;
   const ExportOptions& o_;
-  const Window& w_;
+  Window w_;
   std::string root_;
   ProgressSink& progress_;
   ExportReport& r_;
@@ -551,6 +641,13 @@ Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, Progr
   if (!until.ok()) return until.error();
   w.since = *since;
   w.until = *until;
+  if (!o.job.empty()) {
+    if (!valid_job_name(o.job))
+      return Error::invalid_argument(
+          fmt::format("--job {}: a job name is 1 to 64 letters, digits, '.', '_' or '-'", o.job));
+    if (!w.since.empty() || !w.until.empty())
+      return Error::invalid_argument("--job sets the window itself: it takes no --since or --until");
+  }
   if (!w.since.empty() && !w.until.empty() && w.until <= w.since)
     return Error::invalid_argument(fmt::format("--until {} is not after --since {}", o.until, o.since));
   auto where = split_out_dir(o.out_dir);
@@ -576,12 +673,26 @@ Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, Progr
   std::sort(w.patients.begin(), w.patients.end());
   w.patients.erase(std::unique(w.patients.begin(), w.patients.end()), w.patients.end());
 
+  // One run of a job at a time, held until its checkpoint is saved.
+  JobLock job_lock;
+  if (!o.job.empty()) EHR_TRY(job_lock.acquire(s.store().path(), o.job));
+  const std::string filters = Exporter::job_filters(w);
+  if (!o.job.empty()) {
+    // Checked again in the snapshot; asked here so that a refused run starts nothing.
+    auto rows = s.rows("SELECT filters FROM export_job WHERE name = ?", {o.job});
+    if (!rows.ok()) return rows.error();
+    if (!rows->empty() && rows->front()[0] != filters)
+      return Error::invalid_argument(fmt::format(
+          "export job {} was started with {}; this run asks for {} (a job's filters never change: name a new job)",
+          o.job, Exporter::describe_filters(rows->front()[0]), Exporter::describe_filters(filters)));
+  }
+
   ExportReport report;
   report.out_dir = out;
   report.removed_stale = remove_stale(parent, name);
   TempDir tmp;
   EHR_TRY(tmp.create(parent, name));
-  Exporter exporter(s, o, w, tmp.path(), progress, report);
+  Exporter exporter(s, o, std::move(w), tmp.path(), progress, report);
   Status st = s.transaction([&]() -> Status { return exporter.run(); });
   ProgressUpdate done{static_cast<uint64_t>(report.resources + report.deletions), static_cast<uint64_t>(report.bytes), 0};
   progress.finish(done);
@@ -595,6 +706,22 @@ Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, Progr
   }
   tmp.keep();
   EHR_TRY(sync_dir(parent));
+  if (!o.job.empty()) {
+    // The output is in place: now the checkpoint moves.
+    Status saved = s.transaction([&]() -> Status {
+      return s.exec(
+          "INSERT INTO export_job(name, filters, seq, transaction_time, runs, created, created_by, last_out, "
+          "last_user) VALUES(?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, "
+          "transaction_time = excluded.transaction_time, runs = runs + 1, last_out = excluded.last_out, "
+          "last_user = excluded.last_user",
+          {o.job, filters, std::to_string(report.change_sequence), report.transaction_time, report.transaction_time,
+           s.user(), out, s.user()});
+    });
+    if (!saved.ok())
+      return Error::io_error(fmt::format(
+          "exported to {}, but job {}'s checkpoint could not be saved ({}); its next run repeats this window",
+          out, o.job, saved.error().message()));
+  }
   return report;
 }
 

@@ -4,7 +4,8 @@
 // reference and name-token tables, the change sequence, users and the audit
 // table. Migration 2: the name-token and identifier indexes cover rid.
 // Migration 3: the access model. Migration 4: Patient rows carry their care
-// team and sort key. Migration 5: the audit chain. Migration 6: import aliases. Each later migration appends to kMigrations; released ones never
+// team and sort key. Migration 5: the audit chain. Migration 6: import aliases.
+// Migration 7: export jobs. Each later migration appends to kMigrations; released ones never
 // change.
 
 #include <fmt/format.h>
@@ -213,6 +214,22 @@ CREATE TABLE import_alias(
   from_id TEXT NOT NULL,
   to_id   TEXT NOT NULL,
   PRIMARY KEY(type, from_id)
+) WITHOUT ROWID;
+)sql",
+    // 7: export jobs (ehr/export.h ExportOptions::job): each named job's
+    // filters and checkpoint, the change sequence and transactionTime its
+    // last successful run reached.
+    R"sql(
+CREATE TABLE export_job(
+  name             TEXT PRIMARY KEY,
+  filters          TEXT NOT NULL,
+  seq              INTEGER NOT NULL,
+  transaction_time TEXT NOT NULL,
+  runs             INTEGER NOT NULL,
+  created          TEXT NOT NULL,
+  created_by       TEXT NOT NULL,
+  last_out         TEXT NOT NULL,
+  last_user        TEXT NOT NULL
 ) WITHOUT ROWID;
 )sql",
 };

@@ -84,6 +84,19 @@ struct ExportOptions {
   // current one larger (a single larger line gets a file of its own).
   // REQUIRES: > 0.
   std::int64_t max_file_bytes = std::int64_t{256} << 20;
+  // A named incremental job for cron ([A-Za-z0-9._-], 1 to 64 characters;
+  // "" = none). Its first run exports everything, as without `since`; each
+  // later run exports what changed after the change sequence its last
+  // successful run reached, with deleted/ for what was retracted or purged
+  // meanwhile: the checkpoint is the database's change sequence, never a
+  // clock. `since` and `until` must then be empty. The job keeps the types
+  // and patients of its first run; a run asking for others is
+  // kInvalidArgument. A run holds the job's lock from start to end (kBusy
+  // when another run of the job holds it; the kernel drops the lock of a
+  // run that dies, so none is ever left stale). The checkpoint advances only
+  // once the output directory is in place: a run that fails or is killed
+  // before leaves it unchanged, and the next run exports the whole window.
+  std::string job;
   // The manifest's "request": what was asked, with no secret in it.
   std::string request;
   // Polled between records; when it returns true the run stops with
@@ -111,6 +124,12 @@ struct ExportReport {
   std::int64_t deletions = 0;   // DELETE entries of deleted[]
   std::int64_t patients = 0;    // patients whose records were written
   std::int64_t bytes = 0;       // every file, manifest.json included
+  // With a job: whether this was its first run, and the checkpoint its
+  // window started after (change sequence and transactionTime of the
+  // previous run; 0 and "" on the first).
+  bool job_first_run = false;
+  std::int64_t job_after_sequence = 0;
+  std::string job_after_time;
   // Temporary directories of earlier killed runs removed before this one.
   std::vector<std::string> removed_stale;
 };
@@ -121,7 +140,10 @@ struct ExportReport {
 // max_file_bytes <= 0; kNotFound "no patient P"; kConflict when an MRN
 // names several patients; kAccessDenied (audited); kAlreadyExists "DIR
 // exists and is not empty" (or is not a directory); kCantCreate when the
-// parent is missing or not writable; kIoError; kBusy; kInterrupted.
+// parent is missing or not writable; kIoError (also "exported to DIR, but
+// the job's checkpoint could not be saved", when the output is in place but
+// the next run will repeat its window); kBusy (the database, or the job's
+// lock); kInterrupted.
 Result<ExportReport> export_bulk(Session& s, const ExportOptions& options, ProgressSink& progress);
 
 }  // namespace ehr
