@@ -115,7 +115,21 @@ std::string group(std::int64_t n) {
   return out;
 }
 
+// "ehr --format csv export ...": the global --format (for commands that
+// print) would be ignored, and NDJSON written where CSV was meant.
+bool global_format_misplaced(Context& ctx) {
+  for (const auto& setting : ctx.config().settings())
+    if (setting.key == "format" && setting.origin == "flag --format")
+      return setting.value == "csv" || setting.value == "ndjson";
+  return false;
+}
+
 int run_export(Context& ctx, const Options& o) {
+  if (global_format_misplaced(ctx))
+    return ctx.fail(Error::invalid_argument(
+        fmt::format("give --format after export (ehr export --format {} ...); the --format before the "
+                    "command is for commands that print",
+                    ctx.config().get("format"))));
   if (std::string misuse = format_misuse(o); !misuse.empty()) return ctx.fail(Error::invalid_argument(misuse));
   if (o.format == "bundle") {
     BundleExportOptions bo;

@@ -54,8 +54,8 @@ struct Fixture {
     add(R"({"resourceType":"PractitionerRole","id":"role-1","practitioner":{"reference":"Practitioner/pr-1"},"organization":{"reference":"Organization/org-1"}})");
     add(R"({"resourceType":"Location","id":"loc-1","name":"Ward 3","managingOrganization":{"reference":"Organization/org-2"}})");
     add(R"({"resourceType":"Medication","id":"med-1","code":{"text":"metformin 500 mg"}})");
-    add(R"({"resourceType":"Patient","id":"p1","managingOrganization":{"reference":"Organization/org-1"},"generalPractitioner":[{"reference":"Practitioner/pr-gone"}]})");
-    add(R"({"resourceType":"Patient","id":"p2","generalPractitioner":[{"reference":"Practitioner/pr-9"}]})");
+    add(R"({"resourceType":"Patient","id":"p1","name":[{"family":"Doe"}],"managingOrganization":{"reference":"Organization/org-1"},"generalPractitioner":[{"reference":"Practitioner/pr-gone"}]})");
+    add(R"({"resourceType":"Patient","id":"p2","name":[{"family":"Roe"}],"generalPractitioner":[{"reference":"Practitioner/pr-9"}]})");
     add(R"({"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/p1"},"participant":[{"individual":{"reference":"PractitionerRole/role-1"}}],"location":[{"location":{"reference":"Location/loc-1"}}]})");
     add(R"({"resourceType":"MedicationRequest","id":"mr1","status":"active","intent":"order","subject":{"reference":"Patient/p1"},"medicationReference":{"reference":"Medication/med-1"}})");
     add(R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"weight"},"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Practitioner/pr-9"}]})");

@@ -110,6 +110,9 @@ expect_err "ehr: error: --format must be ndjson, csv or bundle; got \"xml\""
 run export --format bundle --patient p1 -o x.json --base-url ftp://x
 expect_code 64
 expect_err "ehr: error: --base-url ftp://x: not an absolute http(s) URL without query or fragment"
+run --format csv export --out dir
+expect_code 64
+expect_err "ehr: error: give --format after export (ehr export --format csv ...); the --format before the command is for commands that print"
 run export --format csv
 expect_code 64
 expect_err "ehr: error: --out is required (the output directory)"
