@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "ehr/export.h"
 #include "exit_codes.h"
+#include "export_bundle_run.h"
 #include "progress.h"
 #include "store_open.h"
 
@@ -18,14 +19,36 @@ namespace ehr::cli {
 namespace {
 
 struct Options {
+  std::string format = "ndjson";
+  std::string output;    // -o, bundle only
+  std::string base_url;  // bundle only
   std::string out;
   std::vector<std::string> types;
   std::vector<std::string> patients;
   std::string since;
   std::string until;
   std::string job;
-  std::string max_file_size = "256M";
+  std::string max_file_size;  // "" = 256M
 };
+
+// Which options go with which --format; "" when they fit.
+std::string format_misuse(const Options& o) {
+  if (o.format != "ndjson" && o.format != "csv" && o.format != "bundle")
+    return fmt::format("--format must be ndjson, csv or bundle; got \"{}\"", o.format);
+  if (o.format == "bundle") {
+    if (!o.out.empty()) return "--out is for --format ndjson and csv; a bundle goes to -o FILE (or -o - for stdout)";
+    if (!o.max_file_size.empty()) return "--max-file-size applies only to --format ndjson";
+    if (!o.job.empty()) return "--job is for --format ndjson and csv; a bundle is one patient's whole record";
+    if (o.output.empty()) return "--format bundle needs -o FILE (or -o - for standard output)";
+    if (o.patients.size() != 1) return "--format bundle exports one patient: give exactly one --patient";
+    return "";
+  }
+  if (!o.output.empty()) return "-o/--output is for --format bundle; name the output directory with --out";
+  if (!o.base_url.empty()) return "--base-url applies only to --format bundle";
+  if (o.format == "csv" && !o.max_file_size.empty()) return "--max-file-size applies only to --format ndjson";
+  if (o.out.empty()) return "--out is required (the output directory)";
+  return "";
+}
 
 // "256M", "1G", "512K", "1048576" -> bytes (> 0).
 std::optional<std::int64_t> parse_size(const std::string& text) {
@@ -77,7 +100,7 @@ std::string request_of(const Options& o) {
     for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
     return out;
   };
-  std::string r = "ehr export --out " + o.out;
+  std::string r = std::string("ehr export") + (o.format == "csv" ? " --format csv" : "") + " --out " + o.out;
   if (!o.types.empty()) r += " --type " + join(o.types);
   if (!o.patients.empty()) r += " --patient " + join(o.patients);
   if (!o.since.empty()) r += " --since " + o.since;
@@ -95,16 +118,42 @@ std::string group(std::int64_t n) {
   return out;
 }
 
+// "ehr --format csv export ...": the global --format (for commands that
+// print) would be ignored, and NDJSON written where CSV was meant.
+bool global_format_misplaced(Context& ctx) {
+  for (const auto& setting : ctx.config().settings())
+    if (setting.key == "format" && setting.origin == "flag --format")
+      return setting.value == "csv" || setting.value == "ndjson";
+  return false;
+}
+
 int run_export(Context& ctx, const Options& o) {
+  if (global_format_misplaced(ctx))
+    return ctx.fail(Error::invalid_argument(
+        fmt::format("give --format after export (ehr export --format {} ...); the --format before the "
+                    "command is for commands that print",
+                    ctx.config().get("format"))));
+  if (std::string misuse = format_misuse(o); !misuse.empty()) return ctx.fail(Error::invalid_argument(misuse));
+  if (o.format == "bundle") {
+    BundleExportOptions bo;
+    bo.patient = o.patients.front();
+    bo.output = o.output;
+    bo.types = o.types;
+    bo.since = o.since;
+    bo.until = o.until;
+    bo.base_url = o.base_url;
+    return run_export_bundle(ctx, bo);
+  }
   auto start = std::chrono::steady_clock::now();
   ExportOptions eo;
+  eo.format = o.format == "csv" ? ExportFormat::kCsv : ExportFormat::kNdjson;
   eo.out_dir = o.out;
   eo.types = o.types;
   eo.patients = o.patients;
   eo.since = o.since;
   eo.until = o.until;
   eo.job = o.job;
-  auto max = parse_size(o.max_file_size);
+  auto max = parse_size(o.max_file_size.empty() ? "256M" : o.max_file_size);
   if (!max) return ctx.fail(Error::invalid_argument("--max-file-size must be a size such as 256M, 64K or 1G"));
   eo.max_file_bytes = *max;
   eo.request = request_of(o);
@@ -153,9 +202,19 @@ int run_export(Context& ctx, const Options& o) {
 
 void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   auto o = std::make_shared<Options>();
-  cmd.add_option("--out", o->out, "the output directory: new, or empty; written whole or not at all")
-      ->required()
+  cmd.add_option("--format", o->format,
+                 "ndjson (Bulk Data files, the default), csv (a Type.csv per type, for spreadsheets) or "
+                 "bundle (one patient's $everything Bundle)")
+      ->type_name("FORMAT");
+  cmd.add_option("--out", o->out,
+                 "the output directory (ndjson, csv): new, or empty; written whole or not at all")
       ->type_name("DIR");
+  cmd.add_option("-o,--output", o->output,
+                 "the Bundle file (bundle): created 0600, must not exist; - for standard output")
+      ->type_name("FILE");
+  cmd.add_option("--base-url", o->base_url,
+                 "give each Bundle entry the fullUrl URL/Type/id (bundle; default: no fullUrl)")
+      ->type_name("URL");
   cmd.add_option("--type", o->types, "only these resource types (repeat, or separate with commas)")
       ->delimiter(',')
       ->type_name("TYPE");
@@ -190,14 +249,23 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "killed leaves it, and the next run exports the whole window again. One run of a job\n"
       "at a time: another gets exit 75. Without a job, pass the last manifest's\n"
       "transactionTime as --since.\n\n"
+      "--format csv writes the same directory with one Type.csv per type (RFC 4180, CRLF,\n"
+      "UTF-8; columns patient,type,id,version,last_updated,date,status,code_system,code,\n"
+      "display,value,unit; a cell starting = + - @ that is not a number gets a leading ').\n"
+      "--format bundle writes one patient's $everything searchset Bundle to -o FILE (new,\n"
+      "0600) or -o - (stdout). With --patient, every format also takes along the stored\n"
+      "Practitioner, PractitionerRole, Organization, Location and Medication records the\n"
+      "patient's records reference. See ehr-export(1) for the columns and the Bundle.\n\n"
       "Exit status: 0 exported; 1 an unknown patient; 64 bad arguments; 73 DIR exists and\n"
-      "is not empty, or cannot be created; 74 I/O error; 75 the database is busy or the job\n"
-      "is running; 77 access denied; 130 interrupted.\n\n"
+      "is not empty, FILE exists, or either cannot be created; 74 I/O error; 75 the database\n"
+      "is busy or the job is running; 77 access denied; 130 interrupted.\n\n"
       "Examples:\n"
       "  ehr export --out /srv/export/2026-12-05\n"
       "  ehr export --out out --type Patient,Observation --since 2026-12-01T00:00:00Z\n"
       "  ehr export --quiet --job nightly --out /srv/export/$(date +%F)\n"
       "  ehr --recipient 'St. Elsewhere' --purpose treatment export --patient p1 --out transfer\n"
+      "  ehr --recipient 'St. Elsewhere' export --format bundle --patient p1 -o p1.json\n"
+      "  ehr export --format csv --type Observation --out labs\n"
       "  ehr export --quiet --out /srv/export/$(date +%F) --since \"$(jq -r .transactionTime last/manifest.json)\"");
   run = [o](Context& ctx) { return run_export(ctx, *o); };
 }

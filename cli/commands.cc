@@ -51,7 +51,7 @@ const std::vector<CommandSpec>& command_table() {
       {"policy", "apply", "validate and install a new policy version", setup_policy_apply},
       {"policy", "check", "explain whether a user may do an action on a record", setup_policy_check},
       {"import", nullptr, "import FHIR Bundles, Bulk Data NDJSON, Synthea CSV or mapped CSV", setup_import},
-      {"export", nullptr, "export records as FHIR Bulk Data NDJSON with a manifest, atomically", setup_export},
+      {"export", nullptr, "export records as FHIR Bulk Data NDJSON, CSV, or one patient's Bundle, atomically", setup_export},
       {"audit", "show", "audit entries, filtered by patient, user, action, time or emergency", setup_audit_show},
       {"audit", "export", "audit entries as FHIR R4 AuditEvent NDJSON", setup_audit_export},
       {"audit", "disclosures", "the accounting of disclosures of one patient", setup_audit_disclosures},

@@ -7,6 +7,8 @@
 #include <ostream>
 #include <sstream>
 
+#include "ehr/summary.h"
+
 namespace ehr::cli {
 
 namespace {
@@ -24,103 +26,18 @@ const Json* first(const Json* j) {
   return j;
 }
 
-std::string codeable_text(const Json* cc) {
-  cc = first(cc);
-  if (cc == nullptr) return "";
-  std::string t = text(cc->find("text"));
-  if (!t.empty()) return t;
-  const Json* coding = first(cc->find("coding"));
-  if (coding == nullptr) return "";
-  std::string d = text(coding->find("display"));
-  return d.empty() ? text(coding->find("code")) : d;
-}
-
-std::string code_of(const Json& r) {
-  for (const char* key : {"code", "vaccineCode", "medicationCodeableConcept", "type"}) {
-    const Json* coding = first(first(r.find(key)) ? first(r.find(key))->find("coding") : nullptr);
-    if (coding != nullptr) return text(coding->find("code"));
-  }
-  return "";
-}
-
-std::string display_of(const Json& r) {
-  for (const char* key : {"code", "vaccineCode", "medicationCodeableConcept", "type"}) {
-    std::string t = codeable_text(r.find(key));
-    if (!t.empty()) return t;
-  }
-  if (const Json* names = first(r.find("name")); names != nullptr) {
-    if (names->is_string()) return names->text();
-    std::string given;
-    if (const Json* g = names->find("given"); g != nullptr && g->is_array())
-      for (const auto& x : g->items()) given += (given.empty() ? "" : " ") + text(&x);
-    std::string family = text(names->find("family"));
-    std::string full = given + (given.empty() || family.empty() ? "" : " ") + family;
-    if (!full.empty()) return full;
-    return text(names->find("text"));
-  }
-  return text(r.find("description"));
-}
-
-std::string quantity_text(const Json* q) {
-  if (q == nullptr) return "";
-  std::string v = text(q->find("value"));
-  std::string unit = text(q->find("unit"));
-  if (unit.empty()) unit = text(q->find("code"));
-  return unit.empty() ? v : v + " " + unit;
-}
-
-std::string value_of(const Json& r) {
-  if (const Json* q = r.find("valueQuantity")) return quantity_text(q);
-  if (const Json* c = r.find("valueCodeableConcept")) return codeable_text(c);
-  for (const char* key : {"valueString", "valueBoolean", "valueInteger", "valueDateTime"})
-    if (const Json* v = r.find(key)) return text(v);
-  if (const Json* comps = r.find("component"); comps != nullptr && comps->is_array()) {
-    std::string out;
-    for (const auto& c : comps->items()) {
-      std::string v = text(c.find("valueQuantity") ? c.find("valueQuantity")->find("value") : nullptr);
-      if (!v.empty()) out += (out.empty() ? "" : "/") + v;
-    }
-    if (!out.empty()) {
-      const Json* q = comps->items().front().find("valueQuantity");
-      std::string unit = q ? text(q->find("unit")) : "";
-      return unit.empty() ? out : out + " " + unit;
-    }
-  }
-  if (const Json* d = first(r.find("dosage")); d != nullptr) return text(d->find("text"));
-  if (const Json* d = first(r.find("dosageInstruction")); d != nullptr) return text(d->find("text"));
-  if (const Json* crit = r.find("criticality")) return "criticality " + text(crit);
-  return "";
-}
-
-std::string status_of(const Json& r) {
-  std::string s = text(r.find("status"));
-  if (!s.empty()) return s;
-  std::string clinical = codeable_text(r.find("clinicalStatus"));
-  std::string verification = codeable_text(r.find("verificationStatus"));
-  if (verification == "entered-in-error") return verification;
-  return clinical;
-}
-
-std::string date_of(const Json& r) {
-  for (const char* key : {"effectiveDateTime", "onsetDateTime", "occurrenceDateTime", "performedDateTime",
-                          "authoredOn", "recordedDate", "issued", "date", "birthDate"})
-    if (const Json* v = r.find(key)) return text(v);
-  for (const char* key : {"effectivePeriod", "performedPeriod", "period"})
-    if (const Json* p = r.find(key)) return text(p->find("start"));
-  return "";
-}
-
 }  // namespace
 
 Json summary_row(const StoredResource& r) {
   Json row = Json::object();
   row.set("type", Json::string(r.type));
   row.set("id", Json::string(r.id));
-  row.set("date", Json::string(date_of(r.resource)));
-  row.set("code", Json::string(code_of(r.resource)));
-  row.set("display", Json::string(display_of(r.resource)));
-  row.set("value", Json::string(value_of(r.resource)));
-  row.set("status", Json::string(status_of(r.resource)));
+  RecordSummary s = summarize_record(r.resource);
+  row.set("date", Json::string(s.date));
+  row.set("code", Json::string(s.code));
+  row.set("display", Json::string(s.display));
+  row.set("value", Json::string(s.unit.empty() ? s.value : s.value + " " + s.unit));
+  row.set("status", Json::string(s.status));
   row.set("version", Json::number(r.version));
   row.set("patient", Json::string(r.patient));
   return row;
@@ -222,7 +139,7 @@ void print_clinical_summary(Context& ctx, const std::vector<StoredResource>& rec
     for (const auto& [name, types] : kSections)
       if (std::find(types.begin(), types.end(), r.type) != types.end()) section = name;
     if (section == "Active problems") {
-      std::string st = status_of(r.resource);
+      std::string st = record_status(r.resource);
       if (!(st.empty() || st == "active" || st == "recurrence" || st == "relapse")) section = "Past problems";
     }
     by_section[section].push_back(&r);
@@ -260,7 +177,7 @@ void print_clinical_summary(Context& ctx, const std::vector<StoredResource>& rec
 Json patient_row(const StoredResource& r, const std::string& mrn_system) {
   Json row = Json::object();
   row.set("id", Json::string(r.id));
-  row.set("name", Json::string(display_of(r.resource)));
+  row.set("name", Json::string(record_display(r.resource)));
   row.set("birth_date", Json::string(text(r.resource.find("birthDate"))));
   row.set("gender", Json::string(text(r.resource.find("gender"))));
   std::string mrn;

@@ -22,6 +22,7 @@
 #include "access.h"
 #include "audit_log.h"
 #include "crypto_sodium.h"
+#include "export_internal.h"
 #include "ehr/json.h"
 #include "ehr/validate.h"
 #include "instant.h"
@@ -111,26 +112,31 @@ class OutFile {
 };
 
 // The files of one kind (a type's output, or the deleted Bundles): Type.NNN.ndjson
-// under `dir`, a new one when the next line would pass the limit.
+// under `dir`, a new one when the next line would pass the limit. With
+// csv_header: one Type.csv starting with that header, never split, and the
+// lines given with their CRLF.
 class FileSeries {
  public:
   FileSeries(std::string root, std::string subdir, std::string type, std::int64_t limit,
-             std::vector<ExportFile>& done)
-      : root_(std::move(root)), subdir_(std::move(subdir)), type_(std::move(type)), limit_(limit), done_(done) {}
+             std::vector<ExportFile>& done, const std::vector<std::string>* csv_header = nullptr)
+      : root_(std::move(root)), subdir_(std::move(subdir)), type_(std::move(type)), limit_(limit), done_(done),
+        csv_header_(csv_header) {}
 
   Status write_line(std::string_view json) {
     std::int64_t size = static_cast<std::int64_t>(json.size()) + 1;
-    if (file_ && file_->bytes() > 0 && file_->bytes() + size > limit_) EHR_TRY(close());
+    if (!csv_header_ && file_ && file_->bytes() > 0 && file_->bytes() + size > limit_) EHR_TRY(close());
     if (!file_) {
       ++number_;
       current_.type = type_;
-      current_.url = fmt::format("{}{}.{:03}.ndjson", subdir_.empty() ? "" : subdir_ + "/", type_, number_);
+      current_.url = csv_header_ ? fmt::format("{}{}.csv", subdir_.empty() ? "" : subdir_ + "/", type_)
+                                 : fmt::format("{}{}.{:03}.ndjson", subdir_.empty() ? "" : subdir_ + "/", type_, number_);
       current_.count = 0;
       file_ = std::make_unique<OutFile>();
       EHR_TRY(file_->open(root_ + "/" + current_.url));
+      if (csv_header_) EHR_TRY(file_->write(detail::csv_line(*csv_header_)));
     }
     EHR_TRY(file_->write(json));
-    EHR_TRY(file_->write("\n"));
+    if (!csv_header_) EHR_TRY(file_->write("\n"));
     ++current_.count;
     return {};
   }
@@ -149,6 +155,7 @@ class FileSeries {
   std::string root_, subdir_, type_;
   std::int64_t limit_;
   std::vector<ExportFile>& done_;
+  const std::vector<std::string>* csv_header_;
   std::unique_ptr<OutFile> file_;
   ExportFile current_;
   int number_ = 0;
@@ -312,16 +319,23 @@ struct Window {
 };
 
 // " WHERE ..." over the columns type, patient and `time_column`, with binds.
+// With `referenced`, the patients' records take along those they reference
+// (export_internal.h).
 std::string where_clause(const Window& w, const std::string& time_column, std::vector<std::string>& binds,
-                         const std::string& extra = "") {
+                         const std::string& extra = "", bool referenced = false) {
   std::vector<std::string> clauses;
   if (!w.types.empty()) {
     clauses.push_back("type IN (" + placeholders(w.types.size()) + ")");
     binds.insert(binds.end(), w.types.begin(), w.types.end());
   }
   if (!w.patients.empty()) {
-    clauses.push_back("patient IN (" + placeholders(w.patients.size()) + ")");
+    std::string in = "patient IN (" + placeholders(w.patients.size()) + ")";
     binds.insert(binds.end(), w.patients.begin(), w.patients.end());
+    if (referenced) {
+      in = "(" + in + " OR " + detail::referenced_records_sql(w.patients.size()) + ")";
+      binds.insert(binds.end(), w.patients.begin(), w.patients.end());
+    }
+    clauses.push_back(in);
   }
   if (!w.since.empty()) {
     clauses.push_back(time_column + " >= ?");
@@ -403,6 +417,9 @@ class Exporter {
   }
 
  private:
+
+  bool csv() const { return o_.format == ExportFormat::kCsv; }
+
   Status check_cancelled() {
     if (o_.cancelled && (++polls_ & 0xff) == 0 && o_.cancelled())
       return Error::interrupted("export interrupted; nothing was written");
@@ -432,7 +449,7 @@ class Exporter {
     std::vector<std::string> binds;
     std::string sql =
         "SELECT type, id, patient, security, code_system, code, retracted, json, last_updated FROM resource" +
-                      where_clause(w_, "last_updated", binds, w_.has_start() ? "" : "retracted = 0") +
+                      where_clause(w_, "last_updated", binds, w_.has_start() ? "" : "retracted = 0", true) +
                       " ORDER BY type, id";
     auto q = s_.db().prepare(sql);
     if (!q.ok()) return q.error();
@@ -458,7 +475,8 @@ class Exporter {
       }
       if (type != series_type) {
         if (series) EHR_TRY(series->close());
-        series = std::make_unique<FileSeries>(root_, "", type, o_.max_file_bytes, r_.output);
+        series = std::make_unique<FileSeries>(root_, "", type, o_.max_file_bytes, r_.output,
+                                              csv() ? &detail::csv_record_columns() : nullptr);
         series_type = type;
       }
       std::string_view json = q->column_view(7);
@@ -467,6 +485,12 @@ class Exporter {
         auto parsed = parse_json(json);
         if (!parsed.ok()) return Error::corruption(fmt::format("{}/{}: stored JSON does not parse", type, id));
         filtered = to_json(apply_fields(*parsed, *decision));
+        json = filtered;
+      }
+      if (csv()) {
+        auto parsed = parse_json(json);
+        if (!parsed.ok()) return Error::corruption(fmt::format("{}/{}: stored JSON does not parse", type, id));
+        filtered = detail::csv_record_line(patient, *parsed);
         json = filtered;
       }
       EHR_TRY(series->write_line(json));
@@ -502,6 +526,17 @@ class Exporter {
       deleted_.emplace(std::pair{type, id}, patient);
     }
     if (deleted_.empty()) return {};
+    if (csv()) {
+      FileSeries series(root_, "", "deleted", o_.max_file_bytes, r_.deleted, &detail::csv_deleted_columns());
+      for (const auto& [key, patient] : deleted_) {
+        std::string line = detail::csv_line({key.first, key.second, patient});
+        written_ += static_cast<std::int64_t>(line.size());
+        EHR_TRY(series.write_line(line));
+        ++r_.deletions;
+        if (!patient.empty()) ++patients_[patient].deleted;
+      }
+      return series.close();
+    }
     if (::mkdir((root_ + "/deleted").c_str(), 0700) != 0)
       return Error::cant_create(fmt::format("cannot create {}/deleted: {}", root_, errno_text(errno)));
     FileSeries series(root_, "deleted", "Bundle", o_.max_file_bytes, r_.deleted);
@@ -576,7 +611,9 @@ class Exporter {
     EHR_TRY(f.open(root_ + "/manifest.json"));
     EHR_TRY(f.write(text));
     EHR_TRY(f.close());
-    r_.bytes = written_ + f.bytes();
+    r_.bytes = f.bytes();  // every file, exactly (CSV headers included)
+    for (const auto* files : {&r_.output, &r_.deleted})
+      for (const auto& file : *files) r_.bytes += file.bytes;
     return {};
   }
 

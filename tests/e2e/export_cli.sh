@@ -91,11 +91,12 @@ expect_code 0
   fail "request: $(jq -r .request typed/manifest.json)"
 cmp -s typed/Observation.001.ndjson full/Observation.001.ndjson || fail "typed observations differ"
 
-# A patient's compartment, by MRN and by id; no Organization, Practitioner or Provenance.
+# A patient's compartment, by MRN and by id, with the Organization it references
+# (export_formats.sh has the transitive cases); no Practitioner or Provenance.
 run export --quiet --out one --patient MRN-1
 expect_code 0
-[ "$(ls one | tr '\n' ' ')" = "Condition.001.ndjson Observation.001.ndjson Patient.001.ndjson manifest.json " ] || fail "one: $(ls one)"
-[ "$(jq -r '"\(.resourceType)/\(.id)"' one/*.ndjson | tr '\n' ' ')" = "Condition/cond-1 Observation/obs-1 Observation/obs-2 Patient/p1 " ] ||
+[ "$(ls one | tr '\n' ' ')" = "Condition.001.ndjson Observation.001.ndjson Organization.001.ndjson Patient.001.ndjson manifest.json " ] || fail "one: $(ls one)"
+[ "$(jq -r '"\(.resourceType)/\(.id)"' one/*.ndjson | tr '\n' ' ')" = "Condition/cond-1 Observation/obs-1 Observation/obs-2 Organization/org-1 Patient/p1 " ] ||
   fail "compartment: $(jq -r .id one/*.ndjson)"
 run export --quiet --out two --patient p2,p1 --type Observation
 expect_code 0

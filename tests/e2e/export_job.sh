@@ -141,6 +141,9 @@ expect_err "ehr: error: --job sets the window itself: it takes no --since or --u
 run export --job "night/ly" --out x
 expect_code 64
 expect_err "ehr: error: --job night/ly: a job name is 1 to 64 letters, digits, '.', '_' or '-'"
-[ ! -e x ] && [ ! -e typed ] && [ ! -e labs2 ] || fail "a refused run wrote a directory"
+run export --job nightly --format bundle --patient p1 -o p1.json
+expect_code 64
+expect_err "ehr: error: --job is for --format ndjson and csv; a bundle is one patient's whole record"
+[ ! -e x ] && [ ! -e p1.json ] && [ ! -e typed ] && [ ! -e labs2 ] || fail "a refused run wrote a directory"
 
 finish

@@ -66,15 +66,31 @@
 
 namespace ehr {
 
+// The files of an output directory: NDJSON as above, or CSV for spreadsheets:
+// one Type.csv per type (never split; max_file_bytes does not apply) with a
+// header row and the columns patient, type, id, version, last_updated, date,
+// status, code_system, code, display, value, unit (ehr/summary.h; RFC 4180,
+// CRLF, UTF-8 without a byte-order mark; a cell that a spreadsheet would run
+// as a formula, starting with = + - @ TAB or CR and not a plain number, gets
+// a leading apostrophe), and with a since deleted.csv (type, id, patient)
+// instead of deleted/; manifest.json the same, its urls naming the .csv
+// files and count their data rows.
+enum class ExportFormat { kNdjson, kCsv };
+
 struct ExportOptions {
+  ExportFormat format = ExportFormat::kNdjson;
   // The output directory: must not exist, or be an empty directory; its
   // parent must exist. REQUIRES: non-empty.
   std::string out_dir;
   // Resource types to export (R4 names); empty = every type.
   std::vector<std::string> types;
   // Patients (ids or MRNs, as find_patient): only their compartments, each
-  // the Patient and the records whose patient it is. Empty = every record,
-  // with or without a patient.
+  // the Patient and the records whose patient it is, and the stored
+  // Practitioner, PractitionerRole, Organization, Location and Medication
+  // records those reference, followed transitively (so that the output
+  // stands on its own, as Bulk Data allows for patient-level exports;
+  // the types and window apply to them too). Empty = every record, with or
+  // without a patient.
   std::vector<std::string> patients;
   // Instants (YYYY-MM-DDThh:mm:ss[.sss] with Z or an offset): the window of
   // last changes, since inclusive, until exclusive. "" = unbounded.

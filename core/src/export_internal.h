@@ -1,0 +1,53 @@
+// What the export formats share (ehr/export.h, ehr/export_bundle.h): the
+// records a patient export takes along besides the compartment, and the
+// CSV rendering of records (export_csv.cc).
+
+#ifndef EHR_CORE_EXPORT_INTERNAL_H_
+#define EHR_CORE_EXPORT_INTERNAL_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ehr/json.h"
+
+namespace ehr::detail {
+
+// The types a patient export takes along when the patient's records (or
+// records already taken along) reference them: Location, Medication,
+// Organization, Practitioner, PractitionerRole.
+const std::vector<std::string>& referenced_types();
+
+// SQL for "rid IN (...)": the stored records of referenced_types() that the
+// current (not retracted) records of `patients` patients reference,
+// followed transitively. Binds `patients` placeholders: the patient ids.
+std::string referenced_records_sql(std::size_t patients);
+
+// --- CSV (export_csv.cc) ---------------------------------------------------------
+// RFC 4180: fields separated by ',', records ended by CRLF, a field quoted
+// (its '"' doubled) when it holds ',', '"', CR or LF. Spreadsheet formula
+// injection: a field starting with '=', '+', '-', '@', TAB or CR gets a
+// leading apostrophe, unless it is a plain number ("-5", "+1.5e3").
+
+// One field, guarded and quoted as needed.
+std::string csv_cell(std::string_view value);
+
+// The columns of a record file (Type.csv), in order: patient, type, id,
+// version, last_updated, date, status, code_system, code, display, value,
+// unit.
+const std::vector<std::string>& csv_record_columns();
+
+// The columns of deleted.csv: type, id, patient.
+const std::vector<std::string>& csv_deleted_columns();
+
+// A header or data line of `cells` (each through csv_cell), CRLF-ended.
+std::string csv_line(const std::vector<std::string>& cells);
+
+// The data line of a stored record: `patient` as stored ("" for none),
+// the rest from the resource (ehr/summary.h).
+std::string csv_record_line(const std::string& patient, const Json& resource);
+
+}  // namespace ehr::detail
+
+#endif  // EHR_CORE_EXPORT_INTERNAL_H_
