@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "ehr/audit.h"
 #include "ehr/export.h"
 #include "exit_codes.h"
 #include "progress.h"
@@ -24,6 +25,8 @@ struct Options {
   std::string since;
   std::string until;
   std::string max_file_size = "256M";
+  std::string sign;  // a signing key file (--sign)
+  bool plaintext = false;
 };
 
 // "256M", "1G", "512K", "1048576" -> bytes (> 0).
@@ -106,6 +109,16 @@ int run_export(Context& ctx, const Options& o) {
   eo.max_file_bytes = *max;
   eo.request = request_of(o);
   eo.cancelled = [] { return g_interrupted.load(); };
+  // Encrypted hand-over: --recipient FILE.pub (a global option) seals the output.
+  std::optional<Secret> sign_seed;
+  if (ctx.recipient_key()) eo.encrypt_to = &*ctx.recipient_key();
+  if (!o.sign.empty()) {
+    auto seed = secret_from_key_file(o.sign);
+    if (!seed.ok()) return ctx.fail(seed.error());
+    sign_seed = std::move(*seed);
+    eo.sign_with = &*sign_seed;
+  }
+  eo.plaintext = o.plaintext;
 
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
@@ -118,6 +131,8 @@ int run_export(Context& ctx, const Options& o) {
   SignalGuard signals;
   auto report = export_bulk(*session, eo, progress);
   if (!report.ok()) {
+    if (report.error().message().rfind("the access policy requires exports to be encrypted", 0) == 0)
+      ctx.add_hint("make the receiver's key pair with 'ehr key new --recipient -o NAME' and give them NAME.pub");
     if (report.error().is(ErrorCode::kAlreadyExists))
       ctx.add_hint("name a new directory, or remove the old one first; an export never overwrites one");
     return ctx.fail(report.error());
@@ -125,6 +140,9 @@ int run_export(Context& ctx, const Options& o) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const auto& path : report->removed_stale)
     ctx.info(fmt::format("removed {}, left by an export that did not finish", path));
+  if (eo.encrypt_to != nullptr)
+    ctx.info(fmt::format("sealed to {} (recipient key {}){}", eo.encrypt_to->label, eo.encrypt_to->hex(),
+                         sign_seed ? "; signed with key " + *signing_public_key(*sign_seed) : ""));
   if (!ctx.quiet()) {
     std::size_t files = report->output.size() + report->deleted.size() + 1;  // and manifest.json
     ctx.info(fmt::format("exported {} resource{}{} to {}: {} file{} ({:.1f} MB) in {:.1f} s",
@@ -161,6 +179,13 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   cmd.add_option("--max-file-size", o->max_file_size,
                  "start a new NDJSON file of the type past this size [default: 256M]")
       ->type_name("SIZE");
+  cmd.add_option("--sign", o->sign,
+                 "sign every sealed file with this Ed25519 signing key (a key file made with 'ehr key "
+                 "new'); needs --recipient FILE.pub")
+      ->type_name("KEYFILE");
+  cmd.add_flag("--plaintext", o->plaintext,
+               "write plaintext even where the access policy requires encrypted exports "
+               "(export_requires_encryption)");
   cmd.footer(
       "Writes the FHIR Bulk Data layout: Type.001.ndjson files (one resource type each),\n"
       "manifest.json (transactionTime, the files with their counts and SHA-256), and with\n"
@@ -171,13 +196,21 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "Needs the export permission (the service role); each patient exported gets an\n"
       "audit entry, a disclosure when --recipient is given. To continue where the last\n"
       "export ended, pass its manifest's transactionTime as --since.\n\n"
-      "Exit status: 0 exported; 1 an unknown patient; 64 bad arguments; 73 DIR exists and\n"
-      "is not empty, or cannot be created; 74 I/O error; 75 the database is busy; 77 access\n"
-      "denied; 130 interrupted.\n\n"
+      "Encrypted hand-over: with --recipient FILE.pub (a recipient key made by 'ehr key new\n"
+      "--recipient') every file, manifest.json included, is sealed to that key as it is\n"
+      "written and named NAME.ehrenc; the disclosure names the key's label. Only its\n"
+      "identity opens them (ehr import --identity); a changed byte is detected. --sign\n"
+      "KEYFILE adds an Ed25519 signature the receiver checks with 'ehr import --signer KEY'.\n"
+      "A policy with export_requires_encryption refuses plaintext unless --plaintext.\n\n"
+      "Exit status: 0 exported; 1 an unknown patient; 64 bad arguments; 65 a malformed\n"
+      "recipient key file; 66 a key file is missing; 73 DIR exists and is not empty, or\n"
+      "cannot be created; 74 I/O error; 75 the database is busy; 77 access denied (also a\n"
+      "plaintext export the policy forbids); 130 interrupted.\n\n"
       "Examples:\n"
       "  ehr export --out /srv/export/2026-12-05\n"
       "  ehr export --out out --type Patient,Observation --since 2026-12-01T00:00:00Z\n"
       "  ehr --recipient 'St. Elsewhere' --purpose treatment export --patient p1 --out transfer\n"
+      "  ehr --recipient elsewhere.pub export --patient p1 --sign /etc/ehr/sign.key --out transfer\n"
       "  ehr export --quiet --out /srv/export/$(date +%F) --since \"$(jq -r .transactionTime last/manifest.json)\"");
   run = [o](Context& ctx) { return run_export(ctx, *o); };
 }
