@@ -250,7 +250,13 @@ int run_import(Context& ctx, Options& o) {
                               return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                             });
   auto report = import_paths(*session, o.paths, io, sink, progress);
-  if (!report.ok()) return ctx.fail(report.error());
+  if (!report.ok()) {
+    // The database is open: an authentication failure is a sealed file's.
+    if (report.error().is(ErrorCode::kAuthFailed))
+      ctx.add_hint("sealed files open with the identity of the recipient key they were sealed to "
+                   "(the file 'ehr key new --recipient -o NAME' wrote as NAME)");
+    return ctx.fail(report.error());
+  }
   sink.finish();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   int code = kExitOk;

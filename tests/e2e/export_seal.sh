@@ -62,21 +62,23 @@ EHR_USER=admin EHR_KEY_FILE=admin.key run audit disclosures --patient p1 --forma
 expect_code 0
 OUT=$(sed -E 's/^[0-9T:.Z-]+,/T,/' <<<"$OUT")
 expect_out "date,recipient,what,purpose,excluded,user
-T,St. Elsewhere Hospital,\"2 resources by bulk export (Observation 1, Patient 1)\",treatment,false,svc"
+T,St. Elsewhere Hospital,\"2 resources by bulk export (Observation 1, Patient 1)\",treatment,true,svc"
 
 # --- the receiving side -------------------------------------------------------------
 export EHR_DB=recv.db EHR_USER=admin EHR_KEY_FILE=admin.key
 "$EHR" init -q || fail "init recv failed"
 "$EHR" user add svc --role service --new-key-file svc.key -q || fail "user add recv failed"
 export EHR_USER=svc EHR_KEY_FILE=svc.key
-count() { EHR_USER=admin EHR_KEY_FILE=admin.key "$EHR" record list --type Observation --format ndjson 2>/dev/null | wc -l; }
+count() { EHR_USER=admin EHR_KEY_FILE=admin.key "$EHR" audit show --action import --format csv 2>/dev/null | grep -c ',import,ok,'; }
 
 run import sealed
 expect_code 77
-expect_err "ehr: error: sealed/Observation.001.ndjson.ehrenc: sealed to a recipient key; give its identity with --identity FILE"
+expect_err "ehr: error: sealed/Observation.001.ndjson.ehrenc: sealed to a recipient key; give its identity with --identity FILE
+ehr: hint: sealed files open with the identity of the recipient key they were sealed to (the file 'ehr key new --recipient -o NAME' wrote as NAME)"
 run import --identity other sealed
 expect_code 77
-expect_err "ehr: error: sealed/Observation.001.ndjson.ehrenc: sealed to another recipient key, not to the identity's ($(awk '/^ehr-recipient-v1/ {print $2}' other.pub))"
+expect_err "ehr: error: sealed/Observation.001.ndjson.ehrenc: sealed to another recipient key, not to the identity's ($(awk '/^ehr-recipient-v1/ {print $2}' other.pub))
+ehr: hint: sealed files open with the identity of the recipient key they were sealed to (the file 'ehr key new --recipient -o NAME' wrote as NAME)"
 run import --identity elsewhere.pub sealed
 expect_code 65
 expect_err "ehr: error: elsewhere.pub: not an ehr identity (expected a line \"ehr-identity-v1 KEY\"; make one with 'ehr key new --recipient -o NAME')"
@@ -108,8 +110,12 @@ expect_err "ehr: error: --signer must be a public key of 64 lower-case hex digit
 run import --identity elsewhere --signer "$SIGNER" sealed
 expect_code 0
 expect_err_contains "imported"
-EHR_DB=clinic.db EHR_USER=admin EHR_KEY_FILE=admin.key "$EHR" record list --type Patient --type Observation --format ndjson | canon >source.txt
-EHR_USER=admin EHR_KEY_FILE=admin.key "$EHR" record list --type Patient --type Observation --format ndjson | canon >received.txt
+# (read back through a plain export: the service role may export, not read)
+EHR_DB=clinic.db "$EHR" export --quiet --plaintext --type Patient,Observation --out source
+run export --quiet --type Patient,Observation --out received
+expect_code 0
+cat source/*.ndjson | canon >source.txt
+cat received/*.ndjson | canon >received.txt
 [ -s source.txt ] && cmp -s source.txt received.txt || fail "received records differ:"$'\n'"$(diff source.txt received.txt)"
 # Sealed NDJSON on standard input.
 run import --dry-run --identity elsewhere - <sealed/Patient.001.ndjson.ehrenc
@@ -146,7 +152,7 @@ grep -q 'export_requires_encryption: true' strict.yaml || fail "strict.yaml"
 EHR_USER=admin EHR_KEY_FILE=admin.key "$EHR" policy apply -q strict.yaml || fail "policy apply"
 run export --out plain
 expect_code 77
-expect_err "ehr: error: the access policy requires exports to be encrypted: name a recipient key with --recipient FILE.pub, or give --plaintext to write plaintext anyway
+expect_err "ehr: error: access denied: the access policy requires exports to be encrypted: name a recipient key with --recipient FILE.pub, or give --plaintext to write plaintext anyway
 ehr: hint: make the receiver's key pair with 'ehr key new --recipient -o NAME' and give them NAME.pub"
 [ -e plain ] && fail "plain was created"
 run export --quiet --out plain --plaintext
