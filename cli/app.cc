@@ -5,6 +5,8 @@
 #include <exception>
 
 #include "ehr/audit.h"
+#include "ehr/files.h"
+#include "ehr/seal.h"
 #include "ehr/version.h"
 #include "exit_codes.h"
 
@@ -60,8 +62,9 @@ AppTree build_app(GlobalOptions& g, CommandSetup setup) {
       ->type_name("NAME");
   app.add_option("--recipient", g.recipient,
                  "who outside the organisation receives the data; what the command reads is "
-                 "recorded as disclosed to them")
-      ->type_name("NAME");
+                 "recorded as disclosed to them. A recipient key file (FILE.pub, made by 'ehr key "
+                 "new --recipient') names them by its label, and ehr export seals its output to it")
+      ->type_name("NAME|FILE");
 
   std::map<std::string, CLI::App*> nouns;
   for (const auto& n : noun_table()) {
@@ -132,6 +135,20 @@ int run(const std::vector<std::string>& args, Io& io) {
     print_error(io, "--recipient needs the name of the party receiving the data", early_color);
     return kExitUsage;
   }
+  // A recipient key file: an existing file, or a name ending in .pub (so
+  // that a mistyped key path is an error, not a recipient's name).
+  std::optional<RecipientKey> recipient_key;
+  if (!g.recipient.empty() &&
+      (path_exists(g.recipient) ||
+       (g.recipient.size() > 4 && g.recipient.compare(g.recipient.size() - 4, 4, ".pub") == 0))) {
+    auto key = read_recipient_key(g.recipient);
+    if (!key.ok()) {
+      print_error(io, "--recipient " + key.error().message(), early_color);
+      return exit_code_for(key.error().code());
+    }
+    g.recipient = key->label;
+    recipient_key = std::move(*key);
+  }
 
   ConfigInputs in;
   for (const auto& [key, opt] : g.flags.options)
@@ -169,6 +186,7 @@ int run(const std::vector<std::string>& args, Io& io) {
 
   Context ctx(io, std::move(*config), *format, g.quiet, g.no_input, g.recovery);
   ctx.set_purpose(g.purpose, g.recipient);
+  if (recipient_key) ctx.set_recipient_key(std::move(*recipient_key));
   for (size_t i = 0; i < tree.commands.size(); ++i) {
     auto& [cmd, runner] = tree.commands[i];
     if (!cmd->parsed()) continue;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "ehr/audit.h"
 #include "ehr/export.h"
 #include "exit_codes.h"
 #include "export_bundle_run.h"
@@ -29,6 +30,8 @@ struct Options {
   std::string until;
   std::string job;
   std::string max_file_size;  // "" = 256M
+  std::string sign;  // a signing key file (--sign)
+  bool plaintext = false;
 };
 
 // Which options go with which --format; "" when they fit.
@@ -39,6 +42,7 @@ std::string format_misuse(const Options& o) {
     if (!o.out.empty()) return "--out is for --format ndjson and csv; a bundle goes to -o FILE (or -o - for stdout)";
     if (!o.max_file_size.empty()) return "--max-file-size applies only to --format ndjson";
     if (!o.job.empty()) return "--job is for --format ndjson and csv; a bundle is one patient's whole record";
+    if (!o.sign.empty()) return "--sign is for sealed directories (--format ndjson or csv with --recipient FILE.pub)";
     if (o.output.empty()) return "--format bundle needs -o FILE (or -o - for standard output)";
     if (o.patients.size() != 1) return "--format bundle exports one patient: give exactly one --patient";
     return "";
@@ -135,6 +139,10 @@ int run_export(Context& ctx, const Options& o) {
                     ctx.config().get("format"))));
   if (std::string misuse = format_misuse(o); !misuse.empty()) return ctx.fail(Error::invalid_argument(misuse));
   if (o.format == "bundle") {
+    if (ctx.recipient_key())
+      return ctx.fail(Error::invalid_argument(
+          "a Bundle is written in plaintext; to hand one patient over sealed, export the Bulk layout: "
+          "ehr --recipient FILE.pub export --patient P --out DIR"));
     BundleExportOptions bo;
     bo.patient = o.patients.front();
     bo.output = o.output;
@@ -142,6 +150,7 @@ int run_export(Context& ctx, const Options& o) {
     bo.since = o.since;
     bo.until = o.until;
     bo.base_url = o.base_url;
+    bo.plaintext = o.plaintext;
     return run_export_bundle(ctx, bo);
   }
   auto start = std::chrono::steady_clock::now();
@@ -158,6 +167,16 @@ int run_export(Context& ctx, const Options& o) {
   eo.max_file_bytes = *max;
   eo.request = request_of(o);
   eo.cancelled = [] { return g_interrupted.load(); };
+  // Encrypted hand-over: --recipient FILE.pub (a global option) seals the output.
+  std::optional<Secret> sign_seed;
+  if (ctx.recipient_key()) eo.encrypt_to = &*ctx.recipient_key();
+  if (!o.sign.empty()) {
+    auto seed = secret_from_key_file(o.sign);
+    if (!seed.ok()) return ctx.fail(seed.error());
+    sign_seed = std::move(*seed);
+    eo.sign_with = &*sign_seed;
+  }
+  eo.plaintext = o.plaintext;
 
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
@@ -170,6 +189,8 @@ int run_export(Context& ctx, const Options& o) {
   SignalGuard signals;
   auto report = export_bulk(*session, eo, progress);
   if (!report.ok()) {
+    if (report.error().message().rfind("the access policy requires exports to be encrypted", 0) == 0)
+      ctx.add_hint("make the receiver's key pair with 'ehr key new --recipient -o NAME' and give them NAME.pub");
     if (report.error().is(ErrorCode::kAlreadyExists))
       ctx.add_hint("name a new directory, or remove the old one first; an export never overwrites one");
     return ctx.fail(report.error());
@@ -185,6 +206,9 @@ int run_export(Context& ctx, const Options& o) {
                                report->change_sequence)
                  : fmt::format("job {}: changes {} to {}, since {}", o.job, report->job_after_sequence + 1,
                                report->change_sequence, report->job_after_time));
+  if (eo.encrypt_to != nullptr)
+    ctx.info(fmt::format("sealed to {} (recipient key {}){}", eo.encrypt_to->label, eo.encrypt_to->hex(),
+                         sign_seed ? "; signed with key " + *signing_public_key(*sign_seed) : ""));
   if (!ctx.quiet()) {
     std::size_t files = report->output.size() + report->deleted.size() + 1;  // and manifest.json
     ctx.info(fmt::format("exported {} resource{}{} to {}: {} file{} ({:.1f} MB) in {:.1f} s",
@@ -235,6 +259,13 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   cmd.add_option("--max-file-size", o->max_file_size,
                  "start a new NDJSON file of the type past this size [default: 256M]")
       ->type_name("SIZE");
+  cmd.add_option("--sign", o->sign,
+                 "sign every sealed file with this Ed25519 signing key (a key file made with 'ehr key "
+                 "new'); needs --recipient FILE.pub")
+      ->type_name("KEYFILE");
+  cmd.add_flag("--plaintext", o->plaintext,
+               "write plaintext even where the access policy requires encrypted exports "
+               "(export_requires_encryption)");
   cmd.footer(
       "Writes the FHIR Bulk Data layout: Type.001.ndjson files (one resource type each),\n"
       "manifest.json (transactionTime, the files with their counts and SHA-256), and with\n"
@@ -256,9 +287,17 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "0600) or -o - (stdout). With --patient, every format also takes along the stored\n"
       "Practitioner, PractitionerRole, Organization, Location and Medication records the\n"
       "patient's records reference. See ehr-export(1) for the columns and the Bundle.\n\n"
-      "Exit status: 0 exported; 1 an unknown patient; 64 bad arguments; 73 DIR exists and\n"
-      "is not empty, FILE exists, or either cannot be created; 74 I/O error; 75 the database\n"
-      "is busy or the job is running; 77 access denied; 130 interrupted.\n\n"
+      "Encrypted hand-over: with --recipient FILE.pub (a recipient key made by 'ehr key new\n"
+      "--recipient') every file, manifest.json included, is sealed to that key as it is\n"
+      "written and named NAME.ehrenc; the disclosure names the key's label. Only its\n"
+      "identity opens them (ehr import --identity); a changed byte is detected. --sign\n"
+      "KEYFILE adds an Ed25519 signature the receiver checks with 'ehr import --signer KEY'.\n"
+      "A policy with export_requires_encryption refuses plaintext unless --plaintext.\n\n"
+      "Exit status: 0 exported; 1 an unknown patient; 64 bad arguments; 65 a malformed\n"
+      "recipient key file; 66 a key file is missing; 73 DIR exists and is not empty, FILE\n"
+      "exists, or either cannot be created; 74 I/O error; 75 the database is busy or the job\n"
+      "is running; 77 access denied (also a plaintext export the policy forbids); 130\n"
+      "interrupted.\n\n"
       "Examples:\n"
       "  ehr export --out /srv/export/2026-12-05\n"
       "  ehr export --out out --type Patient,Observation --since 2026-12-01T00:00:00Z\n"
@@ -266,6 +305,7 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "  ehr --recipient 'St. Elsewhere' --purpose treatment export --patient p1 --out transfer\n"
       "  ehr --recipient 'St. Elsewhere' export --format bundle --patient p1 -o p1.json\n"
       "  ehr export --format csv --type Observation --out labs\n"
+      "  ehr --recipient elsewhere.pub export --patient p1 --sign /etc/ehr/sign.key --out transfer\n"
       "  ehr export --quiet --out /srv/export/$(date +%F) --since \"$(jq -r .transactionTime last/manifest.json)\"");
   run = [o](Context& ctx) { return run_export(ctx, *o); };
 }

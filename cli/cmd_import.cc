@@ -30,6 +30,8 @@ struct Options {
   std::string rejects;
   std::string report;
   std::string max_record_size = "64M";
+  std::string identity;  // --identity FILE
+  std::string signer;    // --signer KEY (hex)
 };
 
 // "64M", "1G", "512K", "1048576" -> bytes.
@@ -211,6 +213,21 @@ int run_import(Context& ctx, Options& o) {
   if (!o.report.empty() && o.report == o.rejects)
     return ctx.fail(Error::invalid_argument("--report and --rejects must be different files"));
 
+  // Sealed inputs (an encrypted export): the identity and the signer.
+  std::optional<Identity> identity;
+  if (!o.identity.empty()) {
+    auto id = Identity::read_file(o.identity);
+    if (!id.ok()) return ctx.fail(id.error());
+    identity.emplace(std::move(*id));
+    io.unseal.identity = &*identity;
+  }
+  if (!o.signer.empty()) {
+    if (o.signer.size() != 64 || o.signer.find_first_not_of("0123456789abcdef") != std::string::npos)
+      return ctx.fail(Error::invalid_argument(
+          "--signer must be a public key of 64 lower-case hex digits (as ehr export --sign prints)"));
+    io.unseal.signer = o.signer;
+  }
+
   // The medication-allergy check of ehr care runs on every medication.
   auto care_rules = load_care_rules(ctx);
   if (!care_rules.ok()) return ctx.fail(care_rules.error());
@@ -233,7 +250,13 @@ int run_import(Context& ctx, Options& o) {
                               return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                             });
   auto report = import_paths(*session, o.paths, io, sink, progress);
-  if (!report.ok()) return ctx.fail(report.error());
+  if (!report.ok()) {
+    // The database is open: an authentication failure is a sealed file's.
+    if (report.error().is(ErrorCode::kAuthFailed))
+      ctx.add_hint("sealed files open with the identity of the recipient key they were sealed to "
+                   "(the file 'ehr key new --recipient -o NAME' wrote as NAME)");
+    return ctx.fail(report.error());
+  }
   sink.finish();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   int code = kExitOk;
@@ -305,20 +328,31 @@ void setup_import(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   cmd.add_option("--max-record-size", o->max_record_size,
                  "the largest NDJSON line, CSV record or Bundle file [default: 64M]")
       ->type_name("SIZE");
+  cmd.add_option("--identity", o->identity,
+                 "open sealed files (an encrypted export, *.ehrenc) with this identity, made by 'ehr "
+                 "key new --recipient -o FILE'")
+      ->type_name("FILE");
+  cmd.add_option("--signer", o->signer,
+                 "require every sealed file to be signed by this Ed25519 public key (64 hex digits, "
+                 "as the sender's ehr export --sign printed)")
+      ->type_name("KEY");
   cmd.footer(
       "Formats are told apart by content: a JSON document (a Bundle or one resource), NDJSON (one\n"
       "resource or Bundle per line), a Synthea CSV table (by its header), other CSV with --mapping.\n"
       "Directories are read whole, referenced records first. Importing the same data again\n"
-      "changes nothing.\n\n"
+      "changes nothing. Sealed files (an export to a recipient key) are decrypted as they are\n"
+      "read with --identity; a changed byte fails the file and nothing of it is imported.\n\n"
       "Exit status: 0 all imported; 3 some records rejected (--on-error continue), the rest\n"
-      "committed; 65 unusable input or a rejected record (--on-error stop); 66 a missing path;\n"
-      "77 access denied; 78 a bad mapping file.\n\n"
+      "committed; 65 unusable input, a rejected record (--on-error stop), or a sealed file\n"
+      "that was changed, cut short or not signed by --signer; 66 a missing path; 77 access\n"
+      "denied, or a sealed file without its identity (--identity); 78 a bad mapping file.\n\n"
       "Examples:\n"
       "  ehr import ./synthea/output/csv\n"
       "  ehr import --on-error continue --rejects rejects.ndjson /srv/bulk/export-2026-12-01/\n"
       "  curl -s https://lab.example/results.ndjson | ehr import --quiet -\n"
       "  ehr import --format csv --mapping labs.yaml --delimiter ';' labs.csv\n"
-      "  ehr import --dry-run --report - bundle.json");
+      "  ehr import --dry-run --report - bundle.json\n"
+      "  ehr import --identity /etc/ehr/elsewhere --signer 3b6a...e1 /srv/inbox/transfer/");
   run = [o](Context& ctx) { return run_import(ctx, *o); };
 }
 

@@ -51,7 +51,7 @@ int Context::fail(const Error& e) {
     default:
       error(e.message());
   }
-  if (e.code() == ErrorCode::kAuthFailed)
+  if (e.code() == ErrorCode::kAuthFailed && pending_hints_.empty())  // else the caller knows better
     hint("check --user, and --key-file or --passphrase-file (or EHR_KEY_FILE, EHR_PASSPHRASE_FILE)");
   if (e.code() == ErrorCode::kBusy) hint("another ehr process holds the lock; retry later");
   for (const auto& h : pending_hints_) hint(h);

@@ -7,11 +7,13 @@
 #ifndef EHR_CLI_CONTEXT_H_
 #define EHR_CLI_CONTEXT_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "ehr/config.h"
 #include "ehr/json.h"
+#include "ehr/seal.h"
 #include "ehr/status.h"
 #include "io.h"
 #include "output.h"
@@ -35,6 +37,10 @@ class Context {
   // --recipient ("" when nobody outside the organisation receives the data).
   const std::string& purpose() const { return purpose_; }
   const std::string& recipient() const { return recipient_; }
+  // When --recipient named a recipient key file (ehr key new --recipient):
+  // its key, whose label is recipient(); exports are sealed to it.
+  const std::optional<RecipientKey>& recipient_key() const { return recipient_key_; }
+  void set_recipient_key(RecipientKey key) { recipient_key_ = std::move(key); }
   void set_purpose(std::string purpose, std::string recipient) {
     purpose_ = std::move(purpose);
     recipient_ = std::move(recipient);
@@ -72,6 +78,7 @@ class Context {
   bool recovery_;
   std::string purpose_;
   std::string recipient_;
+  std::optional<RecipientKey> recipient_key_;
   Style err_style_;
   RenderOptions render_;
   std::vector<std::string> pending_hints_;

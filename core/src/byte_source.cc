@@ -186,6 +186,24 @@ Result<bool> ByteSource::next_line(std::string& line, size_t max, bool& too_long
   return true;
 }
 
+Result<size_t> ByteSource::read(char* dst, size_t n) {
+  if (pos_ < end_) {
+    size_t k = std::min(n, end_ - pos_);
+    std::memcpy(dst, buf_.get() + pos_, k);
+    pos_ += k;
+    return k;
+  }
+  if (eof_ || n == 0) return size_t{0};
+  if (!error_.ok()) return error_.error();
+  consumed_ += pos_;
+  pos_ = end_ = 0;
+  auto got = read_some(dst, n);
+  if (!got.ok()) return got.error();
+  if (*got == 0) eof_ = true;
+  consumed_ += *got;
+  return got;
+}
+
 Result<bool> ByteSource::read_all(std::string& out, size_t max) {
   out.clear();
   for (;;) {

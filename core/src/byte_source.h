@@ -59,6 +59,10 @@ class ByteSource {
   // The error that ended next_byte early, if any.
   const Status& error() const { return error_; }
 
+  // Reads up to `n` bytes into `dst`, buffered ones first; 0 at the end.
+  // Errors: kIoError.
+  Result<size_t> read(char* dst, size_t n);
+
   // Reads everything left, up to `max` bytes, into `out`; returns false
   // (out cleared) when there is more than `max`. Errors: kIoError.
   Result<bool> read_all(std::string& out, size_t max);

@@ -226,6 +226,67 @@ bool x25519(Bytes sk, Bytes pk, MutBytes shared) {
   return crypto_scalarmult(shared.data(), sk.data(), pk.data()) == 0;
 }
 
+void box_seal(Bytes plaintext, Bytes pk, MutBytes out) {
+  ensure_init();
+  crypto_box_seal(out.data(), plaintext.data(), plaintext.size(), pk.data());
+}
+
+bool box_seal_open(Bytes sealed, Bytes pk, Bytes sk, MutBytes out) {
+  ensure_init();
+  if (crypto_box_seal_open(out.data(), sealed.data(), sealed.size(), pk.data(), sk.data()) == 0) return true;
+  sodium_memzero(out.data(), out.size());
+  return false;
+}
+
+static_assert(crypto_secretstream_xchacha20poly1305_HEADERBYTES == kStreamHeaderBytes);
+static_assert(crypto_secretstream_xchacha20poly1305_ABYTES == kStreamOverhead);
+static_assert(crypto_secretstream_xchacha20poly1305_KEYBYTES == kKeyBytes);
+
+SecretStream::SecretStream() {
+  static_assert(sizeof(crypto_secretstream_xchacha20poly1305_state) <= sizeof(state_));
+  ensure_init();
+  sodium_memzero(state_, sizeof(state_));
+}
+
+SecretStream::~SecretStream() { sodium_memzero(state_, sizeof(state_)); }
+
+namespace {
+crypto_secretstream_xchacha20poly1305_state* stream_state(unsigned char* s) {
+  return reinterpret_cast<crypto_secretstream_xchacha20poly1305_state*>(s);
+}
+}  // namespace
+
+void SecretStream::init_push(Bytes key, MutBytes header) {
+  crypto_secretstream_xchacha20poly1305_init_push(stream_state(state_), header.data(), key.data());
+}
+
+void SecretStream::push(Bytes in, Bytes ad, bool final, MutBytes out) {
+  crypto_secretstream_xchacha20poly1305_push(
+      stream_state(state_), out.data(), nullptr, in.data(), in.size(), ad.empty() ? nullptr : ad.data(),
+      ad.size(),
+      final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+}
+
+bool SecretStream::init_pull(Bytes key, Bytes header) {
+  return crypto_secretstream_xchacha20poly1305_init_pull(stream_state(state_), header.data(), key.data()) == 0;
+}
+
+bool SecretStream::pull(Bytes in, Bytes ad, MutBytes out, bool& final) {
+  unsigned char tag = 0;
+  if (crypto_secretstream_xchacha20poly1305_pull(stream_state(state_), out.data(), nullptr, &tag, in.data(),
+                                                 in.size(), ad.empty() ? nullptr : ad.data(), ad.size()) != 0) {
+    sodium_memzero(out.data(), out.size());
+    return false;
+  }
+  // Only the two tags this format writes are accepted.
+  if (tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL && tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE) {
+    sodium_memzero(out.data(), out.size());
+    return false;
+  }
+  final = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+  return true;
+}
+
 std::string base32_encode(Bytes data) {
   std::string out;
   out.reserve((data.size() * 8 + 4) / 5);

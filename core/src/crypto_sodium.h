@@ -9,6 +9,8 @@
 //   - BLAKE2b (crypto_generichash), keyed and unkeyed, one-shot or streaming
 //   - Argon2id13 (crypto_pwhash) with explicit KdfParams
 //   - X25519 (crypto_scalarmult), used by key slots; see store_header.h
+//   - sealed boxes (crypto_box_seal) and crypto_secretstream_xchacha20poly1305,
+//     used by sealed export files; see ehr/seal.h
 //   - RFC 4648 base32 for recovery codes
 //   - disable_core_dumps()
 //
@@ -183,6 +185,46 @@ void x25519_base(Bytes sk, MutBytes pk);
 // low-order point (all-zero result).
 // REQUIRES: all 32 bytes
 [[nodiscard]] bool x25519(Bytes sk, Bytes pk, MutBytes shared);
+
+// Sealed boxes (crypto_box_seal: ephemeral X25519 + XSalsa20-Poly1305):
+// anonymous encryption to a public key.
+inline constexpr std::size_t kBoxSealOverhead = 48;
+// Writes `plaintext` sealed to `pk` into `out`.
+// REQUIRES: pk.size() == 32, out.size() == plaintext.size() + 48
+void box_seal(Bytes plaintext, Bytes pk, MutBytes out);
+// Opens a sealed box with the key pair (pk, sk) into `out`; false when it
+// was not sealed to pk or was changed (`out` is then wiped).
+// REQUIRES: pk, sk 32 bytes; sealed.size() >= 48; out.size() == sealed.size() - 48
+[[nodiscard]] bool box_seal_open(Bytes sealed, Bytes pk, Bytes sk, MutBytes out);
+
+// crypto_secretstream_xchacha20poly1305: a sequence of authenticated
+// messages under one key, each 17 bytes longer than its plaintext, the last
+// one tagged final. One object pushes or pulls, not both; the state is
+// wiped when it is destroyed.
+inline constexpr std::size_t kStreamHeaderBytes = 24;
+inline constexpr std::size_t kStreamOverhead = 17;
+class SecretStream {
+ public:
+  SecretStream();
+  ~SecretStream();
+  SecretStream(const SecretStream&) = delete;
+  SecretStream& operator=(const SecretStream&) = delete;
+
+  // Starts pushing under `key`, writing the stream header.
+  // REQUIRES: key.size() == 32, header.size() == 24
+  void init_push(Bytes key, MutBytes header);
+  // Encrypts one message. REQUIRES: out.size() == in.size() + 17
+  void push(Bytes in, Bytes ad, bool final, MutBytes out);
+  // Starts pulling; false for a header that cannot be used.
+  // REQUIRES: key.size() == 32, header.size() == 24
+  [[nodiscard]] bool init_pull(Bytes key, Bytes header);
+  // Verifies and decrypts one message; false when it does not authenticate.
+  // REQUIRES: in.size() >= 17, out.size() == in.size() - 17
+  [[nodiscard]] bool pull(Bytes in, Bytes ad, MutBytes out, bool& final);
+
+ private:
+  alignas(16) unsigned char state_[64];
+};
 
 // RFC 4648 base32 (alphabet A-Z2-7), without '=' padding.
 std::string base32_encode(Bytes data);

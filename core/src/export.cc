@@ -24,6 +24,7 @@
 #include "crypto_sodium.h"
 #include "export_internal.h"
 #include "ehr/json.h"
+#include "ehr/seal.h"
 #include "ehr/validate.h"
 #include "instant.h"
 #include "session_impl.h"
@@ -57,16 +58,29 @@ class OutFile {
     if (fd_ >= 0) ::close(fd_);
   }
 
-  Status open(const std::string& path) {
+  // With options.encrypt_to, the file is sealed (ehr/seal.h) as it is
+  // written; bytes() and sha256() are then those of the sealed file.
+  Status open(const std::string& path, const ExportOptions& options) {
     path_ = path;
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd_ < 0) return Error::cant_create(fmt::format("cannot create {}: {}", path, errno_text(errno)));
     ::fchmod(fd_, 0600);  // whatever the umask says
+    if (options.encrypt_to != nullptr) {
+      auto w = SealWriter::begin(*options.encrypt_to, options.sign_with,
+                                 [this](std::string_view b) { return write_raw(b); });
+      if (!w.ok()) return w.error();
+      seal_ = std::make_unique<SealWriter>(std::move(*w));
+    }
     return {};
   }
   bool is_open() const { return fd_ >= 0; }
 
   Status write(std::string_view data) {
+    if (seal_) return seal_->write(data);
+    return write_raw(data);
+  }
+
+  Status write_raw(std::string_view data) {
     sha_.update(data);
     bytes_ += static_cast<std::int64_t>(data.size());
     buffer_.append(data);
@@ -76,6 +90,7 @@ class OutFile {
 
   // Flushes, fsyncs and closes; the digest is then sha256().
   Status close() {
+    if (seal_) EHR_TRY(seal_->finish());
     EHR_TRY(flush());
     if (::fsync(fd_) != 0) return Error::io_error(fmt::format("cannot sync {}: {}", path_, errno_text(errno)));
     int rc = ::close(fd_);
@@ -105,6 +120,7 @@ class OutFile {
 
   std::string path_;
   int fd_ = -1;
+  std::unique_ptr<SealWriter> seal_;
   std::string buffer_;
   crypto::Sha256 sha_;
   std::int64_t bytes_ = 0;
@@ -117,10 +133,10 @@ class OutFile {
 // lines given with their CRLF.
 class FileSeries {
  public:
-  FileSeries(std::string root, std::string subdir, std::string type, std::int64_t limit,
+  FileSeries(std::string root, std::string subdir, std::string type, const ExportOptions& options,
              std::vector<ExportFile>& done, const std::vector<std::string>* csv_header = nullptr)
-      : root_(std::move(root)), subdir_(std::move(subdir)), type_(std::move(type)), limit_(limit), done_(done),
-        csv_header_(csv_header) {}
+      : root_(std::move(root)), subdir_(std::move(subdir)), type_(std::move(type)), options_(options),
+        limit_(options.max_file_bytes), done_(done), csv_header_(csv_header) {}
 
   Status write_line(std::string_view json) {
     std::int64_t size = static_cast<std::int64_t>(json.size()) + 1;
@@ -128,11 +144,13 @@ class FileSeries {
     if (!file_) {
       ++number_;
       current_.type = type_;
-      current_.url = csv_header_ ? fmt::format("{}{}.csv", subdir_.empty() ? "" : subdir_ + "/", type_)
-                                 : fmt::format("{}{}.{:03}.ndjson", subdir_.empty() ? "" : subdir_ + "/", type_, number_);
+      std::string dir = subdir_.empty() ? "" : subdir_ + "/";
+      std::string_view sealed = options_.encrypt_to != nullptr ? kSealSuffix : std::string_view();
+      current_.url = csv_header_ ? fmt::format("{}{}.csv{}", dir, type_, sealed)
+                                 : fmt::format("{}{}.{:03}.ndjson{}", dir, type_, number_, sealed);
       current_.count = 0;
       file_ = std::make_unique<OutFile>();
-      EHR_TRY(file_->open(root_ + "/" + current_.url));
+      EHR_TRY(file_->open(root_ + "/" + current_.url, options_));
       if (csv_header_) EHR_TRY(file_->write(detail::csv_line(*csv_header_)));
     }
     EHR_TRY(file_->write(json));
@@ -153,6 +171,7 @@ class FileSeries {
 
  private:
   std::string root_, subdir_, type_;
+  const ExportOptions& options_;
   std::int64_t limit_;
   std::vector<ExportFile>& done_;
   const std::vector<std::string>* csv_header_;
@@ -475,7 +494,7 @@ class Exporter {
       }
       if (type != series_type) {
         if (series) EHR_TRY(series->close());
-        series = std::make_unique<FileSeries>(root_, "", type, o_.max_file_bytes, r_.output,
+        series = std::make_unique<FileSeries>(root_, "", type, o_, r_.output,
                                               csv() ? &detail::csv_record_columns() : nullptr);
         series_type = type;
       }
@@ -527,7 +546,7 @@ class Exporter {
     }
     if (deleted_.empty()) return {};
     if (csv()) {
-      FileSeries series(root_, "", "deleted", o_.max_file_bytes, r_.deleted, &detail::csv_deleted_columns());
+      FileSeries series(root_, "", "deleted", o_, r_.deleted, &detail::csv_deleted_columns());
       for (const auto& [key, patient] : deleted_) {
         std::string line = detail::csv_line({key.first, key.second, patient});
         written_ += static_cast<std::int64_t>(line.size());
@@ -539,7 +558,7 @@ class Exporter {
     }
     if (::mkdir((root_ + "/deleted").c_str(), 0700) != 0)
       return Error::cant_create(fmt::format("cannot create {}/deleted: {}", root_, errno_text(errno)));
-    FileSeries series(root_, "deleted", "Bundle", o_.max_file_bytes, r_.deleted);
+    FileSeries series(root_, "deleted", "Bundle", o_, r_.deleted);
     constexpr std::size_t kPerBundle = 1000;
     std::vector<std::string> urls;
     auto flush = [&]() -> Status {
@@ -608,7 +627,7 @@ class Exporter {
     m.set("extension", std::move(ext));
     std::string text = to_json_pretty(m) + "\n";
     OutFile f;
-    EHR_TRY(f.open(root_ + "/manifest.json"));
+    EHR_TRY(f.open(root_ + "/manifest.json" + (o_.encrypt_to != nullptr ? std::string(kSealSuffix) : ""), o_));
     EHR_TRY(f.write(text));
     EHR_TRY(f.close());
     r_.bytes = f.bytes();  // every file, exactly (CSV headers included)
@@ -658,12 +677,37 @@ Result<std::string> bound(const char* option, const std::string& value) {
   return instant;
 }
 
+// The encryption options against each other and the policy.
+Status check_sealing(SessionImpl& s, const ExportOptions& o) {
+  if (o.sign_with != nullptr && o.encrypt_to == nullptr)
+    return Error::invalid_argument("--sign needs a recipient key (--recipient FILE.pub): signatures are part of sealed files");
+  if (o.plaintext && o.encrypt_to != nullptr)
+    return Error::invalid_argument("--plaintext and a recipient key (--recipient FILE.pub) are mutually exclusive");
+  if (o.encrypt_to == nullptr) return detail::refuse_unasked_plaintext(s, o.plaintext);
+  return {};
+}
+
 }  // namespace
+
+Status detail::refuse_unasked_plaintext(SessionImpl& s, bool plaintext) {
+  if (!plaintext && s.policy().export_requires_encryption()) {
+    AuditRecord rec;
+    rec.action = "export";
+    rec.outcome = "denied";
+    rec.detail = "plaintext export: the policy requires encryption";
+    s.record_denial(rec);
+    return Error::access_denied(
+        "the access policy requires exports to be encrypted: name a recipient key with --recipient FILE.pub, "
+        "or give --plaintext to write plaintext anyway");
+  }
+  return {};
+}
 
 Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, ProgressSink& progress) {
   SessionImpl& s = SessionImpl::of(session);
   if (o.out_dir.empty()) return Error::invalid_argument("name the output directory (--out)");
   if (o.max_file_bytes <= 0) return Error::invalid_argument("the largest file size must be more than 0");
+  EHR_TRY(check_sealing(s, o));
   Window w;
   for (const auto& t : o.types) {
     if (!is_r4_resource_type(t))

@@ -226,6 +226,7 @@ Result<BundleExportReport> export_patient_bundle(Session& session, const BundleE
   // May the user export at all? (Each record is decided again below.)
   auto d = authorize(s, Action::kExport, Target{"Patient", "", "", ""});
   if (!d.ok()) return d.error();
+  EHR_TRY(detail::refuse_unasked_plaintext(s, o.plaintext));
   if (o.output != "-") EHR_TRY(check_output(o.output));
   auto id = resolve_patient_key(s, o.patient);
   if (!id.ok()) return id.error();

@@ -11,6 +11,11 @@
 #include <vector>
 
 #include "ehr/json.h"
+#include "ehr/status.h"
+
+namespace ehr {
+class SessionImpl;
+}  // namespace ehr
 
 namespace ehr::detail {
 
@@ -23,6 +28,11 @@ const std::vector<std::string>& referenced_types();
 // current (not retracted) records of `patients` patients reference,
 // followed transitively. Binds `patients` placeholders: the patient ids.
 std::string referenced_records_sql(std::size_t patients);
+
+// The policy's export_requires_encryption against a plaintext output:
+// kAccessDenied (the denial audited) when the policy requires encryption
+// and `plaintext` (--plaintext) was not given. export.cc.
+Status refuse_unasked_plaintext(SessionImpl& s, bool plaintext);
 
 // --- CSV (export_csv.cc) ---------------------------------------------------------
 // RFC 4180: fields separated by ',', records ended by CRLF, a field quoted

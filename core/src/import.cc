@@ -97,6 +97,44 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The plaintext of a sealed file, decrypted as it is read (ehr/seal.h).
+class SealedSource final : public ByteSource {
+ public:
+  SealedSource(std::unique_ptr<ByteSource> inner, SealReader reader)
+      : ByteSource(inner->name(), inner->size()), inner_(std::move(inner)), reader_(std::move(reader)) {}
+
+ protected:
+  Result<size_t> read_some(char* dst, size_t n) override { return reader_.read(dst, n); }
+
+ private:
+  std::unique_ptr<ByteSource> inner_;
+  SealReader reader_;
+};
+
+// Opens `path` ("-": standard input, or o.stdin_stream); a sealed file
+// comes back as the source of its plaintext.
+Result<std::unique_ptr<ByteSource>> open_input(const std::string& path, const ImportOptions& o) {
+  auto src = path == "-" && o.stdin_stream != nullptr
+                 ? Result<std::unique_ptr<ByteSource>>(ByteSource::from_stream(*o.stdin_stream))
+                 : ByteSource::open_file(path);
+  if (!src.ok()) return src;
+  auto head = (*src)->peek(8);
+  if (!head.ok()) return head.error();
+  if (!is_sealed(*head)) return src;
+  ByteSource* inner = src->get();
+  auto reader = SealReader::open([inner](char* dst, size_t n) { return inner->read(dst, n); }, inner->name(),
+                                 o.unseal);
+  if (!reader.ok()) return reader.error();
+  return std::unique_ptr<ByteSource>(new SealedSource(std::move(*src), std::move(*reader)));
+}
+
+// The file name without a trailing ".ehrenc" (a sealed file is read as what it seals).
+std::string unsealed_name(const std::string& path) {
+  if (path.size() > kSealSuffix.size() && path.compare(path.size() - kSealSuffix.size(), kSealSuffix.size(), kSealSuffix) == 0)
+    return path.substr(0, path.size() - kSealSuffix.size());
+  return path;
+}
+
 std::string text_of(const Json* j) { return j != nullptr && j->is_string() ? j->text() : ""; }
 
 // --- planning -------------------------------------------------------------------
@@ -248,11 +286,12 @@ class Planner {
     std::set<std::string> errors;
     fs::path manifest = fs::path(dir) / "manifest.json";
     for (const auto& f : files)
-      if (fs::path(f) == manifest) errors = manifest_errors(f, dir);
+      if (fs::path(unsealed_name(f)) == manifest) errors = manifest_errors(f, dir);
     for (const auto& f : files) {
-      std::string ext = fs::path(f).extension().string();
+      std::string ext = fs::path(unsealed_name(f)).extension().string();
       for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (errors.count(fs::path(f).lexically_normal().string()) > 0) {
+      if (errors.count(fs::path(f).lexically_normal().string()) > 0 ||
+          errors.count(fs::path(unsealed_name(f)).lexically_normal().string()) > 0) {
         skip(f, "an error file of a Bulk Data export");
         continue;
       }
@@ -266,9 +305,9 @@ class Planner {
     return {};
   }
 
-  static std::set<std::string> manifest_errors(const std::string& path, const std::string& dir) {
+  std::set<std::string> manifest_errors(const std::string& path, const std::string& dir) {
     std::set<std::string> out;
-    auto src = ByteSource::open_file(path);
+    auto src = open_input(path, o_);
     if (!src.ok()) return out;
     std::string text;
     auto all = (*src)->read_all(text, 16 << 20);
@@ -291,9 +330,7 @@ class Planner {
   }
 
   Status add_file(const std::string& path, bool named) {
-    auto src = path == "-" && o_.stdin_stream != nullptr
-                   ? Result<std::unique_ptr<ByteSource>>(ByteSource::from_stream(*o_.stdin_stream))
-                   : ByteSource::open_file(path);
+    auto src = open_input(path, o_);
     if (!src.ok()) return src.error();
     in_total_bytes_ += (*src)->size();
     Input in;
@@ -358,7 +395,7 @@ class Planner {
           in.mapping = mapping_;
           in.format = "csv:" + mapping_->name();
         } else {
-          in.mapping = synthea_table(path, header);
+          in.mapping = synthea_table(unsealed_name(path), header);
           if (in.mapping == nullptr)
             return Error::invalid_data(fmt::format(
                 "{}: not a Synthea CSV table this ehr knows (by its header); read it with --mapping FILE",
@@ -1476,7 +1513,7 @@ Status Importer::import_input(Input& in) {
   if (in.held) {
     owned = std::move(in.held);
   } else {
-    auto src = ByteSource::open_file(in.path);
+    auto src = open_input(in.path, o_);
     if (!src.ok()) return src.error();
     owned = std::move(*src);
   }

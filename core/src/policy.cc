@@ -78,6 +78,7 @@ struct Policy::Data {
     std::vector<Rule> deny;
   };
   int emergency_minutes = 60;
+  bool export_requires_encryption = false;
   std::map<std::string, std::set<std::string>, std::less<>> labels;  // name -> codes
   std::map<std::string, std::string, std::less<>> label_of_code;
   std::vector<Role> roles;
@@ -151,7 +152,14 @@ class Parser {
     Data d;
     if (const YamlNode* s = root.get("settings")) {
       if (!s->is_map()) return error(*s, "settings must be a map");
-      EHR_TRY(check_keys(*s, {"emergency_minutes"}, "settings"));
+      EHR_TRY(check_keys(*s, {"emergency_minutes", "export_requires_encryption"}, "settings"));
+      if (const YamlNode* m = s->get("export_requires_encryption")) {
+        auto v = scalar(*m, "export_requires_encryption");
+        if (!v.ok()) return v.error();
+        if (*v != "true" && *v != "false")
+          return error(*m, "export_requires_encryption must be true or false");
+        d.export_requires_encryption = *v == "true";
+      }
       if (const YamlNode* m = s->get("emergency_minutes")) {
         auto v = scalar(*m, "emergency_minutes");
         if (!v.ok()) return v.error();
@@ -531,5 +539,6 @@ bool Policy::scopes_to_care_team(const std::vector<std::string>& roles) const {
 }
 
 int Policy::emergency_minutes() const { return d_->emergency_minutes; }
+bool Policy::export_requires_encryption() const { return d_->export_requires_encryption; }
 
 }  // namespace ehr

@@ -96,6 +96,10 @@ class Policy {
   bool scopes_to_care_team(const std::vector<std::string>& roles) const;
   // Minutes one break-the-glass grant lasts.
   int emergency_minutes() const;
+  // settings.export_requires_encryption (default false): whether an export
+  // must be sealed to a recipient key unless plaintext is asked for
+  // explicitly (ehr/export.h ExportOptions::plaintext).
+  bool export_requires_encryption() const;
   // The label names whose codes `codes` carries ("restricted", ...).
   std::vector<std::string> label_names(const std::vector<std::string>& codes) const;
 

@@ -48,6 +48,13 @@
 //    export) per patient whose records it wrote, with the count per type,
 //    and one for the run; with a session recipient they are disclosures
 //    (ehr/audit.h list_disclosures).
+//  - Encrypted hand-over (encrypt_to): every file, manifest.json included,
+//    is sealed to the recipient's key as it is written (ehr/seal.h; no
+//    plaintext reaches the disk) and named with ".ehrenc" appended
+//    (Patient.001.ndjson.ehrenc, deleted/Bundle.001.ndjson.ehrenc,
+//    manifest.json.ehrenc). The manifest's url, bytes and sha256 describe
+//    the sealed files, so a receiver can check them before decrypting.
+//    With sign_with, each file also carries an Ed25519 signature.
 //
 // Thread safety: as the Session.
 
@@ -61,6 +68,7 @@
 #include <vector>
 
 #include "ehr/progress.h"
+#include "ehr/seal.h"
 #include "ehr/session.h"
 #include "ehr/status.h"
 
@@ -115,6 +123,15 @@ struct ExportOptions {
   std::string job;
   // The manifest's "request": what was asked, with no secret in it.
   std::string request;
+  // Seal every file to this recipient key (see above). nullptr = plaintext.
+  const RecipientKey* encrypt_to = nullptr;
+  // With encrypt_to: sign every file with this signing key (the 32-byte
+  // Ed25519 seed of a key file, as ehr/audit.h signing_public_key takes).
+  // nullptr = unsigned.
+  const Secret* sign_with = nullptr;
+  // Plaintext output asked for explicitly (ehr export --plaintext): needed
+  // without encrypt_to when the policy's export_requires_encryption is set.
+  bool plaintext = false;
   // Polled between records; when it returns true the run stops with
   // kInterrupted and leaves nothing behind. Empty = never.
   std::function<bool()> cancelled;
@@ -153,7 +170,10 @@ struct ExportReport {
 // Exports the session's records to options.out_dir.
 // Errors (nothing left behind): kInvalidArgument for an empty out_dir, an
 // unknown type, a malformed since or until, until not after since,
-// max_file_bytes <= 0; kNotFound "no patient P"; kConflict when an MRN
+// max_file_bytes <= 0, sign_with without encrypt_to, plaintext with
+// encrypt_to; kAccessDenied "the access policy requires exports to be
+// encrypted: ..." (audited) when the policy requires encryption and neither
+// encrypt_to nor plaintext is given; kNotFound "no patient P"; kConflict when an MRN
 // names several patients; kAccessDenied (audited); kAlreadyExists "DIR
 // exists and is not empty" (or is not a directory); kCantCreate when the
 // parent is missing or not writable; kIoError (also "exported to DIR, but

@@ -64,6 +64,10 @@ struct BundleExportOptions {
   // An absolute http(s) URL without query or fragment: entries get fullUrl
   // base_url/Type/id (a trailing '/' is dropped). "" = no fullUrl.
   std::string base_url;
+  // Plaintext asked for explicitly (--plaintext): needed when the policy's
+  // export_requires_encryption is set, as a Bundle is never sealed
+  // (kAccessDenied, audited, without it).
+  bool plaintext = false;
 };
 
 struct BundleExportReport {

@@ -25,6 +25,12 @@
 //  - Every write passes the access decision point (action import) and each
 //    chunk of up to 1000 written records gets one Provenance resource (who,
 //    when, which file) and one audit entry (its patients, counts per type).
+//  - Sealed files (ehr/seal.h; an encrypted export, named *.ehrenc) are
+//    told apart by their magic and decrypted as they are read, with
+//    ImportOptions::unseal.identity; each chunk authenticates before any
+//    record in it is used, so a changed byte fails its file (whose
+//    transaction rolls back; with batch_size, earlier batches of it stay).
+//    A sealed file without an identity is an error before anything is read.
 //  - Memory is constant in the input's size: one record is held at a time
 //    (a whole Bundle for Bundles), references resolve through the database.
 //
@@ -42,6 +48,7 @@
 
 #include "ehr/care.h"
 #include "ehr/progress.h"
+#include "ehr/seal.h"
 #include "ehr/session.h"
 #include "ehr/status.h"
 
@@ -90,6 +97,11 @@ struct ImportOptions {
   // conflict rejects the record instead (audited as a refused create).
   const DrugClassMap* drug_classes = nullptr;
   bool strict_allergies = false;
+  // Sealed inputs: the identity that opens them and the signer they must
+  // carry (ehr/seal.h). Errors of sealed files (no or wrong identity:
+  // kAuthFailed; a changed byte, truncation, bad or missing signature:
+  // kCorruption) name the file and fail the import.
+  UnsealOptions unseal;
 };
 
 // One rejected record.
