@@ -10,8 +10,10 @@
 #include "commands.h"
 #include "ehr/audit.h"
 #include "ehr/export.h"
+#include "ehr/type_filter.h"
 #include "exit_codes.h"
 #include "export_bundle_run.h"
+#include "json_input.h"
 #include "progress.h"
 #include "store_open.h"
 
@@ -26,6 +28,9 @@ struct Options {
   std::string out;
   std::vector<std::string> types;
   std::vector<std::string> patients;
+  std::string group;  // a cohort file, "-" = stdin
+  std::vector<std::string> type_filters;
+  bool lenient = false;
   std::string since;
   std::string until;
   std::string job;
@@ -38,8 +43,10 @@ struct Options {
 std::string format_misuse(const Options& o) {
   if (o.format != "ndjson" && o.format != "csv" && o.format != "bundle")
     return fmt::format("--format must be ndjson, csv or bundle; got \"{}\"", o.format);
+  if (o.lenient && o.type_filters.empty()) return "--lenient applies only to --type-filter";
   if (o.format == "bundle") {
     if (!o.out.empty()) return "--out is for --format ndjson and csv; a bundle goes to -o FILE (or -o - for stdout)";
+    if (!o.group.empty()) return "--group is for --format ndjson and csv; a bundle is one patient's record (--patient)";
     if (!o.max_file_size.empty()) return "--max-file-size applies only to --format ndjson";
     if (!o.job.empty()) return "--job is for --format ndjson and csv; a bundle is one patient's whole record";
     if (!o.sign.empty()) return "--sign is for sealed directories (--format ndjson or csv with --recipient FILE.pub)";
@@ -107,6 +114,9 @@ std::string request_of(const Options& o) {
   std::string r = std::string("ehr export") + (o.format == "csv" ? " --format csv" : "") + " --out " + o.out;
   if (!o.types.empty()) r += " --type " + join(o.types);
   if (!o.patients.empty()) r += " --patient " + join(o.patients);
+  if (!o.group.empty()) r += " --group " + o.group;  // the file's name: never who is in it
+  for (const auto& f : o.type_filters) r += " --type-filter '" + f + "'";
+  if (o.lenient) r += " --lenient";
   if (!o.since.empty()) r += " --since " + o.since;
   if (!o.until.empty()) r += " --until " + o.until;
   if (!o.job.empty()) r += " --job " + o.job;
@@ -138,6 +148,16 @@ int run_export(Context& ctx, const Options& o) {
                     "command is for commands that print",
                     ctx.config().get("format"))));
   if (std::string misuse = format_misuse(o); !misuse.empty()) return ctx.fail(Error::invalid_argument(misuse));
+  std::vector<std::string> warnings;
+  auto type_filters = TypeFilterSet::parse(o.type_filters, o.lenient, &warnings);
+  if (!type_filters.ok()) {
+    std::vector<std::string> ignored;
+    if (!o.lenient && TypeFilterSet::parse(o.type_filters, true, &ignored).ok())
+      ctx.add_hint("--lenient ignores an unsupported parameter or a malformed value with a warning (as Bulk "
+                   "Data's Prefer: handling=lenient); see ehr-export(1) for the supported ones");
+    return ctx.fail(type_filters.error());
+  }
+  for (const auto& w : warnings) ctx.warning(w);
   if (o.format == "bundle") {
     if (ctx.recipient_key())
       return ctx.fail(Error::invalid_argument(
@@ -149,6 +169,7 @@ int run_export(Context& ctx, const Options& o) {
     bo.types = o.types;
     bo.since = o.since;
     bo.until = o.until;
+    bo.type_filters = std::move(*type_filters);
     bo.base_url = o.base_url;
     bo.plaintext = o.plaintext;
     return run_export_bundle(ctx, bo);
@@ -159,6 +180,12 @@ int run_export(Context& ctx, const Options& o) {
   eo.out_dir = o.out;
   eo.types = o.types;
   eo.patients = o.patients;
+  if (!o.group.empty()) {
+    auto text = read_text_input(ctx, o.group);
+    if (!text.ok()) return ctx.fail(text.error());
+    eo.group = ExportGroup{o.group, std::move(*text)};
+  }
+  eo.type_filters = std::move(*type_filters);
   eo.since = o.since;
   eo.until = o.until;
   eo.job = o.job;
@@ -206,6 +233,18 @@ int run_export(Context& ctx, const Options& o) {
                                report->change_sequence)
                  : fmt::format("job {}: changes {} to {}, since {}", o.job, report->job_after_sequence + 1,
                                report->change_sequence, report->job_after_time));
+  if (!ctx.quiet() && eo.group) {
+    std::string line = fmt::format("group {}: {} member{}", o.group == "-" ? "<stdin>" : o.group,
+                                   group(report->group_members), report->group_members == 1 ? "" : "s");
+    if (!o.job.empty() && !report->job_first_run) {
+      if (report->group_added > 0)
+        line += fmt::format(", {} new since the job's last run (exported with {} whole history)",
+                            group(report->group_added), report->group_added == 1 ? "its" : "their");
+      if (report->group_removed > 0)
+        line += fmt::format(", {} no longer in it (exported no more)", group(report->group_removed));
+    }
+    ctx.info(line);
+  }
   if (eo.encrypt_to != nullptr)
     ctx.info(fmt::format("sealed to {} (recipient key {}){}", eo.encrypt_to->label, eo.encrypt_to->hex(),
                          sign_seed ? "; signed with key " + *signing_public_key(*sign_seed) : ""));
@@ -247,6 +286,19 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
                  "separate with commas)")
       ->delimiter(',')
       ->type_name("ID");
+  cmd.add_option("--group", o->group,
+                 "a cohort: a file of patient ids or MRNs, one a line (# comments), or a FHIR Group "
+                 "resource; - for standard input; with --patient, the union. A --job reads it at every run "
+                 "and exports its new members whole")
+      ->type_name("FILE");
+  cmd.add_option("--type-filter", o->type_filters,
+                 "'Type?param=value[&param=value...]': records of Type only when they match this FHIR "
+                 "search (Bulk Data's _typeFilter; status, code, date, category); repeat: the filters of a "
+                 "type are ORed, types without one are not filtered")
+      ->type_name("FILTER");
+  cmd.add_flag("--lenient", o->lenient,
+               "ignore an unsupported type filter parameter or a malformed value, with a warning, "
+               "instead of failing (as Prefer: handling=lenient)");
   cmd.add_option("--since", o->since,
                  "only records changed at or after INSTANT; records retracted or purged since then go to "
                  "deleted/")
@@ -275,11 +327,23 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "temporary .DIR.tmp-* left by a killed one is removed by the next export to DIR.\n"
       "Needs the export permission (the service role); each patient exported gets an\n"
       "audit entry, a disclosure when --recipient is given.\n\n"
+      "--group FILE exports a cohort: one patient id or MRN a line (blank lines and # comments\n"
+      "ignored), or a FHIR Group resource (member[].entity.reference Patient/ID); - reads\n"
+      "standard input. An unknown patient exits 1 naming FILE:LINE. --type-filter takes a FHIR\n"
+      "search per type: 'Observation?category=laboratory&date=ge2026-01-01'. Parameters are\n"
+      "ANDed, comma-separated values ORed, several filters of a type ORed; status, code\n"
+      "([system]|code), date (eq ne lt le gt ge sa eb, partial dates as ranges) and category\n"
+      "are supported (the table per type is in ehr-export(1)). Anything else exits 64, or with\n"
+      "--lenient is ignored with a warning; _sort, _include, _revinclude and _elements are\n"
+      "never allowed. Filters choose what is exported, not what is deleted: deleted/ still\n"
+      "lists every retracted or purged record of the types.\n\n"
       "For cron, --job NAME keeps a checkpoint (the change sequence, not a clock) in the\n"
       "database and moves it only once the output is in place; a run that fails or is\n"
       "killed leaves it, and the next run exports the whole window again. One run of a job\n"
       "at a time: another gets exit 75. Without a job, pass the last manifest's\n"
-      "transactionTime as --since.\n\n"
+      "transactionTime as --since. A job keeps its --type, --patient, --group and --type-filter;\n"
+      "its group is the file, read at every run: members new since the last run are exported\n"
+      "with their whole history, removed ones no more.\n\n"
       "--format csv writes the same directory with one Type.csv per type (RFC 4180, CRLF,\n"
       "UTF-8; columns patient,type,id,version,last_updated,date,status,code_system,code,\n"
       "display,value,unit; a cell starting = + - @ that is not a number gets a leading ').\n"
@@ -293,11 +357,12 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "identity opens them (ehr import --identity); a changed byte is detected. --sign\n"
       "KEYFILE adds an Ed25519 signature the receiver checks with 'ehr import --signer KEY'.\n"
       "A policy with export_requires_encryption refuses plaintext unless --plaintext.\n\n"
-      "Exit status: 0 exported; 1 an unknown patient; 64 bad arguments; 65 a malformed\n"
-      "recipient key file; 66 a key file is missing; 73 DIR exists and is not empty, FILE\n"
-      "exists, or either cannot be created; 74 I/O error; 75 the database is busy or the job\n"
-      "is running; 77 access denied (also a plaintext export the policy forbids); 130\n"
-      "interrupted.\n\n"
+      "Exit status: 0 exported; 1 an unknown patient (also in a --group file); 64 bad\n"
+      "arguments (also an unsupported type filter); 65 a malformed recipient key file or\n"
+      "group file, or an empty group; 66 a key file or group file is missing or unreadable;\n"
+      "73 DIR exists and is not empty, FILE exists, or either cannot be created; 74 I/O\n"
+      "error; 75 the database is busy or the job is running; 77 access denied (also a\n"
+      "plaintext export the policy forbids); 130 interrupted.\n\n"
       "Examples:\n"
       "  ehr export --out /srv/export/2026-12-05\n"
       "  ehr export --out out --type Patient,Observation --since 2026-12-01T00:00:00Z\n"
@@ -305,6 +370,9 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "  ehr --recipient 'St. Elsewhere' --purpose treatment export --patient p1 --out transfer\n"
       "  ehr --recipient 'St. Elsewhere' export --format bundle --patient p1 -o p1.json\n"
       "  ehr export --format csv --type Observation --out labs\n"
+      "  ehr export --group cohort.txt --type-filter 'Observation?category=laboratory&date=ge2026' --out labs\n"
+      "  ehr export --quiet --job registry --group /etc/ehr/registry.txt --out /srv/registry/$(date +%F)\n"
+      "  ehr export --type-filter 'Condition?status=active' --type-filter 'MedicationRequest?status=active' --out now\n"
       "  ehr --recipient elsewhere.pub export --patient p1 --sign /etc/ehr/sign.key --out transfer\n"
       "  ehr export --quiet --out /srv/export/$(date +%F) --since \"$(jq -r .transactionTime last/manifest.json)\"");
   run = [o](Context& ctx) { return run_export(ctx, *o); };

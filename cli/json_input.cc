@@ -1,6 +1,7 @@
 // --json FILE|- (json_input.h).
 #include "json_input.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -13,6 +14,9 @@ Result<std::string> read_text_input(Context& ctx, const std::string& path) {
   if (path == "-") {
     ss << ctx.io().in.rdbuf();
   } else {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      return Error::no_input(fmt::format("cannot read {}: it is a directory", path));
     std::ifstream f(path, std::ios::binary);
     if (!f) return Error::no_input(fmt::format("cannot read {}", path));
     ss << f.rdbuf();

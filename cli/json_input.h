@@ -14,7 +14,8 @@ namespace ehr::cli {
 // (stdin is named "<stdin>").
 Result<Json> read_json_input(Context& ctx, const std::string& path);
 
-// Reads the text in `path` ("-" = stdin). Errors: kNoInput "cannot read FILE".
+// Reads the text in `path` ("-" = stdin). Errors: kNoInput "cannot read
+// FILE" (also ": it is a directory").
 Result<std::string> read_text_input(Context& ctx, const std::string& path);
 
 }  // namespace ehr::cli

@@ -16,6 +16,8 @@
 #include <cctype>
 #include <cerrno>
 #include <filesystem>
+#include <iterator>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -329,7 +331,15 @@ std::string placeholders(std::size_t n) {
 
 struct Window {
   std::vector<std::string> types;     // sorted, unique
-  std::vector<std::string> patients;  // ids, sorted, unique (resolved in the transaction)
+  std::vector<std::string> patients;  // --patient ids, sorted, unique
+  std::string group;                  // a group's identity (detail::group_identity); "" = none
+  std::vector<std::string> members;   // the group's members' ids, sorted, unique
+  // The patients whose compartments are exported: `patients` and the
+  // group's members, sorted, unique; empty = every record.
+  std::vector<std::string> compartment;
+  // Of `compartment`: members new to a job's group, exported whole (sorted).
+  std::vector<std::string> fresh;
+  std::string type_filters;           // canonical (TypeFilterSet::canonical)
   std::string since, until;           // stored form
   std::int64_t after_seq = -1;        // a job's checkpoint: changes with seq > it; -1 = none
   // Whether the window has a start (a since or a job's checkpoint): then
@@ -337,24 +347,27 @@ struct Window {
   bool has_start() const { return !since.empty() || after_seq >= 0; }
 };
 
-// " WHERE ..." over the columns type, patient and `time_column`, with binds.
-// With `referenced`, the patients' records take along those they reference
-// (export_internal.h).
+// "patient IN (...)" for `ids` (and with `referenced`, the records they
+// reference: export_internal.h), with binds.
+std::string patients_in(const std::vector<std::string>& ids, bool referenced, std::vector<std::string>& binds) {
+  std::string in = "patient IN (" + placeholders(ids.size()) + ")";
+  binds.insert(binds.end(), ids.begin(), ids.end());
+  if (!referenced) return in;
+  binds.insert(binds.end(), ids.begin(), ids.end());
+  return "(" + in + " OR " + detail::referenced_records_sql(ids.size()) + ")";
+}
+
+// " WHERE ..." over the columns type, patient, seq (and retracted) and
+// `time_column`, with binds: the window, and `extra` within it. With
+// `referenced`, the compartment's records take along those they reference
+// (export_internal.h). The compartment's fresh members take their whole
+// current records instead of the window (with `tombstones`, nothing).
 std::string where_clause(const Window& w, const std::string& time_column, std::vector<std::string>& binds,
-                         const std::string& extra = "", bool referenced = false) {
+                         const std::string& extra = "", bool referenced = false, bool tombstones = false) {
   std::vector<std::string> clauses;
   if (!w.types.empty()) {
     clauses.push_back("type IN (" + placeholders(w.types.size()) + ")");
     binds.insert(binds.end(), w.types.begin(), w.types.end());
-  }
-  if (!w.patients.empty()) {
-    std::string in = "patient IN (" + placeholders(w.patients.size()) + ")";
-    binds.insert(binds.end(), w.patients.begin(), w.patients.end());
-    if (referenced) {
-      in = "(" + in + " OR " + detail::referenced_records_sql(w.patients.size()) + ")";
-      binds.insert(binds.end(), w.patients.begin(), w.patients.end());
-    }
-    clauses.push_back(in);
   }
   if (!w.since.empty()) {
     clauses.push_back(time_column + " >= ?");
@@ -364,11 +377,31 @@ std::string where_clause(const Window& w, const std::string& time_column, std::v
     clauses.push_back(time_column + " < ?");
     binds.push_back(w.until);
   }
-  if (w.after_seq >= 0) {
-    clauses.push_back("seq > ?");
-    binds.push_back(std::to_string(w.after_seq));
+  // The compartment's members that get the window.
+  std::vector<std::string> windowed;
+  std::set_difference(w.compartment.begin(), w.compartment.end(), w.fresh.begin(), w.fresh.end(),
+                      std::back_inserter(windowed));
+  // (When every member is fresh, no record gets the window.)
+  const bool window_part = w.fresh.empty() || !windowed.empty();
+  std::vector<std::string> in_window;
+  if (window_part) {
+    if (!windowed.empty()) in_window.push_back(patients_in(windowed, referenced, binds));
+    if (w.after_seq >= 0) {
+      in_window.push_back("seq > ?");
+      binds.push_back(std::to_string(w.after_seq));
+    }
+    if (!extra.empty()) in_window.push_back(extra);
   }
-  if (!extra.empty()) clauses.push_back(extra);
+  std::string conjunction;
+  for (const auto& p : in_window) conjunction += (conjunction.empty() ? "" : " AND ") + p;
+  if (w.fresh.empty()) {
+    clauses.insert(clauses.end(), in_window.begin(), in_window.end());
+  } else if (tombstones) {
+    clauses.push_back(window_part ? conjunction : "0");
+  } else {
+    std::string fresh = patients_in(w.fresh, referenced, binds) + " AND retracted = 0";
+    clauses.push_back(window_part ? "((" + conjunction + ") OR (" + fresh + "))" : "(" + fresh + ")");
+  }
   std::string out;
   for (const auto& c : clauses) out += (out.empty() ? " WHERE " : " AND ") + c;
   return out;
@@ -407,6 +440,7 @@ class Exporter {
     if (!rows.ok()) return rows.error();
     if (rows->empty()) {
       r_.job_first_run = true;
+      r_.group_added = static_cast<std::int64_t>(w_.members.size());
       return {};
     }
     const auto& row = rows->front();
@@ -415,24 +449,88 @@ class Exporter {
     w_.after_seq = std::stoll(row[1]);
     r_.job_after_sequence = w_.after_seq;
     r_.job_after_time = row[2];
+    if (!w_.group.empty()) {
+      // Cohort growth (fhir.md 2.3 item 6): who was in the last run's group.
+      auto members = s_.rows("SELECT patient FROM export_job_member WHERE job = ? ORDER BY patient", {o_.job});
+      if (!members.ok()) return members.error();
+      std::vector<std::string> before;
+      for (const auto& m : *members) before.push_back(m[0]);
+      // New members get their whole history, unless --patient names them
+      // too (then they always had the window).
+      std::vector<std::string> added;
+      std::set_difference(w_.members.begin(), w_.members.end(), before.begin(), before.end(),
+                          std::back_inserter(added));
+      std::set_difference(added.begin(), added.end(), w_.patients.begin(), w_.patients.end(),
+                          std::back_inserter(w_.fresh));
+      std::vector<std::string> gone;
+      std::set_difference(before.begin(), before.end(), w_.members.begin(), w_.members.end(),
+                          std::back_inserter(gone));
+      r_.group_added = static_cast<std::int64_t>(w_.fresh.size());
+      r_.group_removed = static_cast<std::int64_t>(gone.size());
+    }
     return {};
   }
 
+  // The stored filters' values: ';' and '%' are %-encoded in them.
+  static std::string encode_value(const std::string& v) {
+    std::string out;
+    for (char c : v) out += c == '%' ? "%25" : c == ';' ? "%3B" : std::string(1, c);
+    return out;
+  }
+  static std::string decode_value(const std::string& v) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (v.compare(i, 3, "%25") == 0 || v.compare(i, 3, "%3B") == 0) {
+        out += v[i + 2] == '5' ? '%' : ';';
+        i += 2;
+      } else {
+        out += v[i];
+      }
+    }
+    return out;
+  }
+
  public:
-  // A job's filters as stored: "types=A,B;patients=p,q" (sorted, unique).
+  // A job's filters as stored: "types=A,B;patients=p,q" (sorted, unique),
+  // then ";group=PATH" with a group and ";typeFilters=F G" with type
+  // filters (canonical forms, which hold no space or ';'): a job made
+  // before groups and type filters existed compares equal when a run asks
+  // for neither.
   static std::string job_filters(const Window& w) {
     auto join = [](const std::vector<std::string>& v) {
       std::string out;
       for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
       return out;
     };
-    return "types=" + join(w.types) + ";patients=" + join(w.patients);
+    std::string out = "types=" + join(w.types) + ";patients=" + join(w.patients);
+    if (!w.group.empty()) out += ";group=" + encode_value(w.group);
+    if (!w.type_filters.empty()) out += ";typeFilters=" + w.type_filters;
+    return out;
   }
+  // The stored filters as options: "--type A,B, --patient p, --group PATH,
+  // --type-filter 'F'".
   static std::string describe_filters(const std::string& stored) {
-    auto semi = stored.find(';');
-    std::string types = stored.substr(6, semi - 6), patients = stored.substr(semi + 10);
-    return fmt::format("{}, {}", types.empty() ? "every type" : "--type " + types,
-                       patients.empty() ? "every patient" : "--patient " + patients);
+    std::map<std::string, std::string> fields;
+    for (std::size_t start = 0; start <= stored.size();) {
+      std::size_t semi = stored.find(';', start);
+      if (semi == std::string::npos) semi = stored.size();
+      std::string field = stored.substr(start, semi - start);
+      auto eq = field.find('=');
+      if (eq != std::string::npos) fields[field.substr(0, eq)] = field.substr(eq + 1);
+      start = semi + 1;
+    }
+    std::string out = fields["types"].empty() ? "every type" : "--type " + fields["types"];
+    if (!fields["patients"].empty()) out += ", --patient " + fields["patients"];
+    if (!fields["group"].empty()) out += ", --group " + decode_value(fields["group"]);
+    if (fields["patients"].empty() && fields["group"].empty()) out += ", every patient";
+    const std::string& filters = fields["typeFilters"];
+    for (std::size_t start = 0; start < filters.size();) {
+      std::size_t space = filters.find(' ', start);
+      if (space == std::string::npos) space = filters.size();
+      out += ", --type-filter '" + filters.substr(start, space - start) + "'";
+      start = space + 1;
+    }
+    return out;
   }
 
  private:
@@ -492,25 +590,34 @@ class Exporter {
         deleted_.emplace(std::pair{type, id}, patient);
         continue;
       }
+      if (type != filter_type_) {  // rows come by type
+        filter_type_ = type;
+        type_filtered_ = o_.type_filters.filters(type);
+      }
+      // The stored JSON goes out byte for byte unless the decision names
+      // fields, the type is filtered or the format is CSV: then it is
+      // parsed, once.
+      std::string_view json = q->column_view(7);
+      std::optional<Json> parsed;
+      if (type_filtered_ || !decision->fields.empty() || csv()) {
+        auto doc = parse_json(json);
+        if (!doc.ok()) return Error::corruption(fmt::format("{}/{}: stored JSON does not parse", type, id));
+        parsed = decision->fields.empty() ? std::move(*doc) : apply_fields(*doc, *decision);
+        if (type_filtered_ && !o_.type_filters.matches(type, *parsed)) continue;
+      }
       if (type != series_type) {
         if (series) EHR_TRY(series->close());
         series = std::make_unique<FileSeries>(root_, "", type, o_, r_.output,
                                               csv() ? &detail::csv_record_columns() : nullptr);
         series_type = type;
       }
-      std::string_view json = q->column_view(7);
-      std::string filtered;
-      if (!decision->fields.empty()) {
-        auto parsed = parse_json(json);
-        if (!parsed.ok()) return Error::corruption(fmt::format("{}/{}: stored JSON does not parse", type, id));
-        filtered = to_json(apply_fields(*parsed, *decision));
-        json = filtered;
-      }
+      std::string rendered;
       if (csv()) {
-        auto parsed = parse_json(json);
-        if (!parsed.ok()) return Error::corruption(fmt::format("{}/{}: stored JSON does not parse", type, id));
-        filtered = detail::csv_record_line(patient, *parsed);
-        json = filtered;
+        rendered = detail::csv_record_line(patient, *parsed);
+        json = rendered;
+      } else if (!decision->fields.empty()) {
+        rendered = to_json(*parsed);
+        json = rendered;
       }
       EHR_TRY(series->write_line(json));
       written_ += static_cast<std::int64_t>(json.size()) + 1;
@@ -530,7 +637,8 @@ class Exporter {
   Status write_deleted() {
     // Purged records: their tombstones.
     std::vector<std::string> binds;
-    auto q = s_.db().prepare("SELECT type, id, patient, time FROM tombstone" + where_clause(w_, "time", binds));
+    auto q = s_.db().prepare("SELECT type, id, patient, time FROM tombstone" +
+                             where_clause(w_, "time", binds, "", false, /*tombstones=*/true));
     if (!q.ok()) return q.error();
     for (std::size_t i = 0; i < binds.size(); ++i) EHR_TRY(q->bind_text(static_cast<int>(i + 1), binds[i]));
     for (;;) {
@@ -624,6 +732,22 @@ class Exporter {
       ext.set("sinceChangeSequence", Json::number(r_.job_after_sequence));
       if (!r_.job_after_time.empty()) ext.set("sinceTransactionTime", Json::string(r_.job_after_time));
     }
+    if (!o_.type_filters.empty()) {
+      Json filters = Json::array();
+      for (const auto& f : o_.type_filters.filters()) filters.push_back(Json::string(f.canonical));
+      ext.set("typeFilters", std::move(filters));
+    }
+    if (o_.group) {
+      // How many, never who: the members' ids are the receiver's to find in the files.
+      Json group = Json::object();
+      group.set("file", Json::string(detail::group_shown_name(o_.group->name)));
+      group.set("members", Json::number(r_.group_members));
+      if (!o_.job.empty()) {
+        group.set("added", Json::number(r_.group_added));
+        group.set("removed", Json::number(r_.group_removed));
+      }
+      ext.set("group", std::move(group));
+    }
     m.set("extension", std::move(ext));
     std::string text = to_json_pretty(m) + "\n";
     OutFile f;
@@ -666,6 +790,8 @@ class Exporter {
   std::int64_t written_ = 0;
   std::uint64_t polls_ = 0;
   std::string newest_;  // the latest change read
+  std::string filter_type_;     // the type of the rows being read
+  bool type_filtered_ = false;  // whether a type filter names it
 };
 
 Result<std::string> bound(const char* option, const std::string& value) {
@@ -716,6 +842,8 @@ Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, Progr
   }
   std::sort(w.types.begin(), w.types.end());
   w.types.erase(std::unique(w.types.begin(), w.types.end()), w.types.end());
+  EHR_TRY(o.type_filters.check_types(w.types));
+  w.type_filters = o.type_filters.canonical();
   auto since = bound("--since", o.since);
   if (!since.ok()) return since.error();
   auto until = bound("--until", o.until);
@@ -753,6 +881,21 @@ Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, Progr
   }
   std::sort(w.patients.begin(), w.patients.end());
   w.patients.erase(std::unique(w.patients.begin(), w.patients.end()), w.patients.end());
+  if (o.group) {
+    // Read again by every run: a job's group is its file (ehr/export.h).
+    auto members = detail::group_members(*o.group);
+    if (!members.ok()) return members.error();
+    for (const auto& m : *members) {
+      auto id = resolve_patient_key(s, m.key);
+      if (!id.ok()) return id.error().with_context(m.where);
+      w.members.push_back(*id);
+    }
+    std::sort(w.members.begin(), w.members.end());
+    w.members.erase(std::unique(w.members.begin(), w.members.end()), w.members.end());
+    w.group = detail::group_identity(o.group->name);
+  }
+  std::set_union(w.patients.begin(), w.patients.end(), w.members.begin(), w.members.end(),
+                 std::back_inserter(w.compartment));
 
   // One run of a job at a time, held until its checkpoint is saved.
   JobLock job_lock;
@@ -770,6 +913,8 @@ Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, Progr
 
   ExportReport report;
   report.out_dir = out;
+  report.group_members = static_cast<std::int64_t>(w.members.size());
+  const std::vector<std::string> members = w.members;
   report.removed_stale = remove_stale(parent, name);
   TempDir tmp;
   EHR_TRY(tmp.create(parent, name));
@@ -790,13 +935,19 @@ Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, Progr
   if (!o.job.empty()) {
     // The output is in place: now the checkpoint moves.
     Status saved = s.transaction([&]() -> Status {
-      return s.exec(
+      EHR_TRY(s.exec(
           "INSERT INTO export_job(name, filters, seq, transaction_time, runs, created, created_by, last_out, "
           "last_user) VALUES(?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, "
           "transaction_time = excluded.transaction_time, runs = runs + 1, last_out = excluded.last_out, "
           "last_user = excluded.last_user",
           {o.job, filters, std::to_string(report.change_sequence), report.transaction_time, report.transaction_time,
-           s.user(), out, s.user()});
+           s.user(), out, s.user()}));
+      if (!o.group) return {};
+      // The group as this run saw it: the next run's "before".
+      EHR_TRY(s.exec("DELETE FROM export_job_member WHERE job = ?", {o.job}));
+      for (const auto& id : members)
+        EHR_TRY(s.exec("INSERT INTO export_job_member(job, patient) VALUES(?, ?)", {o.job, id}));
+      return {};
     });
     if (!saved.ok())
       return Error::io_error(fmt::format(

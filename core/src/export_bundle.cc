@@ -152,11 +152,16 @@ class BundleWriter {
       if (!decision.ok()) return decision.error();
       std::string_view json = q->column_view(6);
       std::string filtered;
-      if (!decision->fields.empty()) {
+      bool type_filtered = o_.type_filters.filters(type);
+      if (!decision->fields.empty() || type_filtered) {
         auto parsed = parse_json(json);
         if (!parsed.ok()) return Error::corruption(fmt::format("{}/{}: stored JSON does not parse", type, id));
-        filtered = to_json(apply_fields(*parsed, *decision));
-        json = filtered;
+        if (!decision->fields.empty()) {
+          *parsed = apply_fields(*parsed, *decision);
+          filtered = to_json(*parsed);
+          json = filtered;
+        }
+        if (type_filtered && !o_.type_filters.matches(type, *parsed)) continue;
       }
       if (!entries_.empty()) entries_ += ',';
       entries_ += '{';
@@ -214,6 +219,7 @@ Result<BundleExportReport> export_patient_bundle(Session& session, const BundleE
   }
   std::sort(types.begin(), types.end());
   types.erase(std::unique(types.begin(), types.end()), types.end());
+  EHR_TRY(o.type_filters.check_types(types));
   auto since = bound("--since", o.since);
   if (!since.ok()) return since.error();
   auto until = bound("--until", o.until);

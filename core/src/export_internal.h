@@ -1,6 +1,7 @@
 // What the export formats share (ehr/export.h, ehr/export_bundle.h): the
-// records a patient export takes along besides the compartment, and the
-// CSV rendering of records (export_csv.cc).
+// records a patient export takes along besides the compartment, the cohort
+// files of --group (export_group.cc), and the CSV rendering of records
+// (export_csv.cc).
 
 #ifndef EHR_CORE_EXPORT_INTERNAL_H_
 #define EHR_CORE_EXPORT_INTERNAL_H_
@@ -15,6 +16,7 @@
 
 namespace ehr {
 class SessionImpl;
+struct ExportGroup;
 }  // namespace ehr
 
 namespace ehr::detail {
@@ -33,6 +35,29 @@ std::string referenced_records_sql(std::size_t patients);
 // kAccessDenied (the denial audited) when the policy requires encryption
 // and `plaintext` (--plaintext) was not given. export.cc.
 Status refuse_unasked_plaintext(SessionImpl& s, bool plaintext);
+
+// --- cohorts (export_group.cc) ------------------------------------------------------
+
+// One member of a group file: the patient's id or MRN as written, and where
+// it was written: "cohort.txt:3", "group.json: member[2]".
+struct GroupMember {
+  std::string key;
+  std::string where;
+};
+
+// The members of `group` in file order (duplicates kept), as ExportGroup
+// describes its formats. Errors (kInvalidData, the message starting with
+// the file's name, "<stdin>" for "-"): JSON that does not parse, a resource
+// that is not a Group, a member without a Patient reference, no member.
+Result<std::vector<GroupMember>> group_members(const ExportGroup& group);
+
+// The name of a group file in messages: `name`, or "<stdin>" for "-".
+std::string group_shown_name(const std::string& name);
+
+// What an export job keeps as its group: the file's absolute path
+// (lexically normal, symbolic links not followed, so that a link switched to
+// a new list stays the same group), or "-" for standard input.
+std::string group_identity(const std::string& name);
 
 // --- CSV (export_csv.cc) ---------------------------------------------------------
 // RFC 4180: fields separated by ',', records ended by CRLF, a field quoted

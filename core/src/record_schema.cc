@@ -5,8 +5,8 @@
 // table. Migration 2: the name-token and identifier indexes cover rid.
 // Migration 3: the access model. Migration 4: Patient rows carry their care
 // team and sort key. Migration 5: the audit chain. Migration 6: import aliases.
-// Migration 7: export jobs. Each later migration appends to kMigrations; released ones never
-// change.
+// Migration 7: export jobs. Migration 8: the members of an export job's group. Each later
+// migration appends to kMigrations; released ones never change.
 
 #include <fmt/format.h>
 
@@ -230,6 +230,16 @@ CREATE TABLE export_job(
   created_by       TEXT NOT NULL,
   last_out         TEXT NOT NULL,
   last_user        TEXT NOT NULL
+) WITHOUT ROWID;
+)sql",
+    // 8: an export job's group as its last successful run read it (ehr/export.h
+    // ExportOptions::job): the next run gives members new since then their
+    // whole history. Patient ids only, no clinical content.
+    R"sql(
+CREATE TABLE export_job_member(
+  job     TEXT NOT NULL,
+  patient TEXT NOT NULL,
+  PRIMARY KEY(job, patient)
 ) WITHOUT ROWID;
 )sql",
 };

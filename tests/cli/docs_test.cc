@@ -1,5 +1,6 @@
 // Documentation meta-tests: every registered command has --help text with an
-// example and a man page entry, and every man page lists the exit codes.
+// example and a man page entry, every man page lists the exit codes, and
+// ehr-export(1)'s table of type filter parameters is the one in core.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include <sstream>
 
 #include "app.h"
+#include "ehr/type_filter.h"
 
 namespace {
 
@@ -71,6 +73,29 @@ TEST_CASE("every man page carries the shared EXIT STATUS text unchanged (scripts
     REQUIRE(x != std::string::npos);
     CHECK(text.substr(b + begin.size(), x - b - begin.size()) == inc);
   }
+}
+
+TEST_CASE("ehr-export(1) lists every type filter parameter of every type (core/src/type_filter.cc)") {
+  std::string text = read_file(man_dir() + "/ehr-export.1");
+  auto between = [&](const std::string& begin, const std::string& end) {
+    auto b = text.find(begin);
+    auto e = text.find(end);
+    REQUIRE(b != std::string::npos);
+    REQUIRE(e != std::string::npos);
+    return text.substr(b + begin.size(), e - b - begin.size());
+  };
+  std::string table, status_only;
+  for (const auto& t : ehr::type_filter_params()) {
+    if (t.params == std::vector<std::string>{"status (status)"}) {
+      status_only += (status_only.empty() ? "" : ", ") + t.type;
+      continue;
+    }
+    table += ".TP 26\n.B " + t.type + "\n";
+    for (std::size_t i = 0; i < t.params.size(); ++i) table += (i == 0 ? "" : ", ") + t.params[i];
+    table += "\n";
+  }
+  CHECK(between(".\\\" BEGIN TYPE FILTER TABLE\n", ".\\\" END TYPE FILTER TABLE") == table);
+  CHECK(between(".\\\" BEGIN STATUS TYPES\n", ".\\\" END STATUS TYPES") == status_only + ".\n");
 }
 
 TEST_CASE("every man page in man/ belongs to a registered command group") {

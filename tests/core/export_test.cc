@@ -1,9 +1,13 @@
 // Bulk export (core/src/export.cc): option errors, the snapshot instant,
-// cancellation and refusals leaving nothing behind, and the audit entries.
+// cancellation and refusals leaving nothing behind, the audit entries, type
+// filters (narrowing output[] only, never deleted/), and a job's group
+// growing between runs.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "ehr/export.h"
 #include "ehr/records.h"
@@ -59,6 +63,38 @@ struct Fixture {
   }
 
   std::string query(const std::string& sql) { return *SessionImpl::of(s).db().query_text(sql); }
+
+  void add(const std::string& json) {
+    auto r = create_resource(s, *parse_json(json));
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  }
+
+  // "Type/id" of every line of out/NAME's NDJSON files (output, then deleted/ URLs).
+  std::string lines(const std::string& out) {
+    std::vector<std::string> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir.file(out)))
+      if (e.path().extension() == ".ndjson") files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+    std::string got;
+    for (const auto& f : files) {
+      std::ifstream in(f);
+      for (std::string line; std::getline(in, line);) {
+        auto j = parse_json(line);
+        REQUIRE(j.ok());
+        got += (got.empty() ? "" : " ") + j->find("resourceType")->text() + "/" + j->find("id")->text();
+      }
+    }
+    if (std::filesystem::exists(dir.file(out + "/deleted/Bundle.001.ndjson"))) {
+      std::ifstream in(dir.file(out + "/deleted/Bundle.001.ndjson"));
+      std::stringstream ss;
+      ss << in.rdbuf();
+      auto bundle = parse_json(ss.str());
+      REQUIRE(bundle.ok());
+      for (const auto& e : bundle->find("entry")->items())
+        got += " -" + e.find("request")->find("url")->text();
+    }
+    return got;
+  }
 
   // Entries of dir() other than the database's own files.
   std::vector<std::string> left() {
@@ -142,6 +178,176 @@ TEST_CASE("a cancelled export, or one into a directory that is not empty, leaves
   CHECK(again.error().code() == ErrorCode::kAlreadyExists);
   CHECK(again.error().message() == f.dir.file("full") + " exists and is not empty");
   CHECK(f.left() == std::vector<std::string>{"full"});
+}
+
+TEST_CASE("type filters narrow their own type only, and never what is listed as deleted") {
+  Fixture f;
+  f.add(R"({"resourceType":"Patient","id":"p1","name":[{"family":"Doe"}]})");
+  f.add(R"({"resourceType":"Observation","id":"a","status":"final","category":[{"coding":[{"code":"laboratory"}]}],"code":{"text":"x"},"subject":{"reference":"Patient/p1"}})");
+  f.add(R"({"resourceType":"Observation","id":"b","status":"preliminary","code":{"text":"x"},"subject":{"reference":"Patient/p1"}})");
+  f.add(R"({"resourceType":"Condition","id":"c","subject":{"reference":"Patient/p1"},"code":{"text":"y"}})");
+  NullProgress p;
+  ExportOptions o = f.options("run1");
+  o.job = "labs";
+  o.type_filters = *TypeFilterSet::parse({"Observation?status=final"}, false, nullptr);
+  auto r = export_bulk(f.s, o, p);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  CHECK(r->types == std::map<std::string, std::int64_t>{{"Condition", 1}, {"Observation", 1}, {"Patient", 1}});
+  CHECK(f.lines("run1") == "Condition/c Observation/a Patient/p1");
+  CHECK(f.query("SELECT filters FROM export_job") == "types=;patients=;typeFilters=Observation?status=final");
+
+  // a stops matching, b (which never matched) is retracted, d is new and matches.
+  REQUIRE(update_resource(f.s, *parse_json(R"({"resourceType":"Observation","id":"a","status":"amended","code":{"text":"x"},"subject":{"reference":"Patient/p1"}})"), "fix").ok());
+  REQUIRE(retract_resource(f.s, "Observation", "b", "wrong patient").ok());
+  f.add(R"({"resourceType":"Observation","id":"d","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}})");
+  o.out_dir = f.dir.file("run2");
+  r = export_bulk(f.s, o, p);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  // a is simply not exported again (never deleted); b is deleted, matched or not.
+  CHECK(f.lines("run2") == "Observation/d -Observation/b");
+  CHECK(r->deletions == 1);
+
+  // The job's filters are fixed: other filters, or none, are refused; the
+  // same ones in another spelling are not.
+  o.out_dir = f.dir.file("run3");
+  o.type_filters = *TypeFilterSet::parse({"Observation?status=amended"}, false, nullptr);
+  auto refused = export_bulk(f.s, o, p);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code() == ErrorCode::kInvalidArgument);
+  CHECK(refused.error().message() ==
+        "export job labs was started with every type, every patient, --type-filter 'Observation?status=final'; "
+        "this run asks for every type, every patient, --type-filter 'Observation?status=amended' (a job's filters "
+        "never change: name a new job)");
+  o.type_filters = TypeFilterSet();
+  CHECK_FALSE(export_bulk(f.s, o, p).ok());
+  o.type_filters = *TypeFilterSet::parse({"Observation?status=final,final"}, false, nullptr);
+  CHECK(export_bulk(f.s, o, p).ok());
+  CHECK(f.left() == std::vector<std::string>{"run1", "run2", "run3"});
+}
+
+TEST_CASE("a job made without type filters or a group still runs when none are given") {
+  Fixture f;
+  f.load(1);
+  // As a job row written before groups and type filters existed looks.
+  REQUIRE(SessionImpl::of(f.s).db().exec(
+      "INSERT INTO export_job VALUES('old', 'types=Observation;patients=', 0, '', 1, '', 'alice', 'x', 'alice')").ok());
+  NullProgress p;
+  ExportOptions o = f.options("out");
+  o.job = "old";
+  o.types = {"Observation"};
+  auto r = export_bulk(f.s, o, p);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  CHECK(r->resources == 1);
+  CHECK(f.query("SELECT filters || ' ' || runs FROM export_job") == "types=Observation;patients= 2");
+}
+
+TEST_CASE("a type filter's type must be one of --type") {
+  Fixture f;
+  NullProgress p;
+  ExportOptions o = f.options("out");
+  o.types = {"Observation", "Patient"};
+  o.type_filters = *TypeFilterSet::parse({"Condition?status=active"}, false, nullptr);
+  auto r = export_bulk(f.s, o, p);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code() == ErrorCode::kInvalidArgument);
+  CHECK(r.error().message() ==
+        "--type-filter 'Condition?status=active': Condition is not one of the exported types (--type "
+        "Observation,Patient)");
+  CHECK(f.left().empty());
+}
+
+TEST_CASE("a group: file and line of an unknown member, the union with patients, no empty group") {
+  Fixture f;
+  f.load(2);  // p1 with o0, o1; p2
+  NullProgress p;
+  ExportOptions o = f.options("out");
+  o.group = ExportGroup{"cohort.txt", "# cohort\np1\n\n  nobody  # gone\n"};
+  auto r = export_bulk(f.s, o, p);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code() == ErrorCode::kNotFound);
+  CHECK(r.error().message() == "cohort.txt:4: no patient nobody");
+  o.group = ExportGroup{"-", "# nobody\n"};
+  r = export_bulk(f.s, o, p);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code() == ErrorCode::kInvalidData);
+  CHECK(r.error().message() == "<stdin>: the group has no members");
+  CHECK(f.left().empty());
+
+  o.group = ExportGroup{"cohort.txt", "p2\n"};
+  o.patients = {"p1"};
+  r = export_bulk(f.s, o, p);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  CHECK(f.lines("out") == "Observation/o0 Observation/o1 Patient/p1 Patient/p2");
+  CHECK(r->group_members == 1);
+}
+
+TEST_CASE("a job's group grows: new members get their whole history, removed ones nothing more") {
+  Fixture f;
+  for (const char* id : {"p1", "p2", "p3"}) {
+    f.add(std::string(R"({"resourceType":"Patient","id":")") + id + R"(","name":[{"family":"Doe"}]})");
+    f.add(std::string(R"({"resourceType":"Observation","id":"old-)") + id +
+          R"(","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/)" + id + R"("}})");
+  }
+  NullProgress p;
+  ExportOptions o = f.options("run1");
+  o.job = "cohort";
+  o.group = ExportGroup{f.dir.write("cohort.txt", "p1\np2\n"), ""};
+  auto read_group = [&] {
+    std::ifstream in(o.group->name);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    o.group->text = ss.str();
+  };
+  read_group();
+  auto r = export_bulk(f.s, o, p);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  CHECK(f.lines("run1") == "Observation/old-p1 Observation/old-p2 Patient/p1 Patient/p2");
+  CHECK(r->group_added == 2);
+  CHECK(f.query("SELECT group_concat(job || ':' || patient, ' ') FROM export_job_member") == "cohort:p1 cohort:p2");
+  CHECK(f.query("SELECT filters FROM export_job") == "types=;patients=;group=" + f.dir.file("cohort.txt"));
+
+  // p1 changes; p2 leaves the group (and changes); p3 joins it.
+  for (const char* id : {"p1", "p2", "p3"})
+    f.add(std::string(R"({"resourceType":"Observation","id":"new-)") + id +
+          R"(","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/)" + id + R"("}})");
+  REQUIRE(retract_resource(f.s, "Observation", "old-p3", "wrong").ok());  // p3's history: not a deletion
+  f.dir.write("cohort.txt", "p1\np3\n");
+  read_group();
+  o.out_dir = f.dir.file("run2");
+  r = export_bulk(f.s, o, p);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  CHECK(f.lines("run2") == "Observation/new-p1 Observation/new-p3 Patient/p3");
+  CHECK(r->group_members == 2);
+  CHECK(r->group_added == 1);
+  CHECK(r->group_removed == 1);
+  CHECK(f.query("SELECT group_concat(patient, ' ') FROM export_job_member") == "p1 p3");
+
+  // A failed run leaves the membership: p2 rejoins, but the run fails.
+  f.dir.write("cohort.txt", "p1\np2\np3\nnobody\n");
+  read_group();
+  o.out_dir = f.dir.file("run3");
+  CHECK_FALSE(export_bulk(f.s, o, p).ok());
+  CHECK(f.query("SELECT group_concat(patient, ' ') FROM export_job_member") == "p1 p3");
+  // Then it succeeds: p2 is new again, and gets its whole history.
+  f.dir.write("cohort.txt", "p1\np2\np3\n");
+  read_group();
+  r = export_bulk(f.s, o, p);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  CHECK(f.lines("run3") == "Observation/new-p2 Observation/old-p2 Patient/p2");
+  // Nothing changed, nobody new: an empty run.
+  o.out_dir = f.dir.file("run4");
+  r = export_bulk(f.s, o, p);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  CHECK(r->resources == 0);
+  CHECK(r->group_added == 0);
+  // The manifest counts members, never names them.
+  std::ifstream in(f.dir.file("run3/manifest.json"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto m = parse_json(ss.str());
+  REQUIRE(m.ok());
+  CHECK(to_json(*m->find("extension")->find("group")) ==
+        R"({"file":")" + f.dir.file("cohort.txt") + R"(","members":3,"added":1,"removed":0})");
 }
 
 }  // TEST_SUITE

@@ -35,6 +35,12 @@
 //    consecutive windows [a, b) and [b, c) neither overlap nor leave a gap.
 //    Retracted (entered-in-error) records are never in output[]: with a
 //    `since` they are listed as deleted, without one they are left out.
+//  - Type filters (ehr/type_filter.h) narrow what the window holds, type by
+//    type, and only output[]: deleted/ lists every record of the exported
+//    types retracted or purged in the window, whether or not it matched
+//    (a purged record has nothing left to match, and a receiver ignores the
+//    DELETE of a record it never had). A record that no longer matches is
+//    simply not exported again; it is never listed as deleted.
 //  - Atomic output: files are written (mode 0600) into a hidden temporary
 //    sibling ".NAME.tmp-XXXXXX" (mode 0700) that the run holds locked,
 //    fsynced with their directories, and renamed to out_dir only when all
@@ -44,6 +50,9 @@
 //  - Access and audit: the user needs export on every record written (the
 //    built-in policy gives it to the service role); one record denied
 //    fails the run (kAccessDenied, the denial audited), nothing is written.
+//    A type filter is matched against the record as the decision lets the
+//    user export it (reduced to the policy's fields, if it names some), and
+//    only after the decision, so that it never reveals a withheld element.
 //    A successful run writes, in its transaction, one audit entry (action
 //    export) per patient whose records it wrote, with the count per type,
 //    and one for the run; with a session recipient they are disclosures
@@ -55,6 +64,10 @@
 //    manifest.json.ehrenc). The manifest's url, bytes and sha256 describe
 //    the sealed files, so a receiver can check them before decrypting.
 //    With sign_with, each file also carries an Ed25519 signature.
+// The manifest's "extension" also holds, with type filters, "typeFilters":
+// their canonical forms (TypeFilter::canonical, the parameters --lenient
+// ignored left out); with a group, "group": {"file" (as named), "members"
+// (patients in it), and with a job "added" and "removed" (see job)}.
 //
 // Thread safety: as the Session.
 
@@ -64,6 +77,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +85,7 @@
 #include "ehr/seal.h"
 #include "ehr/session.h"
 #include "ehr/status.h"
+#include "ehr/type_filter.h"
 
 namespace ehr {
 
@@ -84,6 +99,26 @@ namespace ehr {
 // instead of deleted/; manifest.json the same, its urls naming the .csv
 // files and count their data rows.
 enum class ExportFormat { kNdjson, kCsv };
+
+// A cohort file (ehr export --group FILE), read by the caller. Its format is
+// told by its content:
+//  - a FHIR Group resource (JSON: the first non-blank character is '{'):
+//    each member's entity.reference, "Patient/ID" (also versioned, or after
+//    a base URL); members with inactive true are left out;
+//  - otherwise lines: one patient id or MRN a line (resolved as
+//    ExportOptions::patients are), surrounding whitespace trimmed; blank
+//    lines and comments ignored: a '#' at the start of a line or after
+//    whitespace starts a comment that runs to the line's end (so an MRN may
+//    hold a '#' of its own); a UTF-8 byte-order mark is ignored.
+// Duplicates count once. A group without members is an error.
+struct ExportGroup {
+  // The file as named, for messages ("cohort.txt:3: no patient X");
+  // "-" is standard input, named "<stdin>". A job keeps the file's absolute
+  // path (or "-") as its group. REQUIRES: non-empty.
+  std::string name;
+  // The file's content.
+  std::string text;
+};
 
 struct ExportOptions {
   ExportFormat format = ExportFormat::kNdjson;
@@ -100,6 +135,14 @@ struct ExportOptions {
   // the types and window apply to them too). Empty = every record, with or
   // without a patient.
   std::vector<std::string> patients;
+  // A cohort: its members' compartments, as `patients` (and together with
+  // them: the union). std::nullopt = none.
+  std::optional<ExportGroup> group;
+  // Type filters: records of a type some filter names are exported only
+  // when one of its filters matches (ehr/type_filter.h); other types are
+  // not filtered. With `types`, each filter's type must be one of them.
+  // Default: none.
+  TypeFilterSet type_filters;
   // Instants (YYYY-MM-DDThh:mm:ss[.sss] with Z or an offset): the window of
   // last changes, since inclusive, until exclusive. "" = unbounded.
   std::string since;
@@ -113,9 +156,17 @@ struct ExportOptions {
   // later run exports what changed after the change sequence its last
   // successful run reached, with deleted/ for what was retracted or purged
   // meanwhile: the checkpoint is the database's change sequence, never a
-  // clock. `since` and `until` must then be empty. The job keeps the types
-  // and patients of its first run; a run asking for others is
-  // kInvalidArgument. A run holds the job's lock from start to end (kBusy
+  // clock. `since` and `until` must then be empty. The job keeps the types,
+  // patients, group and type filters of its first run (the filters in their
+  // canonical form, so their order and spelling do not matter); a run asking
+  // for others is kInvalidArgument.
+  // A job's group is its file, not a frozen member list: each run reads it
+  // again, and its last successful run's members are kept in the database.
+  // Members who were in that run get the window since the checkpoint;
+  // members new since then get their whole history (their current records,
+  // none listed as deleted), as Bulk Data's group membership pattern has it;
+  // members no longer in the file get nothing more (no deletions either).
+  // A run holds the job's lock from start to end (kBusy
   // when another run of the job holds it; the kernel drops the lock of a
   // run that dies, so none is ever left stale). The checkpoint advances only
   // once the output directory is in place: a run that fails or is killed
@@ -163,6 +214,12 @@ struct ExportReport {
   bool job_first_run = false;
   std::int64_t job_after_sequence = 0;
   std::string job_after_time;
+  // With a group: its members (resolved, unique); with a job also how many
+  // of them are new since its last run (all of them on the first) and how
+  // many of that run's members are no longer in it.
+  std::int64_t group_members = 0;
+  std::int64_t group_added = 0;
+  std::int64_t group_removed = 0;
   // Temporary directories of earlier killed runs removed before this one.
   std::vector<std::string> removed_stale;
 };
@@ -171,7 +228,10 @@ struct ExportReport {
 // Errors (nothing left behind): kInvalidArgument for an empty out_dir, an
 // unknown type, a malformed since or until, until not after since,
 // max_file_bytes <= 0, sign_with without encrypt_to, plaintext with
-// encrypt_to; kAccessDenied "the access policy requires exports to be
+// encrypt_to, a type filter for a type not in `types`; kInvalidData for a
+// group file that is not one ("FILE: ..."), or has no member; kNotFound
+// "FILE:LINE: no patient P" for a group member that is not stored (a JSON
+// Group names "FILE: member[I]"), kConflict for an MRN of several; kAccessDenied "the access policy requires exports to be
 // encrypted: ..." (audited) when the policy requires encryption and neither
 // encrypt_to nor plaintext is given; kNotFound "no patient P"; kConflict when an MRN
 // names several patients; kAccessDenied (audited); kAlreadyExists "DIR

@@ -44,6 +44,7 @@
 
 #include "ehr/session.h"
 #include "ehr/status.h"
+#include "ehr/type_filter.h"
 
 namespace ehr {
 
@@ -61,6 +62,13 @@ struct BundleExportOptions {
   // since and before until (as $everything's _since). "" = unbounded.
   std::string since;
   std::string until;
+  // Type filters (ehr/type_filter.h), as ExportOptions::type_filters: an
+  // entry (match or include) of a type some filter names is written only
+  // when one of its filters matches it (as the decision lets the user see
+  // it). The records taken along are still those the patient's current
+  // records reference, filtered or not. With `types`, each filter's type
+  // must be one of them. Default: none.
+  TypeFilterSet type_filters;
   // An absolute http(s) URL without query or fragment: entries get fullUrl
   // base_url/Type/id (a trailing '/' is dropped). "" = no fullUrl.
   std::string base_url;
@@ -83,7 +91,8 @@ struct BundleExportReport {
 
 // Writes the patient's Bundle to options.output (or returns it).
 // Errors (nothing written): kInvalidArgument (an unknown type, a malformed
-// since/until/base_url, until not after since); kNotFound "no patient P";
+// since/until/base_url, until not after since, a type filter for a type not
+// in `types`); kNotFound "no patient P";
 // kConflict when an MRN names several patients; kAccessDenied (audited);
 // kAlreadyExists "FILE already exists"; kCantCreate (the directory is
 // missing or not writable); kIoError; kBusy.
