@@ -16,6 +16,7 @@
 #include <cctype>
 #include <cerrno>
 #include <filesystem>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -654,7 +655,15 @@ class Exporter {
 
   Status write_audit_entries() {
     std::int64_t files = static_cast<std::int64_t>(r_.output.size() + r_.deleted.size());
-    for (const auto& [patient, pc] : patients_) {
+    // In patient order (the map is a hash table: rows come in type, id order,
+    // so a tree of 100k patients cost a cache-missing walk per row).
+    std::vector<const std::pair<const std::string, PatientCounts>*> order;
+    order.reserve(patients_.size());
+    for (const auto& entry : patients_) order.push_back(&entry);
+    std::sort(order.begin(), order.end(),
+              [](const auto* a, const auto* b) { return a->first < b->first; });
+    for (const auto* entry : order) {
+      const auto& [patient, pc] = *entry;
       std::string detail = "resources by bulk export (";
       bool first = true;
       for (const auto& [type, n] : pc.types) {
@@ -678,7 +687,7 @@ class Exporter {
   ProgressSink& progress_;
   ExportReport& r_;
   std::map<std::pair<std::string, std::string>, std::string> deleted_;  // (type, id) -> patient
-  std::map<std::string, PatientCounts> patients_;
+  std::unordered_map<std::string, PatientCounts> patients_;
   std::int64_t written_ = 0;
   std::uint64_t polls_ = 0;
   std::string newest_;  // the latest change read
