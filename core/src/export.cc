@@ -580,16 +580,26 @@ class Exporter {
     auto small = small_job_window();
     if (!small.ok()) return small.error();
     std::vector<std::string> binds;
-    // "+type, +id": the same order, which no index then provides.
+    // The order of the rows, and so of the lines within each type's files:
+    //  - a whole database (no type, patient or group): storage order (rid),
+    //    one pass over the table that reads and decrypts each page once,
+    //    every type's files open at the same time. In (type, id) order each
+    //    row was a random page (ids are UUIDs): 1.1M rows read 1.09M pages,
+    //    three times the table (scripts/bench export);
+    //  - a job's small window: (type, id), read through the seq index and
+    //    sorted ("+type, +id": no index then provides the order);
+    //  - otherwise (type, id) through the type and patient indexes.
+    const bool whole = !*small && w_.types.empty() && w_.compartment.empty() && w_.fresh.empty();
     std::string sql =
         "SELECT type, id, patient, security, code_system, code, retracted, json, last_updated FROM resource" +
-                      where_clause(w_, "last_updated", binds, w_.has_start() ? "" : "retracted = 0", true) +
-                      (*small ? " ORDER BY +type, +id" : " ORDER BY type, id");
+        where_clause(w_, "last_updated", binds, w_.has_start() ? "" : "retracted = 0", true) +
+        (whole ? " ORDER BY rid" : *small ? " ORDER BY +type, +id" : " ORDER BY type, id");
     auto q = s_.db().prepare(sql);
     if (!q.ok()) return q.error();
     for (std::size_t i = 0; i < binds.size(); ++i) EHR_TRY(q->bind_text(static_cast<int>(i + 1), binds[i]));
-    std::unique_ptr<FileSeries> series;
-    std::string series_type;
+    // Each type's files, open until the last row (rows of a type come
+    // together only in (type, id) order).
+    std::map<std::string, std::unique_ptr<FileSeries>, std::less<>> series;
     for (;;) {
       auto row = q->step();
       if (!row.ok()) return row.error();
@@ -607,7 +617,7 @@ class Exporter {
         deleted_.emplace(std::pair{type, id}, patient);
         continue;
       }
-      if (type != filter_type_) {  // rows come by type
+      if (type != filter_type_) {  // rows mostly come by type
         filter_type_ = type;
         type_filtered_ = o_.type_filters.filters(type);
       }
@@ -622,12 +632,10 @@ class Exporter {
         parsed = decision->fields.empty() ? std::move(*doc) : apply_fields(*doc, *decision);
         if (type_filtered_ && !o_.type_filters.matches(type, *parsed)) continue;
       }
-      if (type != series_type) {
-        if (series) EHR_TRY(series->close());
-        series = std::make_unique<FileSeries>(root_, "", type, o_, r_.output,
-                                              csv() ? &detail::csv_record_columns() : nullptr);
-        series_type = type;
-      }
+      auto& out = series[type];
+      if (!out)
+        out = std::make_unique<FileSeries>(root_, "", type, o_, r_.output,
+                                           csv() ? &detail::csv_record_columns() : nullptr);
       std::string rendered;
       if (csv()) {
         rendered = detail::csv_record_line(patient, *parsed);
@@ -636,7 +644,7 @@ class Exporter {
         rendered = to_json(*parsed);
         json = rendered;
       }
-      EHR_TRY(series->write_line(json));
+      EHR_TRY(out->write_line(json));
       written_ += static_cast<std::int64_t>(json.size()) + 1;
       ++r_.resources;
       ++r_.types[type];
@@ -647,7 +655,10 @@ class Exporter {
       }
       report_progress();
     }
-    if (series) EHR_TRY(series->close());
+    // Closed in type order: output[] lists the files by type, then number.
+    for (auto& [type, files] : series) EHR_TRY(files->close());
+    std::stable_sort(r_.output.begin(), r_.output.end(),
+                     [](const ExportFile& a, const ExportFile& b) { return a.type < b.type; });
     return {};
   }
 

@@ -27,9 +27,11 @@
 //    up to the busy timeout). transactionTime is the session clock's instant
 //    taken inside it, after every change the run read (so the next run's
 //    `since` set to it neither repeats nor misses a change).
-//  - Deterministic: lines are ordered by type, then id, and hold the stored
-//    JSON byte for byte, so the same window exported twice gives identical
-//    NDJSON files.
+//  - Deterministic: lines hold the stored JSON byte for byte, within each
+//    type in storage order (rid) for a whole database (no types, patients
+//    or group: one pass over the table reads each page once) and in id
+//    order otherwise (and for a job's small window), so the same window of
+//    the same database exported twice gives identical NDJSON files.
 //  - Windows: a record is in the window when its last change
 //    (meta.lastUpdated) is at or after `since` and before `until`, so
 //    consecutive windows [a, b) and [b, c) neither overlap nor leave a gap.
