@@ -4,6 +4,8 @@
 
 #include "crypto_sodium.h"
 
+#include "sha256.h"
+
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
@@ -161,23 +163,52 @@ void Blake2b::final(MutBytes out) {
                            out.data(), out_len_);
 }
 
-Sha256::Sha256() {
-  static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(state_));
-  ensure_init();
-  crypto_hash_sha256_init(reinterpret_cast<crypto_hash_sha256_state*>(state_));
+Sha256::Sha256(Code code)
+    : blocks_(code == Code::kPortable ? &detail::sha256_blocks_portable : detail::sha256_blocks_best()),
+      state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19},
+      buffer_{} {}
+
+Sha256::~Sha256() {
+  sodium_memzero(state_, sizeof(state_));
+  sodium_memzero(buffer_, sizeof(buffer_));
 }
 
-Sha256::~Sha256() { sodium_memzero(state_, sizeof(state_)); }
-
 Sha256& Sha256::update(std::string_view data) {
-  crypto_hash_sha256_update(reinterpret_cast<crypto_hash_sha256_state*>(state_),
-                            reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  auto p = reinterpret_cast<const unsigned char*>(data.data());
+  std::size_t n = data.size();
+  length_ += n;
+  if (buffered_ > 0) {
+    std::size_t take = std::min(n, sizeof(buffer_) - buffered_);
+    std::memcpy(buffer_ + buffered_, p, take);
+    buffered_ += take;
+    p += take;
+    n -= take;
+    if (buffered_ < sizeof(buffer_)) return *this;
+    blocks_(state_, buffer_, 1);
+    buffered_ = 0;
+  }
+  if (n >= 64) {
+    blocks_(state_, p, n / 64);
+    p += n / 64 * 64;
+    n %= 64;
+  }
+  if (n > 0) {
+    std::memcpy(buffer_, p, n);
+    buffered_ = n;
+  }
   return *this;
 }
 
 std::string Sha256::final_hex() {
-  std::array<std::uint8_t, crypto_hash_sha256_BYTES> out{};
-  crypto_hash_sha256_final(reinterpret_cast<crypto_hash_sha256_state*>(state_), out.data());
+  // The padding: 0x80, zeros to 56 mod 64, the length in bits (big-endian).
+  const std::uint64_t bits = length_ * 8;
+  unsigned char pad[72] = {0x80};
+  std::size_t pad_len = (buffered_ < 56 ? 56 : 120) - buffered_;
+  for (int i = 0; i < 8; ++i) pad[pad_len + i] = static_cast<unsigned char>(bits >> (56 - 8 * i));
+  update(std::string_view(reinterpret_cast<const char*>(pad), pad_len + 8));
+  std::array<std::uint8_t, 32> out{};
+  for (int i = 0; i < 8; ++i)
+    for (int j = 0; j < 4; ++j) out[4 * i + j] = static_cast<std::uint8_t>(state_[i] >> (24 - 8 * j));
   return to_hex(Bytes(out.data(), out.size()));
 }
 

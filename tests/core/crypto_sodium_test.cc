@@ -9,12 +9,15 @@
 #include <unistd.h>
 
 #include <doctest/doctest.h>
+#include <sodium.h>
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
 
 #include "ehr/store.h"
+#include "sha256.h"
 
 namespace ehr::crypto {
 namespace {
@@ -39,6 +42,36 @@ TEST_CASE("streaming SHA-256 matches the FIPS 180-2 vectors, however the input i
   Sha256 split;
   split.update("abcdbcdecdefdefgefghfghighij").update("hijkijkljklmklmnlmnomnopnopq");
   CHECK(split.final_hex() == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+TEST_CASE("SHA-256: the SHA-NI and portable code agree with libsodium at every length and split") {
+  // Lengths across the padding boundaries (55, 56, 63, 64, 119, 120) and
+  // several blocks, split at random; and a million 'a's (FIPS 180-2).
+  std::vector<unsigned char> data(1000);
+  randombytes_buf(data.data(), data.size());
+  std::uint32_t seed = 7;
+  auto next = [&seed](std::size_t n) { seed = seed * 1103515245u + 12345u; return (seed >> 8) % (n + 1); };
+  for (std::size_t len = 0; len <= data.size(); len += len < 200 ? 1 : 97) {
+    CAPTURE(len);
+    unsigned char ref[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(ref, data.data(), len);
+    const std::string expected = to_hex(Bytes(ref, sizeof(ref)));
+    for (auto code : {Sha256::Code::kBest, Sha256::Code::kPortable}) {
+      Sha256 h(code);
+      for (std::size_t at = 0; at < len;) {
+        std::size_t n = std::min(len - at, next(130));
+        h.update(std::string_view(reinterpret_cast<const char*>(data.data()) + at, n));
+        at += n;
+      }
+      CHECK(h.final_hex() == expected);
+    }
+  }
+  const std::string million(1000000, 'a');
+  CHECK(Sha256().update(million).final_hex() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  CHECK(Sha256(Sha256::Code::kPortable).update(million).final_hex() ==
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  const std::string hardware = detail::sha256_blocks_hardware() != nullptr ? "SHA-NI" : "none on this CPU";
+  MESSAGE("SHA-256 hardware code: " << hardware);
 }
 
 TEST_CASE("base32 matches the RFC 4648 test vectors") {
