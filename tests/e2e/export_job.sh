@@ -7,10 +7,7 @@
 # run of a running job exits 75; a job's filters never change.
 . "$EHR_SOURCE_DIR/tests/support/e2e.sh"
 command -v jq >/dev/null || { echo "SKIP: jq is not installed (scripts/setup installs it)"; exit 77; }
-cd "$E2E_TMP"
-export EHR_DB=clinic.db EHR_USER=admin EHR_KEY_FILE=admin.key NO_COLOR=1
-"$EHR" key new -o admin.key -q && "$EHR" init -q || fail "init failed"
-"$EHR" key new -o svc.key -q && "$EHR" user add svc --role service --new-key-file svc.key -q || fail "user add failed"
+new_clinic clinic.db
 "$EHR" key new -o doc.key -q && "$EHR" user add doc --role physician --new-key-file doc.key -q || fail "user add failed"
 
 LOINC=http://loinc.org

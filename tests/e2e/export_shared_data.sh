@@ -9,10 +9,7 @@
 skip_unless_shared_data
 command -v jq >/dev/null || { echo "SKIP: jq is not installed (scripts/setup installs it)"; exit 77; }
 DATA=$(cd "$(shared_data)" && pwd)
-cd "$E2E_TMP"
-export EHR_DB=shared.db EHR_USER=admin EHR_KEY_FILE=admin.key NO_COLOR=1
-"$EHR" key new -o admin.key -q && "$EHR" init -q || fail "init failed"
-"$EHR" key new -o svc.key -q && "$EHR" user add svc --role service --new-key-file svc.key -q || fail "user add failed"
+new_clinic shared.db
 export EHR_USER=svc EHR_KEY_FILE=svc.key
 
 canon() {

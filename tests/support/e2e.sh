@@ -58,3 +58,14 @@ finish() {
   echo "all checks passed"
   exit 0
 }
+
+# new_clinic DB: in $E2E_TMP, a new database DB with the admin "admin"
+# (admin.key) and the service user "svc" (svc.key, the role that imports and
+# exports); leaves EHR_DB=DB, EHR_USER=admin, EHR_KEY_FILE=admin.key and
+# NO_COLOR set, and the working directory $E2E_TMP.
+new_clinic() {
+  cd "$E2E_TMP" || exit 1
+  export EHR_DB=$1 EHR_USER=admin EHR_KEY_FILE=admin.key NO_COLOR=1
+  "$EHR" key new -o admin.key -q && "$EHR" init -q || fail "init failed"
+  "$EHR" key new -o svc.key -q && "$EHR" user add svc --role service --new-key-file svc.key -q || fail "user add failed"
+}
