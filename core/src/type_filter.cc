@@ -19,6 +19,15 @@ namespace ehr {
 
 namespace {
 
+// Sorts `items` (values, or filters) by their canonical form, keeping one of
+// each: the first of equal ones.
+template <typename T>
+void sort_unique_by_canonical(std::vector<T>& items) {
+  std::stable_sort(items.begin(), items.end(), [](const T& a, const T& b) { return a.canonical < b.canonical; });
+  items.erase(std::unique(items.begin(), items.end(), [](const T& a, const T& b) { return a.canonical == b.canonical; }),
+              items.end());
+}
+
 // --- the parameter table ---------------------------------------------------------
 
 // What kind of element a parameter reads.
@@ -551,12 +560,7 @@ Result<TypeFilter> parse_type_filter(std::string_view text, bool lenient,
         if (!v.ok()) return fmt::format("{}: {}", segment, v.error().message());
         param.values.push_back(std::move(*v));
       }
-      std::sort(param.values.begin(), param.values.end(),
-                [](const auto& a, const auto& b) { return a.canonical < b.canonical; });
-      param.values.erase(
-          std::unique(param.values.begin(), param.values.end(),
-                      [](const auto& a, const auto& b) { return a.canonical == b.canonical; }),
-          param.values.end());
+      sort_unique_by_canonical(param.values);
       f.params.push_back(std::move(param));
       return std::nullopt;
     }();
@@ -668,12 +672,7 @@ Result<TypeFilterSet> TypeFilterSet::parse(const std::vector<std::string>& texts
     if (!f.ok()) return f.error();
     set.filters_.push_back(std::move(*f));
   }
-  std::stable_sort(set.filters_.begin(), set.filters_.end(),
-                   [](const auto& a, const auto& b) { return a.canonical < b.canonical; });
-  set.filters_.erase(
-      std::unique(set.filters_.begin(), set.filters_.end(),
-                  [](const auto& a, const auto& b) { return a.canonical == b.canonical; }),
-      set.filters_.end());
+  sort_unique_by_canonical(set.filters_);
   for (std::size_t i = 0; i < set.filters_.size(); ++i)
     set.by_type_[set.filters_[i].type].push_back(i);
   return set;
