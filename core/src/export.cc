@@ -590,8 +590,12 @@ class Exporter {
     //    sorted ("+type, +id": no index then provides the order);
     //  - otherwise (type, id) through the type and patient indexes.
     const bool whole = !*small && w_.types.empty() && w_.compartment.empty() && w_.fresh.empty();
+    // NOT INDEXED: the whole table in rid order, never an index range (a
+    // job's large window, seq > N) whose rows SQLite would then sort by rid
+    // in memory, JSON and all.
     std::string sql =
-        "SELECT type, id, patient, security, code_system, code, retracted, json, last_updated FROM resource" +
+        std::string("SELECT type, id, patient, security, code_system, code, retracted, json, last_updated FROM resource") +
+        (whole ? " NOT INDEXED" : "") +
         where_clause(w_, "last_updated", binds, w_.has_start() ? "" : "retracted = 0", true) +
         (whole ? " ORDER BY rid" : *small ? " ORDER BY +type, +id" : " ORDER BY type, id");
     auto q = s_.db().prepare(sql);
