@@ -5,8 +5,9 @@
 // table. Migration 2: the name-token and identifier indexes cover rid.
 // Migration 3: the access model. Migration 4: Patient rows carry their care
 // team and sort key. Migration 5: the audit chain. Migration 6: import aliases.
-// Migration 7: export jobs. Each later migration appends to kMigrations; released ones never
-// change.
+// Migration 7: export jobs. Migration 8: reserved (the export-group-membership
+// branch's). Migration 9: the current version's JSON is stored once. Each later
+// migration appends to kMigrations; released ones never change.
 
 #include <fmt/format.h>
 
@@ -231,6 +232,22 @@ CREATE TABLE export_job(
   last_out         TEXT NOT NULL,
   last_user        TEXT NOT NULL
 ) WITHOUT ROWID;
+)sql",
+    // 8: reserved for the export group membership migration of another branch;
+    // that branch's SQL takes this place when the two are merged.
+    R"sql(
+-- reserved
+)sql",
+    // 9: the current version's content is stored once, in resource.json: its
+    // history row's json stays NULL until a later version supersedes it, and
+    // then receives it (records.cc, write_history). Before, every version was
+    // written to both, doubling the database; those second copies go. (Pages
+    // freed go to the free list; ehr db backup writes a compact copy.)
+    R"sql(
+UPDATE history SET json = NULL
+  WHERE json IS NOT NULL
+    AND EXISTS (SELECT 1 FROM resource r WHERE r.type = history.type AND r.id = history.id
+                  AND r.version = history.version AND r.json = history.json);
 )sql",
 };
 

@@ -215,8 +215,12 @@ Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, co
   return {};
 }
 
+// The history row of version `r`. Its json stays NULL: the current
+// version's content is the resource row's json (stored once, not twice);
+// keep_superseded_json copies it into the history row when a later version
+// replaces it (migration 8). A purged resource's rows hold no content.
 Status write_history(SessionImpl& s, const StoredResource& r, const std::string& action,
-                     const std::string& reason, const std::string* json) {
+                     const std::string& reason) {
   auto st = s.statement(
       "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
       "VALUES(?,?,?,?,?,?,?,?,?,?)");
@@ -231,8 +235,23 @@ Status write_history(SessionImpl& s, const StoredResource& r, const std::string&
   EHR_TRY(q.bind_text(7, r.last_updated));
   EHR_TRY(q.bind_text(8, reason));
   EHR_TRY(r.patient.empty() ? q.bind_null(9) : q.bind_text(9, r.patient));
-  EHR_TRY(json != nullptr ? q.bind_text(10, *json) : q.bind_null(10));
+  EHR_TRY(q.bind_null(10));
   auto done = q.step();
+  if (!done.ok()) return done.error();
+  return {};
+}
+
+// Before type/id's resource row is replaced by a new version: its json, the
+// content of the version it holds, moves into that version's history row.
+Status keep_superseded_json(SessionImpl& s, const StoredResource& cur) {
+  auto st = s.statement(
+      "UPDATE history SET json = (SELECT json FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3) "
+      "WHERE type = ?1 AND id = ?2 AND version = ?3 AND json IS NULL");
+  if (!st.ok()) return st.error();
+  EHR_TRY((*st)->bind_text(1, cur.type));
+  EHR_TRY((*st)->bind_text(2, cur.id));
+  EHR_TRY((*st)->bind_int(3, cur.version));
+  auto done = (*st)->step();
   if (!done.ok()) return done.error();
   return {};
 }
@@ -262,9 +281,8 @@ Result<std::int64_t> next_rid(SessionImpl& s, const std::string& type) {
   return last + 1;
 }
 
-// Stores version `r` (new or replacing the current row) with its index;
-// `json` receives the text written.
-Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retracted, std::string& json) {
+// Stores version `r` (new or replacing the current row) with its index.
+Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retracted) {
   IndexEntry e = index_resource(r.resource);
   r.patient = e.patient;
   r.retracted = retracted;
@@ -298,8 +316,7 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
   EHR_TRY(opt(10, e.clinical_date));
   EHR_TRY(opt(11, e.security));
   EHR_TRY(q.bind_int(12, retracted ? 1 : 0));
-  json = to_json(r.resource);
-  EHR_TRY(q.bind_text(13, json));
+  EHR_TRY(q.bind_text(13, to_json(r.resource)));
   EHR_TRY(opt(14, e.sort_name));
   if (is_new) EHR_TRY(q.bind_int(15, new_rid));
   auto row = q.step();
@@ -530,7 +547,7 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     tomb.version = cur.version + 1;
     tomb.seq = *seq;
     tomb.last_updated = now;
-    EHR_TRY(write_history(s, tomb, "purge", reason, nullptr));
+    EHR_TRY(write_history(s, tomb, "purge", reason));
     auto st = s.statement(
         "INSERT INTO tombstone(type, id, seq, time, author, reason, patient) VALUES(?,?,?,?,?,?,?)");
     if (!st.ok()) return st.error();
@@ -582,9 +599,8 @@ Result<StoredResource> write_created(SessionImpl& s, const Json& resource, const
   out.seq = *seq;
   out.last_updated = s.now();
   out.resource = with_meta(resource, out.id, 1, out.last_updated);
-  std::string json;
-  EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource), json));
-  EHR_TRY(write_history(s, out, "create", reason, &json));
+  EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource)));
+  EHR_TRY(write_history(s, out, "create", reason));
   if (out.type == "Patient" && s.policy().joins_care_team(s.roles())) {
     // The clinician who registers a patient cares for them.
     EHR_TRY(s.exec("INSERT OR IGNORE INTO care_team(patient, user, role, added, added_by) "
@@ -606,9 +622,9 @@ Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, 
   out.seq = *seq;
   out.last_updated = s.now();
   out.resource = with_meta(resource, cur.id, out.version, out.last_updated);
-  std::string json;
-  EHR_TRY(store_version(s, out, false, action == "retract" || is_retracted_content(out.resource), json));
-  EHR_TRY(write_history(s, out, action, reason, &json));
+  EHR_TRY(keep_superseded_json(s, cur));
+  EHR_TRY(store_version(s, out, false, action == "retract" || is_retracted_content(out.resource)));
+  EHR_TRY(write_history(s, out, action, reason));
   return out;
 }
 
@@ -655,8 +671,10 @@ Result<std::vector<HistoryEntry>> resource_history(Session& session, const std::
                                                    const std::string& id) {
   SessionImpl& s = SessionImpl::of(session);
   auto st = s.statement(
-      "SELECT version, action, author, time, reason, json, coalesce(patient,'') FROM history "
-      "WHERE type = ? AND id = ? ORDER BY version");
+      "SELECT h.version, h.action, h.author, h.time, h.reason, "
+      "coalesce(h.json, CASE WHEN r.version = h.version THEN r.json END), coalesce(h.patient,'') "
+      "FROM history h LEFT JOIN resource r ON r.type = h.type AND r.id = h.id "
+      "WHERE h.type = ?1 AND h.id = ?2 ORDER BY h.version");
   if (!st.ok()) return st.error();
   EHR_TRY((*st)->bind_text(1, type));
   EHR_TRY((*st)->bind_text(2, id));

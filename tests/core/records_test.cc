@@ -93,6 +93,45 @@ TEST_CASE("create assigns an id, version 1 and ehr's meta; update makes version 
   CHECK((*h)[0].resource->find("gender") == nullptr);
 }
 
+TEST_CASE("each version's content is stored once: the current in its resource row, earlier ones in history") {
+  Fixture fx;
+  std::string id;
+  {
+    Session s = fx.create();
+    auto p = create_resource(s, patient("Smith", "Jo", "A4"));
+    REQUIRE(p.ok());
+    id = p->id;
+    CHECK(count(s, "SELECT count(*) FROM history WHERE json IS NOT NULL") == "0");
+    Json next = p->resource;
+    next.set("gender", Json::string("female"));
+    auto v2 = update_resource(s, next, "gender recorded");
+    REQUIRE(v2.ok());
+    // Version 1's text moved to its history row as it was stored; version 2's is the row's.
+    CHECK(count(s, "SELECT group_concat(version || ':' || (json IS NULL), ',') FROM "
+                   "(SELECT version, json FROM history ORDER BY version)") == "1:0,2:1");
+    CHECK(count(s, "SELECT json FROM history WHERE version = 1") == to_json(p->resource));
+    auto h = resource_history(s, "Patient", id);
+    REQUIRE(h.ok());
+    REQUIRE(h->size() == 2);
+    CHECK(to_json(*(*h)[0].resource) == to_json(p->resource));
+    CHECK(to_json(*(*h)[1].resource) == to_json(v2->resource));
+    // As a database of schema 7 holds it: every version's text in history too.
+    REQUIRE(SessionImpl::of(s).db().exec(
+        "UPDATE history SET json = (SELECT json FROM resource r WHERE r.type = history.type AND "
+        "r.id = history.id) WHERE version = 2; PRAGMA user_version = 7").ok());
+  }
+  auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
+  REQUIRE(s.ok());
+  CHECK(count(*s, "PRAGMA user_version") == "9");
+  CHECK(count(*s, "SELECT group_concat(version || ':' || (json IS NULL), ',') FROM "
+                  "(SELECT version, json FROM history ORDER BY version)") == "1:0,2:1");
+  auto h = resource_history(*s, "Patient", id);
+  REQUIRE(h.ok());
+  REQUIRE(h->size() == 2);
+  CHECK((*h)[1].resource->find("gender")->text() == "female");
+  CHECK((*h)[0].resource->find("gender") == nullptr);
+}
+
 TEST_CASE("a resource that fails validation is refused with its field and rule, and nothing is written") {
   Fixture fx;
   Session s = fx.create();
