@@ -1574,6 +1574,33 @@ Status Importer::run(std::vector<Input>& inputs) {
   return {};
 }
 
+// The page cache of the import's connection, raised for the import and put
+// back after. A file's records are one transaction: with the connection's
+// usual 64 MiB, the index pages that random ids touch (resource(type, id),
+// the patient index) no longer fit in it at about 100k records, and each
+// eviction of a dirty one writes (encrypts) it to the WAL and its next use
+// reads (decrypts) it back. 128 MiB holds them about three times as long
+// (peak RSS about 155 MiB; more bought nothing measurable).
+class ImportCache {
+ public:
+  static constexpr const char* kCacheKib = "-131072";
+
+  explicit ImportCache(store::Connection& db) : db_(db) {
+    auto was = db_.query_text("PRAGMA cache_size");
+    if (!was.ok() || !db_.exec(std::string("PRAGMA cache_size=") + kCacheKib).ok()) return;
+    was_ = *was;
+  }
+  ~ImportCache() {
+    if (!was_.empty()) (void)db_.exec("PRAGMA cache_size=" + was_);
+  }
+  ImportCache(const ImportCache&) = delete;
+  ImportCache& operator=(const ImportCache&) = delete;
+
+ private:
+  store::Connection& db_;
+  std::string was_;
+};
+
 }  // namespace
 
 // --- the entry point ----------------------------------------------------------------
@@ -1620,6 +1647,7 @@ Result<ImportReport> import_paths(Session& session, const std::vector<std::strin
   std::vector<Input> inputs = planner.take();
   ImportReport report;
   report.dry_run = options.dry_run;
+  ImportCache cache(s.db());
   Importer importer(s, options, observer, progress, report);
   importer.total_bytes_ = total;
   Status st;
