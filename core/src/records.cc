@@ -175,16 +175,18 @@ Status first_validation_error(const Json& resource) {
   return {};
 }
 
-// Writes the index rows of resource `rid`.
-Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, const IndexEntry& e) {
-  for (const char* sql : {"DELETE FROM identifier WHERE rid = ?", "DELETE FROM reference WHERE rid = ?",
-                          "DELETE FROM name_token WHERE rid = ?"}) {
-    auto st = s.statement(sql);
-    if (!st.ok()) return st.error();
-    EHR_TRY((*st)->bind_int(1, rid));
-    auto r = (*st)->step();
-    if (!r.ok()) return r.error();
-  }
+// Writes the index rows of resource `rid`, replacing those it had unless
+// it is `fresh` (a new row: it has none).
+Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, const IndexEntry& e, bool fresh) {
+  if (!fresh)
+    for (const char* sql : {"DELETE FROM identifier WHERE rid = ?", "DELETE FROM reference WHERE rid = ?",
+                            "DELETE FROM name_token WHERE rid = ?"}) {
+      auto st = s.statement(sql);
+      if (!st.ok()) return st.error();
+      EHR_TRY((*st)->bind_int(1, rid));
+      auto r = (*st)->step();
+      if (!r.ok()) return r.error();
+    }
   for (const auto& [system, value] : e.identifiers) {
     auto st = s.statement("INSERT INTO identifier(rid, type, system, value) VALUES(?,?,?,?)");
     if (!st.ok()) return st.error();
@@ -296,7 +298,7 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
       is_new ? "INSERT INTO resource(type, id, version, seq, last_updated, patient, status, "
                "code_system, code, clinical_date, security, retracted, json, sort_name, rid, team) "
                "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, CASE WHEN ?1 = 'Patient' THEN "
-               "(SELECT group_concat(user, ' ') FROM care_team WHERE patient = ?2) END) RETURNING rid"
+               "(SELECT group_concat(user, ' ') FROM care_team WHERE patient = ?2) END)"
              : "UPDATE resource SET type = ?, id = ?, version = ?, seq = ?, last_updated = ?, "
                "patient = ?, status = ?, code_system = ?, code = ?, clinical_date = ?, "
                "security = ?, retracted = ?, json = ?, sort_name = ? WHERE type = ?1 AND id = ?2 "
@@ -321,10 +323,11 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
   if (is_new) EHR_TRY(q.bind_int(15, new_rid));
   auto row = q.step();
   if (!row.ok()) return row.error();
+  if (is_new) return write_index(s, new_rid, r.type, e, true);
   if (!*row) return Error::internal("resource row was not written");
   std::int64_t rid = q.column_int(0);
   (void)q.step();
-  return write_index(s, rid, r.type, e);
+  return write_index(s, rid, r.type, e, false);
 }
 
 std::string resource_ref(const StoredResource& r) {
