@@ -6,8 +6,9 @@
 // Migration 3: the access model. Migration 4: Patient rows carry their care
 // team and sort key. Migration 5: the audit chain. Migration 6: import aliases.
 // Migration 7: export jobs. Migration 8: reserved (the export-group-membership
-// branch's). Migration 9: the current version's JSON is stored once. Each later
-// migration appends to kMigrations; released ones never change.
+// branch's). Migration 9: the current version's history entry is kept in its
+// resource row. Each later migration appends to kMigrations; released ones
+// never change.
 
 #include <fmt/format.h>
 
@@ -238,12 +239,18 @@ CREATE TABLE export_job(
     R"sql(
 -- reserved
 )sql",
-    // 9: the current version's content is stored once, in resource.json: its
-    // history row's json stays NULL until a later version supersedes it, and
-    // then receives it (records.cc, write_history). Before, every version was
-    // written to both, doubling the database; those second copies go. (Pages
-    // freed go to the free list; ehr db backup writes a compact copy.)
+    // 9: the current version's history entry is kept in its resource row
+    // (action, author, reason beside its seq, last_updated, patient and json):
+    // writing a version writes one row, not two, and its content is stored
+    // once; history holds superseded versions and purges (records.cc,
+    // supersede). An older database keeps its history rows of current
+    // versions (their resource row's action is NULL), but not their second
+    // copy of the content: the resource row's json is it. (Pages freed go to
+    // the free list; ehr db backup writes a compact copy.)
     R"sql(
+ALTER TABLE resource ADD COLUMN action TEXT;
+ALTER TABLE resource ADD COLUMN author TEXT;
+ALTER TABLE resource ADD COLUMN reason TEXT;
 UPDATE history SET json = NULL
   WHERE json IS NOT NULL
     AND EXISTS (SELECT 1 FROM resource r WHERE r.type = history.type AND r.id = history.id

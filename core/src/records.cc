@@ -217,15 +217,21 @@ Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, co
   return {};
 }
 
-// The history row of version `r`. Its json stays NULL: the current
-// version's content is the resource row's json (stored once, not twice);
-// keep_superseded_json copies it into the history row when a later version
-// replaces it (migration 8). A purged resource's rows hold no content.
+// History. The current version's entry (action, author, reason; its time,
+// seq, patient and content are the row's last_updated, seq, patient and
+// json) is kept in its resource row, so that writing a version writes one
+// row, not two: the history table holds the versions a later one has
+// superseded, and the purge entries (migration 9). Databases written before
+// hold a history row for the current version too (the resource row's action
+// is NULL then), whose json migration 9 set NULL: the row's json is its
+// content. resource_history reads both.
+
+// A history row for version `r` without content: a purge entry.
 Status write_history(SessionImpl& s, const StoredResource& r, const std::string& action,
                      const std::string& reason) {
   auto st = s.statement(
       "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
-      "VALUES(?,?,?,?,?,?,?,?,?,?)");
+      "VALUES(?,?,?,?,?,?,?,?,?,NULL)");
   if (!st.ok()) return st.error();
   store::Statement& q = **st;
   EHR_TRY(q.bind_text(1, r.type));
@@ -237,24 +243,37 @@ Status write_history(SessionImpl& s, const StoredResource& r, const std::string&
   EHR_TRY(q.bind_text(7, r.last_updated));
   EHR_TRY(q.bind_text(8, reason));
   EHR_TRY(r.patient.empty() ? q.bind_null(9) : q.bind_text(9, r.patient));
-  EHR_TRY(q.bind_null(10));
   auto done = q.step();
   if (!done.ok()) return done.error();
   return {};
 }
 
-// Before type/id's resource row is replaced by a new version: its json, the
-// content of the version it holds, moves into that version's history row.
-Status keep_superseded_json(SessionImpl& s, const StoredResource& cur) {
-  auto st = s.statement(
-      "UPDATE history SET json = (SELECT json FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3) "
-      "WHERE type = ?1 AND id = ?2 AND version = ?3 AND json IS NULL");
-  if (!st.ok()) return st.error();
-  EHR_TRY((*st)->bind_text(1, cur.type));
-  EHR_TRY((*st)->bind_text(2, cur.id));
-  EHR_TRY((*st)->bind_int(3, cur.version));
-  auto done = (*st)->step();
-  if (!done.ok()) return done.error();
+// Before type/id's resource row is replaced by a new version, or deleted
+// (`with_content` false: a purge): the entry of the version it holds moves
+// into history, with its content (an older database's history row of it
+// receives the content instead).
+Status supersede(SessionImpl& s, const std::string& type, const std::string& id, bool with_content) {
+  const char* sql[] = {
+      with_content
+          ? "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
+            "SELECT type, id, version, seq, action, coalesce(author, ''), last_updated, coalesce(reason, ''), "
+            "patient, json FROM resource WHERE type = ?1 AND id = ?2 AND action IS NOT NULL"
+          : "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
+            "SELECT type, id, version, seq, action, coalesce(author, ''), last_updated, coalesce(reason, ''), "
+            "patient, NULL FROM resource WHERE type = ?1 AND id = ?2 AND action IS NOT NULL",
+      with_content ? "UPDATE history SET json = (SELECT r.json FROM resource r WHERE r.type = ?1 AND r.id = ?2) "
+                     "WHERE type = ?1 AND id = ?2 AND json IS NULL AND version = "
+                     "(SELECT r.version FROM resource r WHERE r.type = ?1 AND r.id = ?2 AND r.action IS NULL)"
+                   : nullptr};
+  for (const char* q : sql) {
+    if (q == nullptr) continue;
+    auto st = s.statement(q);
+    if (!st.ok()) return st.error();
+    EHR_TRY((*st)->bind_text(1, type));
+    EHR_TRY((*st)->bind_text(2, id));
+    auto done = (*st)->step();
+    if (!done.ok()) return done.error();
+  }
   return {};
 }
 
@@ -283,8 +302,10 @@ Result<std::int64_t> next_rid(SessionImpl& s, const std::string& type) {
   return last + 1;
 }
 
-// Stores version `r` (new or replacing the current row) with its index.
-Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retracted) {
+// Stores version `r` (new or replacing the current row) with its index and
+// its history entry (`action`, the session's user, `reason`).
+Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retracted, const std::string& action,
+                     const std::string& reason) {
   IndexEntry e = index_resource(r.resource);
   r.patient = e.patient;
   r.retracted = retracted;
@@ -296,13 +317,14 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
   }
   auto st = s.statement(
       is_new ? "INSERT INTO resource(type, id, version, seq, last_updated, patient, status, "
-               "code_system, code, clinical_date, security, retracted, json, sort_name, rid, team) "
-               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, CASE WHEN ?1 = 'Patient' THEN "
+               "code_system, code, clinical_date, security, retracted, json, sort_name, action, author, "
+               "reason, rid, team) "
+               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, CASE WHEN ?1 = 'Patient' THEN "
                "(SELECT group_concat(user, ' ') FROM care_team WHERE patient = ?2) END)"
              : "UPDATE resource SET type = ?, id = ?, version = ?, seq = ?, last_updated = ?, "
                "patient = ?, status = ?, code_system = ?, code = ?, clinical_date = ?, "
-               "security = ?, retracted = ?, json = ?, sort_name = ? WHERE type = ?1 AND id = ?2 "
-               "RETURNING rid");
+               "security = ?, retracted = ?, json = ?, sort_name = ?, action = ?, author = ?, reason = ? "
+               "WHERE type = ?1 AND id = ?2 RETURNING rid");
   if (!st.ok()) return st.error();
   store::Statement& q = **st;
   auto opt = [&](int i, const std::string& v) { return v.empty() ? q.bind_null(i) : q.bind_text(i, v); };
@@ -320,7 +342,10 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
   EHR_TRY(q.bind_int(12, retracted ? 1 : 0));
   EHR_TRY(q.bind_text(13, to_json(r.resource)));
   EHR_TRY(opt(14, e.sort_name));
-  if (is_new) EHR_TRY(q.bind_int(15, new_rid));
+  EHR_TRY(q.bind_text(15, action));
+  EHR_TRY(q.bind_text(16, s.user()));
+  EHR_TRY(q.bind_text(17, reason));
+  if (is_new) EHR_TRY(q.bind_int(18, new_rid));
   auto row = q.step();
   if (!row.ok()) return row.error();
   if (is_new) return write_index(s, new_rid, r.type, e, true);
@@ -534,6 +559,7 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     auto seq = next_seq(s);
     if (!seq.ok()) return seq.error();
     std::string now = s.now();
+    EHR_TRY(supersede(s, type, id, false));
     for (const char* sql : {"DELETE FROM identifier WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM reference WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM name_token WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
@@ -602,8 +628,7 @@ Result<StoredResource> write_created(SessionImpl& s, const Json& resource, const
   out.seq = *seq;
   out.last_updated = s.now();
   out.resource = with_meta(resource, out.id, 1, out.last_updated);
-  EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource)));
-  EHR_TRY(write_history(s, out, "create", reason));
+  EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource), "create", reason));
   if (out.type == "Patient" && s.policy().joins_care_team(s.roles())) {
     // The clinician who registers a patient cares for them.
     EHR_TRY(s.exec("INSERT OR IGNORE INTO care_team(patient, user, role, added, added_by) "
@@ -625,9 +650,9 @@ Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, 
   out.seq = *seq;
   out.last_updated = s.now();
   out.resource = with_meta(resource, cur.id, out.version, out.last_updated);
-  EHR_TRY(keep_superseded_json(s, cur));
-  EHR_TRY(store_version(s, out, false, action == "retract" || is_retracted_content(out.resource)));
-  EHR_TRY(write_history(s, out, action, reason));
+  EHR_TRY(supersede(s, cur.type, cur.id, true));
+  EHR_TRY(store_version(s, out, false, action == "retract" || is_retracted_content(out.resource), action,
+                        reason));
   return out;
 }
 
@@ -677,7 +702,10 @@ Result<std::vector<HistoryEntry>> resource_history(Session& session, const std::
       "SELECT h.version, h.action, h.author, h.time, h.reason, "
       "coalesce(h.json, CASE WHEN r.version = h.version THEN r.json END), coalesce(h.patient,'') "
       "FROM history h LEFT JOIN resource r ON r.type = h.type AND r.id = h.id "
-      "WHERE h.type = ?1 AND h.id = ?2 ORDER BY h.version");
+      "WHERE h.type = ?1 AND h.id = ?2 "
+      "UNION ALL SELECT version, action, author, last_updated, reason, json, coalesce(patient,'') "
+      "FROM resource WHERE type = ?1 AND id = ?2 AND action IS NOT NULL "
+      "ORDER BY 1");
   if (!st.ok()) return st.error();
   EHR_TRY((*st)->bind_text(1, type));
   EHR_TRY((*st)->bind_text(2, id));

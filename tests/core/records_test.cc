@@ -93,43 +93,80 @@ TEST_CASE("create assigns an id, version 1 and ehr's meta; update makes version 
   CHECK((*h)[0].resource->find("gender") == nullptr);
 }
 
-TEST_CASE("each version's content is stored once: the current in its resource row, earlier ones in history") {
+TEST_CASE("a version is one row: the current one's entry is its resource row's, earlier ones are in history") {
   Fixture fx;
   std::string id;
+  Json v1;
   {
     Session s = fx.create();
     auto p = create_resource(s, patient("Smith", "Jo", "A4"));
     REQUIRE(p.ok());
     id = p->id;
-    CHECK(count(s, "SELECT count(*) FROM history WHERE json IS NOT NULL") == "0");
+    v1 = p->resource;
+    CHECK(count(s, "SELECT count(*) FROM history") == "0");
+    CHECK(count(s, "SELECT action || ',' || author || ',' || reason FROM resource") == "create,alice,");
     Json next = p->resource;
     next.set("gender", Json::string("female"));
     auto v2 = update_resource(s, next, "gender recorded");
     REQUIRE(v2.ok());
-    // Version 1's text moved to its history row as it was stored; version 2's is the row's.
-    CHECK(count(s, "SELECT group_concat(version || ':' || (json IS NULL), ',') FROM "
-                   "(SELECT version, json FROM history ORDER BY version)") == "1:0,2:1");
+    // Version 1 moved to history with its text as it was stored.
+    CHECK(count(s, "SELECT group_concat(version || ',' || action || ',' || author || ',' || time, ';') "
+                   "FROM history") == "1,create,alice," + p->last_updated);
     CHECK(count(s, "SELECT json FROM history WHERE version = 1") == to_json(p->resource));
+    CHECK(count(s, "SELECT action || ',' || reason FROM resource") == "update,gender recorded");
     auto h = resource_history(s, "Patient", id);
     REQUIRE(h.ok());
     REQUIRE(h->size() == 2);
+    CHECK((*h)[0].action == "create");
+    CHECK((*h)[0].time == p->last_updated);
     CHECK(to_json(*(*h)[0].resource) == to_json(p->resource));
+    CHECK((*h)[1].action == "update");
+    CHECK((*h)[1].author == "alice");
+    CHECK((*h)[1].reason == "gender recorded");
+    CHECK((*h)[1].time == v2->last_updated);
     CHECK(to_json(*(*h)[1].resource) == to_json(v2->resource));
-    // As a database of schema 7 holds it: every version's text in history too.
+    // As a database of schema 7 holds it: a history row for every version,
+    // each with its text, and no entry in the resource row.
     REQUIRE(SessionImpl::of(s).db().exec(
-        "UPDATE history SET json = (SELECT json FROM resource r WHERE r.type = history.type AND "
-        "r.id = history.id) WHERE version = 2; PRAGMA user_version = 7").ok());
+        "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
+        "SELECT type, id, version, seq, action, author, last_updated, reason, patient, json FROM resource; "
+        "ALTER TABLE resource DROP COLUMN action; ALTER TABLE resource DROP COLUMN author; "
+        "ALTER TABLE resource DROP COLUMN reason; PRAGMA user_version = 7").ok());
   }
   auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
   REQUIRE(s.ok());
   CHECK(count(*s, "PRAGMA user_version") == "9");
+  // Migration 9 drops the second copy of the current version's text.
   CHECK(count(*s, "SELECT group_concat(version || ':' || (json IS NULL), ',') FROM "
                   "(SELECT version, json FROM history ORDER BY version)") == "1:0,2:1");
   auto h = resource_history(*s, "Patient", id);
   REQUIRE(h.ok());
   REQUIRE(h->size() == 2);
+  CHECK((*h)[1].reason == "gender recorded");
   CHECK((*h)[1].resource->find("gender")->text() == "female");
-  CHECK((*h)[0].resource->find("gender") == nullptr);
+  CHECK(to_json(*(*h)[0].resource) == to_json(v1));
+  // The next version of an older database's record: version 2's text moves
+  // into its history row; version 3 is kept in the resource row.
+  Json next = *(*h)[1].resource;
+  next.set("birthDate", Json::string("1984-03-01"));
+  auto v3 = update_resource(*s, next, "birth date corrected");
+  REQUIRE(v3.ok());
+  CHECK(count(*s, "SELECT group_concat(version || ':' || (json IS NULL), ',') FROM "
+                  "(SELECT version, json FROM history ORDER BY version)") == "1:0,2:0");
+  h = resource_history(*s, "Patient", id);
+  REQUIRE(h.ok());
+  REQUIRE(h->size() == 3);
+  CHECK((*h)[1].resource->find("birthDate")->text() == "1984-02-29");
+  CHECK((*h)[2].resource->find("birthDate")->text() == "1984-03-01");
+  CHECK((*h)[2].reason == "birth date corrected");
+  // A purge keeps every entry and no content.
+  REQUIRE(purge_resource(*s, "Patient", id, "test").ok());
+  h = resource_history(*s, "Patient", id);
+  REQUIRE(h.ok());
+  REQUIRE(h->size() == 4);
+  CHECK((*h)[2].action == "update");
+  CHECK((*h)[3].action == "purge");
+  for (const auto& e : *h) CHECK_FALSE(e.resource.has_value());
 }
 
 TEST_CASE("a resource that fails validation is refused with its field and rule, and nothing is written") {
