@@ -106,15 +106,7 @@ Json merge_hidden(const Json& stored, const Json& incoming, const std::vector<st
   return out;
 }
 
-Result<std::int64_t> next_seq(SessionImpl& s) {
-  auto st = s.statement("UPDATE counter SET value = value + 1 WHERE name = 'seq' RETURNING value");
-  if (!st.ok()) return st.error();
-  auto row = (*st)->step();
-  if (!row.ok()) return row.error();
-  std::int64_t v = (*st)->column_int(0);
-  (void)(*st)->step();
-  return v;
-}
+Result<std::int64_t> next_seq(SessionImpl& s) { return s.next_seq(); }
 
 StoredJson row_to_stored(store::Statement& q) {
   // Columns: type, id, version, seq, last_updated, patient, retracted, json,

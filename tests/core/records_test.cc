@@ -169,6 +169,33 @@ TEST_CASE("a version is one row: the current one's entry is its resource row's, 
   for (const auto& e : *h) CHECK_FALSE(e.resource.has_value());
 }
 
+TEST_CASE("the change sequence counts every version written; a transaction rolled back takes its numbers back") {
+  Fixture fx;
+  Session s = fx.create();
+  auto before = std::stoll(count(s, "SELECT value FROM counter WHERE name = 'seq'"));
+  auto batch = create_resources(s, {patient("Ames", "A", "S1"), patient("Bell", "B", "S2"), patient("Cole", "C", "S3")},
+                                "batch");
+  REQUIRE(batch.ok());
+  REQUIRE(batch->size() == 3);
+  for (int i = 0; i < 3; ++i) CHECK((*batch)[i].seq == before + 1 + i);
+  CHECK(count(s, "SELECT value FROM counter WHERE name = 'seq'") == std::to_string(before + 3));
+  // The second resource has the first one's id: the first was written (and
+  // numbered) in the transaction that then rolls back.
+  Json first = patient("Dunn", "D", "S4");
+  first.set("id", Json::string("dup"));
+  Json second = patient("Eads", "E", "S5");
+  second.set("id", Json::string("dup"));
+  auto refused = create_resources(s, {first, second}, "batch");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code() == ErrorCode::kAlreadyExists);
+  CHECK(count(s, "SELECT count(*) FROM resource WHERE id = 'dup'") == "0");
+  CHECK(count(s, "SELECT value FROM counter WHERE name = 'seq'") == std::to_string(before + 3));
+  auto next = create_resource(s, patient("Ford", "F", "S6"));
+  REQUIRE(next.ok());
+  CHECK(next->seq == before + 4);
+  CHECK(count(s, "SELECT max(seq) FROM resource") == std::to_string(before + 4));
+}
+
 TEST_CASE("a resource that fails validation is refused with its field and rule, and nothing is written") {
   Fixture fx;
   Session s = fx.create();
