@@ -45,25 +45,24 @@ std::string new_id() {
 std::string text_of(const Json* j) { return j != nullptr && j->is_string() ? j->text() : ""; }
 
 // The resource with ehr's meta set, members in FHIR's usual order
-// (resourceType, id, meta first).
-Json with_meta(const Json& in, const std::string& id, std::int64_t version,
-               const std::string& last_updated) {
+// (resourceType, id, meta first). Takes `in` apart: its members move.
+Json with_meta(Json in, const std::string& id, std::int64_t version, const std::string& last_updated) {
   Json out = Json::object();
-  out.set("resourceType", *in.find("resourceType"));
-  out.set("id", Json::string(id));
-  Json meta = in.find("meta") != nullptr && in.find("meta")->is_object() ? *in.find("meta")
-                                                                         : Json::object();
-  meta.set("versionId", Json::string(std::to_string(version)));
-  meta.set("lastUpdated", Json::string(last_updated));
+  auto& members = out.members();
+  members.reserve(in.size() + 3);
+  members.emplace_back("resourceType", std::move(*in.find("resourceType")));
+  members.emplace_back("id", Json::string(id));
   // versionId and lastUpdated first, then whatever the resource carried.
-  Json ordered = Json::object();
-  ordered.set("versionId", *meta.find("versionId"));
-  ordered.set("lastUpdated", *meta.find("lastUpdated"));
-  for (auto& [k, v] : meta.members())
-    if (k != "versionId" && k != "lastUpdated") ordered.set(k, v);
-  out.set("meta", std::move(ordered));
-  for (const auto& [k, v] : in.members())
-    if (k != "resourceType" && k != "id" && k != "meta") out.set(k, v);
+  Json meta = Json::object();
+  meta.members().emplace_back("versionId", Json::string(std::to_string(version)));
+  meta.members().emplace_back("lastUpdated", Json::string(last_updated));
+  if (Json* m = in.find("meta"); m != nullptr && m->is_object())
+    for (auto& [k, v] : m->members())
+      if (k != "versionId" && k != "lastUpdated") meta.members().emplace_back(std::move(k), std::move(v));
+  members.emplace_back("meta", std::move(meta));
+  // An object's members are unique (parse_json and Json::set see to it).
+  for (auto& [k, v] : in.members())
+    if (k != "resourceType" && k != "id" && k != "meta") members.emplace_back(std::move(k), std::move(v));
   return out;
 }
 
@@ -294,11 +293,14 @@ Result<std::int64_t> next_rid(SessionImpl& s, const std::string& type) {
   return last + 1;
 }
 
-// Stores version `r` (new or replacing the current row) with its index and
-// its history entry (`action`, the session's user, `reason`).
+// Stores version `r` (new or replacing the current row) with its index
+// (`index` when given, else computed) and its history entry (`action`, the
+// session's user, `reason`).
 Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retracted, const std::string& action,
-                     const std::string& reason) {
-  IndexEntry e = index_resource(r.resource);
+                     const std::string& reason, const IndexEntry* index) {
+  IndexEntry computed;
+  if (index == nullptr) computed = index_resource(r.resource);
+  const IndexEntry& e = index != nullptr ? *index : computed;
   r.patient = e.patient;
   r.retracted = retracted;
   std::int64_t new_rid = 0;
@@ -610,7 +612,8 @@ std::string resource_content_key(const Json& resource) { return content_key(reso
 
 bool is_retracted_resource(const Json& resource) { return is_retracted_content(resource); }
 
-Result<StoredResource> write_created(SessionImpl& s, const Json& resource, const std::string& reason) {
+Result<StoredResource> write_created(SessionImpl& s, Json resource, const std::string& reason,
+                                     const IndexEntry* index) {
   auto seq = next_seq(s);
   if (!seq.ok()) return seq.error();
   StoredResource out;
@@ -619,8 +622,8 @@ Result<StoredResource> write_created(SessionImpl& s, const Json& resource, const
   out.version = 1;
   out.seq = *seq;
   out.last_updated = s.now();
-  out.resource = with_meta(resource, out.id, 1, out.last_updated);
-  EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource), "create", reason));
+  out.resource = with_meta(std::move(resource), out.id, 1, out.last_updated);
+  EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource), "create", reason, index));
   if (out.type == "Patient" && s.policy().joins_care_team(s.roles())) {
     // The clinician who registers a patient cares for them.
     EHR_TRY(s.exec("INSERT OR IGNORE INTO care_team(patient, user, role, added, added_by) "
@@ -631,8 +634,9 @@ Result<StoredResource> write_created(SessionImpl& s, const Json& resource, const
   return out;
 }
 
-Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, const Json& resource,
-                                     const std::string& action, const std::string& reason) {
+Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, Json resource,
+                                     const std::string& action, const std::string& reason,
+                                     const IndexEntry* index) {
   auto seq = next_seq(s);
   if (!seq.ok()) return seq.error();
   StoredResource out;
@@ -641,10 +645,10 @@ Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, 
   out.version = cur.version + 1;
   out.seq = *seq;
   out.last_updated = s.now();
-  out.resource = with_meta(resource, cur.id, out.version, out.last_updated);
+  out.resource = with_meta(std::move(resource), cur.id, out.version, out.last_updated);
   EHR_TRY(supersede(s, cur.type, cur.id, true));
   EHR_TRY(store_version(s, out, false, action == "retract" || is_retracted_content(out.resource), action,
-                        reason));
+                        reason, index));
   return out;
 }
 
