@@ -7,8 +7,8 @@
 // team and sort key. Migration 5: the audit chain. Migration 6: import aliases.
 // Migration 7: export jobs. Migration 8: reserved (the export-group-membership
 // branch's). Migration 9: the current version's history entry is kept in its
-// resource row. Each later migration appends to kMigrations; released ones
-// never change.
+// resource row; no index of references by target. Each later migration
+// appends to kMigrations; released ones never change.
 
 #include <fmt/format.h>
 
@@ -247,7 +247,13 @@ CREATE TABLE export_job(
     // versions (their resource row's action is NULL), but not their second
     // copy of the content: the resource row's json is it. (Pages freed go to
     // the free list; ehr db backup writes a compact copy.)
+    // And the reference table loses its index by target: no query looks a
+    // reference up by what it points to (the table is read by rid), and each
+    // insert into it, in the random order of the targets' ids, cost a page
+    // read and write (an import's Provenance names a thousand records).
+    // A later feature that needs it creates it again.
     R"sql(
+DROP INDEX IF EXISTS reference_target;
 ALTER TABLE resource ADD COLUMN action TEXT;
 ALTER TABLE resource ADD COLUMN author TEXT;
 ALTER TABLE resource ADD COLUMN reason TEXT;
