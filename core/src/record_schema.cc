@@ -5,8 +5,10 @@
 // table. Migration 2: the name-token and identifier indexes cover rid.
 // Migration 3: the access model. Migration 4: Patient rows carry their care
 // team and sort key. Migration 5: the audit chain. Migration 6: import aliases.
-// Migration 7: export jobs. Migration 8: the members of an export job's group. Each later
-// migration appends to kMigrations; released ones never change.
+// Migration 7: export jobs. Migration 8: the members of an export job's group.
+// Migration 9: the current version's history entry is kept in its resource
+// row; no index of references by target. Each later migration appends to
+// kMigrations; released ones never change.
 
 #include <fmt/format.h>
 
@@ -241,6 +243,29 @@ CREATE TABLE export_job_member(
   patient TEXT NOT NULL,
   PRIMARY KEY(job, patient)
 ) WITHOUT ROWID;
+)sql",
+    // 9: the current version's history entry is kept in its resource row
+    // (action, author, reason beside its seq, last_updated, patient and json):
+    // writing a version writes one row, not two, and its content is stored
+    // once; history holds superseded versions and purges (records.cc,
+    // supersede). An older database keeps its history rows of current
+    // versions (their resource row's action is NULL), but not their second
+    // copy of the content: the resource row's json is it. (Pages freed go to
+    // the free list; ehr db backup writes a compact copy.)
+    // And the reference table loses its index by target: no query looks a
+    // reference up by what it points to (the table is read by rid), and each
+    // insert into it, in the random order of the targets' ids, cost a page
+    // read and write (an import's Provenance names a thousand records).
+    // A later feature that needs it creates it again.
+    R"sql(
+DROP INDEX IF EXISTS reference_target;
+ALTER TABLE resource ADD COLUMN action TEXT;
+ALTER TABLE resource ADD COLUMN author TEXT;
+ALTER TABLE resource ADD COLUMN reason TEXT;
+UPDATE history SET json = NULL
+  WHERE json IS NOT NULL
+    AND EXISTS (SELECT 1 FROM resource r WHERE r.type = history.type AND r.id = history.id
+                  AND r.version = history.version AND r.json = history.json);
 )sql",
 };
 

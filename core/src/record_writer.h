@@ -11,6 +11,7 @@
 
 #include "ehr/json.h"
 #include "ehr/records.h"
+#include "resource_index.h"
 #include "session_impl.h"
 
 namespace ehr::detail {
@@ -30,14 +31,19 @@ std::string resource_content_key(const Json& resource);
 bool is_retracted_resource(const Json& resource);
 
 // Writes `resource` as version 1 (meta set, index, history "create").
+// `index`, when given, is index_resource(resource), which the caller has
+// computed already (the meta written does not change it); nullptr: computed here.
 // REQUIRES: inside a transaction; `resource` validated, with an id that
 // is neither stored nor purged.
-Result<StoredResource> write_created(SessionImpl& s, const Json& resource, const std::string& reason);
+Result<StoredResource> write_created(SessionImpl& s, Json resource, const std::string& reason,
+                                     const IndexEntry* index = nullptr);
 
 // Writes `resource` as the version after `cur` with history action
-// `action` ("update", "retract"). REQUIRES: inside a transaction; validated.
-Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, const Json& resource,
-                                     const std::string& action, const std::string& reason);
+// `action` ("update", "retract"); `index` as for write_created.
+// REQUIRES: inside a transaction; validated.
+Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, Json resource,
+                                     const std::string& action, const std::string& reason,
+                                     const IndexEntry* index = nullptr);
 
 // `resource` marked entered-in-error as a retraction marks it.
 Json retracted_content(const Json& resource);

@@ -45,25 +45,24 @@ std::string new_id() {
 std::string text_of(const Json* j) { return j != nullptr && j->is_string() ? j->text() : ""; }
 
 // The resource with ehr's meta set, members in FHIR's usual order
-// (resourceType, id, meta first).
-Json with_meta(const Json& in, const std::string& id, std::int64_t version,
-               const std::string& last_updated) {
+// (resourceType, id, meta first). Takes `in` apart: its members move.
+Json with_meta(Json in, const std::string& id, std::int64_t version, const std::string& last_updated) {
   Json out = Json::object();
-  out.set("resourceType", *in.find("resourceType"));
-  out.set("id", Json::string(id));
-  Json meta = in.find("meta") != nullptr && in.find("meta")->is_object() ? *in.find("meta")
-                                                                         : Json::object();
-  meta.set("versionId", Json::string(std::to_string(version)));
-  meta.set("lastUpdated", Json::string(last_updated));
+  auto& members = out.members();
+  members.reserve(in.size() + 3);
+  members.emplace_back("resourceType", std::move(*in.find("resourceType")));
+  members.emplace_back("id", Json::string(id));
   // versionId and lastUpdated first, then whatever the resource carried.
-  Json ordered = Json::object();
-  ordered.set("versionId", *meta.find("versionId"));
-  ordered.set("lastUpdated", *meta.find("lastUpdated"));
-  for (auto& [k, v] : meta.members())
-    if (k != "versionId" && k != "lastUpdated") ordered.set(k, v);
-  out.set("meta", std::move(ordered));
-  for (const auto& [k, v] : in.members())
-    if (k != "resourceType" && k != "id" && k != "meta") out.set(k, v);
+  Json meta = Json::object();
+  meta.members().emplace_back("versionId", Json::string(std::to_string(version)));
+  meta.members().emplace_back("lastUpdated", Json::string(last_updated));
+  if (Json* m = in.find("meta"); m != nullptr && m->is_object())
+    for (auto& [k, v] : m->members())
+      if (k != "versionId" && k != "lastUpdated") meta.members().emplace_back(std::move(k), std::move(v));
+  members.emplace_back("meta", std::move(meta));
+  // An object's members are unique (parse_json and Json::set see to it).
+  for (auto& [k, v] : in.members())
+    if (k != "resourceType" && k != "id" && k != "meta") members.emplace_back(std::move(k), std::move(v));
   return out;
 }
 
@@ -106,15 +105,7 @@ Json merge_hidden(const Json& stored, const Json& incoming, const std::vector<st
   return out;
 }
 
-Result<std::int64_t> next_seq(SessionImpl& s) {
-  auto st = s.statement("UPDATE counter SET value = value + 1 WHERE name = 'seq' RETURNING value");
-  if (!st.ok()) return st.error();
-  auto row = (*st)->step();
-  if (!row.ok()) return row.error();
-  std::int64_t v = (*st)->column_int(0);
-  (void)(*st)->step();
-  return v;
-}
+Result<std::int64_t> next_seq(SessionImpl& s) { return s.next_seq(); }
 
 StoredJson row_to_stored(store::Statement& q) {
   // Columns: type, id, version, seq, last_updated, patient, retracted, json,
@@ -175,16 +166,18 @@ Status first_validation_error(const Json& resource) {
   return {};
 }
 
-// Writes the index rows of resource `rid`.
-Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, const IndexEntry& e) {
-  for (const char* sql : {"DELETE FROM identifier WHERE rid = ?", "DELETE FROM reference WHERE rid = ?",
-                          "DELETE FROM name_token WHERE rid = ?"}) {
-    auto st = s.statement(sql);
-    if (!st.ok()) return st.error();
-    EHR_TRY((*st)->bind_int(1, rid));
-    auto r = (*st)->step();
-    if (!r.ok()) return r.error();
-  }
+// Writes the index rows of resource `rid`, replacing those it had unless
+// it is `fresh` (a new row: it has none).
+Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, const IndexEntry& e, bool fresh) {
+  if (!fresh)
+    for (const char* sql : {"DELETE FROM identifier WHERE rid = ?", "DELETE FROM reference WHERE rid = ?",
+                            "DELETE FROM name_token WHERE rid = ?"}) {
+      auto st = s.statement(sql);
+      if (!st.ok()) return st.error();
+      EHR_TRY((*st)->bind_int(1, rid));
+      auto r = (*st)->step();
+      if (!r.ok()) return r.error();
+    }
   for (const auto& [system, value] : e.identifiers) {
     auto st = s.statement("INSERT INTO identifier(rid, type, system, value) VALUES(?,?,?,?)");
     if (!st.ok()) return st.error();
@@ -215,11 +208,21 @@ Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, co
   return {};
 }
 
+// History. The current version's entry (action, author, reason; its time,
+// seq, patient and content are the row's last_updated, seq, patient and
+// json) is kept in its resource row, so that writing a version writes one
+// row, not two: the history table holds the versions a later one has
+// superseded, and the purge entries (migration 9). Databases written before
+// hold a history row for the current version too (the resource row's action
+// is NULL then), whose json migration 9 set NULL: the row's json is its
+// content. resource_history reads both.
+
+// A history row for version `r` without content: a purge entry.
 Status write_history(SessionImpl& s, const StoredResource& r, const std::string& action,
-                     const std::string& reason, const std::string* json) {
+                     const std::string& reason) {
   auto st = s.statement(
       "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
-      "VALUES(?,?,?,?,?,?,?,?,?,?)");
+      "VALUES(?,?,?,?,?,?,?,?,?,NULL)");
   if (!st.ok()) return st.error();
   store::Statement& q = **st;
   EHR_TRY(q.bind_text(1, r.type));
@@ -231,9 +234,37 @@ Status write_history(SessionImpl& s, const StoredResource& r, const std::string&
   EHR_TRY(q.bind_text(7, r.last_updated));
   EHR_TRY(q.bind_text(8, reason));
   EHR_TRY(r.patient.empty() ? q.bind_null(9) : q.bind_text(9, r.patient));
-  EHR_TRY(json != nullptr ? q.bind_text(10, *json) : q.bind_null(10));
   auto done = q.step();
   if (!done.ok()) return done.error();
+  return {};
+}
+
+// Before type/id's resource row is replaced by a new version, or deleted
+// (`with_content` false: a purge): the entry of the version it holds moves
+// into history, with its content (an older database's history row of it
+// receives the content instead).
+Status supersede(SessionImpl& s, const std::string& type, const std::string& id, bool with_content) {
+  const char* sql[] = {
+      with_content
+          ? "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
+            "SELECT type, id, version, seq, action, coalesce(author, ''), last_updated, coalesce(reason, ''), "
+            "patient, json FROM resource WHERE type = ?1 AND id = ?2 AND action IS NOT NULL"
+          : "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
+            "SELECT type, id, version, seq, action, coalesce(author, ''), last_updated, coalesce(reason, ''), "
+            "patient, NULL FROM resource WHERE type = ?1 AND id = ?2 AND action IS NOT NULL",
+      with_content ? "UPDATE history SET json = (SELECT r.json FROM resource r WHERE r.type = ?1 AND r.id = ?2) "
+                     "WHERE type = ?1 AND id = ?2 AND json IS NULL AND version = "
+                     "(SELECT r.version FROM resource r WHERE r.type = ?1 AND r.id = ?2 AND r.action IS NULL)"
+                   : nullptr};
+  for (const char* q : sql) {
+    if (q == nullptr) continue;
+    auto st = s.statement(q);
+    if (!st.ok()) return st.error();
+    EHR_TRY((*st)->bind_text(1, type));
+    EHR_TRY((*st)->bind_text(2, id));
+    auto done = (*st)->step();
+    if (!done.ok()) return done.error();
+  }
   return {};
 }
 
@@ -262,10 +293,14 @@ Result<std::int64_t> next_rid(SessionImpl& s, const std::string& type) {
   return last + 1;
 }
 
-// Stores version `r` (new or replacing the current row) with its index;
-// `json` receives the text written.
-Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retracted, std::string& json) {
-  IndexEntry e = index_resource(r.resource);
+// Stores version `r` (new or replacing the current row) with its index
+// (`index` when given, else computed) and its history entry (`action`, the
+// session's user, `reason`).
+Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retracted, const std::string& action,
+                     const std::string& reason, const IndexEntry* index) {
+  IndexEntry computed;
+  if (index == nullptr) computed = index_resource(r.resource);
+  const IndexEntry& e = index != nullptr ? *index : computed;
   r.patient = e.patient;
   r.retracted = retracted;
   std::int64_t new_rid = 0;
@@ -276,13 +311,14 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
   }
   auto st = s.statement(
       is_new ? "INSERT INTO resource(type, id, version, seq, last_updated, patient, status, "
-               "code_system, code, clinical_date, security, retracted, json, sort_name, rid, team) "
-               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, CASE WHEN ?1 = 'Patient' THEN "
-               "(SELECT group_concat(user, ' ') FROM care_team WHERE patient = ?2) END) RETURNING rid"
+               "code_system, code, clinical_date, security, retracted, json, sort_name, action, author, "
+               "reason, rid, team) "
+               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, CASE WHEN ?1 = 'Patient' THEN "
+               "(SELECT group_concat(user, ' ') FROM care_team WHERE patient = ?2) END)"
              : "UPDATE resource SET type = ?, id = ?, version = ?, seq = ?, last_updated = ?, "
                "patient = ?, status = ?, code_system = ?, code = ?, clinical_date = ?, "
-               "security = ?, retracted = ?, json = ?, sort_name = ? WHERE type = ?1 AND id = ?2 "
-               "RETURNING rid");
+               "security = ?, retracted = ?, json = ?, sort_name = ?, action = ?, author = ?, reason = ? "
+               "WHERE type = ?1 AND id = ?2 RETURNING rid");
   if (!st.ok()) return st.error();
   store::Statement& q = **st;
   auto opt = [&](int i, const std::string& v) { return v.empty() ? q.bind_null(i) : q.bind_text(i, v); };
@@ -298,16 +334,19 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
   EHR_TRY(opt(10, e.clinical_date));
   EHR_TRY(opt(11, e.security));
   EHR_TRY(q.bind_int(12, retracted ? 1 : 0));
-  json = to_json(r.resource);
-  EHR_TRY(q.bind_text(13, json));
+  EHR_TRY(q.bind_text(13, to_json(r.resource)));
   EHR_TRY(opt(14, e.sort_name));
-  if (is_new) EHR_TRY(q.bind_int(15, new_rid));
+  EHR_TRY(q.bind_text(15, action));
+  EHR_TRY(q.bind_text(16, s.user()));
+  EHR_TRY(q.bind_text(17, reason));
+  if (is_new) EHR_TRY(q.bind_int(18, new_rid));
   auto row = q.step();
   if (!row.ok()) return row.error();
+  if (is_new) return write_index(s, new_rid, r.type, e, true);
   if (!*row) return Error::internal("resource row was not written");
   std::int64_t rid = q.column_int(0);
   (void)q.step();
-  return write_index(s, rid, r.type, e);
+  return write_index(s, rid, r.type, e, false);
 }
 
 std::string resource_ref(const StoredResource& r) {
@@ -514,6 +553,7 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     auto seq = next_seq(s);
     if (!seq.ok()) return seq.error();
     std::string now = s.now();
+    EHR_TRY(supersede(s, type, id, false));
     for (const char* sql : {"DELETE FROM identifier WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM reference WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM name_token WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
@@ -530,7 +570,7 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     tomb.version = cur.version + 1;
     tomb.seq = *seq;
     tomb.last_updated = now;
-    EHR_TRY(write_history(s, tomb, "purge", reason, nullptr));
+    EHR_TRY(write_history(s, tomb, "purge", reason));
     auto st = s.statement(
         "INSERT INTO tombstone(type, id, seq, time, author, reason, patient) VALUES(?,?,?,?,?,?,?)");
     if (!st.ok()) return st.error();
@@ -572,7 +612,8 @@ std::string resource_content_key(const Json& resource) { return content_key(reso
 
 bool is_retracted_resource(const Json& resource) { return is_retracted_content(resource); }
 
-Result<StoredResource> write_created(SessionImpl& s, const Json& resource, const std::string& reason) {
+Result<StoredResource> write_created(SessionImpl& s, Json resource, const std::string& reason,
+                                     const IndexEntry* index) {
   auto seq = next_seq(s);
   if (!seq.ok()) return seq.error();
   StoredResource out;
@@ -581,10 +622,8 @@ Result<StoredResource> write_created(SessionImpl& s, const Json& resource, const
   out.version = 1;
   out.seq = *seq;
   out.last_updated = s.now();
-  out.resource = with_meta(resource, out.id, 1, out.last_updated);
-  std::string json;
-  EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource), json));
-  EHR_TRY(write_history(s, out, "create", reason, &json));
+  out.resource = with_meta(std::move(resource), out.id, 1, out.last_updated);
+  EHR_TRY(store_version(s, out, true, is_retracted_content(out.resource), "create", reason, index));
   if (out.type == "Patient" && s.policy().joins_care_team(s.roles())) {
     // The clinician who registers a patient cares for them.
     EHR_TRY(s.exec("INSERT OR IGNORE INTO care_team(patient, user, role, added, added_by) "
@@ -595,8 +634,9 @@ Result<StoredResource> write_created(SessionImpl& s, const Json& resource, const
   return out;
 }
 
-Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, const Json& resource,
-                                     const std::string& action, const std::string& reason) {
+Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, Json resource,
+                                     const std::string& action, const std::string& reason,
+                                     const IndexEntry* index) {
   auto seq = next_seq(s);
   if (!seq.ok()) return seq.error();
   StoredResource out;
@@ -605,10 +645,10 @@ Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, 
   out.version = cur.version + 1;
   out.seq = *seq;
   out.last_updated = s.now();
-  out.resource = with_meta(resource, cur.id, out.version, out.last_updated);
-  std::string json;
-  EHR_TRY(store_version(s, out, false, action == "retract" || is_retracted_content(out.resource), json));
-  EHR_TRY(write_history(s, out, action, reason, &json));
+  out.resource = with_meta(std::move(resource), cur.id, out.version, out.last_updated);
+  EHR_TRY(supersede(s, cur.type, cur.id, true));
+  EHR_TRY(store_version(s, out, false, action == "retract" || is_retracted_content(out.resource), action,
+                        reason, index));
   return out;
 }
 
@@ -655,8 +695,13 @@ Result<std::vector<HistoryEntry>> resource_history(Session& session, const std::
                                                    const std::string& id) {
   SessionImpl& s = SessionImpl::of(session);
   auto st = s.statement(
-      "SELECT version, action, author, time, reason, json, coalesce(patient,'') FROM history "
-      "WHERE type = ? AND id = ? ORDER BY version");
+      "SELECT h.version, h.action, h.author, h.time, h.reason, "
+      "coalesce(h.json, CASE WHEN r.version = h.version THEN r.json END), coalesce(h.patient,'') "
+      "FROM history h LEFT JOIN resource r ON r.type = h.type AND r.id = h.id "
+      "WHERE h.type = ?1 AND h.id = ?2 "
+      "UNION ALL SELECT version, action, author, last_updated, reason, json, coalesce(patient,'') "
+      "FROM resource WHERE type = ?1 AND id = ?2 AND action IS NOT NULL "
+      "ORDER BY 1");
   if (!st.ok()) return st.error();
   EHR_TRY((*st)->bind_text(1, type));
   EHR_TRY((*st)->bind_text(2, id));

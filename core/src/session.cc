@@ -87,8 +87,17 @@ Status SessionImpl::transaction(const std::function<Status()>& body) {
   in_transaction_ = true;
   chain_.head.reset();  // another process may have appended since
   Status s = body();
+  if (s.ok() && seq_) {
+    auto st = statement("UPDATE counter SET value = ? WHERE name = 'seq'");
+    s = st.ok() ? (*st)->bind_int(1, *seq_) : Status(st.error());
+    if (s.ok()) {
+      auto done = (*st)->step();
+      if (!done.ok()) s = done.error();
+    }
+  }
   if (s.ok()) s = db().exec("COMMIT");
   in_transaction_ = false;
+  seq_.reset();
   chain_.head.reset();
   if (!s.ok()) {
     // Statements left mid-step would keep the transaction open.
@@ -103,6 +112,29 @@ Status SessionImpl::transaction(const std::function<Status()>& body) {
   for (const auto& d : denials) (void)write_audit(*this, d);  // best effort, as record_denial
   // (each in its own transaction: write_audit makes one outside any)
   return s;
+}
+
+Result<std::int64_t> SessionImpl::next_seq() {
+  if (!in_transaction_) {
+    auto st = statement("UPDATE counter SET value = value + 1 WHERE name = 'seq' RETURNING value");
+    if (!st.ok()) return st.error();
+    auto row = (*st)->step();
+    if (!row.ok()) return row.error();
+    if (!*row) return Error::internal("the change sequence counter is missing");
+    std::int64_t v = (*st)->column_int(0);
+    (void)(*st)->step();
+    return v;
+  }
+  if (!seq_) {
+    auto st = statement("SELECT value FROM counter WHERE name = 'seq'");
+    if (!st.ok()) return st.error();
+    auto row = (*st)->step();
+    if (!row.ok()) return row.error();
+    if (!*row) return Error::internal("the change sequence counter is missing");
+    seq_ = (*st)->column_int(0);
+    (void)(*st)->reset();
+  }
+  return ++*seq_;
 }
 
 void SessionImpl::record_denial(const AuditRecord& r) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,12 @@ class SessionImpl {
 
   // Runs `body` in BEGIN IMMEDIATE ... COMMIT; rolls back on failure.
   Status transaction(const std::function<Status()>& body);
+
+  // The next change sequence number (counter 'seq'). Inside a transaction the
+  // counter is read once, counted here and written back before COMMIT: one
+  // row update per transaction, not per version written. A savepoint rolled
+  // back leaves a gap in the numbers (they stay increasing).
+  Result<std::int64_t> next_seq();
   bool in_transaction() const { return in_transaction_; }
 
   // Who receives what this session reads, outside the organisation ("" =
@@ -115,6 +122,7 @@ class SessionImpl {
   std::map<std::string, std::pair<std::int64_t, std::string>> grants_;  // patient -> id, expires
   std::set<std::string> emergency_patients_;
   bool in_transaction_ = false;
+  std::optional<std::int64_t> seq_;  // the last number given in this transaction
   std::int64_t withheld_ = 0;
   std::vector<AuditRecord> pending_denials_;
   std::string recipient_;

@@ -93,6 +93,109 @@ TEST_CASE("create assigns an id, version 1 and ehr's meta; update makes version 
   CHECK((*h)[0].resource->find("gender") == nullptr);
 }
 
+TEST_CASE("a version is one row: the current one's entry is its resource row's, earlier ones are in history") {
+  Fixture fx;
+  std::string id;
+  Json v1;
+  {
+    Session s = fx.create();
+    auto p = create_resource(s, patient("Smith", "Jo", "A4"));
+    REQUIRE(p.ok());
+    id = p->id;
+    v1 = p->resource;
+    CHECK(count(s, "SELECT count(*) FROM history") == "0");
+    CHECK(count(s, "SELECT action || ',' || author || ',' || reason FROM resource") == "create,alice,");
+    Json next = p->resource;
+    next.set("gender", Json::string("female"));
+    auto v2 = update_resource(s, next, "gender recorded");
+    REQUIRE(v2.ok());
+    // Version 1 moved to history with its text as it was stored.
+    CHECK(count(s, "SELECT group_concat(version || ',' || action || ',' || author || ',' || time, ';') "
+                   "FROM history") == "1,create,alice," + p->last_updated);
+    CHECK(count(s, "SELECT json FROM history WHERE version = 1") == to_json(p->resource));
+    CHECK(count(s, "SELECT action || ',' || reason FROM resource") == "update,gender recorded");
+    auto h = resource_history(s, "Patient", id);
+    REQUIRE(h.ok());
+    REQUIRE(h->size() == 2);
+    CHECK((*h)[0].action == "create");
+    CHECK((*h)[0].time == p->last_updated);
+    CHECK(to_json(*(*h)[0].resource) == to_json(p->resource));
+    CHECK((*h)[1].action == "update");
+    CHECK((*h)[1].author == "alice");
+    CHECK((*h)[1].reason == "gender recorded");
+    CHECK((*h)[1].time == v2->last_updated);
+    CHECK(to_json(*(*h)[1].resource) == to_json(v2->resource));
+    // As a database of schema 7 holds it: a history row for every version,
+    // each with its text, and no entry in the resource row.
+    REQUIRE(SessionImpl::of(s).db().exec(
+        "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
+        "SELECT type, id, version, seq, action, author, last_updated, reason, patient, json FROM resource; "
+        "ALTER TABLE resource DROP COLUMN action; ALTER TABLE resource DROP COLUMN author; "
+        "ALTER TABLE resource DROP COLUMN reason; PRAGMA user_version = 7").ok());
+  }
+  auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
+  REQUIRE(s.ok());
+  CHECK(count(*s, "PRAGMA user_version") == "9");
+  // Migration 9 drops the second copy of the current version's text.
+  CHECK(count(*s, "SELECT group_concat(version || ':' || (json IS NULL), ',') FROM "
+                  "(SELECT version, json FROM history ORDER BY version)") == "1:0,2:1");
+  auto h = resource_history(*s, "Patient", id);
+  REQUIRE(h.ok());
+  REQUIRE(h->size() == 2);
+  CHECK((*h)[1].reason == "gender recorded");
+  CHECK((*h)[1].resource->find("gender")->text() == "female");
+  CHECK(to_json(*(*h)[0].resource) == to_json(v1));
+  // The next version of an older database's record: version 2's text moves
+  // into its history row; version 3 is kept in the resource row.
+  Json next = *(*h)[1].resource;
+  next.set("birthDate", Json::string("1984-03-01"));
+  auto v3 = update_resource(*s, next, "birth date corrected");
+  REQUIRE(v3.ok());
+  CHECK(count(*s, "SELECT group_concat(version || ':' || (json IS NULL), ',') FROM "
+                  "(SELECT version, json FROM history ORDER BY version)") == "1:0,2:0");
+  h = resource_history(*s, "Patient", id);
+  REQUIRE(h.ok());
+  REQUIRE(h->size() == 3);
+  CHECK((*h)[1].resource->find("birthDate")->text() == "1984-02-29");
+  CHECK((*h)[2].resource->find("birthDate")->text() == "1984-03-01");
+  CHECK((*h)[2].reason == "birth date corrected");
+  // A purge keeps every entry and no content.
+  REQUIRE(purge_resource(*s, "Patient", id, "test").ok());
+  h = resource_history(*s, "Patient", id);
+  REQUIRE(h.ok());
+  REQUIRE(h->size() == 4);
+  CHECK((*h)[2].action == "update");
+  CHECK((*h)[3].action == "purge");
+  for (const auto& e : *h) CHECK_FALSE(e.resource.has_value());
+}
+
+TEST_CASE("the change sequence counts every version written; a transaction rolled back takes its numbers back") {
+  Fixture fx;
+  Session s = fx.create();
+  auto before = std::stoll(count(s, "SELECT value FROM counter WHERE name = 'seq'"));
+  auto batch = create_resources(s, {patient("Ames", "A", "S1"), patient("Bell", "B", "S2"), patient("Cole", "C", "S3")},
+                                "batch");
+  REQUIRE(batch.ok());
+  REQUIRE(batch->size() == 3);
+  for (int i = 0; i < 3; ++i) CHECK((*batch)[i].seq == before + 1 + i);
+  CHECK(count(s, "SELECT value FROM counter WHERE name = 'seq'") == std::to_string(before + 3));
+  // The second resource has the first one's id: the first was written (and
+  // numbered) in the transaction that then rolls back.
+  Json first = patient("Dunn", "D", "S4");
+  first.set("id", Json::string("dup"));
+  Json second = patient("Eads", "E", "S5");
+  second.set("id", Json::string("dup"));
+  auto refused = create_resources(s, {first, second}, "batch");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code() == ErrorCode::kAlreadyExists);
+  CHECK(count(s, "SELECT count(*) FROM resource WHERE id = 'dup'") == "0");
+  CHECK(count(s, "SELECT value FROM counter WHERE name = 'seq'") == std::to_string(before + 3));
+  auto next = create_resource(s, patient("Ford", "F", "S6"));
+  REQUIRE(next.ok());
+  CHECK(next->seq == before + 4);
+  CHECK(count(s, "SELECT max(seq) FROM resource") == std::to_string(before + 4));
+}
+
 TEST_CASE("a resource that fails validation is refused with its field and rule, and nothing is written") {
   Fixture fx;
   Session s = fx.create();

@@ -32,7 +32,9 @@
 //    transaction rolls back; with batch_size, earlier batches of it stay).
 //    A sealed file without an identity is an error before anything is read.
 //  - Memory is constant in the input's size: one record is held at a time
-//    (a whole Bundle for Bundles), references resolve through the database.
+//    (a whole Bundle for Bundles), references resolve through the database,
+//    and the connection's page cache is raised to 128 MiB for the import
+//    (peak RSS about 155 MiB for CSV and NDJSON) and put back after.
 //
 // Thread safety: as the Session.
 
