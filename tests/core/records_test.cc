@@ -131,7 +131,7 @@ TEST_CASE("a version is one row: the current one's entry is its resource row's, 
         "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
         "SELECT type, id, version, seq, action, author, last_updated, reason, patient, json FROM resource; "
         "ALTER TABLE resource DROP COLUMN action; ALTER TABLE resource DROP COLUMN author; "
-        "ALTER TABLE resource DROP COLUMN reason; PRAGMA user_version = 7").ok());
+        "ALTER TABLE resource DROP COLUMN reason; DROP TABLE export_job_member; PRAGMA user_version = 7").ok());
   }
   auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
   REQUIRE(s.ok());
