@@ -53,7 +53,7 @@ for f in sealed/*; do
   [ "$(head -c 8 "$f")" = "EHR-SEAL" ] || fail "$f is not sealed"
   [ "$(stat -c %a "$f")" = 600 ] || fail "$f has mode $(stat -c %a "$f")"
 done
-grep -rl -e Zebediah -e Quillon -e Glucose -e p1 -e resourceType sealed && fail "plaintext in the sealed export"
+grep -rl -e Zebediah -e Quillon -e Glucose -e "\"id\":\"p1\"" -e resourceType sealed && fail "plaintext in the sealed export"
 # The disclosure names the key's label.
 EHR_USER=admin EHR_KEY_FILE=admin.key run audit disclosures --patient p1 --format csv
 expect_code 0
