@@ -244,18 +244,19 @@ Status write_history(SessionImpl& s, const StoredResource& r, const std::string&
 // into history, with its content (an older database's history row of it
 // receives the content instead).
 Status supersede(SessionImpl& s, const std::string& type, const std::string& id, bool with_content) {
+  // The entry, with the content or (a purge) without: the same statement
+  // but for the last column.
+#define EHR_SUPERSEDE_SQL(content)                                                                   \
+  "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "       \
+  "SELECT type, id, version, seq, action, coalesce(author, ''), last_updated, coalesce(reason, ''), " \
+  "patient, " content " FROM resource WHERE type = ?1 AND id = ?2 AND action IS NOT NULL"
   const char* sql[] = {
-      with_content
-          ? "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
-            "SELECT type, id, version, seq, action, coalesce(author, ''), last_updated, coalesce(reason, ''), "
-            "patient, json FROM resource WHERE type = ?1 AND id = ?2 AND action IS NOT NULL"
-          : "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
-            "SELECT type, id, version, seq, action, coalesce(author, ''), last_updated, coalesce(reason, ''), "
-            "patient, NULL FROM resource WHERE type = ?1 AND id = ?2 AND action IS NOT NULL",
+      with_content ? EHR_SUPERSEDE_SQL("json") : EHR_SUPERSEDE_SQL("NULL"),
       with_content ? "UPDATE history SET json = (SELECT r.json FROM resource r WHERE r.type = ?1 AND r.id = ?2) "
                      "WHERE type = ?1 AND id = ?2 AND json IS NULL AND version = "
                      "(SELECT r.version FROM resource r WHERE r.type = ?1 AND r.id = ?2 AND r.action IS NULL)"
                    : nullptr};
+#undef EHR_SUPERSEDE_SQL
   for (const char* q : sql) {
     if (q == nullptr) continue;
     auto st = s.statement(q);
