@@ -351,11 +351,11 @@ struct Window {
 // "patient IN (...)" for `ids` (and with `referenced`, the records they
 // reference: export_internal.h), with binds.
 std::string patients_in(const std::vector<std::string>& ids, bool referenced, std::vector<std::string>& binds) {
-  std::string in = "patient IN (" + placeholders(ids.size()) + ")";
+  std::string own_records = "patient IN (" + placeholders(ids.size()) + ")";
   binds.insert(binds.end(), ids.begin(), ids.end());
-  if (!referenced) return in;
+  if (!referenced) return own_records;
   binds.insert(binds.end(), ids.begin(), ids.end());
-  return "(" + in + " OR " + detail::referenced_records_sql(ids.size()) + ")";
+  return "(" + own_records + " OR " + detail::referenced_records_sql(ids.size()) + ")";
 }
 
 // " WHERE ..." over the columns type, patient, seq (and retracted) and
