@@ -83,7 +83,9 @@ expect_err "ehr: error: elsewhere.pub: not an ehr identity (expected a line \"eh
 # One changed byte in the middle of a chunk: the file fails, nothing of it is imported.
 cp -r sealed bad
 size=$(stat -c %s bad/Observation.001.ndjson.ehrenc)
-printf '\x00' | dd of=bad/Observation.001.ndjson.ehrenc bs=1 seek=$((size - 150)) conv=notrunc status=none
+# Flip every bit of one byte (writing a fixed byte left it unchanged one run in 256).
+byte=$(od -An -tu1 -j $((size - 150)) -N1 bad/Observation.001.ndjson.ehrenc | tr -d ' ')
+printf "\\$(printf %03o $((byte ^ 255)))" | dd of=bad/Observation.001.ndjson.ehrenc bs=1 seek=$((size - 150)) conv=notrunc status=none
 cmp -s sealed/Observation.001.ndjson.ehrenc bad/Observation.001.ndjson.ehrenc && fail "the byte did not change"
 run import --identity elsewhere bad/Observation.001.ndjson.ehrenc
 expect_code 65
