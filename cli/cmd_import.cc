@@ -10,6 +10,7 @@
 #include "ehr/files.h"
 #include "ehr/import.h"
 #include "exit_codes.h"
+#include "matching_flags.h"
 #include "progress.h"
 #include "store_open.h"
 
@@ -32,6 +33,7 @@ struct Options {
   std::string max_record_size = "64M";
   std::string identity;  // --identity FILE
   std::string signer;    // --signer KEY (hex)
+  std::string match = "review";
 };
 
 // "64M", "1G", "512K", "1048576" -> bytes.
@@ -154,6 +156,19 @@ Json report_json(const ImportReport& r, double seconds, int exit_code) {
   Json prov = Json::array();
   for (const auto& id : r.provenance) prov.push_back(Json::string("Provenance/" + id));
   doc.set("provenance", std::move(prov));
+  Json matches = Json::array();
+  for (const auto& m : r.matches) {
+    Json j = Json::object();
+    j.set("incoming", Json::string(m.incoming));
+    j.set("patient", Json::string(m.patient));
+    j.set("score", Json::number(m.score));
+    j.set("result", Json::string(m.result));
+    j.set("action", Json::string(m.action));
+    matches.push_back(std::move(j));
+  }
+  doc.set("linked", Json::number(r.linked));
+  doc.set("queued", Json::number(r.queued));
+  doc.set("matches", std::move(matches));
   doc.set("failure", r.failure ? Json::string(r.failure->message()) : Json());
   return doc;
 }
@@ -185,6 +200,10 @@ void print_summary(Context& ctx, const ImportReport& r, double seconds) {
                          type, width, c.read, c.created, c.updated, c.unchanged, c.skipped, c.rejected));
   for (const auto& f : r.files)
     if (f.format == "skipped") ctx.info(fmt::format("  skipped {}: {}", f.path, f.error));
+  if (r.linked > 0 || r.queued > 0)
+    ctx.info(fmt::format("  patients: {} linked to stored patients by matching, {} pair{} queued for review "
+                         "(ehr patient duplicates --queue)",
+                         group(r.linked), group(r.queued), r.queued == 1 ? "" : "s"));
 }
 
 int run_import(Context& ctx, Options& o) {
@@ -233,6 +252,15 @@ int run_import(Context& ctx, Options& o) {
   if (!care_rules.ok()) return ctx.fail(care_rules.error());
   io.drug_classes = &care_rules->drugs;
   io.strict_allergies = o.strict;
+
+  // Patient matching.
+  if (o.match == "auto") io.match = MatchMode::kAuto;
+  else if (o.match == "review") io.match = MatchMode::kReview;
+  else if (o.match == "off") io.match = MatchMode::kOff;
+  else return ctx.fail(Error::invalid_argument("--match must be auto, review or off"));
+  auto matching = load_matching(ctx);
+  if (!matching.ok()) return ctx.fail(matching.error());
+  io.matching = &*matching;
 
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
@@ -294,7 +322,7 @@ int run_import(Context& ctx, Options& o) {
 
 }  // namespace
 
-void setup_import(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
+void setup_import(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   auto o = std::make_shared<Options>();
   cmd.add_option("paths", o->paths, "files, directories, or - for standard input")
       ->required()
@@ -336,12 +364,21 @@ void setup_import(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
                  "require every sealed file to be signed by this Ed25519 public key (64 hex digits, "
                  "as the sender's ehr export --sign printed)")
       ->type_name("KEY");
+  cmd.add_option("--match", o->match,
+                 "patient matching: auto links an incoming patient to the one stored patient it matches, "
+                 "review only queues alike pairs for review, off [default: review]")
+      ->type_name("MODE");
+  add_config_flag(cmd, flags, "matching");
   cmd.footer(
       "Formats are told apart by content: a JSON document (a Bundle or one resource), NDJSON (one\n"
       "resource or Bundle per line), a Synthea CSV table (by its header), other CSV with --mapping.\n"
       "Directories are read whole, referenced records first. Importing the same data again\n"
       "changes nothing. Sealed files (an export to a recipient key) are decrypted as they are\n"
-      "read with --identity; a changed byte fails the file and nothing of it is imported.\n\n"
+      "read with --identity; a changed byte fails the file and nothing of it is imported.\n"
+      "An incoming patient found by neither id nor identifier is compared with the stored\n"
+      "patients (ehr-patient(1), MATCHING): --match auto links a certain match (its identifiers\n"
+      "are added to the stored patient and its records land there); anything less certain, or\n"
+      "any match under --match review, is stored as its own patient and queued for review.\n\n"
       "Exit status: 0 all imported; 3 some records rejected (--on-error continue), the rest\n"
       "committed; 65 unusable input, a rejected record (--on-error stop), or a sealed file\n"
       "that was changed, cut short or not signed by --signer; 66 a missing path; 77 access\n"
@@ -352,6 +389,7 @@ void setup_import(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "  curl -s https://lab.example/results.ndjson | ehr import --quiet -\n"
       "  ehr import --format csv --mapping labs.yaml --delimiter ';' labs.csv\n"
       "  ehr import --dry-run --report - bundle.json\n"
+      "  ehr import --match auto /srv/inbox/clinic-b-export/\n"
       "  ehr import --identity /etc/ehr/elsewhere --signer 3b6a...e1 /srv/inbox/transfer/");
   run = [o](Context& ctx) { return run_import(ctx, *o); };
 }

@@ -181,6 +181,10 @@ EventKind event_kind(const AuditEntry& e) {
   if (a == "update" || a == "retract") return {kRest, {kRestful, "update", "update"}, "U"};
   if (a == "purge") return {kRest, {kRestful, "delete", "delete"}, "D"};
   if (a == "import") return {{kDcm, "110107", "Import"}, kNone, "C"};
+  // Patient identity: merge and unmerge rewrite records (Patient/$merge is
+  // an operation); a not-duplicate decision changes no record.
+  if (a == "merge" || a == "unmerge") return {kRest, {kRestful, "operation", "operation"}, "U"};
+  if (a == "not-duplicate") return {kRest, {kRestful, "operation", "operation"}, "E"};
   if (a == "export" || a == "db-backup") return {{kDcm, "110106", "Export"}, kNone, "R"};
   if (a == "emergency") return {kSecurityAlert, {kDcm, "110127", "Emergency Override Started"}, "E"};
   if (a == "login-failed") return {{kDcm, "110114", "User Authentication"}, {kDcm, "110122", "Login"}, "E"};

@@ -19,6 +19,7 @@
 #include "byte_source.h"
 #include "csv_mapping.h"
 #include "csv_reader.h"
+#include "patient_match_store.h"
 #include "ehr/validate.h"
 #include "ehr/version.h"
 #include "record_writer.h"
@@ -666,6 +667,8 @@ class Importer {
     std::vector<std::string> targets;   // Type/id/_history/v written since the last chunk
     std::set<std::string> patients;
     std::map<std::string, std::int64_t> written_types;
+    std::vector<ImportMatch> matches;
+    std::vector<std::string> links;     // "Patient/A linked to Patient/B ..." for the Provenance
   };
 
   Status import_input(Input& in);
@@ -683,6 +686,11 @@ class Importer {
                                               std::string& problem);
   Result<std::string> type_of_id(const std::string& id);
   Result<std::optional<StoredResource>> match_identifier(const Entry& e, std::string& problem);
+  // Links incoming Patient `e` to stored patient `to` (ImportOptions::match):
+  // `m` the score of a new link, nullptr when patient_link holds it already.
+  Status link_patient(Entry& e, Input& in, const std::string& to, const MatchScore* m);
+  // Applies import_alias to a literal reference held in `value`.
+  Status apply_alias(Json& value);
   Status with_savepoint(const std::function<Status()>& body);
   Status check_allergies(Entry& e, Input& in, const std::string& patient, bool& refused);
   void count(const std::string& type, std::int64_t ImportCounts::*field) {
@@ -757,6 +765,10 @@ Status Importer::reject(const Input& in, const Entry* e, std::int64_t line, std:
 }
 
 void Importer::commit_pending() {
+  for (auto& m : pending_.matches) {
+    (m.action == "linked" ? report_.linked : report_.queued) += 1;
+    report_.matches.push_back(std::move(m));
+  }
   for (const auto& [type, c] : pending_.types) {
     ImportCounts& t = report_.types[type];
     t.read += c.read;
@@ -921,6 +933,8 @@ Status Importer::rewrite_references(Json& node, std::string& path,
       auto it = urls->find(ref);
       if (it != urls->end()) {
         value = Json::string(it->second);
+        // (the entry may be a patient an earlier entry's matching linked)
+        if (aliases_) EHR_TRY(apply_alias(value));
         continue;
       }
     }
@@ -961,15 +975,18 @@ Status Importer::rewrite_references(Json& node, std::string& path,
       }
       continue;
     }
-    if (aliases_) {
-      std::string type, id;
-      if (parse_reference(ref, type, id) && ref.find("://") == std::string::npos) {
-        auto rows = s_.rows("SELECT to_id FROM import_alias WHERE type = ? AND from_id = ?", {type, id});
-        if (!rows.ok()) return rows.error();
-        if (!rows->empty()) value = Json::string(type + "/" + (*rows)[0][0]);
-      }
-    }
+    if (aliases_) EHR_TRY(apply_alias(value));
   }
+  return {};
+}
+
+Status Importer::apply_alias(Json& value) {
+  const std::string& ref = value.text();
+  std::string type, id;
+  if (!parse_reference(ref, type, id) || ref.find("://") != std::string::npos) return {};
+  auto rows = s_.rows("SELECT to_id FROM import_alias WHERE type = ? AND from_id = ?", {type, id});
+  if (!rows.ok()) return rows.error();
+  if (!rows->empty()) value = Json::string(type + "/" + (*rows)[0][0]);
   return {};
 }
 
@@ -1034,6 +1051,7 @@ Status Importer::handle_entry(Entry& e, Input& in) {
   }
   if (e.method != "DELETE") e.resource.set("id", Json::string(e.id));
   std::string bad_path, bad_message;
+  std::string linked_to;  // a stored patient matching linked this one to
   if (e.method != "DELETE") {
     std::string path = e.type;
     EHR_TRY(rewrite_references(e.resource, path, nullptr, e, bad_path, bad_message));
@@ -1045,7 +1063,13 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     auto purged = detail::is_purged(s_, e.type, e.id);
     if (!purged.ok()) return purged.error();
     if (*purged) return fail("", "purged", fmt::format("{}/{} was purged; its id cannot be used again", e.type, e.id));
-    if (e.method != "DELETE") {
+    if (e.method != "DELETE" && e.type == "Patient") {
+      // Linked by matching before: the stored patient is this one.
+      auto link = s_.rows("SELECT to_id FROM patient_link WHERE from_id = ?", {e.id});
+      if (!link.ok()) return link.error();
+      if (!link->empty()) linked_to = (*link)[0][0];
+    }
+    if (e.method != "DELETE" && linked_to.empty()) {
       std::string problem;
       auto m = match_identifier(e, problem);
       if (!m.ok()) return m.error();
@@ -1105,6 +1129,21 @@ Status Importer::handle_entry(Entry& e, Input& in) {
                            Target{e.type, probe.patient, probe.security,
                                   probe.code.empty() ? "" : probe.code_system + "|" + probe.code});
   if (!allowed.ok()) return fail("", "access", allowed.error().message());
+  // Patient matching: a stored patient that is this person.
+  std::vector<detail::MatchCandidate> alike;
+  if (e.type == "Patient" && !existing->has_value()) {
+    if (!linked_to.empty()) return link_patient(e, in, linked_to, nullptr);
+    if (o_.match != MatchMode::kOff) {
+      const MatchConfig& config = o_.matching != nullptr ? *o_.matching : MatchConfig::builtin();
+      MatchFeatures incoming = match_features(e.resource);
+      auto found = detail::match_candidates(s_, incoming, config);
+      if (!found.ok()) return found.error();
+      alike = std::move(*found);
+      bool certain = !alike.empty() && alike[0].score.result == MatchResult::kMatch &&
+                     (alike.size() == 1 || alike[1].score.result != MatchResult::kMatch);
+      if (o_.match == MatchMode::kAuto && certain) return link_patient(e, in, alike[0].id, &alike[0].score);
+    }
+  }
   std::string reason = "import";
   if (existing->has_value()) {
     const StoredResource& cur = **existing;
@@ -1147,6 +1186,70 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     if (!w->patient.empty()) pending_.patients.insert(w->patient);
     ++pending_.written_types[w->type];
     if (stored_types_) stored_types_->insert(w->type);
+    // Alike but not linked: each pair waits for a person to decide.
+    for (const auto& c : alike) {
+      EHR_TRY(detail::queue_for_review(s_, w->id, c.id, c.score, "import"));
+      pending_.matches.push_back({w->id, c.id, c.score.score, std::string(match_result_name(c.score.result)), "queued"});
+    }
+    if (pending_.targets.size() >= 1000) return flush_chunk(in);
+    return {};
+  });
+}
+
+// The incoming patient is stored patient `to`: what it adds is its
+// identifiers (another facility's MRN); the rest of the stored record stays
+// as it is. Its id becomes an alias of `to`, so the records that follow land
+// on the stored patient.
+Status Importer::link_patient(Entry& e, Input& in, const std::string& to, const MatchScore* m) {
+  auto stored = detail::load_resource(s_, "Patient", to);
+  if (!stored.ok()) return stored.error();
+  if (!stored->has_value())
+    return reject(in, &e, e.line, e.type, "", "purged",
+                  fmt::format("Patient/{} was linked to Patient/{}, which was purged", e.id, to), e.original);
+  const StoredResource& cur = **stored;
+  auto allowed = authorize(s_, Action::kImport, Target{"Patient", cur.id, cur.security, ""});
+  if (!allowed.ok()) return reject(in, &e, e.line, e.type, "", "access", allowed.error().message(), e.original);
+  return with_savepoint([&]() -> Status {
+    Json merged = cur.resource;
+    std::set<std::pair<std::string, std::string>> have;
+    if (const Json* ids = merged.find("identifier"); ids != nullptr && ids->is_array())
+      for (const auto& i : ids->items()) have.insert({text_of(i.find("system")), text_of(i.find("value"))});
+    bool added = false;
+    if (const Json* ids = e.resource.find("identifier"); ids != nullptr && ids->is_array())
+      for (const auto& i : ids->items()) {
+        if (!have.insert({text_of(i.find("system")), text_of(i.find("value"))}).second) continue;
+        Json* list = merged.find("identifier");
+        if (list == nullptr || !list->is_array()) list = &merged.set("identifier", Json::array());
+        list->push_back(i);
+        added = true;
+      }
+    std::string version_ref = fmt::format("Patient/{}/_history/{}", cur.id, cur.version);
+    if (added) {
+      auto w = detail::write_version(s_, cur, std::move(merged), "update",
+                                     fmt::format("import: identifiers of Patient/{} (linked by matching)", e.id));
+      if (!w.ok()) return w.error();
+      version_ref = fmt::format("Patient/{}/_history/{}", w->id, w->version);
+      count("Patient", &ImportCounts::updated);
+      ++pending_.written_types["Patient"];
+    } else {
+      count("Patient", &ImportCounts::unchanged);
+    }
+    if (m == nullptr) {
+      if (added) pending_.targets.push_back(version_ref);
+      return {};
+    }
+    EHR_TRY(s_.exec("INSERT OR REPLACE INTO patient_link(from_id, to_id, score, fields, time, user, file) "
+                    "VALUES(?,?,?,?,?,?,?)",
+                    {e.id, cur.id, fmt::format("{}", m->score), detail::agreed_fields(*m), s_.now(), s_.user(),
+                     in.display}));
+    EHR_TRY(s_.exec("INSERT OR REPLACE INTO import_alias(type, from_id, to_id) VALUES('Patient',?,?)", {e.id, cur.id}));
+    aliases_ = true;
+    pending_.targets.push_back(version_ref);
+    pending_.patients.insert(cur.id);
+    pending_.links.push_back(fmt::format("Patient/{} of {} linked to Patient/{} by matching: {}, score {} ({})", e.id,
+                                         in.display, cur.id, match_result_name(m->result), m->score,
+                                         detail::agreed_fields(*m)));
+    pending_.matches.push_back({e.id, cur.id, m->score, std::string(match_result_name(m->result)), "linked"});
     if (pending_.targets.size() >= 1000) return flush_chunk(in);
     return {};
   });
@@ -1428,6 +1531,7 @@ Status Importer::flush_chunk(const Input& in) {
     pending_.targets.clear();
     pending_.patients.clear();
     pending_.written_types.clear();
+    pending_.links.clear();
     return {};
   }
   std::string now = s_.now();
@@ -1480,6 +1584,15 @@ Status Importer::flush_chunk(const Input& in) {
   source.set("what", std::move(what));
   Json entities = Json::array();
   entities.push_back(std::move(source));
+  // Patients this chunk linked to stored ones by matching.
+  for (const auto& link : pending_.links) {
+    Json note = Json::object();
+    note.set("display", Json::string(link));
+    Json e = Json::object();
+    e.set("role", Json::string("derivation"));
+    e.set("what", std::move(note));
+    entities.push_back(std::move(e));
+  }
   prov.set("entity", std::move(entities));
   auto w = detail::write_created(s_, std::move(prov), "import");
   if (!w.ok()) return w.error();
@@ -1491,6 +1604,7 @@ Status Importer::flush_chunk(const Input& in) {
   pending_.targets.clear();
   pending_.patients.clear();
   pending_.written_types.clear();
+  pending_.links.clear();
   return st;
 }
 

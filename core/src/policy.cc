@@ -19,7 +19,7 @@ using detail::YamlNode;
 
 constexpr Action kActions[] = {Action::kRead,    Action::kSearch, Action::kCreate, Action::kUpdate,
                                Action::kRetract, Action::kPurge,  Action::kExport, Action::kImport,
-                               Action::kAuditRead, Action::kAdmin};
+                               Action::kAuditRead, Action::kAdmin, Action::kMerge};
 
 // The objects of the policy that are not FHIR resource types.
 constexpr std::string_view kPolicyObjects[] = {"User", "Key", "Policy", "CareTeam", "AuditEvent", "Database"};
@@ -40,6 +40,7 @@ std::string_view action_name(Action a) {
     case Action::kImport: return "import";
     case Action::kAuditRead: return "audit-read";
     case Action::kAdmin: return "admin";
+    case Action::kMerge: return "merge";
   }
   return "unknown";
 }

@@ -7,12 +7,14 @@
 // team and sort key. Migration 5: the audit chain. Migration 6: import aliases.
 // Migration 7: export jobs. Migration 8: the members of an export job's group.
 // Migration 9: the current version's history entry is kept in its resource
-// row; no index of references by target. Each later migration appends to
+// row; no index of references by target. Migration 10: patient matching
+// and merges. Each later migration appends to
 // kMigrations; released ones never change.
 
 #include <fmt/format.h>
 
 #include "ehr/json.h"
+#include "ehr/matching.h"
 #include "ehr/session.h"
 #include "resource_index.h"
 #include "session_impl.h"
@@ -267,6 +269,71 @@ UPDATE history SET json = NULL
     AND EXISTS (SELECT 1 FROM resource r WHERE r.type = history.type AND r.id = history.id
                   AND r.version = history.version AND r.json = history.json);
 )sql",
+    // 10: patient matching and merges (ehr/patient_merge.h).
+    // match_key: each Patient row's blocking keys (ehr/matching.h
+    // blocking_keys), written with its other index rows; two patients are
+    // compared only when they share a key. Existing patients get theirs here.
+    // match_review: pairs an import found alike (possible-match, or match
+    // under --match review) for a person to decide; a < b.
+    // match_decision: pairs a person ruled not to be one patient.
+    // patient_link: an incoming patient's id that import matching linked to
+    // a stored patient (import --match auto), found again on re-import.
+    // patient_merge: each merge in force, with what it changed so that
+    // unmerge can undo exactly that (JSON: the rewritten references by
+    // resource and path, and the patients' prior active and link).
+    // reference_patient: references to patients by target, for a merge to
+    // find every record that points at its source (only Patient targets:
+    // the rest of the reference table stays without an index by target).
+    R"sql(
+CREATE TABLE match_key(
+  key TEXT NOT NULL,
+  rid INTEGER NOT NULL REFERENCES resource(rid) ON DELETE CASCADE
+);
+CREATE INDEX match_key_key ON match_key(key, rid);
+CREATE INDEX match_key_rid ON match_key(rid);
+INSERT INTO match_key(key, rid)
+  SELECT k.value, r.rid FROM resource r, json_each(ehr_match_keys(r.json)) k WHERE r.type = 'Patient';
+CREATE TABLE match_review(
+  a          TEXT NOT NULL,
+  b          TEXT NOT NULL,
+  score      REAL NOT NULL,
+  result     TEXT NOT NULL,
+  fields     TEXT NOT NULL,
+  found_by   TEXT NOT NULL,
+  time       TEXT NOT NULL,
+  user       TEXT NOT NULL,
+  PRIMARY KEY(a, b)
+) WITHOUT ROWID;
+CREATE TABLE match_decision(
+  a        TEXT NOT NULL,
+  b        TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  time     TEXT NOT NULL,
+  user     TEXT NOT NULL,
+  reason   TEXT NOT NULL,
+  PRIMARY KEY(a, b)
+) WITHOUT ROWID;
+CREATE TABLE patient_merge(
+  source  TEXT PRIMARY KEY,
+  target  TEXT NOT NULL,
+  seq     INTEGER NOT NULL,
+  time    TEXT NOT NULL,
+  user    TEXT NOT NULL,
+  reason  TEXT NOT NULL,
+  changes TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX patient_merge_target ON patient_merge(target);
+CREATE TABLE patient_link(
+  from_id TEXT PRIMARY KEY,
+  to_id   TEXT NOT NULL,
+  score   REAL NOT NULL,
+  fields  TEXT NOT NULL,
+  time    TEXT NOT NULL,
+  user    TEXT NOT NULL,
+  file    TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX reference_patient ON reference(target_id) WHERE target_type = 'Patient';
+)sql",
 };
 
 constexpr std::int64_t kLatest = sizeof kMigrations / sizeof kMigrations[0];
@@ -276,6 +343,16 @@ constexpr std::int64_t kLatest = sizeof kMigrations / sizeof kMigrations[0];
 std::string patient_sort_name_of(std::string_view json) {
   auto parsed = parse_json(json);
   return parsed.ok() ? patient_sort_name(*parsed) : std::string();
+}
+
+// ehr_match_keys(json): the blocking keys of a stored Patient as a JSON
+// array ('[]' for JSON that does not parse).
+std::string match_keys_of(std::string_view json) {
+  Json keys = Json::array();
+  auto parsed = parse_json(json);
+  if (parsed.ok())
+    for (auto& k : blocking_keys(match_features(*parsed))) keys.push_back(Json::string(std::move(k)));
+  return to_json(keys);
 }
 
 }  // namespace
@@ -293,6 +370,7 @@ Status migrate_schema(store::Connection& db) {
   if (have == kLatest) return {};
   // Migrations may compute columns with ehr's own functions.
   EHR_TRY(db.define_text_function("ehr_patient_sort_name", patient_sort_name_of));
+  EHR_TRY(db.define_text_function("ehr_match_keys", match_keys_of));
   EHR_TRY(db.exec("BEGIN IMMEDIATE"));
   // Another process may have migrated while we waited for the lock.
   auto again = db.query_text("PRAGMA user_version");

@@ -171,7 +171,9 @@ Status first_validation_error(const Json& resource) {
 Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, const IndexEntry& e, bool fresh) {
   if (!fresh)
     for (const char* sql : {"DELETE FROM identifier WHERE rid = ?", "DELETE FROM reference WHERE rid = ?",
-                            "DELETE FROM name_token WHERE rid = ?"}) {
+                            "DELETE FROM name_token WHERE rid = ?",
+                            type == "Patient" ? "DELETE FROM match_key WHERE rid = ?" : nullptr}) {
+      if (sql == nullptr) continue;  // only patients have match keys
       auto st = s.statement(sql);
       if (!st.ok()) return st.error();
       EHR_TRY((*st)->bind_int(1, rid));
@@ -194,6 +196,14 @@ Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, co
     EHR_TRY((*st)->bind_int(1, rid));
     EHR_TRY((*st)->bind_text(2, t));
     EHR_TRY((*st)->bind_text(3, id));
+    auto r = (*st)->step();
+    if (!r.ok()) return r.error();
+  }
+  for (const auto& key : e.match_keys) {
+    auto st = s.statement("INSERT INTO match_key(key, rid) VALUES(?,?)");
+    if (!st.ok()) return st.error();
+    EHR_TRY((*st)->bind_text(1, key));
+    EHR_TRY((*st)->bind_int(2, rid));
     auto r = (*st)->step();
     if (!r.ok()) return r.error();
   }
@@ -558,6 +568,7 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     for (const char* sql : {"DELETE FROM identifier WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM reference WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM name_token WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
+                            "DELETE FROM match_key WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM resource WHERE type = ?1 AND id = ?2",
                             "UPDATE history SET json = NULL WHERE type = ?1 AND id = ?2"}) {
       auto st = s.statement(sql);

@@ -3,6 +3,7 @@
 
 #include <cctype>
 
+#include "ehr/matching.h"
 #include "ehr/records.h"
 
 namespace ehr {
@@ -155,7 +156,10 @@ IndexEntry index_resource(const Json& r) {
     e.name_tokens.erase(std::unique(e.name_tokens.begin(), e.name_tokens.end()),
                         e.name_tokens.end());
   }
-  if (type == "Patient") e.sort_name = patient_sort_name(r);
+  if (type == "Patient") {
+    e.sort_name = patient_sort_name(r);
+    e.match_keys = blocking_keys(match_features(r));
+  }
   return e;
 }
 

@@ -1,6 +1,6 @@
 // What ehr extracts from a FHIR resource for lookup: the columns beside the
 // JSON (patient, status, main code, clinical date, security labels), the
-// identifiers, the references and the name tokens. Pure functions over Json.
+// identifiers, the references, the name tokens and a patient's matching keys. Pure functions over Json.
 
 #ifndef EHR_CORE_RESOURCE_INDEX_H_
 #define EHR_CORE_RESOURCE_INDEX_H_
@@ -24,6 +24,8 @@ struct IndexEntry {
   std::vector<std::pair<std::string, std::string>> references;   // (type, id)
   std::vector<std::string> name_tokens;                           // folded
   std::string sort_name;      // Patient: patient_sort_name; "" for other types
+  std::vector<std::string> match_keys;  // Patient: blocking_keys (ehr/matching.h); a merged
+                                        // source has none
 };
 
 IndexEntry index_resource(const Json& resource);

@@ -27,9 +27,12 @@ namespace ehr {
 
 class Session;
 
-enum class Action { kRead, kSearch, kCreate, kUpdate, kRetract, kPurge, kExport, kImport, kAuditRead, kAdmin };
+enum class Action {
+  kRead, kSearch, kCreate, kUpdate, kRetract, kPurge, kExport, kImport, kAuditRead, kAdmin,
+  kMerge,  // patient identity: duplicate review, merge, unmerge, not-duplicate (on Patient)
+};
 
-// "read", "search", ..., "audit-read", "admin": the names of the policy and the audit trail.
+// "read", "search", ..., "audit-read", "admin", "merge": the names of the policy and the audit trail.
 std::string_view action_name(Action a);
 // The Action named `name`, or nullopt.
 std::optional<Action> parse_action(std::string_view name);

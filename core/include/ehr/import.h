@@ -31,6 +31,16 @@
 //    record in it is used, so a changed byte fails its file (whose
 //    transaction rolls back; with batch_size, earlier batches of it stay).
 //    A sealed file without an identity is an error before anything is read.
+//  - Patient matching (ImportOptions::match, ehr/matching.h): an incoming
+//    Patient that matches no stored one by id or identifier is compared
+//    with the stored patients that share a blocking key. Under kAuto a
+//    single `match` links it to the stored patient: its identifiers are
+//    added there (a new version), its id becomes an alias so that its
+//    records land on the stored patient, and the chunk's Provenance names
+//    the link; importing it again finds the link and changes nothing.
+//    Anything less certain (a possible-match, two matches, or any match
+//    under kReview) stores it as its own patient and queues each pair for
+//    review (ehr patient duplicates).
 //  - Memory is constant in the input's size: one record is held at a time
 //    (a whole Bundle for Bundles), references resolve through the database,
 //    and the connection's page cache is raised to 128 MiB for the import
@@ -49,6 +59,7 @@
 #include <vector>
 
 #include "ehr/care.h"
+#include "ehr/matching.h"
 #include "ehr/progress.h"
 #include "ehr/seal.h"
 #include "ehr/session.h"
@@ -67,6 +78,9 @@ std::optional<ImportFormat> parse_import_format(std::string_view name);
 // as FHIR's conditional create does), and NDJSON and CSV records update
 // (Bulk Data import is an upsert).
 enum class OnConflict { kRequest, kFail, kSkip, kUpdate };
+// Patient matching on import: kAuto links a certain match, kReview (the
+// default) only queues pairs for review, kOff does neither.
+enum class MatchMode { kAuto, kReview, kOff };
 std::string_view on_conflict_name(OnConflict c);
 std::optional<OnConflict> parse_on_conflict(std::string_view name);
 
@@ -104,6 +118,18 @@ struct ImportOptions {
   // kAuthFailed; a changed byte, truncation, bad or missing signature:
   // kCorruption) name the file and fail the import.
   UnsealOptions unseal;
+  // Patient matching (see above); `matching` nullptr = the built-in weights.
+  MatchMode match = MatchMode::kReview;
+  const MatchConfig* matching = nullptr;
+};
+
+// One incoming patient that matching linked or queued.
+struct ImportMatch {
+  std::string incoming;  // the incoming Patient's id
+  std::string patient;   // the stored patient it was linked to or paired with
+  double score = 0;
+  std::string result;    // "match" or "possible-match"
+  std::string action;    // "linked" or "queued"
 };
 
 // One rejected record.
@@ -145,6 +171,9 @@ struct ImportReport {
   std::int64_t bytes = 0;
   std::vector<std::string> provenance;        // Provenance ids written
   std::int64_t warnings = 0;                  // ImportObserver::warned calls
+  std::vector<ImportMatch> matches;           // in the order met
+  std::int64_t linked = 0;                    // incoming patients linked to stored ones
+  std::int64_t queued = 0;                    // pairs queued for review
   bool dry_run = false;
   // Set when the import stopped early (continue_on_error false, or an
   // error no record owns: storage, access to the whole import); what was
