@@ -339,12 +339,13 @@ Result<DuplicateReport> find_duplicates(Session& session, const MatchConfig& con
 
 namespace {
 
-// Whether `ref` is a literal reference to Patient/`id` (relative, versioned
-// or absolute).
+// Whether `ref` is a literal reference to Patient/`id` (relative or
+// absolute). A versioned reference names one version of the source, which
+// stays as it was: it is left alone.
 bool refers_to(const std::string& ref, const std::string& id) {
   std::string type, target;
-  return ref.find('?') == std::string::npos && parse_reference(ref, type, target) && type == "Patient" &&
-         target == id;
+  return ref.find('?') == std::string::npos && ref.find("/_history/") == std::string::npos &&
+         parse_reference(ref, type, target) && type == "Patient" && target == id;
 }
 
 // Replaces every reference to Patient/`from` in `node` by `to`, appending
@@ -530,11 +531,13 @@ Result<MergeOutcome> merge_patients(Session& session, const std::string& source_
 
     std::string why = fmt::format("merge of Patient/{} into Patient/{}: {}", S, T, reason);
     // Every record pointing at the source: its own records by the patient
-    // column, the rest through the index of references to patients.
+    // column, the rest through the index of references to patients. Not
+    // Provenance: it says what was done to the source, which stays true.
     auto refs = s.rows(
-        "SELECT type, id FROM resource WHERE patient = ?1 AND type <> 'Patient' "
+        "SELECT type, id FROM resource WHERE patient = ?1 AND type NOT IN ('Patient', 'Provenance') "
         "UNION SELECT r.type, r.id FROM reference f JOIN resource r ON r.rid = f.rid "
-        "WHERE f.target_type = 'Patient' AND f.target_id = ?1 AND NOT (r.type = 'Patient' AND r.id IN (?1, ?2)) "
+        "WHERE f.target_type = 'Patient' AND f.target_id = ?1 AND r.type <> 'Provenance' "
+        "AND NOT (r.type = 'Patient' AND r.id IN (?1, ?2)) "
         "ORDER BY 1, 2",
         {S, T});
     if (!refs.ok()) return refs.error();

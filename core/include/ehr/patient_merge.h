@@ -6,7 +6,9 @@
 // Every function needs the merge permission on Patient for each patient it
 // touches (the registrar's in the default policy) and writes its audit
 // entry; none prints. A merge is one transaction: it rewrites every
-// reference to the source (in records of any type) to the target, links
+// reference to the source (in records of any type but Provenance, whose
+// account of what was done stays true; versioned references name a version
+// and stay too) to the target, links
 // the two (the source becomes inactive and `replaced-by` the target, the
 // target `replaces` it), writes a Provenance, and keeps what it changed so
 // that unmerge restores exactly the references it moved. A source merges
