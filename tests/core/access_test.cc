@@ -287,12 +287,15 @@ TEST_CASE("migration 4 gives existing Patient rows their care team; new patients
         "ALTER TABLE audit DROP COLUMN hash; "
         "DROP TRIGGER care_team_added; DROP TRIGGER care_team_removed; "
         "ALTER TABLE resource DROP COLUMN team; ALTER TABLE resource DROP COLUMN sort_name; "
-        "DROP TABLE import_alias; DROP TABLE export_job; DROP TABLE export_job_member; ALTER TABLE resource DROP COLUMN action; "
+        "DROP TABLE import_alias; DROP TABLE export_job; DROP TABLE export_job_member; "
+        "DROP TABLE match_key; DROP TABLE match_review; DROP TABLE match_decision; DROP TABLE patient_merge; "
+        "DROP TABLE patient_link; DROP INDEX reference_patient; "
+        "ALTER TABLE resource DROP COLUMN action; "
         "ALTER TABLE resource DROP COLUMN author; ALTER TABLE resource DROP COLUMN reason; "
         "PRAGMA user_version = 3").ok());
   }
   Session bob = fx.open("bob");
-  CHECK(sql(bob, "PRAGMA user_version") == "9");
+  CHECK(sql(bob, "PRAGMA user_version") == "10");
   CHECK(team_column(bob, p) == "alice bob");
   CHECK(team_column(bob, q) == "alice");
   CHECK(sql(bob, "SELECT count(*) FROM resource WHERE team IS NOT NULL") == "3");

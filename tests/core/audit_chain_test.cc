@@ -379,6 +379,8 @@ TEST_CASE("migration 5 chains the entries written before it") {
                 "DROP TRIGGER audit_chain_no_delete; DROP TABLE audit_chain; DROP INDEX audit_time; "
                 "ALTER TABLE audit DROP COLUMN tool; ALTER TABLE audit DROP COLUMN recipient; "
                 "ALTER TABLE audit DROP COLUMN hash; DROP TABLE import_alias; DROP TABLE export_job; DROP TABLE export_job_member; "
+                "DROP TABLE match_key; DROP TABLE match_review; DROP TABLE match_decision; DROP TABLE patient_merge; "
+                "DROP TABLE patient_link; DROP INDEX reference_patient; "
                 "ALTER TABLE resource DROP COLUMN action; ALTER TABLE resource DROP COLUMN author; "
                 "ALTER TABLE resource DROP COLUMN reason; PRAGMA user_version = 4")
                 .ok());

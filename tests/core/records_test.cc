@@ -131,11 +131,14 @@ TEST_CASE("a version is one row: the current one's entry is its resource row's, 
         "INSERT INTO history(type, id, version, seq, action, author, time, reason, patient, json) "
         "SELECT type, id, version, seq, action, author, last_updated, reason, patient, json FROM resource; "
         "ALTER TABLE resource DROP COLUMN action; ALTER TABLE resource DROP COLUMN author; "
-        "ALTER TABLE resource DROP COLUMN reason; DROP TABLE export_job_member; PRAGMA user_version = 7").ok());
+        "ALTER TABLE resource DROP COLUMN reason; DROP TABLE export_job_member; "
+        "DROP TABLE match_key; DROP TABLE match_review; DROP TABLE match_decision; DROP TABLE patient_merge; "
+        "DROP TABLE patient_link; DROP INDEX reference_patient; "
+        "PRAGMA user_version = 7").ok());
   }
   auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
   REQUIRE(s.ok());
-  CHECK(count(*s, "PRAGMA user_version") == "9");
+  CHECK(count(*s, "PRAGMA user_version") == "10");
   // Migration 9 drops the second copy of the current version's text.
   CHECK(count(*s, "SELECT group_concat(version || ':' || (json IS NULL), ',') FROM "
                   "(SELECT version, json FROM history ORDER BY version)") == "1:0,2:1");
