@@ -36,8 +36,9 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 // Words that are not names: courtesy titles and generational suffixes, as
 // registration systems put them into name fields ("Mr. John", "Smith Jr").
 bool is_title(std::string_view w) {
-  static const char* const kTitles[] = {"mr",  "mrs", "ms", "miss", "mx", "dr",  "prof", "rev", "fr",
-                                        "sir", "jr",  "sr", "ii",   "iii", "iv", "md",  "phd"};
+  static const char* const kTitles[] = {"mr",   "mrs", "ms", "miss", "mx", "dr",
+                                        "prof", "rev", "fr", "sir",  "jr", "sr",
+                                        "ii",   "iii", "iv", "md",   "phd"};
   for (const char* t : kTitles)
     if (w == t) return true;
   return false;
@@ -60,10 +61,14 @@ std::vector<std::string> name_words(std::string_view raw, bool keep_hyphen) {
     cur.clear();
   };
   for (char c : folded) {
-    if (is_alpha(c)) cur += c;
-    else if (c == '-' && keep_hyphen) cur += c;
-    else if (is_digit(c) || c == '\'' || c == '.') continue;
-    else flush();
+    if (is_alpha(c))
+      cur += c;
+    else if (c == '-' && keep_hyphen)
+      cur += c;
+    else if (is_digit(c) || c == '\'' || c == '.')
+      continue;
+    else
+      flush();
   }
   flush();
   return words;
@@ -79,20 +84,23 @@ std::string join(const std::vector<std::string>& words, char sep) {
 }
 
 void add_unique(std::vector<std::string>& list, std::string v) {
-  if (!v.empty() && std::find(list.begin(), list.end(), v) == list.end()) list.push_back(std::move(v));
+  if (!v.empty() && std::find(list.begin(), list.end(), v) == list.end())
+    list.push_back(std::move(v));
 }
 
 // USPS-style abbreviations of the words of a street line.
 std::string_view street_abbreviation(std::string_view w) {
   static const std::pair<const char*, const char*> kWords[] = {
-      {"street", "st"},    {"str", "st"},        {"avenue", "ave"},   {"av", "ave"},      {"road", "rd"},
-      {"drive", "dr"},     {"lane", "ln"},       {"boulevard", "blvd"}, {"court", "ct"},  {"place", "pl"},
-      {"square", "sq"},    {"terrace", "ter"},   {"circle", "cir"},   {"highway", "hwy"}, {"parkway", "pkwy"},
-      {"heights", "hts"},  {"crossing", "xing"}, {"junction", "jct"}, {"mount", "mt"},    {"mountain", "mtn"},
-      {"point", "pt"},     {"trail", "trl"},     {"gardens", "gdns"}, {"station", "sta"}, {"center", "ctr"},
-      {"centre", "ctr"},   {"expressway", "expy"}, {"freeway", "fwy"}, {"apartment", "apt"}, {"suite", "ste"},
-      {"north", "n"},      {"south", "s"},       {"east", "e"},       {"west", "w"},      {"northeast", "ne"},
-      {"northwest", "nw"}, {"southeast", "se"},  {"southwest", "sw"}, {"floor", "fl"},    {"building", "bldg"}};
+      {"street", "st"},     {"str", "st"},       {"avenue", "ave"},      {"av", "ave"},
+      {"road", "rd"},       {"drive", "dr"},     {"lane", "ln"},         {"boulevard", "blvd"},
+      {"court", "ct"},      {"place", "pl"},     {"square", "sq"},       {"terrace", "ter"},
+      {"circle", "cir"},    {"highway", "hwy"},  {"parkway", "pkwy"},    {"heights", "hts"},
+      {"crossing", "xing"}, {"junction", "jct"}, {"mount", "mt"},        {"mountain", "mtn"},
+      {"point", "pt"},      {"trail", "trl"},    {"gardens", "gdns"},    {"station", "sta"},
+      {"center", "ctr"},    {"centre", "ctr"},   {"expressway", "expy"}, {"freeway", "fwy"},
+      {"apartment", "apt"}, {"suite", "ste"},    {"north", "n"},         {"south", "s"},
+      {"east", "e"},        {"west", "w"},       {"northeast", "ne"},    {"northwest", "nw"},
+      {"southeast", "se"},  {"southwest", "sw"}, {"floor", "fl"},        {"building", "bldg"}};
   for (const auto& [from, to] : kWords)
     if (w == from) return to;
   return w;
@@ -109,9 +117,12 @@ std::string normal_line(std::string_view raw) {
     cur.clear();
   };
   for (char c : folded) {
-    if (is_alpha(c) || is_digit(c)) cur += c;
-    else if (c == '\'' || c == '.') continue;
-    else flush();
+    if (is_alpha(c) || is_digit(c))
+      cur += c;
+    else if (c == '\'' || c == '.')
+      continue;
+    else
+      flush();
   }
   flush();
   return out;
@@ -194,7 +205,8 @@ MatchFeatures match_features(const Json& patient) {
     for (const Json& t : telecom->items()) {
       const std::string* system = string_member(t, "system");
       const std::string* value = string_member(t, "value");
-      if (system == nullptr || value == nullptr || (*system != "phone" && *system != "sms")) continue;
+      if (system == nullptr || value == nullptr || (*system != "phone" && *system != "sms"))
+        continue;
       std::string digits;
       for (char c : *value)
         if (is_digit(c)) digits += c;
@@ -204,7 +216,8 @@ MatchFeatures match_features(const Json& patient) {
       add_unique(f.phones, digits);
     }
   }
-  if (const Json* addresses = patient.find("address"); addresses != nullptr && addresses->is_array()) {
+  if (const Json* addresses = patient.find("address");
+      addresses != nullptr && addresses->is_array()) {
     for (const Json& a : addresses->items()) {
       if (const std::string* postal = string_member(a, "postalCode")) {
         std::string code;
@@ -212,7 +225,8 @@ MatchFeatures match_features(const Json& patient) {
           if ((c >= 'a' && c <= 'z') || is_digit(c)) code += c;
         add_unique(f.postal_codes, code.substr(0, 5));
       }
-      if (const Json* lines = a.find("line"); lines != nullptr && lines->is_array() && !lines->items().empty() &&
+      if (const Json* lines = a.find("line"); lines != nullptr && lines->is_array() &&
+                                              !lines->items().empty() &&
                                               lines->items().front().is_string())
         add_unique(f.address_lines, normal_line(lines->items().front().text()));
     }
@@ -221,7 +235,8 @@ MatchFeatures match_features(const Json& patient) {
   if (active != nullptr && active->is_bool() && !active->as_bool())
     if (const Json* links = patient.find("link"); links != nullptr && links->is_array())
       for (const Json& l : links->items())
-        if (const std::string* type = string_member(l, "type"); type != nullptr && *type == "replaced-by")
+        if (const std::string* type = string_member(l, "type");
+            type != nullptr && *type == "replaced-by")
           f.retired = true;
   return f;
 }
@@ -236,14 +251,16 @@ MatchFeatures match_features(const Json& patient) {
 //     sch/sh/ch/tch -> S (but chr -> K, as in christopher), ph -> F,
 //     th -> T, ck/qu -> K, dg -> J, gh silent (but at the start), mp
 //     before s or t -> M (thompson = thomson).
-//  3. Consonants fall into sound classes: B (b p), F (f v), K (k q, c and g
-//     hard: before anything but e i y; g hard is its own class G), S (s z,
-//     c soft), J (j, g soft), T (t d), L, M, N, R; x is K then S.
-//  4. Vowels (and y after the first letter) separate consonants but leave
-//     no code; h and w are ignored (but first) and separate nothing, so
-//     "anna" and "ana" are both AN, and "tatum" keeps its two Ts.
-//  5. The first letter keeps its own code, and a first vowel keeps its
-//     letter (ian is IN, owen ON: unlike NYSIIS, vowels are not merged).
+//  3. Consonants fall into sound classes: B (b p), F (f v), K (k q, and c
+//     hard: before anything but e i y), G (g hard), S (s z, c soft), J (j,
+//     g soft), T (t d), L, M, N, R; x is K then S.
+//  4. Vowels (and y after the first letter) leave no code but separate
+//     repeats; h and w leave no code and separate nothing, so "anna" and
+//     "ana" are both AN, and "tatum" keeps its two Ts.
+//  5. The first letter is coded like the others (catherine and kathryn
+//     both start with K), but a first vowel keeps its letter (ian is IN,
+//     owen ON: unlike NYSIIS, first vowels are not merged), and a first h,
+//     w or y is H, W or Y.
 //  6. Repeats of one class collapse; at most 6 codes are kept.
 // So smith = smyth = schmidt (SMT), catherine = kathryn (KTRN), sean =
 // shawn (SN), stephen = steven (STFN), jon = john (JN, as is jane: vowels
@@ -254,17 +271,32 @@ std::string phonetic_key(std::string_view folded_name) {
   for (char c : folded_name)
     if (c >= 'a' && c <= 'z') s += c;
   if (s.empty()) return "";
-  auto starts = [&](std::string_view p) { return s.compare(0, p.size(), p) == 0; };
-  if (starts("mac")) s.replace(0, 3, "mc");
-  else if (starts("kn") || starts("gn") || starts("pn")) s.erase(0, 1);
-  else if (starts("wr") || starts("ps")) s.erase(0, 1);
-  else if (starts("pf")) s.erase(0, 1);
-  else if (starts("wh")) s.erase(1, 1);
-  else if (starts("x")) s[0] = 's';
+  // Step 2: spellings at the start, then spellings of one sound anywhere
+  // (letters matched, letters used, code; code 0 is silent).
+  static const std::pair<const char*, const char*> kStarts[] = {
+      {"mac", "mc"}, {"kn", "n"}, {"gn", "n"}, {"pn", "n"}, {"wr", "r"},
+      {"ps", "s"},   {"pf", "f"}, {"wh", "w"}, {"x", "s"}};
+  for (const auto& [from, to] : kStarts)
+    if (s.rfind(from, 0) == 0) {
+      s.replace(0, std::string_view(from).size(), to);
+      break;
+    }
+  struct Graph {
+    const char* letters;
+    size_t used;
+    char code;
+  };
+  static const Graph kGraphs[] = {
+      {"sch", 3, 'S'}, {"tch", 3, 'S'}, {"chr", 2, 'K'}, {"sh", 2, 'S'}, {"ch", 2, 'S'},
+      {"ph", 2, 'F'},  {"th", 2, 'T'},  {"ck", 2, 'K'},  {"qu", 2, 'K'}, {"dg", 2, 'J'},
+      {"mps", 2, 'M'}, {"mpt", 2, 'M'}, {"gh", 2, 0}};
 
-  auto vowel = [](char c) { return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || c == 'y'; };
-  auto soft_after = [&](size_t i) { return i + 1 < s.size() && (s[i + 1] == 'e' || s[i + 1] == 'i' || s[i + 1] == 'y'); };
-  auto at = [&](size_t i, std::string_view p) { return s.compare(i, p.size(), p) == 0; };
+  auto vowel = [](char c) {
+    return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || c == 'y';
+  };
+  auto soft_after = [&](size_t i) {
+    return i + 1 < s.size() && (s[i + 1] == 'e' || s[i + 1] == 'i' || s[i + 1] == 'y');
+  };
 
   std::string key;
   char last = 0;  // the last code written since the last vowel (0 after a vowel)
@@ -281,44 +313,37 @@ std::string phonetic_key(std::string_view folded_name) {
       ++i;
       continue;
     }
-    if (at(i, "sch")) { emit('S'); i += 3; continue; }
-    if (at(i, "tch")) { emit('S'); i += 3; continue; }
-    if (at(i, "chr")) { emit('K'); i += 2; continue; }
-    if (at(i, "sh") || at(i, "ch")) { emit('S'); i += 2; continue; }
-    if (at(i, "ph")) { emit('F'); i += 2; continue; }
-    if (at(i, "th")) { emit('T'); i += 2; continue; }
-    if (at(i, "ck") || at(i, "qu")) { emit('K'); i += 2; continue; }
-    if (at(i, "dg")) { emit('J'); i += 2; continue; }
-    if (at(i, "gh")) {
-      if (first) emit('G');
-      i += 2;
+    const Graph* graph = nullptr;
+    for (const Graph& g : kGraphs)
+      if (s.compare(i, std::string_view(g.letters).size(), g.letters) == 0) {
+        graph = &g;
+        break;
+      }
+    if (graph != nullptr) {
+      // A silent gh is heard at the start ("ghislaine").
+      if (graph->code != 0 || first) emit(graph->code != 0 ? graph->code : 'G');
+      i += graph->used;
       continue;
     }
-    if (at(i, "mps") || at(i, "mpt")) { emit('M'); i += 2; continue; }
-    switch (c) {
-      case 'b': case 'p': emit('B'); break;
-      case 'f': case 'v': emit('F'); break;
-      case 'k': case 'q': emit('K'); break;
-      case 'c': emit(soft_after(i) ? 'S' : 'K'); break;
-      case 'g': emit(soft_after(i) ? 'J' : 'G'); break;
-      case 's': case 'z': emit('S'); break;
-      case 'j': emit('J'); break;
-      case 't': case 'd': emit('T'); break;
-      case 'l': emit('L'); break;
-      case 'm': emit('M'); break;
-      case 'n': emit('N'); break;
-      case 'r': emit('R'); break;
-      case 'x': emit('K'); emit('S'); break;
-      case 'h': case 'w':
-        if (first) emit(static_cast<char>(c - 'a' + 'A'));
-        break;
-      case 'y':
-        if (first) emit('Y');
-        else last = 0;
-        break;
-      default:  // a e i o u
-        last = 0;
-        break;
+    // Step 3: the class of each letter: '.' a vowel, '-' h or w, '?' by context.
+    static constexpr std::string_view kClass = ".B?T.F?-.JKLMN.BKRST.F-??S";
+    char k = kClass[static_cast<size_t>(c - 'a')];
+    if (c == 'c') {
+      k = soft_after(i) ? 'S' : 'K';
+    } else if (c == 'g') {
+      k = soft_after(i) ? 'J' : 'G';
+    } else if (c == 'x') {
+      emit('K');
+      k = 'S';
+    } else if (c == 'y') {
+      k = first ? 'Y' : '.';
+    }
+    if (k == '.') {
+      last = 0;  // a vowel separates repeats
+    } else if (k == '-') {
+      if (first) emit(static_cast<char>(c - 'a' + 'A'));
+    } else {
+      emit(k);
     }
     ++i;
   }
@@ -329,7 +354,17 @@ namespace {
 
 // --- comparators -----------------------------------------------------------------
 
-enum class Outcome { kMissing, kExact, kPhonetic, kInitial, kOther, kTransposed, kYearOnly, kPostal, kDisagree };
+enum class Outcome {
+  kMissing,
+  kExact,
+  kPhonetic,
+  kInitial,
+  kOther,
+  kTransposed,
+  kYearOnly,
+  kPostal,
+  kDisagree
+};
 
 // Letters only: the spelling the typo rule compares.
 std::string letters(std::string_view s) {
@@ -348,7 +383,8 @@ bool one_edit_apart(const std::string& a, const std::string& b) {
     for (size_t i = 0; i < a.size() && diff.size() < 3; ++i)
       if (a[i] != b[i]) diff.push_back(i);
     if (diff.size() == 1) return true;
-    return diff.size() == 2 && diff[1] == diff[0] + 1 && a[diff[0]] == b[diff[1]] && a[diff[1]] == b[diff[0]];
+    return diff.size() == 2 && diff[1] == diff[0] + 1 && a[diff[0]] == b[diff[1]] &&
+           a[diff[1]] == b[diff[0]];
   }
   const std::string& longer = a.size() > b.size() ? a : b;
   const std::string& shorter = a.size() > b.size() ? b : a;
@@ -403,7 +439,8 @@ bool neighbours_swapped(const std::string& a, const std::string& b) {
   if (a.size() != b.size() || a.size() < 4 || a[0] != b[0]) return false;
   size_t i = 1;
   while (i < a.size() && a[i] == b[i]) ++i;
-  return i + 1 < a.size() && a[i] == b[i + 1] && a[i + 1] == b[i] && a.compare(i + 2, std::string::npos, b, i + 2) == 0;
+  return i + 1 < a.size() && a[i] == b[i + 1] && a[i + 1] == b[i] &&
+         a.compare(i + 2, std::string::npos, b, i + 2) == 0;
 }
 
 // Given names: the first given names decide (exact; phonetic: the same sound
@@ -437,15 +474,16 @@ bool transposed(const std::string& a, const std::string& b) {
   for (char c : b)
     if (c != '-') db += c;
   if (da.size() != 8 || db.size() != 8 || da == db) return false;
-  if (da.substr(0, 4) == db.substr(0, 4) && da.substr(4, 2) == db.substr(6, 2) && da.substr(6, 2) == db.substr(4, 2))
+  if (da.substr(0, 4) == db.substr(0, 4) && da.substr(4, 2) == db.substr(6, 2) &&
+      da.substr(6, 2) == db.substr(4, 2))
     return true;
   std::vector<size_t> diff;
   for (size_t i = 0; i < 8; ++i)
     if (da[i] != db[i]) diff.push_back(i);
   if (diff.size() == 1) return diff[0] >= 3;
   // Neighbours within the year (0-3), the month (4-5) or the day (6-7).
-  return diff.size() == 2 && diff[1] == diff[0] + 1 && diff[0] != 3 && diff[0] != 5 && da[diff[0]] == db[diff[1]] &&
-         da[diff[1]] == db[diff[0]];
+  return diff.size() == 2 && diff[1] == diff[0] + 1 && diff[0] != 3 && diff[0] != 5 &&
+         da[diff[0]] == db[diff[1]] && da[diff[1]] == db[diff[0]];
 }
 
 Outcome compare_birth(const std::string& a, const std::string& b) {
@@ -475,7 +513,8 @@ Outcome compare_address(const MatchFeatures& a, const MatchFeatures& b) {
   if (!has_a || !has_b) return Outcome::kMissing;
   bool postal = intersect(a.postal_codes, b.postal_codes);
   bool postal_known = !a.postal_codes.empty() && !b.postal_codes.empty();
-  if (intersect(a.address_lines, b.address_lines) && (postal || !postal_known)) return Outcome::kExact;
+  if (intersect(a.address_lines, b.address_lines) && (postal || !postal_known))
+    return Outcome::kExact;
   return postal ? Outcome::kPostal : Outcome::kDisagree;
 }
 
@@ -493,7 +532,8 @@ std::string identifier_key(std::string_view v) {
 // "us-ssn" for "http://hl7.org/fhir/sid/us-ssn"; a URN stays whole.
 std::string short_system(const std::string& system) {
   auto slash = system.find_last_of('/');
-  return slash == std::string::npos || slash + 1 == system.size() ? system : system.substr(slash + 1);
+  return slash == std::string::npos || slash + 1 == system.size() ? system
+                                                                  : system.substr(slash + 1);
 }
 
 }  // namespace
@@ -502,9 +542,12 @@ std::string short_system(const std::string& system) {
 
 std::string_view match_result_name(MatchResult r) {
   switch (r) {
-    case MatchResult::kMatch: return "match";
-    case MatchResult::kPossibleMatch: return "possible-match";
-    case MatchResult::kNoMatch: break;
+    case MatchResult::kMatch:
+      return "match";
+    case MatchResult::kPossibleMatch:
+      return "possible-match";
+    case MatchResult::kNoMatch:
+      break;
   }
   return "no-match";
 }
@@ -536,47 +579,87 @@ MatchScore compare_patients(const MatchFeatures& a, const MatchFeatures& b, cons
       s.agreed.push_back("identifier:" + short_system(system));
       any_agree = true;
     } else {
-      bool shared = std::find(c.shared_systems.begin(), c.shared_systems.end(), system) != c.shared_systems.end();
-      disagree(shared ? c.shared_disagree : c.identifier_disagree, "identifier:" + short_system(system));
+      bool shared = std::find(c.shared_systems.begin(), c.shared_systems.end(), system) !=
+                    c.shared_systems.end();
+      disagree(shared ? c.shared_disagree : c.identifier_disagree,
+               "identifier:" + short_system(system));
     }
   }
   // Once, however many systems agree.
   if (any_agree) s.score += c.identifier_agree;
 
   switch (compare_family(a.family, b.family)) {
-    case Outcome::kExact: agree(c.family_exact, "family:exact"); break;
-    case Outcome::kPhonetic: agree(c.family_phonetic, "family:phonetic"); break;
-    case Outcome::kDisagree: disagree(c.family_disagree, "family"); break;
-    default: break;
+    case Outcome::kExact:
+      agree(c.family_exact, "family:exact");
+      break;
+    case Outcome::kPhonetic:
+      agree(c.family_phonetic, "family:phonetic");
+      break;
+    case Outcome::kDisagree:
+      disagree(c.family_disagree, "family");
+      break;
+    default:
+      break;
   }
   switch (compare_given(a.given, b.given)) {
-    case Outcome::kExact: agree(c.given_exact, "given:exact"); break;
-    case Outcome::kPhonetic: agree(c.given_phonetic, "given:phonetic"); break;
-    case Outcome::kOther: agree(c.given_phonetic, "given:other"); break;
-    case Outcome::kInitial: agree(c.given_initial, "given:initial"); break;
-    case Outcome::kDisagree: disagree(c.given_disagree, "given"); break;
-    default: break;
+    case Outcome::kExact:
+      agree(c.given_exact, "given:exact");
+      break;
+    case Outcome::kPhonetic:
+      agree(c.given_phonetic, "given:phonetic");
+      break;
+    case Outcome::kOther:
+      agree(c.given_phonetic, "given:other");
+      break;
+    case Outcome::kInitial:
+      agree(c.given_initial, "given:initial");
+      break;
+    case Outcome::kDisagree:
+      disagree(c.given_disagree, "given");
+      break;
+    default:
+      break;
   }
   switch (compare_birth(a.birth_date, b.birth_date)) {
-    case Outcome::kExact: agree(c.birth_exact, "birth-date:exact"); break;
-    case Outcome::kTransposed: agree(c.birth_transposed, "birth-date:transposed"); break;
-    case Outcome::kYearOnly: agree(c.birth_year_only, "birth-date:year-only"); break;
-    case Outcome::kDisagree: disagree(c.birth_disagree, "birth-date"); break;
-    default: break;
+    case Outcome::kExact:
+      agree(c.birth_exact, "birth-date:exact");
+      break;
+    case Outcome::kTransposed:
+      agree(c.birth_transposed, "birth-date:transposed");
+      break;
+    case Outcome::kYearOnly:
+      agree(c.birth_year_only, "birth-date:year-only");
+      break;
+    case Outcome::kDisagree:
+      disagree(c.birth_disagree, "birth-date");
+      break;
+    default:
+      break;
   }
   if (recorded_sex(a.sex) && recorded_sex(b.sex)) {
-    if (a.sex == b.sex) agree(c.sex_agree, "sex");
-    else disagree(c.sex_disagree, "sex");
+    if (a.sex == b.sex)
+      agree(c.sex_agree, "sex");
+    else
+      disagree(c.sex_disagree, "sex");
   }
   if (!a.phones.empty() && !b.phones.empty()) {
-    if (intersect(a.phones, b.phones)) agree(c.phone_agree, "phone");
-    else disagree(c.phone_disagree, "phone");
+    if (intersect(a.phones, b.phones))
+      agree(c.phone_agree, "phone");
+    else
+      disagree(c.phone_disagree, "phone");
   }
   switch (compare_address(a, b)) {
-    case Outcome::kExact: agree(c.address_agree, "address:line"); break;
-    case Outcome::kPostal: agree(c.postal_agree, "address:postal"); break;
-    case Outcome::kDisagree: disagree(c.address_disagree, "address"); break;
-    default: break;
+    case Outcome::kExact:
+      agree(c.address_agree, "address:line");
+      break;
+    case Outcome::kPostal:
+      agree(c.postal_agree, "address:postal");
+      break;
+    case Outcome::kDisagree:
+      disagree(c.address_disagree, "address");
+      break;
+    default:
+      break;
   }
 
   s.result = s.score >= c.match_threshold      ? MatchResult::kMatch
@@ -589,7 +672,8 @@ MatchScore compare_patients(const MatchFeatures& a, const MatchFeatures& b, cons
 
 std::vector<std::string> blocking_keys(const MatchFeatures& f) {
   std::set<std::string> keys;
-  for (const auto& [system, value] : f.identifiers) keys.insert("i:" + system + "|" + identifier_key(value));
+  for (const auto& [system, value] : f.identifiers)
+    keys.insert("i:" + system + "|" + identifier_key(value));
   std::set<std::string> family;
   for (const auto& name : f.family)
     if (auto k = phonetic_key(letters(name)); !k.empty()) family.insert(k);
@@ -627,7 +711,8 @@ class ConfigReader {
   }
 
   // The map `n` (named `where`) holds exactly the keys `known`.
-  Status exact_keys(const YamlNode& n, const std::vector<std::string_view>& known, std::string_view where) const {
+  Status exact_keys(const YamlNode& n, const std::vector<std::string_view>& known,
+                    std::string_view where) const {
     if (!n.is_map()) return at(n, fmt::format("{} must be a map", where));
     std::string names;
     for (auto k : known) names += (names.empty() ? "" : ", ") + std::string(k);
@@ -690,9 +775,12 @@ const std::vector<Section>& sections() {
         {"transposed", &MatchConfig::birth_transposed, Sign::kAgree},
         {"year_only", &MatchConfig::birth_year_only, Sign::kAgree},
         {"disagree", &MatchConfig::birth_disagree, Sign::kDisagree}}},
-      {"sex", {{"agree", &MatchConfig::sex_agree, Sign::kAgree}, {"disagree", &MatchConfig::sex_disagree, Sign::kDisagree}}},
+      {"sex",
+       {{"agree", &MatchConfig::sex_agree, Sign::kAgree},
+        {"disagree", &MatchConfig::sex_disagree, Sign::kDisagree}}},
       {"phone",
-       {{"agree", &MatchConfig::phone_agree, Sign::kAgree}, {"disagree", &MatchConfig::phone_disagree, Sign::kDisagree}}},
+       {{"agree", &MatchConfig::phone_agree, Sign::kAgree},
+        {"disagree", &MatchConfig::phone_disagree, Sign::kDisagree}}},
       {"address",
        {{"agree", &MatchConfig::address_agree, Sign::kAgree},
         {"postal", &MatchConfig::postal_agree, Sign::kAgree},
@@ -702,7 +790,8 @@ const std::vector<Section>& sections() {
 }
 
 Result<MatchConfig> read_config(const ConfigReader& r, const YamlNode& root) {
-  if (!root.is_map()) return r.at(root, "a matching file is a map of schema, version, thresholds and weights");
+  if (!root.is_map())
+    return r.at(root, "a matching file is a map of schema, version, thresholds and weights");
   // What the file is first: a policy or a later version is not a matching
   // file with unknown keys.
   const YamlNode* schema = root.get("schema");
@@ -712,8 +801,8 @@ Result<MatchConfig> read_config(const ConfigReader& r, const YamlNode& root) {
   if (version != nullptr && (!version->is_scalar() || version->scalar != "1"))
     return r.at(*version, "version must be 1 (the matching format this ehr reads)");
   EHR_TRY(r.exact_keys(root,
-                       {"schema", "version", "thresholds", "identifier", "family", "given", "birth_date", "sex",
-                        "phone", "address", "blocking"},
+                       {"schema", "version", "thresholds", "identifier", "family", "given",
+                        "birth_date", "sex", "phone", "address", "blocking"},
                        "the matching file"));
   MatchConfig c;
   for (const auto& section : sections()) {
@@ -729,14 +818,16 @@ Result<MatchConfig> read_config(const ConfigReader& r, const YamlNode& root) {
       std::string name = fmt::format("{}.{}", section.name, w.key);
       auto v = r.number(n, name);
       if (!v.ok()) return v.error();
-      if (w.sign == Sign::kAgree && *v < 0) return r.at(n, fmt::format("{} must be 0 or more, not {}", name, n.scalar));
+      if (w.sign == Sign::kAgree && *v < 0)
+        return r.at(n, fmt::format("{} must be 0 or more, not {}", name, n.scalar));
       if (w.sign == Sign::kDisagree && *v > 0)
         return r.at(n, fmt::format("{} must be 0 or less, not {}", name, n.scalar));
       c.*w.field = *v;
     }
     if (identifier) {
       const YamlNode& list = *map.get("shared_systems");
-      if (!list.is_sequence()) return r.at(list, "identifier.shared_systems must be a list of system URIs");
+      if (!list.is_sequence())
+        return r.at(list, "identifier.shared_systems must be a list of system URIs");
       for (const auto& item : list.items) {
         if (!item.is_scalar() || item.scalar.empty())
           return r.at(item, "identifier.shared_systems must be a list of system URIs");
@@ -746,8 +837,9 @@ Result<MatchConfig> read_config(const ConfigReader& r, const YamlNode& root) {
   }
   if (c.possible_threshold > c.match_threshold) {
     const YamlNode& n = *root.get("thresholds")->get("possible_match");
-    return r.at(n, fmt::format("thresholds.possible_match ({}) must not be above thresholds.match ({})",
-                               n.scalar, root.get("thresholds")->get("match")->scalar));
+    return r.at(
+        n, fmt::format("thresholds.possible_match ({}) must not be above thresholds.match ({})",
+                       n.scalar, root.get("thresholds")->get("match")->scalar));
   }
   const YamlNode& blocking = *root.get("blocking");
   EHR_TRY(r.exact_keys(blocking, {"max_block"}, "blocking"));
@@ -755,8 +847,11 @@ Result<MatchConfig> read_config(const ConfigReader& r, const YamlNode& root) {
   const std::string& t = max.is_scalar() ? max.scalar : std::string();
   int n = 0;
   auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
-  if (!max.is_scalar() || t.empty() || ec != std::errc() || end != t.data() + t.size() || n < 2 || n > 1000000)
-    return r.at(max, fmt::format("blocking.max_block must be a whole number from 2 to 1000000, not '{}'", t));
+  if (!max.is_scalar() || t.empty() || ec != std::errc() || end != t.data() + t.size() || n < 2 ||
+      n > 1000000)
+    return r.at(
+        max,
+        fmt::format("blocking.max_block must be a whole number from 2 to 1000000, not '{}'", t));
   c.max_block = n;
   return c;
 }
@@ -770,7 +865,8 @@ Result<MatchConfig> MatchConfig::parse(std::string_view text, std::string_view s
     const std::string& m = root.error().message();
     int line = 0, column = 0, used = 0;
     if (std::sscanf(m.c_str(), "line %d, column %d: %n", &line, &column, &used) == 2 && used > 0)
-      return Error::config(fmt::format("{}:{}:{}: {}", source, line, column, m.substr(static_cast<size_t>(used))));
+      return Error::config(
+          fmt::format("{}:{}:{}: {}", source, line, column, m.substr(static_cast<size_t>(used))));
     return Error::config(fmt::format("{}: {}", source, m));
   }
   return read_config(ConfigReader(source), *root);
@@ -791,7 +887,8 @@ const MatchConfig& MatchConfig::builtin() {
 Result<MatchConfig> MatchConfig::load(const std::string& path) {
   if (path.empty()) return builtin();
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return Error::no_input(fmt::format("{}: no such file", path));
+  if (!std::filesystem::exists(path, ec))
+    return Error::no_input(fmt::format("{}: no such file", path));
   if (std::filesystem::is_directory(path, ec))
     return Error::no_input(fmt::format("{}: cannot read: is a directory", path));
   std::ifstream f(path, std::ios::binary);

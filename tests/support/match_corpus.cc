@@ -48,81 +48,146 @@ class Rng {
 // --- word lists -------------------------------------------------------------------
 
 const std::array<std::string_view, 64> kMale = {
-    "James",   "John",     "Robert",   "Michael", "William", "David",   "Richard", "Joseph",  "Thomas",
-    "Charles", "Christopher", "Daniel", "Matthew", "Anthony", "Mark",   "Donald",  "Steven",  "Paul",
-    "Andrew",  "Joshua",   "Kenneth",  "Kevin",   "Brian",   "George",  "Timothy", "Ronald",  "Edward",
-    "Jason",   "Jeffrey",  "Ryan",     "Jacob",   "Gary",    "Nicholas", "Eric",   "Jonathan", "Stephen",
-    "Larry",   "Justin",   "Scott",    "Brandon", "Benjamin", "Samuel", "Gregory", "Alexander", "Frank",
-    "Patrick", "Raymond",  "Jack",     "Dennis",  "Jerry",   "Tyler",   "Aaron",   "Jose",    "Adam",
-    "Nathan",  "Henry",    "Sean",     "Philip",  "Mason",   "Owen",    "Ian",     "Andre",   "Raul",
-    "Carl"};
+    "James",    "John",    "Robert",      "Michael",   "William", "David",   "Richard", "Joseph",
+    "Thomas",   "Charles", "Christopher", "Daniel",    "Matthew", "Anthony", "Mark",    "Donald",
+    "Steven",   "Paul",    "Andrew",      "Joshua",    "Kenneth", "Kevin",   "Brian",   "George",
+    "Timothy",  "Ronald",  "Edward",      "Jason",     "Jeffrey", "Ryan",    "Jacob",   "Gary",
+    "Nicholas", "Eric",    "Jonathan",    "Stephen",   "Larry",   "Justin",  "Scott",   "Brandon",
+    "Benjamin", "Samuel",  "Gregory",     "Alexander", "Frank",   "Patrick", "Raymond", "Jack",
+    "Dennis",   "Jerry",   "Tyler",       "Aaron",     "Jose",    "Adam",    "Nathan",  "Henry",
+    "Sean",     "Philip",  "Mason",       "Owen",      "Ian",     "Andre",   "Raul",    "Carl"};
 const std::array<std::string_view, 64> kFemale = {
-    "Mary",      "Patricia", "Jennifer", "Linda",    "Elizabeth", "Barbara",  "Susan",    "Jessica",
-    "Sarah",     "Karen",    "Lisa",     "Nancy",    "Betty",     "Sandra",   "Margaret", "Ashley",
-    "Kimberly",  "Emily",    "Donna",    "Michelle", "Carol",     "Amanda",   "Melissa",  "Deborah",
-    "Stephanie", "Dorothy",  "Rebecca",  "Sharon",   "Laura",     "Cynthia",  "Amy",      "Kathleen",
-    "Angela",    "Shirley",  "Brenda",   "Emma",     "Anna",      "Pamela",   "Nicole",   "Samantha",
-    "Catherine", "Christine", "Helen",   "Rachel",   "Carolyn",   "Janet",    "Maria",    "Heather",
-    "Diane",     "Olivia",   "Julie",    "Joyce",    "Victoria",  "Ruth",     "Teresa",   "Sofia",
-    "Zoe",       "Chloe",    "Renee",    "Ines",     "Monica",    "Aleta",    "Lucia",    "Hannah"};
+    "Mary",     "Patricia", "Jennifer", "Linda",     "Elizabeth", "Barbara",   "Susan",
+    "Jessica",  "Sarah",    "Karen",    "Lisa",      "Nancy",     "Betty",     "Sandra",
+    "Margaret", "Ashley",   "Kimberly", "Emily",     "Donna",     "Michelle",  "Carol",
+    "Amanda",   "Melissa",  "Deborah",  "Stephanie", "Dorothy",   "Rebecca",   "Sharon",
+    "Laura",    "Cynthia",  "Amy",      "Kathleen",  "Angela",    "Shirley",   "Brenda",
+    "Emma",     "Anna",     "Pamela",   "Nicole",    "Samantha",  "Catherine", "Christine",
+    "Helen",    "Rachel",   "Carolyn",  "Janet",     "Maria",     "Heather",   "Diane",
+    "Olivia",   "Julie",    "Joyce",    "Victoria",  "Ruth",      "Teresa",    "Sofia",
+    "Zoe",      "Chloe",    "Renee",    "Ines",      "Monica",    "Aleta",     "Lucia",
+    "Hannah"};
 const std::array<std::string_view, 96> kFamily = {
-    "Smith",     "Johnson",  "Williams", "Brown",     "Jones",    "Garcia",   "Miller",    "Davis",
-    "Rodriguez", "Martinez", "Hernandez", "Lopez",    "Gonzalez", "Wilson",   "Anderson",  "Thomas",
-    "Taylor",    "Moore",    "Jackson",  "Martin",    "Lee",      "Perez",    "Thompson",  "White",
-    "Harris",    "Sanchez",  "Clark",    "Ramirez",   "Lewis",    "Robinson", "Walker",    "Young",
-    "Allen",     "King",     "Wright",   "Scott",     "Torres",   "Nguyen",   "Hill",      "Flores",
-    "Green",     "Adams",    "Nelson",   "Baker",     "Hall",     "Rivera",   "Campbell",  "Mitchell",
-    "Carter",    "Roberts",  "Gomez",    "Phillips",  "Evans",    "Turner",   "Diaz",      "Parker",
-    "Cruz",      "Edwards",  "Collins",  "Reyes",     "Stewart",  "Morris",   "Morales",   "Murphy",
-    "Cook",      "Rogers",   "Gutierrez", "Ortiz",    "Morgan",   "Cooper",   "Peterson",  "Bailey",
-    "Reed",      "Kelly",    "Howard",   "Ramos",     "Kim",      "Cox",      "Ward",      "Richardson",
-    "Watson",    "Brooks",   "Wintheiser", "Heathcote", "Kertzmann", "Schmitt", "Kuhlman", "Bernhard",
-    "Oberbrunner", "Runolfsdottir", "Nunez", "Muller", "Pena",    "Jimenez",  "Alvarez",   "Hansen"};
+    "Smith",     "Johnson",    "Williams",  "Brown",    "Jones",       "Garcia",
+    "Miller",    "Davis",      "Rodriguez", "Martinez", "Hernandez",   "Lopez",
+    "Gonzalez",  "Wilson",     "Anderson",  "Thomas",   "Taylor",      "Moore",
+    "Jackson",   "Martin",     "Lee",       "Perez",    "Thompson",    "White",
+    "Harris",    "Sanchez",    "Clark",     "Ramirez",  "Lewis",       "Robinson",
+    "Walker",    "Young",      "Allen",     "King",     "Wright",      "Scott",
+    "Torres",    "Nguyen",     "Hill",      "Flores",   "Green",       "Adams",
+    "Nelson",    "Baker",      "Hall",      "Rivera",   "Campbell",    "Mitchell",
+    "Carter",    "Roberts",    "Gomez",     "Phillips", "Evans",       "Turner",
+    "Diaz",      "Parker",     "Cruz",      "Edwards",  "Collins",     "Reyes",
+    "Stewart",   "Morris",     "Morales",   "Murphy",   "Cook",        "Rogers",
+    "Gutierrez", "Ortiz",      "Morgan",    "Cooper",   "Peterson",    "Bailey",
+    "Reed",      "Kelly",      "Howard",    "Ramos",    "Kim",         "Cox",
+    "Ward",      "Richardson", "Watson",    "Brooks",   "Wintheiser",  "Heathcote",
+    "Kertzmann", "Schmitt",    "Kuhlman",   "Bernhard", "Oberbrunner", "Runolfsdottir",
+    "Nunez",     "Muller",     "Pena",      "Jimenez",  "Alvarez",     "Hansen"};
 // Spellings of one name that registration desks mix up, both ways.
-const std::pair<std::string_view, std::string_view> kVariants[] = {
-    {"Catherine", "Kathryn"},  {"Stephen", "Steven"},   {"John", "Jon"},         {"Sean", "Shawn"},
-    {"Jeffrey", "Geoffrey"},   {"Philip", "Phillip"},   {"Brian", "Bryan"},      {"Sarah", "Sara"},
-    {"Carl", "Karl"},          {"Eric", "Erik"},        {"Rebecca", "Rebekah"},  {"Nicholas", "Nicolas"},
-    {"Teresa", "Theresa"},     {"Zoe", "Zoey"},         {"Hannah", "Hanna"},     {"Elizabeth", "Elisabeth"},
-    {"Christopher", "Kristopher"}, {"Anna", "Ana"},     {"Mark", "Marc"},        {"Kathleen", "Cathleen"},
-    {"Smith", "Smyth"},        {"Thompson", "Thomson"}, {"Clark", "Clarke"},     {"Reed", "Reid"},
-    {"Peterson", "Petersen"},  {"Johnson", "Jonson"},   {"Schmitt", "Schmidt"},  {"Phillips", "Philips"},
-    {"Stewart", "Stuart"},     {"Hansen", "Hanson"},    {"Anderson", "Andersen"}, {"Gray", "Grey"}};
+const std::pair<std::string_view, std::string_view> kVariants[] = {{"Catherine", "Kathryn"},
+                                                                   {"Stephen", "Steven"},
+                                                                   {"John", "Jon"},
+                                                                   {"Sean", "Shawn"},
+                                                                   {"Jeffrey", "Geoffrey"},
+                                                                   {"Philip", "Phillip"},
+                                                                   {"Brian", "Bryan"},
+                                                                   {"Sarah", "Sara"},
+                                                                   {"Carl", "Karl"},
+                                                                   {"Eric", "Erik"},
+                                                                   {"Rebecca", "Rebekah"},
+                                                                   {"Nicholas", "Nicolas"},
+                                                                   {"Teresa", "Theresa"},
+                                                                   {"Zoe", "Zoey"},
+                                                                   {"Hannah", "Hanna"},
+                                                                   {"Elizabeth", "Elisabeth"},
+                                                                   {"Christopher", "Kristopher"},
+                                                                   {"Anna", "Ana"},
+                                                                   {"Mark", "Marc"},
+                                                                   {"Kathleen", "Cathleen"},
+                                                                   {"Smith", "Smyth"},
+                                                                   {"Thompson", "Thomson"},
+                                                                   {"Clark", "Clarke"},
+                                                                   {"Reed", "Reid"},
+                                                                   {"Peterson", "Petersen"},
+                                                                   {"Johnson", "Jonson"},
+                                                                   {"Schmitt", "Schmidt"},
+                                                                   {"Phillips", "Philips"},
+                                                                   {"Stewart", "Stuart"},
+                                                                   {"Hansen", "Hanson"},
+                                                                   {"Anderson", "Andersen"},
+                                                                   {"Gray", "Grey"}};
 // Plain ASCII names and how they are written with their accents (UTF-8).
 const std::pair<std::string_view, std::string_view> kAccented[] = {
-    {"Jose", "Jos\u00e9"},         {"Andre", "Andr\u00e9"},       {"Raul", "Ra\u00fal"},
-    {"Zoe", "Zo\u00eb"},           {"Chloe", "Chlo\u00e9"},       {"Renee", "Ren\u00e9e"},
-    {"Ines", "In\u00e9s"},         {"Monica", "M\u00f3nica"},     {"Sofia", "Sof\u00eda"},
-    {"Maria", "Mar\u00eda"},       {"Lucia", "Luc\u00eda"},       {"Nunez", "N\u00fa\u00f1ez"},
-    {"Muller", "M\u00fcller"},     {"Pena", "Pe\u00f1a"},         {"Gomez", "G\u00f3mez"},
-    {"Lopez", "L\u00f3pez"},       {"Garcia", "Garc\u00eda"},     {"Martinez", "Mart\u00ednez"},
-    {"Hernandez", "Hern\u00e1ndez"}, {"Perez", "P\u00e9rez"},     {"Ramirez", "Ram\u00edrez"},
-    {"Gonzalez", "Gonz\u00e1lez"}, {"Rodriguez", "Rodr\u00edguez"}, {"Sanchez", "S\u00e1nchez"},
-    {"Jimenez", "Jim\u00e9nez"},   {"Alvarez", "\u00c1lvarez"},   {"Runolfsdottir", "Run\u00f3lfsd\u00f3ttir"}};
+    {"Jose", "Jos\u00e9"},
+    {"Andre", "Andr\u00e9"},
+    {"Raul", "Ra\u00fal"},
+    {"Zoe", "Zo\u00eb"},
+    {"Chloe", "Chlo\u00e9"},
+    {"Renee", "Ren\u00e9e"},
+    {"Ines", "In\u00e9s"},
+    {"Monica", "M\u00f3nica"},
+    {"Sofia", "Sof\u00eda"},
+    {"Maria", "Mar\u00eda"},
+    {"Lucia", "Luc\u00eda"},
+    {"Nunez", "N\u00fa\u00f1ez"},
+    {"Muller", "M\u00fcller"},
+    {"Pena", "Pe\u00f1a"},
+    {"Gomez", "G\u00f3mez"},
+    {"Lopez", "L\u00f3pez"},
+    {"Garcia", "Garc\u00eda"},
+    {"Martinez", "Mart\u00ednez"},
+    {"Hernandez", "Hern\u00e1ndez"},
+    {"Perez", "P\u00e9rez"},
+    {"Ramirez", "Ram\u00edrez"},
+    {"Gonzalez", "Gonz\u00e1lez"},
+    {"Rodriguez", "Rodr\u00edguez"},
+    {"Sanchez", "S\u00e1nchez"},
+    {"Jimenez", "Jim\u00e9nez"},
+    {"Alvarez", "\u00c1lvarez"},
+    {"Runolfsdottir", "Run\u00f3lfsd\u00f3ttir"}};
 const std::array<std::string_view, 40> kStreets = {
-    "Maple",   "Oak",      "Cedar",    "Elm",      "Pine",     "Main",    "Washington", "Lake",
-    "Hill",    "Park",     "Church",   "Mill",     "River",    "Spring",  "Walnut",     "Chestnut",
-    "Highland", "Sunset",  "Ridge",    "Meadow",   "Forest",   "Valley",  "Willow",     "Cherry",
-    "Lincoln", "Franklin", "Jefferson", "Madison", "Harbor",   "Prospect", "Summit",    "Orchard",
-    "Bridge",  "Union",    "Pleasant", "Grove",    "Hawthorne", "Birch",  "Kertzmann",  "Ferry"};
+    "Maple",  "Oak",       "Cedar",    "Elm",       "Pine",     "Main",      "Washington",
+    "Lake",   "Hill",      "Park",     "Church",    "Mill",     "River",     "Spring",
+    "Walnut", "Chestnut",  "Highland", "Sunset",    "Ridge",    "Meadow",    "Forest",
+    "Valley", "Willow",    "Cherry",   "Lincoln",   "Franklin", "Jefferson", "Madison",
+    "Harbor", "Prospect",  "Summit",   "Orchard",   "Bridge",   "Union",     "Pleasant",
+    "Grove",  "Hawthorne", "Birch",    "Kertzmann", "Ferry"};
 // A street word as written in full, and as facility B may abbreviate it.
-const std::array<std::pair<std::string_view, std::string_view>, 12> kSuffixes = {{
-    {"Street", "St."},  {"Avenue", "Ave"},  {"Road", "Rd"},       {"Drive", "Dr."},
-    {"Lane", "Ln"},     {"Court", "Ct"},    {"Boulevard", "Blvd"}, {"Place", "Pl"},
-    {"Way", "Way"},     {"Heights", "Hts"}, {"Terrace", "Ter"},   {"Circle", "Cir"}}};
-const std::array<std::pair<std::string_view, std::string_view>, 30> kTowns = {{
-    {"Everett", "02149"},   {"Boston", "02118"},    {"Springfield", "01103"}, {"Worcester", "01602"},
-    {"Lowell", "01852"},    {"Cambridge", "02139"}, {"Quincy", "02169"},      {"Lynn", "01902"},
-    {"Newton", "02458"},    {"Somerville", "02143"}, {"Framingham", "01701"}, {"Haverhill", "01830"},
-    {"Waltham", "02451"},   {"Malden", "02148"},    {"Brookline", "02445"},   {"Plymouth", "02360"},
-    {"Medford", "02155"},   {"Taunton", "02780"},   {"Chicopee", "01020"},    {"Weymouth", "02188"},
-    {"Revere", "02151"},    {"Peabody", "01960"},   {"Methuen", "01844"},     {"Barnstable", "02630"},
-    {"Pittsfield", "01201"}, {"Attleboro", "02703"}, {"Salem", "01970"},      {"Beverly", "01915"},
-    {"Fitchburg", "01420"}, {"Leominster", "01453"}}};
+const std::array<std::pair<std::string_view, std::string_view>, 12> kSuffixes = {
+    {{"Street", "St."},
+     {"Avenue", "Ave"},
+     {"Road", "Rd"},
+     {"Drive", "Dr."},
+     {"Lane", "Ln"},
+     {"Court", "Ct"},
+     {"Boulevard", "Blvd"},
+     {"Place", "Pl"},
+     {"Way", "Way"},
+     {"Heights", "Hts"},
+     {"Terrace", "Ter"},
+     {"Circle", "Cir"}}};
+const std::array<std::pair<std::string_view, std::string_view>, 30> kTowns = {
+    {{"Everett", "02149"},    {"Boston", "02118"},     {"Springfield", "01103"},
+     {"Worcester", "01602"},  {"Lowell", "01852"},     {"Cambridge", "02139"},
+     {"Quincy", "02169"},     {"Lynn", "01902"},       {"Newton", "02458"},
+     {"Somerville", "02143"}, {"Framingham", "01701"}, {"Haverhill", "01830"},
+     {"Waltham", "02451"},    {"Malden", "02148"},     {"Brookline", "02445"},
+     {"Plymouth", "02360"},   {"Medford", "02155"},    {"Taunton", "02780"},
+     {"Chicopee", "01020"},   {"Weymouth", "02188"},   {"Revere", "02151"},
+     {"Peabody", "01960"},    {"Methuen", "01844"},    {"Barnstable", "02630"},
+     {"Pittsfield", "01201"}, {"Attleboro", "02703"},  {"Salem", "01970"},
+     {"Beverly", "01915"},    {"Fitchburg", "01420"},  {"Leominster", "01453"}}};
 // Common names for namesakes: many people carry them.
-const std::array<std::pair<std::string_view, std::string_view>, 8> kCommonNames = {{
-    {"John", "Smith"},     {"Mary", "Johnson"},  {"James", "Brown"},   {"Maria", "Garcia"},
-    {"Michael", "Williams"}, {"Jennifer", "Davis"}, {"David", "Miller"}, {"Linda", "Jones"}}};
+const std::array<std::pair<std::string_view, std::string_view>, 8> kCommonNames = {
+    {{"John", "Smith"},
+     {"Mary", "Johnson"},
+     {"James", "Brown"},
+     {"Maria", "Garcia"},
+     {"Michael", "Williams"},
+     {"Jennifer", "Davis"},
+     {"David", "Miller"},
+     {"Linda", "Jones"}}};
 
 constexpr int kYearNow = 2026;
 
@@ -159,7 +224,9 @@ struct Date {
   bool operator==(const Date&) const = default;
 };
 
-bool valid(const Date& t) { return t.m >= 1 && t.m <= 12 && t.d >= 1 && t.d <= month_days(t.y, t.m); }
+bool valid(const Date& t) {
+  return t.m >= 1 && t.m <= 12 && t.d >= 1 && t.d <= month_days(t.y, t.m);
+}
 
 std::string date_text(const Date& t) {
   char buf[16];
@@ -184,11 +251,11 @@ struct Person {
   std::string maiden;              // a married woman's family name before marriage, or ""
   bool accent_given = false, accent_family = false;  // written with accents where they have some
   Date birth;
-  std::string phone;                 // 10 digits, or ""
+  std::string phone;  // 10 digits, or ""
   bool has_address = true;
   int house = 0, street = 0, suffix = 0, town = 0;
-  std::string ssn, dl, passport;     // "" when none
-  std::string name_suffix;           // "Jr." for a junior
+  std::string ssn, dl, passport;  // "" when none
+  std::string name_suffix;        // "Jr." for a junior
 };
 
 int age(const Person& p) { return kYearNow - p.birth.y; }
@@ -261,10 +328,13 @@ std::string written(const std::string& name, bool accent) {
 
 Json text(std::string_view s) { return Json::string(std::string(s)); }
 
-Json human_name(Rng& r, const Person& p, const Style& st, const std::string& family, const char* use) {
+Json human_name(Rng& r, const Person& p, const Style& st, const std::string& family,
+                const char* use) {
   Json n = Json::object();
   n.set("use", text(use));
-  auto digits = [&] { return st.synthea_digits ? std::to_string(100 + r.below(900)) : std::string(); };
+  auto digits = [&] {
+    return st.synthea_digits ? std::to_string(100 + r.below(900)) : std::string();
+  };
   n.set("family", text(written(family, p.accent_family) + digits()));
   Json given = Json::array();
   if (st.joined_given && p.given.size() > 1) {
@@ -308,13 +378,15 @@ Json render(Rng& r, const Person& p, const Style& st) {
   pt.set("identifier", std::move(ids));
   Json names = Json::array();
   names.push_back(human_name(r, p, st, p.family, "official"));
-  if (st.record_maiden && !p.maiden.empty()) names.push_back(human_name(r, p, st, p.maiden, "maiden"));
+  if (st.record_maiden && !p.maiden.empty())
+    names.push_back(human_name(r, p, st, p.maiden, "maiden"));
   pt.set("name", std::move(names));
   if (!p.phone.empty()) {
     const std::string& d = p.phone;
-    std::string v = st.phone_format == 0   ? d.substr(0, 3) + "-" + d.substr(3, 3) + "-" + d.substr(6)
-                    : st.phone_format == 1 ? "(" + d.substr(0, 3) + ") " + d.substr(3, 3) + "-" + d.substr(6)
-                                           : "+1 " + d.substr(0, 3) + " " + d.substr(3, 3) + " " + d.substr(6);
+    std::string v = st.phone_format == 0 ? d.substr(0, 3) + "-" + d.substr(3, 3) + "-" + d.substr(6)
+                    : st.phone_format == 1
+                        ? "(" + d.substr(0, 3) + ") " + d.substr(3, 3) + "-" + d.substr(6)
+                        : "+1 " + d.substr(0, 3) + " " + d.substr(3, 3) + " " + d.substr(6);
     Json t = Json::object();
     t.set("system", text("phone"));
     t.set("value", text(v));
@@ -330,7 +402,8 @@ Json render(Rng& r, const Person& p, const Style& st) {
     const auto& [full, abbr] = kSuffixes[static_cast<size_t>(p.suffix)];
     Json a = Json::object();
     Json line = Json::array();
-    line.push_back(text(std::to_string(p.house) + " " + std::string(kStreets[static_cast<size_t>(p.street)]) + " " +
+    line.push_back(text(std::to_string(p.house) + " " +
+                        std::string(kStreets[static_cast<size_t>(p.street)]) + " " +
                         std::string(st.abbreviate_street ? abbr : full)));
     a.set("line", std::move(line));
     a.set("city", text(town));
@@ -389,7 +462,9 @@ std::string typo(Rng& r, const std::string& name) {
     size_t i = static_cast<size_t>(r.below(static_cast<int>(n)));
     char letter = static_cast<char>('a' + r.below(26));
     switch (r.below(4)) {
-      case 0: s[i] = i == 0 ? static_cast<char>(letter - 'a' + 'A') : letter; break;
+      case 0:
+        s[i] = i == 0 ? static_cast<char>(letter - 'a' + 'A') : letter;
+        break;
       case 1:
         if (n < 4) continue;
         s.erase(i, 1);
@@ -415,9 +490,12 @@ bool perturb(Rng& r, std::string_view kind, Person& q, Style& st) {
   } else if (kind == "given-typo") {
     q.given[0] = typo(r, q.given[0]);
   } else if (kind == "phonetic-variant") {
-    if (auto v = variant_of(q.given[0]); !v.empty()) q.given[0] = std::string(v);
-    else if (auto f = variant_of(q.family); !f.empty()) q.family = std::string(f);
-    else return false;
+    if (auto v = variant_of(q.given[0]); !v.empty())
+      q.given[0] = std::string(v);
+    else if (auto f = variant_of(q.family); !f.empty())
+      q.family = std::string(f);
+    else
+      return false;
   } else if (kind == "birth-day-month") {
     if (q.birth.d > 12 || q.birth.d == q.birth.m) return false;
     std::swap(q.birth.d, q.birth.m);
@@ -522,7 +600,8 @@ Person relative(Rng& r, const Person& p, int id, const std::string& kind) {
 
 // --- the generator ----------------------------------------------------------------------
 
-void generate_match_corpus(const MatchCorpusOptions& o, const std::function<void(CorpusRecord&&)>& sink) {
+void generate_match_corpus(const MatchCorpusOptions& o,
+                           const std::function<void(CorpusRecord&&)>& sink) {
   Rng r(o.seed);
   Counters n;
   int next_person = 0;
@@ -556,12 +635,14 @@ void generate_match_corpus(const MatchCorpusOptions& o, const std::function<void
         // One birth date change at most, and one phone change.
         if ((kind == "birth-day-month" || kind == "birth-digit-swap") &&
             std::find_if(rec.perturbations.begin(), rec.perturbations.end(),
-                         [](const std::string& s) { return s.rfind("birth-", 0) == 0; }) != rec.perturbations.end())
+                         [](const std::string& s) { return s.rfind("birth-", 0) == 0; }) !=
+                rec.perturbations.end())
           continue;
         if ((kind == "missing-phone" || kind == "different-phone") &&
             std::find_if(rec.perturbations.begin(), rec.perturbations.end(),
-                         [](const std::string& s) { return s.find("phone") != std::string::npos; }) !=
-                rec.perturbations.end())
+                         [](const std::string& s) {
+                           return s.find("phone") != std::string::npos;
+                         }) != rec.perturbations.end())
           continue;
         if (perturb(r, kind, q, st)) rec.perturbations.emplace_back(kind);
       }
@@ -587,7 +668,9 @@ void generate_match_corpus(const MatchCorpusOptions& o, const std::function<void
       first.given = {std::string(given)};
       first.family = std::string(family);
       first.maiden.clear();
-      first.sex = given == "Mary" || given == "Maria" || given == "Jennifer" || given == "Linda" ? "female" : "male";
+      first.sex = given == "Mary" || given == "Maria" || given == "Jennifer" || given == "Linda"
+                      ? "female"
+                      : "male";
       Person second = random_person(r, next_person++);
       second.given = first.given;
       second.family = first.family;

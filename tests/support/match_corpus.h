@@ -40,22 +40,24 @@ struct MatchCorpusOptions {
 
 // The perturbations a second record may carry, by name.
 inline const char* const kPerturbations[] = {
-    "family-typo",     "given-typo",     "phonetic-variant", "birth-day-month", "birth-digit-swap", "missing-phone",
-    "missing-address", "married-name",   "different-phone",  "accents",         "first-given-only"};
+    "family-typo",      "given-typo",    "phonetic-variant", "birth-day-month",
+    "birth-digit-swap", "missing-phone", "missing-address",  "married-name",
+    "different-phone",  "accents",       "first-given-only"};
 
 struct CorpusRecord {
-  Json patient;                             // a FHIR R4 Patient
-  int person = 0;                           // who it describes: same number, same person
-  char facility = 'A';                      // 'A' or 'B'
-  bool duplicate = false;                   // the second record of its person
-  std::vector<std::string> perturbations;   // of a duplicate: what differs (from kPerturbations)
-  std::string relation;                     // of a hard negative: "twin", "junior", "spouse", "namesake"
-  int relative = -1;                        // of a hard negative: the person it must not match
+  Json patient;                            // a FHIR R4 Patient
+  int person = 0;                          // who it describes: same number, same person
+  char facility = 'A';                     // 'A' or 'B'
+  bool duplicate = false;                  // the second record of its person
+  std::vector<std::string> perturbations;  // of a duplicate: what differs (from kPerturbations)
+  std::string relation;  // of a hard negative: "twin", "junior", "spouse", "namesake"
+  int relative = -1;     // of a hard negative: the person it must not match
 };
 
 // Generates the set, calling `sink` with each record in order: a base
 // record, then its duplicate and relative (if any), then namesakes.
-void generate_match_corpus(const MatchCorpusOptions& o, const std::function<void(CorpusRecord&&)>& sink);
+void generate_match_corpus(const MatchCorpusOptions& o,
+                           const std::function<void(CorpusRecord&&)>& sink);
 
 // All of generate_match_corpus's records.
 std::vector<CorpusRecord> make_match_corpus(const MatchCorpusOptions& o);
