@@ -118,7 +118,8 @@ TEST_CASE("config show prints every key with its origin") {
         "passphrase_file,,default\n"
         "mrn_system,urn:ehr:mrn,default\n"
         "kdf,interactive,env EHR_KDF\n"
-        "care_rules,,default\n");
+        "care_rules,,default\n"
+        "matching,,default\n");
 }
 
 TEST_CASE("global options may follow the command") {

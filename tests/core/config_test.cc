@@ -77,7 +77,7 @@ TEST_CASE("a broken config file names the file and line") {
     std::string message;
   };
   const Case cases[] = {
-      {"db: x\ncolour: never\n", ":ehr/config.yaml: line 2, column 1: unknown key \"colour\" (known keys: db, user, format, color, key_file, passphrase_file, mrn_system, kdf, care_rules)"},
+      {"db: x\ncolour: never\n", ":ehr/config.yaml: line 2, column 1: unknown key \"colour\" (known keys: db, user, format, color, key_file, passphrase_file, mrn_system, kdf, care_rules, matching)"},
       {"format: xml\n", ":ehr/config.yaml: line 1, column 9: \"format\" must be one of auto, table, json, ndjson, csv, yaml, bundle; got \"xml\""},
       {"db: [a, b]\n", ":ehr/config.yaml: line 1, column 5: \"db\" must be a single value"},
       {"- db\n", ":ehr/config.yaml: line 1, column 1: the config file must be a map of key: value"},

@@ -26,7 +26,7 @@ printf 'db: clinic.db\nformat: json\ncolour: never\n' > "$XDG_CONFIG_HOME/ehr/co
 run config show
 expect_code 78
 expect_out ""
-expect_err "ehr: error: $XDG_CONFIG_HOME/ehr/config.yaml: line 3, column 1: unknown key \"colour\" (known keys: db, user, format, color, key_file, passphrase_file, mrn_system, kdf, care_rules)"
+expect_err "ehr: error: $XDG_CONFIG_HOME/ehr/config.yaml: line 3, column 1: unknown key \"colour\" (known keys: db, user, format, color, key_file, passphrase_file, mrn_system, kdf, care_rules, matching)"
 
 printf 'db: [unclosed\n' > "$XDG_CONFIG_HOME/ehr/config.yaml"
 run config show

@@ -107,13 +107,17 @@ MatchScore compare_patients(const MatchFeatures& a, const MatchFeatures& b, cons
 // clear text beyond what the encrypted database already holds. Chosen so
 // that a typo in any one field (or a day/month swap, or a changed family
 // name) still leaves a shared key:
-//   "i:SYSTEM|VALUE"             each identifier
-//   "fb:PHON(family):BIRTHDATE"  family sound + full birth date
+//   "i:SYSTEM|VALUE"             each identifier (VALUE without blanks and
+//                                hyphens, upper case, as compare_patients
+//                                compares it)
+//   "fb:PHON(family):BIRTHDATE"  each family sound + full birth date
 //   "gb:PHON(given):BIRTHDATE"   first given name sound + full birth date
 //   "fg:PHON(family):PHON(given):YEAR"
+//   "fm:PHON(family):PHON(given):MM-DD"  (a mistyped year)
 //   "p:PHONE"                    each phone
-// A patient with none of these (no name, no birth date, no identifier)
-// gets no key and is never proposed.
+//   "a:POSTAL:LINE"              each address line with each postal code
+// A patient with none of these (no name, no birth date, no identifier,
+// phone or address) gets no key and is never proposed.
 std::vector<std::string> blocking_keys(const MatchFeatures& f);
 
 }  // namespace ehr
