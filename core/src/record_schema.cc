@@ -350,8 +350,9 @@ std::string patient_sort_name_of(std::string_view json) {
 std::string match_keys_of(std::string_view json) {
   Json keys = Json::array();
   auto parsed = parse_json(json);
-  if (parsed.ok())
-    for (auto& k : blocking_keys(match_features(*parsed))) keys.push_back(Json::string(std::move(k)));
+  MatchFeatures features = parsed.ok() ? match_features(*parsed) : MatchFeatures();
+  if (parsed.ok() && !features.retired)
+    for (auto& k : blocking_keys(features)) keys.push_back(Json::string(std::move(k)));
   return to_json(keys);
 }
 

@@ -158,7 +158,9 @@ IndexEntry index_resource(const Json& r) {
   }
   if (type == "Patient") {
     e.sort_name = patient_sort_name(r);
-    e.match_keys = blocking_keys(match_features(r));
+    // A merged source (inactive, replaced-by) is nobody's candidate.
+    MatchFeatures features = match_features(r);
+    if (!features.retired) e.match_keys = blocking_keys(features);
   }
   return e;
 }

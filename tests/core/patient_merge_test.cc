@@ -267,6 +267,28 @@ TEST_CASE("duplicates: a scan finds the pair, not-duplicate rules it out, a merg
         "a not-duplicate decision needs a reason (--reason)");
 }
 
+TEST_CASE("migration 10 gives the patients stored before it their match keys, merged sources none") {
+  Fixture fx;
+  std::string keys;
+  {
+    Session s = fx.create();
+    chart(s);
+    REQUIRE(merge_patients(s, "s1", "t1", "dup").ok());
+    keys = q1(s, "SELECT group_concat(id || ' ' || key, '|') FROM (SELECT r.id, k.key FROM match_key k "
+                 "JOIN resource r ON r.rid = k.rid ORDER BY r.id, k.key)");
+    CHECK(keys.find("t1 fb:") != std::string::npos);
+    CHECK(keys.find("s1 ") == std::string::npos);
+    REQUIRE(SessionImpl::of(s).db().exec(
+        "DROP TABLE match_key; DROP TABLE match_review; DROP TABLE match_decision; DROP TABLE patient_merge; "
+        "DROP TABLE patient_link; DROP INDEX reference_patient; PRAGMA user_version = 9").ok());
+  }
+  auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options("desk"));
+  REQUIRE(s.ok());
+  CHECK(q1(*s, "PRAGMA user_version") == "10");
+  CHECK(q1(*s, "SELECT group_concat(id || ' ' || key, '|') FROM (SELECT r.id, k.key FROM match_key k "
+               "JOIN resource r ON r.rid = k.rid ORDER BY r.id, k.key)") == keys);
+}
+
 }  // TEST_SUITE
 
 }  // namespace
