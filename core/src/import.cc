@@ -1144,6 +1144,17 @@ Status Importer::handle_entry(Entry& e, Input& in) {
       if (o_.match == MatchMode::kAuto && certain) return link_patient(e, in, alike[0].id, &alike[0].score);
     }
   }
+  // A patient merged into another is kept as it was merged (inactive,
+  // replaced-by); its records arrive on the target through the alias the
+  // merge made. Writing the source's old content would half undo the merge.
+  if (e.type == "Patient" && existing->has_value()) {
+    auto merged = s_.rows("SELECT 1 FROM patient_merge WHERE source = ?", {(*existing)->id});
+    if (!merged.ok()) return merged.error();
+    if (!merged->empty()) {
+      count(e.type, &ImportCounts::unchanged);
+      return {};
+    }
+  }
   std::string reason = "import";
   if (existing->has_value()) {
     const StoredResource& cur = **existing;

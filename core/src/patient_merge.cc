@@ -576,8 +576,14 @@ Result<MergeOutcome> merge_patients(Session& session, const std::string& source_
     written.insert(written.begin(), {version_ref(*wt), version_ref(*ws)});
     auto prov = write_provenance(s, "merge", "Merge Record Lifecycle Event", written, reason);
     if (!prov.ok()) return prov.error();
+    // Imports of the source's records (its old export again) land on the
+    // target: the source's id becomes an import alias of the target's.
+    auto alias = s.rows("SELECT to_id FROM import_alias WHERE type = 'Patient' AND from_id = ?", {S});
+    if (!alias.ok()) return alias.error();
+    EHR_TRY(s.exec("INSERT OR REPLACE INTO import_alias(type, from_id, to_id) VALUES('Patient', ?, ?)", {S, T}));
     Json undo = Json::object();
     undo.set("active_was", std::move(active_was));
+    undo.set("alias_was", alias->empty() ? Json() : Json::string((*alias)[0][0]));
     undo.set("records", std::move(records));
     auto seq = s.rows("SELECT value FROM counter WHERE name = 'seq'");
     if (!seq.ok()) return seq.error();
@@ -654,6 +660,11 @@ Result<MergeOutcome> unmerge_patient(Session& session, const std::string& source
     auto prov = write_provenance(s, "unmerge", "Unmerge Record Lifecycle Event", written, reason);
     if (!prov.ok()) return prov.error();
     EHR_TRY(s.exec("DELETE FROM patient_merge WHERE source = ?", {S}));
+    const Json* alias_was = undo->find("alias_was");
+    if (alias_was != nullptr && alias_was->is_string())
+      EHR_TRY(s.exec("UPDATE import_alias SET to_id = ? WHERE type = 'Patient' AND from_id = ?", {alias_was->text(), S}));
+    else
+      EHR_TRY(s.exec("DELETE FROM import_alias WHERE type = 'Patient' AND from_id = ?", {S}));
     out.source = S;
     out.target = T;
     out.records = static_cast<std::int64_t>(written.size()) - 2;

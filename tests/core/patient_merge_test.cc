@@ -140,6 +140,8 @@ TEST_CASE("merge moves every reference to the source but Provenance's and versio
   CHECK(q1(s, "SELECT group_concat(id) FROM (SELECT id FROM resource WHERE patient = 't1' ORDER BY id)") ==
         "d1,e1,o1,t1");
   CHECK(q1(s, "SELECT count(*) FROM match_key k JOIN resource r ON r.rid = k.rid WHERE r.id = 's1'") == "0");
+  // An import of the source's records lands them on the target.
+  CHECK(q1(s, "SELECT type || ' ' || from_id || ' ' || to_id FROM import_alias") == "Patient s1 t1");
   // One Provenance names every version written, with the reason.
   Json prov = current(s, "Provenance", m->provenance);
   CHECK(prov.find("target")->size() == 5);
@@ -163,6 +165,7 @@ TEST_CASE("unmerge gives back every resource and reference row exactly") {
   CHECK(after.resources == before.resources);
   CHECK(after.references == before.references);
   CHECK(q1(s, "SELECT count(*) FROM patient_merge") == "0");
+  CHECK(q1(s, "SELECT count(*) FROM import_alias") == "0");
   // The source's match keys are back: it can be proposed and merged again.
   CHECK(q1(s, "SELECT count(*) > 0 FROM match_key k JOIN resource r ON r.rid = k.rid WHERE r.id = 's1'") == "1");
   CHECK(merge_patients(s, "s1", "t1", "again").ok());

@@ -128,6 +128,12 @@ AFTER=$(state)
   '[false,[{"other":{"reference":"Patient/pa2"},"type":"replaced-by"}]]' ] || fail "pb2 after merge: $AFTER"
 [ "$(jq -c 'select(.id == "pa2") | .link' <<<"$AFTER")" = '[{"other":{"reference":"Patient/pb2"},"type":"replaces"}]' ] ||
   fail "pa2 after merge"
+# B's file again after the merge: its records land on pa2, pb2 stays merged.
+MERGED=$(state)
+EHR_USER=svc EHR_KEY_FILE=svc.key run import --match auto --report - clinic-b.ndjson
+expect_code 0
+[ "$(jq -c '[.total.created, .total.updated]' <<<"$OUT")" = '[0,0]' ] || fail "re-import after the merge: $OUT"
+[ "$(state)" = "$MERGED" ] || fail "re-importing clinic B undid the merge: $(diff <(echo "$MERGED") <(state))"
 # The pair left the queue; merges are unique and leave no chains.
 run patient duplicates --queue --format json
 expect_out "[]"
@@ -149,6 +155,10 @@ expect_err_contains "ehr: unmerged Patient/pb2 from Patient/pa2: 1 record moved 
 run patient unmerge pb2 --reason again
 expect_code 1
 expect_err "ehr: error: Patient/pb2 is not merged"
+# Unmerged, B's file finds pb2's records where they were.
+EHR_USER=svc EHR_KEY_FILE=svc.key run import --match auto --report - clinic-b.ndjson
+[ "$(jq -c '[.total.created, .total.updated]' <<<"$OUT")" = '[0,0]' ] || fail "re-import after the unmerge: $OUT"
+[ "$(state)" = "$BEFORE" ] || fail "re-importing clinic B after the unmerge changed the records"
 
 # The trail: who merged, unmerged and ruled out which patients; no content.
 export EHR_USER=admin EHR_KEY_FILE=admin.key

@@ -40,7 +40,9 @@
 //    the link; importing it again finds the link and changes nothing.
 //    Anything less certain (a possible-match, two matches, or any match
 //    under kReview) stores it as its own patient and queues each pair for
-//    review (ehr patient duplicates).
+//    review (ehr patient duplicates). A patient merged into another
+//    (ehr/patient_merge.h) is left as merged: the incoming copy of it counts
+//    as unchanged, and its records land on the target.
 //  - Memory is constant in the input's size: one record is held at a time
 //    (a whole Bundle for Bundles), references resolve through the database,
 //    and the connection's page cache is raised to 128 MiB for the import

@@ -11,7 +11,9 @@
 // and stay too) to the target, links
 // the two (the source becomes inactive and `replaced-by` the target, the
 // target `replaces` it), writes a Provenance, and keeps what it changed so
-// that unmerge restores exactly the references it moved. A source merges
+// that unmerge restores exactly the references it moved. The source's id
+// becomes an import alias of the target's (ehr/import.h), so that its old
+// export imported again lands on the target and leaves the merge standing. A source merges
 // into one target; a merged source cannot be a target, nor can a patient
 // that others were merged into be merged itself (so no chain is left
 // half-followed).
