@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -691,6 +692,16 @@ class Importer {
   Status link_patient(Entry& e, Input& in, const std::string& to, const MatchScore* m);
   // Applies import_alias to a literal reference held in `value`.
   Status apply_alias(Json& value);
+  // A CSV row's id key with each patient id that is an import alias (a
+  // patient linked by matching or by identifier; not a merged source, whose
+  // rows are stored under its own id) replaced by the stored patient's,
+  // so that another source's copy of a row finds the row stored for that
+  // patient.
+  Result<std::string> unalias_key(const std::string& key);
+  void note_alias(const std::string& type, const std::string& from, const std::string& to) {
+    aliases_ = true;
+    if (type == "Patient" && patient_aliases_) (*patient_aliases_)[from] = to;
+  }
   Status with_savepoint(const std::function<Status()>& body);
   Status check_allergies(Entry& e, Input& in, const std::string& patient, bool& refused);
   void count(const std::string& type, std::int64_t ImportCounts::*field) {
@@ -713,6 +724,8 @@ class Importer {
   ImportFileReport* file_ = nullptr;
   std::optional<std::set<std::string>> stored_types_;
   bool aliases_ = false;  // whether import_alias has rows
+  // Its Patient rows, loaded on first use; dropped at a rollback.
+  std::optional<std::unordered_map<std::string, std::string>> patient_aliases_;
   bool stopped_by_reject_ = false;
 
  public:
@@ -735,6 +748,7 @@ Status Importer::with_savepoint(const std::function<Status()>& body) {
     (void)s_.db().exec("ROLLBACK TO " + name);
     (void)s_.db().exec("RELEASE " + name);
     pending_ = std::move(saved);
+    patient_aliases_.reset();
     --savepoints_;
     return st;
   }
@@ -980,6 +994,35 @@ Status Importer::rewrite_references(Json& node, std::string& path,
   return {};
 }
 
+Result<std::string> Importer::unalias_key(const std::string& key) {
+  if (!aliases_) return key;
+  if (!patient_aliases_) {
+    // Not a merged source's id: its rows were stored under its own id.
+    auto rows = s_.rows("SELECT from_id, to_id FROM import_alias WHERE type = 'Patient' "
+                        "AND from_id NOT IN (SELECT source FROM patient_merge)");
+    if (!rows.ok()) return rows.error();
+    patient_aliases_.emplace();
+    for (auto& r : *rows) (*patient_aliases_)[r[0]] = r[1];
+  }
+  if (patient_aliases_->empty()) return key;
+  // NAME \x1f OUTPUT (\x1f LENGTH:VALUE)* (csv_mapping.cc); values may hold \x1f.
+  size_t at = key.find('\x1f');
+  at = at == std::string::npos ? at : key.find('\x1f', at + 1);
+  if (at == std::string::npos) return key;
+  std::string out = key.substr(0, at);
+  while (at < key.size()) {
+    size_t colon = key.find(':', at + 1);
+    if (colon == std::string::npos) return key;
+    size_t len = std::stoul(key.substr(at + 1, colon - at - 1));
+    std::string value = key.substr(colon + 1, len);
+    auto alias = patient_aliases_->find(value);
+    if (alias != patient_aliases_->end()) value = alias->second;
+    out += fmt::format("\x1f{}:{}", value.size(), value);
+    at = colon + 1 + len;
+  }
+  return out;
+}
+
 Status Importer::apply_alias(Json& value) {
   const std::string& ref = value.text();
   std::string type, id;
@@ -1045,7 +1088,11 @@ Status Importer::handle_entry(Entry& e, Input& in) {
   // The id: given, from the CSV key, or from the content (so the same
   // record read again finds itself).
   if (e.id.empty()) {
-    if (!e.hash_key.empty()) e.id = detail::hashed_id(e.hash_key);
+    if (!e.hash_key.empty()) {
+      auto key = unalias_key(e.hash_key);
+      if (!key.ok()) return key.error();
+      e.id = detail::hashed_id(*key);
+    }
     else if (const Json* id = e.resource.find("id"); id != nullptr && id->is_string()) e.id = id->text();
     else e.id = detail::hashed_id("json\x1f" + to_json_canonical(e.resource));
   }
@@ -1093,7 +1140,7 @@ Status Importer::handle_entry(Entry& e, Input& in) {
         // references to it land on the stored record.
         EHR_TRY(s_.exec("INSERT OR REPLACE INTO import_alias(type, from_id, to_id) VALUES(?,?,?)",
                         {e.type, e.id, (*m)->id}));
-        aliases_ = true;
+        note_alias(e.type, e.id, (*m)->id);
         e.id = (*m)->id;
         e.resource.set("id", Json::string(e.id));
         *existing = std::move(*m);
@@ -1254,7 +1301,7 @@ Status Importer::link_patient(Entry& e, Input& in, const std::string& to, const 
                     {e.id, cur.id, fmt::format("{}", m->score), detail::agreed_fields(*m), s_.now(), s_.user(),
                      in.display}));
     EHR_TRY(s_.exec("INSERT OR REPLACE INTO import_alias(type, from_id, to_id) VALUES('Patient',?,?)", {e.id, cur.id}));
-    aliases_ = true;
+    note_alias("Patient", e.id, cur.id);
     pending_.targets.push_back(version_ref);
     pending_.patients.insert(cur.id);
     pending_.links.push_back(fmt::format("Patient/{} of {} linked to Patient/{} by matching: {}, score {} ({})", e.id,
@@ -1502,6 +1549,7 @@ Status Importer::handle_bundle(Item& item, Input& in) {
       (void)s_.db().exec("ROLLBACK TO " + name);
       (void)s_.db().exec("RELEASE " + name);
       pending_ = std::move(saved);
+      patient_aliases_.reset();
       refused = true;
       return inner;
     }
@@ -1674,6 +1722,7 @@ Status Importer::import_input(Input& in) {
                            : s_.transaction([&]() -> Status { return unit(*reader, in, more); });
     if (!st.ok()) {
       pending_ = Pending();
+      patient_aliases_.reset();
       // A record's own reject stops the import unless told to go on; a file
       // that cannot be read on is refused whole.
       bool file_level = !stopped_by_reject_ && st.error().is(ErrorCode::kInvalidData);

@@ -4,7 +4,7 @@
 # facility would send them (every patient under a new id, with only that
 # facility's MRN: no SSN, licence or passport to find them by), are each
 # linked to themselves with --match auto: no patient is created, none is
-# queued, and the Bundles' other records are found unchanged. Skips without
+# queued, and the other records are found unchanged. Skips without
 # the data.
 . "$EHR_SOURCE_DIR/tests/support/e2e.sh"
 skip_unless_shared_data
@@ -59,6 +59,9 @@ expect_code 0
   fail "CSV: $(jq -c '[.linked, .queued, .types.Patient, .matches]' csv.json)"
 [ "$(jq '[.matches[] | select(.incoming != "b" + .patient or .result != "match")] | length' csv.json)" = 0 ] ||
   fail "a patient linked to someone else: $(jq -c .matches csv.json)"
+# Rows whose ids derive from their columns (conditions, observations, ...)
+# name the patient by B's id; through the link they find the stored rows.
+[ "$(jq '.total.created' csv.json)" = 0 ] || fail "CSV records created: $(jq -c .types csv.json)"
 
 # Still the same patients, each now holding B's MRN beside its own identifiers.
 "$EHR" export --quiet --plaintext --type Patient --out second || fail "export failed"
