@@ -191,8 +191,38 @@ Connection& Connection::operator=(Connection&& other) noexcept {
 
 Connection::~Connection() { close(); }
 
+namespace {
+
+// The size of the WAL `db` has open, or 0.
+std::int64_t wal_size(sqlite3* db) {
+  sqlite3_file* wal = nullptr;
+  sqlite3_int64 size = 0;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK ||
+      wal == nullptr || wal->pMethods == nullptr ||
+      wal->pMethods->xFileSize(wal, &size) != SQLITE_OK) {
+    return 0;
+  }
+  return size;
+}
+
+// Closes `db` as described at kKeepWalBytes (sqlite_store.h).
+void close_connection(sqlite3* db, const vfs::KeyContext* ctx) {
+  if (ctx != nullptr && !ctx->anomaly()) {
+    if (wal_size(db) <= kKeepWalBytes) {
+      sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    } else {
+      int persist = 1;
+      sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+      sqlite3_exec(db, "PRAGMA journal_size_limit=0", nullptr, nullptr, nullptr);
+    }
+  }
+  sqlite3_close_v2(db);
+}
+
+}  // namespace
+
 void Connection::close() {
-  if (db_ != nullptr) sqlite3_close_v2(db_);
+  if (db_ != nullptr) close_connection(db_, ctx_.get());
   db_ = nullptr;
   if (!handle_.empty()) vfs::unregister_key(handle_);
   handle_.clear();
@@ -806,6 +836,10 @@ Status rotate_key(const std::string& path, const Secret& secret,
     return Error::corruption(path + ": the rotated copy failed verification; "
                              "the old file is unchanged");
   }
+  // The verifying connection only read (and set WAL mode in the file, in
+  // rollback mode), so the WAL it kept at close is empty; after the rename
+  // nothing would ever open it.
+  for (const char* suffix : {"-wal", "-shm"}) ::unlink((tmp + suffix).c_str());
   // Empty the old WAL and keep it on close: after the rename, "<path>-wal"
   // names the new database's WAL, which this connection must not delete.
   if (Status t = c.exec("PRAGMA wal_checkpoint(TRUNCATE)"); !t.ok()) {

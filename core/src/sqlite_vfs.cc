@@ -193,6 +193,9 @@ struct EhrFile {
   std::string name;  // for log lines
   // MAIN_JOURNAL adjacency state: the previous write on this handle.
   JournalWriteState journal;
+  // MAIN_DB: the lock level SQLite holds through this handle (x_lock,
+  // x_unlock), so x_shm_unmap can put it back after its own attempt.
+  int lock_level = SQLITE_LOCK_NONE;
 };
 
 constexpr std::size_t kRealOffset = (sizeof(EhrFile) + 15) & ~std::size_t{15};
@@ -831,12 +834,16 @@ int x_file_size(sqlite3_file* file, sqlite3_int64* size) {
 
 int x_lock(sqlite3_file* file, int level) {
   EhrFile* f = ehr(file);
-  return f->real->pMethods->xLock(f->real, level);
+  int rc = f->real->pMethods->xLock(f->real, level);
+  if (rc == SQLITE_OK) f->lock_level = std::max(f->lock_level, level);  // never lowers a lock
+  return rc;
 }
 
 int x_unlock(sqlite3_file* file, int level) {
   EhrFile* f = ehr(file);
-  return f->real->pMethods->xUnlock(f->real, level);
+  int rc = f->real->pMethods->xUnlock(f->real, level);
+  if (rc == SQLITE_OK) f->lock_level = level;
+  return rc;
 }
 
 int x_check_reserved(sqlite3_file* file, int* out) {
@@ -943,9 +950,33 @@ void x_shm_barrier(sqlite3_file* file) {
   f->real->pMethods->xShmBarrier(f->real);
 }
 
+// SQLite asks to delete the -shm only after its checkpoint at close
+// (wal.c sqlite3WalClose). ehr skips that checkpoint while the WAL is small
+// (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE; sqlite_store.cc close_connection), and
+// the -shm would then stay on disk for good, with the one unmasked copy of a
+// checksum over frame plaintext (encrypted-store.md 2.3). So the last
+// connection deletes it anyway, under SQLite's own guard: an EXCLUSIVE lock
+// on the db file, which cannot be had while any other connection, in any
+// process, has the database open (a WAL-mode connection holds SHARED from
+// its first read to its close, and maps the -shm only while holding it).
+// The next connection finds no -shm and rebuilds the wal-index from the WAL,
+// as every first connection does anyway (the unix VFS truncates a -shm no
+// process has open). After a WAL anomaly the files stay as they are (§5.3).
 int x_shm_unmap(sqlite3_file* file, int delete_flag) {
   EhrFile* f = ehr(file);
-  return f->real->pMethods->xShmUnmap(f->real, delete_flag);
+  sqlite3_file* real = f->real;
+  if (delete_flag != 0 || f->kind != Kind::kMain || f->ctx->anomaly()) {
+    return real->pMethods->xShmUnmap(real, delete_flag);
+  }
+  if (f->lock_level == SQLITE_LOCK_EXCLUSIVE) return real->pMethods->xShmUnmap(real, 1);
+  if (f->lock_level != SQLITE_LOCK_SHARED) return real->pMethods->xShmUnmap(real, 0);
+  bool sole = real->pMethods->xLock(real, SQLITE_LOCK_EXCLUSIVE) == SQLITE_OK;
+  int rc = real->pMethods->xShmUnmap(real, sole ? 1 : 0);
+  // Back to SHARED, as SQLite believes: this drops the EXCLUSIVE lock taken
+  // here, or the PENDING lock a failed attempt leaves (which would keep
+  // other processes from starting to read until this file is closed).
+  real->pMethods->xUnlock(real, SQLITE_LOCK_SHARED);
+  return rc;
 }
 
 const sqlite3_io_methods kMethods = {

@@ -19,6 +19,10 @@
 //                  log; it is a WAL anomaly (§5.3) only when a later
 //                  transaction chains after it (see damage_is_durable in
 //                  the .cc), so a power loss never raises one.
+//   -shm           Passed through; when SQLite closes without deleting it
+//                  (ehr skips the checkpoint at close for a small WAL), the
+//                  last connection deletes it under an EXCLUSIVE lock on
+//                  the db file (x_shm_unmap), unless a WAL anomaly was seen.
 //   MAIN_JOURNAL   A 4096-byte write at o is a page image only if the write
 //                  just before on this handle was 4 bytes at o-4 (its pgno).
 //   SUPER_JOURNAL  Pass-through.
