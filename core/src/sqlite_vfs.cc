@@ -17,6 +17,9 @@
 
 #include "sqlite_vfs.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <initializer_list>
 #include <cstring>
@@ -196,6 +199,11 @@ struct EhrFile {
   // MAIN_DB: the lock level SQLite holds through this handle (x_lock,
   // x_unlock), so x_shm_unmap can put it back after its own attempt.
   int lock_level = SQLITE_LOCK_NONE;
+  // WAL: opened as an existing file, without SQLITE_OPEN_CREATE (open_wal),
+  // and a WAL header was written since: the next x_sync also fsyncs the
+  // directory.
+  bool opened_existing = false;
+  bool dir_sync_due = false;
 };
 
 constexpr std::size_t kRealOffset = (sizeof(EhrFile) + 15) & ~std::size_t{15};
@@ -271,6 +279,54 @@ int verify_main_header(EhrFile* f) {
   return SQLITE_OK;
 }
 
+// Opens the WAL `name` below the shim. SQLite always asks for
+// SQLITE_OPEN_CREATE, and the unix VFS then fsyncs the directory at the
+// handle's first sync, whether or not the file was new: one more fsync per
+// process now that the WAL outlives the connections (sqlite_store.cc
+// close_connection). An existing WAL is therefore opened without CREATE,
+// and the directory is synced only after this handle writes a WAL header
+// (wal_write, x_sync). That keeps every commit durable:
+//   - SQLite writes the header of a WAL generation, syncs it (wal.c
+//     syncHeader, always on here: no IOCAP_SEQUENTIAL), and only then writes
+//     frames of that generation. So once the header's sync returns, the
+//     directory entry of the WAL is durable: synced by the unix VFS (a handle
+//     opened with CREATE syncs the directory at its first sync, which comes
+//     no later) or by x_sync below.
+//   - A handle that writes no header appends to a generation that already
+//     has frames (wal.c writes a header exactly when mxFrame is 0), so that
+//     generation's header sync, and the directory sync, came first.
+// A WAL file created or renamed into place by anything but SQLite (a copy
+// restored by hand) is outside this argument.
+int open_wal(sqlite3_vfs* lower, sqlite3_filename name, EhrFile* f, int flags,
+             int* out_flags) {
+  int exists = 0;
+  if ((flags & SQLITE_OPEN_CREATE) != 0 &&
+      lower->xAccess(lower, name, SQLITE_ACCESS_EXISTS, &exists) == SQLITE_OK && exists) {
+    int rc = lower->xOpen(lower, name, f->real, flags & ~SQLITE_OPEN_CREATE, out_flags);
+    if (rc == SQLITE_OK) {
+      f->opened_existing = true;
+      return SQLITE_OK;
+    }
+    // Gone in between (deleted by an older ehr's close): create it.
+    if (f->real->pMethods != nullptr) f->real->pMethods->xClose(f->real);
+    f->real->pMethods = nullptr;
+  }
+  return lower->xOpen(lower, name, f->real, flags, out_flags);
+}
+
+std::atomic<std::uint64_t> g_wal_directory_syncs{0};
+
+// fsyncs the directory holding `path`; errors are ignored, as the unix VFS
+// ignores them (some systems cannot fsync a directory).
+void sync_directory_of(const std::string& path) {
+  g_wal_directory_syncs.fetch_add(1);
+  std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::fsync(fd);
+  ::close(fd);
+}
+
 int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
            int* out_flags) {
   sqlite3_vfs* lower = lower_of(vfs);
@@ -316,7 +372,8 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flag
     return refuse("temporary files are not allowed (use temp_store=MEMORY)");
   }
 
-  int rc = lower->xOpen(lower, name, f->real, flags, out_flags);
+  int rc = f->kind == Kind::kWal ? open_wal(lower, name, f, flags, out_flags)
+                                  : lower->xOpen(lower, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) {
     destroy(f);
     return rc;
@@ -711,6 +768,7 @@ int wal_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
       if (get_be32(in + 8) != static_cast<std::uint32_t>(kPageSize)) {
         return log_write_refused(f, "wal page size must be 4096", amt, off);
       }
+      if (f->opened_existing) f->dir_sync_due = true;  // see open_wal
       return real_write(f, in, amt, off);
     case WalWrite::kFrameHeader: {
       std::uint8_t hdr[kWalFrameHeaderSize];
@@ -819,7 +877,12 @@ int x_truncate(sqlite3_file* file, sqlite3_int64 size) {
 
 int x_sync(sqlite3_file* file, int flags) {
   EhrFile* f = ehr(file);
-  return f->real->pMethods->xSync(f->real, flags);
+  int rc = f->real->pMethods->xSync(f->real, flags);
+  if (rc == SQLITE_OK && f->dir_sync_due) {
+    sync_directory_of(f->name);
+    f->dir_sync_due = false;
+  }
+  return rc;
 }
 
 int x_file_size(sqlite3_file* file, sqlite3_int64* size) {
@@ -1060,6 +1123,8 @@ void fill_vfs(sqlite3_vfs* out, const char* name, sqlite3_vfs* lower) {
 }
 
 }  // namespace
+
+std::uint64_t wal_directory_syncs_for_testing() { return g_wal_directory_syncs.load(); }
 
 int register_vfs() {
   static std::once_flag once;
