@@ -208,12 +208,9 @@ std::int64_t wal_size(sqlite3* db) {
 // Closes `db` as described at kKeepWalBytes (sqlite_store.h).
 void close_connection(sqlite3* db, const vfs::KeyContext* ctx) {
   if (ctx != nullptr && !ctx->anomaly()) {
-    if (wal_size(db) <= kKeepWalBytes) {
+    std::int64_t wal = wal_size(db);
+    if (wal > 0 && wal <= kKeepWalBytes) {
       sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-    } else {
-      int persist = 1;
-      sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
-      sqlite3_exec(db, "PRAGMA journal_size_limit=0", nullptr, nullptr, nullptr);
     }
   }
   sqlite3_close_v2(db);
@@ -836,10 +833,6 @@ Status rotate_key(const std::string& path, const Secret& secret,
     return Error::corruption(path + ": the rotated copy failed verification; "
                              "the old file is unchanged");
   }
-  // The verifying connection only read (and set WAL mode in the file, in
-  // rollback mode), so the WAL it kept at close is empty; after the rename
-  // nothing would ever open it.
-  for (const char* suffix : {"-wal", "-shm"}) ::unlink((tmp + suffix).c_str());
   // Empty the old WAL and keep it on close: after the rename, "<path>-wal"
   // names the new database's WAL, which this connection must not delete.
   if (Status t = c.exec("PRAGMA wal_checkpoint(TRUNCATE)"); !t.ok()) {

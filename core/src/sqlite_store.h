@@ -42,18 +42,17 @@
 namespace ehr::store {
 
 // What the last connection to close does with the WAL (Connection's
-// destructor). A WAL of at most kKeepWalBytes stays as it is: no checkpoint
-// and no deletion (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE). Every commit was
-// synced into it (synchronous=FULL), so this loses nothing: until a
-// checkpoint folds it in, the WAL is part of the database's durable state,
-// as after a crash, and the next connection's recovery reads it back. That
-// recovery authenticates and decrypts every frame, which is what bounds
-// kKeepWalBytes. A larger WAL is checkpointed at close as before (by
-// SQLite, and only when no other connection has the database open), then
-// truncated to zero bytes (PERSIST_WAL with journal_size_limit=0) rather
-// than deleted, so the next writer does not sync the directory again. The
-// -shm is deleted either way (sqlite_vfs.cc x_shm_unmap). After a WAL
-// anomaly, SQLite's own close runs and the shim keeps the evidence (§5.3).
+// destructor). A WAL of at most kKeepWalBytes, not empty, stays as it is:
+// no checkpoint and no deletion (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE). Every
+// commit was synced into it (synchronous=FULL), so this loses nothing:
+// until a checkpoint folds it in, the WAL is part of the database's durable
+// state, as after a crash, and the next connection's recovery reads it
+// back. That recovery authenticates and decrypts every frame, which is what
+// bounds kKeepWalBytes. A larger WAL, or an empty one (a connection that
+// wrote nothing), gets SQLite's own close as before: checkpointed and
+// deleted, by the last connection only. The -shm is deleted either way
+// (sqlite_vfs.cc x_shm_unmap). After a WAL anomaly SQLite's own close runs
+// and the shim keeps the evidence (§5.3).
 inline constexpr std::int64_t kKeepWalBytes = 256 * 1024;
 
 // Maps an SQLite result code to an ErrorCode: BUSY/LOCKED -> kBusy;
