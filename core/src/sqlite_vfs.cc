@@ -297,8 +297,7 @@ int verify_main_header(EhrFile* f) {
 //     generation's header sync, and the directory sync, came first.
 // A WAL file created or renamed into place by anything but SQLite (a copy
 // restored by hand) is outside this argument.
-int open_wal(sqlite3_vfs* lower, sqlite3_filename name, EhrFile* f, int flags,
-             int* out_flags) {
+int open_wal(sqlite3_vfs* lower, sqlite3_filename name, EhrFile* f, int flags, int* out_flags) {
   int exists = 0;
   if ((flags & SQLITE_OPEN_CREATE) != 0 &&
       lower->xAccess(lower, name, SQLITE_ACCESS_EXISTS, &exists) == SQLITE_OK && exists) {
@@ -373,7 +372,7 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flag
   }
 
   int rc = f->kind == Kind::kWal ? open_wal(lower, name, f, flags, out_flags)
-                                  : lower->xOpen(lower, name, f->real, flags, out_flags);
+                                 : lower->xOpen(lower, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) {
     destroy(f);
     return rc;

@@ -1234,9 +1234,11 @@ int run_benchmark(const Options& o) {
     for (int k = 0; k < sides; ++k) {
       const Samples& s = (k == 0 ? ehr_s : k == 1 ? plain_s : base_s)[q];
       std::printf("%-13s %-8s %5zu %10.2f %10.2f %10.2f %10.2f %12.1f %12.1f %10.1f\n",
-                  query_name(q), k == 0 ? "ehr" : k == 1 ? "sqlite3" : "baseline",
-                  s.wall_ms.size(), median(s.wall_ms),
-                  quantile(s.wall_ms, 0.9),
+                  query_name(q),
+                  k == 0   ? "ehr"
+                  : k == 1 ? "sqlite3"
+                           : "baseline",
+                  s.wall_ms.size(), median(s.wall_ms), quantile(s.wall_ms, 0.9),
                   *std::min_element(s.wall_ms.begin(), s.wall_ms.end()), median(s.cpu_ms),
                   median(s.peak_mib), *std::max_element(s.peak_mib.begin(), s.peak_mib.end()),
                   median(row_counts));
@@ -1258,11 +1260,12 @@ int run_benchmark(const Options& o) {
     for (Query q : kQueries) {
       double a = median(ehr_s[q].wall_ms), b = median(base_s[q].wall_ms);
       double over = a / b - 1;
-      std::printf("%-13s ehr/baseline: median %.2f ms against %.2f ms: overhead %+.1f%% (target < "
-                  "%.0f%%: %s), p90 %+.1f%%\n",
-                  query_name(q), a, b, over * 100, kAuditTarget * 100,
-                  over < kAuditTarget ? "met" : "MISSED",
-                  (quantile(ehr_s[q].wall_ms, 0.9) / quantile(base_s[q].wall_ms, 0.9) - 1) * 100);
+      std::printf(
+          "%-13s ehr/baseline: median %.2f ms against %.2f ms: overhead %+.1f%% (target < "
+          "%.0f%%: %s), p90 %+.1f%%\n",
+          query_name(q), a, b, over * 100, kAuditTarget * 100,
+          over < kAuditTarget ? "met" : "MISSED",
+          (quantile(ehr_s[q].wall_ms, 0.9) / quantile(base_s[q].wall_ms, 0.9) - 1) * 100);
     }
   }
   std::printf("\ntarget %s\n", all_met ? "met" : "missed");

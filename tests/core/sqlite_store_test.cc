@@ -455,8 +455,9 @@ TEST_CASE("the last connection checkpoints and deletes a WAL over the limit, or 
   std::string path = dir.file("a.ehr");
   {
     Store s = create_test_store(path);
-    exec_ok(s, "CREATE TABLE t(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c"
-               " WHERE i<200) INSERT INTO t SELECT printf('%.3000c', 'b') FROM c;");
+    exec_ok(s,
+            "CREATE TABLE t(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c"
+            " WHERE i<200) INSERT INTO t SELECT printf('%.3000c', 'b') FROM c;");
     REQUIRE(std::filesystem::file_size(path + "-wal") > static_cast<std::uintmax_t>(kKeepWalBytes));
   }
   CHECK_FALSE(testing::file_exists(path + "-wal"));

@@ -489,7 +489,10 @@ TEST_CASE("spilled WAL transactions with rewritten frames checkpoint and recover
 TEST_CASE("an existing WAL is reopened without a directory sync until a new generation starts") {
   TempDir dir;
   std::string path = dir.file("a.ehr");
-  { Store s = testing::create_test_store(path); testing::exec_ok(s, "CREATE TABLE t(x)"); }
+  {
+    Store s = testing::create_test_store(path);
+    testing::exec_ok(s, "CREATE TABLE t(x)");
+  }
   REQUIRE(testing::file_exists(path + "-wal"));
   const std::uint64_t before = wal_directory_syncs_for_testing();
   {

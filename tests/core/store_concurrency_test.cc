@@ -171,9 +171,11 @@ TEST_CASE("short-lived processes commit and close while others keep the store op
             Result<Store> s = Store::open(path, Secret::passphrase(kAlicePass));
             if (!s.ok()) {
               code = 2;
-            } else if (!conn(*s).exec("INSERT INTO t(who, n, body) VALUES('short" +
-                                      std::to_string(chain) + "', " + std::to_string(i) +
-                                      ", printf('%.6000c', 's'))").ok()) {
+            } else if (!conn(*s)
+                            .exec("INSERT INTO t(who, n, body) VALUES('short" +
+                                  std::to_string(chain) + "', " + std::to_string(i) +
+                                  ", printf('%.6000c', 's'))")
+                            .ok()) {
               code = 3;
             }
           }
@@ -203,8 +205,9 @@ TEST_CASE("short-lived processes commit and close while others keep the store op
     Result<Store> s = Store::open(path, Secret::passphrase(kAlicePass));
     if (!s.ok()) return 1;
     for (int i = 0; i < kLongRows; ++i) {
-      if (!conn(*s).exec("INSERT INTO t(who, n, body) VALUES('long', " + std::to_string(i) +
-                         ", 'l')").ok()) {
+      if (!conn(*s)
+               .exec("INSERT INTO t(who, n, body) VALUES('long', " + std::to_string(i) + ", 'l')")
+               .ok()) {
         return 2;
       }
     }

@@ -137,11 +137,14 @@ TEST_CASE("the WAL kept beside a closed store holds no plaintext and no -shm sta
   std::string path = dir.file("kept.ehr");
   {
     Store s = create_test_store(path);
-    exec_ok(s, "CREATE TABLE canary_tbl_91b2(canary_col_55d0 TEXT, b BLOB);"
-               "CREATE INDEX ix ON canary_tbl_91b2(canary_col_55d0);"
-               "INSERT INTO canary_tbl_91b2 VALUES('CanaryTextAlpha7f3a', CAST('CanaryBlob_b7c1' AS BLOB)),"
-               "('CanaryIndexKey_e4c1', NULL),"
-               "(replace(printf('%.9000c', 'x'), 'xxxxxxxxxxxxxxxxxxx', 'CanaryOverflow_2d9e'), NULL)");
+    exec_ok(
+        s,
+        "CREATE TABLE canary_tbl_91b2(canary_col_55d0 TEXT, b BLOB);"
+        "CREATE INDEX ix ON canary_tbl_91b2(canary_col_55d0);"
+        "INSERT INTO canary_tbl_91b2 VALUES('CanaryTextAlpha7f3a', CAST('CanaryBlob_b7c1' AS "
+        "BLOB)),"
+        "('CanaryIndexKey_e4c1', NULL),"
+        "(replace(printf('%.9000c', 'x'), 'xxxxxxxxxxxxxxxxxxx', 'CanaryOverflow_2d9e'), NULL)");
   }
   for (int i = 0; i < 3; ++i) {  // later processes append to the same WAL
     Store s = testing::open_test_store(path);

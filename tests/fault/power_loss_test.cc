@@ -110,7 +110,9 @@ bool insert_txn(store::Connection& c, std::int64_t k, int rows, int len) {
 // Transaction k (3) rewrites every row of k = 1 in place: all or nothing.
 bool update_txn(store::Connection& c, std::int64_t k) {
   if (c.exec("BEGIN IMMEDIATE; UPDATE t SET payload = 'upd' || payload WHERE k = 1;"
-             "INSERT INTO ledger VALUES(" + std::to_string(k) + ", 0); COMMIT").ok()) {
+             "INSERT INTO ledger VALUES(" +
+             std::to_string(k) + ", 0); COMMIT")
+          .ok()) {
     return true;
   }
   (void)c.exec("ROLLBACK");
@@ -296,8 +298,8 @@ Acked run_sessions(const std::string& path, std::vector<std::uintmax_t>* wal_siz
   Acked a;
   // Rows and payload length of each session's transaction; 0 rows: the
   // in-place update of k = 1 (it must be k = 3).
-  const std::vector<std::pair<int, int>> sessions = {
-      {3, 100}, {2, 9000}, {0, 0}, {1, 50}, {100, 3000}, {1, 20}, {4, 700}, {1, 30}};
+  const std::vector<std::pair<int, int>> sessions = {{3, 100},    {2, 9000}, {0, 0},   {1, 50},
+                                                     {100, 3000}, {1, 20},   {4, 700}, {1, 30}};
   for (const auto& [rows, len] : sessions) {
     {
       Result<store::Connection> c = store::open_store_for_testing(
@@ -314,15 +316,15 @@ Acked run_sessions(const std::string& path, std::vector<std::uintmax_t>* wal_siz
       ++a.k;
     }
     if (wal_sizes != nullptr) {
-      wal_sizes->push_back(testing::file_exists(path + "-wal")
-                               ? std::filesystem::file_size(path + "-wal")
-                               : 0);
+      wal_sizes->push_back(
+          testing::file_exists(path + "-wal") ? std::filesystem::file_size(path + "-wal") : 0);
     }
   }
   return a;
 }
 
-TEST_CASE("a power loss across sessions that keep the WAL between them loses no acknowledged commit") {
+TEST_CASE(
+    "a power loss across sessions that keep the WAL between them loses no acknowledged commit") {
   FaultVfs& fv = FaultVfs::get();
   TempDir dir;
   const std::vector<std::uint8_t> base = base_store(dir);
@@ -362,7 +364,10 @@ TEST_CASE("a power loss across sessions that keep the WAL between them loses no 
         auto rng = std::make_shared<std::mt19937>(p.seed);
         p.fate = [rng](const testing::PendingWrite&) {
           std::uint32_t r = (*rng)() % 100;
-          return r < 90 ? Fate::kApply : r < 94 ? Fate::kLose : r < 97 ? Fate::kTear : Fate::kGarbage;
+          return r < 90   ? Fate::kApply
+                 : r < 94 ? Fate::kLose
+                 : r < 97 ? Fate::kTear
+                          : Fate::kGarbage;
         };
       }
       fv.reset(p);
