@@ -191,8 +191,35 @@ Connection& Connection::operator=(Connection&& other) noexcept {
 
 Connection::~Connection() { close(); }
 
+namespace {
+
+// The size of the WAL `db` has open, or 0.
+std::int64_t wal_size(sqlite3* db) {
+  sqlite3_file* wal = nullptr;
+  sqlite3_int64 size = 0;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK ||
+      wal == nullptr || wal->pMethods == nullptr ||
+      wal->pMethods->xFileSize(wal, &size) != SQLITE_OK) {
+    return 0;
+  }
+  return size;
+}
+
+// Closes `db` as described at kKeepWalBytes (sqlite_store.h).
+void close_connection(sqlite3* db, const vfs::KeyContext* ctx) {
+  if (ctx != nullptr && !ctx->anomaly()) {
+    std::int64_t wal = wal_size(db);
+    if (wal > 0 && wal <= kKeepWalBytes) {
+      sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    }
+  }
+  sqlite3_close_v2(db);
+}
+
+}  // namespace
+
 void Connection::close() {
-  if (db_ != nullptr) sqlite3_close_v2(db_);
+  if (db_ != nullptr) close_connection(db_, ctx_.get());
   db_ = nullptr;
   if (!handle_.empty()) vfs::unregister_key(handle_);
   handle_.clear();

@@ -14,6 +14,10 @@
 //   busy_timeout, defensive mode
 // and checks PRAGMA ehr_status.
 //
+// Closing: the WAL outlives the connections, so that a process that opens,
+// commits one small transaction (an audited lookup) and closes pays one
+// fsync; see kKeepWalBytes.
+//
 // Thread safety: a Connection or Statement is used by one thread at a time.
 
 #ifndef EHR_SQLITE_STORE_H_
@@ -36,6 +40,31 @@
 #include "store_header.h"
 
 namespace ehr::store {
+
+// What the last connection to close does with the WAL (Connection's
+// destructor). A WAL of at most kKeepWalBytes, not empty, stays as it is:
+// no checkpoint and no deletion (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE). Every
+// commit was synced into it (synchronous=FULL), so this loses nothing:
+// until a checkpoint folds it in, the WAL is part of the database's durable
+// state, as after a crash, and the next connection's recovery reads it
+// back. That recovery authenticates and decrypts every frame, which is what
+// bounds kKeepWalBytes. A larger WAL, or an empty one (a connection that
+// wrote nothing), gets SQLite's own close as before: checkpointed and
+// deleted, by the last connection only. The -shm is deleted either way
+// (sqlite_vfs.cc x_shm_unmap). After a WAL anomaly SQLite's own close runs
+// and the shim keeps the evidence (§5.3).
+// The size trades the recovery at every open (about 5 us per 4 KiB frame:
+// read, authenticate, decrypt, checksum) against the checkpoint cycle
+// (about five syncs: the checkpoint's two, then a new WAL's header,
+// directory and first commit). Lookups interleaved with the same lookups of
+// a build without auditing (100k patients; 2 frames per record show, up to
+// 46 per patient find naming thousands of patients), on an idle 2-core VM:
+// audit overhead on record show +20% at 64 KiB and 128 KiB, +23% at 256 KiB,
+// +28% at 512 KiB, +35% at 1 MiB, +30% when every close checkpoints. Under
+// heavy I/O load (other builds; a sync then costs milliseconds), record
+// show at 128 KiB took 5% longer than at 256 KiB, the best there, and at
+// 64 KiB 22% longer.
+inline constexpr std::int64_t kKeepWalBytes = 128 * 1024;
 
 // Maps an SQLite result code to an ErrorCode: BUSY/LOCKED -> kBusy;
 // IOERR_DATA, CORRUPT*, NOTADB -> kCorruption; other IOERR, FULL -> kIoError;

@@ -17,6 +17,9 @@
 
 #include "sqlite_vfs.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <initializer_list>
 #include <cstring>
@@ -193,6 +196,14 @@ struct EhrFile {
   std::string name;  // for log lines
   // MAIN_JOURNAL adjacency state: the previous write on this handle.
   JournalWriteState journal;
+  // MAIN_DB: the lock level SQLite holds through this handle (x_lock,
+  // x_unlock), so x_shm_unmap can put it back after its own attempt.
+  int lock_level = SQLITE_LOCK_NONE;
+  // WAL: opened as an existing file, without SQLITE_OPEN_CREATE (open_wal),
+  // and a WAL header was written since: the next x_sync also fsyncs the
+  // directory.
+  bool opened_existing = false;
+  bool dir_sync_due = false;
 };
 
 constexpr std::size_t kRealOffset = (sizeof(EhrFile) + 15) & ~std::size_t{15};
@@ -268,6 +279,53 @@ int verify_main_header(EhrFile* f) {
   return SQLITE_OK;
 }
 
+// Opens the WAL `name` below the shim. SQLite always asks for
+// SQLITE_OPEN_CREATE, and the unix VFS then fsyncs the directory at the
+// handle's first sync, whether or not the file was new: one more fsync per
+// process now that the WAL outlives the connections (sqlite_store.cc
+// close_connection). An existing WAL is therefore opened without CREATE,
+// and the directory is synced only after this handle writes a WAL header
+// (wal_write, x_sync). That keeps every commit durable:
+//   - SQLite writes the header of a WAL generation, syncs it (wal.c
+//     syncHeader, always on here: no IOCAP_SEQUENTIAL), and only then writes
+//     frames of that generation. So once the header's sync returns, the
+//     directory entry of the WAL is durable: synced by the unix VFS (a handle
+//     opened with CREATE syncs the directory at its first sync, which comes
+//     no later) or by x_sync below.
+//   - A handle that writes no header appends to a generation that already
+//     has frames (wal.c writes a header exactly when mxFrame is 0), so that
+//     generation's header sync, and the directory sync, came first.
+// A WAL file created or renamed into place by anything but SQLite (a copy
+// restored by hand) is outside this argument.
+int open_wal(sqlite3_vfs* lower, sqlite3_filename name, EhrFile* f, int flags, int* out_flags) {
+  int exists = 0;
+  if ((flags & SQLITE_OPEN_CREATE) != 0 &&
+      lower->xAccess(lower, name, SQLITE_ACCESS_EXISTS, &exists) == SQLITE_OK && exists) {
+    int rc = lower->xOpen(lower, name, f->real, flags & ~SQLITE_OPEN_CREATE, out_flags);
+    if (rc == SQLITE_OK) {
+      f->opened_existing = true;
+      return SQLITE_OK;
+    }
+    // Gone in between (deleted by an older ehr's close): create it.
+    if (f->real->pMethods != nullptr) f->real->pMethods->xClose(f->real);
+    f->real->pMethods = nullptr;
+  }
+  return lower->xOpen(lower, name, f->real, flags, out_flags);
+}
+
+std::atomic<std::uint64_t> g_wal_directory_syncs{0};
+
+// fsyncs the directory holding `path`; errors are ignored, as the unix VFS
+// ignores them (some systems cannot fsync a directory).
+void sync_directory_of(const std::string& path) {
+  g_wal_directory_syncs.fetch_add(1);
+  std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::fsync(fd);
+  ::close(fd);
+}
+
 int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
            int* out_flags) {
   sqlite3_vfs* lower = lower_of(vfs);
@@ -313,7 +371,8 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flag
     return refuse("temporary files are not allowed (use temp_store=MEMORY)");
   }
 
-  int rc = lower->xOpen(lower, name, f->real, flags, out_flags);
+  int rc = f->kind == Kind::kWal ? open_wal(lower, name, f, flags, out_flags)
+                                 : lower->xOpen(lower, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) {
     destroy(f);
     return rc;
@@ -708,6 +767,7 @@ int wal_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
       if (get_be32(in + 8) != static_cast<std::uint32_t>(kPageSize)) {
         return log_write_refused(f, "wal page size must be 4096", amt, off);
       }
+      if (f->opened_existing) f->dir_sync_due = true;  // see open_wal
       return real_write(f, in, amt, off);
     case WalWrite::kFrameHeader: {
       std::uint8_t hdr[kWalFrameHeaderSize];
@@ -816,7 +876,12 @@ int x_truncate(sqlite3_file* file, sqlite3_int64 size) {
 
 int x_sync(sqlite3_file* file, int flags) {
   EhrFile* f = ehr(file);
-  return f->real->pMethods->xSync(f->real, flags);
+  int rc = f->real->pMethods->xSync(f->real, flags);
+  if (rc == SQLITE_OK && f->dir_sync_due) {
+    sync_directory_of(f->name);
+    f->dir_sync_due = false;
+  }
+  return rc;
 }
 
 int x_file_size(sqlite3_file* file, sqlite3_int64* size) {
@@ -831,12 +896,16 @@ int x_file_size(sqlite3_file* file, sqlite3_int64* size) {
 
 int x_lock(sqlite3_file* file, int level) {
   EhrFile* f = ehr(file);
-  return f->real->pMethods->xLock(f->real, level);
+  int rc = f->real->pMethods->xLock(f->real, level);
+  if (rc == SQLITE_OK) f->lock_level = std::max(f->lock_level, level);  // never lowers a lock
+  return rc;
 }
 
 int x_unlock(sqlite3_file* file, int level) {
   EhrFile* f = ehr(file);
-  return f->real->pMethods->xUnlock(f->real, level);
+  int rc = f->real->pMethods->xUnlock(f->real, level);
+  if (rc == SQLITE_OK) f->lock_level = level;
+  return rc;
 }
 
 int x_check_reserved(sqlite3_file* file, int* out) {
@@ -943,9 +1012,33 @@ void x_shm_barrier(sqlite3_file* file) {
   f->real->pMethods->xShmBarrier(f->real);
 }
 
+// SQLite asks to delete the -shm only after its checkpoint at close
+// (wal.c sqlite3WalClose). ehr skips that checkpoint while the WAL is small
+// (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE; sqlite_store.cc close_connection), and
+// the -shm would then stay on disk for good, with the one unmasked copy of a
+// checksum over frame plaintext (encrypted-store.md 2.3). So the last
+// connection deletes it anyway, under SQLite's own guard: an EXCLUSIVE lock
+// on the db file, which cannot be had while any other connection, in any
+// process, has the database open (a WAL-mode connection holds SHARED from
+// its first read to its close, and maps the -shm only while holding it).
+// The next connection finds no -shm and rebuilds the wal-index from the WAL,
+// as every first connection does anyway (the unix VFS truncates a -shm no
+// process has open). After a WAL anomaly the files stay as they are (§5.3).
 int x_shm_unmap(sqlite3_file* file, int delete_flag) {
   EhrFile* f = ehr(file);
-  return f->real->pMethods->xShmUnmap(f->real, delete_flag);
+  sqlite3_file* real = f->real;
+  if (delete_flag != 0 || f->kind != Kind::kMain || f->ctx->anomaly()) {
+    return real->pMethods->xShmUnmap(real, delete_flag);
+  }
+  if (f->lock_level == SQLITE_LOCK_EXCLUSIVE) return real->pMethods->xShmUnmap(real, 1);
+  if (f->lock_level != SQLITE_LOCK_SHARED) return real->pMethods->xShmUnmap(real, 0);
+  bool sole = real->pMethods->xLock(real, SQLITE_LOCK_EXCLUSIVE) == SQLITE_OK;
+  int rc = real->pMethods->xShmUnmap(real, sole ? 1 : 0);
+  // Back to SHARED, as SQLite believes: this drops the EXCLUSIVE lock taken
+  // here, or the PENDING lock a failed attempt leaves (which would keep
+  // other processes from starting to read until this file is closed).
+  real->pMethods->xUnlock(real, SQLITE_LOCK_SHARED);
+  return rc;
 }
 
 const sqlite3_io_methods kMethods = {
@@ -1029,6 +1122,8 @@ void fill_vfs(sqlite3_vfs* out, const char* name, sqlite3_vfs* lower) {
 }
 
 }  // namespace
+
+std::uint64_t wal_directory_syncs_for_testing() { return g_wal_directory_syncs.load(); }
 
 int register_vfs() {
   static std::once_flag once;

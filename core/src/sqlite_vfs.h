@@ -19,6 +19,15 @@
 //                  log; it is a WAL anomaly (§5.3) only when a later
 //                  transaction chains after it (see damage_is_durable in
 //                  the .cc), so a power loss never raises one.
+//                  An existing WAL is opened without SQLITE_OPEN_CREATE,
+//                  so the unix VFS does not fsync the directory at every
+//                  process's first commit; the shim does it after writing
+//                  a WAL header instead (open_wal in the .cc says why
+//                  that keeps commits durable).
+//   -shm           Passed through; when SQLite closes without deleting it
+//                  (ehr skips the checkpoint at close for a small WAL), the
+//                  last connection deletes it under an EXCLUSIVE lock on
+//                  the db file (x_shm_unmap), unless a WAL anomaly was seen.
 //   MAIN_JOURNAL   A 4096-byte write at o is a page image only if the write
 //                  just before on this handle was 4 bytes at o-4 (its pgno).
 //   SUPER_JOURNAL  Pass-through.
@@ -106,6 +115,10 @@ int register_vfs();
 // SQLite does, and header updates through underlying_main_file, goes
 // through the lower VFS. Instances are never unregistered.
 int register_vfs_over_for_testing(const char* shim_name, const char* lower_vfs_name);
+
+// Test seam: how many times the shim itself has fsynced the directory of a
+// WAL it opened as an existing file (open_wal in the .cc), in this process.
+std::uint64_t wal_directory_syncs_for_testing();
 
 // The key material of one database (one DEK epoch): file_id and the DEK's
 // subkeys, plus the WAL anomaly flag (§5). Shared by all files of one

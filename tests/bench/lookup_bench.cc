@@ -33,13 +33,21 @@
 //    captured: both must return the same resources (compared as parsed JSON),
 //    or the benchmark fails. That run also warms the OS page cache for both.
 //    Then each query runs --repeat times per side, the two sides alternating.
+//    With --baseline-ehr PATH (scripts/bench audit: the build without
+//    auditing), a third side runs the same ehr command with that binary, on
+//    a copy of ehr.db made for the run (ehr-baseline.db, deleted after), in
+//    the same rotation: the audit overhead is then a ratio measured in one
+//    run, under the same machine load, and the baseline, which never writes,
+//    never reads back the WAL the audited side leaves.
 // 3. Prints, per query and side: median, p90 and min wall time, median CPU
 //    time, median and peak RSS, rows returned; the ratio of the medians
-//    (ehr/sqlite3) against the target (3x); the build time and rate; the
-//    database sizes.
+//    (ehr/sqlite3) against the target (3x), and with a baseline the
+//    ehr/baseline ratio against the audit target (+10%); the build time and
+//    rate; the database sizes.
 //
 // Usage: ehr_lookup_bench --ehr PATH [--patients N] [--observations M]
-//          [--runs K] [--repeat R] [--dir DIR] [--sqlite3 PATH] [--build-only]
+//          [--runs K] [--repeat R] [--dir DIR] [--sqlite3 PATH]
+//          [--baseline-ehr PATH] [--build-only]
 // Exits 0 after printing the report (whatever the ratios), 64 on a usage
 // error, 1 when building or a run fails (or the two sides disagree).
 
@@ -94,6 +102,7 @@ constexpr std::uint64_t kSeed = 20240617;
 constexpr std::uint64_t kPickSeed = 7;
 constexpr std::size_t kBatchResources = 5000;
 constexpr double kTargetRatio = 3.0;
+constexpr double kAuditTarget = 0.10;  // audited / baseline - 1
 constexpr const char* kUser = "bench";
 constexpr const char* kMrnSystem = "urn:ehr:mrn";
 
@@ -530,12 +539,14 @@ struct Options {
   std::string dir = "build/bench";
   std::string ehr;
   std::string sqlite3 = "sqlite3";
+  std::string baseline_ehr;  // optional third side
   bool build_only = false;
 };
 
 struct Dataset {
   std::string dir;
   std::string ehr_db, key_file, plain_db;
+  std::string base_db;  // the baseline side's copy of ehr_db (--baseline-ehr)
   std::map<std::string, std::string> manifest;  // as written after the build
 };
 
@@ -673,7 +684,7 @@ std::map<std::string, std::string> build(const Options& o, const std::string& tm
   team.reset();  // finalized before the session closes its connection
   auto t_close = Clock::now();
   exec(plain.handle(), "PRAGMA wal_checkpoint(TRUNCATE)");
-  session.reset();  // closes the store (checkpoints its WAL)
+  session.reset();  // closes the store (a WAL that large is checkpointed and emptied)
   double close_s = since(t_close);
   double total_s = since(t_all);
 
@@ -982,7 +993,7 @@ std::string sql_quote(const std::string& s) {
 }
 
 struct Commands {
-  std::vector<std::string> ehr, plain;
+  std::vector<std::string> ehr, plain, base;  // base: empty without --baseline-ehr
 };
 
 Commands commands_for(Query q, const Pick& p, const Options& o, const Dataset& d) {
@@ -1000,6 +1011,11 @@ Commands commands_for(Query q, const Pick& p, const Options& o, const Dataset& d
           " AND family < " + sql_quote(range_end(p.prefix)) + " ORDER BY family, given, id;";
   }
   c.plain = {o.sqlite3, d.plain_db, sql};
+  if (!o.baseline_ehr.empty()) {
+    c.base = c.ehr;
+    c.base[0] = o.baseline_ehr;
+    c.base[2] = d.base_db;
+  }
   return c;
 }
 
@@ -1069,9 +1085,38 @@ std::string version_of(Spawner& spawner, const std::vector<std::string>& argv,
   return v;
 }
 
+// Checkpoints the ehr database and empties its WAL, as a build leaves it.
+// A lookup process keeps the WAL at close (sqlite_store.h, kKeepWalBytes),
+// so without this a run would start from whatever WAL the previous run left,
+// and a build without auditing (scripts/bench audit's baseline), which never
+// writes, would read that WAL back at every open.
+void empty_ehr_wal(const Dataset& d) {
+  std::string text = slurp(d.key_file);
+  std::vector<std::uint8_t> key;
+  auto hex = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+  for (std::size_t i = 0; i + 1 < text.size() && text[i] != '\n'; i += 2) {
+    key.push_back(static_cast<std::uint8_t>(hex(text[i]) * 16 + hex(text[i + 1])));
+  }
+  Result<Secret> secret = Secret::key_file(key);
+  if (!secret.ok()) throw std::runtime_error(d.key_file + ": " + secret.error().message());
+  OpenOptions open;
+  open.user = kUser;
+  Result<Store> store = Store::open(d.ehr_db, *secret, open);
+  if (!store.ok()) throw std::runtime_error(d.ehr_db + ": " + store.error().message());
+  Status s = StoreInternal::connection(*store).exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  if (!s.ok()) throw std::runtime_error(d.ehr_db + ": " + s.error().message());
+}
+
 int run_benchmark(const Options& o) {
   Dataset d = prepare_dataset(o);
   if (o.build_only) return 0;
+  empty_ehr_wal(d);
+  const bool with_base = !o.baseline_ehr.empty();
+  if (with_base) {
+    d.base_db = d.dir + "/ehr-baseline.db";
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(d.base_db + suffix);
+    fs::copy_file(d.ehr_db, d.base_db);
+  }
   // Write back what is dirty (after a build: gigabytes) now, so that the
   // kernel's writeback does not stall the fsyncs of the measured runs.
   auto t_sync = Clock::now();
@@ -1104,26 +1149,35 @@ int run_benchmark(const Options& o) {
                                  std::to_string(ehr_rows.size()) + " resources, sqlite3 " +
                                  std::to_string(plain_rows.size()) + ", or different ones");
       }
+      if (with_base) {
+        ProcRun e = spawner.run(c.base, out_path, err_path);
+        if (e.status != 0) throw std::runtime_error(describe_failure(c.base, e, err_path));
+        if (ehr_resources(slurp(out_path)) != ehr_rows) {
+          throw std::runtime_error(std::string(query_name(q)) + " for patient " + p.id +
+                                   ": the baseline returned other resources than ehr");
+        }
+      }
       rows[q].push_back(ehr_rows.size());
     }
   }
 
   progress("timing " + std::to_string(picks.size()) + " patients x " + std::to_string(o.repeat) +
            " runs per query and side");
-  std::map<Query, Samples> ehr_s, plain_s;
+  std::map<Query, Samples> ehr_s, plain_s, base_s;
+  const int sides = with_base ? 3 : 2;
   int n = 0;
   for (int rep = 0; rep < o.repeat; ++rep) {
     for (const Pick& p : picks) {
       for (Query q : kQueries) {
         Commands c = commands_for(q, p, o, d);
-        // Alternate which side goes first.
-        bool ehr_first = (n++ % 2) == 0;
-        for (int k = 0; k < 2; ++k) {
-          bool is_ehr = (k == 0) == ehr_first;
-          const std::vector<std::string>& argv = is_ehr ? c.ehr : c.plain;
+        // Rotate which side goes first.
+        int first = n++ % sides;
+        for (int k = 0; k < sides; ++k) {
+          int side = (first + k) % sides;  // 0 ehr, 1 sqlite3, 2 baseline
+          const std::vector<std::string>& argv = side == 0 ? c.ehr : side == 1 ? c.plain : c.base;
           ProcRun r = spawner.run(argv, "/dev/null", err_path);
           if (r.status != 0) throw std::runtime_error(describe_failure(argv, r, err_path));
-          Samples& s = (is_ehr ? ehr_s : plain_s)[q];
+          Samples& s = (side == 0 ? ehr_s : side == 1 ? plain_s : base_s)[q];
           s.wall_ms.push_back(r.wall_s * 1000);
           s.cpu_ms.push_back(r.cpu_s * 1000);
           s.peak_mib.push_back(r.peak_mib);
@@ -1133,6 +1187,9 @@ int run_benchmark(const Options& o) {
   }
   fs::remove(out_path);
   fs::remove(err_path);
+  if (with_base) {
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(d.base_db + suffix);
+  }
 
   // The report.
   const auto& m = d.manifest;
@@ -1141,6 +1198,10 @@ int run_benchmark(const Options& o) {
               m.at("patients").c_str(), m.at("observations").c_str(), picks.size(), o.repeat);
   std::printf("ehr: %s (%s); sqlite3 shell: %s; page size %s (both)\n", o.ehr.c_str(),
               ehr_version.c_str(), sqlite_version.c_str(), m.at("page_size").c_str());
+  if (with_base) {
+    std::printf("baseline: %s (%s), on a copy of ehr.db\n", o.baseline_ehr.c_str(),
+                version_of(spawner, {o.baseline_ehr, "--version"}, d.dir).c_str());
+  }
   double build_s = std::stod(m.at("build_seconds"));
   double resources = std::stod(m.at("patients")) + std::stod(m.at("observations"));
   std::printf("build: %s s (%.0f resources/s; ehr create_resources %s s = %.0f/s, plain inserts "
@@ -1170,11 +1231,14 @@ int run_benchmark(const Options& o) {
   bool all_met = true;
   for (Query q : kQueries) {
     std::vector<double> row_counts(rows[q].begin(), rows[q].end());
-    for (int k = 0; k < 2; ++k) {
-      const Samples& s = (k == 0 ? ehr_s : plain_s)[q];
+    for (int k = 0; k < sides; ++k) {
+      const Samples& s = (k == 0 ? ehr_s : k == 1 ? plain_s : base_s)[q];
       std::printf("%-13s %-8s %5zu %10.2f %10.2f %10.2f %10.2f %12.1f %12.1f %10.1f\n",
-                  query_name(q), k == 0 ? "ehr" : "sqlite3", s.wall_ms.size(), median(s.wall_ms),
-                  quantile(s.wall_ms, 0.9),
+                  query_name(q),
+                  k == 0   ? "ehr"
+                  : k == 1 ? "sqlite3"
+                           : "baseline",
+                  s.wall_ms.size(), median(s.wall_ms), quantile(s.wall_ms, 0.9),
                   *std::min_element(s.wall_ms.begin(), s.wall_ms.end()), median(s.cpu_ms),
                   median(s.peak_mib), *std::max_element(s.peak_mib.begin(), s.peak_mib.end()),
                   median(row_counts));
@@ -1192,6 +1256,18 @@ int run_benchmark(const Options& o) {
     std::printf("%-13s ehr/sqlite3: median %.2fx (target <= %.1fx: %s), p90 %.2fx, peak RSS %.2fx\n",
                 query_name(q), ratio, kTargetRatio, met ? "met" : "MISSED", p90_ratio, mem_ratio);
   }
+  if (with_base) {
+    for (Query q : kQueries) {
+      double a = median(ehr_s[q].wall_ms), b = median(base_s[q].wall_ms);
+      double over = a / b - 1;
+      std::printf(
+          "%-13s ehr/baseline: median %.2f ms against %.2f ms: overhead %+.1f%% (target < "
+          "%.0f%%: %s), p90 %+.1f%%\n",
+          query_name(q), a, b, over * 100, kAuditTarget * 100,
+          over < kAuditTarget ? "met" : "MISSED",
+          (quantile(ehr_s[q].wall_ms, 0.9) / quantile(base_s[q].wall_ms, 0.9) - 1) * 100);
+    }
+  }
   std::printf("\ntarget %s\n", all_met ? "met" : "missed");
   return 0;
 }
@@ -1200,7 +1276,8 @@ int run_benchmark(const Options& o) {
 
 constexpr const char* kUsage =
     "usage: ehr_lookup_bench --ehr PATH [--patients N] [--observations M] [--runs K]\n"
-    "                        [--repeat R] [--dir DIR] [--sqlite3 PATH] [--build-only]\n";
+    "                        [--repeat R] [--dir DIR] [--sqlite3 PATH] [--baseline-ehr PATH]\n"
+    "                        [--build-only]\n";
 
 std::optional<Options> parse_options(int argc, char** argv) {
   Options o;
@@ -1243,6 +1320,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
       o.ehr = v;
     } else if (arg == "--sqlite3") {
       o.sqlite3 = v;
+    } else if (arg == "--baseline-ehr") {
+      o.baseline_ehr = v;
     } else {
       return std::nullopt;
     }

@@ -414,6 +414,85 @@ TEST_CASE("a shim instance over a named VFS creates and opens stores like ehrcry
   sqlite3_free(name);
 }
 
+// The WAL outlives the connections (kKeepWalBytes): an audited lookup is a
+// process that commits one small transaction, and it should pay one fsync,
+// not the four that creating, checkpointing and deleting a WAL cost.
+TEST_CASE("the last connection keeps a small WAL as it is and removes the -shm") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  {
+    Store s = create_test_store(path);
+    exec_ok(s, "CREATE TABLE t(x); INSERT INTO t VALUES('in the wal');");
+    CHECK(testing::file_exists(path + "-shm"));
+  }
+  REQUIRE(testing::file_exists(path + "-wal"));
+  const std::uintmax_t wal = std::filesystem::file_size(path + "-wal");
+  CHECK(wal > 32);
+  CHECK(wal <= static_cast<std::uintmax_t>(kKeepWalBytes));
+  CHECK_FALSE(testing::file_exists(path + "-shm"));
+  // Not checkpointed: the db file without its WAL does not have the table.
+  std::string alone = dir.file("alone.ehr");
+  testing::write_bytes(alone, testing::read_bytes(path));
+  {
+    Store a = open_test_store(alone);
+    CHECK(query(a, "SELECT count(*) FROM sqlite_schema WHERE name = 't'") == "0");
+  }
+  // The next connection recovers it from the WAL and appends to it.
+  {
+    Store s = open_test_store(path);
+    CHECK(query(s, "SELECT x FROM t") == "in the wal");
+    exec_ok(s, "INSERT INTO t VALUES('appended')");
+  }
+  CHECK(std::filesystem::file_size(path + "-wal") > wal);
+  CHECK_FALSE(testing::file_exists(path + "-shm"));
+  Store s = open_test_store(path);
+  CHECK(query(s, "SELECT group_concat(x, ',') FROM t") == "in the wal,appended");
+  CHECK(query(s, "PRAGMA integrity_check") == "ok");
+}
+
+TEST_CASE("the last connection checkpoints and deletes a WAL over the limit, or an empty one") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  {
+    Store s = create_test_store(path);
+    exec_ok(s,
+            "CREATE TABLE t(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c"
+            " WHERE i<200) INSERT INTO t SELECT printf('%.3000c', 'b') FROM c;");
+    REQUIRE(std::filesystem::file_size(path + "-wal") > static_cast<std::uintmax_t>(kKeepWalBytes));
+  }
+  CHECK_FALSE(testing::file_exists(path + "-wal"));
+  CHECK_FALSE(testing::file_exists(path + "-shm"));
+  // Everything is in the db file itself.
+  std::string alone = dir.file("alone.ehr");
+  testing::write_bytes(alone, testing::read_bytes(path));
+  {
+    Store a = open_test_store(alone);
+    CHECK(query(a, "SELECT count(*) FROM t") == "200");
+    CHECK(query(a, "PRAGMA integrity_check") == "ok");
+  }
+  // A connection that writes nothing leaves no empty WAL behind either.
+  CHECK_FALSE(testing::file_exists(alone + "-wal"));
+  CHECK_FALSE(testing::file_exists(alone + "-shm"));
+}
+
+TEST_CASE("a closing connection leaves the -shm to the connections still open") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store a = create_test_store(path);
+  exec_ok(a, "CREATE TABLE t(x); INSERT INTO t VALUES(1);");
+  {
+    Store b = open_test_store(path);
+    exec_ok(b, "INSERT INTO t VALUES(2)");
+  }
+  CHECK(testing::file_exists(path + "-shm"));
+  exec_ok(a, "INSERT INTO t VALUES(3)");
+  CHECK(query(a, "SELECT sum(x) FROM t") == "6");
+  // A lock left behind by the failed attempt would block this writer.
+  Store c = open_test_store(path);
+  exec_ok(c, "INSERT INTO t VALUES(4)");
+  CHECK(query(a, "SELECT sum(x) FROM t") == "10");
+}
+
 }  // TEST_SUITE
 
 }  // namespace

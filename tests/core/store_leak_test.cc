@@ -129,6 +129,36 @@ TEST_CASE("no canary and no SQLite magic reaches any file through any operation"
   CHECK(scan(dir.path()).empty());
 }
 
+// A closed store keeps a small WAL beside it (kKeepWalBytes): what stays
+// on disk between processes is ciphertext, and no -shm stays at all (it
+// holds the one unmasked checksum over frame plaintext).
+TEST_CASE("the WAL kept beside a closed store holds no plaintext and no -shm stays") {
+  TempDir dir;
+  std::string path = dir.file("kept.ehr");
+  {
+    Store s = create_test_store(path);
+    exec_ok(
+        s,
+        "CREATE TABLE canary_tbl_91b2(canary_col_55d0 TEXT, b BLOB);"
+        "CREATE INDEX ix ON canary_tbl_91b2(canary_col_55d0);"
+        "INSERT INTO canary_tbl_91b2 VALUES('CanaryTextAlpha7f3a', CAST('CanaryBlob_b7c1' AS "
+        "BLOB)),"
+        "('CanaryIndexKey_e4c1', NULL),"
+        "(replace(printf('%.9000c', 'x'), 'xxxxxxxxxxxxxxxxxxx', 'CanaryOverflow_2d9e'), NULL)");
+  }
+  for (int i = 0; i < 3; ++i) {  // later processes append to the same WAL
+    Store s = testing::open_test_store(path);
+    exec_ok(s, "INSERT INTO canary_tbl_91b2 VALUES('CanarySavepoint_77aa', NULL)");
+  }
+  REQUIRE(testing::file_exists(path + "-wal"));
+  CHECK(std::filesystem::file_size(path + "-wal") > 4 * (24 + 4096));
+  CHECK_FALSE(testing::file_exists(path + "-shm"));
+  CHECK(scan(dir.path()).empty());
+  CHECK(file_count(dir.path()) == 2);  // the db and its -wal
+  Store s = testing::open_test_store(path);
+  CHECK(query(s, "SELECT count(*) FROM canary_tbl_91b2") == "6");
+}
+
 TEST_CASE("UTF-16 databases leak nothing in rollback or WAL mode") {
   for (std::string encoding : {"UTF-16le", "UTF-16be"}) {
     for (std::string mode : {"rollback", "WAL"}) {

@@ -133,6 +133,14 @@ new_id=$("$EHR" --passphrase-file new.pw db info --format ndjson | sed 's/.*"fil
 run --recovery --passphrase-file recovery.txt db check
 expect_code 0
 
+# Between commands the WAL stays beside the database (each command's audit
+# entry is appended to it) and the -shm does not; a backup is one file.
+run --passphrase-file new.pw audit show --limit 1
+expect_code 0
+[ -s clinic.db-wal ] || fail "no WAL beside clinic.db after a command"
+[ ! -e clinic.db-shm ] || fail "clinic.db-shm left behind"
+[ ! -e backup.db-wal ] && [ ! -e backup.db-shm ] || fail "a checked backup left a WAL or -shm"
+
 # Nothing on disk is plaintext SQLite, and no secret is on disk in the clear.
 for f in clinic.db* backup.db*; do
   if grep -aq "SQLite format 3" "$f"; then fail "$f contains a plaintext SQLite header"; fi

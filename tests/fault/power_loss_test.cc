@@ -68,6 +68,8 @@ std::vector<std::uint8_t> base_store(const TempDir& dir) {
                      "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<40)"
                      " INSERT INTO t(k, payload) SELECT 0, printf('base %d %.300c', i, 'b') FROM c;"
                      "INSERT INTO ledger VALUES(0, 40);");
+    // Into the db file itself: the WAL stays beside a closed store.
+    testing::exec_ok(s, "PRAGMA wal_checkpoint(TRUNCATE)");
   }
   std::vector<std::uint8_t> bytes = testing::read_bytes(path);
   std::filesystem::remove(path);
@@ -105,6 +107,18 @@ bool insert_txn(store::Connection& c, std::int64_t k, int rows, int len) {
   return true;
 }
 
+// Transaction k (3) rewrites every row of k = 1 in place: all or nothing.
+bool update_txn(store::Connection& c, std::int64_t k) {
+  if (c.exec("BEGIN IMMEDIATE; UPDATE t SET payload = 'upd' || payload WHERE k = 1;"
+             "INSERT INTO ledger VALUES(" +
+             std::to_string(k) + ", 0); COMMIT")
+          .ok()) {
+    return true;
+  }
+  (void)c.exec("ROLLBACK");
+  return false;
+}
+
 // The workload: small and overflow transactions, an in-place update of
 // earlier rows, checkpoints (passive and truncating: a new WAL generation),
 // a rolled-back transaction that spilled frames (stale frames of the
@@ -127,13 +141,9 @@ Acked run_workload(store::Connection& c) {
   txn(3, 100);
   txn(2, 9000);  // overflow pages
   if (!a.stopped) {
-    // k+1 rewrites every row of k = 1 in place: all or nothing.
-    std::string k = std::to_string(a.k + 1);
-    if (c.exec("BEGIN IMMEDIATE; UPDATE t SET payload = 'upd' || payload WHERE k = 1;"
-               "INSERT INTO ledger VALUES(" + k + ", 0); COMMIT").ok()) {
+    if (update_txn(c, a.k + 1)) {
       ++a.k;
     } else {
-      (void)c.exec("ROLLBACK");
       a.stopped = true;
     }
   }
@@ -276,6 +286,101 @@ TEST_CASE("a power loss at any sync keeps every acknowledged commit and nothing 
   }
   MESSAGE("power loss: ", iterations, " crashes over ", total_syncs, " syncs; ", cut_txns,
           " times the unacknowledged transaction survived");
+}
+
+// Sessions as ehr runs them, one process each: open, one transaction,
+// close. A close keeps a WAL of at most kKeepWalBytes as it is (no
+// checkpoint), so each session appends to the WAL the last one left; one
+// session writes more than that, so its close checkpoints and deletes the
+// WAL and the next one starts a new WAL. `wal_sizes` gets the
+// WAL's size after each session that ran to its end.
+Acked run_sessions(const std::string& path, std::vector<std::uintmax_t>* wal_sizes) {
+  Acked a;
+  // Rows and payload length of each session's transaction; 0 rows: the
+  // in-place update of k = 1 (it must be k = 3).
+  const std::vector<std::pair<int, int>> sessions = {{3, 100},    {2, 9000}, {0, 0},   {1, 50},
+                                                     {100, 3000}, {1, 20},   {4, 700}, {1, 30}};
+  for (const auto& [rows, len] : sessions) {
+    {
+      Result<store::Connection> c = store::open_store_for_testing(
+          path, Secret::passphrase(testing::kAlicePass), {}, FaultVfs::kShimName);
+      if (!c.ok()) {
+        a.stopped = true;
+        break;
+      }
+      bool ok = rows == 0 ? update_txn(*c, a.k + 1) : insert_txn(*c, a.k + 1, rows, len);
+      if (!ok) {
+        a.stopped = true;
+        break;
+      }
+      ++a.k;
+    }
+    if (wal_sizes != nullptr) {
+      wal_sizes->push_back(
+          testing::file_exists(path + "-wal") ? std::filesystem::file_size(path + "-wal") : 0);
+    }
+  }
+  return a;
+}
+
+TEST_CASE(
+    "a power loss across sessions that keep the WAL between them loses no acknowledged commit") {
+  FaultVfs& fv = FaultVfs::get();
+  TempDir dir;
+  const std::vector<std::uint8_t> base = base_store(dir);
+  const std::string path = dir.file("sessions.ehr");
+  auto fresh = [&] {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+      std::filesystem::remove(path + suffix);
+    }
+    testing::write_bytes(path, base);
+  };
+
+  fresh();
+  fv.reset_pass_through();
+  std::vector<std::uintmax_t> wal_sizes;
+  Acked all = run_sessions(path, &wal_sizes);
+  const std::uint64_t total_syncs = fv.syncs();
+  REQUIRE_FALSE(all.stopped);
+  REQUIRE(wal_sizes.size() == 8);
+  // The WAL grows across the first four sessions, is checkpointed and
+  // deleted by the fifth's close, and grows again.
+  for (std::size_t i = 1; i < 4; ++i) CHECK(wal_sizes[i] > wal_sizes[i - 1]);
+  CHECK(wal_sizes[3] <= static_cast<std::uintmax_t>(store::kKeepWalBytes));
+  CHECK(wal_sizes[4] == 0);
+  for (std::size_t i = 5; i < 8; ++i) CHECK(wal_sizes[i] > 0);
+  CHECK_FALSE(testing::file_exists(path + "-shm"));
+  CHECK_FALSE(fv.lower_saw(kCanary));
+  check_after_crash(path, all);
+
+  int iterations = 0;
+  for (int seed = 1; seed <= seeds(); ++seed) {
+    for (std::uint64_t k = 1; k <= total_syncs; ++k) {
+      CAPTURE(seed);
+      CAPTURE(k);
+      fresh();
+      PowerLoss p{k, static_cast<std::uint32_t>(seed * 104729 + k), {}};
+      if (seed % 2 == 0) {
+        auto rng = std::make_shared<std::mt19937>(p.seed);
+        p.fate = [rng](const testing::PendingWrite&) {
+          std::uint32_t r = (*rng)() % 100;
+          return r < 90   ? Fate::kApply
+                 : r < 94 ? Fate::kLose
+                 : r < 97 ? Fate::kTear
+                          : Fate::kGarbage;
+        };
+      }
+      fv.reset(p);
+      Acked a = run_sessions(path, nullptr);
+      REQUIRE(fv.open_files() == 0);
+      CHECK(fv.crashed());
+      CHECK(a.stopped);
+      CHECK_FALSE(fv.lower_saw(kCanary));
+      check_after_crash(path, a);
+      ++iterations;
+    }
+  }
+  MESSAGE("power loss across sessions: ", iterations, " crashes over ", total_syncs, " syncs");
 }
 
 TEST_CASE("a power loss inside a key-slot change leaves the old or the new secrets, never neither") {
