@@ -216,6 +216,12 @@ void check_after_crash(const std::string& path, const Acked& a) {
   if (!bob.ok()) CHECK(bob.error().code() == ErrorCode::kAuthFailed);
 }
 
+// Puts the store at `path` back to `base`, with no WAL, -shm or journal beside it.
+void restore_base(const std::string& path, const std::vector<std::uint8_t>& base) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + suffix);
+  testing::write_bytes(path, base);
+}
+
 TEST_SUITE("fault") {
 
 TEST_CASE("a power loss at any sync keeps every acknowledged commit and nothing partial") {
@@ -223,12 +229,7 @@ TEST_CASE("a power loss at any sync keeps every acknowledged commit and nothing 
   TempDir dir;
   const std::vector<std::uint8_t> base = base_store(dir);
   const std::string path = dir.file("pl.ehr");
-  auto fresh = [&] {
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-      std::filesystem::remove(path + suffix);
-    }
-    testing::write_bytes(path, base);
-  };
+  auto fresh = [&] { restore_base(path, base); };
 
   // Dry run: how many syncs the workload makes.
   fresh();
@@ -329,12 +330,7 @@ TEST_CASE(
   TempDir dir;
   const std::vector<std::uint8_t> base = base_store(dir);
   const std::string path = dir.file("sessions.ehr");
-  auto fresh = [&] {
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-      std::filesystem::remove(path + suffix);
-    }
-    testing::write_bytes(path, base);
-  };
+  auto fresh = [&] { restore_base(path, base); };
 
   fresh();
   fv.reset_pass_through();
