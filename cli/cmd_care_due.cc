@@ -24,22 +24,24 @@ Json str(const std::string& s) { return s.empty() ? Json::null() : Json::string(
 int run_care_due(Context& ctx, const Options& o) {
   auto rules = load_care_rules(ctx);
   if (!rules.ok()) return ctx.fail(rules.error());
-  auto selected = rules->select(o.rules);
-  if (!selected.ok()) return ctx.fail(selected.error());
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   auto as_of = as_of_date(o.as_of, *session);
   if (!as_of.ok()) return ctx.fail(as_of.error());
+  auto selected = rules->select_on(o.rules, *as_of);
+  if (!selected.ok()) return ctx.fail(selected.error());
+  for (const auto& note : selected->not_in_effect) ctx.info("not evaluated: " + note);
   CareDueQuery q;
   q.as_of = *as_of;
-  q.rules = *selected;
+  q.rules = selected->rules;
   q.include_satisfied = o.all;
   for (const auto& key : o.patients) {
     auto p = find_patient(*session, key, ctx.config().get("mrn_system"));
     if (!p.ok()) return ctx.fail(p.error());
     q.patients.push_back(p->id);
   }
-  auto results = care_due(*session, q);
+  Result<std::vector<CareResult>> results = std::vector<CareResult>{};
+  if (!q.rules.empty()) results = care_due(*session, q);
   if (!results.ok()) return ctx.fail(results.error());
   Json rows = Json::array();
   bool findings = false;
@@ -79,7 +81,9 @@ void setup_care_due(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       "status: due (nothing qualifying on record), overdue (the last qualifying record is\n"
       "outside the look-back window), consider (an age band where screening is offered\n"
       "selectively). last and last_date name the last qualifying record; due_since is the\n"
-      "first day it no longer covered. Deceased and inactive patients are skipped. Exit 3\n"
+      "first day it no longer covered. Each rule is evaluated with its version in effect on\n"
+      "the as-of date (R@VERSION: that version, whatever its date); a rule with no version\n"
+      "in effect yet is left out, with a note. Deceased and inactive patients are skipped. Exit 3\n"
       "when anyone is listed (so cron can branch), 0 when nobody is due.\n"
       "`ehr care rules` lists the rules, their sources and versions.\n\n"
       "Examples:\n"

@@ -706,4 +706,45 @@ Result<std::vector<const CareRule*>> CareRules::select(const std::vector<std::st
   return out;
 }
 
+Result<CareRules::Selection> CareRules::select_on(const std::vector<std::string>& names,
+                                                  const CivilDate& as_of) const {
+  std::vector<std::string> wanted = names;
+  if (wanted.empty()) {
+    std::set<std::string> ids;
+    for (const auto& r : rules) ids.insert(r.id);
+    wanted.assign(ids.begin(), ids.end());
+  }
+  const std::string day = format_civil_date(as_of);  // YYYY-MM-DD: compares as text
+  Selection out;
+  auto keep = [&out](const CareRule* r) {
+    if (std::find(out.rules.begin(), out.rules.end(), r) == out.rules.end()) out.rules.push_back(r);
+  };
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    auto named = select({wanted[i]});  // checks the name, resolves "id@version"
+    if (!named.ok()) return named.error();
+    if (wanted[i].find('@') != std::string::npos) {
+      keep(named->front());
+      continue;
+    }
+    const std::string& id = wanted[i];
+    const CareRule* best = nullptr;
+    for (const auto& r : rules) {
+      if (r.id != id || r.effective > day) continue;
+      if (best == nullptr || (r.is_default && !best->is_default) ||
+          (r.is_default == best->is_default && r.effective > best->effective))
+        best = &r;
+    }
+    if (best == nullptr) {
+      for (const auto& r : rules)
+        if (r.id == id && r.is_default)
+          out.not_in_effect.push_back(
+              fmt::format("{}: no version in effect on {} ({} is effective from {})", id, day,
+                          r.version, r.effective));
+      continue;
+    }
+    keep(best);
+  }
+  return out;
+}
+
 }  // namespace ehr

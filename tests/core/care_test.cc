@@ -147,6 +147,49 @@ TEST_CASE("the shipped rules load, each with its source, version and effective d
   CHECK(r.labs.rows.size() == 11);
 }
 
+TEST_CASE("a due list evaluates each rule with the version in effect on its as-of date") {
+  struct Case {
+    const char* as_of;
+    std::vector<std::string> names;
+    std::vector<std::string> chosen;
+    std::vector<std::string> notes;
+  };
+  const std::vector<Case> cases = {
+      // Every rule in effect: the defaults.
+      {"2026-06-01", {}, {"blood-pressure-screening@2021", "breast-cancer-screening@2024",
+                          "colorectal-cancer-screening@2021", "hba1c-monitoring@2025",
+                          "influenza-vaccine@2025-26", "pneumococcal-vaccine@2022"}, {}},
+      // The 2024 breast rule takes effect on 2024-04-30: the day before, 2016 applies.
+      {"2024-04-29", {"breast-cancer-screening"}, {"breast-cancer-screening@2016"}, {}},
+      {"2024-04-30", {"breast-cancer-screening"}, {"breast-cancer-screening@2024"}, {}},
+      // A version named is evaluated as named, whatever its date.
+      {"2020-05-01", {"breast-cancer-screening@2024"}, {"breast-cancer-screening@2024"}, {}},
+      // Before a rule's first version: left out, with a note.
+      {"2025-07-31", {"influenza-vaccine", "colorectal-cancer-screening"}, {"colorectal-cancer-screening@2021"},
+       {"influenza-vaccine: no version in effect on 2025-07-31 (2025-26 is effective from 2025-08-01)"}},
+      {"2025-08-01", {"influenza-vaccine"}, {"influenza-vaccine@2025-26"}, {}},
+      {"2016-01-11", {}, {},
+       {"blood-pressure-screening: no version in effect on 2016-01-11 (2021 is effective from 2021-04-27)",
+        "breast-cancer-screening: no version in effect on 2016-01-11 (2024 is effective from 2024-04-30)",
+        "colorectal-cancer-screening: no version in effect on 2016-01-11 (2021 is effective from 2021-05-18)",
+        "hba1c-monitoring: no version in effect on 2016-01-11 (2025 is effective from 2025-01-01)",
+        "influenza-vaccine: no version in effect on 2016-01-11 (2025-26 is effective from 2025-08-01)",
+        "pneumococcal-vaccine: no version in effect on 2016-01-11 (2022 is effective from 2022-01-28)"}},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.as_of);
+    auto sel = shipped().select_on(c.names, d(c.as_of));
+    REQUIRE(sel.ok());
+    std::vector<std::string> chosen;
+    for (const auto* r : sel->rules) chosen.push_back(r->name());
+    CHECK(chosen == c.chosen);
+    CHECK(sel->not_in_effect == c.notes);
+  }
+  auto unknown = shipped().select_on({"mammogram"}, d("2026-06-01"));
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().message().rfind("unknown care rule mammogram (known: ", 0) == 0);
+}
+
 TEST_CASE("rule files are checked: unknown keys, bad values, two defaults, none") {
   const std::string base =
       "schema: ehr-care-rule\nid: x\nversion: \"1\"\ntitle: X\nsource: S\neffective: 2026-01-01\n"

@@ -117,9 +117,10 @@ $C  Gamma, Cy  42   blood-pressure-screening  2021     due"
 
 # Breast screening of Cy, born 29 February: 40 on 1 March 2024, not 28 February;
 # under the 2016 rule 40-49 is an individual decision.
-run care due --as-of 2024-02-28 --patient C3 --rule breast-cancer-screening --format csv
+# The 2024 rule is named: on these days the 2016 rule was the one in effect.
+run care due --as-of 2024-02-28 --patient C3 --rule breast-cancer-screening@2024 --format csv
 expect_code 0
-run care due --as-of 2024-03-01 --patient C3 --rule breast-cancer-screening --format csv
+run care due --as-of 2024-03-01 --patient C3 --rule breast-cancer-screening@2024 --format csv
 expect_code 3
 expect_out "patient,name,age,rule,version,status,due_since,last_date,last
 $C,\"Gamma, Cy\",40,breast-cancer-screening,2024,due,,,"
@@ -127,6 +128,20 @@ run care due --as-of 2024-03-01 --patient C3 --rule breast-cancer-screening@2016
 expect_code 3
 expect_out "patient,name,age,rule,version,status,due_since,last_date,last
 $C,\"Gamma, Cy\",40,breast-cancer-screening,2016,consider,,,"
+# Unnamed, a rule's version is the one in effect on the as-of date (2024 from
+# 2024-04-30); a rule with none in effect yet is left out with a note.
+run care due --as-of 2024-03-01 --patient C3 --rule breast-cancer-screening --format csv
+expect_code 3
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last
+$C,\"Gamma, Cy\",40,breast-cancer-screening,2016,consider,,,"
+run care due --as-of 2024-04-30 --patient C3 --rule breast-cancer-screening --format csv
+expect_code 3
+expect_out_contains ",breast-cancer-screening,2024,due,"
+run care due --as-of 2025-07-31 --patient C3 --rule influenza-vaccine --format csv
+expect_code 0
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last"
+expect_err "ehr: not evaluated: influenza-vaccine: no version in effect on 2025-07-31 (2025-26 is effective from 2025-08-01)
+ehr: nobody is due on 2025-07-31"
 # --all lists the satisfied results too.
 run care due --as-of 2026-06-01 --patient C1 --all --format csv
 expect_code 3

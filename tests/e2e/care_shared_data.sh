@@ -66,7 +66,12 @@ DWAIN=$(id_of McGlynn); FANNIE=$(id_of Waelchi)
 #  Up to date or outside every rule: Brekke (15), Adams (51: colonoscopy 2019, flu and BP
 #      2020), Leuschke (17), Waelchi (3 days old), Herman (64: colonoscopy 2015, flu
 #      and BP 2019-08-26; pneumococcal from 65)
-run care due --as-of 2020-05-01 --format csv
+# The records end in 2020, before the shipped versions took effect (the 2016 breast rule
+# would be the one in effect): every shipped default is named, so it is evaluated as of then.
+ALL="--rule blood-pressure-screening@2021 --rule breast-cancer-screening@2024 --rule colorectal-cancer-screening@2021
+  --rule hba1c-monitoring@2025 --rule influenza-vaccine@2025-26 --rule pneumococcal-vaccine@2022"
+# shellcheck disable=SC2086
+run care due --as-of 2020-05-01 $ALL --format csv
 expect_code 3
 rows=$(printf '%s\n' "$OUT" | tail -n +2 | cut -d, -f1,4-10 | sed 's/,[^,]*$//')
 expected="$CATHERYN,1,influenza-vaccine,2025-26,due,2019-09-20,2019-08-23
@@ -85,7 +90,7 @@ $ALETA,49,influenza-vaccine,2025-26,overdue,2019-08-01,2019-04-29"
 [ "$(printf '%s\n' "$OUT" | tail -n +2 | cut -d, -f1 | sort -u | wc -l)" = 7 ] || fail "not 7 patients"
 
 # One year on, Herman turns 65 (pneumococcal due) and Aleta's last-season flu stays overdue.
-run care due --as-of 2021-06-06 --rule pneumococcal-vaccine --format csv
+run care due --as-of 2021-06-06 --rule pneumococcal-vaccine@2022 --format csv
 expect_code 3
 expect_out_contains ",pneumococcal-vaccine,2022,due,"
 [ "$(printf '%s\n' "$OUT" | tail -n +2 | wc -l)" = 1 ] || fail "pneumococcal: not one row: $OUT"

@@ -194,6 +194,21 @@ struct CareRules {
   // every default rule when `names` is empty. Errors: kInvalidArgument
   // "unknown care rule R (known: ...)" / "rule R has no version V (known: ...)".
   Result<std::vector<const CareRule*>> select(const std::vector<std::string>& names) const;
+
+  // The same for a due list evaluated on `as_of`: a rule named without a
+  // version (or every rule, when `names` is empty) is evaluated with the
+  // version in effect on that day: its default version when that is
+  // effective (effective <= as_of), else the latest version that is; a rule
+  // with no version in effect yet is left out and named in `not_in_effect`
+  // ("influenza-vaccine: no version in effect on 2020-05-01 (2025-26 is
+  // effective from 2025-08-01)"); `rules` may then be empty.
+  // "id@version" is evaluated as named, whatever its effective date (a
+  // retrospective review under today's guideline). Errors as select().
+  struct Selection {
+    std::vector<const CareRule*> rules;
+    std::vector<std::string> not_in_effect;
+  };
+  Result<Selection> select_on(const std::vector<std::string>& names, const CivilDate& as_of) const;
 };
 
 // --- due lists ------------------------------------------------------------
