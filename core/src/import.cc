@@ -1331,9 +1331,16 @@ Status Importer::check_allergies(Entry& e, Input& in, const std::string& patient
   if (conflicts.empty()) return {};
   const AllergyConflict& worst = conflicts.front();  // worst first
   refused = o_.strict_allergies && worst.severity != "info";
-  EHR_TRY(write_audit(s_, {refused ? "create" : "care-alert", refused ? "refused" : "ok", patient, "", "",
-                           static_cast<std::int64_t>(conflicts.size()),
-                           fmt::format("{}: allergy conflict {}", e.type, worst.severity)}));
+  AuditRecord entry{refused ? "create" : "care-alert", refused ? "refused" : "ok", patient, "", "",
+                    static_cast<std::int64_t>(conflicts.size()),
+                    fmt::format("{}: allergy conflict {}", e.type, worst.severity)};
+  // A refusal is kept like a denial: written once the transaction ends, so
+  // it stays when --on-error stop rolls the transaction back.
+  if (refused) {
+    s_.record_denial(entry);
+  } else {
+    EHR_TRY(write_audit(s_, entry));
+  }
   std::string message = fmt::format("{}/{}: {} allergy conflict with {}{}", e.type, e.id, worst.severity,
                                     worst.allergy_ref.empty() ? "a recorded allergy" : worst.allergy_ref,
                                     conflicts.size() > 1 ? fmt::format(" (and {} more)", conflicts.size() - 1) : "");

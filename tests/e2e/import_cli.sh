@@ -247,6 +247,16 @@ expect_code 0  # unchanged: nothing new is written, so nothing is checked again
 EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action care-alert --format csv
 expect_code 0
 [ "$(printf '%s\n' "$OUT" | grep -c ",care-alert,")" = 1 ] || fail "no care-alert audit entry: $OUT"
+# The refusal under --on-error stop was rolled back with its import, but its
+# audit entry stays; under --on-error continue the rest goes in (exit 3).
+sed 's/amox-1/amox-2/' amox.ndjson >amox2.ndjson
+cat allergy.ndjson >>amox2.ndjson
+run import --quiet --strict --on-error continue amox2.ndjson
+expect_code 3
+expect_err "ehr: error: amox2.ndjson:1: MedicationRequest/amox-2: high allergy conflict with AllergyIntolerance/pen-1 (--strict refuses it)"
+EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action create --format csv
+expect_code 0
+[ "$(printf '%s\n' "$OUT" | grep -c ",create,refused,")" = 2 ] || fail "not two refused creates audited: $OUT"
 case "$OUT" in *enicillin* | *moxicillin*) fail "drug names in the audit trail: $OUT" ;; esac
 
 # --- the audit trail: one entry per chunk, no file names, no content ----------
