@@ -324,7 +324,7 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "--since deleted/Bundle.001.ndjson (DELETE entries for retracted and purged records).\n"
       "Everything comes from one snapshot. The files appear only when all of them are\n"
       "written (mode 0600); an export that fails or is interrupted leaves nothing, and a\n"
-      "temporary .DIR.tmp-* left by a killed one is removed by the next export to DIR.\n"
+      "temporary .DIR.tmp-* left by a killed one is removed by the next export beside it.\n"
       "Needs the export permission (the service role); each patient exported gets an\n"
       "audit entry, a disclosure when --recipient is given.\n\n"
       "--group FILE exports a cohort: one patient id or MRN a line (blank lines and # comments\n"

@@ -85,6 +85,10 @@ Status write_audit(SessionImpl& s, const AuditRecord& r) {
   (void)r;
   return {};
 #endif
+  if (s.in_snapshot()) {
+    s.hold_audit(r);  // appended when the read transaction ends
+    return {};
+  }
   if (s.in_transaction()) return append_entry(s, r);
   // On its own (a denial after its operation rolled back): the head must
   // not move between reading it and appending.

@@ -185,6 +185,9 @@ class FileSeries {
 
 // The hidden temporary sibling of the output directory, locked while this
 // run holds it and removed unless release() handed it over.
+// The file inside an export's temporary directory until it is renamed into place.
+constexpr const char* kIncompleteMark = ".ehr-export-incomplete";
+
 class TempDir {
  public:
   TempDir() = default;
@@ -210,9 +213,20 @@ class TempDir {
     lock_fd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
       return Error::io_error(fmt::format("cannot lock {}: {}", path_, errno_text(errno)));
+    // The mark that lets a later export to another name in this directory
+    // recognise it as ours if this run is killed (remove_stale).
+    int mark = ::open((path_ + "/" + kIncompleteMark).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (mark < 0) return Error::cant_create(fmt::format("cannot create {}/{}: {}", path_, kIncompleteMark, errno_text(errno)));
+    ::close(mark);
     return {};
   }
   const std::string& path() const { return path_; }
+  // Before the rename: the output is complete, the mark goes.
+  Status unmark() {
+    if (::unlink((path_ + "/" + kIncompleteMark).c_str()) != 0 && errno != ENOENT)
+      return Error::io_error(fmt::format("cannot remove {}/{}: {}", path_, kIncompleteMark, errno_text(errno)));
+    return {};
+  }
   // The directory was renamed into place: keep it (the lock goes with the fd).
   void keep() { kept_ = true; }
 
@@ -222,8 +236,18 @@ class TempDir {
   bool kept_ = false;
 };
 
-// Removes the temporary directories ".NAME.tmp-*" in `parent` that no
-// running export holds locked (left by a killed run).
+// Whether `entry` is named as TempDir names its directories: ".X.tmp-"
+// and mkdtemp's six characters.
+bool temp_dir_name(const std::string& entry) {
+  static constexpr std::string_view kTmp = ".tmp-";
+  if (entry.size() < 1 + 1 + kTmp.size() + 6 || entry[0] != '.') return false;
+  return entry.compare(entry.size() - 6 - kTmp.size(), kTmp.size(), kTmp) == 0;
+}
+
+// Removes the temporary directories in `parent` that no running export
+// holds locked (left by a killed run): those of ".NAME.tmp-*", and any other
+// ".X.tmp-XXXXXX" that carries the mark of an unfinished export (a cron job
+// that names its output by date never exports to the same name twice).
 std::vector<std::string> remove_stale(const std::string& parent, const std::string& name) {
   std::vector<std::string> removed;
   std::string prefix = "." + name + ".tmp-";
@@ -232,8 +256,12 @@ std::vector<std::string> remove_stale(const std::string& parent, const std::stri
   std::vector<std::string> candidates;
   while (dirent* e = ::readdir(d)) {
     std::string entry = e->d_name;
-    if (entry.size() > prefix.size() && entry.compare(0, prefix.size(), prefix) == 0)
-      candidates.push_back(parent + "/" + entry);
+    std::string path = parent + "/" + entry;
+    struct stat mark {};
+    if ((entry.size() > prefix.size() && entry.compare(0, prefix.size(), prefix) == 0) ||
+        (temp_dir_name(entry) && ::lstat((path + "/" + kIncompleteMark).c_str(), &mark) == 0 &&
+         S_ISREG(mark.st_mode)))
+      candidates.push_back(path);
   }
   ::closedir(d);
   std::sort(candidates.begin(), candidates.end());
@@ -420,7 +448,27 @@ class Exporter {
            ProgressSink& progress, ExportReport& report)
       : s_(s), o_(o), w_(std::move(w)), root_(root), progress_(progress), r_(report) {}
 
-  // The body of the run's transaction.
+  // Under the write lock, before the snapshot: transactionTime, an instant
+  // after the last change committed (the clock waited for, if it has not
+  // moved on) and before any later change, which can only start after this.
+  Status pin() {
+    std::string newest;
+    for (const char* sql : {"SELECT last_updated FROM resource ORDER BY seq DESC LIMIT 1",
+                            "SELECT time FROM tombstone ORDER BY seq DESC LIMIT 1"}) {
+      auto rows = s_.rows(sql, {});
+      if (!rows.ok()) return rows.error();
+      if (!rows->empty()) newest = std::max(newest, rows->front()[0]);
+    }
+    std::string t = s_.now();
+    for (int i = 0; i < 50 && t <= newest; ++i) {
+      ::usleep(2000);
+      t = s_.now();
+    }
+    pinned_time_ = t;
+    return {};
+  }
+
+  // The body of the run's read transaction.
   Status run() {
     auto seq = s_.db().query_text("SELECT value FROM counter WHERE name = 'seq'");
     if (!seq.ok()) return seq.error();
@@ -549,8 +597,10 @@ class Exporter {
   // read, so that the next run's since (inclusive) starts where this one
   // ended. Equal to the newest change only within the same millisecond (or
   // a clock set back): then it waits for the clock, a little.
+  // pin()'s instant, unless the run read a change as late (a clock set
+  // back): then the old way, an instant after every change read.
   std::string transaction_time() {
-    std::string t = s_.now();
+    std::string t = pinned_time_;
     for (int i = 0; i < 50 && t <= newest_; ++i) {
       ::usleep(2000);
       t = s_.now();
@@ -830,6 +880,7 @@ class Exporter {
   std::int64_t written_ = 0;
   std::uint64_t polls_ = 0;
   std::string newest_;  // the latest change read
+  std::string pinned_time_;  // pin()'s instant
   std::string filter_type_;     // the type of the rows being read
   bool type_filtered_ = false;  // whether a type filter names it
 };
@@ -959,11 +1010,14 @@ Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, Progr
   TempDir tmp;
   EHR_TRY(tmp.create(parent, name));
   Exporter exporter(s, o, std::move(w), tmp.path(), progress, report);
-  Status st = s.transaction([&]() -> Status { return exporter.run(); });
+  // One read transaction: a consistent snapshot that never blocks writers;
+  // its audit entries are appended right after it, before the rename.
+  Status st = s.snapshot([&]() { return exporter.pin(); }, [&]() -> Status { return exporter.run(); });
   ProgressUpdate done{static_cast<uint64_t>(report.resources + report.deletions), static_cast<uint64_t>(report.bytes), 0};
   progress.finish(done);
   if (!st.ok()) return st.error();
   // Audited; now the output appears whole.
+  EHR_TRY(tmp.unmark());
   if (::rename(tmp.path().c_str(), out.c_str()) != 0) {
     int e = errno;
     if (e == ENOTEMPTY || e == EEXIST || e == ENOTDIR)

@@ -114,6 +114,53 @@ Status SessionImpl::transaction(const std::function<Status()>& body) {
   return s;
 }
 
+Status SessionImpl::snapshot(const std::function<Status()>& pin, const std::function<Status()>& body) {
+  const std::string counter = "SELECT value FROM counter WHERE name = 'seq'";
+  bool pinned = false;
+  for (int attempt = 0; attempt < 100 && !pinned; ++attempt) {
+    std::string seen;
+    Status locked = transaction([&]() -> Status {
+      auto c = db().query_text(counter);
+      if (!c.ok()) return c.error();
+      seen = *c;
+      return pin();
+    });
+    if (!locked.ok()) return locked;
+    EHR_TRY(db().exec("BEGIN DEFERRED"));
+    auto now = db().query_text(counter);  // the read that starts the snapshot
+    pinned = now.ok() && *now == seen;
+    if (!pinned) {
+      (void)db().exec("ROLLBACK");
+      if (!now.ok()) return now.error();
+    }
+  }
+  if (!pinned) return Error::busy("the database changed at every try to take a snapshot; try again later");
+  in_transaction_ = true;
+  in_snapshot_ = true;
+  held_audit_.clear();
+  Status s = body();
+  if (s.ok()) s = db().exec("COMMIT");
+  in_transaction_ = false;
+  in_snapshot_ = false;
+  std::vector<AuditRecord> held = std::move(held_audit_);
+  held_audit_.clear();
+  if (!s.ok()) {
+    for (auto& [sql, st] : cache_) (void)st->reset();
+    (void)db().exec("ROLLBACK");
+    team_cache_.clear();
+  }
+  std::vector<AuditRecord> denials = std::move(pending_denials_);
+  pending_denials_.clear();
+  if (s.ok() && !held.empty()) {
+    s = transaction([&]() -> Status {
+      for (const auto& r : held) EHR_TRY(write_audit(*this, r));
+      return {};
+    });
+  }
+  for (const auto& d : denials) (void)write_audit(*this, d);  // best effort, as record_denial
+  return s;
+}
+
 Result<std::int64_t> SessionImpl::next_seq() {
   if (!in_transaction_) {
     auto st = statement("UPDATE counter SET value = value + 1 WHERE name = 'seq' RETURNING value");

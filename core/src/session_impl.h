@@ -93,6 +93,22 @@ class SessionImpl {
   // Runs `body` in BEGIN IMMEDIATE ... COMMIT; rolls back on failure.
   Status transaction(const std::function<Status()>& body);
 
+  // Runs `body` in one read transaction (BEGIN DEFERRED: one consistent
+  // snapshot that never blocks writers, as an export's). First `pin` runs
+  // under the write lock, when no write is under way (an export takes its
+  // transactionTime there: every later write's time is after it); the
+  // snapshot then starts as the lock is released and is checked to hold
+  // exactly what `pin` saw (the change sequence unchanged), else both are
+  // taken again (a write slipped in between; kBusy after 100 tries). The
+  // audit entries `body` writes are held and appended, with its denials, in
+  // one write transaction right after the snapshot ends; when they cannot
+  // be written the call fails (fail closed) even though `body` succeeded.
+  // REQUIRES: `body` writes nothing but audit entries and denials.
+  Status snapshot(const std::function<Status()>& pin, const std::function<Status()>& body);
+  // True inside snapshot(): write_audit holds its entry (hold_audit).
+  bool in_snapshot() const { return in_snapshot_; }
+  void hold_audit(const AuditRecord& r) { held_audit_.push_back(r); }
+
   // The next change sequence number (counter 'seq'). Inside a transaction the
   // counter is read once, counted here and written back before COMMIT: one
   // row update per transaction, not per version written. A savepoint rolled
@@ -122,6 +138,8 @@ class SessionImpl {
   std::map<std::string, std::pair<std::int64_t, std::string>> grants_;  // patient -> id, expires
   std::set<std::string> emergency_patients_;
   bool in_transaction_ = false;
+  bool in_snapshot_ = false;
+  std::vector<AuditRecord> held_audit_;  // written when the snapshot ends
   std::optional<std::int64_t> seq_;  // the last number given in this transaction
   std::int64_t withheld_ = 0;
   std::vector<AuditRecord> pending_denials_;

@@ -159,6 +159,41 @@ TEST_CASE("transactionTime follows every change read; audit: one entry per patie
   CHECK(f.left() == std::vector<std::string>{"out"});
 }
 
+TEST_CASE("an export reads one snapshot without blocking writers; its audit entries follow it") {
+  Fixture f;
+  f.load(600);
+  NullProgress p;
+  ExportOptions o = f.options("out");
+  bool wrote = false;
+  std::string during;
+  o.cancelled = [&] {
+    if (!wrote) {
+      wrote = true;
+      // Another process's write, mid-export: it commits at once.
+      SessionOptions so;
+      so.user = "alice";
+      auto other = Session::open(f.path, Secret::passphrase("pw"), so);
+      REQUIRE_MESSAGE(other.ok(), (other.ok() ? "" : other.error().message()));
+      auto added = create_resource(*other, *parse_json(R"({"resourceType":"Observation","id":"late",)"
+                                                       R"("status":"final","code":{"text":"weight"},)"
+                                                       R"("subject":{"reference":"Patient/p2"}})"));
+      CHECK_MESSAGE(added.ok(), (added.ok() ? "" : added.error().message()));
+      during = *SessionImpl::of(*other).db().query_text("SELECT value FROM counter WHERE name = 'seq'");
+    }
+    return false;
+  };
+  auto r = export_bulk(f.s, o, p);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  CHECK(wrote);
+  CHECK(r->resources == 602);  // as of the snapshot: not Observation/late
+  CHECK(f.lines("out").find("Observation/late") == std::string::npos);
+  CHECK(r->change_sequence < std::stoll(during));
+  // The entries come after the late write's own, in the chain's order.
+  CHECK(f.query("SELECT group_concat(action || ':' || patients, '|') FROM (SELECT * FROM audit WHERE seq > "
+                "(SELECT max(seq) FROM audit WHERE action = 'create' AND patients = 'p2') ORDER BY seq)") ==
+        "export:p1|export:p2|export:");
+}
+
 TEST_CASE("a cancelled export, or one into a directory that is not empty, leaves nothing") {
   Fixture f;
   f.load(600);

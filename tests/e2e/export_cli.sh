@@ -217,6 +217,19 @@ run export --quiet --out held --type Patient
 expect_code 0
 [ -d .held.tmp-XyZ789 ] || fail "a held temporary directory was removed"
 wait "$HOLDER"
+# A cron job names its output by date, so a killed run's directory never gets
+# the same name again: any unlocked one carrying an unfinished export's mark
+# goes too; a directory of that shape without the mark is not ours and stays.
+mkdir -m 700 .daily-2026-12-05.tmp-QwE456 .notours.tmp-AbC999
+: >.daily-2026-12-05.tmp-QwE456/.ehr-export-incomplete
+echo '{}' >.daily-2026-12-05.tmp-QwE456/Patient.001.ndjson
+run export --out daily-2026-12-06 --type Patient
+expect_code 0
+expect_err_contains "ehr: removed ./.daily-2026-12-05.tmp-QwE456, left by an export that did not finish"
+[ ! -e .daily-2026-12-05.tmp-QwE456 ] || fail "the marked stale directory is still there"
+[ -d .notours.tmp-AbC999 ] || fail "an unmarked directory of another name was removed"
+[ ! -e daily-2026-12-06/.ehr-export-incomplete ] || fail "the finished export kept its mark"
+rmdir .notours.tmp-AbC999
 
 # --- audit: one entry per patient, a disclosure with --recipient ---------------------
 run --recipient "County Health Department" --purpose public-health export --quiet --out county --patient MRN-1

@@ -21,12 +21,13 @@
 // below it).
 //
 // What it guarantees:
-//  - One snapshot: everything is read in one transaction (which holds the
-//    database's write lock for the run, so that no write can commit with a
-//    time at or before transactionTime after the snapshot; writers wait,
-//    up to the busy timeout). transactionTime is the session clock's instant
-//    taken inside it, after every change the run read (so the next run's
-//    `since` set to it neither repeats nor misses a change).
+//  - One snapshot: everything is read in one read transaction, which never
+//    blocks writers. transactionTime is taken just before it, under the
+//    write lock while no write is under way, and the snapshot is checked to
+//    start from exactly that state (SessionImpl::snapshot): every change in
+//    it is before transactionTime and every later one after it, so the next
+//    run's `since` set to it neither repeats nor misses a change. The audit
+//    entries are appended right after the snapshot, before the rename.
 //  - Deterministic: lines hold the stored JSON byte for byte, within each
 //    type in storage order (rid) for a whole database (no types, patients
 //    or group: one pass over the table reads each page once) and in id
@@ -47,8 +48,10 @@
 //    sibling ".NAME.tmp-XXXXXX" (mode 0700) that the run holds locked,
 //    fsynced with their directories, and renamed to out_dir only when all
 //    is written and audited. A failed run removes its temporary directory;
-//    one killed (SIGKILL, power loss) leaves it, and the next export to the
-//    same out_dir removes any such directory that no running export holds.
+//    one killed (SIGKILL, power loss) leaves it, and the next export into
+//    the same parent removes any such directory that no running export
+//    holds: those of out_dir's own name, and those of other names that still
+//    carry the mark (".ehr-export-incomplete") an unfinished run leaves in it.
 //  - Access and audit: the user needs export on every record written (the
 //    built-in policy gives it to the service role); one record denied
 //    fails the run (kAccessDenied, the denial audited), nothing is written.
