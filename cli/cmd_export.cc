@@ -209,7 +209,9 @@ int run_export(Context& ctx, const Options& o) {
   if (!session.ok()) return ctx.fail(session.error());
 
   auto t0 = std::chrono::steady_clock::now();
-  ProgressReporter progress(ctx.io().err, choose_progress_mode(ctx.quiet(), ctx.io().err_tty), "export",
+  // A bar on a terminal; for cron and logs only the one summary line.
+  ProgressReporter progress(ctx.io().err, ctx.io().err_tty && !ctx.quiet() ? ProgressMode::kBar : ProgressMode::kSilent,
+                            "export",
                             "records", [t0] {
                               return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                             });
@@ -225,38 +227,40 @@ int run_export(Context& ctx, const Options& o) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const auto& path : report->removed_stale)
     ctx.info(fmt::format("removed {}, left by an export that did not finish", path));
-  if (!ctx.quiet() && !o.job.empty())
-    ctx.info(report->job_first_run ? fmt::format("job {}: first run, everything up to change {}", o.job,
-                                                 report->change_sequence)
-             : report->change_sequence == report->job_after_sequence
-                 ? fmt::format("job {}: nothing changed since {} (change {})", o.job, report->job_after_time,
-                               report->change_sequence)
-                 : fmt::format("job {}: changes {} to {}, since {}", o.job, report->job_after_sequence + 1,
-                               report->change_sequence, report->job_after_time));
-  if (!ctx.quiet() && eo.group) {
-    std::string line = fmt::format("group {}: {} member{}", o.group == "-" ? "<stdin>" : o.group,
-                                   group(report->group_members), report->group_members == 1 ? "" : "s");
-    if (!o.job.empty() && !report->job_first_run) {
-      if (report->group_added > 0)
-        line += fmt::format(", {} new since the job's last run (exported with {} whole history)",
-                            group(report->group_added), report->group_added == 1 ? "its" : "their");
-      if (report->group_removed > 0)
-        line += fmt::format(", {} no longer in it (exported no more)", group(report->group_removed));
-    }
-    ctx.info(line);
-  }
-  if (eo.encrypt_to != nullptr)
-    ctx.info(fmt::format("sealed to {} (recipient key {}){}", eo.encrypt_to->label, eo.encrypt_to->hex(),
-                         sign_seed ? "; signed with key " + *signing_public_key(*sign_seed) : ""));
   if (!ctx.quiet()) {
+    // One line for cron's mail and the logs: what went where, then the job,
+    // the group and the sealing.
     std::size_t files = report->output.size() + report->deleted.size() + 1;  // and manifest.json
-    ctx.info(fmt::format("exported {} resource{}{} to {}: {} file{} ({:.1f} MB) in {:.1f} s",
-                         group(report->resources), report->resources == 1 ? "" : "s",
-                         report->deletions > 0 ? fmt::format(" and {} deletion{}", group(report->deletions),
-                                                             report->deletions == 1 ? "" : "s")
-                                               : "",
-                         report->out_dir, files, files == 1 ? "" : "s", static_cast<double>(report->bytes) / 1e6,
-                         seconds));
+    std::string line = fmt::format(
+        "exported {} resource{}{} to {}: {} file{} ({:.1f} MB) in {:.1f} s", group(report->resources),
+        report->resources == 1 ? "" : "s",
+        report->deletions > 0
+            ? fmt::format(" and {} deletion{}", group(report->deletions), report->deletions == 1 ? "" : "s")
+            : "",
+        report->out_dir, files, files == 1 ? "" : "s", static_cast<double>(report->bytes) / 1e6, seconds);
+    if (!o.job.empty())
+      line += report->job_first_run ? fmt::format("; job {}: first run, everything up to change {}", o.job,
+                                                  report->change_sequence)
+              : report->change_sequence == report->job_after_sequence
+                  ? fmt::format("; job {}: nothing changed since {} (change {})", o.job, report->job_after_time,
+                                report->change_sequence)
+                  : fmt::format("; job {}: changes {} to {}, since {}", o.job, report->job_after_sequence + 1,
+                                report->change_sequence, report->job_after_time);
+    if (eo.group) {
+      line += fmt::format("; group {}: {} member{}", o.group == "-" ? "<stdin>" : o.group,
+                          group(report->group_members), report->group_members == 1 ? "" : "s");
+      if (!o.job.empty() && !report->job_first_run) {
+        if (report->group_added > 0)
+          line += fmt::format(", {} new since the job's last run (exported with {} whole history)",
+                              group(report->group_added), report->group_added == 1 ? "its" : "their");
+        if (report->group_removed > 0)
+          line += fmt::format(", {} no longer in it (exported no more)", group(report->group_removed));
+      }
+    }
+    if (eo.encrypt_to != nullptr)
+      line += fmt::format("; sealed to {} (recipient key {}){}", eo.encrypt_to->label, eo.encrypt_to->hex(),
+                          sign_seed ? "; signed with key " + *signing_public_key(*sign_seed) : "");
+    ctx.info(line);
   }
   return kExitOk;
 }

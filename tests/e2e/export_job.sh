@@ -32,9 +32,7 @@ run export --job nightly --out run1
 expect_code 0
 ERR=$(mask_times <<<"$ERR")
 SEQ1=$(jq .extension.changeSequence run1/manifest.json)
-expect_err "ehr: export: done, 33 records in T s
-ehr: job nightly: first run, everything up to change $SEQ1
-ehr: exported 33 resources to run1: 4 files (M MB) in T s"
+expect_err "ehr: exported 33 resources to run1: 4 files (M MB) in T s; job nightly: first run, everything up to change $SEQ1"
 [ "$(jq -c '.extension | {job, sinceChangeSequence}' run1/manifest.json)" = '{"job":"nightly","sinceChangeSequence":0}' ] ||
   fail "manifest extension: $(jq -c .extension run1/manifest.json)"
 [ ! -d run1/deleted ] || fail "a first run has deletions"
@@ -54,9 +52,7 @@ run export --job nightly --out run2
 expect_code 0
 ERR=$(mask_times <<<"$ERR")
 SEQ2=$(jq .extension.changeSequence run2/manifest.json)
-expect_err "ehr: export: done, 17 records in T s
-ehr: job nightly: changes $((SEQ1 + 1)) to $SEQ2, since TIME
-ehr: exported 15 resources and 2 deletions to run2: 3 files (M MB) in T s"
+expect_err "ehr: exported 15 resources and 2 deletions to run2: 3 files (M MB) in T s; job nightly: changes $((SEQ1 + 1)) to $SEQ2, since TIME"
 expected=""
 for i in 01 02 03 04 05 06 07 08 09 10 31 32 33 34 35; do expected+="Observation/o$i "; done
 [ "$(ids run2)" = "$expected" ] || fail "run2 holds: $(ids run2)"
@@ -70,9 +66,7 @@ for i in 01 02 03 04 05 06 07 08 09 10 31 32 33 34 35; do expected+="Observation
 run export --job nightly --out run3
 expect_code 0
 ERR=$(mask_times <<<"$ERR")
-expect_err "ehr: export: done, 0 records in T s
-ehr: job nightly: nothing changed since TIME (change $SEQ2)
-ehr: exported 0 resources to run3: 1 file (M MB) in T s"
+expect_err "ehr: exported 0 resources to run3: 1 file (M MB) in T s; job nightly: nothing changed since TIME (change $SEQ2)"
 [ "$(ls -A run3)" = manifest.json ] || fail "run3 holds: $(ls -A run3)"
 [ "$(jq -c '[.output, .deleted, .extension.changeSequence, .extension.sinceChangeSequence]' run3/manifest.json)" = "[[],[],$SEQ2,$SEQ2]" ] ||
   fail "run3 manifest: $(cat run3/manifest.json)"

@@ -46,7 +46,7 @@ run --recipient elsewhere.pub export --out sealed --sign sign.key
 expect_code 0
 SIGNER=$(sed -n 's/.*; signed with key \([0-9a-f]\{64\}\)$/\1/p' <<<"$ERR")
 [ ${#SIGNER} = 64 ] || fail "no signer key printed: $ERR"
-expect_err_contains "ehr: sealed to St. Elsewhere Hospital (recipient key $KEY); signed with key $SIGNER"
+expect_err_contains "; sealed to St. Elsewhere Hospital (recipient key $KEY); signed with key $SIGNER"
 [ "$(ls -A sealed | tr '\n' ' ')" = "Observation.001.ndjson.ehrenc Patient.001.ndjson.ehrenc Provenance.001.ndjson.ehrenc manifest.json.ehrenc " ] ||
   fail "files: $(ls -A sealed)"
 for f in sealed/*; do
