@@ -484,11 +484,12 @@ Result<std::vector<Disclosure>> list_disclosures(Session& session, const std::st
   Status st = audited_view(s, [&](AuditRecord& rec) -> Status {
     auto patient = patient_of(s, patient_key);
     if (!patient.ok()) return patient.error();
-    // What left the organisation: reads, searches and exports that
-    // succeeded in a session naming a recipient.
+    // What left the organisation: reads and searches that succeeded in a
+    // session naming a recipient, and every export (a file of records that
+    // can travel; without a recipient named it is listed as unnamed).
     auto q = s.db().prepare(fmt::format(
         "SELECT seq, time, recipient, user, resources, count, detail, purpose FROM audit "
-        "WHERE recipient <> '' AND outcome = 'ok' AND action IN ('read', 'search', 'export') "
+        "WHERE outcome = 'ok' AND (action = 'export' OR (recipient <> '' AND action IN ('read', 'search'))) "
         "AND {} AND time >= ? ORDER BY seq",
         kPatientMatch));
     if (!q.ok()) return q.error();
@@ -502,6 +503,7 @@ Result<std::vector<Disclosure>> list_disclosures(Session& session, const std::st
       d.seq = q->column_int(0);
       d.time = q->column_text(1);
       d.recipient = q->column_text(2);
+      if (d.recipient.empty()) d.recipient = kUnnamedRecipient;
       d.user = q->column_text(3);
       std::string resources = q->column_text(4);
       d.what = !resources.empty() ? resources : fmt::format("{} {}", q->column_int(5), q->column_text(6));

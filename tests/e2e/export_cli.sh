@@ -229,14 +229,19 @@ expect_err_contains "ehr: removed ./.daily-2026-12-05.tmp-QwE456, left by an exp
 [ ! -e daily-2026-12-06/.ehr-export-incomplete ] || fail "the finished export kept its mark"
 rmdir .notours.tmp-AbC999
 
-# --- audit: one entry per patient, a disclosure with --recipient ---------------------
+# --- audit: one entry per patient, each export a disclosure ---------------------------
+# Every export naming the patient is in the accounting: those above without a
+# recipient as "(not named)", for treatment (excluded from the accounting);
+# the one to the county for public health, not excluded.
 run --recipient "County Health Department" --purpose public-health export --quiet --out county --patient MRN-1
 expect_code 0
 EHR_USER=admin EHR_KEY_FILE=admin.key run audit disclosures --patient MRN-1 --format csv
 expect_code 0
 OUT=$(sed -E 's/^[0-9T:.Z-]+,/T,/' <<<"$OUT")
-expect_out "date,recipient,what,purpose,excluded,user
-T,County Health Department,\"3 resources by bulk export (Observation 2, Patient 1)\",public-health,false,svc"
+[ "$(grep -c '^T,(not named),.*,treatment,true,svc$' <<<"$OUT")" = 15 ] || fail "exports without a recipient: $OUT"
+[ "$(tail -n 1 <<<"$OUT")" = 'T,County Health Department,"3 resources by bulk export (Observation 2, Patient 1)",public-health,false,svc' ] ||
+  fail "the county's disclosure: $OUT"
+[ "$(wc -l <<<"$OUT")" = 17 ] || fail "not 16 disclosures: $OUT"
 EHR_USER=admin EHR_KEY_FILE=admin.key run audit show --action export --user svc --format csv
 n_export=$(grep -c ',svc,service,export,ok,' <<<"$OUT")
 [ "$n_export" -ge 10 ] || fail "export audit entries: $OUT"

@@ -135,7 +135,11 @@ expect_code 0
 EHR_USER=admin EHR_KEY_FILE=admin.key run audit disclosures --patient MRN-1 --format csv
 expect_code 0
 OUT=$(sed -E 's/^[0-9T:.Z-]+,/T,/' <<<"$OUT")
+# Every export is in the accounting; the earlier ones named no recipient.
 expect_out "date,recipient,what,purpose,excluded,user
+T,(not named),\"8 resources by bundle export (Condition 1, Observation 2, Patient 1; referenced Organization 2, Practitioner 1, PractitionerRole 1)\",treatment,true,svc
+T,(not named),\"8 resources by bundle export (Condition 1, Observation 2, Patient 1; referenced Organization 2, Practitioner 1, PractitionerRole 1)\",treatment,true,svc
+T,(not named),3 resources by bundle export (Patient 1; referenced Organization 2),treatment,true,svc
 T,St. Elsewhere Hospital,\"8 resources by bundle export (Condition 1, Observation 2, Patient 1; referenced Organization 2, Practitioner 1, PractitionerRole 1)\",treatment,true,svc"
 
 # --- the R4 JSON schema ------------------------------------------------------------------

@@ -208,13 +208,16 @@ struct Disclosure {
 // Disclosures of `patient` (an id or MRN, as AuditFilter::patient) since
 // `since` (as AuditFilter::since; default: six years before the session's
 // now(), 29 February counting back to 28 February), oldest first: the
-// successful reads, searches and exports naming the patient in sessions with
-// a recipient. `what` is the resources, or "<count> <detail>" for a search;
+// successful reads and searches naming the patient in sessions with a
+// recipient, and every successful export naming the patient (recipient
+// kUnnamedRecipient when the session named none). `what` is the resources,
+// or "<count> <detail>" for a search or an export;
 // `excluded` is the purpose's excluded_from_accounting. REQUIRES audit-read;
 // appends an audit-read entry (detail "disclosures since=<bound>", patients
 // the patient) in the transaction that reads.
 // Errors: kAccessDenied (audited); kInvalidArgument for an empty patient or
 // a malformed since; kConflict when the key names several patients.
+inline constexpr const char* kUnnamedRecipient = "(not named)";
 Result<std::vector<Disclosure>> list_disclosures(Session& s, const std::string& patient,
                                                  const std::string& since = "");
 
