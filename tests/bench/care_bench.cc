@@ -47,6 +47,7 @@
 #include "ehr/session.h"
 #include "ehr/store.h"
 #include "sqlite_store.h"
+#include "../support/rng.h"
 
 extern char** environ;
 
@@ -61,21 +62,8 @@ constexpr std::size_t kBatchResources = 5000;
 constexpr const char* kUser = "bench";
 constexpr double kTargetSeconds = 10.0;
 
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : s_(mix(seed)) {}
-  std::uint64_t below(std::uint64_t n) { return (s_ = mix(s_)) % n; }
-
- private:
-  std::uint64_t s_;
-};
+using ehr::testing::mix;
+using ehr::testing::Rng;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 

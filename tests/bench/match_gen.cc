@@ -35,6 +35,7 @@
 
 #include "ehr/json.h"
 #include "support/match_corpus.h"
+#include "../support/rng.h"
 
 namespace {
 
@@ -50,12 +51,7 @@ constexpr const char* kUsage =
     "usage: ehr_match_gen --out DIR --truth FILE [--persons N] [--observations-per-patient K] "
     "[--seed S]\n";
 
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+using ehr::testing::mix;
 
 std::uint64_t parse_count(std::string_view flag, const char* text, bool zero_ok) {
   char* end = nullptr;

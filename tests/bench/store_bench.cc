@@ -74,6 +74,7 @@
 #include "ehr/json.h"
 #include "ehr/store.h"
 #include "sqlite_store.h"
+#include "../support/rng.h"
 
 namespace ehr::bench {
 namespace {
@@ -95,13 +96,7 @@ constexpr const char* kScanSql = "SELECT sum(length(body)) FROM rec";
 
 // --- 1. rows ------------------------------------------------------------------
 
-// splitmix64's finalizer: a bijection on 64-bit values.
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+using ehr::testing::mix;
 
 struct Row {
   std::array<char, 32> rid;  // 32 hex digits, unique per row index

@@ -34,6 +34,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "../support/rng.h"
 
 namespace {
 
@@ -41,30 +42,8 @@ namespace fs = std::filesystem;
 
 // --- deterministic randomness ---------------------------------------------------
 
-// splitmix64's finalizer: a bijection on 64-bit values.
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : s_(mix(seed)) {}
-  std::uint64_t next() { return s_ = mix(s_); }
-  // Uniform in [0, n). REQUIRES: n > 0.
-  std::uint64_t below(std::uint64_t n) { return next() % n; }
-  // Uniform in [0, 1).
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  double between(double lo, double hi) { return lo + (hi - lo) * unit(); }
-  bool chance(double p) { return unit() < p; }
-  template <typename T>
-  const T& pick(const std::vector<T>& v) { return v[below(v.size())]; }
-
- private:
-  std::uint64_t s_;
-};
+using ehr::testing::mix;
+using ehr::testing::Rng;
 
 // Domains, so patient i, its observations and its share draw unrelated numbers.
 constexpr std::uint64_t kPatientDomain = 0x50415449454e5400ull;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <string_view>
 #include <utility>
+#include "rng.h"
 
 namespace ehr::testing {
 
@@ -17,33 +18,8 @@ namespace {
 
 // --- randomness --------------------------------------------------------------------
 
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : s_(mix(seed)) {}
-  std::uint64_t next() { return s_ = mix(s_); }
-  // Uniform in [0, n). REQUIRES: n > 0.
-  int below(int n) { return static_cast<int>(next() % static_cast<std::uint64_t>(n)); }
-  bool percent(int p) { return below(100) < p; }
-  template <typename T, size_t N>
-  const T& pick(const std::array<T, N>& a) {
-    return a[static_cast<size_t>(below(static_cast<int>(N)))];
-  }
-  std::string digits(int n) {
-    std::string out;
-    for (int i = 0; i < n; ++i) out += static_cast<char>('0' + below(10));
-    return out;
-  }
-
- private:
-  std::uint64_t s_;
-};
+using ehr::testing::mix;
+using ehr::testing::Rng;
 
 // --- word lists -------------------------------------------------------------------
 
