@@ -735,11 +735,16 @@ Result<CareRules::Selection> CareRules::select_on(const std::vector<std::string>
         best = &r;
     }
     if (best == nullptr) {
+      const CareRule* first = nullptr;  // the version that takes effect first
       for (const auto& r : rules)
-        if (r.id == id && r.is_default)
-          out.not_in_effect.push_back(
-              fmt::format("{}: no version in effect on {} ({} is effective from {})", id, day,
-                          r.version, r.effective));
+        if (r.id == id && (first == nullptr || r.effective < first->effective)) first = &r;
+      std::string why = fmt::format("no version in effect on {} ({} is effective from {})", day,
+                                    first->version, first->effective);
+      // Named, it must not pass silently: an empty list would read as "nobody is due".
+      if (!names.empty())
+        return Error::invalid_argument(fmt::format("rule {} has {}; name a version ({}) to evaluate it anyway", id,
+                                                   why, first->name()));
+      out.not_in_effect.push_back(id + ": " + why);
       continue;
     }
     keep(best);

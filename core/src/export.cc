@@ -183,11 +183,11 @@ class FileSeries {
   int number_ = 0;
 };
 
-// The hidden temporary sibling of the output directory, locked while this
-// run holds it and removed unless release() handed it over.
 // The file inside an export's temporary directory until it is renamed into place.
 constexpr const char* kIncompleteMark = ".ehr-export-incomplete";
 
+// The hidden temporary sibling of the output directory, locked while this
+// run holds it and removed unless keep() says it was renamed into place.
 class TempDir {
  public:
   TempDir() = default;
@@ -215,8 +215,9 @@ class TempDir {
       return Error::io_error(fmt::format("cannot lock {}: {}", path_, errno_text(errno)));
     // The mark that lets a later export to another name in this directory
     // recognise it as ours if this run is killed (remove_stale).
-    int mark = ::open((path_ + "/" + kIncompleteMark).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (mark < 0) return Error::cant_create(fmt::format("cannot create {}/{}: {}", path_, kIncompleteMark, errno_text(errno)));
+    const std::string mark_path = path_ + "/" + kIncompleteMark;
+    int mark = ::open(mark_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (mark < 0) return Error::cant_create(fmt::format("cannot create {}: {}", mark_path, errno_text(errno)));
     ::close(mark);
     return {};
   }
@@ -268,7 +269,11 @@ std::vector<std::string> remove_stale(const std::string& parent, const std::stri
   for (const auto& path : candidates) {
     int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) continue;
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    // Still the directory locked (a finishing run may have renamed it into
+    // place between the open and the lock): then remove it.
+    struct stat held {}, named {};
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && ::fstat(fd, &held) == 0 && ::lstat(path.c_str(), &named) == 0 &&
+        held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
       std::error_code ec;
       std::filesystem::remove_all(path, ec);
       if (!ec) removed.push_back(path);
@@ -592,21 +597,13 @@ class Exporter {
     return {};
   }
 
-  // The instant of the snapshot: any instant while the transaction holds
-  // the write lock (nothing commits meanwhile), taken after every change
-  // read, so that the next run's since (inclusive) starts where this one
-  // ended. Equal to the newest change only within the same millisecond (or
-  // a clock set back): then it waits for the clock, a little.
-  // pin()'s instant, unless the run read a change as late (a clock set
-  // back): then the old way, an instant after every change read.
-  std::string transaction_time() {
-    std::string t = pinned_time_;
-    for (int i = 0; i < 50 && t <= newest_; ++i) {
-      ::usleep(2000);
-      t = s_.now();
-    }
-    return t;
-  }
+  // The instant of the snapshot: pin()'s, taken under the write lock when
+  // nothing was being written, so every change read is before it and every
+  // later change at or after it (the next run's since is inclusive). Even
+  // if a clock set back made a change read look later, it stays: a later
+  // instant, taken now, could skip writes committed since the snapshot
+  // began; this one can only make the next run repeat a change.
+  std::string transaction_time() const { return pinned_time_; }
 
   void report_progress() {
     if ((r_.resources + r_.deletions) % 1000 == 0)
@@ -1018,6 +1015,7 @@ Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, Progr
   if (!st.ok()) return st.error();
   // Audited; now the output appears whole.
   EHR_TRY(tmp.unmark());
+  EHR_TRY(sync_dir(tmp.path()));  // so the mark's removal outlives a power cut
   if (::rename(tmp.path().c_str(), out.c_str()) != 0) {
     int e = errno;
     if (e == ENOTEMPTY || e == EEXIST || e == ENOTDIR)

@@ -242,7 +242,7 @@ Result<BundleExportReport> export_patient_bundle(Session& session, const BundleE
   report.output = o.output;
   BundleWriter writer(s, o, types, *since, *until, *base, report);
   bool written = false;
-  Status st = s.snapshot([]() -> Status { return {}; }, [&]() -> Status {
+  Status st = s.snapshot(nullptr, [&]() -> Status {
     EHR_TRY(writer.run());
     written = o.output != "-";
     return {};

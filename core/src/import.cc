@@ -1335,8 +1335,9 @@ Status Importer::check_allergies(Entry& e, Input& in, const std::string& patient
                     static_cast<std::int64_t>(conflicts.size()),
                     fmt::format("{}: allergy conflict {}", e.type, worst.severity)};
   // A refusal is kept like a denial: written once the transaction ends, so
-  // it stays when --on-error stop rolls the transaction back.
-  if (refused) {
+  // it stays when --on-error stop rolls the transaction back. A dry run
+  // refuses nothing for real: its entry goes with the rolled-back rest.
+  if (refused && !o_.dry_run) {
     s_.record_denial(entry);
   } else {
     EHR_TRY(write_audit(s_, entry));

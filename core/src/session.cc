@@ -117,6 +117,15 @@ Status SessionImpl::transaction(const std::function<Status()>& body) {
 Status SessionImpl::snapshot(const std::function<Status()>& pin, const std::function<Status()>& body) {
   const std::string counter = "SELECT value FROM counter WHERE name = 'seq'";
   bool pinned = false;
+  if (!pin) {  // nothing to take under the lock: the read snapshot alone
+    EHR_TRY(db().exec("BEGIN DEFERRED"));
+    auto first = db().query_text(counter);  // the read that starts the snapshot
+    if (!first.ok()) {
+      (void)db().exec("ROLLBACK");
+      return first.error();
+    }
+    pinned = true;
+  }
   for (int attempt = 0; attempt < 100 && !pinned; ++attempt) {
     std::string seen;
     Status locked = transaction([&]() -> Status {

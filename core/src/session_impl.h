@@ -99,7 +99,8 @@ class SessionImpl {
   // transactionTime there: every later write's time is after it); the
   // snapshot then starts as the lock is released and is checked to hold
   // exactly what `pin` saw (the change sequence unchanged), else both are
-  // taken again (a write slipped in between; kBusy after 100 tries). The
+  // taken again (a write slipped in between; kBusy after 100 tries). With
+  // no `pin` (nullptr) the snapshot starts at once, without the lock. The
   // audit entries `body` writes are held and appended, with its denials, in
   // one write transaction right after the snapshot ends; when they cannot
   // be written the call fails (fail closed) even though `body` succeeded.

@@ -164,13 +164,14 @@ TEST_CASE("a due list evaluates each rule with the version in effect on its as-o
       {"2024-04-30", {"breast-cancer-screening"}, {"breast-cancer-screening@2024"}, {}},
       // A version named is evaluated as named, whatever its date.
       {"2020-05-01", {"breast-cancer-screening@2024"}, {"breast-cancer-screening@2024"}, {}},
-      // Before a rule's first version: left out, with a note.
-      {"2025-07-31", {"influenza-vaccine", "colorectal-cancer-screening"}, {"colorectal-cancer-screening@2021"},
-       {"influenza-vaccine: no version in effect on 2025-07-31 (2025-26 is effective from 2025-08-01)"}},
       {"2025-08-01", {"influenza-vaccine"}, {"influenza-vaccine@2025-26"}, {}},
+      // Of every rule, one before its first version is left out, with a note.
+      {"2025-07-31", {}, {"blood-pressure-screening@2021", "breast-cancer-screening@2024",
+                          "colorectal-cancer-screening@2021", "hba1c-monitoring@2025", "pneumococcal-vaccine@2022"},
+       {"influenza-vaccine: no version in effect on 2025-07-31 (2025-26 is effective from 2025-08-01)"}},
       {"2016-01-11", {}, {},
        {"blood-pressure-screening: no version in effect on 2016-01-11 (2021 is effective from 2021-04-27)",
-        "breast-cancer-screening: no version in effect on 2016-01-11 (2024 is effective from 2024-04-30)",
+        "breast-cancer-screening: no version in effect on 2016-01-11 (2016 is effective from 2016-01-12)",
         "colorectal-cancer-screening: no version in effect on 2016-01-11 (2021 is effective from 2021-05-18)",
         "hba1c-monitoring: no version in effect on 2016-01-11 (2025 is effective from 2025-01-01)",
         "influenza-vaccine: no version in effect on 2016-01-11 (2025-26 is effective from 2025-08-01)",
@@ -185,6 +186,13 @@ TEST_CASE("a due list evaluates each rule with the version in effect on its as-o
     CHECK(chosen == c.chosen);
     CHECK(sel->not_in_effect == c.notes);
   }
+  // Named, a rule with no version in effect is an error: an empty list would read as "nobody is due".
+  auto early = shipped().select_on({"colorectal-cancer-screening", "influenza-vaccine"}, d("2025-07-31"));
+  REQUIRE_FALSE(early.ok());
+  CHECK(early.error().code() == ErrorCode::kInvalidArgument);
+  CHECK(early.error().message() ==
+        "rule influenza-vaccine has no version in effect on 2025-07-31 (2025-26 is effective from 2025-08-01); "
+        "name a version (influenza-vaccine@2025-26) to evaluate it anyway");
   auto unknown = shipped().select_on({"mammogram"}, d("2026-06-01"));
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.error().message().rfind("unknown care rule mammogram (known: ", 0) == 0);

@@ -164,8 +164,10 @@ TEST_CASE("an export reads one snapshot without blocking writers; its audit entr
   f.load(600);
   NullProgress p;
   ExportOptions o = f.options("out");
+  o.since = "2026-11-25T10:00:00.000Z";  // a window: deletions are read by a second statement
   bool wrote = false;
   std::string during;
+  std::string late_time;
   o.cancelled = [&] {
     if (!wrote) {
       wrote = true;
@@ -178,20 +180,30 @@ TEST_CASE("an export reads one snapshot without blocking writers; its audit entr
                                                        R"("status":"final","code":{"text":"weight"},)"
                                                        R"("subject":{"reference":"Patient/p2"}})"));
       CHECK_MESSAGE(added.ok(), (added.ok() ? "" : added.error().message()));
+      auto gone = retract_resource(*other, "Observation", "o5", "entered in error");
+      CHECK_MESSAGE(gone.ok(), (gone.ok() ? "" : gone.error().message()));
       during = *SessionImpl::of(*other).db().query_text("SELECT value FROM counter WHERE name = 'seq'");
+      late_time = *SessionImpl::of(*other).db().query_text(
+          "SELECT last_updated FROM resource WHERE type = 'Observation' AND id = 'late'");
     }
     return false;
   };
   auto r = export_bulk(f.s, o, p);
   REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
   CHECK(wrote);
-  CHECK(r->resources == 602);  // as of the snapshot: not Observation/late
-  CHECK(f.lines("out").find("Observation/late") == std::string::npos);
+  CHECK(r->resources == 602);  // as of the snapshot: not Observation/late, o5 not yet retracted
+  CHECK(r->deletions == 0);
+  std::string lines = f.lines("out");
+  CHECK(lines.find("Observation/late") == std::string::npos);
+  CHECK(lines.find("Observation/o5 ") != std::string::npos);
+  CHECK(lines.find("-Observation/o5") == std::string::npos);
   CHECK(r->change_sequence < std::stoll(during));
+  // The next run's since (inclusive) takes in what was written during this one.
+  CHECK(late_time >= r->transaction_time);
   // The entries come after the late write's own, in the chain's order.
   CHECK(f.query("SELECT group_concat(action || ':' || patients, '|') FROM (SELECT * FROM audit WHERE seq > "
                 "(SELECT max(seq) FROM audit WHERE action = 'create' AND patients = 'p2') ORDER BY seq)") ==
-        "export:p1|export:p2|export:");
+        "retract:p1|export:p1|export:p2|export:");
 }
 
 TEST_CASE("a cancelled export, or one into a directory that is not empty, leaves nothing") {

@@ -137,11 +137,13 @@ $C,\"Gamma, Cy\",40,breast-cancer-screening,2016,consider,,,"
 run care due --as-of 2024-04-30 --patient C3 --rule breast-cancer-screening --format csv
 expect_code 3
 expect_out_contains ",breast-cancer-screening,2024,due,"
+run care due --as-of 2025-07-31 --patient C3 --format csv
+expect_code 3
+expect_err_contains "ehr: not evaluated: influenza-vaccine: no version in effect on 2025-07-31 (2025-26 is effective from 2025-08-01)"
+case "$OUT" in *influenza*) fail "a rule not in effect was evaluated: $OUT" ;; esac
 run care due --as-of 2025-07-31 --patient C3 --rule influenza-vaccine --format csv
-expect_code 0
-expect_out "patient,name,age,rule,version,status,due_since,last_date,last"
-expect_err "ehr: not evaluated: influenza-vaccine: no version in effect on 2025-07-31 (2025-26 is effective from 2025-08-01)
-ehr: nobody is due on 2025-07-31"
+expect_code 64
+expect_err "ehr: error: rule influenza-vaccine has no version in effect on 2025-07-31 (2025-26 is effective from 2025-08-01); name a version (influenza-vaccine@2025-26) to evaluate it anyway"
 # --all lists the satisfied results too.
 run care due --as-of 2026-06-01 --patient C1 --all --format csv
 expect_code 3

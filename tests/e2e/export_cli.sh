@@ -228,6 +228,16 @@ expect_err_contains "ehr: removed ./.daily-2026-12-05.tmp-QwE456, left by an exp
 [ -d .notours.tmp-AbC999 ] || fail "an unmarked directory of another name was removed"
 [ ! -e daily-2026-12-06/.ehr-export-incomplete ] || fail "the finished export kept its mark"
 rmdir .notours.tmp-AbC999
+# ... but not a marked one that a running export holds (its lock).
+mkdir -m 700 .weekly.tmp-RtY852 && : >.weekly.tmp-RtY852/.ehr-export-incomplete
+flock .weekly.tmp-RtY852 sleep 3 &
+HOLDER=$!
+sleep 0.3
+run export --quiet --out daily-2026-12-07 --type Patient
+expect_code 0
+[ -d .weekly.tmp-RtY852 ] || fail "a held, marked temporary directory was removed"
+wait "$HOLDER"
+rm -r .weekly.tmp-RtY852
 
 # --- audit: one entry per patient, each export a disclosure ---------------------------
 # Every export naming the patient is in the accounting: those above without a
@@ -238,10 +248,10 @@ expect_code 0
 EHR_USER=admin EHR_KEY_FILE=admin.key run audit disclosures --patient MRN-1 --format csv
 expect_code 0
 OUT=$(sed -E 's/^[0-9T:.Z-]+,/T,/' <<<"$OUT")
-[ "$(grep -c '^T,(not named),.*,treatment,true,svc$' <<<"$OUT")" = 15 ] || fail "exports without a recipient: $OUT"
+[ "$(grep -c '^T,(not named),.*,treatment,true,svc$' <<<"$OUT")" = 16 ] || fail "exports without a recipient: $OUT"
 [ "$(tail -n 1 <<<"$OUT")" = 'T,County Health Department,"3 resources by bulk export (Observation 2, Patient 1)",public-health,false,svc' ] ||
   fail "the county's disclosure: $OUT"
-[ "$(wc -l <<<"$OUT")" = 17 ] || fail "not 16 disclosures: $OUT"
+[ "$(wc -l <<<"$OUT")" = 18 ] || fail "not 17 disclosures: $OUT"
 EHR_USER=admin EHR_KEY_FILE=admin.key run audit show --action export --user svc --format csv
 n_export=$(grep -c ',svc,service,export,ok,' <<<"$OUT")
 [ "$n_export" -ge 10 ] || fail "export audit entries: $OUT"

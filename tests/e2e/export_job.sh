@@ -113,12 +113,10 @@ if [ -n "$PID" ]; then
 ehr: hint: another ehr process holds the lock; retry later"
   [ ! -e other ] || fail "the refused run wrote other/"
   # The stopped run holds a read transaction, not the write lock: a writer
-  # meanwhile commits at once (with the write lock it waited 5 s, then 75).
+  # meanwhile commits (with the write lock held it waited 5 s, then exit 75).
   "$EHR" key new -o nurse.key -q || fail "key new failed"
-  start=$(date +%s%N)
   EHR_USER=admin EHR_KEY_FILE=admin.key run user add nurse1 --role nurse --new-key-file nurse.key -q
   expect_code 0
-  [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 4000 ] || fail "a write waited for the stopped export"
   kill -KILL "$PID"; wait "$PID" 2>/dev/null
   [ ! -e killed ] || fail "a killed run left killed/"
   run export --job nightly --out killed

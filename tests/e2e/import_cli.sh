@@ -257,6 +257,12 @@ expect_err "ehr: error: amox2.ndjson:1: MedicationRequest/amox-2: high allergy c
 EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action create --format csv
 expect_code 0
 [ "$(printf '%s\n' "$OUT" | grep -c ",create,refused,")" = 2 ] || fail "not two refused creates audited: $OUT"
+# A dry run refuses nothing for real: no refused create is audited.
+sed 's/amox-1/amox-3/' amox.ndjson >amox3.ndjson
+run import --quiet --dry-run --strict --on-error continue amox3.ndjson
+expect_code 3
+EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action create --format csv
+[ "$(printf '%s\n' "$OUT" | grep -c ",create,refused,")" = 2 ] || fail "a dry run audited a refused create: $OUT"
 case "$OUT" in *enicillin* | *moxicillin*) fail "drug names in the audit trail: $OUT" ;; esac
 
 # --- the audit trail: one entry per chunk, no file names, no content ----------

@@ -198,12 +198,15 @@ struct CareRules {
   // The same for a due list evaluated on `as_of`: a rule named without a
   // version (or every rule, when `names` is empty) is evaluated with the
   // version in effect on that day: its default version when that is
-  // effective (effective <= as_of), else the latest version that is; a rule
-  // with no version in effect yet is left out and named in `not_in_effect`
-  // ("influenza-vaccine: no version in effect on 2020-05-01 (2025-26 is
-  // effective from 2025-08-01)"); `rules` may then be empty.
+  // effective (effective <= as_of), else the latest version that is. Of
+  // every rule, one with no version in effect yet is left out and named in
+  // `not_in_effect` ("influenza-vaccine: no version in effect on 2020-05-01
+  // (2025-26 is effective from 2025-08-01)", the version that takes effect
+  // first); `rules` may then be empty. A rule named so is an error instead.
   // "id@version" is evaluated as named, whatever its effective date (a
-  // retrospective review under today's guideline). Errors as select().
+  // retrospective review under today's guideline). Errors as select(), and
+  // kInvalidArgument "rule R has no version in effect on D (V is effective
+  // from E); name a version (R@V) to evaluate it anyway".
   struct Selection {
     std::vector<const CareRule*> rules;
     std::vector<std::string> not_in_effect;
