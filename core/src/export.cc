@@ -599,10 +599,9 @@ class Exporter {
 
   // The instant of the snapshot: pin()'s, taken under the write lock when
   // nothing was being written, so every change read is before it and every
-  // later change at or after it (the next run's since is inclusive). Even
-  // if a clock set back made a change read look later, it stays: a later
-  // instant, taken now, could skip writes committed since the snapshot
-  // began; this one can only make the next run repeat a change.
+  // later change at or after it (the next run's since is inclusive). A
+  // clock set back can only make the next run repeat a change, never miss
+  // one (an instant taken later could skip writes committed meanwhile).
   std::string transaction_time() const { return pinned_time_; }
 
   void report_progress() {
@@ -641,7 +640,7 @@ class Exporter {
     // job's large window, seq > N) whose rows SQLite would then sort by rid
     // in memory, JSON and all.
     std::string sql =
-        std::string("SELECT type, id, patient, security, code_system, code, retracted, json, last_updated FROM resource") +
+        std::string("SELECT type, id, patient, security, code_system, code, retracted, json FROM resource") +
         (whole ? " NOT INDEXED" : "") +
         where_clause(w_, "last_updated", binds, w_.has_start() ? "" : "retracted = 0", true) +
         (whole ? " ORDER BY rid" : *small ? " ORDER BY +type, +id" : " ORDER BY type, id");
@@ -663,7 +662,6 @@ class Exporter {
       Target target{type, patient, q->column_text(3), code.empty() ? "" : code_system + "|" + code};
       auto decision = authorize(s_, Action::kExport, target);
       if (!decision.ok()) return decision.error();
-      newest_ = std::max(newest_, q->column_text(8));
       if (q->column_int(6) != 0) {  // retracted: a deletion in this window
         deleted_.emplace(std::pair{type, id}, patient);
         continue;
@@ -716,7 +714,7 @@ class Exporter {
   Status write_deleted() {
     // Purged records: their tombstones.
     std::vector<std::string> binds;
-    auto q = s_.db().prepare("SELECT type, id, patient, time FROM tombstone" +
+    auto q = s_.db().prepare("SELECT type, id, patient FROM tombstone" +
                              where_clause(w_, "time", binds, "", false, /*tombstones=*/true));
     if (!q.ok()) return q.error();
     for (std::size_t i = 0; i < binds.size(); ++i) EHR_TRY(q->bind_text(static_cast<int>(i + 1), binds[i]));
@@ -728,7 +726,6 @@ class Exporter {
       std::string type = q->column_text(0), id = q->column_text(1), patient = q->column_text(2);
       auto decision = authorize(s_, Action::kExport, Target{type, patient, "", ""});
       if (!decision.ok()) return decision.error();
-      newest_ = std::max(newest_, q->column_text(3));
       deleted_.emplace(std::pair{type, id}, patient);
     }
     if (deleted_.empty()) return {};
@@ -876,7 +873,6 @@ class Exporter {
   std::unordered_map<std::string, PatientCounts> patients_;
   std::int64_t written_ = 0;
   std::uint64_t polls_ = 0;
-  std::string newest_;  // the latest change read
   std::string pinned_time_;  // pin()'s instant
   std::string filter_type_;     // the type of the rows being read
   bool type_filtered_ = false;  // whether a type filter names it
