@@ -82,6 +82,25 @@ Status SessionImpl::exec(const std::string& sql, const std::vector<std::string>&
   return {};
 }
 
+// The change sequence counter's current value.
+constexpr const char* kSeqSql = "SELECT value FROM counter WHERE name = 'seq'";
+
+void SessionImpl::roll_back() {
+  // Statements left mid-step would keep the transaction open.
+  for (auto& [sql, st] : cache_) (void)st->reset();
+  (void)db().exec("ROLLBACK");
+  // What the rollback took back: grants and cached relations.
+  grants_.clear();
+  team_cache_.clear();
+}
+
+void SessionImpl::write_pending_denials() {
+  std::vector<AuditRecord> denials = std::move(pending_denials_);
+  pending_denials_.clear();
+  for (const auto& d : denials) (void)write_audit(*this, d);  // best effort, as record_denial
+  // (each in its own transaction: write_audit makes one outside any)
+}
+
 Status SessionImpl::transaction(const std::function<Status()>& body) {
   EHR_TRY(db().exec("BEGIN IMMEDIATE"));
   in_transaction_ = true;
@@ -99,49 +118,34 @@ Status SessionImpl::transaction(const std::function<Status()>& body) {
   in_transaction_ = false;
   seq_.reset();
   chain_.head.reset();
-  if (!s.ok()) {
-    // Statements left mid-step would keep the transaction open.
-    for (auto& [sql, st] : cache_) (void)st->reset();
-    (void)db().exec("ROLLBACK");
-    // What the rollback took back: grants and cached relations.
-    grants_.clear();
-    team_cache_.clear();
-  }
-  std::vector<AuditRecord> denials = std::move(pending_denials_);
-  pending_denials_.clear();
-  for (const auto& d : denials) (void)write_audit(*this, d);  // best effort, as record_denial
-  // (each in its own transaction: write_audit makes one outside any)
+  if (!s.ok()) roll_back();
+  write_pending_denials();
   return s;
 }
 
+Result<std::string> SessionImpl::begin_read() {
+  EHR_TRY(db().exec("BEGIN DEFERRED"));
+  auto seen = db().query_text(kSeqSql);
+  if (!seen.ok()) (void)db().exec("ROLLBACK");
+  return seen;
+}
+
 Status SessionImpl::snapshot(const std::function<Status()>& pin, const std::function<Status()>& body) {
-  const std::string counter = "SELECT value FROM counter WHERE name = 'seq'";
   bool pinned = false;
-  if (!pin) {  // nothing to take under the lock: the read snapshot alone
-    EHR_TRY(db().exec("BEGIN DEFERRED"));
-    auto first = db().query_text(counter);  // the read that starts the snapshot
-    if (!first.ok()) {
-      (void)db().exec("ROLLBACK");
-      return first.error();
-    }
-    pinned = true;
-  }
   for (int attempt = 0; attempt < 100 && !pinned; ++attempt) {
-    std::string seen;
-    Status locked = transaction([&]() -> Status {
-      auto c = db().query_text(counter);
-      if (!c.ok()) return c.error();
-      seen = *c;
-      return pin();
-    });
-    if (!locked.ok()) return locked;
-    EHR_TRY(db().exec("BEGIN DEFERRED"));
-    auto now = db().query_text(counter);  // the read that starts the snapshot
-    pinned = now.ok() && *now == seen;
-    if (!pinned) {
-      (void)db().exec("ROLLBACK");
-      if (!now.ok()) return now.error();
+    std::string at_pin;
+    if (pin) {
+      EHR_TRY(transaction([&]() -> Status {
+        auto c = db().query_text(kSeqSql);
+        if (!c.ok()) return c.error();
+        at_pin = *c;
+        return pin();
+      }));
     }
+    auto seen = begin_read();
+    if (!seen.ok()) return seen.error();
+    pinned = !pin || *seen == at_pin;
+    if (!pinned) (void)db().exec("ROLLBACK");  // a write slipped in between: again
   }
   if (!pinned) return Error::busy("the database changed at every try to take a snapshot; try again later");
   in_transaction_ = true;
@@ -153,20 +157,15 @@ Status SessionImpl::snapshot(const std::function<Status()>& pin, const std::func
   in_snapshot_ = false;
   std::vector<AuditRecord> held = std::move(held_audit_);
   held_audit_.clear();
-  if (!s.ok()) {
-    for (auto& [sql, st] : cache_) (void)st->reset();
-    (void)db().exec("ROLLBACK");
-    team_cache_.clear();
-  }
-  std::vector<AuditRecord> denials = std::move(pending_denials_);
-  pending_denials_.clear();
+  if (!s.ok()) roll_back();
   if (s.ok() && !held.empty()) {
+    // (the held entries' transaction writes the denials after itself)
     s = transaction([&]() -> Status {
       for (const auto& r : held) EHR_TRY(write_audit(*this, r));
       return {};
     });
   }
-  for (const auto& d : denials) (void)write_audit(*this, d);  // best effort, as record_denial
+  write_pending_denials();
   return s;
 }
 
@@ -182,7 +181,7 @@ Result<std::int64_t> SessionImpl::next_seq() {
     return v;
   }
   if (!seq_) {
-    auto st = statement("SELECT value FROM counter WHERE name = 'seq'");
+    auto st = statement(kSeqSql);
     if (!st.ok()) return st.error();
     auto row = (*st)->step();
     if (!row.ok()) return row.error();

@@ -106,6 +106,9 @@ class SessionImpl {
   // be written the call fails (fail closed) even though `body` succeeded.
   // REQUIRES: `body` writes nothing but audit entries and denials.
   Status snapshot(const std::function<Status()>& pin, const std::function<Status()>& body);
+  // BEGIN DEFERRED and the read that starts its snapshot: the change
+  // sequence it sees (rolled back when that read fails).
+  Result<std::string> begin_read();
   // True inside snapshot(): write_audit holds its entry (hold_audit).
   bool in_snapshot() const { return in_snapshot_; }
   void hold_audit(const AuditRecord& r) { held_audit_.push_back(r); }
@@ -126,6 +129,12 @@ class SessionImpl {
   AuditChain& chain() { return chain_; }
 
  private:
+  // After a failed transaction: resets the statements, rolls back and drops
+  // what the rollback took back from the caches (grants, care teams).
+  void roll_back();
+  // Writes the denials recorded during a transaction, each on its own (best effort).
+  void write_pending_denials();
+
   Store store_;
   std::string user_;
   std::vector<std::string> roles_;
