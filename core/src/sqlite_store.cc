@@ -208,9 +208,17 @@ std::int64_t wal_size(sqlite3* db) {
 // Closes `db` as described at kKeepWalBytes (sqlite_store.h).
 void close_connection(sqlite3* db, const vfs::KeyContext* ctx) {
   if (ctx != nullptr && !ctx->anomaly()) {
-    std::int64_t wal = wal_size(db);
-    if (wal > 0 && wal <= kKeepWalBytes) {
+    const std::int64_t file = wal_size(db);
+    // What the WAL holds: its frames by the wal-index, or (none mapped) the
+    // file's size, which a reused file's old frames make larger.
+    std::int64_t frames = -1;
+    sqlite3_file_control(db, "main", vfs::kFcntlWalFrames, &frames);
+    const std::int64_t held = frames < 0 ? file : frames == 0 ? 0 : vfs::kWalHeaderSize + frames * vfs::kWalFrameSize;
+    if (held > 0 && held <= kKeepWalBytes) {
       sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    } else if (file >= vfs::kWalHeaderSize + vfs::kWalFrameSize && file <= kReuseWalBytes) {
+      int reuse = 1;
+      sqlite3_file_control(db, "main", vfs::kFcntlReuseWal, &reuse);
     }
   }
   sqlite3_close_v2(db);

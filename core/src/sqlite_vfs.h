@@ -23,7 +23,10 @@
 //                  so the unix VFS does not fsync the directory at every
 //                  process's first commit; the shim does it after writing
 //                  a WAL header instead (open_wal in the .cc says why
-//                  that keeps commits durable).
+//                  that keeps commits durable). When ehr asks
+//                  (kFcntlReuseWal), the close that checkpoints the WAL
+//                  keeps its file with a zeroed header for the next
+//                  generation to overwrite (WAL reuse in the .cc).
 //   -shm           Passed through; when SQLite closes without deleting it
 //                  (ehr skips the checkpoint at close for a small WAL), the
 //                  last connection deletes it under an EXCLUSIVE lock on
@@ -101,6 +104,19 @@ inline constexpr std::int64_t kWalFrameSize = kWalFrameHeaderSize + kPageSize;
 // The private file-control opcode that returns the shim's own file object
 // (cksumvfs's SQLITE_FCNTL_CKSM_FILE pattern, P10). pArg is an EhrFile**.
 inline constexpr int kFcntlSelf = 0x45687246;  // "EhrF"
+
+// Private file-control opcodes on the main db (sqlite_store.cc
+// close_connection), both answered by the shim itself:
+//  - kFcntlWalFrames: pArg is a std::int64_t*, set to the frames the WAL
+//    holds by the wal-index header this connection has mapped (mxFrame at
+//    offset 16, sqlite.org/walformat.html), or -1 when it has none mapped.
+//  - kFcntlReuseWal: pArg is an int*; nonzero asks that SQLite's close,
+//    after its checkpoint has copied every frame into the db, keep the WAL
+//    file and void its header rather than delete it (x_file_control,
+//    SQLITE_FCNTL_PERSIST_WAL), so the next WAL generation overwrites
+//    blocks the file already has.
+inline constexpr int kFcntlWalFrames = 0x45685746;  // "EhWF"
+inline constexpr int kFcntlReuseWal = 0x45685257;   // "EhRW"
 
 // Registers the "ehrcrypt" VFS over "unix" (once; thread-safe). Returns an
 // SQLite result code.
