@@ -531,7 +531,8 @@ Result<MergeOutcome> merge_patients(Session& session, const std::string& source_
 
     std::string why = fmt::format("merge of Patient/{} into Patient/{}: {}", S, T, reason);
     // Every record pointing at the source: its own records by the patient
-    // column, the rest through the index of references to patients. Not
+    // column, the rest through the index of references to patients (which
+    // holds no reference to a record's own patient: migration 11). Not
     // Provenance: it says what was done to the source, which stays true.
     auto refs = s.rows(
         "SELECT type, id FROM resource WHERE patient = ?1 AND type NOT IN ('Patient', 'Provenance') "

@@ -167,7 +167,11 @@ Status first_validation_error(const Json& resource) {
 }
 
 // Writes the index rows of resource `rid`, replacing those it had unless
-// it is `fresh` (a new row: it has none).
+// it is `fresh` (a new row: it has none). A reference to the record's own
+// patient (e.patient, its resource row's patient column) gets no reference
+// row: the patient column says it already, and a merge finds those records
+// by it (patient_merge.cc). Every Observation's subject went into the
+// reference_patient index, in random id order (migration 11, issue 7).
 Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, const IndexEntry& e, bool fresh) {
   if (!fresh)
     for (const char* sql : {"DELETE FROM identifier WHERE rid = ?", "DELETE FROM reference WHERE rid = ?",
@@ -191,6 +195,7 @@ Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, co
     if (!r.ok()) return r.error();
   }
   for (const auto& [t, id] : e.references) {
+    if (!e.patient.empty() && id == e.patient && t == "Patient") continue;
     auto st = s.statement("INSERT INTO reference(rid, target_type, target_id) VALUES(?,?,?)");
     if (!st.ok()) return st.error();
     EHR_TRY((*st)->bind_int(1, rid));

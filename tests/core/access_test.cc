@@ -295,7 +295,7 @@ TEST_CASE("migration 4 gives existing Patient rows their care team; new patients
         "PRAGMA user_version = 3").ok());
   }
   Session bob = fx.open("bob");
-  CHECK(sql(bob, "PRAGMA user_version") == "10");
+  CHECK(sql(bob, "PRAGMA user_version") == "11");
   CHECK(team_column(bob, p) == "alice bob");
   CHECK(team_column(bob, q) == "alice");
   CHECK(sql(bob, "SELECT count(*) FROM resource WHERE team IS NOT NULL") == "3");

@@ -270,6 +270,88 @@ TEST_CASE("duplicates: a scan finds the pair, not-duplicate rules it out, a merg
         "a not-duplicate decision needs a reason (--reason)");
 }
 
+// Issue 7: the reference table holds no row for a reference to the
+// record's own patient (migration 11); a merge finds those records by their
+// patient column and the others through reference_patient.
+std::string own_patient_rows(Session& s) {
+  return q1(s, "SELECT count(*) FROM reference f JOIN resource r ON r.rid = f.rid "
+               "WHERE f.target_type = 'Patient' AND f.target_id = r.patient");
+}
+
+// o3 is x1's, and names s1 as its performer and focus: a reference to a
+// patient that is not the record's own.
+void add_other_patients_record(Session& s) {
+  make(s, std::string(R"({"resourceType":"Observation","id":"o3",)") + kObs +
+              R"(,"subject":{"reference":"Patient/x1"},"performer":[{"reference":"Patient/s1"}],)"
+              R"("focus":[{"reference":"Patient/s1"}],"valueQuantity":{"value":3,"unit":"kg"}})");
+}
+
+// What a merge of s1 into t1 did to the chart and o3.
+void check_merged(Session& s, const MergeOutcome& m) {
+  CHECK(m.records == 4);  // o1, e1, x1 (link), o3 (performer, focus)
+  CHECK(to_json(*current(s, "Observation", "o1").find("subject")) == R"({"reference":"Patient/t1"})");
+  CHECK(to_json(*current(s, "Observation", "o1").find("performer")) == R"([{"reference":"Patient/t1"}])");
+  CHECK(to_json(*current(s, "Encounter", "e1").find("subject")) == R"({"reference":"Patient/t1"})");
+  Json o3 = current(s, "Observation", "o3");
+  CHECK(to_json(*o3.find("subject")) == R"({"reference":"Patient/x1"})");
+  CHECK(to_json(*o3.find("performer")) == R"([{"reference":"Patient/t1"}])");
+  CHECK(to_json(*o3.find("focus")) == R"([{"reference":"Patient/t1"}])");
+  CHECK(to_json(*current(s, "Patient", "x1").find("link")) ==
+        R"([{"other":{"reference":"Patient/t1"},"type":"seealso"}])");
+  CHECK(q1(s, "SELECT group_concat(id) FROM (SELECT id FROM resource WHERE patient = 's1' ORDER BY id)") == "s1");
+  // Nothing refers to s1 any more but Provenance, d1's versioned reference
+  // (left as it was) and t1's link (replaces).
+  CHECK(q1(s, "SELECT group_concat(x) FROM (SELECT r.type || '/' || r.id AS x FROM reference f JOIN resource r "
+              "ON r.rid = f.rid WHERE f.target_type = 'Patient' AND f.target_id = 's1' AND r.type <> 'Provenance' "
+              "ORDER BY 1)") == "DocumentReference/d1,Patient/t1");
+}
+
+TEST_CASE("issue 7: no reference row to a record's own patient; a merge still moves every reference") {
+  Fixture fx;
+  Session s = fx.create();
+  chart(s);
+  add_other_patients_record(s);
+  CHECK(own_patient_rows(s) == "0");
+  // o3's references to s1 are rows (the one to its own x1 is not); x1's link too.
+  CHECK(q1(s, "SELECT group_concat(x, '|') FROM (SELECT r.id || '>' || f.target_id AS x FROM reference f "
+              "JOIN resource r ON r.rid = f.rid WHERE f.target_type = 'Patient' AND r.type <> 'Provenance' "
+              "ORDER BY 1)") == "d1>s1|o3>s1|o3>s1|x1>s1");
+  auto m = merge_patients(s, "s1", "t1", "dup");
+  REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message()));
+  check_merged(s, *m);
+  CHECK(own_patient_rows(s) == "0");
+  // And back: the rows follow the references.
+  REQUIRE(unmerge_patient(s, "s1", "merged in error").ok());
+  CHECK(to_json(*current(s, "Observation", "o3").find("focus")) == R"([{"reference":"Patient/s1"}])");
+  CHECK(own_patient_rows(s) == "0");
+}
+
+TEST_CASE("issue 7: migration 11 drops the reference rows to a record's own patient; the merge is the same") {
+  Fixture fx;
+  {
+    Session s = fx.create();
+    chart(s);
+    add_other_patients_record(s);
+    // As schema 10 wrote them: a row for every reference to the own patient
+    // too (o1 names s1 twice, as subject and performer).
+    REQUIRE(SessionImpl::of(s).db().exec(
+        "INSERT INTO reference(rid, target_type, target_id) "
+        "SELECT rid, 'Patient', patient FROM resource WHERE patient IS NOT NULL AND type <> 'Patient'; "
+        "INSERT INTO reference(rid, target_type, target_id) "
+        "SELECT rid, 'Patient', patient FROM resource WHERE id = 'o1'; PRAGMA user_version = 10").ok());
+    CHECK(own_patient_rows(s) == "5");  // o1 twice, e1, d1, o3
+  }
+  auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options("desk"));
+  REQUIRE(s.ok());
+  CHECK(q1(*s, "PRAGMA user_version") == "11");
+  CHECK(own_patient_rows(*s) == "0");
+  CHECK(q1(*s, "SELECT count(*) FROM reference f JOIN resource r ON r.rid = f.rid "
+               "WHERE r.id = 'o3' AND f.target_type = 'Patient' AND f.target_id = 's1'") == "2");
+  auto m = merge_patients(*s, "s1", "t1", "dup");
+  REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message()));
+  check_merged(*s, *m);
+}
+
 TEST_CASE("migration 10 gives the patients stored before it their match keys, merged sources none") {
   Fixture fx;
   std::string keys;
@@ -287,7 +369,7 @@ TEST_CASE("migration 10 gives the patients stored before it their match keys, me
   }
   auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options("desk"));
   REQUIRE(s.ok());
-  CHECK(q1(*s, "PRAGMA user_version") == "10");
+  CHECK(q1(*s, "PRAGMA user_version") == "11");
   CHECK(q1(*s, "SELECT group_concat(id || ' ' || key, '|') FROM (SELECT r.id, k.key FROM match_key k "
                "JOIN resource r ON r.rid = k.rid ORDER BY r.id, k.key)") == keys);
 }
