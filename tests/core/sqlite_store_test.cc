@@ -467,6 +467,14 @@ std::string rows_without_wal(TempDir& dir, const std::string& path) {
   return query(a, "SELECT count(*) FROM t") + " " + query(a, "PRAGMA integrity_check");
 }
 
+// Creates a store at `path` with `rows` rows in t and closes it, its WAL
+// grown past `over` bytes before the close.
+void create_with_rows(const std::string& path, int rows, std::int64_t over) {
+  Store s = create_test_store(path);
+  insert_rows(s, rows);
+  REQUIRE(std::filesystem::file_size(path + "-wal") > static_cast<std::uintmax_t>(over));
+}
+
 // The frames in the WAL as `s` sees it: the log size a passive checkpoint
 // reports (it copies frames the db may hold already, which changes nothing).
 int wal_frames(Store& s) {
@@ -480,11 +488,7 @@ int wal_frames(Store& s) {
 TEST_CASE("the last connection checkpoints a WAL over the limit and keeps its file with a void header") {
   TempDir dir;
   std::string path = dir.file("a.ehr");
-  {
-    Store s = create_test_store(path);
-    insert_rows(s, 200);
-    REQUIRE(std::filesystem::file_size(path + "-wal") > static_cast<std::uintmax_t>(kKeepWalBytes));
-  }
+  create_with_rows(path, 200, kKeepWalBytes);
   REQUIRE(testing::file_exists(path + "-wal"));
   const std::uintmax_t size = std::filesystem::file_size(path + "-wal");
   std::vector<std::uint8_t> wal = testing::read_bytes(path + "-wal");
@@ -549,11 +553,7 @@ TEST_CASE("a reused WAL whose voided header was lost reads back the frames the d
 TEST_CASE("the last connection checkpoints and deletes a WAL over the reuse limit, or an empty one") {
   TempDir dir;
   std::string path = dir.file("a.ehr");
-  {
-    Store s = create_test_store(path);
-    insert_rows(s, 1500);
-    REQUIRE(std::filesystem::file_size(path + "-wal") > static_cast<std::uintmax_t>(kReuseWalBytes));
-  }
+  create_with_rows(path, 1500, kReuseWalBytes);
   CHECK_FALSE(testing::file_exists(path + "-wal"));
   CHECK_FALSE(testing::file_exists(path + "-shm"));
   // Everything is in the db file itself.
