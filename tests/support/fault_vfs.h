@@ -21,10 +21,12 @@
 //                 by garbage, from a seeded RNG or a caller's chooser; then
 //                 the stack is dead: every later operation fails with an
 //                 I/O error and touches nothing, closes release locks only,
-//                 and the -shm file is not deleted. Writes pending at a
-//                 close without sync are written through (not synced): a
-//                 simplification, SQLite syncs before it closes a file it
-//                 relies on.
+//                 and the -shm file is not deleted. Writes pending when
+//                 the last handle of a file closes stay pending (ehr's
+//                 shim voids a reused WAL's header at close, unsynced): a
+//                 later handle's sync of the file writes them, a power
+//                 loss gives them their fates, and the next reset() drops
+//                 them (the test may have restored the files).
 //   I/O error     counts the operations named in a mask (xRead, xWrite,
 //                 xSync, xTruncate, xFileSize, xLock, xCheckReservedLock,
 //                 xShmMap, xShmLock acquisitions, xOpen, xDelete, xAccess)
