@@ -213,7 +213,9 @@ void close_connection(sqlite3* db, const vfs::KeyContext* ctx) {
     // file's size, which a reused file's old frames make larger.
     std::int64_t frames = -1;
     sqlite3_file_control(db, "main", vfs::kFcntlWalFrames, &frames);
-    const std::int64_t held = frames < 0 ? file : frames == 0 ? 0 : vfs::kWalHeaderSize + frames * vfs::kWalFrameSize;
+    const std::int64_t held = frames < 0    ? file
+                              : frames == 0 ? 0
+                                            : vfs::kWalHeaderSize + frames * vfs::kWalFrameSize;
     if (held > 0 && held <= kKeepWalBytes) {
       sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     } else if (file >= vfs::kWalHeaderSize + vfs::kWalFrameSize && file <= kReuseWalBytes) {
