@@ -10,16 +10,12 @@
 #include <cstdio>
 #include <string_view>
 #include <utility>
-#include "rng.h"
+
+#include "rng.h"  // Rng, the deterministic randomness of the corpus
 
 namespace ehr::testing {
 
 namespace {
-
-// --- randomness --------------------------------------------------------------------
-
-using ehr::testing::mix;
-using ehr::testing::Rng;
 
 // --- word lists -------------------------------------------------------------------
 
