@@ -142,6 +142,11 @@ std::int64_t Statement::column_int(int index) const {
   return sqlite3_column_int64(stmt_, index);
 }
 
+std::optional<std::int64_t> Statement::column_integer(int index) const {
+  if (sqlite3_column_type(stmt_, index) != SQLITE_INTEGER) return std::nullopt;
+  return sqlite3_column_int64(stmt_, index);
+}
+
 std::string Statement::column_text(int index) const {
   const unsigned char* p = sqlite3_column_text(stmt_, index);
   int n = sqlite3_column_bytes(stmt_, index);
@@ -403,9 +408,12 @@ Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
   c.handle_ = vfs::register_key(c.ctx_);
 
   std::string uri = make_uri(path, c.handle_);
+  // NOMUTEX: a Connection is used by one thread at a time (its contract,
+  // sqlite_store.h), so SQLite need not lock it on every call (about 5% of a
+  // scan's time: `ehr audit verify` reads 16 columns a row).
   int rc = sqlite3_open_v2(uri.c_str(), &c.db_,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI |
-                               SQLITE_OPEN_EXRESCODE,
+                               SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX,
                            vfs_name);
   if (rc != SQLITE_OK) {
     return sqlite_error(c.db_, rc, path, c.ctx_.get());

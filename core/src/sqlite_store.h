@@ -112,6 +112,9 @@ class Statement {
   int column_count() const;
   bool column_is_null(int index) const;
   std::int64_t column_int(int index) const;
+  // The column's value when it is stored as an INTEGER; nullopt for any other
+  // storage class (text, real, blob, NULL), which column_int would convert.
+  std::optional<std::int64_t> column_integer(int index) const;
   std::string column_text(int index) const;
   std::vector<std::uint8_t> column_blob(int index) const;
   // Views of a column, valid until the next step(), reset() or column call

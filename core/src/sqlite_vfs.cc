@@ -1213,6 +1213,11 @@ int register_vfs() {
   static int result = SQLITE_OK;
   std::call_once(once, [] {
     crypto::ensure_init();
+    // No memory statistics (nothing reads them): each allocation otherwise
+    // takes SQLite's global memory mutex. Only possible before SQLite is
+    // initialized (sqlite3_vfs_find does that); SQLITE_MISUSE, harmless,
+    // when something else initialized it first.
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     g_real_vfs = sqlite3_vfs_find("unix");
     if (g_real_vfs == nullptr) {
       result = SQLITE_ERROR;

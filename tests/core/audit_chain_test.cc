@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "audit_chain.h"
+#include "audit_log.h"
 #include "ehr/audit.h"
 #include "ehr/builders.h"
 #include "ehr/records.h"
@@ -154,6 +155,10 @@ TEST_CASE("verify names the first bad entry for each kind of tampering") {
        "UPDATE audit SET seq = 4 WHERE seq = -1",
        3, "entry 3 does not match its chain hash: edited, replaced or moved\n"},
       {"a hash removed", "UPDATE audit SET hash = NULL WHERE seq = 7", 7, "entry 7 has no chain hash\n"},
+      // A count that is no longer an integer is read as the text SQLite
+      // makes of it ("8.5"), not as the integer it truncates to.
+      {"a count made fractional", "UPDATE audit SET count = count + 0.5 WHERE seq = 6", 6,
+       "entry 6 does not match its chain hash: edited, replaced or moved\n"},
       {"an entry inserted",
        "INSERT INTO audit(seq, time, user, roles, action, outcome, purpose, hash) "
        "SELECT 11, time, 'alice', 'admin', 'read', 'ok', 'treatment', hash FROM audit WHERE seq = 10",
@@ -171,6 +176,44 @@ TEST_CASE("verify names the first bad entry for each kind of tampering") {
     REQUIRE(r.first_bad_seq.has_value());
     CHECK(*r.first_bad_seq == c.first_bad);
     CHECK(problems(r) == c.problem);
+  }
+}
+
+TEST_CASE("verify reads a trail of many batches in order and names a bad entry past the first batches") {
+  // The scan hands entries to the hashing thread in batches of 1024.
+  Trail t;
+  {
+    Session alice = t.open("alice");
+    SessionImpl& s = SessionImpl::of(alice);
+    REQUIRE(s.transaction([&]() -> Status {
+                for (int i = 0; i < 2600; ++i) {
+                  EHR_TRY(write_audit(s, {"read", "ok", "p" + std::to_string(i), "Patient/p" + std::to_string(i),
+                                          "", i, "Patient", i % 7 == 0}));
+                }
+                return {};
+              }).ok());
+  }
+  // The ten entries of the trail, alice's open (none: a session's own open
+  // is not an entry) and the 2600 reads.
+  VerifyReport r = verify(t);
+  CHECK(problems(r) == "");
+  CHECK(r.entries == 2610);
+  CHECK(r.last_seq == 2610);
+  {
+    Session andy = t.open("andy");
+    CHECK(r.head == sql(andy, "SELECT lower(hex(hash)) FROM audit WHERE seq = 2610"));
+  }
+  SUBCASE("an entry in the third batch edited, a later one deleted") {
+    {
+      Session alice = t.open("alice");
+      REQUIRE(raw(alice, std::string(kNoTriggers) +
+                             "UPDATE audit SET count = 3 WHERE seq = 2049; DELETE FROM audit WHERE seq = 2500")
+                  .ok());
+    }
+    VerifyReport bad = verify(t);
+    CHECK(bad.first_bad_seq == std::optional<std::int64_t>(2049));
+    CHECK(problems(bad) == "entry 2049 does not match its chain hash: edited, replaced or moved\n");
+    CHECK(bad.entries == 2610);  // 2611 with the first verify's entry, less the deleted one
   }
 }
 
