@@ -60,6 +60,11 @@ ChainHash chain_step_encoded(const AuditChain& c, const ChainHash& prev, std::st
 // before, in one transaction. Errors: those of the store.
 Status ensure_audit_chain(store::Connection& db, AuditChain& c);
 
+// verify_audit reads the trail on one thread and hashes it on a second;
+// false makes it do both on the calling thread (as when no thread can be
+// started), so tests cover both. Process-wide; not for concurrent use.
+void set_verify_on_two_threads_for_testing(bool two);
+
 // The columns of an audit row as SELECTed by kAuditColumns, into an entry.
 inline constexpr const char* kAuditColumns =
     "seq, time, user, roles, action, outcome, purpose, patients, resources, query_hash, count, "

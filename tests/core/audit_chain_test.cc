@@ -180,30 +180,37 @@ TEST_CASE("verify names the first bad entry for each kind of tampering") {
 }
 
 TEST_CASE("verify reads a trail of many batches in order and names a bad entry past the first batches") {
-  // The scan hands entries to the hashing thread in batches of 1024.
-  Trail t;
-  {
-    Session alice = t.open("alice");
-    SessionImpl& s = SessionImpl::of(alice);
-    REQUIRE(s.transaction([&]() -> Status {
-                for (int i = 0; i < 2600; ++i) {
-                  EHR_TRY(write_audit(s, {"read", "ok", "p" + std::to_string(i), "Patient/p" + std::to_string(i),
-                                          "", i, "Patient", i % 7 == 0}));
-                }
-                return {};
-              }).ok());
-  }
-  // The ten entries of the trail, alice's open (none: a session's own open
-  // is not an entry) and the 2600 reads.
-  VerifyReport r = verify(t);
-  CHECK(problems(r) == "");
-  CHECK(r.entries == 2610);
-  CHECK(r.last_seq == 2610);
-  {
-    Session andy = t.open("andy");
-    CHECK(r.head == sql(andy, "SELECT lower(hex(hash)) FROM audit WHERE seq = 2610"));
-  }
-  SUBCASE("an entry in the third batch edited, a later one deleted") {
+  // The scan hands entries to the hashing thread in batches of 1024; without
+  // a second thread it hashes each batch itself.
+  struct Restore {
+    ~Restore() { set_verify_on_two_threads_for_testing(true); }
+  } restore;
+  for (bool two_threads : {true, false}) {
+    CAPTURE(two_threads);
+    set_verify_on_two_threads_for_testing(two_threads);
+    Trail t;
+    {
+      Session alice = t.open("alice");
+      SessionImpl& s = SessionImpl::of(alice);
+      REQUIRE(s.transaction([&]() -> Status {
+                  for (int i = 0; i < 2600; ++i) {
+                    EHR_TRY(write_audit(s, {"read", "ok", "p" + std::to_string(i),
+                                            "Patient/p" + std::to_string(i), "", i, "Patient", i % 7 == 0}));
+                  }
+                  return {};
+                }).ok());
+    }
+    // The trail's ten entries and the 2600 reads (a session's own open is
+    // not an entry).
+    VerifyReport r = verify(t);
+    CHECK(problems(r) == "");
+    CHECK(r.entries == 2610);
+    CHECK(r.last_seq == 2610);
+    {
+      Session andy = t.open("andy");
+      CHECK(r.head == sql(andy, "SELECT lower(hex(hash)) FROM audit WHERE seq = 2610"));
+    }
+    // An entry in the third batch edited, a later one deleted.
     {
       Session alice = t.open("alice");
       REQUIRE(raw(alice, std::string(kNoTriggers) +
