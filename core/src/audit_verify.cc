@@ -48,7 +48,6 @@ Result<crypto::SignKeys> keys_of(const Secret& seed) {
   return crypto::sign_keys_from_seed(seed.bytes());
 }
 
-
 // One audit row as the scan hands it to the chain: its sequence, its stored
 // chain hash and (in the batch's bytes) its canonical encoding.
 struct ScannedEntry {
@@ -61,6 +60,10 @@ struct ScannedEntry {
 struct ScanBatch {
   std::string encoded;  // the entries' encodings, back to back
   std::vector<ScannedEntry> entries;
+  void clear() {  // keeps the buffers for the next batch
+    encoded.clear();
+    entries.clear();
+  }
 };
 
 bool g_two_threads = true;  // set_verify_on_two_threads_for_testing
@@ -103,8 +106,7 @@ class BatchPipe {
     return true;
   }
   void give_back(ScanBatch b) {
-    b.encoded.clear();
-    b.entries.clear();
+    b.clear();
     std::lock_guard lock(mu_);
     empty_.push_back(std::move(b));
   }
@@ -150,8 +152,7 @@ Status scan_trail(store::Connection& db, Check& check) {
       b = pipe.take_empty();
     } else {
       check_batch(b);
-      b.encoded.clear();
-      b.entries.clear();
+      b.clear();
     }
   };
   Status status;
@@ -196,6 +197,7 @@ Status scan_trail(store::Connection& db, Check& check) {
   if (chain) chain->join();
   return status;
 }
+
 }  // namespace
 
 void set_verify_on_two_threads_for_testing(bool two) { g_two_threads = two; }
@@ -300,9 +302,9 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
     if (!report.first_bad_seq || seq < *report.first_bad_seq) report.first_bad_seq = seq;
     report.problems.push_back(std::move(problem));
   };
-  ChainHash head = chain_genesis(chain);  // with no entries, the chain's start
-  auto check_entry = [&, computed = chain_genesis(chain), chain_broken = false,
-                      expected = std::int64_t{1}](const ScannedEntry& e, std::string_view encoded) mutable {
+  ChainHash computed = chain_genesis(chain);  // the head once the scan is done
+  auto check_entry = [&, chain_broken = false, expected = std::int64_t{1}](const ScannedEntry& e,
+                                                                         std::string_view encoded) mutable {
     const std::int64_t seq = e.seq;
     ++report.entries;
     if (!chain_broken && seq != expected) {
@@ -325,10 +327,9 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
     if (auto it = wanted.find(seq); it != wanted.end()) it->second = computed;
     report.last_seq = seq;
     expected = seq + 1;
-    head = computed;
   };
   EHR_TRY(scan_trail(s.db(), check_entry));
-  report.head = crypto::to_hex(head);
+  report.head = crypto::to_hex(computed);
   for (const auto& c : checkpoints) {
     ++report.checkpoints_checked;
     std::string which = fmt::format("checkpoint seq={} time={}", c.seq, c.time);
