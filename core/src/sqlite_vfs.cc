@@ -214,6 +214,13 @@ struct EhrFile {
   // this handle (x_shm_map to x_shm_unmap); null otherwise, for example in
   // locking_mode=EXCLUSIVE, where SQLite keeps the wal-index in heap memory.
   void volatile* shm0 = nullptr;
+  // WAL: a frame header SQLite wrote and the shim holds back, as it goes to
+  // disk (checksum words masked), to write it with its frame's page in one
+  // write (wal_write); any other call on the handle writes it first
+  // (write_held_header).
+  bool header_held = false;
+  std::uint32_t held_frame = 0;
+  std::uint8_t held_header[kWalFrameHeaderSize] = {};
 };
 
 constexpr std::size_t kRealOffset = (sizeof(EhrFile) + 15) & ~std::size_t{15};
@@ -534,6 +541,17 @@ sqlite3_int64 frame_offset(std::uint32_t k) {
   return kWalHeaderSize + static_cast<sqlite3_int64>(k - 1) * kWalFrameSize;
 }
 
+// Writes the frame header wal_write held back, if any. Every call on a WAL
+// handle but the write of that frame's page comes here first, so the file
+// reads, syncs and sizes exactly as if the header had been written when
+// SQLite wrote it. SQLite writes a frame as its header and then its page
+// (wal.c walWriteOneFrame), so a header is normally held for one call.
+int write_held_header(EhrFile* f) {
+  if (f == nullptr || !f->header_held) return SQLITE_OK;
+  f->header_held = false;
+  return real_write(f, f->held_header, kWalFrameHeaderSize, frame_offset(f->held_frame));
+}
+
 void apply_mask(const KeyContext& ctx, std::uint8_t* hdr, std::uint32_t k) {
   std::uint8_t mask[8];
   wal_checksum_mask(ctx, hdr + 8, k, mask);
@@ -784,16 +802,36 @@ int wal_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
       if (f->opened_existing) f->dir_sync_due = true;  // see open_wal
       return real_write(f, in, amt, off);
     case WalWrite::kFrameHeader: {
-      std::uint8_t hdr[kWalFrameHeaderSize];
-      std::memcpy(hdr, in, sizeof(hdr));
-      apply_mask(*f->ctx, hdr, k);
-      return real_write(f, hdr, amt, off);
+      if (int rc = write_held_header(f); rc != SQLITE_OK) return rc;
+      std::memcpy(f->held_header, in, kWalFrameHeaderSize);
+      apply_mask(*f->ctx, f->held_header, k);
+      f->held_frame = k;
+      f->header_held = true;
+      return SQLITE_OK;
     }
     case WalWrite::kFramePage:
       break;
     case WalWrite::kRefused:
       return log_write_refused(f, shape.refusal, amt, off);
   }
+  if (f->header_held && f->held_frame == k) {
+    // A new frame: its header (held) and sealed page go out in one write,
+    // and the page's place comes from the header without reading it back.
+    f->header_held = false;
+    std::uint8_t frame[kWalFrameSize];
+    std::memcpy(frame, f->held_header, kWalFrameHeaderSize);
+    std::uint8_t salts[8];
+    if (frame_salts(f, frame, salts) != SQLITE_OK) {
+      return log_write_refused(f, "page without a WAL header", amt, off);
+    }
+    PagePlace place = wal_place(frame, salts);
+    if (place.pgno == 1) {
+      if (int rc2 = check_page1(f, in, amt, off); rc2 != SQLITE_OK) return rc2;
+    }
+    seal_page(*f->ctx, place, in, frame + kWalFrameHeaderSize);
+    return real_write(f, frame, static_cast<int>(kWalFrameSize), frame_offset(k));
+  }
+  if (int rc = write_held_header(f); rc != SQLITE_OK) return rc;
   {
     // pgno, salts and nTruncate come from the frame header on disk: written
     // just before for a new frame, earlier for an in-transaction rewrite.
@@ -855,13 +893,15 @@ int x_close(sqlite3_file* file) {
   EhrFile* f = ehr(file);
   if (f->owner != nullptr && f->owner->wal == f) f->owner->wal = nullptr;
   if (f->wal != nullptr && f->wal->owner == f) f->wal->owner = nullptr;
+  int held = f->real->pMethods ? write_held_header(f) : SQLITE_OK;
   int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
   destroy(f);
-  return rc;
+  return rc != SQLITE_OK ? rc : held;
 }
 
 int x_read(sqlite3_file* file, void* buf, int amt, sqlite3_int64 off) {
   EhrFile* f = ehr(file);
+  if (int rc = write_held_header(f); rc != SQLITE_OK) return rc;
   auto* out = static_cast<std::uint8_t*>(buf);
   switch (f->kind) {
     case Kind::kMain: return main_read(f, out, amt, off);
@@ -886,12 +926,14 @@ int x_write(sqlite3_file* file, const void* buf, int amt, sqlite3_int64 off) {
 
 int x_truncate(sqlite3_file* file, sqlite3_int64 size) {
   EhrFile* f = ehr(file);
+  if (int rc = write_held_header(f); rc != SQLITE_OK) return rc;
   if (f->kind == Kind::kMain) size += kHeaderOffset;
   return f->real->pMethods->xTruncate(f->real, size);
 }
 
 int x_sync(sqlite3_file* file, int flags) {
   EhrFile* f = ehr(file);
+  if (int rc = write_held_header(f); rc != SQLITE_OK) return rc;
   int rc = f->real->pMethods->xSync(f->real, flags);
   if (rc == SQLITE_OK && f->dir_sync_due) {
     sync_directory_of(f->name);
@@ -902,6 +944,7 @@ int x_sync(sqlite3_file* file, int flags) {
 
 int x_file_size(sqlite3_file* file, sqlite3_int64* size) {
   EhrFile* f = ehr(file);
+  if (int rc = write_held_header(f); rc != SQLITE_OK) return rc;
   int rc = real_size(f, size);
   if (rc == SQLITE_OK && f->kind == Kind::kMain) {
     // A header-only file is an empty database to SQLite.
@@ -970,6 +1013,7 @@ bool void_wal_header(EhrFile* f) {
   std::optional<std::uint32_t> frames = wal_index_u32(f, kWalIndexMxFrame);
   std::optional<std::uint32_t> copied = wal_index_u32(f, kWalIndexBackfill);
   if (!frames || !copied || *frames != *copied) return false;
+  if (write_held_header(f->wal) != SQLITE_OK) return false;
   sqlite3_int64 size = 0;
   if (real_size(f->wal, &size) != SQLITE_OK || size < kWalHeaderSize) return false;
   const std::uint8_t zero[kWalHeaderSize] = {};
@@ -1015,6 +1059,7 @@ int handle_pragma(EhrFile* f, char** args) {
 
 int x_file_control(sqlite3_file* file, int op, void* arg) {
   EhrFile* f = ehr(file);
+  if (int rc = write_held_header(f); rc != SQLITE_OK) return rc;
   if (op == kFcntlSelf) {
     if (f->kind != Kind::kMain) return SQLITE_NOTFOUND;
     *static_cast<EhrFile**>(arg) = f;

@@ -15,6 +15,10 @@
 //                  everything: 32-byte header at 0 (plain), frame k at
 //                  fo = 32 + (k-1)(4096+24): 24-byte frame header at fo whose
 //                  checksum words are XOR-masked, page at fo+24 (AEAD).
+//                  A frame header is held back and written with its page
+//                  in one 4120-byte write (any other call on the handle
+//                  writes a held header first: write_held_header in the
+//                  .cc).
 //                  A frame failing authentication during recovery ends the
 //                  log; it is a WAL anomaly (§5.3) only when a later
 //                  transaction chains after it (see damage_is_durable in

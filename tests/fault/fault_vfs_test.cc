@@ -69,6 +69,32 @@ TEST_CASE("the fault VFS logs what reaches it: plaintext without the shim, none 
   CHECK(fv.open_files() == 0);
 }
 
+// The shim holds a WAL frame's header back and writes it with the frame's
+// sealed page: one write per frame, and no read of the header back.
+TEST_CASE("a WAL frame reaches the disk in one write of header and page") {
+  FaultVfs& fv = FaultVfs::get();
+  TempDir dir;
+  fv.reset_pass_through();
+  {
+    Result<store::Connection> c = store::create_store_for_testing(
+        dir.file("w.ehr"), {"alice", "", testing::kFast}, Secret::passphrase("pw"),
+        FaultVfs::kShimName);
+    REQUIRE(c.ok());
+    REQUIRE(c->exec("PRAGMA wal_autocheckpoint=0; CREATE TABLE t(x);"
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)"
+                    " INSERT INTO t SELECT randomblob(1000) FROM n;").ok());
+    CHECK(c->query_text("SELECT count(*) FROM t").value() == "200");
+  }
+  CHECK(fv.writes_of_length(24 + 4096) >= 50);  // the frames of 200 KB of rows
+  CHECK(fv.writes_of_length(24) == 0);          // no header on its own
+  CHECK(fv.open_files() == 0);
+  Result<store::Connection> again = store::open_store_for_testing(
+      dir.file("w.ehr"), Secret::passphrase("pw"), OpenOptions{}, FaultVfs::kShimName);
+  REQUIRE(again.ok());
+  CHECK(again->query_text("SELECT count(*) FROM t").value() == "200");
+  CHECK(again->query_text("PRAGMA integrity_check").value() == "ok");
+}
+
 TEST_CASE("a power loss keeps synced writes and decides the fate of the rest") {
   FaultVfs& fv = FaultVfs::get();
   TempDir dir;

@@ -551,6 +551,11 @@ int FaultVfs::open_files() const { return state_->open_files; }
 std::uint64_t FaultVfs::bytes_written() const { return state_->logged; }
 std::uint64_t FaultVfs::writes() const { return state_->log.size(); }
 
+std::uint64_t FaultVfs::writes_of_length(std::uint64_t length) const {
+  return static_cast<std::uint64_t>(std::count_if(state_->log.begin(), state_->log.end(),
+                                                  [length](const auto& w) { return w.size() == length; }));
+}
+
 bool FaultVfs::lower_saw(std::string_view needle) const {
   if (needle.empty()) return false;
   for (const std::vector<std::uint8_t>& w : state_->log) {

@@ -127,6 +127,8 @@ class FaultVfs {
   // Every write handed to this VFS since the last reset.
   std::uint64_t bytes_written() const;
   std::uint64_t writes() const;
+  // How many of them were exactly `length` bytes long.
+  std::uint64_t writes_of_length(std::uint64_t length) const;
   // True when some single write contained `needle`.
   bool lower_saw(std::string_view needle) const;
 
