@@ -1,11 +1,13 @@
 // The decision point inside core (access.h).
 #include "access.h"
 
-#include <ctime>
+#include <cstdint>
+#include <cstdio>
 
 #include <fmt/format.h>
 
 #include "audit_log.h"
+#include "instant.h"
 #include "words.h"
 
 namespace ehr {
@@ -21,18 +23,12 @@ std::string join(const std::vector<std::string>& v) {
 // "YYYY-MM-DDTHH:MM:SS.mmmZ" plus `minutes`; the input unchanged if it does
 // not parse (a test clock in another shape).
 std::string add_minutes(const std::string& instant, int minutes) {
-  std::tm tm{};
-  int ms = 0;
-  if (std::sscanf(instant.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, ms = 0;
+  if (std::sscanf(instant.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &y, &mo, &d, &h, &mi, &sec, &ms) != 7 ||
+      mo < 1 || mo > 12)
     return instant;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  std::time_t t = timegm(&tm) + static_cast<std::time_t>(minutes) * 60;
-  std::tm out{};
-  gmtime_r(&t, &out);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", out.tm_year + 1900, out.tm_mon + 1,
-                     out.tm_mday, out.tm_hour, out.tm_min, out.tm_sec, ms);
+  return detail::format_instant(detail::instant_ms(y, static_cast<unsigned>(mo), d, h, mi, sec, ms) +
+                                std::int64_t{minutes} * 60'000);
 }
 
 }  // namespace

@@ -8,7 +8,6 @@
 //
 // Sections: time bounds; AuditEvent codes; AuditEvent JSON; the views.
 #include <algorithm>
-#include <ctime>
 #include <functional>
 
 #include <fmt/format.h>
@@ -58,13 +57,6 @@ bool valid_date_prefix(std::string_view s) {
   return d >= 1 && d <= days_in(to_int(s.substr(0, 4)), m);
 }
 
-std::string format_instant(std::time_t t, int ms) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-}
-
 }  // namespace
 
 std::string detail::normalised_instant(std::string_view s) {
@@ -96,14 +88,10 @@ std::string detail::normalised_instant(std::string_view s) {
   } else {
     return "";
   }
-  std::tm tm{};
-  tm.tm_year = to_int(s.substr(0, 4)) - 1900;
-  tm.tm_mon = to_int(s.substr(5, 2)) - 1;
-  tm.tm_mday = to_int(s.substr(8, 2));
-  tm.tm_hour = hh;
-  tm.tm_min = mi;
-  tm.tm_sec = ss;
-  return format_instant(timegm(&tm) - offset, ms);
+  return detail::format_instant(detail::instant_ms(to_int(s.substr(0, 4)),
+                                                  static_cast<unsigned>(to_int(s.substr(5, 2))),
+                                                  to_int(s.substr(8, 2)), hh, mi, ss, ms) -
+                                std::int64_t{offset} * 1000);
 }
 
 namespace {

@@ -4,10 +4,23 @@
 #ifndef EHR_CORE_INSTANT_H_
 #define EHR_CORE_INSTANT_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace ehr::detail {
+
+// The stored form of the instant `ms` milliseconds after
+// 1970-01-01T00:00:00.000Z. Computed from the calendar alone: the C
+// library's gmtime_r reads the time-zone file on first use (seven system
+// calls in every process that stamps a time).
+std::string format_instant(std::int64_t ms);
+
+// Milliseconds after 1970-01-01T00:00:00.000Z of the UTC time given, like
+// timegm (without its time-zone file); a day past the month's end carries
+// into the next month.
+// REQUIRES: 1 <= month <= 12
+std::int64_t instant_ms(int year, unsigned month, int day, int hour, int minute, int second, int ms);
 
 // An instant YYYY-MM-DDThh:mm:ss[.fff...](Z|+hh:mm|-hh:mm) in the stored
 // form (UTC, milliseconds; finer digits dropped), or "" when `s` is not one.

@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <ctime>
 
 #include <fmt/format.h>
 
@@ -10,6 +9,7 @@
 #include "ehr/audit.h"
 #include "ehr/files.h"
 #include "ehr/session.h"
+#include "instant.h"
 #include "session_impl.h"
 #include "words.h"
 
@@ -19,12 +19,8 @@ namespace {
 
 std::string system_now() {
   auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return detail::format_instant(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
 }
 
 Status load_user(SessionImpl& impl) {

@@ -1,0 +1,69 @@
+// Tests of the stored form of instants (core/src/instant.h): known answers,
+// agreement with the C library's gmtime_r and timegm over four centuries,
+// and the parse of instants with offsets.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <ctime>
+#include <random>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "instant.h"
+
+namespace ehr::detail {
+namespace {
+
+TEST_SUITE("instant") {
+
+TEST_CASE("format_instant: known answers, before and after the epoch") {
+  CHECK(format_instant(0) == "1970-01-01T00:00:00.000Z");
+  CHECK(format_instant(-1) == "1969-12-31T23:59:59.999Z");
+  CHECK(format_instant(1709251199999) == "2024-02-29T23:59:59.999Z");
+  CHECK(format_instant(1796599800000) == "2026-12-06T23:30:00.000Z");
+  CHECK(format_instant(-2203891200000) == "1900-03-01T00:00:00.000Z");
+  CHECK(format_instant(4133937600500) == "2100-12-31T12:00:00.500Z");
+}
+
+TEST_CASE("instant_ms: known answers, and a day past the month's end carries") {
+  CHECK(instant_ms(1970, 1, 1, 0, 0, 0, 0) == 0);
+  CHECK(instant_ms(2024, 2, 29, 23, 59, 59, 999) == 1709251199999);
+  CHECK(instant_ms(1900, 3, 1, 0, 0, 0, 0) == -2203891200000);
+  CHECK(instant_ms(2026, 2, 31, 0, 0, 0, 0) == instant_ms(2026, 3, 3, 0, 0, 0, 0));
+  CHECK(instant_ms(2026, 12, 31, 23, 59, 60, 0) == instant_ms(2027, 1, 1, 0, 0, 0, 0));
+}
+
+TEST_CASE("format_instant and instant_ms agree with gmtime_r and timegm from 1800 to 2200") {
+  std::mt19937_64 rng(20261207);
+  std::uniform_int_distribution<std::int64_t> secs(-5364662400, 7258118399);  // 1800-01-01 .. 2199-12-31
+  for (int i = 0; i < 20000; ++i) {
+    const std::int64_t s = secs(rng);
+    const int ms = static_cast<int>(rng() % 1000);
+    std::time_t t = static_cast<std::time_t>(s);
+    std::tm tm{};
+    REQUIRE(gmtime_r(&t, &tm) != nullptr);
+    const std::string expected = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
+                                             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    CAPTURE(s);
+    CHECK(format_instant(s * 1000 + ms) == expected);
+    CHECK(instant_ms(tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1), tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, ms) == s * 1000 + ms);
+  }
+}
+
+TEST_CASE("normalised_instant: offsets, fractions and what is not an instant") {
+  CHECK(normalised_instant("2026-12-07T01:30:00+02:00") == "2026-12-06T23:30:00.000Z");
+  CHECK(normalised_instant("2026-12-06T23:30:00-01:15") == "2026-12-07T00:45:00.000Z");
+  CHECK(normalised_instant("2024-02-29T23:59:59.9999Z") == "2024-02-29T23:59:59.999Z");
+  CHECK(normalised_instant("2024-02-29T23:59:59.5Z") == "2024-02-29T23:59:59.500Z");
+  CHECK(normalised_instant("2023-02-29T00:00:00Z") == "");
+  CHECK(normalised_instant("2026-12-06T24:00:00Z") == "");
+  CHECK(normalised_instant("2026-12-06T23:30:00") == "");
+  CHECK(normalised_instant("2026-12-06T23:30:00+2:00") == "");
+}
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace ehr::detail
