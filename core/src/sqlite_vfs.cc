@@ -814,45 +814,31 @@ int wal_write(EhrFile* f, const std::uint8_t* in, int amt, sqlite3_int64 off) {
     case WalWrite::kRefused:
       return log_write_refused(f, shape.refusal, amt, off);
   }
-  if (f->header_held && f->held_frame == k) {
-    // A new frame: its header (held) and sealed page go out in one write,
-    // and the page's place comes from the header without reading it back.
-    f->header_held = false;
-    std::uint8_t frame[kWalFrameSize];
+  // pgno, salts and nTruncate come from the frame's header: held, for a new
+  // frame, which then goes out as header and page in one write; or on disk,
+  // for an in-transaction rewrite of an earlier frame's page.
+  const bool new_frame = f->header_held && f->held_frame == k;
+  std::uint8_t frame[kWalFrameSize];
+  if (new_frame) {
     std::memcpy(frame, f->held_header, kWalFrameHeaderSize);
-    std::uint8_t salts[8];
-    if (frame_salts(f, frame, salts) != SQLITE_OK) {
-      return log_write_refused(f, "page without a WAL header", amt, off);
-    }
-    PagePlace place = wal_place(frame, salts);
-    if (place.pgno == 1) {
-      if (int rc2 = check_page1(f, in, amt, off); rc2 != SQLITE_OK) return rc2;
-    }
-    seal_page(*f->ctx, place, in, frame + kWalFrameHeaderSize);
-    return real_write(f, frame, static_cast<int>(kWalFrameSize), frame_offset(k));
-  }
-  if (int rc = write_held_header(f); rc != SQLITE_OK) return rc;
-  {
-    // pgno, salts and nTruncate come from the frame header on disk: written
-    // just before for a new frame, earlier for an in-transaction rewrite.
-    std::uint8_t hdr[kWalFrameHeaderSize];
-    int rc = real_read(f, hdr, kWalFrameHeaderSize, frame_offset(k));
-    if (rc != SQLITE_OK) {
+    f->header_held = false;
+  } else {
+    if (int rc = write_held_header(f); rc != SQLITE_OK) return rc;
+    if (real_read(f, frame, kWalFrameHeaderSize, frame_offset(k)) != SQLITE_OK) {
       return log_write_refused(f, "page without a frame header", amt, off);
     }
-    std::uint8_t salts[8];
-    rc = frame_salts(f, hdr, salts);
-    if (rc != SQLITE_OK) {
-      return log_write_refused(f, "page without a WAL header", amt, off);
-    }
-    PagePlace place = wal_place(hdr, salts);
-    if (place.pgno == 1) {
-      if (int rc2 = check_page1(f, in, amt, off); rc2 != SQLITE_OK) return rc2;
-    }
-    std::uint8_t page[kPageSize];
-    seal_page(*f->ctx, place, in, page);
-    return real_write(f, page, kPageSize, off);
   }
+  std::uint8_t salts[8];
+  if (frame_salts(f, frame, salts) != SQLITE_OK) {
+    return log_write_refused(f, "page without a WAL header", amt, off);
+  }
+  PagePlace place = wal_place(frame, salts);
+  if (place.pgno == 1) {
+    if (int rc = check_page1(f, in, amt, off); rc != SQLITE_OK) return rc;
+  }
+  seal_page(*f->ctx, place, in, frame + kWalFrameHeaderSize);
+  return new_frame ? real_write(f, frame, static_cast<int>(kWalFrameSize), frame_offset(k))
+                   : real_write(f, frame + kWalFrameHeaderSize, kPageSize, off);
 }
 
 // --- 6. MAIN_JOURNAL ------------------------------------------------------------
