@@ -9,12 +9,12 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct AuditDisclosuresOptions {
   std::string patient;
   std::string since;
 };
 
-int run_audit_disclosures(Context& ctx, const Options& o) {
+int run_audit_disclosures(Context& ctx, const AuditDisclosuresOptions& o) {
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   auto all = list_disclosures(*session, o.patient, o.since);
@@ -45,7 +45,7 @@ int run_audit_disclosures(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_audit_disclosures(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<AuditDisclosuresOptions>();
   cmd.add_option("--patient", o->patient, "the patient (id or MRN)")->required()->type_name("PATIENT");
   cmd.add_option("--since", o->since, "from T (YYYY, YYYY-MM, YYYY-MM-DD or an instant; default: six years ago)")
       ->type_name("T");

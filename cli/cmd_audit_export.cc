@@ -11,12 +11,12 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct AuditExportOptions {
   AuditFilter filter;
   std::string output;
 };
 
-int run_audit_export(Context& ctx, const Options& o) {
+int run_audit_export(Context& ctx, const AuditExportOptions& o) {
   // Refused before anything is read (and audited): write_new_file checks again.
   if (!o.output.empty() && path_exists(o.output))
     return ctx.fail(Error::already_exists(fmt::format("{} already exists", o.output)));
@@ -44,7 +44,7 @@ int run_audit_export(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_audit_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<AuditExportOptions>();
   add_audit_filter_flags(cmd, o->filter);
   cmd.add_option("-o,--output", o->output, "write to FILE (created 0600, must not exist) instead of stdout")
       ->type_name("FILE");

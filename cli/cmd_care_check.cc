@@ -6,21 +6,20 @@
 #include "commands.h"
 #include "ehr/records.h"
 #include "exit_codes.h"
+#include "output.h"
 #include "store_open.h"
 
 namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct CareCheckOptions {
   std::string patient;
   std::string as_of;
   EmergencyFlags emergency;
 };
 
-Json str(const std::string& s) { return s.empty() ? Json::null() : Json::string(s); }
-
-int run_care_check(Context& ctx, const Options& o) {
+int run_care_check(Context& ctx, const CareCheckOptions& o) {
   auto rules = load_care_rules(ctx);
   if (!rules.ok()) return ctx.fail(rules.error());
   auto session = open_session(ctx, o.emergency);
@@ -44,7 +43,7 @@ int run_care_check(Context& ctx, const Options& o) {
     row.set("date", Json::null());
     row.set("drug", Json::string(a.conflict.medication));
     row.set("allergy", Json::string(a.conflict.allergy));
-    row.set("allergy_record", str(a.conflict.allergy_ref));
+    row.set("allergy_record", text_or_null(a.conflict.allergy_ref));
     rows.push_back(std::move(row));
   }
   for (const auto& f : check->labs) {
@@ -55,12 +54,12 @@ int run_care_check(Context& ctx, const Options& o) {
     row.set("what", Json::string(f.test));
     row.set("finding", Json::string(f.value.empty() ? f.flag : f.value + " " + f.flag));
     row.set("basis", Json::string(f.range.empty() ? f.source : f.source + ": " + f.range));
-    row.set("date", str(f.date));
-    row.set("loinc", str(f.loinc));
-    row.set("value", str(f.value));
+    row.set("date", text_or_null(f.date));
+    row.set("loinc", text_or_null(f.loinc));
+    row.set("value", text_or_null(f.value));
     row.set("flag", Json::string(f.flag));
     row.set("source", Json::string(f.source));
-    row.set("range", str(f.range));
+    row.set("range", text_or_null(f.range));
     rows.push_back(std::move(row));
   }
   ctx.print_rows(rows, {"kind", "severity", "record", "what", "finding", "basis", "date"});
@@ -72,7 +71,7 @@ int run_care_check(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_care_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<CareCheckOptions>();
   cmd.add_option("--patient", o->patient, "patient id or MRN")->required()->type_name("PATIENT");
   cmd.add_option("--as-of", o->as_of, "take the patient's age on DATE for age-specific ranges (default today)")
       ->type_name("DATE");

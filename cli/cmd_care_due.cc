@@ -6,22 +6,21 @@
 #include "commands.h"
 #include "ehr/records.h"
 #include "exit_codes.h"
+#include "output.h"
 #include "store_open.h"
 
 namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct CareDueOptions {
   std::string as_of;
   std::vector<std::string> rules;
   std::vector<std::string> patients;
   bool all = false;
 };
 
-Json str(const std::string& s) { return s.empty() ? Json::null() : Json::string(s); }
-
-int run_care_due(Context& ctx, const Options& o) {
+int run_care_due(Context& ctx, const CareDueOptions& o) {
   auto rules = load_care_rules(ctx);
   if (!rules.ok()) return ctx.fail(rules.error());
   auto session = open_session(ctx);
@@ -53,10 +52,10 @@ int run_care_due(Context& ctx, const Options& o) {
     row.set("rule", Json::string(r.rule->id));
     row.set("version", Json::string(r.rule->version));
     row.set("status", Json::string(care_status_name(r.status)));
-    row.set("due_since", str(r.due_since));
-    row.set("last", str(r.last_ref));
-    row.set("last_date", str(r.last_date));
-    row.set("last_what", str(r.last_what));
+    row.set("due_since", text_or_null(r.due_since));
+    row.set("last", text_or_null(r.last_ref));
+    row.set("last_date", text_or_null(r.last_date));
+    row.set("last_what", text_or_null(r.last_what));
     row.set("detail", Json::string(r.detail));
     rows.push_back(std::move(row));
     findings = findings || r.status != CareStatus::kSatisfied;
@@ -70,7 +69,7 @@ int run_care_due(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_care_due(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<CareDueOptions>();
   cmd.add_option("--as-of", o->as_of, "evaluate on DATE (YYYY-MM-DD; default today, UTC)")->type_name("DATE");
   cmd.add_option("--rule", o->rules, "only rule R, or R@VERSION for another version (repeatable)")->type_name("R");
   cmd.add_option("--patient", o->patients, "only patient P, id or MRN (repeatable)")->type_name("P");

@@ -15,13 +15,14 @@
 #include "export_bundle_run.h"
 #include "json_input.h"
 #include "progress.h"
+#include "size_option.h"
 #include "store_open.h"
 
 namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct ExportCommandOptions {
   std::string format = "ndjson";
   std::string output;    // -o, bundle only
   std::string base_url;  // bundle only
@@ -40,7 +41,7 @@ struct Options {
 };
 
 // Which options go with which --format; "" when they fit.
-std::string format_misuse(const Options& o) {
+std::string format_misuse(const ExportCommandOptions& o) {
   if (o.format != "ndjson" && o.format != "csv" && o.format != "bundle")
     return fmt::format("--format must be ndjson, csv or bundle; got \"{}\"", o.format);
   if (o.lenient && o.type_filters.empty()) return "--lenient applies only to --type-filter";
@@ -59,24 +60,6 @@ std::string format_misuse(const Options& o) {
   if (o.format == "csv" && !o.max_file_size.empty()) return "--max-file-size applies only to --format ndjson";
   if (o.out.empty()) return "--out is required (the output directory)";
   return "";
-}
-
-// "256M", "1G", "512K", "1048576" -> bytes (> 0).
-std::optional<std::int64_t> parse_size(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  std::int64_t mult = 1;
-  std::string digits = text;
-  switch (text.back()) {
-    case 'K': case 'k': mult = std::int64_t{1} << 10; digits.pop_back(); break;
-    case 'M': case 'm': mult = std::int64_t{1} << 20; digits.pop_back(); break;
-    case 'G': case 'g': mult = std::int64_t{1} << 30; digits.pop_back(); break;
-    default: break;
-  }
-  if (digits.empty() || digits.size() > 12 || digits.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  std::int64_t n = std::stoll(digits) * mult;
-  if (n == 0) return std::nullopt;
-  return n;
 }
 
 // SIGINT and SIGTERM while the export runs: stop it cleanly (the temporary
@@ -105,7 +88,7 @@ class SignalGuard {
 
 // The manifest's "request": the command as asked, without the global
 // options (which name the database, user and where secrets come from).
-std::string request_of(const Options& o) {
+std::string request_of(const ExportCommandOptions& o) {
   auto join = [](const std::vector<std::string>& v) {
     std::string out;
     for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
@@ -123,15 +106,6 @@ std::string request_of(const Options& o) {
   return r;
 }
 
-std::string group(std::int64_t n) {
-  std::string d = std::to_string(n), out;
-  for (size_t i = 0; i < d.size(); ++i) {
-    if (i > 0 && (d.size() - i) % 3 == 0) out += ',';
-    out += d[i];
-  }
-  return out;
-}
-
 // "ehr --format csv export ...": the global --format (for commands that
 // print) would be ignored, and NDJSON written where CSV was meant.
 bool global_format_misplaced(Context& ctx) {
@@ -141,7 +115,7 @@ bool global_format_misplaced(Context& ctx) {
   return false;
 }
 
-int run_export(Context& ctx, const Options& o) {
+int run_export(Context& ctx, const ExportCommandOptions& o) {
   if (global_format_misplaced(ctx))
     return ctx.fail(Error::invalid_argument(
         fmt::format("give --format after export (ehr export --format {} ...); the --format before the "
@@ -232,10 +206,10 @@ int run_export(Context& ctx, const Options& o) {
     // the group and the sealing.
     std::size_t files = report->output.size() + report->deleted.size() + 1;  // and manifest.json
     std::string line = fmt::format(
-        "exported {} resource{}{} to {}: {} file{} ({:.1f} MB) in {:.1f} s", group(report->resources),
+        "exported {} resource{}{} to {}: {} file{} ({:.1f} MB) in {:.1f} s", group_digits(report->resources),
         report->resources == 1 ? "" : "s",
         report->deletions > 0
-            ? fmt::format(" and {} deletion{}", group(report->deletions), report->deletions == 1 ? "" : "s")
+            ? fmt::format(" and {} deletion{}", group_digits(report->deletions), report->deletions == 1 ? "" : "s")
             : "",
         report->out_dir, files, files == 1 ? "" : "s", static_cast<double>(report->bytes) / 1e6, seconds);
     if (!o.job.empty())
@@ -248,13 +222,13 @@ int run_export(Context& ctx, const Options& o) {
                                 report->change_sequence, report->job_after_time);
     if (eo.group) {
       line += fmt::format("; group {}: {} member{}", o.group == "-" ? "<stdin>" : o.group,
-                          group(report->group_members), report->group_members == 1 ? "" : "s");
+                          group_digits(report->group_members), report->group_members == 1 ? "" : "s");
       if (!o.job.empty() && !report->job_first_run) {
         if (report->group_added > 0)
           line += fmt::format(", {} new since the job's last run (exported with {} whole history)",
-                              group(report->group_added), report->group_added == 1 ? "its" : "their");
+                              group_digits(report->group_added), report->group_added == 1 ? "its" : "their");
         if (report->group_removed > 0)
-          line += fmt::format(", {} no longer in it (exported no more)", group(report->group_removed));
+          line += fmt::format(", {} no longer in it (exported no more)", group_digits(report->group_removed));
       }
     }
     if (eo.encrypt_to != nullptr)
@@ -268,7 +242,7 @@ int run_export(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<ExportCommandOptions>();
   cmd.add_option("--format", o->format,
                  "ndjson (Bulk Data files, the default), csv (a Type.csv per type, for spreadsheets) or "
                  "bundle (one patient's $everything Bundle)")

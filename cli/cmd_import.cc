@@ -12,13 +12,14 @@
 #include "exit_codes.h"
 #include "matching_flags.h"
 #include "progress.h"
+#include "size_option.h"
 #include "store_open.h"
 
 namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct ImportCommandOptions {
   std::vector<std::string> paths;
   std::string format = "auto";
   std::string mapping;
@@ -35,25 +36,6 @@ struct Options {
   std::string signer;    // --signer KEY (hex)
   std::string match = "review";
 };
-
-// "64M", "1G", "512K", "1048576" -> bytes.
-std::optional<std::size_t> parse_size(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  std::size_t mult = 1;
-  std::string digits = text;
-  switch (text.back()) {
-    case 'K': case 'k': mult = 1 << 10; digits.pop_back(); break;
-    case 'M': case 'm': mult = 1 << 20; digits.pop_back(); break;
-    case 'G': case 'g': mult = std::size_t{1} << 30; digits.pop_back(); break;
-    default: break;
-  }
-  if (digits.empty() || digits.size() > 12 ||
-      digits.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  std::size_t n = std::stoull(digits) * mult;
-  if (n == 0) return std::nullopt;
-  return n;
-}
 
 // Prints rejects (the first 20 in full) and writes them to --rejects.
 class RejectSink final : public ImportObserver {
@@ -173,15 +155,6 @@ Json report_json(const ImportReport& r, double seconds, int exit_code) {
   return doc;
 }
 
-std::string group(std::int64_t n) {
-  std::string d = std::to_string(n), out;
-  for (size_t i = 0; i < d.size(); ++i) {
-    if (i > 0 && (d.size() - i) % 3 == 0) out += ',';
-    out += d[i];
-  }
-  return out;
-}
-
 void print_summary(Context& ctx, const ImportReport& r, double seconds) {
   ImportCounts t = r.total();
   int files = 0;
@@ -190,8 +163,8 @@ void print_summary(Context& ctx, const ImportReport& r, double seconds) {
   ctx.info(fmt::format("{}{} file{} ({:.1f} MB) in {:.1f} s: {} record{}, {} created, {} updated, {} "
                        "unchanged, {} skipped, {} rejected",
                        r.dry_run ? "dry run (nothing written): " : "imported ", files, files == 1 ? "" : "s",
-                       static_cast<double>(r.bytes) / 1e6, seconds, group(t.read), t.read == 1 ? "" : "s", group(t.created),
-                       group(t.updated), group(t.unchanged), group(t.skipped), group(t.rejected)));
+                       static_cast<double>(r.bytes) / 1e6, seconds, group_digits(t.read), t.read == 1 ? "" : "s", group_digits(t.created),
+                       group_digits(t.updated), group_digits(t.unchanged), group_digits(t.skipped), group_digits(t.rejected)));
   size_t width = 4;
   for (const auto& [type, c] : r.types) width = std::max(width, type.size());
   for (const auto& [type, c] : r.types)
@@ -203,10 +176,10 @@ void print_summary(Context& ctx, const ImportReport& r, double seconds) {
   if (r.linked > 0 || r.queued > 0)
     ctx.info(fmt::format("  patients: {} linked to stored patients by matching, {} pair{} queued for review "
                          "(ehr patient duplicates --queue)",
-                         group(r.linked), group(r.queued), r.queued == 1 ? "" : "s"));
+                         group_digits(r.linked), group_digits(r.queued), r.queued == 1 ? "" : "s"));
 }
 
-int run_import(Context& ctx, Options& o) {
+int run_import(Context& ctx, ImportCommandOptions& o) {
   auto start = std::chrono::steady_clock::now();
   ImportOptions io;
   auto format = parse_import_format(o.format);
@@ -227,7 +200,7 @@ int run_import(Context& ctx, Options& o) {
   io.dry_run = o.dry_run;
   auto max = parse_size(o.max_record_size);
   if (!max) return ctx.fail(Error::invalid_argument("--max-record-size must be a size such as 64M, 512K or 1G"));
-  io.max_record_bytes = *max;
+  io.max_record_bytes = static_cast<std::size_t>(*max);
   io.stdin_stream = &ctx.io().in;
   if (!o.report.empty() && o.report == o.rejects)
     return ctx.fail(Error::invalid_argument("--report and --rejects must be different files"));
@@ -323,7 +296,7 @@ int run_import(Context& ctx, Options& o) {
 }  // namespace
 
 void setup_import(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<ImportCommandOptions>();
   cmd.add_option("paths", o->paths, "files, directories, or - for standard input")
       ->required()
       ->type_name("PATH");

@@ -9,12 +9,12 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct PatientAddOptions {
   PatientFields fields;
   std::string json;
 };
 
-int run_patient_add(Context& ctx, Options& o) {
+int run_patient_add(Context& ctx, PatientAddOptions& o) {
   if (!o.json.empty() && any_patient_flag(o.fields))
     return ctx.fail(Error::invalid_argument("--json and the patient flags are mutually exclusive"));
   Result<Json> patient = Error::internal("unset");
@@ -41,7 +41,7 @@ int run_patient_add(Context& ctx, Options& o) {
 }  // namespace
 
 void setup_patient_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<PatientAddOptions>();
   add_patient_flags(cmd, o->fields);
   cmd.add_option("--json", o->json, "a FHIR Patient resource in FILE, or - for stdin")->type_name("FILE");
   add_config_flag(cmd, flags, "mrn_system");

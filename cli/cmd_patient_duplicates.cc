@@ -7,20 +7,19 @@
 #include "ehr/patient_merge.h"
 #include "exit_codes.h"
 #include "matching_flags.h"
+#include "output.h"
 #include "store_open.h"
 
 namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct PatientDuplicatesOptions {
   std::optional<double> min_score;
   std::string patient;
   bool queue = false;
   int limit = 0;
 };
-
-Json str(const std::string& s) { return s.empty() ? Json::null() : Json::string(s); }
 
 std::string words(const std::vector<std::string>& w) {
   std::string out;
@@ -28,7 +27,7 @@ std::string words(const std::vector<std::string>& w) {
   return out;
 }
 
-int run_patient_duplicates(Context& ctx, const Options& o) {
+int run_patient_duplicates(Context& ctx, const PatientDuplicatesOptions& o) {
   auto config = load_matching(ctx);
   if (!config.ok()) return ctx.fail(config.error());
   auto session = open_session(ctx);
@@ -45,16 +44,16 @@ int run_patient_duplicates(Context& ctx, const Options& o) {
     Json row = Json::object();
     row.set("a", Json::string(d.a.id));
     row.set("a_name", Json::string(d.a.name));
-    row.set("a_birth_date", str(d.a.birth_date));
+    row.set("a_birth_date", text_or_null(d.a.birth_date));
     row.set("b", Json::string(d.b.id));
     row.set("b_name", Json::string(d.b.name));
-    row.set("b_birth_date", str(d.b.birth_date));
+    row.set("b_birth_date", text_or_null(d.b.birth_date));
     row.set("score", Json::number(d.score.score));
     row.set("result", Json::string(std::string(match_result_name(d.score.result))));
     row.set("agreed", Json::string(words(d.score.agreed)));
     row.set("disagreed", Json::string(words(d.score.disagreed)));
     row.set("found_by", Json::string(d.found_by));
-    row.set("queued", str(d.queued));
+    row.set("queued", text_or_null(d.queued));
     rows.push_back(std::move(row));
   }
   ctx.print_rows(rows, {"a", "a_name", "a_birth_date", "b", "b_name", "b_birth_date", "score", "result", "found_by"});
@@ -72,7 +71,7 @@ int run_patient_duplicates(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_patient_duplicates(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<PatientDuplicatesOptions>();
   cmd.add_option("--min-score", o->min_score,
                  "list pairs scoring at least S [default: the possible-match threshold of matching.yaml]")
       ->type_name("S");

@@ -9,13 +9,13 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct PatientFindOptions {
   PatientQuery q;
   std::string identifier;
   std::string mrn;
 };
 
-int run_patient_find(Context& ctx, Options& o) {
+int run_patient_find(Context& ctx, PatientFindOptions& o) {
   if (!o.identifier.empty()) {
     auto bar = o.identifier.find('|');
     if (bar == std::string::npos) {
@@ -48,7 +48,7 @@ int run_patient_find(Context& ctx, Options& o) {
 }  // namespace
 
 void setup_patient_find(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<PatientFindOptions>();
   cmd.add_option("--name", o->q.name, "name words, each a prefix; case and accents ignored")->type_name("TEXT");
   cmd.add_option("--birth-date", o->q.birth_date, "YYYY, YYYY-MM or YYYY-MM-DD")->type_name("DATE");
   cmd.add_option("--identifier", o->identifier, "an identifier value, or SYSTEM|VALUE")->type_name("ID");

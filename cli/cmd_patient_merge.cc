@@ -10,11 +10,11 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct PatientMergeOptions {
   std::string source, target, reason;
 };
 
-int run_patient_merge(Context& ctx, const Options& o) {
+int run_patient_merge(Context& ctx, const PatientMergeOptions& o) {
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   auto done = merge_patients(*session, o.source, o.target, o.reason);
@@ -29,7 +29,7 @@ int run_patient_merge(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_patient_merge(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<PatientMergeOptions>();
   cmd.add_option("SOURCE", o->source, "the patient that goes (id or MRN): it is kept, inactive")->required();
   cmd.add_option("TARGET", o->target, "the patient that stays (id or MRN)")->required();
   cmd.add_option("--reason", o->reason, "why (kept in the history, the Provenance and the audit trail)")

@@ -9,11 +9,11 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct PatientNotDuplicateOptions {
   std::string a, b, reason;
 };
 
-int run_patient_not_duplicate(Context& ctx, const Options& o) {
+int run_patient_not_duplicate(Context& ctx, const PatientNotDuplicateOptions& o) {
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   Status done = mark_not_duplicate(*session, o.a, o.b, o.reason);
@@ -25,7 +25,7 @@ int run_patient_not_duplicate(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_patient_not_duplicate(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<PatientNotDuplicateOptions>();
   cmd.add_option("A", o->a, "a patient (id or MRN)")->required();
   cmd.add_option("B", o->b, "the other patient (id or MRN)")->required();
   cmd.add_option("--reason", o->reason, "why (kept with the decision)")->required()->type_name("TEXT");

@@ -9,14 +9,14 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct PatientTeamOptions {
   std::string op;
   std::string patient;
   std::string user;
   std::string role;
 };
 
-int run_patient_team(Context& ctx, const Options& o) {
+int run_patient_team(Context& ctx, const PatientTeamOptions& o) {
   if (o.op == "list" && !o.user.empty())
     return ctx.fail(Error::invalid_argument("team list takes a patient only"));
   if (o.op != "list" && o.user.empty())
@@ -58,7 +58,7 @@ int run_patient_team(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_patient_team(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<PatientTeamOptions>();
   cmd.add_option("OPERATION", o->op, "add, remove or list")
       ->required()
       ->check(CLI::IsMember({"add", "remove", "list"}));

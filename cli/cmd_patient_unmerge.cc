@@ -9,11 +9,11 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct PatientUnmergeOptions {
   std::string source, reason;
 };
 
-int run_patient_unmerge(Context& ctx, const Options& o) {
+int run_patient_unmerge(Context& ctx, const PatientUnmergeOptions& o) {
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   auto done = unmerge_patient(*session, o.source, o.reason);
@@ -26,7 +26,7 @@ int run_patient_unmerge(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_patient_unmerge(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<PatientUnmergeOptions>();
   cmd.add_option("SOURCE", o->source, "the merged patient (id or MRN)")->required();
   cmd.add_option("--reason", o->reason, "why (kept in the history, the Provenance and the audit trail)")
       ->required()

@@ -9,14 +9,14 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct PatientUpdateOptions {
   std::string key;
   PatientFields fields;
   std::string json;
   std::string reason;
 };
 
-int run_patient_update(Context& ctx, Options& o) {
+int run_patient_update(Context& ctx, PatientUpdateOptions& o) {
   if (!o.json.empty() && any_patient_flag(o.fields))
     return ctx.fail(Error::invalid_argument("--json and the patient flags are mutually exclusive"));
   if (o.json.empty() && !any_patient_flag(o.fields))
@@ -45,7 +45,7 @@ int run_patient_update(Context& ctx, Options& o) {
 }  // namespace
 
 void setup_patient_update(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<PatientUpdateOptions>();
   cmd.add_option("PATIENT", o->key, "patient id or MRN")->required();
   add_patient_flags(cmd, o->fields);
   cmd.add_option("--json", o->json, "the whole new Patient resource in FILE, or - for stdin")->type_name("FILE");

@@ -13,7 +13,7 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct PolicyCheckOptions {
   std::string user;
   std::string action;
   std::string type;
@@ -29,7 +29,7 @@ Json strings(const std::vector<std::string>& v) {
   return a;
 }
 
-int run_policy_check(Context& ctx, const Options& o) {
+int run_policy_check(Context& ctx, const PolicyCheckOptions& o) {
   auto action = parse_action(o.action);
   if (!action)
     return ctx.fail(Error::invalid_argument(fmt::format(
@@ -75,7 +75,7 @@ int run_policy_check(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_policy_check(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<PolicyCheckOptions>();
   cmd.add_option("--for", o->user, "the user asked about (default: yourself, --user)")->type_name("USER");
   cmd.add_option("--action", o->action, "read, search, create, update, retract, purge, export, import, "
                                         "audit-read or admin")

@@ -13,7 +13,7 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct RecordAddOptions {
   RecordFields f;
   std::string json;
   std::string reason;
@@ -51,7 +51,7 @@ int check_allergies(Context& ctx, Session& session, const Json& resource, bool s
   return -1;
 }
 
-int run_record_add(Context& ctx, Options& o) {
+int run_record_add(Context& ctx, RecordAddOptions& o) {
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   std::string patient_id;
@@ -90,7 +90,7 @@ int run_record_add(Context& ctx, Options& o) {
 }  // namespace
 
 void setup_record_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<RecordAddOptions>();
   std::string kinds;
   for (const auto& [name, what] : record_kinds()) kinds += fmt::format("  {:<22}{}\n", name, what);
   cmd.add_option("--patient", o->f.patient, "patient id or MRN")->type_name("PATIENT");

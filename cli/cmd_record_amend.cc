@@ -8,7 +8,7 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct RecordAmendOptions {
   std::string ref;
   std::string reason;
   std::string json;
@@ -17,7 +17,7 @@ struct Options {
   std::string note;
 };
 
-int run_record_amend(Context& ctx, const Options& o) {
+int run_record_amend(Context& ctx, const RecordAmendOptions& o) {
   if (o.json.empty() && o.status.empty() && o.value.empty() && o.note.empty())
     return ctx.fail(Error::invalid_argument("nothing to amend: give --json, --status, --value or --note"));
   auto session = open_session(ctx);
@@ -60,7 +60,7 @@ int run_record_amend(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_record_amend(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<RecordAmendOptions>();
   cmd.add_option("RECORD", o->ref, "Type/id, or an id")->required();
   cmd.add_option("--reason", o->reason, "why it is amended (required; kept in its history)")
       ->required()->type_name("TEXT");

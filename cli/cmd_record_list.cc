@@ -8,7 +8,7 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct RecordListOptions {
   std::vector<std::string> types;
   std::string patient;
   std::string since;
@@ -17,7 +17,7 @@ struct Options {
   EmergencyFlags emergency;
 };
 
-int run_record_list(Context& ctx, const Options& o) {
+int run_record_list(Context& ctx, const RecordListOptions& o) {
   auto session = open_session(ctx, o.emergency);
   if (!session.ok()) return ctx.fail(session.error());
   RecordQuery q;
@@ -40,7 +40,7 @@ int run_record_list(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_record_list(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<RecordListOptions>();
   cmd.add_option("--type", o->types, "only these FHIR types (repeatable)")->type_name("TYPE");
   cmd.add_option("--patient", o->patient, "only this patient (id or MRN)")->type_name("PATIENT");
   cmd.add_option("--since", o->since, "changed at or after INSTANT")->type_name("INSTANT");

@@ -7,13 +7,13 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct RecordPurgeOptions {
   std::string ref;
   std::string reason;
   bool yes = false;
 };
 
-int run_record_purge(Context& ctx, const Options& o) {
+int run_record_purge(Context& ctx, const RecordPurgeOptions& o) {
   if (!o.yes)
     return ctx.fail(Error::invalid_argument(
         "purge removes every version's content for good; add --yes to confirm (or use record retract)"));
@@ -30,7 +30,7 @@ int run_record_purge(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_record_purge(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<RecordPurgeOptions>();
   cmd.add_option("RECORD", o->ref, "Type/id, or an id")->required();
   cmd.add_option("--reason", o->reason, "why (required)")->required()->type_name("TEXT");
   cmd.add_flag("--yes", o->yes, "confirm: the content cannot be recovered");

@@ -11,7 +11,7 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct RecordShowOptions {
   std::string patient;
   std::vector<std::string> types;
   std::string since;
@@ -19,7 +19,7 @@ struct Options {
   EmergencyFlags emergency;
 };
 
-int run_record_show(Context& ctx, const Options& o) {
+int run_record_show(Context& ctx, const RecordShowOptions& o) {
   auto session = open_session(ctx, o.emergency);
   if (!session.ok()) return ctx.fail(session.error());
   auto p = find_patient(*session, o.patient, ctx.config().get("mrn_system"));
@@ -46,7 +46,7 @@ int run_record_show(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_record_show(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<RecordShowOptions>();
   cmd.add_option("--patient", o->patient, "patient id or MRN")->required()->type_name("PATIENT");
   cmd.add_option("--type", o->types, "only these FHIR types (repeatable)")->type_name("TYPE");
   cmd.add_option("--since", o->since, "only care on or after DATE")->type_name("DATE");

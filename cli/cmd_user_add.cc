@@ -9,7 +9,7 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct UserAddOptions {
   std::string name;
   std::vector<std::string> roles;
   std::string new_key_file;
@@ -17,7 +17,7 @@ struct Options {
   std::string label;
 };
 
-int run_user_add(Context& ctx, const Options& o) {
+int run_user_add(Context& ctx, const UserAddOptions& o) {
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   auto secret = read_new_secret(ctx, o.new_key_file, o.new_passphrase_file, o.name);
@@ -37,7 +37,7 @@ int run_user_add(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_user_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<UserAddOptions>();
   cmd.add_option("NAME", o->name, "the new user's name (1-32 of a-z, 0-9, '.', '-', '_')")->required();
   cmd.add_option("--role", o->roles, "a role from the policy (repeatable; at least one)")
       ->required()

@@ -9,13 +9,13 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct UserEnableOptions {
   std::string name;
   std::string new_key_file;
   std::string new_passphrase_file;
 };
 
-int run_user_enable(Context& ctx, const Options& o) {
+int run_user_enable(Context& ctx, const UserEnableOptions& o) {
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   auto secret = read_new_secret(ctx, o.new_key_file, o.new_passphrase_file, o.name);
@@ -33,7 +33,7 @@ int run_user_enable(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_user_enable(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<UserEnableOptions>();
   cmd.add_option("NAME", o->name, "the disabled user")->required();
   cmd.add_option("--new-key-file", o->new_key_file, "the user opens the database with this key file")
       ->type_name("FILE");

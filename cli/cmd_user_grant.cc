@@ -9,12 +9,12 @@ namespace ehr::cli {
 
 namespace {
 
-struct Options {
+struct UserGrantOptions {
   std::string name;
   std::vector<std::string> roles;
 };
 
-int run_user_grant(Context& ctx, const Options& o) {
+int run_user_grant(Context& ctx, const UserGrantOptions& o) {
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   Status s = grant_roles(*session, o.name, o.roles);
@@ -28,7 +28,7 @@ int run_user_grant(Context& ctx, const Options& o) {
 }  // namespace
 
 void setup_user_grant(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<UserGrantOptions>();
   cmd.add_option("NAME", o->name, "the user")->required();
   cmd.add_option("--role", o->roles, "a role (repeatable)")->required()->type_name("ROLE");
   cmd.footer(

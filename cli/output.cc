@@ -171,6 +171,8 @@ std::string yaml_scalar(const Json& v) {
   }
 }
 
+Json text_or_null(const std::string& s) { return s.empty() ? Json::null() : Json::string(s); }
+
 void render_rows(std::ostream& out, const Json& rows, const std::vector<std::string>& columns,
                  Format format, const RenderOptions& opts) {
   switch (format) {

@@ -68,6 +68,9 @@ std::string csv_field(std::string_view s);
 // One YAML scalar for `v` (a string, number, bool or null).
 std::string yaml_scalar(const Json& v);
 
+// A row's text field: the string, or null when it is empty (absent).
+Json text_or_null(const std::string& s);
+
 }  // namespace ehr::cli
 
 #endif  // EHR_CLI_OUTPUT_H_

@@ -13,9 +13,13 @@ ProgressMode choose_progress_mode(bool quiet, bool stderr_is_tty) {
   return stderr_is_tty ? ProgressMode::kBar : ProgressMode::kLines;
 }
 
-std::string group_digits(uint64_t n) {
+std::string group_digits(std::int64_t n) {
   std::string digits = std::to_string(n);
   std::string out;
+  if (n < 0) {
+    out += '-';
+    digits.erase(0, 1);
+  }
   for (size_t i = 0; i < digits.size(); ++i) {
     if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
     out += digits[i];
@@ -32,7 +36,7 @@ ProgressReporter::ProgressReporter(std::ostream& err, ProgressMode mode, std::st
 std::string ProgressReporter::rate_text(const ProgressUpdate& u, double now) const {
   double elapsed = now - start_;
   if (elapsed <= 0) return "";
-  return fmt::format("{}/s", group_digits(static_cast<uint64_t>(static_cast<double>(u.items) / elapsed)));
+  return fmt::format("{}/s", group_digits(static_cast<std::int64_t>(static_cast<double>(u.items) / elapsed)));
 }
 
 void ProgressReporter::update(const ProgressUpdate& u) {

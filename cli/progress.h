@@ -10,6 +10,7 @@
 #ifndef EHR_CLI_PROGRESS_H_
 #define EHR_CLI_PROGRESS_H_
 
+#include <cstdint>
 #include <functional>
 #include <iosfwd>
 #include <string>
@@ -46,8 +47,8 @@ class ProgressReporter final : public ProgressSink {
   bool finished_ = false;
 };
 
-// 12345678 -> "12,345,678"
-std::string group_digits(uint64_t n);
+// A count for people: 12345678 -> "12,345,678", -1234 -> "-1,234".
+std::string group_digits(std::int64_t n);
 
 }  // namespace ehr::cli
 

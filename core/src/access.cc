@@ -14,7 +14,8 @@ namespace ehr {
 
 namespace {
 
-std::string join(const std::vector<std::string>& v) {
+// The roles for a denial message: comma-separated, or "none".
+std::string roles_text(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
   return out.empty() ? "none" : out;
@@ -136,7 +137,7 @@ Result<Decision> authorize(SessionImpl& s, Action action, const Target& target) 
     if (target.type != "Patient") what += " of patient " + target.patient;
     else if (action != Action::kCreate) what += " " + target.patient;
   }
-  std::string msg = fmt::format("user {} (roles: {}) may not {} {}: {}", s.user(), join(s.roles()),
+  std::string msg = fmt::format("user {} (roles: {}) may not {} {}: {}", s.user(), roles_text(s.roles()),
                                 action_name(action), what, d->reason);
   if (d->emergency_would_allow) msg += " (break the glass with --emergency --reason TEXT)";
   return Error::access_denied(msg);

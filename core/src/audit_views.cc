@@ -36,13 +36,6 @@ int to_int(std::string_view s) {
   return v;
 }
 
-bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-int days_in(int y, int m) {
-  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && leap(y) ? 29 : kDays[m - 1];
-}
-
 // Whether `s` is YYYY, YYYY-MM or YYYY-MM-DD naming a real year, month or day.
 bool valid_date_prefix(std::string_view s) {
   if (s.size() != 4 && s.size() != 7 && s.size() != 10) return false;
@@ -54,7 +47,7 @@ bool valid_date_prefix(std::string_view s) {
   if (s.size() == 7) return true;
   if (s[7] != '-' || !all_digits(s.substr(8, 2))) return false;
   int d = to_int(s.substr(8, 2));
-  return d >= 1 && d <= days_in(to_int(s.substr(0, 4)), m);
+  return d >= 1 && d <= detail::days_in_month(to_int(s.substr(0, 4)), m);
 }
 
 }  // namespace
@@ -118,7 +111,7 @@ std::string six_years_before(const std::string& now) {
   if (now.size() < 10 || !all_digits(std::string_view(now).substr(0, 4))) return "";
   int year = to_int(std::string_view(now).substr(0, 4)) - 6;
   std::string out = fmt::format("{:04}", year < 1 ? 1 : year) + now.substr(4);
-  if (out.compare(4, 6, "-02-29") == 0 && !leap(year)) out[9] = '8';
+  if (out.compare(4, 6, "-02-29") == 0 && !detail::is_leap_year(year)) out[9] = '8';
   return out;
 }
 

@@ -20,19 +20,13 @@
 #include "ehr/care.h"
 #include "schemas.h"
 #include "yaml_adapter.h"
+#include "instant.h"
 
 namespace ehr {
 
 // --- dates and periods -------------------------------------------------------
 
 namespace {
-
-bool is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-int days_in_month(int y, int m) {
-  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && is_leap(y) ? 29 : kDays[m - 1];
-}
 
 // Days since 1970-01-01 (H. Hinnant's days_from_civil).
 long days_from_civil(const CivilDate& d) {
@@ -61,7 +55,7 @@ CivilDate civil_from_days(long z) {
 CivilDate add_months(const CivilDate& d, int months) {
   int total = d.year * 12 + (d.month - 1) + months;
   CivilDate out{total / 12, total % 12 + 1, d.day};
-  out.day = std::min(out.day, days_in_month(out.year, out.month));
+  out.day = std::min(out.day, detail::days_in_month(out.year, out.month));
   return out;
 }
 
@@ -78,7 +72,7 @@ std::optional<CivilDate> parse_civil_date(std::string_view t) {
     return v;
   };
   CivilDate d{num(0, 4), num(5, 2), num(8, 2)};
-  if (d.month < 1 || d.month > 12 || d.day < 1 || d.day > days_in_month(d.year, d.month))
+  if (d.month < 1 || d.month > 12 || d.day < 1 || d.day > detail::days_in_month(d.year, d.month))
     return std::nullopt;
   return d;
 }

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "yaml_adapter.h"
+#include "words.h"
 
 namespace ehr {
 
@@ -24,15 +25,6 @@ std::vector<ConfigKeyInfo> compiled_config_keys();
 namespace {
 
 using detail::YamlNode;
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) {
-    if (!out.empty()) out += ", ";
-    out += s;
-  }
-  return out;
-}
 
 bool allowed(const ConfigKeyInfo& k, const std::string& value) {
   return k.values.empty() || std::find(k.values.begin(), k.values.end(), value) != k.values.end();
@@ -103,12 +95,12 @@ Result<Config> resolve_config(const ConfigInputs& in) {
           if (info == keys.end()) {
             std::vector<std::string> names;
             for (const auto& i : keys) names.push_back(i.name);
-            return bad(k, fmt::format("unknown key \"{}\" (known keys: {})", k.scalar, join(names)));
+            return bad(k, fmt::format("unknown key \"{}\" (known keys: {})", k.scalar, detail::join_words(names, ", ")));
           }
           if (!v.is_scalar()) return bad(v, fmt::format("\"{}\" must be a single value", k.scalar));
           if (!allowed(*info, v.scalar))
             return bad(v, fmt::format("\"{}\" must be one of {}; got \"{}\"", k.scalar,
-                                      join(info->values), v.scalar));
+                                      detail::join_words(info->values, ", "), v.scalar));
           std::string value = v.scalar;
           if (info->path && !value.empty() && value[0] != '/' && !dir.empty())
             value = (dir / value).lexically_normal().string();
@@ -129,7 +121,7 @@ Result<Config> resolve_config(const ConfigInputs& in) {
     } else if (!env.empty()) {
       if (!allowed(k, env))
         return Error::config(fmt::format("environment variable {} must be one of {}; got \"{}\"",
-                                         k.env, join(k.values), env));
+                                         k.env, detail::join_words(k.values, ", "), env));
       s.value = env;
       s.origin = "env " + k.env;
     } else if (auto f = from_file.find(k.name); f != from_file.end()) {

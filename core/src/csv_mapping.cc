@@ -107,9 +107,9 @@ struct MappingData {
 
 namespace {
 
-class Parser {
+class MappingParser {
  public:
-  Parser(MappingData& d) : d_(d) {}
+  MappingParser(MappingData& d) : d_(d) {}
 
   Error fail(const YamlNode& at, std::string_view what) const {
     return Error::config(fmt::format("{}:{}:{}: {}", d_.source, at.line, at.column, what));
@@ -464,7 +464,7 @@ Result<CsvMapping> CsvMapping::parse(std::string_view yaml, const std::string& s
   }
   auto d = std::make_shared<MappingData>();
   d->source = source;
-  Parser p(*d);
+  MappingParser p(*d);
   EHR_TRY(p.parse(*root));
   if (d->name.empty()) {
     std::string stem = source.substr(source.find_last_of('/') + 1);

@@ -878,15 +878,6 @@ class Exporter {
   bool type_filtered_ = false;  // whether a type filter names it
 };
 
-Result<std::string> bound(const char* option, const std::string& value) {
-  if (value.empty()) return value;
-  std::string instant = detail::normalised_instant(value);
-  if (instant.empty())
-    return Error::invalid_argument(
-        fmt::format("{} {}: not an instant (YYYY-MM-DDThh:mm:ss[.sss] with Z or +hh:mm)", option, value));
-  return instant;
-}
-
 // The encryption options against each other and the policy.
 Status check_sealing(SessionImpl& s, const ExportOptions& o) {
   if (o.sign_with != nullptr && o.encrypt_to == nullptr)
@@ -898,6 +889,15 @@ Status check_sealing(SessionImpl& s, const ExportOptions& o) {
 }
 
 }  // namespace
+
+Result<std::string> detail::export_time_bound(const char* option, const std::string& value) {
+  if (value.empty()) return value;
+  std::string instant = detail::normalised_instant(value);
+  if (instant.empty())
+    return Error::invalid_argument(
+        fmt::format("{} {}: not an instant (YYYY-MM-DDThh:mm:ss[.sss] with Z or +hh:mm)", option, value));
+  return instant;
+}
 
 Status detail::refuse_unasked_plaintext(SessionImpl& s, bool plaintext) {
   if (!plaintext && s.policy().export_requires_encryption()) {
@@ -928,9 +928,9 @@ Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, Progr
   w.types.erase(std::unique(w.types.begin(), w.types.end()), w.types.end());
   EHR_TRY(o.type_filters.check_types(w.types));
   w.type_filters = o.type_filters.canonical();
-  auto since = bound("--since", o.since);
+  auto since = detail::export_time_bound("--since", o.since);
   if (!since.ok()) return since.error();
-  auto until = bound("--until", o.until);
+  auto until = detail::export_time_bound("--until", o.until);
   if (!until.ok()) return until.error();
   w.since = *since;
   w.until = *until;

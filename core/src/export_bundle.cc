@@ -51,15 +51,6 @@ std::string referenced_records_sql(std::size_t patients) {
 
 namespace {
 
-Result<std::string> bound(const char* option, const std::string& value) {
-  if (value.empty()) return value;
-  std::string instant = detail::normalised_instant(value);
-  if (instant.empty())
-    return Error::invalid_argument(
-        fmt::format("{} {}: not an instant (YYYY-MM-DDThh:mm:ss[.sss] with Z or +hh:mm)", option, value));
-  return instant;
-}
-
 Result<std::string> base_url_of(std::string url) {
   if (url.empty()) return url;
   while (!url.empty() && url.back() == '/') url.pop_back();
@@ -220,9 +211,9 @@ Result<BundleExportReport> export_patient_bundle(Session& session, const BundleE
   std::sort(types.begin(), types.end());
   types.erase(std::unique(types.begin(), types.end()), types.end());
   EHR_TRY(o.type_filters.check_types(types));
-  auto since = bound("--since", o.since);
+  auto since = detail::export_time_bound("--since", o.since);
   if (!since.ok()) return since.error();
-  auto until = bound("--until", o.until);
+  auto until = detail::export_time_bound("--until", o.until);
   if (!until.ok()) return until.error();
   if (!since->empty() && !until->empty() && *until <= *since)
     return Error::invalid_argument(fmt::format("--until {} is not after --since {}", o.until, o.since));

@@ -36,6 +36,11 @@ std::string referenced_records_sql(std::size_t patients);
 // and `plaintext` (--plaintext) was not given. export.cc.
 Status refuse_unasked_plaintext(SessionImpl& s, bool plaintext);
 
+// A --since/--until value as an export bound: "" for "", else the instant
+// in the stored form. Errors: kInvalidArgument naming `option` when `value`
+// is not an instant with a zone. export.cc.
+Result<std::string> export_time_bound(const char* option, const std::string& value);
+
 // --- cohorts (export_group.cc) ------------------------------------------------------
 
 // One member of a group file: the patient's id or MRN as written, and where

@@ -137,7 +137,6 @@ std::string unsealed_name(const std::string& path) {
   return path;
 }
 
-std::string text_of(const Json* j) { return j != nullptr && j->is_string() ? j->text() : ""; }
 
 // --- planning -------------------------------------------------------------------
 

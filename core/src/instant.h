@@ -10,6 +10,16 @@
 
 namespace ehr::detail {
 
+// Whether `year` is a Gregorian leap year.
+constexpr bool is_leap_year(int year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
+
+// The number of days of `month` in `year`.
+// REQUIRES: 1 <= month <= 12
+constexpr int days_in_month(int year, int month) {
+  constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return month == 2 && is_leap_year(year) ? 29 : kDays[month - 1];
+}
+
 // The stored form of the instant `ms` milliseconds after
 // 1970-01-01T00:00:00.000Z. Computed from the calendar alone: the C
 // library's gmtime_r reads the time-zone file on first use (seven system

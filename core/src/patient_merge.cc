@@ -31,7 +31,6 @@ namespace ehr {
 
 namespace {
 
-std::string text_of(const Json* j) { return j != nullptr && j->is_string() ? j->text() : ""; }
 
 // The pair's key with its ids in order.
 std::pair<std::string, std::string> ordered(const std::string& a, const std::string& b) {

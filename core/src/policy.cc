@@ -95,9 +95,9 @@ namespace {
 
 using Data = Policy::Data;
 
-class Parser {
+class PolicyParser {
  public:
-  explicit Parser(std::string_view source) : source_(source) {}
+  explicit PolicyParser(std::string_view source) : source_(source) {}
 
   Error error(const YamlNode& at, const std::string& what) const {
     return Error::config(fmt::format("{}:{}:{}: {}", source_, at.line, at.column, what));
@@ -389,7 +389,7 @@ Result<Policy> Policy::parse(std::string_view text, std::string_view source) {
       return Error::config(fmt::format("{}:{}:{}: {}", source, line, column, m.substr(used)));
     return Error::config(fmt::format("{}: {}", source, m));
   }
-  Parser p(source);
+  PolicyParser p(source);
   auto d = p.parse(*root);
   if (!d.ok()) return d.error();
   return Policy(std::make_shared<const Data>(std::move(*d)));
@@ -408,7 +408,7 @@ const Policy& Policy::builtin() {
     const detail::YamlNode* tree = detail::compiled_yaml("policy/default.yaml");
     // The build embeds a file its tests parse; a failure here is a bug.
     if (tree == nullptr) std::abort();
-    auto d = Parser("schemas/policy/default.yaml").parse(*tree);
+    auto d = PolicyParser("schemas/policy/default.yaml").parse(*tree);
     if (!d.ok()) std::abort();
     return Policy(std::make_shared<const Data>(std::move(*d)));
   }();

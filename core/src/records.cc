@@ -42,7 +42,6 @@ std::string new_id() {
   return s;
 }
 
-std::string text_of(const Json* j) { return j != nullptr && j->is_string() ? j->text() : ""; }
 
 // The resource with ehr's meta set, members in FHIR's usual order
 // (resourceType, id, meta first). Takes `in` apart: its members move.

@@ -23,7 +23,6 @@ const Json* path(const Json& j, std::initializer_list<std::string_view> keys) {
   return cur;
 }
 
-std::string str(const Json* j) { return j != nullptr && j->is_string() ? j->text() : std::string(); }
 
 bool is_digit_or_letter(unsigned char c) { return std::isalnum(c) != 0 || c >= 0x80; }
 
@@ -76,29 +75,31 @@ bool parse_reference(std::string_view ref, std::string& type, std::string& id) {
   return true;
 }
 
+std::string text_of(const Json* j) { return j != nullptr && j->is_string() ? j->text() : std::string(); }
+
 std::string concept_text(const Json* codeable) {
   if (codeable == nullptr) return "";
   if (codeable->is_array()) codeable = codeable->items().empty() ? nullptr : &codeable->items().front();
   if (codeable == nullptr) return "";
-  std::string text = str(codeable->find("text"));
+  std::string text = text_of(codeable->find("text"));
   if (!text.empty()) return text;
   const Json* coding = codeable->find("coding");
   if (coding != nullptr && coding->is_array() && !coding->items().empty()) {
     const Json& c = coding->items().front();
-    std::string display = str(c.find("display"));
-    return display.empty() ? str(c.find("code")) : display;
+    std::string display = text_of(c.find("display"));
+    return display.empty() ? text_of(c.find("code")) : display;
   }
   return "";
 }
 
 IndexEntry index_resource(const Json& r) {
   IndexEntry e;
-  std::string type = str(r.find("resourceType"));
+  std::string type = text_of(r.find("resourceType"));
   if (type == "Patient") {
-    e.patient = str(r.find("id"));
+    e.patient = text_of(r.find("id"));
   } else {
     for (const char* key : {"subject", "patient", "beneficiary"}) {
-      std::string ref = str(path(r, {key, "reference"}));
+      std::string ref = text_of(path(r, {key, "reference"}));
       std::string t, id;
       if (!ref.empty() && parse_reference(ref, t, id) && t == "Patient") {
         e.patient = id;
@@ -106,15 +107,15 @@ IndexEntry index_resource(const Json& r) {
       }
     }
   }
-  e.status = str(r.find("status"));
-  if (e.status.empty()) e.status = str(path(r, {"clinicalStatus", "coding", "code"}));
+  e.status = text_of(r.find("status"));
+  if (e.status.empty()) e.status = text_of(path(r, {"clinicalStatus", "coding", "code"}));
   for (const char* key : {"code", "vaccineCode", "medicationCodeableConcept", "type"}) {
     const Json* c = r.find(key);
     if (c == nullptr) continue;
     const Json* coding = path(*c, {"coding"});
     if (coding == nullptr || !coding->is_array() || coding->items().empty()) continue;
-    e.code_system = str(coding->items().front().find("system"));
-    e.code = str(coding->items().front().find("code"));
+    e.code_system = text_of(coding->items().front().find("system"));
+    e.code = text_of(coding->items().front().find("code"));
     break;
   }
   static const std::initializer_list<std::string_view> kDates[] = {
@@ -125,7 +126,7 @@ IndexEntry index_resource(const Json& r) {
       {"dateAsserted"},      {"date"},                      {"created"},
       {"recorded"},          {"birthDate"}};
   for (const auto& keys : kDates) {
-    std::string d = str(path(r, keys));
+    std::string d = text_of(path(r, keys));
     if (!d.empty()) {
       e.clinical_date = d;
       break;
@@ -134,23 +135,23 @@ IndexEntry index_resource(const Json& r) {
   if (const Json* sec = path(r, {"meta"}); sec != nullptr) {
     if (const Json* labels = sec->find("security"); labels != nullptr && labels->is_array())
       for (const auto& l : labels->items()) {
-        std::string code = str(l.find("code"));
+        std::string code = text_of(l.find("code"));
         if (!code.empty()) e.security += (e.security.empty() ? "" : " ") + code;
       }
   }
   if (const Json* ids = r.find("identifier"); ids != nullptr && ids->is_array())
     for (const auto& i : ids->items()) {
-      std::string value = str(i.find("value"));
-      if (!value.empty()) e.identifiers.emplace_back(str(i.find("system")), value);
+      std::string value = text_of(i.find("value"));
+      if (!value.empty()) e.identifiers.emplace_back(text_of(i.find("system")), value);
     }
   collect_references(r, e.references, 0);
   if (type == "Patient" || type == "Practitioner" || type == "RelatedPerson") {
     if (const Json* names = r.find("name"); names != nullptr && names->is_array())
       for (const auto& n : names->items()) {
-        add_tokens(str(n.find("family")), e.name_tokens);
-        add_tokens(str(n.find("text")), e.name_tokens);
+        add_tokens(text_of(n.find("family")), e.name_tokens);
+        add_tokens(text_of(n.find("text")), e.name_tokens);
         if (const Json* given = n.find("given"); given != nullptr && given->is_array())
-          for (const auto& g : given->items()) add_tokens(str(&g), e.name_tokens);
+          for (const auto& g : given->items()) add_tokens(text_of(&g), e.name_tokens);
       }
     std::sort(e.name_tokens.begin(), e.name_tokens.end());
     e.name_tokens.erase(std::unique(e.name_tokens.begin(), e.name_tokens.end()),
@@ -169,9 +170,9 @@ std::string patient_sort_name(const Json& patient) {
   const Json* names = patient.find("name");
   std::string family, given;
   if (names != nullptr && names->is_array() && !names->items().empty()) {
-    family = fold_name(str(names->items().front().find("family")));
+    family = fold_name(text_of(names->items().front().find("family")));
     if (const Json* g = names->items().front().find("given"); g != nullptr && g->is_array() && !g->items().empty())
-      given = fold_name(str(&g->items().front()));
+      given = fold_name(text_of(&g->items().front()));
   }
   return family + '\x01' + given;
 }

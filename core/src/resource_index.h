@@ -44,6 +44,9 @@ bool parse_reference(std::string_view ref, std::string& type, std::string& id);
 // display, else its code).
 std::string concept_text(const Json* codeable);
 
+// The string `j` holds; "" when it is null or not a string.
+std::string text_of(const Json* j);
+
 }  // namespace ehr
 
 #endif  // EHR_CORE_RESOURCE_INDEX_H_

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "ehr/validate.h"
+#include "instant.h"
 
 namespace ehr {
 
@@ -287,13 +288,6 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-int days_in_month(int y, int m) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && leap(y) ? 29 : kDays[m - 1];
-}
-
 // `n` digits at s[pos], as a number; -1 when they are not all digits.
 int digits(std::string_view s, std::size_t pos, std::size_t n) {
   if (pos + n > s.size()) return -1;
@@ -325,7 +319,7 @@ std::optional<Range> date_range(std::string_view s) {
   }
   if (s[7] != '-') return std::nullopt;
   int d = digits(s, 8, 2);
-  if (d < 1 || d > days_in_month(y, m)) return std::nullopt;
+  if (d < 1 || d > detail::days_in_month(y, m)) return std::nullopt;
   std::int64_t day = days_from_civil(y, m, d) * 86400 * kMicros;
   if (s.size() == 10) return Range{day, day + 86400 * kMicros};
   if (s[10] != 'T') return std::nullopt;

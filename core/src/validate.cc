@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "fhir_rules.h"
+#include "instant.h"
 
 namespace ehr {
 
@@ -63,12 +64,6 @@ std::optional<int> digits_at(std::string_view s, size_t pos, size_t n) {
   return v;
 }
 
-int days_in_month(int year, int month) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  return month == 2 && leap ? 29 : kDays[month - 1];
-}
-
 // R4 date, dateTime and instant: YYYY[-MM[-DD[Thh:mm:ss[.f+](Z|(+|-)hh:mm)]]],
 // a year from 0001, real calendar days, seconds to 60 (leap second), zones to
 // 14:00. A time needs a zone; an instant needs everything down to the zone.
@@ -82,7 +77,7 @@ bool date_syntax_ok(std::string_view s, DateKind kind) {
   if (s.size() == 7) return kind != DateKind::kInstant;
   if (s[7] != '-') return false;
   auto day = digits_at(s, 8, 2);
-  if (!day || *day < 1 || *day > days_in_month(*year, *month)) return false;
+  if (!day || *day < 1 || *day > detail::days_in_month(*year, *month)) return false;
   if (s.size() == 10) return kind != DateKind::kInstant;
   if (kind == DateKind::kDate || s[10] != 'T') return false;
   auto hour = digits_at(s, 11, 2);

@@ -96,6 +96,11 @@ TEST_CASE("yaml scalars") {
   CHECK(yaml_scalar(Json::string("")) == "\"\"");
 }
 
+TEST_CASE("a row's empty text is null") {
+  CHECK(ehr::cli::text_or_null("").kind() == Json::Kind::kNull);
+  CHECK(ehr::cli::text_or_null("2026-01-02").text() == "2026-01-02");
+}
+
 TEST_CASE("empty results render as an empty list or a bare header") {
   Json empty = Json::array();
   std::ostringstream t, c, j, n, y;

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "progress.h"
+#include "size_option.h"
 #include "terminal.h"
 
 using ehr::cli::Io;
@@ -85,6 +86,23 @@ TEST_CASE("digits are grouped by thousands") {
   CHECK(ehr::cli::group_digits(999) == "999");
   CHECK(ehr::cli::group_digits(1000) == "1,000");
   CHECK(ehr::cli::group_digits(1234567) == "1,234,567");
+  CHECK(ehr::cli::group_digits(-1234) == "-1,234");
+  CHECK(ehr::cli::group_digits(-999) == "-999");
+}
+
+TEST_CASE("a size option takes digits and an optional binary K, M or G") {
+  using ehr::cli::parse_size;
+  CHECK(parse_size("1048576") == 1048576);
+  CHECK(parse_size("512K") == 512 * 1024);
+  CHECK(parse_size("64m") == std::int64_t{64} << 20);
+  CHECK(parse_size("1G") == std::int64_t{1} << 30);
+  CHECK(parse_size("999999999999K") == std::int64_t{999999999999} * 1024);
+  CHECK(parse_size("8589934591G") == (std::int64_t{8589934591} << 30));
+  // Regression: 12 digits of G overflowed the 64-bit size (undefined
+  // behaviour; import's copy wrapped around to a small limit).
+  for (const char* bad : {"", "0", "0M", "K", "-1", "+1", "1.5M", "1T", "1 M", "1000000000000",
+                          "999999999999G", "8589934592G"})
+    CHECK_MESSAGE(!parse_size(bad), bad);
 }
 
 }
