@@ -52,6 +52,26 @@ TEST_CASE("format_instant and instant_ms agree with gmtime_r and timegm from 180
   }
 }
 
+TEST_CASE("days_in_month: the Gregorian leap years, and every month against timegm") {
+  CHECK(days_in_month(2024, 2) == 29);
+  CHECK(days_in_month(2023, 2) == 28);
+  CHECK(days_in_month(1900, 2) == 28);
+  CHECK(days_in_month(2000, 2) == 29);
+  CHECK(days_in_month(2023, 4) == 30);
+  CHECK(days_in_month(2023, 12) == 31);
+  CHECK_FALSE(is_leap_year(2100));
+  static_assert(days_in_month(1600, 2) == 29);
+  // The month's length is the distance to the next month's first day.
+  for (int year : {1899, 1900, 1904, 1999, 2000, 2023, 2024, 2100}) {
+    for (int month = 1; month <= 12; ++month) {
+      std::int64_t first = instant_ms(year, static_cast<unsigned>(month), 1, 0, 0, 0, 0);
+      std::int64_t next = month == 12 ? instant_ms(year + 1, 1, 1, 0, 0, 0, 0)
+                                      : instant_ms(year, static_cast<unsigned>(month + 1), 1, 0, 0, 0, 0);
+      CHECK_MESSAGE((next - first) / 86'400'000 == days_in_month(year, month), year, "-", month);
+    }
+  }
+}
+
 TEST_CASE("normalised_instant: offsets, fractions and what is not an instant") {
   CHECK(normalised_instant("2026-12-07T01:30:00+02:00") == "2026-12-06T23:30:00.000Z");
   CHECK(normalised_instant("2026-12-06T23:30:00-01:15") == "2026-12-07T00:45:00.000Z");
