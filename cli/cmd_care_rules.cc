@@ -3,6 +3,7 @@
 #include "care_flags.h"
 #include "commands.h"
 #include "exit_codes.h"
+#include "output.h"
 
 namespace ehr::cli {
 
@@ -21,7 +22,7 @@ int run_care_rules(Context& ctx) {
     r.set("effective", Json::string(effective));
     r.set("title", Json::string(title));
     r.set("source", Json::string(source));
-    r.set("url", url.empty() ? Json::null() : Json::string(url));
+    r.set("url", text_or_null(url));
     r.set("file", Json::string(file));
     rows.push_back(std::move(r));
   };

@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "exit_codes.h"
+#include "output.h"
 #include "store_open.h"
 
 namespace ehr::cli {
@@ -18,7 +19,7 @@ int run_db_recover(Context& ctx) {
   Json doc = Json::object();
   doc.set("path", Json::string(path));
   doc.set("saved_to", Json::string(report->saved_to));
-  doc.set("anomaly", report->anomaly.empty() ? Json() : Json::string(report->anomaly));
+  doc.set("anomaly", text_or_null(report->anomaly));
   doc.set("ok", Json::boolean(report->check.ok()));
   doc.set("pages_checked", Json::number(static_cast<int64_t>(report->check.pages_checked)));
   ctx.print_document(doc);

@@ -11,6 +11,7 @@
 #include "ehr/import.h"
 #include "exit_codes.h"
 #include "matching_flags.h"
+#include "output.h"
 #include "progress.h"
 #include "size_option.h"
 #include "store_open.h"
@@ -127,7 +128,7 @@ Json report_json(const ImportReport& r, double seconds, int exit_code) {
     j.set("format", Json::string(f.format));
     j.set("records", Json::number(f.records));
     j.set("rejected", Json::number(f.rejected));
-    j.set("error", f.error.empty() ? Json() : Json::string(f.error));
+    j.set("error", text_or_null(f.error));
     files.push_back(std::move(j));
   }
   doc.set("files", std::move(files));

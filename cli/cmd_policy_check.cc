@@ -7,6 +7,7 @@
 #include "ehr/access.h"
 #include "ehr/validate.h"
 #include "exit_codes.h"
+#include "output.h"
 #include "store_open.h"
 
 namespace ehr::cli {
@@ -62,7 +63,7 @@ int run_policy_check(Context& ctx, const PolicyCheckOptions& o) {
   doc.set("roles", strings(e->facts.roles));
   doc.set("action", Json::string(o.action));
   doc.set("type", Json::string(o.type));
-  doc.set("patient", e->patient.empty() ? Json() : Json::string(e->patient));
+  doc.set("patient", text_or_null(e->patient));
   doc.set("on_care_team", e->patient.empty() ? Json() : Json::boolean(e->facts.on_care_team));
   doc.set("emergency", Json::boolean(e->decision.emergency));
   doc.set("labels", strings(o.labels));

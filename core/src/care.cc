@@ -843,7 +843,7 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
       out.patient.id = r.id;
       if (const Json* names = j.find("name"); names != nullptr && names->is_array() && !names->items().empty()) {
         const Json& n = names->items().front();
-        std::string family = n.find("family") && n.find("family")->is_string() ? n.find("family")->text() : "";
+        std::string family = text_of(n.find("family"));
         std::string given;
         if (const Json* g = n.find("given"); g != nullptr && g->is_array() && !g->items().empty() && g->items()[0].is_string())
           given = g->items()[0].text();
@@ -863,13 +863,11 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
     } else if (r.type == "AllergyIntolerance") {
       allergies.push_back(j);
     } else if (r.type == "MedicationRequest" || r.type == "MedicationStatement") {
-      const Json* st = j.find("status");
-      std::string status = st != nullptr && st->is_string() ? st->text() : "";
+      std::string status = text_of(j.find("status"));
       if (status == "active" || status == "on-hold" || status == "intended" || status == "draft") meds.push_back(&r);
     } else if (r.type == "Observation") {
       // Records come newest first per type: the first of each code is its latest result.
-      const Json* st = j.find("status");
-      std::string status = st != nullptr && st->is_string() ? st->text() : "";
+      std::string status = text_of(j.find("status"));
       if (status == "cancelled" || status == "entered-in-error" || status == "registered") continue;
       if (r.code.empty() || !seen_codes.insert(r.code).second) continue;
       labs.push_back(&r);
