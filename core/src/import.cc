@@ -824,6 +824,17 @@ std::string percent_decode(std::string_view v) {
   return out;
 }
 
+// " to Type" for a message about a reference to `type`, or "" when `type` is
+// not shaped like a resource type name (it is the input's text, unchecked
+// yet, and a message must not quote content).
+std::string reference_target_named(std::string_view type) {
+  bool shaped = !type.empty() && type.size() <= 64 && type[0] >= 'A' && type[0] <= 'Z' &&
+                std::all_of(type.begin(), type.end(), [](char c) {
+                  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+                });
+  return shaped ? " to " + std::string(type) : std::string();
+}
+
 bool valid_id(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
@@ -979,10 +990,14 @@ Status Importer::rewrite_references(Json& node, std::string& path,
         bad_message = problem;
       } else if (ids->empty()) {
         bad_path = here;
-        bad_message = fmt::format("dangling reference {}: it matches no stored record", ref);
+        // The query is not quoted: it carries identifier values (an MRN,
+        // an SSN), and messages end up in logs; the rejects file has it.
+        bad_message = fmt::format("dangling reference: the conditional reference{} matches no stored record",
+                                  reference_target_named(type));
       } else if (ids->size() > 1) {
         bad_path = here;
-        bad_message = fmt::format("ambiguous reference {}: it matches several records", ref);
+        bad_message = fmt::format("ambiguous reference: the conditional reference{} matches several records",
+                                  reference_target_named(type));
       } else {
         value = Json::string(type + "/" + ids->front());
       }

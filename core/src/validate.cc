@@ -129,32 +129,33 @@ bool has_space(std::string_view s) {
 }
 
 // Returns why `ref` is not a valid Reference.reference, or nullopt when it is.
+// The reason never quotes the reference: a conditional one carries
+// identifier values (an MRN, an SSN), and messages end up in logs.
 std::optional<std::string> reference_problem(std::string_view ref, const FhirRules& rules) {
-  auto q = [&] { return fmt::format("reference \"{}\"", ref); };
-  if (has_space(ref)) return q() + " contains white space";
+  if (has_space(ref)) return "the reference contains white space";
   if (ref.starts_with("#")) {
     if (ref.size() == 1 || id_syntax_ok(ref.substr(1))) return std::nullopt;
-    return q() + " is not a valid contained reference";
+    return "the reference is not a valid contained reference";
   }
   if (ref.starts_with("urn:uuid:")) {
     if (uuid_ok(ref.substr(9))) return std::nullopt;
-    return q() + " is not a valid urn:uuid (lower-case 8-4-4-4-12 hex digits)";
+    return "the reference is not a valid urn:uuid (lower-case 8-4-4-4-12 hex digits)";
   }
   if (ref.starts_with("urn:oid:")) {
     if (oid_ok(ref.substr(8))) return std::nullopt;
-    return q() + " is not a valid urn:oid";
+    return "the reference is not a valid urn:oid";
   }
   if (ref.starts_with("http://") || ref.starts_with("https://")) {
     if (ref.size() > ref.find("//") + 2) return std::nullopt;
-    return q() + " is not a valid absolute URL";
+    return "the reference is not a valid absolute URL";
   }
   size_t question = ref.find('?');
   size_t slash = ref.find('/');
   auto known = [&](std::string_view type) { return rules.resource_types.contains(type); };
   if (question != std::string_view::npos && question < slash) {
     std::string_view type = ref.substr(0, question);
-    if (!known(type)) return q() + fmt::format(" names an unknown resource type \"{}\"", type);
-    if (question + 1 == ref.size()) return q() + " has an empty search";
+    if (!known(type)) return "the reference names an unknown resource type";
+    if (question + 1 == ref.size()) return "the reference has an empty search";
     return std::nullopt;
   }
   std::vector<std::string_view> parts;
@@ -165,12 +166,11 @@ std::optional<std::string> reference_problem(std::string_view ref, const FhirRul
     start = next + 1;
   }
   if (parts.size() != 2 && !(parts.size() == 4 && parts[2] == "_history"))
-    return q() + " is not a relative (Type/id), absolute, urn:uuid:, urn:oid:, #contained or "
-                 "conditional (Type?search) reference";
-  if (!known(parts[0]))
-    return q() + fmt::format(" names an unknown resource type \"{}\"", parts[0]);
-  if (!id_syntax_ok(parts[1])) return q() + " has an invalid id";
-  if (parts.size() == 4 && !id_syntax_ok(parts[3])) return q() + " has an invalid version id";
+    return "the reference is not a relative (Type/id), absolute, urn:uuid:, urn:oid:, #contained or "
+           "conditional (Type?search) reference";
+  if (!known(parts[0])) return "the reference names an unknown resource type";
+  if (!id_syntax_ok(parts[1])) return "the reference has an invalid id";
+  if (parts.size() == 4 && !id_syntax_ok(parts[3])) return "the reference has an invalid version id";
   return std::nullopt;
 }
 
@@ -440,15 +440,13 @@ class Validator {
         add(root + ".id", "json-type", "id must be a string", true);
       else if (!id->text().empty() && !id_syntax_ok(id->text()))
         add(root + ".id", "id-syntax",
-            fmt::format("id \"{}\" is not 1 to 64 letters, digits, '-' or '.'", id->text()),
-            true);
+            "id is not 1 to 64 letters, digits, '-' or '.'", true);
     }
     if (const Json* meta = res.find("meta"); meta != nullptr && meta->is_object()) {
       const std::string* vid = string_member(*meta, "versionId");
       if (vid != nullptr && !vid->empty() && !id_syntax_ok(*vid))
         add(root + ".meta.versionId", "id-syntax",
-            fmt::format("versionId \"{}\" is not 1 to 64 letters, digits, '-' or '.'", *vid),
-            true);
+            "versionId is not 1 to 64 letters, digits, '-' or '.'", true);
       security_labels(*meta, root + ".meta");
     }
 
@@ -517,7 +515,7 @@ class Validator {
       if (system != nullptr && *system == rules_.confidentiality_system &&
           std::find(codes.begin(), codes.end(), *code) == codes.end())
         add(path + ".code", "security-label",
-            fmt::format("confidentiality code \"{}\" is not one of {}", *code, quote_codes(codes)),
+            fmt::format("confidentiality code is not one of {}", quote_codes(codes)),
             true);
     }
   }
@@ -588,14 +586,12 @@ class Validator {
     auto allowed = [&](const std::string& code) {
       return std::find(b.codes.begin(), b.codes.end(), code) != b.codes.end();
     };
-    auto not_in = [&](const std::string& code) {
-      return fmt::format("code \"{}\" is not one of {}", code, quote_codes(b.codes));
-    };
+    auto not_in = [&] { return fmt::format("code is not one of {}", quote_codes(b.codes)); };
     if (b.system.empty()) {
       if (!v.is_string())
         add(path, "json-type", std::string("expected a code string, not ") + kind_name(v), true);
       else if (!v.text().empty() && !allowed(v.text()))
-        add(path, "binding", not_in(v.text()), true);
+        add(path, "binding", not_in(), true);
       return;
     }
     if (!v.is_object()) {
@@ -617,7 +613,7 @@ class Validator {
         } else {
           reported = true;
           add(fmt::format("{}.coding[{}].code", path, i), "binding",
-              code != nullptr ? not_in(*code) : std::string("the coding has no code"), true);
+              code != nullptr ? not_in() : std::string("the coding has no code"), true);
         }
       }
     }
@@ -634,7 +630,7 @@ class Validator {
         "YYYY-MM-DDThh:mm:ss[.sss]+zz:zz",
     };
     add(path, "date-syntax",
-        fmt::format("\"{}\" is not a valid {} ({})", v.text(), detail::date_kind_name(kind),
+        fmt::format("not a valid {} ({})", detail::date_kind_name(kind),
                     kForms[static_cast<int>(kind)]),
         true);
   }
@@ -659,11 +655,11 @@ class Validator {
                    bool in_coding) {
     bool is_error = in_coding ? rule.coding_error : rule.identifier_error;
     auto malformed = [&](std::string_view form) {
-      add(path, rule.rule, fmt::format("{} \"{}\" is malformed ({})", rule.label, value, form),
+      add(path, rule.rule, fmt::format("{} is malformed ({})", rule.label, form),
           is_error);
     };
     auto fails = [&] {
-      add(path, rule.rule, fmt::format("{} {} fails its check digit", rule.label, value), is_error);
+      add(path, rule.rule, fmt::format("{} fails its check digit", rule.label), is_error);
     };
     if (rule.algorithm == "loinc") {
       if (loinc_code_valid(value)) return;
@@ -688,7 +684,7 @@ class Validator {
       if (snomed_sctid_valid(value)) {
         if (in_coding && value[value.size() - 2] != '0')
           add(path, rule.rule,
-              fmt::format("{} {} is not a concept id (partition {})", rule.label, value,
+              fmt::format("{} is not a concept id (partition {})", rule.label,
                           value.substr(value.size() - 3, 2)),
               is_error);
         return;
@@ -791,7 +787,7 @@ class Validator {
       } else if (s.size() > 1 && s[0] == '#' &&
                  std::find(ids->begin(), ids->end(), std::string_view(s).substr(1)) == ids->end()) {
         add(path, "reference-contained",
-            fmt::format("reference \"{}\" names no contained resource", s), true);
+            "the reference names no contained resource", true);
       }
     }
     if (auto kind = global_date_kind(key, parent_key)) date(v, path, *kind);

@@ -140,7 +140,7 @@ echo '{"resourceType":"Observation","id":"x2","code":{"text":"Mood"},"subject":{
 broken missing.ndjson "ehr: error: missing.ndjson:1: Observation.status: required element is missing
 $STOPPED"
 echo '{"resourceType":"Observation","id":"x3","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-8"}]},"subject":{"reference":"Patient/22222222-2222-4222-8222-222222222222"}}' >check-digit.ndjson
-broken check-digit.ndjson "ehr: error: check-digit.ndjson:1: Observation.code.coding[0].code: LOINC code 2345-8 fails its check digit
+broken check-digit.ndjson "ehr: error: check-digit.ndjson:1: Observation.code.coding[0].code: LOINC code fails its check digit
 $STOPPED"
 cat >dangling.json <<'JSON'
 {"resourceType":"Bundle","type":"transaction","entry":[
@@ -149,7 +149,7 @@ JSON
 broken dangling.json "ehr: error: dangling.json: entry 1: Observation.subject.reference: dangling reference urn:uuid:99999999-9999-4999-8999-999999999999: no entry of the Bundle has this fullUrl and no stored record this id
 $STOPPED"
 echo '{"resourceType":"Encounter","id":"x4","status":"finished","class":{"code":"AMB"},"participant":[{"individual":{"reference":"Practitioner?identifier=urn:x|none"}}]}' >dangling-cond.ndjson
-broken dangling-cond.ndjson "ehr: error: dangling-cond.ndjson:1: Encounter.participant[0].individual.reference: dangling reference Practitioner?identifier=urn:x|none: it matches no stored record
+broken dangling-cond.ndjson "ehr: error: dangling-cond.ndjson:1: Encounter.participant[0].individual.reference: dangling reference: the conditional reference to Practitioner matches no stored record
 $STOPPED"
 printf 'MRN;LOINC;NAME;TAKEN\nMRN-1;4548-4;"open;2026-11-03\nMRN-1;4548-4;x;2026-11-04\n' >unbalanced.csv
 broken unbalanced.csv "ehr: error: unbalanced.csv: line 2: unbalanced quote: the quoted field opened on this line is never closed" --format csv --mapping labs.yaml --delimiter ';'
@@ -173,7 +173,7 @@ cat check-digit.ndjson missing.ndjson >mixed.ndjson
 echo '{"resourceType":"Observation","id":"x6","status":"final","code":{"text":"Mood"},"subject":{"reference":"Patient/22222222-2222-4222-8222-222222222222"},"valueString":"good"}' >>mixed.ndjson
 run import --quiet --on-error continue --rejects rejects.ndjson mixed.ndjson
 expect_code 3
-expect_err "ehr: error: mixed.ndjson:1: Observation.code.coding[0].code: LOINC code 2345-8 fails its check digit
+expect_err "ehr: error: mixed.ndjson:1: Observation.code.coding[0].code: LOINC code fails its check digit
 ehr: error: mixed.ndjson:2: Observation.status: required element is missing"
 [ "$(stat -c %a rejects.ndjson)" = 600 ] || fail "rejects file mode $(stat -c %a rejects.ndjson)"
 [ "$(wc -l <rejects.ndjson)" = 2 ] || fail "rejects: $(cat rejects.ndjson)"

@@ -46,8 +46,10 @@ struct ValidationIssue {
   // "resource-type", "json-type", "security-label", or an invariant name
   // ("con-5", "org-1", "ppc-1", "ehr-pat-1", ...).
   std::string rule;
-  // Lower case, no final period: "LOINC code 2345-8 fails its check digit".
-  // May quote values from the resource (codes, references, dates).
+  // Lower case, no final period: "LOINC code fails its check digit". Never
+  // quotes a value of the resource (a code, a date, a reference, an id): the
+  // message goes to terminals and cron logs, which must not hold health data.
+  // Only an unknown resourceType is named, and the allowed codes are listed.
   std::string message;
   // True for a violation of R4 or of an ehr rule; false for a warning about
   // what R4 only recommends (kept and reported, never a reason to refuse).
@@ -68,7 +70,7 @@ std::vector<ValidationIssue> validate_resource(const Json& resource);
 bool has_errors(const std::vector<ValidationIssue>& issues);
 
 // Renders an issue as "<path>: <message>", e.g.
-// "Observation.code.coding[0].code: LOINC code 2345-8 fails its check digit",
+// "Observation.code.coding[0].code: LOINC code fails its check digit",
 // or only the message when the path is empty.
 std::string format_issue(const ValidationIssue& issue);
 
