@@ -758,8 +758,62 @@ class Validator {
     }
   }
 
+  // The JSON type an element's name fixes in R4, where it fixes one: a choice
+  // element's type suffix (valueBoolean, multipleBirthInteger, valueDecimal),
+  // `active` (boolean in every resource that has it), and the value of a
+  // Quantity-like element (valueQuantity.value, referenceRange.low.value).
+  enum class Primitive { kNone, kBoolean, kInteger, kUnsignedInt, kPositiveInt, kDecimal };
+  static Primitive primitive_of(std::string_view key, std::string_view parent_key) {
+    auto suffix = [&](std::string_view name, std::string_view end) {
+      return name.size() > end.size() && name.ends_with(end) &&
+             std::islower(static_cast<unsigned char>(name[0]));
+    };
+    if (key == "active" || suffix(key, "Boolean")) return Primitive::kBoolean;
+    if (suffix(key, "Integer")) return Primitive::kInteger;
+    if (suffix(key, "UnsignedInt")) return Primitive::kUnsignedInt;
+    if (suffix(key, "PositiveInt")) return Primitive::kPositiveInt;
+    if (suffix(key, "Decimal")) return Primitive::kDecimal;
+    if (key == "value" &&
+        (parent_key == "low" || parent_key == "high" || suffix(parent_key, "Quantity") ||
+         suffix(parent_key, "Age") || suffix(parent_key, "Duration") || suffix(parent_key, "Money")))
+      return Primitive::kDecimal;
+    return Primitive::kNone;
+  }
+
+  void primitive(const Json& v, const std::string& path, Primitive p) {
+    if (p == Primitive::kBoolean) {
+      if (!v.is_bool()) add(path, "json-type", std::string("expected true or false, not ") + kind_name(v), true);
+      return;
+    }
+    if (!v.is_number()) {
+      add(path, "json-type", std::string("expected a number, not ") + kind_name(v), true);
+      return;
+    }
+    if (p == Primitive::kDecimal) return;  // any JSON number is an R4 decimal
+    // R4 integer: -?(0|[1-9][0-9]*), 32 bits; the text is the number as written.
+    const std::string& t = v.text();
+    std::string_view digits = t;
+    bool negative = digits.starts_with('-');
+    if (negative) digits.remove_prefix(1);
+    bool whole = !digits.empty() && digits.size() <= 10 &&
+                 digits.find_first_not_of("0123456789") == std::string_view::npos &&
+                 (digits[0] != '0' || digits.size() == 1);
+    long long n = whole ? std::stoll(std::string(digits)) * (negative ? -1 : 1) : 0;
+    long long low = p == Primitive::kPositiveInt ? 1 : p == Primitive::kUnsignedInt ? 0 : -2147483648LL;
+    if (!whole || n < low || n > 2147483647LL)
+      add(path, "json-type",
+          p == Primitive::kPositiveInt   ? "expected a whole number from 1 to 2147483647"
+          : p == Primitive::kUnsignedInt ? "expected a whole number from 0 to 2147483647"
+                                         : "expected a whole number from -2147483648 to 2147483647",
+          true);
+  }
+
   void value(const Json& v, std::string& path, const std::string& key, std::string_view parent_key,
              const std::vector<std::string>* ids, bool contained) {
+    if (Primitive p = primitive_of(key, parent_key); p != Primitive::kNone) {
+      primitive(v, path, p);
+      return;
+    }
     if (v.is_object()) {
       if (v.members().empty()) {
         add(path, "empty-value", "object has no members", true);
@@ -779,6 +833,12 @@ class Validator {
       add(path, "empty-value", "value is an empty string", true);
       return;
     }
+    // R4 strings: [ \r\n\t\S]+, so no other control character (a NUL
+    // would cut the value short in C tools and terminals).
+    if (std::any_of(s.begin(), s.end(), [](char c) {
+          return static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\r' && c != '\n';
+        }))
+      add(path, "string-chars", "the string holds a control character (only tab, CR and LF are allowed)", true);
     if (std::all_of(s.begin(), s.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }))
       add(path, "blank-string", "value is only white space", false);
     if (key == "reference") {

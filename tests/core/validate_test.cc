@@ -237,6 +237,54 @@ TEST_CASE("values are never empty, and null only aligns primitive arrays") {
         "");
 }
 
+TEST_CASE("booleans, integers and decimals that an element's name fixes have their JSON type") {
+  const char* whole = "expected a whole number from -2147483648 to 2147483647";
+  check_cases({
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"active":"yes"})", "Patient.active", "json-type",
+       "expected true or false, not a string"},
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"deceasedBoolean":1})", "Patient.deceasedBoolean", "json-type",
+       "expected true or false, not a number"},
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"multipleBirthInteger":1.5})", "Patient.multipleBirthInteger",
+       "json-type", whole},
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"multipleBirthInteger":1e999})", "Patient.multipleBirthInteger",
+       "json-type", whole},
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"multipleBirthInteger":"3"})", "Patient.multipleBirthInteger",
+       "json-type", "expected a number, not a string"},
+      {R"({"resourceType":"Patient","name":[{"family":"D"}],"multipleBirthInteger":2147483648})", "Patient.multipleBirthInteger",
+       "json-type", whole},
+      {R"({"resourceType":"Basic","code":{"text":"x"},"extension":[{"url":"http://example.org/x",
+          "valuePositiveInt":0}]})",
+       "Basic.extension[0].valuePositiveInt", "json-type", "expected a whole number from 1 to 2147483647"},
+      {R"({"resourceType":"Basic","code":{"text":"x"},"extension":[{"url":"http://example.org/x",
+          "valueUnsignedInt":-1}]})",
+       "Basic.extension[0].valueUnsignedInt", "json-type", "expected a whole number from 0 to 2147483647"},
+      {R"({"resourceType":"Basic","code":{"text":"x"},"extension":[{"url":"http://example.org/x",
+          "valueDecimal":"1.5"}]})",
+       "Basic.extension[0].valueDecimal", "json-type", "expected a number, not a string"},
+      {R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
+          "valueQuantity":{"value":"twelve","unit":"kg"}})",
+       "Observation.valueQuantity.value", "json-type", "expected a number, not a string"},
+      {R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
+          "referenceRange":[{"low":{"value":true}}]})",
+       "Observation.referenceRange[0].low.value", "json-type", "expected a number, not a boolean"},
+  });
+  CHECK(dump(issues_of(R"({"resourceType":"Patient","name":[{"family":"D"}],"active":true,"multipleBirthInteger":-2147483648,
+      "extension":[{"url":"http://example.org/x","valueDecimal":1e999},
+                   {"url":"http://example.org/y","valuePositiveInt":2147483647},
+                   {"url":"http://example.org/z","valueUnsignedInt":0}],
+      "_active":{"extension":[{"url":"http://example.org/w","valueString":"a"}]}})")) == "");
+}
+
+TEST_CASE("strings hold no control character other than tab, CR and LF") {
+  check_cases({
+      {R"({"resourceType":"Patient","name":[{"family":"Do\u0000e"}]})", "Patient.name[0].family",
+       "string-chars", "the string holds a control character (only tab, CR and LF are allowed)"},
+      {R"({"resourceType":"Patient","name":[{"text":"a\u001bb"}]})", "Patient.name[0].text",
+       "string-chars", "the string holds a control character (only tab, CR and LF are allowed)"},
+  });
+  CHECK(dump(issues_of(R"({"resourceType":"Patient","name":[{"text":"a\tb\r\nc"}]})")) == "");
+}
+
 TEST_CASE("dates, dateTimes and instants of known elements have R4 syntax") {
   const char* date_form = "YYYY, YYYY-MM or YYYY-MM-DD";
   const char* dt_form = "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.sss]+zz:zz";

@@ -43,7 +43,7 @@ struct ValidationIssue {
   // A stable rule id: "required", "binding", "loinc-check-digit",
   // "snomed-check-digit", "npi-check-digit", "id-syntax", "reference-syntax",
   // "reference-contained", "date-syntax", "empty-value", "null-value",
-  // "resource-type", "json-type", "security-label", or an invariant name
+  // "resource-type", "json-type", "string-chars", "security-label", or an invariant name
   // ("con-5", "org-1", "ppc-1", "ehr-pat-1", ...).
   std::string rule;
   // Lower case, no final period: "LOINC code fails its check digit". Never
