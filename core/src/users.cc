@@ -186,6 +186,20 @@ Status change_roles(Session& session, const std::string& name, const std::vector
                     bool grant) {
   SessionImpl& s = SessionImpl::of(session);
   EHR_TRY(require(s, Action::kAdmin, "User"));
+  if (grant && name == s.user()) {
+    // Separation of duties: an admin runs the system without reading
+    // charts, so taking a role (a clinical one above all) takes a second
+    // admin, and the trail shows both. At creation, ehr init --role.
+    AuditRecord rec;
+    rec.action = "role-grant";
+    rec.outcome = "denied";
+    rec.detail = fmt::format("user {} roles {}", name, detail::join_words(roles));
+    s.record_denial(rec);
+    return Error::access_denied(fmt::format(
+        "user {} may not grant roles to themselves; another admin can (ehr init --role gives the first "
+        "admin a role at creation)",
+        name));
+  }
   auto u = existing_user(s, name);
   if (!u.ok()) return u.error();
   std::vector<std::string> now = u->roles;

@@ -661,6 +661,10 @@ TEST_CASE("users: add, disable, enable, roles and keys, each with its errors and
                      "user bob would have no role left; disable the user instead"});
     cases.push_back({"revoke the last admin", revoke_roles(alice, "alice", {"admin"}), ErrorCode::kConflict,
                      "alice is the last enabled admin"});
+    // Separation of duties: an admin does not grant themselves a role.
+    cases.push_back({"grant a role to oneself", grant_roles(alice, "alice", {"nurse"}), ErrorCode::kAccessDenied,
+                     "user alice may not grant roles to themselves; another admin can (ehr init --role gives "
+                     "the first admin a role at creation)"});
     for (const auto& c : cases) {
       CAPTURE(c.what);
       CHECK(code(c.st) == c.code);
@@ -681,6 +685,14 @@ TEST_CASE("users: add, disable, enable, roles and keys, each with its errors and
           "role-revoke user bob roles physician now nurse; "
           "role-grant user bob roles admin now nurse admin; "
           "role-revoke user alice roles admin now physician");
+    CHECK(sql(alice, "SELECT group_concat(user || ' ' || action || ' ' || detail, '; ') FROM audit "
+                     "WHERE action = 'role-grant' AND outcome = 'denied'") ==
+          "alice role-grant user alice roles nurse");
+    // Bob, an admin now, may grant alice a role.
+    {
+      Session bob = fx.open("bob");
+      CHECK(grant_roles(bob, "alice", {"nurse"}).ok());
+    }
   }
 
   SUBCASE("add_key and remove_key") {

@@ -58,7 +58,9 @@ Result<int> enable_user(Session& s, const SlotOptions& slot, const Secret& secre
 
 // Adds / removes roles. Errors: kInvalidArgument for a role not in the
 // policy; kConflict when no enabled admin would be left or the user would
-// have no role; kNotFound; kAccessDenied.
+// have no role; kNotFound; kAccessDenied, also for granting roles to the
+// session's own user (audited as a denied role-grant): that takes another
+// admin. Revoking one's own roles is allowed.
 Status grant_roles(Session& s, const std::string& name, const std::vector<std::string>& roles);
 Status revoke_roles(Session& s, const std::string& name, const std::vector<std::string>& roles);
 
