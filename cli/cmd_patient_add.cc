@@ -15,6 +15,7 @@ struct PatientAddOptions {
 };
 
 int run_patient_add(Context& ctx, PatientAddOptions& o) {
+  o.fields.mrn_system = ctx.config().get("mrn_system");
   if (!o.json.empty() && any_patient_flag(o.fields))
     return ctx.fail(Error::invalid_argument("--json and the patient flags are mutually exclusive"));
   Result<Json> patient = Error::internal("unset");
@@ -26,13 +27,12 @@ int run_patient_add(Context& ctx, PatientAddOptions& o) {
   } else {
     if (o.fields.family.empty() && o.fields.given.empty() && o.fields.mrn.empty())
       return ctx.fail(Error::invalid_argument("give at least --family, --given or --mrn (or --json FILE)"));
-    o.fields.mrn_system = ctx.config().get("mrn_system");
     patient = build_patient(o.fields);
   }
   if (!patient.ok()) return ctx.fail(patient.error());
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
-  auto stored = create_resource(*session, std::move(*patient));
+  auto stored = register_patient(*session, std::move(*patient), o.fields.mrn_system);
   if (!stored.ok()) return ctx.fail(stored.error());
   ctx.out() << stored->id << '\n' << std::flush;
   return 0;

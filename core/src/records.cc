@@ -445,6 +445,34 @@ Result<StoredResource> create_resource(Session& session, Json resource, const st
   return out;
 }
 
+Result<StoredResource> register_patient(Session& session, Json patient, const std::string& mrn_system) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(prepare_create(s, patient));
+  std::vector<std::string> mrns;
+  if (const Json* ids = patient.find("identifier"); ids != nullptr && ids->is_array())
+    for (const auto& i : ids->items())
+      if (text_of(i.find("system")) == mrn_system && !text_of(i.find("value")).empty())
+        mrns.push_back(text_of(i.find("value")));
+  Result<StoredResource> out = Error::internal("not written");
+  Status st = s.transaction([&]() -> Status {
+    for (const auto& mrn : mrns) {
+      auto held = s.rows(
+          "SELECT 1 FROM identifier i JOIN resource r ON r.rid = i.rid WHERE i.value = ? AND i.system = ? "
+          "AND i.type = 'Patient' AND r.retracted = 0 LIMIT 1",
+          {mrn, mrn_system});
+      if (!held.ok()) return held.error();
+      if (!held->empty())
+        return Error::already_exists(fmt::format(
+            "a stored patient holds this MRN ({}); find them with ehr patient show MRN, or give another",
+            mrn_system));
+    }
+    out = insert_new(s, patient, "");
+    return out.ok() ? Status() : Status(out.error());
+  });
+  if (!st.ok()) return st.error();
+  return out;
+}
+
 Result<std::vector<StoredResource>> create_resources(Session& session, std::vector<Json> resources,
                                                      const std::string& reason) {
   SessionImpl& s = SessionImpl::of(session);

@@ -20,8 +20,15 @@ expect_err "ehr: error: --birth-date must be YYYY-MM-DD"
 run patient add --family X --birth-date 1984-13-01
 expect_code 65
 expect_err 'ehr: error: Patient.birthDate: not a valid date (YYYY, YYYY-MM or YYYY-MM-DD)'
+# A second patient with a stored patient's MRN: refused (73), the MRN not
+# quoted; lookups by the MRN still find the one patient.
+run patient add --given Other --family Person --mrn A1001
+expect_code 73
+expect_err "ehr: error: a stored patient holds this MRN (urn:ehr:mrn); find them with ehr patient show MRN, or give another"
 run patient list --format csv
 [ "$(printf '%s\n' "$OUT" | wc -l)" = 2 ] || fail "a refused patient was written: $OUT"
+run patient show A1001 --format csv
+expect_code 0
 
 # A record with a bad LOINC check digit: exit 65 naming field and rule; nothing written.
 run record add --patient A1001 --type lab --code 2345-8 --value 5.4 --unit mmol/L

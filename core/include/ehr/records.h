@@ -79,6 +79,15 @@ struct HistoryEntry {
 // kAlreadyExists; kAccessDenied; kIoError, kBusy.
 Result<StoredResource> create_resource(Session& s, Json resource, const std::string& reason = "");
 
+// Registers a patient as create_resource does, and first refuses one that
+// carries an identifier of `mrn_system` (the medical record number) that a
+// stored patient holds already: an MRN names one patient, and a second one
+// would make every lookup by that MRN ambiguous for everyone. Imports are not
+// held to this (two sources' copies of a person are matching's work).
+// Errors: kAlreadyExists "a stored patient holds this MRN ..." (the value is
+// not quoted); those of create_resource.
+Result<StoredResource> register_patient(Session& s, Json patient, const std::string& mrn_system);
+
 // Creates many resources in one transaction (all or nothing): each as
 // create_resource would, but with one commit and one audit entry for the
 // batch (its patients, the count per type), so bulk loads are fast.
