@@ -28,7 +28,7 @@ colorectal-cancer-screening,2021,true,2021-05-18,Colorectal cancer screening,\"U
 hba1c-monitoring,2025,true,2025-01-01,HbA1c monitoring in diabetes,\"American Diabetes Association, Standards of Care in Diabetes-2025, section 6 (Glycemic Goals and Hypoglycemia), Diabetes Care 2025;48(Suppl 1)\"
 influenza-vaccine,2025-26,true,2025-08-01,\"Influenza vaccine, this season\",\"ACIP, Prevention and Control of Seasonal Influenza with Vaccines, United States, 2025-26 Influenza Season (MMWR Recomm Rep)\"
 pneumococcal-vaccine,2022,true,2022-01-28,Pneumococcal vaccine at 65 and older,\"Kobayashi M et al., Use of 15-Valent and 20-Valent Pneumococcal Conjugate Vaccine Among U.S. Adults: Updated Recommendations of the ACIP, MMWR 2022;71(4):109-117\"
-drug-classes,2024.1,true,2024-01-01,drug class map of the medication-allergy check,\"WHO Collaborating Centre for Drug Statistics Methodology, ATC index 2024; Zagursky RJ, Pichichero ME, Cross-reactivity in beta-lactam allergy, J Allergy Clin Immunol Pract 2018;6(1):72-81\"
+drug-classes,2024.2,true,2024-01-01,drug class map of the medication-allergy check,\"WHO Collaborating Centre for Drug Statistics Methodology, ATC index 2024; Zagursky RJ, Pichichero ME, Cross-reactivity in beta-lactam allergy, J Allergy Clin Immunol Pract 2018;6(1):72-81; RxNorm product codes: VSAC value set 2.16.840.1.113883.3.464.1003.196.12.1001 (eCQM 2021-05-06), Synthea modules\"
 lab-ranges,1,true,2026-01-01,reference ranges of the lab flags,Seed adult ranges from one US hospital laboratory's published reference table (anchors-security-care.md section 3.3); ADA diagnostic thresholds for HbA1c"
 
 # An empty database: nobody is due (exit 0).
@@ -234,5 +234,18 @@ expect_err "ehr: error: site/bad.yaml:1:1: missing key version"
 run care rules --care-rules nowhere
 expect_code 66
 expect_err "ehr: error: care rules directory nowhere does not exist"
+
+# The README's example: the product code alone, no display, is refused. RxNorm
+# 308182 is Amoxicillin 250 MG Oral Capsule; when the class map knew only the
+# ingredient (723) this was recorded without a warning.
+patient --given A --family B --birth-date 1980-01-01 --gender female --mrn W2 >/dev/null
+WALLERGY=$(add --patient W2 --type allergy --code 7980 --system rxnorm --display Penicillin --criticality high --category medication)
+run record add --patient W2 --type medication --code 308182 --strict
+expect_code 3
+expect_err "ehr: warning: high allergy conflict: amoxicillin against allergy Penicillin ($WALLERGY): same class (penicillins)
+ehr: error: refused to record the medication (--strict): it conflicts with a recorded allergy"
+expect_out ""
+run record list --type MedicationRequest --patient W2 --format csv
+expect_out "type,id,date,code,display,value,status"
 
 finish
