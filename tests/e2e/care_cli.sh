@@ -34,7 +34,7 @@ lab-ranges,1,true,2026-01-01,reference ranges of the lab flags,Seed adult ranges
 # An empty database: nobody is due (exit 0).
 run care due --as-of 2026-06-01 --format csv
 expect_code 0
-expect_out "patient,name,age,rule,version,status,due_since,last_date,last"
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail"
 expect_err "ehr: nobody is due on 2026-06-01"
 
 A=$(patient --given Ada --family Alpha --birth-date 1970-03-15 --gender female --mrn C1)
@@ -63,15 +63,15 @@ FLU_E=$(add --patient C5 --type immunization --code 140 --date 2025-09-01)
 
 run care due --as-of 2026-06-01 --format csv
 expect_code 3
-expect_out "patient,name,age,rule,version,status,due_since,last_date,last
-$A,\"Alpha, Ada\",56,breast-cancer-screening,2024,overdue,2025-05-02,2023-05-01,$MAMMO
-$B,\"Beta, Bob\",71,colorectal-cancer-screening,2021,due,,,
-$B,\"Beta, Bob\",71,hba1c-monitoring,2025,overdue,2025-12-02,2025-09-01,$A1C
-$B,\"Beta, Bob\",71,influenza-vaccine,2025-26,overdue,2025-08-01,2024-10-01,$FLU_B
-$B,\"Beta, Bob\",71,pneumococcal-vaccine,2022,due,,,
-$E,\"Epsilon, Eve\",4,influenza-vaccine,2025-26,due,2025-09-29,2025-09-01,$FLU_E
-$C,\"Gamma, Cy\",42,blood-pressure-screening,2021,due,,,
-$C,\"Gamma, Cy\",42,breast-cancer-screening,2024,due,,,"
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$A,\"Alpha, Ada\",56,breast-cancer-screening,2024,overdue,2025-05-02,2023-05-01,$MAMMO,screening mammogram,last screening mammogram 2023-05-01 is outside the window
+$B,\"Beta, Bob\",71,colorectal-cancer-screening,2021,due,,,,,\"none on record: colonoscopy, CT colonography, flexible sigmoidoscopy, FIT, high-sensitivity gFOBT, stool DNA-FIT\"
+$B,\"Beta, Bob\",71,hba1c-monitoring,2025,overdue,2025-12-02,2025-09-01,$A1C,HbA1c,last HbA1c 2025-09-01 is outside the window; window shortened: last value 8.1 at or above 7
+$B,\"Beta, Bob\",71,influenza-vaccine,2025-26,overdue,2025-08-01,2024-10-01,$FLU_B,influenza vaccine,last influenza vaccine 2024-10-01 is outside the window
+$B,\"Beta, Bob\",71,pneumococcal-vaccine,2022,due,,,,,\"none on record: PCV20, PPSV23 at 65 or older\"
+$E,\"Epsilon, Eve\",4,influenza-vaccine,2025-26,due,2025-09-29,2025-09-01,$FLU_E,influenza vaccine,first season: dose 2 of 2 due 28 days after the last
+$C,\"Gamma, Cy\",42,blood-pressure-screening,2021,due,,,,,none on record: blood pressure
+$C,\"Gamma, Cy\",42,breast-cancer-screening,2024,due,,,,,none on record: screening mammogram"
 expect_err ""
 case "$OUT" in *"$D"*) fail "the deceased patient is listed" ;; esac
 
@@ -122,18 +122,18 @@ run care due --as-of 2024-02-28 --patient C3 --rule breast-cancer-screening@2024
 expect_code 0
 run care due --as-of 2024-03-01 --patient C3 --rule breast-cancer-screening@2024 --format csv
 expect_code 3
-expect_out "patient,name,age,rule,version,status,due_since,last_date,last
-$C,\"Gamma, Cy\",40,breast-cancer-screening,2024,due,,,"
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$C,\"Gamma, Cy\",40,breast-cancer-screening,2024,due,,,,,none on record: screening mammogram"
 run care due --as-of 2024-03-01 --patient C3 --rule breast-cancer-screening@2016 --format csv
 expect_code 3
-expect_out "patient,name,age,rule,version,status,due_since,last_date,last
-$C,\"Gamma, Cy\",40,breast-cancer-screening,2016,consider,,,"
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$C,\"Gamma, Cy\",40,breast-cancer-screening,2016,consider,,,,,grade C: individual decision at 40 to 49"
 # Unnamed, a rule's version is the one in effect on the as-of date (2024 from
 # 2024-04-30); a rule with none in effect yet is left out with a note.
 run care due --as-of 2024-03-01 --patient C3 --rule breast-cancer-screening --format csv
 expect_code 3
-expect_out "patient,name,age,rule,version,status,due_since,last_date,last
-$C,\"Gamma, Cy\",40,breast-cancer-screening,2016,consider,,,"
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$C,\"Gamma, Cy\",40,breast-cancer-screening,2016,consider,,,,,grade C: individual decision at 40 to 49"
 run care due --as-of 2024-04-30 --patient C3 --rule breast-cancer-screening --format csv
 expect_code 3
 expect_out_contains ",breast-cancer-screening,2024,due,"
