@@ -98,8 +98,8 @@ void setup_record_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   cmd.add_option("--code", o->f.code, "the code (LOINC, SNOMED CT, RxNorm, CVX by type)")->type_name("CODE");
   cmd.add_option("--system", o->f.system, "code system URI or loinc|snomed|rxnorm|cvx|icd10")->type_name("SYSTEM");
   cmd.add_option("--display", o->f.display, "human-readable name of the code")->type_name("TEXT");
-  cmd.add_option("--value", o->f.value, "the result value (a number), or the note text")->type_name("VALUE");
-  cmd.add_option("--unit", o->f.unit, "UCUM unit of --value (kg, mm[Hg], mg/dL, %)")->type_name("UNIT");
+  cmd.add_option("--value", o->f.value, "vital and lab: the result, a number (72.5); note: the text")->type_name("VALUE");
+  cmd.add_option("--unit", o->f.unit, "vital and lab: UCUM unit of --value (kg, mm[Hg], mg/dL, %)")->type_name("UNIT");
   cmd.add_option("--date", o->f.date, "when: YYYY-MM-DD or an instant")->type_name("DATE");
   cmd.add_option("--status", o->f.status, "status, when not the type's default")->type_name("STATUS");
   cmd.add_option("--systolic", o->f.systolic, "blood-pressure systolic (mm[Hg])")->type_name("N");

@@ -2,6 +2,7 @@
 // purge, lookups, validation, the minimal access rule and audit rows.
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <tuple>
 
 #include "ehr/builders.h"
@@ -219,6 +220,55 @@ TEST_CASE("a resource that fails validation is refused with its field and rule, 
   REQUIRE_FALSE(dup.ok());
   CHECK(dup.error().code() == ErrorCode::kAlreadyExists);
   CHECK(dup.error().message() == "Patient/" + p->id + " already exists");
+}
+
+TEST_CASE("record fields: the --value of a vital or lab is a number, and --unit is never dropped") {
+  RecordFields f;
+  f.patient = "p1";
+  f.code = "29463-7";
+  f.unit = "kg";
+  struct Case {
+    const char* kind;
+    const char* value;
+    const char* unit;
+    std::optional<ErrorCode> code;  // nullopt: built
+    const char* message;
+  };
+  const Case cases[] = {
+      {"vital", "72.5", "kg", std::nullopt, ""},
+      {"vital", "-3", "", std::nullopt, ""},
+      {"lab", "1e3", "/uL", std::nullopt, ""},
+      {"vital", "72,5", "kg", ErrorCode::kInvalidData,
+       "--value must be a number for --type vital, written with a decimal point (72.5); a text result goes in "
+       "with --json"},
+      {"lab", "positive", "", ErrorCode::kInvalidData,
+       "--value must be a number for --type lab, written with a decimal point (72.5); a text result goes in "
+       "with --json"},
+      {"lab", " 5", "", ErrorCode::kInvalidData,
+       "--value must be a number for --type lab, written with a decimal point (72.5); a text result goes in "
+       "with --json"},
+      {"condition", "", "kg", ErrorCode::kInvalidArgument, "--unit applies to --type vital and lab, not condition"},
+      {"note", "some text", "kg", ErrorCode::kInvalidArgument, "--unit applies to --type vital and lab, not note"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.kind);
+    CAPTURE(c.value);
+    f.kind = c.kind;
+    f.value = c.value;
+    f.unit = c.unit;
+    auto r = build_record(f);
+    if (!c.code) {
+      REQUIRE(r.ok());
+      const Json* q = r->find("valueQuantity");
+      REQUIRE(q != nullptr);
+      CHECK(r->find("valueString") == nullptr);
+      CHECK((q->find("unit") != nullptr) == (*c.unit != '\0'));
+      continue;
+    }
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code() == *c.code);
+    CHECK(r.error().message() == c.message);
+  }
 }
 
 TEST_CASE("retraction hides a record but keeps every version; purge leaves a tombstone") {

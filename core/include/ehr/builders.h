@@ -38,7 +38,7 @@ struct RecordFields {
   std::string code;
   std::string system;      // URI or alias (loinc, snomed, rxnorm, cvx, icd10, ucum)
   std::string display;
-  std::string value;       // a number for observations; text for notes
+  std::string value;       // a number for vital and lab; text for notes
   std::string unit;        // UCUM
   std::string date;        // when it happened: YYYY-MM-DD or an instant
   std::string status;      // overrides the kind's default status
@@ -54,7 +54,9 @@ struct RecordFields {
 const std::vector<std::pair<std::string, std::string>>& record_kinds();
 
 // Builds the resource for `f.kind`. Errors: kInvalidArgument naming the
-// missing or malformed flag ("--code is required for --type lab").
+// missing or malformed flag ("--code is required for --type lab"; --unit with
+// a type other than vital and lab); kInvalidData when the --value of a vital
+// or lab is not a number (nothing is built, so nothing is stored).
 Result<Json> build_record(const RecordFields& f);
 
 // Expands a code-system alias ("loinc") to its URI; other values unchanged.
