@@ -87,6 +87,21 @@ expect_code 0
 run config show --format bundle
 expect_code 64
 expect_err "ehr: error: --format bundle applies only to commands that print FHIR resources"
+# As a default (EHR_FORMAT, the config file) bundle gives way to auto (json
+# when stdout is not a terminal) where no resources are printed: config show
+# used to exit 64.
+EHR_FORMAT=bundle run config show
+expect_code 0
+expect_out_contains '"key": "format",
+    "value": "bundle",
+    "origin": "env EHR_FORMAT"'
+printf 'format: bundle\n' > bundle.yaml
+EHR_CONFIG=$PWD/bundle.yaml run record show --patient A1001
+expect_code 0
+expect_out_contains '"type": "searchset"'
+EHR_CONFIG=$PWD/bundle.yaml run config show --format bundle
+expect_code 64
+expect_err "ehr: error: --format bundle applies only to commands that print FHIR resources"
 
 # find: case- and accent-insensitive prefixes; no match exits 1.
 run patient find --name "zoe nun" --format csv
