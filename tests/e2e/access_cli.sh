@@ -131,6 +131,13 @@ run policy show
 [ "$OUT" = "$before" ] || fail "a refused policy changed the one in force"
 run policy list --format csv
 expect_out "version,applied,by,source,in_force"
+# A negative --version is a usage error; it printed the policy in force.
+run policy show --version -1
+expect_code 64
+expect_out ""
+expect_err "ehr: error: --version must be 0 or more"
+run policy show --version 9
+expect_code 1
 printf 'schema: ehr-policy\nversion: 1\nroles: [\n' > syntax.yaml
 run policy apply --dry-run syntax.yaml
 expect_code 78
