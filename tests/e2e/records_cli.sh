@@ -54,6 +54,19 @@ expect_code 64
 expect_err "ehr: error: --unit applies to --type vital and lab, not condition"
 run record list --type Observation --format csv
 [ "$(printf '%s\n' "$OUT" | wc -l)" = 2 ] || fail "a refused record was written: $OUT"
+# An unknown --type is a usage error everywhere, as in export: a misspelt type
+# listed nothing and exited 0.
+run record list --type Nope
+expect_code 64
+expect_out ""
+expect_err "ehr: error: --type Nope: not a FHIR R4 resource type"
+run record show --patient A1001 --type Observaton
+expect_code 64
+expect_out ""
+expect_err "ehr: error: --type Observaton: not a FHIR R4 resource type"
+run export --type Bogus --out bogus
+expect_code 64
+expect_err "ehr: error: --type Bogus: not a FHIR R4 resource type"
 run record add --patient A1001 --type weather
 expect_code 64
 expect_err_contains "ehr: error: --type weather has no friendly flags"
