@@ -178,11 +178,20 @@ const std::vector<std::pair<std::string, std::string>>& record_kinds() {
   return kinds;
 }
 
-Result<Json> build_record(const RecordFields& f) {
-  const std::string& k = f.kind;
-  if (f.patient.empty()) return Error::invalid_argument("--patient is required");
-  if (!f.date.empty() && !is_date_or_instant(f.date))
+bool record_kind_dated_when_recorded(const std::string& k) {
+  return k == "vital" || k == "lab" || k == "blood-pressure" || k == "procedure" || k == "medication" ||
+         k == "encounter" || k == "note";
+}
+
+Result<Json> build_record(const RecordFields& fields) {
+  const std::string& k = fields.kind;
+  if (fields.patient.empty()) return Error::invalid_argument("--patient is required");
+  if (!fields.date.empty() && !is_date_or_instant(fields.date))
     return Error::invalid_argument("--date must be YYYY-MM-DD or an instant like 2024-05-01T10:30:00Z");
+  // Without --date, what is recorded now happened now (a rule reads only a
+  // dated record).
+  RecordFields f = fields;
+  if (f.date.empty() && record_kind_dated_when_recorded(k)) f.date = f.recorded_at;
   Json r = Json::object();
   auto subject = reference("Patient", f.patient);
   auto need_code = [&]() -> Status {

@@ -271,6 +271,61 @@ TEST_CASE("record fields: the --value of a vital or lab is a number, and --unit 
   }
 }
 
+TEST_CASE("record fields: without --date, what is recorded now is dated at the time of recording") {
+  // Undated, a blood pressure or a procedure just recorded was invisible to
+  // the preventive-care rules, which read only dated records.
+  struct Case {
+    const char* kind;
+    const char* element;  // where the date goes ("" = stays undated)
+  };
+  const Case cases[] = {
+      {"vital", "effectiveDateTime"},    {"lab", "effectiveDateTime"},      {"blood-pressure", "effectiveDateTime"},
+      {"procedure", "performedDateTime"}, {"medication", "authoredOn"},     {"note", "date"},
+      {"condition", ""},                  {"allergy", ""},                 {"medication-statement", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.kind);
+    RecordFields f;
+    f.kind = c.kind;
+    f.patient = "p1";
+    f.code = "29463-7";
+    f.value = "1";
+    f.systolic = "120";
+    f.diastolic = "80";
+    f.recorded_at = "2026-11-20T09:30:00Z";
+    auto r = build_record(f);
+    REQUIRE(r.ok());
+    CHECK(record_kind_dated_when_recorded(c.kind) == (*c.element != '\0'));
+    if (*c.element == '\0') {
+      for (const char* e : {"onsetDateTime", "effectiveDateTime", "recordedDate"}) CHECK(r->find(e) == nullptr);
+      continue;
+    }
+    const Json* d = r->find(c.element);
+    REQUIRE(d != nullptr);
+    CHECK(d->text() == "2026-11-20T09:30:00Z");
+    // --date wins; with no time of recording the record stays undated.
+    f.date = "2026-01-02";
+    std::string given = std::string(c.kind) == "note" ? "2026-01-02T00:00:00Z" : "2026-01-02";
+    CHECK(build_record(f)->find(c.element)->text() == given);
+    f.date.clear();
+    f.recorded_at.clear();
+    CHECK(build_record(f)->find(c.element) == nullptr);
+  }
+  // An encounter starts then; an immunization still needs --date.
+  RecordFields e;
+  e.kind = "encounter";
+  e.patient = "p1";
+  e.recorded_at = "2026-11-20T09:30:00Z";
+  auto enc = build_record(e);
+  REQUIRE(enc.ok());
+  CHECK(to_json(*enc->find("period")) == R"({"start":"2026-11-20T09:30:00Z"})");
+  e.kind = "immunization";
+  e.code = "140";
+  auto imm = build_record(e);
+  REQUIRE_FALSE(imm.ok());
+  CHECK(imm.error().message() == "--date is required for --type immunization");
+}
+
 TEST_CASE("retraction hides a record but keeps every version; purge leaves a tombstone") {
   Fixture fx;
   Session s = fx.create();

@@ -188,12 +188,12 @@ run record add --patient C3 --type medication --code 309114 --display "Cephalexi
 expect_code 0
 CEPH=$OUT
 expect_err "ehr: warning: moderate allergy conflict: cephalexin against allergy Penicillin ($ALLERGY): shared side chain (aminopenicillin R1) with penicillins"
-run record add --patient C3 --type medication --code 2193 --display "ceftriaxone 1000 MG Injection" --strict
+run record add --patient C3 --type medication --code 2193 --display "ceftriaxone 1000 MG Injection" --date 2026-05-20 --strict
 expect_code 0
 CEFTRI=$OUT
 expect_err "ehr: warning: info allergy conflict: ceftriaxone against allergy Penicillin ($ALLERGY): other beta-lactam (cephalosporins)"
 # The sulfa allergy is refuted: it never fires.
-run record add --patient C3 --type medication --code 198335 --display "Sulfamethoxazole 800 MG / Trimethoprim 160 MG Oral Tablet" --strict
+run record add --patient C3 --type medication --code 198335 --display "Sulfamethoxazole 800 MG / Trimethoprim 160 MG Oral Tablet" --date 2026-05-20 --strict
 expect_code 0
 expect_err ""
 run audit show --patient "$C" --format csv
@@ -247,5 +247,32 @@ ehr: error: refused to record the medication (--strict): it conflicts with a rec
 expect_out ""
 run record list --type MedicationRequest --patient W2 --format csv
 expect_out "type,id,date,code,display,value,status"
+
+# Without --date a record is dated when it is recorded, so the rule counts a
+# blood pressure taken just now (it used to be stored undated, and the
+# patient stayed due). A condition stays undated.
+patient --given Di --family Delta --birth-date 1970-04-04 --gender male --mrn D4 >/dev/null
+run care due --patient D4 --rule blood-pressure-screening --format csv
+expect_code 3
+run record add --patient D4 --type blood-pressure --systolic 118 --diastolic 76
+expect_code 0
+BP=$OUT
+case "$ERR" in
+  "ehr: dated "????-??-??T??:??:??"Z, the time of recording (--date gives another)") ;;
+  *) fail "record add without --date: stderr $ERR" ;;
+esac
+run record show --patient D4 --type Observation --format ndjson
+[ "$(jq -r 'select(.resourceType == "Observation") | (.effectiveDateTime == (.meta.lastUpdated[0:19] + "Z"))' <<<"$OUT")" = true ] ||
+  fail "the blood pressure is not dated at the time of recording: $OUT"
+run care due --patient D4 --rule blood-pressure-screening --format csv
+expect_code 0
+expect_err "ehr: nobody is due on $(date -u +%F)"
+run care due --patient D4 --rule blood-pressure-screening --all --format csv
+expect_out_contains ",blood-pressure-screening,2021,satisfied,,$(date -u +%F),$BP,"
+run record add --patient D4 --type condition --code 44054006 --display "Diabetes mellitus type 2"
+expect_code 0
+expect_err ""
+run record show --patient D4 --type Condition --format ndjson
+case "$OUT" in *onsetDateTime*) fail "a condition was given an onset: $OUT" ;; esac
 
 finish
