@@ -184,17 +184,29 @@ int run(const std::vector<std::string>& args, Io& io) {
     return kExitUsage;
   }
 
+  // bundle applies only to commands that print FHIR resources. Asked for
+  // with --format on another command it is a usage error; as a default (the
+  // config file, EHR_FORMAT) it gives way there to auto.
+  size_t selected_index = 0;
+  while (selected_index < tree.commands.size() && !tree.commands[selected_index].first->parsed()) ++selected_index;
+  if (selected_index < tree.commands.size() && *format == Format::kBundle &&
+      !command_table()[selected_index].prints_resources) {
+    auto setting = std::find_if(config->settings().begin(), config->settings().end(),
+                                [](const ConfigSetting& s) { return s.key == "format"; });
+    if (setting != config->settings().end() && setting->origin.rfind("flag", 0) == 0) {
+      print_error(io, "--format bundle applies only to commands that print FHIR resources",
+                  early_color);
+      return kExitUsage;
+    }
+    format = resolve_format("auto", io.out_tty);
+  }
+
   Context ctx(io, std::move(*config), *format, g.quiet, g.no_input, g.recovery);
   ctx.set_purpose(g.purpose, g.recipient);
   if (recipient_key) ctx.set_recipient_key(std::move(*recipient_key));
   for (size_t i = 0; i < tree.commands.size(); ++i) {
     auto& [cmd, runner] = tree.commands[i];
     if (!cmd->parsed()) continue;
-    if (*format == Format::kBundle && !command_table()[i].prints_resources) {
-      print_error(io, "--format bundle applies only to commands that print FHIR resources",
-                  early_color);
-      return kExitUsage;
-    }
     try {
       return runner(ctx);
     } catch (const std::exception& e) {

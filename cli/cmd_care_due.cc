@@ -60,7 +60,10 @@ int run_care_due(Context& ctx, const CareDueOptions& o) {
     rows.push_back(std::move(row));
     findings = findings || r.status != CareStatus::kSatisfied;
   }
-  ctx.print_rows(rows, {"patient", "name", "age", "rule", "version", "status", "due_since", "last_date", "last"});
+  // The table stays narrow; csv carries every field of the json rows.
+  std::vector<std::string> columns = {"patient", "name", "age", "rule", "version", "status", "due_since", "last_date", "last"};
+  if (ctx.format() == Format::kCsv) columns.insert(columns.end(), {"last_what", "detail"});
+  ctx.print_rows(rows, columns);
   if (!findings) ctx.info(fmt::format("nobody is due on {}", format_civil_date(*as_of)));
   report_access(ctx, *session);
   return findings ? kExitFindings : kExitOk;

@@ -56,7 +56,12 @@ int run_patient_duplicates(Context& ctx, const PatientDuplicatesOptions& o) {
     row.set("queued", text_or_null(d.queued));
     rows.push_back(std::move(row));
   }
-  ctx.print_rows(rows, {"a", "a_name", "a_birth_date", "b", "b_name", "b_birth_date", "score", "result", "found_by"});
+  // The table stays narrow; csv carries every field of the json rows.
+  std::vector<std::string> columns = {"a", "a_name", "a_birth_date", "b", "b_name", "b_birth_date", "score", "result"};
+  if (ctx.format() == Format::kCsv) columns.insert(columns.end(), {"agreed", "disagreed"});
+  columns.push_back("found_by");
+  if (ctx.format() == Format::kCsv) columns.push_back("queued");
+  ctx.print_rows(rows, columns);
   std::string scanned =
       o.queue ? std::string("the review queue")
               : fmt::format("{} patient{}, {} pair{} compared", report->patients, report->patients == 1 ? "" : "s",
@@ -87,7 +92,9 @@ void setup_patient_duplicates(CLI::App& cmd, ConfigFlags& flags, CommandRun& run
       "(found_by scan). Patients are compared only when they share a blocking key (an\n"
       "identifier, a name sound with the birth date, a phone), then scored field by field\n"
       "with the weights of matching.yaml (see ehr-patient(1)). result is match or\n"
-      "possible-match; agreed and disagreed (in json, csv and yaml) name the fields.\n"
+      "possible-match; agreed and disagreed (in json, csv and yaml) name the fields, each\n"
+      "as field:how (family:exact), separated by spaces; queued is when an import queued\n"
+      "the pair.\n"
       "Merged patients and pairs decided with `ehr patient not-duplicate` are left out.\n"
       "Needs the merge permission on Patient (registrars in the default policy).\n"
       "Exit 3 when any pair is listed, 0 when none.\n\n"

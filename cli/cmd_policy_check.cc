@@ -33,9 +33,7 @@ Json strings(const std::vector<std::string>& v) {
 int run_policy_check(Context& ctx, const PolicyCheckOptions& o) {
   auto action = parse_action(o.action);
   if (!action)
-    return ctx.fail(Error::invalid_argument(fmt::format(
-        "--action {}: not one of read, search, create, update, retract, purge, export, import, "
-        "audit-read, admin", o.action)));
+    return ctx.fail(Error::invalid_argument(fmt::format("--action {}: not one of {}", o.action, action_names(", "))));
   static const char* kObjects[] = {"User", "Key", "Policy", "CareTeam", "AuditEvent", "Database"};
   bool object = std::find_if(std::begin(kObjects), std::end(kObjects),
                              [&](const char* x) { return o.type == x; }) != std::end(kObjects);
@@ -78,8 +76,7 @@ int run_policy_check(Context& ctx, const PolicyCheckOptions& o) {
 void setup_policy_check(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   auto o = std::make_shared<PolicyCheckOptions>();
   cmd.add_option("--for", o->user, "the user asked about (default: yourself, --user)")->type_name("USER");
-  cmd.add_option("--action", o->action, "read, search, create, update, retract, purge, export, import, "
-                                        "audit-read or admin")
+  cmd.add_option("--action", o->action, action_names(", ", " or "))
       ->required()
       ->type_name("ACTION");
   cmd.add_option("--type", o->type, "resource type (or User, Key, Policy, CareTeam, AuditEvent, Database)")

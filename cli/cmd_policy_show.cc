@@ -1,6 +1,8 @@
 // ehr policy show: the access policy in force, as YAML.
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "commands.h"
 #include "ehr/access.h"
 #include "store_open.h"
@@ -9,11 +11,12 @@ namespace ehr::cli {
 
 namespace {
 
-int run_policy_show(Context& ctx, std::int64_t version) {
+int run_policy_show(Context& ctx, std::optional<std::int64_t> version) {
+  if (version && *version < 0) return ctx.fail(Error::invalid_argument("--version must be 0 or more"));
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   PolicyVersion shown;
-  if (version < 0) {
+  if (!version) {
     auto p = current_policy(*session);
     if (!p.ok()) return ctx.fail(p.error());
     shown = std::move(*p);
@@ -22,11 +25,11 @@ int run_policy_show(Context& ctx, std::int64_t version) {
     if (!all.ok()) return ctx.fail(all.error());
     bool found = false;
     for (auto& v : *all)
-      if (v.version == version) {
+      if (v.version == *version) {
         shown = std::move(v);
         found = true;
       }
-    if (!found) return ctx.fail(Error::not_found(fmt::format("no policy version {}", version)));
+    if (!found) return ctx.fail(Error::not_found(fmt::format("no policy version {}", *version)));
   }
   ctx.out() << shown.text;
   if (!shown.text.empty() && shown.text.back() != '\n') ctx.out() << '\n';
@@ -40,7 +43,7 @@ int run_policy_show(Context& ctx, std::int64_t version) {
 }  // namespace
 
 void setup_policy_show(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
-  auto version = std::make_shared<std::int64_t>(-1);
+  auto version = std::make_shared<std::optional<std::int64_t>>();
   cmd.add_option("--version", *version, "an earlier version (see ehr policy list)")->type_name("N");
   cmd.footer(
       "Prints the policy text exactly as applied (YAML; --format does not change it), so it\n"

@@ -61,6 +61,7 @@ int run_record_add(Context& ctx, RecordAddOptions& o) {
     patient_id = p->id;
   }
   Result<Json> resource = Error::internal("unset");
+  bool defaulted_date = false;
   if (!o.json.empty()) {
     resource = read_json_input(ctx, o.json);
     // --patient with --json points the record at that patient.
@@ -74,7 +75,11 @@ int run_record_add(Context& ctx, RecordAddOptions& o) {
   } else {
     if (o.f.kind.empty()) return ctx.fail(Error::invalid_argument("--type is required (or --json FILE)"));
     o.f.patient = patient_id;
+    // The time of recording, to the second: the date of a record without --date.
+    std::string now = session->now();
+    o.f.recorded_at = now.size() >= 19 ? now.substr(0, 19) + "Z" : now;
     resource = build_record(o.f);
+    defaulted_date = resource.ok() && o.f.date.empty() && record_kind_dated_when_recorded(o.f.kind);
   }
   if (!resource.ok()) return ctx.fail(resource.error());
   if (is_medication(*resource)) {
@@ -84,6 +89,8 @@ int run_record_add(Context& ctx, RecordAddOptions& o) {
   auto stored = create_resource(*session, std::move(*resource), o.reason);
   if (!stored.ok()) return ctx.fail(stored.error());
   ctx.out() << stored->type << '/' << stored->id << '\n' << std::flush;
+  if (defaulted_date)
+    ctx.info(fmt::format("dated {}, the time of recording (--date gives another)", o.f.recorded_at));
   return 0;
 }
 
@@ -98,9 +105,12 @@ void setup_record_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   cmd.add_option("--code", o->f.code, "the code (LOINC, SNOMED CT, RxNorm, CVX by type)")->type_name("CODE");
   cmd.add_option("--system", o->f.system, "code system URI or loinc|snomed|rxnorm|cvx|icd10")->type_name("SYSTEM");
   cmd.add_option("--display", o->f.display, "human-readable name of the code")->type_name("TEXT");
-  cmd.add_option("--value", o->f.value, "the result value (a number), or the note text")->type_name("VALUE");
-  cmd.add_option("--unit", o->f.unit, "UCUM unit of --value (kg, mm[Hg], mg/dL, %)")->type_name("UNIT");
-  cmd.add_option("--date", o->f.date, "when: YYYY-MM-DD or an instant")->type_name("DATE");
+  cmd.add_option("--value", o->f.value, "vital and lab: the result, a number (72.5); note: the text")->type_name("VALUE");
+  cmd.add_option("--unit", o->f.unit, "vital and lab: UCUM unit of --value (kg, mm[Hg], mg/dL, %)")->type_name("UNIT");
+  cmd.add_option("--date", o->f.date,
+                 "when: YYYY-MM-DD or an instant [default: now for an observation, procedure, order, "
+                 "encounter or note]")
+      ->type_name("DATE");
   cmd.add_option("--status", o->f.status, "status, when not the type's default")->type_name("STATUS");
   cmd.add_option("--systolic", o->f.systolic, "blood-pressure systolic (mm[Hg])")->type_name("N");
   cmd.add_option("--diastolic", o->f.diastolic, "blood-pressure diastolic (mm[Hg])")->type_name("N");
@@ -117,6 +127,10 @@ void setup_record_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   cmd.footer(
       "Types with friendly flags:\n" + kinds +
       "Prints Type/id of the new record. Invalid input names the field and rule (exit 65).\n"
+      "Without --date, a vital, lab, blood pressure, procedure, medication order, encounter\n"
+      "or note is dated now, the time of recording (said on stderr): give --date for one\n"
+      "done earlier. A condition, allergy or medication-statement stays undated; an\n"
+      "immunization needs --date.\n"
       "A medication is checked against the patient's allergies first (as `ehr care check`\n"
       "does): each conflict is a warning on stderr and an audit entry; with --strict a high or\n"
       "moderate conflict refuses the record (exit 3, audited as refused).\n\n"

@@ -37,7 +37,10 @@ int run_record_amend(Context& ctx, const RecordAmendOptions& o) {
   if (!o.value.empty()) {
     Json* q = next.find("valueQuantity");
     auto number = Json::number_from_text(o.value);
-    if (q != nullptr && q->is_object() && number.ok()) q->set("value", *number);
+    if (q != nullptr && q->is_object() && !number.ok())
+      return ctx.fail(Error::invalid_data(
+          "--value must be a number for a record with a quantity value, written with a decimal point (72.5)"));
+    if (q != nullptr && q->is_object()) q->set("value", *number);
     else if (next.find("valueString") != nullptr) next.set("valueString", Json::string(o.value));
     else return ctx.fail(Error::invalid_argument("--value applies to records with a quantity or text value"));
   }

@@ -178,11 +178,20 @@ const std::vector<std::pair<std::string, std::string>>& record_kinds() {
   return kinds;
 }
 
-Result<Json> build_record(const RecordFields& f) {
-  const std::string& k = f.kind;
-  if (f.patient.empty()) return Error::invalid_argument("--patient is required");
-  if (!f.date.empty() && !is_date_or_instant(f.date))
+bool record_kind_dated_when_recorded(const std::string& k) {
+  return k == "vital" || k == "lab" || k == "blood-pressure" || k == "procedure" || k == "medication" ||
+         k == "encounter" || k == "note";
+}
+
+Result<Json> build_record(const RecordFields& fields) {
+  const std::string& k = fields.kind;
+  if (fields.patient.empty()) return Error::invalid_argument("--patient is required");
+  if (!fields.date.empty() && !is_date_or_instant(fields.date))
     return Error::invalid_argument("--date must be YYYY-MM-DD or an instant like 2024-05-01T10:30:00Z");
+  // Without --date, what is recorded now happened now (a rule reads only a
+  // dated record).
+  RecordFields f = fields;
+  if (f.date.empty() && record_kind_dated_when_recorded(k)) f.date = f.recorded_at;
   Json r = Json::object();
   auto subject = reference("Patient", f.patient);
   auto need_code = [&]() -> Status {
@@ -190,17 +199,26 @@ Result<Json> build_record(const RecordFields& f) {
     return {};
   };
   auto sys = [&](const char* dflt) { return f.system.empty() ? std::string(dflt) : code_system_uri(f.system); };
+  // --unit belongs to a number: it is never dropped silently.
+  if (!f.unit.empty() && k != "vital" && k != "lab")
+    return Error::invalid_argument(fmt::format("--unit applies to --type vital and lab, not {}", k));
   if (k == "vital" || k == "lab") {
     EHR_TRY(need_code());
     if (f.value.empty()) return missing("--value", k);
+    // A result is a quantity; "72,5" or "high" would be stored as text,
+    // which no rule, range or unit can read.
+    if (!is_decimal(f.value))
+      return Error::invalid_data(fmt::format(
+          "--value must be a number for --type {}, written with a decimal point (72.5); a text result goes in "
+          "with --json",
+          k));
     r.set("resourceType", str("Observation"));
     r.set("status", str(f.status.empty() ? "final" : f.status));
     r.set("category", k == "vital" ? category("vital-signs", "Vital Signs") : category("laboratory", "Laboratory"));
     r.set("code", codeable(sys(kLoinc), f.code, f.display));
     r.set("subject", subject);
     if (!f.date.empty()) r.set("effectiveDateTime", str(f.date));
-    if (is_decimal(f.value)) r.set("valueQuantity", quantity(f.value, f.unit));
-    else r.set("valueString", str(f.value));
+    r.set("valueQuantity", quantity(f.value, f.unit));
   } else if (k == "blood-pressure") {
     if (f.systolic.empty()) return missing("--systolic", k);
     if (f.diastolic.empty()) return missing("--diastolic", k);

@@ -657,7 +657,9 @@ Result<CareRules> CareRules::load(const std::string& override_dir) {
     std::error_code ec;
     if (!fs::is_directory(override_dir, ec))
       return Error::no_input(fmt::format("care rules directory {} does not exist", override_dir));
-    for (const auto& e : fs::directory_iterator(override_dir, ec)) {
+    // The error_code overloads throughout: increment(ec), not ++ (which throws).
+    for (fs::directory_iterator it(override_dir, ec), end; !ec && it != end; it.increment(ec)) {
+      const fs::directory_entry& e = *it;
       if (e.path().extension() != ".yaml") continue;
       std::ifstream f(e.path(), std::ios::binary);
       if (!f) return Error::no_input(fmt::format("cannot read {}", e.path().string()));

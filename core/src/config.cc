@@ -71,8 +71,17 @@ Result<Config> resolve_config(const ConfigInputs& in) {
   if (!path.empty()) {
     std::ifstream f(path, std::ios::binary);
     if (!f) {
-      if (must_exist || std::filesystem::exists(path))
-        return Error::no_input(fmt::format("cannot read config file {}", path));
+      // Absent is fine for the default path; anything else (the file or a
+      // directory above it unreadable) is an error naming the path, never
+      // an exception and never silently skipped: the file may set the
+      // database, the user or the key file.
+      std::error_code ec;
+      bool exists = std::filesystem::exists(path, ec);
+      bool absent = !exists && (!ec || ec == std::errc::no_such_file_or_directory ||
+                                ec == std::errc::not_a_directory);
+      if (must_exist || !absent)
+        return Error::no_input(ec && !absent ? fmt::format("cannot read config file {}: {}", path, ec.message())
+                                             : fmt::format("cannot read config file {}", path));
     } else {
       cfg.file_ = path;
       std::stringstream ss;

@@ -51,6 +51,15 @@ std::optional<Action> parse_action(std::string_view name) {
   return std::nullopt;
 }
 
+std::string action_names(std::string_view separator, std::string_view last_separator) {
+  std::string out;
+  for (size_t i = 0; i < std::size(kActions); ++i) {
+    if (i > 0) out += i + 1 == std::size(kActions) && !last_separator.empty() ? last_separator : separator;
+    out += action_name(kActions[i]);
+  }
+  return out;
+}
+
 const std::vector<Action>& all_actions() {
   static const std::vector<Action> v(std::begin(kActions), std::end(kActions));
   return v;
@@ -290,8 +299,7 @@ class PolicyParser {
     for (const YamlNode* a : *items) {
       auto act = parse_action(a->scalar);
       if (!act)
-        return error(*a, fmt::format("unknown action '{}' (read, search, create, update, retract, "
-                                     "purge, export, import, audit-read, admin)", a->scalar));
+        return error(*a, fmt::format("unknown action '{}' ({})", a->scalar, action_names(", ")));
       rule.actions |= bit(*act);
     }
     if (rule.actions == 0) return error(*actions, "a rule needs at least one action");

@@ -893,7 +893,17 @@ Result<std::vector<StoredResource>> patient_records(Session& session, const Reco
   return parse_all(std::move(*rows));
 }
 
+// A type that names no R4 resource type is a usage error, as in export:
+// otherwise a misspelt --type lists nothing and looks like an empty record.
+static Status check_query_types(const RecordQuery& q) {
+  for (const auto& t : q.types)
+    if (!is_r4_resource_type(t))
+      return Error::invalid_argument(fmt::format("--type {}: not a FHIR R4 resource type", t));
+  return {};
+}
+
 Result<std::vector<StoredJson>> patient_records_json(Session& session, const RecordQuery& q) {
+  EHR_TRY(check_query_types(q));
   SessionImpl& s = SessionImpl::of(session);
   s.reset_withheld();
   auto patient = load_json(s, "Patient", q.patient);
@@ -930,6 +940,7 @@ Result<std::vector<StoredJson>> patient_records_json(Session& session, const Rec
 }
 
 Result<std::vector<StoredResource>> list_resources(Session& session, const RecordQuery& q) {
+  EHR_TRY(check_query_types(q));
   SessionImpl& s = SessionImpl::of(session);
   s.reset_withheld();
   if (!q.patient.empty()) {

@@ -299,7 +299,9 @@ std::string errno_text(int e) { return std::strerror(e); }
 // "file:" URI of `path` with ehrkey=`handle`; the path is made absolute and
 // every byte outside a safe set is percent-encoded.
 std::string make_uri(const std::string& path, const std::string& handle) {
-  std::string abs = std::filesystem::absolute(path).lexically_normal().string();
+  std::error_code ec;  // absolute() throws when the working directory is gone; keep the path then
+  std::filesystem::path full = std::filesystem::absolute(path, ec);
+  std::string abs = (ec ? std::filesystem::path(path) : full).lexically_normal().string();
   std::string uri = "file:";
   static const char kHex[] = "0123456789ABCDEF";
   for (unsigned char c : abs) {
@@ -351,7 +353,10 @@ Status create_exclusive(const std::string& path) {
 
 // fsyncs the directory holding `path`, so a create or rename is durable.
 void sync_parent_dir(const std::string& path) {
-  std::string dir = std::filesystem::absolute(path).parent_path().string();
+  std::error_code ec;  // absolute() throws when the working directory is gone
+  std::filesystem::path full = std::filesystem::absolute(path, ec);
+  if (ec) return;
+  std::string dir = full.parent_path().string();
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
     ::fsync(fd);

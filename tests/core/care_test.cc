@@ -2,6 +2,7 @@
 // ages, the shipped rules at every boundary, the allergy class relations and
 // the lab flags, table-driven.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <optional>
 #include <string>
@@ -567,6 +568,80 @@ TEST_CASE("medication-allergy: each class relation, and refuted or entered-in-er
   CHECK(got[1].basis == "same class (penicillins)");
   CHECK(got[1].allergy == "Amoxicillin");
   CHECK(got[0].allergy == "Allergy to penicillin");
+}
+
+TEST_CASE("medication-allergy: a product (SCD) code alone finds its drug, in every class that has one") {
+  // An order carries the product's RxNorm code, not the ingredient's; the
+  // display here names no drug, so only the code can match. (The class map
+  // has no confirmed product code for a carbapenem: that class is reached
+  // through ingredient codes and names only.)
+  const DrugClassMap& map = shipped().drugs;
+  struct Case {
+    const char* allergen;  // the allergy's text: a class name
+    const char* code;      // RxNorm product code of the medication
+    const char* drug;      // the drug it must resolve to
+    const char* cls;
+  };
+  const Case cases[] = {
+      {"penicillin", "308182", "amoxicillin", "penicillins"},        // 250 MG Oral Capsule
+      {"penicillin", "308191", "amoxicillin", "penicillins"},        // 500 MG Oral Capsule
+      {"penicillin", "308192", "amoxicillin", "penicillins"},        // 500 MG Oral Tablet
+      {"penicillin", "562251", "amoxicillin", "penicillins"},        // amoxicillin/clavulanate
+      {"penicillin", "617296", "amoxicillin", "penicillins"},        // amoxicillin/clavulanate
+      {"penicillin", "617993", "amoxicillin", "penicillins"},        // amoxicillin/clavulanate
+      {"penicillin", "789980", "ampicillin", "penicillins"},         // 100 MG/ML Injectable Solution
+      {"penicillin", "1659149", "piperacillin", "penicillins"},      // piperacillin/tazobactam
+      {"penicillin", "105078", "penicillin G", "penicillins"},       // 375 MG/ML Injectable Solution
+      {"penicillin", "834061", "penicillin V", "penicillins"},       // 250 MG Oral Tablet
+      {"penicillin", "834102", "penicillin V", "penicillins"},       // 500 MG Oral Tablet
+      {"penicillin", "197596", "dicloxacillin", "penicillins"},      // 500 MG Oral Capsule
+      {"penicillin", "1743547", "oxacillin", "penicillins"},         // 1000 MG Injection
+      {"penicillin", "1721458", "nafcillin", "penicillins"},         // 1000 MG Injection
+      {"cephalosporins", "309114", "cephalexin", "cephalosporins"},  // 500 MG Oral Capsule
+      {"cephalosporins", "309110", "cephalexin", "cephalosporins"},  // 25 MG/ML Oral Suspension
+      {"cephalosporins", "309049", "cefadroxil", "cephalosporins"},
+      {"cephalosporins", "1665050", "cefazolin", "cephalosporins"},
+      {"cephalosporins", "309045", "cefaclor", "cephalosporins"},
+      {"cephalosporins", "197452", "cefprozil", "cephalosporins"},
+      {"cephalosporins", "309097", "cefuroxime", "cephalosporins"},
+      {"cephalosporins", "1665102", "cefoxitin", "cephalosporins"},
+      {"cephalosporins", "1656313", "cefotaxime", "cephalosporins"},
+      {"cephalosporins", "1665021", "ceftriaxone", "cephalosporins"},
+      {"cephalosporins", "309078", "cefpodoxime", "cephalosporins"},
+      {"cephalosporins", "1665093", "cefepime", "cephalosporins"},
+      {"cephalosporins", "1659283", "ceftazidime", "cephalosporins"},
+      {"cephalosporins", "200346", "cefdinir", "cephalosporins"},
+      {"cephalosporins", "197451", "cefixime", "cephalosporins"},
+      {"monobactams", "1664981", "aztreonam", "monobactams"},
+      {"sulfonamides", "198335", "sulfamethoxazole", "sulfonamides"},
+      {"macrolides", "308460", "azithromycin", "macrolides"},
+      {"macrolides", "197517", "clarithromycin", "macrolides"},
+      {"macrolides", "197650", "erythromycin", "macrolides"},
+      {"fluoroquinolones", "309309", "ciprofloxacin", "fluoroquinolones"},
+      {"fluoroquinolones", "199885", "levofloxacin", "fluoroquinolones"},
+      {"fluoroquinolones", "311787", "moxifloxacin", "fluoroquinolones"},
+      {"tetracyclines", "1650142", "doxycycline", "tetracyclines"},
+      {"tetracyclines", "197984", "minocycline", "tetracyclines"},
+      {"tetracyclines", "198250", "tetracycline", "tetracyclines"},
+      {"nsaids", "310965", "ibuprofen", "nsaids"},                   // 200 MG Oral Tablet
+      {"nsaids", "849574", "naproxen", "nsaids"},                    // sodium 220 MG Oral Tablet
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.code);
+    auto got = check_medication_allergies(map, medication(coded("rxnorm", c.code, "x")),
+                                          {allergy(text_concept(c.allergen))});
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].medication == c.drug);
+    CHECK(got[0].severity == "high");
+    CHECK(got[0].basis == fmt::format("same class ({})", c.cls));
+  }
+  // The README's example: a penicillin allergy coded as RxNorm penicillin G
+  // (7980) against the amoxicillin capsule's product code.
+  auto got = check_medication_allergies(map, medication(coded("rxnorm", "308182", "x")),
+                                        {allergy(coded("rxnorm", "7980", "Penicillin"))});
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].medication == "amoxicillin");
+  CHECK(got[0].basis == "same class (penicillins)");
 }
 
 namespace {

@@ -118,6 +118,12 @@ TEST_CASE("row errors name the column, never its value") {
   auto date = b->map_row({"A1", "2345-7", "30/11/2026", "1", "", ""});
   REQUIRE_FALSE(date.ok());
   CHECK(date.error().message() == "column WHEN: not a FHIR dateTime (a date, or a date and time with a time zone)");
+  // As ehr-import(1) says: a time needs a zone (the page once promised
+  // "YYYY-MM-DD hh:mm:ss" would do).
+  auto zoneless = b->map_row({"A1", "2345-7", "2026-11-30 08:15:00", "1", "", ""});
+  REQUIRE_FALSE(zoneless.ok());
+  CHECK(zoneless.error().message() ==
+        "column WHEN: not a FHIR dateTime (a date, or a date and time with a time zone)");
   auto boolean = b->map_row({"A1", "2345-7", "2026-01-01", "1", "maybe", ""});
   REQUIRE_FALSE(boolean.ok());
   CHECK(boolean.error().message() == "column POSITIVE: not a boolean (true/false, yes/no, 1/0)");

@@ -494,7 +494,7 @@ TEST_CASE("policy errors name the source, line and column") {
        "p.yaml:3:1: unknown key 'colour' in the policy (known: schema, version, settings, labels, groups, roles)"},
       {"unknown action", head + "roles:\n  doc:\n    allow:\n      - actions: [read, reed]\n",
        "p.yaml:6:25: unknown action 'reed' (read, search, create, update, retract, purge, export, import, "
-       "audit-read, admin)"},
+       "audit-read, admin, merge)"},
       {"unknown type", head + role + "        types: [Patient, Patinet]\n",
        "p.yaml:7:26: 'Patinet' is not a FHIR R4 resource type nor one of User, Key, Policy, CareTeam, AuditEvent, Database"},
       {"unknown type in a group", head + "groups:\n  meds: [Medication, Pill]\n" + role,

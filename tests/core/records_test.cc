@@ -2,6 +2,7 @@
 // purge, lookups, validation, the minimal access rule and audit rows.
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <tuple>
 
 #include "ehr/builders.h"
@@ -219,6 +220,110 @@ TEST_CASE("a resource that fails validation is refused with its field and rule, 
   REQUIRE_FALSE(dup.ok());
   CHECK(dup.error().code() == ErrorCode::kAlreadyExists);
   CHECK(dup.error().message() == "Patient/" + p->id + " already exists");
+}
+
+TEST_CASE("record fields: the --value of a vital or lab is a number, and --unit is never dropped") {
+  RecordFields f;
+  f.patient = "p1";
+  f.code = "29463-7";
+  f.unit = "kg";
+  struct Case {
+    const char* kind;
+    const char* value;
+    const char* unit;
+    std::optional<ErrorCode> code;  // nullopt: built
+    const char* message;
+  };
+  const Case cases[] = {
+      {"vital", "72.5", "kg", std::nullopt, ""},
+      {"vital", "-3", "", std::nullopt, ""},
+      {"lab", "1e3", "/uL", std::nullopt, ""},
+      {"vital", "72,5", "kg", ErrorCode::kInvalidData,
+       "--value must be a number for --type vital, written with a decimal point (72.5); a text result goes in "
+       "with --json"},
+      {"lab", "positive", "", ErrorCode::kInvalidData,
+       "--value must be a number for --type lab, written with a decimal point (72.5); a text result goes in "
+       "with --json"},
+      {"lab", " 5", "", ErrorCode::kInvalidData,
+       "--value must be a number for --type lab, written with a decimal point (72.5); a text result goes in "
+       "with --json"},
+      {"condition", "", "kg", ErrorCode::kInvalidArgument, "--unit applies to --type vital and lab, not condition"},
+      {"note", "some text", "kg", ErrorCode::kInvalidArgument, "--unit applies to --type vital and lab, not note"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.kind);
+    CAPTURE(c.value);
+    f.kind = c.kind;
+    f.value = c.value;
+    f.unit = c.unit;
+    auto r = build_record(f);
+    if (!c.code) {
+      REQUIRE(r.ok());
+      const Json* q = r->find("valueQuantity");
+      REQUIRE(q != nullptr);
+      CHECK(r->find("valueString") == nullptr);
+      CHECK((q->find("unit") != nullptr) == (*c.unit != '\0'));
+      continue;
+    }
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code() == *c.code);
+    CHECK(r.error().message() == c.message);
+  }
+}
+
+TEST_CASE("record fields: without --date, what is recorded now is dated at the time of recording") {
+  // Undated, a blood pressure or a procedure just recorded was invisible to
+  // the preventive-care rules, which read only dated records.
+  struct Case {
+    const char* kind;
+    const char* element;  // where the date goes ("" = stays undated)
+  };
+  const Case cases[] = {
+      {"vital", "effectiveDateTime"},    {"lab", "effectiveDateTime"},      {"blood-pressure", "effectiveDateTime"},
+      {"procedure", "performedDateTime"}, {"medication", "authoredOn"},     {"note", "date"},
+      {"condition", ""},                  {"allergy", ""},                 {"medication-statement", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.kind);
+    RecordFields f;
+    f.kind = c.kind;
+    f.patient = "p1";
+    f.code = "29463-7";
+    f.value = "1";
+    f.systolic = "120";
+    f.diastolic = "80";
+    f.recorded_at = "2026-11-20T09:30:00Z";
+    auto r = build_record(f);
+    REQUIRE(r.ok());
+    CHECK(record_kind_dated_when_recorded(c.kind) == (*c.element != '\0'));
+    if (*c.element == '\0') {
+      for (const char* e : {"onsetDateTime", "effectiveDateTime", "recordedDate"}) CHECK(r->find(e) == nullptr);
+      continue;
+    }
+    const Json* d = r->find(c.element);
+    REQUIRE(d != nullptr);
+    CHECK(d->text() == "2026-11-20T09:30:00Z");
+    // --date wins; with no time of recording the record stays undated.
+    f.date = "2026-01-02";
+    std::string given = std::string(c.kind) == "note" ? "2026-01-02T00:00:00Z" : "2026-01-02";
+    CHECK(build_record(f)->find(c.element)->text() == given);
+    f.date.clear();
+    f.recorded_at.clear();
+    CHECK(build_record(f)->find(c.element) == nullptr);
+  }
+  // An encounter starts then; an immunization still needs --date.
+  RecordFields e;
+  e.kind = "encounter";
+  e.patient = "p1";
+  e.recorded_at = "2026-11-20T09:30:00Z";
+  auto enc = build_record(e);
+  REQUIRE(enc.ok());
+  CHECK(to_json(*enc->find("period")) == R"({"start":"2026-11-20T09:30:00Z"})");
+  e.kind = "immunization";
+  e.code = "140";
+  auto imm = build_record(e);
+  REQUIRE_FALSE(imm.ok());
+  CHECK(imm.error().message() == "--date is required for --type immunization");
 }
 
 TEST_CASE("retraction hides a record but keeps every version; purge leaves a tombstone") {

@@ -100,6 +100,14 @@ run policy check --action read --type Observation --patient A1001 --format ndjso
 expect_code 1
 expect_out_contains '"decision":"deny","rule":"default deny"'
 
+# Every action is listed, merge included (it works but was left out).
+run policy check --action reed --type Patient
+expect_code 64
+expect_err "ehr: error: --action reed: not one of read, search, create, update, retract, purge, export, import, audit-read, admin, merge"
+run policy check --help
+expect_out_contains "read, search, create, update, retract, purge, export, import, audit-read, admin or merge"
+run policy check --action merge --type Patient --format ndjson
+case "$CODE" in 0 | 1) ;; *) fail "policy check --action merge: exit $CODE ($ERR)" ;; esac
 run policy check --action read --type Frobnicate
 expect_code 64
 expect_err "ehr: error: --type Frobnicate: not a FHIR R4 resource type nor one of User, Key, Policy, CareTeam, AuditEvent, Database"
@@ -126,11 +134,18 @@ before=$OUT
 printf 'schema: ehr-policy\nversion: 1\nroles:\n  admin:\n    allow:\n      - actions: [reed]\n' > bad.yaml
 run policy apply bad.yaml
 expect_code 78
-expect_err "ehr: error: bad.yaml:6:19: unknown action 'reed' (read, search, create, update, retract, purge, export, import, audit-read, admin)"
+expect_err "ehr: error: bad.yaml:6:19: unknown action 'reed' (read, search, create, update, retract, purge, export, import, audit-read, admin, merge)"
 run policy show
 [ "$OUT" = "$before" ] || fail "a refused policy changed the one in force"
 run policy list --format csv
 expect_out "version,applied,by,source,in_force"
+# A negative --version is a usage error; it printed the policy in force.
+run policy show --version -1
+expect_code 64
+expect_out ""
+expect_err "ehr: error: --version must be 0 or more"
+run policy show --version 9
+expect_code 1
 printf 'schema: ehr-policy\nversion: 1\nroles: [\n' > syntax.yaml
 run policy apply --dry-run syntax.yaml
 expect_code 78

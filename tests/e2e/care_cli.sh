@@ -28,13 +28,13 @@ colorectal-cancer-screening,2021,true,2021-05-18,Colorectal cancer screening,\"U
 hba1c-monitoring,2025,true,2025-01-01,HbA1c monitoring in diabetes,\"American Diabetes Association, Standards of Care in Diabetes-2025, section 6 (Glycemic Goals and Hypoglycemia), Diabetes Care 2025;48(Suppl 1)\"
 influenza-vaccine,2025-26,true,2025-08-01,\"Influenza vaccine, this season\",\"ACIP, Prevention and Control of Seasonal Influenza with Vaccines, United States, 2025-26 Influenza Season (MMWR Recomm Rep)\"
 pneumococcal-vaccine,2022,true,2022-01-28,Pneumococcal vaccine at 65 and older,\"Kobayashi M et al., Use of 15-Valent and 20-Valent Pneumococcal Conjugate Vaccine Among U.S. Adults: Updated Recommendations of the ACIP, MMWR 2022;71(4):109-117\"
-drug-classes,2024.1,true,2024-01-01,drug class map of the medication-allergy check,\"WHO Collaborating Centre for Drug Statistics Methodology, ATC index 2024; Zagursky RJ, Pichichero ME, Cross-reactivity in beta-lactam allergy, J Allergy Clin Immunol Pract 2018;6(1):72-81\"
+drug-classes,2024.2,true,2024-01-01,drug class map of the medication-allergy check,\"WHO Collaborating Centre for Drug Statistics Methodology, ATC index 2024; Zagursky RJ, Pichichero ME, Cross-reactivity in beta-lactam allergy, J Allergy Clin Immunol Pract 2018;6(1):72-81; RxNorm product codes: VSAC value set 2.16.840.1.113883.3.464.1003.196.12.1001 (eCQM 2021-05-06), Synthea modules\"
 lab-ranges,1,true,2026-01-01,reference ranges of the lab flags,Seed adult ranges from one US hospital laboratory's published reference table (anchors-security-care.md section 3.3); ADA diagnostic thresholds for HbA1c"
 
 # An empty database: nobody is due (exit 0).
 run care due --as-of 2026-06-01 --format csv
 expect_code 0
-expect_out "patient,name,age,rule,version,status,due_since,last_date,last"
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail"
 expect_err "ehr: nobody is due on 2026-06-01"
 
 A=$(patient --given Ada --family Alpha --birth-date 1970-03-15 --gender female --mrn C1)
@@ -63,15 +63,15 @@ FLU_E=$(add --patient C5 --type immunization --code 140 --date 2025-09-01)
 
 run care due --as-of 2026-06-01 --format csv
 expect_code 3
-expect_out "patient,name,age,rule,version,status,due_since,last_date,last
-$A,\"Alpha, Ada\",56,breast-cancer-screening,2024,overdue,2025-05-02,2023-05-01,$MAMMO
-$B,\"Beta, Bob\",71,colorectal-cancer-screening,2021,due,,,
-$B,\"Beta, Bob\",71,hba1c-monitoring,2025,overdue,2025-12-02,2025-09-01,$A1C
-$B,\"Beta, Bob\",71,influenza-vaccine,2025-26,overdue,2025-08-01,2024-10-01,$FLU_B
-$B,\"Beta, Bob\",71,pneumococcal-vaccine,2022,due,,,
-$E,\"Epsilon, Eve\",4,influenza-vaccine,2025-26,due,2025-09-29,2025-09-01,$FLU_E
-$C,\"Gamma, Cy\",42,blood-pressure-screening,2021,due,,,
-$C,\"Gamma, Cy\",42,breast-cancer-screening,2024,due,,,"
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$A,\"Alpha, Ada\",56,breast-cancer-screening,2024,overdue,2025-05-02,2023-05-01,$MAMMO,screening mammogram,last screening mammogram 2023-05-01 is outside the window
+$B,\"Beta, Bob\",71,colorectal-cancer-screening,2021,due,,,,,\"none on record: colonoscopy, CT colonography, flexible sigmoidoscopy, FIT, high-sensitivity gFOBT, stool DNA-FIT\"
+$B,\"Beta, Bob\",71,hba1c-monitoring,2025,overdue,2025-12-02,2025-09-01,$A1C,HbA1c,last HbA1c 2025-09-01 is outside the window; window shortened: last value 8.1 at or above 7
+$B,\"Beta, Bob\",71,influenza-vaccine,2025-26,overdue,2025-08-01,2024-10-01,$FLU_B,influenza vaccine,last influenza vaccine 2024-10-01 is outside the window
+$B,\"Beta, Bob\",71,pneumococcal-vaccine,2022,due,,,,,\"none on record: PCV20, PPSV23 at 65 or older\"
+$E,\"Epsilon, Eve\",4,influenza-vaccine,2025-26,due,2025-09-29,2025-09-01,$FLU_E,influenza vaccine,first season: dose 2 of 2 due 28 days after the last
+$C,\"Gamma, Cy\",42,blood-pressure-screening,2021,due,,,,,none on record: blood pressure
+$C,\"Gamma, Cy\",42,breast-cancer-screening,2024,due,,,,,none on record: screening mammogram"
 expect_err ""
 case "$OUT" in *"$D"*) fail "the deceased patient is listed" ;; esac
 
@@ -122,18 +122,18 @@ run care due --as-of 2024-02-28 --patient C3 --rule breast-cancer-screening@2024
 expect_code 0
 run care due --as-of 2024-03-01 --patient C3 --rule breast-cancer-screening@2024 --format csv
 expect_code 3
-expect_out "patient,name,age,rule,version,status,due_since,last_date,last
-$C,\"Gamma, Cy\",40,breast-cancer-screening,2024,due,,,"
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$C,\"Gamma, Cy\",40,breast-cancer-screening,2024,due,,,,,none on record: screening mammogram"
 run care due --as-of 2024-03-01 --patient C3 --rule breast-cancer-screening@2016 --format csv
 expect_code 3
-expect_out "patient,name,age,rule,version,status,due_since,last_date,last
-$C,\"Gamma, Cy\",40,breast-cancer-screening,2016,consider,,,"
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$C,\"Gamma, Cy\",40,breast-cancer-screening,2016,consider,,,,,grade C: individual decision at 40 to 49"
 # Unnamed, a rule's version is the one in effect on the as-of date (2024 from
 # 2024-04-30); a rule with none in effect yet is left out with a note.
 run care due --as-of 2024-03-01 --patient C3 --rule breast-cancer-screening --format csv
 expect_code 3
-expect_out "patient,name,age,rule,version,status,due_since,last_date,last
-$C,\"Gamma, Cy\",40,breast-cancer-screening,2016,consider,,,"
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$C,\"Gamma, Cy\",40,breast-cancer-screening,2016,consider,,,,,grade C: individual decision at 40 to 49"
 run care due --as-of 2024-04-30 --patient C3 --rule breast-cancer-screening --format csv
 expect_code 3
 expect_out_contains ",breast-cancer-screening,2024,due,"
@@ -188,12 +188,12 @@ run record add --patient C3 --type medication --code 309114 --display "Cephalexi
 expect_code 0
 CEPH=$OUT
 expect_err "ehr: warning: moderate allergy conflict: cephalexin against allergy Penicillin ($ALLERGY): shared side chain (aminopenicillin R1) with penicillins"
-run record add --patient C3 --type medication --code 2193 --display "ceftriaxone 1000 MG Injection" --strict
+run record add --patient C3 --type medication --code 2193 --display "ceftriaxone 1000 MG Injection" --date 2026-05-20 --strict
 expect_code 0
 CEFTRI=$OUT
 expect_err "ehr: warning: info allergy conflict: ceftriaxone against allergy Penicillin ($ALLERGY): other beta-lactam (cephalosporins)"
 # The sulfa allergy is refuted: it never fires.
-run record add --patient C3 --type medication --code 198335 --display "Sulfamethoxazole 800 MG / Trimethoprim 160 MG Oral Tablet" --strict
+run record add --patient C3 --type medication --code 198335 --display "Sulfamethoxazole 800 MG / Trimethoprim 160 MG Oral Tablet" --date 2026-05-20 --strict
 expect_code 0
 expect_err ""
 run audit show --patient "$C" --format csv
@@ -234,5 +234,45 @@ expect_err "ehr: error: site/bad.yaml:1:1: missing key version"
 run care rules --care-rules nowhere
 expect_code 66
 expect_err "ehr: error: care rules directory nowhere does not exist"
+
+# The README's example: the product code alone, no display, is refused. RxNorm
+# 308182 is Amoxicillin 250 MG Oral Capsule; when the class map knew only the
+# ingredient (723) this was recorded without a warning.
+patient --given A --family B --birth-date 1980-01-01 --gender female --mrn W2 >/dev/null
+WALLERGY=$(add --patient W2 --type allergy --code 7980 --system rxnorm --display Penicillin --criticality high --category medication)
+run record add --patient W2 --type medication --code 308182 --strict
+expect_code 3
+expect_err "ehr: warning: high allergy conflict: amoxicillin against allergy Penicillin ($WALLERGY): same class (penicillins)
+ehr: error: refused to record the medication (--strict): it conflicts with a recorded allergy"
+expect_out ""
+run record list --type MedicationRequest --patient W2 --format csv
+expect_out "type,id,date,code,display,value,status"
+
+# Without --date a record is dated when it is recorded, so the rule counts a
+# blood pressure taken just now (it used to be stored undated, and the
+# patient stayed due). A condition stays undated.
+patient --given Di --family Delta --birth-date 1970-04-04 --gender male --mrn D4 >/dev/null
+run care due --patient D4 --rule blood-pressure-screening --format csv
+expect_code 3
+run record add --patient D4 --type blood-pressure --systolic 118 --diastolic 76
+expect_code 0
+BP=$OUT
+case "$ERR" in
+  "ehr: dated "????-??-??T??:??:??"Z, the time of recording (--date gives another)") ;;
+  *) fail "record add without --date: stderr $ERR" ;;
+esac
+run record show --patient D4 --type Observation --format ndjson
+[ "$(jq -r 'select(.resourceType == "Observation") | (.effectiveDateTime == (.meta.lastUpdated[0:19] + "Z"))' <<<"$OUT")" = true ] ||
+  fail "the blood pressure is not dated at the time of recording: $OUT"
+run care due --patient D4 --rule blood-pressure-screening --format csv
+expect_code 0
+expect_err "ehr: nobody is due on $(date -u +%F)"
+run care due --patient D4 --rule blood-pressure-screening --all --format csv
+expect_out_contains ",blood-pressure-screening,2021,satisfied,,$(date -u +%F),$BP,"
+run record add --patient D4 --type condition --code 44054006 --display "Diabetes mellitus type 2"
+expect_code 0
+expect_err ""
+run record show --patient D4 --type Condition --format ndjson
+case "$OUT" in *onsetDateTime*) fail "a condition was given an onset: $OUT" ;; esac
 
 finish

@@ -47,4 +47,42 @@ rm "$XDG_CONFIG_HOME/ehr/config.yaml"
 run config show
 expect_out_contains '"key": "db"'
 
+# A default config path that cannot be checked ($HOME/.config of another
+# user, not searchable): an error naming the path, exit 66, no abort. It used
+# to die with an uncaught std::filesystem_error (exit 134). Root reads any
+# directory, so the run drops to nobody with setpriv; skipped without it.
+run_unprivileged() {  # ARGS...: as run, as uid/gid 65534 with a clean environment
+  setpriv --reuid=65534 --regid=65534 --clear-groups \
+    env -i PATH="$PATH" HOME="$H" "$EHR" "$@" >"$E2E_TMP/out" 2>"$E2E_TMP/err"
+  CODE=$?
+  OUT=$(cat "$E2E_TMP/out")
+  ERR=$(cat "$E2E_TMP/err")
+}
+H=$(mktemp -d /tmp/ehr-e2e-home.XXXXXX)
+chmod 755 "$H"
+mkdir "$H/.config"
+chmod 700 "$H/.config"
+if [ "$(id -u)" != 0 ]; then
+  # Not root: permissions apply to this user already.
+  chmod 000 "$H/.config"
+  HOME=$H XDG_CONFIG_HOME= run config show
+  chmod 700 "$H/.config"
+  expect_code 66
+  expect_out ""
+  expect_err "ehr: error: cannot read config file $H/.config/ehr/config.yaml: Permission denied"
+elif ! command -v setpriv >/dev/null || ! setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null ||
+     ! setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$EHR"; then
+  echo "SKIP (one check): running as root without a setpriv that can drop to nobody and run $EHR"
+else
+  run_unprivileged config show
+  expect_code 66
+  expect_out ""
+  expect_err "ehr: error: cannot read config file $H/.config/ehr/config.yaml: Permission denied"
+  # --config names the file to use instead; /dev/null is none.
+  run_unprivileged --config /dev/null --format csv config show
+  expect_code 0
+  expect_out_contains "format,csv,flag --format"
+fi
+rm -rf "$H"
+
 finish

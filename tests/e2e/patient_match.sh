@@ -82,7 +82,11 @@ export EHR_USER=desk EHR_KEY_FILE=desk.key
 run patient duplicates --queue --format csv
 expect_code 3
 expect_out_contains "pa2,\"Smith, John\",1950-03-02,pb2,\"Smith, John\",1950-02-03,"
-expect_out_contains ",possible-match,import"
+# csv has every field of the json rows: agreed, disagreed (space-separated
+# field:how) and queued were left out.
+expect_out_contains "a,a_name,a_birth_date,b,b_name,b_birth_date,score,result,agreed,disagreed,found_by,queued"
+expect_out_contains ",11,possible-match,family:exact given:exact birth-date:transposed sex,,import,20"
+expect_out_contains ",possible-match,family:exact birth-date:exact sex phone address:line,identifier:urn:oid:1.2.3.4.100 given,import,20"
 expect_out_contains "pa3,\"Ward, Lena\",2001-05-05,pa4,\"Ward, Lara\",2001-05-05,"
 run patient duplicates --format json
 expect_code 3

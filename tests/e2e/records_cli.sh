@@ -46,6 +46,34 @@ A=$OUT
 run record add --patient NOPE --type vital --code 29463-7 --value 1 --unit kg
 expect_code 1
 expect_err "ehr: error: no patient NOPE"
+# The --value of a vital or lab is a number: "72,5" was stored as text with
+# its --unit dropped. Refused (exit 65) with nothing written; --unit on a type
+# without a value is a usage error.
+run record add --patient A1001 --type vital --code 29463-7 --value 72,5 --unit kg
+expect_code 65
+expect_err "ehr: error: --value must be a number for --type vital, written with a decimal point (72.5); a text result goes in with --json"
+expect_out ""
+run record add --patient A1001 --type lab --code 2345-7 --value positive
+expect_code 65
+expect_err "ehr: error: --value must be a number for --type lab, written with a decimal point (72.5); a text result goes in with --json"
+run record add --patient A1001 --type condition --code 44054006 --unit kg
+expect_code 64
+expect_err "ehr: error: --unit applies to --type vital and lab, not condition"
+run record list --type Observation --format csv
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 2 ] || fail "a refused record was written: $OUT"
+# An unknown --type is a usage error everywhere, as in export: a misspelt type
+# listed nothing and exited 0.
+run record list --type Nope
+expect_code 64
+expect_out ""
+expect_err "ehr: error: --type Nope: not a FHIR R4 resource type"
+run record show --patient A1001 --type Observaton
+expect_code 64
+expect_out ""
+expect_err "ehr: error: --type Observaton: not a FHIR R4 resource type"
+run export --type Bogus --out bogus
+expect_code 64
+expect_err "ehr: error: --type Bogus: not a FHIR R4 resource type"
 run record add --patient A1001 --type weather
 expect_code 64
 expect_err_contains "ehr: error: --type weather has no friendly flags"
@@ -79,6 +107,21 @@ expect_code 0
 run config show --format bundle
 expect_code 64
 expect_err "ehr: error: --format bundle applies only to commands that print FHIR resources"
+# As a default (EHR_FORMAT, the config file) bundle gives way to auto (json
+# when stdout is not a terminal) where no resources are printed: config show
+# used to exit 64.
+EHR_FORMAT=bundle run config show
+expect_code 0
+expect_out_contains '"key": "format",
+    "value": "bundle",
+    "origin": "env EHR_FORMAT"'
+printf 'format: bundle\n' > bundle.yaml
+EHR_CONFIG=$PWD/bundle.yaml run record show --patient A1001
+expect_code 0
+expect_out_contains '"type": "searchset"'
+EHR_CONFIG=$PWD/bundle.yaml run config show --format bundle
+expect_code 64
+expect_err "ehr: error: --format bundle applies only to commands that print FHIR resources"
 
 # find: case- and accent-insensitive prefixes; no match exits 1.
 run patient find --name "zoe nun" --format csv
@@ -90,6 +133,9 @@ expect_code 1
 expect_out ""
 
 # amend, history, retract, purge.
+run record amend "$W" --value 72,1 --reason "scale recalibrated"
+expect_code 65
+expect_err "ehr: error: --value must be a number for a record with a quantity value, written with a decimal point (72.5)"
 run record amend "$W" --value 72.1 --reason "scale recalibrated"
 expect_code 0
 run record history "$W" --format csv

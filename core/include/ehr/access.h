@@ -38,6 +38,10 @@ std::string_view action_name(Action a);
 std::optional<Action> parse_action(std::string_view name);
 // Every action, in the order above.
 const std::vector<Action>& all_actions();
+// Every action's name in that order, joined by `separator`, the last two by
+// `last_separator` when given: action_names(", ", " or ") is "read, search,
+// ..., admin or merge".
+std::string action_names(std::string_view separator, std::string_view last_separator = {});
 
 // What the decision point knows about one request.
 struct AccessFacts {

@@ -38,9 +38,13 @@ struct RecordFields {
   std::string code;
   std::string system;      // URI or alias (loinc, snomed, rxnorm, cvx, icd10, ucum)
   std::string display;
-  std::string value;       // a number for observations; text for notes
+  std::string value;       // a number for vital and lab; text for notes
   std::string unit;        // UCUM
   std::string date;        // when it happened: YYYY-MM-DD or an instant
+  // The time of recording, an instant (YYYY-MM-DDThh:mm:ssZ): the date of a
+  // kind dated when recorded (record_kind_dated_when_recorded) that has no
+  // `date`. "" leaves such a record undated.
+  std::string recorded_at;
   std::string status;      // overrides the kind's default status
   std::string systolic, diastolic;
   std::string criticality;  // low|high|unable-to-assess
@@ -53,8 +57,18 @@ struct RecordFields {
 // The kinds `record add --type` accepts, with a one-line description each.
 const std::vector<std::pair<std::string, std::string>>& record_kinds();
 
+// Whether a record of kind `k` without --date is dated at the time of
+// recording (f.recorded_at): vital, lab, blood-pressure, procedure,
+// medication (an order is authored when written), encounter and note. Not a
+// condition or allergy (an onset may be unknown), a medication-statement
+// (when the patient started is not when it was recorded) or an immunization
+// (which needs --date).
+bool record_kind_dated_when_recorded(const std::string& k);
+
 // Builds the resource for `f.kind`. Errors: kInvalidArgument naming the
-// missing or malformed flag ("--code is required for --type lab").
+// missing or malformed flag ("--code is required for --type lab"; --unit with
+// a type other than vital and lab); kInvalidData when the --value of a vital
+// or lab is not a number (nothing is built, so nothing is stored).
 Result<Json> build_record(const RecordFields& f);
 
 // Expands a code-system alias ("loinc") to its URI; other values unchanged.

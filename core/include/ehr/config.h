@@ -57,7 +57,11 @@ class Config {
 // $XDG_CONFIG_HOME/ehr/config.yaml (XDG_CONFIG_HOME only when absolute), else
 // $HOME/.config/ehr/config.yaml; a missing default file is not an error.
 // Errors:
-//   kNoInput  an explicitly named config file (flag or EHR_CONFIG) does not exist
+//   kNoInput  an explicitly named config file (flag or EHR_CONFIG) does not
+//             exist; a config file exists but cannot be read; or whether the
+//             default file exists cannot be told (a directory above it, such
+//             as ~/.config, is not searchable): "cannot read config file
+//             /h/.config/ehr/config.yaml: Permission denied"
 //   kConfig   the file is malformed, names an unknown key, or a value from the
 //             file or the environment is not allowed; the message names the
 //             file and line ("/p/config.yaml:3:8: ...") or the variable

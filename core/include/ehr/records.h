@@ -160,7 +160,8 @@ struct RecordQuery {
 
 // The patient's whole record: the Patient first, then every resource whose
 // patient is P, by type then clinical date (newest first), complete and
-// unpaged. Errors: kNotFound "no patient P"; kAccessDenied.
+// unpaged. Errors: kInvalidArgument "--type T: not a FHIR R4 resource type";
+// kNotFound "no patient P"; kAccessDenied.
 Result<std::vector<StoredResource>> patient_records(Session& s, const RecordQuery& q);
 
 // patient_records with each resource's JSON as text (StoredJson),
@@ -170,7 +171,8 @@ Result<std::vector<StoredResource>> patient_records(Session& s, const RecordQuer
 Result<std::vector<StoredJson>> patient_records_json(Session& s, const RecordQuery& q);
 
 // Resources of the given types (all when empty) across patients, newest
-// change first. Errors: kAccessDenied.
+// change first. Errors: kInvalidArgument "--type T: not a FHIR R4 resource
+// type"; kAccessDenied.
 Result<std::vector<StoredResource>> list_resources(Session& s, const RecordQuery& q);
 
 // Resolves "Type/id" or a bare id (unique across types) to (type, id).
