@@ -95,7 +95,7 @@ Result<CallerAccess> caller_access(Context& ctx) {
 Result<Store> open_store(Context& ctx) {
   auto access = caller_access(ctx);
   if (!access.ok()) return access.error();
-  return Store::open(access->path, access->secret, access->options);
+  return open_store_as_user(access->path, access->secret, access->options);
 }
 
 Result<Session> open_session(Context& ctx) { return open_session(ctx, EmergencyFlags{}); }

@@ -44,9 +44,10 @@ struct CallerAccess {
 // otherwise) and reads the caller's secret.
 Result<CallerAccess> caller_access(Context& ctx);
 
-// Opens --db as --user with the caller's secret.
-// Errors: those of choose_secret_source and Store::open; a missing database
-// is kNoInput with a hint to run `ehr init`.
+// Opens --db as --user with the caller's secret, without a session
+// (open_store_as_user: a refused secret or a disabled user is journalled).
+// Errors: those of choose_secret_source and open_store_as_user; a missing
+// database is kNoInput with a hint to run `ehr init`.
 Result<Store> open_store(Context& ctx);
 
 // Opens a record session on --db as --user with the caller's secret

@@ -61,17 +61,22 @@ expect_out_contains '{"slot":2,"user":"svc","type":"key-file","label":"cron","kd
 run --key-file svc.key key list
 expect_code 77
 
-# Wrong secret: exit 77 before SQLite touches anything (T6 from the outside).
-sha_before=$(sha256sum clinic.db*)
-mtime_before=$(stat -c %Y.%y clinic.db*)
+# Wrong secret: exit 77 before SQLite touches anything (T6 from the outside);
+# only the journal of failed opens beside the database grows, by one line.
+db_files() { ls clinic.db clinic.db-wal clinic.db-shm clinic.db-journal 2>/dev/null; }
+sha_before=$(sha256sum $(db_files))
+mtime_before=$(stat -c %Y.%y $(db_files))
+journal_before=$(cat clinic.db.failed-opens 2>/dev/null | wc -l)
 run --passphrase-file wrong.pw db info
 expect_code 77
 expect_out ""
 expect_err "ehr: error: wrong passphrase or key
 ehr: hint: check --user, and --key-file or --passphrase-file (or EHR_KEY_FILE, EHR_PASSPHRASE_FILE)"
-[ "$(sha256sum clinic.db*)" = "$sha_before" ] || fail "a wrong passphrase changed the files"
-[ "$(stat -c %Y.%y clinic.db*)" = "$mtime_before" ] || fail "a wrong passphrase changed an mtime"
+[ "$(sha256sum $(db_files))" = "$sha_before" ] || fail "a wrong passphrase changed the files"
+[ "$(stat -c %Y.%y $(db_files))" = "$mtime_before" ] || fail "a wrong passphrase changed an mtime"
 [ ! -e clinic.db-shm ] || fail "a wrong passphrase created clinic.db-shm"
+[ "$(wc -l < clinic.db.failed-opens)" = $((journal_before + 1)) ] || fail "journal: $(cat clinic.db.failed-opens)"
+tail -n 1 clinic.db.failed-opens | grep -Eq '^[0-9TZ:.-]{24} alice wrong-secret$' || fail "journal: $(cat clinic.db.failed-opens)"
 run --user mallory --passphrase-file admin.pw db info
 expect_code 77
 
