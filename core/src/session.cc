@@ -9,6 +9,7 @@
 #include "ehr/audit.h"
 #include "ehr/files.h"
 #include "ehr/session.h"
+#include "ehr/users.h"
 #include "instant.h"
 #include "session_impl.h"
 #include "words.h"
@@ -384,6 +385,7 @@ Result<Session> Session::open(const std::string& path, const Secret& secret,
 
 Result<Session> Session::create(const std::string& path, const SlotOptions& admin,
                                 const Secret& secret, const SessionOptions& options) {
+  EHR_TRY(check_user_name(admin.user));
   for (const auto& r : options.first_user_roles)
     if (!Policy::builtin().has_role(r)) {
       std::string known;

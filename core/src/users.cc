@@ -84,6 +84,12 @@ Status audit(SessionImpl& s, const std::string& action, const std::string& detai
 
 }  // namespace
 
+Status check_user_name(const std::string& name) {
+  if (!valid_user_name(name))
+    return Error::invalid_argument("user name must be 1-32 of a-z, 0-9, '.', '-', '_'");
+  return {};
+}
+
 Result<std::vector<UserInfo>> list_users(Session& session) {
   SessionImpl& s = SessionImpl::of(session);
   EHR_TRY(require(s, Action::kAdmin, "User"));
@@ -108,8 +114,7 @@ Result<int> add_user(Session& session, const SlotOptions& slot, const std::vecto
                      const Secret& secret) {
   SessionImpl& s = SessionImpl::of(session);
   EHR_TRY(require(s, Action::kAdmin, "User"));
-  if (!valid_user_name(slot.user))
-    return Error::invalid_argument("user name must be 1-32 of a-z, 0-9, '.', '-', '_'");
+  EHR_TRY(check_user_name(slot.user));
   EHR_TRY(check_roles(s, roles));
   auto before = load_user_info(s, slot.user);
   if (!before.ok()) return before.error();

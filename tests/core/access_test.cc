@@ -807,6 +807,44 @@ TEST_CASE("users: add, disable, enable, roles and keys, each with its errors and
   }
 }
 
+TEST_CASE("a user name is checked alike for ehr init's first admin and for add_user") {
+  // ehr init --admin used to take any name.
+  const std::string rule = "user name must be 1-32 of a-z, 0-9, '.', '-', '_'";
+  struct Case {
+    std::string name;
+    bool ok;
+  };
+  const std::vector<Case> cases = {
+      {"alice", true},
+      {"dr.who-2_x", true},
+      {std::string(32, 'x'), true},
+      {"", false},
+      {"Dr Who!", false},
+      {"Alice", false},
+      {std::string(33, 'x'), false},
+      {"bob smith", false},
+      {"caf\xc3\xa9", false},
+      {"a/b", false},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    Status st = check_user_name(c.name);
+    CHECK(message(st) == (c.ok ? "ok" : rule));
+    if (!c.ok) CHECK(code(st) == ErrorCode::kInvalidArgument);
+    TempDir dir;
+    const std::string path = dir.file("a.ehr");
+    SessionOptions o;
+    o.user = c.name;
+    auto s = Session::create(path, {c.name, "", testing::kFast}, Secret::passphrase("pw"), o);
+    CHECK(message(s) == (c.ok ? "ok" : rule));
+    if (!c.ok) {
+      CHECK(code(s) == ErrorCode::kInvalidArgument);
+      CHECK_FALSE(testing::file_exists(path));
+      CHECK_FALSE(testing::file_exists(path + "-wal"));
+    }
+  }
+}
+
 TEST_CASE("care team changes are checked: role, patient, user, membership") {
   Fixture fx;
   Session alice = fx.create();

@@ -33,6 +33,21 @@ run --db clinic.db --user alice init --passphrase-file admin.pw
 expect_code 73
 expect_err "ehr: error: clinic.db: already exists"
 
+# init checks the first administrator's name as user add does, before it asks
+# for a secret or creates a file (it used to take any name).
+run --db bad.db init --admin 'Dr Who!' --key-file svc.key
+expect_code 64
+expect_out ""
+expect_err "ehr: error: user name must be 1-32 of a-z, 0-9, '.', '-', '_'"
+run --db bad.db init --admin "$(printf 'x%.0s' {1..33})" --passphrase-file admin.pw
+expect_code 64
+expect_err "ehr: error: user name must be 1-32 of a-z, 0-9, '.', '-', '_'"
+run --db bad.db --user Dr.Who --no-input init
+expect_code 64
+expect_err "ehr: error: user name must be 1-32 of a-z, 0-9, '.', '-', '_'
+ehr: hint: name the first administrator with --admin NAME"
+[ -z "$(ls bad.db* 2>/dev/null)" ] || fail "init with a bad name left $(ls bad.db*)"
+
 export EHR_DB=clinic.db EHR_USER=alice
 
 # info and key list, every format parses; no key material.

@@ -96,7 +96,9 @@ class Session {
 
   // Creates a new database at `path` whose first user `admin` (with the
   // admin role and options.first_user_roles) opens it with `secret` (ehr
-  // init). Errors: those of Store::create; kInvalidArgument "unknown role R".
+  // init). Errors: kInvalidArgument for a bad admin name (check_user_name
+  // in ehr/users.h) or "unknown role R", before anything is written; those
+  // of Store::create.
   static Result<Session> create(const std::string& path, const SlotOptions& admin,
                                 const Secret& secret, const SessionOptions& options);
 

@@ -30,6 +30,11 @@ struct UserInfo {
   std::vector<int> slots;  // the user's key slots
 };
 
+// Checks a user name as every new user's (ehr init's first admin, ehr user
+// add): 1-32 of a-z, 0-9, '.', '-', '_'. Errors: kInvalidArgument "user name
+// must be 1-32 of a-z, 0-9, '.', '-', '_'".
+Status check_user_name(const std::string& name);
+
 // All users, by name. REQUIRES the admin permission on User.
 Result<std::vector<UserInfo>> list_users(Session& s);
 
