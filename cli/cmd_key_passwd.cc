@@ -37,7 +37,7 @@ int run_key_passwd(Context& ctx, const std::string& new_passphrase_file) {
     if (std::string hint = replace_hint(*session); !hint.empty()) ctx.add_hint(hint);
     return ctx.fail(takes.error());
   }
-  auto secret = read_new_secret(ctx, "", new_passphrase_file, ctx.config().get("user"));
+  auto secret = read_new_passphrase(ctx, new_passphrase_file, ctx.config().get("user"));
   if (!secret.ok()) return ctx.fail(secret.error());
   Status s = change_own_secret(*session, *secret, kdf_from_config(ctx));
   if (!s.ok()) return ctx.fail(s.error());

@@ -99,6 +99,24 @@ expect_code 77
 run --no-input db info
 expect_code 64
 expect_err_contains "ehr: error: a passphrase is needed and --no-input forbids prompting"
+# A new user's, a new slot's or a new passphrase without its file: the error
+# names the options of that command (it used to name --key-file and
+# --passphrase-file, which hold the caller's secret).
+run --passphrase-file admin.pw --no-input user add carl --role nurse
+expect_code 64
+expect_out ""
+expect_err "ehr: error: a new passphrase is needed and --no-input forbids prompting; use --new-key-file or --new-passphrase-file"
+run --passphrase-file admin.pw --no-input key add --label spare
+expect_code 64
+expect_err "ehr: error: a new passphrase is needed and --no-input forbids prompting; use --new-key-file or --new-passphrase-file"
+run --passphrase-file admin.pw --no-input user enable svc
+expect_code 64
+expect_err "ehr: error: a new passphrase is needed and --no-input forbids prompting; use --new-key-file or --new-passphrase-file"
+run --passphrase-file admin.pw --no-input key passwd
+expect_code 64
+expect_err "ehr: error: a new passphrase is needed and --no-input forbids prompting; use --new-passphrase-file"
+run --passphrase-file admin.pw user show carl
+expect_code 1
 run --key-file svc.key --passphrase-file admin.pw db info
 expect_code 64
 run --key-file no-such.key db info
