@@ -14,7 +14,7 @@ int run_db_recover(Context& ctx) {
   auto access = caller_access(ctx);
   if (!access.ok()) return ctx.fail(access.error());
   const std::string& path = access->path;
-  auto report = recover_store(path, access->secret, access->options);
+  auto report = recover_store_as_user(path, access->secret, access->options);
   if (!report.ok()) return ctx.fail(report.error());
   Json doc = Json::object();
   doc.set("path", Json::string(path));

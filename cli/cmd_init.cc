@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "ehr/session.h"
 #include "ehr/store.h"
+#include "ehr/users.h"
 #include "secret_input.h"
 #include "store_open.h"
 
@@ -25,6 +26,11 @@ int run_init(Context& ctx, const InitOptions& o) {
   slot.kdf = kdf_from_config(ctx);
   if (ctx.recovery())
     return ctx.fail(Error::invalid_argument("--recovery cannot be used with init; use --recovery-code"));
+  // Before the passphrase is asked for; Session::create checks it again.
+  if (Status name = check_user_name(slot.user); !name.ok()) {
+    if (o.admin.empty()) ctx.add_hint("name the first administrator with --admin NAME");
+    return ctx.fail(name.error());
+  }
   auto secret = read_caller_secret(ctx, /*confirm=*/true);
   if (!secret.ok()) return ctx.fail(secret.error());
   SessionOptions options;
@@ -59,7 +65,9 @@ int run_init(Context& ctx, const InitOptions& o) {
 
 void setup_init(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   auto o = std::make_shared<InitOptions>();
-  cmd.add_option("--admin", o->admin, "name of the first administrator (default: --user)")
+  cmd.add_option(
+         "--admin", o->admin,
+         "name of the first administrator, 1-32 of a-z, 0-9, '.', '-', '_' (default: --user)")
       ->type_name("NAME");
   cmd.add_option("--role", o->roles,
                  "a role of the first user besides admin (repeatable), e.g. physician in a one-doctor practice")

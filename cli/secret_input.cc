@@ -30,8 +30,8 @@ Result<SecretSource> choose_secret_source(const Context& ctx) {
   if (!pass.empty()) return SecretSource{SecretSource::Kind::kPassphraseFile, pass};
   if (ctx.no_input())
     return Error::invalid_argument(
-        "a passphrase is needed and --no-input forbids prompting; use --key-file or "
-        "--passphrase-file (or EHR_KEY_FILE, EHR_PASSPHRASE_FILE)");
+        fmt::format("{} is needed and --no-input forbids prompting; use {}",
+                    kCallerSecretPrompt.need, kCallerSecretPrompt.instead));
   return SecretSource{SecretSource::Kind::kPrompt, ""};
 }
 
@@ -153,12 +153,14 @@ Result<std::string> read_hidden_line(int fd, const std::string& prompt) {
 
 }  // namespace
 
-Result<std::string> prompt_passphrase(Context& ctx, const std::string& prompt, bool confirm) {
+Result<std::string> prompt_passphrase(Context& ctx, const std::string& prompt, bool confirm,
+                                      const PromptFallback& fallback) {
   int fd = ctx.io().terminal_fd;
   if (fd < 0 || ctx.no_input())
-    return Error::invalid_argument(
-        "a passphrase is needed and there is no terminal to ask on; use --key-file or "
-        "--passphrase-file (or EHR_KEY_FILE, EHR_PASSPHRASE_FILE)");
+    return Error::invalid_argument(fmt::format(
+        "{} is needed and {}; use {}", fallback.need,
+        ctx.no_input() ? "--no-input forbids prompting" : "there is no terminal to ask on",
+        fallback.instead));
   auto first = read_hidden_line(fd, prompt + ": ");
   if (!first.ok()) return first.error();
   if (first->empty()) return Error::invalid_data("empty passphrase");

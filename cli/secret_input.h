@@ -13,6 +13,7 @@
 #define EHR_CLI_SECRET_INPUT_H_
 
 #include <string>
+#include <string_view>
 
 #include "context.h"
 #include "ehr/status.h"
@@ -39,10 +40,24 @@ Result<std::string> read_key_file(const std::string& path);
 // Errors: kNoInput, kInvalidData (empty passphrase).
 Result<std::string> read_passphrase_file(const std::string& path);
 
+// What a prompt asks for and which options of the command would give it
+// instead, for the error when it cannot be asked.
+struct PromptFallback {
+  std::string_view need;     // "a passphrase", "a new passphrase"
+  std::string_view instead;  // "--new-key-file or --new-passphrase-file"
+};
+
+// The caller's secret: --key-file or --passphrase-file.
+inline constexpr PromptFallback kCallerSecretPrompt{
+    "a passphrase", "--key-file or --passphrase-file (or EHR_KEY_FILE, EHR_PASSPHRASE_FILE)"};
+
 // Prompts on the terminal with echo off. With `confirm`, asks twice and
-// fails when the answers differ. Errors: kInvalidArgument (no terminal),
-// kInvalidData (empty or mismatch), kInterrupted (end of input).
-Result<std::string> prompt_passphrase(Context& ctx, const std::string& prompt, bool confirm);
+// fails when the answers differ. Errors: kInvalidArgument "NEED is needed
+// and --no-input forbids prompting; use INSTEAD" (or "... and there is no
+// terminal to ask on; ..."), kInvalidData (empty or mismatch), kInterrupted
+// (end of input).
+Result<std::string> prompt_passphrase(Context& ctx, const std::string& prompt, bool confirm,
+                                      const PromptFallback& fallback);
 
 // Overwrites and clears `s` in a way the compiler may not elide.
 void wipe(std::string& s);

@@ -52,7 +52,7 @@ Result<Secret> read_caller_secret(Context& ctx, bool confirm) {
     case SecretSource::Kind::kPrompt: {
       std::string what = ctx.recovery() ? "recovery code" : "passphrase";
       auto text = prompt_passphrase(ctx, fmt::format("{} for {}", what, ctx.config().get("user")),
-                                    confirm && !ctx.recovery());
+                                    confirm && !ctx.recovery(), kCallerSecretPrompt);
       if (!text.ok()) return text.error();
       return secret_from_text(ctx, *text);
     }
@@ -60,23 +60,23 @@ Result<Secret> read_caller_secret(Context& ctx, bool confirm) {
   return Error::internal("unknown secret source");
 }
 
+Result<Secret> read_new_passphrase(Context& ctx, const std::string& passphrase_file,
+                                   const std::string& user, std::string_view instead) {
+  auto text = !passphrase_file.empty() ? read_passphrase_file(passphrase_file)
+                                       : prompt_passphrase(ctx, "new passphrase for " + user, true,
+                                                           {"a new passphrase", instead});
+  if (!text.ok()) return text.error();
+  Secret s = Secret::passphrase(*text);
+  wipe(*text);
+  return s;
+}
+
 Result<Secret> read_new_secret(Context& ctx, const std::string& key_file,
                                const std::string& passphrase_file, const std::string& user) {
   if (!key_file.empty() && !passphrase_file.empty())
     return Error::invalid_argument("--new-key-file and --new-passphrase-file are mutually exclusive");
   if (!key_file.empty()) return secret_from_key_file(key_file);
-  if (!passphrase_file.empty()) {
-    auto text = read_passphrase_file(passphrase_file);
-    if (!text.ok()) return text.error();
-    Secret s = Secret::passphrase(*text);
-    wipe(*text);
-    return s;
-  }
-  auto text = prompt_passphrase(ctx, "new passphrase for " + user, true);
-  if (!text.ok()) return text.error();
-  Secret s = Secret::passphrase(*text);
-  wipe(*text);
-  return s;
+  return read_new_passphrase(ctx, passphrase_file, user, "--new-key-file or --new-passphrase-file");
 }
 
 Result<CallerAccess> caller_access(Context& ctx) {
@@ -95,7 +95,7 @@ Result<CallerAccess> caller_access(Context& ctx) {
 Result<Store> open_store(Context& ctx) {
   auto access = caller_access(ctx);
   if (!access.ok()) return access.error();
-  return Store::open(access->path, access->secret, access->options);
+  return open_store_as_user(access->path, access->secret, access->options);
 }
 
 Result<Session> open_session(Context& ctx) { return open_session(ctx, EmergencyFlags{}); }

@@ -7,6 +7,7 @@
 #define EHR_CLI_STORE_OPEN_H_
 
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -25,10 +26,20 @@ Result<Secret> read_caller_secret(Context& ctx, bool confirm);
 // Errors: kNoInput, kInvalidData "key file F is not a key: ...".
 Result<Secret> secret_from_key_file(const std::string& path);
 
+// Reads a new passphrase for a slot of `user` from `passphrase_file`
+// (non-empty), else a prompt asked twice ("new passphrase for USER").
+// `instead` names the command's options that avoid the prompt, for the
+// error when it cannot be asked (prompt_passphrase).
+// Errors: as read_passphrase_file / prompt_passphrase.
+Result<Secret> read_new_passphrase(Context& ctx, const std::string& passphrase_file,
+                                   const std::string& user,
+                                   std::string_view instead = "--new-passphrase-file");
+
 // Reads a new secret for a slot from `key_file` (non-empty), else
 // `passphrase_file` (non-empty), else a prompt asked twice ("new passphrase
-// for USER"). Errors: kInvalidArgument when both files are given; as
-// read_key_file / read_passphrase_file / prompt.
+// for USER"), for the commands with --new-key-file and
+// --new-passphrase-file. Errors: kInvalidArgument when both files are
+// given; as read_key_file / read_new_passphrase.
 Result<Secret> read_new_secret(Context& ctx, const std::string& key_file,
                                const std::string& passphrase_file, const std::string& user);
 
@@ -44,9 +55,10 @@ struct CallerAccess {
 // otherwise) and reads the caller's secret.
 Result<CallerAccess> caller_access(Context& ctx);
 
-// Opens --db as --user with the caller's secret.
-// Errors: those of choose_secret_source and Store::open; a missing database
-// is kNoInput with a hint to run `ehr init`.
+// Opens --db as --user with the caller's secret, without a session
+// (open_store_as_user: a refused secret or a disabled user is journalled).
+// Errors: those of choose_secret_source and open_store_as_user; a missing
+// database is kNoInput with a hint to run `ehr init`.
 Result<Store> open_store(Context& ctx);
 
 // Opens a record session on --db as --user with the caller's secret

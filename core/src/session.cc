@@ -9,6 +9,7 @@
 #include "ehr/audit.h"
 #include "ehr/files.h"
 #include "ehr/session.h"
+#include "ehr/users.h"
 #include "instant.h"
 #include "session_impl.h"
 #include "words.h"
@@ -297,6 +298,57 @@ Status import_failed_opens(SessionImpl& impl, const std::string& path) {
 
 std::string failed_opens_path(const std::string& db_path) { return db_path + ".failed-opens"; }
 
+namespace {
+
+// Appends a refused open to the journal beside the database. Best effort: a
+// read-only directory must not turn the refusal into another error.
+void journal_failed_open(const std::string& path, const std::function<std::string()>& clock,
+                         const std::string& user, std::string_view reason) {
+  (void)append_line(failed_opens_path(path),
+                    fmt::format("{} {} {}", clock(), journal_word(user), reason));
+}
+
+// Whether the users table marks `user` disabled: false without a row for
+// them, and when the table cannot be read (none yet, a damaged page).
+bool marked_disabled(Store& store, const std::string& user) {
+  auto st = StoreInternal::connection(store).prepare("SELECT disabled FROM users WHERE name = ?");
+  if (!st.ok() || !st->bind_text(1, user).ok()) return false;
+  auto row = st->step();
+  return row.ok() && *row && st->column_int(0) != 0;
+}
+
+}  // namespace
+
+Result<Store> open_store_as_user(const std::string& path, const Secret& secret,
+                                 const OpenOptions& options,
+                                 const std::function<std::string()>& now) {
+  auto clock = now ? now : system_now;
+  auto store = Store::open(path, secret, options);
+  if (!store.ok()) {
+    if (store.error().is(ErrorCode::kAuthFailed))
+      journal_failed_open(path, clock, options.user, "wrong-secret");
+    return store.error();
+  }
+  if (marked_disabled(*store, options.user)) {
+    journal_failed_open(path, clock, options.user, "user-disabled");
+    return Error::auth_failed(fmt::format("user {} is disabled", options.user));
+  }
+  return store;
+}
+
+Result<RecoverReport> recover_store_as_user(const std::string& path, const Secret& secret,
+                                            const OpenOptions& options,
+                                            const std::function<std::string()>& now) {
+  OpenOptions probe = options;
+  probe.allow_wal_anomaly = true;
+  {
+    // Closed again before recover_store copies the files as they are.
+    auto who = open_store_as_user(path, secret, probe, now);
+    if (!who.ok() && who.error().is(ErrorCode::kAuthFailed)) return who.error();
+  }
+  return recover_store(path, secret, options);
+}
+
 Result<Session> Session::open(const std::string& path, const Secret& secret,
                               const SessionOptions& options) {
   auto purpose = purpose_name(options.purpose);
@@ -306,13 +358,10 @@ Result<Session> Session::open(const std::string& path, const Secret& secret,
   auto clock = options.now ? options.now : system_now;
   auto store = Store::open(path, secret, open);
   if (!store.ok()) {
-    if (store.error().is(ErrorCode::kAuthFailed)) {
-      // Without the key the trail cannot be written: the attempt waits in a
-      // journal beside the database for the next successful open. Best
-      // effort: a read-only directory must not turn this into another error.
-      (void)append_line(failed_opens_path(path),
-                        fmt::format("{} {} wrong-secret", clock(), journal_word(options.user)));
-    }
+    // Without the key the trail cannot be written: the attempt waits in a
+    // journal beside the database for the next successful open.
+    if (store.error().is(ErrorCode::kAuthFailed))
+      journal_failed_open(path, clock, options.user, "wrong-secret");
     return store.error();
   }
   auto impl = std::make_unique<SessionImpl>(std::move(*store), options.user, *purpose, clock);
@@ -336,6 +385,7 @@ Result<Session> Session::open(const std::string& path, const Secret& secret,
 
 Result<Session> Session::create(const std::string& path, const SlotOptions& admin,
                                 const Secret& secret, const SessionOptions& options) {
+  EHR_TRY(check_user_name(admin.user));
   for (const auto& r : options.first_user_roles)
     if (!Policy::builtin().has_role(r)) {
       std::string known;

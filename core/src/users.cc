@@ -8,6 +8,7 @@
 #include "access.h"
 #include "audit_log.h"
 #include "session_impl.h"
+#include "store_header.h"
 #include "words.h"
 
 namespace ehr {
@@ -83,6 +84,12 @@ Status audit(SessionImpl& s, const std::string& action, const std::string& detai
 
 }  // namespace
 
+Status check_user_name(const std::string& name) {
+  if (!valid_user_name(name))
+    return Error::invalid_argument("user name must be 1-32 of a-z, 0-9, '.', '-', '_'");
+  return {};
+}
+
 Result<std::vector<UserInfo>> list_users(Session& session) {
   SessionImpl& s = SessionImpl::of(session);
   EHR_TRY(require(s, Action::kAdmin, "User"));
@@ -107,8 +114,7 @@ Result<int> add_user(Session& session, const SlotOptions& slot, const std::vecto
                      const Secret& secret) {
   SessionImpl& s = SessionImpl::of(session);
   EHR_TRY(require(s, Action::kAdmin, "User"));
-  if (!valid_user_name(slot.user))
-    return Error::invalid_argument("user name must be 1-32 of a-z, 0-9, '.', '-', '_'");
+  EHR_TRY(check_user_name(slot.user));
   EHR_TRY(check_roles(s, roles));
   auto before = load_user_info(s, slot.user);
   if (!before.ok()) return before.error();
@@ -278,8 +284,39 @@ Status remove_key(Session& session, int index) {
   return s.store().remove_slot(index);
 }
 
+namespace {
+
+// "a passphrase", "a key file", "a recovery code".
+std::string a_slot_secret(SlotType type) {
+  switch (type) {
+    case SlotType::kPassphrase: return "a passphrase";
+    case SlotType::kKeyFile: return "a key file";
+    case SlotType::kRecoveryCode: return "a recovery code";
+  }
+  return "an unknown secret";
+}
+
+}  // namespace
+
+Status check_own_slot_takes(Session& session, Secret::Kind kind) {
+  auto slots = SessionImpl::of(session).store().list_slots();
+  if (!slots.ok()) return slots.error();
+  auto own = std::find_if(slots->begin(), slots->end(),
+                          [](const SlotInfo& i) { return i.opened_this_store; });
+  if (own == slots->end())
+    return Error::conflict("the slot that opened this store no longer exists");
+  // Changing the type would lock out whoever holds the old kind of secret
+  // (a service's key file turned into a passphrase it does not know).
+  if (own->type != store::slot_type_for(kind))
+    return Error::conflict(fmt::format("slot {} opens with {}, not {}", own->index,
+                                       a_slot_secret(own->type),
+                                       a_slot_secret(store::slot_type_for(kind))));
+  return {};
+}
+
 Status change_own_secret(Session& session, const Secret& secret, const KdfParams& kdf) {
   SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(check_own_slot_takes(session, secret.kind()));
   EHR_TRY(s.transaction([&]() { return audit(s, "key-passwd", fmt::format("user {}", s.user())); }));
   return s.store().change_secret(secret, kdf);
 }

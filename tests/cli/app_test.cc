@@ -1,7 +1,9 @@
 // The command line run in-process (cli/app.cc): parse errors, help, version,
-// configuration errors and `ehr config show`.
+// configuration errors, `ehr config show`, and the errors of a prompt that
+// cannot be asked (cli/secret_input.cc).
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <sstream>
 
 #include "app.h"
@@ -63,6 +65,56 @@ TEST_CASE("--purpose must name a purpose of use and --recipient a party, before 
     CHECK(known.code == 66);
     CHECK(known.err.substr(0, known.err.find('\n')) == "ehr: error: /nonexistent/x.db: no such file");
   }
+}
+
+TEST_CASE("a new passphrase that cannot be asked for names the command's own options") {
+  // The error used to name --key-file and --passphrase-file, which hold the
+  // caller's secret, not the new one.
+  ehr::testing::TempDir dir;
+  ehr::testing::CliOptions o;
+  o.env = {{"EHR_DB", dir.file("k.db")},
+           {"EHR_USER", "admin"},
+           {"EHR_KEY_FILE", dir.file("admin.key")},
+           {"HOME", dir.path()}};
+  REQUIRE(run_cli({"key", "new", "-o", dir.file("admin.key")}, o).code == 0);
+  REQUIRE(run_cli({"init", "-q"}, o).code == 0);
+  struct Case {
+    std::vector<std::string> args;
+    std::string err;
+  };
+  const std::string both = "use --new-key-file or --new-passphrase-file\n";
+  const Case cases[] = {
+      {{"user", "add", "carl", "--role", "nurse"},
+       "ehr: error: a new passphrase is needed and there is no terminal to ask on; " + both},
+      {{"--no-input", "user", "add", "carl", "--role", "nurse"},
+       "ehr: error: a new passphrase is needed and --no-input forbids prompting; " + both},
+      {{"key", "add"},
+       "ehr: error: a new passphrase is needed and there is no terminal to ask on; " + both},
+      {{"user", "enable", "admin"},
+       "ehr: error: a new passphrase is needed and there is no terminal to ask on; " + both},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.err);
+    auto r = run_cli(c.args, o);
+    CHECK(r.code == 64);
+    CHECK(r.out.empty());
+    CHECK(r.err == c.err);
+  }
+  // key passwd has only --new-passphrase-file (and takes no key-file slot:
+  // a passphrase slot of admin's is needed to get that far).
+  std::ofstream(dir.file("old.pw")) << "old passphrase\n";
+  REQUIRE(run_cli({"key", "add", "--new-passphrase-file", dir.file("old.pw"), "--kdf",
+                   "interactive", "-q"},
+                  o)
+              .code == 0);
+  o.env.erase("EHR_KEY_FILE");
+  o.env["EHR_PASSPHRASE_FILE"] = dir.file("old.pw");
+  auto passwd = run_cli({"--no-input", "key", "passwd"}, o);
+  CHECK(passwd.code == 64);
+  CHECK(passwd.err ==
+        "ehr: error: a new passphrase is needed and --no-input forbids prompting; use "
+        "--new-passphrase-file\n");
+  CHECK(run_cli({"user", "show", "carl"}, o).code == 1);
 }
 
 TEST_CASE("--help and --version print to stdout and exit 0") {

@@ -733,6 +733,55 @@ TEST_CASE("users: add, disable, enable, roles and keys, each with its errors and
               std::to_string(*theirs));
   }
 
+  SUBCASE("change_own_secret keeps the slot's type") {
+    // ehr key passwd used to turn a service's key-file slot into a
+    // passphrase slot, locking the service out.
+    auto feed_key = Secret::key_file(std::vector<std::uint8_t>(32, 7));
+    REQUIRE(add_user(alice, {"feed", "", testing::kFast}, {"service"}, *feed_key).ok());
+    Secret recovery = new_recovery_code();
+    auto code_slot = add_key(alice, {"alice", "recovery code", testing::kFast}, recovery);
+    REQUIRE(code_slot.ok());
+    CHECK(*code_slot == 2);
+    {
+      auto feed = Session::open(fx.path, *feed_key, fx.options("feed"));
+      REQUIRE(feed.ok());
+      auto st = change_own_secret(*feed, Secret::passphrase("pw"), testing::kFast);
+      CHECK(code(st) == ErrorCode::kConflict);
+      CHECK(message(st) == "slot 1 opens with a key file, not a passphrase");
+      CHECK(message(check_own_slot_takes(*feed, Secret::Kind::kPassphrase)) ==
+            "slot 1 opens with a key file, not a passphrase");
+      CHECK(message(check_own_slot_takes(*feed, Secret::Kind::kRecoveryCode)) ==
+            "slot 1 opens with a key file, not a recovery code");
+      CHECK(check_own_slot_takes(*feed, Secret::Kind::kKeyFile).ok());
+    }
+    CHECK(Session::open(fx.path, *feed_key, fx.options("feed")).ok());
+    {
+      auto by_code = Session::open(fx.path, recovery, fx.options("alice"));
+      REQUIRE(by_code.ok());
+      CHECK(message(change_own_secret(*by_code, Secret::passphrase("pw"), testing::kFast)) ==
+            "slot 2 opens with a recovery code, not a passphrase");
+    }
+    CHECK(message(change_own_secret(alice, *Secret::key_file(std::vector<std::uint8_t>(32, 8)),
+                                    testing::kFast)) ==
+          "slot 0 opens with a passphrase, not a key file");
+    CHECK(sql(alice, "SELECT count(*) FROM audit WHERE action = 'key-passwd'") == "0");
+    {
+      // A secret of the slot's kind replaces it in place.
+      auto feed = Session::open(fx.path, *feed_key, fx.options("feed"));
+      REQUIRE(feed.ok());
+      auto new_key = Secret::key_file(std::vector<std::uint8_t>(32, 9));
+      REQUIRE(change_own_secret(*feed, *new_key, testing::kFast).ok());
+    }
+    CHECK(code(Session::open(fx.path, *feed_key, fx.options("feed"))) == ErrorCode::kAuthFailed);
+    CHECK(Session::open(fx.path, *Secret::key_file(std::vector<std::uint8_t>(32, 9)),
+                        fx.options("feed"))
+              .ok());
+    auto slots = alice.store().list_slots();
+    REQUIRE(slots.ok());
+    CHECK((*slots)[1].type == SlotType::kKeyFile);
+    CHECK(sql(alice, "SELECT count(*) FROM audit WHERE action = 'key-passwd'") == "1");
+  }
+
   SUBCASE("the last enabled admin cannot be disabled, even by a user-admin role") {
     // A policy whose helpdesk role administers users and keys but is no admin.
     std::string text(Policy::builtin_text());
@@ -767,6 +816,44 @@ TEST_CASE("users: add, disable, enable, roles and keys, each with its errors and
     CHECK(code(get_user(bob, "alice")) == ErrorCode::kAccessDenied);
     CHECK(message(get_user(alice, "ghost")) == "no user ghost");
     CHECK(code(get_user(alice, "ghost")) == ErrorCode::kNotFound);
+  }
+}
+
+TEST_CASE("a user name is checked alike for ehr init's first admin and for add_user") {
+  // ehr init --admin used to take any name.
+  const std::string rule = "user name must be 1-32 of a-z, 0-9, '.', '-', '_'";
+  struct Case {
+    std::string name;
+    bool ok;
+  };
+  const std::vector<Case> cases = {
+      {"alice", true},
+      {"dr.who-2_x", true},
+      {std::string(32, 'x'), true},
+      {"", false},
+      {"Dr Who!", false},
+      {"Alice", false},
+      {std::string(33, 'x'), false},
+      {"bob smith", false},
+      {"caf\xc3\xa9", false},
+      {"a/b", false},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    Status st = check_user_name(c.name);
+    CHECK(message(st) == (c.ok ? "ok" : rule));
+    if (!c.ok) CHECK(code(st) == ErrorCode::kInvalidArgument);
+    TempDir dir;
+    const std::string path = dir.file("a.ehr");
+    SessionOptions o;
+    o.user = c.name;
+    auto s = Session::create(path, {c.name, "", testing::kFast}, Secret::passphrase("pw"), o);
+    CHECK(message(s) == (c.ok ? "ok" : rule));
+    if (!c.ok) {
+      CHECK(code(s) == ErrorCode::kInvalidArgument);
+      CHECK_FALSE(testing::file_exists(path));
+      CHECK_FALSE(testing::file_exists(path + "-wal"));
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 // append-only triggers where the test drops them first.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -379,6 +380,71 @@ TEST_CASE("failed opens wait in a journal beside the database and join the trail
         "11 andy||login-failed auth-failed at 2026-11-25T10:00:20.000Z: wrong-secret; "
         "12 eve il\n||login-failed auth-failed at 2026-11-25T10:00:21.000Z: wrong-secret");
   CHECK(verify_audit(andy, {})->ok());
+}
+
+TEST_CASE(
+    "opens without a session journal a wrong secret and a disabled user for the next session") {
+  // ehr db info, db check, key list and db recover used to skip the journal
+  // and let a disabled user's surviving slot in.
+  Trail t;
+  const std::string journal = failed_opens_path(t.path);
+  auto clock = [] { return std::string("2026-11-25T11:00:00.000Z"); };
+  auto recover_dirs = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(t.dir.path()))
+      if (e.path().filename().string().find(".recover-") != std::string::npos) ++n;
+    return n;
+  };
+  OpenOptions o;
+  o.user = "andy";
+  auto wrong = open_store_as_user(t.path, Secret::passphrase("guess"), o, clock);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.error().code() == ErrorCode::kAuthFailed);
+  CHECK(wrong.error().message() == "wrong passphrase or key");
+  auto wrong_recover = recover_store_as_user(t.path, Secret::passphrase("guess"), o, clock);
+  REQUIRE_FALSE(wrong_recover.ok());
+  CHECK(wrong_recover.error().code() == ErrorCode::kAuthFailed);
+  CHECK(recover_dirs() == 0);
+  {
+    // A good secret opens and leaves the journal for a session.
+    auto good = open_store_as_user(t.path, Secret::passphrase("pw-andy"), o, clock);
+    REQUIRE(good.ok());
+  }
+  CHECK(text_of(journal) ==
+        "2026-11-25T11:00:00.000Z andy wrong-secret\n2026-11-25T11:00:00.000Z andy wrong-secret\n");
+  {
+    // As if andy's slot survived his disabling (a slot the header still lists).
+    Session alice = t.open("alice");
+    REQUIRE(raw(alice, "UPDATE users SET disabled = 1 WHERE name = 'andy'").ok());
+  }
+  CHECK(text_of(journal) == "");
+  auto disabled = open_store_as_user(t.path, Secret::passphrase("pw-andy"), o, clock);
+  REQUIRE_FALSE(disabled.ok());
+  CHECK(disabled.error().code() == ErrorCode::kAuthFailed);
+  CHECK(disabled.error().message() == "user andy is disabled");
+  auto disabled_recover = recover_store_as_user(t.path, Secret::passphrase("pw-andy"), o, clock);
+  REQUIRE_FALSE(disabled_recover.ok());
+  CHECK(disabled_recover.error().message() == "user andy is disabled");
+  CHECK(recover_dirs() == 0);
+  CHECK(
+      text_of(journal) ==
+      "2026-11-25T11:00:00.000Z andy user-disabled\n2026-11-25T11:00:00.000Z andy user-disabled\n");
+  Session alice = t.open("alice");
+  CHECK(text_of(journal) == "");
+  CHECK(sql(alice,
+            "SELECT group_concat(seq || ' ' || user || ' ' || action || ' ' || outcome || ' ' || "
+            "detail, '; ') "
+            "FROM audit WHERE seq > 10 AND action = 'login-failed'") ==
+        "11 andy login-failed auth-failed at 2026-11-25T11:00:00.000Z: wrong-secret; "
+        "12 andy login-failed auth-failed at 2026-11-25T11:00:00.000Z: wrong-secret; "
+        "13 andy login-failed auth-failed at 2026-11-25T11:00:00.000Z: user-disabled; "
+        "14 andy login-failed auth-failed at 2026-11-25T11:00:00.000Z: user-disabled");
+  CHECK(verify_audit(alice, {})->ok());
+  // A slot without a user record authenticates by itself, as in a session.
+  REQUIRE(alice.store().add_slot({"zed", "", testing::kFast}, Secret::passphrase("pw-zed")).ok());
+  OpenOptions z;
+  z.user = "zed";
+  CHECK(open_store_as_user(t.path, Secret::passphrase("pw-zed"), z, clock).ok());
 }
 
 TEST_CASE("fail closed: when the entry cannot be written, the operation fails and writes nothing") {

@@ -1,9 +1,12 @@
 // recover_store: a damaged WAL frame makes open refuse; recover saves the
 // evidence and brings the store back with every transaction before the frame.
+// recover_store_as_user (ehr/session.h, ehr db recover) does the same after
+// authenticating the user.
 #include <doctest/doctest.h>
 
 #include <filesystem>
 
+#include "ehr/session.h"
 #include "ehr/store.h"
 #include "support/store_testing.h"
 #include "support/temp_dir.h"
@@ -59,6 +62,39 @@ TEST_CASE("a damaged committed WAL frame is refused at open, then recovered with
   CHECK(std::filesystem::exists(report->saved_to + "/crashed.ehr"));
   CHECK(std::filesystem::exists(report->saved_to + "/crashed.ehr-wal"));
 
+  Store again = testing::open_test_store(crashed);
+  CHECK(testing::query(again, "SELECT group_concat(x) FROM t") == "first");
+}
+
+TEST_CASE(
+    "recover_store_as_user authenticates past the anomaly first and saves the evidence unchanged") {
+  TempDir dir;
+  std::string live = dir.file("live.ehr");
+  std::string crashed = dir.file("crashed.ehr");
+  Store s = testing::create_test_store(live);
+  testing::exec_ok(s, "PRAGMA wal_autocheckpoint=0");
+  testing::exec_ok(s, "CREATE TABLE t(x TEXT)");
+  testing::exec_ok(s, "PRAGMA wal_checkpoint(TRUNCATE)");
+  testing::exec_ok(s, "INSERT INTO t VALUES('first')");
+  testing::exec_ok(s, "INSERT INTO t VALUES('second')");  // frame 2, damaged below
+  testing::exec_ok(s, "INSERT INTO t VALUES('third')");   // so an anomaly, not a torn tail
+  snapshot(live, crashed);
+  flip_byte(crashed + "-wal", 32 + (4096 + 24) + 24 + 100);
+  const auto damaged_wal = testing::read_bytes(crashed + "-wal");
+  OpenOptions o;
+  o.user = "alice";
+
+  auto wrong = recover_store_as_user(crashed, Secret::passphrase("nope"), o);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.error().code() == ErrorCode::kAuthFailed);
+  CHECK(testing::file_exists(failed_opens_path(crashed)));
+  CHECK(testing::read_bytes(crashed + "-wal") == damaged_wal);
+
+  auto report = recover_store_as_user(crashed, Secret::passphrase(testing::kAlicePass), o);
+  REQUIRE_MESSAGE(report.ok(), (report.ok() ? "" : report.error().message()));
+  CHECK_FALSE(report->anomaly.empty());
+  CHECK(report->check.ok());
+  CHECK(testing::read_bytes(report->saved_to + "/crashed.ehr-wal") == damaged_wal);
   Store again = testing::open_test_store(crashed);
   CHECK(testing::query(again, "SELECT group_concat(x) FROM t") == "first");
 }

@@ -33,6 +33,21 @@ run --db clinic.db --user alice init --passphrase-file admin.pw
 expect_code 73
 expect_err "ehr: error: clinic.db: already exists"
 
+# init checks the first administrator's name as user add does, before it asks
+# for a secret or creates a file (it used to take any name).
+run --db bad.db init --admin 'Dr Who!' --key-file svc.key
+expect_code 64
+expect_out ""
+expect_err "ehr: error: user name must be 1-32 of a-z, 0-9, '.', '-', '_'"
+run --db bad.db init --admin "$(printf 'x%.0s' {1..33})" --passphrase-file admin.pw
+expect_code 64
+expect_err "ehr: error: user name must be 1-32 of a-z, 0-9, '.', '-', '_'"
+run --db bad.db --user Dr.Who --no-input init
+expect_code 64
+expect_err "ehr: error: user name must be 1-32 of a-z, 0-9, '.', '-', '_'
+ehr: hint: name the first administrator with --admin NAME"
+[ -z "$(ls bad.db* 2>/dev/null)" ] || fail "init with a bad name left $(ls bad.db*)"
+
 export EHR_DB=clinic.db EHR_USER=alice
 
 # info and key list, every format parses; no key material.
@@ -61,17 +76,22 @@ expect_out_contains '{"slot":2,"user":"svc","type":"key-file","label":"cron","kd
 run --key-file svc.key key list
 expect_code 77
 
-# Wrong secret: exit 77 before SQLite touches anything (T6 from the outside).
-sha_before=$(sha256sum clinic.db*)
-mtime_before=$(stat -c %Y.%y clinic.db*)
+# Wrong secret: exit 77 before SQLite touches anything (T6 from the outside);
+# only the journal of failed opens beside the database grows, by one line.
+db_files() { ls clinic.db clinic.db-wal clinic.db-shm clinic.db-journal 2>/dev/null; }
+sha_before=$(sha256sum $(db_files))
+mtime_before=$(stat -c %Y.%y $(db_files))
+journal_before=$(cat clinic.db.failed-opens 2>/dev/null | wc -l)
 run --passphrase-file wrong.pw db info
 expect_code 77
 expect_out ""
 expect_err "ehr: error: wrong passphrase or key
 ehr: hint: check --user, and --key-file or --passphrase-file (or EHR_KEY_FILE, EHR_PASSPHRASE_FILE)"
-[ "$(sha256sum clinic.db*)" = "$sha_before" ] || fail "a wrong passphrase changed the files"
-[ "$(stat -c %Y.%y clinic.db*)" = "$mtime_before" ] || fail "a wrong passphrase changed an mtime"
+[ "$(sha256sum $(db_files))" = "$sha_before" ] || fail "a wrong passphrase changed the files"
+[ "$(stat -c %Y.%y $(db_files))" = "$mtime_before" ] || fail "a wrong passphrase changed an mtime"
 [ ! -e clinic.db-shm ] || fail "a wrong passphrase created clinic.db-shm"
+[ "$(wc -l < clinic.db.failed-opens)" = $((journal_before + 1)) ] || fail "journal: $(cat clinic.db.failed-opens)"
+tail -n 1 clinic.db.failed-opens | grep -Eq '^[0-9TZ:.-]{24} alice wrong-secret$' || fail "journal: $(cat clinic.db.failed-opens)"
 run --user mallory --passphrase-file admin.pw db info
 expect_code 77
 
@@ -79,6 +99,24 @@ expect_code 77
 run --no-input db info
 expect_code 64
 expect_err_contains "ehr: error: a passphrase is needed and --no-input forbids prompting"
+# A new user's, a new slot's or a new passphrase without its file: the error
+# names the options of that command (it used to name --key-file and
+# --passphrase-file, which hold the caller's secret).
+run --passphrase-file admin.pw --no-input user add carl --role nurse
+expect_code 64
+expect_out ""
+expect_err "ehr: error: a new passphrase is needed and --no-input forbids prompting; use --new-key-file or --new-passphrase-file"
+run --passphrase-file admin.pw --no-input key add --label spare
+expect_code 64
+expect_err "ehr: error: a new passphrase is needed and --no-input forbids prompting; use --new-key-file or --new-passphrase-file"
+run --passphrase-file admin.pw --no-input user enable svc
+expect_code 64
+expect_err "ehr: error: a new passphrase is needed and --no-input forbids prompting; use --new-key-file or --new-passphrase-file"
+run --passphrase-file admin.pw --no-input key passwd
+expect_code 64
+expect_err "ehr: error: a new passphrase is needed and --no-input forbids prompting; use --new-passphrase-file"
+run --passphrase-file admin.pw user show carl
+expect_code 1
 run --key-file svc.key --passphrase-file admin.pw db info
 expect_code 64
 run --key-file no-such.key db info

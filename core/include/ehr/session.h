@@ -55,9 +55,33 @@ struct SessionOptions {
 // The journal of failed opens beside a database (`<db_path>.failed-opens`):
 // an open refused for a wrong secret cannot write the encrypted audit trail,
 // so it appends "<instant> <user> wrong-secret" there (0600, user names
-// %-escaped; no health data); the next successful open moves each line into
-// the trail as a login-failed entry and empties the file.
+// %-escaped; no health data); so does open_store_as_user for a disabled user
+// ("<instant> <user> user-disabled"). The next Session::open moves each line
+// into the trail as a login-failed entry and empties the file.
 std::string failed_opens_path(const std::string& db_path);
+
+// Opens the store at `path` as `options.user` without a Session, for the
+// commands that work on the file itself (ehr db info, db check, key list)
+// and must work where a Session would refuse or write (a schema newer than
+// this ehr, a damaged file): nothing is migrated and nothing is written to
+// the database. The secret authenticates the user as in Session::open, and
+// a refusal is recorded as there, but in failed_opens_path(path), since no
+// trail is written here: a wrong secret, and a user the users table marks
+// disabled whose old secret still opens the file (when the table cannot be
+// read, as in a damaged file, the slot alone authenticates). `now` stamps
+// the journal line; empty: the system clock.
+// Errors: those of Store::open; kAuthFailed "user U is disabled".
+Result<Store> open_store_as_user(const std::string& path, const Secret& secret,
+                                 const OpenOptions& options,
+                                 const std::function<std::string()>& now = {});
+
+// recover_store (ehr/store.h) as `options.user` (ehr db recover): first the
+// user is authenticated as by open_store_as_user, past a WAL anomaly; a
+// refusal is journalled and nothing is saved or changed.
+// Errors: those of open_store_as_user and recover_store.
+Result<RecoverReport> recover_store_as_user(const std::string& path, const Secret& secret,
+                                            const OpenOptions& options,
+                                            const std::function<std::string()>& now = {});
 
 class SessionImpl;
 
@@ -72,7 +96,9 @@ class Session {
 
   // Creates a new database at `path` whose first user `admin` (with the
   // admin role and options.first_user_roles) opens it with `secret` (ehr
-  // init). Errors: those of Store::create; kInvalidArgument "unknown role R".
+  // init). Errors: kInvalidArgument for a bad admin name (check_user_name
+  // in ehr/users.h) or "unknown role R", before anything is written; those
+  // of Store::create.
   static Result<Session> create(const std::string& path, const SlotOptions& admin,
                                 const Secret& secret, const SessionOptions& options);
 

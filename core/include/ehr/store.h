@@ -231,7 +231,9 @@ class Store {
 
   // Replaces the secret of the slot that opened this store (`ehr key
   // passwd`): same index, user and label, new salt; `kdf` applies when
-  // `new_secret` is a passphrase.
+  // `new_secret` is a passphrase. The slot's type becomes that of
+  // `new_secret`'s kind (ehr/users.h change_own_secret refuses a change of
+  // type, which would lock out the holder of the old secret).
   // Errors: kConflict "the slot that opened this store no longer exists";
   // the kInvalidArgument errors of add_slot; kBusy; kIoError.
   Status change_secret(const Secret& new_secret, const KdfParams& kdf);

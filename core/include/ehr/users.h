@@ -30,6 +30,11 @@ struct UserInfo {
   std::vector<int> slots;  // the user's key slots
 };
 
+// Checks a user name as every new user's (ehr init's first admin, ehr user
+// add): 1-32 of a-z, 0-9, '.', '-', '_'. Errors: kInvalidArgument "user name
+// must be 1-32 of a-z, 0-9, '.', '-', '_'".
+Status check_user_name(const std::string& name);
+
 // All users, by name. REQUIRES the admin permission on User.
 Result<std::vector<UserInfo>> list_users(Session& s);
 
@@ -71,8 +76,18 @@ Status revoke_roles(Session& s, const std::string& name, const std::vector<std::
 Result<int> add_key(Session& s, const SlotOptions& slot, const Secret& secret);
 Status remove_key(Session& s, int index);
 
+// Whether a secret of `kind` may replace the secret of the slot that opened
+// the session: a slot keeps its type, so a passphrase replaces only a
+// passphrase (a key file or a recovery code is replaced by adding a slot and
+// removing the old one: add_key, remove_key).
+// Errors: kConflict "slot N opens with a key file, not a passphrase" (and
+// the other pairs of "a passphrase", "a key file", "a recovery code"),
+// "the slot that opened this store no longer exists"; kCorruption, kIoError.
+Status check_own_slot_takes(Session& s, Secret::Kind kind);
+
 // Replaces the secret of the slot that opened the session (ehr key passwd);
-// audited. Errors: those of Store::change_secret.
+// audited. Nothing is changed or audited when check_own_slot_takes refuses.
+// Errors: those of check_own_slot_takes and Store::change_secret.
 Status change_own_secret(Session& s, const Secret& secret, const KdfParams& kdf);
 
 // One member of a patient's care team.
