@@ -132,7 +132,8 @@ broken() {  # file expected-stderr [import options...]
   BASE=$(snapshot)
 }
 head -c 300 base.json >truncated.json
-broken truncated.json "ehr: error: truncated.json: line 2, column 245: unterminated string"
+broken truncated.json "ehr: error: truncated.json:2: column 245: unterminated string
+$STOPPED"
 echo '{"resourceType":"Patiant","id":"x1"}' >wrong-type.ndjson
 broken wrong-type.ndjson 'ehr: error: wrong-type.ndjson:1: Resource.resourceType: unknown resource type "Patiant"
 '"$STOPPED"
@@ -152,12 +153,14 @@ echo '{"resourceType":"Encounter","id":"x4","status":"finished","class":{"code":
 broken dangling-cond.ndjson "ehr: error: dangling-cond.ndjson:1: Encounter.participant[0].individual.reference: dangling reference Practitioner?identifier=urn:x|none: it matches no stored record
 $STOPPED"
 printf 'MRN;LOINC;NAME;TAKEN\nMRN-1;4548-4;"open;2026-11-03\nMRN-1;4548-4;x;2026-11-04\n' >unbalanced.csv
-broken unbalanced.csv "ehr: error: unbalanced.csv: line 2: unbalanced quote: the quoted field opened on this line is never closed" --format csv --mapping labs.yaml --delimiter ';'
+broken unbalanced.csv "ehr: error: unbalanced.csv:2: unbalanced quote: the quoted field opened on this line is never closed
+$STOPPED" --format csv --mapping labs.yaml --delimiter ';'
 printf 'MRN;LOINC;NAME;TAKEN\nMRN-1;4548-4;x;2026-11-03;extra\n' >columns.csv
 broken columns.csv "ehr: error: columns.csv:2: 5 fields, the header has 4
 $STOPPED" --format csv --mapping labs.yaml --delimiter ';'
 printf '{"resourceType":"Patient","id":"x5","name":[{"family":"M\xfcller"}]}\n' >latin1.ndjson
-broken latin1.ndjson "ehr: error: latin1.ndjson: line 1, column 57: invalid UTF-8 in string"
+broken latin1.ndjson "ehr: error: latin1.ndjson:1: column 57: invalid UTF-8 in string
+$STOPPED"
 # A 1 GiB line, streamed: refused at the record size limit, in bounded memory.
 { printf '{"resourceType":"Binary","contentType":"text/plain","data":"'; head -c 1073741824 /dev/zero | tr '\0' 'A'; printf '"}\n'; } |
   "$EHR" import --quiet - >"$E2E_TMP/out" 2>"$E2E_TMP/err"
@@ -182,6 +185,57 @@ grep -q '"resourceType":"OperationOutcome","issue":\[{"severity":"error","code":
   fail "rejects lack the OperationOutcome: $(cat rejects.ndjson)"
 run record show --patient MRN-1 --type Observation --format csv
 expect_out_contains "x6,"
+BASE=$(snapshot)
+
+# A file that cannot be read on (a duplicate member, a Bundle cut short, an
+# unbalanced quote) is refused whole: one rejected record with its file, line
+# and rule, in the summary, the report and the rejects; with --on-error
+# continue the other files still go in, and the exit is 65 (unusable input),
+# not 0 or 3.
+mkdir refused
+printf '{"resourceType":"Patient","id":"c","name":[{"family":"C"}]}\n' >refused/a.ndjson
+printf '{"resourceType":"Patient","id":"d","name":[{"family":"D"}],"gender":"male","gender":"male"}\n' >refused/b.json
+printf '{"resourceType":"Bundle","type":"collection",\n"entry":[{"resource":{"resourceType":"Patient","id":"e","name":[{"family":"E"}]}}]\n' >refused/c.json
+run import --on-error continue --rejects refused.ndjson --report refused.json refused
+expect_code 65
+ERR=$(sed -E 's/in [0-9]+\.[0-9] s/in T s/' <<<"$ERR")
+expect_err 'ehr: error: refused/b.json:1: column 76: duplicate member "gender"
+ehr: error: refused/c.json:3: column 1: unexpected end of input in object
+ehr: import: done, 3 records in T s
+ehr: imported 3 files (0.0 MB) in T s: 3 records, 1 created, 0 updated, 0 unchanged, 0 skipped, 2 rejected
+ehr:   (unknown)  read         2  created         0  updated       0  unchanged         0  skipped      0  rejected      2
+ehr:   Patient    read         1  created         1  updated       0  unchanged         0  skipped      0  rejected      0
+ehr: error: 2 files could not be read and were refused whole; the rest was imported'
+[ "$(jq -c '[.exit, .total.rejected, [.files[] | [.path, .rejected, .refused, .error]]]' refused.json)" = \
+  '[65,2,[["refused/a.ndjson",0,false,null],["refused/b.json",1,true,"refused/b.json:1: column 76: duplicate member \"gender\""],["refused/c.json",1,true,"refused/c.json:3: column 1: unexpected end of input in object"]]]' ] ||
+  fail "report of refused files: $(cat refused.json)"
+[ "$(jq -c '[.file, .line, .outcome.issue[0].extension[0].valueCode, .outcome.issue[0].code]' refused.ndjson | tr '\n' ' ')" = \
+  '["refused/b.json",1,"json","structure"] ["refused/c.json",3,"json","structure"] ' ] ||
+  fail "rejects of refused files: $(cat refused.ndjson)"
+run record list --type Patient --format csv
+expect_out_contains "Patient,c,"
+case "$OUT" in *"Patient,d,"* | *"Patient,e,"*) fail "a refused file was imported: $OUT" ;; esac
+BASE=$(snapshot)
+# The same with --on-error stop: the first refused file ends the import.
+run import --quiet --rejects refused.ndjson --report refused.json refused/b.json refused/c.json
+expect_code 65
+expect_err "ehr: error: refused/b.json:1: column 76: duplicate member \"gender\"
+$STOPPED"
+[ "$(jq -c '[.exit, .total.rejected, [.files[].refused]]' refused.json)" = '[65,1,[true]]' ] || fail "report: $(cat refused.json)"
+[ "$(jq -c '[.file, .line]' refused.ndjson)" = '["refused/b.json",1]' ] || fail "rejects: $(cat refused.ndjson)"
+# A mapped CSV with an unbalanced quote, between two good files; and a dry run.
+printf 'MRN;LOINC;NAME;TAKEN\nMRN-1;4548-4;x;2026-11-05\n' >good.csv
+run import --quiet --on-error continue --report refused.json --format csv --mapping labs.yaml --delimiter ';' good.csv unbalanced.csv
+expect_code 65
+expect_err "ehr: error: unbalanced.csv:2: unbalanced quote: the quoted field opened on this line is never closed
+ehr: error: 1 file could not be read and was refused whole; the rest was imported"
+[ "$(jq -c '[.exit, .total.created, .total.rejected, [.files[].refused]]' refused.json)" = '[65,1,1,[false,true]]' ] ||
+  fail "report: $(cat refused.json)"
+run import --quiet --dry-run --on-error continue refused/c.json refused/a.ndjson
+expect_code 65
+expect_err "ehr: error: refused/c.json:3: column 1: unexpected end of input in object
+ehr: error: 1 file could not be read and was refused whole; the rest was checked"
+[ "$(snapshot)" != "$BASE" ] || fail "the good CSV file was not imported"
 BASE=$(snapshot)
 
 # --- dry run: everything checked, nothing written --------------------------
