@@ -277,20 +277,30 @@ class Planner {
   }
 
  private:
-  Status add_directory(const std::string& dir) {
-    std::vector<std::string> files;
+  // The regular files under `dir`, hidden entries skipped, symbolic links
+  // to directories not followed. A directory that cannot be read (named or
+  // nested) is an error naming it, as an unreadable file is: skipping it
+  // would import part of the input and say nothing.
+  Status walk(const fs::path& dir, std::vector<std::string>& files) {
     std::error_code ec;
-    fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
-    if (ec) return Error::no_input(fmt::format("{}: cannot read: {}", dir, ec.message()));
-    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (ec) return Error::no_input(fmt::format("{}: cannot read: {}", dir, ec.message()));
+    fs::directory_iterator it(dir, ec);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
       std::string name = it->path().filename().string();
-      if (!name.empty() && name[0] == '.') {
-        if (it->is_directory()) it.disable_recursion_pending();
+      if (!name.empty() && name[0] == '.') continue;
+      std::error_code type_ec;
+      if (it->is_directory(type_ec) && !it->is_symlink(type_ec)) {
+        EHR_TRY(walk(it->path(), files));
         continue;
       }
-      if (it->is_regular_file()) files.push_back(it->path().string());
+      if (it->is_regular_file(type_ec)) files.push_back(it->path().string());
     }
+    if (ec) return Error::no_input(fmt::format("{}: cannot read: {}", dir.string(), ec.message()));
+    return {};
+  }
+
+  Status add_directory(const std::string& dir) {
+    std::vector<std::string> files;
+    EHR_TRY(walk(dir, files));
     std::sort(files.begin(), files.end());
     // A Bulk Data export: its manifest lists error files, which are no data.
     std::set<std::string> errors;

@@ -269,6 +269,36 @@ expect_code 78
 expect_err_contains "ehr: error: bad-map.yaml:5:49: unknown filter \"shout\""
 run import --quiet --format synthea-csv --mapping labs.yaml labs.csv
 expect_code 64
+
+# Unreadable input: a file, a directory named, or one nested in a directory
+# named, exits 66 naming it before anything is imported (a directory was
+# skipped without a word). Root reads through file modes, so as root ehr
+# runs without the capabilities that allow that.
+mkdir -p unreadable/locked unreadable/open
+cp new.ndjson unreadable/open/a.ndjson
+cp new.ndjson unreadable/locked/b.ndjson
+cp new.ndjson locked.ndjson
+chmod 000 unreadable/locked locked.ndjson
+BASE=$(snapshot)
+denied=()
+[ "$(id -u)" = 0 ] && denied=(setpriv --bounding-set=-dac_override,-dac_read_search)
+if "${denied[@]}" cat locked.ndjson >/dev/null 2>&1; then
+  echo "SKIP (unreadable input): cannot make a file unreadable here (root without setpriv?)"
+else
+  run_denied() { "${denied[@]}" "$EHR" "$@" >"$E2E_TMP/out" 2>"$E2E_TMP/err"; CODE=$?; ERR=$(cat "$E2E_TMP/err"); }
+  run_denied import --quiet locked.ndjson
+  expect_code 66
+  expect_err "ehr: error: locked.ndjson: cannot read: Permission denied"
+  run_denied import --quiet unreadable/locked
+  expect_code 66
+  expect_err "ehr: error: unreadable/locked: cannot read: Permission denied"
+  run_denied import --quiet --on-error continue unreadable
+  expect_code 66
+  expect_err "ehr: error: unreadable/locked: cannot read: Permission denied"
+  [ "$(snapshot)" = "$BASE" ] || fail "an import with an unreadable directory changed the database"
+fi
+chmod 755 unreadable/locked
+chmod 644 locked.ndjson
 EHR_USER=doc EHR_KEY_FILE=doc.key run import --quiet base.json
 expect_code 77
 expect_err_contains "ehr: error: access denied"

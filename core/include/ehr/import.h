@@ -210,7 +210,8 @@ class ImportObserver {
 // Errors (nothing read): kInvalidArgument for bad options (no paths, a
 // mapping with kSyntheaCsv, batch_size < 0, a delimiter of '"' or a line
 // end); kConfig "FILE:L:C: ..." for a bad mapping; kNoInput for a missing
-// path; kAccessDenied when the user may not import at all. Everything
+// path, or one that cannot be read ("PATH: cannot read: WHY": a file, or a
+// directory named or inside one); kAccessDenied when the user may not import at all. Everything
 // after that is in the report (failure, rejects).
 Result<ImportReport> import_paths(Session& s, const std::vector<std::string>& paths,
                                   const ImportOptions& options, ImportObserver& observer,
