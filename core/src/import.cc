@@ -1148,7 +1148,9 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     count(e.type, &ImportCounts::unchanged);
     return {};
   }
-  if (e.type == "Bundle" && !e.in_bundle && e.method.empty())
+  // (Bundle entries that are Bundles are refused by handle_bundle; this is
+  // a Bundle a CSV mapping made.)
+  if (e.type == "Bundle" && e.method != "DELETE")
     return fail("", "nested-bundle", "a Bundle inside a Bundle is not imported");
   // The id: given, from the CSV key, or from the content (so the same
   // record read again finds itself).
@@ -1510,6 +1512,13 @@ Status Importer::handle_bundle(Item& item, Input& in) {
       continue;
     }
     e.type = text_of(e.resource.find("resourceType"));
+    if (e.type == "Bundle") {
+      // Whatever its request: its entries would go in unchecked as one
+      // stored Bundle, and an empty one would fail validation instead.
+      problems.push_back({index, where + ".resource", "nested-bundle", "a Bundle inside a Bundle is not imported"});
+      entries.push_back(std::move(e));
+      continue;
+    }
     std::string rid = text_of(e.resource.find("id"));
     if (e.method == "PUT") {
       size_t q = url.find('?');

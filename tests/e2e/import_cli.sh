@@ -158,6 +158,20 @@ $STOPPED" --format csv --mapping labs.yaml --delimiter ';'
 printf 'MRN;LOINC;NAME;TAKEN\nMRN-1;4548-4;x;2026-11-03;extra\n' >columns.csv
 broken columns.csv "ehr: error: columns.csv:2: 5 fields, the header has 4
 $STOPPED" --format csv --mapping labs.yaml --delimiter ';'
+# A Bundle inside a Bundle is refused (rule nested-bundle), whatever the
+# outer type and the entry's request; an empty inner Bundle too (it was
+# refused as "Bundle.entry: array has no items"), and a transaction with one
+# is refused whole.
+echo '{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Bundle","id":"inner","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"hidden","name":[{"family":"H"}]}}]}}]}' >nested.json
+broken nested.json "ehr: error: nested.json: entry 1: Bundle.entry[0].resource: a Bundle inside a Bundle is not imported
+$STOPPED"
+cat >nested-tx.json <<'JSON'
+{"resourceType":"Bundle","type":"transaction","entry":[
+ {"fullUrl":"urn:uuid:55555555-5555-4555-8555-555555555555","resource":{"resourceType":"Patient","name":[{"family":"Outer"}]},"request":{"method":"POST","url":"Patient"}},
+ {"resource":{"resourceType":"Bundle","type":"collection"},"request":{"method":"POST","url":"Bundle"}}]}
+JSON
+broken nested-tx.json "ehr: error: nested-tx.json: entry 2: Bundle.entry[1].resource: a Bundle inside a Bundle is not imported (the transaction Bundle's 2 entries are not imported)
+$STOPPED"
 printf '{"resourceType":"Patient","id":"x5","name":[{"family":"M\xfcller"}]}\n' >latin1.ndjson
 broken latin1.ndjson "ehr: error: latin1.ndjson:1: column 57: invalid UTF-8 in string
 $STOPPED"
@@ -185,6 +199,20 @@ grep -q '"resourceType":"OperationOutcome","issue":\[{"severity":"error","code":
   fail "rejects lack the OperationOutcome: $(cat rejects.ndjson)"
 run record show --patient MRN-1 --type Observation --format csv
 expect_out_contains "x6,"
+# A batch Bundle: the nested Bundle is refused, the other entry goes in.
+cat >nested-batch.json <<'JSON'
+{"resourceType":"Bundle","type":"batch","entry":[
+ {"resource":{"resourceType":"Patient","id":"batch-1","name":[{"family":"Batch"}]},"request":{"method":"PUT","url":"Patient/batch-1"}},
+ {"resource":{"resourceType":"Bundle","id":"inner-2","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"hidden-2","name":[{"family":"H"}]}}]},"request":{"method":"PUT","url":"Bundle/inner-2"}}]}
+JSON
+run import --quiet --on-error continue nested-batch.json
+expect_code 3
+expect_err "ehr: error: nested-batch.json: entry 2: Bundle.entry[1].resource: a Bundle inside a Bundle is not imported"
+run record list --type Bundle --format ndjson
+expect_out ""
+run record list --type Patient --format csv
+expect_out_contains "Patient,batch-1,"
+case "$OUT" in *hidden*) fail "a nested Bundle's entry was stored: $OUT" ;; esac
 BASE=$(snapshot)
 
 # A file that cannot be read on (a duplicate member, a Bundle cut short, an
