@@ -1453,6 +1453,7 @@ Status Importer::handle_bundle(Item& item, Input& in) {
     std::string path, rule, message;
   };
   std::vector<Problem> problems;
+  std::map<std::string, size_t> full_urls;  // fullUrl \x1f meta.versionId -> its first entry
   size_t index = 0;
   for (auto& ej : bundle.find("entry")->items()) {
     Entry e;
@@ -1472,6 +1473,22 @@ Status Importer::handle_bundle(Item& item, Input& in) {
     if (Json* r = ej.find("resource")) e.resource = std::move(*r);
     std::string full_url = text_of(ej.find("fullUrl"));
     if (e.method == "GET" || e.method == "HEAD") continue;  // reads: nothing to import
+    // bdl-7: a fullUrl names one entry, unless the entries are versions of
+    // it (history Bundles may repeat it). A second entry would otherwise be
+    // lost quietly (a POST of the same id finds the first one stored).
+    if (!full_url.empty() && btype != "history") {
+      const Json* meta = e.resource.is_object() ? e.resource.find("meta") : nullptr;
+      std::string version = meta != nullptr && meta->is_object() ? text_of(meta->find("versionId")) : "";
+      auto [first, fresh] = full_urls.emplace(full_url + '\x1f' + version, index);
+      if (!fresh) {
+        if (e.resource.is_object()) e.type = text_of(e.resource.find("resourceType"));
+        problems.push_back({index, where + ".fullUrl", "bdl-7",
+                            fmt::format("fullUrl repeats entry {}'s; it must be unique within a Bundle (bdl-7)",
+                                        first->second)});
+        entries.push_back(std::move(e));
+        continue;
+      }
+    }
     if (e.method == "PATCH") {
       problems.push_back({index, where + ".request.method", "bundle",
                           "a PATCH entry is not imported (ehr imports whole resources)"});

@@ -172,6 +172,22 @@ cat >nested-tx.json <<'JSON'
 JSON
 broken nested-tx.json "ehr: error: nested-tx.json: entry 2: Bundle.entry[1].resource: a Bundle inside a Bundle is not imported (the transaction Bundle's 2 entries are not imported)
 $STOPPED"
+# Two entries with one fullUrl (FHIR bdl-7): the second was dropped quietly
+# (counted skipped, exit 0). A transaction is refused whole.
+cat >dup-url.json <<'JSON'
+{"resourceType":"Bundle","type":"transaction","entry":[
+ {"fullUrl":"urn:uuid:66666666-6666-4666-8666-666666666666","resource":{"resourceType":"Patient","name":[{"family":"First"}]},"request":{"method":"POST","url":"Patient"}},
+ {"fullUrl":"urn:uuid:66666666-6666-4666-8666-666666666666","resource":{"resourceType":"Patient","name":[{"family":"Second"}]},"request":{"method":"POST","url":"Patient"}}]}
+JSON
+DUP="ehr: error: dup-url.json: entry 2: Bundle.entry[1].fullUrl: fullUrl repeats entry 1's; it must be unique within a Bundle (bdl-7)"
+broken dup-url.json "$DUP (the transaction Bundle's 2 entries are not imported)
+$STOPPED"
+run import --quiet --on-error continue --rejects dup-url.ndjson dup-url.json
+expect_code 3
+expect_err "$DUP (the transaction Bundle's 2 entries are not imported)"
+[ "$(jq -c '[.entry, .outcome.issue[0].expression[0], .outcome.issue[0].extension[0].valueCode]' dup-url.ndjson)" = \
+  '[2,"Bundle.entry[1].fullUrl","bdl-7"]' ] || fail "rejects: $(cat dup-url.ndjson)"
+[ "$(snapshot)" = "$BASE" ] || fail "a transaction with a repeated fullUrl changed the database"
 printf '{"resourceType":"Patient","id":"x5","name":[{"family":"M\xfcller"}]}\n' >latin1.ndjson
 broken latin1.ndjson "ehr: error: latin1.ndjson:1: column 57: invalid UTF-8 in string
 $STOPPED"
@@ -199,6 +215,15 @@ grep -q '"resourceType":"OperationOutcome","issue":\[{"severity":"error","code":
   fail "rejects lack the OperationOutcome: $(cat rejects.ndjson)"
 run record show --patient MRN-1 --type Observation --format csv
 expect_out_contains "x6,"
+# A batch Bundle with a repeated fullUrl: the repeat is refused, the first goes in.
+sed 's/"transaction"/"batch"/' dup-url.json >dup-url-batch.json
+run import --quiet --on-error continue --report dup-url.json.report dup-url-batch.json
+expect_code 3
+expect_err "${DUP/dup-url.json/dup-url-batch.json}"
+[ "$(jq -c '[.types.Patient.created, .total.rejected, .total.skipped]' dup-url.json.report)" = '[1,1,0]' ] ||
+  fail "report: $(cat dup-url.json.report)"
+run record list --type Patient --format csv
+expect_out_contains "Patient,66666666-6666-4666-8666-666666666666,"
 # A batch Bundle: the nested Bundle is refused, the other entry goes in.
 cat >nested-batch.json <<'JSON'
 {"resourceType":"Bundle","type":"batch","entry":[
