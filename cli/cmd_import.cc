@@ -247,6 +247,14 @@ int run_import(Context& ctx, ImportCommandOptions& o) {
     if (!f.ok()) return ctx.fail(f.error());
     rejects_file.emplace(std::move(*f));
   }
+  // Created before anything is imported, so that a report that cannot be
+  // written stops the import instead of being found after the commit.
+  std::optional<AtomicFile> report_file;
+  if (!o.report.empty() && o.report != "-") {
+    auto f = AtomicFile::create(o.report);
+    if (!f.ok()) return ctx.fail(f.error());
+    report_file.emplace(std::move(*f));
+  }
   RejectSink sink(ctx, rejects_file ? &*rejects_file : nullptr);
   auto t0 = std::chrono::steady_clock::now();
   ProgressReporter progress(ctx.io().err, choose_progress_mode(ctx.quiet(), ctx.io().err_tty), "import",
@@ -278,12 +286,11 @@ int run_import(Context& ctx, ImportCommandOptions& o) {
   }
   if (!o.report.empty()) {
     std::string text = to_json_pretty(report_json(*report, seconds, code)) + "\n";
-    if (o.report == "-") {
+    if (!report_file) {
       ctx.out() << text << std::flush;
     } else {
-      auto f = AtomicFile::create(o.report);
-      Status st = f.ok() ? f->write(text) : Status(f.error());
-      if (st.ok()) st = f->commit();
+      Status st = report_file->write(text);
+      if (st.ok()) st = report_file->commit();
       if (!st.ok()) return ctx.fail(st.error());
     }
   }
@@ -369,8 +376,9 @@ void setup_import(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       "--on-error continue the other files still go in), a rejected record (--on-error stop),\n"
       "or a sealed file that was changed, cut short or not signed by --signer; 66 a missing\n"
       "or unreadable path (a file, or a directory named or inside one), before anything is\n"
-      "imported; 77 access denied, or a sealed file without its identity (--identity); 78 a\n"
-      "bad mapping file.\n\n"
+      "imported; 73 --report or --rejects cannot be created (before anything is imported);\n"
+      "77 access denied, or a sealed file without its identity (--identity); 78 a bad\n"
+      "mapping file.\n\n"
       "Examples:\n"
       "  ehr import ./synthea/output/csv\n"
       "  ehr import --on-error continue --rejects rejects.ndjson /srv/bulk/export-2026-12-01/\n"

@@ -323,6 +323,20 @@ expect_err_contains "ehr: error: bad-map.yaml:5:49: unknown filter \"shout\""
 run import --quiet --format synthea-csv --mapping labs.yaml labs.csv
 expect_code 64
 
+# A --report or --rejects that cannot be written stops the import before
+# anything is imported (a report was found unwritable only after the commit).
+BASE=$(snapshot)
+for bad in /nonexistent/r.json reportdir; do
+  mkdir -p reportdir
+  run import --quiet --report "$bad" new.ndjson
+  expect_code 73
+  expect_err "ehr: error: cannot create $bad: $([ "$bad" = reportdir ] && echo 'Is a directory' || echo 'No such file or directory')"
+  run import --quiet --rejects "$bad" new.ndjson
+  expect_code 73
+  [ "$(snapshot)" = "$BASE" ] || fail "an import with --report/--rejects $bad changed the database"
+done
+[ -z "$(ls -A reportdir)$(ls -d reportdir.tmp-* 2>/dev/null)" ] || fail "files left behind: $(ls -A . reportdir)"
+
 # Unreadable input: a file, a directory named, or one nested in a directory
 # named, exits 66 naming it before anything is imported (a directory was
 # skipped without a word). Root reads through file modes, so as root ehr
