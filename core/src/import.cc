@@ -1606,6 +1606,8 @@ Status Importer::handle_bundle(Item& item, Input& in) {
   if (!transaction) {
     for (const auto& p : problems) {
       Entry& e = entries[p.index - 1 < entries.size() ? p.index - 1 : 0];
+      ++report_.types[e.type.empty() ? "(unknown)" : e.type].read;  // (rejects count where they are read)
+      ++records_;
       EHR_TRY(reject(in, &e, item.line, e.type, p.path, p.rule, p.message, &originals[p.index - 1]));
     }
     for (size_t i : order) {
@@ -1621,7 +1623,14 @@ Status Importer::handle_bundle(Item& item, Input& in) {
   if (!problems.empty()) {
     const Problem& p = problems.front();
     Entry& e = entries[p.index - 1];
-    for (auto& other : entries) count(other.type, &ImportCounts::read);
+    // Every entry is read and rejected with the Bundle (as when an entry
+    // fails while it runs, below); reject() counts the one named.
+    for (auto& other : entries) {
+      ImportCounts& c = report_.types[other.type.empty() ? "(unknown)" : other.type];
+      ++c.read;
+      ++records_;
+      if (&other != &e) ++c.rejected;
+    }
     return reject(in, &e, item.line, e.type, p.path, p.rule,
                   p.message + fmt::format(" (the transaction Bundle's {} entries are not imported)", entries.size()),
                   &originals[p.index - 1]);

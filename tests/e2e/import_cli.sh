@@ -182,8 +182,10 @@ JSON
 DUP="ehr: error: dup-url.json: entry 2: Bundle.entry[1].fullUrl: fullUrl repeats entry 1's; it must be unique within a Bundle (bdl-7)"
 broken dup-url.json "$DUP (the transaction Bundle's 2 entries are not imported)
 $STOPPED"
-run import --quiet --on-error continue --rejects dup-url.ndjson dup-url.json
+run import --quiet --on-error continue --rejects dup-url.ndjson --report dup-url.report.json dup-url.json
 expect_code 3
+# (every entry of the refused transaction is read and rejected, as its message says)
+[ "$(jq -c '[.total.read, .total.rejected]' dup-url.report.json)" = '[2,2]' ] || fail "report: $(cat dup-url.report.json)"
 expect_err "$DUP (the transaction Bundle's 2 entries are not imported)"
 [ "$(jq -c '[.entry, .outcome.issue[0].expression[0], .outcome.issue[0].extension[0].valueCode]' dup-url.ndjson)" = \
   '[2,"Bundle.entry[1].fullUrl","bdl-7"]' ] || fail "rejects: $(cat dup-url.ndjson)"
@@ -220,7 +222,7 @@ sed 's/"transaction"/"batch"/' dup-url.json >dup-url-batch.json
 run import --quiet --on-error continue --report dup-url.json.report dup-url-batch.json
 expect_code 3
 expect_err "${DUP/dup-url.json/dup-url-batch.json}"
-[ "$(jq -c '[.types.Patient.created, .total.rejected, .total.skipped]' dup-url.json.report)" = '[1,1,0]' ] ||
+[ "$(jq -c '[.types.Patient.created, .total.read, .total.rejected, .total.skipped]' dup-url.json.report)" = '[1,2,1,0]' ] ||
   fail "report: $(cat dup-url.json.report)"
 run record list --type Patient --format csv
 expect_out_contains "Patient,66666666-6666-4666-8666-666666666666,"
