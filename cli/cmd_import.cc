@@ -1,5 +1,6 @@
 // ehr import: FHIR Bundles, Bulk Data NDJSON, Synthea CSV and mapped CSV into
 // the database (ehr/import.h), with progress, rejects and a summary.
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -54,7 +55,7 @@ class RejectSink final : public ImportObserver {
                                    : r.rule == "conflict" ? "conflict"
                                    : r.rule == "dangling-reference" ? "not-found"
                                    : r.rule == "json" || r.rule == "csv-column-count" || r.rule == "utf8" ||
-                                           r.rule == "record-size" || r.rule == "file"
+                                           r.rule == "record-size" || r.rule == "file" || r.rule == "seal"
                                        ? "structure"
                                        : "invalid"));
     issue.set("diagnostics", Json::string(r.message));
@@ -129,6 +130,7 @@ Json report_json(const ImportReport& r, double seconds, int exit_code) {
     j.set("records", Json::number(f.records));
     j.set("rejected", Json::number(f.rejected));
     j.set("error", text_or_null(f.error));
+    j.set("refused", Json::boolean(f.refused));
     files.push_back(std::move(j));
   }
   doc.set("files", std::move(files));
@@ -245,6 +247,14 @@ int run_import(Context& ctx, ImportCommandOptions& o) {
     if (!f.ok()) return ctx.fail(f.error());
     rejects_file.emplace(std::move(*f));
   }
+  // Created before anything is imported, so that a report that cannot be
+  // written stops the import instead of being found after the commit.
+  std::optional<AtomicFile> report_file;
+  if (!o.report.empty() && o.report != "-") {
+    auto f = AtomicFile::create(o.report);
+    if (!f.ok()) return ctx.fail(f.error());
+    report_file.emplace(std::move(*f));
+  }
   RejectSink sink(ctx, rejects_file ? &*rejects_file : nullptr);
   auto t0 = std::chrono::steady_clock::now();
   ProgressReporter progress(ctx.io().err, choose_progress_mode(ctx.quiet(), ctx.io().err_tty), "import",
@@ -261,8 +271,13 @@ int run_import(Context& ctx, ImportCommandOptions& o) {
   }
   sink.finish();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // A file that cannot be read is unusable input (65) even when the import
+  // went on past it; rejected records alone are findings (3).
+  std::int64_t refused = std::count_if(report->files.begin(), report->files.end(),
+                                       [](const ImportFileReport& f) { return f.refused; });
   int code = kExitOk;
   if (report->failure) code = exit_code_for(report->failure->code());
+  else if (refused > 0) code = kExitDataErr;
   else if (report->total().rejected > 0) code = kExitFindings;
   if (rejects_file) {
     Status st = sink.status();
@@ -271,12 +286,11 @@ int run_import(Context& ctx, ImportCommandOptions& o) {
   }
   if (!o.report.empty()) {
     std::string text = to_json_pretty(report_json(*report, seconds, code)) + "\n";
-    if (o.report == "-") {
+    if (!report_file) {
       ctx.out() << text << std::flush;
     } else {
-      auto f = AtomicFile::create(o.report);
-      Status st = f.ok() ? f->write(text) : Status(f.error());
-      if (st.ok()) st = f->commit();
+      Status st = report_file->write(text);
+      if (st.ok()) st = report_file->commit();
       if (!st.ok()) return ctx.fail(st.error());
     }
   }
@@ -291,6 +305,10 @@ int run_import(Context& ctx, ImportCommandOptions& o) {
     }
     return ctx.fail(*report->failure);
   }
+  if (refused > 0)
+    ctx.error(fmt::format("{} file{} could not be read and {} refused whole; the rest was {}", refused,
+                          refused == 1 ? "" : "s", refused == 1 ? "was" : "were",
+                          report->dry_run ? "checked" : "imported"));
   return code;
 }
 
@@ -314,7 +332,7 @@ void setup_import(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       ->type_name("WHAT");
   cmd.add_option("--on-error", o->on_error,
                  "stop at the first rejected record (its transaction rolls back), or continue past "
-                 "rejects (exit 3) [default: stop]")
+                 "rejects (exit 3) and unreadable files (refused whole: exit 65) [default: stop]")
       ->type_name("WHAT");
   cmd.add_option("--batch-size", o->batch_size, "records per transaction; 0 = one per file or Bundle [default: 0]")
       ->type_name("N");
@@ -354,9 +372,13 @@ void setup_import(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       "are added to the stored patient and its records land there); anything less certain, or\n"
       "any match under --match review, is stored as its own patient and queued for review.\n\n"
       "Exit status: 0 all imported; 3 some records rejected (--on-error continue), the rest\n"
-      "committed; 65 unusable input, a rejected record (--on-error stop), or a sealed file\n"
-      "that was changed, cut short or not signed by --signer; 66 a missing path; 77 access\n"
-      "denied, or a sealed file without its identity (--identity); 78 a bad mapping file.\n\n"
+      "committed; 65 unusable input (a file that cannot be read is refused whole; with\n"
+      "--on-error continue the other files still go in), a rejected record (--on-error stop),\n"
+      "or a sealed file that was changed, cut short or not signed by --signer; 66 a missing\n"
+      "or unreadable path (a file, or a directory named or inside one), before anything is\n"
+      "imported; 73 --report or --rejects cannot be created (before anything is imported);\n"
+      "77 access denied, or a sealed file without its identity (--identity); 78 a bad\n"
+      "mapping file.\n\n"
       "Examples:\n"
       "  ehr import ./synthea/output/csv\n"
       "  ehr import --on-error continue --rejects rejects.ndjson /srv/bulk/export-2026-12-01/\n"

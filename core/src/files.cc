@@ -162,6 +162,11 @@ Status take_lines(const std::string& path,
 // --- AtomicFile -----------------------------------------------------------------
 
 Result<AtomicFile> AtomicFile::create(const std::string& path, unsigned mode) {
+  // commit() could not rename over a directory: say so now, before the
+  // caller does the work whose result the file is for.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return Error::cant_create(fmt::format("cannot create {}: {}", path, strerror(EISDIR)));
   std::random_device rd;
   std::string tmp = fmt::format("{}.tmp-{:08x}", path, rd());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);

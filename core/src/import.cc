@@ -105,12 +105,21 @@ class SealedSource final : public ByteSource {
   SealedSource(std::unique_ptr<ByteSource> inner, SealReader reader)
       : ByteSource(inner->name(), inner->size()), inner_(std::move(inner)), reader_(std::move(reader)) {}
 
+  // Whether the sealed stream failed to open (a changed byte, a cut, a bad
+  // signature), as opposed to the file system failing to read it.
+  bool damaged() const { return damaged_; }
+
  protected:
-  Result<size_t> read_some(char* dst, size_t n) override { return reader_.read(dst, n); }
+  Result<size_t> read_some(char* dst, size_t n) override {
+    auto got = reader_.read(dst, n);
+    if (!got.ok() && !got.error().is(ErrorCode::kIoError)) damaged_ = true;
+    return got;
+  }
 
  private:
   std::unique_ptr<ByteSource> inner_;
   SealReader reader_;
+  bool damaged_ = false;
 };
 
 // Opens `path` ("-": standard input, or o.stdin_stream); a sealed file
@@ -268,20 +277,30 @@ class Planner {
   }
 
  private:
-  Status add_directory(const std::string& dir) {
-    std::vector<std::string> files;
+  // The regular files under `dir`, hidden entries skipped, symbolic links
+  // to directories not followed. A directory that cannot be read (named or
+  // nested) is an error naming it, as an unreadable file is: skipping it
+  // would import part of the input and say nothing.
+  Status walk(const fs::path& dir, std::vector<std::string>& files) {
     std::error_code ec;
-    fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
-    if (ec) return Error::no_input(fmt::format("{}: cannot read: {}", dir, ec.message()));
-    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (ec) return Error::no_input(fmt::format("{}: cannot read: {}", dir, ec.message()));
+    fs::directory_iterator it(dir, ec);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
       std::string name = it->path().filename().string();
-      if (!name.empty() && name[0] == '.') {
-        if (it->is_directory()) it.disable_recursion_pending();
+      if (!name.empty() && name[0] == '.') continue;
+      std::error_code type_ec;
+      if (it->is_directory(type_ec) && !it->is_symlink(type_ec)) {
+        EHR_TRY(walk(it->path(), files));
         continue;
       }
-      if (it->is_regular_file()) files.push_back(it->path().string());
+      if (it->is_regular_file(type_ec)) files.push_back(it->path().string());
     }
+    if (ec) return Error::no_input(fmt::format("{}: cannot read: {}", dir.string(), ec.message()));
+    return {};
+  }
+
+  Status add_directory(const std::string& dir) {
+    std::vector<std::string> files;
+    EHR_TRY(walk(dir, files));
     std::sort(files.begin(), files.end());
     // A Bulk Data export: its manifest lists error files, which are no data.
     std::set<std::string> errors;
@@ -437,14 +456,48 @@ struct Item {
   std::string type;      // the resource type when known
 };
 
+// Why a file cannot be read on: it is refused whole, as one rejected record.
+struct Refusal {
+  std::int64_t line = 0;  // where the input stopped making sense; 0 when unknown
+  std::string rule;       // "json", "file", "record-size", "mapping", "seal"
+  std::string message;    // without the file name and line
+};
+
 class Reader {
  public:
   virtual ~Reader() = default;
-  // The next item, or false at the end. An error: the file cannot be read on.
+  // The next item, or false at the end. An error: the file cannot be read
+  // on; refusal() says why, unless it was the file system (kIoError) or a
+  // sealed stream that failed.
   virtual Result<bool> next(Item& item) = 0;
+  const std::optional<Refusal>& refusal() const { return refusal_; }
+
+ protected:
+  Error refuse(const std::string& name, std::int64_t line, std::string rule, std::string message) {
+    refusal_ = Refusal{line, std::move(rule), std::move(message)};
+    return Error::invalid_data(line > 0 ? fmt::format("{}:{}: {}", name, line, refusal_->message)
+                                        : fmt::format("{}: {}", name, refusal_->message));
+  }
+
+ private:
+  std::optional<Refusal> refusal_;
 };
 
 std::string json_problem(const Error& e) { return e.message(); }
+
+// Splits a leading "line L, " or "line L: " (json.cc's and csv_reader.cc's
+// messages) off `message` into `line`.
+std::string take_line(const std::string& message, std::int64_t& line) {
+  line = 0;
+  if (message.rfind("line ", 0) != 0) return message;
+  size_t at = 5;
+  size_t end = message.find_first_not_of("0123456789", at);
+  if (end == at || end == std::string::npos || end + 1 >= message.size() ||
+      (message[end] != ',' && message[end] != ':') || message[end + 1] != ' ')
+    return message;
+  line = std::stoll(message.substr(at, end - at));
+  return message.substr(end + 2);
+}
 
 class DocumentReader final : public Reader {
  public:
@@ -456,17 +509,19 @@ class DocumentReader final : public Reader {
     auto all = src_.read_all(text, max_);
     if (!all.ok()) return all.error();
     if (!*all)
-      return Error::invalid_data(fmt::format(
-          "{}: larger than the record limit of {} bytes (--max-record-size)", src_.name(), max_));
+      return refuse(src_.name(), 0, "record-size",
+                    fmt::format("larger than the record limit of {} bytes (--max-record-size)", max_));
     std::string_view body = text;
     if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);
     auto doc = parse_json(body);
-    if (!doc.ok()) return Error::invalid_data(fmt::format("{}: {}", src_.name(), doc.error().message()));
-    if (!doc->is_object())
-      return Error::invalid_data(fmt::format("{}: not a FHIR resource (a JSON object)", src_.name()));
+    if (!doc.ok()) {
+      std::int64_t line = 0;
+      std::string message = take_line(doc.error().message(), line);
+      return refuse(src_.name(), line, "json", std::move(message));
+    }
+    if (!doc->is_object()) return refuse(src_.name(), 0, "json", "not a FHIR resource (a JSON object)");
     if (doc->find("resourceType") == nullptr && doc->find("transactionTime") != nullptr)
-      return Error::invalid_data(fmt::format(
-          "{}: a Bulk Data manifest, not data: import the directory it describes", src_.name()));
+      return refuse(src_.name(), 0, "file", "a Bulk Data manifest, not data: import the directory it describes");
     item.json = std::move(*doc);
     item.type = text_of(item.json.find("resourceType"));
     // One resource is named by the line it starts on (as an NDJSON line
@@ -565,19 +620,18 @@ class CsvItemReader final : public Reader {
     if (!bound_) {
       CsvRecord header;
       auto got = reader_.next(header);
-      if (!got.ok()) return Error::invalid_data(fmt::format("{}:{}", src_.name(), got.error().message()));
+      if (!got.ok()) return refuse_csv(got.error());
       if (!*got) return false;  // an empty file
-      if (!header.problem.empty())
-        return Error::invalid_data(fmt::format("{}: line 1: the header: {}", src_.name(), header.problem));
+      if (!header.problem.empty()) return refuse(src_.name(), 1, "record-size", "the header: " + header.problem);
       auto b = BoundMapping::bind(mapping_, header.fields);
-      if (!b.ok()) return Error::invalid_data(fmt::format("{}: {}", src_.name(), b.error().message()));
+      if (!b.ok()) return refuse(src_.name(), 1, "mapping", b.error().message());
       bound_.emplace(std::move(*b));
       columns_ = header.fields.size();
       header_ = std::move(header.fields);
     }
     CsvRecord rec;
     auto got = reader_.next(rec);
-    if (!got.ok()) return Error::invalid_data(fmt::format("{}: {}", src_.name(), got.error().message()));
+    if (!got.ok()) return refuse_csv(got.error());
     if (!*got) return false;
     item = Item();
     item.line = rec.line;
@@ -620,6 +674,15 @@ class CsvItemReader final : public Reader {
   }
 
  private:
+  // A CSV syntax error (an unbalanced quote, text after a closing quote)
+  // leaves the rest of the file unreadable; the source's own errors pass.
+  Error refuse_csv(const Error& e) {
+    if (!e.is(ErrorCode::kInvalidData)) return e;
+    std::int64_t line = 0;
+    std::string message = take_line(e.message(), line);
+    return refuse(src_.name(), line, "file", std::move(message));
+  }
+
   ByteSource& src_;
   CsvReader reader_;
   const CsvMapping& mapping_;
@@ -680,6 +743,9 @@ class Importer {
   Status reject(const Input& in, const Entry* e, std::int64_t line, std::string type, std::string path,
                 std::string rule, std::string message, const std::string* original);
   Status flush_chunk(const Input& in);
+  // The file cannot be read on: it counts as one rejected record (rule and
+  // line of `why`) and its report says it was refused. Returns as reject().
+  Status refuse_file(const Input& in, const Refusal& why);
   Status rewrite_references(Json& node, std::string& path, const std::map<std::string, std::string>* urls,
                             Entry& e, std::string& bad_path, std::string& bad_message);
   Result<std::vector<std::string>> search_ids(const std::string& type, std::string_view query,
@@ -1097,7 +1163,9 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     count(e.type, &ImportCounts::unchanged);
     return {};
   }
-  if (e.type == "Bundle" && !e.in_bundle && e.method.empty())
+  // (Bundle entries that are Bundles are refused by handle_bundle; this is
+  // a Bundle a CSV mapping made.)
+  if (e.type == "Bundle" && e.method != "DELETE")
     return fail("", "nested-bundle", "a Bundle inside a Bundle is not imported");
   // The id: given, from the CSV key, or from the content (so the same
   // record read again finds itself).
@@ -1400,6 +1468,7 @@ Status Importer::handle_bundle(Item& item, Input& in) {
     std::string path, rule, message;
   };
   std::vector<Problem> problems;
+  std::map<std::string, size_t> full_urls;  // fullUrl \x1f meta.versionId -> its first entry
   size_t index = 0;
   for (auto& ej : bundle.find("entry")->items()) {
     Entry e;
@@ -1419,6 +1488,22 @@ Status Importer::handle_bundle(Item& item, Input& in) {
     if (Json* r = ej.find("resource")) e.resource = std::move(*r);
     std::string full_url = text_of(ej.find("fullUrl"));
     if (e.method == "GET" || e.method == "HEAD") continue;  // reads: nothing to import
+    // bdl-7: a fullUrl names one entry, unless the entries are versions of
+    // it (history Bundles may repeat it). A second entry would otherwise be
+    // lost quietly (a POST of the same id finds the first one stored).
+    if (!full_url.empty() && btype != "history") {
+      const Json* meta = e.resource.is_object() ? e.resource.find("meta") : nullptr;
+      std::string version = meta != nullptr && meta->is_object() ? text_of(meta->find("versionId")) : "";
+      auto [first, fresh] = full_urls.emplace(full_url + '\x1f' + version, index);
+      if (!fresh) {
+        if (e.resource.is_object()) e.type = text_of(e.resource.find("resourceType"));
+        problems.push_back({index, where + ".fullUrl", "bdl-7",
+                            fmt::format("fullUrl repeats entry {}'s; it must be unique within a Bundle (bdl-7)",
+                                        first->second)});
+        entries.push_back(std::move(e));
+        continue;
+      }
+    }
     if (e.method == "PATCH") {
       problems.push_back({index, where + ".request.method", "bundle",
                           "a PATCH entry is not imported (ehr imports whole resources)"});
@@ -1459,6 +1544,13 @@ Status Importer::handle_bundle(Item& item, Input& in) {
       continue;
     }
     e.type = text_of(e.resource.find("resourceType"));
+    if (e.type == "Bundle") {
+      // Whatever its request: its entries would go in unchecked as one
+      // stored Bundle, and an empty one would fail validation instead.
+      problems.push_back({index, where + ".resource", "nested-bundle", "a Bundle inside a Bundle is not imported"});
+      entries.push_back(std::move(e));
+      continue;
+    }
     std::string rid = text_of(e.resource.find("id"));
     if (e.method == "PUT") {
       size_t q = url.find('?');
@@ -1529,6 +1621,8 @@ Status Importer::handle_bundle(Item& item, Input& in) {
   if (!transaction) {
     for (const auto& p : problems) {
       Entry& e = entries[p.index - 1 < entries.size() ? p.index - 1 : 0];
+      ++report_.types[e.type.empty() ? "(unknown)" : e.type].read;  // (rejects count where they are read)
+      ++records_;
       EHR_TRY(reject(in, &e, item.line, e.type, p.path, p.rule, p.message, &originals[p.index - 1]));
     }
     for (size_t i : order) {
@@ -1544,7 +1638,14 @@ Status Importer::handle_bundle(Item& item, Input& in) {
   if (!problems.empty()) {
     const Problem& p = problems.front();
     Entry& e = entries[p.index - 1];
-    for (auto& other : entries) count(other.type, &ImportCounts::read);
+    // Every entry is read and rejected with the Bundle (as when an entry
+    // fails while it runs, below); reject() counts the one named.
+    for (auto& other : entries) {
+      ImportCounts& c = report_.types[other.type.empty() ? "(unknown)" : other.type];
+      ++c.read;
+      ++records_;
+      if (&other != &e) ++c.rejected;
+    }
     return reject(in, &e, item.line, e.type, p.path, p.rule,
                   p.message + fmt::format(" (the transaction Bundle's {} entries are not imported)", entries.size()),
                   &originals[p.index - 1]);
@@ -1738,6 +1839,7 @@ Status Importer::import_input(Input& in) {
       break;
     case Shape::kManifest: return {};
   }
+  auto* sealed = dynamic_cast<SealedSource*>(owned.get());
   bool more = true;
   while (more) {
     Status st = o_.dry_run ? unit(*reader, in, more)
@@ -1745,27 +1847,40 @@ Status Importer::import_input(Input& in) {
     if (!st.ok()) {
       pending_ = Pending();
       patient_aliases_.reset();
-      // A record's own reject stops the import unless told to go on; a file
-      // that cannot be read on is refused whole.
-      bool file_level = !stopped_by_reject_ && st.error().is(ErrorCode::kInvalidData);
-      if (o_.dry_run) return st;
-      (void)write_audit(s_, {"import", "error", "", "", "", 0, "rolled back"});
-      if (file_level && o_.continue_on_error) {
-        file_->error = st.error().message();
-        ImportReject r;
-        r.file = in.display;
-        r.rule = "file";
-        r.message = st.error().message().substr(std::min(st.error().message().size(), in.display.size() + 2));
-        obs_.rejected(r);
-        break;
+      if (!o_.dry_run) (void)write_audit(s_, {"import", "error", "", "", "", 0, "rolled back"});
+      // A record's own reject stops the import unless told to go on (it is
+      // counted already). A file that cannot be read on (a parse error, a
+      // sealed chunk that does not authenticate) is refused whole: one
+      // rejected record, which also stops the import unless told to go on.
+      std::optional<Refusal> why = stopped_by_reject_ ? std::nullopt : reader->refusal();
+      if (!why && !stopped_by_reject_ && sealed != nullptr && sealed->damaged()) {
+        const std::string& m = st.error().message();
+        std::string prefix = in.display + ": ";
+        why = Refusal{0, "seal", m.rfind(prefix, 0) == 0 ? m.substr(prefix.size()) : m};
       }
-      return st;
+      if (!why) return st;
+      EHR_TRY(refuse_file(in, *why));
+      break;
     }
     commit_pending();
   }
   bytes_before_ += owned->consumed();
   report_.bytes = static_cast<std::int64_t>(bytes_before_);
   return {};
+}
+
+Status Importer::refuse_file(const Input& in, const Refusal& why) {
+  ++report_.types["(unknown)"].read;
+  ++records_;
+  ++file_->records;
+  file_->refused = true;
+  ImportReject r;
+  r.file = in.display;
+  r.line = why.line;
+  r.rule = why.rule;
+  r.message = why.message;
+  file_->error = format_reject(r);
+  return reject(in, nullptr, why.line, "", "", why.rule, why.message, nullptr);
 }
 
 Status Importer::run(std::vector<Input>& inputs) {

@@ -46,4 +46,22 @@ TEST_CASE("a missing directory is cannot-create and leaves nothing") {
   CHECK(s.error().message() == "cannot create " + p + ": No such file or directory");
 }
 
+TEST_CASE("an atomic file over a directory, or in a missing one, is cannot-create at once") {
+  // (ehr import --report DIR: found only at commit, after the import had
+  // committed its records.)
+  ehr::testing::TempDir dir;
+  std::filesystem::create_directory(dir.file("out"));
+  auto f = ehr::AtomicFile::create(dir.file("out"));
+  REQUIRE_FALSE(f.ok());
+  CHECK(f.error().code() == ehr::ErrorCode::kCantCreate);
+  CHECK(f.error().message() == "cannot create " + dir.file("out") + ": Is a directory");
+  auto g = ehr::AtomicFile::create(dir.file("no/such/r.json"));
+  REQUIRE_FALSE(g.ok());
+  CHECK(g.error().message() == "cannot create " + dir.file("no/such/r.json") + ": No such file or directory");
+  // Nothing left beside them.
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++n;
+  CHECK(n == 1);
+}
+
 }

@@ -128,6 +128,36 @@ EHR_DB=recv.db run import --identity elsewhere --signer "$SIGNER" unsigned/Patie
 expect_code 65
 expect_err "ehr: error: unsigned/Patient.001.ndjson.ehrenc: not signed, but --signer requires a signature"
 
+# A byte changed after the first chunk is found while the file is imported:
+# the file is refused whole (nothing of it stays), it counts as one reject
+# (rule seal) in the summary, the report and the rejects, and with
+# --on-error continue the other files still go in, with exit 65.
+for i in $(seq 1 1000); do
+  printf '{"resourceType":"Patient","id":"big-%d","name":[{"family":"Bulkington"}],"gender":"other"}\n' "$i"
+done >big.ndjson
+"$EHR" import --quiet big.ndjson || fail "import of big.ndjson"
+run --recipient elsewhere.pub export --quiet --type Patient --out big
+expect_code 0
+size=$(stat -c %s big/Patient.001.ndjson.ehrenc)
+[ "$size" -gt 70000 ] || fail "big/Patient.001.ndjson.ehrenc has one chunk only ($size bytes)"
+byte=$(od -An -tu1 -j $((size - 150)) -N1 big/Patient.001.ndjson.ehrenc | tr -d ' ')
+printf "\\$(printf %03o $((byte ^ 255)))" | dd of=big/Patient.001.ndjson.ehrenc bs=1 seek=$((size - 150)) conv=notrunc status=none
+EHR_DB=recv.db run import --quiet --identity elsewhere --on-error continue --report big.json --rejects big-rejects.ndjson \
+  big/Patient.001.ndjson.ehrenc data.ndjson
+expect_code 65
+expect_err "ehr: error: big/Patient.001.ndjson.ehrenc: chunk 3 was changed or damaged (it does not authenticate)
+ehr: error: 1 file could not be read and was refused whole; the rest was imported"
+[ "$(jq -c '[.exit, .total.rejected, [.files[] | [.refused, .rejected]]]' big.json)" = '[65,1,[[true,1],[false,0]]]' ] ||
+  fail "report of a damaged sealed file: $(cat big.json)"
+[ "$(jq -c '[.file, .outcome.issue[0].extension[0].valueCode]' big-rejects.ndjson)" = '["big/Patient.001.ndjson.ehrenc","seal"]' ] ||
+  fail "rejects of a damaged sealed file: $(cat big-rejects.ndjson)"
+EHR_DB=recv.db run export --quiet --type Patient --out recv-patients
+grep -q big- recv-patients/Patient.001.ndjson && fail "records of a damaged sealed file were imported"
+EHR_DB=recv.db run import --quiet --identity elsewhere big/Patient.001.ndjson.ehrenc
+expect_code 65
+expect_err "ehr: error: big/Patient.001.ndjson.ehrenc: chunk 3 was changed or damaged (it does not authenticate)
+ehr: error: import stopped at the first rejected record; its transaction was rolled back"
+
 # --- option errors ------------------------------------------------------------------
 run --recipient missing.pub export --out x
 expect_code 66

@@ -132,7 +132,8 @@ broken() {  # file expected-stderr [import options...]
   BASE=$(snapshot)
 }
 head -c 300 base.json >truncated.json
-broken truncated.json "ehr: error: truncated.json: line 2, column 245: unterminated string"
+broken truncated.json "ehr: error: truncated.json:2: column 245: unterminated string
+$STOPPED"
 echo '{"resourceType":"Patiant","id":"x1"}' >wrong-type.ndjson
 broken wrong-type.ndjson 'ehr: error: wrong-type.ndjson:1: Resource.resourceType: unknown resource type "Patiant"
 '"$STOPPED"
@@ -152,12 +153,46 @@ echo '{"resourceType":"Encounter","id":"x4","status":"finished","class":{"code":
 broken dangling-cond.ndjson "ehr: error: dangling-cond.ndjson:1: Encounter.participant[0].individual.reference: dangling reference: the conditional reference to Practitioner matches no stored record
 $STOPPED"
 printf 'MRN;LOINC;NAME;TAKEN\nMRN-1;4548-4;"open;2026-11-03\nMRN-1;4548-4;x;2026-11-04\n' >unbalanced.csv
-broken unbalanced.csv "ehr: error: unbalanced.csv: line 2: unbalanced quote: the quoted field opened on this line is never closed" --format csv --mapping labs.yaml --delimiter ';'
+broken unbalanced.csv "ehr: error: unbalanced.csv:2: unbalanced quote: the quoted field opened on this line is never closed
+$STOPPED" --format csv --mapping labs.yaml --delimiter ';'
 printf 'MRN;LOINC;NAME;TAKEN\nMRN-1;4548-4;x;2026-11-03;extra\n' >columns.csv
 broken columns.csv "ehr: error: columns.csv:2: 5 fields, the header has 4
 $STOPPED" --format csv --mapping labs.yaml --delimiter ';'
+# A Bundle inside a Bundle is refused (rule nested-bundle), whatever the
+# outer type and the entry's request; an empty inner Bundle too (it was
+# refused as "Bundle.entry: array has no items"), and a transaction with one
+# is refused whole.
+echo '{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Bundle","id":"inner","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"hidden","name":[{"family":"H"}]}}]}}]}' >nested.json
+broken nested.json "ehr: error: nested.json: entry 1: Bundle.entry[0].resource: a Bundle inside a Bundle is not imported
+$STOPPED"
+cat >nested-tx.json <<'JSON'
+{"resourceType":"Bundle","type":"transaction","entry":[
+ {"fullUrl":"urn:uuid:55555555-5555-4555-8555-555555555555","resource":{"resourceType":"Patient","name":[{"family":"Outer"}]},"request":{"method":"POST","url":"Patient"}},
+ {"resource":{"resourceType":"Bundle","type":"collection"},"request":{"method":"POST","url":"Bundle"}}]}
+JSON
+broken nested-tx.json "ehr: error: nested-tx.json: entry 2: Bundle.entry[1].resource: a Bundle inside a Bundle is not imported (the transaction Bundle's 2 entries are not imported)
+$STOPPED"
+# Two entries with one fullUrl (FHIR bdl-7): the second was dropped quietly
+# (counted skipped, exit 0). A transaction is refused whole.
+cat >dup-url.json <<'JSON'
+{"resourceType":"Bundle","type":"transaction","entry":[
+ {"fullUrl":"urn:uuid:66666666-6666-4666-8666-666666666666","resource":{"resourceType":"Patient","name":[{"family":"First"}]},"request":{"method":"POST","url":"Patient"}},
+ {"fullUrl":"urn:uuid:66666666-6666-4666-8666-666666666666","resource":{"resourceType":"Patient","name":[{"family":"Second"}]},"request":{"method":"POST","url":"Patient"}}]}
+JSON
+DUP="ehr: error: dup-url.json: entry 2: Bundle.entry[1].fullUrl: fullUrl repeats entry 1's; it must be unique within a Bundle (bdl-7)"
+broken dup-url.json "$DUP (the transaction Bundle's 2 entries are not imported)
+$STOPPED"
+run import --quiet --on-error continue --rejects dup-url.ndjson --report dup-url.report.json dup-url.json
+expect_code 3
+# (every entry of the refused transaction is read and rejected, as its message says)
+[ "$(jq -c '[.total.read, .total.rejected]' dup-url.report.json)" = '[2,2]' ] || fail "report: $(cat dup-url.report.json)"
+expect_err "$DUP (the transaction Bundle's 2 entries are not imported)"
+[ "$(jq -c '[.entry, .outcome.issue[0].expression[0], .outcome.issue[0].extension[0].valueCode]' dup-url.ndjson)" = \
+  '[2,"Bundle.entry[1].fullUrl","bdl-7"]' ] || fail "rejects: $(cat dup-url.ndjson)"
+[ "$(snapshot)" = "$BASE" ] || fail "a transaction with a repeated fullUrl changed the database"
 printf '{"resourceType":"Patient","id":"x5","name":[{"family":"M\xfcller"}]}\n' >latin1.ndjson
-broken latin1.ndjson "ehr: error: latin1.ndjson: line 1, column 57: invalid UTF-8 in string"
+broken latin1.ndjson "ehr: error: latin1.ndjson:1: column 57: invalid UTF-8 in string
+$STOPPED"
 # A 1 GiB line, streamed: refused at the record size limit, in bounded memory.
 { printf '{"resourceType":"Binary","contentType":"text/plain","data":"'; head -c 1073741824 /dev/zero | tr '\0' 'A'; printf '"}\n'; } |
   "$EHR" import --quiet - >"$E2E_TMP/out" 2>"$E2E_TMP/err"
@@ -182,6 +217,80 @@ grep -q '"resourceType":"OperationOutcome","issue":\[{"severity":"error","code":
   fail "rejects lack the OperationOutcome: $(cat rejects.ndjson)"
 run record show --patient MRN-1 --type Observation --format csv
 expect_out_contains "x6,"
+# A batch Bundle with a repeated fullUrl: the repeat is refused, the first goes in.
+sed 's/"transaction"/"batch"/' dup-url.json >dup-url-batch.json
+run import --quiet --on-error continue --report dup-url.json.report dup-url-batch.json
+expect_code 3
+expect_err "${DUP/dup-url.json/dup-url-batch.json}"
+[ "$(jq -c '[.types.Patient.created, .total.read, .total.rejected, .total.skipped]' dup-url.json.report)" = '[1,2,1,0]' ] ||
+  fail "report: $(cat dup-url.json.report)"
+run record list --type Patient --format csv
+expect_out_contains "Patient,66666666-6666-4666-8666-666666666666,"
+# A batch Bundle: the nested Bundle is refused, the other entry goes in.
+cat >nested-batch.json <<'JSON'
+{"resourceType":"Bundle","type":"batch","entry":[
+ {"resource":{"resourceType":"Patient","id":"batch-1","name":[{"family":"Batch"}]},"request":{"method":"PUT","url":"Patient/batch-1"}},
+ {"resource":{"resourceType":"Bundle","id":"inner-2","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"hidden-2","name":[{"family":"H"}]}}]},"request":{"method":"PUT","url":"Bundle/inner-2"}}]}
+JSON
+run import --quiet --on-error continue nested-batch.json
+expect_code 3
+expect_err "ehr: error: nested-batch.json: entry 2: Bundle.entry[1].resource: a Bundle inside a Bundle is not imported"
+run record list --type Bundle --format ndjson
+expect_out ""
+run record list --type Patient --format csv
+expect_out_contains "Patient,batch-1,"
+case "$OUT" in *hidden*) fail "a nested Bundle's entry was stored: $OUT" ;; esac
+BASE=$(snapshot)
+
+# A file that cannot be read on (a duplicate member, a Bundle cut short, an
+# unbalanced quote) is refused whole: one rejected record with its file, line
+# and rule, in the summary, the report and the rejects; with --on-error
+# continue the other files still go in, and the exit is 65 (unusable input),
+# not 0 or 3.
+mkdir refused
+printf '{"resourceType":"Patient","id":"c","name":[{"family":"C"}]}\n' >refused/a.ndjson
+printf '{"resourceType":"Patient","id":"d","name":[{"family":"D"}],"gender":"male","gender":"male"}\n' >refused/b.json
+printf '{"resourceType":"Bundle","type":"collection",\n"entry":[{"resource":{"resourceType":"Patient","id":"e","name":[{"family":"E"}]}}]\n' >refused/c.json
+run import --on-error continue --rejects refused.ndjson --report refused.json refused
+expect_code 65
+ERR=$(sed -E 's/in [0-9]+\.[0-9] s/in T s/' <<<"$ERR")
+expect_err 'ehr: error: refused/b.json:1: column 76: duplicate member "gender"
+ehr: error: refused/c.json:3: column 1: unexpected end of input in object
+ehr: import: done, 3 records in T s
+ehr: imported 3 files (0.0 MB) in T s: 3 records, 1 created, 0 updated, 0 unchanged, 0 skipped, 2 rejected
+ehr:   (unknown)  read         2  created         0  updated       0  unchanged         0  skipped      0  rejected      2
+ehr:   Patient    read         1  created         1  updated       0  unchanged         0  skipped      0  rejected      0
+ehr: error: 2 files could not be read and were refused whole; the rest was imported'
+[ "$(jq -c '[.exit, .total.rejected, [.files[] | [.path, .rejected, .refused, .error]]]' refused.json)" = \
+  '[65,2,[["refused/a.ndjson",0,false,null],["refused/b.json",1,true,"refused/b.json:1: column 76: duplicate member \"gender\""],["refused/c.json",1,true,"refused/c.json:3: column 1: unexpected end of input in object"]]]' ] ||
+  fail "report of refused files: $(cat refused.json)"
+[ "$(jq -c '[.file, .line, .outcome.issue[0].extension[0].valueCode, .outcome.issue[0].code]' refused.ndjson | tr '\n' ' ')" = \
+  '["refused/b.json",1,"json","structure"] ["refused/c.json",3,"json","structure"] ' ] ||
+  fail "rejects of refused files: $(cat refused.ndjson)"
+run record list --type Patient --format csv
+expect_out_contains "Patient,c,"
+case "$OUT" in *"Patient,d,"* | *"Patient,e,"*) fail "a refused file was imported: $OUT" ;; esac
+BASE=$(snapshot)
+# The same with --on-error stop: the first refused file ends the import.
+run import --quiet --rejects refused.ndjson --report refused.json refused/b.json refused/c.json
+expect_code 65
+expect_err "ehr: error: refused/b.json:1: column 76: duplicate member \"gender\"
+$STOPPED"
+[ "$(jq -c '[.exit, .total.rejected, [.files[].refused]]' refused.json)" = '[65,1,[true]]' ] || fail "report: $(cat refused.json)"
+[ "$(jq -c '[.file, .line]' refused.ndjson)" = '["refused/b.json",1]' ] || fail "rejects: $(cat refused.ndjson)"
+# A mapped CSV with an unbalanced quote, between two good files; and a dry run.
+printf 'MRN;LOINC;NAME;TAKEN\nMRN-1;4548-4;x;2026-11-05\n' >good.csv
+run import --quiet --on-error continue --report refused.json --format csv --mapping labs.yaml --delimiter ';' good.csv unbalanced.csv
+expect_code 65
+expect_err "ehr: error: unbalanced.csv:2: unbalanced quote: the quoted field opened on this line is never closed
+ehr: error: 1 file could not be read and was refused whole; the rest was imported"
+[ "$(jq -c '[.exit, .total.created, .total.rejected, [.files[].refused]]' refused.json)" = '[65,1,1,[false,true]]' ] ||
+  fail "report: $(cat refused.json)"
+run import --quiet --dry-run --on-error continue refused/c.json refused/a.ndjson
+expect_code 65
+expect_err "ehr: error: refused/c.json:3: column 1: unexpected end of input in object
+ehr: error: 1 file could not be read and was refused whole; the rest was checked"
+[ "$(snapshot)" != "$BASE" ] || fail "the good CSV file was not imported"
 BASE=$(snapshot)
 
 # --- dry run: everything checked, nothing written --------------------------
@@ -215,6 +324,50 @@ expect_code 78
 expect_err_contains "ehr: error: bad-map.yaml:5:49: unknown filter \"shout\""
 run import --quiet --format synthea-csv --mapping labs.yaml labs.csv
 expect_code 64
+
+# A --report or --rejects that cannot be written stops the import before
+# anything is imported (a report was found unwritable only after the commit).
+BASE=$(snapshot)
+for bad in /nonexistent/r.json reportdir; do
+  mkdir -p reportdir
+  run import --quiet --report "$bad" new.ndjson
+  expect_code 73
+  expect_err "ehr: error: cannot create $bad: $([ "$bad" = reportdir ] && echo 'Is a directory' || echo 'No such file or directory')"
+  run import --quiet --rejects "$bad" new.ndjson
+  expect_code 73
+  [ "$(snapshot)" = "$BASE" ] || fail "an import with --report/--rejects $bad changed the database"
+done
+[ -z "$(ls -A reportdir)$(ls -d reportdir.tmp-* 2>/dev/null)" ] || fail "files left behind: $(ls -A . reportdir)"
+
+# Unreadable input: a file, a directory named, or one nested in a directory
+# named, exits 66 naming it before anything is imported (a directory was
+# skipped without a word). Root reads through file modes, so as root ehr
+# runs without the capabilities that allow that.
+mkdir -p unreadable/locked unreadable/open
+cp new.ndjson unreadable/open/a.ndjson
+cp new.ndjson unreadable/locked/b.ndjson
+cp new.ndjson locked.ndjson
+chmod 000 unreadable/locked locked.ndjson
+BASE=$(snapshot)
+denied=()
+[ "$(id -u)" = 0 ] && denied=(setpriv --bounding-set=-dac_override,-dac_read_search)
+if "${denied[@]}" cat locked.ndjson >/dev/null 2>&1; then
+  echo "SKIP (unreadable input): cannot make a file unreadable here (root without setpriv?)"
+else
+  run_denied() { "${denied[@]}" "$EHR" "$@" >"$E2E_TMP/out" 2>"$E2E_TMP/err"; CODE=$?; ERR=$(cat "$E2E_TMP/err"); }
+  run_denied import --quiet locked.ndjson
+  expect_code 66
+  expect_err "ehr: error: locked.ndjson: cannot read: Permission denied"
+  run_denied import --quiet unreadable/locked
+  expect_code 66
+  expect_err "ehr: error: unreadable/locked: cannot read: Permission denied"
+  run_denied import --quiet --on-error continue unreadable
+  expect_code 66
+  expect_err "ehr: error: unreadable/locked: cannot read: Permission denied"
+  [ "$(snapshot)" = "$BASE" ] || fail "an import with an unreadable directory changed the database"
+fi
+chmod 755 unreadable/locked
+chmod 644 locked.ndjson
 EHR_USER=doc EHR_KEY_FILE=doc.key run import --quiet base.json
 expect_code 77
 expect_err_contains "ehr: error: access denied"

@@ -41,7 +41,8 @@ bool path_exists(const std::string& path);
 // directory. Destroyed without commit(), the temporary file is removed.
 class AtomicFile {
  public:
-  // Errors: kCantCreate (directory missing or not writable).
+  // Errors: kCantCreate (directory missing or not writable, or `path` is a
+  // directory), before anything is written.
   static Result<AtomicFile> create(const std::string& path, unsigned mode = 0600);
 
   AtomicFile(AtomicFile&& other) noexcept;

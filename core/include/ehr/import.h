@@ -97,7 +97,8 @@ struct ImportOptions {
   // false (stop): the first rejected record ends the import; its
   // transaction rolls back, earlier ones stay committed. true (continue):
   // rejected records are reported and skipped (a transaction Bundle with one
-  // is rejected whole), the rest is committed.
+  // is rejected whole, a file that cannot be read on is refused whole), the
+  // rest is committed.
   bool continue_on_error = false;
   // Records per transaction; 0 = one transaction per file or Bundle.
   std::int64_t batch_size = 0;
@@ -164,7 +165,15 @@ struct ImportFileReport {
   std::string format;      // "bundle", "ndjson", "synthea-csv:observations", "csv:NAME", ...
   std::int64_t records = 0;
   std::int64_t rejected = 0;
-  std::string error;       // why the whole file was refused, "" when it was not
+  std::string error;       // why the whole file was refused or skipped, "" when neither
+  // The file could not be read on (not JSON, cut short, a duplicate member,
+  // an unbalanced CSV quote, a mapping its header lacks, a sealed chunk that
+  // does not authenticate): what its transaction had read is rolled back and
+  // the rest is not read. It counts as one rejected record (type
+  // "(unknown)", rule "json", "file", "record-size", "mapping" or "seal",
+  // reported to the observer with its line when known), and `error` says
+  // why. With continue_on_error the import goes on with the next file.
+  bool refused = false;
 };
 
 struct ImportReport {
@@ -179,7 +188,8 @@ struct ImportReport {
   bool dry_run = false;
   // Set when the import stopped early (continue_on_error false, or an
   // error no record owns: storage, access to the whole import); what was
-  // committed before stays. kInvalidData for unusable input.
+  // committed before stays. kInvalidData for a rejected record or a
+  // refused file (ImportFileReport::refused).
   std::optional<Error> failure;
 
   ImportCounts total() const;
@@ -200,7 +210,8 @@ class ImportObserver {
 // Errors (nothing read): kInvalidArgument for bad options (no paths, a
 // mapping with kSyntheaCsv, batch_size < 0, a delimiter of '"' or a line
 // end); kConfig "FILE:L:C: ..." for a bad mapping; kNoInput for a missing
-// path; kAccessDenied when the user may not import at all. Everything
+// path, or one that cannot be read ("PATH: cannot read: WHY": a file, or a
+// directory named or inside one); kAccessDenied when the user may not import at all. Everything
 // after that is in the report (failure, rejects).
 Result<ImportReport> import_paths(Session& s, const std::vector<std::string>& paths,
                                   const ImportOptions& options, ImportObserver& observer,
