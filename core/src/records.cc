@@ -313,9 +313,8 @@ Result<std::int64_t> next_rid(SessionImpl& s, const std::string& type) {
 // session's user, `reason`).
 Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retracted, const std::string& action,
                      const std::string& reason, const IndexEntry* index) {
-  IndexEntry computed;
-  if (index == nullptr) computed = index_resource(r.resource);
-  const IndexEntry& e = index != nullptr ? *index : computed;
+  IndexEntry e = index != nullptr ? *index : index_resource(r.resource);
+  EHR_TRY(detail::resolve_patient(s, e));
   r.patient = e.patient;
   r.retracted = retracted;
   std::int64_t new_rid = 0;
@@ -407,6 +406,7 @@ Status prepare_create(SessionImpl& s, Json& resource) {
   if (!resource.find("id") || !resource.find("id")->is_string())
     resource.set("id", Json::string(new_id()));
   IndexEntry probe = index_resource(resource);
+  EHR_TRY(detail::resolve_patient(s, probe));
   auto allowed = authorize(s, Action::kCreate, target_of(type, probe));
   if (!allowed.ok()) return allowed.error();
   return first_validation_error(resource);
@@ -427,7 +427,7 @@ Result<StoredResource> insert_new(SessionImpl& s, const Json& resource, const st
     return Error::already_exists(fmt::format("{}/{} was purged; its id cannot be reused", type, id));
   auto out = detail::write_created(s, resource, reason);
   if (!out.ok()) return out.error();
-  if (audit_entry) EHR_TRY(write_audit(s, {"create", "ok", out->patient, resource_ref(*out), "", 1, type}));
+  if (audit_entry) EHR_TRY(write_audit(s, {"create", "ok", detail::audit_patients(*out), resource_ref(*out), "", 1, type}));
   return out;
 }
 
@@ -466,7 +466,7 @@ Result<std::vector<StoredResource>> create_resources(Session& session, std::vect
     std::set<std::string> patients;
     std::map<std::string, std::int64_t> types;
     for (const auto& r : out) {
-      if (!r.patient.empty()) patients.insert(r.patient);
+      for (auto& p : detail::split_words(detail::audit_patients(r))) patients.insert(std::move(p));
       ++types[r.type];
     }
     std::string detail = "batch:";
@@ -485,6 +485,7 @@ Result<StoredResource> update_resource(Session& session, Json resource, const st
   std::string id = text_of(resource.find("id"));
   if (id.empty()) return Error::invalid_data(type + ".id: an update needs the resource id");
   IndexEntry probe = index_resource(resource);
+  EHR_TRY(detail::resolve_patient(s, probe));
   auto allowed = authorize(s, Action::kUpdate, target_of(type, probe));
   if (!allowed.ok()) return allowed.error();
   StoredResource out;
@@ -515,7 +516,7 @@ Result<StoredResource> update_resource(Session& session, Json resource, const st
     auto written = detail::write_version(s, cur, resource, "update", reason);
     if (!written.ok()) return written.error();
     out = std::move(*written);
-    return write_audit(s, {"update", "ok", out.patient, resource_ref(out), "", 1, type});
+    return write_audit(s, {"update", "ok", detail::audit_patients(out), resource_ref(out), "", 1, type});
   });
   if (!st.ok()) return st.error();
   return out;
@@ -543,7 +544,7 @@ Result<StoredResource> retract_resource(Session& session, const std::string& typ
     auto written = detail::write_version(s, cur, r, "retract", reason);
     if (!written.ok()) return written.error();
     out = std::move(*written);
-    return write_audit(s, {"retract", "ok", out.patient, resource_ref(out), "", 1, type});
+    return write_audit(s, {"retract", "ok", detail::audit_patients(out), resource_ref(out), "", 1, type});
   });
   if (!st.ok()) return st.error();
   return out;
@@ -599,7 +600,7 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     EHR_TRY(cur.patient.empty() ? (*st)->bind_null(7) : (*st)->bind_text(7, cur.patient));
     auto r = (*st)->step();
     if (!r.ok()) return r.error();
-    return write_audit(s, {"purge", "ok", cur.patient, type + "/" + id, "", 1, type});
+    return write_audit(s, {"purge", "ok", detail::audit_patients(cur), type + "/" + id, "", 1, type});
   });
 }
 
@@ -625,6 +626,33 @@ Result<bool> is_purged(SessionImpl& s, const std::string& type, const std::strin
 }
 
 std::string resource_content_key(const Json& resource) { return content_key(resource); }
+
+Status resolve_patient(SessionImpl& s, IndexEntry& e) {
+  if (e.patient_keys.empty()) return {};
+  Status failed;
+  resolve_patient_keys(e, [&](const std::string& system, const std::string& value) {
+    std::vector<std::string> ids;
+    auto rows = system.empty()
+                    ? s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+                             "WHERE i.value = ? AND i.type = 'Patient'",
+                             {value})
+                    : s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+                             "WHERE i.value = ? AND i.system = ? AND i.type = 'Patient'",
+                             {value, system});
+    if (!rows.ok()) {
+      failed = rows.error();
+      return ids;
+    }
+    for (auto& row : *rows) ids.push_back(std::move(row[0]));
+    return ids;
+  });
+  return failed;
+}
+
+std::string audit_patients(const StoredResource& r) {
+  if (r.patient == kSeveralPatients) return join_words(index_resource(r.resource).patients);
+  return is_single_patient(r.patient) ? r.patient : std::string();
+}
 
 bool is_retracted_resource(const Json& resource) { return is_retracted_content(resource); }
 
@@ -702,7 +730,7 @@ Result<StoredResource> read_resource(Session& session, const std::string& type,
   if (!r->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
   auto d = authorize(s, Action::kRead, target_of(**r));
   if (!d.ok()) return d.error();
-  EHR_TRY(write_audit(s, {"read", "ok", (*r)->patient, resource_ref(**r), "", 1, type}));
+  EHR_TRY(write_audit(s, {"read", "ok", detail::audit_patients(**r), resource_ref(**r), "", 1, type}));
   (*r)->resource = apply_fields((*r)->resource, *d);
   return std::move(**r);
 }
