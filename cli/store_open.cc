@@ -126,9 +126,9 @@ Result<Session> open_session(Context& ctx, const EmergencyFlags& flags) {
   return Session::open(access->path, access->secret, options);
 }
 
-void report_access(Context& ctx, const Session& s) {
+void report_access(Context& ctx, const Session& s, std::string_view noun) {
   if (s.withheld() > 0)
-    ctx.warning(fmt::format("{} record{} withheld by the access policy", s.withheld(),
+    ctx.warning(fmt::format("{} {}{} withheld by the access policy", s.withheld(), noun,
                             s.withheld() == 1 ? "" : "s"));
   for (const auto& p : s.emergency_patients())
     ctx.warning(fmt::format("emergency access to patient {} is recorded and flagged for review", p));

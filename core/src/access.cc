@@ -69,7 +69,7 @@ Result<std::int64_t> SessionImpl::emergency_grant(const std::string& patient) {
   return id;
 }
 
-Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
+Result<Decision> decide(SessionImpl& s, Action action, const Target& target, bool start_grant) {
   AccessFacts f;
   f.roles = s.roles();
   f.action = action;
@@ -96,7 +96,7 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
       // A new grant only for reading one named patient (record show, patient
       // show, history): never for searches across patients, which would
       // break the glass on everyone they match.
-      f.emergency = grant != 0 || (action == Action::kRead && !s.emergency_reason().empty());
+      f.emergency = grant != 0 || (action == Action::kRead && start_grant && !s.emergency_reason().empty());
     }
   }
   Decision d = s.policy().decide(f);

@@ -769,21 +769,53 @@ Result<std::vector<HistoryEntry>> resource_history(Session& session, const std::
     out.push_back(std::move(h));
   }
   if (out.empty()) return Error::not_found(fmt::format("{}/{} not found", type, id));
-  // Decided on the newest version that has content (its labels and code).
-  Target target{type, patient, "", ""};
-  for (auto it = out.rbegin(); it != out.rend(); ++it)
-    if (it->resource) {
-      target = target_of(type, index_resource(*it->resource));
-      target.patient = patient;
-      break;
-    }
+  s.reset_withheld();
+  // The record is read as its newest version with content says (its
+  // patient, labels and code): denied, the history is. Then each version is
+  // decided on its own content, so that one a later version no longer
+  // labels or codes as restricted (or that was another patient's) is
+  // withheld, and counted (security finding 2). A purge entry has none.
+  auto target_of_version = [&](const Json& content) {
+    IndexEntry e = index_resource(content);
+    if (!e.patient_keys.empty()) e.patient = patient;  // resolved when it was written
+    return target_of(type, e);
+  };
+  auto it = std::find_if(out.rbegin(), out.rend(), [](const HistoryEntry& h) { return h.resource.has_value(); });
+  const HistoryEntry* newest = it == out.rend() ? nullptr : &*it;
+  Target target = newest == nullptr ? Target{type, patient, "", ""} : target_of_version(*newest->resource);
   auto d = authorize(s, Action::kRead, target);
   if (!d.ok()) return d.error();
-  EHR_TRY(write_audit(s, {"read", "ok", patient, type + "/" + id + "/_history", "",
-                          static_cast<std::int64_t>(out.size()), type}));
-  for (auto& h : out)
-    if (h.resource) h.resource = apply_fields(*h.resource, *d);
-  return out;
+  std::vector<HistoryEntry> shown;
+  std::set<std::string> patients;
+  for (auto& h : out) {
+    Decision hd = *d;
+    Target t = target;
+    if (h.resource && &h != newest) {
+      t = target_of_version(*h.resource);
+      // An earlier version of another patient starts no grant of its own.
+      auto v = decide(s, Action::kRead, t, false);
+      if (!v.ok()) return v.error();
+      hd = std::move(*v);
+    }
+    if (!hd.allowed) {
+      s.add_withheld(1);
+      continue;
+    }
+    if (h.resource) {
+      StoredResource r;
+      r.patient = t.patient;
+      r.resource = *h.resource;
+      for (auto& p : detail::split_words(detail::audit_patients(r))) patients.insert(std::move(p));
+      h.resource = apply_fields(*h.resource, hd);
+    }
+    shown.push_back(std::move(h));
+  }
+  if (patients.empty() && is_single_patient(patient)) patients.insert(patient);
+  EHR_TRY(write_audit(s, {"read", "ok", detail::join_words({patients.begin(), patients.end()}),
+                          type + "/" + id + "/_history", "",
+                          static_cast<std::int64_t>(shown.size()),
+                          s.withheld() ? fmt::format("{} withheld {}", type, s.withheld()) : type}));
+  return shown;
 }
 
 Result<StoredResource> find_patient(Session& session, const std::string& key,

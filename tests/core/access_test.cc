@@ -562,6 +562,69 @@ TEST_CASE("a record belongs to the patient it references anywhere; several patie
                    "WHERE r.id IN ('grp', 'task') AND f.target_type = 'Patient'") == "2");
 }
 
+// Security finding 2: a history was decided on its newest version only, so
+// the versions before a label or a code was dropped were shown.
+TEST_CASE("a history withholds each earlier version the reader may not see, counts them and audits the count") {
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "nina", {"nurse"});
+  fx.add(alice, "phil", {"pharmacist"});
+  std::string p = new_patient(alice, "History");
+  REQUIRE(add_team_member(alice, p, "nina", "nurse").ok());
+  REQUIRE(add_team_member(alice, p, "phil", "pharmacy").ok());
+  std::string psy = add_record(alice, with_label(note(p, "session 3"), kActCode, "PSYTHPN"));
+  RecordFields lab;
+  lab.kind = "lab";
+  lab.patient = p;
+  lab.code = "2345-7";
+  lab.value = "13.3";
+  lab.unit = "mmol/L";
+  lab.date = "2026-11-20";
+  std::string glu = add_record(alice, *build_record(lab));
+  {
+    Session nina = fx.open("nina");
+    CHECK(code(resource_history(nina, "DocumentReference", psy)) == ErrorCode::kAccessDenied);
+    Session phil = fx.open("phil");
+    CHECK(code(resource_history(phil, "Observation", glu)) == ErrorCode::kAccessDenied);
+  }
+  // The label dropped in version 2; the lab recoded to a body weight.
+  Json v2 = read_resource(alice, "DocumentReference", psy)->resource;
+  v2.erase("meta");
+  REQUIRE(update_resource(alice, v2, "publish a summary").ok());
+  Json o2 = weight(p, "70");
+  o2.set("id", Json::string(glu));
+  REQUIRE(update_resource(alice, o2, "recode").ok());
+  REQUIRE(retract_resource(alice, "Observation", glu, "wrong patient").ok());
+  {
+    Session nina = fx.open("nina");
+    auto h = resource_history(nina, "DocumentReference", psy);
+    REQUIRE_MESSAGE(h.ok(), message(h));
+    REQUIRE(h->size() == 1);
+    CHECK(h->front().version == 2);
+    CHECK(nina.withheld() == 1);
+    CHECK(sql(nina, "SELECT patients || '|' || resources || '|' || count || '|' || detail FROM audit "
+                    "ORDER BY seq DESC LIMIT 1") ==
+          p + "|DocumentReference/" + psy + "/_history|1|DocumentReference withheld 1");
+  }
+  {
+    Session phil = fx.open("phil");
+    auto h = resource_history(phil, "Observation", glu);
+    REQUIRE_MESSAGE(h.ok(), message(h));
+    std::vector<std::int64_t> versions;
+    for (const auto& v : *h) versions.push_back(v.version);
+    CHECK(versions == std::vector<std::int64_t>{2, 3});
+    CHECK(phil.withheld() == 1);
+  }
+  {
+    // The physician sees every version.
+    auto h = resource_history(alice, "DocumentReference", psy);
+    REQUIRE(h.ok());
+    CHECK(h->size() == 2);
+    CHECK(alice.withheld() == 0);
+    CHECK(sql(alice, "SELECT count || '|' || detail FROM audit ORDER BY seq DESC LIMIT 1") == "2|DocumentReference");
+  }
+}
+
 TEST_CASE("an update that marks a record entered-in-error needs the retract permission") {
   Fixture fx;
   Session alice = fx.create();

@@ -221,4 +221,25 @@ expect_out_contains TASKSECRET
 nina record history Group/grp-1 --emergency --reason "patient B collapsed"
 expect_code 77
 expect_err "ehr: error: access denied: user nina (roles: nurse) may not read Group of several patients: the record belongs to several patients; rules limited to the care team never allow it"
+
+# Finding 2: a history decides each version on its own; a label or code
+# dropped later does not reveal the versions before.
+echo "{\"resourceType\":\"DocumentReference\",\"meta\":{\"security\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"PSYTHPN\"}]},\"status\":\"current\",\"type\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"11506-3\"}]},\"content\":[{\"attachment\":{\"contentType\":\"text/plain\",\"data\":\"$(printf 'PSYSECRET' | base64)\"}}]}" > psy.json
+run record add --patient MRNA --json psy.json
+expect_code 0
+R=$OUT
+nina record history "$R"
+expect_code 77
+expect_err "ehr: error: access denied: user nina (roles: nurse) may not read DocumentReference of patient $PA: role nurse is not cleared for records labelled psychotherapy"
+run record history "$R" --format json
+jq '.[-1].resource | del(.meta)' <<<"$OUT" > v2.json
+run record amend "$R" --json v2.json --reason "publish without the label" -q
+expect_code 0
+nina record history "$R" --format csv
+expect_code 0
+expect_out_contains "2,update,alice,"
+case "$OUT" in *"1,create"*) fail "the labelled version 1 was shown: $OUT";; esac
+expect_err "ehr: warning: 1 version withheld by the access policy"
+aud audit show --user nina --action read --format csv
+expect_out_contains "DocumentReference/${R#*/}/_history,1,false,,DocumentReference withheld 1"
 finish

@@ -116,7 +116,13 @@ Result<StoredResource> update_resource(Session& s, Json resource, const std::str
 // purged ones are kNotFound.
 Result<StoredResource> read_resource(Session& s, const std::string& type, const std::string& id);
 
-// Every version, oldest first. Errors: kNotFound, kAccessDenied.
+// Every version the user may see, oldest first. Reading the history needs
+// read on the newest version with content (its patient, labels and code;
+// kAccessDenied otherwise); each earlier version is then decided on its own
+// content, and one the user may not see (a label or code a later version
+// dropped, another patient's) is left out and counted in Session::withheld().
+// A purge entry (no content) is always listed. One audit entry counts the
+// versions returned and the withheld. Errors: kNotFound, kAccessDenied.
 Result<std::vector<HistoryEntry>> resource_history(Session& s, const std::string& type,
                                                    const std::string& id);
 
