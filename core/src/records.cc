@@ -1018,8 +1018,17 @@ Result<std::vector<StoredResource>> list_resources(Session& session, const Recor
     for (auto& r : *shown) out.push_back(std::move(r));
     if (q.limit > 0 && static_cast<int>(out.size()) >= q.limit) break;
   }
+  // The entry names the patients whose records were returned, as patient
+  // searches do: an accounting of disclosures for a patient and the review of
+  // break-the-glass (an emergency flag when any was read under a grant) find
+  // it (security finding 3).
+  std::set<std::string> patients;
+  if (!q.patient.empty()) patients.insert(q.patient);
+  for (const auto& r : out)
+    for (auto& p : detail::split_words(detail::audit_patients(r))) patients.insert(std::move(p));
   std::string hash = crypto::blake2b_256_hex(fmt::format("list|{}|{}|{}", sql, q.patient, q.since));
-  EHR_TRY(write_audit(s, {"search", "ok", q.patient, "", hash, static_cast<std::int64_t>(out.size()),
+  EHR_TRY(write_audit(s, {"search", "ok", detail::join_words({patients.begin(), patients.end()}), "", hash,
+                          static_cast<std::int64_t>(out.size()),
                           s.withheld() ? fmt::format("list withheld {}", s.withheld()) : "list"}));
   return out;
 }

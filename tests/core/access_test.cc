@@ -625,6 +625,40 @@ TEST_CASE("a history withholds each earlier version the reader may not see, coun
   }
 }
 
+// Security finding 3: record list and patient list wrote entries naming no
+// patient, so emergencies and disclosures missed them.
+TEST_CASE("a list's audit entry names the patients it returned and is flagged when a grant was used") {
+  Fixture fx;
+  std::string p, q;
+  {
+    Session alice = fx.create();
+    fx.add(alice, "bob", {"physician"});
+    p = new_patient(alice, "Listed");
+    q = new_patient(alice, "Other");
+    add_record(alice, weight(p, "70"));
+    add_record(alice, weight(q, "80"));
+    RecordQuery all;
+    all.types = {"Patient"};
+    REQUIRE(list_resources(alice, all).ok());
+    std::string both = p < q ? p + " " + q : q + " " + p;
+    CHECK(sql(alice, "SELECT patients || '|' || count || '|' || emergency FROM audit ORDER BY seq DESC LIMIT 1") ==
+          both + "|2|0");
+  }
+  {
+    Session bob = fx.open("bob", "seizure in the lobby");
+    REQUIRE(read_resource(bob, "Patient", p).ok());
+  }
+  Session bob = fx.open("bob");
+  RecordQuery obs;
+  obs.types = {"Observation"};
+  auto l = list_resources(bob, obs);
+  REQUIRE_MESSAGE(l.ok(), message(l));
+  CHECK(l->size() == 1);
+  CHECK(bob.withheld() == 1);
+  CHECK(sql(bob, "SELECT action || '|' || patients || '|' || count || '|' || emergency FROM audit "
+                 "ORDER BY seq DESC LIMIT 1") == "search|" + p + "|1|1");
+}
+
 TEST_CASE("an update that marks a record entered-in-error needs the retract permission") {
   Fixture fx;
   Session alice = fx.create();

@@ -213,7 +213,7 @@ case "$OUT" in *grp-1*) fail "a Group of two patients is in one patient's record
 # The audit entries of these reads name patient B.
 aud audit show --user nina --format csv
 expect_code 0
-[ "$(grep -c ",nina,nurse,read,denied,,$PB," <<<"$OUT")" = 4 ] || fail "nina's denied reads do not name B: $OUT"
+[ "$(grep -c ",nina,nurse,read,denied,treatment,$PB," <<<"$OUT")" = 4 ] || fail "nina's denied reads do not name B: $OUT"
 # Break the glass covers B's records, never the Group.
 nina record history Task/task-1 --emergency --reason "patient B collapsed" --format ndjson
 expect_code 0

@@ -240,4 +240,29 @@ audrey audit show --user nina --action audit-read --format csv
 expect_out_masked "seq,time,user,roles,action,outcome,purpose,patients,resources,count,emergency,recipient,detail
 32,T,nina,nurse,audit-read,denied,treatment,,,0,false,,AuditEvent
 35,T,nina,nurse,audit-read,denied,treatment,,,0,false,,AuditEvent"
+
+# --- security finding 3: list reads name the patients they returned ---------------
+# carol's grant for Zoë is still active: a record list reads under it (no
+# --emergency needed), and the entry names Zoë and is flagged.
+carol record list --type Observation --format csv
+expect_code 0
+expect_out_contains "Observation,${O#*/}"
+expect_err "ehr: warning: emergency access to patient $P is recorded and flagged for review"
+audrey audit show --user carol --action search --format csv
+expect_out_contains ",carol,physician,search,ok,treatment,$P,,1,true,,list"
+audrey audit emergencies --format csv
+expect_out_masked "grant,user,patient,reason,started,expires,accesses,last_access
+1,carol,$P,unconscious in the ED,T,T,2,T"
+# A list disclosed for research is in both patients' accounting.
+bob --recipient "Acme Research" --purpose research patient list --format csv
+expect_code 0
+bob --recipient "Acme Research" --purpose research record list --type Observation --format csv
+expect_code 0
+audrey audit disclosures --patient A1002 --format csv
+expect_code 0
+expect_out_masked "date,recipient,what,purpose,excluded,user
+T,Acme Research,2 list,research,false,bob"
+audrey audit disclosures --patient A1001 --format csv
+expect_out_contains ",Acme Research,2 list,research,false,bob"
+expect_out_contains ",Acme Research,1 list,research,false,bob"
 finish
