@@ -111,6 +111,8 @@ void add_emergency_flags(CLI::App& cmd, EmergencyFlags& flags) {
 Result<Session> open_session(Context& ctx, const EmergencyFlags& flags) {
   if (flags.on && flags.reason.empty())
     return Error::invalid_argument("--emergency needs --reason TEXT");
+  if (flags.on && flags.reason.find_first_not_of(" \t\r\n\v\f") == std::string::npos)
+    return Error::invalid_argument("--reason is blank: say why emergency access is needed");
   if (!flags.on && !flags.reason.empty())
     return Error::invalid_argument("--reason goes with --emergency");
   auto access = caller_access(ctx);

@@ -126,7 +126,10 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target, boo
       (void)(*st)->reset();
       s.note_grant(target.patient, grant, expires);
       s.note_emergency(target.patient);
-      EHR_TRY(write_audit(s, {"emergency", "ok", target.patient, "", "", 0,
+      // The reason stays in the emergency table (the trail holds no clinical
+      // content); the chained entry seals it (security finding 4).
+      EHR_TRY(write_audit(s, {"emergency", "ok", target.patient, "",
+                              emergency_reason_seal(s.chain(), s.emergency_reason()), 0,
                               fmt::format("grant {} until {}", grant, expires)}));
     }
     s.note_emergency(target.patient);
