@@ -1,4 +1,6 @@
 // ehr audit emergencies: break-the-glass grants and the accesses under them.
+#include <fmt/format.h>
+
 #include "commands.h"
 #include "ehr/audit.h"
 #include "store_open.h"
@@ -26,6 +28,17 @@ int run_audit_emergencies(Context& ctx, const std::string& since) {
     rows.push_back(std::move(r));
   }
   ctx.print_rows(rows, {"grant", "user", "patient", "reason", "started", "expires", "accesses", "last_access"});
+  int changed = 0;
+  for (const auto& g : *all)
+    if (!g.reason_intact) {
+      ++changed;
+      ctx.warning(g.entry == 0 ? fmt::format("grant {} has no audit entry: the emergency table was changed", g.grant)
+                               : fmt::format("the reason of grant {} is not the one its audit entry {} sealed: "
+                                             "the emergency table was changed",
+                                             g.grant, g.entry));
+    }
+  if (changed > 0) return ctx.fail(Error::invalid_data(fmt::format(
+                       "{} grant{} tampered with", changed, changed == 1 ? "" : "s")));
   return 0;
 }
 
@@ -37,7 +50,9 @@ void setup_audit_emergencies(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       ->type_name("T");
   cmd.footer(
       "One row per grant, oldest first; accesses counts the entries flagged emergency of that\n"
-      "user and patient while the grant lasted. Needs audit-read on AuditEvent; audited.\n\n"
+      "user and patient while the grant lasted. Needs audit-read on AuditEvent; audited.\n"
+      "Each reason is checked against the keyed hash its grant's chained audit entry sealed:\n"
+      "a changed reason (or a grant without its entry) is warned about and exits 65.\n\n"
       "Examples:\n"
       "  ehr audit emergencies --since 2026-11\n"
       "  ehr audit emergencies --format csv > review.csv");

@@ -27,7 +27,7 @@ int run_record_history(Context& ctx, const std::string& ref, const EmergencyFlag
     rows.push_back(std::move(row));
   }
   ctx.print_rows(rows, {"version", "action", "author", "time", "reason"});
-  report_access(ctx, *session);
+  report_access(ctx, *session, "version");
   return 0;
 }
 
@@ -40,7 +40,9 @@ void setup_record_history(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   add_emergency_flags(cmd, *emergency);
   cmd.footer(
       "json, ndjson and yaml include each version's resource (absent for a purge). Exit 77 when\n"
-      "the access policy denies reading the record (--emergency --reason breaks the glass).\n\n"
+      "the access policy denies reading the record (--emergency --reason breaks the glass).\n"
+      "Each earlier version is decided on its own labels, code and patient: those you may not\n"
+      "see are left out, and a warning on stderr says how many.\n\n"
       "Examples:\n"
       "  ehr record history Observation/3c1d...\n"
       "  ehr record history 3c1d... --format json | jq '.[0].resource'");

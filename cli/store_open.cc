@@ -111,6 +111,8 @@ void add_emergency_flags(CLI::App& cmd, EmergencyFlags& flags) {
 Result<Session> open_session(Context& ctx, const EmergencyFlags& flags) {
   if (flags.on && flags.reason.empty())
     return Error::invalid_argument("--emergency needs --reason TEXT");
+  if (flags.on && flags.reason.find_first_not_of(" \t\r\n\v\f") == std::string::npos)
+    return Error::invalid_argument("--reason is blank: say why emergency access is needed");
   if (!flags.on && !flags.reason.empty())
     return Error::invalid_argument("--reason goes with --emergency");
   auto access = caller_access(ctx);
@@ -126,9 +128,9 @@ Result<Session> open_session(Context& ctx, const EmergencyFlags& flags) {
   return Session::open(access->path, access->secret, options);
 }
 
-void report_access(Context& ctx, const Session& s) {
+void report_access(Context& ctx, const Session& s, std::string_view noun) {
   if (s.withheld() > 0)
-    ctx.warning(fmt::format("{} record{} withheld by the access policy", s.withheld(),
+    ctx.warning(fmt::format("{} {}{} withheld by the access policy", s.withheld(), noun,
                             s.withheld() == 1 ? "" : "s"));
   for (const auto& p : s.emergency_patients())
     ctx.warning(fmt::format("emergency access to patient {} is recorded and flagged for review", p));

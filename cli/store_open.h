@@ -79,10 +79,11 @@ void add_emergency_flags(CLI::App& cmd, EmergencyFlags& flags);
 // reverse); those of open_session.
 Result<Session> open_session(Context& ctx, const EmergencyFlags& flags);
 
-// After a read or search: a warning naming how many records the policy
-// withheld, one for each patient read under break-the-glass, and with
-// --recipient a line saying the read was recorded as a disclosure.
-void report_access(Context& ctx, const Session& s);
+// After a read or search: a warning naming how many records (`noun`s: a
+// history withholds versions) the policy withheld, one for each patient read
+// under break-the-glass, and with --recipient a line saying the read was
+// recorded as a disclosure.
+void report_access(Context& ctx, const Session& s, std::string_view noun = "record");
 
 // The Argon2id cost named by the effective `kdf` setting.
 KdfParams kdf_from_config(const Context& ctx);

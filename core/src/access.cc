@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "audit_log.h"
+#include "ehr/records.h"
 #include "instant.h"
 #include "words.h"
 
@@ -68,7 +69,7 @@ Result<std::int64_t> SessionImpl::emergency_grant(const std::string& patient) {
   return id;
 }
 
-Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
+Result<Decision> decide(SessionImpl& s, Action action, const Target& target, bool start_grant) {
   AccessFacts f;
   f.roles = s.roles();
   f.action = action;
@@ -80,7 +81,11 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
   // The care team and break-the-glass matter only to care-team rules: for
   // roles without one (registrar, admin, ...) they are not looked up, which
   // spares a search an index lookup per patient it finds.
-  if (f.has_patient && s.policy().scopes_to_care_team(f.roles)) {
+  // A record of several patients, or of one no stored patient is known to
+  // be (ehr/records.h kSeveralPatients, kUnknownPatient), is on no care team
+  // and under no grant: only rules not limited to the care team allow it.
+  bool nobodys = f.has_patient && !is_single_patient(target.patient);
+  if (f.has_patient && !nobodys && s.policy().scopes_to_care_team(f.roles)) {
     auto team = s.on_care_team(target.patient);
     if (!team.ok()) return team.error();
     f.on_care_team = *team;
@@ -91,10 +96,17 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
       // A new grant only for reading one named patient (record show, patient
       // show, history): never for searches across patients, which would
       // break the glass on everyone they match.
-      f.emergency = grant != 0 || (action == Action::kRead && !s.emergency_reason().empty());
+      f.emergency = grant != 0 || (action == Action::kRead && start_grant && !s.emergency_reason().empty());
     }
   }
   Decision d = s.policy().decide(f);
+  if (nobodys && !d.allowed && !d.explicit_deny && d.reason.find("care team") != std::string::npos) {
+    d.emergency_would_allow = false;
+    d.reason = target.patient == kSeveralPatients
+                   ? "the record belongs to several patients; rules limited to the care team never allow it"
+                   : "the record's patient is given by an identifier that names no one stored patient; "
+                     "rules limited to the care team never allow it";
+  }
   if (d.allowed && d.emergency) {
     if (grant == 0) {
       // Break the glass: one grant per user and patient, for the policy's minutes.
@@ -114,7 +126,10 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target) {
       (void)(*st)->reset();
       s.note_grant(target.patient, grant, expires);
       s.note_emergency(target.patient);
-      EHR_TRY(write_audit(s, {"emergency", "ok", target.patient, "", "", 0,
+      // The reason stays in the emergency table (the trail holds no clinical
+      // content); the chained entry seals it (security finding 4).
+      EHR_TRY(write_audit(s, {"emergency", "ok", target.patient, "",
+                              emergency_reason_seal(s.chain(), s.emergency_reason()), 0,
                               fmt::format("grant {} until {}", grant, expires)}));
     }
     s.note_emergency(target.patient);
@@ -129,11 +144,15 @@ Result<Decision> authorize(SessionImpl& s, Action action, const Target& target) 
   AuditRecord rec;
   rec.action = std::string(action_name(action));
   rec.outcome = "denied";
-  rec.patients = target.patient;
+  rec.patients = is_single_patient(target.patient) ? target.patient : "";
   rec.detail = target.type;
   s.record_denial(rec);
   std::string what = target.type;
-  if (!target.patient.empty()) {
+  if (target.patient == kSeveralPatients) {
+    what += " of several patients";
+  } else if (target.patient == kUnknownPatient) {
+    what += " of an unidentified patient";
+  } else if (!target.patient.empty()) {
     if (target.type != "Patient") what += " of patient " + target.patient;
     else if (action != Action::kCreate) what += " " + target.patient;
   }

@@ -29,8 +29,10 @@ struct Target {
 // the care team and active emergency grants; when a read (only a read: a
 // search never breaks the glass) relies on break-the-glass requested by the
 // session (--emergency) and no grant is active yet, starts one (an `emergency` row and an audit entry) for the
-// policy's emergency_minutes. Errors: storage errors only.
-Result<Decision> decide(SessionImpl& s, Action action, const Target& target);
+// policy's emergency_minutes. With `start_grant` false no grant is started
+// (an active one still counts): for the earlier versions a history shows,
+// which may have belonged to another patient. Errors: storage errors only.
+Result<Decision> decide(SessionImpl& s, Action action, const Target& target, bool start_grant = true);
 
 // decide(), and on a denial: an audit entry (outcome "denied"; written even
 // when the enclosing transaction rolls back) and kAccessDenied "user U

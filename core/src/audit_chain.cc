@@ -44,6 +44,15 @@ ChainHash chain_genesis(const AuditChain& c) {
   return h;
 }
 
+std::string emergency_reason_seal(const AuditChain& c, std::string_view reason) {
+  ChainHash h{};
+  crypto::Blake2b b(crypto::kHashBytes, c.key.span());
+  b.update(std::string_view("emergency-reason:"));
+  b.update(reason);
+  b.final(h);
+  return crypto::to_hex(crypto::Bytes(h.data(), h.size()));
+}
+
 ChainHash chain_step(const AuditChain& c, const ChainHash& prev, const AuditEntry& e) {
   return chain_step_encoded(c, prev, canonical_entry(e));
 }

@@ -55,6 +55,14 @@ ChainHash chain_step(const AuditChain& c, const ChainHash& prev, const AuditEntr
 // hash_n from hash_{n-1} and entry n already encoded.
 ChainHash chain_step_encoded(const AuditChain& c, const ChainHash& prev, std::string_view encoded);
 
+// The seal of a break-the-glass reason in its grant's chained audit entry
+// (query_hash): BLAKE2b-256 keyed with the chain key over "emergency-reason:"
+// and the reason, as hex. Keyed, so that the trail (which holds no clinical
+// content, and is exported and checkpointed) does not let anyone without the
+// database test guesses of a reason; chained, so that a reason changed in the
+// emergency table no longer matches. REQUIRES: c.loaded().
+std::string emergency_reason_seal(const AuditChain& c, std::string_view reason);
+
 // Loads the chain key and trail id into `c`; when the database has none yet
 // (just migrated to schema 5), makes them and chains the entries written
 // before, in one transaction. Errors: those of the store.

@@ -516,7 +516,10 @@ Result<std::vector<EmergencyAccess>> list_emergencies(Session& session, const st
         "AND a.time >= g.started AND a.time < g.expires";
     auto q = s.db().prepare(fmt::format(
         "SELECT g.id, g.user, g.patient, g.reason, g.started, g.expires, (SELECT count(*) {0}), "
-        "(SELECT coalesce(max(a.time), '') {0}) FROM emergency g WHERE g.started >= ? ORDER BY g.id",
+        "(SELECT coalesce(max(a.time), '') {0}), e.seq, e.query_hash FROM emergency g "
+        "LEFT JOIN audit e ON e.action = 'emergency' AND e.outcome = 'ok' AND e.user = g.user "
+        "AND e.patients = g.patient AND e.detail = 'grant ' || g.id || ' until ' || g.expires "
+        "WHERE g.started >= ? ORDER BY g.id",
         under));
     if (!q.ok()) return q.error();
     EHR_TRY(q->bind_text(1, *since));
@@ -533,6 +536,10 @@ Result<std::vector<EmergencyAccess>> list_emergencies(Session& session, const st
       g.expires = q->column_text(5);
       g.accesses = q->column_int(6);
       g.last_access = q->column_text(7);
+      g.entry = q->column_is_null(8) ? 0 : q->column_int(8);
+      std::string seal = q->column_text(9);
+      // A grant of an older ehr sealed nothing (its entry's query_hash is "").
+      g.reason_intact = g.entry != 0 && (seal.empty() || seal == emergency_reason_seal(s.chain(), g.reason));
       out.push_back(std::move(g));
     }
     rec.count = static_cast<std::int64_t>(out.size());

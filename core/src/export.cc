@@ -27,6 +27,7 @@
 #include "crypto_sodium.h"
 #include "export_internal.h"
 #include "ehr/json.h"
+#include "ehr/records.h"
 #include "ehr/seal.h"
 #include "ehr/validate.h"
 #include "instant.h"
@@ -697,7 +698,7 @@ class Exporter {
       written_ += static_cast<std::int64_t>(json.size()) + 1;
       ++r_.resources;
       ++r_.types[type];
-      if (!patient.empty()) {
+      if (is_single_patient(patient)) {
         PatientCounts& pc = patients_[patient];
         ++pc.resources;
         ++pc.types[type];
@@ -736,7 +737,7 @@ class Exporter {
         written_ += static_cast<std::int64_t>(line.size());
         EHR_TRY(series.write_line(line));
         ++r_.deletions;
-        if (!patient.empty()) ++patients_[patient].deleted;
+        if (is_single_patient(patient)) ++patients_[patient].deleted;
       }
       return series.close();
     }
@@ -768,7 +769,7 @@ class Exporter {
     for (const auto& [key, patient] : deleted_) {
       urls.push_back(key.first + "/" + key.second);
       ++r_.deletions;
-      if (!patient.empty()) ++patients_[patient].deleted;
+      if (is_single_patient(patient)) ++patients_[patient].deleted;
       if (urls.size() == kPerBundle) EHR_TRY(flush());
       report_progress();
     }

@@ -1245,7 +1245,7 @@ Status Importer::handle_entry(Entry& e, Input& in) {
       if (!w.ok()) return w.error();
       count(e.type, &ImportCounts::updated);
       pending_.targets.push_back(fmt::format("{}/{}/_history/{}", w->type, w->id, w->version));
-      if (!w->patient.empty()) pending_.patients.insert(w->patient);
+      if (is_single_patient(w->patient)) pending_.patients.insert(w->patient);
       ++pending_.written_types[w->type];
       return {};
     });
@@ -1323,7 +1323,7 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     if (!w.ok()) return w.error();
     count(e.type, existing->has_value() ? &ImportCounts::updated : &ImportCounts::created);
     pending_.targets.push_back(fmt::format("{}/{}/_history/{}", w->type, w->id, w->version));
-    if (!w->patient.empty()) pending_.patients.insert(w->patient);
+    if (is_single_patient(w->patient)) pending_.patients.insert(w->patient);
     ++pending_.written_types[w->type];
     if (stored_types_) stored_types_->insert(w->type);
     // Alike but not linked: each pair waits for a person to decide.

@@ -9,7 +9,11 @@
 // Migration 9: the current version's history entry is kept in its resource
 // row; no index of references by target. Migration 10: patient matching
 // and merges. Migration 11: no reference rows to a record's own patient.
+// Migration 12: every record's patient computed again (recompute_patients).
 // Each later migration appends to kMigrations; released ones never change.
+
+#include <tuple>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -347,7 +351,20 @@ DELETE FROM reference
   WHERE target_type = 'Patient'
     AND target_id = (SELECT r.patient FROM resource r WHERE r.rid = reference.rid);
 )sql",
+    // 12: a record's patient follows every reference to a Patient, not only
+    // subject, patient and beneficiary (Appointment.participant.actor,
+    // Task.for, ...), a patient given by identifier is looked up, and a
+    // record of several patients or an unidentified one is marked so
+    // (resource_index.h index_resource, ehr/records.h kSeveralPatients).
+    // Nothing to do in SQL: recompute_patients (below) rewrites the patient
+    // column of every stored record and superseded version whose patient
+    // changes, and the reference rows of those records.
+    R"sql(
+SELECT 1;
+)sql",
 };
+
+constexpr std::int64_t kRecomputePatients = 12;
 
 constexpr std::int64_t kLatest = sizeof kMigrations / sizeof kMigrations[0];
 
@@ -367,6 +384,114 @@ std::string match_keys_of(std::string_view json) {
   if (parsed.ok() && !features.retired)
     for (auto& k : blocking_keys(features)) keys.push_back(Json::string(std::move(k)));
   return to_json(keys);
+}
+
+// Migration 12: the patient column of every record (and of each superseded
+// version with content) as index_resource and resolve_patient_keys compute
+// it now; a record whose patient changes gets its reference rows again (a
+// reference to its own patient has none: migration 11). REQUIRES: inside
+// the migration's transaction.
+Status recompute_patients(store::Connection& db) {
+  auto by_identifier = db.prepare(
+      "SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+      "WHERE i.value = ?1 AND i.type = 'Patient' AND (?2 = '' OR i.system = ?2)");
+  if (!by_identifier.ok()) return by_identifier.error();
+  Status failed;
+  auto index_of = [&](std::string_view json, IndexEntry& e) {
+    auto parsed = parse_json(json);
+    if (!parsed.ok()) return false;
+    e = index_resource(*parsed);
+    resolve_patient_keys(e, [&](const std::string& system, const std::string& value) {
+      std::vector<std::string> ids;
+      store::Statement& q = *by_identifier;
+      (void)q.reset();
+      Status b = q.bind_text(1, value);
+      if (b.ok()) b = q.bind_text(2, system);
+      for (;;) {
+        if (!b.ok()) break;
+        auto row = q.step();
+        if (!row.ok()) b = row.error();
+        if (!row.ok() || !*row) break;
+        ids.push_back(q.column_text(0));
+      }
+      if (!b.ok()) failed = b;
+      (void)q.reset();
+      return ids;
+    });
+    return true;
+  };
+  struct Change {
+    std::int64_t rid;
+    IndexEntry e;
+  };
+  std::vector<Change> changes;
+  {
+    auto st = db.prepare("SELECT rid, json, coalesce(patient, '') FROM resource WHERE type <> 'Patient'");
+    if (!st.ok()) return st.error();
+    for (;;) {
+      auto row = st->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      IndexEntry e;
+      if (!index_of(st->column_view(1), e)) continue;
+      if (!failed.ok()) return failed;
+      if (e.patient != st->column_text(2)) changes.push_back({st->column_int(0), std::move(e)});
+    }
+  }
+  for (const auto& c : changes) {
+    auto up = db.prepare("UPDATE resource SET patient = ?2 WHERE rid = ?1");
+    if (!up.ok()) return up.error();
+    EHR_TRY(up->bind_int(1, c.rid));
+    EHR_TRY(c.e.patient.empty() ? up->bind_null(2) : up->bind_text(2, c.e.patient));
+    auto updated = up->step();
+    if (!updated.ok()) return updated.error();
+    auto del = db.prepare("DELETE FROM reference WHERE rid = ?1");
+    if (!del.ok()) return del.error();
+    EHR_TRY(del->bind_int(1, c.rid));
+    auto deleted = del->step();
+    if (!deleted.ok()) return deleted.error();
+    auto ins = db.prepare("INSERT INTO reference(rid, target_type, target_id) VALUES(?,?,?)");
+    if (!ins.ok()) return ins.error();
+    for (const auto& [t, id] : c.e.references) {
+      if (t == "Patient" && id == c.e.patient) continue;
+      EHR_TRY(ins->reset());
+      EHR_TRY(ins->bind_int(1, c.rid));
+      EHR_TRY(ins->bind_text(2, t));
+      EHR_TRY(ins->bind_text(3, id));
+      auto inserted = ins->step();
+      if (!inserted.ok()) return inserted.error();
+    }
+  }
+  // Superseded versions: history's patient column (record history decides
+  // each version on its own content; this keeps the column in step).
+  std::vector<std::tuple<std::string, std::string, std::int64_t, std::string>> versions;
+  {
+    auto st = db.prepare(
+        "SELECT type, id, version, json, coalesce(patient, '') FROM history "
+        "WHERE json IS NOT NULL AND type <> 'Patient'");
+    if (!st.ok()) return st.error();
+    for (;;) {
+      auto row = st->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      IndexEntry e;
+      if (!index_of(st->column_view(3), e)) continue;
+      if (!failed.ok()) return failed;
+      if (e.patient != st->column_text(4))
+        versions.emplace_back(st->column_text(0), st->column_text(1), st->column_int(2), e.patient);
+    }
+  }
+  for (const auto& [type, id, version, patient] : versions) {
+    auto up = db.prepare("UPDATE history SET patient = ?4 WHERE type = ?1 AND id = ?2 AND version = ?3");
+    if (!up.ok()) return up.error();
+    EHR_TRY(up->bind_text(1, type));
+    EHR_TRY(up->bind_text(2, id));
+    EHR_TRY(up->bind_int(3, version));
+    EHR_TRY(patient.empty() ? up->bind_null(4) : up->bind_text(4, patient));
+    auto done = up->step();
+    if (!done.ok()) return done.error();
+  }
+  return {};
 }
 
 }  // namespace
@@ -394,6 +519,7 @@ Status migrate_schema(store::Connection& db) {
   }
   for (std::int64_t i = std::stoll(*again); i < kLatest; ++i) {
     Status s = db.exec(kMigrations[i]);
+    if (s.ok() && i + 1 == kRecomputePatients) s = recompute_patients(db);
     if (!s.ok()) {
       (void)db.exec("ROLLBACK");
       return s.error().with_context(fmt::format("schema migration {}", i + 1));

@@ -45,6 +45,17 @@ Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, 
                                      const std::string& action, const std::string& reason,
                                      const IndexEntry* index = nullptr);
 
+// Resolves the patients `e` gives by identifier against the stored patients
+// (resolve_patient_keys): e.patient becomes the record's patient as stored.
+// write_created and write_version do it themselves; a caller deciding on an
+// index entry before writing calls it first. Errors: storage errors.
+Status resolve_patient(SessionImpl& s, IndexEntry& e);
+
+// The patients an audit entry about stored record `r` names: its patient, or
+// for a record of several patients the ones it references ("" for a record
+// of no patient or an unidentified one).
+std::string audit_patients(const StoredResource& r);
+
 // `resource` marked entered-in-error as a retraction marks it.
 Json retracted_content(const Json& resource);
 

@@ -313,9 +313,8 @@ Result<std::int64_t> next_rid(SessionImpl& s, const std::string& type) {
 // session's user, `reason`).
 Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retracted, const std::string& action,
                      const std::string& reason, const IndexEntry* index) {
-  IndexEntry computed;
-  if (index == nullptr) computed = index_resource(r.resource);
-  const IndexEntry& e = index != nullptr ? *index : computed;
+  IndexEntry e = index != nullptr ? *index : index_resource(r.resource);
+  EHR_TRY(detail::resolve_patient(s, e));
   r.patient = e.patient;
   r.retracted = retracted;
   std::int64_t new_rid = 0;
@@ -407,6 +406,7 @@ Status prepare_create(SessionImpl& s, Json& resource) {
   if (!resource.find("id") || !resource.find("id")->is_string())
     resource.set("id", Json::string(new_id()));
   IndexEntry probe = index_resource(resource);
+  EHR_TRY(detail::resolve_patient(s, probe));
   auto allowed = authorize(s, Action::kCreate, target_of(type, probe));
   if (!allowed.ok()) return allowed.error();
   return first_validation_error(resource);
@@ -427,7 +427,7 @@ Result<StoredResource> insert_new(SessionImpl& s, const Json& resource, const st
     return Error::already_exists(fmt::format("{}/{} was purged; its id cannot be reused", type, id));
   auto out = detail::write_created(s, resource, reason);
   if (!out.ok()) return out.error();
-  if (audit_entry) EHR_TRY(write_audit(s, {"create", "ok", out->patient, resource_ref(*out), "", 1, type}));
+  if (audit_entry) EHR_TRY(write_audit(s, {"create", "ok", detail::audit_patients(*out), resource_ref(*out), "", 1, type}));
   return out;
 }
 
@@ -494,7 +494,7 @@ Result<std::vector<StoredResource>> create_resources(Session& session, std::vect
     std::set<std::string> patients;
     std::map<std::string, std::int64_t> types;
     for (const auto& r : out) {
-      if (!r.patient.empty()) patients.insert(r.patient);
+      for (auto& p : detail::split_words(detail::audit_patients(r))) patients.insert(std::move(p));
       ++types[r.type];
     }
     std::string detail = "batch:";
@@ -513,6 +513,7 @@ Result<StoredResource> update_resource(Session& session, Json resource, const st
   std::string id = text_of(resource.find("id"));
   if (id.empty()) return Error::invalid_data(type + ".id: an update needs the resource id");
   IndexEntry probe = index_resource(resource);
+  EHR_TRY(detail::resolve_patient(s, probe));
   auto allowed = authorize(s, Action::kUpdate, target_of(type, probe));
   if (!allowed.ok()) return allowed.error();
   StoredResource out;
@@ -543,7 +544,7 @@ Result<StoredResource> update_resource(Session& session, Json resource, const st
     auto written = detail::write_version(s, cur, resource, "update", reason);
     if (!written.ok()) return written.error();
     out = std::move(*written);
-    return write_audit(s, {"update", "ok", out.patient, resource_ref(out), "", 1, type});
+    return write_audit(s, {"update", "ok", detail::audit_patients(out), resource_ref(out), "", 1, type});
   });
   if (!st.ok()) return st.error();
   return out;
@@ -571,7 +572,7 @@ Result<StoredResource> retract_resource(Session& session, const std::string& typ
     auto written = detail::write_version(s, cur, r, "retract", reason);
     if (!written.ok()) return written.error();
     out = std::move(*written);
-    return write_audit(s, {"retract", "ok", out.patient, resource_ref(out), "", 1, type});
+    return write_audit(s, {"retract", "ok", detail::audit_patients(out), resource_ref(out), "", 1, type});
   });
   if (!st.ok()) return st.error();
   return out;
@@ -627,7 +628,7 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     EHR_TRY(cur.patient.empty() ? (*st)->bind_null(7) : (*st)->bind_text(7, cur.patient));
     auto r = (*st)->step();
     if (!r.ok()) return r.error();
-    return write_audit(s, {"purge", "ok", cur.patient, type + "/" + id, "", 1, type});
+    return write_audit(s, {"purge", "ok", detail::audit_patients(cur), type + "/" + id, "", 1, type});
   });
 }
 
@@ -653,6 +654,33 @@ Result<bool> is_purged(SessionImpl& s, const std::string& type, const std::strin
 }
 
 std::string resource_content_key(const Json& resource) { return content_key(resource); }
+
+Status resolve_patient(SessionImpl& s, IndexEntry& e) {
+  if (e.patient_keys.empty()) return {};
+  Status failed;
+  resolve_patient_keys(e, [&](const std::string& system, const std::string& value) {
+    std::vector<std::string> ids;
+    auto rows = system.empty()
+                    ? s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+                             "WHERE i.value = ? AND i.type = 'Patient'",
+                             {value})
+                    : s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+                             "WHERE i.value = ? AND i.system = ? AND i.type = 'Patient'",
+                             {value, system});
+    if (!rows.ok()) {
+      failed = rows.error();
+      return ids;
+    }
+    for (auto& row : *rows) ids.push_back(std::move(row[0]));
+    return ids;
+  });
+  return failed;
+}
+
+std::string audit_patients(const StoredResource& r) {
+  if (r.patient == kSeveralPatients) return join_words(index_resource(r.resource).patients);
+  return is_single_patient(r.patient) ? r.patient : std::string();
+}
 
 bool is_retracted_resource(const Json& resource) { return is_retracted_content(resource); }
 
@@ -730,7 +758,7 @@ Result<StoredResource> read_resource(Session& session, const std::string& type,
   if (!r->has_value()) return Error::not_found(fmt::format("{}/{} not found", type, id));
   auto d = authorize(s, Action::kRead, target_of(**r));
   if (!d.ok()) return d.error();
-  EHR_TRY(write_audit(s, {"read", "ok", (*r)->patient, resource_ref(**r), "", 1, type}));
+  EHR_TRY(write_audit(s, {"read", "ok", detail::audit_patients(**r), resource_ref(**r), "", 1, type}));
   (*r)->resource = apply_fields((*r)->resource, *d);
   return std::move(**r);
 }
@@ -769,21 +797,53 @@ Result<std::vector<HistoryEntry>> resource_history(Session& session, const std::
     out.push_back(std::move(h));
   }
   if (out.empty()) return Error::not_found(fmt::format("{}/{} not found", type, id));
-  // Decided on the newest version that has content (its labels and code).
-  Target target{type, patient, "", ""};
-  for (auto it = out.rbegin(); it != out.rend(); ++it)
-    if (it->resource) {
-      target = target_of(type, index_resource(*it->resource));
-      target.patient = patient;
-      break;
-    }
+  s.reset_withheld();
+  // The record is read as its newest version with content says (its
+  // patient, labels and code): denied, the history is. Then each version is
+  // decided on its own content, so that one a later version no longer
+  // labels or codes as restricted (or that was another patient's) is
+  // withheld, and counted (security finding 2). A purge entry has none.
+  auto target_of_version = [&](const Json& content) {
+    IndexEntry e = index_resource(content);
+    if (!e.patient_keys.empty()) e.patient = patient;  // resolved when it was written
+    return target_of(type, e);
+  };
+  auto it = std::find_if(out.rbegin(), out.rend(), [](const HistoryEntry& h) { return h.resource.has_value(); });
+  const HistoryEntry* newest = it == out.rend() ? nullptr : &*it;
+  Target target = newest == nullptr ? Target{type, patient, "", ""} : target_of_version(*newest->resource);
   auto d = authorize(s, Action::kRead, target);
   if (!d.ok()) return d.error();
-  EHR_TRY(write_audit(s, {"read", "ok", patient, type + "/" + id + "/_history", "",
-                          static_cast<std::int64_t>(out.size()), type}));
-  for (auto& h : out)
-    if (h.resource) h.resource = apply_fields(*h.resource, *d);
-  return out;
+  std::vector<HistoryEntry> shown;
+  std::set<std::string> patients;
+  for (auto& h : out) {
+    Decision hd = *d;
+    Target t = target;
+    if (h.resource && &h != newest) {
+      t = target_of_version(*h.resource);
+      // An earlier version of another patient starts no grant of its own.
+      auto v = decide(s, Action::kRead, t, false);
+      if (!v.ok()) return v.error();
+      hd = std::move(*v);
+    }
+    if (!hd.allowed) {
+      s.add_withheld(1);
+      continue;
+    }
+    if (h.resource) {
+      StoredResource r;
+      r.patient = t.patient;
+      r.resource = *h.resource;
+      for (auto& p : detail::split_words(detail::audit_patients(r))) patients.insert(std::move(p));
+      h.resource = apply_fields(*h.resource, hd);
+    }
+    shown.push_back(std::move(h));
+  }
+  if (patients.empty() && is_single_patient(patient)) patients.insert(patient);
+  EHR_TRY(write_audit(s, {"read", "ok", detail::join_words({patients.begin(), patients.end()}),
+                          type + "/" + id + "/_history", "",
+                          static_cast<std::int64_t>(shown.size()),
+                          s.withheld() ? fmt::format("{} withheld {}", type, s.withheld()) : type}));
+  return shown;
 }
 
 Result<StoredResource> find_patient(Session& session, const std::string& key,
@@ -997,8 +1057,17 @@ Result<std::vector<StoredResource>> list_resources(Session& session, const Recor
     for (auto& r : *shown) out.push_back(std::move(r));
     if (q.limit > 0 && static_cast<int>(out.size()) >= q.limit) break;
   }
+  // The entry names the patients whose records were returned, as patient
+  // searches do: an accounting of disclosures for a patient and the review of
+  // break-the-glass (an emergency flag when any was read under a grant) find
+  // it (security finding 3).
+  std::set<std::string> patients;
+  if (!q.patient.empty()) patients.insert(q.patient);
+  for (const auto& r : out)
+    for (auto& p : detail::split_words(detail::audit_patients(r))) patients.insert(std::move(p));
   std::string hash = crypto::blake2b_256_hex(fmt::format("list|{}|{}|{}", sql, q.patient, q.since));
-  EHR_TRY(write_audit(s, {"search", "ok", q.patient, "", hash, static_cast<std::int64_t>(out.size()),
+  EHR_TRY(write_audit(s, {"search", "ok", detail::join_words({patients.begin(), patients.end()}), "", hash,
+                          static_cast<std::int64_t>(out.size()),
                           s.withheld() ? fmt::format("list withheld {}", s.withheld()) : "list"}));
   return out;
 }

@@ -43,6 +43,40 @@ void collect_references(const Json& j, std::vector<std::pair<std::string, std::s
   }
 }
 
+// The element names whose untyped logical reference is taken to name a
+// patient: the Patient compartment's subject-like links.
+bool is_patient_slot(std::string_view key) {
+  return key == "subject" || key == "patient" || key == "beneficiary" || key == "for" ||
+         key == "individual";
+}
+
+// Collects the patients `j` (the value of element `key`) references, at any
+// depth, contained resources included: literal references to a Patient into
+// `ids` (distinct), logical ones (see index_resource) into `keys`.
+void collect_patient_links(const Json& j, std::string_view key, std::vector<std::string>& ids,
+                           std::vector<std::pair<std::string, std::string>>& keys, int depth) {
+  if (depth > 64) return;
+  if (j.is_object()) {
+    const Json* ref = j.find("reference");
+    const Json* ident = j.find("identifier");
+    if (ref != nullptr && ref->is_string()) {
+      std::string type, id;
+      if (parse_reference(ref->text(), type, id) && type == "Patient" &&
+          std::find(ids.begin(), ids.end(), id) == ids.end())
+        ids.push_back(id);
+    } else if (ident != nullptr && ident->is_object()) {
+      std::string type = text_of(j.find("type"));
+      std::string value = text_of(ident->find("value"));
+      if (!value.empty() && (type == "Patient" || (type.empty() && is_patient_slot(key))))
+        keys.emplace_back(text_of(ident->find("system")), value);
+    }
+    for (const auto& [k, v] : j.members())
+      if (k != "reference") collect_patient_links(v, k, ids, keys, depth + 1);
+  } else if (j.is_array()) {
+    for (const auto& item : j.items()) collect_patient_links(item, key, ids, keys, depth + 1);
+  }
+}
+
 void add_tokens(const std::string& text, std::vector<std::string>& out) {
   std::string folded = fold_name(text);
   std::string cur;
@@ -96,16 +130,14 @@ IndexEntry index_resource(const Json& r) {
   IndexEntry e;
   std::string type = text_of(r.find("resourceType"));
   if (type == "Patient") {
+    // A Patient is its own (its links to other patients make it no one else's).
     e.patient = text_of(r.find("id"));
+    e.patients.push_back(e.patient);
   } else {
-    for (const char* key : {"subject", "patient", "beneficiary"}) {
-      std::string ref = text_of(path(r, {key, "reference"}));
-      std::string t, id;
-      if (!ref.empty() && parse_reference(ref, t, id) && t == "Patient") {
-        e.patient = id;
-        break;
-      }
-    }
+    for (const auto& [k, v] : r.members())
+      if (k != "resourceType" && k != "id" && k != "meta" && k != "text")
+        collect_patient_links(v, k, e.patients, e.patient_keys, 0);
+    e.patient = patient_of_links(e.patients, !e.patient_keys.empty());
   }
   e.status = text_of(r.find("status"));
   if (e.status.empty()) e.status = text_of(path(r, {"clinicalStatus", "coding", "code"}));
@@ -164,6 +196,12 @@ IndexEntry index_resource(const Json& r) {
     if (!features.retired) e.match_keys = blocking_keys(features);
   }
   return e;
+}
+
+std::string patient_of_links(const std::vector<std::string>& patients, bool unresolved) {
+  if (patients.size() > 1 || (unresolved && !patients.empty())) return std::string(kSeveralPatients);
+  if (unresolved) return std::string(kUnknownPatient);
+  return patients.empty() ? std::string() : patients.front();
 }
 
 std::string patient_sort_name(const Json& patient) {

@@ -5,6 +5,7 @@
 #ifndef EHR_CORE_RESOURCE_INDEX_H_
 #define EHR_CORE_RESOURCE_INDEX_H_
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,7 +15,17 @@
 namespace ehr {
 
 struct IndexEntry {
-  std::string patient;        // patient id ("" when none)
+  // The patient the record belongs to: the one patient it references, ""
+  // when none, kSeveralPatients or kUnknownPatient (ehr/records.h). Until
+  // resolve_patient_keys has looked up `patient_keys`, a record with any is
+  // kUnknownPatient (or kSeveralPatients beside a literal reference).
+  std::string patient;
+  // The distinct ids of the patients it references literally (Patient/ID,
+  // anywhere, contained resources too); a Patient's own id for a Patient.
+  std::vector<std::string> patients;
+  // Patients it gives only by identifier (a logical reference without
+  // `reference`): (system, value), system "" when none. See index_resource.
+  std::vector<std::pair<std::string, std::string>> patient_keys;
   std::string status;
   std::string code_system;
   std::string code;
@@ -28,7 +39,27 @@ struct IndexEntry {
                                         // source has none
 };
 
+// The lookup columns and tokens of `resource`. Its patient (IndexEntry::patient)
+// follows the FHIR R4 Patient compartment and goes beyond it: every literal
+// reference to a Patient, in any element, counts (Appointment.participant.actor,
+// Task.for, ResearchSubject.individual, Group.member.entity, Provenance.target,
+// Device.patient, ...), and so does a logical reference (identifier, no
+// reference) typed Patient, or untyped in an element named subject, patient,
+// beneficiary, for or individual. One patient: that patient; several:
+// kSeveralPatients; logical references: kUnknownPatient until resolved.
 IndexEntry index_resource(const Json& resource);
+
+// Sets entry.patient from entry.patients and the stored patients that the
+// identifiers of entry.patient_keys name: a key naming exactly one patient
+// counts as a reference to it; any other key (no match, several) leaves the
+// record with an unknown patient. `lookup` returns the ids of the stored
+// patients holding identifier (system, value) (system "" = any system).
+template <typename Lookup>
+void resolve_patient_keys(IndexEntry& e, Lookup&& lookup);
+
+// The patient of a record referencing `patients` (distinct) and
+// `unresolved` patients given by identifier that name no one stored patient.
+std::string patient_of_links(const std::vector<std::string>& patients, bool unresolved);
 
 // The order of patients in lists and searches, before the id: the folded
 // family and first given name of the first name, joined by '\x01'
@@ -46,6 +77,22 @@ std::string concept_text(const Json* codeable);
 
 // The string `j` holds; "" when it is null or not a string.
 std::string text_of(const Json* j);
+
+template <typename Lookup>
+void resolve_patient_keys(IndexEntry& e, Lookup&& lookup) {
+  if (e.patient_keys.empty()) return;
+  bool unresolved = false;
+  for (const auto& [system, value] : e.patient_keys) {
+    std::vector<std::string> ids = lookup(system, value);
+    if (ids.size() != 1) {
+      unresolved = true;
+      continue;
+    }
+    if (std::find(e.patients.begin(), e.patients.end(), ids.front()) == e.patients.end())
+      e.patients.push_back(ids.front());
+  }
+  e.patient = patient_of_links(e.patients, unresolved);
+}
 
 }  // namespace ehr
 

@@ -14,6 +14,7 @@
 #include "ehr/records.h"
 #include "ehr/session.h"
 #include "ehr/users.h"
+#include "record_writer.h"
 #include "session_impl.h"
 #include "support/store_testing.h"
 #include "support/temp_dir.h"
@@ -295,7 +296,7 @@ TEST_CASE("migration 4 gives existing Patient rows their care team; new patients
         "PRAGMA user_version = 3").ok());
   }
   Session bob = fx.open("bob");
-  CHECK(sql(bob, "PRAGMA user_version") == "11");
+  CHECK(sql(bob, "PRAGMA user_version") == "12");
   CHECK(team_column(bob, p) == "alice bob");
   CHECK(team_column(bob, q) == "alice");
   CHECK(sql(bob, "SELECT count(*) FROM resource WHERE team IS NOT NULL") == "3");
@@ -424,6 +425,238 @@ TEST_CASE("break-the-glass reads outside the care team for the policy's minutes,
                             ": role pharmacist: not on the patient's care team");
     CHECK(sql(phil, "SELECT count(*) FROM emergency WHERE user = 'phil'") == "0");
   }
+}
+
+// The patient column of type/id, "NULL" when none.
+std::string patient_column(Session& s, const std::string& type, const std::string& id) {
+  return sql(s, "SELECT coalesce(patient, 'NULL') FROM resource WHERE type = '" + type + "' AND id = '" + id + "'");
+}
+
+Json parsed(const std::string& text) {
+  auto j = parse_json(text);
+  REQUIRE_MESSAGE(j.ok(), message(j));
+  return *j;
+}
+
+// Security finding 1: a record belonged to a patient only through subject,
+// patient or beneficiary, so an Appointment, a Task, a ResearchSubject was
+// every clinician's to read, and its audit rows named no patient.
+TEST_CASE("a record belongs to the patient it references anywhere; several patients or an unknown one are nobody's") {
+  Fixture fx;
+  std::string a, b;
+  {
+    Session alice = fx.create();
+    fx.add(alice, "nina", {"nurse"});
+    fx.add(alice, "bob", {"physician"});
+    fx.add(alice, "rita", {"registrar"});
+    a = new_patient(alice, "Alpha");
+    PatientFields f;
+    f.family = "Bravo";
+    f.mrn = "MRNB";
+    f.mrn_system = "urn:test:mrn";
+    b = create_resource(alice, *build_patient(f))->id;
+    REQUIRE(add_team_member(alice, a, "nina", "nurse").ok());
+    add_record(alice, parsed(R"({"resourceType":"Appointment","id":"appt","status":"booked",)"
+                             R"("participant":[{"actor":{"reference":"Practitioner/dr"},"status":"accepted"},)"
+                             R"({"actor":{"reference":"Patient/)" + b + R"("},"status":"accepted"}]})"));
+    add_record(alice, parsed(R"({"resourceType":"Task","id":"task","status":"requested","intent":"order",)"
+                             R"("for":{"reference":"Patient/)" + b + R"("}})"));
+    add_record(alice, parsed(R"({"resourceType":"ResearchSubject","id":"rs","status":"on-study",)"
+                             R"("study":{"reference":"ResearchStudy/s1"},"individual":{"reference":"Patient/)" + b +
+                             R"("}})"));
+    add_record(alice, parsed(R"({"resourceType":"Device","id":"dev","patient":{"reference":"Patient/)" + b + R"("}})"));
+    // By identifier: the MRN of exactly one stored patient, then of none.
+    add_record(alice, parsed(R"({"resourceType":"Observation","id":"by-mrn","status":"final",)"
+                             R"("code":{"coding":[{"system":"http://loinc.org","code":"29463-7"}]},)"
+                             R"("subject":{"identifier":{"system":"urn:test:mrn","value":"MRNB"}}})"));
+    // A record of an unknown patient, or of several, no care-team rule lets
+    // alice create (an import brings them): written as the importer writes.
+    Json unknown = parsed(R"({"resourceType":"Observation","id":"by-unknown","status":"final",)"
+                          R"("code":{"coding":[{"system":"http://loinc.org","code":"29463-7"}]},)"
+                          R"("subject":{"identifier":{"system":"urn:test:mrn","value":"NOBODY"}}})");
+    Json group = parsed(R"({"resourceType":"Group","id":"grp","type":"person","actual":true,"member":[)"
+                        R"({"entity":{"reference":"Patient/)" + a + R"("}},{"entity":{"reference":"Patient/)" + b +
+                        R"("}}]})");
+    auto denied = create_resource(alice, group);
+    CHECK(message(denied) == "user alice (roles: admin,physician) may not create Group of several patients: the "
+                             "record belongs to several patients; rules limited to the care team never allow it");
+    SessionImpl& impl = SessionImpl::of(alice);
+    for (Json* r : {&unknown, &group})
+      REQUIRE(impl.transaction([&]() -> Status {
+                    auto w = detail::write_created(impl, *r, "");
+                    return w.ok() ? Status() : Status(w.error());
+                  }).ok());
+    CHECK(patient_column(alice, "Appointment", "appt") == b);
+    CHECK(patient_column(alice, "Task", "task") == b);
+    CHECK(patient_column(alice, "ResearchSubject", "rs") == b);
+    CHECK(patient_column(alice, "Device", "dev") == b);
+    CHECK(patient_column(alice, "Observation", "by-mrn") == b);
+    CHECK(patient_column(alice, "Observation", "by-unknown") == "?");
+    CHECK(patient_column(alice, "Group", "grp") == "*");
+    // A record of several patients keeps its reference rows to all of them
+    // (a merge finds it by them).
+    CHECK(sql(alice, "SELECT count(*) FROM reference f JOIN resource r ON r.rid = f.rid "
+                     "WHERE r.id = 'grp' AND f.target_type = 'Patient'") == "2");
+    // The audit entry of a read names the patient; of a record of several, each.
+    REQUIRE(read_resource(alice, "Task", "task").ok());
+    CHECK(sql(alice, "SELECT patients FROM audit ORDER BY seq DESC LIMIT 1") == b);
+    // alice is on both teams, yet no care-team rule allows a record of several patients.
+    auto g = read_resource(alice, "Group", "grp");
+    CHECK(code(g) == ErrorCode::kAccessDenied);
+    CHECK(message(g) == "user alice (roles: admin,physician) may not read Group of several patients: the record "
+                        "belongs to several patients; rules limited to the care team never allow it");
+    auto u = read_resource(alice, "Observation", "by-unknown");
+    CHECK(message(u) == "user alice (roles: admin,physician) may not read Observation of an unidentified patient: "
+                        "the record's patient is given by an identifier that names no one stored patient; "
+                        "rules limited to the care team never allow it");
+    CHECK(sql(alice, "SELECT action || ' ' || outcome || ' [' || patients || ']' FROM audit ORDER BY seq DESC "
+                     "LIMIT 1") == "read denied []");
+  }
+  {
+    // nina, on a's team only, sees none of b's records, nor the others.
+    Session nina = fx.open("nina");
+    RecordQuery q;
+    auto l = list_resources(nina, q);
+    REQUIRE_MESSAGE(l.ok(), message(l));
+    CHECK(types_of(*l) == std::vector<std::string>{"Patient"});
+    CHECK(nina.withheld() == 8);
+    for (auto [type, id] : std::vector<std::pair<std::string, std::string>>{
+             {"Appointment", "appt"}, {"Task", "task"}, {"ResearchSubject", "rs"}, {"Observation", "by-mrn"}}) {
+      auto r = read_resource(nina, type, id);
+      CHECK(message(r) == "user nina (roles: nurse) may not read " + type + " of patient " + b +
+                              ": role nurse: not on the patient's care team "
+                              "(break the glass with --emergency --reason TEXT)");
+    }
+  }
+  {
+    // Break the glass covers one patient's records, never a record of several.
+    Session bob = fx.open("bob", "collapsed in the waiting room");
+    auto g = read_resource(bob, "Group", "grp");
+    CHECK(code(g) == ErrorCode::kAccessDenied);
+    auto u = read_resource(bob, "Observation", "by-unknown");
+    CHECK(code(u) == ErrorCode::kAccessDenied);
+    CHECK(sql(bob, "SELECT count(*) FROM emergency") == "0");
+    auto t = read_resource(bob, "Task", "task");
+    REQUIRE_MESSAGE(t.ok(), message(t));
+    CHECK(sql(bob, "SELECT patient FROM emergency") == b);
+    auto g2 = read_resource(bob, "Group", "grp");
+    CHECK(code(g2) == ErrorCode::kAccessDenied);
+  }
+  {
+    // Older databases: migration 12 computes every record's patient again.
+    Session alice = fx.open("alice");
+    REQUIRE(SessionImpl::of(alice).db().exec(
+        "UPDATE resource SET patient = NULL WHERE type IN ('Appointment', 'Task', 'Group'); "
+        "UPDATE resource SET patient = 'MRNB' WHERE id = 'by-mrn'; "
+        "INSERT INTO reference SELECT rid, 'Patient', '" + b + "' FROM resource WHERE id = 'task'; "
+        "DELETE FROM reference WHERE rid = (SELECT rid FROM resource WHERE id = 'grp'); "
+        "PRAGMA user_version = 11").ok());
+  }
+  Session alice = fx.open("alice");
+  CHECK(sql(alice, "PRAGMA user_version") == "12");
+  CHECK(patient_column(alice, "Appointment", "appt") == b);
+  CHECK(patient_column(alice, "Task", "task") == b);
+  CHECK(patient_column(alice, "Observation", "by-mrn") == b);
+  CHECK(patient_column(alice, "Group", "grp") == "*");
+  CHECK(sql(alice, "SELECT count(*) FROM reference f JOIN resource r ON r.rid = f.rid "
+                   "WHERE r.id IN ('grp', 'task') AND f.target_type = 'Patient'") == "2");
+}
+
+// Security finding 2: a history was decided on its newest version only, so
+// the versions before a label or a code was dropped were shown.
+TEST_CASE("a history withholds each earlier version the reader may not see, counts them and audits the count") {
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "nina", {"nurse"});
+  fx.add(alice, "phil", {"pharmacist"});
+  std::string p = new_patient(alice, "History");
+  REQUIRE(add_team_member(alice, p, "nina", "nurse").ok());
+  REQUIRE(add_team_member(alice, p, "phil", "pharmacy").ok());
+  std::string psy = add_record(alice, with_label(note(p, "session 3"), kActCode, "PSYTHPN"));
+  RecordFields lab;
+  lab.kind = "lab";
+  lab.patient = p;
+  lab.code = "2345-7";
+  lab.value = "13.3";
+  lab.unit = "mmol/L";
+  lab.date = "2026-11-20";
+  std::string glu = add_record(alice, *build_record(lab));
+  {
+    Session nina = fx.open("nina");
+    CHECK(code(resource_history(nina, "DocumentReference", psy)) == ErrorCode::kAccessDenied);
+    Session phil = fx.open("phil");
+    CHECK(code(resource_history(phil, "Observation", glu)) == ErrorCode::kAccessDenied);
+  }
+  // The label dropped in version 2; the lab recoded to a body weight.
+  Json v2 = read_resource(alice, "DocumentReference", psy)->resource;
+  v2.erase("meta");
+  REQUIRE(update_resource(alice, v2, "publish a summary").ok());
+  Json o2 = weight(p, "70");
+  o2.set("id", Json::string(glu));
+  REQUIRE(update_resource(alice, o2, "recode").ok());
+  REQUIRE(retract_resource(alice, "Observation", glu, "wrong patient").ok());
+  {
+    Session nina = fx.open("nina");
+    auto h = resource_history(nina, "DocumentReference", psy);
+    REQUIRE_MESSAGE(h.ok(), message(h));
+    REQUIRE(h->size() == 1);
+    CHECK(h->front().version == 2);
+    CHECK(nina.withheld() == 1);
+    CHECK(sql(nina, "SELECT patients || '|' || resources || '|' || count || '|' || detail FROM audit "
+                    "ORDER BY seq DESC LIMIT 1") ==
+          p + "|DocumentReference/" + psy + "/_history|1|DocumentReference withheld 1");
+  }
+  {
+    Session phil = fx.open("phil");
+    auto h = resource_history(phil, "Observation", glu);
+    REQUIRE_MESSAGE(h.ok(), message(h));
+    std::vector<std::int64_t> versions;
+    for (const auto& v : *h) versions.push_back(v.version);
+    CHECK(versions == std::vector<std::int64_t>{2, 3});
+    CHECK(phil.withheld() == 1);
+  }
+  {
+    // The physician sees every version.
+    auto h = resource_history(alice, "DocumentReference", psy);
+    REQUIRE(h.ok());
+    CHECK(h->size() == 2);
+    CHECK(alice.withheld() == 0);
+    CHECK(sql(alice, "SELECT count || '|' || detail FROM audit ORDER BY seq DESC LIMIT 1") == "2|DocumentReference");
+  }
+}
+
+// Security finding 3: record list and patient list wrote entries naming no
+// patient, so emergencies and disclosures missed them.
+TEST_CASE("a list's audit entry names the patients it returned and is flagged when a grant was used") {
+  Fixture fx;
+  std::string p, q;
+  {
+    Session alice = fx.create();
+    fx.add(alice, "bob", {"physician"});
+    p = new_patient(alice, "Listed");
+    q = new_patient(alice, "Other");
+    add_record(alice, weight(p, "70"));
+    add_record(alice, weight(q, "80"));
+    RecordQuery all;
+    all.types = {"Patient"};
+    REQUIRE(list_resources(alice, all).ok());
+    std::string both = p < q ? p + " " + q : q + " " + p;
+    CHECK(sql(alice, "SELECT patients || '|' || count || '|' || emergency FROM audit ORDER BY seq DESC LIMIT 1") ==
+          both + "|2|0");
+  }
+  {
+    Session bob = fx.open("bob", "seizure in the lobby");
+    REQUIRE(read_resource(bob, "Patient", p).ok());
+  }
+  Session bob = fx.open("bob");
+  RecordQuery obs;
+  obs.types = {"Observation"};
+  auto l = list_resources(bob, obs);
+  REQUIRE_MESSAGE(l.ok(), message(l));
+  CHECK(l->size() == 1);
+  CHECK(bob.withheld() == 1);
+  CHECK(sql(bob, "SELECT action || '|' || patients || '|' || count || '|' || emergency FROM audit "
+                 "ORDER BY seq DESC LIMIT 1") == "search|" + p + "|1|1");
 }
 
 TEST_CASE("an update that marks a record entered-in-error needs the retract permission") {

@@ -15,6 +15,8 @@
 #include "ehr/users.h"
 #include "ehr/validate.h"
 #include "ehr/version.h"
+#include "audit_chain.h"
+#include "crypto_sodium.h"
 #include "session_impl.h"
 #include "support/store_testing.h"
 #include "support/temp_dir.h"
@@ -720,6 +722,36 @@ TEST_CASE("list_emergencies: each grant with the accesses made under it") {
   CHECK(list_emergencies(audrey, "2027")->empty());
   CHECK(message(list_emergencies(audrey, "2026-11-25T11")) ==
         "--since 2026-11-25T11: not a date or instant (YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.sss]Z)");
+  for (const auto& g : *all) CHECK(g.reason_intact);
+}
+
+// Security finding 4: a blank reason was accepted, and the reason lived only
+// in the emergency table, outside the chained trail.
+TEST_CASE("a break-the-glass reason must say something, and its grant's chained entry seals it") {
+  Fixture fx;
+  clinic_day(fx);  // grant 1: bob, p1, 'unconscious in the ED'
+  for (const char* blank : {" ", "   ", "\t\n"}) {
+    auto s = Session::open(fx.path, Secret::passphrase("pw-bob"), fx.options("bob", blank, "", ""));
+    CHECK(code(s) == ErrorCode::kInvalidArgument);
+    CHECK(message(s) == "the emergency reason is blank: say why emergency access is needed");
+  }
+  Session audrey = fx.open("audrey");
+  SessionImpl& impl = SessionImpl::of(audrey);
+  // The reason is not in the trail; its keyed hash is, in the grant's entry.
+  CHECK(sql(audrey, "SELECT count(*) FROM audit WHERE instr(detail || patients || resources, 'unconscious') > 0") ==
+        "0");
+  CHECK(sql(audrey, "SELECT query_hash FROM audit WHERE action = 'emergency'") ==
+        emergency_reason_seal(impl.chain(), "unconscious in the ED"));
+  CHECK(emergency_reason_seal(impl.chain(), "unconscious in the ED") !=
+        crypto::blake2b_256_hex("emergency-reason:unconscious in the ED"));
+  // Rewriting the reason where it is kept shows.
+  REQUIRE(impl.db().exec("UPDATE emergency SET reason = 'routine check' WHERE id = 1").ok());
+  auto all = list_emergencies(audrey);
+  REQUIRE_MESSAGE(all.ok(), message(all));
+  REQUIRE(all->size() == 1);
+  CHECK(all->front().reason == "routine check");
+  CHECK_FALSE(all->front().reason_intact);
+  CHECK(all->front().entry == std::stoll(sql(audrey, "SELECT seq FROM audit WHERE action = 'emergency'")));
 }
 
 }  // TEST_SUITE

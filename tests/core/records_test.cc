@@ -139,7 +139,7 @@ TEST_CASE("a version is one row: the current one's entry is its resource row's, 
   }
   auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
   REQUIRE(s.ok());
-  CHECK(count(*s, "PRAGMA user_version") == "11");
+  CHECK(count(*s, "PRAGMA user_version") == "12");
   // Migration 9 drops the second copy of the current version's text.
   CHECK(count(*s, "SELECT group_concat(version || ':' || (json IS NULL), ',') FROM "
                   "(SELECT version, json FROM history ORDER BY version)") == "1:0,2:1");

@@ -174,4 +174,87 @@ run user enable bob --new-key-file bob.key
 expect_code 0
 run --user bob --key-file bob.key record show --patient A1001 --format ndjson
 expect_code 0
+
+# --- security findings ---------------------------------------------------------
+# A second clinic: alice (admin, physician), nina (nurse) on patient A's team
+# only, the service account imp, and an auditor.
+export EHR_DB=sec.db EHR_USER=alice EHR_KEY_FILE=alice.key
+for k in nina imp aud; do "$EHR" key new -o $k.key -q || fail "key new $k"; done
+"$EHR" init -q --role physician || fail "init sec.db failed"
+run user add nina --role nurse --new-key-file nina.key -q
+run user add imp --role service --new-key-file imp.key -q
+run user add aud --role auditor --new-key-file aud.key -q
+expect_code 0
+nina() { run --user nina --key-file nina.key "$@"; }
+aud() { run --user aud --key-file aud.key "$@"; }
+run patient add --given Alpha --family Aaa --birth-date 1911-11-11 --mrn MRNA
+PA=$OUT
+run patient add --given Bravo --family Bbb --birth-date 1922-02-22 --mrn MRNB
+PB=$OUT
+run patient team add MRNA nina -q
+expect_code 0
+
+# Finding 1: records of patient B that name B elsewhere than subject, patient
+# or beneficiary, or by MRN only, are B's; a Group of A and B is nobody's.
+mkdir in1
+echo "{\"resourceType\":\"Appointment\",\"id\":\"appt-1\",\"status\":\"booked\",\"description\":\"APPTSECRET\",\"participant\":[{\"actor\":{\"reference\":\"Patient/$PB\"},\"status\":\"accepted\"}]}" > in1/Appointment.ndjson
+echo "{\"resourceType\":\"Task\",\"id\":\"task-1\",\"status\":\"requested\",\"intent\":\"order\",\"description\":\"TASKSECRET\",\"for\":{\"reference\":\"Patient/$PB\"}}" > in1/Task.ndjson
+echo '{"resourceType":"Observation","id":"obs-1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"29463-7"}],"text":"OBSSECRET"},"subject":{"identifier":{"system":"urn:ehr:mrn","value":"MRNB"}},"valueQuantity":{"value":333.33,"unit":"kg","system":"http://unitsofmeasure.org","code":"kg"}}' > in1/Observation.ndjson
+echo "{\"resourceType\":\"Group\",\"id\":\"grp-1\",\"type\":\"person\",\"actual\":true,\"member\":[{\"entity\":{\"reference\":\"Patient/$PA\"}},{\"entity\":{\"reference\":\"Patient/$PB\"}}]}" > in1/Group.ndjson
+run --user imp --key-file imp.key import -q in1
+expect_code 0
+nina record list --type Appointment --type Task --type Observation --type Group --format csv
+expect_code 0
+expect_out "type,id,date,code,display,value,status"
+expect_err "ehr: warning: 4 records withheld by the access policy"
+for ref in Appointment/appt-1 Task/task-1 Observation/obs-1; do
+  nina record history $ref
+  expect_code 77
+  expect_out ""
+  expect_err "ehr: error: access denied: user nina (roles: nurse) may not read ${ref%/*} of patient $PB: role nurse: not on the patient's care team (break the glass with --emergency --reason TEXT)"
+done
+nina record history Observation/obs-1
+expect_code 77
+# alice is on both teams, and still no care-team rule reads a record of several patients.
+run record history Group/grp-1
+expect_code 77
+expect_err "ehr: error: access denied: user alice (roles: admin,physician) may not read Group of several patients: the record belongs to several patients; rules limited to the care team never allow it"
+run record show --patient MRNB --format csv
+expect_code 0
+expect_out_contains "Appointment,appt-1"
+expect_out_contains "Task,task-1"
+expect_out_contains "Observation,obs-1"
+case "$OUT" in *grp-1*) fail "a Group of two patients is in one patient's record";; esac
+# The audit entries of these reads name patient B.
+aud audit show --user nina --format csv
+expect_code 0
+[ "$(grep -c ",nina,nurse,read,denied,treatment,$PB," <<<"$OUT")" = 4 ] || fail "nina's denied reads do not name B: $OUT"
+# Break the glass covers B's records, never the Group.
+nina record history Task/task-1 --emergency --reason "patient B collapsed" --format ndjson
+expect_code 0
+expect_out_contains TASKSECRET
+nina record history Group/grp-1 --emergency --reason "patient B collapsed"
+expect_code 77
+expect_err "ehr: error: access denied: user nina (roles: nurse) may not read Group of several patients: the record belongs to several patients; rules limited to the care team never allow it"
+
+# Finding 2: a history decides each version on its own; a label or code
+# dropped later does not reveal the versions before.
+echo "{\"resourceType\":\"DocumentReference\",\"meta\":{\"security\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"PSYTHPN\"}]},\"status\":\"current\",\"type\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"11506-3\"}]},\"content\":[{\"attachment\":{\"contentType\":\"text/plain\",\"data\":\"$(printf 'PSYSECRET' | base64)\"}}]}" > psy.json
+run record add --patient MRNA --json psy.json
+expect_code 0
+R=$OUT
+nina record history "$R"
+expect_code 77
+expect_err "ehr: error: access denied: user nina (roles: nurse) may not read DocumentReference of patient $PA: role nurse is not cleared for records labelled psychotherapy"
+run record history "$R" --format json
+jq '.[-1].resource | del(.meta)' <<<"$OUT" > v2.json
+run record amend "$R" --json v2.json --reason "publish without the label" -q
+expect_code 0
+nina record history "$R" --format csv
+expect_code 0
+expect_out_contains "2,update,alice,"
+case "$OUT" in *"1,create"*) fail "the labelled version 1 was shown: $OUT";; esac
+expect_err "ehr: warning: 1 version withheld by the access policy"
+aud audit show --user nina --action read --format csv
+expect_out_contains "DocumentReference/${R#*/}/_history,1,false,,DocumentReference withheld 1"
 finish

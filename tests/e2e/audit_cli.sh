@@ -122,8 +122,8 @@ expect_err "ehr: error: --limit -1: must be 0 (all entries) or more"
 # One entry in full (json), hash and tool included.
 audrey audit show --action emergency --format ndjson
 expect_code 0
-got=$(masked "$OUT" | sed -E 's/"hash":"[0-9a-f]{64}"/"hash":"H"/')
-[ "$got" = "{\"seq\":11,\"time\":\"T\",\"user\":\"carol\",\"roles\":\"physician\",\"action\":\"emergency\",\"outcome\":\"ok\",\"purpose\":\"emergency\",\"patients\":\"$P\",\"resources\":\"\",\"query_hash\":\"\",\"count\":0,\"detail\":\"grant 1 until T\",\"emergency\":true,\"tool\":\"ehr $("$EHR" --version | cut -d' ' -f2)\",\"recipient\":\"\",\"hash\":\"H\"}" ] ||
+got=$(masked "$OUT" | sed -E 's/"hash":"[0-9a-f]{64}"/"hash":"H"/; s/"query_hash":"[0-9a-f]{64}"/"query_hash":"SEAL"/')
+[ "$got" = "{\"seq\":11,\"time\":\"T\",\"user\":\"carol\",\"roles\":\"physician\",\"action\":\"emergency\",\"outcome\":\"ok\",\"purpose\":\"emergency\",\"patients\":\"$P\",\"resources\":\"\",\"query_hash\":\"SEAL\",\"count\":0,\"detail\":\"grant 1 until T\",\"emergency\":true,\"tool\":\"ehr $("$EHR" --version | cut -d' ' -f2)\",\"recipient\":\"\",\"hash\":\"H\"}" ] ||
   fail "audit show --format ndjson: $got"
 
 # --- export ----------------------------------------------------------------------
@@ -240,4 +240,45 @@ audrey audit show --user nina --action audit-read --format csv
 expect_out_masked "seq,time,user,roles,action,outcome,purpose,patients,resources,count,emergency,recipient,detail
 32,T,nina,nurse,audit-read,denied,treatment,,,0,false,,AuditEvent
 35,T,nina,nurse,audit-read,denied,treatment,,,0,false,,AuditEvent"
+
+# --- security finding 3: list reads name the patients they returned ---------------
+# carol's grant for Zoë is still active: a record list reads under it (no
+# --emergency needed), and the entry names Zoë and is flagged.
+carol record list --type Observation --format csv
+expect_code 0
+expect_out_contains "Observation,${O#*/}"
+expect_err "ehr: warning: emergency access to patient $P is recorded and flagged for review"
+audrey audit show --user carol --action search --format csv
+expect_out_contains ",carol,physician,search,ok,treatment,$P,,1,true,,list"
+audrey audit emergencies --format csv
+expect_out_masked "grant,user,patient,reason,started,expires,accesses,last_access
+1,carol,$P,unconscious in the ED,T,T,2,T"
+# A list disclosed for research is in both patients' accounting.
+bob --recipient "Acme Research" --purpose research patient list --format csv
+expect_code 0
+bob --recipient "Acme Research" --purpose research record list --type Observation --format csv
+expect_code 0
+audrey audit disclosures --patient A1002 --format csv
+expect_code 0
+expect_out_masked "date,recipient,what,purpose,excluded,user
+T,Acme Research,2 list,research,false,bob"
+audrey audit disclosures --patient A1001 --format csv
+expect_out_contains ",Acme Research,2 list,research,false,bob"
+expect_out_contains ",Acme Research,1 list,research,false,bob"
+
+# --- security finding 4: a blank reason is refused; the reason is sealed ---------
+nina record show --patient A1002 --emergency --reason "   "
+expect_code 64
+expect_out ""
+expect_err "ehr: error: --reason is blank: say why emergency access is needed"
+nina record show --patient A1002 --emergency --reason "fell in the car park" --format ndjson
+expect_code 0
+audrey audit show --action emergency --user nina --format json
+expect_code 0
+case "$OUT" in *"fell in the car park"*) fail "the reason is in the trail: $OUT";; esac
+[ -n "$(jq -r '.[0].query_hash' <<<"$OUT" | grep -E '^[0-9a-f]{64}$')" ] || fail "no seal of the reason: $OUT"
+audrey audit emergencies --format csv
+expect_code 0
+expect_out_contains ",nina,$Q,fell in the car park,"
+expect_err ""
 finish

@@ -59,7 +59,7 @@ EHR_USER=admin EHR_KEY_FILE=admin.key run audit disclosures --patient p1 --forma
 expect_code 0
 OUT=$(sed -E 's/^[0-9T:.Z-]+,/T,/' <<<"$OUT")
 expect_out "date,recipient,what,purpose,excluded,user
-T,St. Elsewhere Hospital,\"2 resources by bulk export (Observation 1, Patient 1)\",treatment,true,svc"
+T,St. Elsewhere Hospital,\"3 resources by bulk export (Observation 1, Patient 1, Provenance 1)\",treatment,true,svc"
 
 # --- the receiving side -------------------------------------------------------------
 export EHR_DB=recv.db EHR_USER=admin EHR_KEY_FILE=admin.key

@@ -230,6 +230,12 @@ struct EmergencyAccess {
   std::string expires;
   std::int64_t accesses = 0;  // audit entries under the grant
   std::string last_access;  // time of the last of them, "" when none
+  // Whether `reason` is the one the grant's chained audit entry sealed (a
+  // keyed hash in its query_hash): false when the emergency table was
+  // changed since, or the entry is missing. Grants started before ehr sealed
+  // reasons have nothing to compare and count as intact.
+  bool reason_intact = true;
+  std::int64_t entry = 0;  // seq of the grant's audit entry, 0 when none
 };
 
 // Break-the-glass grants started since `since` (as AuditFilter::since; all

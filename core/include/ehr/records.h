@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ehr/json.h"
@@ -27,6 +28,23 @@
 
 namespace ehr {
 
+// The patient column (StoredResource::patient) of a record that belongs to no
+// single patient it can name: it references several different patients
+// (Group.member, a merge's or an import's Provenance), or a patient given
+// only by identifier that matches no stored patient or several. Neither is a
+// FHIR id (ids hold no '*' nor '?'), so neither ever names a care team, a
+// grant or a stored Patient: rules limited to the care team never allow
+// them, break the glass never covers them, and no patient's record, export
+// or care check includes them (ehr-policy(1), "Records of a patient").
+inline constexpr std::string_view kSeveralPatients = "*";
+inline constexpr std::string_view kUnknownPatient = "?";
+
+// Whether `patient` (a patient column) names one stored patient: not empty,
+// and neither kSeveralPatients nor kUnknownPatient.
+inline bool is_single_patient(std::string_view patient) {
+  return !patient.empty() && patient != kSeveralPatients && patient != kUnknownPatient;
+}
+
 // A resource as stored.
 struct StoredResource {
   std::string type;
@@ -34,7 +52,8 @@ struct StoredResource {
   std::int64_t version = 0;
   std::int64_t seq = 0;          // change sequence of this version
   std::string last_updated;      // instant, UTC
-  std::string patient;           // patient id this resource belongs to ("" if none)
+  std::string patient;           // patient id this resource belongs to ("" if none;
+                                 // kSeveralPatients, kUnknownPatient: see above)
   bool retracted = false;        // entered-in-error: hidden from default views
   Json resource;                 // the JSON, meta.versionId/lastUpdated set
   std::string security;          // meta.security codes, space-separated
@@ -106,7 +125,13 @@ Result<StoredResource> update_resource(Session& s, Json resource, const std::str
 // purged ones are kNotFound.
 Result<StoredResource> read_resource(Session& s, const std::string& type, const std::string& id);
 
-// Every version, oldest first. Errors: kNotFound, kAccessDenied.
+// Every version the user may see, oldest first. Reading the history needs
+// read on the newest version with content (its patient, labels and code;
+// kAccessDenied otherwise); each earlier version is then decided on its own
+// content, and one the user may not see (a label or code a later version
+// dropped, another patient's) is left out and counted in Session::withheld().
+// A purge entry (no content) is always listed. One audit entry counts the
+// versions returned and the withheld. Errors: kNotFound, kAccessDenied.
 Result<std::vector<HistoryEntry>> resource_history(Session& s, const std::string& type,
                                                    const std::string& id);
 

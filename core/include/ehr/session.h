@@ -40,7 +40,9 @@ struct SessionOptions {
   // patient whose care team lacks the user are allowed for roles the policy
   // makes eligible, start a time-limited grant with this reason, and are
   // flagged in the audit trail. Empty: no emergency access is requested
-  // (grants already active still apply).
+  // (grants already active still apply). One of only blanks is refused by
+  // open() (kInvalidArgument). Each grant's audit entry seals a keyed hash
+  // of it (ehr/audit.h EmergencyAccess::reason_intact).
   std::string emergency_reason;
   // create() only: roles of the first user besides admin (e.g. physician in
   // a one-doctor practice). REQUIRES: roles of the built-in policy.
