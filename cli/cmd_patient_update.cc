@@ -34,7 +34,7 @@ int run_patient_update(Context& ctx, PatientUpdateOptions& o) {
     next = build_patient(o.fields, current->resource);
   }
   if (!next.ok()) return ctx.fail(next.error());
-  auto stored = update_resource(*session, std::move(*next), o.reason);
+  auto stored = update_patient(*session, std::move(*next), ctx.config().get("mrn_system"), o.reason);
   if (!stored.ok()) return ctx.fail(stored.error());
   if (stored->version == current->version) ctx.info("no change: the patient already has these values");
   else ctx.info("Patient/" + stored->id + " is now version " + std::to_string(stored->version));

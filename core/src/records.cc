@@ -7,6 +7,7 @@
 #include "ehr/records.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -445,27 +446,38 @@ Result<StoredResource> create_resource(Session& session, Json resource, const st
   return out;
 }
 
+namespace {
+
+// kAlreadyExists when another stored patient than `own_id` holds an MRN
+// (an identifier of `mrn_system`) of `patient`. REQUIRES: in a transaction.
+Status refuse_held_mrn(SessionImpl& s, const Json& patient, const std::string& mrn_system,
+                       const std::string& own_id) {
+  const Json* ids = patient.find("identifier");
+  if (ids == nullptr || !ids->is_array()) return {};
+  for (const auto& i : ids->items()) {
+    std::string mrn = text_of(i.find("value"));
+    if (text_of(i.find("system")) != mrn_system || mrn.empty()) continue;
+    auto held = s.rows(
+        "SELECT 1 FROM identifier i JOIN resource r ON r.rid = i.rid WHERE i.value = ? AND i.system = ? "
+        "AND i.type = 'Patient' AND r.retracted = 0 AND r.id <> ? LIMIT 1",
+        {mrn, mrn_system, own_id});
+    if (!held.ok()) return held.error();
+    if (!held->empty())
+      return Error::already_exists(fmt::format(
+          "a stored patient holds this MRN ({}); find them with ehr patient show MRN, or give another",
+          mrn_system));
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<StoredResource> register_patient(Session& session, Json patient, const std::string& mrn_system) {
   SessionImpl& s = SessionImpl::of(session);
   EHR_TRY(prepare_create(s, patient));
-  std::vector<std::string> mrns;
-  if (const Json* ids = patient.find("identifier"); ids != nullptr && ids->is_array())
-    for (const auto& i : ids->items())
-      if (text_of(i.find("system")) == mrn_system && !text_of(i.find("value")).empty())
-        mrns.push_back(text_of(i.find("value")));
   Result<StoredResource> out = Error::internal("not written");
   Status st = s.transaction([&]() -> Status {
-    for (const auto& mrn : mrns) {
-      auto held = s.rows(
-          "SELECT 1 FROM identifier i JOIN resource r ON r.rid = i.rid WHERE i.value = ? AND i.system = ? "
-          "AND i.type = 'Patient' AND r.retracted = 0 LIMIT 1",
-          {mrn, mrn_system});
-      if (!held.ok()) return held.error();
-      if (!held->empty())
-        return Error::already_exists(fmt::format(
-            "a stored patient holds this MRN ({}); find them with ehr patient show MRN, or give another",
-            mrn_system));
-    }
+    EHR_TRY(refuse_held_mrn(s, patient, mrn_system, text_of(patient.find("id"))));
     out = insert_new(s, patient, "");
     return out.ok() ? Status() : Status(out.error());
   });
@@ -506,7 +518,12 @@ Result<std::vector<StoredResource>> create_resources(Session& session, std::vect
   return out;
 }
 
-Result<StoredResource> update_resource(Session& session, Json resource, const std::string& reason) {
+namespace {
+
+// update_resource, with `check` (when set) run on the content to be written
+// inside the write transaction, before anything is written.
+Result<StoredResource> update_checked(Session& session, Json resource, const std::string& reason,
+                                      const std::function<Status(SessionImpl&, const Json&)>& check) {
   SessionImpl& s = SessionImpl::of(session);
   if (!resource.is_object()) return Error::invalid_data("a resource must be a JSON object");
   std::string type = text_of(resource.find("resourceType"));
@@ -541,6 +558,7 @@ Result<StoredResource> update_resource(Session& session, Json resource, const st
       out = cur;
       return {};
     }
+    if (check) EHR_TRY(check(s, resource));
     auto written = detail::write_version(s, cur, resource, "update", reason);
     if (!written.ok()) return written.error();
     out = std::move(*written);
@@ -548,6 +566,19 @@ Result<StoredResource> update_resource(Session& session, Json resource, const st
   });
   if (!st.ok()) return st.error();
   return out;
+}
+
+}  // namespace
+
+Result<StoredResource> update_resource(Session& session, Json resource, const std::string& reason) {
+  return update_checked(session, std::move(resource), reason, nullptr);
+}
+
+Result<StoredResource> update_patient(Session& session, Json patient, const std::string& mrn_system,
+                                      const std::string& reason) {
+  return update_checked(session, std::move(patient), reason, [&](SessionImpl& s, const Json& next) {
+    return refuse_held_mrn(s, next, mrn_system, text_of(next.find("id")));
+  });
 }
 
 Result<StoredResource> retract_resource(Session& session, const std::string& type,

@@ -222,6 +222,27 @@ TEST_CASE("a resource that fails validation is refused with its field and rule, 
   CHECK(dup.error().message() == "Patient/" + p->id + " already exists");
 }
 
+TEST_CASE("update_patient refuses another patient's MRN and keeps the stored version") {
+  Fixture fx;
+  Session s = fx.create();
+  auto a = register_patient(s, patient("Smith", "John", "A1"), "urn:test:mrn");
+  auto b = register_patient(s, patient("Jones", "Mary", "B2"), "urn:test:mrn");
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  Json taken = patient("Jones", "Mary", "A1");
+  taken.set("id", Json::string(b->id));
+  auto refused = update_patient(s, taken, "urn:test:mrn", "typo");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code() == ErrorCode::kAlreadyExists);
+  CHECK(count(s, "SELECT count(*) FROM history WHERE id = '" + b->id + "'") == "0");
+  CHECK(read_resource(s, "Patient", b->id)->version == 1);
+  Json own = patient("Smith", "Johnny", "A1");
+  own.set("id", Json::string(a->id));
+  auto kept = update_patient(s, own, "urn:test:mrn", "nickname");
+  REQUIRE_MESSAGE(kept.ok(), (kept.ok() ? "" : kept.error().message()));
+  CHECK(kept->version == 2);
+}
+
 TEST_CASE("record fields: the --value of a vital or lab is a number, and --unit is never dropped") {
   RecordFields f;
   f.patient = "p1";

@@ -160,6 +160,19 @@ expect_out_contains ",purge,alice,"
 run record show --patient A1001 --format csv
 case "$OUT" in *Mood*) fail "a purged record is still shown" ;; esac
 
+# patient update may not give a patient another's MRN (73, nothing
+# written); a patient keeps its own.
+run patient add --given Other --family Person --mrn B2002
+expect_code 0
+run patient update B2002 --mrn A1001
+expect_code 73
+expect_err "ehr: error: a stored patient holds this MRN (urn:ehr:mrn); find them with ehr patient show MRN, or give another"
+run patient show B2002 --format json
+expect_code 0
+[ "$(printf '%s' "$OUT" | jq -r '.meta.versionId')" = 1 ] || fail "a refused MRN update wrote a version"
+run patient update A1001 --mrn A1001 --phone 555-0199
+expect_code 0
+
 # No plaintext on disk: names and values never appear in the files.
 for f in clinic.db*; do
   if grep -aq -e "Penicillin" -e "Núñez" -e "A1001" "$f"; then fail "$f holds plaintext patient data"; fi

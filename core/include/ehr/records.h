@@ -121,6 +121,12 @@ Result<std::vector<StoredResource>> create_resources(Session& s, std::vector<Jso
 // Errors: kNotFound "<Type>/<id> not found"; those of create_resource.
 Result<StoredResource> update_resource(Session& s, Json resource, const std::string& reason);
 
+// Updates a patient as update_resource does, and refuses (kAlreadyExists,
+// as register_patient) an MRN of `mrn_system` that another stored patient
+// holds; keeping its own MRN is fine.
+Result<StoredResource> update_patient(Session& s, Json patient, const std::string& mrn_system,
+                                      const std::string& reason);
+
 // Reads the current version. Retracted resources are returned (flagged);
 // purged ones are kNotFound.
 Result<StoredResource> read_resource(Session& s, const std::string& type, const std::string& id);
