@@ -1,6 +1,11 @@
 // ehr record add: a clinical record for a patient, from friendly flags or JSON.
 #include <fmt/format.h>
 
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
 #include "care_flags.h"
 #include "commands.h"
 #include "ehr/builders.h"
@@ -51,7 +56,23 @@ int check_allergies(Context& ctx, Session& session, const Json& resource, bool s
   return -1;
 }
 
+// The flags that describe a record for build_record, by name.
+std::vector<std::pair<const char*, const std::string*>> friendly_flags(const RecordFields& f) {
+  return {{"--type", &f.kind},         {"--code", &f.code},         {"--system", &f.system},
+          {"--display", &f.display},   {"--value", &f.value},       {"--unit", &f.unit},
+          {"--date", &f.date},         {"--status", &f.status},     {"--systolic", &f.systolic},
+          {"--diastolic", &f.diastolic}, {"--criticality", &f.criticality}, {"--reaction", &f.reaction},
+          {"--category", &f.category}, {"--dosage", &f.dosage},     {"--class", &f.encounter_class}};
+}
+
 int run_record_add(Context& ctx, RecordAddOptions& o) {
+  // The JSON is the whole record: a friendly flag beside it would be
+  // dropped, so it is refused.
+  if (!o.json.empty())
+    for (const auto& [flag, value] : friendly_flags(o.f))
+      if (!value->empty())
+        return ctx.fail(Error::invalid_argument(
+            fmt::format("{} cannot be used with --json (the JSON is the whole record)", flag)));
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
   std::string patient_id;
@@ -64,13 +85,20 @@ int run_record_add(Context& ctx, RecordAddOptions& o) {
   bool defaulted_date = false;
   if (!o.json.empty()) {
     resource = read_json_input(ctx, o.json);
-    // --patient with --json points the record at that patient.
+    // --patient with --json points the record at that patient, in the
+    // type's own patient element.
     if (resource.ok() && !patient_id.empty()) {
-      Json ref = Json::object();
-      ref.set("reference", Json::string("Patient/" + patient_id));
       std::string type = resource->find("resourceType") && resource->find("resourceType")->is_string()
                              ? resource->find("resourceType")->text() : "";
-      resource->set(type == "AllergyIntolerance" || type == "Immunization" ? "patient" : "subject", ref);
+      std::string_view element = patient_element(type);
+      if (element.empty())
+        return ctx.fail(Error::invalid_argument(fmt::format(
+            "--patient cannot set the patient of {} (it has no single patient element); give the patient "
+            "reference in the JSON",
+            type.empty() ? "a resource without resourceType" : type)));
+      Json ref = Json::object();
+      ref.set("reference", Json::string("Patient/" + patient_id));
+      resource->set(std::string(element), std::move(ref));
     }
   } else {
     if (o.f.kind.empty()) return ctx.fail(Error::invalid_argument("--type is required (or --json FILE)"));
@@ -130,7 +158,9 @@ void setup_record_add(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       "Without --date, a vital, lab, blood pressure, procedure, medication order, encounter\n"
       "or note is dated now, the time of recording (said on stderr): give --date for one\n"
       "done earlier. A condition, allergy or medication-statement stays undated; an\n"
-      "immunization needs --date.\n"
+      "immunization needs --date. A flag the type does not use is refused (exit 64).\n"
+      "With --json the JSON is the whole record (no friendly flags); --patient sets the\n"
+      "type's own patient element (subject, patient, beneficiary, for, ...).\n"
       "A medication is checked against the patient's allergies first (as `ehr care check`\n"
       "does): each conflict is a warning on stderr and an audit entry; with --strict a high or\n"
       "moderate conflict refuses the record (exit 3, audited as refused).\n\n"

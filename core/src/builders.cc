@@ -1,7 +1,10 @@
 // Friendly fields -> FHIR resources (ehr/builders.h).
 #include "ehr/builders.h"
 
+#include <algorithm>
 #include <regex>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -183,6 +186,120 @@ bool record_kind_dated_when_recorded(const std::string& k) {
          k == "encounter" || k == "note";
 }
 
+namespace {
+
+// A flag the kind does not use is refused, never dropped silently (a --unit
+// without its number, a --value on a condition, a --dosage on a lab).
+Status check_flags_apply(const RecordFields& f) {
+  struct Flag {
+    const char* name;
+    const std::string& value;
+    std::vector<std::string_view> kinds;
+  };
+  const Flag flags[] = {
+      {"--value", f.value, {"vital", "lab", "note"}},
+      {"--unit", f.unit, {"vital", "lab"}},
+      {"--systolic", f.systolic, {"blood-pressure"}},
+      {"--diastolic", f.diastolic, {"blood-pressure"}},
+      {"--code", f.code, {"vital", "lab", "condition", "allergy", "medication", "medication-statement",
+                          "immunization", "procedure", "encounter", "note"}},
+      {"--system", f.system, {"vital", "lab", "condition", "allergy", "medication", "medication-statement",
+                              "immunization", "procedure", "encounter"}},
+      {"--display", f.display, {"vital", "lab", "condition", "allergy", "medication", "medication-statement",
+                                "immunization", "procedure", "encounter", "note"}},
+      {"--criticality", f.criticality, {"allergy"}},
+      {"--reaction", f.reaction, {"allergy"}},
+      {"--category", f.category, {"allergy"}},
+      {"--dosage", f.dosage, {"medication", "medication-statement"}},
+      {"--class", f.encounter_class, {"encounter"}},
+  };
+  bool known = std::any_of(record_kinds().begin(), record_kinds().end(),
+                           [&](const auto& kind) { return kind.first == f.kind; });
+  if (!known) return {};  // build_record names the kinds
+  for (const Flag& flag : flags) {
+    if (flag.value.empty() || std::find(flag.kinds.begin(), flag.kinds.end(), f.kind) != flag.kinds.end())
+      continue;
+    std::string kinds;
+    for (size_t i = 0; i < flag.kinds.size(); ++i)
+      kinds += (i == 0 ? "" : i + 1 == flag.kinds.size() ? " and " : ", ") + std::string(flag.kinds[i]);
+    return Error::invalid_argument(fmt::format("{} applies to --type {}, not {}", flag.name, kinds, f.kind));
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string_view patient_element(std::string_view type) {
+  // From the R4 Patient CompartmentDefinition, keeping the elements of
+  // cardinality 0..1 or 1..1 (plus Device.patient and Task.for, which ehr's
+  // index also counts).
+  static const std::pair<std::string_view, std::string_view> kElements[] = {
+      {"AdverseEvent", "subject"},
+      {"AllergyIntolerance", "patient"},
+      {"AppointmentResponse", "actor"},
+      {"Basic", "subject"},
+      {"BodyStructure", "patient"},
+      {"CarePlan", "subject"},
+      {"CareTeam", "subject"},
+      {"ChargeItem", "subject"},
+      {"Claim", "patient"},
+      {"ClaimResponse", "patient"},
+      {"ClinicalImpression", "subject"},
+      {"Communication", "subject"},
+      {"CommunicationRequest", "subject"},
+      {"Composition", "subject"},
+      {"Condition", "subject"},
+      {"Consent", "patient"},
+      {"Coverage", "beneficiary"},
+      {"CoverageEligibilityRequest", "patient"},
+      {"CoverageEligibilityResponse", "patient"},
+      {"DetectedIssue", "patient"},
+      {"Device", "patient"},
+      {"DeviceRequest", "subject"},
+      {"DeviceUseStatement", "subject"},
+      {"DiagnosticReport", "subject"},
+      {"DocumentManifest", "subject"},
+      {"DocumentReference", "subject"},
+      {"Encounter", "subject"},
+      {"EnrollmentRequest", "candidate"},
+      {"EpisodeOfCare", "patient"},
+      {"ExplanationOfBenefit", "patient"},
+      {"FamilyMemberHistory", "patient"},
+      {"Flag", "subject"},
+      {"Goal", "subject"},
+      {"GuidanceResponse", "subject"},
+      {"ImagingStudy", "subject"},
+      {"Immunization", "patient"},
+      {"ImmunizationEvaluation", "patient"},
+      {"ImmunizationRecommendation", "patient"},
+      {"Invoice", "subject"},
+      {"List", "subject"},
+      {"MeasureReport", "subject"},
+      {"Media", "subject"},
+      {"MedicationAdministration", "subject"},
+      {"MedicationDispense", "subject"},
+      {"MedicationRequest", "subject"},
+      {"MedicationStatement", "subject"},
+      {"MolecularSequence", "patient"},
+      {"NutritionOrder", "patient"},
+      {"Observation", "subject"},
+      {"Procedure", "subject"},
+      {"QuestionnaireResponse", "subject"},
+      {"RelatedPerson", "patient"},
+      {"RequestGroup", "subject"},
+      {"ResearchSubject", "individual"},
+      {"RiskAssessment", "subject"},
+      {"ServiceRequest", "subject"},
+      {"Specimen", "subject"},
+      {"SupplyDelivery", "patient"},
+      {"Task", "for"},
+      {"VisionPrescription", "patient"},
+  };
+  for (const auto& [t, element] : kElements)
+    if (t == type) return element;
+  return {};
+}
+
 Result<Json> build_record(const RecordFields& fields) {
   const std::string& k = fields.kind;
   if (fields.patient.empty()) return Error::invalid_argument("--patient is required");
@@ -199,9 +316,7 @@ Result<Json> build_record(const RecordFields& fields) {
     return {};
   };
   auto sys = [&](const char* dflt) { return f.system.empty() ? std::string(dflt) : code_system_uri(f.system); };
-  // --unit belongs to a number: it is never dropped silently.
-  if (!f.unit.empty() && k != "vital" && k != "lab")
-    return Error::invalid_argument(fmt::format("--unit applies to --type vital and lab, not {}", k));
+  EHR_TRY(check_flags_apply(f));
   if (k == "vital" || k == "lab") {
     EHR_TRY(need_code());
     if (f.value.empty()) return missing("--value", k);

@@ -270,6 +270,9 @@ TEST_CASE("record fields: the --value of a vital or lab is a number, and --unit 
        "with --json"},
       {"condition", "", "kg", ErrorCode::kInvalidArgument, "--unit applies to --type vital and lab, not condition"},
       {"note", "some text", "kg", ErrorCode::kInvalidArgument, "--unit applies to --type vital and lab, not note"},
+      {"condition", "severe", "", ErrorCode::kInvalidArgument,
+       "--value applies to --type vital, lab and note, not condition"},
+      {"allergy", "3", "", ErrorCode::kInvalidArgument, "--value applies to --type vital, lab and note, not allergy"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.kind);
@@ -292,6 +295,49 @@ TEST_CASE("record fields: the --value of a vital or lab is a number, and --unit 
   }
 }
 
+TEST_CASE("record fields: a flag the kind does not use is refused, not dropped") {
+  RecordFields f;
+  f.patient = "p1";
+  f.kind = "lab";
+  f.code = "2345-7";
+  f.value = "5.4";
+  f.dosage = "daily";
+  auto r = build_record(f);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code() == ErrorCode::kInvalidArgument);
+  CHECK(r.error().message() == "--dosage applies to --type medication and medication-statement, not lab");
+  f.dosage.clear();
+  f.criticality = "high";
+  CHECK(build_record(f).error().message() == "--criticality applies to --type allergy, not lab");
+  f.criticality.clear();
+  CHECK(build_record(f).ok());
+  RecordFields bp;
+  bp.patient = "p1";
+  bp.kind = "blood-pressure";
+  bp.systolic = "120";
+  bp.diastolic = "80";
+  CHECK(build_record(bp).ok());
+  bp.system = "loinc";
+  CHECK(build_record(bp).error().message() ==
+        "--system applies to --type vital, lab, condition, allergy, medication, medication-statement, "
+        "immunization, procedure and encounter, not blood-pressure");
+}
+
+TEST_CASE("patient_element: a type's one patient element, none for lists and Patient") {
+  CHECK(patient_element("Observation") == "subject");
+  CHECK(patient_element("AllergyIntolerance") == "patient");
+  CHECK(patient_element("Immunization") == "patient");
+  CHECK(patient_element("Coverage") == "beneficiary");
+  CHECK(patient_element("Task") == "for");
+  CHECK(patient_element("ResearchSubject") == "individual");
+  CHECK(patient_element("Account") == "");
+  CHECK(patient_element("Appointment") == "");
+  CHECK(patient_element("Group") == "");
+  CHECK(patient_element("Provenance") == "");
+  CHECK(patient_element("Patient") == "");
+  CHECK(patient_element("Nope") == "");
+}
+
 TEST_CASE("record fields: without --date, what is recorded now is dated at the time of recording") {
   // Undated, a blood pressure or a procedure just recorded was invisible to
   // the preventive-care rules, which read only dated records.
@@ -309,10 +355,14 @@ TEST_CASE("record fields: without --date, what is recorded now is dated at the t
     RecordFields f;
     f.kind = c.kind;
     f.patient = "p1";
-    f.code = "29463-7";
-    f.value = "1";
-    f.systolic = "120";
-    f.diastolic = "80";
+    std::string kind = c.kind;
+    if (kind == "blood-pressure") {
+      f.systolic = "120";
+      f.diastolic = "80";
+    } else {
+      f.code = "29463-7";
+    }
+    if (kind == "vital" || kind == "lab" || kind == "note") f.value = "1";
     f.recorded_at = "2026-11-20T09:30:00Z";
     auto r = build_record(f);
     REQUIRE(r.ok());

@@ -173,6 +173,42 @@ expect_code 0
 run patient update A1001 --mrn A1001 --phone 555-0199
 expect_code 0
 
+# A flag the type does not use is refused, not dropped (64): --value on a
+# condition, --dosage on a lab; beside --json every friendly flag is.
+run record add --patient A1001 --type condition --code 44054006 --value severe
+expect_code 64
+expect_err "ehr: error: --value applies to --type vital, lab and note, not condition"
+run record add --patient A1001 --type lab --code 2345-7 --value 5.4 --dosage daily
+expect_code 64
+expect_err "ehr: error: --dosage applies to --type medication and medication-statement, not lab"
+run record add --patient A1001 --type blood-pressure --systolic 120 --diastolic 80 --code 1234-5
+expect_code 64
+expect_err "ehr: error: --code applies to --type vital, lab, condition, allergy, medication, medication-statement, immunization, procedure, encounter and note, not blood-pressure"
+printf '{"resourceType":"Task","status":"requested","intent":"order"}' > task.json
+run record add --patient A1001 --json task.json --code 1234-5
+expect_code 64
+expect_err "ehr: error: --code cannot be used with --json (the JSON is the whole record)"
+# --patient with --json sets the type's own patient element: a Task's is
+# "for" (no subject); Account and Appointment name patients in lists, and a
+# Patient is no one's record: refused, nothing written.
+run record add --patient B2002 --json task.json
+expect_code 0
+T=$OUT
+run record show --patient B2002 --type Task --format ndjson
+expect_code 0
+[ "$(printf '%s' "$OUT" | jq -c '[.id, .for.reference, .subject]')" = "$(jq -cn --arg t "${T#Task/}" --arg p "$("$EHR" patient show B2002 --format json | jq -r .id)" '[$t, "Patient/"+$p, null]')" ] \
+  || fail "the Task's patient is not in for: $OUT"
+printf '{"resourceType":"Account","status":"active"}' > account.json
+run record add --patient B2002 --json account.json
+expect_code 64
+expect_err "ehr: error: --patient cannot set the patient of Account (it has no single patient element); give the patient reference in the JSON"
+run record add --patient B2002 --json - < <(printf '{"resourceType":"Patient"}')
+expect_code 64
+expect_err "ehr: error: --patient cannot set the patient of Patient (it has no single patient element); give the patient reference in the JSON"
+run record list --patient B2002 --format csv
+[ "$(printf '%s\n' "$OUT" | grep -c '^Task,')" = 1 ] && [ "$(printf '%s\n' "$OUT" | wc -l)" = 3 ] \
+  || fail "record list of B2002: $OUT"
+
 # No plaintext on disk: names and values never appear in the files.
 for f in clinic.db*; do
   if grep -aq -e "Penicillin" -e "Núñez" -e "A1001" "$f"; then fail "$f holds plaintext patient data"; fi

@@ -66,10 +66,23 @@ const std::vector<std::pair<std::string, std::string>>& record_kinds();
 bool record_kind_dated_when_recorded(const std::string& k);
 
 // Builds the resource for `f.kind`. Errors: kInvalidArgument naming the
-// missing or malformed flag ("--code is required for --type lab"; --unit with
-// a type other than vital and lab); kInvalidData when the --value of a vital
+// missing or malformed flag ("--code is required for --type lab"), or a flag
+// the kind does not use ("--unit applies to --type vital and lab, not
+// condition": --value, --unit, --systolic, --diastolic, --code, --system,
+// --display, --criticality, --reaction, --category, --dosage, --class);
+// kInvalidData when the --value of a vital
 // or lab is not a number (nothing is built, so nothing is stored).
 Result<Json> build_record(const RecordFields& f);
+
+// The element of an R4 resource of `type` that holds its one patient as a
+// single Reference (Observation and most: "subject"; AllergyIntolerance,
+// Immunization, Claim and others: "patient"; Coverage: "beneficiary"; Task:
+// "for"; ResearchSubject: "individual"; AppointmentResponse: "actor"). ""
+// for a type with no such element: Patient itself, types without a patient,
+// and those naming patients in a list or a nested element (Account.subject,
+// Appointment.participant.actor, Group.member, Provenance.target,
+// Schedule.actor, Contract.subject).
+std::string_view patient_element(std::string_view type);
 
 // Expands a code-system alias ("loinc") to its URI; other values unchanged.
 std::string code_system_uri(const std::string& alias);
