@@ -1,5 +1,6 @@
 // ehr record amend ID --reason R: a corrected new version of a record.
 #include "commands.h"
+#include "ehr/builders.h"
 #include "ehr/records.h"
 #include "json_input.h"
 #include "store_open.h"
@@ -33,7 +34,10 @@ int run_record_amend(Context& ctx, const RecordAmendOptions& o) {
     next = std::move(*j);
     next.set("id", Json::string(key->second));
   }
-  if (!o.status.empty()) next.set("status", Json::string(o.status));
+  if (!o.status.empty()) {
+    Status st = set_record_status(next, o.status);
+    if (!st.ok()) return ctx.fail(st.error());
+  }
   if (!o.value.empty()) {
     Json* q = next.find("valueQuantity");
     auto number = Json::number_from_text(o.value);
@@ -49,11 +53,14 @@ int run_record_amend(Context& ctx, const RecordAmendOptions& o) {
     n.set("authorString", Json::string(session->user()));
     n.set("time", Json::string(session->now()));
     n.set("text", Json::string(o.note));
-    Json* notes = next.find("note");
-    if (notes == nullptr || !notes->is_array()) notes = &next.set("note", Json::array());
-    notes->push_back(std::move(n));
+    Status st = add_record_note(next, std::move(n));
+    if (!st.ok()) return ctx.fail(st.error());
   }
-  auto stored = update_resource(*session, std::move(next), o.reason);
+  // A patient amended here is held to what patient update holds it to: no
+  // other stored patient's MRN.
+  auto stored = key->first == "Patient"
+                    ? update_patient(*session, std::move(next), ctx.config().get("mrn_system"), o.reason)
+                    : update_resource(*session, std::move(next), o.reason);
   if (!stored.ok()) return ctx.fail(stored.error());
   ctx.info(stored->type + "/" + stored->id + " is now version " + std::to_string(stored->version));
   ctx.out() << stored->type << '/' << stored->id << '\n' << std::flush;
@@ -62,7 +69,7 @@ int run_record_amend(Context& ctx, const RecordAmendOptions& o) {
 
 }  // namespace
 
-void setup_record_amend(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
+void setup_record_amend(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   auto o = std::make_shared<RecordAmendOptions>();
   cmd.add_option("RECORD", o->ref, "Type/id, or an id")->required();
   cmd.add_option("--reason", o->reason, "why it is amended (required; kept in its history)")
@@ -71,8 +78,13 @@ void setup_record_amend(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   cmd.add_option("--status", o->status, "a new status")->type_name("STATUS");
   cmd.add_option("--value", o->value, "a corrected value")->type_name("VALUE");
   cmd.add_option("--note", o->note, "append a note")->type_name("TEXT");
+  add_config_flag(cmd, flags, "mrn_system");
   cmd.footer(
-      "The earlier version stays readable in ehr record history.\n\n"
+      "The earlier version stays readable in ehr record history.\n"
+      "--status sets a Condition's or allergy's clinicalStatus, else the record's status;\n"
+      "--note appends to the record's notes. A record without such an element is a usage\n"
+      "error (exit 64): amend it with --json. A Patient may not take another stored\n"
+      "patient's MRN (exit 73).\n\n"
       "Examples:\n"
       "  ehr record amend Observation/3c1d... --value 72.1 --reason 'scale recalibrated'\n"
       "  ehr record amend Condition/9f2e... --json fixed.json --reason 'coded more precisely'");

@@ -300,6 +300,49 @@ std::string_view patient_element(std::string_view type) {
   return {};
 }
 
+namespace {
+
+std::string type_of(const Json& resource) {
+  const Json* t = resource.find("resourceType");
+  return t != nullptr && t->is_string() ? t->text() : std::string();
+}
+
+}  // namespace
+
+Status set_record_status(Json& resource, const std::string& status) {
+  std::string type = type_of(resource);
+  if (type == "Condition" || type == "AllergyIntolerance") {
+    std::string system = std::string(kTerm) +
+                         (type == "Condition" ? "condition-clinical" : "allergyintolerance-clinical");
+    resource.set("clinicalStatus", codeable(system, status));
+    return {};
+  }
+  const Json* current = resource.find("status");
+  if (current == nullptr || !current->is_string())
+    return Error::invalid_argument(fmt::format(
+        "--status: {} has no status to change; amend it with --json", type.empty() ? "a resource without resourceType" : type));
+  resource.set("status", str(status));
+  return {};
+}
+
+Status add_record_note(Json& resource, Json note) {
+  // The R4 resources with note: Annotation[0..*].
+  static const std::string_view kWithNotes[] = {
+      "AllergyIntolerance", "CarePlan", "CareTeam", "ChargeItem", "ClinicalImpression", "Communication",
+      "CommunicationRequest", "Condition", "DeviceRequest", "DeviceUseStatement", "FamilyMemberHistory",
+      "Goal", "GuidanceResponse", "Immunization", "Invoice", "List", "Media", "MedicationAdministration",
+      "MedicationDispense", "MedicationRequest", "MedicationStatement", "NutritionOrder", "Observation",
+      "Procedure", "RequestGroup", "RiskAssessment", "ServiceRequest", "Specimen", "Task"};
+  std::string type = type_of(resource);
+  if (std::find(std::begin(kWithNotes), std::end(kWithNotes), type) == std::end(kWithNotes))
+    return Error::invalid_argument(fmt::format(
+        "--note: {} has no note element; amend it with --json", type.empty() ? "a resource without resourceType" : type));
+  Json* notes = resource.find("note");
+  if (notes == nullptr || !notes->is_array()) notes = &resource.set("note", Json::array());
+  notes->push_back(std::move(note));
+  return {};
+}
+
 Result<Json> build_record(const RecordFields& fields) {
   const std::string& k = fields.kind;
   if (fields.patient.empty()) return Error::invalid_argument("--patient is required");

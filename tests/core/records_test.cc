@@ -323,6 +323,44 @@ TEST_CASE("record fields: a flag the kind does not use is refused, not dropped")
         "immunization, procedure and encounter, not blood-pressure");
 }
 
+TEST_CASE("set_record_status and add_record_note use the type's own elements") {
+  RecordFields f;
+  f.patient = "p1";
+  f.kind = "condition";
+  f.code = "44054006";
+  Json condition = *build_record(f);
+  REQUIRE(set_record_status(condition, "resolved").ok());
+  CHECK(condition.find("status") == nullptr);
+  CHECK(to_json(*condition.find("clinicalStatus")) ==
+        R"({"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"resolved"}]})");
+  Json note = Json::object();
+  note.set("text", Json::string("better"));
+  REQUIRE(add_record_note(condition, note).ok());
+  REQUIRE(add_record_note(condition, note).ok());
+  CHECK(condition.find("note")->items().size() == 2);
+  f.kind = "allergy";
+  f.code = "7980";
+  Json allergy = *build_record(f);
+  REQUIRE(set_record_status(allergy, "inactive").ok());
+  CHECK(to_json(*allergy.find("clinicalStatus")).find("allergyintolerance-clinical\",\"code\":\"inactive\"") !=
+        std::string::npos);
+  f.kind = "encounter";
+  f.code = "";
+  Json encounter = *build_record(f);
+  REQUIRE(set_record_status(encounter, "cancelled").ok());
+  CHECK(encounter.find("status")->text() == "cancelled");
+  auto no_note = add_record_note(encounter, note);
+  REQUIRE_FALSE(no_note.ok());
+  CHECK(no_note.error().code() == ErrorCode::kInvalidArgument);
+  CHECK(no_note.error().message() == "--note: Encounter has no note element; amend it with --json");
+  CHECK(encounter.find("note") == nullptr);
+  Json pat = patient("Smith", "John", "A1");
+  auto no_status = set_record_status(pat, "active");
+  REQUIRE_FALSE(no_status.ok());
+  CHECK(no_status.error().message() == "--status: Patient has no status to change; amend it with --json");
+  CHECK(pat.find("status") == nullptr);
+}
+
 TEST_CASE("patient_element: a type's one patient element, none for lists and Patient") {
   CHECK(patient_element("Observation") == "subject");
   CHECK(patient_element("AllergyIntolerance") == "patient");

@@ -209,6 +209,36 @@ run record list --patient B2002 --format csv
 [ "$(printf '%s\n' "$OUT" | grep -c '^Task,')" = 1 ] && [ "$(printf '%s\n' "$OUT" | wc -l)" = 3 ] \
   || fail "record list of B2002: $OUT"
 
+# amend --status goes where the type keeps it: a condition's clinicalStatus
+# (it used to write a "status" a Condition does not have and leave the
+# problem active); a bad code is refused (65); --note on a type without
+# notes and --status on a Patient are usage errors (64), nothing written.
+run record add --patient B2002 --type condition --code 44054006 -q
+C=$OUT
+run record amend "$C" --status resolved --reason "controlled"
+expect_code 0
+run record show --patient B2002 --type Condition --format ndjson
+[ "$(printf '%s' "$OUT" | jq -c '[.status, .clinicalStatus.coding[0].code, .meta.versionId]')" = '[null,"resolved","2"]' ] \
+  || fail "amend --status on a Condition: $OUT"
+run record amend "$C" --status cured --reason "x"
+expect_code 65
+expect_err "ehr: error: Condition.clinicalStatus.coding[0].code: code is not one of active, recurrence, relapse, inactive, remission, resolved"
+run record add --patient B2002 --type encounter --date 2026-01-05 -q
+run record amend "$OUT" --note "came late" --reason "x"
+expect_code 64
+expect_err "ehr: error: --note: Encounter has no note element; amend it with --json"
+BP=$("$EHR" patient show B2002 --format json | jq -r .id)
+run record amend "Patient/$BP" --status active --reason "x"
+expect_code 64
+expect_err "ehr: error: --status: Patient has no status to change; amend it with --json"
+# record amend of a Patient is held to patient update's MRN rule (73).
+"$EHR" patient show B2002 --format json | jq '.identifier[0].value = "A1001"' > taken.json
+run record amend "Patient/$BP" --json taken.json --reason "x"
+expect_code 73
+expect_err "ehr: error: a stored patient holds this MRN (urn:ehr:mrn); find them with ehr patient show MRN, or give another"
+run record history "Patient/$BP" --format csv
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 2 ] || fail "a refused amend wrote a version: $OUT"
+
 # No plaintext on disk: names and values never appear in the files.
 for f in clinic.db*; do
   if grep -aq -e "Penicillin" -e "Núñez" -e "A1001" "$f"; then fail "$f holds plaintext patient data"; fi

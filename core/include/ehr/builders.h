@@ -84,6 +84,19 @@ Result<Json> build_record(const RecordFields& f);
 // Schedule.actor, Contract.subject).
 std::string_view patient_element(std::string_view type);
 
+// Sets the status of a record being amended, in the element its type keeps
+// it in: a Condition's or AllergyIntolerance's clinicalStatus (a coding of
+// the R4 clinical-status code system; the code is checked when the record
+// is validated), else the `status` code the record has.
+// Errors: kInvalidArgument "--status: TYPE has no status to change
+// ..." when it has none (Patient, or a type without status).
+Status set_record_status(Json& resource, const std::string& status);
+
+// Appends `note` (an R4 Annotation) to the record's `note` list.
+// Errors: kInvalidArgument "--note: TYPE has no note element ..."
+// for a type without one (Encounter, DocumentReference, Patient, ...).
+Status add_record_note(Json& resource, Json note);
+
 // Expands a code-system alias ("loinc") to its URI; other values unchanged.
 std::string code_system_uri(const std::string& alias);
 
