@@ -87,6 +87,28 @@ const Result<FhirRules>& embedded_fhir_rules();
 // without loading the rules.
 std::span<const std::string_view> compiled_resource_types();
 
+// One element of a FHIR R4 definition (schemas/fhir/elements.txt): its name
+// and what it holds: the index in compiled_element_defs() of an object's
+// definition, kPrimitive for a primitive, kAnyResource for a resource (by its
+// resourceType).
+struct FhirElement {
+  static constexpr int kPrimitive = -1;
+  static constexpr int kAnyResource = -2;
+  std::string_view name;
+  int target;
+};
+
+// A resource, backbone element (Condition_Stage) or data type and its
+// elements, sorted by name; _x, the extension of primitive x, is not listed.
+struct FhirElementDef {
+  std::string_view name;
+  std::span<const FhirElement> elements;
+};
+
+// Every definition of schemas/fhir/elements.txt, sorted by name, as the
+// build compiled them (tools/schema_compile_gen.cc).
+std::span<const FhirElementDef> compiled_element_defs();
+
 // The names of the invariants implemented in C++ (validate.cc), which the
 // YAML may name; a test checks that it names no other.
 std::vector<std::string_view> implemented_invariants_for_testing();

@@ -743,6 +743,19 @@ class Importer {
   Status reject(const Input& in, const Entry* e, std::int64_t line, std::string type, std::string path,
                 std::string rule, std::string message, const std::string* original);
   Status flush_chunk(const Input& in);
+  // Reports a warning about entry `e` (it is imported all the same).
+  void warn_entry(const Input& in, const Entry& e, std::string path, std::string rule, std::string message) {
+    ImportReject w;
+    w.file = in.display;
+    w.line = e.line;
+    w.entry = e.entry;
+    w.type = e.type;
+    w.path = std::move(path);
+    w.rule = std::move(rule);
+    w.message = std::move(message);
+    ++report_.warnings;
+    obs_.warned(w);
+  }
   // The file cannot be read on: it counts as one rejected record (rule and
   // line of `why`) and its report says it was refused. Returns as reject().
   Status refuse_file(const Input& in, const Refusal& why);
@@ -1206,16 +1219,8 @@ Status Importer::handle_entry(Entry& e, Input& in) {
         // Two stored records share the identifier (two sources disagreed
         // before): linking to either would be a guess, so this one keeps
         // its own id, and re-importing it finds it by that id.
-        ImportReject w;
-        w.file = in.display;
-        w.line = e.line;
-        w.entry = e.entry;
-        w.type = e.type;
-        w.path = e.type + ".identifier";
-        w.rule = "identifier-ambiguous";
-        w.message = problem + "; stored as " + e.type + "/" + e.id;
-        ++report_.warnings;
-        obs_.warned(w);
+        warn_entry(in, e, e.type + ".identifier", "identifier-ambiguous",
+                   problem + "; stored as " + e.type + "/" + e.id);
       }
       if (m->has_value()) {
         // Another source's id for a record stored here: remember it, so
@@ -1251,8 +1256,13 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     });
   }
   // Validation, then the decision.
-  for (const auto& issue : validate_resource(e.resource))
+  std::vector<ValidationIssue> issues = validate_resource(e.resource);
+  for (const auto& issue : issues)
     if (issue.is_error) return fail(issue.path, issue.rule, issue.message);
+  // An element R4 does not define is kept (real sources have a few) and
+  // named in a warning.
+  for (const auto& issue : issues)
+    if (issue.rule == "unknown-element") warn_entry(in, e, issue.path, issue.rule, issue.message + " (kept)");
   IndexEntry probe = index_resource(e.resource);
   auto allowed = authorize(s_, Action::kImport,
                            Target{e.type, probe.patient, probe.security,
@@ -1431,15 +1441,7 @@ Status Importer::check_allergies(Entry& e, Input& in, const std::string& patient
     Status st = reject(in, &e, e.line, e.type, "", "allergy-conflict", message + " (--strict refuses it)", e.original);
     return st.ok() ? Status() : st;
   }
-  ImportReject w;
-  w.file = in.display;
-  w.line = e.line;
-  w.entry = e.entry;
-  w.type = e.type;
-  w.rule = "allergy-conflict";
-  w.message = message;
-  ++report_.warnings;
-  obs_.warned(w);
+  warn_entry(in, e, "", "allergy-conflict", message);
   return {};
 }
 

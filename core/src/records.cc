@@ -160,9 +160,26 @@ Result<std::optional<StoredResource>> load(SessionImpl& s, const std::string& ty
   return std::optional<StoredResource>(parse_stored(std::move(**r)));
 }
 
-Status first_validation_error(const Json& resource) {
-  for (const auto& issue : validate_resource(resource))
+// The first validation error of `resource`, written by a user here (record
+// add, amend, patient add and update): an element R4 does not define
+// (unknown-element, a warning for imports, whose sources ehr cannot correct)
+// counts as an error, unless `before`, the stored version being replaced,
+// had it already (so a record imported with one can still be amended or
+// retracted).
+Status first_validation_error(const Json& resource, const Json* before = nullptr) {
+  std::vector<ValidationIssue> issues = validate_resource(resource);
+  for (const auto& issue : issues)
     if (issue.is_error) return Error::invalid_data(format_issue(issue));
+  std::optional<std::vector<ValidationIssue>> had;
+  for (const auto& issue : issues) {
+    if (issue.rule != "unknown-element") continue;
+    if (before != nullptr && !had) had = validate_resource(*before);
+    if (had && std::any_of(had->begin(), had->end(), [&](const ValidationIssue& h) {
+          return h.rule == issue.rule && h.path == issue.path;
+        }))
+      continue;
+    return Error::invalid_data(format_issue(issue));
+  }
   return {};
 }
 
@@ -553,7 +570,7 @@ Result<StoredResource> update_checked(Session& session, Json resource, const std
       auto retract = authorize(s, Action::kRetract, target_of(cur));
       if (!retract.ok()) return retract.error();
     }
-    EHR_TRY(first_validation_error(resource));
+    EHR_TRY(first_validation_error(resource, &cur.resource));
     if (content_key(cur.resource) == content_key(resource)) {
       out = cur;
       return {};

@@ -466,7 +466,7 @@ class Validator {
     }
 
     std::string p = root;
-    walk_members(res, p, "", container_ids, /*in_resource_root=*/true);
+    walk_members(res, p, "", container_ids, /*in_resource_root=*/true, known ? def_of(*type) : kNoDef);
   }
 
   std::vector<ValidationIssue> take() {
@@ -478,6 +478,13 @@ class Validator {
  private:
   void add(std::string path, std::string rule, std::string message, bool is_error) {
     issues_.push_back({std::move(path), std::move(rule), std::move(message), is_error});
+  }
+
+  // Whether an error names `path` already (a rule more specific than the
+  // walk's, such as a binding's "expected a CodeableConcept object").
+  bool reported(const std::string& path) const {
+    return std::any_of(issues_.begin(), issues_.end(),
+                       [&](const ValidationIssue& i) { return i.is_error && i.path == path; });
   }
 
   static const char* kind_name(const Json& v) {
@@ -723,14 +730,71 @@ class Validator {
       check_digit(*rule, *value, path + ".value", /*in_coding=*/false);
   }
 
+  // The definitions of schemas/fhir/elements.txt: `def` is an index in
+  // compiled_element_defs(), kNoDef where the structure is unknown.
+  static constexpr int kNoDef = -3;
+
+  static int def_of(std::string_view name) {
+    auto defs = detail::compiled_element_defs();
+    auto it = std::lower_bound(defs.begin(), defs.end(), name,
+                               [](const detail::FhirElementDef& d, std::string_view n) { return d.name < n; });
+    return it != defs.end() && it->name == name ? static_cast<int>(it - defs.begin()) : kNoDef;
+  }
+
+  static const detail::FhirElement* element_of(int def, std::string_view name) {
+    auto elements = detail::compiled_element_defs()[static_cast<size_t>(def)].elements;
+    auto it = std::lower_bound(elements.begin(), elements.end(), name,
+                               [](const detail::FhirElement& e, std::string_view n) { return e.name < n; });
+    return it != elements.end() && it->name == name ? &*it : nullptr;
+  }
+
+  // "Condition_Stage" -> "Condition.stage", as the specification names it.
+  static std::string def_display(int def) {
+    std::string out;
+    bool lower = false;
+    for (char c : detail::compiled_element_defs()[static_cast<size_t>(def)].name) {
+      if (c == '_') {
+        out += '.';
+        lower = true;
+        continue;
+      }
+      out += lower ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : c;
+      lower = false;
+    }
+    return out;
+  }
+
+  // What member `key` of an object of definition `def` holds (a definition,
+  // FhirElement::kPrimitive or kAnyResource); kNoDef, after reporting it,
+  // for a member the definition does not have. _x is the extension of
+  // primitive x, an Element.
+  int member_def(int def, const std::string& key, const std::string& path) {
+    if (def < 0) return kNoDef;
+    bool extension = key.starts_with('_');
+    const detail::FhirElement* e = element_of(def, extension ? std::string_view(key).substr(1) : key);
+    if (e != nullptr && !extension) return e->target;
+    if (e != nullptr && e->target == detail::FhirElement::kPrimitive) {
+      static const int element = def_of("Element");
+      return element;
+    }
+    add(path, "unknown-element", fmt::format("not an element of {} in FHIR R4", def_display(def)), false);
+    return kNoDef;
+  }
+
   void walk_members(const Json& obj, std::string& path, std::string_view parent_key,
-                    const std::vector<std::string>* ids, bool in_resource_root) {
+                    const std::vector<std::string>* ids, bool in_resource_root, int def) {
     codes_in(obj, path);
     for (const auto& [key, v] : obj.members()) {
       if (in_resource_root && key == "resourceType") continue;
       size_t len = path.size();
       path += '.';
-      path += key;
+      // A name is part of the path; one that is no name (it may hold
+      // anything, even patient data) is not quoted.
+      bool name_like = !key.empty() && key.size() <= 64 && std::all_of(key.begin(), key.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      });
+      path += name_like ? key : std::string("(a member not named like an element)");
+      int child = member_def(def, key, path);
       if (v.is_null()) {
         add(path, "null-value", "null is not allowed; leave the element out", true);
       } else if (v.is_array()) {
@@ -747,12 +811,12 @@ class Validator {
           if (item.is_null()) {
             if (!partner) add(path, "null-value", "null is not allowed; leave the element out", true);
           } else {
-            value(item, path, key, parent_key, ids, in_resource_root && key == "contained");
+            value(item, path, key, parent_key, ids, in_resource_root && key == "contained", child);
           }
           path.resize(len2);
         }
       } else {
-        value(v, path, key, parent_key, ids, false);
+        value(v, path, key, parent_key, ids, false, child);
       }
       path.resize(len);
     }
@@ -809,7 +873,7 @@ class Validator {
   }
 
   void value(const Json& v, std::string& path, const std::string& key, std::string_view parent_key,
-             const std::vector<std::string>* ids, bool contained) {
+             const std::vector<std::string>* ids, bool contained, int def) {
     if (Primitive p = primitive_of(key, parent_key); p != Primitive::kNone) {
       primitive(v, path, p);
       return;
@@ -819,12 +883,23 @@ class Validator {
         add(path, "empty-value", "object has no members", true);
         return;
       }
-      if (v.find("resourceType") != nullptr) {
+      if (def == detail::FhirElement::kAnyResource || (def == kNoDef && v.find("resourceType") != nullptr)) {
         // A nested resource: contained ones share the container's ids.
         resource(v, path, contained ? ids : nullptr);
         return;
       }
-      walk_members(v, path, key, ids, false);
+      if (def == detail::FhirElement::kPrimitive) {
+        add(path, "json-type", "expected a primitive value (string, number or true/false), not an object", true);
+        return;
+      }
+      walk_members(v, path, key, ids, false, def);
+      return;
+    }
+    if ((def >= 0 || def == detail::FhirElement::kAnyResource) && !reported(path)) {
+      add(path, "json-type",
+          std::string(def >= 0 ? "expected an object (" + def_display(def) + ")" : std::string("expected a resource")) +
+              ", not " + kind_name(v),
+          true);
       return;
     }
     if (!v.is_string()) return;

@@ -13,6 +13,7 @@
 
 #include "ehr/json.h"
 #include "ehr/validate.h"
+#include "fhir_rules.h"
 
 using ehr::Json;
 using ehr::ValidationIssue;
@@ -109,13 +110,56 @@ TEST_CASE("minimal resources of every first-class type are valid") {
   }
 }
 
-TEST_CASE("unknown elements, extensions and code systems are never errors") {
+TEST_CASE("unknown elements are warnings; extensions and code systems are never flagged") {
+  // Real data has a few (US Core examples: Period.stop, Attachment.link):
+  // a warning names them and the record still goes in.
   CHECK(dump(issues_of(R"({"resourceType":"Patient","name":[{"family":"Doe"}],
       "birthPlace":{"city":"Atlantis"},
       "extension":[{"url":"http://example.org/x","valueCoding":{"system":"http://example.org/cs",
                     "code":"whatever"}}],
       "_gender":{"extension":[{"url":"http://example.org/y","valueString":"z"}]},
-      "maritalStatus":{"coding":[{"system":"urn:oid:1.2.3","code":"??"}]}})")) == "");
+      "maritalStatus":{"coding":[{"system":"urn:oid:1.2.3","code":"??"}]}})")) ==
+        "warning Patient.birthPlace: not an element of Patient in FHIR R4 [unknown-element]\n");
+}
+
+TEST_CASE("the structure of R4: members, objects and primitives") {
+  // A member of a backbone element or data type is named by its R4 path.
+  CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x","txt":"y"},
+      "extension":[{"url":"urn:x","valueStrin":"z"}]})")) ==
+        "warning Basic.code.txt: not an element of CodeableConcept in FHIR R4 [unknown-element]\n"
+        "warning Basic.extension[0].valueStrin: not an element of Extension in FHIR R4 [unknown-element]\n");
+  CHECK(dump(issues_of(R"({"resourceType":"MedicationRequest","status":"active","intent":"order",
+      "subject":{"reference":"Patient/p1"},"medicationCodeableConcept":{"text":"x"},
+      "dispenseRequest":{"validityPeriod":{"start":"2020"},"quantiy":{"value":1}}})")) ==
+        "warning MedicationRequest.dispenseRequest.quantiy: not an element of MedicationRequest.dispenseRequest "
+        "in FHIR R4 [unknown-element]\n");
+  // _x extends primitive x only; a name that is no name is not quoted.
+  CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x"},"_created":{"extension":
+      [{"url":"urn:x","valueString":"y"}]},"_code":{"id":"a"},"John Smith":1})")) ==
+        "warning Basic._code: not an element of Basic in FHIR R4 [unknown-element]\n"
+        "warning Basic.(a member not named like an element): not an element of Basic in FHIR R4 [unknown-element]\n");
+  // An object where R4 has a primitive, and the reverse, are errors.
+  CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":{"div":"x"}}})")) ==
+        "error Basic.code.text: expected a primitive value (string, number or true/false), not an object "
+        "[json-type]\n");
+  CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x"},"subject":"Patient/p1"})")) ==
+        "error Basic.subject: expected an object (Reference), not a string [json-type]\n");
+  CHECK(dump(issues_of(R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":"x"}]})")) ==
+        "error Bundle.entry[0].resource: expected a resource, not a string [json-type]\n");
+  // A contained resource is checked against its own type.
+  CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x"},
+      "contained":[{"resourceType":"Organization","id":"o","name":"x","nme":"x"}]})")) ==
+        "warning Basic.contained[0].nme: not an element of Organization in FHIR R4 [unknown-element]\n");
+}
+
+TEST_CASE("the element table has every R4 resource type") {
+  auto defs = ehr::detail::compiled_element_defs();
+  for (std::string_view type : ehr::detail::compiled_resource_types()) {
+    CAPTURE(type);
+    CHECK(std::any_of(defs.begin(), defs.end(), [&](const ehr::detail::FhirElementDef& d) { return d.name == type; }));
+  }
+  CHECK(std::is_sorted(defs.begin(), defs.end(),
+                       [](const ehr::detail::FhirElementDef& a, const ehr::detail::FhirElementDef& b) { return a.name < b.name; }));
 }
 
 TEST_CASE("the resource itself: a JSON object with a known resourceType") {
@@ -350,14 +394,16 @@ TEST_CASE("dates, dateTimes and instants of known elements have R4 syntax") {
   }
   for (const char* ok : {"2020", "2020-02", "2020-02-29", "2000-02-29", "2020-01-01T10:00:00Z",
                          "2020-01-01T23:59:60.123+14:00", "2020-01-01T10:00:00.5-05:00"}) {
-    std::string json = std::string(R"({"resourceType":"Basic","code":{"text":"x"},"createdDateTime":")") +
-                       ok + R"("})";
+    std::string json =
+        std::string(R"({"resourceType":"Basic","code":{"text":"x"},"extension":[{"url":"urn:x","valueDateTime":")") +
+        ok + R"("}]})";
     CAPTURE(json);
     CHECK(dump(issues_of(json)) == "");
   }
   // Elements ehr does not know as dates are left alone.
   CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x"},"start":"whenever",
-      "created":"2020-13-45"})")) == "");
+      "created":"2020-13-45"})")) ==
+        "warning Basic.start: not an element of Basic in FHIR R4 [unknown-element]\n");
 }
 
 TEST_CASE("meta.security codings are well formed") {

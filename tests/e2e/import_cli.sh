@@ -422,6 +422,35 @@ EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action create --format cs
 [ "$(printf '%s\n' "$OUT" | grep -c ",create,refused,")" = 2 ] || fail "a dry run audited a refused create: $OUT"
 case "$OUT" in *enicillin* | *moxicillin*) fail "drug names in the audit trail: $OUT" ;; esac
 
+# --- an element R4 does not define: kept, with a warning naming it -----------
+# (real US Core examples carry Period.stop and Attachment.link); exit 0.
+cat >odd.ndjson <<JSON
+{"resourceType":"Observation","id":"odd-1","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/$PAT"},"effectivePeriod":{"start":"2020-01-01","stop":"2020-01-02"}}
+JSON
+run import --quiet --report odd-report.json odd.ndjson
+expect_code 0
+expect_err "ehr: warning: odd.ndjson:1: Observation.effectivePeriod.stop: not an element of Period in FHIR R4 (kept)"
+[ "$(jq -c '[.total.created, .warnings]' odd-report.json)" = "[1,1]" ] || fail "odd import report: $(cat odd-report.json)"
+run record list --type Observation --all --limit 0 --format ndjson
+[ "$(printf '%s\n' "$OUT" | jq -c 'select(.id == "odd-1") | .effectivePeriod.stop')" = '"2020-01-02"' ] \
+  || fail "the unknown element was not kept: $OUT"
+# A record written here is held to R4 (65, nothing written), but one that
+# came in with such an element can still be amended and retracted.
+EHR_USER=alice EHR_KEY_FILE=alice.key run patient team add "$PAT" doc -q
+expect_code 0
+jq -c '.id = "odd-2" | .code.text = "y"' odd.ndjson >odd2.json
+EHR_USER=doc EHR_KEY_FILE=doc.key run record add --json odd2.json
+expect_code 65
+expect_err "ehr: error: Observation.effectivePeriod.stop: not an element of Period in FHIR R4"
+EHR_USER=doc EHR_KEY_FILE=doc.key run record amend Observation/odd-1 --status amended --reason "checked"
+expect_code 0
+jq -c '.valueStrin = "z"' odd.ndjson >odd3.json
+EHR_USER=doc EHR_KEY_FILE=doc.key run record amend Observation/odd-1 --json odd3.json --reason "x"
+expect_code 65
+expect_err "ehr: error: Observation.valueStrin: not an element of Observation in FHIR R4"
+EHR_USER=doc EHR_KEY_FILE=doc.key run record retract Observation/odd-1 --reason "wrong patient"
+expect_code 0
+
 # --- the audit trail: one entry per chunk, no file names, no content ----------
 EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action import --format csv
 expect_code 0

@@ -11,11 +11,16 @@
 //    resource type; id syntax; every `reference` string; meta.security
 //    codings; no empty strings, objects or arrays, no nulls; the syntax of
 //    known date, dateTime and instant elements; check digits of LOINC, SNOMED
-//    CT and NPI codes and identifiers, wherever they occur;
+//    CT and NPI codes and identifiers, wherever they occur; the structure of
+//    every R4 resource, backbone element and data type
+//    (schemas/fhir/elements.txt): an object where R4 has a primitive or the
+//    reverse is an error, a member R4 does not define a warning
+//    (unknown-element; record writes in records.cc refuse new ones, imports
+//    keep them);
 //  - the first-class types (is_first_class_type): required elements,
 //    required bindings and invariants, also for contained resources and for
 //    resources nested in a Bundle or Parameters.
-// What is never an error: unknown elements, extensions, code systems ehr does
+// What is never an error: unknown elements (a warning), extensions, code systems ehr does
 // not know, codes from other systems in extensible or preferred bindings.
 // Codes are not looked up in any terminology: a LOINC code with a good check
 // digit passes whether or not LOINC ever issued it.
@@ -43,7 +48,8 @@ struct ValidationIssue {
   // A stable rule id: "required", "binding", "loinc-check-digit",
   // "snomed-check-digit", "npi-check-digit", "id-syntax", "reference-syntax",
   // "reference-contained", "date-syntax", "empty-value", "null-value",
-  // "resource-type", "json-type", "string-chars", "security-label", or an invariant name
+  // "resource-type", "json-type", "string-chars", "security-label",
+  // "unknown-element" (a member R4 does not define: a warning), or an invariant name
   // ("con-5", "org-1", "ppc-1", "ehr-pat-1", ...).
   std::string rule;
   // Lower case, no final period: "LOINC code fails its check digit". Never
