@@ -16,6 +16,7 @@
 #include "ehr/users.h"
 #include "record_writer.h"
 #include "session_impl.h"
+#include "support/header_faults.h"
 #include "support/store_testing.h"
 #include "support/temp_dir.h"
 
@@ -1050,6 +1051,89 @@ TEST_CASE("users: add, disable, enable, roles and keys, each with its errors and
     CHECK(message(get_user(alice, "ghost")) == "no user ghost");
     CHECK(code(get_user(alice, "ghost")) == ErrorCode::kNotFound);
   }
+}
+
+// remove_key and change_own_secret used to commit their audit entry and
+// only then change the file header: a failed header write left a
+// key-remove or key-passwd entry for a change that never happened. Each
+// failure point now leaves the slots as they were and no entry.
+TEST_CASE("a key slot change and its audit entry stand or fail together") {
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "bob", {"physician"});
+  auto bob_spare = add_key(alice, {"bob", "spare", testing::kFast}, Secret::passphrase("pw-bob-2"));
+  REQUIRE_MESSAGE(bob_spare.ok(), message(bob_spare));
+  REQUIRE(*bob_spare == 2);
+  sqlite3* db = SessionImpl::of(alice).db().handle();
+  // Index, user and label of each slot: what ehr key list shows.
+  auto slots = [&] {
+    auto l = alice.store().list_slots();
+    REQUIRE_MESSAGE(l.ok(), message(l));
+    std::string out;
+    for (const auto& i : *l) out += std::to_string(i.index) + " " + i.user + " " + i.label + ";";
+    return out;
+  };
+  const std::string before = slots();
+  CHECK(before == "0 alice ;1 bob ;2 bob spare;");
+  auto entries = [&](const std::string& action) {
+    return sql(alice, "SELECT count(*) FROM audit WHERE action = '" + action + "'");
+  };
+  auto opens = [&](const std::string& user, const std::string& pass) {
+    return Session::open(fx.path, Secret::passphrase(pass), fx.options(user)).ok();
+  };
+  const std::string header_error = fx.path + ": cannot write the header: disk I/O error";
+
+  SUBCASE("remove_key: the header write fails") {
+    testing::FailHeaderWrites fault(db);
+    auto st = remove_key(alice, 2);
+    CHECK(code(st) == ErrorCode::kIoError);
+    CHECK(message(st) == header_error);
+    CHECK(fault.failed() == 1);
+  }
+  SUBCASE("remove_key: the new header copy lands, its mirror fails") {
+    // The store reports the failure and writes the old slots back.
+    testing::FailHeaderWrites fault(db, 2, false);
+    auto st = remove_key(alice, 2);
+    CHECK(message(st) == header_error);
+    CHECK(fault.header_writes() == 4);  // the new copy, its mirror, the old slots twice
+  }
+  SUBCASE("remove_key: the commit fails after the header changed") {
+    testing::FailNextCommit fault(db);
+    auto st = remove_key(alice, 2);
+    CHECK(code(st) == ErrorCode::kConflict);  // SQLITE_CONSTRAINT_COMMITHOOK
+    CHECK(fault.commits() == 2);  // the failed one, then the slot put back
+  }
+  SUBCASE("change_own_secret: the header write fails") {
+    testing::FailHeaderWrites fault(db);
+    auto st = change_own_secret(alice, Secret::passphrase("pw-new"), testing::kFast);
+    CHECK(code(st) == ErrorCode::kIoError);
+    CHECK(message(st) == header_error);
+  }
+  SUBCASE("change_own_secret: the new header copy lands, its mirror fails") {
+    testing::FailHeaderWrites fault(db, 2, false);
+    CHECK(message(change_own_secret(alice, Secret::passphrase("pw-new"), testing::kFast)) == header_error);
+  }
+  SUBCASE("change_own_secret: the commit fails after the header changed") {
+    testing::FailNextCommit fault(db);
+    CHECK(code(change_own_secret(alice, Secret::passphrase("pw-new"), testing::kFast)) == ErrorCode::kConflict);
+  }
+  // Whatever failed: the same slots, the old secrets, no entry.
+  CHECK(slots() == before);
+  CHECK(entries("key-remove") == "0");
+  CHECK(entries("key-passwd") == "0");
+  CHECK(opens("bob", "pw-bob-2"));
+  CHECK(opens("alice", "pw-alice"));
+  CHECK_FALSE(opens("alice", "pw-new"));
+  // And the session goes on: the changes succeed now, one entry each.
+  REQUIRE(remove_key(alice, 2).ok());
+  REQUIRE(change_own_secret(alice, Secret::passphrase("pw-new"), testing::kFast).ok());
+  CHECK(slots() == "0 alice ;1 bob ;");
+  CHECK(sql(alice, "SELECT group_concat(action || ' ' || outcome || ' ' || detail, '; ') FROM audit "
+                   "WHERE action IN ('key-remove', 'key-passwd')") ==
+        "key-remove ok user bob slot 2; key-passwd ok user alice");
+  CHECK_FALSE(opens("bob", "pw-bob-2"));
+  CHECK(opens("alice", "pw-new"));
+  CHECK_FALSE(opens("alice", "pw-alice"));
 }
 
 TEST_CASE("a user name is checked alike for ehr init's first admin and for add_user") {
