@@ -91,8 +91,9 @@ void setup_policy_check(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   cmd.footer(
       "Prints the decision, the rule that made it (role, allow or deny, number, line of the\n"
       "policy) and why. Exit status 0 when allowed, 1 when denied (like grep; also 1, with nothing\n"
-      "on stdout, for an unknown user or patient). Asking about\n"
-      "another user (--for) needs audit-read or the admin permission on Policy.\n\n"
+      "on stdout, for an unknown user or patient). Asking about another user (--for) needs\n"
+      "audit-read or the admin permission on Policy; without one, a patient you may not read is\n"
+      "answered as an unknown one. Every check is audited (policy-check, naming the patient).\n\n"
       "Examples:\n"
       "  ehr policy check --action read --type Observation --patient A1001\n"
       "  ehr --user admin policy check --for bob --action read --type Condition --patient A1001 --label PSYTHPN");

@@ -162,19 +162,27 @@ Result<Decision> authorize(SessionImpl& s, Action action, const Target& target) 
   return Error::access_denied(msg);
 }
 
-Result<std::string> resolve_patient_key(SessionImpl& s, const std::string& key) {
+Result<std::vector<std::string>> patients_for_key(SessionImpl& s, const std::string& key) {
   auto p = s.rows("SELECT id FROM resource WHERE type = 'Patient' AND id = ?", {key});
   if (!p.ok()) return p.error();
   if (p->empty()) {
     p = s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-               "WHERE i.value = ? AND i.type = 'Patient'",
+               "WHERE i.value = ? AND i.type = 'Patient' ORDER BY r.id",
                {key});
     if (!p.ok()) return p.error();
-    if (p->size() > 1)
-      return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", key, p->size()));
   }
+  std::vector<std::string> out;
+  for (const auto& r : *p) out.push_back(r[0]);
+  return out;
+}
+
+Result<std::string> resolve_patient_key(SessionImpl& s, const std::string& key) {
+  auto p = patients_for_key(s, key);
+  if (!p.ok()) return p.error();
+  if (p->size() > 1)
+    return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", key, p->size()));
   if (p->empty()) return Error::not_found(fmt::format("no patient {}", key));
-  return p->front()[0];
+  return p->front();
 }
 
 Json apply_fields(const Json& resource, const Decision& d) {

@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ehr/access.h"
 #include "ehr/json.h"
@@ -38,6 +39,11 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target, boo
 // when the enclosing transaction rolls back) and kAccessDenied "user U
 // (roles: R) may not <action> <type>[ of patient P]: <reason>".
 Result<Decision> authorize(SessionImpl& s, Action action, const Target& target);
+
+// The ids of the patients `key` names: the patient whose id it is, else
+// every patient holding it as an identifier value (MRN), by id; empty when
+// none. Reads no clinical content. Errors: storage errors only.
+Result<std::vector<std::string>> patients_for_key(SessionImpl& s, const std::string& key);
 
 // The id of the patient named by `key`: its id, else an identifier value
 // (MRN) of exactly one patient. Reads no clinical content, so it needs no

@@ -180,6 +180,9 @@ EventKind event_kind(const AuditEntry& e) {
   if (a == "policy-apply" || a == "db-rotate-key")
     return {kSecurityAlert, {kDcm, "110129", "Security Configuration"}, "E"};
   if (a == "admin") return {kSecurityAlert, {kDcm, "110132", "Use of Restricted Function"}, "E"};
+  // A question put to the decision point (policy check): reads no record,
+  // but may name a patient and tells who could read what.
+  if (a == "policy-check") return {{kDcm, "110112", "Query"}, kNone, "E"};
   if (a == "audit-read" || a == "audit-checkpoint" || a == "audit-verify")
     return {{kDcm, "110101", "Audit Log Used"}, kNone, "R"};
   return {{kDcm, "110100", "Application Activity"}, kNone, "E"};

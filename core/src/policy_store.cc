@@ -1,4 +1,7 @@
 // The policy installed in a database, and explained decisions (ehr/access.h).
+#include <optional>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "access.h"
@@ -93,54 +96,118 @@ Status authorize_operation(Session& session, Action action, const std::string& t
   return st;
 }
 
+namespace {
+
+// Whether the session's user may read every one of `patients` (a Patient
+// record each, on its own labels), as patient show would decide it now:
+// an active break-the-glass grant counts, none is started.
+Result<bool> may_read_patients(SessionImpl& s, const std::vector<std::string>& patients) {
+  for (const auto& id : patients) {
+    auto row = s.rows("SELECT coalesce(patient, ''), coalesce(security, ''), "
+                      "CASE WHEN code IS NULL THEN '' ELSE coalesce(code_system, '') || '|' || code END "
+                      "FROM resource WHERE type = 'Patient' AND id = ?",
+                      {id});
+    if (!row.ok()) return row.error();
+    if (row->empty()) return false;
+    const auto& r = row->front();
+    auto d = decide(s, Action::kRead, Target{"Patient", r[0], r[1], r[2]}, /*start_grant=*/false);
+    if (!d.ok()) return d.error();
+    if (!d->allowed) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<Explanation> explain_access(Session& session, const AccessQuestion& q) {
   SessionImpl& s = SessionImpl::of(session);
-  if (q.user != s.user()) {
+  // Auditors and policy admins may ask about any user and any patient.
+  const Target audit{"AuditEvent", "", "", ""};
+  auto may_audit = decide(s, Action::kAuditRead, audit);
+  if (!may_audit.ok()) return may_audit.error();
+  auto may_admin = decide(s, Action::kAdmin, Target{"Policy", "", "", ""});
+  if (!may_admin.ok()) return may_admin.error();
+  const bool overseer = may_audit->allowed || may_admin->allowed;
+  if (q.user != s.user() && !overseer) {
     // Another user's roles and care teams: for auditors and policy admins only.
-    const Target audit{"AuditEvent", "", "", ""};
-    auto may_audit = decide(s, Action::kAuditRead, audit);
-    if (!may_audit.ok()) return may_audit.error();
-    auto may_admin = decide(s, Action::kAdmin, Target{"Policy", "", "", ""});
-    if (!may_admin.ok()) return may_admin.error();
-    if (!may_audit->allowed && !may_admin->allowed) {
-      auto denied = authorize(s, Action::kAuditRead, audit);  // audited, with the usual message
-      if (!denied.ok()) return denied.error();
-    }
+    auto denied = authorize(s, Action::kAuditRead, audit);  // audited, with the usual message
+    if (!denied.ok()) return denied.error();
   }
-  auto u = s.rows("SELECT roles, disabled FROM users WHERE name = ?", {q.user});
-  if (!u.ok()) return u.error();
-  if (u->empty()) return Error::not_found(fmt::format("no user {}", q.user));
+  // Every check is audited (policy-check), naming the patient asked about:
+  // the answer tells whether a patient exists and who is on their care
+  // team. The detail holds the question without its labels and code, which
+  // next to a patient could say something clinical.
+  std::string asked = fmt::format("user {} {} {}{}", q.user, action_name(q.action), q.type,
+                                  q.emergency ? " emergency" : "");
+  AuditRecord rec{"policy-check", "ok", "", "", "", 0, ""};
+  std::optional<Error> refusal;
   Explanation e;
-  e.facts.roles = detail::split_words(u->front()[0]);
-  e.user_disabled = u->front()[1] != "0";
-  e.facts.action = q.action;
-  e.facts.type = q.type;
-  e.facts.labels = q.labels;
-  e.facts.code = q.code;
-  e.facts.emergency = q.emergency;
-  std::string patient = q.patient;
-  if (!patient.empty()) {
-    auto id = resolve_patient_key(s, patient);
-    if (!id.ok()) return id.error();
-    patient = *id;
-    e.patient = patient;
-    e.facts.has_patient = true;
-    auto team = s.rows("SELECT 1 FROM care_team WHERE patient = ? AND user = ?", {patient, q.user});
-    if (!team.ok()) return team.error();
-    e.facts.on_care_team = !team->empty();
-    if (!e.facts.on_care_team && !e.facts.emergency) {
-      auto g = s.rows("SELECT 1 FROM emergency WHERE user = ? AND patient = ? AND expires > ?",
-                      {q.user, patient, s.now()});
-      if (!g.ok()) return g.error();
-      e.facts.emergency = !g->empty();
+  EHR_TRY(s.transaction([&]() -> Status {
+    auto u = s.rows("SELECT roles, disabled FROM users WHERE name = ?", {q.user});
+    if (!u.ok()) return u.error();
+    if (u->empty()) {
+      refusal = Error::not_found(fmt::format("no user {}", q.user));
+      rec.outcome = "not-found";
+      rec.detail = fmt::format("user {}: no such user", q.user);
+      return write_audit(s, rec);
     }
-  }
-  e.decision = s.policy().decide(e.facts);
-  if (e.user_disabled) {
-    e.decision.allowed = false;
-    e.decision.rule = "user disabled";
-    e.decision.reason = fmt::format("user {} is disabled", q.user);
-  }
+    e.facts.roles = detail::split_words(u->front()[0]);
+    e.user_disabled = u->front()[1] != "0";
+    e.facts.action = q.action;
+    e.facts.type = q.type;
+    e.facts.labels = q.labels;
+    e.facts.code = q.code;
+    e.facts.emergency = q.emergency;
+    if (!q.patient.empty()) {
+      auto ids = patients_for_key(s, q.patient);
+      if (!ids.ok()) return ids.error();
+      rec.patients = detail::join_words(*ids);
+      // Whoever may not read the patient learns no more than for a key
+      // naming nobody: the same error, so a check is no way to probe which
+      // MRNs exist or whose team someone is on. The trail says which it was.
+      bool reach = overseer;
+      if (!reach && !ids->empty()) {
+        auto r = may_read_patients(s, *ids);
+        if (!r.ok()) return r.error();
+        reach = *r;
+      }
+      if (ids->empty() || !reach) {
+        refusal = Error::not_found(overseer ? fmt::format("no patient {}", q.patient)
+                                            : fmt::format("no patient {} that you may read", q.patient));
+        rec.outcome = ids->empty() ? "not-found" : "denied";
+        rec.detail = asked + (ids->empty() ? ": no such patient" : ": may not read the patient");
+        return write_audit(s, rec);
+      }
+      if (ids->size() > 1) {
+        refusal = Error::conflict(
+            fmt::format("{} identifies {} patients; use the patient id", q.patient, ids->size()));
+        rec.outcome = "not-found";
+        rec.detail = asked + fmt::format(": {} patients match", ids->size());
+        return write_audit(s, rec);
+      }
+      const std::string& patient = ids->front();
+      e.patient = patient;
+      e.facts.has_patient = true;
+      auto team = s.rows("SELECT 1 FROM care_team WHERE patient = ? AND user = ?", {patient, q.user});
+      if (!team.ok()) return team.error();
+      e.facts.on_care_team = !team->empty();
+      if (!e.facts.on_care_team && !e.facts.emergency) {
+        auto g = s.rows("SELECT 1 FROM emergency WHERE user = ? AND patient = ? AND expires > ?",
+                        {q.user, patient, s.now()});
+        if (!g.ok()) return g.error();
+        e.facts.emergency = !g->empty();
+      }
+    }
+    e.decision = s.policy().decide(e.facts);
+    if (e.user_disabled) {
+      e.decision.allowed = false;
+      e.decision.rule = "user disabled";
+      e.decision.reason = fmt::format("user {} is disabled", q.user);
+    }
+    rec.detail = asked + (e.decision.allowed ? ": allow" : ": deny");
+    return write_audit(s, rec);
+  }));
+  if (refusal) return *refusal;
   return e;
 }
 

@@ -597,13 +597,78 @@ Result<CurrentHeader> read_current(Connection& c) {
 }
 
 // Writes `next` as generation current+1 (inactive copy first, then mirror).
-Status commit_header(Connection& c, const CurrentHeader& cur, Header next) {
+Status write_generation(Connection& c, const CurrentHeader& cur, Header next) {
   next.generation = cur.header.generation + 1;
   CopyBytes copy = encode_copy(next, c.key_context().hdr_key());
   sqlite3_file* real = vfs::underlying_main_file(c.handle());
   int rc = vfs::write_header_update(real, 1 - cur.copy, copy);
   if (rc != SQLITE_OK) {
     return sqlite_error(nullptr, rc, c.path() + ": cannot write the header");
+  }
+  return {};
+}
+
+// write_generation, but a failed write changes nothing. The new copy is
+// written and synced before the old one is overwritten, so a failure at
+// that sync or at the mirror can leave the new generation in force (the
+// newest authentic copy wins) while the caller is told it failed; a
+// change reported as failed that took effect is a slot no audit entry
+// records. So after a failure the header is read again and, when the new
+// generation landed, `cur`'s slots are written back over it.
+Status commit_header(Connection& c, const CurrentHeader& cur, Header next) {
+  Status st = write_generation(c, cur, std::move(next));
+  if (st.ok()) return st;
+  Result<CurrentHeader> now = read_current(c);
+  if (now.ok() && now->header.generation == cur.header.generation) return st;  // never landed
+  if (now.ok() && write_generation(c, *now, cur.header).ok()) return st;
+  return Error(st.error().code(),
+               st.error().message() + "; the key slot change may have taken effect (see ehr key list)");
+}
+
+// The header changes below, for a caller that holds the write lock.
+Result<SlotChange> remove_slot_locked(Connection& c, int index) {
+  Result<CurrentHeader> cur = read_current(c);
+  if (!cur.ok()) return cur.error();
+  if (index < 0 || index >= static_cast<int>(kSlotCount) ||
+      !cur->header.slots[index].active) {
+    return Error::not_found(fmt::format("no key slot {}", index));
+  }
+  if (active_slot_count(cur->header) == 1) {
+    return Error::conflict("cannot remove the last key slot");
+  }
+  SlotChange change{index, cur->header.slots[index], Slot{}, c.opened_slot() == index};
+  Header next = cur->header;
+  next.slots[index] = change.after;
+  EHR_TRY(commit_header(c, *cur, std::move(next)));
+  if (change.opened_this_store) c.set_opened_slot(-1);
+  return change;
+}
+
+Result<SlotChange> change_secret_locked(Connection& c, const Secret& new_secret,
+                                        const KdfParams& kdf) {
+  Result<CurrentHeader> cur = read_current(c);
+  if (!cur.ok()) return cur.error();
+  int index = c.opened_slot();
+  if (index < 0 || !cur->header.slots[index].active) {
+    return Error::conflict("the slot that opened this store no longer exists");
+  }
+  const Slot& old = cur->header.slots[index];
+  Result<Slot> slot = make_slot(cur->header, index, {old.user, old.label, kdf},
+                                new_secret, c.dek());
+  if (!slot.ok()) return slot.error();
+  SlotChange change{index, old, std::move(slot).value(), true};
+  Header next = cur->header;
+  next.slots[index] = change.after;
+  EHR_TRY(commit_header(c, *cur, std::move(next)));
+  return change;
+}
+
+// Refuses unless `c` is inside a write transaction (BEGIN IMMEDIATE, or
+// one that has written): the header change must be serialised with the
+// other writers as with_write_lock would.
+Status require_write_transaction(Connection& c) {
+  if (sqlite3_txn_state(c.handle(), "main") != SQLITE_TXN_WRITE) {
+    return Error::internal("a key slot change in a transaction needs the write lock (BEGIN IMMEDIATE)");
   }
   return {};
 }
@@ -633,38 +698,46 @@ Result<int> add_slot(Connection& c, const SlotSpec& spec, const Secret& secret) 
 
 Status remove_slot(Connection& c, int index) {
   return with_write_lock(c, [&]() -> Status {
-    Result<CurrentHeader> cur = read_current(c);
-    if (!cur.ok()) return cur.error();
-    if (index < 0 || index >= static_cast<int>(kSlotCount) ||
-        !cur->header.slots[index].active) {
-      return Error::not_found(fmt::format("no key slot {}", index));
-    }
-    if (active_slot_count(cur->header) == 1) {
-      return Error::conflict("cannot remove the last key slot");
-    }
-    Header next = cur->header;
-    next.slots[index] = Slot{};
-    EHR_TRY(commit_header(c, *cur, std::move(next)));
-    if (c.opened_slot() == index) c.set_opened_slot(-1);
+    Result<SlotChange> change = remove_slot_locked(c, index);
+    if (!change.ok()) return change.error();
     return {};
   });
 }
 
 Status change_secret(Connection& c, const Secret& new_secret, const KdfParams& kdf) {
   return with_write_lock(c, [&]() -> Status {
+    Result<SlotChange> change = change_secret_locked(c, new_secret, kdf);
+    if (!change.ok()) return change.error();
+    return {};
+  });
+}
+
+Result<SlotChange> remove_slot_in_transaction(Connection& c, int index) {
+  EHR_TRY(require_write_transaction(c));
+  return remove_slot_locked(c, index);
+}
+
+Result<SlotChange> change_secret_in_transaction(Connection& c, const Secret& new_secret,
+                                                const KdfParams& kdf) {
+  EHR_TRY(require_write_transaction(c));
+  return change_secret_locked(c, new_secret, kdf);
+}
+
+Status undo_slot_change(Connection& c, const SlotChange& change) {
+  return with_write_lock(c, [&]() -> Status {
     Result<CurrentHeader> cur = read_current(c);
     if (!cur.ok()) return cur.error();
-    int index = c.opened_slot();
-    if (index < 0 || !cur->header.slots[index].active) {
-      return Error::conflict("the slot that opened this store no longer exists");
+    const Slot& now = cur->header.slots[change.index];
+    if (now == change.before) return {};  // never landed, or already put back
+    if (now != change.after) {
+      // Another connection changed the slot since: theirs stands.
+      return Error::conflict(fmt::format("key slot {} was changed meanwhile", change.index));
     }
-    const Slot& old = cur->header.slots[index];
-    Result<Slot> slot = make_slot(cur->header, index, {old.user, old.label, kdf},
-                                  new_secret, c.dek());
-    if (!slot.ok()) return slot.error();
     Header next = cur->header;
-    next.slots[index] = std::move(slot).value();
-    return commit_header(c, *cur, std::move(next));
+    next.slots[change.index] = change.before;
+    EHR_TRY(commit_header(c, *cur, std::move(next)));
+    if (change.opened_this_store) c.set_opened_slot(change.index);
+    return {};
   });
 }
 

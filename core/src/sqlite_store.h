@@ -213,9 +213,41 @@ Result<Header> current_header(Connection& c);
 
 // Key-slot changes under SQLite's write lock (BEGIN IMMEDIATE): re-read the
 // header, change it, write generation+1 to the inactive copy, sync, mirror.
+// A failed header write changes nothing: when the new generation landed
+// before the failure (a failed sync or mirror write), the old slots are
+// written back over it; only if that fails too does the message end "; the
+// key slot change may have taken effect (see ehr key list)".
 Result<int> add_slot(Connection& c, const SlotSpec& spec, const Secret& secret);
 Status remove_slot(Connection& c, int index);
 Status change_secret(Connection& c, const Secret& new_secret, const KdfParams& kdf);
+
+// A key-slot change made inside the caller's transaction: the slot as it
+// was and as written, for undo_slot_change.
+struct SlotChange {
+  int index = -1;
+  Slot before;
+  Slot after;
+  bool opened_this_store = false;  // `before` opened this connection
+};
+
+// remove_slot and change_secret for a caller that holds the write lock in
+// its own transaction, so that the rows it writes there (the audit entry
+// recording the change) commit only if the header changed. The header is
+// no part of SQLite's transaction: when that transaction then rolls back
+// (its COMMIT failed), the caller must call undo_slot_change.
+// REQUIRES: `c` is in a write transaction (else kInternal).
+// Errors: as remove_slot and change_secret.
+Result<SlotChange> remove_slot_in_transaction(Connection& c, int index);
+Result<SlotChange> change_secret_in_transaction(Connection& c, const Secret& new_secret,
+                                                const KdfParams& kdf);
+
+// Puts back the slot `change` replaced, under the write lock (a new header
+// generation). Nothing to do when the slot is already `change.before`.
+// Errors: kConflict "key slot <n> was changed meanwhile" when it holds
+// neither (another connection changed it since; that change stands);
+// kBusy; kIoError.
+// REQUIRES: `c` is not in a transaction.
+Status undo_slot_change(Connection& c, const SlotChange& change);
 
 Result<std::vector<SlotInfo>> list_slots(Connection& c);
 Result<StoreInfo> store_info(Connection& c);

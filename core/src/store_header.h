@@ -136,6 +136,8 @@ struct Slot {
   std::array<std::uint8_t, 48> wrapped_dek{};
   std::string user;   // at most kUserMax bytes
   std::string label;  // at most kLabelMax bytes
+
+  friend bool operator==(const Slot&, const Slot&) = default;
 };
 
 struct Header {

@@ -2,6 +2,8 @@
 #include "ehr/users.h"
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -80,6 +82,43 @@ Result<int> other_admins(SessionImpl& s, const std::string& except) {
 Status audit(SessionImpl& s, const std::string& action, const std::string& detail,
              const std::string& patient = "") {
   return write_audit(s, {action, "ok", patient, "", "", 1, detail});
+}
+
+// Changes a key slot (`change`) and writes its audit entry as one
+// operation: neither without the other.
+//
+// Why this order. The slots live in the file header, outside SQLite's
+// transactions, so the two writes cannot commit atomically; the order
+// decides which failure is left to repair. Committing the entry first and
+// then writing the header (as before) left an entry claiming a change that
+// never happened whenever the header write failed. Here the entry is
+// written first, then the header is changed inside the same write
+// transaction (which also serialises it with other writers), then the
+// transaction commits:
+//   - the entry cannot be written: nothing is changed (fail closed);
+//   - the header write fails: the store leaves the header as it was (see
+//     store::commit_header) and the rollback takes the entry back;
+//   - the COMMIT fails: the header has changed without its entry, so the
+//     slot as it was (kept in the SlotChange) is written back. Only if
+//     that fails too can a change stand without its entry, and the error
+//     says so.
+Status audited_slot_change(SessionImpl& s, const std::string& action, const std::string& detail,
+                           const std::function<Result<store::SlotChange>()>& change) {
+  std::optional<store::SlotChange> done;
+  Status st = s.transaction([&]() -> Status {
+    EHR_TRY(audit(s, action, detail));
+    auto c = change();
+    if (!c.ok()) return c.error();
+    done = std::move(*c);
+    return {};
+  });
+  if (st.ok() || !done) return st;
+  Status undone = store::undo_slot_change(s.db(), *done);
+  if (undone.ok()) return st;
+  return Error(st.error().code(),
+               fmt::format("{}; key slot {} was changed but could not be put back ({}): the change stands "
+                           "without its audit entry",
+                           st.error().message(), done->index, undone.error().message()));
 }
 
 }  // namespace
@@ -279,9 +318,8 @@ Status remove_key(Session& session, int index) {
     if (*others == 0)
       return Error::conflict(fmt::format("slot {} is the last of {}, the last enabled admin", index, it->user));
   }
-  // Audit first: a removal that cannot be recorded does not happen.
-  EHR_TRY(s.transaction([&]() { return audit(s, "key-remove", fmt::format("user {} slot {}", it->user, index)); }));
-  return s.store().remove_slot(index);
+  return audited_slot_change(s, "key-remove", fmt::format("user {} slot {}", it->user, index),
+                             [&] { return store::remove_slot_in_transaction(s.db(), index); });
 }
 
 namespace {
@@ -317,8 +355,8 @@ Status check_own_slot_takes(Session& session, Secret::Kind kind) {
 Status change_own_secret(Session& session, const Secret& secret, const KdfParams& kdf) {
   SessionImpl& s = SessionImpl::of(session);
   EHR_TRY(check_own_slot_takes(session, secret.kind()));
-  EHR_TRY(s.transaction([&]() { return audit(s, "key-passwd", fmt::format("user {}", s.user())); }));
-  return s.store().change_secret(secret, kdf);
+  return audited_slot_change(s, "key-passwd", fmt::format("user {}", s.user()),
+                             [&] { return store::change_secret_in_transaction(s.db(), secret, kdf); });
 }
 
 namespace {

@@ -16,6 +16,7 @@
 #include "ehr/users.h"
 #include "record_writer.h"
 #include "session_impl.h"
+#include "support/header_faults.h"
 #include "support/store_testing.h"
 #include "support/temp_dir.h"
 
@@ -1052,6 +1053,89 @@ TEST_CASE("users: add, disable, enable, roles and keys, each with its errors and
   }
 }
 
+// remove_key and change_own_secret used to commit their audit entry and
+// only then change the file header: a failed header write left a
+// key-remove or key-passwd entry for a change that never happened. Each
+// failure point now leaves the slots as they were and no entry.
+TEST_CASE("a key slot change and its audit entry stand or fail together") {
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "bob", {"physician"});
+  auto bob_spare = add_key(alice, {"bob", "spare", testing::kFast}, Secret::passphrase("pw-bob-2"));
+  REQUIRE_MESSAGE(bob_spare.ok(), message(bob_spare));
+  REQUIRE(*bob_spare == 2);
+  sqlite3* db = SessionImpl::of(alice).db().handle();
+  // Index, user and label of each slot: what ehr key list shows.
+  auto slots = [&] {
+    auto l = alice.store().list_slots();
+    REQUIRE_MESSAGE(l.ok(), message(l));
+    std::string out;
+    for (const auto& i : *l) out += std::to_string(i.index) + " " + i.user + " " + i.label + ";";
+    return out;
+  };
+  const std::string before = slots();
+  CHECK(before == "0 alice ;1 bob ;2 bob spare;");
+  auto entries = [&](const std::string& action) {
+    return sql(alice, "SELECT count(*) FROM audit WHERE action = '" + action + "'");
+  };
+  auto opens = [&](const std::string& user, const std::string& pass) {
+    return Session::open(fx.path, Secret::passphrase(pass), fx.options(user)).ok();
+  };
+  const std::string header_error = fx.path + ": cannot write the header: disk I/O error";
+
+  SUBCASE("remove_key: the header write fails") {
+    testing::FailHeaderWrites fault(db);
+    auto st = remove_key(alice, 2);
+    CHECK(code(st) == ErrorCode::kIoError);
+    CHECK(message(st) == header_error);
+    CHECK(fault.failed() == 1);
+  }
+  SUBCASE("remove_key: the new header copy lands, its mirror fails") {
+    // The store reports the failure and writes the old slots back.
+    testing::FailHeaderWrites fault(db, 2, false);
+    auto st = remove_key(alice, 2);
+    CHECK(message(st) == header_error);
+    CHECK(fault.header_writes() == 4);  // the new copy, its mirror, the old slots twice
+  }
+  SUBCASE("remove_key: the commit fails after the header changed") {
+    testing::FailNextCommit fault(db);
+    auto st = remove_key(alice, 2);
+    CHECK(code(st) == ErrorCode::kConflict);  // SQLITE_CONSTRAINT_COMMITHOOK
+    CHECK(fault.commits() == 2);  // the failed one, then the slot put back
+  }
+  SUBCASE("change_own_secret: the header write fails") {
+    testing::FailHeaderWrites fault(db);
+    auto st = change_own_secret(alice, Secret::passphrase("pw-new"), testing::kFast);
+    CHECK(code(st) == ErrorCode::kIoError);
+    CHECK(message(st) == header_error);
+  }
+  SUBCASE("change_own_secret: the new header copy lands, its mirror fails") {
+    testing::FailHeaderWrites fault(db, 2, false);
+    CHECK(message(change_own_secret(alice, Secret::passphrase("pw-new"), testing::kFast)) == header_error);
+  }
+  SUBCASE("change_own_secret: the commit fails after the header changed") {
+    testing::FailNextCommit fault(db);
+    CHECK(code(change_own_secret(alice, Secret::passphrase("pw-new"), testing::kFast)) == ErrorCode::kConflict);
+  }
+  // Whatever failed: the same slots, the old secrets, no entry.
+  CHECK(slots() == before);
+  CHECK(entries("key-remove") == "0");
+  CHECK(entries("key-passwd") == "0");
+  CHECK(opens("bob", "pw-bob-2"));
+  CHECK(opens("alice", "pw-alice"));
+  CHECK_FALSE(opens("alice", "pw-new"));
+  // And the session goes on: the changes succeed now, one entry each.
+  REQUIRE(remove_key(alice, 2).ok());
+  REQUIRE(change_own_secret(alice, Secret::passphrase("pw-new"), testing::kFast).ok());
+  CHECK(slots() == "0 alice ;1 bob ;");
+  CHECK(sql(alice, "SELECT group_concat(action || ' ' || outcome || ' ' || detail, '; ') FROM audit "
+                   "WHERE action IN ('key-remove', 'key-passwd')") ==
+        "key-remove ok user bob slot 2; key-passwd ok user alice");
+  CHECK_FALSE(opens("bob", "pw-bob-2"));
+  CHECK(opens("alice", "pw-new"));
+  CHECK_FALSE(opens("alice", "pw-alice"));
+}
+
 TEST_CASE("a user name is checked alike for ehr init's first admin and for add_user") {
   // ehr init --admin used to take any name.
   const std::string rule = "user name must be 1-32 of a-z, 0-9, '.', '-', '_'";
@@ -1265,6 +1349,146 @@ TEST_CASE("explain_access shows the facts and the decision for a user on and off
     q.user = "bob";
     CHECK(explain_access(andy, q).ok());
   }
+}
+
+// ehr policy check used to resolve an MRN to a stored patient for any user
+// and write no audit entry: anyone could probe, without trace, which MRNs
+// exist and whose care team someone is on.
+TEST_CASE("explain_access is audited and tells a user who may not read the patient no more than for an unknown MRN") {
+  Fixture fx;
+  Session alice = fx.create();  // admin and physician: on the team of the patients she registers
+  fx.add(alice, "carol", {"physician"});
+  fx.add(alice, "desk", {"registrar"});
+  fx.add(alice, "andy", {"auditor"});
+  PatientFields f;
+  f.family = "Probe";
+  f.given = {"Ann"};
+  f.birth_date = "1970-01-01";
+  f.mrn = "A1001";
+  f.mrn_system = "urn:ehr:mrn";
+  auto made = create_resource(alice, *build_patient(f));
+  REQUIRE_MESSAGE(made.ok(), message(made));
+  const std::string p = made->id;
+  // The policy-check entries after `after`, one line each.
+  auto checks = [&](Session& s, const std::string& after) {
+    return sql(s, "SELECT coalesce(group_concat(user || '|' || outcome || '|' || patients || '|' || detail "
+                  "|| '|' || count || '|' || emergency, '; '), '') FROM (SELECT * FROM audit WHERE "
+                  "action = 'policy-check' AND seq > " + after + " ORDER BY seq)");
+  };
+  auto last_seq = [&](Session& s) { return sql(s, "SELECT max(seq) FROM audit"); };
+
+  AccessQuestion q;
+  q.action = Action::kRead;
+  q.type = "Observation";
+  q.labels = {"PSYTHPN"};
+  q.code = "http://loinc.org|29463-7";
+  {
+    // Carol, off the care team: the patient's MRN, its id and an MRN of
+    // nobody all get the same answer; only the trail tells them apart.
+    Session carol = fx.open("carol");
+    std::string from = last_seq(carol);
+    q.user = "carol";
+    for (const std::string& key : std::vector<std::string>{"A1001", p, "A9999"}) {
+      CAPTURE(key);
+      q.patient = key;
+      auto e = explain_access(carol, q);
+      CHECK(code(e) == ErrorCode::kNotFound);
+      CHECK(message(e) == "no patient " + key + " that you may read");
+    }
+    // --emergency asks as if breaking the glass; it breaks none.
+    q.patient = "A1001";
+    q.emergency = true;
+    CHECK(message(explain_access(carol, q)) == "no patient A1001 that you may read");
+    q.emergency = false;
+    // Without a patient the question is answered.
+    q.patient = "";
+    auto general = explain_access(carol, q);
+    REQUIRE_MESSAGE(general.ok(), message(general));
+    CHECK(checks(carol, from) ==
+          "carol|denied|" + p + "|user carol read Observation: may not read the patient|0|0; "
+          "carol|denied|" + p + "|user carol read Observation: may not read the patient|0|0; "
+          "carol|not-found||user carol read Observation: no such patient|0|0; "
+          "carol|denied|" + p + "|user carol read Observation emergency: may not read the patient|0|0; "
+          "carol|ok||user carol read Observation: allow|0|0");
+    CHECK(sql(carol, "SELECT count(*) FROM emergency") == "0");
+  }
+  {
+    // On the team, carol gets her answer, and the entry names the patient.
+    REQUIRE(add_team_member(alice, p, "carol", "consulting").ok());
+    Session carol = fx.open("carol");
+    std::string from = last_seq(carol);
+    q.user = "carol";
+    q.patient = "A1001";
+    auto e = explain_access(carol, q);
+    REQUIRE_MESSAGE(e.ok(), message(e));
+    CHECK(e->patient == p);
+    CHECK(e->decision.allowed);
+    CHECK(checks(carol, from) == "carol|ok|" + p + "|user carol read Observation: allow|0|0");
+    REQUIRE(remove_team_member(alice, p, "carol").ok());
+  }
+  {
+    // Whoever may read any patient (the registrar) asks about any patient;
+    // an unknown MRN is the only not-found.
+    Session desk = fx.open("desk");
+    std::string from = last_seq(desk);
+    q.user = "desk";
+    q.patient = "A1001";
+    auto e = explain_access(desk, q);
+    REQUIRE_MESSAGE(e.ok(), message(e));
+    CHECK_FALSE(e->decision.allowed);
+    q.patient = "A9999";
+    CHECK(message(explain_access(desk, q)) == "no patient A9999 that you may read");
+    CHECK(checks(desk, from) ==
+          "desk|ok|" + p + "|user desk read Observation: deny|0|0; "
+          "desk|not-found||user desk read Observation: no such patient|0|0");
+  }
+  {
+    // An auditor asks about anyone and any patient, and gets the plain not-found.
+    Session andy = fx.open("andy");
+    std::string from = last_seq(andy);
+    q.user = "carol";
+    q.patient = "A1001";
+    auto e = explain_access(andy, q);
+    REQUIRE_MESSAGE(e.ok(), message(e));
+    CHECK_FALSE(e->decision.allowed);
+    CHECK(e->decision.reason == "role physician: not on the patient's care team");
+    q.patient = "A9999";
+    CHECK(message(explain_access(andy, q)) == "no patient A9999");
+    q.user = "ghost";
+    CHECK(message(explain_access(andy, q)) == "no user ghost");
+    CHECK(checks(andy, from) ==
+          "andy|ok|" + p + "|user carol read Observation: deny|0|0; "
+          "andy|not-found||user carol read Observation: no such patient|0|0; "
+          "andy|not-found||user ghost: no such user|0|0");
+  }
+  {
+    // An active break-the-glass grant puts the patient in reach, and the
+    // entry is flagged like every access under it.
+    Session carol = fx.open("carol", "unconscious in the ED");
+    REQUIRE(patient_records(carol, record_of(p)).ok());
+    std::string from = last_seq(carol);
+    q.user = "carol";
+    q.patient = "A1001";
+    auto e = explain_access(carol, q);
+    REQUIRE_MESSAGE(e.ok(), message(e));
+    CHECK(e->decision.allowed);
+    CHECK(e->decision.emergency);
+    CHECK(checks(carol, from) == "carol|ok|" + p + "|user carol read Observation: allow|0|1");
+  }
+  {
+    // Fail closed: no entry, no answer.
+    Session carol = fx.open("carol");
+    std::string from = last_seq(carol);
+    q.user = "carol";
+    q.patient = "";
+    {
+      testing::FailNextCommit fault(SessionImpl::of(carol).db().handle());
+      CHECK_FALSE(explain_access(carol, q).ok());
+    }
+    CHECK(checks(carol, from) == "");
+  }
+  // Neither the labels nor the code asked about reach the trail.
+  CHECK(sql(alice, "SELECT count(*) FROM audit WHERE detail LIKE '%PSYTHPN%' OR detail LIKE '%29463%'") == "0");
 }
 
 }

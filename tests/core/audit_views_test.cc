@@ -514,6 +514,7 @@ TEST_CASE("audit_event_json: type, subtype and action for every action; outcome 
       {"policy-apply", "", "110113", "110129", "E"},
       {"db-rotate-key", "", "110113", "110129", "E"},
       {"admin", "", "110113", "110132", "E"},
+      {"policy-check", "", "110112", "", "E"},
       {"audit-read", "", "110101", "", "R"},
       {"audit-checkpoint", "", "110101", "", "R"},
       {"audit-verify", "", "110101", "", "R"},

@@ -10,6 +10,7 @@
 
 #include "ehr/store.h"
 #include "sqlite_store.h"
+#include "support/header_faults.h"
 #include "support/store_testing.h"
 #include "support/temp_dir.h"
 
@@ -212,6 +213,106 @@ TEST_CASE("a slot change waits for the write lock and reports busy") {
               path + ": database is busy");
   exec_ok(a, "COMMIT");
   CHECK(b->add_slot({"bob", "", kFast}, Secret::passphrase("pw-bob")).ok());
+}
+
+// A header update writes and syncs the new copy before it overwrites the
+// old one, so a failure at the mirror used to leave the new generation in
+// force while the caller was told the change failed (and recorded none).
+TEST_CASE("a failed header write changes no slot, even when the new copy landed") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store s = create_test_store(path);
+  REQUIRE(s.add_slot({"bob", "", kFast}, Secret::passphrase("pw-bob")).ok());
+  const std::string error = path + ": cannot write the header: disk I/O error";
+  struct Case {
+    const char* what;
+    int nth;          // the header write that fails: 1 the new copy, 2 its mirror
+    bool persistent;  // and every later one (the old slots cannot be put back)
+  };
+  for (Case c : {Case{"new copy", 1, false}, Case{"mirror", 2, false}, Case{"new copy, always", 1, true}}) {
+    CAPTURE(c.what);
+    std::uint64_t gen = generation(s);
+    {
+      testing::FailHeaderWrites f(conn(s).handle(), c.nth, c.persistent);
+      check_error(s.add_slot({"carol", "", kFast}, Secret::passphrase("pw-carol")), ErrorCode::kIoError, error);
+    }
+    {
+      testing::FailHeaderWrites f(conn(s).handle(), c.nth, c.persistent);
+      check_error(s.remove_slot(1), ErrorCode::kIoError, error);
+    }
+    {
+      testing::FailHeaderWrites f(conn(s).handle(), c.nth, c.persistent);
+      check_error(s.change_secret(Secret::passphrase("pw-new"), kFast), ErrorCode::kIoError, error);
+    }
+    // Each landed change was written back over as a generation of its own.
+    CHECK(generation(s) == gen + (c.nth == 2 ? 6 : 0));
+    CHECK(copies_mirrored(path));
+    CHECK(opens(path, Secret::passphrase("pw-bob"), "bob"));
+    CHECK(opens(path, Secret::passphrase(kAlicePass), "alice"));
+    CHECK_FALSE(opens(path, Secret::passphrase("pw-carol")));
+    CHECK_FALSE(opens(path, Secret::passphrase("pw-new")));
+  }
+  // When the old slots cannot be written back either, the error says so.
+  {
+    testing::FailHeaderWrites f(conn(s).handle(), 2, true);
+    check_error(s.remove_slot(1), ErrorCode::kIoError,
+                error + "; the key slot change may have taken effect (see ehr key list)");
+  }
+  CHECK_FALSE(opens(path, Secret::passphrase("pw-bob")));
+}
+
+TEST_CASE("a slot change inside the caller's transaction, and putting it back") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store s = create_test_store(path);
+  REQUIRE(s.add_slot({"bob", "", kFast}, Secret::passphrase("pw-bob")).ok());
+  store::Connection& c = conn(s);
+  check_error(store::remove_slot_in_transaction(c, 1), ErrorCode::kInternal,
+              "a key slot change in a transaction needs the write lock (BEGIN IMMEDIATE)");
+  exec_ok(s, "CREATE TABLE t(x)");
+  // Committed with the caller's rows.
+  exec_ok(s, "BEGIN IMMEDIATE; INSERT INTO t VALUES(1)");
+  Result<store::SlotChange> removed = store::remove_slot_in_transaction(c, 1);
+  REQUIRE(removed.ok());
+  exec_ok(s, "COMMIT");
+  CHECK(removed->index == 1);
+  CHECK(removed->before.user == "bob");
+  CHECK_FALSE(removed->after.active);
+  CHECK_FALSE(removed->opened_this_store);
+  CHECK_FALSE(opens(path, Secret::passphrase("pw-bob")));
+  // A rolled-back transaction leaves the header changed until undone.
+  exec_ok(s, "BEGIN IMMEDIATE");
+  Result<store::SlotChange> changed =
+      store::change_secret_in_transaction(c, Secret::passphrase("pw-new"), kFast);
+  REQUIRE(changed.ok());
+  exec_ok(s, "ROLLBACK");
+  CHECK(opens(path, Secret::passphrase("pw-new")));
+  REQUIRE(store::undo_slot_change(c, *changed).ok());
+  CHECK_FALSE(opens(path, Secret::passphrase("pw-new")));
+  CHECK(opens(path, Secret::passphrase(kAlicePass)));
+  CHECK(store::undo_slot_change(c, *changed).ok());  // nothing left to do
+  CHECK(query(s, "SELECT count(*) FROM t") == "1");
+  // Removing the slot that opened this connection, and putting it back.
+  REQUIRE(s.add_slot({"bob", "", kFast}, Secret::passphrase("pw-bob")).ok());
+  exec_ok(s, "BEGIN IMMEDIATE");
+  Result<store::SlotChange> own = store::remove_slot_in_transaction(c, 0);
+  REQUIRE(own.ok());
+  exec_ok(s, "ROLLBACK");
+  CHECK(own->opened_this_store);
+  CHECK(c.opened_slot() == -1);
+  REQUIRE(store::undo_slot_change(c, *own).ok());
+  CHECK(c.opened_slot() == 0);
+  CHECK(s.change_secret(Secret::passphrase(kAlicePass), kFast).ok());
+  // A slot another connection changed since is left as it is.
+  exec_ok(s, "BEGIN IMMEDIATE");
+  Result<store::SlotChange> gone = store::remove_slot_in_transaction(c, 1);
+  REQUIRE(gone.ok());
+  exec_ok(s, "ROLLBACK");
+  Store other = open_test_store(path);
+  REQUIRE(other.add_slot({"carol", "", kFast}, Secret::passphrase("pw-carol")).ok());
+  check_error(store::undo_slot_change(c, *gone), ErrorCode::kConflict, "key slot 1 was changed meanwhile");
+  CHECK(opens(path, Secret::passphrase("pw-carol")));
+  CHECK_FALSE(opens(path, Secret::passphrase("pw-bob")));
 }
 
 TEST_CASE("info reports the format and the slots") {

@@ -71,6 +71,7 @@ expect_err "ehr: warning: emergency access to patient $P is recorded and flagged
 # A search never breaks the glass: carol's grant covers A1001 only, and
 # --emergency on a list across patients grants nothing more.
 run --user bob --key-file bob.key patient add --family Other --given Pat --mrn A1002 -q
+P2=$OUT
 run --user bob --key-file bob.key record add --patient A1002 --type condition --code 38341003 --display Hypertension -q
 run --user carol --key-file carol.key record list --type Condition --format csv --emergency --reason "sweep"
 expect_code 0
@@ -111,6 +112,47 @@ case "$CODE" in 0 | 1) ;; *) fail "policy check --action merge: exit $CODE ($ERR
 run policy check --action read --type Frobnicate
 expect_code 64
 expect_err "ehr: error: --type Frobnicate: not a FHIR R4 resource type nor one of User, Key, Policy, CareTeam, AuditEvent, Database"
+
+# A policy check naming a patient used to answer anyone and leave no trace:
+# a probe for which MRNs exist and whose team someone is on. Now a user who
+# may not read the patient gets the answer for an MRN of nobody, and every
+# check is audited (policy-check), naming the patient.
+run --user carol --key-file carol.key policy check --action read --type Condition --patient A1002
+expect_code 1
+expect_out ""
+expect_err "ehr: error: no patient A1002 that you may read"
+run --user carol --key-file carol.key policy check --action read --type Condition --patient "$P2" --label PSYTHPN
+expect_code 1
+expect_out ""
+expect_err "ehr: error: no patient $P2 that you may read"
+run --user carol --key-file carol.key policy check --action read --type Condition --patient A9999
+expect_code 1
+expect_out ""
+expect_err "ehr: error: no patient A9999 that you may read"
+# An auditor or admin asks about anyone and any patient.
+run policy check --for carol --action read --type Condition --patient A1002 --format ndjson
+expect_code 1
+expect_out_contains '"decision":"deny","rule":"default deny","reason":"role physician: not on the patient'"'"'s care team"'
+expect_out_contains '"patient":"'"$P2"'","on_care_team":false'
+expect_err ""
+run policy check --action read --type Condition --patient A9999
+expect_code 1
+expect_out ""
+expect_err "ehr: error: no patient A9999"
+# The trail (time left out): who asked what about whom, and the answer.
+run audit show --action policy-check --format csv
+expect_code 0
+OUT=$(printf '%s\n' "$OUT" | cut -d, -f3-)
+expect_out "user,roles,action,outcome,purpose,patients,resources,count,emergency,recipient,detail
+carol,physician,policy-check,ok,treatment,$P,,0,true,,user carol read Condition: allow
+alice,admin,policy-check,ok,treatment,$P,,0,false,,user bob read Observation: allow
+alice,admin,policy-check,ok,treatment,$P,,0,false,,user alice read Observation: deny
+alice,admin,policy-check,ok,treatment,,,0,false,,user alice merge Patient: deny
+carol,physician,policy-check,denied,treatment,$P2,,0,false,,user carol read Condition: may not read the patient
+carol,physician,policy-check,denied,treatment,$P2,,0,false,,user carol read Condition: may not read the patient
+carol,physician,policy-check,not-found,treatment,,,0,false,,user carol read Condition: no such patient
+alice,admin,policy-check,ok,treatment,$P2,,0,false,,user carol read Condition: deny
+alice,admin,policy-check,not-found,treatment,,,0,false,,user alice read Condition: no such patient"
 
 # The admin, who may not read the patient, still assigns its team by MRN.
 run patient team add A1001 carol --role consulting

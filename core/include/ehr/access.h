@@ -167,10 +167,26 @@ struct AccessQuestion {
 };
 
 // The decision, with the facts it was made on (the user's roles, the care
-// team). Not audited (it reads no records). Anyone may ask about
-// themself; asking about another user needs audit-read on AuditEvent or
-// admin on Policy. Errors: kNotFound for an unknown user or patient;
-// kAccessDenied.
+// team). Anyone may ask about themself; asking about another user needs
+// audit-read on AuditEvent or admin on Policy (kAccessDenied, audited as a
+// denied audit-read otherwise).
+//
+// Audited, and fails closed: every answer and every refusal below writes
+// one policy-check entry (outcome ok, not-found or denied) naming the
+// patients the key names, with the question in its detail ("user bob read
+// Observation: deny"; never the labels or code), or the call fails with the
+// storage error.
+//
+// A patient given by a user without audit-read or admin on Policy must be
+// one that user may read now (patient show's decision on the Patient
+// record, an active break-the-glass grant included, none started);
+// otherwise the answer is the one for a key naming nobody, kNotFound "no
+// patient KEY that you may read" (audited as denied), so that a check does
+// not reveal whether an MRN exists or whose care team someone is on.
+// Errors: kNotFound "no user U", "no patient KEY" (auditors and policy
+// admins), "no patient KEY that you may read" (others); kConflict "KEY
+// identifies N patients; use the patient id"; kAccessDenied; storage
+// errors.
 struct Explanation {
   std::string patient;  // the patient's id, "" when none was asked about
   AccessFacts facts;

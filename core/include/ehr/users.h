@@ -73,6 +73,10 @@ Status revoke_roles(Session& s, const std::string& name, const std::vector<std::
 // needed for anyone else's. add_key: the slot's user must exist and be
 // enabled (kNotFound / kConflict otherwise). remove_key: kConflict "slot N
 // is the last of enabled admin U" keeps an admin from locking all admins out.
+// Both are audited (key-add, key-remove) and fail closed: when the slot
+// change or its entry cannot be written the call fails and the slots are
+// as before (add_key removes the slot it added again; remove_key puts the
+// slot back, and its message says so if that fails too).
 Result<int> add_key(Session& s, const SlotOptions& slot, const Secret& secret);
 Status remove_key(Session& s, int index);
 
@@ -86,8 +90,13 @@ Status remove_key(Session& s, int index);
 Status check_own_slot_takes(Session& s, Secret::Kind kind);
 
 // Replaces the secret of the slot that opened the session (ehr key passwd);
-// audited. Nothing is changed or audited when check_own_slot_takes refuses.
-// Errors: those of check_own_slot_takes and Store::change_secret.
+// audited (key-passwd). Nothing is changed or audited when
+// check_own_slot_takes refuses. The new secret and its entry stand or fail
+// together, as for remove_key: on any error the old secret still opens the
+// slot and no key-passwd entry was written (unless the message says the
+// change could not be put back).
+// Errors: those of check_own_slot_takes and Store::change_secret; storage
+// errors of the audit entry.
 Status change_own_secret(Session& s, const Secret& secret, const KdfParams& kdf);
 
 // One member of a patient's care team.
