@@ -67,7 +67,10 @@ int run_audit_verify(Context& ctx, const VerifyOptions& o) {
     ctx.info("no checkpoint given: a truncated or rewritten trail shows only against one "
              "(ehr audit checkpoint)");
   if (r->ok()) return kExitOk;
-  ctx.error(fmt::format("audit trail damaged: first bad entry {}: {}", *r->first_bad_seq, r->problems.front()));
+  if (r->first_bad_seq)
+    ctx.error(fmt::format("audit trail damaged: first bad entry {}: {}", *r->first_bad_seq, r->problems.front()));
+  else
+    ctx.error(fmt::format("audit trail damaged: {}", r->problems.front()));
   return kExitDataErr;
 }
 

@@ -298,8 +298,13 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
   // the pass reaches that entry, so still empty after it when the entry is gone.
   std::map<std::int64_t, std::optional<ChainHash>> wanted;
   for (const auto& c : checkpoints) wanted.emplace(c.seq, std::nullopt);
+  // The problem of the lowest sequence goes first.
   auto bad = [&](std::int64_t seq, std::string problem) {
-    if (!report.first_bad_seq || seq < *report.first_bad_seq) report.first_bad_seq = seq;
+    if (!report.first_bad_seq || seq < *report.first_bad_seq) {
+      report.first_bad_seq = seq;
+      report.problems.insert(report.problems.begin(), std::move(problem));
+      return;
+    }
     report.problems.push_back(std::move(problem));
   };
   ChainHash computed = chain_genesis(chain);  // the head once the scan is done
@@ -350,12 +355,38 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
                              which, c.seq));
     }
   }
+  // Each break-the-glass grant has its chained entry, whose keyed hash of
+  // the reason (query_hash) matches the reason the grant row holds now: the
+  // reason is kept out of the trail (it may be clinical), so without this a
+  // changed reason would hide why the glass was broken. A grant of an older
+  // ehr sealed nothing (query_hash "").
+  auto grants = s.db().prepare(
+      "SELECT g.id, g.reason, e.seq, coalesce(e.query_hash, '') FROM emergency g "
+      "LEFT JOIN audit e ON e.action = 'emergency' AND e.outcome = 'ok' AND e.user = g.user "
+      "AND e.patients = g.patient AND e.detail = 'grant ' || g.id || ' until ' || g.expires ORDER BY g.id");
+  if (!grants.ok()) return grants.error();
+  for (;;) {
+    auto row = grants->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    std::int64_t grant = grants->column_int(0);
+    std::string seal = grants->column_text(3);
+    if (grants->column_is_null(2)) {
+      report.problems.push_back(
+          fmt::format("emergency grant {} has no audit entry: added or changed outside ehr", grant));
+    } else if (!seal.empty() && seal != emergency_reason_seal(chain, grants->column_text(1))) {
+      std::int64_t seq = grants->column_int(2);
+      bad(seq, fmt::format("entry {}: the reason of emergency grant {} is not the one sealed: changed outside ehr",
+                           seq, grant));
+    }
+  }
   // The first bad entry is the lowest sequence any problem names.
   std::string detail = report.ok()
                            ? fmt::format("{} entries intact, {} checkpoints", report.entries,
                                          report.checkpoints_checked)
                            : fmt::format("{} entries, first bad entry {}, {} checkpoints", report.entries,
-                                         *report.first_bad_seq, report.checkpoints_checked);
+                                         report.first_bad_seq ? std::to_string(*report.first_bad_seq) : "none",
+                                         report.checkpoints_checked);
   Status logged = write_audit(s, {"audit-verify", report.ok() ? "ok" : "error", "", "", "", report.entries, detail});
   // A damaged head can refuse the entry; the damage is then the finding.
   if (!logged.ok() && report.ok()) return logged.error();

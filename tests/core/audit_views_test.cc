@@ -753,6 +753,27 @@ TEST_CASE("a break-the-glass reason must say something, and its grant's chained 
   CHECK(all->front().reason == "routine check");
   CHECK_FALSE(all->front().reason_intact);
   CHECK(all->front().entry == std::stoll(sql(audrey, "SELECT seq FROM audit WHERE action = 'emergency'")));
+  // audit verify finds it too, naming the grant's entry; and a grant row
+  // with no entry at all (a forged grant).
+  std::string seq = sql(audrey, "SELECT seq FROM audit WHERE action = 'emergency'");
+  auto v = verify_audit(audrey, {});
+  REQUIRE_MESSAGE(v.ok(), message(v));
+  REQUIRE(v->problems.size() == 1);
+  CHECK(v->first_bad_seq == std::stoll(seq));
+  CHECK(v->problems.front() ==
+        "entry " + seq + ": the reason of emergency grant 1 is not the one sealed: changed outside ehr");
+  REQUIRE(impl.db().exec("UPDATE emergency SET reason = 'unconscious in the ED' WHERE id = 1").ok());
+  v = verify_audit(audrey, {});
+  REQUIRE_MESSAGE(v.ok(), message(v));
+  CHECK(v->ok());
+  REQUIRE(impl.db()
+              .exec("INSERT INTO emergency(id, user, patient, reason, started, expires) "
+                    "SELECT 2, user, patient, reason, started, expires FROM emergency WHERE id = 1")
+              .ok());
+  v = verify_audit(audrey, {});
+  REQUIRE_MESSAGE(v.ok(), message(v));
+  CHECK(v->problems == std::vector<std::string>{"emergency grant 2 has no audit entry: added or changed outside ehr"});
+  CHECK_FALSE(v->first_bad_seq.has_value());
 }
 
 }  // TEST_SUITE

@@ -148,13 +148,16 @@ struct VerifyReport {
   std::string head;                      // hex of the last entry's hash
   std::string trail_id;
   std::optional<std::int64_t> first_bad_seq;  // first entry that fails
-  std::vector<std::string> problems;     // first problem first
+  std::vector<std::string> problems;     // first_bad_seq's problem first
   std::int64_t checkpoints_checked = 0;
 };
 
 // Recomputes the chain from the first entry and checks `checkpoints`
 // against it (signature, trail id, the entry at their sequence must exist
-// and hash to their head). REQUIRES audit-read. Writes an audit-verify entry
+// and hash to their head), and checks every emergency grant against its
+// chained entry (it has one, and the reason it holds is the one sealed).
+// A grant without an entry is a problem naming no entry (first_bad_seq
+// unset when it is the only one). REQUIRES audit-read. Writes an audit-verify entry
 // after checking. Errors (not findings): kAccessDenied, kIoError.
 Result<VerifyReport> verify_audit(Session& s, const std::vector<Checkpoint>& checkpoints,
                                   const std::string& require_key = "");
