@@ -315,6 +315,9 @@ Status set_record_status(Json& resource, const std::string& status) {
     std::string system = std::string(kTerm) +
                          (type == "Condition" ? "condition-clinical" : "allergyintolerance-clinical");
     resource.set("clinicalStatus", codeable(system, status));
+    // A `status` written here by ehr before 2026-12-07 (R4 has none on
+    // these types) is what this amend means: it goes.
+    resource.erase("status");
     return {};
   }
   const Json* current = resource.find("status");

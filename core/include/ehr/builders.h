@@ -87,7 +87,8 @@ std::string_view patient_element(std::string_view type);
 // Sets the status of a record being amended, in the element its type keeps
 // it in: a Condition's or AllergyIntolerance's clinicalStatus (a coding of
 // the R4 clinical-status code system; the code is checked when the record
-// is validated), else the `status` code the record has.
+// is validated; a stray `status`, which older ehr amends wrote there, is
+// removed), else the `status` code the record has.
 // Errors: kInvalidArgument "--status: TYPE has no status to change
 // ..." when it has none (Patient, or a type without status).
 Status set_record_status(Json& resource, const std::string& status);
