@@ -681,19 +681,35 @@ Result<Header> current_header(Connection& c) {
   return std::move(cur->header);
 }
 
+namespace {
+
+Result<SlotChange> add_slot_locked(Connection& c, const SlotSpec& spec, const Secret& secret) {
+  Result<CurrentHeader> cur = read_current(c);
+  if (!cur.ok()) return cur.error();
+  std::optional<std::size_t> index = free_slot(cur->header);
+  if (!index) return Error::conflict("all 8 key slots are in use");
+  Result<Slot> slot = make_slot(cur->header, *index, spec, secret, c.dek());
+  if (!slot.ok()) return slot.error();
+  SlotChange change{static_cast<int>(*index), cur->header.slots[*index], std::move(slot).value(), false};
+  Header next = cur->header;
+  next.slots[*index] = change.after;
+  EHR_TRY(commit_header(c, *cur, std::move(next)));
+  return change;
+}
+
+}  // namespace
+
 Result<int> add_slot(Connection& c, const SlotSpec& spec, const Secret& secret) {
   return with_write_lock(c, [&]() -> Result<int> {
-    Result<CurrentHeader> cur = read_current(c);
-    if (!cur.ok()) return cur.error();
-    std::optional<std::size_t> index = free_slot(cur->header);
-    if (!index) return Error::conflict("all 8 key slots are in use");
-    Result<Slot> slot = make_slot(cur->header, *index, spec, secret, c.dek());
-    if (!slot.ok()) return slot.error();
-    Header next = cur->header;
-    next.slots[*index] = std::move(slot).value();
-    EHR_TRY(commit_header(c, *cur, std::move(next)));
-    return static_cast<int>(*index);
+    Result<SlotChange> change = add_slot_locked(c, spec, secret);
+    if (!change.ok()) return change.error();
+    return change->index;
   });
+}
+
+Result<SlotChange> add_slot_in_transaction(Connection& c, const SlotSpec& spec, const Secret& secret) {
+  EHR_TRY(require_write_transaction(c));
+  return add_slot_locked(c, spec, secret);
 }
 
 Status remove_slot(Connection& c, int index) {

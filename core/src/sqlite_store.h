@@ -230,13 +230,14 @@ struct SlotChange {
   bool opened_this_store = false;  // `before` opened this connection
 };
 
-// remove_slot and change_secret for a caller that holds the write lock in
+// add_slot, remove_slot and change_secret for a caller that holds the write lock in
 // its own transaction, so that the rows it writes there (the audit entry
 // recording the change) commit only if the header changed. The header is
 // no part of SQLite's transaction: when that transaction then rolls back
 // (its COMMIT failed), the caller must call undo_slot_change.
 // REQUIRES: `c` is in a write transaction (else kInternal).
-// Errors: as remove_slot and change_secret.
+// Errors: as add_slot, remove_slot and change_secret.
+Result<SlotChange> add_slot_in_transaction(Connection& c, const SlotSpec& spec, const Secret& secret);
 Result<SlotChange> remove_slot_in_transaction(Connection& c, int index);
 Result<SlotChange> change_secret_in_transaction(Connection& c, const Secret& new_secret,
                                                 const KdfParams& kdf);

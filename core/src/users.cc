@@ -102,15 +102,22 @@ Status audit(SessionImpl& s, const std::string& action, const std::string& detai
 //     slot as it was (kept in the SlotChange) is written back. Only if
 //     that fails too can a change stand without its entry, and the error
 //     says so.
-Status audited_slot_change(SessionImpl& s, const std::string& action, const std::string& detail,
-                           const std::function<Result<store::SlotChange>()>& change) {
+//
+// A new slot (add_slot_with) is the other way round: the entry names the
+// slot's index, known only once the header is written, so the slot is made
+// first and the rows that record it (`record`) follow in the same
+// transaction; if they cannot be written, the slot is taken out again as
+// for a failed COMMIT.
+Status slot_change_in_transaction(SessionImpl& s, const std::function<Status()>& before,
+                                  const std::function<Result<store::SlotChange>()>& change,
+                                  const std::function<Status(const store::SlotChange&)>& after) {
   std::optional<store::SlotChange> done;
   Status st = s.transaction([&]() -> Status {
-    EHR_TRY(audit(s, action, detail));
+    EHR_TRY(before());
     auto c = change();
     if (!c.ok()) return c.error();
     done = std::move(*c);
-    return {};
+    return after(*done);
   });
   if (st.ok() || !done) return st;
   Status undone = store::undo_slot_change(s.db(), *done);
@@ -119,6 +126,27 @@ Status audited_slot_change(SessionImpl& s, const std::string& action, const std:
                fmt::format("{}; key slot {} was changed but could not be put back ({}): the change stands "
                            "without its audit entry",
                            st.error().message(), done->index, undone.error().message()));
+}
+
+Status audited_slot_change(SessionImpl& s, const std::string& action, const std::string& detail,
+                           const std::function<Result<store::SlotChange>()>& change) {
+  return slot_change_in_transaction(
+      s, [&] { return audit(s, action, detail); }, change, [](const store::SlotChange&) { return Status(); });
+}
+
+// Adds a key slot and, in the same transaction, the rows that record it
+// (`record`, given its index); neither stands without the other.
+Result<int> add_slot_with(SessionImpl& s, const SlotOptions& slot, const Secret& secret,
+                          const std::function<Status(int index)>& record) {
+  int index = -1;
+  Status st = slot_change_in_transaction(
+      s, [] { return Status(); }, [&] { return store::add_slot_in_transaction(s.db(), slot, secret); },
+      [&](const store::SlotChange& c) {
+        index = c.index;
+        return record(c.index);
+      });
+  if (!st.ok()) return st.error();
+  return index;
 }
 
 }  // namespace
@@ -166,19 +194,12 @@ Result<int> add_user(Session& session, const SlotOptions& slot, const std::vecto
     if (sl.user == slot.user)
       return Error::conflict(fmt::format("key slot {} already opens as {}; remove it first (ehr key remove {})",
                                          sl.index, slot.user, sl.index));
-  auto index = s.store().add_slot(slot, secret);
-  if (!index.ok()) return index.error();
-  Status st = s.transaction([&]() -> Status {
+  return add_slot_with(s, slot, secret, [&](int index) -> Status {
     EHR_TRY(s.exec("INSERT INTO users(name, roles, disabled, created, created_by, changed) "
                    "VALUES(?, ?, 0, ?, ?, '')",
                    {slot.user, detail::join_words(roles), s.now(), s.user()}));
-    return audit(s, "user-add", fmt::format("user {} roles {} slot {}", slot.user, detail::join_words(roles), *index));
+    return audit(s, "user-add", fmt::format("user {} roles {} slot {}", slot.user, detail::join_words(roles), index));
   });
-  if (!st.ok()) {
-    (void)s.store().remove_slot(*index);  // nothing half-made
-    return st.error();
-  }
-  return *index;
 }
 
 Status disable_user(Session& session, const std::string& name) {
@@ -212,17 +233,10 @@ Result<int> enable_user(Session& session, const SlotOptions& slot, const Secret&
     if (!s.policy().has_role(r))
       return Error::conflict(fmt::format("role {} of user {} is not in the policy in force; "
                                          "ehr user revoke {} --role {} first", r, slot.user, slot.user, r));
-  auto index = s.store().add_slot(slot, secret);
-  if (!index.ok()) return index.error();
-  Status st = s.transaction([&]() -> Status {
+  return add_slot_with(s, slot, secret, [&](int index) -> Status {
     EHR_TRY(s.exec("UPDATE users SET disabled = 0, changed = ? WHERE name = ?", {s.now(), slot.user}));
-    return audit(s, "user-enable", fmt::format("user {} slot {}", slot.user, *index));
+    return audit(s, "user-enable", fmt::format("user {} slot {}", slot.user, index));
   });
-  if (!st.ok()) {
-    (void)s.store().remove_slot(*index);
-    return st.error();
-  }
-  return *index;
 }
 
 namespace {
@@ -290,15 +304,9 @@ Result<int> add_key(Session& session, const SlotOptions& slot, const Secret& sec
   auto u = existing_user(s, slot.user);
   if (!u.ok()) return u.error();
   if (u->disabled) return Error::conflict(fmt::format("user {} is disabled; ehr user enable gives a new slot", slot.user));
-  auto index = s.store().add_slot(slot, secret);
-  if (!index.ok()) return index.error();
-  Status st = s.transaction(
-      [&]() { return audit(s, "key-add", fmt::format("user {} slot {}", slot.user, *index)); });
-  if (!st.ok()) {
-    (void)s.store().remove_slot(*index);
-    return st.error();
-  }
-  return *index;
+  return add_slot_with(s, slot, secret, [&](int index) {
+    return audit(s, "key-add", fmt::format("user {} slot {}", slot.user, index));
+  });
 }
 
 Status remove_key(Session& session, int index) {

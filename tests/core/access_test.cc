@@ -1136,6 +1136,84 @@ TEST_CASE("a key slot change and its audit entry stand or fail together") {
   CHECK_FALSE(opens("alice", "pw-alice"));
 }
 
+TEST_CASE("a new key slot and the rows that record it stand or fail together") {
+  // add_key, add_user and enable_user made the slot, then wrote their
+  // entry, and took the slot out again ignoring whether that worked.
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "bob", {"physician"});
+  sqlite3* db = SessionImpl::of(alice).db().handle();
+  auto slots = [&] {
+    auto l = alice.store().list_slots();
+    REQUIRE_MESSAGE(l.ok(), message(l));
+    std::string out;
+    for (const auto& i : *l) out += std::to_string(i.index) + " " + i.user + ";";
+    return out;
+  };
+  const std::string before = slots();
+  CHECK(before == "0 alice;1 bob;");
+  auto opens = [&](const std::string& user, const std::string& pass) {
+    return Session::open(fx.path, Secret::passphrase(pass), fx.options(user)).ok();
+  };
+  std::string enabled = "0";  // user-enable entries: the successful enable below
+  SUBCASE("add_key: the commit fails after the slot was written") {
+    testing::FailNextCommit fault(db);
+    auto r = add_key(alice, {"bob", "spare", testing::kFast}, Secret::passphrase("pw-bob-2"));
+    CHECK(code(r) == ErrorCode::kConflict);
+    CHECK(fault.commits() == 2);  // the failed one, then the slot taken out
+  }
+  SUBCASE("add_key: the header write fails") {
+    testing::FailHeaderWrites fault(db);
+    CHECK(code(add_key(alice, {"bob", "spare", testing::kFast}, Secret::passphrase("pw-bob-2"))) ==
+          ErrorCode::kIoError);
+  }
+  SUBCASE("add_user: the commit fails after the slot was written") {
+    testing::FailNextCommit fault(db);
+    CHECK(code(add_user(alice, {"carol", "", testing::kFast}, {"nurse"}, Secret::passphrase("pw-carol"))) ==
+          ErrorCode::kConflict);
+  }
+  SUBCASE("enable_user: the commit fails after the slot was written") {
+    REQUIRE(disable_user(alice, "bob").ok());
+    REQUIRE(slots() == "0 alice;");
+    {
+      testing::FailNextCommit fault(db);
+      CHECK(code(enable_user(alice, {"bob", "", testing::kFast}, Secret::passphrase("pw-bob-3"))) ==
+            ErrorCode::kConflict);
+    }
+    CHECK(slots() == "0 alice;");
+    CHECK_FALSE(opens("bob", "pw-bob-3"));
+    CHECK(sql(alice, "SELECT disabled FROM users WHERE name = 'bob'") == "1");
+    REQUIRE(enable_user(alice, {"bob", "", testing::kFast}, Secret::passphrase("pw-bob")).ok());
+    enabled = "1";
+  }
+  // Whatever failed: the same slots, no new user, no entry.
+  CHECK(slots() == before);
+  CHECK_FALSE(opens("bob", "pw-bob-2"));
+  CHECK(sql(alice, "SELECT count(*) FROM users WHERE name = 'carol'") == "0");
+  CHECK(sql(alice, "SELECT count(*) FROM audit WHERE action = 'key-add'") == "0");
+  CHECK(sql(alice, "SELECT group_concat(detail, '; ') FROM audit WHERE action = 'user-add'") ==
+        "user alice roles admin physician slot 0 (ehr init); user bob roles physician slot 1");
+  CHECK(sql(alice, "SELECT count(*) FROM audit WHERE action = 'user-enable'") == enabled);
+  // And the session goes on.
+  auto ok = add_key(alice, {"bob", "spare", testing::kFast}, Secret::passphrase("pw-bob-2"));
+  REQUIRE_MESSAGE(ok.ok(), message(ok));
+  CHECK(opens("bob", "pw-bob-2"));
+}
+
+TEST_CASE("a new key slot that cannot be taken out again after a failed commit is reported, not ignored") {
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "bob", {"physician"});
+  sqlite3* db = SessionImpl::of(alice).db().handle();
+  testing::FailNextCommit commit(db);
+  testing::FailHeaderWrites header(db, 3);  // the slot's two copies land; taking it out fails
+  auto r = add_key(alice, {"bob", "spare", testing::kFast}, Secret::passphrase("pw-bob-2"));
+  REQUIRE_FALSE(r.ok());
+  std::string m = message(r);
+  CHECK(m.find("; key slot 2 was changed but could not be put back (") != std::string::npos);
+  CHECK(m.ends_with("): the change stands without its audit entry"));
+}
+
 TEST_CASE("a user name is checked alike for ehr init's first admin and for add_user") {
   // ehr init --admin used to take any name.
   const std::string rule = "user name must be 1-32 of a-z, 0-9, '.', '-', '_'";
