@@ -70,12 +70,18 @@ bool has(const std::vector<std::string>& v, const std::string& x) {
 }
 
 // Enabled admins other than `except`.
+// The enabled admins other than `except` who can open the database (who
+// hold a key slot): an admin whose last slot is gone manages nothing.
 Result<int> other_admins(SessionImpl& s, const std::string& except) {
   auto rows = s.rows("SELECT name, roles FROM users WHERE disabled = 0 AND name <> ?", {except});
   if (!rows.ok()) return rows.error();
+  auto slots = s.store().list_slots();
+  if (!slots.ok()) return slots.error();
   int n = 0;
   for (const auto& r : *rows)
-    if (has(detail::split_words(r[1]), "admin")) ++n;
+    if (has(detail::split_words(r[1]), "admin") &&
+        std::any_of(slots->begin(), slots->end(), [&](const SlotInfo& i) { return i.user == r[0]; }))
+      ++n;
   return n;
 }
 
@@ -212,7 +218,7 @@ Status disable_user(Session& session, const std::string& name) {
   if (has(u->roles, "admin")) {
     auto others = other_admins(s, name);
     if (!others.ok()) return others.error();
-    if (*others == 0) return Error::conflict(fmt::format("{} is the last enabled admin", name));
+    if (*others == 0) return Error::conflict(fmt::format("{} is the last enabled admin with a key slot", name));
   }
   // The flag first: even if removing a slot fails, the user no longer opens a session.
   EHR_TRY(s.transaction([&]() -> Status {
@@ -277,7 +283,7 @@ Status change_roles(Session& session, const std::string& name, const std::vector
     if (has(u->roles, "admin") && !has(now, "admin") && !u->disabled) {
       auto others = other_admins(s, name);
       if (!others.ok()) return others.error();
-      if (*others == 0) return Error::conflict(fmt::format("{} is the last enabled admin", name));
+      if (*others == 0) return Error::conflict(fmt::format("{} is the last enabled admin with a key slot", name));
     }
   }
   return s.transaction([&]() -> Status {
@@ -324,7 +330,8 @@ Status remove_key(Session& session, int index) {
     auto others = other_admins(s, it->user);
     if (!others.ok()) return others.error();
     if (*others == 0)
-      return Error::conflict(fmt::format("slot {} is the last of {}, the last enabled admin", index, it->user));
+      return Error::conflict(
+          fmt::format("slot {} is the last of {}, the last enabled admin with a key slot", index, it->user));
   }
   return audited_slot_change(s, "key-remove", fmt::format("user {} slot {}", it->user, index),
                              [&] { return store::remove_slot_in_transaction(s.db(), index); });

@@ -894,7 +894,7 @@ TEST_CASE("users: add, disable, enable, roles and keys, each with its errors and
     cases.push_back({"revoke the last role", revoke_roles(alice, "bob", {"nurse"}), ErrorCode::kConflict,
                      "user bob would have no role left; disable the user instead"});
     cases.push_back({"revoke the last admin", revoke_roles(alice, "alice", {"admin"}), ErrorCode::kConflict,
-                     "alice is the last enabled admin"});
+                     "alice is the last enabled admin with a key slot"});
     // Separation of duties: an admin does not grant themselves a role.
     cases.push_back({"grant a role to oneself", grant_roles(alice, "alice", {"nurse"}), ErrorCode::kAccessDenied,
                      "user alice may not grant roles to themselves; another admin can (ehr init --role gives "
@@ -935,7 +935,7 @@ TEST_CASE("users: add, disable, enable, roles and keys, each with its errors and
     // The last slot of the last admin stays.
     auto last = remove_key(alice, 0);
     CHECK(code(last) == ErrorCode::kConflict);
-    CHECK(message(last) == "slot 0 is the last of alice, the last enabled admin");
+    CHECK(message(last) == "slot 0 is the last of alice, the last enabled admin with a key slot");
     CHECK(message(remove_key(alice, 7)) == "no key slot 7");
     CHECK(code(remove_key(alice, 7)) == ErrorCode::kNotFound);
     auto ghost = add_key(alice, {"ghost", "", testing::kFast}, Secret::passphrase("x"));
@@ -1028,10 +1028,24 @@ TEST_CASE("users: add, disable, enable, roles and keys, each with its errors and
     Session hd = fx.open("hd");
     auto st = disable_user(hd, "bob");
     CHECK(code(st) == ErrorCode::kConflict);
-    CHECK(message(st) == "bob is the last enabled admin");
-    CHECK(message(revoke_roles(hd, "bob", {"admin"})) == "bob is the last enabled admin");
-    CHECK(message(remove_key(hd, 1)) == "slot 1 is the last of bob, the last enabled admin");
+    CHECK(message(st) == "bob is the last enabled admin with a key slot");
+    CHECK(message(revoke_roles(hd, "bob", {"admin"})) == "bob is the last enabled admin with a key slot");
+    CHECK(message(remove_key(hd, 1)) == "slot 1 is the last of bob, the last enabled admin with a key slot");
     REQUIRE(disable_user(hd, "alice").ok());
+  }
+
+  SUBCASE("an admin with no key slot left does not count as one who can manage the database") {
+    // Found by QA: with adm2's last slot gone, alice could revoke her own
+    // admin role or remove her last slot, and nobody could manage users,
+    // keys or the policy again.
+    fx.add(alice, "adm2", {"admin"});
+    Session adm2 = fx.open("adm2");
+    REQUIRE(remove_key(adm2, 1).ok());  // allowed: alice still opens it
+    CHECK(message(revoke_roles(alice, "alice", {"admin"})) == "alice is the last enabled admin with a key slot");
+    CHECK(message(remove_key(alice, 0)) == "slot 0 is the last of alice, the last enabled admin with a key slot");
+    // With a slot again, adm2 counts.
+    REQUIRE(add_key(alice, {"adm2", "", testing::kFast}, Secret::passphrase("pw-adm2")).ok());
+    CHECK(revoke_roles(alice, "alice", {"admin"}).ok());
   }
 
   SUBCASE("only admins list users; anyone sees themself") {
