@@ -347,16 +347,56 @@ bool refers_to(const std::string& ref, const std::string& id) {
          parse_reference(ref, type, target) && type == "Patient" && target == id;
 }
 
+using Identifiers = std::vector<std::pair<std::string, std::string>>;
+
+// The (system, value) pairs of a patient's identifiers.
+Identifiers identifiers_of(const Json& patient) {
+  Identifiers out;
+  if (const Json* ids = patient.find("identifier"); ids != nullptr && ids->is_array())
+    for (const Json& i : ids->items())
+      if (i.is_object()) out.emplace_back(text_of(i.find("system")), text_of(i.find("value")));
+  return out;
+}
+
+// Whether Reference `ref` names a patient only by identifier (a logical
+// reference, as the index resolves it: typed Patient or untyped) that is one
+// of `ids` (no system in the reference: any system).
+bool names_by_identifier(const Json& ref, const Identifiers& ids) {
+  if (ref.find("reference") != nullptr) return false;
+  const Json* id = ref.find("identifier");
+  if (id == nullptr || !id->is_object()) return false;
+  std::string type = text_of(ref.find("type"));
+  if (!type.empty() && type != "Patient" && type != "http://hl7.org/fhir/StructureDefinition/Patient") return false;
+  std::string system = text_of(id->find("system")), value = text_of(id->find("value"));
+  if (value.empty()) return false;
+  return std::any_of(ids.begin(), ids.end(), [&](const auto& p) {
+    return p.second == value && (system.empty() || p.first == system);
+  });
+}
+
 // Replaces every reference to Patient/`from` in `node` by `to`, appending
-// to `changes` each place ({"at": [keys and indexes], "was": old text}).
-void move_references(Json& node, const std::string& from, const std::string& to, Json& at, Json& changes,
-                     int depth) {
+// to `changes` each place ({"at": [keys and indexes], "was": old text}). A
+// Reference naming `from` by one of its identifiers (`from_ids`) becomes a
+// literal reference to `to` ({"at": the Reference, "was": the whole old
+// Reference}): the identifier stays the source's, so kept beside the new
+// reference it would make the record one of two patients.
+void move_references(Json& node, const std::string& from, const std::string& to, const Identifiers& from_ids,
+                     Json& at, Json& changes, int depth) {
   if (depth > 64) return;
+  if (node.is_object() && !at.items().empty() && names_by_identifier(node, from_ids)) {
+    Json change = Json::object();
+    change.set("at", at);
+    change.set("was", node);
+    changes.push_back(std::move(change));
+    node.erase("identifier");
+    node.set("reference", Json::string("Patient/" + to));
+    return;
+  }
   if (node.is_array()) {
     auto& items = node.items();
     for (size_t i = 0; i < items.size(); ++i) {
       at.push_back(Json::number(static_cast<std::int64_t>(i)));
-      move_references(items[i], from, to, at, changes, depth + 1);
+      move_references(items[i], from, to, from_ids, at, changes, depth + 1);
       at.items().pop_back();
     }
     return;
@@ -372,7 +412,7 @@ void move_references(Json& node, const std::string& from, const std::string& to,
       changes.push_back(std::move(change));
       value = Json::string("Patient/" + to);
     } else if (value.is_object() || value.is_array()) {
-      move_references(value, from, to, at, changes, depth + 1);
+      move_references(value, from, to, from_ids, at, changes, depth + 1);
     }
     at.items().pop_back();
   }
@@ -543,6 +583,7 @@ Result<MergeOutcome> merge_patients(Session& session, const std::string& source_
     if (!refs.ok()) return refs.error();
     Json records = Json::array();
     std::vector<std::string> written;
+    const Identifiers source_ids = identifiers_of(source->resource);
     for (const auto& r : *refs) {
       auto cur = detail::load_resource(s, r[0], r[1]);
       if (!cur.ok()) return cur.error();
@@ -550,7 +591,7 @@ Result<MergeOutcome> merge_patients(Session& session, const std::string& source_
       Json content = (*cur)->resource;
       Json at = Json::array();
       Json changes = Json::array();
-      move_references(content, S, T, at, changes, 0);
+      move_references(content, S, T, source_ids, at, changes, 0);
       if (changes.size() == 0) continue;
       auto w = detail::write_version(s, **cur, std::move(content), "update", why);
       if (!w.ok()) return w.error();
@@ -635,7 +676,10 @@ Result<MergeOutcome> unmerge_patient(Session& session, const std::string& source
         for (const auto& c : rec.find("changes")->items()) {
           Json* at = element_at(content, *c.find("at"));
           // A reference changed again after the merge is the later writer's.
-          if (at == nullptr || !at->is_string() || at->text() != moved_to) continue;
+          // A whole Reference (one that named the source by identifier) is
+          // put back while it still points at the target.
+          const Json* points = at != nullptr && at->is_object() ? at->find("reference") : at;
+          if (points == nullptr || !points->is_string() || points->text() != moved_to) continue;
           *at = *c.find("was");
           changed = true;
         }

@@ -198,6 +198,34 @@ TEST_CASE("unmerge gives back every resource and reference row exactly") {
   CHECK(merge_patients(s, "s1", "t1", "again").ok());
 }
 
+TEST_CASE("a record naming the source by its MRN moves to the target, and unmerge gives it back") {
+  // QA finding: the record was the source's (its subject, by identifier,
+  // resolves to it) but merge moved nothing, so it never reached the chart.
+  Fixture fx;
+  Session s = fx.create();
+  make(s, R"({"resourceType":"Patient","id":"s1","identifier":[{"system":"urn:mrn","value":"M5"}],"name":[{"family":"Smith"}]})");
+  make(s, R"({"resourceType":"Patient","id":"t1","identifier":[{"system":"urn:mrn","value":"M4"}],"name":[{"family":"Smith"}]})");
+  std::string obs = make(s, std::string(R"({"resourceType":"Observation","id":"o2",)") + kObs +
+                                R"(,"subject":{"identifier":{"system":"urn:mrn","value":"M5"},"display":"J S"},"valueQuantity":{"value":70,"unit":"kg"}})");
+  // Another patient's MRN, and an untyped Practitioner identifier, stay.
+  make(s, std::string(R"({"resourceType":"Observation","id":"o3",)") + kObs +
+              R"(,"subject":{"reference":"Patient/t1"},"performer":[{"type":"Practitioner","identifier":{"value":"M5"}}]})");
+  CHECK(q1(s, "SELECT patient FROM resource WHERE id = 'o2'") == "s1");
+  State before = state(s);
+  auto m = merge_patients(s, "s1", "t1", "dup");
+  REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message()));
+  CHECK(m->records == 1);
+  CHECK(to_json(*current(s, "Observation", obs).find("subject")) == R"({"display":"J S","reference":"Patient/t1"})");
+  CHECK(q1(s, "SELECT patient FROM resource WHERE id = 'o2'") == "t1");
+  CHECK(to_json(*current(s, "Observation", "o3").find("performer")) == R"([{"type":"Practitioner","identifier":{"value":"M5"}}])");
+  auto u = unmerge_patient(s, "s1", "merged in error");
+  REQUIRE_MESSAGE(u.ok(), (u.ok() ? "" : u.error().message()));
+  State after = state(s);
+  CHECK(after.resources == before.resources);
+  CHECK(after.references == before.references);
+  CHECK(q1(s, "SELECT patient FROM resource WHERE id = 'o2'") == "s1");
+}
+
 TEST_CASE("unmerge leaves what others changed after the merge, and the target's new records") {
   Fixture fx;
   Session s = fx.create();
