@@ -427,7 +427,21 @@ Status prepare_create(SessionImpl& s, Json& resource) {
   EHR_TRY(detail::resolve_patient(s, probe));
   auto allowed = authorize(s, Action::kCreate, target_of(type, probe));
   if (!allowed.ok()) return allowed.error();
-  return first_validation_error(resource);
+  EHR_TRY(first_validation_error(resource));
+  // A patient merged into another is no longer charted on: a record added
+  // there would stay off the surviving chart (its allergies unseen by the
+  // checks on the target's orders). Imports of the source's records land on
+  // the target through the merge's import alias instead.
+  if (type != "Patient") {
+    for (const std::string& p : probe.patients) {
+      auto into = s.rows("SELECT target FROM patient_merge WHERE source = ?", {p});
+      if (!into.ok()) return into.error();
+      if (!into->empty())
+        return Error::conflict(fmt::format("Patient/{} was merged into Patient/{}: record it for Patient/{}", p,
+                                           (*into)[0][0], (*into)[0][0]));
+    }
+  }
+  return {};
 }
 
 // Inserts one prepared resource. REQUIRES: inside a transaction.

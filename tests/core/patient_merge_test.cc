@@ -226,6 +226,29 @@ TEST_CASE("a record naming the source by its MRN moves to the target, and unmerg
   CHECK(q1(s, "SELECT patient FROM resource WHERE id = 'o2'") == "s1");
 }
 
+TEST_CASE("no record is added for a merged-away patient; it names the target to use") {
+  // QA finding: an allergy recorded on the source after the merge stayed
+  // off the target's chart, so the target's orders were checked without it.
+  Fixture fx;
+  Session s = fx.create();
+  chart(s);
+  REQUIRE(merge_patients(s, "s1", "t1", "dup").ok());
+  auto r = create_resource(s, parse(std::string(R"({"resourceType":"Observation",)") + kObs +
+                                    R"(,"subject":{"reference":"Patient/s1"}})"));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code() == ErrorCode::kConflict);
+  CHECK(r.error().message() == "Patient/s1 was merged into Patient/t1: record it for Patient/t1");
+  CHECK(q1(s, "SELECT count(*) FROM resource WHERE type = 'Observation' AND patient = 's1'") == "0");
+  CHECK(create_resource(s, parse(std::string(R"({"resourceType":"Observation",)") + kObs +
+                                 R"(,"subject":{"reference":"Patient/t1"}})"))
+            .ok());
+  // After an unmerge the source is charted on again.
+  REQUIRE(unmerge_patient(s, "s1", "merged in error").ok());
+  CHECK(create_resource(s, parse(std::string(R"({"resourceType":"Observation",)") + kObs +
+                                 R"(,"subject":{"reference":"Patient/s1"}})"))
+            .ok());
+}
+
 TEST_CASE("unmerge leaves what others changed after the merge, and the target's new records") {
   Fixture fx;
   Session s = fx.create();
