@@ -22,10 +22,13 @@ std::string house_style(std::string msg) {
   return msg;
 }
 
+#define EHR_EXIT_STATUS_LINES \
+  "Exit status: 0 ok, 1 no match, 3 completed with findings, 64 usage, 65 bad data or\n" \
+  "corrupt file, 66 input or database missing, 70 internal error, 73 cannot create output,\n" \
+  "74 I/O error, 75 busy, 77 wrong key or access denied, 78 bad configuration, 130 interrupted.\n\n"
+
 const char* kRootFooter =
-    "Exit status: 0 ok, 1 no match, 3 completed with findings, 64 usage, 65 bad data or\n"
-    "corrupt file, 66 input or database missing, 70 internal error, 73 cannot create output,\n"
-    "74 I/O error, 75 busy, 77 wrong key or access denied, 78 bad configuration, 130 interrupted.\n\n"
+    EHR_EXIT_STATUS_LINES
     "Examples:\n"
     "  ehr config show\n"
     "  ehr --format json config show\n"
@@ -69,6 +72,8 @@ AppTree build_app(GlobalOptions& g, CommandSetup setup) {
   std::map<std::string, CLI::App*> nouns;
   for (const auto& n : noun_table()) {
     CLI::App* sub = app.add_subcommand(n.noun, n.summary);
+    sub->footer(std::string(EHR_EXIT_STATUS_LINES) + "Examples (ehr " + n.noun +
+                " COMMAND --help for each command's options and more):\n" + n.examples);
     sub->fallthrough();
     nouns[n.noun] = sub;
   }

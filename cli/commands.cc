@@ -7,15 +7,48 @@ namespace ehr::cli {
 
 const std::vector<NounSpec>& noun_table() {
   static const std::vector<NounSpec> nouns = {
-      {"patient", "register, find and update patients"},
-      {"record", "add, show, amend and retract clinical records"},
-      {"user", "users, their roles and whether they may open the database"},
-      {"policy", "the access policy: show, apply, explain a decision"},
-      {"care", "decision support: preventive care due, medication-allergy and lab checks"},
-      {"audit", "the tamper-evident audit trail: show, export, disclosures, verify, checkpoint"},
-      {"db", "inspect, verify, back up and re-key the database"},
-      {"key", "key files and key slots"},
-      {"config", "show the effective configuration"},
+      {"patient", "register, find and update patients",
+       "  ehr patient add --given Zoe --family Nunez --birth-date 1984-02-29 --mrn A1001\n"
+       "  ehr patient find --name nunez --format csv\n"
+       "  ehr patient show A1001\n"
+       "  man ehr-patient"},
+      {"record", "add, show, amend and retract clinical records",
+       "  ehr record add --patient A1001 --type vital --code 29463-7 --value 72.5 --unit kg\n"
+       "  ehr record show --patient A1001\n"
+       "  ehr record history Observation/3c1d...\n"
+       "  man ehr-record"},
+      {"user", "users, their roles and whether they may open the database",
+       "  ehr user add bob --role physician --new-key-file bob.key\n"
+       "  ehr user list\n"
+       "  ehr user disable bob\n"
+       "  man ehr-user"},
+      {"policy", "the access policy: show, apply, explain a decision",
+       "  ehr policy show > policy.yaml\n"
+       "  ehr policy apply policy.yaml\n"
+       "  ehr policy check --action read --type Observation --patient A1001\n"
+       "  man ehr-policy"},
+      {"care", "decision support: preventive care due, medication-allergy and lab checks",
+       "  ehr care due --patient A1001\n"
+       "  ehr care check --patient A1001\n"
+       "  man ehr-care"},
+      {"audit", "the tamper-evident audit trail: show, export, disclosures, verify, checkpoint",
+       "  ehr audit show --patient A1001 --since 2026-01-01\n"
+       "  ehr audit verify --checkpoint /var/log/syslog\n"
+       "  ehr audit disclosures --patient A1001\n"
+       "  man ehr-audit"},
+      {"db", "inspect, verify, back up and re-key the database",
+       "  ehr db info\n"
+       "  ehr db check\n"
+       "  ehr db backup --to /backup/clinic-$(date +%F).db\n"
+       "  man ehr-db"},
+      {"key", "key files and key slots",
+       "  ehr key new -o bob.key\n"
+       "  ehr key list\n"
+       "  ehr key passwd\n"
+       "  man ehr-key"},
+      {"config", "show the effective configuration",
+       "  ehr config show\n"
+       "  man ehr-config"},
   };
   return nouns;
 }

@@ -44,6 +44,7 @@ struct CommandSpec {
 struct NounSpec {
   const char* noun;
   const char* summary;
+  const char* examples;  // the "Examples:" lines of `ehr NOUN --help`
 };
 
 const std::vector<CommandSpec>& command_table();

@@ -85,4 +85,14 @@ else
 fi
 rm -rf "$H"
 
+# A command group's --help shows its own examples, not the top level's.
+for noun in patient record user policy care audit db key config; do
+  run $noun --help
+  expect_code 0
+  expect_out_contains "Examples (ehr $noun COMMAND --help for each command's options and more):"
+  expect_out_contains "  man ehr-$noun"
+  ex=$(printf '%s\n' "$OUT" | sed -n '/^Examples/,$p' | tail -n +2)
+  printf '%s\n' "$ex" | grep -Ev "^  (ehr $noun |man ehr-$noun\$)" | grep -q . && fail "$noun --help examples: $ex"
+done
+
 finish
