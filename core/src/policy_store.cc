@@ -1,4 +1,5 @@
 // The policy installed in a database, and explained decisions (ehr/access.h).
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -65,6 +66,30 @@ Result<PolicyVersion> apply_policy(Session& session, std::string_view text, std:
         return Error::config(fmt::format("{}: role {} of user {} is not in the new policy", source, r, u[0]));
   if (!parsed->has_role("admin"))
     return Error::config(fmt::format("{}: the policy must keep the admin role", source));
+  // Someone who can open the database must still be able to change the
+  // policy, the users and the keys under it: keeping the admin role's name
+  // while taking its rights (or denying them through another role) would
+  // freeze the policy for good, since it lives only in the database.
+  auto slots = s.store().list_slots();
+  if (!slots.ok()) return slots.error();
+  bool manageable = false;
+  for (const auto& u : *users) {
+    if (!std::any_of(slots->begin(), slots->end(), [&](const SlotInfo& i) { return i.user == u[0]; })) continue;
+    bool all = true;
+    for (const char* type : {"Policy", "User", "Key"}) {
+      AccessFacts f;
+      f.roles = detail::split_words(u[1]);
+      f.action = Action::kAdmin;
+      f.type = type;
+      all = all && parsed->decide(f).allowed;
+    }
+    manageable = manageable || all;
+  }
+  if (!manageable)
+    return Error::config(fmt::format(
+        "{}: under this policy no enabled user who can open the database may administer Policy, User and "
+        "Key (the admin role must allow action admin on them), so the policy could never be changed again",
+        source));
   PolicyVersion v;
   v.installed = s.now();
   v.installed_by = s.user();

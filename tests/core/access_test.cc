@@ -1329,6 +1329,26 @@ TEST_CASE("apply_policy validates, keeps users' roles, installs a version the ne
   CHECK(current_policy(alice)->text == builtin);
   CHECK(policy_versions(alice)->empty());
 
+  // Keeping the admin role but taking its admin on Policy (QA finding: the
+  // policy could never be changed again), or denying it through a role.
+  std::string frozen = builtin;
+  const std::string admin_types = "        types: [User, Key, Policy, Database]\n";
+  REQUIRE(frozen.find(admin_types) != std::string::npos);
+  frozen.replace(frozen.find(admin_types), admin_types.size(), "        types: [User, Key, Database]\n");
+  const std::string lockout =
+      ": under this policy no enabled user who can open the database may administer Policy, User and Key (the "
+      "admin role must allow action admin on them), so the policy could never be changed again";
+  auto freeze = apply_policy(alice, frozen, "frozen.yaml");
+  CHECK(code(freeze) == ErrorCode::kConfig);
+  CHECK(message(freeze) == "frozen.yaml" + lockout);
+  std::string denied = builtin;
+  const size_t physician_allow = denied.find("    allow:", denied.find("  physician:"));
+  REQUIRE(physician_allow != std::string::npos);
+  denied.insert(physician_allow, "    deny:\n      - actions: [admin]\n        types: [Key]\n");
+  auto deny = apply_policy(alice, denied, "deny.yaml");
+  CHECK(message(deny) == "deny.yaml" + lockout);
+  CHECK(alice.policy_version() == 0);
+
   {
     Session bob = fx.open("bob");
     auto no = apply_policy(bob, builtin, "mine.yaml");
