@@ -239,6 +239,9 @@ Result<int> enable_user(Session& session, const SlotOptions& slot, const Secret&
     if (!s.policy().has_role(r))
       return Error::conflict(fmt::format("role {} of user {} is not in the policy in force; "
                                          "ehr user revoke {} --role {} first", r, slot.user, slot.user, r));
+  if (u->roles.empty())
+    return Error::conflict(fmt::format("user {} has no role; ehr user grant {} --role ROLE first", slot.user,
+                                       slot.user));
   return add_slot_with(s, slot, secret, [&](int index) -> Status {
     EHR_TRY(s.exec("UPDATE users SET disabled = 0, changed = ? WHERE name = ?", {s.now(), slot.user}));
     return audit(s, "user-enable", fmt::format("user {} slot {}", slot.user, index));
@@ -278,7 +281,9 @@ Status change_roles(Session& session, const std::string& name, const std::vector
       if (!has(now, r)) return Error::conflict(fmt::format("user {} does not have role {}", name, r));
       now.erase(std::find(now.begin(), now.end(), r));
     }
-    if (now.empty())
+    // A disabled user may be left with none (a policy dropped their only
+    // role): enabling them asks for a role first.
+    if (now.empty() && !u->disabled)
       return Error::conflict(fmt::format("user {} would have no role left; disable the user instead", name));
     if (has(u->roles, "admin") && !has(now, "admin") && !u->disabled) {
       auto others = other_admins(s, name);

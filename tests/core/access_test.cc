@@ -1048,6 +1048,28 @@ TEST_CASE("users: add, disable, enable, roles and keys, each with its errors and
     CHECK(revoke_roles(alice, "alice", {"admin"}).ok());
   }
 
+  SUBCASE("a disabled user whose only role a policy dropped can be enabled by following the hints") {
+    // QA finding: enable said "revoke the role first", and revoke refused
+    // ("would have no role left; disable the user instead").
+    std::string text(Policy::builtin_text());
+    text += "\n  clerk:\n    allow:\n      - actions: [read]\n        types: [Patient]\n";
+    REQUIRE(apply_policy(alice, text, "clerk.yaml").ok());
+    fx.add(alice, "cal", {"clerk"});
+    REQUIRE(disable_user(alice, "cal").ok());
+    REQUIRE(apply_policy(alice, std::string(Policy::builtin_text()), "builtin.yaml").ok());
+    auto e = enable_user(alice, {"cal", "", testing::kFast}, Secret::passphrase("pw-cal"));
+    CHECK(message(e) == "role clerk of user cal is not in the policy in force; ehr user revoke cal --role clerk first");
+    REQUIRE(revoke_roles(alice, "cal", {"clerk"}).ok());
+    e = enable_user(alice, {"cal", "", testing::kFast}, Secret::passphrase("pw-cal"));
+    CHECK(message(e) == "user cal has no role; ehr user grant cal --role ROLE first");
+    REQUIRE(grant_roles(alice, "cal", {"registrar"}).ok());
+    e = enable_user(alice, {"cal", "", testing::kFast}, Secret::passphrase("pw-cal"));
+    REQUIRE_MESSAGE(e.ok(), message(e));
+    // An enabled user still keeps at least one role.
+    CHECK(message(revoke_roles(alice, "cal", {"registrar"})) ==
+          "user cal would have no role left; disable the user instead");
+  }
+
   SUBCASE("only admins list users; anyone sees themself") {
     fx.add(alice, "bob", {"physician"});
     auto all = list_users(alice);
