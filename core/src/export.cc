@@ -664,7 +664,7 @@ class Exporter {
       auto decision = authorize(s_, Action::kExport, target);
       if (!decision.ok()) return decision.error();
       if (q->column_int(6) != 0) {  // retracted: a deletion in this window
-        deleted_.emplace(std::pair{type, id}, patient);
+        deleted_.emplace(std::pair{type, id}, Deleted{patient, !decision->fields.empty()});
         continue;
       }
       if (type != filter_type_) {  // rows mostly come by type
@@ -676,10 +676,19 @@ class Exporter {
       // parsed, once.
       std::string_view json = q->column_view(7);
       std::optional<Json> parsed;
+      // The CSV patient column, as the exported record shows it: a record
+      // reduced to the decision's fields names its patient only through
+      // an element it keeps (never from the stored column alone).
+      std::string shown_patient = patient;
       if (type_filtered_ || !decision->fields.empty() || csv()) {
         auto doc = parse_json(json);
         if (!doc.ok()) return Error::corruption(fmt::format("{}/{}: stored JSON does not parse", type, id));
-        parsed = decision->fields.empty() ? std::move(*doc) : apply_fields(*doc, *decision);
+        if (decision->fields.empty()) {
+          parsed = std::move(*doc);
+        } else {
+          parsed = apply_fields(*doc, *decision);
+          if (csv()) shown_patient = detail::csv_shown_patient(patient, *doc, *parsed);
+        }
         if (type_filtered_ && !o_.type_filters.matches(type, *parsed)) continue;
       }
       auto& out = series[type];
@@ -688,7 +697,7 @@ class Exporter {
                                            csv() ? &detail::csv_record_columns() : nullptr);
       std::string rendered;
       if (csv()) {
-        rendered = detail::csv_record_line(patient, *parsed);
+        rendered = detail::csv_record_line(shown_patient, *parsed);
         json = rendered;
       } else if (!decision->fields.empty()) {
         rendered = to_json(*parsed);
@@ -727,17 +736,17 @@ class Exporter {
       std::string type = q->column_text(0), id = q->column_text(1), patient = q->column_text(2);
       auto decision = authorize(s_, Action::kExport, Target{type, patient, "", ""});
       if (!decision.ok()) return decision.error();
-      deleted_.emplace(std::pair{type, id}, patient);
+      deleted_.emplace(std::pair{type, id}, Deleted{patient, !decision->fields.empty()});
     }
     if (deleted_.empty()) return {};
     if (csv()) {
       FileSeries series(root_, "", "deleted", o_, r_.deleted, &detail::csv_deleted_columns());
-      for (const auto& [key, patient] : deleted_) {
-        std::string line = detail::csv_line({key.first, key.second, patient});
+      for (const auto& [key, d] : deleted_) {
+        std::string line = detail::csv_line({key.first, key.second, d.reduced ? "" : d.patient});
         written_ += static_cast<std::int64_t>(line.size());
         EHR_TRY(series.write_line(line));
         ++r_.deletions;
-        if (is_single_patient(patient)) ++patients_[patient].deleted;
+        if (is_single_patient(d.patient)) ++patients_[d.patient].deleted;
       }
       return series.close();
     }
@@ -766,10 +775,10 @@ class Exporter {
       urls.clear();
       return series.write_line(line);
     };
-    for (const auto& [key, patient] : deleted_) {
+    for (const auto& [key, d] : deleted_) {
       urls.push_back(key.first + "/" + key.second);
       ++r_.deletions;
-      if (is_single_patient(patient)) ++patients_[patient].deleted;
+      if (is_single_patient(d.patient)) ++patients_[d.patient].deleted;
       if (urls.size() == kPerBundle) EHR_TRY(flush());
       report_progress();
     }
@@ -870,7 +879,14 @@ class Exporter {
   std::string root_;
   ProgressSink& progress_;
   ExportReport& r_;
-  std::map<std::pair<std::string, std::string>, std::string> deleted_;  // (type, id) -> patient
+  // A record listed as deleted: its stored patient (for the audit), and
+  // whether the decision reduced its type to some fields (deleted.csv then
+  // leaves the patient blank: no kept element shows it).
+  struct Deleted {
+    std::string patient;
+    bool reduced = false;
+  };
+  std::map<std::pair<std::string, std::string>, Deleted> deleted_;  // by (type, id)
   std::unordered_map<std::string, PatientCounts> patients_;
   std::int64_t written_ = 0;
   std::uint64_t polls_ = 0;

@@ -102,7 +102,11 @@ namespace ehr {
 // as a formula, starting with = + - @ TAB or CR and not a plain number, gets
 // a leading apostrophe), and with a since deleted.csv (type, id, patient)
 // instead of deleted/; manifest.json the same, its urls naming the .csv
-// files and count their data rows.
+// files and count their data rows. The same access decisions as NDJSON:
+// every column of a record reduced to the decision's fields comes from the
+// reduced record, so the patient column is blank unless a kept element
+// names the patient (for a Patient, its own id always shows), and
+// deleted.csv leaves the patient blank for such a type.
 enum class ExportFormat { kNdjson, kCsv };
 
 // A cohort file (ehr export --group FILE), read by the caller. Its format is
