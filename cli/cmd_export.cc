@@ -236,6 +236,11 @@ int run_export(Context& ctx, const ExportCommandOptions& o) {
                           sign_seed ? "; signed with key " + *signing_public_key(*sign_seed) : "");
     ctx.info(line);
   }
+  // Even with --quiet (as record show says it): the output is not all the
+  // window holds, though the run succeeded.
+  if (report->withheld > 0)
+    ctx.warning(fmt::format("{} record{} withheld by the access policy (not exported; counted in the manifest)",
+                            group_digits(report->withheld), report->withheld == 1 ? "" : "s"));
   return kExitOk;
 }
 
@@ -304,7 +309,13 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "written (mode 0600); an export that fails or is interrupted leaves nothing, and a\n"
       "temporary .DIR.tmp-* left by a killed one is removed by the next export beside it.\n"
       "Needs the export permission (the service role); each patient exported gets an\n"
-      "audit entry, a disclosure when --recipient is given.\n\n"
+      "audit entry, a disclosure when --recipient is given. Records the policy lets you\n"
+      "not export (with the built-in policy: those labelled restricted, psychotherapy or\n"
+      "substance-use, for the service role) are withheld: left out, counted on stderr\n"
+      "('N records withheld by the access policy') and in manifest.json (extension\n"
+      "withheld), and the export still exits 0. Where the policy limits a role to some\n"
+      "elements, records go out reduced to them (csv: the patient column is blank unless\n"
+      "a kept element names the patient).\n\n"
       "--group FILE exports a cohort: one patient id or MRN a line (blank lines and # comments\n"
       "ignored), or a FHIR Group resource (member[].entity.reference Patient/ID); - reads\n"
       "standard input. An unknown patient exits 1 naming FILE:LINE. --type-filter takes a FHIR\n"
@@ -339,8 +350,9 @@ void setup_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "arguments (also an unsupported type filter); 65 a malformed recipient key file or\n"
       "group file, or an empty group; 66 a key file or group file is missing or unreadable;\n"
       "73 DIR exists and is not empty, FILE exists, or either cannot be created; 74 I/O\n"
-      "error; 75 the database is busy or the job is running; 77 access denied (also a\n"
-      "plaintext export the policy forbids); 130 interrupted.\n\n"
+      "error; 75 the database is busy or the job is running; 77 access denied: no export\n"
+      "permission for a type asked for (records withheld one by one are not an error),\n"
+      "or a plaintext export the policy forbids; 130 interrupted.\n\n"
       "Examples:\n"
       "  ehr export --out /srv/export/2026-12-05\n"
       "  ehr export --out out --type Patient,Observation --since 2026-12-01T00:00:00Z\n"

@@ -4,6 +4,7 @@
 
 #include "ehr/summary.h"
 #include "export_internal.h"
+#include "resource_index.h"
 
 namespace ehr::detail {
 
@@ -86,6 +87,14 @@ std::string csv_record_line(const std::string& patient, const Json& r) {
                    meta != nullptr ? text(meta->find("versionId")) : "",
                    meta != nullptr ? text(meta->find("lastUpdated")) : "", s.date, s.status, s.code_system, s.code,
                    s.display, s.value, s.unit});
+}
+
+std::string csv_shown_patient(const std::string& stored, const Json& full, const Json& reduced) {
+  IndexEntry shown = index_resource(reduced);
+  if (shown.patients.empty() && shown.patient_keys.empty()) return "";
+  IndexEntry all = index_resource(full);
+  if (shown.patients == all.patients && shown.patient_keys == all.patient_keys) return stored;
+  return patient_of_links(shown.patients, !shown.patient_keys.empty());
 }
 
 }  // namespace ehr::detail

@@ -78,15 +78,30 @@ std::string csv_cell(std::string_view value);
 // unit.
 const std::vector<std::string>& csv_record_columns();
 
-// The columns of deleted.csv: type, id, patient.
+// The columns of deleted.csv: type, id, patient (left blank when the
+// access decision names fields: a deleted record keeps no element to show
+// it by).
 const std::vector<std::string>& csv_deleted_columns();
 
 // A header or data line of `cells` (each through csv_cell), CRLF-ended.
 std::string csv_line(const std::vector<std::string>& cells);
 
-// The data line of a stored record: `patient` as stored ("" for none),
-// the rest from the resource (ehr/summary.h).
+// The data line of an exported record: `patient` as the patient column
+// ("" for none; csv_shown_patient for a reduced record), the rest from
+// `resource` as exported, reduced if the decision named fields
+// (ehr/summary.h).
 std::string csv_record_line(const std::string& patient, const Json& resource);
+
+// The patient column of a record the access decision reduced to some
+// elements (apply_fields): never more than `reduced` itself shows. `stored`
+// is the stored patient column, `full` the stored resource. The stored
+// patient when `reduced` keeps every reference to a patient that `full`
+// holds (a Patient's own id is always kept); "" when it keeps none (the
+// element naming the patient, such as Observation.subject, was withheld);
+// otherwise what the kept references name (resource_index.h
+// patient_of_links: one patient, kSeveralPatients, or kUnknownPatient for a
+// kept reference by identifier, which only the database resolves).
+std::string csv_shown_patient(const std::string& stored, const Json& full, const Json& reduced);
 
 }  // namespace ehr::detail
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "ehr/access.h"
 #include "ehr/export.h"
 #include "ehr/records.h"
 #include "ehr/session.h"
@@ -113,6 +114,83 @@ TEST_CASE("the csv format: one Type.csv per type with a header, the manifest lis
   CHECK(r->bytes == static_cast<std::int64_t>(slurp(o.out_dir + "/Condition.csv").size() +
                                                slurp(o.out_dir + "/Patient.csv").size() +
                                                slurp(o.out_dir + "/manifest.json").size()));
+}
+
+
+TEST_CASE("the patient column of a record reduced to some fields: only what the kept elements name") {
+  auto full = parse_json(
+      R"({"resourceType":"Observation","id":"o","status":"final","code":{"text":"weight"},)"
+      R"("subject":{"reference":"Patient/p1"},"performer":[{"reference":"Patient/p2"}]})");
+  REQUIRE(full.ok());
+  auto reduced = [&](std::vector<std::string> fields) {  // as apply_fields keeps them
+    Json out = Json::object();
+    for (const auto& [k, v] : full->members())
+      if (k == "resourceType" || k == "id" || std::find(fields.begin(), fields.end(), k) != fields.end())
+        out.set(k, v);
+    return out;
+  };
+  CHECK(detail::csv_shown_patient("*", *full, reduced({"status", "code"})) == "");
+  CHECK(detail::csv_shown_patient("*", *full, reduced({"status", "subject", "performer"})) == "*");
+  CHECK(detail::csv_shown_patient("*", *full, reduced({"subject"})) == "p1");
+  auto keyed = parse_json(
+      R"({"resourceType":"Observation","id":"k","status":"final","subject":{"identifier":{"value":"M1"}}})");
+  REQUIRE(keyed.ok());
+  Json status_only = Json::object();
+  status_only.set("resourceType", Json::string("Observation"));
+  status_only.set("id", Json::string("k"));
+  CHECK(detail::csv_shown_patient("p1", *keyed, status_only) == "");
+  CHECK(detail::csv_shown_patient("p1", *keyed, *keyed) == "p1");
+  auto patient = parse_json(R"({"resourceType":"Patient","id":"p1","gender":"other"})");
+  Json bare = Json::object();
+  bare.set("resourceType", Json::string("Patient"));
+  bare.set("id", Json::string("p1"));
+  CHECK(detail::csv_shown_patient("p1", *patient, bare) == "p1");
+}
+
+// QA report 4, item 2: a role allowed to export Observation only with
+// fields [status, code] got the patient id in the CSV patient column (and in
+// deleted.csv) although the NDJSON export of the same records omits subject.
+TEST_CASE("csv export of records the policy reduces to some fields: no withheld patient in any column") {
+  TempDir dir;
+  SessionOptions so;
+  so.user = "alice";
+  so.first_user_roles = {"physician", "service", "admin"};
+  so.now = [] { return std::string("2026-11-25T10:00:00.000Z"); };
+  auto s = Session::create(dir.file("x.ehr"), {"alice", "", testing::kFast}, Secret::passphrase("pw"), so);
+  REQUIRE(s.ok());
+  REQUIRE(create_resource(*s, *parse_json(R"({"resourceType":"Patient","id":"p1","name":[{"family":"Doe"}]})")).ok());
+  for (const char* id : {"o1", "o2"})
+    REQUIRE(create_resource(*s, *parse_json(std::string(R"({"resourceType":"Observation","id":")") + id +
+                                            R"(","status":"final","code":{"coding":[{"system":"http://loinc.org",)"
+                                            R"("code":"29463-7","display":"Body weight"}]},"subject":{"reference":)"
+                                            R"("Patient/p1"},"effectiveDateTime":"2026-01-01",)"
+                                            R"("valueQuantity":{"value":72.5,"unit":"kg"}})"))
+                .ok());
+  REQUIRE(retract_resource(*s, "Observation", "o2", "wrong patient").ok());
+  // The service role may export Observations only as status and code.
+  auto current = current_policy(*s);
+  REQUIRE(current.ok());
+  std::string text = current->text;
+  const std::string grant = "      - actions: [import, export]\n";
+  REQUIRE(text.find(grant) != std::string::npos);
+  text.replace(text.find(grant), grant.size(),
+               "      - actions: [export]\n        types: [Observation]\n        fields: [status, code]\n");
+  auto applied = apply_policy(*s, text, "test");
+  REQUIRE_MESSAGE(applied.ok(), (applied.ok() ? "" : applied.error().message()));
+
+  ExportOptions o;
+  o.format = ExportFormat::kCsv;
+  o.out_dir = dir.file("out");
+  o.request = "test";
+  o.types = {"Observation"};
+  o.since = "2026-01-01T00:00:00Z";
+  NullProgress p;
+  auto r = export_bulk(*s, o, p);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  CHECK(slurp(o.out_dir + "/Observation.csv") ==
+        "patient,type,id,version,last_updated,date,status,code_system,code,display,value,unit\r\n"
+        ",Observation,o1,1,2026-11-25T10:00:00.000Z,,final,http://loinc.org,29463-7,Body weight,,\r\n");
+  CHECK(slurp(o.out_dir + "/deleted.csv") == "type,id,patient\r\nObservation,o2,\r\n");
 }
 
 }  // TEST_SUITE

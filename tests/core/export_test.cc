@@ -433,6 +433,40 @@ TEST_CASE("a whole database goes out in storage order, a narrowed export in id o
         testing::read_bytes(f.dir.file("whole/Observation.001.ndjson")));
 }
 
+// QA report 4, item 3: one record labelled restricted or psychotherapy made
+// every whole-database export of the service role fail (kAccessDenied), so a
+// nightly export never succeeded again.
+TEST_CASE("records the user may not export are withheld and counted, and the run succeeds") {
+  Fixture f;
+  f.load(1);
+  // The service role (the only one of alice's roles that exports) has no clearance.
+  f.add(R"({"resourceType":"Observation","id":"r1","meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}]},"status":"final","code":{"text":"hiv"},"subject":{"reference":"Patient/p1"}})");
+  f.add(R"({"resourceType":"DocumentReference","id":"n1","meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSYTHPN"}]},"status":"current","subject":{"reference":"Patient/p2"},"content":[{"attachment":{"contentType":"text/plain","data":"eA=="}}]})");
+  NullProgress p;
+  auto r = export_bulk(f.s, f.options("out"), p);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+  CHECK(r->withheld == 2);
+  CHECK(r->resources == 3);
+  CHECK(f.lines("out") == "Observation/o0 Patient/p1 Patient/p2");
+  auto bytes = testing::read_bytes(f.dir.file("out/manifest.json"));
+  auto manifest = parse_json(std::string(bytes.begin(), bytes.end()));
+  REQUIRE(manifest.ok());
+  CHECK(to_json(*manifest->find("extension")->find("withheld")) == "2");
+  CHECK(f.query("SELECT detail FROM audit WHERE action = 'export' ORDER BY seq DESC LIMIT 1") ==
+        "bulk export: 3 resources, 0 deleted, 2 files, 2 patients, 2 withheld");
+  CHECK(f.query("SELECT count(*) FROM audit WHERE action = 'export' AND outcome = 'denied'") == "0");
+  // A withheld record retracted in a window is not listed as deleted either.
+  ExportOptions since = f.options("since");
+  since.since = r->transaction_time;
+  REQUIRE(retract_resource(f.s, "Observation", "r1", "wrong patient").ok());
+  REQUIRE(retract_resource(f.s, "Observation", "o0", "wrong patient").ok());
+  auto later = export_bulk(f.s, since, p);
+  REQUIRE_MESSAGE(later.ok(), (later.ok() ? "" : later.error().message()));
+  CHECK(f.lines("since") == " -Observation/o0");
+  CHECK(later->withheld == 1);
+  CHECK(f.left() == std::vector<std::string>{"out", "since"});
+}
+
 TEST_CASE("a job's later run writes its changes in type, id order, whichever order they came in") {
   // Such a window is read through the seq index and sorted (issue 8's
   // benchmark): the order is the one of a whole export.

@@ -5,7 +5,9 @@
 //   manifest.json                    transactionTime, request,
 //                                    requiresAccessToken false, output[],
 //                                    deleted[], error[] (always empty: a
-//                                    run that cannot export a record fails)
+//                                    run that cannot write a record fails;
+//                                    records the policy withholds are
+//                                    counted in extension.withheld)
 //   Type.001.ndjson, Type.002.ndjson one resource per line, the current
 //                                    version as stored, files of one type
 //                                    each, a new file when the next line
@@ -52,15 +54,24 @@
 //    the same parent removes any such directory that no running export
 //    holds: those of out_dir's own name, and those of other names that still
 //    carry the mark (".ehr-export-incomplete") an unfinished run leaves in it.
-//  - Access and audit: the user needs export on every record written (the
-//    built-in policy gives it to the service role); one record denied
-//    fails the run (kAccessDenied, the denial audited), nothing is written.
-//    A type filter is matched against the record as the decision lets the
-//    user export it (reduced to the policy's fields, if it names some), and
-//    only after the decision, so that it never reveals a withheld element.
+//  - Access and audit: the user needs export on each type asked for (on
+//    Patient when no type is named; the built-in policy gives it to the
+//    service role), else the run fails before anything is read
+//    (kAccessDenied, audited). Each record is then decided on its own
+//    facts (patient, security labels, code): one the user may not export
+//    (such as a record labelled restricted or psychotherapy, which the
+//    service role has no clearance for) is withheld, as a read withholds
+//    it: left out of output[] and deleted[], counted in
+//    ExportReport::withheld and the manifest, never named. Where the
+//    decision names fields, the record is exported reduced to them and
+//    labelled REDACTED (NDJSON), and every CSV column comes from that
+//    reduced record (see ExportFormat). A type filter is matched against
+//    the record as the decision lets the user export it, and only after
+//    the decision, so that it never reveals a withheld element.
 //    A successful run writes, in its transaction, one audit entry (action
 //    export) per patient whose records it wrote, with the count per type,
-//    and one for the run; with a session recipient they are disclosures
+//    and one for the run (its detail ending ", N withheld" when the policy
+//    withheld some); with a session recipient they are disclosures
 //    (ehr/audit.h list_disclosures).
 //  - Encrypted hand-over (encrypt_to): every file, manifest.json included,
 //    is sealed to the recipient's key as it is written (ehr/seal.h; no
@@ -69,7 +80,8 @@
 //    manifest.json.ehrenc). The manifest's url, bytes and sha256 describe
 //    the sealed files, so a receiver can check them before decrypting.
 //    With sign_with, each file also carries an Ed25519 signature.
-// The manifest's "extension" also holds, with type filters, "typeFilters":
+// The manifest's "extension" also holds "withheld": the number of records
+// the policy withheld (only when there are some); with type filters, "typeFilters":
 // their canonical forms (TypeFilter::canonical, the parameters --lenient
 // ignored left out); with a group, "group": {"file" (as named), "members"
 // (patients in it), and with a job "added" and "removed" (see job)}.
@@ -102,7 +114,11 @@ namespace ehr {
 // as a formula, starting with = + - @ TAB or CR and not a plain number, gets
 // a leading apostrophe), and with a since deleted.csv (type, id, patient)
 // instead of deleted/; manifest.json the same, its urls naming the .csv
-// files and count their data rows.
+// files and count their data rows. The same access decisions as NDJSON:
+// every column of a record reduced to the decision's fields comes from the
+// reduced record, so the patient column is blank unless a kept element
+// names the patient (for a Patient, its own id always shows), and
+// deleted.csv leaves the patient blank for such a type.
 enum class ExportFormat { kNdjson, kCsv };
 
 // A cohort file (ehr export --group FILE), read by the caller. Its format is
@@ -212,6 +228,9 @@ struct ExportReport {
   std::int64_t resources = 0;   // lines of output[]
   std::int64_t deletions = 0;   // DELETE entries of deleted[]
   std::int64_t patients = 0;    // patients whose records were written
+  // Records in the window the access policy let the user not export,
+  // left out of output[] and deleted[] (counted before any type filter).
+  std::int64_t withheld = 0;
   std::int64_t bytes = 0;       // every file, manifest.json included
   // With a job: whether this was its first run, and the checkpoint its
   // window started after (change sequence and transactionTime of the
@@ -239,7 +258,9 @@ struct ExportReport {
 // Group names "FILE: member[I]"), kConflict for an MRN of several; kAccessDenied "the access policy requires exports to be
 // encrypted: ..." (audited) when the policy requires encryption and neither
 // encrypt_to nor plaintext is given; kNotFound "no patient P"; kConflict when an MRN
-// names several patients; kAccessDenied (audited); kAlreadyExists "DIR
+// names several patients; kAccessDenied (audited) when the user may not
+// export a type asked for (records withheld one by one are no error);
+// kAlreadyExists "DIR
 // exists and is not empty" (or is not a directory); kCantCreate when the
 // parent is missing or not writable; kIoError (also "exported to DIR, but
 // the job's checkpoint could not be saved", when the output is in place but
