@@ -72,8 +72,8 @@ AppTree build_app(GlobalOptions& g, CommandSetup setup) {
   std::map<std::string, CLI::App*> nouns;
   for (const auto& n : noun_table()) {
     CLI::App* sub = app.add_subcommand(n.noun, n.summary);
-    sub->footer(std::string(EHR_EXIT_STATUS_LINES) + "Examples (ehr " + n.noun +
-                " COMMAND --help for each command's options and more):\n" + n.examples);
+    sub->footer(std::string(EHR_EXIT_STATUS_LINES) + "ehr " + n.noun +
+                " COMMAND --help shows each command's options and more examples.\n\nExamples:\n" + n.examples);
     sub->fallthrough();
     nouns[n.noun] = sub;
   }

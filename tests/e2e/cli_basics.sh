@@ -89,7 +89,7 @@ rm -rf "$H"
 for noun in patient record user policy care audit db key config; do
   run $noun --help
   expect_code 0
-  expect_out_contains "Examples (ehr $noun COMMAND --help for each command's options and more):"
+  expect_out_contains "ehr $noun COMMAND --help shows each command's options and more examples."
   expect_out_contains "  man ehr-$noun"
   ex=$(printf '%s\n' "$OUT" | sed -n '/^Examples/,$p' | tail -n +2)
   printf '%s\n' "$ex" | grep -Ev "^  (ehr $noun |man ehr-$noun\$)" | grep -q . && fail "$noun --help examples: $ex"
