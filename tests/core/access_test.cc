@@ -57,11 +57,24 @@ struct Fixture {
     return std::move(*s);
   }
   // Adds `user` with `roles` through `admin`.
+  // Whether `user` opens the database with passphrase `pass`.
+  bool opens(const std::string& user, const std::string& pass) {
+    return Session::open(path, Secret::passphrase(pass), options(user)).ok();
+  }
   void add(Session& admin, const std::string& user, const std::vector<std::string>& roles) {
     auto r = add_user(admin, {user, "", testing::kFast}, roles, Secret::passphrase("pw-" + user));
     REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
   }
 };
+
+// Index, user and label of each key slot: what ehr key list shows.
+std::string slot_list(Session& s) {
+  auto l = s.store().list_slots();
+  REQUIRE_MESSAGE(l.ok(), (l.ok() ? "" : l.error().message()));
+  std::string out;
+  for (const auto& i : *l) out += std::to_string(i.index) + " " + i.user + " " + i.label + ";";
+  return out;
+}
 
 std::string sql(Session& s, const std::string& q) {
   auto r = SessionImpl::of(s).db().query_text(q);
@@ -1101,22 +1114,13 @@ TEST_CASE("a key slot change and its audit entry stand or fail together") {
   REQUIRE_MESSAGE(bob_spare.ok(), message(bob_spare));
   REQUIRE(*bob_spare == 2);
   sqlite3* db = SessionImpl::of(alice).db().handle();
-  // Index, user and label of each slot: what ehr key list shows.
-  auto slots = [&] {
-    auto l = alice.store().list_slots();
-    REQUIRE_MESSAGE(l.ok(), message(l));
-    std::string out;
-    for (const auto& i : *l) out += std::to_string(i.index) + " " + i.user + " " + i.label + ";";
-    return out;
-  };
+  auto slots = [&] { return slot_list(alice); };
   const std::string before = slots();
   CHECK(before == "0 alice ;1 bob ;2 bob spare;");
   auto entries = [&](const std::string& action) {
     return sql(alice, "SELECT count(*) FROM audit WHERE action = '" + action + "'");
   };
-  auto opens = [&](const std::string& user, const std::string& pass) {
-    return Session::open(fx.path, Secret::passphrase(pass), fx.options(user)).ok();
-  };
+  auto opens = [&](const std::string& user, const std::string& pass) { return fx.opens(user, pass); };
   const std::string header_error = fx.path + ": cannot write the header: disk I/O error";
 
   SUBCASE("remove_key: the header write fails") {
@@ -1179,18 +1183,10 @@ TEST_CASE("a new key slot and the rows that record it stand or fail together") {
   Session alice = fx.create();
   fx.add(alice, "bob", {"physician"});
   sqlite3* db = SessionImpl::of(alice).db().handle();
-  auto slots = [&] {
-    auto l = alice.store().list_slots();
-    REQUIRE_MESSAGE(l.ok(), message(l));
-    std::string out;
-    for (const auto& i : *l) out += std::to_string(i.index) + " " + i.user + ";";
-    return out;
-  };
+  auto slots = [&] { return slot_list(alice); };
   const std::string before = slots();
-  CHECK(before == "0 alice;1 bob;");
-  auto opens = [&](const std::string& user, const std::string& pass) {
-    return Session::open(fx.path, Secret::passphrase(pass), fx.options(user)).ok();
-  };
+  CHECK(before == "0 alice ;1 bob ;");
+  auto opens = [&](const std::string& user, const std::string& pass) { return fx.opens(user, pass); };
   std::string enabled = "0";  // user-enable entries: the successful enable below
   SUBCASE("add_key: the commit fails after the slot was written") {
     testing::FailNextCommit fault(db);
@@ -1210,13 +1206,13 @@ TEST_CASE("a new key slot and the rows that record it stand or fail together") {
   }
   SUBCASE("enable_user: the commit fails after the slot was written") {
     REQUIRE(disable_user(alice, "bob").ok());
-    REQUIRE(slots() == "0 alice;");
+    REQUIRE(slots() == "0 alice ;");
     {
       testing::FailNextCommit fault(db);
       CHECK(code(enable_user(alice, {"bob", "", testing::kFast}, Secret::passphrase("pw-bob-3"))) ==
             ErrorCode::kConflict);
     }
-    CHECK(slots() == "0 alice;");
+    CHECK(slots() == "0 alice ;");
     CHECK_FALSE(opens("bob", "pw-bob-3"));
     CHECK(sql(alice, "SELECT disabled FROM users WHERE name = 'bob'") == "1");
     REQUIRE(enable_user(alice, {"bob", "", testing::kFast}, Secret::passphrase("pw-bob")).ok());
