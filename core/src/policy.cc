@@ -108,7 +108,10 @@ class PolicyParser {
  public:
   explicit PolicyParser(std::string_view source) : source_(source) {}
 
+  // A node without a place (the root of an empty file) is named by the
+  // file alone, not a line 0.
   Error error(const YamlNode& at, const std::string& what) const {
+    if (at.line <= 0) return Error::config(fmt::format("{}: {}", source_, what));
     return Error::config(fmt::format("{}:{}:{}: {}", source_, at.line, at.column, what));
   }
 
@@ -151,6 +154,8 @@ class PolicyParser {
   }
 
   Result<Data> parse(const YamlNode& root) {
+    if (root.kind == YamlNode::Kind::kNull && root.line <= 0)
+      return error(root, "the file is empty; a policy is a map with schema, version, roles");
     if (!root.is_map()) return error(root, "a policy is a map with schema, version, roles");
     EHR_TRY(check_keys(root, {"schema", "version", "settings", "labels", "groups", "roles"}, "the policy"));
     const YamlNode* schema = root.get("schema");

@@ -544,6 +544,9 @@ TEST_CASE("policy errors name the source, line and column") {
        "p.yaml:5:9: code R is already label restricted"},
       {"emergency not a boolean", head + "roles:\n  doc:\n    emergency: yes\n    allow:\n      - actions: [read]\n",
        "p.yaml:5:16: emergency must be true or false, not 'yes'"},
+      // An empty file was reported at "p.yaml:0:0".
+      {"empty file", "", "p.yaml: the file is empty; a policy is a map with schema, version, roles"},
+      {"only blank lines", "\n\n", "p.yaml: the file is empty; a policy is a map with schema, version, roles"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.what);
