@@ -18,7 +18,7 @@ const std::vector<NounSpec>& noun_table() {
        "  ehr record history Observation/3c1d...\n"
        "  man ehr-record"},
       {"user", "users, their roles and whether they may open the database",
-       "  ehr user add bob --role physician --new-key-file bob.key\n"
+       "  ehr key new -o bob.key && ehr user add bob --role physician --new-key-file bob.key\n"
        "  ehr user list\n"
        "  ehr user disable bob\n"
        "  man ehr-user"},

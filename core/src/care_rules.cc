@@ -188,7 +188,9 @@ class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
 
+  // A node without a place (the root of an empty file): the file alone.
   Error at(const YamlNode& n, const std::string& what) const {
+    if (n.line <= 0) return Error::config(fmt::format("{}: {}", file_, what));
     return Error::config(fmt::format("{}:{}:{}: {}", file_, n.line, n.column, what));
   }
   // Fails on a key of `map` outside `known`.

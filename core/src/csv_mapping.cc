@@ -111,7 +111,9 @@ class MappingParser {
  public:
   MappingParser(MappingData& d) : d_(d) {}
 
+  // A node without a place (the root of an empty file): the file alone.
   Error fail(const YamlNode& at, std::string_view what) const {
+    if (at.line <= 0) return Error::config(fmt::format("{}: {}", d_.source, what));
     return Error::config(fmt::format("{}:{}:{}: {}", d_.source, at.line, at.column, what));
   }
 
@@ -335,6 +337,8 @@ class MappingParser {
   }
 
   Status parse(const YamlNode& root) {
+    if (root.kind == YamlNode::Kind::kNull && root.line <= 0)
+      return fail(root, "the file is empty; a mapping is a YAML map (name, required, resources, ...)");
     if (!root.is_map()) return fail(root, "a mapping is a YAML map (name, required, resources, ...)");
     static const std::vector<std::string> kKeys = {"schema", "version", "name", "table", "description",
                                                    "required", "aliases", "nulls", "maps", "resources"};
