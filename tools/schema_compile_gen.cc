@@ -21,6 +21,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cpp_literal.h"
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
       std::vector<std::pair<std::string, std::string>> elements;
       while (words >> word) {
         size_t colon = word.find(':');
+        // "name[]" repeats: kept as the name's suffix until written out.
         elements.emplace_back(word.substr(0, colon), colon == std::string::npos ? "" : word.substr(colon + 1));
       }
       if (name.empty() || elements.empty())
@@ -129,11 +131,16 @@ int main(int argc, char** argv) {
   std::string def_table;
   for (size_t i = 0; i < defs.size(); ++i) {
     element_tables += "constexpr FhirElement kE" + std::to_string(i) + "[] = {";
+    std::vector<std::tuple<std::string, int, bool>> sorted;
     for (const auto& [element, target] : defs[i].second) {
       int t = target.empty() ? -1 : target == "*" ? -2 : def_index(target);
       if (t == -3) return fail(elements_path + ": " + defs[i].first + "." + element + ": unknown " + target);
-      element_tables += "{" + cpp_literal(element) + ", " + std::to_string(t) + "}, ";
+      bool array = element.size() > 2 && element.ends_with("[]");
+      sorted.emplace_back(array ? element.substr(0, element.size() - 2) : element, t, array);
     }
+    std::sort(sorted.begin(), sorted.end());
+    for (const auto& [element, t, array] : sorted)
+      element_tables += "{" + cpp_literal(element) + ", " + std::to_string(t) + (array ? ", true" : ", false") + "}, ";
     element_tables += "};\n";
     def_table += "      {" + cpp_literal(defs[i].first) + ", kE" + std::to_string(i) + "},\n";
   }

@@ -96,6 +96,7 @@ struct FhirElement {
   static constexpr int kAnyResource = -2;
   std::string_view name;
   int target;
+  bool repeats;  // 0..*: a JSON array; else a single value
 };
 
 // A resource, backbone element (Condition_Stage) or data type and its

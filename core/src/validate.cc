@@ -768,15 +768,19 @@ class Validator {
   // FhirElement::kPrimitive or kAnyResource); kNoDef, after reporting it,
   // for a member the definition does not have. _x is the extension of
   // primitive x, an Element.
-  int member_def(int def, const std::string& key, const std::string& path) {
+  // `repeats` tells whether the member is a JSON array in R4 (that of x
+  // for _x); untouched for an unknown member.
+  int member_def(int def, const std::string& key, const std::string& path, std::optional<bool>& repeats) {
     if (def < 0) return kNoDef;
     bool extension = key.starts_with('_');
     const detail::FhirElement* e = element_of(def, extension ? std::string_view(key).substr(1) : key);
+    if (e != nullptr) repeats = e->repeats;
     if (e != nullptr && !extension) return e->target;
     if (e != nullptr && e->target == detail::FhirElement::kPrimitive) {
       static const int element = def_of("Element");
       return element;
     }
+    repeats.reset();
     add(path, "unknown-element", fmt::format("not an element of {} in FHIR R4", def_display(def)), false);
     return kNoDef;
   }
@@ -794,7 +798,17 @@ class Validator {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
       });
       path += name_like ? key : std::string("(a member not named like an element)");
-      int child = member_def(def, key, path);
+      std::optional<bool> repeats;
+      int child = member_def(def, key, path, repeats);
+      // An element that repeats is a JSON array, one that does not is not.
+      if (repeats && !v.is_null() && *repeats != v.is_array()) {
+        add(path, "json-type",
+            *repeats ? std::string("expected an array (the element repeats), not ") + kind_name(v)
+                     : std::string("expected a single value, not an array (the element does not repeat)"),
+            true);
+        path.resize(len);
+        continue;
+      }
       if (v.is_null()) {
         add(path, "null-value", "null is not allowed; leave the element out", true);
       } else if (v.is_array()) {

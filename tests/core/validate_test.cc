@@ -146,6 +146,17 @@ TEST_CASE("the structure of R4: members, objects and primitives") {
         "error Basic.subject: expected an object (Reference), not a string [json-type]\n");
   CHECK(dump(issues_of(R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":"x"}]})")) ==
         "error Bundle.entry[0].resource: expected a resource, not a string [json-type]\n");
+  // An element that repeats is an array, one that does not is not (QA
+  // finding: Observation.code as an array and category as an object went in).
+  CHECK(dump(issues_of(R"({"resourceType":"Basic","code":[{"text":"x"}]})")) ==
+        "error Basic.code: expected a single value, not an array (the element does not repeat) [json-type]\n");
+  CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x"},"identifier":{"value":"1"}})")) ==
+        "error Basic.identifier: expected an array (the element repeats), not an object [json-type]\n");
+  CHECK(dump(issues_of(R"({"resourceType":"Patient","name":[{"family":"Doe","given":"Jo"}]})")) ==
+        "error Patient.name[0].given: expected an array (the element repeats), not a string [json-type]\n");
+  CHECK(dump(issues_of(R"({"resourceType":"Patient","name":[{"family":"Doe","given":["Jo"],
+      "_given":{"extension":[{"url":"urn:x","valueString":"y"}]}}]})")) ==
+        "error Patient.name[0]._given: expected an array (the element repeats), not an object [json-type]\n");
   // A contained resource is checked against its own type.
   CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x"},
       "contained":[{"resourceType":"Organization","id":"o","name":"x","nme":"x"}]})")) ==

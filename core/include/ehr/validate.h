@@ -14,7 +14,8 @@
 //    CT and NPI codes and identifiers, wherever they occur; the structure of
 //    every R4 resource, backbone element and data type
 //    (schemas/fhir/elements.txt): an object where R4 has a primitive or the
-//    reverse is an error, a member R4 does not define a warning
+//    reverse, and an array where the element does not repeat or a single
+//    value where it does, are errors, a member R4 does not define a warning
 //    (unknown-element; record writes in records.cc refuse new ones, imports
 //    keep them);
 //  - the first-class types (is_first_class_type): required elements,
