@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
   const std::string elements_path = dir + "/fhir/elements.txt";
   if (!read(elements_path, text)) return fail(elements_path + ": cannot read");
   std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> defs;
+  std::map<std::pair<std::string, std::string>, std::string> choice_of;  // (def, variant) -> "value[x]"
   {
     std::istringstream lines(text);
     std::string line;
@@ -109,6 +111,17 @@ int main(int argc, char** argv) {
       std::istringstream words(line);
       std::string name, word;
       words >> name;
+      if (name[0] == '=') {  // "=Name base[x]:variant,variant ..."
+        while (words >> word) {
+          size_t colon = word.find(':');
+          if (colon == std::string::npos)
+            return fail(elements_path + ":" + std::to_string(number) + ": a choice group without variants");
+          std::istringstream variants(word.substr(colon + 1));
+          std::string v;
+          while (std::getline(variants, v, ',')) choice_of[{name.substr(1), v}] = word.substr(0, colon);
+        }
+        continue;
+      }
       std::vector<std::pair<std::string, std::string>> elements;
       while (words >> word) {
         size_t colon = word.find(':');
@@ -139,8 +152,11 @@ int main(int argc, char** argv) {
       sorted.emplace_back(array ? element.substr(0, element.size() - 2) : element, t, array);
     }
     std::sort(sorted.begin(), sorted.end());
-    for (const auto& [element, t, array] : sorted)
-      element_tables += "{" + cpp_literal(element) + ", " + std::to_string(t) + (array ? ", true" : ", false") + "}, ";
+    for (const auto& [element, t, array] : sorted) {
+      auto choice = choice_of.find({defs[i].first, element});
+      element_tables += "{" + cpp_literal(element) + ", " + std::to_string(t) + (array ? ", true, " : ", false, ") +
+                        cpp_literal(choice == choice_of.end() ? std::string() : choice->second) + "}, ";
+    }
     element_tables += "};\n";
     def_table += "      {" + cpp_literal(defs[i].first) + ", kE" + std::to_string(i) + "},\n";
   }

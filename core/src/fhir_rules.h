@@ -97,6 +97,7 @@ struct FhirElement {
   std::string_view name;
   int target;
   bool repeats;  // 0..*: a JSON array; else a single value
+  std::string_view choice;  // a choice element's variant: its "value[x]"; else ""
 };
 
 // A resource, backbone element (Condition_Stage) or data type and its

@@ -785,9 +785,28 @@ class Validator {
     return kNoDef;
   }
 
+  // A choice element (value[x]) takes one variant at most: valueString and
+  // valueBoolean together leave a reader to pick one.
+  void one_variant_each(const Json& obj, const std::string& path, int def) {
+    std::vector<std::pair<std::string_view, std::string_view>> seen;  // choice, first variant
+    for (const auto& [key, v] : obj.members()) {
+      const detail::FhirElement* e = element_of(def, key);
+      if (e == nullptr || e->choice.empty()) continue;
+      auto it = std::find_if(seen.begin(), seen.end(), [&](const auto& p) { return p.first == e->choice; });
+      if (it == seen.end()) {
+        seen.emplace_back(e->choice, e->name);
+      } else if (it->second != "") {
+        add(path + "." + std::string(e->choice), "choice-type",
+            fmt::format("only one of {} and {} may be given", it->second, e->name), true);
+        it->second = "";  // once per choice
+      }
+    }
+  }
+
   void walk_members(const Json& obj, std::string& path, std::string_view parent_key,
                     const std::vector<std::string>* ids, bool in_resource_root, int def) {
     codes_in(obj, path);
+    if (def >= 0) one_variant_each(obj, path, def);
     for (const auto& [key, v] : obj.members()) {
       if (in_resource_root && key == "resourceType") continue;
       size_t len = path.size();

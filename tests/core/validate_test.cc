@@ -157,6 +157,14 @@ TEST_CASE("the structure of R4: members, objects and primitives") {
   CHECK(dump(issues_of(R"({"resourceType":"Patient","name":[{"family":"Doe","given":["Jo"],
       "_given":{"extension":[{"url":"urn:x","valueString":"y"}]}}]})")) ==
         "error Patient.name[0]._given: expected an array (the element repeats), not an object [json-type]\n");
+  // A choice element takes one variant (QA finding: valueString and
+  // valueBoolean together went in); two lists that share a description
+  // (Encounter.reasonCode, reasonReference) are no choice.
+  CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x"},"extension":[{"url":"urn:x",
+      "valueString":"a","valueBoolean":true,"valueCode":"c"}]})")) ==
+        "error Basic.extension[0].value[x]: only one of valueString and valueBoolean may be given [choice-type]\n");
+  CHECK(dump(issues_of(R"({"resourceType":"Encounter","status":"finished","class":{"code":"AMB"},
+      "reasonCode":[{"text":"x"}],"reasonReference":[{"reference":"Condition/c1"}]})")) == "");
   // A contained resource is checked against its own type.
   CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x"},
       "contained":[{"resourceType":"Organization","id":"o","name":"x","nme":"x"}]})")) ==

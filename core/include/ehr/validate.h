@@ -15,7 +15,8 @@
 //    every R4 resource, backbone element and data type
 //    (schemas/fhir/elements.txt): an object where R4 has a primitive or the
 //    reverse, and an array where the element does not repeat or a single
-//    value where it does, are errors, a member R4 does not define a warning
+//    value where it does, and two variants of one choice element
+//    (valueString and valueBoolean), are errors, a member R4 does not define a warning
 //    (unknown-element; record writes in records.cc refuse new ones, imports
 //    keep them);
 //  - the first-class types (is_first_class_type): required elements,
@@ -50,7 +51,8 @@ struct ValidationIssue {
   // "snomed-check-digit", "npi-check-digit", "id-syntax", "reference-syntax",
   // "reference-contained", "date-syntax", "empty-value", "null-value",
   // "resource-type", "json-type", "string-chars", "security-label",
-  // "unknown-element" (a member R4 does not define: a warning), or an invariant name
+  // "unknown-element" (a member R4 does not define: a warning), "choice-type"
+  // (two variants of one value[x]), or an invariant name
   // ("con-5", "org-1", "ppc-1", "ehr-pat-1", ...).
   std::string rule;
   // Lower case, no final period: "LOINC code fails its check digit". Never
