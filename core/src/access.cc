@@ -15,10 +15,11 @@ namespace ehr {
 
 namespace {
 
-// The roles for a denial message: comma-separated, or "none".
+// The roles for a denial message: space-separated, as everywhere else that
+// lists them (audit rows, user add, user list), or "none".
 std::string roles_text(const std::vector<std::string>& v) {
   std::string out;
-  for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
+  for (const auto& x : v) out += (out.empty() ? "" : " ") + x;
   return out.empty() ? "none" : out;
 }
 

@@ -37,7 +37,8 @@ Result<Decision> decide(SessionImpl& s, Action action, const Target& target, boo
 
 // decide(), and on a denial: an audit entry (outcome "denied"; written even
 // when the enclosing transaction rolls back) and kAccessDenied "user U
-// (roles: R) may not <action> <type>[ of patient P]: <reason>".
+// (roles: R) may not <action> <type>[ of patient P]: <reason>" (R the roles
+// separated by spaces).
 Result<Decision> authorize(SessionImpl& s, Action action, const Target& target);
 
 // The ids of the patients `key` names: the patient whose id it is, else

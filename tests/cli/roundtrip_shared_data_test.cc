@@ -110,7 +110,7 @@ TEST_CASE("every resource of the shared data comes back equal from record show a
         // A record of several patients (a Group of them) is no care team's:
         // refused to a physician (ehr-policy(1), RECORDS OF A PATIENT).
         CHECK(res.code == 77);
-        CHECK(res.err == "ehr: error: access denied: user alice (roles: admin,physician) may not create " +
+        CHECK(res.err == "ehr: error: access denied: user alice (roles: admin physician) may not create " +
                              r.find("resourceType")->text() +
                              " of several patients: the record belongs to several patients; rules limited to "
                              "the care team never allow it\n");

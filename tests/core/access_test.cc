@@ -492,7 +492,7 @@ TEST_CASE("a record belongs to the patient it references anywhere; several patie
                         R"({"entity":{"reference":"Patient/)" + a + R"("}},{"entity":{"reference":"Patient/)" + b +
                         R"("}}]})");
     auto denied = create_resource(alice, group);
-    CHECK(message(denied) == "user alice (roles: admin,physician) may not create Group of several patients: the "
+    CHECK(message(denied) == "user alice (roles: admin physician) may not create Group of several patients: the "
                              "record belongs to several patients; rules limited to the care team never allow it");
     SessionImpl& impl = SessionImpl::of(alice);
     for (Json* r : {&unknown, &group})
@@ -517,10 +517,10 @@ TEST_CASE("a record belongs to the patient it references anywhere; several patie
     // alice is on both teams, yet no care-team rule allows a record of several patients.
     auto g = read_resource(alice, "Group", "grp");
     CHECK(code(g) == ErrorCode::kAccessDenied);
-    CHECK(message(g) == "user alice (roles: admin,physician) may not read Group of several patients: the record "
+    CHECK(message(g) == "user alice (roles: admin physician) may not read Group of several patients: the record "
                         "belongs to several patients; rules limited to the care team never allow it");
     auto u = read_resource(alice, "Observation", "by-unknown");
-    CHECK(message(u) == "user alice (roles: admin,physician) may not read Observation of an unidentified patient: "
+    CHECK(message(u) == "user alice (roles: admin physician) may not read Observation of an unidentified patient: "
                         "the record's patient is given by an identifier that names no one stored patient; "
                         "rules limited to the care team never allow it");
     CHECK(sql(alice, "SELECT action || ' ' || outcome || ' [' || patients || ']' FROM audit ORDER BY seq DESC "
@@ -724,7 +724,7 @@ TEST_CASE("a denial inside a transaction that fails still leaves its audit entry
   auto r = update_resource(alice, moved, "wrong chart");
   CHECK(code(r) == ErrorCode::kAccessDenied);
   // (No break-the-glass hint: it would not allow an update.)
-  CHECK(message(r) == "user alice (roles: admin,physician) may not update Observation of patient " + theirs +
+  CHECK(message(r) == "user alice (roles: admin physician) may not update Observation of patient " + theirs +
                           ": role physician: not on the patient's care team");
   CHECK(sql(alice, "SELECT action || ' ' || outcome || ' ' || patients || ' ' || detail FROM audit "
                    "ORDER BY seq DESC LIMIT 1") == "update denied " + theirs + " Observation");

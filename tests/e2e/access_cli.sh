@@ -260,7 +260,7 @@ expect_code 77
 # alice is on both teams, and still no care-team rule reads a record of several patients.
 run record history Group/grp-1
 expect_code 77
-expect_err "ehr: error: access denied: user alice (roles: admin,physician) may not read Group of several patients: the record belongs to several patients; rules limited to the care team never allow it"
+expect_err "ehr: error: access denied: user alice (roles: admin physician) may not read Group of several patients: the record belongs to several patients; rules limited to the care team never allow it"
 run record show --patient MRNB --format csv
 expect_code 0
 expect_out_contains "Appointment,appt-1"

@@ -114,7 +114,7 @@ ehr: warning: 1 record withheld by the access policy (not exported; counted in t
 # No export permission on a type asked for: still 77, nothing written.
 EHR_USER=res EHR_KEY_FILE=res.key run export --type Patient --out res-patients
 expect_code 77
-expect_err_contains "ehr: error: access denied: user res (roles: auditor,researcher) may not export Patient"
+expect_err_contains "ehr: error: access denied: user res (roles: auditor researcher) may not export Patient"
 [ ! -e res-patients ] || fail "a denied export left a directory"
 # A one-patient Bundle is the whole record: a withheld record still fails it.
 run export --format bundle --patient p1 -o p1.json

@@ -250,7 +250,9 @@ struct CareResult {
   std::string last_ref;             // Type/id of the last qualifying record, "" when none
   std::string last_date;            // its date
   std::string last_what;            // the option it satisfies ("colonoscopy")
-  std::string due_since;            // the first day not covered ("" when never covered)
+  std::string due_since;            // the first day not covered: a seasonal rule's season
+                                    // start (also when never covered), a first-season
+                                    // child's next dose; otherwise "" when never covered
   std::string detail;               // why, in words
 };
 
