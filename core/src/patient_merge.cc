@@ -647,6 +647,23 @@ Result<MergeOutcome> merge_patients(Session& session, const std::string& source_
 
 // --- unmerge -----------------------------------------------------------------------
 
+namespace {
+
+// Whether Reference `ref`, put back as it was before the merge, would name
+// Patient/`source` alone: true for a literal reference (the merge's undo
+// holds one only where it was the source's id), and for one by identifier
+// when exactly the source holds that identifier now.
+Result<bool> names_only_source(SessionImpl& s, const Json& ref, const std::string& source) {
+  if (!ref.is_object() || ref.find("reference") != nullptr) return true;
+  const Json* id = ref.find("identifier");
+  if (id == nullptr || !id->is_object()) return true;
+  auto holders = detail::patients_with_identifier(s, text_of(id->find("system")), text_of(id->find("value")));
+  if (!holders.ok()) return holders.error();
+  return holders->size() == 1 && (*holders)[0] == source;
+}
+
+}  // namespace
+
 Result<MergeOutcome> unmerge_patient(Session& session, const std::string& source_key, const std::string& reason) {
   SessionImpl& s = SessionImpl::of(session);
   if (reason.empty()) return Error::invalid_argument("an unmerge needs a reason (--reason)");
@@ -680,7 +697,17 @@ Result<MergeOutcome> unmerge_patient(Session& session, const std::string& source
           // put back while it still points at the target.
           const Json* points = at != nullptr && at->is_object() ? at->find("reference") : at;
           if (points == nullptr || !points->is_string() || points->text() != moved_to) continue;
-          *at = *c.find("was");
+          Json put = *c.find("was");
+          auto named = names_only_source(s, put, S);
+          if (!named.ok()) return named.error();
+          if (!*named) {
+            // The identifier names someone else now (an MRN corrected since,
+            // or given to a new patient), or nobody: put back a Reference
+            // that names the source itself, never another patient's chart.
+            put.erase("identifier");
+            put.set("reference", Json::string("Patient/" + S));
+          }
+          *at = std::move(put);
           changed = true;
         }
         if (!changed) continue;

@@ -51,6 +51,12 @@ Result<StoredResource> write_version(SessionImpl& s, const StoredResource& cur, 
 // index entry before writing calls it first. Errors: storage errors.
 Status resolve_patient(SessionImpl& s, IndexEntry& e);
 
+// The ids of the stored patients holding identifier `value` (of `system`;
+// an empty system: of any system), as resolve_patient looks them up.
+// Errors: storage errors.
+Result<std::vector<std::string>> patients_with_identifier(SessionImpl& s, const std::string& system,
+                                                          const std::string& value);
+
 // The patients an audit entry about stored record `r` names: its patient, or
 // for a record of several patients the ones it references ("" for a record
 // of no patient or an unidentified one).

@@ -717,24 +717,31 @@ Result<bool> is_purged(SessionImpl& s, const std::string& type, const std::strin
 
 std::string resource_content_key(const Json& resource) { return content_key(resource); }
 
+Result<std::vector<std::string>> patients_with_identifier(SessionImpl& s, const std::string& system,
+                                                          const std::string& value) {
+  auto rows = system.empty()
+                  ? s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+                           "WHERE i.value = ? AND i.type = 'Patient'",
+                           {value})
+                  : s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+                           "WHERE i.value = ? AND i.system = ? AND i.type = 'Patient'",
+                           {value, system});
+  if (!rows.ok()) return rows.error();
+  std::vector<std::string> ids;
+  for (auto& row : *rows) ids.push_back(std::move(row[0]));
+  return ids;
+}
+
 Status resolve_patient(SessionImpl& s, IndexEntry& e) {
   if (e.patient_keys.empty()) return {};
   Status failed;
   resolve_patient_keys(e, [&](const std::string& system, const std::string& value) {
-    std::vector<std::string> ids;
-    auto rows = system.empty()
-                    ? s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-                             "WHERE i.value = ? AND i.type = 'Patient'",
-                             {value})
-                    : s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-                             "WHERE i.value = ? AND i.system = ? AND i.type = 'Patient'",
-                             {value, system});
-    if (!rows.ok()) {
-      failed = rows.error();
-      return ids;
+    auto ids = patients_with_identifier(s, system, value);
+    if (!ids.ok()) {
+      failed = ids.error();
+      return std::vector<std::string>{};
     }
-    for (auto& row : *rows) ids.push_back(std::move(row[0]));
-    return ids;
+    return std::move(*ids);
   });
   return failed;
 }

@@ -226,6 +226,36 @@ TEST_CASE("a record naming the source by its MRN moves to the target, and unmerg
   CHECK(q1(s, "SELECT patient FROM resource WHERE id = 'o2'") == "s1");
 }
 
+TEST_CASE("unmerge names the source literally when its old MRN now names someone else or nobody") {
+  // QA finding: unmerge put back {"identifier": MRN} word for word. After the
+  // source's MRN was corrected, the record fell out of every chart; after the
+  // MRN was also given to a new patient, it landed in that patient's chart.
+  for (bool reissued : {false, true}) {
+    CAPTURE(reissued);
+    Fixture fx;
+    Session s = fx.create();
+    make(s, R"({"resourceType":"Patient","id":"s1","identifier":[{"system":"urn:mrn","value":"M5"}],"name":[{"family":"Smith"}]})");
+    make(s, R"({"resourceType":"Patient","id":"t1","identifier":[{"system":"urn:mrn","value":"M4"}],"name":[{"family":"Smith"}]})");
+    make(s, std::string(R"({"resourceType":"Observation","id":"o2",)") + kObs +
+                R"(,"subject":{"identifier":{"system":"urn:mrn","value":"M5"},"display":"J S"},"valueQuantity":{"value":70,"unit":"kg"}})");
+    auto m = merge_patients(s, "s1", "t1", "dup");
+    REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message()));
+    Json src = current(s, "Patient", "s1");
+    Json ids = parse(R"([{"system":"urn:mrn","value":"M5-OLD"}])");
+    src.set("identifier", ids);
+    auto up = update_resource(s, src, "MRN corrected");
+    REQUIRE_MESSAGE(up.ok(), (up.ok() ? "" : up.error().message()));
+    if (reissued) make(s, R"({"resourceType":"Patient","id":"x1","identifier":[{"system":"urn:mrn","value":"M5"}],"name":[{"family":"Xavier"}]})");
+    auto u = unmerge_patient(s, "s1", "merged in error");
+    REQUIRE_MESSAGE(u.ok(), (u.ok() ? "" : u.error().message()));
+    CHECK(u->records == 1);
+    CHECK(to_json(*current(s, "Observation", "o2").find("subject")) == R"({"display":"J S","reference":"Patient/s1"})");
+    CHECK(q1(s, "SELECT patient FROM resource WHERE id = 'o2'") == "s1");
+  }
+  // While the MRN still names the source alone, the Reference goes back as it was
+  // (the test above).
+}
+
 TEST_CASE("no record is added for a merged-away patient; it names the target to use") {
   // QA finding: an allergy recorded on the source after the merge stayed
   // off the target's chart, so the target's orders were checked without it.
