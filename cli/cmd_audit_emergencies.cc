@@ -32,10 +32,14 @@ int run_audit_emergencies(Context& ctx, const std::string& since) {
   for (const auto& g : *all)
     if (!g.reason_intact) {
       ++changed;
-      ctx.warning(g.entry == 0 ? fmt::format("grant {} has no audit entry: the emergency table was changed", g.grant)
-                               : fmt::format("the reason of grant {} is not the one its audit entry {} sealed: "
-                                             "the emergency table was changed",
-                                             g.grant, g.entry));
+      ctx.warning(g.grant_missing
+                      ? fmt::format("grant {} of audit entry {} is gone from the emergency table: "
+                                    "the emergency table was changed",
+                                    g.grant, g.entry)
+                  : g.entry == 0 ? fmt::format("grant {} has no audit entry: the emergency table was changed", g.grant)
+                                 : fmt::format("the reason of grant {} is not the one its audit entry {} sealed: "
+                                               "the emergency table was changed",
+                                               g.grant, g.entry));
     }
   if (changed > 0) return ctx.fail(Error::invalid_data(fmt::format(
                        "{} grant{} tampered with", changed, changed == 1 ? "" : "s")));
@@ -52,7 +56,8 @@ void setup_audit_emergencies(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       "One row per grant, oldest first; accesses counts the entries flagged emergency of that\n"
       "user and patient while the grant lasted. Needs audit-read on AuditEvent; audited.\n"
       "Each reason is checked against the keyed hash its grant's chained audit entry sealed:\n"
-      "a changed reason (or a grant without its entry) is warned about and exits 65.\n\n"
+      "a changed reason, a grant without its entry or an entry whose grant is gone (listed\n"
+      "from the entry, reason empty) is warned about and exits 65.\n\n"
       "Examples:\n"
       "  ehr audit emergencies --since 2026-11\n"
       "  ehr audit emergencies --format csv > review.csv");

@@ -25,6 +25,21 @@ void encode_entry_fields(std::string& out, const std::array<std::string_view, kE
   for (std::string_view f : fields) put_field(out, f);
 }
 
+std::optional<std::array<std::string_view, kEntryFields>> split_entry_fields(std::string_view encoded) {
+  std::array<std::string_view, kEntryFields> out;
+  for (auto& field : out) {
+    if (encoded.size() < 4) return std::nullopt;
+    const auto* p = reinterpret_cast<const unsigned char*>(encoded.data());
+    std::size_t n = (std::size_t{p[0]} << 24) | (std::size_t{p[1]} << 16) | (std::size_t{p[2]} << 8) | p[3];
+    encoded.remove_prefix(4);
+    if (encoded.size() < n) return std::nullopt;
+    field = encoded.substr(0, n);
+    encoded.remove_prefix(n);
+  }
+  if (!encoded.empty()) return std::nullopt;
+  return out;
+}
+
 std::string canonical_entry(const AuditEntry& e) {
   std::string seq = std::to_string(e.seq), count = std::to_string(e.count);
   std::string out;

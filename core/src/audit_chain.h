@@ -48,6 +48,14 @@ std::string canonical_entry(const AuditEntry& e);
 inline constexpr size_t kEntryFields = 15;
 void encode_entry_fields(std::string& out, const std::array<std::string_view, kEntryFields>& fields);
 
+// The inverse: the fields of canonical encoding `encoded`, in that order,
+// viewing `encoded`. nullopt when it is not exactly kEntryFields fields.
+std::optional<std::array<std::string_view, kEntryFields>> split_entry_fields(std::string_view encoded);
+
+// The field indexes split_entry_fields returns that its callers read.
+inline constexpr size_t kFieldUser = 2, kFieldAction = 4, kFieldOutcome = 5, kFieldPatients = 7,
+                        kFieldDetail = 11;
+
 // hash_0 of a chain.
 ChainHash chain_genesis(const AuditChain& c);
 // hash_n from hash_{n-1} and entry n.

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <system_error>
 #include <thread>
 
@@ -308,6 +309,16 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
     report.problems.push_back(std::move(problem));
   };
   ChainHash computed = chain_genesis(chain);  // the head once the scan is done
+  // The entries that started a break-the-glass grant ("grant N until T"):
+  // seq, and user, patient and detail as the grant's row must match them.
+  struct GrantEntry {
+    std::int64_t seq;
+    std::string key;
+  };
+  std::vector<GrantEntry> grant_entries;
+  auto grant_key = [](std::string_view user, std::string_view patient, std::string_view detail) {
+    return fmt::format("{}\n{}\n{}", user, patient, detail);
+  };
   auto check_entry = [&, chain_broken = false, expected = std::int64_t{1}](const ScannedEntry& e,
                                                                          std::string_view encoded) mutable {
     const std::int64_t seq = e.seq;
@@ -320,6 +331,10 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
                                                   expected, expected - 1, seq));
     }
     computed = chain_step_encoded(chain, computed, encoded);
+    if (auto f = split_entry_fields(encoded);
+        f && (*f)[kFieldAction] == "emergency" && (*f)[kFieldOutcome] == "ok" && (*f)[kFieldDetail].starts_with("grant ")) {
+      grant_entries.push_back({seq, grant_key((*f)[kFieldUser], (*f)[kFieldPatients], (*f)[kFieldDetail])});
+    }
     if (!chain_broken) {
       if (!e.has_hash) {
         chain_broken = true;
@@ -378,6 +393,27 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
       std::int64_t seq = grants->column_int(2);
       bad(seq, fmt::format("entry {}: the reason of emergency grant {} is not the one sealed: changed outside ehr",
                            seq, grant));
+    }
+  }
+  // And each such entry still has its grant: a grant deleted outside ehr
+  // (an older copy of its pages written back) would leave the emergency
+  // review list without it while the trail still says the glass was broken.
+  if (!grant_entries.empty()) {
+    std::set<std::string> held;
+    auto rows = s.db().prepare("SELECT user, patient, 'grant ' || id || ' until ' || expires FROM emergency");
+    if (!rows.ok()) return rows.error();
+    for (;;) {
+      auto row = rows->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      held.insert(grant_key(rows->column_text(0), rows->column_text(1), rows->column_text(2)));
+    }
+    for (const auto& g : grant_entries) {
+      if (held.contains(g.key)) continue;
+      std::string_view detail = std::string_view(g.key).substr(g.key.rfind('\n') + 1);
+      bad(g.seq, fmt::format("entry {}: the emergency grant it started ({}) is gone from the emergency table: "
+                             "deleted outside ehr",
+                             g.seq, detail));
     }
   }
   // The first bad entry is the lowest sequence any problem names.

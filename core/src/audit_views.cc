@@ -8,6 +8,7 @@
 //
 // Sections: time bounds; AuditEvent codes; AuditEvent JSON; the views.
 #include <algorithm>
+#include <charconv>
 #include <functional>
 
 #include <fmt/format.h>
@@ -545,6 +546,42 @@ Result<std::vector<EmergencyAccess>> list_emergencies(Session& session, const st
       g.reason_intact = g.entry != 0 && (seal.empty() || seal == emergency_reason_seal(s.chain(), g.reason));
       out.push_back(std::move(g));
     }
+    // Entries that started a grant whose row is gone (deleted outside ehr):
+    // listed from the entry, so the review still shows the glass was broken.
+    auto lost = s.db().prepare(
+        "SELECT e.seq, e.user, e.patients, e.time, e.detail FROM audit e "
+        "WHERE e.action = 'emergency' AND e.outcome = 'ok' AND e.detail LIKE 'grant % until %' AND e.time >= ? "
+        "AND NOT EXISTS (SELECT 1 FROM emergency g WHERE g.user = e.user AND g.patient = e.patients "
+        "AND e.detail = 'grant ' || g.id || ' until ' || g.expires) ORDER BY e.seq");
+    if (!lost.ok()) return lost.error();
+    EHR_TRY(lost->bind_text(1, *since));
+    for (;;) {
+      auto row = lost->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      EmergencyAccess g;
+      g.entry = lost->column_int(0);
+      g.user = lost->column_text(1);
+      g.patient = lost->column_text(2);
+      g.started = lost->column_text(3);
+      std::string detail = lost->column_text(4);  // "grant N until T"
+      std::size_t until = detail.find(" until ");
+      std::from_chars(detail.data() + 6, detail.data() + until, g.grant);
+      g.expires = detail.substr(until + 7);
+      auto n = s.rows(
+          "SELECT count(*), coalesce(max(time), '') FROM audit WHERE emergency = 1 AND user = ? "
+          "AND action <> 'emergency' AND instr(' ' || patients || ' ', ' ' || ? || ' ') > 0 "
+          "AND seq > ? AND time < ?",  // after its entry: the row's start time is gone with it
+          {g.user, g.patient, std::to_string(g.entry), g.expires});
+      if (!n.ok()) return n.error();
+      g.accesses = std::stoll((*n)[0][0]);
+      g.last_access = (*n)[0][1];
+      g.reason_intact = false;
+      g.grant_missing = true;
+      out.push_back(std::move(g));
+    }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const EmergencyAccess& a, const EmergencyAccess& b) { return a.grant < b.grant; });
     rec.count = static_cast<std::int64_t>(out.size());
     rec.detail = since->empty() ? "emergencies" : "emergencies since=" + *since;
     return {};

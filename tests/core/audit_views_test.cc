@@ -776,6 +776,39 @@ TEST_CASE("a break-the-glass reason must say something, and its grant's chained 
   CHECK_FALSE(v->first_bad_seq.has_value());
 }
 
+// QA finding: writing back an older copy of the emergency table's pages
+// (no key needed) deleted a grant, and the review list, audit verify and db
+// check all said nothing: verify only asked each grant for its entry.
+TEST_CASE("a grant deleted outside ehr: verify names its entry, and the review still lists it") {
+  Fixture fx;
+  clinic_day(fx);  // grant 1: bob, p1, 'unconscious in the ED'
+  Session audrey = fx.open("audrey");
+  SessionImpl& impl = SessionImpl::of(audrey);
+  std::string seq = sql(audrey, "SELECT seq FROM audit WHERE action = 'emergency'");
+  std::string expires = sql(audrey, "SELECT expires FROM emergency WHERE id = 1");
+  REQUIRE(impl.db().exec("DELETE FROM emergency WHERE id = 1").ok());
+  auto v = verify_audit(audrey, {});
+  REQUIRE_MESSAGE(v.ok(), message(v));
+  CHECK(v->problems == std::vector<std::string>{"entry " + seq + ": the emergency grant it started (grant 1 until " +
+                                                expires + ") is gone from the emergency table: deleted outside ehr"});
+  CHECK(v->first_bad_seq == std::stoll(seq));
+  auto all = list_emergencies(audrey);
+  REQUIRE_MESSAGE(all.ok(), message(all));
+  REQUIRE(all->size() == 1);
+  const EmergencyAccess& g = all->front();
+  CHECK(g.grant_missing);
+  CHECK_FALSE(g.reason_intact);
+  CHECK(g.grant == 1);
+  CHECK(g.user == "bob");
+  CHECK(g.patient == "p1");
+  CHECK(g.reason == "");
+  CHECK(g.entry == std::stoll(seq));
+  CHECK(g.expires == expires);
+  CHECK(g.accesses == 1);  // bob's read of p1 under it, as when the grant was there
+  // A later start filters it out as it would the grant.
+  CHECK(list_emergencies(audrey, "2027")->empty());
+}
+
 }  // TEST_SUITE
 
 }  // namespace

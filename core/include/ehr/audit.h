@@ -239,12 +239,17 @@ struct EmergencyAccess {
   // reasons have nothing to compare and count as intact.
   bool reason_intact = true;
   std::int64_t entry = 0;  // seq of the grant's audit entry, 0 when none
+  // The grant's row is gone from the emergency table (deleted outside ehr):
+  // what is listed comes from its audit entry (reason "", reason_intact false).
+  bool grant_missing = false;
 };
 
 // Break-the-glass grants started since `since` (as AuditFilter::since; all
 // when empty), oldest first, with the accesses made under each: the
 // entries flagged emergency of the grant's user naming its patient within
-// [started, expires), the grant's own "emergency" entry not counted.
+// [started, expires), the grant's own "emergency" entry not counted. A grant
+// whose row is gone but whose audit entry remains is listed from the entry
+// (grant_missing).
 // REQUIRES audit-read; appends an audit-read entry (detail "emergencies")
 // in the transaction that reads. Errors: kAccessDenied (audited);
 // kInvalidArgument for a malformed since.
