@@ -1,6 +1,7 @@
 // ehr audit disclosures: the accounting of disclosures of one patient.
 #include <fmt/format.h>
 
+#include "audit_flags.h"
 #include "commands.h"
 #include "ehr/audit.h"
 #include "store_open.h"
@@ -46,9 +47,13 @@ int run_audit_disclosures(Context& ctx, const AuditDisclosuresOptions& o) {
 
 void setup_audit_disclosures(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   auto o = std::make_shared<AuditDisclosuresOptions>();
-  cmd.add_option("--patient", o->patient, "the patient (id or MRN)")->required()->type_name("PATIENT");
+  cmd.add_option("--patient", o->patient, "the patient (id or MRN)")
+      ->required()
+      ->type_name("PATIENT")
+      ->check(not_empty());
   cmd.add_option("--since", o->since, "from T (YYYY, YYYY-MM, YYYY-MM-DD or an instant; default: six years ago)")
-      ->type_name("T");
+      ->type_name("T")
+      ->check(not_empty());
   cmd.footer(
       "Lists what was read for a recipient outside the organisation (--recipient). Disclosures\n"
       "for treatment, payment, operations or at the patient's request are listed with excluded\n"

@@ -16,6 +16,7 @@
 #include "access.h"
 #include "audit_chain.h"
 #include "audit_log.h"
+#include "crypto_sodium.h"
 #include "ehr/audit.h"
 #include "ehr/json.h"
 #include "instant.h"
@@ -371,14 +372,40 @@ std::string audit_trail_id(Session& session) { return SessionImpl::of(session).c
 
 namespace {
 
+// An entry naming patient ? (its patients column holds ids separated by spaces).
+constexpr const char* kPatientMatch = "instr(' ' || patients || ' ', ' ' || ? || ' ') > 0";
+
+// The patient a view's --patient names.
+struct AskedPatient {
+  std::string key;  // as given
+  std::string id;   // the stored patient's id, or `key`
+  bool stored = false;
+};
+
 // The patient id `key` names (an id, or an identifier value such as an MRN
 // of one patient); a key naming no patient is taken as an id, since the
 // trail outlives purged patients. Errors: kConflict for an ambiguous key.
-Result<std::string> patient_of(SessionImpl& s, const std::string& key) {
+Result<AskedPatient> patient_of(SessionImpl& s, const std::string& key) {
   auto id = resolve_patient_key(s, key);
-  if (id.ok()) return id;
-  if (id.error().code() == ErrorCode::kNotFound) return key;
+  if (id.ok()) return AskedPatient{key, *id, true};
+  if (id.error().code() == ErrorCode::kNotFound) return AskedPatient{key, key, false};
   return id.error();
+}
+
+// Names the patient a view was asked about in its audit-read entry `rec`:
+// a stored patient, or a key the trail itself names as a patient (the view
+// `found` entries, or some entry does: a purged patient's id), by id. Any
+// other key could be anything typed (a name, a diagnosis), so the
+// append-only trail keeps only its hash. Errors: storage errors.
+Status name_asked_patient(SessionImpl& s, AuditRecord& rec, const AskedPatient& p, bool found) {
+  if (!p.stored && !found) {
+    auto named = s.rows(fmt::format("SELECT 1 FROM audit WHERE {} LIMIT 1", kPatientMatch), {p.id});
+    if (!named.ok()) return named.error();
+    found = !named->empty();
+  }
+  if (p.stored || found) rec.patients = p.id;
+  else rec.query_hash = crypto::blake2b_256_hex("audit-patient|" + p.key);
+  return {};
 }
 
 Status may_read_trail(SessionImpl& s) {
@@ -398,7 +425,6 @@ Status audited_view(SessionImpl& s, const std::function<Status(AuditRecord&)>& r
   });
 }
 
-constexpr const char* kPatientMatch = "instr(' ' || patients || ' ', ' ' || ? || ' ') > 0";
 
 }  // namespace
 
@@ -412,10 +438,12 @@ Result<std::vector<AuditEntry>> list_audit(Session& session, const AuditFilter& 
   std::vector<AuditEntry> out;
   Status st = audited_view(s, [&](AuditRecord& rec) -> Status {
     std::string patient;
+    AskedPatient asked_patient;
     if (!f.patient.empty()) {
       auto p = patient_of(s, f.patient);
       if (!p.ok()) return p.error();
-      patient = *p;
+      asked_patient = std::move(*p);
+      patient = asked_patient.id;
     }
     std::string where;
     std::vector<std::string> binds;
@@ -449,7 +477,7 @@ Result<std::vector<AuditEntry>> list_audit(Session& session, const AuditFilter& 
     if (!until->empty()) asked += " until=" + *until;
     if (f.emergency_only) asked += " emergency";
     if (f.limit > 0) asked += fmt::format(" limit={}", f.limit);
-    rec.patients = patient;
+    if (!patient.empty()) EHR_TRY(name_asked_patient(s, rec, asked_patient, !out.empty()));
     rec.count = static_cast<std::int64_t>(out.size());
     rec.detail = asked;
     return {};
@@ -478,7 +506,7 @@ Result<std::vector<Disclosure>> list_disclosures(Session& session, const std::st
         "AND {} AND time >= ? ORDER BY seq",
         kPatientMatch));
     if (!q.ok()) return q.error();
-    EHR_TRY(q->bind_text(1, *patient));
+    EHR_TRY(q->bind_text(1, patient->id));
     EHR_TRY(q->bind_text(2, from));
     for (;;) {
       auto row = q->step();
@@ -497,7 +525,7 @@ Result<std::vector<Disclosure>> list_disclosures(Session& session, const std::st
       d.excluded = p != nullptr && p->excluded_from_accounting;
       out.push_back(std::move(d));
     }
-    rec.patients = *patient;
+    EHR_TRY(name_asked_patient(s, rec, *patient, !out.empty()));
     rec.count = static_cast<std::int64_t>(out.size());
     rec.detail = "disclosures since=" + from;
     return {};

@@ -776,6 +776,32 @@ TEST_CASE("a break-the-glass reason must say something, and its grant's chained 
   CHECK_FALSE(v->first_bad_seq.has_value());
 }
 
+// QA finding: `audit show --patient "Ann Lee HIV+"` wrote the text typed
+// into the append-only trail as a patient id.
+TEST_CASE("a --patient that names no patient the database or trail knows is kept only as a hash") {
+  Fixture fx;
+  clinic_day(fx);
+  Session audrey = fx.open("audrey");
+  auto typed = list_audit(audrey, filter("Ann Lee HIV+", "", "", "", ""));
+  REQUIRE_MESSAGE(typed.ok(), message(typed));
+  CHECK(typed->empty());
+  CHECK(last_entry(audrey) == "audit-read|ok|audrey||0|trail");
+  CHECK(sql(audrey, "SELECT query_hash FROM audit ORDER BY seq DESC LIMIT 1") ==
+        crypto::blake2b_256_hex("audit-patient|Ann Lee HIV+"));
+  CHECK(sql(audrey, "SELECT count(*) FROM audit WHERE instr(patients || detail, 'HIV') > 0") == "0");
+  auto d = list_disclosures(audrey, "HIV+");
+  REQUIRE_MESSAGE(d.ok(), message(d));
+  CHECK(sql(audrey, "SELECT patients || '|' || query_hash FROM audit ORDER BY seq DESC LIMIT 1") ==
+        "|" + crypto::blake2b_256_hex("audit-patient|HIV+"));
+  // A stored patient (by MRN) is named by id, even with nothing found.
+  REQUIRE(list_audit(audrey, filter("A1010", "", "emergency", "", "")).ok());
+  CHECK(last_entry(audrey) == "audit-read|ok|audrey|p10|0|trail action=emergency");
+  // A key the trail names as a patient (a purged patient's id) is named too.
+  REQUIRE(SessionImpl::of(audrey).db().exec("UPDATE resource SET id = 'p1-gone' WHERE id = 'p1'").ok());
+  REQUIRE(list_audit(audrey, filter("p1", "", "no-such-action", "", "")).ok());
+  CHECK(last_entry(audrey) == "audit-read|ok|audrey|p1|0|trail action=no-such-action");
+}
+
 // QA finding: writing back an older copy of the emergency table's pages
 // (no key needed) deleted a grant, and the review list, audit verify and db
 // check all said nothing: verify only asked each grant for its entry.
