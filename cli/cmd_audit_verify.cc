@@ -70,7 +70,7 @@ int run_audit_verify(Context& ctx, const VerifyOptions& o) {
   if (r->first_bad_seq)
     ctx.error(fmt::format("audit trail damaged: first bad entry {}: {}", *r->first_bad_seq, r->problems.front()));
   else
-    ctx.error(fmt::format("audit trail damaged: {}", r->problems.front()));
+    ctx.error(fmt::format("audit trail not verified: {}", r->problems.front()));
   return kExitDataErr;
 }
 

@@ -353,18 +353,24 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
   for (const auto& c : checkpoints) {
     ++report.checkpoints_checked;
     std::string which = fmt::format("checkpoint seq={} time={}", c.seq, c.time);
+    // A checkpoint that cannot be trusted says nothing about any entry:
+    // its problem names none.
     if (!checkpoint_signature_ok(c)) {
-      bad(c.seq, which + ": its signature does not verify");
+      report.problems.push_back(which + ": its signature does not verify");
     } else if (!require_key.empty() && c.public_key != require_key) {
-      bad(c.seq, fmt::format("{}: signed by key {}, not the required {}", which, c.public_key, require_key));
+      report.problems.push_back(
+          fmt::format("{}: signed by key {}, not the required {}", which, c.public_key, require_key));
     } else if (c.trail_id != chain.trail_id) {
-      bad(c.seq, fmt::format("{}: made for trail {}, not this database's {}", which, c.trail_id,
-                             chain.trail_id));
+      report.problems.push_back(
+          fmt::format("{}: made for trail {}, not this database's {}", which, c.trail_id, chain.trail_id));
     } else if (!wanted[c.seq]) {
-      bad(c.seq, c.seq > report.last_seq
-                     ? fmt::format("{}: the trail ends at entry {}: entries {} to {} are gone (truncated)",
-                                   which, report.last_seq, report.last_seq + 1, c.seq)
-                     : fmt::format("{}: entry {} is gone", which, c.seq));
+      // The first entry gone is the first bad one.
+      if (c.seq > report.last_seq) {
+        bad(report.last_seq + 1, fmt::format("{}: the trail ends at entry {}: entries {} to {} are gone (truncated)",
+                                             which, report.last_seq, report.last_seq + 1, c.seq));
+      } else {
+        bad(c.seq, fmt::format("{}: entry {} is gone", which, c.seq));
+      }
     } else if (crypto::to_hex(*wanted[c.seq]) != c.head) {
       bad(c.seq, fmt::format("{}: the trail up to entry {} differs from the one signed: history rewritten",
                              which, c.seq));

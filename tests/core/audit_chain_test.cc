@@ -255,7 +255,7 @@ TEST_CASE("a checkpoint catches a truncated tail and a rewritten history") {
     }
     // The chain itself is consistent: only the checkpoint shows the loss.
     VerifyReport r = verify(t, {cp});
-    CHECK(r.first_bad_seq == std::optional<std::int64_t>(11));
+    CHECK(r.first_bad_seq == std::optional<std::int64_t>(9));  // the first entry gone (QA finding: was 11)
     CHECK(problems(r) == "checkpoint seq=11 time=" + cp.time +
                              ": the trail ends at entry 8: entries 9 to 11 are gone (truncated)\n");
   }
@@ -296,6 +296,8 @@ TEST_CASE("a checkpoint catches a truncated tail and a rewritten history") {
     CHECK(problems(r) == "checkpoint seq=11 time=" + cp.time + ": its signature does not verify\n" +
                              "checkpoint seq=11 time=" + cp.time + ": signed by key " + key +
                              ", not the required " + *signing_public_key(signing_key(9)) + "\n");
+    // The checkpoints are bad, not entry 11 (QA finding: it was named the first bad entry).
+    CHECK_FALSE(r.first_bad_seq.has_value());
     // Its trail id changed, the signature no longer covers it.
     CHECK_FALSE(checkpoint_signature_ok(other));
   }
