@@ -802,6 +802,35 @@ TEST_CASE("a --patient that names no patient the database or trail knows is kept
   CHECK(last_entry(audrey) == "audit-read|ok|audrey|p1|0|trail action=no-such-action");
 }
 
+// QA finding: `patient show` / `record show --patient` of an unknown MRN
+// exited 1 and wrote nothing, so which MRNs exist could be probed without trace.
+TEST_CASE("a patient lookup that finds no one patient is audited, the key only as a hash") {
+  Fixture fx;
+  clinic_day(fx);
+  Session nina = fx.open("nina");
+  auto none = find_patient(nina, "A9999", "urn:ehr:mrn");
+  CHECK(code(none) == ErrorCode::kNotFound);
+  CHECK(last_entry(nina) == "read|not-found|nina||0|Patient: no such patient");
+  CHECK(sql(nina, "SELECT query_hash FROM audit ORDER BY seq DESC LIMIT 1") ==
+        crypto::blake2b_256_hex("patient-key|A9999"));
+  // Two patients holding one identifier value (another system): ambiguous.
+  {
+    Session alice = fx.open("alice");
+    Json p = *read_resource(alice, "Patient", "p10")->resource.find("identifier");
+    Json other = parse_json(R"({"system":"urn:other","value":"A1001"})").value();
+    p.push_back(other);
+    Json pat = read_resource(alice, "Patient", "p10")->resource;
+    pat.set("identifier", p);
+    REQUIRE(update_resource(alice, pat, "second id").ok());
+  }
+  auto two = find_patient(nina, "A1001", "urn:x");
+  CHECK(code(two) == ErrorCode::kConflict);
+  CHECK(last_entry(nina) == "read|not-found|nina||2|Patient: 2 patients match");
+  Session audrey = fx.open("audrey");
+  // Her denied read of the clinic day, and the two lookups.
+  CHECK(list_audit(audrey, filter("", "nina", "read", "", ""))->size() == 3);
+}
+
 // QA finding: writing back an older copy of the emergency table's pages
 // (no key needed) deleted a grant, and the review list, audit verify and db
 // check all said nothing: verify only asked each grant for its entry.

@@ -158,6 +158,9 @@ Status purge_resource(Session& s, const std::string& type, const std::string& id
 // Resolves a patient given by id or by MRN (the identifier value of the
 // configured MRN system, or any identifier value when unique).
 // Errors: kNotFound "no patient P"; kConflict when an MRN matches several.
+// Either failure writes an audit entry (read, outcome not-found, the key
+// only as a hash in query_hash, count the patients that hold it) that stands
+// even when the caller's transaction rolls back.
 Result<StoredResource> find_patient(Session& s, const std::string& id_or_mrn,
                                     const std::string& mrn_system);
 
