@@ -434,6 +434,11 @@ Result<std::vector<AuditEntry>> list_audit(Session& session, const AuditFilter& 
   if (!since.ok()) return since.error();
   auto until = time_bound("--until", f.until);
   if (!until.ok()) return until.error();
+  // Times compare as text (a date a prefix of an instant), so a range with
+  // since >= until holds nothing: a mistake (swapped options), not a query.
+  if (!since->empty() && !until->empty() && *since >= *until)
+    return Error::invalid_argument(
+        fmt::format("--since {} is not before --until {}: no entry can match", f.since, f.until));
   if (f.limit < 0) return Error::invalid_argument(fmt::format("--limit {}: must be 0 (all entries) or more", f.limit));
   std::vector<AuditEntry> out;
   Status st = audited_view(s, [&](AuditRecord& rec) -> Status {

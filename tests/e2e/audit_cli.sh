@@ -125,6 +125,10 @@ for args in "show --since" "show --until" "show --patient" "export --user" "emer
   expect_err "ehr: error: ${args##* }: must not be empty
 ehr: hint: run 'ehr --help' for usage"
 done
+audrey audit show --since 2026-12 --until 2026-11
+expect_code 64
+expect_out ""
+expect_err "ehr: error: --since 2026-12 is not before --until 2026-11: no entry can match"
 audrey audit show --limit -1
 expect_code 64
 expect_out ""
