@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "audit_log.h"
+#include "crypto_sodium.h"
 #include "ehr/records.h"
 #include "instant.h"
 #include "words.h"
@@ -177,9 +178,15 @@ Result<std::vector<std::string>> patients_for_key(SessionImpl& s, const std::str
   return out;
 }
 
+void record_unfound_patient(SessionImpl& s, const std::string& key, std::int64_t matches) {
+  s.record_denial({"read", "not-found", "", "", crypto::blake2b_256_hex("patient-key|" + key), matches,
+                   matches == 0 ? "Patient: no such patient" : fmt::format("Patient: {} patients match", matches)});
+}
+
 Result<std::string> resolve_patient_key(SessionImpl& s, const std::string& key) {
   auto p = patients_for_key(s, key);
   if (!p.ok()) return p.error();
+  if (p->size() != 1) record_unfound_patient(s, key, static_cast<std::int64_t>(p->size()));
   if (p->size() > 1)
     return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", key, p->size()));
   if (p->empty()) return Error::not_found(fmt::format("no patient {}", key));

@@ -49,8 +49,15 @@ Result<std::vector<std::string>> patients_for_key(SessionImpl& s, const std::str
 // The id of the patient named by `key`: its id, else an identifier value
 // (MRN) of exactly one patient. Reads no clinical content, so it needs no
 // decision; callers authorize what they then do. Errors: kNotFound "no
-// patient KEY"; kConflict "KEY identifies N patients; use the patient id".
+// patient KEY"; kConflict "KEY identifies N patients; use the patient id";
+// either writes record_unfound_patient's entry.
 Result<std::string> resolve_patient_key(SessionImpl& s, const std::string& key);
+
+// Audits a patient lookup by `key` that found no one patient (`matches`
+// patients hold it): a read with outcome not-found, the key only as a hash
+// (it could be anything typed), written even when the caller's transaction
+// rolls back, so that probing which MRNs exist leaves a trace.
+void record_unfound_patient(SessionImpl& s, const std::string& key, std::int64_t matches);
 
 // `resource` reduced to the decision's fields (resourceType, id and meta
 // always kept), labelled REDACTED in meta.security; unchanged when the

@@ -63,6 +63,13 @@ ChainHash chain_step(const AuditChain& c, const ChainHash& prev, const AuditEntr
 // hash_n from hash_{n-1} and entry n already encoded.
 ChainHash chain_step_encoded(const AuditChain& c, const ChainHash& prev, std::string_view encoded);
 
+// Every break-the-glass grant as the detail of the entry that started it
+// (user, patient, "grant N until T"), from the table's own rows (NOT
+// INDEXED): the index emergency_user covers these columns, and an index
+// page rolled back apart from the table's would still hold a deleted grant.
+inline constexpr const char* kGrantRowsSql =
+    "SELECT user, patient, 'grant ' || id || ' until ' || expires FROM emergency NOT INDEXED";
+
 // The seal of a break-the-glass reason in its grant's chained audit entry
 // (query_hash): BLAKE2b-256 keyed with the chain key over "emergency-reason:"
 // and the reason, as hex. Keyed, so that the trail (which holds no clinical

@@ -406,7 +406,7 @@ Result<VerifyReport> verify_audit(Session& session, const std::vector<Checkpoint
   // review list without it while the trail still says the glass was broken.
   if (!grant_entries.empty()) {
     std::set<std::string> held;
-    auto rows = s.db().prepare("SELECT user, patient, 'grant ' || id || ' until ' || expires FROM emergency");
+    auto rows = s.db().prepare(kGrantRowsSql);
     if (!rows.ok()) return rows.error();
     for (;;) {
       auto row = rows->step();

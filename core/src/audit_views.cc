@@ -386,10 +386,13 @@ struct AskedPatient {
 // of one patient); a key naming no patient is taken as an id, since the
 // trail outlives purged patients. Errors: kConflict for an ambiguous key.
 Result<AskedPatient> patient_of(SessionImpl& s, const std::string& key) {
-  auto id = resolve_patient_key(s, key);
-  if (id.ok()) return AskedPatient{key, *id, true};
-  if (id.error().code() == ErrorCode::kNotFound) return AskedPatient{key, key, false};
-  return id.error();
+  // (Not resolve_patient_key: the view's own entry says what was asked.)
+  auto ids = patients_for_key(s, key);
+  if (!ids.ok()) return ids.error();
+  if (ids->size() > 1)
+    return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", key, ids->size()));
+  if (ids->empty()) return AskedPatient{key, key, false};
+  return AskedPatient{key, ids->front(), true};
 }
 
 // Names the patient a view was asked about in its audit-read entry `rec`:
@@ -581,10 +584,11 @@ Result<std::vector<EmergencyAccess>> list_emergencies(Session& session, const st
     }
     // Entries that started a grant whose row is gone (deleted outside ehr):
     // listed from the entry, so the review still shows the glass was broken.
+    // The table's own rows are asked (NOT INDEXED), not its covering index.
     auto lost = s.db().prepare(
         "SELECT e.seq, e.user, e.patients, e.time, e.detail FROM audit e "
         "WHERE e.action = 'emergency' AND e.outcome = 'ok' AND e.detail LIKE 'grant % until %' AND e.time >= ? "
-        "AND NOT EXISTS (SELECT 1 FROM emergency g WHERE g.user = e.user AND g.patient = e.patients "
+        "AND NOT EXISTS (SELECT 1 FROM emergency g NOT INDEXED WHERE g.user = e.user AND g.patient = e.patients "
         "AND e.detail = 'grant ' || g.id || ' until ' || g.expires) ORDER BY e.seq");
     if (!lost.ok()) return lost.error();
     EHR_TRY(lost->bind_text(1, *since));

@@ -915,19 +915,6 @@ Result<std::vector<HistoryEntry>> resource_history(Session& session, const std::
   return shown;
 }
 
-namespace {
-
-// The audit entry of a patient lookup that found no one patient (`matches`
-// patients hold the key): outcome not-found, so that probing which MRNs
-// exist leaves a trace; the key only as a hash, as a search's query (it
-// could be anything typed).
-AuditRecord unfound_patient_entry(const std::string& key, std::int64_t matches) {
-  return {"read", "not-found", "", "", crypto::blake2b_256_hex("patient-key|" + key), matches,
-          matches == 0 ? "Patient: no such patient" : fmt::format("Patient: {} patients match", matches)};
-}
-
-}  // namespace
-
 Result<StoredResource> find_patient(Session& session, const std::string& key,
                                     const std::string& mrn_system) {
   SessionImpl& s = SessionImpl::of(session);
@@ -952,7 +939,7 @@ Result<StoredResource> find_patient(Session& session, const std::string& key,
         hits.push_back(row_to_resource(**st));
       }
       if (hits.size() > 1) {
-        s.record_denial(unfound_patient_entry(key, static_cast<std::int64_t>(hits.size())));
+        record_unfound_patient(s, key, static_cast<std::int64_t>(hits.size()));
         return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", key,
                                            hits.size()));
       }
@@ -960,7 +947,7 @@ Result<StoredResource> find_patient(Session& session, const std::string& key,
     }
   }
   if (!found) {
-    s.record_denial(unfound_patient_entry(key, 0));
+    record_unfound_patient(s, key, 0);
     return Error::not_found(fmt::format("no patient {}", key));
   }
   auto d = authorize(s, Action::kRead, target_of(*found));

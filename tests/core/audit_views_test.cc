@@ -15,6 +15,7 @@
 #include "ehr/users.h"
 #include "ehr/validate.h"
 #include "ehr/version.h"
+#include "access.h"
 #include "audit_chain.h"
 #include "crypto_sodium.h"
 #include "session_impl.h"
@@ -827,8 +828,12 @@ TEST_CASE("a patient lookup that finds no one patient is audited, the key only a
   CHECK(code(two) == ErrorCode::kConflict);
   CHECK(last_entry(nina) == "read|not-found|nina||2|Patient: 2 patients match");
   Session audrey = fx.open("audrey");
-  // Her denied read of the clinic day, and the two lookups.
-  CHECK(list_audit(audrey, filter("", "nina", "read", "", ""))->size() == 3);
+  // QA finding (sweep 7): the commands resolving a key another way (team,
+  // merge, duplicates, export) left no trace; they share resolve_patient_key.
+  CHECK(code(resolve_patient_key(SessionImpl::of(nina), "B77")) == ErrorCode::kNotFound);
+  CHECK(last_entry(nina) == "read|not-found|nina||0|Patient: no such patient");
+  // Her denied read of the clinic day, and the three lookups.
+  CHECK(list_audit(audrey, filter("", "nina", "read", "", ""))->size() == 4);
 }
 
 // QA finding: writing back an older copy of the emergency table's pages
@@ -862,6 +867,12 @@ TEST_CASE("a grant deleted outside ehr: verify names its entry, and the review s
   CHECK(g.accesses == 1);  // bob's read of p1 under it, as when the grant was there
   // A later start filters it out as it would the grant.
   CHECK(list_emergencies(audrey, "2027")->empty());
+  // QA finding: with only the table's page rolled back, the covering index
+  // still held the grant and answered for it. The check reads the table.
+  auto plan = impl.db().prepare(std::string("EXPLAIN QUERY PLAN ") + kGrantRowsSql);
+  REQUIRE(plan.ok());
+  REQUIRE(*plan->step());
+  CHECK(plan->column_text(3) == "SCAN emergency");
 }
 
 }  // TEST_SUITE
