@@ -2,6 +2,7 @@
 // the database (ehr/import.h), with progress, rejects and a summary.
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <optional>
 
 #include <fmt/format.h>
@@ -182,6 +183,33 @@ void print_summary(Context& ctx, const ImportReport& r, double seconds) {
                          group_digits(r.linked), group_digits(r.queued), r.queued == 1 ? "" : "s"));
 }
 
+// Refuses (64) an output file (`option` FILE) that is one of the inputs,
+// which its write would replace, or lies in an input directory, which a
+// later import of that directory would read as input.
+Status output_apart_from_inputs(const char* option, const std::string& out, const std::vector<std::string>& inputs) {
+  namespace fs = std::filesystem;
+  if (out.empty() || out == "-") return {};
+  std::error_code ec;
+  const fs::path target = fs::weakly_canonical(fs::path(out), ec);
+  if (ec) return {};  // AtomicFile::create reports what is wrong with it
+  for (const auto& in : inputs) {
+    if (in == "-") continue;
+    const fs::path source = fs::weakly_canonical(fs::path(in), ec);
+    if (ec) continue;  // the import names a missing input itself
+    if (target == source)
+      return Error::invalid_argument(
+          fmt::format("{} {}: that is an input of this import, which writing it would replace", option, out));
+    if (fs::is_directory(source, ec)) {
+      auto rel = target.lexically_relative(source);
+      if (!rel.empty() && *rel.begin() != "..")
+        return Error::invalid_argument(fmt::format(
+            "{} {}: that is inside the input directory {}, where a later import would read it as input",
+            option, out, in));
+    }
+  }
+  return {};
+}
+
 int run_import(Context& ctx, ImportCommandOptions& o) {
   auto start = std::chrono::steady_clock::now();
   ImportOptions io;
@@ -237,6 +265,9 @@ int run_import(Context& ctx, ImportCommandOptions& o) {
   auto matching = load_matching(ctx);
   if (!matching.ok()) return ctx.fail(matching.error());
   io.matching = &*matching;
+
+  if (Status st = output_apart_from_inputs("--rejects", o.rejects, o.paths); !st.ok()) return ctx.fail(st.error());
+  if (Status st = output_apart_from_inputs("--report", o.report, o.paths); !st.ok()) return ctx.fail(st.error());
 
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());

@@ -207,6 +207,21 @@ expect_err "ehr: error: stdin:1: line larger than the record limit of 67108864 b
 $STOPPED"
 [ "$(snapshot)" = "$BASE" ] || fail "the 1 GiB line changed the database"
 
+# --- an output file that is an input, or inside an input directory: 64, nothing read or written
+# (QA finding: --rejects feed.csv replaced the feed being imported)
+cp check-digit.ndjson feed.ndjson
+BEFORE_FEED=$(cat feed.ndjson)
+run import --quiet --on-error continue --rejects feed.ndjson feed.ndjson
+expect_code 64
+expect_err "ehr: error: --rejects feed.ndjson: that is an input of this import, which writing it would replace"
+[ "$(cat feed.ndjson)" = "$BEFORE_FEED" ] || fail "the input was replaced"
+mkdir -p feeddir && cp check-digit.ndjson feeddir/
+run import --quiet --report feeddir/report.json feeddir
+expect_code 64
+expect_err "ehr: error: --report feeddir/report.json: that is inside the input directory feeddir, where a later import would read it as input"
+[ ! -e feeddir/report.json ] || fail "the report was written into the input directory"
+[ "$(snapshot)" = "$BASE" ] || fail "a refused import changed the database"
+
 # --- go on past rejects: exit 3, the rest committed, rejects as NDJSON ---------
 cat check-digit.ndjson missing.ndjson >mixed.ndjson
 echo '{"resourceType":"Observation","id":"x6","status":"final","code":{"text":"Mood"},"subject":{"reference":"Patient/22222222-2222-4222-8222-222222222222"},"valueString":"good"}' >>mixed.ndjson
