@@ -1,21 +1,13 @@
-// The filter flags `audit show` and `audit export` share, and the check
-// every audit command puts on its filter values.
+// The filter flags `audit show` and `audit export` share.
 #ifndef EHR_CLI_AUDIT_FLAGS_H_
 #define EHR_CLI_AUDIT_FLAGS_H_
 
 #include <CLI/CLI.hpp>
 
+#include "commands.h"
 #include "ehr/audit.h"
 
 namespace ehr::cli {
-
-// Refuses an empty value (64): an audit filter given as "" (a cron line's
-// unset variable) must not quietly widen to the whole trail.
-inline const CLI::Validator& not_empty() {
-  static const CLI::Validator v(
-      [](std::string& value) { return value.empty() ? std::string("must not be empty") : std::string(); }, "");
-  return v;
-}
 
 inline void add_audit_filter_flags(CLI::App& cmd, AuditFilter& f) {
   cmd.add_option("--patient", f.patient, "entries naming this patient (id or MRN)")

@@ -29,6 +29,14 @@ struct ConfigFlags {
   std::vector<std::unique_ptr<std::string>> storage;
 };
 
+// Refuses an empty value (64, "--since: must not be empty"): a filter given
+// as "" (a cron line's unset variable) must not quietly widen to everything.
+inline const CLI::Validator& not_empty() {
+  static const CLI::Validator v(
+      [](std::string& value) { return value.empty() ? std::string("must not be empty") : std::string(); }, "");
+  return v;
+}
+
 // Adds the flag of configuration key `key` (as listed in schemas/config.yaml)
 // to `cmd`, validated against the key's allowed values.
 CLI::Option* add_config_flag(CLI::App& cmd, ConfigFlags& flags, const std::string& key);

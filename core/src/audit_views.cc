@@ -89,15 +89,7 @@ std::string detail::normalised_instant(std::string_view s) {
                                 std::int64_t{offset} * 1000);
 }
 
-namespace {
-
-using detail::normalised_instant;
-
-// A --since/--until value as a bound on the trail's times: a date prefix
-// as given (times compare as text, so "2026-11" bounds all of November),
-// an instant in the trail's own form. Errors: kInvalidArgument naming the
-// option.
-Result<std::string> time_bound(const char* option, const std::string& value) {
+Result<std::string> detail::time_bound(const char* option, const std::string& value) {
   if (value.empty()) return value;
   if (valid_date_prefix(value)) return value;
   std::string instant = normalised_instant(value);
@@ -106,6 +98,11 @@ Result<std::string> time_bound(const char* option, const std::string& value) {
       "{} {}: not a date or instant (YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.sss]Z)", option,
       value));
 }
+
+namespace {
+
+using detail::normalised_instant;
+using detail::time_bound;
 
 // Six years before `now` (the accounting of disclosures' default window),
 // 29 February becoming 28 February: the window errs on the longer side.

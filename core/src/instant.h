@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "ehr/status.h"
+
 namespace ehr::detail {
 
 // Whether `year` is a Gregorian leap year.
@@ -35,6 +37,12 @@ std::int64_t instant_ms(int year, unsigned month, int day, int hour, int minute,
 // An instant YYYY-MM-DDThh:mm:ss[.fff...](Z|+hh:mm|-hh:mm) in the stored
 // form (UTC, milliseconds; finer digits dropped), or "" when `s` is not one.
 std::string normalised_instant(std::string_view s);
+
+// A --since/--until value as a bound on stored times: a date prefix as
+// given (times compare as text, so "2026-11" bounds all of November), an
+// instant in the stored form; "" stays "" (no bound). Errors:
+// kInvalidArgument "OPTION VALUE: not a date or instant (...)".
+Result<std::string> time_bound(const char* option, const std::string& value);
 
 }  // namespace ehr::detail
 

@@ -16,6 +16,7 @@
 #include "access.h"
 #include "audit_log.h"
 #include "crypto_sodium.h"
+#include "instant.h"
 #include "ehr/validate.h"
 #include "record_writer.h"
 #include "resource_index.h"
@@ -1047,6 +1048,8 @@ Result<std::vector<StoredJson>> patient_records_json(Session& session, const Rec
   auto gate = authorize(s, Action::kRead, target_of(**patient));
   if (!gate.ok()) return gate.error();
   filter_fields(**patient, *gate);
+  auto since = detail::time_bound("--since", q.since);
+  if (!since.ok()) return since.error();
   std::string sql = fmt::format(
       "SELECT {} FROM resource WHERE patient = ? AND type <> 'Patient'{}{}{} "
       "ORDER BY type, clinical_date DESC, id",
@@ -1057,7 +1060,7 @@ Result<std::vector<StoredJson>> patient_records_json(Session& session, const Rec
   int i = 1;
   EHR_TRY(st->bind_text(i++, q.patient));
   for (const auto& t : q.types) EHR_TRY(st->bind_text(i++, t));
-  if (!q.since.empty()) EHR_TRY(st->bind_text(i++, q.since));
+  if (!since->empty()) EHR_TRY(st->bind_text(i++, *since));
   auto rows = collect_json(*st, q.limit);
   if (!rows.ok()) return rows.error();
   auto shown = visible(s, Action::kRead, std::move(*rows));
@@ -1107,6 +1110,8 @@ Result<std::vector<StoredResource>> list_resources(Session& session, const Recor
       if (!d2.ok()) return d2.error();
     }
   }
+  auto since = detail::time_bound("--since", q.since);
+  if (!since.ok()) return since.error();
   std::string sql = fmt::format("SELECT {} FROM resource WHERE 1=1{}{}{}{} ORDER BY seq DESC",
                                 kColumns, types_clause(q.types),
                                 q.patient.empty() ? "" : " AND patient = ?",
@@ -1117,7 +1122,7 @@ Result<std::vector<StoredResource>> list_resources(Session& session, const Recor
   int i = 1;
   for (const auto& t : q.types) EHR_TRY(st->bind_text(i++, t));
   if (!q.patient.empty()) EHR_TRY(st->bind_text(i++, q.patient));
-  if (!q.since.empty()) EHR_TRY(st->bind_text(i++, q.since));
+  if (!since->empty()) EHR_TRY(st->bind_text(i++, *since));
   // The limit applies to what the user sees.
   std::vector<StoredResource> out;
   for (;;) {

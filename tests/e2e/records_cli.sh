@@ -67,6 +67,24 @@ run record list --type Nope
 expect_code 64
 expect_out ""
 expect_err "ehr: error: --type Nope: not a FHIR R4 resource type"
+# So is a --since that is no date (QA finding: 'yesterday' listed nothing,
+# exit 0, and "" listed everything).
+run record list --since yesterday
+expect_code 64
+expect_out ""
+expect_err "ehr: error: --since yesterday: not a date or instant (YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.sss]Z)"
+run record show --patient A1001 --since 2026-13-01
+expect_code 64
+expect_out ""
+expect_err "ehr: error: --since 2026-13-01: not a date or instant (YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.sss]Z)"
+run record list --since ""
+expect_code 64
+expect_out ""
+expect_err "ehr: error: --since: must not be empty
+ehr: hint: run 'ehr --help' for usage"
+run record list --since 2000 --type Observation --format csv
+expect_code 0
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 2 ] || fail "--since 2000 lost records: $OUT"
 run record show --patient A1001 --type Observaton
 expect_code 64
 expect_out ""

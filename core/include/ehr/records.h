@@ -187,15 +187,17 @@ Result<std::vector<StoredJson>> search_patients_json(Session& s, const PatientQu
 struct RecordQuery {
   std::string patient;             // patient id (required for patient_records)
   std::vector<std::string> types;  // empty = all types
-  std::string since;               // clinical date lower bound (prefix compare), "" = none
+  std::string since;               // lower bound: YYYY, YYYY-MM, YYYY-MM-DD (prefix compare) or an
+                                   // instant (normalised to UTC); "" = none
   bool include_retracted = false;
   int limit = 0;                   // 0 = no limit
 };
 
 // The patient's whole record: the Patient first, then every resource whose
 // patient is P, by type then clinical date (newest first), complete and
-// unpaged. Errors: kInvalidArgument "--type T: not a FHIR R4 resource type";
-// kNotFound "no patient P"; kAccessDenied.
+// unpaged. Errors: kInvalidArgument "--type T: not a FHIR R4 resource type"
+// or "--since V: not a date or instant (...)"; kNotFound "no patient P";
+// kAccessDenied.
 Result<std::vector<StoredResource>> patient_records(Session& s, const RecordQuery& q);
 
 // patient_records with each resource's JSON as text (StoredJson),
@@ -206,7 +208,7 @@ Result<std::vector<StoredJson>> patient_records_json(Session& s, const RecordQue
 
 // Resources of the given types (all when empty) across patients, newest
 // change first. Errors: kInvalidArgument "--type T: not a FHIR R4 resource
-// type"; kAccessDenied.
+// type" or "--since V: not a date or instant (...)"; kAccessDenied.
 Result<std::vector<StoredResource>> list_resources(Session& s, const RecordQuery& q);
 
 // Resolves "Type/id" or a bare id (unique across types) to (type, id).
