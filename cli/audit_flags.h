@@ -23,7 +23,8 @@ inline void add_audit_filter_flags(CLI::App& cmd, AuditFilter& f) {
   cmd.add_option("--until", f.until, "before T (same forms as --since)")->type_name("T")->check(not_empty());
   cmd.add_flag("--emergency", f.emergency_only, "only entries made under break-the-glass");
   cmd.add_option("--limit", f.limit, "only the newest N entries, still printed oldest first (0: all)")
-      ->type_name("N");
+      ->type_name("N")
+      ->check(not_empty());
 }
 
 }  // namespace ehr::cli

@@ -117,7 +117,7 @@ expect_out ""
 expect_err "ehr: error: --since 2026-13: not a date or instant (YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.sss]Z)"
 # An empty filter (a cron line's unset variable) is refused, not taken as no filter.
 for args in "show --since" "show --until" "show --patient" "export --user" "emergencies --since" \
-            "disclosures --patient A1001 --since"; do
+            "disclosures --patient A1001 --since" "show --limit" "export --output" "checkpoint --output"; do
   # shellcheck disable=SC2086
   audrey audit $args ""
   expect_code 64
