@@ -20,6 +20,8 @@ struct UserAddOptions {
 int run_user_add(Context& ctx, const UserAddOptions& o) {
   auto session = open_session(ctx);
   if (!session.ok()) return ctx.fail(session.error());
+  // Refused (77, a bad role, an existing name) before asking for a secret.
+  if (Status st = check_user_add(*session, o.name, o.roles); !st.ok()) return ctx.fail(st.error());
   auto secret = read_new_secret(ctx, o.new_key_file, o.new_passphrase_file, o.name);
   if (!secret.ok()) return ctx.fail(secret.error());
   SlotOptions slot;

@@ -183,15 +183,21 @@ Result<UserInfo> get_user(Session& session, const std::string& name) {
   return existing_user(s, name);
 }
 
+Status check_user_add(Session& session, const std::string& name, const std::vector<std::string>& roles) {
+  SessionImpl& s = SessionImpl::of(session);
+  EHR_TRY(require(s, Action::kAdmin, "User"));
+  EHR_TRY(check_user_name(name));
+  EHR_TRY(check_roles(s, roles));
+  auto before = load_user_info(s, name);
+  if (!before.ok()) return before.error();
+  if (before->has_value()) return Error::already_exists(fmt::format("user {} exists", name));
+  return {};
+}
+
 Result<int> add_user(Session& session, const SlotOptions& slot, const std::vector<std::string>& roles,
                      const Secret& secret) {
   SessionImpl& s = SessionImpl::of(session);
-  EHR_TRY(require(s, Action::kAdmin, "User"));
-  EHR_TRY(check_user_name(slot.user));
-  EHR_TRY(check_roles(s, roles));
-  auto before = load_user_info(s, slot.user);
-  if (!before.ok()) return before.error();
-  if (before->has_value()) return Error::already_exists(fmt::format("user {} exists", slot.user));
+  EHR_TRY(check_user_add(session, slot.user, roles));
   // Slots of a name without a user record (made before users existed) would
   // authenticate the new user: refuse rather than inherit them.
   auto slots = s.store().list_slots();

@@ -201,6 +201,11 @@ expect_err "ehr: error: small.yaml: role physician of user bob is not in the new
 run --user bob --key-file bob.key policy apply small.yaml
 expect_code 77
 expect_err "ehr: error: access denied: user bob (roles: physician) may not admin Policy: no role of the user allows admin on Policy"
+# Nor add users: refused before any secret is asked for (QA finding: a
+# non-admin was asked for the new user's passphrase first, exit 64).
+run --user bob --key-file bob.key user add eve --role nurse
+expect_code 77
+expect_err "ehr: error: access denied: user bob (roles: physician) may not admin User: no role of the user allows admin on User"
 
 # A disabled user's secret no longer opens the file.
 run user disable bob

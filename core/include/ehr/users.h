@@ -42,6 +42,12 @@ Result<std::vector<UserInfo>> list_users(Session& s);
 // Errors: kNotFound "no user U"; kAccessDenied.
 Result<UserInfo> get_user(Session& s, const std::string& name);
 
+// What add_user checks before it uses the secret: the caller's admin on
+// User (a denial is audited), the name, the roles, that no user has the
+// name. For asking for the new user's secret only once it can be used.
+// Errors: as add_user's, but those of Store::add_slot.
+Status check_user_add(Session& s, const std::string& name, const std::vector<std::string>& roles);
+
 // Creates user `slot.user` with `roles` and a first key slot for `secret`.
 // Errors: kInvalidArgument for a bad name ("user name must be 1-32 of a-z,
 // 0-9, '.', '-', '_'"), no roles, or a role not in the policy ("unknown
