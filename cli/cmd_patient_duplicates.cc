@@ -84,7 +84,7 @@ void setup_patient_duplicates(CLI::App& cmd, ConfigFlags& flags, CommandRun& run
   cmd.add_flag("--queue", o->queue, "only the review queue (pairs imports found alike); no scan");
   cmd.add_option("--limit", o->limit, "at most N pairs, highest score first [default: 0, all]")
       ->type_name("N")
-      ->check(CLI::NonNegativeNumber);
+      ->check(limit_count());
   add_config_flag(cmd, flags, "matching");
   cmd.footer(
       "Pairs of stored patients that may be one person: those an import queued for review\n"

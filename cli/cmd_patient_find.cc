@@ -54,7 +54,7 @@ void setup_patient_find(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   cmd.add_option("--identifier", o->identifier, "an identifier value, or SYSTEM|VALUE")->type_name("ID");
   cmd.add_option("--mrn", o->mrn, "a medical record number of the mrn_system")->type_name("MRN");
   cmd.add_option("--phone", o->q.phone, "phone number (digits compared)")->type_name("PHONE");
-  cmd.add_option("--limit", o->q.limit, "at most N patients")->type_name("N");
+  cmd.add_option("--limit", o->q.limit, "at most N patients")->type_name("N")->check(limit_count());
   add_config_flag(cmd, flags, "mrn_system");
   cmd.footer(
       "All given criteria must match. Exit status 0 with matches, 1 with none (like grep).\n\n"

@@ -28,7 +28,7 @@ int run_patient_list(Context& ctx, int limit) {
 
 void setup_patient_list(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   auto limit = std::make_shared<int>(0);
-  cmd.add_option("--limit", *limit, "at most N patients (default: all)")->type_name("N");
+  cmd.add_option("--limit", *limit, "at most N patients (default: all)")->type_name("N")->check(limit_count());
   add_config_flag(cmd, flags, "mrn_system");
   cmd.footer(
       "Examples:\n"

@@ -47,7 +47,7 @@ void setup_record_list(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       ->type_name("T")
       ->check(not_empty());
   cmd.add_flag("--all", o->all, "include retracted records");
-  cmd.add_option("--limit", o->limit, "at most N records")->type_name("N")->check(not_empty());
+  cmd.add_option("--limit", o->limit, "at most N records")->type_name("N")->check(limit_count());
   add_emergency_flags(cmd, o->emergency);
   add_config_flag(cmd, flags, "mrn_system");
   cmd.footer(

@@ -37,6 +37,19 @@ inline const CLI::Validator& not_empty() {
   return v;
 }
 
+// A --limit N: a whole number, 0 meaning no limit; empty or negative is
+// refused (64, "--limit: must be 0 (no limit) or more").
+inline const CLI::Validator& limit_count() {
+  static const CLI::Validator v(
+      [](std::string& value) {
+        if (value.empty()) return std::string("must not be empty");
+        if (value[0] == '-') return std::string("must be 0 (no limit) or more");
+        return std::string();
+      },
+      "");
+  return v;
+}
+
 // Adds the flag of configuration key `key` (as listed in schemas/config.yaml)
 // to `cmd`, validated against the key's allowed values.
 CLI::Option* add_config_flag(CLI::App& cmd, ConfigFlags& flags, const std::string& key);

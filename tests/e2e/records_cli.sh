@@ -82,6 +82,14 @@ expect_code 64
 expect_out ""
 expect_err "ehr: error: --since: must not be empty
 ehr: hint: run 'ehr --help' for usage"
+for cmd in "record list" "patient list" "patient find --name a" "patient duplicates"; do
+  # shellcheck disable=SC2086
+  run $cmd --limit -1
+  expect_code 64
+  expect_out ""
+  expect_err "ehr: error: --limit: must be 0 (no limit) or more
+ehr: hint: run 'ehr --help' for usage"
+done
 run record list --since 2000 --type Observation --format csv
 expect_code 0
 [ "$(printf '%s\n' "$OUT" | wc -l)" = 2 ] || fail "--since 2000 lost records: $OUT"
