@@ -178,6 +178,10 @@ Result<std::vector<std::string>> patients_for_key(SessionImpl& s, const std::str
   return out;
 }
 
+Error ambiguous_patient_key(const std::string& key, std::size_t patients) {
+  return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", key, patients));
+}
+
 void record_unfound_patient(SessionImpl& s, const std::string& key, std::int64_t matches) {
   s.record_denial({"read", "not-found", "", "", crypto::blake2b_256_hex("patient-key|" + key), matches,
                    matches == 0 ? "Patient: no such patient" : fmt::format("Patient: {} patients match", matches)});
@@ -188,7 +192,7 @@ Result<std::string> resolve_patient_key(SessionImpl& s, const std::string& key) 
   if (!p.ok()) return p.error();
   if (p->size() != 1) record_unfound_patient(s, key, static_cast<std::int64_t>(p->size()));
   if (p->size() > 1)
-    return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", key, p->size()));
+    return ambiguous_patient_key(key, p->size());
   if (p->empty()) return Error::not_found(fmt::format("no patient {}", key));
   return p->front();
 }

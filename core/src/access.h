@@ -7,6 +7,7 @@
 #ifndef EHR_CORE_ACCESS_H_
 #define EHR_CORE_ACCESS_H_
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,10 @@ Result<std::vector<std::string>> patients_for_key(SessionImpl& s, const std::str
 // patient KEY"; kConflict "KEY identifies N patients; use the patient id";
 // either writes record_unfound_patient's entry.
 Result<std::string> resolve_patient_key(SessionImpl& s, const std::string& key);
+
+// kConflict "KEY identifies N patients; use the patient id": the error of
+// every lookup whose key several patients hold.
+Error ambiguous_patient_key(const std::string& key, std::size_t patients);
 
 // Audits a patient lookup by `key` that found no one patient (`matches`
 // patients hold it): a read with outcome not-found, the key only as a hash

@@ -387,7 +387,7 @@ Result<AskedPatient> patient_of(SessionImpl& s, const std::string& key) {
   auto ids = patients_for_key(s, key);
   if (!ids.ok()) return ids.error();
   if (ids->size() > 1)
-    return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", key, ids->size()));
+    return ambiguous_patient_key(key, ids->size());
   if (ids->empty()) return AskedPatient{key, key, false};
   return AskedPatient{key, ids->front(), true};
 }
@@ -424,7 +424,6 @@ Status audited_view(SessionImpl& s, const std::function<Status(AuditRecord&)>& r
     return write_audit(s, rec);
   });
 }
-
 
 }  // namespace
 

@@ -204,8 +204,7 @@ Result<Explanation> explain_access(Session& session, const AccessQuestion& q) {
         return write_audit(s, rec);
       }
       if (ids->size() > 1) {
-        refusal = Error::conflict(
-            fmt::format("{} identifies {} patients; use the patient id", q.patient, ids->size()));
+        refusal = ambiguous_patient_key(q.patient, ids->size());
         rec.outcome = "not-found";
         rec.detail = asked + fmt::format(": {} patients match", ids->size());
         return write_audit(s, rec);

@@ -941,8 +941,7 @@ Result<StoredResource> find_patient(Session& session, const std::string& key,
       }
       if (hits.size() > 1) {
         record_unfound_patient(s, key, static_cast<std::int64_t>(hits.size()));
-        return Error::conflict(fmt::format("{} identifies {} patients; use the patient id", key,
-                                           hits.size()));
+        return ambiguous_patient_key(key, hits.size());
       }
       if (hits.size() == 1) found = std::move(hits.front());
     }
