@@ -1,7 +1,6 @@
 // ehr audit disclosures: the accounting of disclosures of one patient.
 #include <fmt/format.h>
 
-#include "audit_flags.h"
 #include "commands.h"
 #include "ehr/audit.h"
 #include "store_open.h"

@@ -1,7 +1,6 @@
 // ehr audit emergencies: break-the-glass grants and the accesses under them.
 #include <fmt/format.h>
 
-#include "audit_flags.h"
 #include "commands.h"
 #include "ehr/audit.h"
 #include "store_open.h"
