@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include <fmt/format.h>
@@ -40,7 +41,9 @@ struct ImportCommandOptions {
   std::string match = "review";
 };
 
-// Prints rejects (the first 20 in full) and writes them to --rejects.
+// Prints rejects (the first 20 in full) and warnings (the first 5 of each
+// rule, 20 in all, so that a flood of one kind does not hide another), and
+// writes the rejects to --rejects.
 class RejectSink final : public ImportObserver {
  public:
   RejectSink(Context& ctx, AtomicFile* file) : ctx_(ctx), file_(file) {}
@@ -86,11 +89,18 @@ class RejectSink final : public ImportObserver {
   }
 
   void warned(const ImportReject& w) override {
-    if (++warned_ <= kShown) ctx_.warning(format_reject(w));
+    if (shown_warnings_ < kShown && ++warned_by_rule_[w.rule] <= kShownPerRule) {
+      ++shown_warnings_;
+      ctx_.warning(format_reject(w));
+    } else {
+      ++hidden_warnings_;
+    }
   }
 
   void finish() {
-    if (warned_ > kShown) ctx_.warning(fmt::format("... and {} more warnings", warned_ - kShown));
+    if (hidden_warnings_ > 0)
+      ctx_.warning(fmt::format("... and {} more warnings ({})", hidden_warnings_,
+                               ctx_.quiet() ? "--report counts them by rule" : "counted by rule below"));
     if (count_ > kShown) ctx_.error(fmt::format("... and {} more rejected records{}", count_ - kShown,
                                                 file_ != nullptr ? " (all in " + file_->path() + ")" : ""));
   }
@@ -98,10 +108,13 @@ class RejectSink final : public ImportObserver {
 
  private:
   static constexpr std::int64_t kShown = 20;
+  static constexpr std::int64_t kShownPerRule = 5;
   Context& ctx_;
   AtomicFile* file_;
   std::int64_t count_ = 0;
-  std::int64_t warned_ = 0;
+  std::int64_t shown_warnings_ = 0;
+  std::int64_t hidden_warnings_ = 0;
+  std::map<std::string, std::int64_t> warned_by_rule_;
   Status status_;
 };
 
@@ -123,6 +136,9 @@ Json report_json(const ImportReport& r, double seconds, int exit_code) {
   doc.set("seconds", Json::number(seconds));
   doc.set("bytes", Json::number(r.bytes));
   doc.set("warnings", Json::number(r.warnings));
+  Json by_rule = Json::object();
+  for (const auto& [rule, n] : r.warnings_by_rule) by_rule.set(rule, Json::number(n));
+  doc.set("warnings_by_rule", std::move(by_rule));
   Json files = Json::array();
   for (const auto& f : r.files) {
     Json j = Json::object();
@@ -177,6 +193,12 @@ void print_summary(Context& ctx, const ImportReport& r, double seconds) {
                          type, width, c.read, c.created, c.updated, c.unchanged, c.skipped, c.rejected));
   for (const auto& f : r.files)
     if (f.format == "skipped") ctx.info(fmt::format("  skipped {}: {}", f.path, f.error));
+  if (r.warnings > 0) {
+    std::string rules;
+    for (const auto& [rule, n] : r.warnings_by_rule)
+      rules += fmt::format("{}{} {}", rules.empty() ? "" : ", ", rule, group_digits(n));
+    ctx.info(fmt::format("  warnings: {} ({})", group_digits(r.warnings), rules));
+  }
   if (r.linked > 0 || r.queued > 0)
     ctx.info(fmt::format("  patients: {} linked to stored patients by matching, {} pair{} queued for review "
                          "(ehr patient duplicates --queue)",

@@ -754,6 +754,7 @@ class Importer {
     w.rule = std::move(rule);
     w.message = std::move(message);
     ++report_.warnings;
+    ++report_.warnings_by_rule[w.rule];
     obs_.warned(w);
   }
   // The file cannot be read on: it counts as one rejected record (rule and
@@ -1259,10 +1260,15 @@ Status Importer::handle_entry(Entry& e, Input& in) {
   std::vector<ValidationIssue> issues = validate_resource(e.resource);
   for (const auto& issue : issues)
     if (issue.is_error) return fail(issue.path, issue.rule, issue.message);
-  // An element R4 does not define is kept (real sources have a few) and
-  // named in a warning.
-  for (const auto& issue : issues)
-    if (issue.rule == "unknown-element") warn_entry(in, e, issue.path, issue.rule, issue.message + " (kept)");
+  // A warning does not stop the record: an element R4 does not define is
+  // kept (real sources have a few), an identifier failing its check digit
+  // (Synthea's made-up NPIs) or a blank string is stored as read. Each is
+  // named, since the source is where it can be corrected.
+  for (const auto& issue : issues) {
+    if (issue.is_error) continue;
+    warn_entry(in, e, issue.path, issue.rule,
+               issue.rule == "unknown-element" ? issue.message + " (kept)" : issue.message);
+  }
   IndexEntry probe = index_resource(e.resource);
   auto allowed = authorize(s_, Action::kImport,
                            Target{e.type, probe.patient, probe.security,

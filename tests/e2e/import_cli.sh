@@ -29,11 +29,15 @@ JSON
 run import base.json
 expect_code 0
 ERR=$(sed -E 's/in [0-9]+\.[0-9] s/in T s/' <<<"$ERR")  # times vary
-expect_err "ehr: import: done, 3 records in T s
+# Synthea's made-up NPI fails the NPI format: a warning in an Identifier (the
+# record is stored as read), named and counted by rule.
+expect_err "ehr: warning: base.json: entry 1: Practitioner.identifier[0].value: NPI is malformed (10 digits, the first 1 or 2)
+ehr: import: done, 3 records in T s
 ehr: imported 1 file (0.0 MB) in T s: 3 records, 3 created, 0 updated, 0 unchanged, 0 skipped, 0 rejected
 ehr:   Observation   read         1  created         1  updated       0  unchanged         0  skipped      0  rejected      0
 ehr:   Patient       read         1  created         1  updated       0  unchanged         0  skipped      0  rejected      0
-ehr:   Practitioner  read         1  created         1  updated       0  unchanged         0  skipped      0  rejected      0"
+ehr:   Practitioner  read         1  created         1  updated       0  unchanged         0  skipped      0  rejected      0
+ehr:   warnings: 1 (npi-check-digit 1)"
 run record show --patient MRN-1 --format csv
 # The import's Provenance names Ada and no other patient: it is part of her
 # record (ehr-policy(1), "RECORDS OF A PATIENT").
@@ -49,7 +53,7 @@ BASE=$(snapshot)
 # Idempotent: the same Bundle again writes nothing (no new version, no Provenance).
 run import --quiet base.json
 expect_code 0
-expect_err ""
+expect_err "ehr: warning: base.json: entry 1: Practitioner.identifier[0].value: NPI is malformed (10 digits, the first 1 or 2)"
 [ "$(snapshot)" = "$BASE" ] || fail "a second import of the same Bundle changed the database"
 run import --report - base.json
 expect_code 0
@@ -449,6 +453,33 @@ expect_err "ehr: warning: odd.ndjson:1: Observation.effectivePeriod.stop: not an
 run record list --type Observation --all --limit 0 --format ndjson
 [ "$(printf '%s\n' "$OUT" | jq -c 'select(.id == "odd-1") | .effectivePeriod.stop')" = '"2020-01-02"' ] \
   || fail "the unknown element was not kept: $OUT"
+# Every validation warning is named (five of each rule, so that a flood of
+# one kind hides no other) and counted by rule; the records go in as read.
+for i in 1 2 3 4 5 6 7 8; do
+  echo "{\"resourceType\":\"Practitioner\",\"id\":\"npi-$i\",\"identifier\":[{\"system\":\"$NPI\",\"value\":\"123456789$i\"}]}"
+done >warn.ndjson
+cat >>warn.ndjson <<JSON
+{"resourceType":"Practitioner","id":"npi-9","identifier":[{"system":"$NPI","value":"1234567893"}],"name":[{"family":" "}]}
+{"resourceType":"Observation","id":"odd-9","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/$PAT"},"effectivePeriod":{"start":"2020-01-01","stop":"2020-01-02"}}
+JSON
+run import --report warn-report.json warn.ndjson
+expect_code 0
+ERR=$(sed -E 's/in [0-9]+\.[0-9] s/in T s/' <<<"$ERR")
+expect_err "ehr: warning: warn.ndjson:1: Practitioner.identifier[0].value: NPI fails its check digit
+ehr: warning: warn.ndjson:2: Practitioner.identifier[0].value: NPI fails its check digit
+ehr: warning: warn.ndjson:4: Practitioner.identifier[0].value: NPI fails its check digit
+ehr: warning: warn.ndjson:5: Practitioner.identifier[0].value: NPI fails its check digit
+ehr: warning: warn.ndjson:6: Practitioner.identifier[0].value: NPI fails its check digit
+ehr: warning: warn.ndjson:9: Practitioner.name[0].family: value is only white space
+ehr: warning: warn.ndjson:10: Observation.effectivePeriod.stop: not an element of Period in FHIR R4 (kept)
+ehr: import: done, 10 records in T s
+ehr: warning: ... and 2 more warnings (counted by rule below)
+ehr: imported 1 file (0.0 MB) in T s: 10 records, 10 created, 0 updated, 0 unchanged, 0 skipped, 0 rejected
+ehr:   Observation   read         1  created         1  updated       0  unchanged         0  skipped      0  rejected      0
+ehr:   Practitioner  read         9  created         9  updated       0  unchanged         0  skipped      0  rejected      0
+ehr:   warnings: 9 (blank-string 1, npi-check-digit 7, unknown-element 1)"
+[ "$(jq -c '[.total.created, .warnings, .warnings_by_rule]' warn-report.json)" = \
+  '[10,9,{"blank-string":1,"npi-check-digit":7,"unknown-element":1}]' ] || fail "warn import report: $(cat warn-report.json)"
 # A record written here is held to R4 (65, nothing written), but one that
 # came in with such an element can still be amended and retracted.
 EHR_USER=alice EHR_KEY_FILE=alice.key run patient team add "$PAT" doc -q

@@ -182,6 +182,7 @@ struct ImportReport {
   std::int64_t bytes = 0;
   std::vector<std::string> provenance;        // Provenance ids written
   std::int64_t warnings = 0;                  // ImportObserver::warned calls
+  std::map<std::string, std::int64_t> warnings_by_rule;  // the same, by rule
   std::vector<ImportMatch> matches;           // in the order met
   std::int64_t linked = 0;                    // incoming patients linked to stored ones
   std::int64_t queued = 0;                    // pairs queued for review
@@ -200,9 +201,11 @@ class ImportObserver {
  public:
   virtual ~ImportObserver() = default;
   virtual void rejected(const ImportReject& r) = 0;
-  // A record imported with a remark (rule "identifier-ambiguous": its
+  // A record imported with a remark: a validation warning (rule
+  // "unknown-element", a check digit an Identifier fails where the rules
+  // make that a warning, "blank-string"), "identifier-ambiguous" (its
   // identifiers match several stored records, so it was matched to none
-  // and stored under its own id). Default: ignored.
+  // and stored under its own id) or "allergy-conflict". Default: ignored.
   virtual void warned(const ImportReject& /*w*/) {}
 };
 
