@@ -3,6 +3,7 @@
 #include "ehr/records.h"
 #include "json_input.h"
 #include "patient_flags.h"
+#include "resource_output.h"
 #include "store_open.h"
 
 namespace ehr::cli {
@@ -34,6 +35,7 @@ int run_patient_add(Context& ctx, PatientAddOptions& o) {
   if (!session.ok()) return ctx.fail(session.error());
   auto stored = register_patient(*session, std::move(*patient), o.fields.mrn_system);
   if (!stored.ok()) return ctx.fail(stored.error());
+  print_validation_warnings(ctx, stored->resource);
   ctx.out() << stored->id << '\n' << std::flush;
   return 0;
 }

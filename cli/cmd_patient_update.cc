@@ -3,6 +3,7 @@
 #include "ehr/records.h"
 #include "json_input.h"
 #include "patient_flags.h"
+#include "resource_output.h"
 #include "store_open.h"
 
 namespace ehr::cli {
@@ -36,6 +37,7 @@ int run_patient_update(Context& ctx, PatientUpdateOptions& o) {
   if (!next.ok()) return ctx.fail(next.error());
   auto stored = update_patient(*session, std::move(*next), ctx.config().get("mrn_system"), o.reason);
   if (!stored.ok()) return ctx.fail(stored.error());
+  print_validation_warnings(ctx, stored->resource);
   if (stored->version == current->version) ctx.info("no change: the patient already has these values");
   else ctx.info("Patient/" + stored->id + " is now version " + std::to_string(stored->version));
   ctx.out() << stored->id << '\n' << std::flush;

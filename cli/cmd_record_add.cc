@@ -12,6 +12,7 @@
 #include "exit_codes.h"
 #include "ehr/records.h"
 #include "json_input.h"
+#include "resource_output.h"
 #include "store_open.h"
 
 namespace ehr::cli {
@@ -116,6 +117,7 @@ int run_record_add(Context& ctx, RecordAddOptions& o) {
   }
   auto stored = create_resource(*session, std::move(*resource), o.reason);
   if (!stored.ok()) return ctx.fail(stored.error());
+  print_validation_warnings(ctx, stored->resource);
   ctx.out() << stored->type << '/' << stored->id << '\n' << std::flush;
   if (defaulted_date)
     ctx.info(fmt::format("dated {}, the time of recording (--date gives another)", o.f.recorded_at));

@@ -3,6 +3,7 @@
 #include "ehr/builders.h"
 #include "ehr/records.h"
 #include "json_input.h"
+#include "resource_output.h"
 #include "store_open.h"
 
 namespace ehr::cli {
@@ -62,6 +63,7 @@ int run_record_amend(Context& ctx, const RecordAmendOptions& o) {
                     ? update_patient(*session, std::move(next), ctx.config().get("mrn_system"), o.reason)
                     : update_resource(*session, std::move(next), o.reason);
   if (!stored.ok()) return ctx.fail(stored.error());
+  print_validation_warnings(ctx, stored->resource);
   ctx.info(stored->type + "/" + stored->id + " is now version " + std::to_string(stored->version));
   ctx.out() << stored->type << '/' << stored->id << '\n' << std::flush;
   return 0;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "ehr/summary.h"
+#include "ehr/validate.h"
 
 namespace ehr::cli {
 
@@ -222,6 +223,14 @@ void print_patients(Context& ctx, std::vector<StoredJson> patients) {
 const std::vector<std::string>& patient_columns() {
   static const std::vector<std::string> cols = {"id", "name", "birth_date", "gender", "mrn", "phone"};
   return cols;
+}
+
+void print_validation_warnings(Context& ctx, const Json& resource) {
+  for (const ValidationIssue& issue : validate_resource(resource)) {
+    if (issue.is_error) continue;
+    ctx.warning(fmt::format("{}: {}{}", issue.path, issue.message,
+                            issue.rule == "unknown-element" ? " (kept)" : ""));
+  }
 }
 
 }  // namespace ehr::cli

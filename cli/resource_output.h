@@ -49,6 +49,13 @@ void print_patients(Context& ctx, std::vector<StoredJson> patients);
 Json patient_row(const StoredResource& r, const std::string& mrn_system);
 const std::vector<std::string>& patient_columns();
 
+// Prints each validation warning `resource` raises (ehr: warning: PATH:
+// MESSAGE): what a write accepted but its author may want to correct, such
+// as an Identifier's NPI failing its check digit or a blank string. An
+// element R4 does not define is a warning only in a record kept from an
+// import ("(kept)"); errors are not printed (the write refused them).
+void print_validation_warnings(Context& ctx, const Json& resource);
+
 }  // namespace ehr::cli
 
 #endif  // EHR_CLI_RESOURCE_OUTPUT_H_

@@ -199,6 +199,26 @@ expect_code 0
 run patient update A1001 --mrn A1001 --phone 555-0199
 expect_code 0
 
+# A write that raises validation warnings goes in, each warning named on
+# stderr: an Identifier's NPI failing its check digit, a blank string.
+cat >warned.json <<'JSON'
+{"resourceType":"Patient","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567890"}],"name":[{"family":"Warned","given":[" "]}]}
+JSON
+run patient add --json warned.json
+expect_code 0
+WARNED=$OUT
+expect_err "ehr: warning: Patient.identifier[0].value: NPI fails its check digit
+ehr: warning: Patient.name[0].given[0]: value is only white space"
+jq -c --arg id "$WARNED" '.id = $id | .name[0].given = ["Wanda"]' warned.json >warned2.json
+run record amend "Patient/$WARNED" --json warned2.json --reason "given name"
+expect_code 0
+expect_err "ehr: warning: Patient.identifier[0].value: NPI fails its check digit
+ehr: Patient/$WARNED is now version 2"
+run patient update "$WARNED" --phone 555-0142
+expect_code 0
+expect_err "ehr: warning: Patient.identifier[0].value: NPI fails its check digit
+ehr: Patient/$WARNED is now version 3"
+
 # A flag the type does not use is refused, not dropped (64): --value on a
 # condition, --dosage on a lab; beside --json every friendly flag is.
 run record add --patient A1001 --type condition --code 44054006 --value severe
