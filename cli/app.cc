@@ -34,6 +34,17 @@ const char* kRootFooter =
     "  ehr --format json config show\n"
     "  man ehr";
 
+// Every option and argument that takes a value refuses an empty one (64,
+// "--group: must not be empty"): "" is what a script's unset variable
+// gives, and no option of ehr means anything by it. Left alone, an empty
+// filter would quietly widen to everything, and an empty id or path would
+// be reported as a record or file named "".
+void refuse_empty_values(CLI::App& app) {
+  for (CLI::Option* opt : app.get_options()) {
+    if (opt->get_type_size_max() > 0) opt->check(not_empty());
+  }
+}
+
 }  // namespace
 
 AppTree build_app(GlobalOptions& g, CommandSetup setup) {
@@ -68,6 +79,7 @@ AppTree build_app(GlobalOptions& g, CommandSetup setup) {
                  "recorded as disclosed to them. A recipient key file (FILE.pub, made by 'ehr key "
                  "new --recipient') names them by its label, and ehr export seals its output to it")
       ->type_name("NAME|FILE");
+  refuse_empty_values(app);
 
   std::map<std::string, CLI::App*> nouns;
   for (const auto& n : noun_table()) {
@@ -87,7 +99,10 @@ AppTree build_app(GlobalOptions& g, CommandSetup setup) {
     }
     cmd->fallthrough();
     CommandRun run;
-    if (setup == CommandSetup::kNow) c.setup(*cmd, g.flags, run);
+    if (setup == CommandSetup::kNow) {
+      c.setup(*cmd, g.flags, run);
+      refuse_empty_values(*cmd);
+    }
     tree.commands.emplace_back(cmd, std::move(run));
   }
   if (setup == CommandSetup::kWhenParsed) {
@@ -97,7 +112,10 @@ AppTree build_app(GlobalOptions& g, CommandSetup setup) {
     for (size_t i = 0; i < tree.commands.size(); ++i) {
       auto& [cmd, run] = tree.commands[i];
       const CommandSpec& c = command_table()[i];
-      cmd->preparse_callback([&c, cmd = cmd, &run = run, &g](std::size_t) { c.setup(*cmd, g.flags, run); });
+      cmd->preparse_callback([&c, cmd = cmd, &run = run, &g](std::size_t) {
+        c.setup(*cmd, g.flags, run);
+        refuse_empty_values(*cmd);
+      });
     }
   }
   return tree;

@@ -42,8 +42,7 @@ void setup_audit_checkpoint(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
       ->required()
       ->type_name("FILE");
   cmd.add_option("-o,--output", o->output, "append the checkpoint line to FILE (0600) instead of stdout")
-      ->type_name("FILE")
-      ->check(not_empty());
+      ->type_name("FILE");
   cmd.footer(
       "Appends an audit-checkpoint entry to the trail, then prints one line signed with the\n"
       "signing key:\n"

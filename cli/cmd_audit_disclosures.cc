@@ -48,11 +48,9 @@ void setup_audit_disclosures(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   auto o = std::make_shared<AuditDisclosuresOptions>();
   cmd.add_option("--patient", o->patient, "the patient (id or MRN)")
       ->required()
-      ->type_name("PATIENT")
-      ->check(not_empty());
+      ->type_name("PATIENT");
   cmd.add_option("--since", o->since, "from T (YYYY, YYYY-MM, YYYY-MM-DD or an instant; default: six years ago)")
-      ->type_name("T")
-      ->check(not_empty());
+      ->type_name("T");
   cmd.footer(
       "Lists what was read for a recipient outside the organisation (--recipient). Disclosures\n"
       "for treatment, payment, operations or at the patient's request are listed with excluded\n"

@@ -51,8 +51,7 @@ int run_audit_emergencies(Context& ctx, const std::string& since) {
 void setup_audit_emergencies(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   auto since = std::make_shared<std::string>();
   cmd.add_option("--since", *since, "grants started at or after T (YYYY, YYYY-MM, YYYY-MM-DD or an instant)")
-      ->type_name("T")
-      ->check(not_empty());
+      ->type_name("T");
   cmd.footer(
       "One row per grant, oldest first; accesses counts the entries flagged emergency of that\n"
       "user and patient while the grant lasted. Needs audit-read on AuditEvent; audited.\n"

@@ -47,8 +47,7 @@ void setup_audit_export(CLI::App& cmd, ConfigFlags&, CommandRun& run) {
   auto o = std::make_shared<AuditExportOptions>();
   add_audit_filter_flags(cmd, o->filter);
   cmd.add_option("-o,--output", o->output, "write to FILE (created 0600, must not exist) instead of stdout")
-      ->type_name("FILE")
-      ->check(not_empty());
+      ->type_name("FILE");
   cmd.footer(
       "One FHIR R4 AuditEvent per line, oldest first, whatever --format says; ids are\n"
       "<trail id>-<seq>. Needs audit-read on AuditEvent; the export is itself audited.\n\n"

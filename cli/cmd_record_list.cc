@@ -42,10 +42,9 @@ int run_record_list(Context& ctx, const RecordListOptions& o) {
 void setup_record_list(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   auto o = std::make_shared<RecordListOptions>();
   cmd.add_option("--type", o->types, "only these FHIR types (repeatable)")->type_name("TYPE");
-  cmd.add_option("--patient", o->patient, "only this patient (id or MRN)")->type_name("PATIENT")->check(not_empty());
+  cmd.add_option("--patient", o->patient, "only this patient (id or MRN)")->type_name("PATIENT");
   cmd.add_option("--since", o->since, "changed at or after T (YYYY, YYYY-MM, YYYY-MM-DD or an instant)")
-      ->type_name("T")
-      ->check(not_empty());
+      ->type_name("T");
   cmd.add_flag("--all", o->all, "include retracted records");
   cmd.add_option("--limit", o->limit, "at most N records")->type_name("N")->check(limit_count());
   add_emergency_flags(cmd, o->emergency);

@@ -50,8 +50,7 @@ void setup_record_show(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   cmd.add_option("--patient", o->patient, "patient id or MRN")->required()->type_name("PATIENT");
   cmd.add_option("--type", o->types, "only these FHIR types (repeatable)")->type_name("TYPE");
   cmd.add_option("--since", o->since, "only care on or after T (YYYY, YYYY-MM, YYYY-MM-DD or an instant)")
-      ->type_name("T")
-      ->check(not_empty());
+      ->type_name("T");
   cmd.add_flag("--all", o->all, "include retracted (entered-in-error) records");
   add_emergency_flags(cmd, o->emergency);
   add_config_flag(cmd, flags, "mrn_system");

@@ -31,6 +31,7 @@ struct ConfigFlags {
 
 // Refuses an empty value (64, "--since: must not be empty"): a filter given
 // as "" (a cron line's unset variable) must not quietly widen to everything.
+// build_app (app.cc) puts it on every option and argument that takes a value.
 inline const CLI::Validator& not_empty() {
   static const CLI::Validator v(
       [](std::string& value) { return value.empty() ? std::string("must not be empty") : std::string(); }, "");

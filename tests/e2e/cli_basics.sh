@@ -95,4 +95,22 @@ for noun in patient record user policy care audit db key config; do
   printf '%s\n' "$ex" | grep -Ev "^  (ehr $noun |ehr key new -o [^ ]+ && ehr $noun |man ehr-$noun\$)" | grep -q . && fail "$noun --help examples: $ex"
 done
 
+# An empty value ("" from a script's unset variable) is refused by every
+# option and argument that takes one (64), before any database is opened:
+# never taken as no filter (export --group "" exported every patient), nor
+# looked up as a record or file named "".
+for args in "export --group" "export --since" "export --until" "export --job" "export --out" \
+            "export --patient" "record show --patient" "record list --patient" "care due --patient" \
+            "patient show" "record history" "patient find --name" "import --rejects x.csv --report" \
+            "--db" "--user" "--key-file" "--purpose" "--recipient"; do
+  # shellcheck disable=SC2086
+  run $args ""
+  expect_code 64
+  expect_out ""
+  name=${args##* }
+  case "$name" in show | history) name=$( [ "$name" = show ] && echo PATIENT || echo RECORD) ;; esac
+  expect_err "ehr: error: $name: must not be empty
+ehr: hint: run 'ehr --help' for usage"
+done
+
 finish
