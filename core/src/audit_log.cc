@@ -95,4 +95,28 @@ Status write_audit(SessionImpl& s, const AuditRecord& r) {
   return s.transaction([&]() { return append_entry(s, r); });
 }
 
+namespace {
+constexpr std::string_view kUndeliveredPrefix = "bulk export not delivered: entries ";
+}  // namespace
+
+std::string undelivered_export_detail(std::int64_t first, std::int64_t last) {
+  return fmt::format("{}{} to {} record it", kUndeliveredPrefix, first, last);
+}
+
+std::optional<std::pair<std::int64_t, std::int64_t>> undelivered_export_range(std::string_view detail) {
+  if (!detail.starts_with(kUndeliveredPrefix)) return std::nullopt;
+  detail.remove_prefix(kUndeliveredPrefix.size());
+  std::int64_t first = 0, last = 0;
+  auto number = [&](std::int64_t& v) {
+    size_t n = 0;
+    while (n < detail.size() && detail[n] >= '0' && detail[n] <= '9' && n < 18) v = v * 10 + (detail[n++] - '0');
+    detail.remove_prefix(n);
+    return n > 0;
+  };
+  if (!number(first) || !detail.starts_with(" to ")) return std::nullopt;
+  detail.remove_prefix(4);
+  if (!number(last) || detail != " record it" || last < first) return std::nullopt;
+  return std::pair{first, last};
+}
+
 }  // namespace ehr

@@ -1,11 +1,15 @@
 // The audit writer: one row per operation on records, in the operation's
 // transaction. No clinical content: ids, actions, outcomes, counts only.
-// (The tamper-evident chain over these rows comes with the audit issue.)
+// The hash chain over these rows is audit_chain.h's.
 
 #ifndef EHR_CORE_AUDIT_LOG_H_
 #define EHR_CORE_AUDIT_LOG_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "ehr/status.h"
 #include "session_impl.h"
@@ -14,6 +18,13 @@ namespace ehr {
 
 // Appends one audit row with the session's user, roles, purpose and clock.
 Status write_audit(SessionImpl& s, const AuditRecord& r);
+
+// The detail of the entry (action "export", outcome "error") written after
+// an export was audited but could not be put in place: "bulk export not
+// delivered: entries FIRST to LAST record it", naming the run's entries.
+std::string undelivered_export_detail(std::int64_t first, std::int64_t last);
+// The inverse: {FIRST, LAST} of such a detail; nullopt for any other text.
+std::optional<std::pair<std::int64_t, std::int64_t>> undelivered_export_range(std::string_view detail);
 
 }  // namespace ehr
 

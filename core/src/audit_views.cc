@@ -501,6 +501,16 @@ Result<std::vector<Disclosure>> list_disclosures(Session& session, const std::st
   Status st = audited_view(s, [&](AuditRecord& rec) -> Status {
     auto patient = patient_of(s, patient_key);
     if (!patient.ok()) return patient.error();
+    // Exports audited but never put in place (their output directory was
+    // filled meanwhile): a later entry with outcome "error" names their
+    // entries, which disclosed nothing.
+    std::vector<std::pair<std::int64_t, std::int64_t>> undelivered;
+    {
+      auto rows = s.rows("SELECT detail FROM audit WHERE action = 'export' AND outcome = 'error'", {});
+      if (!rows.ok()) return rows.error();
+      for (const auto& r : *rows)
+        if (auto range = undelivered_export_range(r[0])) undelivered.push_back(*range);
+    }
     // What left the organisation: reads and searches that succeeded in a
     // session naming a recipient, and every export (a file of records that
     // can travel; without a recipient named it is listed as unnamed).
@@ -518,6 +528,9 @@ Result<std::vector<Disclosure>> list_disclosures(Session& session, const std::st
       if (!*row) break;
       Disclosure d;
       d.seq = q->column_int(0);
+      if (std::any_of(undelivered.begin(), undelivered.end(),
+                      [&](const auto& r) { return d.seq >= r.first && d.seq <= r.second; }))
+        continue;
       d.time = q->column_text(1);
       d.recipient = q->column_text(2);
       if (d.recipient.empty()) d.recipient = kUnnamedRecipient;

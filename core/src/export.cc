@@ -1040,14 +1040,36 @@ Result<ExportReport> export_bulk(Session& session, const ExportOptions& o, Progr
   ProgressUpdate done{static_cast<uint64_t>(report.resources + report.deletions), static_cast<uint64_t>(report.bytes), 0};
   progress.finish(done);
   if (!st.ok()) return st.error();
-  // Audited; now the output appears whole.
-  EHR_TRY(tmp.unmark());
-  EHR_TRY(sync_dir(tmp.path()));  // so the mark's removal outlives a power cut
-  if (::rename(tmp.path().c_str(), out.c_str()) != 0) {
-    int e = errno;
-    if (e == ENOTEMPTY || e == EEXIST || e == ENOTDIR)
-      return Error::already_exists(fmt::format("{} exists and is not empty", out));
-    return Error::cant_create(fmt::format("cannot rename {} to {}: {}", tmp.path(), out, errno_text(e)));
+  // Audited; now the output appears whole. (Audited first: a crash in
+  // between leaves a disclosure recorded that did not happen, never one
+  // that happened unrecorded.)
+  auto deliver = [&]() -> Status {
+    EHR_TRY(tmp.unmark());
+    EHR_TRY(sync_dir(tmp.path()));  // so the mark's removal outlives a power cut
+    if (::rename(tmp.path().c_str(), out.c_str()) != 0) {
+      int e = errno;
+      if (e == ENOTEMPTY || e == EEXIST || e == ENOTDIR)
+        return Error::already_exists(fmt::format("{} exists and is not empty", out));
+      return Error::cant_create(fmt::format("cannot rename {} to {}: {}", tmp.path(), out, errno_text(e)));
+    }
+    return {};
+  };
+  if (Status delivered = deliver(); !delivered.ok()) {
+    // Another run or process filled the directory meanwhile: the entries
+    // just written say the records left, and they did not. An entry with
+    // outcome "error" names them (undelivered_export_detail), and the
+    // accounting of disclosures leaves them out.
+    auto [first, last] = s.held_audit_seqs();
+    Status noted = s.transaction([&]() -> Status {
+      return write_audit(s, {"export", "error", "", "", "", report.resources,
+                             undelivered_export_detail(first, last)});
+    });
+    if (!noted.ok())
+      return Error(delivered.error().code(),
+                   fmt::format("{}; audit entries {} to {} record this export as done, and the entry saying it "
+                               "was not could not be written: {}",
+                               delivered.error().message(), first, last, noted.error().message()));
+    return delivered.error();
   }
   tmp.keep();
   EHR_TRY(sync_dir(parent));

@@ -154,13 +154,22 @@ Status SessionImpl::snapshot(const std::function<Status()>& pin, const std::func
   in_snapshot_ = false;
   std::vector<AuditRecord> held = std::move(held_audit_);
   held_audit_.clear();
+  held_seqs_ = {0, 0};
   if (!s.ok()) roll_back();
   if (s.ok() && !held.empty()) {
     // (the held entries' transaction writes the denials after itself)
+    std::pair<std::int64_t, std::int64_t> seqs{0, 0};
     s = transaction([&]() -> Status {
-      for (const auto& r : held) EHR_TRY(write_audit(*this, r));
+      seqs = {0, 0};
+      for (const auto& r : held) {
+        EHR_TRY(write_audit(*this, r));
+        if (!chain_.head) continue;
+        if (seqs.first == 0) seqs.first = chain_.head->first;
+        seqs.second = chain_.head->first;
+      }
       return {};
     });
+    if (s.ok()) held_seqs_ = seqs;
   }
   write_pending_denials();
   return s;

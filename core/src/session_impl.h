@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <set>
@@ -112,6 +113,9 @@ class SessionImpl {
   // True inside snapshot(): write_audit holds its entry (hold_audit).
   bool in_snapshot() const { return in_snapshot_; }
   void hold_audit(const AuditRecord& r) { held_audit_.push_back(r); }
+  // The sequence numbers of the first and last entry the last snapshot()
+  // appended ({0, 0} when it appended none).
+  std::pair<std::int64_t, std::int64_t> held_audit_seqs() const { return held_seqs_; }
 
   // The next change sequence number (counter 'seq'). Inside a transaction the
   // counter is read once, counted here and written back before COMMIT: one
@@ -150,6 +154,7 @@ class SessionImpl {
   bool in_transaction_ = false;
   bool in_snapshot_ = false;
   std::vector<AuditRecord> held_audit_;  // written when the snapshot ends
+  std::pair<std::int64_t, std::int64_t> held_seqs_{0, 0};
   std::optional<std::int64_t> seq_;  // the last number given in this transaction
   std::int64_t withheld_ = 0;
   std::vector<AuditRecord> pending_denials_;

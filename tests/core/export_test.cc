@@ -9,6 +9,10 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
+
+#include "audit_log.h"
+#include "ehr/audit.h"
 #include "ehr/export.h"
 #include "ehr/records.h"
 #include "ehr/session.h"
@@ -22,15 +26,18 @@ namespace {
 using testing::TempDir;
 
 struct Fixture {
+  explicit Fixture(std::vector<std::string> first_roles = {"physician", "service"})
+      : roles(std::move(first_roles)), s(create()) {}
   TempDir dir;
   std::string path = dir.file("x.ehr");
   int tick = 0;
-  Session s = create();
+  std::vector<std::string> roles;
+  Session s;
 
   Session create() {
     SessionOptions o;
     o.user = "alice";
-    o.first_user_roles = {"physician", "service"};
+    o.first_user_roles = roles;
     o.now = [this] {
       int t = tick++;
       return "2026-11-25T10:" + std::string(t / 60 < 10 ? "0" : "") + std::to_string(t / 60) + ":" +
@@ -270,6 +277,66 @@ TEST_CASE("type filters narrow their own type only, and never what is listed as 
   o.type_filters = *TypeFilterSet::parse({"Observation?status=final,final"}, false, nullptr);
   CHECK(export_bulk(f.s, o, p).ok());
   CHECK(f.left() == std::vector<std::string>{"run1", "run2", "run3"});
+}
+
+// Creates NAME (a file) in the output directory when the snapshot ends:
+// another run or an operator filling the directory before the rename.
+class FillOutAtFinish final : public ProgressSink {
+ public:
+  explicit FillOutAtFinish(std::string out) : out_(std::move(out)) {}
+  void update(const ProgressUpdate&) override {}
+  void finish(const ProgressUpdate&) override {
+    std::filesystem::create_directory(out_);
+    std::ofstream(out_ + "/README") << "someone else's\n";
+  }
+
+ private:
+  std::string out_;
+};
+
+TEST_CASE("an export audited but not put in place is marked undelivered and discloses nothing") {
+  Fixture f({"physician", "service", "auditor"});
+  f.load(2);
+  FillOutAtFinish p(f.dir.file("out"));
+  ExportOptions o = f.options("out");
+  o.job = "nightly";
+  auto r = export_bulk(f.s, o, p);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code() == ErrorCode::kAlreadyExists);
+  CHECK(r.error().message() == f.dir.file("out") + " exists and is not empty");
+  // The run's entries (p1, p2, the run), then the one saying they did not happen.
+  CHECK(f.query("SELECT group_concat(seq || ':' || outcome || ':' || patients || ':' || detail, '|') FROM "
+                "(SELECT * FROM audit WHERE action = 'export' ORDER BY seq)") ==
+        fmt::format("{0}:ok:p1:resources by bulk export (Observation 2, Patient 1)|"
+                    "{1}:ok:p2:resources by bulk export (Patient 1)|"
+                    "{2}:ok::bulk export: 4 resources, 0 deleted, 2 files, 2 patients|"
+                    "{3}:error::bulk export not delivered: entries {0} to {2} record it",
+                    std::stoll(f.query("SELECT min(seq) FROM audit WHERE action = 'export'")),
+                    std::stoll(f.query("SELECT min(seq) FROM audit WHERE action = 'export'")) + 1,
+                    std::stoll(f.query("SELECT min(seq) FROM audit WHERE action = 'export'")) + 2,
+                    std::stoll(f.query("SELECT min(seq) FROM audit WHERE action = 'export'")) + 3));
+  auto d = list_disclosures(f.s, "p1");
+  REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message()));
+  CHECK(d->empty());
+  // The job's checkpoint did not move; the output directory is as it was.
+  CHECK(f.query("SELECT count(*) FROM export_job") == "0");
+  CHECK(f.left() == std::vector<std::string>{"out"});
+  CHECK(std::filesystem::exists(f.dir.file("out/README")));
+  // Delivered, the next run is a disclosure as usual.
+  NullProgress quiet;
+  REQUIRE(export_bulk(f.s, f.options("out2"), quiet).ok());
+  d = list_disclosures(f.s, "p1");
+  REQUIRE(d.ok());
+  CHECK(d->size() == 1);
+}
+
+TEST_CASE("undelivered_export_range reads only what undelivered_export_detail writes") {
+  CHECK(undelivered_export_detail(7, 9) == "bulk export not delivered: entries 7 to 9 record it");
+  CHECK(undelivered_export_range(undelivered_export_detail(7, 9)) == std::pair<std::int64_t, std::int64_t>{7, 9});
+  CHECK_FALSE(undelivered_export_range("bulk export not delivered: entries 9 to 7 record it"));
+  CHECK_FALSE(undelivered_export_range("bulk export not delivered: entries 7 to 9 record it!"));
+  CHECK_FALSE(undelivered_export_range("bulk export not delivered: entries x to 9 record it"));
+  CHECK_FALSE(undelivered_export_range("bulk export: 4 resources"));
 }
 
 TEST_CASE("a job made without type filters or a group still runs when none are given") {
