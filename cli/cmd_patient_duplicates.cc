@@ -88,11 +88,13 @@ void setup_patient_duplicates(CLI::App& cmd, ConfigFlags& flags, CommandRun& run
   add_config_flag(cmd, flags, "matching");
   cmd.footer(
       "Pairs of stored patients that may be one person: those an import queued for review\n"
-      "(found_by import; ehr import --match review) and those a scan of every patient finds\n"
-      "(found_by scan). Patients are compared only when they share a blocking key (an\n"
-      "identifier, a name sound with the birth date, a phone), then scored field by field\n"
-      "with the weights of matching.yaml (see ehr-patient(1)). result is match or\n"
-      "possible-match; agreed and disagreed (in json, csv and yaml) name the fields, each\n"
+      "(found_by import; ehr import --match review; found_by identifier for a patient holding\n"
+      "a stored patient's identifier but not their demographics, listed whatever its score)\n"
+      "and those a scan of every patient finds (found_by scan). Patients are compared only\n"
+      "when they share a blocking key (an identifier, a name sound with the birth date, a\n"
+      "phone), then scored field by field with the weights of matching.yaml (see\n"
+      "ehr-patient(1)). result is match or possible-match (or no-match for found_by\n"
+      "identifier); agreed and disagreed (in json, csv and yaml) name the fields, each\n"
       "as field:how (family:exact), separated by spaces; queued is when an import queued\n"
       "the pair.\n"
       "Merged patients and pairs decided with `ehr patient not-duplicate` are left out.\n"

@@ -1195,6 +1195,9 @@ Status Importer::handle_entry(Entry& e, Input& in) {
   if (e.method != "DELETE") e.resource.set("id", Json::string(e.id));
   std::string bad_path, bad_message;
   std::string linked_to;  // a stored patient matching linked this one to
+  // A stored patient holding one of this one's identifiers, not taken for
+  // it (the demographics disagree): the pair is queued for review.
+  std::optional<detail::MatchCandidate> identifier_conflict;
   if (e.method != "DELETE") {
     std::string path = e.type;
     EHR_TRY(rewrite_references(e.resource, path, nullptr, e, bad_path, bad_message));
@@ -1222,6 +1225,25 @@ Status Importer::handle_entry(Entry& e, Input& in) {
         // its own id, and re-importing it finds it by that id.
         warn_entry(in, e, e.type + ".identifier", "identifier-ambiguous",
                    problem + "; stored as " + e.type + "/" + e.id);
+      }
+      if (m->has_value() && e.type == "Patient") {
+        // An identifier is evidence, not proof: two sources' data can share
+        // one by error (a mistyped or recycled licence number, two generated
+        // populations). Taking this Patient as the stored one would write
+        // one person's demographics and records over another's, so it is
+        // taken only when the demographics agree as a certain match would.
+        // Otherwise it keeps its own id and the pair waits for review.
+        const MatchConfig& config = o_.matching != nullptr ? *o_.matching : MatchConfig::builtin();
+        MatchScore agree = compare_patients(match_features(e.resource), match_features((*m)->resource), config);
+        if (agree.result != MatchResult::kMatch) {
+          warn_entry(in, e, e.type + ".identifier", "identifier-conflict",
+                     fmt::format("an identifier of this patient is held by stored Patient/{}, whose "
+                                 "demographics do not match ({}, score {}): stored as Patient/{}, the pair "
+                                 "queued for review (ehr patient duplicates --queue)",
+                                 (*m)->id, match_result_name(agree.result), agree.score, e.id));
+          identifier_conflict = detail::MatchCandidate{(*m)->id, "", agree};
+          m->reset();
+        }
       }
       if (m->has_value()) {
         // Another source's id for a record stored here: remember it, so
@@ -1288,6 +1310,10 @@ Status Importer::handle_entry(Entry& e, Input& in) {
                      (alike.size() == 1 || alike[1].score.result != MatchResult::kMatch);
       if (o_.match == MatchMode::kAuto && certain) return link_patient(e, in, alike[0].id, &alike[0].score);
     }
+    // Queued whatever --match says: it is a conflict to resolve, not a guess.
+    if (identifier_conflict &&
+        std::none_of(alike.begin(), alike.end(), [&](const auto& c) { return c.id == identifier_conflict->id; }))
+      alike.push_back(*identifier_conflict);
   }
   // A patient merged into another is kept as it was merged (inactive,
   // replaced-by); its records arrive on the target through the alias the
@@ -1344,7 +1370,8 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     if (stored_types_) stored_types_->insert(w->type);
     // Alike but not linked: each pair waits for a person to decide.
     for (const auto& c : alike) {
-      EHR_TRY(detail::queue_for_review(s_, w->id, c.id, c.score, "import"));
+      bool conflict = identifier_conflict && c.id == identifier_conflict->id;
+      EHR_TRY(detail::queue_for_review(s_, w->id, c.id, c.score, conflict ? "identifier" : "import"));
       pending_.matches.push_back({w->id, c.id, c.score.score, std::string(match_result_name(c.score.result)), "queued"});
     }
     if (pending_.targets.size() >= 1000) return flush_chunk(in);

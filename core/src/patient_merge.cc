@@ -195,7 +195,10 @@ Result<DuplicateReport> find_duplicates(Session& session, const MatchConfig& con
     if (found.count(key) && found_by == "scan") return;
     ++report.compared;
     MatchScore m = compare_patients(a.features, b.features, config);
-    if (m.score < min_score) return;
+    // A pair an import found holding one identifier is listed whatever its
+    // score: the identifier or the demographics are wrong, and a person
+    // must say which.
+    if (m.score < min_score && found_by != "identifier") return;
     DuplicatePair d;
     d.a = a.id == key.first ? a.side : b.side;
     d.b = a.id == key.first ? b.side : a.side;
@@ -213,15 +216,15 @@ Result<DuplicateReport> find_duplicates(Session& session, const MatchConfig& con
   }
   // The review queue first: its pairs keep their "import" origin.
   {
-    auto rows = only.empty() ? s.rows("SELECT a, b, time FROM match_review")
-                             : s.rows("SELECT a, b, time FROM match_review WHERE a = ?1 OR b = ?1", {only});
+    auto rows = only.empty() ? s.rows("SELECT a, b, time, found_by FROM match_review")
+                             : s.rows("SELECT a, b, time, found_by FROM match_review WHERE a = ?1 OR b = ?1", {only});
     if (!rows.ok()) return rows.error();
     for (auto& r : *rows) {
       auto a = patient(r[0]);
       if (!a.ok()) return a.error();
       auto b = patient(r[1]);
       if (!b.ok()) return b.error();
-      if (*a != nullptr && *b != nullptr) consider(**a, **b, "import", r[2]);
+      if (*a != nullptr && *b != nullptr) consider(**a, **b, r[3] == "identifier" ? "identifier" : "import", r[2]);
     }
   }
   if (!q.queue_only && !only.empty()) {

@@ -164,6 +164,37 @@ EHR_USER=svc EHR_KEY_FILE=svc.key run import --match auto --report - clinic-b.nd
 [ "$(jq -c '[.total.created, .total.updated]' <<<"$OUT")" = '[0,0]' ] || fail "re-import after the unmerge: $OUT"
 [ "$(state)" = "$BEFORE" ] || fail "re-importing clinic B after the unmerge changed the records"
 
+# An identifier is evidence, not proof: a later file's patient holding a
+# stored patient's identifier (a recycled licence number) but none of their
+# demographics keeps its own id and its records, with a warning, and the pair
+# waits for review; the stored patient is not touched. Again: nothing changes.
+DL='"system":"urn:oid:2.16.840.1.113883.4.3.25","value":"S99960609"'
+cat >dl-1.ndjson <<JSON
+{"resourceType":"Patient","id":"pd1","identifier":[{$DL}],"name":[{"family":"Anderson","given":["Rebecca"]}],"gender":"female","birthDate":"1940-01-29"}
+JSON
+cat >dl-2.ndjson <<JSON
+{"resourceType":"Patient","id":"pd2","identifier":[{$DL}],"name":[{"family":"DuBuque","given":["Daniel"]}],"gender":"male","birthDate":"1944-11-18"}
+{"resourceType":"Observation","id":"od2",$OBS,"subject":{"reference":"Patient/pd2"},"effectiveDateTime":"2026-02-01","valueQuantity":{"value":97.5,"unit":"kg"}}
+JSON
+EHR_USER=svc EHR_KEY_FILE=svc.key run import --quiet dl-1.ndjson
+expect_code 0
+for mode in review off; do
+  EHR_USER=svc EHR_KEY_FILE=svc.key run import --quiet --match $mode --report - dl-2.ndjson
+  expect_code 0
+  [ "$(jq -c '[.total.created, .total.updated, .warnings_by_rule]' <<<"$OUT")" = \
+    "$([ $mode = review ] && echo '[2,0,{"identifier-conflict":1}]' || echo '[0,0,{}]')" ] ||
+    fail "import --match $mode of a patient holding another's licence: $OUT"
+done
+EHR_USER=svc EHR_KEY_FILE=svc.key run import --quiet dl-2.ndjson
+[ "$ERR" = "" ] || fail "the re-import warned again: $ERR"
+[ "$(as desk patient show pd1 --format json | jq -c '[.name[0].family, .gender, .meta.versionId]')" = '["Anderson","female","1"]' ] ||
+  fail "the stored patient was changed: $(as desk patient show pd1 --format json)"
+[ "$(as desk patient duplicates --queue --format json | jq -c '[.[] | select(.a == "pd1" or .b == "pd1") | [.a, .b, .result, .found_by]]')" = \
+  '[["pd1","pd2","no-match","identifier"]]' ] || fail "the pair is not queued: $(as desk patient duplicates --queue)"
+as svc export --quiet --plaintext --type Observation --out dl-out || fail "export failed"
+[ "$(jq -r 'select(.id == "od2") | .subject.reference' dl-out/Observation.*.ndjson)" = "Patient/pd2" ] ||
+  fail "Daniel's weight is not on his record: $(cat dl-out/Observation.*.ndjson)"
+
 # The trail: who merged, unmerged and ruled out which patients; no content.
 export EHR_USER=admin EHR_KEY_FILE=admin.key
 run audit show --format csv

@@ -43,7 +43,9 @@ struct DuplicateSide {
 struct DuplicatePair {
   DuplicateSide a, b;      // a.id < b.id
   MatchScore score;
-  std::string found_by;    // "import" (queued when an import met it) or "scan"
+  std::string found_by;    // "import" (queued when an import met it), "identifier" (an
+                           // import met two patients holding one identifier whose
+                           // demographics do not match: listed whatever the score) or "scan"
   std::string queued;      // when an import queued it ("" for scan)
 };
 
