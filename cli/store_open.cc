@@ -1,6 +1,8 @@
 // Secret reading and store opening for commands (store_open.h).
 #include "store_open.h"
 
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "ehr/files.h"
@@ -85,11 +87,21 @@ Result<CallerAccess> caller_access(Context& ctx) {
     ctx.add_hint(fmt::format("create a database with 'ehr init --db {}', or name one with --db or EHR_DB", path));
     return Error::no_input(fmt::format("{}: no such file", path));
   }
+  // A symbolic link (current.db -> clinic-2026.db) stands for the file it
+  // names: the store opens files by their own name (never following a
+  // link), and the WAL, its index and the lock then sit beside that file
+  // whichever link led to it, as SQLite names them.
+  std::string file = path;
+  std::error_code ec;
+  if (std::filesystem::is_symlink(path, ec)) {
+    auto target = std::filesystem::canonical(path, ec);
+    if (!ec) file = target.string();
+  }
   auto secret = read_caller_secret(ctx, false);
   if (!secret.ok()) return secret.error();
   OpenOptions options;
   options.user = ctx.config().get("user");
-  return CallerAccess{path, std::move(*secret), options};
+  return CallerAccess{file, std::move(*secret), options};
 }
 
 Result<Store> open_store(Context& ctx) {

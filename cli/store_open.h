@@ -43,8 +43,9 @@ Result<Secret> read_new_passphrase(Context& ctx, const std::string& passphrase_f
 Result<Secret> read_new_secret(Context& ctx, const std::string& key_file,
                                const std::string& passphrase_file, const std::string& user);
 
-// What opening the database takes: the --db path (which exists), the
-// caller's secret, and the options naming --user.
+// What opening the database takes: the --db path (which exists; a symbolic
+// link resolved to the file it names), the caller's secret, and the options
+// naming --user.
 struct CallerAccess {
   std::string path;
   Secret secret;

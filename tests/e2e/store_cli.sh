@@ -133,6 +133,15 @@ expect_code 66
 expect_err "ehr: error: missing.db: no such file
 ehr: hint: create a database with 'ehr init --db missing.db', or name one with --db or EHR_DB"
 
+# A symbolic link to the database (current.db -> clinic.db) opens the file it
+# names; the WAL sits beside that file, not beside the link.
+ln -s clinic.db current.db
+run --db current.db --passphrase-file admin.pw key list --format csv
+expect_code 0
+expect_out_contains "0,alice,passphrase,initial,argon2id,2,64,true"
+[ ! -e current.db-wal ] || fail "a WAL was made beside the link"
+rm current.db
+
 # Recovery code opens; passwd changes the passphrase; the old one stops working.
 run --recovery --passphrase-file recovery.txt key list --format csv
 expect_code 0
