@@ -2,6 +2,8 @@
 #include "app.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 
 #include "ehr/audit.h"
@@ -230,11 +232,23 @@ int run(const std::vector<std::string>& args, Io& io) {
   for (size_t i = 0; i < tree.commands.size(); ++i) {
     auto& [cmd, runner] = tree.commands[i];
     if (!cmd->parsed()) continue;
+    int code;
     try {
-      return runner(ctx);
+      code = runner(ctx);
     } catch (const std::exception& e) {
       return ctx.fail(Error::internal(e.what()));
     }
+    // Data that never reached standard output (a full disk under a cron
+    // job's redirection, a closed descriptor) is a failed command, not a
+    // short listing with exit 0.
+    errno = 0;
+    io.out.flush();
+    if (!io.out && code == kExitOk) {
+      int e = errno;
+      return ctx.fail(Error::io_error(e != 0 ? std::string("cannot write to standard output: ") + std::strerror(e)
+                                             : std::string("cannot write to standard output")));
+    }
+    return code;
   }
   return ctx.fail(Error::internal("no command was selected"));  // unreachable
 }

@@ -113,4 +113,13 @@ for args in "export --group" "export --since" "export --until" "export --job" "e
 ehr: hint: run 'ehr --help' for usage"
 done
 
+# Output that cannot be written (a full disk under a cron job's redirection,
+# a closed stdout) is an I/O error (74), not a short listing with exit 0.
+for redirect in full closed; do
+  if [ $redirect = full ]; then "$EHR" config show >/dev/full 2>"$E2E_TMP/err.txt"; else "$EHR" config show >&- 2>"$E2E_TMP/err.txt"; fi
+  code=$?
+  [ $code = 74 ] || fail "config show with stdout $redirect: exit $code"
+  [ "$(cat "$E2E_TMP/err.txt")" = "ehr: error: cannot write to standard output" ] || fail "stdout $redirect: $(cat "$E2E_TMP/err.txt")"
+done
+
 finish
