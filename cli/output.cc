@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <ostream>
 
+#include "ehr/summary.h"
 #include "terminal.h"
 
 namespace ehr::cli {
@@ -143,10 +144,11 @@ void yaml_value(std::ostream& out, const Json& v, int indent) {
 
 }  // namespace
 
-std::string csv_field(std::string_view s) {
-  bool quote = s.find_first_of(",\"\r\n") != std::string_view::npos ||
+std::string csv_field(std::string_view raw) {
+  const std::string s = spreadsheet_safe(raw);
+  bool quote = s.find_first_of(",\"\r\n") != std::string::npos ||
                (!s.empty() && (s.front() == ' ' || s.back() == ' '));
-  if (!quote) return std::string(s);
+  if (!quote) return s;
   std::string out = "\"";
   for (char c : s) {
     if (c == '"') out += '"';

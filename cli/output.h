@@ -62,7 +62,8 @@ void render_document(std::ostream& out, const Json& doc, Format format,
 // booleans true/false, null empty, arrays and objects as compact JSON.
 std::string cell_text(const Json& v);
 
-// One CSV field, quoted per RFC 4180 when needed.
+// One CSV field: spreadsheet_safe (ehr/summary.h), then quoted per RFC 4180
+// when needed.
 std::string csv_field(std::string_view s);
 
 // One YAML scalar for `v` (a string, number, bool or null).

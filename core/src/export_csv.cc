@@ -16,38 +16,10 @@ std::string text(const Json* j) {
   return "";
 }
 
-// [+-]?digits[.digits][(e|E)[+-]digits]: safe in a spreadsheet as it is.
-bool plain_number(std::string_view s) {
-  std::size_t i = 0;
-  auto digits = [&] {
-    std::size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    return i > start;
-  };
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-  if (!digits()) return false;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
-}
-
 }  // namespace
 
 std::string csv_cell(std::string_view value) {
-  std::string v;
-  if (!value.empty()) {
-    char c = value.front();
-    bool formula = c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
-    if (formula && !plain_number(value)) v = "'";
-  }
-  v.append(value);
+  std::string v = spreadsheet_safe(value);
   if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
   std::string out = "\"";
   for (char c : v) {

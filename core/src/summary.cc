@@ -90,7 +90,40 @@ std::string date_of(const Json& r) {
   return "";
 }
 
+// [+-]?digits[.digits][(e|E)[+-]digits]: safe in a spreadsheet as it is.
+bool plain_number(std::string_view s) {
+  std::size_t i = 0;
+  auto digits = [&] {
+    std::size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+  if (!digits()) return false;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
 }  // namespace
+
+std::string spreadsheet_safe(std::string_view value) {
+  std::string v;
+  if (!value.empty()) {
+    char c = value.front();
+    bool formula = c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
+    if (formula && !plain_number(value)) v = "'";
+  }
+  v.append(value);
+  return v;
+}
 
 std::string record_display(const Json& r) {
   for (const char* key : kCodeKeys) {

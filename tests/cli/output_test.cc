@@ -46,6 +46,19 @@ TEST_CASE("csv quotes per RFC 4180") {
         "p3,\" padded \",,-2,\n");
 }
 
+TEST_CASE("csv guards cells a spreadsheet would run as formulas, not plain numbers") {
+  using ehr::cli::csv_field;
+  CHECK(csv_field("=HYPERLINK(\"http://x\")") == "\"'=HYPERLINK(\"\"http://x\"\")\"");
+  CHECK(csv_field("+1 555-0100") == "'+1 555-0100");
+  CHECK(csv_field("-3 mmol/L L") == "'-3 mmol/L L");
+  CHECK(csv_field("@SUM(A1)") == "'@SUM(A1)");
+  CHECK(csv_field("\tx") == "'\tx");
+  CHECK(csv_field("-5") == "-5");
+  CHECK(csv_field("+1.5e3") == "+1.5e3");
+  CHECK(csv_field("a=b") == "a=b");
+  CHECK(csv_field("") == "");
+}
+
 TEST_CASE("json is a pretty array with every field and exact numbers") {
   std::string s = render(Format::kJson);
   CHECK(s.rfind("[\n  {\n    \"id\": \"p1\",\n    \"name\": \"Zoë Ñúñez\",", 0) == 0);

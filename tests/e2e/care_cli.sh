@@ -214,7 +214,7 @@ expect_out "kind,severity,record,what,finding,basis,date
 allergy,moderate,$CEPH,Cephalexin 500 MG Oral Capsule,cephalexin against allergy Penicillin ($ALLERGY),shared side chain (aminopenicillin R1) with penicillins,
 allergy,info,$CEFTRI,ceftriaxone 1000 MG Injection,ceftriaxone against allergy Penicillin ($ALLERGY),other beta-lactam (cephalosporins),
 lab,critical,$K,Potassium,2.5 mmol/L LL,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-05-30
-lab,abnormal,$BE,Base excess,-3 mmol/L L,table (care/lab-ranges.yaml 1): >= -2 and <= 3 mmol/L,2026-05-30
+lab,abnormal,$BE,Base excess,'-3 mmol/L L,table (care/lab-ranges.yaml 1): >= -2 and <= 3 mmol/L,2026-05-30
 lab,unit-mismatch,$GLU,Glucose,5.4 mmol/L unit-mismatch,table (care/lab-ranges.yaml 1): >= 70 and <= 99 mg/dL,2026-05-30"
 run care check --patient NOPE
 expect_code 1

@@ -8,6 +8,7 @@
 #define EHR_SUMMARY_H_
 
 #include <string>
+#include <string_view>
 
 #include "ehr/json.h"
 
@@ -45,6 +46,13 @@ std::string record_display(const Json& resource);
 
 // summarize_record(resource).status, without the rest.
 std::string record_status(const Json& resource);
+
+// `value` as a spreadsheet cell may hold it without running it: text
+// starting with '=', '+', '-', '@', TAB or CR (what spreadsheets take for a
+// formula: =HYPERLINK(...) in a name or a recipient) gets a leading
+// apostrophe, unless it is a plain number ("-5", "+1.5e3"). Every CSV ehr
+// writes passes its cells through this.
+std::string spreadsheet_safe(std::string_view value);
 
 }  // namespace ehr
 
