@@ -18,11 +18,14 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <utility>
 
 #include <fmt/format.h>
+
+#include "temp_files.h"
 
 namespace ehr::store {
 namespace {
@@ -891,19 +894,80 @@ Status vacuum_into(Connection& c, const std::string& target,
   return {};
 }
 
+// The temporaries of a backup to `target` are ".NAME.tmp-XXXXXXXX" beside
+// it: hidden, and told apart from NAME's own -wal or -journal.
+std::string backup_temp_prefix(const std::string& target) {
+  auto slash = target.rfind('/');
+  std::string dir = slash == std::string::npos ? "" : target.substr(0, slash + 1);
+  std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
+  return dir + "." + name + ".tmp-";
+}
+
+// Moves `tmp` to `target` unless something is there: renameat2 with
+// RENAME_NOREPLACE, or link() and unlink() where the file system lacks it.
+Status move_into_place(const std::string& tmp, const std::string& target) {
+  int rc = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
+  int e = errno;
+  if (rc != 0 && (e == EINVAL || e == ENOSYS || e == ENOTSUP)) {
+    rc = ::link(tmp.c_str(), target.c_str());
+    e = errno;
+    if (rc == 0) ::unlink(tmp.c_str());
+  }
+  if (rc == 0) return {};
+  if (e == EEXIST) return Error::already_exists(target + ": already exists");
+  return Error::cant_create(target + ": cannot create: " + errno_text(e));
+}
+
+// The SQLite progress handler of a backup that can be cancelled.
+int backup_progress(void* arg) {
+  const auto* cancelled = static_cast<const std::function<bool()>*>(arg);
+  return (*cancelled)() ? 1 : 0;
+}
+
 }  // namespace
 
-Status backup_store(Connection& c, const std::string& target) {
+Status backup_store(Connection& c, const std::string& target, const std::function<bool()>& cancelled,
+                    std::vector<std::string>* removed_stale) {
   if (path_exists(target)) return Error::already_exists(target + ": already exists");
+  std::string prefix = backup_temp_prefix(target);
+  std::vector<std::string> stale = detail::remove_stale_temps(prefix, {"-journal", "-wal", "-shm"});
+  if (removed_stale != nullptr) *removed_stale = std::move(stale);
   Result<CurrentHeader> cur = read_current(c);
   if (!cur.ok()) return cur.error();
+  // Held until the copy is in place, so that no other run takes the
+  // temporary for a killed backup's.
+  Result<detail::LockedTemp> tmp = detail::create_locked_temp(prefix, target, 0600);
+  if (!tmp.ok()) return tmp.error();
+  const std::string& name = tmp->path();
   // Same header, same DEK and file_id: the backup opens with the same secrets.
-  EHR_TRY(create_header_file(target, both_copies(cur->header, c.dek())));
-  Status s = vacuum_into(c, target, c.key_handle());
-  if (!s.ok()) {
-    remove_store_files(target);
-    return s.error();
+  int rc = vfs::write_header_at(name, both_copies(cur->header, c.dek()));
+  Status s = rc == SQLITE_OK ? Status{} : sqlite_error(nullptr, rc, target + ": cannot write the header");
+  if (s.ok()) {
+    if (cancelled) sqlite3_progress_handler(c.handle(), 1000, backup_progress, const_cast<std::function<bool()>*>(&cancelled));
+    s = vacuum_into(c, name, c.key_handle());
+    if (cancelled) sqlite3_progress_handler(c.handle(), 0, nullptr, nullptr);
+    if (!s.ok()) {
+      // The copy's errors name the temporary or the statement: name the
+      // backup instead.
+      const std::string& m = s.error().message();
+      if (s.error().is(ErrorCode::kInterrupted)) {
+        s = Error::interrupted(target + ": backup interrupted; nothing was written");
+      } else if (m.find("the disk is full") != std::string::npos ||
+                 m.find("database or disk is full") != std::string::npos) {
+        s = Error::io_error(target + ": the disk is full");
+      } else if (m.rfind(name, 0) == 0) {
+        s = Error(s.error().code(), target + m.substr(name.size()));
+      } else {
+        s = Error(s.error().code(), target + ": " + m);
+      }
+    }
   }
+  if (s.ok()) s = move_into_place(name, target);
+  if (!s.ok()) {
+    remove_store_files(name);
+    return s;
+  }
+  sync_parent_dir(target);
   return {};
 }
 
@@ -1002,8 +1066,9 @@ Status Store::change_secret(const Secret& new_secret, const KdfParams& kdf) {
   return store::change_secret(impl_->conn, new_secret, kdf);
 }
 Result<CheckReport> Store::check() { return store::check_store(impl_->conn); }
-Status Store::backup(const std::string& target) {
-  return store::backup_store(impl_->conn, target);
+Status Store::backup(const std::string& target, const std::function<bool()>& cancelled,
+                     std::vector<std::string>* removed_stale) {
+  return store::backup_store(impl_->conn, target, cancelled, removed_stale);
 }
 
 Status rotate_key(const std::string& path, const Secret& secret,
