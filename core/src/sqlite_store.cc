@@ -45,7 +45,8 @@ ErrorCode error_code_for(int rc) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB: return ErrorCode::kCorruption;
     case SQLITE_IOERR:
-    case SQLITE_FULL: return ErrorCode::kIoError;
+    case SQLITE_FULL:
+    case SQLITE_READONLY: return ErrorCode::kIoError;
     case SQLITE_CANTOPEN: return ErrorCode::kNoInput;
     case SQLITE_PERM:
     case SQLITE_AUTH: return ErrorCode::kAccessDenied;
@@ -60,6 +61,15 @@ ErrorCode error_code_for(int rc) {
 
 Error sqlite_error(sqlite3* db, int rc, std::string_view context,
                    vfs::KeyContext* ctx) {
+  // A full disk or a file that cannot be written is the operator's to fix:
+  // name the database, not the statement (QA finding: "sql failed: database
+  // or disk is full").
+  if ((rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_READONLY) {
+    const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+    std::string where = file != nullptr && *file != '\0' ? std::string(file) : std::string(context);
+    if ((rc & 0xff) == SQLITE_FULL) return Error::io_error(where + ": the disk is full");
+    return Error::io_error(where + ": the database is read-only");
+  }
   std::string what;
   if (rc == SQLITE_IOERR_DATA) {
     what = "page authentication failed";
@@ -499,6 +509,23 @@ Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
 
 namespace {
 
+// Why `path` cannot be opened for writing, or "" when it can: the file must
+// be writable, and so must its directory unless the -wal and -shm are there
+// already and writable.
+std::string read_only_reason(const std::string& path) {
+  auto reason = [](int e, const char* what) {
+    return e == EROFS ? std::string("it is on a read-only file system") : std::string(what);
+  };
+  if (::access(path.c_str(), W_OK) != 0) return reason(errno, "the file is not writable");
+  if (::access((path + "-wal").c_str(), W_OK) == 0 && ::access((path + "-shm").c_str(), W_OK) == 0) return "";
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+  if (ec) return "";
+  if (::access(dir.c_str(), W_OK) != 0)
+    return reason(errno, "its directory is not writable, and ehr keeps a -wal and a -shm file beside it");
+  return "";
+}
+
 Result<Connection> open_store_on(const std::string& path, const Secret& secret,
                                  const OpenOptions& options, bool exclusive,
                                  const char* vfs_name) {
@@ -515,6 +542,12 @@ Result<Connection> open_store_on(const std::string& path, const Secret& secret,
     }
     return u.error().with_context(path);
   }
+  // Every open writes: the WAL and its -shm beside the file, and (for all
+  // but db info, check and recover) an audit entry. Say so before SQLite
+  // fails somewhere inside (QA finding: a 0400 backup gave exit 70 "attempt
+  // to write a readonly database", a read-only mount 66 "unable to open").
+  if (std::string why = read_only_reason(path); !why.empty())
+    return Error::io_error(path + ": the database is read-only (" + why + ")");
   return open_unlocked(path, std::move(u).value(), options, exclusive, false, vfs_name);
 }
 
