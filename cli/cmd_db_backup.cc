@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "ehr/access.h"
+#include "interrupt.h"
 #include "store_open.h"
 
 namespace ehr::cli {
@@ -15,7 +16,11 @@ int run_db_backup(Context& ctx, const std::string& to) {
   Status allowed = authorize_operation(*session, Action::kExport, "Database", "db-backup", "");
   if (!allowed.ok()) return ctx.fail(allowed.error());
   Store* store = &session->store();
-  Status s = store->backup(to);
+  // SIGINT and SIGTERM stop the copy; its temporary is removed (exit 130).
+  InterruptGuard signals;
+  std::vector<std::string> stale;
+  Status s = store->backup(to, InterruptGuard::cancelled(), &stale);
+  for (const auto& path : stale) ctx.info(fmt::format("removed {}, left by a backup that did not finish", path));
   if (!s.ok()) return ctx.fail(s.error());
   ctx.info(fmt::format("backed up {} to {} (encrypted; the same secrets open it)", store->path(), to));
   return 0;

@@ -1,8 +1,6 @@
 // ehr export: the database's records as a FHIR Bulk Data output directory
 // (ehr/export.h), with progress and a one-line summary.
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <optional>
 
 #include <fmt/format.h>
@@ -13,6 +11,7 @@
 #include "ehr/type_filter.h"
 #include "exit_codes.h"
 #include "export_bundle_run.h"
+#include "interrupt.h"
 #include "json_input.h"
 #include "progress.h"
 #include "size_option.h"
@@ -61,30 +60,6 @@ std::string format_misuse(const ExportCommandOptions& o) {
   if (o.out.empty()) return "--out is required (the output directory)";
   return "";
 }
-
-// SIGINT and SIGTERM while the export runs: stop it cleanly (the temporary
-// directory is removed) instead of dying with it half-written.
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_signal(int) { g_interrupted.store(true); }
-
-class SignalGuard {
- public:
-  SignalGuard() {
-    g_interrupted.store(false);
-    old_int_ = std::signal(SIGINT, on_signal);
-    old_term_ = std::signal(SIGTERM, on_signal);
-  }
-  ~SignalGuard() {
-    std::signal(SIGINT, old_int_);
-    std::signal(SIGTERM, old_term_);
-  }
-  SignalGuard(const SignalGuard&) = delete;
-  SignalGuard& operator=(const SignalGuard&) = delete;
-
- private:
-  void (*old_int_)(int) = SIG_DFL;
-  void (*old_term_)(int) = SIG_DFL;
-};
 
 // The manifest's "request": the command as asked, without the global
 // options (which name the database, user and where secrets come from).
@@ -167,7 +142,7 @@ int run_export(Context& ctx, const ExportCommandOptions& o) {
   if (!max) return ctx.fail(Error::invalid_argument("--max-file-size must be a size such as 256M, 64K or 1G"));
   eo.max_file_bytes = *max;
   eo.request = request_of(o);
-  eo.cancelled = [] { return g_interrupted.load(); };
+  eo.cancelled = InterruptGuard::cancelled();
   // Encrypted hand-over: --recipient FILE.pub (a global option) seals the output.
   std::optional<Secret> sign_seed;
   if (ctx.recipient_key()) eo.encrypt_to = &*ctx.recipient_key();
@@ -189,7 +164,9 @@ int run_export(Context& ctx, const ExportCommandOptions& o) {
                             "records", [t0] {
                               return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                             });
-  SignalGuard signals;
+  // SIGINT and SIGTERM stop the export cleanly (its temporary directory is
+  // removed) instead of killing it half-written.
+  InterruptGuard signals;
   auto report = export_bulk(*session, eo, progress);
   if (!report.ok()) {
     if (report.error().message().rfind("the access policy requires exports to be encrypted", 0) == 0)

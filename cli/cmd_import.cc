@@ -13,6 +13,7 @@
 #include "ehr/files.h"
 #include "ehr/import.h"
 #include "exit_codes.h"
+#include "interrupt.h"
 #include "matching_flags.h"
 #include "output.h"
 #include "progress.h"
@@ -314,7 +315,19 @@ int run_import(Context& ctx, ImportCommandOptions& o) {
                             "records", [t0] {
                               return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                             });
+  // SIGINT and SIGTERM stop the import cleanly: its open transaction rolls
+  // back and the temporaries of --rejects and --report are removed (exit 130).
+  InterruptGuard signals;
+  io.cancelled = InterruptGuard::cancelled();
   auto report = import_paths(*session, o.paths, io, sink, progress);
+  for (const auto* f : {rejects_file ? &*rejects_file : nullptr, report_file ? &*report_file : nullptr})
+    if (f != nullptr)
+      for (const auto& path : f->removed_stale())
+        ctx.info(fmt::format("removed {}, left by an import that did not finish", path));
+  if (report.ok() && report->failure && report->failure->is(ErrorCode::kInterrupted)) {
+    ctx.add_hint("run it again: records already committed are found, not doubled");
+    return ctx.fail(*report->failure);
+  }
   if (!report.ok()) {
     // The database is open: an authentication failure is a sealed file's.
     if (report.error().is(ErrorCode::kAuthFailed))

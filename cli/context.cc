@@ -54,6 +54,9 @@ int Context::fail(const Error& e) {
   if (e.code() == ErrorCode::kAuthFailed && pending_hints_.empty())  // else the caller knows better
     hint("check --user, and --key-file or --passphrase-file (or EHR_KEY_FILE, EHR_PASSPHRASE_FILE)");
   if (e.code() == ErrorCode::kBusy) hint("another ehr process holds the lock; retry later");
+  if (e.code() == ErrorCode::kIoError && e.message().find(": the database is read-only") != std::string::npos)
+    hint("ehr writes an audit entry for every command and keeps a -wal and -shm beside the database, "
+         "so even db info and db check need write access; to inspect a read-only backup, copy it somewhere writable");
   for (const auto& h : pending_hints_) hint(h);
   pending_hints_.clear();
   return exit_code_for(e.code());

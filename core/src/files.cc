@@ -8,9 +8,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <random>
 
 #include <fmt/format.h>
+
+#include "temp_files.h"
 
 namespace ehr {
 
@@ -42,11 +43,11 @@ bool path_exists(const std::string& path) {
 
 Status write_new_file(const std::string& path, std::string_view content, unsigned mode) {
   if (path_exists(path)) return Error::already_exists(fmt::format("{} already exists", path));
-  std::random_device rd;
-  std::string tmp = fmt::format("{}.tmp-{:08x}", path, rd());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return Error::cant_create(fmt::format("cannot create {}: {}", path, strerror(errno)));
-  ::fchmod(fd, mode);  // the umask must not widen or narrow what was asked
+  detail::remove_stale_temps(path + ".tmp-");
+  auto locked = detail::create_locked_temp(path + ".tmp-", path, mode);
+  if (!locked.ok()) return locked.error();
+  std::string tmp = locked->path();
+  int fd = locked->release();
   auto fail = [&](const std::string& what) {
     int e = errno;
     ::close(fd);
@@ -167,17 +168,20 @@ Result<AtomicFile> AtomicFile::create(const std::string& path, unsigned mode) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     return Error::cant_create(fmt::format("cannot create {}: {}", path, strerror(EISDIR)));
-  std::random_device rd;
-  std::string tmp = fmt::format("{}.tmp-{:08x}", path, rd());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return Error::cant_create(fmt::format("cannot create {}: {}", path, strerror(errno)));
-  ::fchmod(fd, mode);
-  return AtomicFile(path, std::move(tmp), fd);
+  // A run killed before its commit() (SIGKILL, a crash) left its temporary:
+  // remove it now, but never one a running writer holds (temp_files.h).
+  std::vector<std::string> stale = detail::remove_stale_temps(path + ".tmp-");
+  auto locked = detail::create_locked_temp(path + ".tmp-", path, mode);
+  if (!locked.ok()) return locked.error();
+  std::string tmp = locked->path();
+  AtomicFile f(path, std::move(tmp), locked->release());
+  f.removed_stale_ = std::move(stale);
+  return f;
 }
 
 AtomicFile::AtomicFile(AtomicFile&& other) noexcept
     : path_(std::move(other.path_)), tmp_(std::move(other.tmp_)), fd_(other.fd_),
-      buffer_(std::move(other.buffer_)) {
+      buffer_(std::move(other.buffer_)), removed_stale_(std::move(other.removed_stale_)) {
   other.fd_ = -1;
 }
 

@@ -1832,6 +1832,8 @@ Status Importer::unit(Reader& reader, Input& in, bool& more) {
   std::int64_t n = 0;
   for (;;) {
     if (o_.batch_size > 0 && n >= o_.batch_size) break;
+    if (o_.cancelled && o_.cancelled())
+      return Error::interrupted("import interrupted; its open transaction was rolled back");
     Item item;
     auto got = reader.next(item);
     if (!got.ok()) return got.error();

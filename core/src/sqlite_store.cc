@@ -18,11 +18,14 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <utility>
 
 #include <fmt/format.h>
+
+#include "temp_files.h"
 
 namespace ehr::store {
 namespace {
@@ -42,7 +45,8 @@ ErrorCode error_code_for(int rc) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB: return ErrorCode::kCorruption;
     case SQLITE_IOERR:
-    case SQLITE_FULL: return ErrorCode::kIoError;
+    case SQLITE_FULL:
+    case SQLITE_READONLY: return ErrorCode::kIoError;
     case SQLITE_CANTOPEN: return ErrorCode::kNoInput;
     case SQLITE_PERM:
     case SQLITE_AUTH: return ErrorCode::kAccessDenied;
@@ -57,6 +61,15 @@ ErrorCode error_code_for(int rc) {
 
 Error sqlite_error(sqlite3* db, int rc, std::string_view context,
                    vfs::KeyContext* ctx) {
+  // A full disk or a file that cannot be written is the operator's to fix:
+  // name the database, not the statement (QA finding: "sql failed: database
+  // or disk is full").
+  if ((rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_READONLY) {
+    const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+    std::string where = file != nullptr && *file != '\0' ? std::string(file) : std::string(context);
+    if ((rc & 0xff) == SQLITE_FULL) return Error::io_error(where + ": the disk is full");
+    return Error::io_error(where + ": the database is read-only");
+  }
   std::string what;
   if (rc == SQLITE_IOERR_DATA) {
     what = "page authentication failed";
@@ -496,6 +509,23 @@ Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
 
 namespace {
 
+// Why `path` cannot be opened for writing, or "" when it can: the file must
+// be writable, and so must its directory unless the -wal and -shm are there
+// already and writable.
+std::string read_only_reason(const std::string& path) {
+  auto reason = [](int e, const char* what) {
+    return e == EROFS ? std::string("it is on a read-only file system") : std::string(what);
+  };
+  if (::access(path.c_str(), W_OK) != 0) return reason(errno, "the file is not writable");
+  if (::access((path + "-wal").c_str(), W_OK) == 0 && ::access((path + "-shm").c_str(), W_OK) == 0) return "";
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+  if (ec) return "";
+  if (::access(dir.c_str(), W_OK) != 0)
+    return reason(errno, "its directory is not writable, and ehr keeps a -wal and a -shm file beside it");
+  return "";
+}
+
 Result<Connection> open_store_on(const std::string& path, const Secret& secret,
                                  const OpenOptions& options, bool exclusive,
                                  const char* vfs_name) {
@@ -512,6 +542,12 @@ Result<Connection> open_store_on(const std::string& path, const Secret& secret,
     }
     return u.error().with_context(path);
   }
+  // Every open writes: the WAL and its -shm beside the file, and (for all
+  // but db info, check and recover) an audit entry. Say so before SQLite
+  // fails somewhere inside (QA finding: a 0400 backup gave exit 70 "attempt
+  // to write a readonly database", a read-only mount 66 "unable to open").
+  if (std::string why = read_only_reason(path); !why.empty())
+    return Error::io_error(path + ": the database is read-only (" + why + ")");
   return open_unlocked(path, std::move(u).value(), options, exclusive, false, vfs_name);
 }
 
@@ -891,19 +927,80 @@ Status vacuum_into(Connection& c, const std::string& target,
   return {};
 }
 
+// The temporaries of a backup to `target` are ".NAME.tmp-XXXXXXXX" beside
+// it: hidden, and told apart from NAME's own -wal or -journal.
+std::string backup_temp_prefix(const std::string& target) {
+  auto slash = target.rfind('/');
+  std::string dir = slash == std::string::npos ? "" : target.substr(0, slash + 1);
+  std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
+  return dir + "." + name + ".tmp-";
+}
+
+// Moves `tmp` to `target` unless something is there: renameat2 with
+// RENAME_NOREPLACE, or link() and unlink() where the file system lacks it.
+Status move_into_place(const std::string& tmp, const std::string& target) {
+  int rc = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
+  int e = errno;
+  if (rc != 0 && (e == EINVAL || e == ENOSYS || e == ENOTSUP)) {
+    rc = ::link(tmp.c_str(), target.c_str());
+    e = errno;
+    if (rc == 0) ::unlink(tmp.c_str());
+  }
+  if (rc == 0) return {};
+  if (e == EEXIST) return Error::already_exists(target + ": already exists");
+  return Error::cant_create(target + ": cannot create: " + errno_text(e));
+}
+
+// The SQLite progress handler of a backup that can be cancelled.
+int backup_progress(void* arg) {
+  const auto* cancelled = static_cast<const std::function<bool()>*>(arg);
+  return (*cancelled)() ? 1 : 0;
+}
+
 }  // namespace
 
-Status backup_store(Connection& c, const std::string& target) {
+Status backup_store(Connection& c, const std::string& target, const std::function<bool()>& cancelled,
+                    std::vector<std::string>* removed_stale) {
   if (path_exists(target)) return Error::already_exists(target + ": already exists");
+  std::string prefix = backup_temp_prefix(target);
+  std::vector<std::string> stale = detail::remove_stale_temps(prefix, {"-journal", "-wal", "-shm"});
+  if (removed_stale != nullptr) *removed_stale = std::move(stale);
   Result<CurrentHeader> cur = read_current(c);
   if (!cur.ok()) return cur.error();
+  // Held until the copy is in place, so that no other run takes the
+  // temporary for a killed backup's.
+  Result<detail::LockedTemp> tmp = detail::create_locked_temp(prefix, target, 0600);
+  if (!tmp.ok()) return tmp.error();
+  const std::string& name = tmp->path();
   // Same header, same DEK and file_id: the backup opens with the same secrets.
-  EHR_TRY(create_header_file(target, both_copies(cur->header, c.dek())));
-  Status s = vacuum_into(c, target, c.key_handle());
-  if (!s.ok()) {
-    remove_store_files(target);
-    return s.error();
+  int rc = vfs::write_header_at(name, both_copies(cur->header, c.dek()));
+  Status s = rc == SQLITE_OK ? Status{} : sqlite_error(nullptr, rc, target + ": cannot write the header");
+  if (s.ok()) {
+    if (cancelled) sqlite3_progress_handler(c.handle(), 1000, backup_progress, const_cast<std::function<bool()>*>(&cancelled));
+    s = vacuum_into(c, name, c.key_handle());
+    if (cancelled) sqlite3_progress_handler(c.handle(), 0, nullptr, nullptr);
+    if (!s.ok()) {
+      // The copy's errors name the temporary or the statement: name the
+      // backup instead.
+      const std::string& m = s.error().message();
+      if (s.error().is(ErrorCode::kInterrupted)) {
+        s = Error::interrupted(target + ": backup interrupted; nothing was written");
+      } else if (m.find("the disk is full") != std::string::npos ||
+                 m.find("database or disk is full") != std::string::npos) {
+        s = Error::io_error(target + ": the disk is full");
+      } else if (m.rfind(name, 0) == 0) {
+        s = Error(s.error().code(), target + m.substr(name.size()));
+      } else {
+        s = Error(s.error().code(), target + ": " + m);
+      }
+    }
   }
+  if (s.ok()) s = move_into_place(name, target);
+  if (!s.ok()) {
+    remove_store_files(name);
+    return s;
+  }
+  sync_parent_dir(target);
   return {};
 }
 
@@ -1002,8 +1099,9 @@ Status Store::change_secret(const Secret& new_secret, const KdfParams& kdf) {
   return store::change_secret(impl_->conn, new_secret, kdf);
 }
 Result<CheckReport> Store::check() { return store::check_store(impl_->conn); }
-Status Store::backup(const std::string& target) {
-  return store::backup_store(impl_->conn, target);
+Status Store::backup(const std::string& target, const std::function<bool()>& cancelled,
+                     std::vector<std::string>* removed_stale) {
+  return store::backup_store(impl_->conn, target, cancelled, removed_stale);
 }
 
 Status rotate_key(const std::string& path, const Secret& secret,

@@ -29,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -253,7 +254,8 @@ Status undo_slot_change(Connection& c, const SlotChange& change);
 Result<std::vector<SlotInfo>> list_slots(Connection& c);
 Result<StoreInfo> store_info(Connection& c);
 Result<CheckReport> check_store(Connection& c);
-Status backup_store(Connection& c, const std::string& target);
+Status backup_store(Connection& c, const std::string& target, const std::function<bool()>& cancelled,
+                    std::vector<std::string>* removed_stale);
 Status rotate_key(const std::string& path, const Secret& secret,
                   const OpenOptions& options);
 

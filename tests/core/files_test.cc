@@ -2,9 +2,12 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "ehr/files.h"
 #include "support/temp_dir.h"
@@ -62,6 +65,41 @@ TEST_CASE("an atomic file over a directory, or in a missing one, is cannot-creat
   size_t n = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++n;
   CHECK(n == 1);
+}
+
+
+// Names in `dir`, sorted.
+std::vector<std::string> names_in(const std::string& dir) {
+  std::vector<std::string> v;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) v.push_back(e.path().filename().string());
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+TEST_CASE("an atomic file removes a killed run's temporary, never a running writer's") {
+  // (QA finding: an import killed with SIGKILL left rejects.ndjson.tmp-*,
+  // plaintext patient rows, that no later run removed.)
+  ehr::testing::TempDir dir;
+  std::string p = dir.file("rejects.ndjson");
+  { std::ofstream(p + ".tmp-0badc0de") << "left by a killed run\n"; }
+  { std::ofstream(p + ".tmp-not-hex!") << "not ours\n"; }
+  auto running = ehr::AtomicFile::create(p);  // holds its temporary locked
+  REQUIRE(running.ok());
+  CHECK(running->removed_stale() == std::vector<std::string>{p + ".tmp-0badc0de"});
+  std::vector<std::string> before = names_in(dir.path());
+  REQUIRE(before.size() == 2);
+  CHECK(before[1] == "rejects.ndjson.tmp-not-hex!");
+  auto second = ehr::AtomicFile::create(p);
+  REQUIRE(second.ok());
+  CHECK(second->removed_stale().empty());
+  CHECK(names_in(dir.path()).size() == 3);  // both writers' temporaries and the stranger
+  REQUIRE(second->write("b\n").ok());
+  REQUIRE(second->commit().ok());
+  // write_new_file cleans up the same way.
+  std::string key = dir.file("key");
+  { std::ofstream(key + ".tmp-12345678") << "x"; }
+  REQUIRE(ehr::write_new_file(key, "k").ok());
+  CHECK_FALSE(std::filesystem::exists(key + ".tmp-12345678"));
 }
 
 }

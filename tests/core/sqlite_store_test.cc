@@ -378,6 +378,23 @@ TEST_CASE("SQLite errors map to ehr error codes") {
               "sql failed: UNIQUE constraint failed: t.x");
 }
 
+TEST_CASE("a full disk or a read-only database names the database, not the statement") {
+  // (QA finding: a full disk said "sql failed: database or disk is full";
+  // a read-only file was exit 70 "attempt to write a readonly database".)
+  CHECK(error_code_for(SQLITE_READONLY) == ErrorCode::kIoError);
+  CHECK(error_code_for(SQLITE_READONLY_DIRECTORY) == ErrorCode::kIoError);
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  Store s = create_test_store(path);
+  std::string full = std::filesystem::absolute(path).lexically_normal().string();
+  check_error(Status(sqlite_error(conn(s).handle(), SQLITE_FULL, "sql failed")), ErrorCode::kIoError,
+              full + ": the disk is full");
+  check_error(Status(sqlite_error(conn(s).handle(), SQLITE_READONLY, "sql failed")), ErrorCode::kIoError,
+              full + ": the database is read-only");
+  check_error(Status(sqlite_error(nullptr, SQLITE_FULL, "x.ehr: cannot write the header")), ErrorCode::kIoError,
+              "x.ehr: cannot write the header: the disk is full");
+}
+
 // --- the test seam: the shim over another VFS ------------------------------------
 
 TEST_CASE("a shim instance over a named VFS creates and opens stores like ehrcrypt") {

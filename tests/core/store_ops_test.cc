@@ -3,13 +3,18 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "ehr/store.h"
 #include "sqlite_store.h"
+#include "temp_files.h"
 #include "support/header_faults.h"
 #include "support/store_testing.h"
 #include "support/temp_dir.h"
@@ -499,6 +504,47 @@ TEST_CASE("a failed backup leaves no target behind") {
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().code() == ErrorCode::kCantCreate);
   CHECK_FALSE(testing::file_exists(target));
+}
+
+TEST_CASE("a backup goes through a locked temporary and removes those of killed backups") {
+  // (QA finding: a backup killed part-way left a partial file at the target
+  // that could pass db check, and the next backup to it exited 73.)
+  TempDir dir;
+  Store s = create_test_store(dir.file("a.ehr"));
+  fill(s);
+  std::string target = dir.file("backup.ehr");
+  std::string stale = dir.file(".backup.ehr.tmp-0badc0de");
+  { std::ofstream(stale) << "partial"; }
+  { std::ofstream(stale + "-journal") << "partial"; }
+  // A backup running now: its temporary is locked and stays.
+  Result<detail::LockedTemp> running = detail::create_locked_temp(dir.file(".backup.ehr.tmp-"), target, 0600);
+  REQUIRE(running.ok());
+  std::vector<std::string> removed;
+  REQUIRE(s.backup(target, {}, &removed).ok());
+  CHECK(removed == std::vector<std::string>{stale});
+  CHECK_FALSE(testing::file_exists(stale));
+  CHECK_FALSE(testing::file_exists(stale + "-journal"));
+  CHECK(testing::file_exists(running->path()));
+  Result<Store> b = Store::open(target, Secret::passphrase(kAlicePass));
+  REQUIRE(b.ok());
+  CHECK(query(*b, "SELECT count(*) FROM t") == "200");
+  struct stat st {};
+  REQUIRE(::stat(target.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+}
+
+TEST_CASE("a cancelled backup stops and leaves neither the target nor a temporary") {
+  TempDir dir;
+  Store s = create_test_store(dir.file("a.ehr"));
+  fill(s, 2000);
+  std::string target = dir.file("backup.ehr");
+  check_error(s.backup(target, [] { return true; }), ErrorCode::kInterrupted,
+              target + ": backup interrupted; nothing was written");
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  CHECK(left == std::vector<std::string>{"a.ehr", "a.ehr-shm", "a.ehr-wal"});
+  REQUIRE(s.backup(target).ok());  // and the store is usable after it
 }
 
 TEST_CASE("key rotation changes DEK and file id and keeps every slot's secret") {

@@ -15,7 +15,8 @@ namespace ehr {
 // Creates `path` holding exactly `content`, with permission bits `mode`
 // (default 0600), never replacing an existing file. The bytes go to a
 // temporary sibling first, are fsynced, then linked into place atomically and
-// the directory fsynced; on any failure nothing is left behind.
+// the directory fsynced; on any failure nothing is left behind. Stale
+// temporaries of `path` are removed first, as AtomicFile::create does.
 // Errors: kAlreadyExists (path exists), kCantCreate (directory missing or not
 // writable), kIoError (write or sync failed).
 Status write_new_file(const std::string& path, std::string_view content, unsigned mode = 0600);
@@ -36,9 +37,12 @@ Status take_lines(const std::string& path,
 bool path_exists(const std::string& path);
 
 // An output file written as a stream that appears whole or not at all: the
-// bytes go to a temporary sibling (mode `mode`), and commit() fsyncs it and
-// renames it over `path` (replacing a file there), then fsyncs the
-// directory. Destroyed without commit(), the temporary file is removed.
+// bytes go to a temporary sibling "PATH.tmp-XXXXXXXX" (mode `mode`), and
+// commit() fsyncs it and renames it over `path` (replacing a file there),
+// then fsyncs the directory. Destroyed without commit(), the temporary file
+// is removed. The writer holds an flock on its temporary, so create()
+// removes the temporaries of `path` that a killed run left (nobody holds
+// them) and never one a running writer is using.
 class AtomicFile {
  public:
   // Errors: kCantCreate (directory missing or not writable, or `path` is a
@@ -54,6 +58,8 @@ class AtomicFile {
   // Errors: kIoError, kCantCreate.
   Status commit();
   const std::string& path() const { return path_; }
+  // The stale temporaries of `path` that create() removed.
+  const std::vector<std::string>& removed_stale() const { return removed_stale_; }
 
  private:
   AtomicFile(std::string path, std::string tmp, int fd) : path_(std::move(path)), tmp_(std::move(tmp)), fd_(fd) {}
@@ -62,6 +68,7 @@ class AtomicFile {
   std::string tmp_;
   int fd_ = -1;
   std::string buffer_;
+  std::vector<std::string> removed_stale_;
 };
 
 }  // namespace ehr

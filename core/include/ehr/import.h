@@ -57,6 +57,7 @@
 #include <iosfwd>
 #include <map>
 #include <optional>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -124,6 +125,10 @@ struct ImportOptions {
   // Patient matching (see above); `matching` nullptr = the built-in weights.
   MatchMode match = MatchMode::kReview;
   const MatchConfig* matching = nullptr;
+  // Polled before each record; once it returns true the import stops: the
+  // open transaction rolls back (transactions already committed stay) and
+  // the report's failure is kInterrupted. Empty = never.
+  std::function<bool()> cancelled;
 };
 
 // One incoming patient that matching linked or queued.

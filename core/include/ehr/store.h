@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -249,10 +250,19 @@ class Store {
 
   // Writes an online, consistent, still-encrypted copy to `target` (VACUUM
   // INTO through the shim). The copy has the same header: the same DEK,
-  // file_id and slots, so the same secrets open it.
+  // file_id and slots, so the same secrets open it. It is written to a
+  // temporary ".NAME.tmp-XXXXXXXX" beside `target` (flocked while in use),
+  // synced, and moved to `target` only if nothing is there (never replacing
+  // a file), then the directory is synced: `target` appears whole or not at
+  // all, even when the process is killed. Temporaries that killed backups
+  // to the same `target` left are removed first; their names go to
+  // `*removed_stale` when given. `cancelled`, when set, is polled during the
+  // copy; once it returns true the backup stops.
   // Errors: kAlreadyExists "<target>: already exists"; kCantCreate; kBusy;
-  // kIoError. On failure no target file is left behind.
-  Status backup(const std::string& target);
+  // kIoError ("<target>: the disk is full", ...); kInterrupted. On failure
+  // neither `target` nor a temporary is left behind.
+  Status backup(const std::string& target, const std::function<bool()>& cancelled = {},
+                std::vector<std::string>* removed_stale = nullptr);
 
  private:
   friend class StoreInternal;

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Interrupted and killed runs, and databases that cannot be written (QA
+# findings, ops sweep 8): an import stopped by SIGINT or SIGTERM exits 130,
+# rolls back and leaves no --rejects or --report temporary (plaintext rows);
+# temporaries of a killed import or backup are removed by the next run; a
+# backup never leaves a partial file at its target; a read-only database is
+# exit 74 naming the cause, not 70 "internal error".
+. "$EHR_SOURCE_DIR/tests/support/e2e.sh"
+new_clinic clinic.db
+export EHR_USER=svc EHR_KEY_FILE=svc.key
+
+patient() {  # ID BIRTHDATE
+  printf '{"resourceType":"Patient","id":"%s","name":[{"family":"Quill%s","given":["Ann"]}],"birthDate":"%s"}\n' "$1" "$1" "$2"
+}
+count_patients() { "$EHR" patient list --limit 0 --format ndjson 2>/dev/null | grep -c '"Patient"'; }
+
+# --- an import interrupted by SIGINT or SIGTERM ----------------------------------
+# The import reads a pipe: it waits there until told to stop, deterministically.
+# (-q: the error alone; without it a hint says to run the import again.)
+for sig in INT TERM; do
+  rm -f feed.fifo; mkfifo feed.fifo; mkdir -p rej; rm -f rej/*
+  "$EHR" import - --format ndjson --on-error continue --rejects rej/rejects.ndjson \
+    --report rej/report.json -q <feed.fifo >/dev/null 2>err.txt &
+  pid=$!
+  exec 3>feed.fifo
+  patient p-$sig-1 1950-13-45 >&3   # rejected: a bad birth date
+  patient p-$sig-2 1950-01-02 >&3
+  for _ in $(seq 50); do ls rej | grep -q 'rejects.ndjson.tmp-' && break; sleep 0.1; done
+  ls rej | grep -q 'rejects.ndjson.tmp-' || fail "SIG$sig: no temporary of --rejects while the import runs"
+  sleep 0.3
+  kill -$sig $pid
+  sleep 0.3
+  patient p-$sig-3 1950-01-03 >&3   # the import polls its flag before each record
+  exec 3>&-
+  wait $pid; rc=$?
+  [ "$rc" = 130 ] || fail "SIG$sig: import exit $rc, expected 130 ($(cat err.txt))"
+  [ "$(cat err.txt)" = "ehr: error: import interrupted; its open transaction was rolled back" ] ||
+    fail "SIG$sig: import stderr: $(cat err.txt)"
+  [ -z "$(ls -A rej)" ] || fail "SIG$sig: an interrupted import left $(ls -A rej | tr '\n' ' ')"
+done
+[ "$(count_patients)" = 0 ] || fail "an interrupted import committed its open transaction"
+
+# --- temporaries of a killed import (SIGKILL) ------------------------------------
+# A killed run's temporary is removed by the next run to the same file; the
+# run says so (not with -q).
+patient p-k-1 1950-13-45 >feed.ndjson
+patient p-k-2 1950-01-02 >>feed.ndjson
+echo '{"leftover":"plaintext"}' >rej/rejects.ndjson.tmp-0badc0de
+run import feed.ndjson --on-error continue --rejects rej/rejects.ndjson
+expect_code 3
+expect_err_contains "ehr: removed rej/rejects.ndjson.tmp-0badc0de, left by an import that did not finish"
+[ "$(ls -A rej)" = rejects.ndjson ] || fail "after a complete import rej/ holds $(ls -A rej | tr '\n' ' ')"
+
+# --- backups -------------------------------------------------------------------------
+# A killed backup's temporary (hidden, beside the target) goes at the next
+# backup to that name; the target itself never holds a partial copy.
+: >.bk.db.tmp-12345678; : >.bk.db.tmp-12345678-journal
+run db backup --to bk.db
+expect_code 0
+expect_err_contains "ehr: removed .bk.db.tmp-12345678, left by a backup that did not finish"
+[ "$(ls -A | grep 'bk\.db')" = bk.db ] || fail "after a backup: $(ls -A | grep 'bk\.db' | tr '\n' ' ')"
+run --db bk.db db check -q
+expect_code 0
+run db backup --to bk.db
+expect_code 73
+expect_err "ehr: error: bk.db: already exists"
+[ "$(ls -A | grep 'bk\.db')" = bk.db ] || fail "a refused backup left $(ls -A | grep 'bk\.db' | tr '\n' ' ')"
+
+# --- a database that cannot be written ------------------------------------------------
+# Every command writes (the WAL and -shm beside the file; an audit entry), so
+# a read-only file is exit 74 naming the cause, with what to do.
+mkdir ro; cp bk.db svc.key ro/; chmod 0400 ro/bk.db
+as_other() {  # root may write a 0400 file: run as nobody then
+  if [ "$(id -u)" = 0 ]; then
+    chown -R 65534 ro; chmod 755 "$E2E_TMP"
+    setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp "$EHR" "$@"
+  else
+    "$EHR" "$@"
+  fi
+}
+for c in "db info" "db check" "patient list"; do
+  ERR=$(as_other --db ro/bk.db --user svc --key-file ro/svc.key $c 2>&1 >/dev/null); CODE=$?
+  expect_code 74
+  expect_err "ehr: error: ro/bk.db: the database is read-only (the file is not writable)
+ehr: hint: ehr writes an audit entry for every command and keeps a -wal and -shm beside the database, so even db info and db check need write access; to inspect a read-only backup, copy it somewhere writable"
+done
+chmod 0600 ro/bk.db; chmod 0555 ro
+ERR=$(as_other --db ro/bk.db --user svc --key-file ro/svc.key db info 2>&1 >/dev/null); CODE=$?
+expect_code 74
+expect_err_contains "ehr: error: ro/bk.db: the database is read-only (its directory is not writable, and ehr keeps a -wal and a -shm file beside it)"
+chmod 0755 ro
+
+finish
