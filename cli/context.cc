@@ -53,7 +53,10 @@ int Context::fail(const Error& e) {
   }
   if (e.code() == ErrorCode::kAuthFailed && pending_hints_.empty())  // else the caller knows better
     hint("check --user, and --key-file or --passphrase-file (or EHR_KEY_FILE, EHR_PASSPHRASE_FILE)");
-  if (e.code() == ErrorCode::kBusy) hint("another ehr process holds the lock; retry later");
+  // Not after "<db> was replaced while this command waited (ehr db
+  // rotate-key); run it again", which says what to do.
+  if (e.code() == ErrorCode::kBusy && !e.message().ends_with("; run it again"))
+    hint("another ehr process holds the lock; retry later");
   for (const auto& h : pending_hints_) hint(h);
   pending_hints_.clear();
   return exit_code_for(e.code());

@@ -55,8 +55,14 @@ ErrorCode error_code_for(int rc) {
   }
 }
 
+Error replaced_error(std::string_view what) {
+  return Error::busy(fmt::format(
+      "{} was replaced while this command waited (ehr db rotate-key); run it again", what));
+}
+
 Error sqlite_error(sqlite3* db, int rc, std::string_view context,
                    vfs::KeyContext* ctx) {
+  if (ctx != nullptr && ctx->replaced()) return replaced_error(context);
   std::string what;
   if (rc == SQLITE_IOERR_DATA) {
     what = "page authentication failed";
@@ -376,6 +382,18 @@ bool path_exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
+// Whether the file at `path` now has a file id other than `id` (or cannot
+// be read): another file was renamed over it.
+bool file_id_changed(const std::string& path, const FileId& id) {
+  HeaderBytes bytes{};
+  if (vfs::read_header_at(path, bytes) != SQLITE_OK) return true;
+  for (std::size_t i = 0; i < 2; ++i) {
+    Result<DecodedCopy> d = decode_copy(crypto::Bytes(bytes).subspan(i * kCopySize, kCopySize));
+    if (d.ok() && d->header.file_id == id) return false;
+  }
+  return true;
+}
+
 HeaderBytes both_copies(const Header& h, crypto::Bytes dek) {
   Subkeys keys = derive_subkeys(dek);
   CopyBytes copy = encode_copy(h, keys.hdr.span());
@@ -429,9 +447,12 @@ Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
   sqlite3_db_config(c.db_, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
 
   // Setup errors read "<path>: <what>"; a lock held elsewhere is "in use".
+  // A file renamed over while this waited for its lock (x_lock in
+  // sqlite_vfs.cc) is "<path> was replaced ...".
   auto run = [&](const std::string& sql) -> Status {
     int rc2 = sqlite3_exec(c.db_, sql.c_str(), nullptr, nullptr, nullptr);
     if (rc2 == SQLITE_OK) return {};
+    if (c.ctx_->replaced()) return replaced_error(path);
     if (error_code_for(rc2) == ErrorCode::kBusy) {
       return Error::busy(path + ": database is in use");
     }
@@ -440,6 +461,7 @@ Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
   auto text = [&](const std::string& sql) -> Result<std::string> {
     Result<std::string> r = c.query_text(sql);
     if (r.ok()) return r;
+    if (c.ctx_->replaced()) return replaced_error(path);
     if (r.error().is(ErrorCode::kBusy)) return Error::busy(path + ": database is in use");
     // query_text's context is "query failed"; name the file instead.
     std::string msg = r.error().message();
@@ -512,7 +534,15 @@ Result<Connection> open_store_on(const std::string& path, const Secret& secret,
     }
     return u.error().with_context(path);
   }
-  return open_unlocked(path, std::move(u).value(), options, exclusive, false, vfs_name);
+  const FileId file_id = u->header.file_id;
+  Result<Connection> c = open_unlocked(path, std::move(u).value(), options, exclusive, false, vfs_name);
+  // The header read above was the old file's, and SQLite opened the new one
+  // `ehr db rotate-key` renamed over it since: its header does not
+  // authenticate for the old key ("not a database").
+  if (!c.ok() && c.error().is(ErrorCode::kCorruption) && file_id_changed(path, file_id)) {
+    return replaced_error(path);
+  }
+  return c;
 }
 
 Result<Connection> create_store_on(const std::string& path, const SlotSpec& first,

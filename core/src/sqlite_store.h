@@ -84,9 +84,16 @@ ErrorCode error_code_for(int rc);
 
 // An Error for `rc` on `db` (may be null): "<context>: <sqlite message>",
 // and for IOERR_DATA "<context>: page authentication failed: page <n> of
-// <file> (<domain>)".
+// <file> (<domain>)". Once `ctx` is replaced() (the file was renamed over
+// while the connection waited for its first lock), whatever `rc`:
+// replaced_error(<context>).
 Error sqlite_error(sqlite3* db, int rc, std::string_view context,
                    vfs::KeyContext* ctx = nullptr);
+
+// kBusy "<what> was replaced while this command waited (ehr db
+// rotate-key); run it again": the connection opened the file that `ehr db
+// rotate-key` then renamed its new copy over, and so must not use it.
+Error replaced_error(std::string_view what);
 
 // A prepared statement. Move-only; finalized on destruction. Column getters
 // are valid after step() returned true. Indices: bind is 1-based, column
