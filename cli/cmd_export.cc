@@ -1,8 +1,6 @@
 // ehr export: the database's records as a FHIR Bulk Data output directory
 // (ehr/export.h), with progress and a one-line summary.
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <optional>
 
 #include <fmt/format.h>
@@ -15,6 +13,7 @@
 #include "export_bundle_run.h"
 #include "json_input.h"
 #include "progress.h"
+#include "signal_guard.h"
 #include "size_option.h"
 #include "store_open.h"
 
@@ -61,30 +60,6 @@ std::string format_misuse(const ExportCommandOptions& o) {
   if (o.out.empty()) return "--out is required (the output directory)";
   return "";
 }
-
-// SIGINT and SIGTERM while the export runs: stop it cleanly (the temporary
-// directory is removed) instead of dying with it half-written.
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_signal(int) { g_interrupted.store(true); }
-
-class SignalGuard {
- public:
-  SignalGuard() {
-    g_interrupted.store(false);
-    old_int_ = std::signal(SIGINT, on_signal);
-    old_term_ = std::signal(SIGTERM, on_signal);
-  }
-  ~SignalGuard() {
-    std::signal(SIGINT, old_int_);
-    std::signal(SIGTERM, old_term_);
-  }
-  SignalGuard(const SignalGuard&) = delete;
-  SignalGuard& operator=(const SignalGuard&) = delete;
-
- private:
-  void (*old_int_)(int) = SIG_DFL;
-  void (*old_term_)(int) = SIG_DFL;
-};
 
 // The manifest's "request": the command as asked, without the global
 // options (which name the database, user and where secrets come from).
@@ -167,7 +142,7 @@ int run_export(Context& ctx, const ExportCommandOptions& o) {
   if (!max) return ctx.fail(Error::invalid_argument("--max-file-size must be a size such as 256M, 64K or 1G"));
   eo.max_file_bytes = *max;
   eo.request = request_of(o);
-  eo.cancelled = [] { return g_interrupted.load(); };
+  eo.cancelled = [] { return interrupted(); };
   // Encrypted hand-over: --recipient FILE.pub (a global option) seals the output.
   std::optional<Secret> sign_seed;
   if (ctx.recipient_key()) eo.encrypt_to = &*ctx.recipient_key();

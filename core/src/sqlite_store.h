@@ -26,6 +26,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -261,8 +262,10 @@ Result<std::vector<SlotInfo>> list_slots(Connection& c);
 Result<StoreInfo> store_info(Connection& c);
 Result<CheckReport> check_store(Connection& c);
 Status backup_store(Connection& c, const std::string& target);
-Status rotate_key(const std::string& path, const Secret& secret,
-                  const OpenOptions& options);
+Result<RotateReport> rotate_key(const std::string& path, const Secret& secret,
+                                const OpenOptions& options,
+                                const std::function<bool()>& cancelled);
+std::vector<std::string> rotation_leftovers(const std::string& path);
 
 }  // namespace ehr::store
 
