@@ -53,7 +53,10 @@ int Context::fail(const Error& e) {
   }
   if (e.code() == ErrorCode::kAuthFailed && pending_hints_.empty())  // else the caller knows better
     hint("check --user, and --key-file or --passphrase-file (or EHR_KEY_FILE, EHR_PASSPHRASE_FILE)");
-  if (e.code() == ErrorCode::kBusy) hint("another ehr process holds the lock; retry later");
+  // Not after "<db> was replaced while this command waited (ehr db
+  // rotate-key); run it again", which says what to do.
+  if (e.code() == ErrorCode::kBusy && !e.message().ends_with("; run it again"))
+    hint("another ehr process holds the lock; retry later");
   if (e.code() == ErrorCode::kIoError && e.message().find(": the database is read-only") != std::string::npos)
     hint("ehr writes an audit entry for every command and keeps a -wal and -shm beside the database, "
          "so even db info and db check need write access; to inspect a read-only backup, copy it somewhere writable");

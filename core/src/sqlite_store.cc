@@ -16,11 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -59,8 +61,14 @@ ErrorCode error_code_for(int rc) {
   }
 }
 
+Error replaced_error(std::string_view what) {
+  return Error::busy(fmt::format(
+      "{} was replaced while this command waited (ehr db rotate-key); run it again", what));
+}
+
 Error sqlite_error(sqlite3* db, int rc, std::string_view context,
                    vfs::KeyContext* ctx) {
+  if (ctx != nullptr && ctx->replaced()) return replaced_error(context);
   // A full disk or a file that cannot be written is the operator's to fix:
   // name the database, not the statement (QA finding: "sql failed: database
   // or disk is full").
@@ -389,6 +397,18 @@ bool path_exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
+// Whether the file at `path` now has a file id other than `id` (or cannot
+// be read): another file was renamed over it.
+bool file_id_changed(const std::string& path, const FileId& id) {
+  HeaderBytes bytes{};
+  if (vfs::read_header_at(path, bytes) != SQLITE_OK) return true;
+  for (std::size_t i = 0; i < 2; ++i) {
+    Result<DecodedCopy> d = decode_copy(crypto::Bytes(bytes).subspan(i * kCopySize, kCopySize));
+    if (d.ok() && d->header.file_id == id) return false;
+  }
+  return true;
+}
+
 HeaderBytes both_copies(const Header& h, crypto::Bytes dek) {
   Subkeys keys = derive_subkeys(dek);
   CopyBytes copy = encode_copy(h, keys.hdr.span());
@@ -442,9 +462,12 @@ Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
   sqlite3_db_config(c.db_, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
 
   // Setup errors read "<path>: <what>"; a lock held elsewhere is "in use".
+  // A file renamed over while this waited for its lock (x_lock in
+  // sqlite_vfs.cc) is "<path> was replaced ...".
   auto run = [&](const std::string& sql) -> Status {
     int rc2 = sqlite3_exec(c.db_, sql.c_str(), nullptr, nullptr, nullptr);
     if (rc2 == SQLITE_OK) return {};
+    if (c.ctx_->replaced()) return replaced_error(path);
     if (error_code_for(rc2) == ErrorCode::kBusy) {
       return Error::busy(path + ": database is in use");
     }
@@ -453,6 +476,7 @@ Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,
   auto text = [&](const std::string& sql) -> Result<std::string> {
     Result<std::string> r = c.query_text(sql);
     if (r.ok()) return r;
+    if (c.ctx_->replaced()) return replaced_error(path);
     if (r.error().is(ErrorCode::kBusy)) return Error::busy(path + ": database is in use");
     // query_text's context is "query failed"; name the file instead.
     std::string msg = r.error().message();
@@ -548,7 +572,15 @@ Result<Connection> open_store_on(const std::string& path, const Secret& secret,
   // to write a readonly database", a read-only mount 66 "unable to open").
   if (std::string why = read_only_reason(path); !why.empty())
     return Error::io_error(path + ": the database is read-only (" + why + ")");
-  return open_unlocked(path, std::move(u).value(), options, exclusive, false, vfs_name);
+  const FileId file_id = u->header.file_id;
+  Result<Connection> c = open_unlocked(path, std::move(u).value(), options, exclusive, false, vfs_name);
+  // The header read above was the old file's, and SQLite opened the new one
+  // `ehr db rotate-key` renamed over it since: its header does not
+  // authenticate for the old key ("not a database").
+  if (!c.ok() && c.error().is(ErrorCode::kCorruption) && file_id_changed(path, file_id)) {
+    return replaced_error(path);
+  }
+  return c;
 }
 
 Result<Connection> create_store_on(const std::string& path, const SlotSpec& first,
@@ -1004,8 +1036,65 @@ Status backup_store(Connection& c, const std::string& target, const std::functio
   return {};
 }
 
-Status rotate_key(const std::string& path, const Secret& secret,
-                  const OpenOptions& options) {
+namespace {
+
+constexpr std::string_view kRotateInfix = ".rotate-";
+constexpr std::size_t kRotateHexDigits = 16;
+
+// Whether `name` is "<base>.rotate-<16 hex digits>" or one of its SQLite
+// side files (-wal, -shm, -journal); `main` says which.
+bool is_rotation_file(std::string_view name, std::string_view base, bool* main) {
+  if (!name.starts_with(base)) return false;
+  name.remove_prefix(base.size());
+  if (!name.starts_with(kRotateInfix)) return false;
+  name.remove_prefix(kRotateInfix.size());
+  if (name.size() < kRotateHexDigits) return false;
+  for (char ch : name.substr(0, kRotateHexDigits)) {
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return false;
+  }
+  name.remove_prefix(kRotateHexDigits);
+  *main = name.empty();
+  return name.empty() || name == "-wal" || name == "-shm" || name == "-journal";
+}
+
+// The rotation files beside `path`, main files first in each group, by name.
+std::vector<std::string> rotation_files(const std::string& path, bool main_only) {
+  std::filesystem::path p(path);
+  std::string base = p.filename().string();
+  std::filesystem::path dir = p.parent_path();
+  std::error_code ec;
+  std::vector<std::string> out;
+  for (std::filesystem::directory_iterator it(dir.empty() ? "." : dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    bool main = false;
+    if (!is_rotation_file(name, base, &main) || (main_only && !main)) continue;
+    out.push_back((dir / name).string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Progress handler of a rotation's long statements: nonzero (SQLite then
+// stops with SQLITE_INTERRUPT) once the caller's `cancelled` says so.
+extern "C" int rotation_progress(void* arg) {
+  const auto* cancelled = static_cast<const std::function<bool()>*>(arg);
+  return (*cancelled)() ? 1 : 0;
+}
+
+}  // namespace
+
+std::vector<std::string> rotation_leftovers(const std::string& path) {
+  return rotation_files(path, /*main_only=*/true);
+}
+
+Result<RotateReport> rotate_key(const std::string& path, const Secret& secret,
+                                const OpenOptions& options,
+                                const std::function<bool()>& cancelled) {
+  auto is_cancelled = [&] { return cancelled && cancelled(); };
+  const Error interrupted =
+      Error::interrupted(path + ": rotate-key interrupted; the database is unchanged");
+  if (is_cancelled()) return interrupted;
   Result<Connection> opened = open_store(path, secret, options, /*exclusive=*/true);
   if (!opened.ok()) return opened.error();
   Connection& c = *opened;
@@ -1014,49 +1103,62 @@ Status rotate_key(const std::string& path, const Secret& secret,
   Result<NewHeader> rot = rotated_header(cur->header);
   if (!rot.ok()) return rot.error();
 
-  std::array<std::uint8_t, 8> rnd{};
+  // Copies a rotation killed before its rename left (SIGKILL, a power cut):
+  // complete ones open with the key slots of their time. This connection
+  // holds the EXCLUSIVE lock, which every rotation holds from before it
+  // creates its copy until after the rename, so none of them is running.
+  RotateReport report;
+  report.removed_stale = rotation_files(path, /*main_only=*/true);
+  for (const std::string& f : rotation_files(path, /*main_only=*/false)) ::unlink(f.c_str());
+  if (!report.removed_stale.empty()) sync_parent_dir(path);
+
+  std::array<std::uint8_t, kRotateHexDigits / 2> rnd{};
   crypto::random_bytes(rnd);
-  std::string tmp = path + ".rotate-";
+  std::string tmp = path + std::string(kRotateInfix);
   for (std::uint8_t b : rnd) tmp += fmt::format("{:02x}", b);
   EHR_TRY(create_header_file(tmp, both_copies(rot->header, rot->dek.span())));
+  auto fail = [&](Error e) -> Error {
+    remove_store_files(tmp);
+    sync_parent_dir(tmp);
+    return is_cancelled() ? interrupted : e;
+  };
 
   auto ctx = std::make_shared<vfs::KeyContext>(rot->header.file_id, rot->dek.span());
   std::string handle = vfs::register_key(ctx);
+  void* poll = const_cast<std::function<bool()>*>(&cancelled);
+  if (cancelled) sqlite3_progress_handler(c.handle(), 1000, rotation_progress, poll);
   Status s = vacuum_into(c, tmp, handle);
+  sqlite3_progress_handler(c.handle(), 0, nullptr, nullptr);
   vfs::unregister_key(handle);
-  if (!s.ok()) {
-    remove_store_files(tmp);
-    return s;
-  }
+  if (!s.ok()) return fail(s.error());
   // Verify the copy the way a user will open it: with the secret.
   bool verified = false;
   {
     Result<Connection> copy = open_store(tmp, secret, options);
     if (copy.ok()) {
-      Result<CheckReport> report = check_store(*copy);
-      verified = report.ok() && report->ok();
+      if (cancelled) sqlite3_progress_handler(copy->handle(), 1000, rotation_progress, poll);
+      Result<CheckReport> checked = check_store(*copy);
+      verified = checked.ok() && checked->ok();
     }
   }
+  if (is_cancelled()) return fail(interrupted);
   if (!verified) {
-    remove_store_files(tmp);
-    return Error::corruption(path + ": the rotated copy failed verification; "
-                             "the old file is unchanged");
+    return fail(Error::corruption(path + ": the rotated copy failed verification; "
+                                  "the old file is unchanged"));
   }
   // Empty the old WAL and keep it on close: after the rename, "<path>-wal"
   // names the new database's WAL, which this connection must not delete.
-  if (Status t = c.exec("PRAGMA wal_checkpoint(TRUNCATE)"); !t.ok()) {
-    remove_store_files(tmp);
-    return t;
-  }
+  if (Status t = c.exec("PRAGMA wal_checkpoint(TRUNCATE)"); !t.ok()) return fail(t.error());
   int persist = 1;
   sqlite3_file_control(c.handle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+  // From here on the rotation completes whatever is asked.
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     remove_store_files(tmp);
     return Error::io_error(path + ": cannot replace: " + errno_text(e));
   }
   sync_parent_dir(path);
-  return {};
+  return report;
 }
 
 }  // namespace ehr::store
@@ -1104,9 +1206,14 @@ Status Store::backup(const std::string& target, const std::function<bool()>& can
   return store::backup_store(impl_->conn, target, cancelled, removed_stale);
 }
 
-Status rotate_key(const std::string& path, const Secret& secret,
-                  const OpenOptions& options) {
-  return store::rotate_key(path, secret, options);
+Result<RotateReport> rotate_key(const std::string& path, const Secret& secret,
+                                const OpenOptions& options,
+                                const std::function<bool()>& cancelled) {
+  return store::rotate_key(path, secret, options, cancelled);
+}
+
+std::vector<std::string> rotation_leftovers(const std::string& path) {
+  return store::rotation_leftovers(path);
 }
 
 store::Connection& StoreInternal::connection(Store& s) { return s.impl_->conn; }

@@ -26,6 +26,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -85,9 +86,16 @@ ErrorCode error_code_for(int rc);
 
 // An Error for `rc` on `db` (may be null): "<context>: <sqlite message>",
 // and for IOERR_DATA "<context>: page authentication failed: page <n> of
-// <file> (<domain>)".
+// <file> (<domain>)". Once `ctx` is replaced() (the file was renamed over
+// while the connection waited for its first lock), whatever `rc`:
+// replaced_error(<context>).
 Error sqlite_error(sqlite3* db, int rc, std::string_view context,
                    vfs::KeyContext* ctx = nullptr);
+
+// kBusy "<what> was replaced while this command waited (ehr db
+// rotate-key); run it again": the connection opened the file that `ehr db
+// rotate-key` then renamed its new copy over, and so must not use it.
+Error replaced_error(std::string_view what);
 
 // A prepared statement. Move-only; finalized on destruction. Column getters
 // are valid after step() returned true. Indices: bind is 1-based, column
@@ -256,8 +264,10 @@ Result<StoreInfo> store_info(Connection& c);
 Result<CheckReport> check_store(Connection& c);
 Status backup_store(Connection& c, const std::string& target, const std::function<bool()>& cancelled,
                     std::vector<std::string>* removed_stale);
-Status rotate_key(const std::string& path, const Secret& secret,
-                  const OpenOptions& options);
+Result<RotateReport> rotate_key(const std::string& path, const Secret& secret,
+                                const OpenOptions& options,
+                                const std::function<bool()>& cancelled);
+std::vector<std::string> rotation_leftovers(const std::string& path);
 
 }  // namespace ehr::store
 

@@ -18,6 +18,7 @@
 #include "sqlite_vfs.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -199,6 +200,11 @@ struct EhrFile {
   // MAIN_DB: the lock level SQLite holds through this handle (x_lock,
   // x_unlock), so x_shm_unmap can put it back after its own attempt.
   int lock_level = SQLITE_LOCK_NONE;
+  // MAIN_DB: the file the path named just before this handle opened it
+  // (stat before the lower xOpen; see x_open), for still_at_path.
+  bool identity_known = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
   // WAL: opened as an existing file, without SQLITE_OPEN_CREATE (open_wal),
   // and a WAL header was written since: the next x_sync also fsyncs the
   // directory.
@@ -388,6 +394,19 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flag
     return refuse("temporary files are not allowed (use temp_store=MEMORY)");
   }
 
+  if (f->kind == Kind::kMain) {
+    // Which file the path names, taken before the open: if a rename swaps
+    // another file in between, the handle gets that file, whose header does
+    // not authenticate for this key (verify_main_header below), so the
+    // identity recorded here is never a file other than the handle's own
+    // but an older one at worst, which still_at_path reports as replaced.
+    struct stat st {};
+    if (::stat(f->name.c_str(), &st) == 0) {
+      f->identity_known = true;
+      f->dev = st.st_dev;
+      f->ino = st.st_ino;
+    }
+  }
   int rc = f->kind == Kind::kWal ? open_wal(lower, name, f, flags, out_flags)
                                  : lower->xOpen(lower, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) {
@@ -939,10 +958,37 @@ int x_file_size(sqlite3_file* file, sqlite3_int64* size) {
   return rc;
 }
 
+// Whether the path of main db `f` still names the file `f` has open.
+bool still_at_path(const EhrFile* f) {
+  if (!f->identity_known) return true;
+  struct stat st {};
+  if (::stat(f->name.c_str(), &st) != 0) return false;
+  return st.st_dev == f->dev && st.st_ino == f->ino;
+}
+
+// The first lock on a main db file checks that the file is still the one
+// at its path. `ehr db rotate-key` renames a new file over the path while
+// it holds the EXCLUSIVE lock on the old one: a process that opened the
+// path before that rename waited for its lock on the old file, now
+// unlinked, and got it once the rotation closed. Whatever it then wrote
+// went into a file no one will open again (and its WAL writes into the
+// new database's "-wal", which belongs to another key). So that lock is
+// given back and refused. A WAL-mode connection holds SHARED from this
+// point to its close, and a rotation cannot rename while anyone holds a
+// lock, so one check per connection is enough: one stat, nothing per page.
 int x_lock(sqlite3_file* file, int level) {
   EhrFile* f = ehr(file);
   int rc = f->real->pMethods->xLock(f->real, level);
-  if (rc == SQLITE_OK) f->lock_level = std::max(f->lock_level, level);  // never lowers a lock
+  if (rc != SQLITE_OK) return rc;
+  if (f->kind == Kind::kMain && f->lock_level == SQLITE_LOCK_NONE && !still_at_path(f)) {
+    f->real->pMethods->xUnlock(f->real, SQLITE_LOCK_NONE);
+    f->ctx->note_replaced();
+    sqlite3_log(SQLITE_IOERR_LOCK,
+                "ehrcrypt: %s was replaced or removed since this connection opened it",
+                f->name.c_str());
+    return SQLITE_IOERR_LOCK;
+  }
+  f->lock_level = std::max(f->lock_level, level);  // never lowers a lock
   return rc;
 }
 

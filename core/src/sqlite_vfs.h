@@ -10,6 +10,11 @@
 //                  4096 and reserve 48. Reads: any slice; the whole page is
 //                  read, authenticated and the slice copied out. The lock-byte
 //                  page (262145) is never encrypted or decrypted.
+//                  Its first lock (NONE to SHARED, which a WAL-mode
+//                  connection then holds until it closes) fails with
+//                  SQLITE_IOERR_LOCK, and KeyContext::replaced() turns
+//                  true, when the path no longer names the file this handle
+//                  opened (x_lock in the .cc).
 //   WAL            Key context from the main db (sqlite3_database_file_object
 //                  plus the private FCNTL kFcntlSelf, P10). Offsets classify
 //                  everything: 32-byte header at 0 (plain), frame k at
@@ -162,6 +167,14 @@ class KeyContext {
   void note_failure(std::string text);
   std::optional<std::string> take_failure();
 
+  // Set (for good) when the shim found that the main db file this
+  // connection has open is no longer the file at its path: renamed over
+  // (ehr db rotate-key) or removed while the connection waited for its
+  // first lock. Nothing more can be read or written through it then; the
+  // ehr layer reports it as kBusy (sqlite_store.cc replaced_error).
+  void note_replaced() { replaced_.store(true); }
+  bool replaced() const { return replaced_.load(); }
+
  private:
   store::FileId file_id_;
   store::Subkeys keys_;
@@ -169,6 +182,7 @@ class KeyContext {
   std::optional<std::string> anomaly_;  // GUARDED_BY(mu_)
   std::optional<std::string> failure_;  // GUARDED_BY(mu_)
   std::atomic<bool> has_anomaly_{false};
+  std::atomic<bool> replaced_{false};
 };
 
 // The in-process key registry behind ehrkey=<handle>. register_key returns a

@@ -7,7 +7,10 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ehr/store.h"
@@ -226,6 +229,77 @@ TEST_CASE("short-lived processes commit and close while others keep the store op
   Result<CheckReport> r = s.check();
   REQUIRE(r.ok());
   CHECK(r->ok());
+}
+
+// QA finding (db rotate-key lost concurrent writes): a process that opened
+// the path before rotate-key renamed its new file over it waited for its
+// lock on the old file and then committed there, exit 0, into a file no one
+// opens again. Its first lock must fail instead, as kBusy.
+TEST_CASE("a process that opened the store before it was renamed over refuses to use it") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  std::string other = dir.file("b.ehr");
+  std::string msg = dir.file("child-error");
+  {
+    Store s = create_test_store(path);
+    exec_ok(s, "CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT)");
+    exec_ok(s, "INSERT INTO t(who) VALUES('before')");
+  }
+  {
+    // The "rotated" file: another file id, and (as VACUUM INTO leaves it) all
+    // in one file, no WAL.
+    Store s = create_test_store(dir.file("c.ehr"));
+    exec_ok(s, "CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT)");
+    exec_ok(s, "INSERT INTO t(who) VALUES('new file')");
+    REQUIRE(s.backup(other).ok());
+  }
+  int go[2];
+  int opening[2];
+  REQUIRE(pipe(go) == 0);
+  REQUIRE(pipe(opening) == 0);
+  // Forked before the parent opens anything: the child shares no SQLite state.
+  pid_t child = spawn([&]() -> int {
+    char c = 0;
+    if (read(go[0], &c, 1) != 1) return 90;
+    if (write(opening[1], "o", 1) != 1) return 91;
+    OpenOptions o;
+    o.busy_timeout_ms = 20000;
+    Result<Store> s = Store::open(path, Secret::passphrase(kAlicePass), o);
+    Status st = s.ok() ? conn(*s).exec("INSERT INTO t(who) VALUES('child')") : Status(s.error());
+    if (st.ok()) return 0;
+    if (FILE* f = std::fopen(msg.c_str(), "w")) {
+      std::fputs(st.error().message().c_str(), f);
+      std::fclose(f);
+    }
+    return st.error().is(ErrorCode::kBusy) ? 75 : 1;
+  });
+  {
+    // The rotation's part: the EXCLUSIVE lock on the old file while another
+    // file is renamed over its path.
+    Result<store::Connection> holder =
+        store::open_store(path, Secret::passphrase(kAlicePass), {}, /*exclusive=*/true);
+    REQUIRE(holder.ok());
+    REQUIRE(write(go[1], "g", 1) == 1);
+    char c = 0;
+    REQUIRE(read(opening[0], &c, 1) == 1);
+    // The child reads the header, opens the file and waits for its lock.
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    REQUIRE(holder->exec("PRAGMA wal_checkpoint(TRUNCATE)").ok());
+    int persist = 1;  // "<path>-wal" is about to be the new file's
+    sqlite3_file_control(holder->handle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    REQUIRE(std::rename(other.c_str(), path.c_str()) == 0);
+  }
+  CHECK(wait_for(child) == 75);
+  std::vector<std::uint8_t> text = testing::read_bytes(msg);
+  CHECK(std::string(text.begin(), text.end()) ==
+        path + " was replaced while this command waited (ehr db rotate-key); run it again");
+  // The file at the path is whole and has nothing of the child.
+  Store s = open_test_store(path);
+  CHECK(query(s, "SELECT group_concat(who) FROM t") == "new file");
+  Result<CheckReport> r = s.check();
+  REQUIRE(r.ok());
+  CHECK(r->ok());
+  for (int fd : {go[0], go[1], opening[0], opening[1]}) close(fd);
 }
 
 }  // TEST_SUITE

@@ -588,6 +588,58 @@ TEST_CASE("key rotation changes DEK and file id and keeps every slot's secret") 
   CHECK(files <= 4);
 }
 
+// QA finding: a rotate-key killed before its rename left "<path>.rotate-<hex>"
+// (and its side files) for good, a copy the key slots of its time open.
+TEST_CASE("key rotation removes the copies of rotations that did not finish") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  std::string stale = path + ".rotate-0123456789abcdef";
+  {
+    Store s = create_test_store(path);
+    fill(s, 5);
+    REQUIRE(s.backup(stale).ok());
+  }
+  for (const char* side : {"-wal", "-shm", "-journal"}) testing::write_bytes(stale + side, {1});
+  // Not a rotation's: other names, and another database's copy.
+  std::vector<std::string> kept = {path + ".rotate-0123456789abcdeg", path + ".rotate-0123456789abcdef.bak",
+                                   path + ".rotate-0123", dir.file("b.ehr.rotate-0123456789abcdef"),
+                                   path + ".rotate-0123456789ABCDEF"};
+  for (const std::string& k : kept) testing::write_bytes(k, {1});
+  CHECK(rotation_leftovers(path) == std::vector<std::string>{stale});
+  Result<RotateReport> r = rotate_key(path, Secret::passphrase(kAlicePass));
+  REQUIRE(r.ok());
+  CHECK(r->removed_stale == std::vector<std::string>{stale});
+  CHECK(rotation_leftovers(path).empty());
+  for (const char* side : {"", "-wal", "-shm", "-journal"}) CHECK_FALSE(testing::file_exists(stale + side));
+  for (const std::string& k : kept) CHECK(testing::file_exists(k));
+  Store s = open_test_store(path);
+  CHECK(query(s, "SELECT count(*) FROM t") == "5");
+}
+
+TEST_CASE("an interrupted key rotation removes its copy and leaves the store as it was") {
+  TempDir dir;
+  std::string path = dir.file("a.ehr");
+  std::string old_file_id;
+  {
+    Store s = create_test_store(path);
+    fill(s, 400);
+    old_file_id = s.info()->file_id;
+  }
+  for (int after : {1, 3}) {
+    CAPTURE(after);
+    int polls = 0;  // the first poll is before anything happens
+    Result<RotateReport> r = rotate_key(path, Secret::passphrase(kAlicePass), {},
+                                        [&] { return ++polls >= after; });
+    check_error(r, ErrorCode::kInterrupted, path + ": rotate-key interrupted; the database is unchanged");
+    CHECK(rotation_leftovers(path).empty());
+    for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+      CHECK(e.path().filename().string().find("rotate") == std::string::npos);
+    Store s = open_test_store(path);
+    CHECK(s.info()->file_id == old_file_id);
+    CHECK(query(s, "SELECT count(*) FROM t") == "400");
+  }
+}
+
 TEST_CASE("key rotation needs exclusive use of the store") {
   TempDir dir;
   std::string path = dir.file("a.ehr");

@@ -180,6 +180,26 @@ new_id=$("$EHR" --passphrase-file new.pw db info --format ndjson | sed 's/.*"fil
 run --recovery --passphrase-file recovery.txt db check
 expect_code 0
 
+# A rotate-key killed before its rename (SIGKILL, a power cut) leaves its
+# copy, which the key slots of its time open: db check names it, the next
+# rotate-key removes it with its side files and nothing else (QA finding:
+# they stayed for good).
+cp backup.db clinic.db.rotate-0123456789abcdef
+: > clinic.db.rotate-0123456789abcdef-journal
+: > clinic.db.rotate-0123456789abcdef-wal
+: > clinic.db.rotate-0123456789abcdef.keep
+run --passphrase-file new.pw db check -q
+expect_code 0
+expect_err "ehr: warning: clinic.db.rotate-0123456789abcdef: a copy left by a rotate-key that did not finish; it opens with the key slots it had then ('ehr db rotate-key' removes it)"
+run --passphrase-file new.pw db check --format ndjson -q
+expect_out_contains '"rotation_leftovers":["clinic.db.rotate-0123456789abcdef"]'
+run --passphrase-file new.pw db rotate-key
+expect_code 0
+expect_err "ehr: removed clinic.db.rotate-0123456789abcdef, left by a rotate-key that did not finish
+ehr: rotated the data key of clinic.db; every key slot still opens it"
+[ "$(ls clinic.db.rotate-*)" = clinic.db.rotate-0123456789abcdef.keep ] || fail "rotate-key left or removed: $(ls clinic.db.rotate-*)"
+rm clinic.db.rotate-0123456789abcdef.keep
+
 # Between commands the WAL stays beside the database (each command's audit
 # entry is appended to it) and the -shm does not; a backup is one file.
 run --passphrase-file new.pw audit show --limit 1

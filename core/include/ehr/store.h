@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -271,15 +272,36 @@ class Store {
   std::unique_ptr<Impl> impl_;
 };
 
+// What rotate_key() did besides the rotation.
+struct RotateReport {
+  // "<path>.rotate-<16 hex digits>" copies a rotation that did not finish
+  // left (killed before its rename), removed with their side files.
+  std::vector<std::string> removed_stale;
+};
+
 // Replaces the data key: copies the store with VACUUM INTO into a new file
-// with a new DEK and file_id, in which every slot opens with its old secret,
-// verifies the copy, then renames it over `path`. Needs exclusive use of the
-// store (a maintenance window): any other open connection makes it kBusy.
+// "<path>.rotate-<16 hex digits>" with a new DEK and file_id, in which every
+// slot opens with its old secret, verifies the copy, then renames it over
+// `path`. Needs exclusive use of the store (a maintenance window): any other
+// open connection makes it kBusy. Under that lock it first removes the
+// copies (and their -wal, -shm, -journal) of rotations that did not finish.
+// A process that opened `path` before the rename and waited for its lock
+// fails with kBusy "<path> was replaced while this command waited (ehr db
+// rotate-key); run it again" and writes nothing. `cancelled`, when set, is
+// polled during the copy and its verification; once it returns true the
+// copy is removed and the store left as it was.
 // Errors: those of Store::open; kBusy "<path>: database is in use";
 // kCorruption if the new copy fails verification (the old file is kept);
+// kInterrupted "<path>: rotate-key interrupted; the database is unchanged";
 // kIoError.
-Status rotate_key(const std::string& path, const Secret& secret,
-                  const OpenOptions& options = {});
+Result<RotateReport> rotate_key(const std::string& path, const Secret& secret,
+                                const OpenOptions& options = {},
+                                const std::function<bool()>& cancelled = {});
+
+// The copies "<path>.rotate-<16 hex digits>" beside `path` (not their side
+// files), sorted: left by a rotate_key() that did not finish, unless one is
+// running now. Never fails: an unreadable directory lists nothing.
+std::vector<std::string> rotation_leftovers(const std::string& path);
 
 // What recover_store() did.
 struct RecoverReport {
