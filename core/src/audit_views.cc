@@ -67,9 +67,14 @@ std::string detail::normalised_instant(std::string_view s) {
     size_t start = ++at;
     while (at < s.size() && s[at] >= '0' && s[at] <= '9') ++at;
     if (at == start) return "";
-    std::string frac(s.substr(start, std::min<size_t>(3, at - start)));
-    frac.resize(3, '0');  // milliseconds; finer digits are dropped
+    size_t kept = std::min<size_t>(3, at - start);
+    std::string frac(s.substr(start, kept));
+    frac.resize(3, '0');
     ms = to_int(frac);
+    // Stored times have milliseconds: a finer instant rounds up, so that as
+    // a bound (at or after, before) it selects exactly the stored times it
+    // would (QA finding: --since ...10.5429Z took a record changed at .542).
+    if (s.substr(start + kept, at - start - kept).find_first_not_of('0') != std::string_view::npos) ++ms;
   }
   int offset = 0;  // seconds east of UTC
   std::string_view zone = s.substr(at);

@@ -35,7 +35,9 @@ std::string format_instant(std::int64_t ms);
 std::int64_t instant_ms(int year, unsigned month, int day, int hour, int minute, int second, int ms);
 
 // An instant YYYY-MM-DDThh:mm:ss[.fff...](Z|+hh:mm|-hh:mm) in the stored
-// form (UTC, milliseconds; finer digits dropped), or "" when `s` is not one.
+// form (UTC, milliseconds; finer digits round up to the next millisecond,
+// so that as a bound it selects exactly the stored times at or after it),
+// or "" when `s` is not one.
 std::string normalised_instant(std::string_view s);
 
 // A --since/--until value as a bound on stored times: a date prefix as

@@ -75,7 +75,11 @@ TEST_CASE("days_in_month: the Gregorian leap years, and every month against time
 TEST_CASE("normalised_instant: offsets, fractions and what is not an instant") {
   CHECK(normalised_instant("2026-12-07T01:30:00+02:00") == "2026-12-06T23:30:00.000Z");
   CHECK(normalised_instant("2026-12-06T23:30:00-01:15") == "2026-12-07T00:45:00.000Z");
-  CHECK(normalised_instant("2024-02-29T23:59:59.9999Z") == "2024-02-29T23:59:59.999Z");
+  // Finer than milliseconds rounds up (a bound selects exactly the stored
+  // millisecond times at or after it), carrying into the next day.
+  CHECK(normalised_instant("2024-02-29T23:59:59.9999Z") == "2024-03-01T00:00:00.000Z");
+  CHECK(normalised_instant("2026-12-07T18:02:10.5421Z") == "2026-12-07T18:02:10.543Z");
+  CHECK(normalised_instant("2026-12-07T18:02:10.5420000Z") == "2026-12-07T18:02:10.542Z");
   CHECK(normalised_instant("2024-02-29T23:59:59.5Z") == "2024-02-29T23:59:59.500Z");
   CHECK(normalised_instant("2023-02-29T00:00:00Z") == "");
   CHECK(normalised_instant("2026-12-06T24:00:00Z") == "");
