@@ -1,6 +1,8 @@
 // Secret reading and store opening for commands (store_open.h).
 #include "store_open.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -40,15 +42,33 @@ KdfParams kdf_from_config(const Context& ctx) {
   return k ? *k : KdfParams::moderate();
 }
 
+namespace {
+
+// A secret file others may read is a key others may hold: say so (as ssh
+// does of a private key), without refusing what a cron job relies on.
+void warn_if_others_read(Context& ctx, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 044) == 0) return;
+  ctx.warning(fmt::format("{} can be read by {} (mode {:04o}): anyone who can read it opens the database as "
+                          "this user; chmod 600 {}",
+                          path, (st.st_mode & 004) != 0 ? "every user" : "its group", st.st_mode & 07777, path));
+}
+
+}  // namespace
+
 Result<Secret> read_caller_secret(Context& ctx, bool confirm) {
   auto source = choose_secret_source(ctx);
   if (!source.ok()) return source.error();
   switch (source->kind) {
-    case SecretSource::Kind::kKeyFile:
-      return secret_from_key_file(source->path);
+    case SecretSource::Kind::kKeyFile: {
+      auto secret = secret_from_key_file(source->path);
+      if (secret.ok()) warn_if_others_read(ctx, source->path);
+      return secret;
+    }
     case SecretSource::Kind::kPassphraseFile: {
       auto text = read_passphrase_file(source->path);
       if (!text.ok()) return text.error();
+      warn_if_others_read(ctx, source->path);
       return secret_from_text(ctx, *text);
     }
     case SecretSource::Kind::kPrompt: {

@@ -3,6 +3,7 @@
 // cannot be asked (cli/secret_input.cc).
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -103,6 +104,8 @@ TEST_CASE("a new passphrase that cannot be asked for names the command's own opt
   // key passwd has only --new-passphrase-file (and takes no key-file slot:
   // a passphrase slot of admin's is needed to get that far).
   std::ofstream(dir.file("old.pw")) << "old passphrase\n";
+  std::filesystem::permissions(dir.file("old.pw"),
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   REQUIRE(run_cli({"key", "add", "--new-passphrase-file", dir.file("old.pw"), "--kdf",
                    "interactive", "-q"},
                   o)

@@ -5,6 +5,7 @@
 # into a passphrase slot, locking the service out.) A key file is replaced
 # with key add and key remove instead.
 . "$EHR_SOURCE_DIR/tests/support/e2e.sh"
+umask 077  # the secret files below, as an admin keeps them (others' read is warned of)
 new_clinic clinic.db
 export EHR_KDF=interactive
 "$EHR" key new -o feed.key -q

@@ -8,6 +8,7 @@ export EHR_KDF=interactive
 
 printf 'correct horse battery staple\n' > admin.pw
 printf 'wrong horse\n' > wrong.pw
+chmod 600 admin.pw wrong.pw  # secrets, as an admin keeps them (others' read is warned of)
 
 # key new: 0600, 64 hex digits, never overwrites, never to a terminal.
 run key new -o svc.key
@@ -27,6 +28,7 @@ expect_code 0
 [ "$(stat -c %a clinic.db)" = 600 ] || fail "clinic.db mode $(stat -c %a clinic.db)"
 echo "$OUT" | grep -Eq '^([A-Z2-7]{4}-){12}[A-Z2-7]{4}$' || fail "recovery code shape: $OUT"
 printf '%s\n' "$OUT" > recovery.txt
+chmod 600 recovery.txt
 expect_err "ehr: the line above is a recovery code: it opens this database as alice; store it offline, it is not shown again
 ehr: created clinic.db with administrator alice (roles: admin; passphrase slot, kdf interactive)"
 run --db clinic.db --user alice init --passphrase-file admin.pw
@@ -127,6 +129,17 @@ run --key-file bad.key db info
 expect_code 65
 expect_err "ehr: error: key file bad.key is not a key: expected 64 hexadecimal digits or 32 bytes (make one with 'ehr key new -o FILE')"
 
+# A key file others can read still opens (a cron job relies on it), with a
+# warning naming who can read it and the fix.
+cp svc.key open.key && chmod 644 open.key
+run --user svc --key-file open.key key list --format csv
+expect_code 0
+expect_err "ehr: warning: open.key can be read by every user (mode 0644): anyone who can read it opens the database as this user; chmod 600 open.key"
+chmod 640 open.key
+run --user svc --key-file open.key -q key list --format csv
+expect_err "ehr: warning: open.key can be read by its group (mode 0640): anyone who can read it opens the database as this user; chmod 600 open.key"
+rm open.key
+
 # Missing database.
 run --db missing.db --passphrase-file admin.pw db info
 expect_code 66
@@ -147,6 +160,7 @@ run --recovery --passphrase-file recovery.txt key list --format csv
 expect_code 0
 expect_out_contains "1,alice,recovery-code,recovery code,none,,,true"
 printf 'a new passphrase\n' > new.pw
+chmod 600 new.pw
 run --passphrase-file admin.pw key passwd --new-passphrase-file new.pw
 expect_code 0
 run --passphrase-file admin.pw db info
