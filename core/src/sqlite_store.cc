@@ -983,10 +983,19 @@ Status move_into_place(const std::string& tmp, const std::string& target) {
   return Error::cant_create(target + ": cannot create: " + errno_text(e));
 }
 
-// The SQLite progress handler of a backup that can be cancelled.
-int backup_progress(void* arg) {
+// Progress handler of a long statement that can be cancelled (a backup's or
+// a rotation's copy and check): nonzero, so that SQLite stops with
+// SQLITE_INTERRUPT, once the caller's `cancelled` says so.
+extern "C" int cancel_progress(void* arg) {
   const auto* cancelled = static_cast<const std::function<bool()>*>(arg);
   return (*cancelled)() ? 1 : 0;
+}
+
+// Polls `cancelled` during `db`'s statements until the handler is cleared
+// (sqlite3_progress_handler(db, 0, ...)); nothing when it is empty.
+void poll_cancelled(sqlite3* db, const std::function<bool()>& cancelled) {
+  if (cancelled)
+    sqlite3_progress_handler(db, 1000, cancel_progress, const_cast<std::function<bool()>*>(&cancelled));
 }
 
 }  // namespace
@@ -1008,7 +1017,7 @@ Status backup_store(Connection& c, const std::string& target, const std::functio
   int rc = vfs::write_header_at(name, both_copies(cur->header, c.dek()));
   Status s = rc == SQLITE_OK ? Status{} : sqlite_error(nullptr, rc, target + ": cannot write the header");
   if (s.ok()) {
-    if (cancelled) sqlite3_progress_handler(c.handle(), 1000, backup_progress, const_cast<std::function<bool()>*>(&cancelled));
+    poll_cancelled(c.handle(), cancelled);
     s = vacuum_into(c, name, c.key_handle());
     if (cancelled) sqlite3_progress_handler(c.handle(), 0, nullptr, nullptr);
     if (!s.ok()) {
@@ -1075,13 +1084,6 @@ std::vector<std::string> rotation_files(const std::string& path, bool main_only)
   return out;
 }
 
-// Progress handler of a rotation's long statements: nonzero (SQLite then
-// stops with SQLITE_INTERRUPT) once the caller's `cancelled` says so.
-extern "C" int rotation_progress(void* arg) {
-  const auto* cancelled = static_cast<const std::function<bool()>*>(arg);
-  return (*cancelled)() ? 1 : 0;
-}
-
 }  // namespace
 
 std::vector<std::string> rotation_leftovers(const std::string& path) {
@@ -1125,8 +1127,7 @@ Result<RotateReport> rotate_key(const std::string& path, const Secret& secret,
 
   auto ctx = std::make_shared<vfs::KeyContext>(rot->header.file_id, rot->dek.span());
   std::string handle = vfs::register_key(ctx);
-  void* poll = const_cast<std::function<bool()>*>(&cancelled);
-  if (cancelled) sqlite3_progress_handler(c.handle(), 1000, rotation_progress, poll);
+  poll_cancelled(c.handle(), cancelled);
   Status s = vacuum_into(c, tmp, handle);
   sqlite3_progress_handler(c.handle(), 0, nullptr, nullptr);
   vfs::unregister_key(handle);
@@ -1136,7 +1137,7 @@ Result<RotateReport> rotate_key(const std::string& path, const Secret& secret,
   {
     Result<Connection> copy = open_store(tmp, secret, options);
     if (copy.ok()) {
-      if (cancelled) sqlite3_progress_handler(copy->handle(), 1000, rotation_progress, poll);
+      poll_cancelled(copy->handle(), cancelled);
       Result<CheckReport> checked = check_store(*copy);
       verified = checked.ok() && checked->ok();
     }
