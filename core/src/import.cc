@@ -769,6 +769,10 @@ class Importer {
   // Links incoming Patient `e` to stored patient `to` (ImportOptions::match):
   // `m` the score of a new link, nullptr when patient_link holds it already.
   Status link_patient(Entry& e, Input& in, const std::string& to, const MatchScore* m);
+  // The patient matching weights: --matching's, else the built-in ones.
+  const MatchConfig& match_config() const {
+    return o_.matching != nullptr ? *o_.matching : MatchConfig::builtin();
+  }
   // Applies import_alias to a literal reference held in `value`.
   Status apply_alias(Json& value);
   // A CSV row's id key with each patient id that is an import alias (a
@@ -1233,8 +1237,8 @@ Status Importer::handle_entry(Entry& e, Input& in) {
         // one person's demographics and records over another's, so it is
         // taken only when the demographics agree as a certain match would.
         // Otherwise it keeps its own id and the pair waits for review.
-        const MatchConfig& config = o_.matching != nullptr ? *o_.matching : MatchConfig::builtin();
-        MatchScore agree = compare_patients(match_features(e.resource), match_features((*m)->resource), config);
+        MatchScore agree =
+            compare_patients(match_features(e.resource), match_features((*m)->resource), match_config());
         if (agree.result != MatchResult::kMatch) {
           warn_entry(in, e, e.type + ".identifier", "identifier-conflict",
                      fmt::format("an identifier of this patient is held by stored Patient/{}, whose "
@@ -1301,9 +1305,8 @@ Status Importer::handle_entry(Entry& e, Input& in) {
   if (e.type == "Patient" && !existing->has_value()) {
     if (!linked_to.empty()) return link_patient(e, in, linked_to, nullptr);
     if (o_.match != MatchMode::kOff) {
-      const MatchConfig& config = o_.matching != nullptr ? *o_.matching : MatchConfig::builtin();
       MatchFeatures incoming = match_features(e.resource);
-      auto found = detail::match_candidates(s_, incoming, config);
+      auto found = detail::match_candidates(s_, incoming, match_config());
       if (!found.ok()) return found.error();
       alike = std::move(*found);
       bool certain = !alike.empty() && alike[0].score.result == MatchResult::kMatch &&
