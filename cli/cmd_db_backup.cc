@@ -20,7 +20,7 @@ int run_db_backup(Context& ctx, const std::string& to) {
   InterruptGuard signals;
   std::vector<std::string> stale;
   Status s = store->backup(to, InterruptGuard::cancelled(), &stale);
-  for (const auto& path : stale) ctx.info(fmt::format("removed {}, left by a backup that did not finish", path));
+  for (const auto& path : stale) ctx.info(fmt::format("removed {}, left by a backup or init that did not finish", path));
   if (!s.ok()) return ctx.fail(s.error());
   ctx.info(fmt::format("backed up {} to {} (encrypted; the same secrets open it)", store->path(), to));
   return 0;

@@ -39,6 +39,8 @@ int run_init(Context& ctx, const InitOptions& o) {
   auto session = Session::create(path, slot, *secret, options);
   if (!session.ok()) return ctx.fail(session.error());
   Store* store = &session->store();
+  for (const auto& stale : store->removed_stale())
+    ctx.info(fmt::format("removed {}, left by an init or backup that did not finish", stale));
   std::string kind(slot_type_name(secret->kind() == Secret::Kind::kKeyFile ? SlotType::kKeyFile
                                                                            : SlotType::kPassphrase));
   if (o.recovery_code) {

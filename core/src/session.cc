@@ -408,7 +408,9 @@ Result<Session> Session::create(const std::string& path, const SlotOptions& admi
     }
   auto purpose = purpose_name(options.purpose);
   if (!purpose.ok()) return purpose.error();
-  auto store = Store::create(path, admin, secret);
+  // Staged: the schema and the first user reach `path` with the file or not
+  // at all (a killed init left a file no secret could open).
+  auto store = Store::create_staged(path, admin, secret);
   if (!store.ok()) return store.error();
   auto impl = std::make_unique<SessionImpl>(std::move(*store), admin.user, *purpose,
                                             options.now ? options.now : system_now);
@@ -426,6 +428,8 @@ Result<Session> Session::create(const std::string& path, const SlotOptions& admi
     return write_audit(*impl, {"user-add", "ok", "", "", "", 1,
                                fmt::format("user {} roles {} slot 0 (ehr init)", admin.user, joined)});
   }));
+  impl->drop_statements();
+  EHR_TRY(impl->store().publish());
   return Session(std::move(impl));
 }
 

@@ -91,6 +91,10 @@ class SessionImpl {
     for (auto& [sql, st] : cache_) (void)st->reset();
   }
 
+  // Finalizes every cached statement (before Store::publish closes the
+  // connection they were prepared on).
+  void drop_statements() { cache_.clear(); }
+
   // Runs `body` in BEGIN IMMEDIATE ... COMMIT; rolls back on failure.
   Status transaction(const std::function<Status()>& body);
 

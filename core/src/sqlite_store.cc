@@ -397,6 +397,32 @@ bool path_exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
+// The temporaries a backup to `target`, or the creation of a store there,
+// builds the file in are ".NAME.tmp-XXXXXXXX" beside it: hidden, and told
+// apart from NAME's own -wal or -journal. Either command removes the ones
+// a killed run of either left (detail::remove_stale_temps).
+std::string temp_prefix(const std::string& target) {
+  auto slash = target.rfind('/');
+  std::string dir = slash == std::string::npos ? "" : target.substr(0, slash + 1);
+  std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
+  return dir + "." + name + ".tmp-";
+}
+
+// Moves `tmp` to `target` unless something is there: renameat2 with
+// RENAME_NOREPLACE, or link() and unlink() where the file system lacks it.
+Status move_into_place(const std::string& tmp, const std::string& target) {
+  int rc = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
+  int e = errno;
+  if (rc != 0 && (e == EINVAL || e == ENOSYS || e == ENOTSUP)) {
+    rc = ::link(tmp.c_str(), target.c_str());
+    e = errno;
+    if (rc == 0) ::unlink(tmp.c_str());
+  }
+  if (rc == 0) return {};
+  if (e == EEXIST) return Error::already_exists(target + ": already exists");
+  return Error::cant_create(target + ": cannot create: " + errno_text(e));
+}
+
 // Whether the file at `path` now has a file id other than `id` (or cannot
 // be read): another file was renamed over it.
 bool file_id_changed(const std::string& path, const FileId& id) {
@@ -611,9 +637,80 @@ Result<Connection> open_store(const std::string& path, const Secret& secret,
   return open_store_on(path, secret, options, exclusive, vfs::kVfsName);
 }
 
+Result<StagedStore> create_staged_store(const std::string& path, const SlotSpec& first,
+                                        const Secret& secret) {
+  if (vfs::register_vfs() != SQLITE_OK) return Error::internal("cannot register the VFS");
+  // A leftover WAL or journal would be replayed into the new database.
+  for (const char* suffix : {"", "-wal", "-journal"}) {
+    if (path_exists(path + suffix)) {
+      return Error::already_exists(path + suffix + ": already exists");
+    }
+  }
+  Result<NewHeader> nh = new_header(first, secret);  // validates before any I/O
+  if (!nh.ok()) return nh.error();
+  std::string prefix = temp_prefix(path);
+  std::vector<std::string> stale = detail::remove_stale_temps(prefix, {"-journal", "-wal", "-shm"});
+  Result<detail::LockedTemp> temp = detail::create_locked_temp(prefix, path, 0600);
+  if (!temp.ok()) {
+    // "cannot create PATH: WHY" in the form of the store's other errors.
+    const std::string& m = temp.error().message();
+    const std::string lead = "cannot create " + path + ": ";
+    if (m.rfind(lead, 0) == 0) return Error(temp.error().code(), path + ": cannot create: " + m.substr(lead.size()));
+    return temp.error();
+  }
+  const std::string tmp = temp->path();
+  int rc = vfs::write_header_at(tmp, both_copies(nh->header, nh->dek.span()));
+  if (rc != SQLITE_OK) {
+    remove_store_files(tmp);
+    return sqlite_error(nullptr, rc, path + ": cannot write the header");
+  }
+  Unlocked u{nh->header, std::move(nh->dek), 0, 0};
+  Result<Connection> c = open_unlocked(tmp, std::move(u), OpenOptions{}, false, true, vfs::kVfsName);
+  if (!c.ok()) {
+    remove_store_files(tmp);
+    // Its errors name the temporary: name the database instead.
+    const std::string& m = c.error().message();
+    if (m.rfind(tmp, 0) == 0) return Error(c.error().code(), path + m.substr(tmp.size()));
+    return c.error();
+  }
+  return StagedStore{std::move(c).value(), std::move(temp).value(), path, std::move(stale)};
+}
+
+Result<Connection> publish_store(StagedStore staged) {
+  const std::string tmp = staged.conn.path();
+  const std::string& path = staged.path;
+  Header header;
+  header.file_id = staged.conn.key_context().file_id();
+  crypto::SecureBytes dek = crypto::SecureBytes::copy_of(staged.conn.dek());
+  const int slot = staged.conn.opened_slot();
+  // Everything into the file: the WAL is "<temporary>-wal", which the
+  // rename does not move. Emptied, the close removes it (close_connection
+  // keeps only a WAL that holds frames).
+  Status emptied = staged.conn.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  { Connection closing = std::move(staged.conn); }
+  if (!emptied.ok()) {
+    remove_store_files(tmp);
+    return Error(emptied.error().code(), path + ": cannot create: " + emptied.error().message());
+  }
+  if (path_exists(tmp + "-wal")) {
+    remove_store_files(tmp);
+    return Error::io_error(path + ": cannot create: the new database could not be checkpointed");
+  }
+  if (Status moved = move_into_place(tmp, path); !moved.ok()) {
+    remove_store_files(tmp);
+    return moved.error();
+  }
+  sync_parent_dir(path);
+  staged.temp.close();
+  return open_unlocked(path, Unlocked{std::move(header), std::move(dek), 0, slot}, OpenOptions{}, false,
+                       false, vfs::kVfsName);
+}
+
 Result<Connection> create_store(const std::string& path, const SlotSpec& first,
                                 const Secret& secret) {
-  return create_store_on(path, first, secret, vfs::kVfsName);
+  Result<StagedStore> staged = create_staged_store(path, first, secret);
+  if (!staged.ok()) return staged.error();
+  return publish_store(std::move(staged).value());
 }
 
 Result<Connection> open_store_for_testing(const std::string& path, const Secret& secret,
@@ -959,30 +1056,6 @@ Status vacuum_into(Connection& c, const std::string& target,
   return {};
 }
 
-// The temporaries of a backup to `target` are ".NAME.tmp-XXXXXXXX" beside
-// it: hidden, and told apart from NAME's own -wal or -journal.
-std::string backup_temp_prefix(const std::string& target) {
-  auto slash = target.rfind('/');
-  std::string dir = slash == std::string::npos ? "" : target.substr(0, slash + 1);
-  std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
-  return dir + "." + name + ".tmp-";
-}
-
-// Moves `tmp` to `target` unless something is there: renameat2 with
-// RENAME_NOREPLACE, or link() and unlink() where the file system lacks it.
-Status move_into_place(const std::string& tmp, const std::string& target) {
-  int rc = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
-  int e = errno;
-  if (rc != 0 && (e == EINVAL || e == ENOSYS || e == ENOTSUP)) {
-    rc = ::link(tmp.c_str(), target.c_str());
-    e = errno;
-    if (rc == 0) ::unlink(tmp.c_str());
-  }
-  if (rc == 0) return {};
-  if (e == EEXIST) return Error::already_exists(target + ": already exists");
-  return Error::cant_create(target + ": cannot create: " + errno_text(e));
-}
-
 // Progress handler of a long statement that can be cancelled (a backup's or
 // a rotation's copy and check): nonzero, so that SQLite stops with
 // SQLITE_INTERRUPT, once the caller's `cancelled` says so.
@@ -1003,7 +1076,7 @@ void poll_cancelled(sqlite3* db, const std::function<bool()>& cancelled) {
 Status backup_store(Connection& c, const std::string& target, const std::function<bool()>& cancelled,
                     std::vector<std::string>* removed_stale) {
   if (path_exists(target)) return Error::already_exists(target + ": already exists");
-  std::string prefix = backup_temp_prefix(target);
+  std::string prefix = temp_prefix(target);
   std::vector<std::string> stale = detail::remove_stale_temps(prefix, {"-journal", "-wal", "-shm"});
   if (removed_stale != nullptr) *removed_stale = std::move(stale);
   Result<CurrentHeader> cur = read_current(c);
@@ -1169,7 +1242,25 @@ Result<RotateReport> rotate_key(const std::string& path, const Secret& secret,
 namespace ehr {
 
 struct Store::Impl {
+  explicit Impl(store::Connection c) : conn(std::move(c)) {}
+  explicit Impl(store::StagedStore st)
+      : conn(std::move(st.conn)), temp(std::move(st.temp)), publish_to(std::move(st.path)),
+        removed_stale(std::move(st.removed_stale)) {}
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
   store::Connection conn;
+  detail::LockedTemp temp;  // create_staged: the temporary's lock until publish()
+  std::string publish_to;   // create_staged: the path publish() moves it to
+  std::vector<std::string> removed_stale;
+
+  // A staged store never published leaves nothing behind.
+  ~Impl() {
+    if (publish_to.empty()) return;
+    std::string tmp = conn.path();
+    { store::Connection closing = std::move(conn); }
+    if (!tmp.empty()) store::remove_store_files(tmp);
+  }
 };
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -1179,16 +1270,37 @@ Store::~Store() = default;
 
 Result<Store> Store::create(const std::string& path, const SlotOptions& first,
                             const Secret& secret) {
-  Result<store::Connection> c = store::create_store(path, first, secret);
-  if (!c.ok()) return c.error();
-  return Store(std::make_unique<Impl>(Impl{std::move(c).value()}));
+  Result<Store> s = create_staged(path, first, secret);
+  if (!s.ok()) return s;
+  EHR_TRY(s->publish());
+  return s;
 }
+
+Result<Store> Store::create_staged(const std::string& path, const SlotOptions& first,
+                                   const Secret& secret) {
+  Result<store::StagedStore> staged = store::create_staged_store(path, first, secret);
+  if (!staged.ok()) return staged.error();
+  return Store(std::make_unique<Impl>(std::move(staged).value()));
+}
+
+Status Store::publish() {
+  if (impl_->publish_to.empty()) return {};
+  std::string to = std::move(impl_->publish_to);
+  impl_->publish_to.clear();
+  Result<store::Connection> c =
+      store::publish_store(store::StagedStore{std::move(impl_->conn), std::move(impl_->temp), to, {}});
+  if (!c.ok()) return c.error();
+  impl_->conn = std::move(c).value();
+  return {};
+}
+
+const std::vector<std::string>& Store::removed_stale() const { return impl_->removed_stale; }
 
 Result<Store> Store::open(const std::string& path, const Secret& secret,
                           const OpenOptions& options) {
   Result<store::Connection> c = store::open_store(path, secret, options);
   if (!c.ok()) return c.error();
-  return Store(std::make_unique<Impl>(Impl{std::move(c).value()}));
+  return Store(std::make_unique<Impl>(std::move(c).value()));
 }
 
 const std::string& Store::path() const { return impl_->conn.path(); }

@@ -40,6 +40,7 @@
 #include "ehr/store.h"
 #include "sqlite_vfs.h"
 #include "store_header.h"
+#include "temp_files.h"
 
 namespace ehr::store {
 
@@ -195,9 +196,32 @@ class Connection {
 Result<Connection> open_store(const std::string& path, const Secret& secret,
                               const OpenOptions& options, bool exclusive = false);
 
-// Creates `path` (mode 0600, O_EXCL) with a new header holding one slot for
-// `secret`, then opens it, sets RESERVE_BYTES=48 and checks it took.
-// Errors: as Store::create.
+// A store being created: a complete database under a flocked temporary
+// ".NAME.tmp-XXXXXXXX" beside `path` (temp_files.h), which nothing at
+// `path` shows until publish_store moves it there. A run killed before
+// that leaves only the temporary, which the next create (or db backup to
+// the same path) removes, never a file at `path` that cannot be opened.
+struct StagedStore {
+  Connection conn;                          // open on the temporary
+  detail::LockedTemp temp;                  // its lock, held until it is published
+  std::string path;                         // where publish_store moves it
+  std::vector<std::string> removed_stale;   // temporaries of killed runs removed
+};
+
+// Creates the temporary (mode 0600) with a new header holding one slot for
+// `secret`, then opens it, sets RESERVE_BYTES=48 and checks it took. First
+// removes the temporaries beside `path` no process holds.
+// Errors: as Store::create; they name `path`, not the temporary.
+Result<StagedStore> create_staged_store(const std::string& path, const SlotSpec& first,
+                                        const Secret& secret);
+
+// Closes the staged connection (its WAL checkpointed into the file and
+// removed), moves the file to its path unless something is there now, and
+// opens it there with the same key. On failure the temporary is removed.
+// Errors: kAlreadyExists "<path>: already exists"; kCantCreate; kIoError.
+Result<Connection> publish_store(StagedStore staged);
+
+// create_staged_store then publish_store.
 Result<Connection> create_store(const std::string& path, const SlotSpec& first,
                                 const Secret& secret);
 

@@ -506,6 +506,14 @@ TEST_CASE("a failed backup leaves no target behind") {
   CHECK_FALSE(testing::file_exists(target));
 }
 
+// The names in `dir`, sorted.
+std::vector<std::string> names_in(const TempDir& dir) {
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  return left;
+}
+
 TEST_CASE("a backup goes through a locked temporary and removes those of killed backups") {
   // (QA finding: a backup killed part-way left a partial file at the target
   // that could pass db check, and the next backup to it exited 73.)
@@ -540,11 +548,68 @@ TEST_CASE("a cancelled backup stops and leaves neither the target nor a temporar
   std::string target = dir.file("backup.ehr");
   check_error(s.backup(target, [] { return true; }), ErrorCode::kInterrupted,
               target + ": backup interrupted; nothing was written");
-  std::vector<std::string> left;
-  for (const auto& e : std::filesystem::directory_iterator(dir.path())) left.push_back(e.path().filename().string());
-  std::sort(left.begin(), left.end());
-  CHECK(left == std::vector<std::string>{"a.ehr", "a.ehr-shm", "a.ehr-wal"});
+  CHECK(names_in(dir) == std::vector<std::string>{"a.ehr", "a.ehr-shm", "a.ehr-wal"});
   REQUIRE(s.backup(target).ok());  // and the store is usable after it
+}
+
+// QA finding: `ehr init` killed in its first milliseconds left a file at the
+// path that no secret opened, and a new init refused it as existing (73).
+TEST_CASE("a staged store is nowhere at its path until published, then opens there") {
+  TempDir dir;
+  std::string path = dir.file("new.ehr");
+  Result<Store> s = Store::create_staged(path, {"alice", "laptop", kFast}, Secret::passphrase(kAlicePass));
+  REQUIRE(s.ok());
+  fill(*s);
+  CHECK_FALSE(testing::file_exists(path));
+  std::vector<std::string> during = names_in(dir);
+  REQUIRE(during.size() == 3);  // the temporary with its -shm and -wal
+  CHECK(during[0].rfind(".new.ehr.tmp-", 0) == 0);
+  CHECK(during[0].size() == std::string(".new.ehr.tmp-").size() + 8);
+  REQUIRE(s->publish().ok());
+  CHECK(s->path() == path);
+  exec_ok(*s, "INSERT INTO t(body) VALUES('after publish')");  // still usable
+  REQUIRE(s->publish().ok());  // a second publish does nothing
+  *s = create_test_store(dir.file("other.ehr"));  // closes new.ehr
+  for (const std::string& name : names_in(dir)) CHECK(name.rfind(".new.ehr.tmp-", 0) != 0);
+  Store again = open_test_store(path);
+  CHECK(query(again, "SELECT count(*) FROM t") == "201");
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+}
+
+TEST_CASE("a staged store dropped unpublished leaves nothing; a killed one's temporary goes at the next create") {
+  TempDir dir;
+  std::string path = dir.file("new.ehr");
+  {
+    Result<Store> s = Store::create_staged(path, {"alice", "laptop", kFast}, Secret::passphrase(kAlicePass));
+    REQUIRE(s.ok());
+    fill(*s);
+  }
+  CHECK(names_in(dir).empty());
+  // What a killed run leaves: a temporary nobody holds, with its side files.
+  std::string stale = dir.file(".new.ehr.tmp-0badc0de");
+  { std::ofstream(stale) << "partial"; }
+  { std::ofstream(stale + "-journal") << "partial"; }
+  // A create running now: its temporary is locked and stays.
+  Result<detail::LockedTemp> running = detail::create_locked_temp(dir.file(".new.ehr.tmp-"), path, 0600);
+  REQUIRE(running.ok());
+  Store s = create_test_store(path);
+  CHECK(s.removed_stale() == std::vector<std::string>{stale});
+  CHECK_FALSE(testing::file_exists(stale));
+  CHECK_FALSE(testing::file_exists(stale + "-journal"));
+  CHECK(testing::file_exists(running->path()));
+}
+
+TEST_CASE("publishing over a file created meanwhile fails and touches neither") {
+  TempDir dir;
+  std::string path = dir.file("new.ehr");
+  Result<Store> s = Store::create_staged(path, {"alice", "laptop", kFast}, Secret::passphrase(kAlicePass));
+  REQUIRE(s.ok());
+  { std::ofstream(path) << "someone else's"; }
+  check_error(s->publish(), ErrorCode::kAlreadyExists, path + ": already exists");
+  CHECK(names_in(dir) == std::vector<std::string>{"new.ehr"});
+  CHECK(testing::read_bytes(path).size() == std::string("someone else's").size());
 }
 
 TEST_CASE("key rotation changes DEK and file id and keeps every slot's secret") {

@@ -2,8 +2,8 @@
 # Interrupted and killed runs, and databases that cannot be written (QA
 # findings, ops sweep 8): an import stopped by SIGINT or SIGTERM exits 130,
 # rolls back and leaves no --rejects or --report temporary (plaintext rows);
-# temporaries of a killed import or backup are removed by the next run; a
-# backup never leaves a partial file at its target; a read-only database is
+# temporaries of a killed import, backup or init are removed by the next run;
+# neither a backup nor an init leaves a partial file at its path; a read-only database is
 # exit 74 naming the cause, not 70 "internal error".
 . "$EHR_SOURCE_DIR/tests/support/e2e.sh"
 new_clinic clinic.db
@@ -57,7 +57,7 @@ expect_err_contains "ehr: removed rej/rejects.ndjson.tmp-0badc0de, left by an im
 : >.bk.db.tmp-12345678; : >.bk.db.tmp-12345678-journal
 run db backup --to bk.db
 expect_code 0
-expect_err_contains "ehr: removed .bk.db.tmp-12345678, left by a backup that did not finish"
+expect_err_contains "ehr: removed .bk.db.tmp-12345678, left by a backup or init that did not finish"
 [ "$(ls -A | grep 'bk\.db')" = bk.db ] || fail "after a backup: $(ls -A | grep 'bk\.db' | tr '\n' ' ')"
 run --db bk.db db check -q
 expect_code 0
@@ -65,6 +65,33 @@ run db backup --to bk.db
 expect_code 73
 expect_err "ehr: error: bk.db: already exists"
 [ "$(ls -A | grep 'bk\.db')" = bk.db ] || fail "a refused backup left $(ls -A | grep 'bk\.db' | tr '\n' ' ')"
+
+# --- init ---------------------------------------------------------------------------------
+# ehr init builds the database under a hidden temporary and moves it into
+# place whole: killed at any moment it leaves either nothing at the path or
+# a database that opens, and the next init removes what a killed one left.
+# (QA finding: killed in its first milliseconds it left a file no secret
+# opened, which a new init refused as existing, 73.)
+"$EHR" key new -o adm.key -q
+: >.fresh.db.tmp-0badc0de; : >.fresh.db.tmp-0badc0de-journal
+run --db fresh.db init --admin adm --key-file adm.key
+expect_code 0
+expect_err "ehr: removed .fresh.db.tmp-0badc0de, left by an init or backup that did not finish
+ehr: created fresh.db with administrator adm (roles: admin; key-file slot)"
+[ -z "$(ls -A | grep '^\.fresh\.db')" ] || fail "init left $(ls -A | grep '^\.fresh\.db' | tr '\n' ' ')"
+for delay in 0.002 0.005 0.008 0.012 0.016 0.02 0.03 0.05; do
+  rm -f killed.db killed.db-wal killed.db-shm
+  "$EHR" --db killed.db init --admin adm --key-file adm.key -q & pid=$!
+  sleep "$delay"; kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  if [ -e killed.db ]; then
+    "$EHR" --db killed.db --user adm --key-file adm.key db check -q ||
+      fail "init killed after ${delay}s left a killed.db that does not pass db check"
+  else
+    "$EHR" --db killed.db init --admin adm --key-file adm.key -q ||
+      fail "init killed after ${delay}s: a new init failed"
+    [ -z "$(ls -A | grep '^\.killed\.db')" ] || fail "a new init left $(ls -A | grep '^\.killed\.db' | tr '\n' ' ')"
+  fi
+done
 
 # --- a database that cannot be written ------------------------------------------------
 # Every command writes (the WAL and -shm beside the file; an audit entry), so

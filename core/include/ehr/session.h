@@ -100,7 +100,9 @@ class Session {
   // admin role and options.first_user_roles) opens it with `secret` (ehr
   // init). Errors: kInvalidArgument for a bad admin name (check_user_name
   // in ehr/users.h) or "unknown role R", before anything is written; those
-  // of Store::create.
+  // of Store::create. The file appears at `path` complete (schema, first
+  // user, first audit entry) or not at all; store().removed_stale() names
+  // the temporaries of killed runs it removed.
   static Result<Session> create(const std::string& path, const SlotOptions& admin,
                                 const Secret& secret, const SessionOptions& options);
 

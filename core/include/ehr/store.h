@@ -189,9 +189,28 @@ class Store {
   // Errors: kAlreadyExists "<path>: already exists" (also for a leftover
   // "<path>-wal" or "<path>-journal", which would be replayed); kCantCreate
   // "<path>: cannot create: <reason>"; kInvalidArgument for bad slot options
-  // (see add_slot); kIoError. On failure no file is left behind.
+  // (see add_slot); kIoError. On failure no file is left behind. The
+  // database is built under a temporary name beside `path` and moved there
+  // complete (create_staged then publish), so a killed run leaves nothing at
+  // `path`; the next create removes such a temporary.
   static Result<Store> create(const std::string& path, const SlotOptions& first,
                               const Secret& secret);
+
+  // As create, but the store stays open under its temporary name
+  // ".NAME.tmp-XXXXXXXX" (flocked, so no other run takes it for a killed
+  // one's) until publish(): what is written before that (a schema, a first
+  // user) is at `path` whole or not at all.
+  static Result<Store> create_staged(const std::string& path, const SlotOptions& first,
+                                     const Secret& secret);
+  // Moves a staged store to its path and reopens it there with the same
+  // key; nothing for a store that is not staged. REQUIRES: no statement of
+  // the caller's is open on the store. On failure the temporary is removed
+  // and the store cannot be used.
+  // Errors: kAlreadyExists "<path>: already exists" (created meanwhile);
+  // kCantCreate; kIoError.
+  Status publish();
+  // The temporaries of killed runs that create or create_staged removed.
+  const std::vector<std::string>& removed_stale() const;
 
   // Opens an existing store. The header is read and a slot unwrapped before
   // SQLite sees the file, so a wrong secret changes nothing on disk (no -shm,
