@@ -172,6 +172,12 @@ int table_rank(std::string_view table) {
 
 enum class Shape { kJsonDocument, kNdjson, kCsv, kManifest };
 
+struct Refusal {
+  std::int64_t line = 0;  // where the input stopped making sense; 0 when unknown
+  std::string rule;       // "json", "file", "record-size", "mapping", "seal"
+  std::string message;    // without the file name and line
+};
+
 struct Input {
   std::string path;
   std::string display;  // in messages
@@ -181,6 +187,7 @@ struct Input {
   int rank = 30;
   std::unique_ptr<ByteSource> held;     // standard input, which cannot be opened twice
   std::string skip_reason;              // set: listed in the report, not read
+  std::optional<Refusal> refusal;       // set: refused whole without being read
 };
 
 // The first "resourceType" value in `text`, after `after` when given.
@@ -416,10 +423,16 @@ class Planner {
           in.format = "csv:" + mapping_->name();
         } else {
           in.mapping = synthea_table(unsealed_name(path), header);
-          if (in.mapping == nullptr)
-            return Error::invalid_data(fmt::format(
-                "{}: not a Synthea CSV table this ehr knows (by its header); read it with --mapping FILE",
-                in.display));
+          if (in.mapping == nullptr) {
+            // Refused whole like a file that cannot be read on (with
+            // --on-error continue the other files still go in), and first:
+            // with --on-error stop nothing is imported.
+            in.format = "csv";
+            in.rank = -1;
+            in.refusal = Refusal{1, "mapping",
+                                 "not a Synthea CSV table this ehr knows (by its header); read it with --mapping FILE"};
+            break;
+          }
           in.format = "synthea-csv:" + in.mapping->table();
           in.rank = table_rank(in.mapping->table());
         }
@@ -457,12 +470,6 @@ struct Item {
 };
 
 // Why a file cannot be read on: it is refused whole, as one rejected record.
-struct Refusal {
-  std::int64_t line = 0;  // where the input stopped making sense; 0 when unknown
-  std::string rule;       // "json", "file", "record-size", "mapping", "seal"
-  std::string message;    // without the file name and line
-};
-
 class Reader {
  public:
   virtual ~Reader() = default;
@@ -544,15 +551,23 @@ class NdjsonReader final : public Reader {
   Result<bool> next(Item& item) override {
     for (;;) {
       bool too_long = false;
-      auto got = src_.next_line(line_text_, max_, too_long);
-      if (!got.ok()) return got.error();
-      if (!*got) return false;
+      if (held_) {
+        held_ = false;
+        line_text_.swap(held_text_);
+        too_long = held_too_long_;
+        line_ += held_blank_;
+      } else {
+        auto got = src_.next_line(line_text_, max_, too_long);
+        if (!got.ok()) return got.error();
+        if (!*got) return false;
+      }
       ++line_;
       item = Item();
       item.line = line_;
       if (too_long) {
         item.problem = fmt::format("line larger than the record limit of {} bytes (--max-record-size)", max_);
         item.rule = "record-size";
+        ++records_;
         return true;
       }
       std::string_view body = line_text_;
@@ -561,10 +576,20 @@ class NdjsonReader final : public Reader {
       item.original = std::string(body);
       auto doc = parse_json(body);
       if (!doc.ok()) {
-        item.problem = json_problem(doc.error());
+        std::int64_t at = 0;  // the "line 1, " of the one line parsed: item.line says which
+        item.problem = take_line(json_problem(doc.error()), at);
         item.rule = "json";
+        // A file of one line that is not JSON is no NDJSON record but a
+        // JSON document cut short (ehr export --format bundle writes one
+        // line) or no JSON at all: refused whole, as a document is.
+        if (records_++ == 0) {
+          auto more = hold_next_record();
+          if (!more.ok()) return more.error();
+          if (!*more) return refuse(src_.name(), item.line, "json", item.problem);
+        }
         return true;
       }
+      ++records_;
       if (!doc->is_object()) {
         item.problem = "not a FHIR resource (a JSON object)";
         item.rule = "json";
@@ -577,10 +602,32 @@ class NdjsonReader final : public Reader {
   }
 
  private:
+  // Reads ahead to the next line that is not blank and holds it for the
+  // next call; false when there is none.
+  Result<bool> hold_next_record() {
+    held_blank_ = 0;
+    for (;;) {
+      held_too_long_ = false;
+      auto got = src_.next_line(held_text_, max_, held_too_long_);
+      if (!got.ok()) return got.error();
+      if (!*got) return false;
+      if (held_too_long_ || !std::all_of(held_text_.begin(), held_text_.end(), is_space)) {
+        held_ = true;
+        return true;
+      }
+      ++held_blank_;
+    }
+  }
+
   ByteSource& src_;
   size_t max_;
   std::int64_t line_ = 0;
+  std::int64_t records_ = 0;  // lines that were not blank
   std::string line_text_;
+  bool held_ = false;         // held_text_ is the next line to read
+  std::string held_text_;
+  bool held_too_long_ = false;
+  std::int64_t held_blank_ = 0;  // blank lines before it
 };
 
 // RFC 4180 text of a row, for --rejects.
@@ -1861,6 +1908,7 @@ Status Importer::import_input(Input& in) {
     file_->error = in.skip_reason;
     return {};
   }
+  if (in.refusal) return refuse_file(in, *in.refusal);
   std::unique_ptr<ByteSource> owned;
   if (in.held) {
     owned = std::move(in.held);

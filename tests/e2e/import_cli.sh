@@ -315,6 +315,46 @@ expect_err "ehr: error: refused/c.json:3: column 1: unexpected end of input in o
 ehr: error: 1 file could not be read and was refused whole; the rest was checked"
 [ "$(snapshot)" != "$BASE" ] || fail "the good CSV file was not imported"
 BASE=$(snapshot)
+# QA findings (docs sweep): a JSON document on one line cut short (ehr export
+# --format bundle writes one line) was taken for an NDJSON record, rejected
+# alone with exit 3; and a CSV no Synthea table fits (a notes.txt in a feed
+# directory) stopped the whole import before anything was read, with no
+# report. Both are refused whole now: --on-error continue imports the rest
+# and exits 65.
+mkdir feed
+printf '{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"cut","name":[{"fam' >feed/transfer.json
+printf 'This feed was exported on Monday by the night shift.\n' >feed/notes.txt
+printf '{"resourceType":"Patient","id":"after-notes","name":[{"family":"N"}]}\n' >feed/z.ndjson
+run import --on-error continue --report feed.json feed
+expect_code 65
+ERR=$(sed -E 's/in [0-9]+\.[0-9] s/in T s/' <<<"$ERR")
+expect_err 'ehr: error: feed/notes.txt:1: not a Synthea CSV table this ehr knows (by its header); read it with --mapping FILE
+ehr: error: feed/transfer.json:1: column 117: unterminated string
+ehr: import: done, 3 records in T s
+ehr: imported 3 files (0.0 MB) in T s: 3 records, 1 created, 0 updated, 0 unchanged, 0 skipped, 2 rejected
+ehr:   (unknown)  read         2  created         0  updated       0  unchanged         0  skipped      0  rejected      2
+ehr:   Patient    read         1  created         1  updated       0  unchanged         0  skipped      0  rejected      0
+ehr: error: 2 files could not be read and were refused whole; the rest was imported'
+[ "$(jq -c '[.exit, [.files[] | [.path, .refused]]]' feed.json)" = \
+  '[65,[["feed/notes.txt",true],["feed/z.ndjson",false],["feed/transfer.json",true]]]' ] || fail "report: $(cat feed.json)"
+# With --on-error stop the table no mapping fits is refused first: nothing is imported.
+rm feed/z.ndjson
+printf '{"resourceType":"Patient","id":"never","name":[{"family":"N"}]}\n' >feed/y.ndjson
+BASE=$(snapshot)
+run import --quiet feed
+expect_code 65
+expect_err "ehr: error: feed/notes.txt:1: not a Synthea CSV table this ehr knows (by its header); read it with --mapping FILE
+$STOPPED"
+[ "$(snapshot)" = "$BASE" ] || fail "an import stopped by a CSV no table fits wrote"
+# An NDJSON file whose first line is bad and that has more lines is not
+# refused whole: the bad line is one reject (blank lines between counted).
+printf '{"resourceType":"Patient","id":"bad\n\n{"resourceType":"Patient","id":"ok2","name":[{"family":"O"}]}\n' >two.ndjson
+run import --quiet --on-error continue --format ndjson two.ndjson
+expect_code 3
+expect_err "ehr: error: two.ndjson:1: column 36: unterminated string"
+run record list --type Patient --format csv
+expect_out_contains "Patient,ok2,"
+BASE=$(snapshot)
 
 # --- dry run: everything checked, nothing written --------------------------
 sed 's/"x6"/"x7"/' mixed.ndjson | tail -1 >new.ndjson
