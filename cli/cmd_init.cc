@@ -31,7 +31,7 @@ int run_init(Context& ctx, const InitOptions& o) {
     if (o.admin.empty()) ctx.add_hint("name the first administrator with --admin NAME");
     return ctx.fail(name.error());
   }
-  auto secret = read_caller_secret(ctx, /*confirm=*/true);
+  auto secret = read_caller_secret(ctx, slot.user);
   if (!secret.ok()) return ctx.fail(secret.error());
   SessionOptions options;
   options.user = slot.user;

@@ -62,7 +62,7 @@ void setup_patient_find(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       "  ehr patient find --name 'zoe nun'\n"
       "  ehr patient find --birth-date 1984 --name smith --format csv\n"
       "  ehr patient find --identifier 'http://hl7.org/fhir/sid/us-ssn|999-12-3456'\n"
-      "  ehr patient find --mrn A1001 -q || echo 'not registered'");
+      "  ehr patient find --mrn A1001 -q >/dev/null || echo 'not registered'");
   run = [o](Context& ctx) { return run_patient_find(ctx, *o); };
 }
 

@@ -56,7 +56,7 @@ void warn_if_others_read(Context& ctx, const std::string& path) {
 
 }  // namespace
 
-Result<Secret> read_caller_secret(Context& ctx, bool confirm) {
+Result<Secret> read_caller_secret(Context& ctx, const std::string& new_slot_user) {
   auto source = choose_secret_source(ctx);
   if (!source.ok()) return source.error();
   switch (source->kind) {
@@ -72,9 +72,10 @@ Result<Secret> read_caller_secret(Context& ctx, bool confirm) {
       return secret_from_text(ctx, *text);
     }
     case SecretSource::Kind::kPrompt: {
-      std::string what = ctx.recovery() ? "recovery code" : "passphrase";
-      auto text = prompt_passphrase(ctx, fmt::format("{} for {}", what, ctx.config().get("user")),
-                                    confirm && !ctx.recovery(), kCallerSecretPrompt);
+      const bool is_new = !new_slot_user.empty() && !ctx.recovery();
+      std::string what = ctx.recovery() ? "recovery code" : is_new ? "new passphrase" : "passphrase";
+      auto text = prompt_passphrase(ctx, fmt::format("{} for {}", what, is_new ? new_slot_user : ctx.config().get("user")),
+                                    is_new, kCallerSecretPrompt);
       if (!text.ok()) return text.error();
       return secret_from_text(ctx, *text);
     }
@@ -117,7 +118,7 @@ Result<CallerAccess> caller_access(Context& ctx) {
     auto target = std::filesystem::canonical(path, ec);
     if (!ec) file = target.string();
   }
-  auto secret = read_caller_secret(ctx, false);
+  auto secret = read_caller_secret(ctx);
   if (!secret.ok()) return secret.error();
   OpenOptions options;
   options.user = ctx.config().get("user");

@@ -18,9 +18,11 @@
 namespace ehr::cli {
 
 // Reads the caller's secret from --key-file, --passphrase-file or a prompt
-// ("passphrase for USER"); with --recovery, the passphrase source holds a
-// recovery code instead. `confirm` asks a prompted passphrase twice.
-Result<Secret> read_caller_secret(Context& ctx, bool confirm);
+// ("passphrase for USER", USER from --user); with --recovery, the passphrase
+// source holds a recovery code instead. `new_slot_user` non-empty: the
+// secret is that of a new slot of that user (ehr init --admin NAME), so a
+// prompted passphrase is asked twice, as "new passphrase for NAME".
+Result<Secret> read_caller_secret(Context& ctx, const std::string& new_slot_user = "");
 
 // The 32-byte secret in key file `path` (hex text or raw bytes).
 // Errors: kNoInput, kInvalidData "key file F is not a key: ...".
