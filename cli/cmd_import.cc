@@ -176,15 +176,21 @@ Json report_json(const ImportReport& r, double seconds, int exit_code) {
   return doc;
 }
 
-void print_summary(Context& ctx, const ImportReport& r, double seconds) {
+// `failed`: an error (not a rejected record) ended the import; the counts
+// are then those of the transactions committed before it.
+void print_summary(Context& ctx, const ImportReport& r, double seconds, bool failed) {
   ImportCounts t = r.total();
   int files = 0;
   for (const auto& f : r.files)
     if (f.format != "skipped") ++files;
-  ctx.info(fmt::format("{}{} file{} ({:.1f} MB) in {:.1f} s: {} record{}, {} created, {} updated, {} "
+  const char* lead = r.dry_run ? "dry run (nothing written): "
+                     : failed  ? "import ended by an error in "
+                               : "imported ";
+  ctx.info(fmt::format("{}{} file{} ({:.1f} MB) in {:.1f} s{} {} record{}, {} created, {} updated, {} "
                        "unchanged, {} skipped, {} rejected",
-                       r.dry_run ? "dry run (nothing written): " : "imported ", files, files == 1 ? "" : "s",
-                       static_cast<double>(r.bytes) / 1e6, seconds, group_digits(t.read), t.read == 1 ? "" : "s", group_digits(t.created),
+                       lead, files, files == 1 ? "" : "s",
+                       static_cast<double>(r.bytes) / 1e6, seconds,
+                       failed ? "; committed before it:" : ":", group_digits(t.read), t.read == 1 ? "" : "s", group_digits(t.created),
                        group_digits(t.updated), group_digits(t.unchanged), group_digits(t.skipped), group_digits(t.rejected)));
   size_t width = 4;
   for (const auto& [type, c] : r.types) width = std::max(width, type.size());
@@ -360,9 +366,11 @@ int run_import(Context& ctx, ImportCommandOptions& o) {
       if (!st.ok()) return ctx.fail(st.error());
     }
   }
-  if (!ctx.quiet()) print_summary(ctx, *report, seconds);
+  const bool stopped_by_reject = report->failure && report->failure->is(ErrorCode::kInvalidData) &&
+                                 report->total().rejected > 0;
+  if (!ctx.quiet()) print_summary(ctx, *report, seconds, report->failure && !stopped_by_reject);
   if (report->failure) {
-    if (report->failure->is(ErrorCode::kInvalidData) && report->total().rejected > 0) {
+    if (stopped_by_reject) {
       // The record's own error is printed already; say what it did.
       ctx.error("import stopped at the first rejected record; its transaction was rolled back");
       ctx.hint("fix the input and run it again (records already imported are found, not doubled), "
