@@ -228,8 +228,7 @@ const std::vector<std::string>& patient_columns() {
 void print_validation_warnings(Context& ctx, const Json& resource) {
   for (const ValidationIssue& issue : validate_resource(resource)) {
     if (issue.is_error) continue;
-    ctx.warning(fmt::format("{}: {}{}", issue.path, issue.message,
-                            issue.rule == "unknown-element" ? " (kept)" : ""));
+    ctx.warning(fmt::format("{}: {}", issue.path, warning_message(issue)));
   }
 }
 

@@ -1339,8 +1339,7 @@ Status Importer::handle_entry(Entry& e, Input& in) {
   // named, since the source is where it can be corrected.
   for (const auto& issue : issues) {
     if (issue.is_error) continue;
-    warn_entry(in, e, issue.path, issue.rule,
-               issue.rule == "unknown-element" ? issue.message + " (kept)" : issue.message);
+    warn_entry(in, e, issue.path, issue.rule, warning_message(issue));
   }
   IndexEntry probe = index_resource(e.resource);
   auto allowed = authorize(s_, Action::kImport,

@@ -980,6 +980,10 @@ bool has_errors(const std::vector<ValidationIssue>& issues) {
   return std::any_of(issues.begin(), issues.end(), [](const ValidationIssue& i) { return i.is_error; });
 }
 
+std::string warning_message(const ValidationIssue& issue) {
+  return issue.rule == "unknown-element" ? issue.message + " (kept)" : issue.message;
+}
+
 std::string format_issue(const ValidationIssue& issue) {
   if (issue.path.empty()) return issue.message;
   return issue.path + ": " + issue.message;

@@ -78,6 +78,10 @@ std::vector<ValidationIssue> validate_resource(const Json& resource);
 // Returns whether `issues` holds at least one error (warnings do not count).
 bool has_errors(const std::vector<ValidationIssue>& issues);
 
+// A warning's message as printed when the record is written anyway: an
+// unknown element's says it was kept ("element not defined in R4 (kept)").
+std::string warning_message(const ValidationIssue& issue);
+
 // Renders an issue as "<path>: <message>", e.g.
 // "Observation.code.coding[0].code: LOINC code fails its check digit",
 // or only the message when the path is empty.
