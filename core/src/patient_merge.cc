@@ -364,8 +364,16 @@ Identifiers identifiers_of(const Json& patient) {
 // Whether Reference `ref` names a patient only by identifier (a logical
 // reference, as the index resolves it: typed Patient or untyped) that is one
 // of `ids` (no system in the reference: any system).
+bool identifier_is_one_of(const Json& ref, const Identifiers& ids);
+
 bool names_by_identifier(const Json& ref, const Identifiers& ids) {
   if (ref.find("reference") != nullptr) return false;
+  return identifier_is_one_of(ref, ids);
+}
+
+// Whether Reference `ref` (typed Patient or untyped) carries an identifier
+// that is one of `ids` (no system in the reference: any system).
+bool identifier_is_one_of(const Json& ref, const Identifiers& ids) {
   const Json* id = ref.find("identifier");
   if (id == nullptr || !id->is_object()) return false;
   std::string type = text_of(ref.find("type"));
@@ -382,11 +390,16 @@ bool names_by_identifier(const Json& ref, const Identifiers& ids) {
 // Reference naming `from` by one of its identifiers (`from_ids`) becomes a
 // literal reference to `to` ({"at": the Reference, "was": the whole old
 // Reference}): the identifier stays the source's, so kept beside the new
-// reference it would make the record one of two patients.
+// reference it would make the record one of two patients. For the same
+// reason a Reference with both a literal reference to `from` and one of its
+// identifiers loses the identifier (a whole-Reference change too).
 void move_references(Json& node, const std::string& from, const std::string& to, const Identifiers& from_ids,
                      Json& at, Json& changes, int depth) {
   if (depth > 64) return;
-  if (node.is_object() && !at.items().empty() && names_by_identifier(node, from_ids)) {
+  const Json* literal = node.is_object() ? node.find("reference") : nullptr;
+  const bool both = literal != nullptr && literal->is_string() && refers_to(literal->text(), from) &&
+                    identifier_is_one_of(node, from_ids);
+  if (node.is_object() && !at.items().empty() && (both || names_by_identifier(node, from_ids))) {
     Json change = Json::object();
     change.set("at", at);
     change.set("was", node);

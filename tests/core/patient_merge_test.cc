@@ -226,6 +226,29 @@ TEST_CASE("a record naming the source by its MRN moves to the target, and unmerg
   CHECK(q1(s, "SELECT patient FROM resource WHERE id = 'o2'") == "s1");
 }
 
+TEST_CASE("a Reference with both the source's id and its MRN loses the MRN at a merge, and gets it back") {
+  // Found in stop 26 and left then: the reference moved, the MRN stayed, so
+  // an exported copy named Patient/t1 with s1's MRN.
+  Fixture fx;
+  Session s = fx.create();
+  make(s, R"({"resourceType":"Patient","id":"s1","identifier":[{"system":"urn:mrn","value":"M5"}],"name":[{"family":"Smith"}]})");
+  make(s, R"({"resourceType":"Patient","id":"t1","identifier":[{"system":"urn:mrn","value":"M4"}],"name":[{"family":"Smith"}]})");
+  const std::string subject = R"({"display":"J S","identifier":{"system":"urn:mrn","value":"M5"},"reference":"Patient/s1"})";
+  std::string obs = make(s, std::string(R"({"resourceType":"Observation","id":"o4",)") + kObs + R"(,"subject":)" +
+                                subject + R"(,"valueQuantity":{"value":70,"unit":"kg"}})");
+  State before = state(s);
+  auto m = merge_patients(s, "s1", "t1", "dup");
+  REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message()));
+  CHECK(to_json(*current(s, "Observation", obs).find("subject")) == R"({"display":"J S","reference":"Patient/t1"})");
+  CHECK(q1(s, "SELECT patient FROM resource WHERE id = 'o4'") == "t1");
+  auto u = unmerge_patient(s, "s1", "merged in error");
+  REQUIRE_MESSAGE(u.ok(), (u.ok() ? "" : u.error().message()));
+  CHECK(to_json(*current(s, "Observation", obs).find("subject")) == subject);
+  State after = state(s);
+  CHECK(after.resources == before.resources);
+  CHECK(after.references == before.references);
+}
+
 TEST_CASE("unmerge names the source literally when its old MRN now names someone else or nobody") {
   // QA finding: unmerge put back {"identifier": MRN} word for word. After the
   // source's MRN was corrected, the record fell out of every chart; after the
