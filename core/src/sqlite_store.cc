@@ -1183,8 +1183,13 @@ Result<RotateReport> rotate_key(const std::string& path, const Secret& secret,
   // holds the EXCLUSIVE lock, which every rotation holds from before it
   // creates its copy until after the rename, so none of them is running.
   RotateReport report;
-  report.removed_stale = rotation_files(path, /*main_only=*/true);
-  for (const std::string& f : rotation_files(path, /*main_only=*/false)) ::unlink(f.c_str());
+  for (const std::string& f : rotation_files(path, /*main_only=*/false)) {
+    bool main = false;
+    if (is_rotation_file(std::filesystem::path(f).filename().string(),
+                         std::filesystem::path(path).filename().string(), &main) && main)
+      report.removed_stale.push_back(f);
+    ::unlink(f.c_str());
+  }
   if (!report.removed_stale.empty()) sync_parent_dir(path);
 
   std::array<std::uint8_t, kRotateHexDigits / 2> rnd{};
