@@ -703,10 +703,35 @@ std::string describe(const std::optional<LabBound>& lo, const std::optional<LabB
   return out + (unit.empty() ? "" : " " + unit);
 }
 
-bool below(double v, const LabBound& b) { return b.inclusive ? v < b.value : v <= b.value; }
-bool above(double v, const LabBound& b) { return b.inclusive ? v > b.value : v >= b.value; }
-bool crit_low(double v, const LabBound& b) { return b.inclusive ? v <= b.value : v < b.value; }
-bool crit_high(double v, const LabBound& b) { return b.inclusive ? v >= b.value : v > b.value; }
+// A result: its value and Quantity.comparator ("", "<", "<=", ">=", ">"), a
+// modifier: ">500" stands for every value above 500.
+struct Reading {
+  double value = 0;
+  std::string comparator;
+};
+
+// Whether every value `r` stands for is below `bound` (strictly when
+// `strict`) or, with `high`, above it: a flag is raised only when certain,
+// so ">500" is above a critical bound "> 500" and "<50" below "< 50", while
+// "<10" is below no bound of 5 (it may be 7) and never above any.
+bool certainly(const Reading& r, bool high, double bound, bool strict) {
+  const std::string& c = r.comparator;
+  if (high) {
+    if (c == "<" || c == "<=") return false;
+    if (c == ">") return r.value >= bound;
+    return strict ? r.value > bound : r.value >= bound;
+  }
+  if (c == ">" || c == ">=") return false;
+  if (c == "<") return r.value <= bound;
+  return strict ? r.value < bound : r.value <= bound;
+}
+
+// Outside the normal range (inclusive bounds are normal), or at or past a
+// critical bound (inclusive bounds are critical).
+bool below(const Reading& r, const LabBound& b) { return certainly(r, false, b.value, b.inclusive); }
+bool above(const Reading& r, const LabBound& b) { return certainly(r, true, b.value, b.inclusive); }
+bool crit_low(const Reading& r, const LabBound& b) { return certainly(r, false, b.value, !b.inclusive); }
+bool crit_high(const Reading& r, const LabBound& b) { return certainly(r, true, b.value, !b.inclusive); }
 
 bool applies(const LabRange& r, const CarePatient& p, const CivilDate& on) {
   if (r.sex != "any" && r.sex != p.sex) return false;
@@ -746,7 +771,8 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
   const Json* q = obs.find("valueQuantity");
   std::optional<double> value = q != nullptr ? number_of(q->find("value")) : std::nullopt;
   std::string unit = unit_of(q);
-  if (value) f.value = q->find("value")->text() + (unit.empty() ? "" : " " + unit);
+  const std::string comparator = q != nullptr ? text_of(q->find("comparator")) : "";
+  if (value) f.value = comparator + q->find("value")->text() + (unit.empty() ? "" : " " + unit);
 
   // 1. The lab's own interpretation.
   if (const Json* interp = obs.find("interpretation"); interp != nullptr && interp->is_array()) {
@@ -765,7 +791,7 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
     }
   }
   if (!value) return std::nullopt;
-  const double v = value.value_or(0);
+  const Reading v{value.value_or(0), comparator};
   // 2. The lab's own range, in the result's unit.
   if (const Json* rr = obs.find("referenceRange"); rr != nullptr && rr->is_array() && !rr->items().empty()) {
     const Json& r0 = rr->items().front();

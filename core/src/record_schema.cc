@@ -10,6 +10,7 @@
 // row; no index of references by target. Migration 10: patient matching
 // and merges. Migration 11: no reference rows to a record's own patient.
 // Migration 12: every record's patient computed again (recompute_patients).
+// Migration 13: clinical dates with a time and a zone in UTC.
 // Each later migration appends to kMigrations; released ones never change.
 
 #include <tuple>
@@ -362,6 +363,13 @@ DELETE FROM reference
     R"sql(
 SELECT 1;
 )sql",
+    // 13: a clinical date with a time and a zone is kept in UTC
+    // (clinical_date_key), so that a patient's records sort by the instant,
+    // not by the text: 20:00-05:00 is after 23:00Z of the same day, and the
+    // latest result `care check` flags is the latest one.
+    R"sql(
+UPDATE resource SET clinical_date = ehr_clinical_date(clinical_date) WHERE clinical_date GLOB '*T*';
+)sql",
 };
 
 constexpr std::int64_t kRecomputePatients = 12;
@@ -374,6 +382,9 @@ std::string patient_sort_name_of(std::string_view json) {
   auto parsed = parse_json(json);
   return parsed.ok() ? patient_sort_name(*parsed) : std::string();
 }
+
+// ehr_clinical_date(text): clinical_date_key of a stored clinical date.
+std::string clinical_date_of(std::string_view date) { return clinical_date_key(date); }
 
 // ehr_match_keys(json): the blocking keys of a stored Patient as a JSON
 // array ('[]' for JSON that does not parse).
@@ -510,6 +521,7 @@ Status migrate_schema(store::Connection& db) {
   // Migrations may compute columns with ehr's own functions.
   EHR_TRY(db.define_text_function("ehr_patient_sort_name", patient_sort_name_of));
   EHR_TRY(db.define_text_function("ehr_match_keys", match_keys_of));
+  EHR_TRY(db.define_text_function("ehr_clinical_date", clinical_date_of));
   EHR_TRY(db.exec("BEGIN IMMEDIATE"));
   // Another process may have migrated while we waited for the lock.
   auto again = db.query_text("PRAGMA user_version");

@@ -5,6 +5,7 @@
 
 #include "ehr/matching.h"
 #include "ehr/records.h"
+#include "instant.h"
 
 namespace ehr {
 
@@ -126,6 +127,12 @@ std::string concept_text(const Json* codeable) {
   return "";
 }
 
+std::string clinical_date_key(std::string_view value) {
+  if (value.find('T') == std::string_view::npos) return std::string(value);
+  std::string utc = detail::normalised_instant(value);
+  return utc.empty() ? std::string(value) : utc;
+}
+
 IndexEntry index_resource(const Json& r) {
   IndexEntry e;
   std::string type = text_of(r.find("resourceType"));
@@ -160,7 +167,7 @@ IndexEntry index_resource(const Json& r) {
   for (const auto& keys : kDates) {
     std::string d = text_of(path(r, keys));
     if (!d.empty()) {
-      e.clinical_date = d;
+      e.clinical_date = clinical_date_key(d);
       break;
     }
   }

@@ -29,7 +29,7 @@ struct IndexEntry {
   std::string status;
   std::string code_system;
   std::string code;
-  std::string clinical_date;  // the date the care happened
+  std::string clinical_date;  // the date the care happened: clinical_date_key
   std::string security;       // meta.security codes, space-separated
   std::vector<std::pair<std::string, std::string>> identifiers;  // (system, value)
   std::vector<std::pair<std::string, std::string>> references;   // (type, id)
@@ -48,6 +48,13 @@ struct IndexEntry {
 // beneficiary, for or individual. One patient: that patient; several:
 // kSeveralPatients; logical references: kUnknownPatient until resolved.
 IndexEntry index_resource(const Json& resource);
+
+// The clinical_date column of a FHIR date, dateTime or instant `value`: a
+// time with a zone is converted to UTC (normalised_instant in instant.h),
+// so that records sort and --since selects by the instant on the timeline
+// (a feed writing 20:00-05:00 is later than one writing 23:00Z the same
+// day); a date, a partial date or anything else is kept as written.
+std::string clinical_date_key(std::string_view value);
 
 // Sets entry.patient from entry.patients and the stored patients that the
 // identifiers of entry.patient_keys name: a key naming exactly one patient

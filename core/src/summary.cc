@@ -40,8 +40,14 @@ const Json* main_coding(const Json& r) {
   return nullptr;
 }
 
+// A Quantity's value with its comparator, a modifier: ">500", "<0.01".
+std::string quantity_value(const Json* q) {
+  std::string v = text(q->find("value"));
+  return v.empty() ? v : text(q->find("comparator")) + v;
+}
+
 void quantity(const Json* q, RecordSummary& s) {
-  s.value = text(q->find("value"));
+  s.value = quantity_value(q);
   s.unit = text(q->find("unit"));
   if (s.unit.empty()) s.unit = text(q->find("code"));
 }
@@ -60,7 +66,7 @@ void value_of(const Json& r, RecordSummary& s) {
   if (const Json* comps = r.find("component"); comps != nullptr && comps->is_array()) {
     std::string out;
     for (const auto& c : comps->items()) {
-      std::string v = text(c.find("valueQuantity") ? c.find("valueQuantity")->find("value") : nullptr);
+      std::string v = c.find("valueQuantity") ? quantity_value(c.find("valueQuantity")) : "";
       if (!v.empty()) out += (out.empty() ? "" : "/") + v;
     }
     if (!out.empty()) {

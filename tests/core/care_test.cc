@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ehr/summary.h"
 #include "ehr/builders.h"
 #include "ehr/care.h"
 #include "ehr/json.h"
@@ -755,6 +756,49 @@ TEST_CASE("lab flags: interpretation first, then the lab's range, then the table
   CHECK(lr->range == ">= 3 and <= 5.5 mmol/L");
   // A result of 0 against a lab range whose low is 0 is normal.
   CHECK_FALSE(flag_lab_result(labs, with_range(0, 0, 5), p, d("2026-06-01")).has_value());
+}
+
+// QA finding (interop sweep): a result of ">500 mg/dL" was judged as 500,
+// and shown as 500: Quantity.comparator is a modifier.
+TEST_CASE("lab flags: a comparator flags only what every value it stands for is") {
+  const LabRanges& labs = shipped().labs;
+  CarePatient p = patient("1986-01-01");
+  struct Case {
+    const char* comparator;
+    double value;
+    const char* flag;  // "" = not flagged
+  };
+  // Potassium: normal 3.5 to 5.1, LL at 2.7 and below, HH at 6.0 and above.
+  const Case cases[] = {
+      {">", 6.0, "HH"}, {">=", 6.0, "HH"}, {">", 5.9, "H"},  {">", 3.0, ""},  {">=", 5.1, ""},
+      {"<", 2.8, "L"},  {"<", 2.7, "LL"},  {"<=", 2.7, "LL"}, {"<", 4.0, ""}, {"<", 9.0, ""},
+      {"<", 3.5, "L"},  {"<=", 3.5, ""},   {"", 6.0, "HH"},   {"", 2.8, "L"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.comparator);
+    CAPTURE(c.value);
+    Json o = observation("2823-3", c.value, "mmol/L");
+    if (*c.comparator != '\0') {
+      Json q = *o.find("valueQuantity");
+      q.set("comparator", Json::string(c.comparator));
+      o.set("valueQuantity", q);
+    }
+    auto f = flag_lab_result(labs, o, p, d("2026-06-01"));
+    if (*c.flag == '\0') {
+      CHECK_FALSE(f.has_value());
+      continue;
+    }
+    REQUIRE(f.has_value());
+    CHECK(f->flag == c.flag);
+  }
+  Json o = observation("2823-3", 2.8, "mmol/L");
+  Json q = *o.find("valueQuantity");
+  q.set("comparator", Json::string("<"));
+  o.set("valueQuantity", q);
+  auto f = flag_lab_result(labs, o, p, d("2026-06-01"));
+  REQUIRE(f.has_value());
+  CHECK(f->value == "<2.8 mmol/L");
+  CHECK(summarize_record(o).value == "<2.8");
 }
 
 TEST_CASE("lab ranges: the most specific row by sex and age applies") {

@@ -139,7 +139,7 @@ TEST_CASE("a version is one row: the current one's entry is its resource row's, 
   }
   auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
   REQUIRE(s.ok());
-  CHECK(count(*s, "PRAGMA user_version") == "12");
+  CHECK(count(*s, "PRAGMA user_version") == std::to_string(current_schema_version()));
   // Migration 9 drops the second copy of the current version's text.
   CHECK(count(*s, "SELECT group_concat(version || ':' || (json IS NULL), ',') FROM "
                   "(SELECT version, json FROM history ORDER BY version)") == "1:0,2:1");
@@ -617,6 +617,49 @@ TEST_CASE("every read and write leaves an audit row without clinical content") {
   CHECK(count(s, "SELECT group_concat(action, ',') FROM audit") == "user-add,create,read");
   CHECK(count(s, "SELECT count(*) FROM audit WHERE detail LIKE '%Doe%' OR resources LIKE '%Doe%' "
                  "OR patients LIKE '%Doe%'") == "0");
+}
+
+// QA finding (interop sweep): clinical dates were ordered as text, so a
+// potassium at 20:00-05:00 (01:00Z the next day) came before one at 23:00Z
+// and `care check` flagged the older one as the latest.
+TEST_CASE("records sort by the instant of their date whatever its zone; migration 13 converts stored dates") {
+  Fixture fx;
+  std::string pid;
+  {
+    Session s = fx.create();
+    auto p = create_resource(s, patient("Zone", "Ann", "Z1"));
+    REQUIRE(p.ok());
+    pid = p->id;
+    for (const auto& [id, when] : std::vector<std::pair<std::string, std::string>>{
+             {"k-local", "2026-11-01T20:00:00-05:00"}, {"k-utc", "2026-11-01T23:00:00Z"}, {"k-day", "2026-10-30"}}) {
+      auto o = parse_json(R"({"resourceType":"Observation","id":")" + id +
+                          R"(","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2823-3"}]},)"
+                          R"("subject":{"reference":"Patient/)" + pid + R"("},"effectiveDateTime":")" + when +
+                          R"(","valueQuantity":{"value":4.2,"unit":"mmol/L"}})");
+      REQUIRE(o.ok());
+      REQUIRE(create_resource(s, *o).ok());
+    }
+    CHECK(count(s, "SELECT group_concat(id || '=' || clinical_date, ' ') FROM "
+                   "(SELECT id, clinical_date FROM resource WHERE type = 'Observation' ORDER BY clinical_date DESC)") ==
+          "k-local=2026-11-02T01:00:00.000Z k-utc=2026-11-01T23:00:00.000Z k-day=2026-10-30");
+    RecordQuery q;
+    q.patient = pid;
+    q.types = {"Observation"};
+    auto records = patient_records(s, q);
+    REQUIRE(records.ok());
+    REQUIRE(records->size() == 3);
+    CHECK((*records)[0].id == "k-local");  // newest first
+    CHECK((*records)[1].id == "k-utc");
+    // As a database of schema 12 holds them: the dates as written.
+    REQUIRE(SessionImpl::of(s).db().exec(
+        "UPDATE resource SET clinical_date = json_extract(json, '$.effectiveDateTime') WHERE type = 'Observation';"
+        "PRAGMA user_version = 12").ok());
+  }
+  auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
+  REQUIRE(s.ok());
+  CHECK(count(*s, "SELECT group_concat(id || '=' || clinical_date, ' ') FROM "
+                  "(SELECT id, clinical_date FROM resource WHERE type = 'Observation' ORDER BY clinical_date DESC)") ==
+        "k-local=2026-11-02T01:00:00.000Z k-utc=2026-11-01T23:00:00.000Z k-day=2026-10-30");
 }
 
 TEST_CASE("a database from a newer ehr is refused") {
