@@ -609,16 +609,21 @@ Result<Connection> open_store_on(const std::string& path, const Secret& secret,
   return c;
 }
 
-Result<Connection> create_store_on(const std::string& path, const SlotSpec& first,
-                                   const Secret& secret, const char* vfs_name) {
+// The header of a new store at `path`, before any I/O: nothing may be at
+// `path`, and no leftover WAL or journal, which would be replayed into it.
+Result<NewHeader> new_store_header(const std::string& path, const SlotSpec& first, const Secret& secret) {
   if (vfs::register_vfs() != SQLITE_OK) return Error::internal("cannot register the VFS");
-  // A leftover WAL or journal would be replayed into the new database.
   for (const char* suffix : {"", "-wal", "-journal"}) {
     if (path_exists(path + suffix)) {
       return Error::already_exists(path + suffix + ": already exists");
     }
   }
-  Result<NewHeader> nh = new_header(first, secret);  // validates before any I/O
+  return new_header(first, secret);  // validates the slot options
+}
+
+Result<Connection> create_store_on(const std::string& path, const SlotSpec& first,
+                                   const Secret& secret, const char* vfs_name) {
+  Result<NewHeader> nh = new_store_header(path, first, secret);
   if (!nh.ok()) return nh.error();
   EHR_TRY(create_header_file(path, both_copies(nh->header, nh->dek.span())));
   Unlocked u{nh->header, std::move(nh->dek), 0, 0};
@@ -639,14 +644,7 @@ Result<Connection> open_store(const std::string& path, const Secret& secret,
 
 Result<StagedStore> create_staged_store(const std::string& path, const SlotSpec& first,
                                         const Secret& secret) {
-  if (vfs::register_vfs() != SQLITE_OK) return Error::internal("cannot register the VFS");
-  // A leftover WAL or journal would be replayed into the new database.
-  for (const char* suffix : {"", "-wal", "-journal"}) {
-    if (path_exists(path + suffix)) {
-      return Error::already_exists(path + suffix + ": already exists");
-    }
-  }
-  Result<NewHeader> nh = new_header(first, secret);  // validates before any I/O
+  Result<NewHeader> nh = new_store_header(path, first, secret);
   if (!nh.ok()) return nh.error();
   std::string prefix = temp_prefix(path);
   std::vector<std::string> stale = detail::remove_stale_temps(prefix, {"-journal", "-wal", "-shm"});
