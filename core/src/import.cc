@@ -1178,18 +1178,61 @@ Status Importer::apply_alias(Json& value) {
   return {};
 }
 
-// A record stored before this run that shares an identifier with `e`.
+// The system|code pairs of a resource's `code` element ("" entries skipped).
+std::set<std::string> codings_of(const Json& r) {
+  std::set<std::string> out;
+  const Json* code = r.find("code");
+  if (code == nullptr) return out;
+  if (code->is_string()) {
+    out.insert("|" + code->text());
+    return out;
+  }
+  const Json* coding = code->is_object() ? code->find("coding") : nullptr;
+  if (coding == nullptr || !coding->is_array()) return out;
+  for (const auto& c : coding->items()) {
+    std::string value = text_of(c.find("code"));
+    if (!value.empty()) out.insert(text_of(c.find("system")) + "|" + value);
+  }
+  return out;
+}
+
+// Why stored record `stored` cannot be the same record as `incoming` (one
+// type, not Patient), "" when it can: it belongs to another patient (or
+// patients), or its code shares no system+code coding with the incoming
+// one's (one without a code agrees only with one without). Used where an
+// identifier or a POSTed id is the only link between the two: an accession
+// number is stamped on every result of one specimen, and a small numeric id
+// is another server's other record.
+std::string record_mismatch(const Json& incoming, const Json& stored) {
+  IndexEntry a = index_resource(incoming);
+  IndexEntry b = index_resource(stored);
+  std::set<std::string> pa(a.patients.begin(), a.patients.end());
+  std::set<std::string> pb(b.patients.begin(), b.patients.end());
+  std::set<std::pair<std::string, std::string>> ka(a.patient_keys.begin(), a.patient_keys.end());
+  std::set<std::pair<std::string, std::string>> kb(b.patient_keys.begin(), b.patient_keys.end());
+  if (pa != pb || ka != kb) return "belongs to another patient";
+  std::set<std::string> ca = codings_of(incoming), cb = codings_of(stored);
+  if (ca.empty() && cb.empty()) return "";
+  for (const auto& c : ca)
+    if (cb.count(c) != 0) return "";
+  return "has another code";
+}
+
+// A record stored before this run that shares an identifier with `e`. When
+// several do, a record other than a Patient takes the one of them that can
+// be it (record_mismatch): the results of one specimen share its accession
+// number, and another source's copy of one of them is that one.
 Result<std::optional<StoredResource>> Importer::match_identifier(const Entry& e, std::string& problem) {
   const Json* ids = e.resource.find("identifier");
   if (ids == nullptr || !ids->is_array()) return std::optional<StoredResource>();
-  std::string found;
+  std::vector<std::string> found;
   for (const auto& ident : ids->items()) {
     std::string system = text_of(ident.find("system"));
     std::string value = text_of(ident.find("value"));
     if (system.empty() || value.empty()) continue;
     auto st = s_.statement(
         "SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-        "WHERE i.value = ? AND i.system = ? AND i.type = ? AND r.seq <= ? LIMIT 3");
+        "WHERE i.value = ? AND i.system = ? AND i.type = ? AND r.seq <= ? LIMIT 100");
     if (!st.ok()) return st.error();
     EHR_TRY((*st)->bind_text(1, value));
     EHR_TRY((*st)->bind_text(2, system));
@@ -1200,15 +1243,26 @@ Result<std::optional<StoredResource>> Importer::match_identifier(const Entry& e,
       if (!row.ok()) return row.error();
       if (!*row) break;
       std::string id = (*st)->column_text(0);
-      if (!found.empty() && found != id) {
-        problem = fmt::format("its identifiers match several stored {} records ({} and {})", e.type, found, id);
-        return std::optional<StoredResource>();
-      }
-      found = id;
+      if (std::find(found.begin(), found.end(), id) == found.end()) found.push_back(id);
     }
   }
   if (found.empty()) return std::optional<StoredResource>();
-  return detail::load_resource(s_, e.type, found);
+  if (found.size() == 1) return detail::load_resource(s_, e.type, found.front());
+  if (e.type != "Patient") {
+    std::optional<StoredResource> same;
+    int count = 0;
+    for (const auto& id : found) {
+      auto r = detail::load_resource(s_, e.type, id);
+      if (!r.ok()) return r.error();
+      if (r->has_value() && record_mismatch(e.resource, (*r)->resource).empty()) {
+        ++count;
+        same = std::move(*r);
+      }
+    }
+    if (count == 1) return same;
+  }
+  problem = fmt::format("its identifiers match several stored {} records ({} and {})", e.type, found[0], found[1]);
+  return std::optional<StoredResource>();
 }
 
 // --- records --------------------------------------------------------------------
@@ -1293,6 +1347,20 @@ Status Importer::handle_entry(Entry& e, Input& in) {
                                  "queued for review (ehr patient duplicates --queue)",
                                  (*m)->id, match_result_name(agree.result), agree.score, e.id));
           identifier_conflict = detail::MatchCandidate{(*m)->id, "", agree};
+          m->reset();
+        }
+      } else if (m->has_value()) {
+        // The same caution for other records: an identifier such as a lab
+        // accession number is shared by every result of one specimen, and
+        // taking one for another would replace its content or move it to
+        // another patient's chart. Taken only when the stored record belongs
+        // to the same patient and has the same code; otherwise both are kept.
+        std::string why = record_mismatch(e.resource, (*m)->resource);
+        if (!why.empty()) {
+          warn_entry(in, e, e.type + ".identifier", "identifier-conflict",
+                     fmt::format("an identifier of this record is held by stored {}/{}, which {}: stored "
+                                 "as {}/{}, the stored record not changed",
+                                 e.type, (*m)->id, why, e.type, e.id));
           m->reset();
         }
       }

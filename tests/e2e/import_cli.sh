@@ -543,4 +543,47 @@ expect_code 0
 case "$OUT" in *base.json* | *labs.csv* | *Testperson* | *HbA1c*) fail "file names or content in the audit trail: $OUT" ;; esac
 [ "$(printf '%s\n' "$OUT" | grep -c ',import,')" -ge 6 ] || fail "too few import entries: $OUT"
 
+# --- matching by identifier: only the same patient's record with the same code --
+# QA (interop 06): a lab stamps every result of one specimen with its
+# accession number; a potassium sharing the stored glucose's was taken for
+# it (the glucose replaced), and another patient's result with that number
+# moved the record into that patient's chart, with exit 0 and no warning.
+# Now both are kept, with a warning naming both records and no values.
+new_clinic ident.db
+export EHR_USER=svc EHR_KEY_FILE=svc.key
+dump() { rm -rf dump && "$EHR" -q export --out dump >/dev/null 2>&1 && cat dump/*.ndjson; }
+ACC='"identifier":[{"system":"http://lab.example.org/accession","value":"A100"}]'
+cat >ident-p.ndjson <<JSON
+{"resourceType":"Patient","id":"kid-1","name":[{"family":"Family","given":["Kid"]}],"gender":"male","birthDate":"2015-01-01"}
+{"resourceType":"Patient","id":"mom-1","name":[{"family":"Family","given":["Mom"]}],"gender":"female","birthDate":"1985-01-01"}
+{"resourceType":"Observation","id":"acc-glu",$ACC,"status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/kid-1"},"valueQuantity":{"value":5.0,"unit":"mmol/L"}}
+JSON
+sed -e 's/acc-glu/acc-k/' -e 's/2345-7/2823-3/' -e 's/5.0/4.1/' ident-p.ndjson | tail -1 >ident-k.ndjson
+sed -e 's/acc-glu/acc-mom/' -e 's/kid-1/mom-1/' -e 's/5.0/12.0/' ident-p.ndjson | tail -1 >ident-m.ndjson
+sed -e 's/acc-glu/fac2-glu/' ident-p.ndjson | tail -1 >ident-copy.ndjson
+run import --quiet ident-p.ndjson
+expect_code 0
+run import --quiet --dry-run ident-m.ndjson
+expect_code 0
+expect_err "ehr: warning: ident-m.ndjson:1: Observation.identifier: an identifier of this record is held by stored Observation/acc-glu, which belongs to another patient: stored as Observation/acc-mom, the stored record not changed"
+run import --quiet ident-k.ndjson
+expect_code 0
+expect_err "ehr: warning: ident-k.ndjson:1: Observation.identifier: an identifier of this record is held by stored Observation/acc-glu, which has another code: stored as Observation/acc-k, the stored record not changed"
+run import --quiet ident-m.ndjson
+expect_code 0
+expect_err "ehr: warning: ident-m.ndjson:1: Observation.identifier: its identifiers match several stored Observation records (acc-glu and acc-k); stored as Observation/acc-mom"
+[ "$(dump | jq -r 'select(.resourceType == "Observation") | [.id, .subject.reference, .code.coding[0].code, .meta.versionId] | join(" ")' | sort)" = \
+  "acc-glu Patient/kid-1 2345-7 1
+acc-k Patient/kid-1 2823-3 1
+acc-mom Patient/mom-1 2345-7 1" ] || fail "a record matched by a shared identifier was changed: $(dump)"
+# Another source's copy of the same result (same patient, same code) is
+# still found by the identifier, which three stored results now share; the
+# same files again change nothing.
+IDENT=$(dump | sha256sum)
+run import --report - ident-copy.ndjson ident-k.ndjson ident-m.ndjson
+expect_code 0
+[ "$(jq -c '[.total.unchanged, .total.created, .warnings]' <<<"$OUT")" = "[3,0,0]" ] || fail "re-import report: $OUT"
+[ "$(dump | sha256sum)" = "$IDENT" ] || fail "a re-import changed the database"
+export EHR_DB=clinic.db
+
 finish
