@@ -8,6 +8,7 @@
 #include "ehr/import.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -807,6 +808,8 @@ class Importer {
   // The file cannot be read on: it counts as one rejected record (rule and
   // line of `why`) and its report says it was refused. Returns as reject().
   Status refuse_file(const Input& in, const Refusal& why);
+  // Without `urls` (the last walk), collects into external_refs_ each
+  // absolute reference left (path, reference): another server's resource.
   Status rewrite_references(Json& node, std::string& path, const std::map<std::string, std::string>* urls,
                             Entry& e, std::string& bad_path, std::string& bad_message);
   Result<std::vector<std::string>> search_ids(const std::string& type, std::string_view query,
@@ -864,6 +867,7 @@ class Importer {
  private:
   std::string last_reject_type_;
   int savepoints_ = 0;
+  std::vector<std::pair<std::string, std::string>> external_refs_;
 };
 
 Status Importer::with_savepoint(const std::function<Status()>& body) {
@@ -1134,6 +1138,10 @@ Status Importer::rewrite_references(Json& node, std::string& path,
       }
       continue;
     }
+    if (urls == nullptr && ref.find("://") != std::string::npos) {
+      external_refs_.emplace_back(here, ref);
+      continue;
+    }
     if (aliases_) EHR_TRY(apply_alias(value));
   }
   return {};
@@ -1176,6 +1184,23 @@ Status Importer::apply_alias(Json& value) {
   if (!rows.ok()) return rows.error();
   if (!rows->empty()) value = Json::string(type + "/" + (*rows)[0][0]);
   return {};
+}
+
+// The server base of absolute URL `url` ending in Type/id (or
+// Type/id/_history/n), and its Type; false for another shape.
+bool split_absolute(std::string_view url, std::string& base, std::string& type) {
+  if (url.find("://") == std::string_view::npos) return false;
+  auto hist = url.find("/_history/");
+  if (hist != std::string_view::npos) url = url.substr(0, hist);
+  auto slash = url.rfind('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == url.size()) return false;
+  auto prev = url.rfind('/', slash - 1);
+  if (prev == std::string_view::npos) return false;
+  std::string_view t = url.substr(prev + 1, slash - prev - 1);
+  if (t.empty() || !std::isupper(static_cast<unsigned char>(t[0]))) return false;
+  base = std::string(url.substr(0, prev));
+  type = std::string(t);
+  return true;
 }
 
 // The system|code pairs of a resource's `code` element ("" entries skipped).
@@ -1305,8 +1330,21 @@ Status Importer::handle_entry(Entry& e, Input& in) {
   std::optional<detail::MatchCandidate> identifier_conflict;
   if (e.method != "DELETE") {
     std::string path = e.type;
+    external_refs_.clear();
     EHR_TRY(rewrite_references(e.resource, path, nullptr, e, bad_path, bad_message));
     if (!bad_message.empty()) return fail(bad_path, "dangling-reference", bad_message);
+    // An absolute URL no entry's fullUrl matched names another server's
+    // resource: a lab's Patient/p1 is not ours. It is kept as written and
+    // links to no record here (parse_reference), so it puts the record in
+    // no local chart. The id is not printed (it is the other server's).
+    for (const auto& [where, ref] : external_refs_) {
+      std::string base, type;
+      if (!split_absolute(ref, base, type)) continue;
+      warn_entry(in, e, where, "external-reference",
+                 fmt::format("a reference to a {} on another server ({}): kept as written, linked to "
+                             "no record here",
+                             type, base));
+    }
   }
   auto existing = detail::load_resource(s_, e.type, e.id);
   if (!existing.ok()) return existing.error();
@@ -1621,6 +1659,8 @@ Status Importer::handle_bundle(Item& item, Input& in) {
   };
   std::vector<Problem> problems;
   std::map<std::string, size_t> full_urls;  // fullUrl \x1f meta.versionId -> its first entry
+  // Type/id -> the server base of the first entry with an absolute fullUrl, and the entry
+  std::map<std::string, std::pair<std::string, size_t>> bases;
   size_t index = 0;
   for (auto& ej : bundle.find("entry")->items()) {
     Entry e;
@@ -1747,6 +1787,20 @@ Status Importer::handle_bundle(Item& item, Input& in) {
       if (!rid.empty()) e.id = rid;
       else if (full_url.rfind("urn:uuid:", 0) == 0 && valid_id(full_url.substr(9))) e.id = full_url.substr(9);
       else e.id = detail::hashed_id("json\x1f" + to_json_canonical(e.resource));
+    }
+    // Two servers' resources with one Type/id are two resources (a fullUrl
+    // names the entry): stored under one id, the second would overwrite the
+    // first and take its references.
+    if (std::string base, type; split_absolute(full_url, base, type)) {
+      auto [first, fresh] = bases.emplace(e.type + "/" + e.id, std::make_pair(base, index));
+      if (!fresh && first->second.first != base) {
+        problems.push_back({index, where + ".fullUrl", "conflict",
+                            fmt::format("{}/{} is also entry {}'s, whose fullUrl is on another server ({} and "
+                                        "{}): two servers' resources cannot be one record",
+                                        e.type, e.id, first->second.second, first->second.first, base)});
+        entries.push_back(std::move(e));
+        continue;
+      }
     }
     if (!full_url.empty() && !e.type.empty()) urls[full_url] = e.type + "/" + e.id;
     // An absolute fullUrl also stands for its relative Type/id.

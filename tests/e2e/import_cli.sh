@@ -586,4 +586,41 @@ expect_code 0
 [ "$(dump | sha256sum)" = "$IDENT" ] || fail "a re-import changed the database"
 export EHR_DB=clinic.db
 
+# --- absolute references to another server -------------------------------------
+# QA (interop 04): https://lab.example.net/fhir/Patient/p1 (the lab's patient)
+# was taken for the Patient/p1 stored here, filing the lab's result in her
+# chart; and two entries with fullUrls on two servers but one Patient/x1
+# became one record. The reference is now kept as written and links to no
+# record here (with a warning), and the second entry is a conflict.
+export EHR_DB=ident.db
+cat >ident-lab.ndjson <<'JSON'
+{"resourceType":"Observation","id":"lab-o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"https://lab.example.net/fhir/Patient/kid-1"},"valueQuantity":{"value":22.2,"unit":"mmol/L"}}
+JSON
+run import --quiet ident-lab.ndjson
+expect_code 0
+expect_err "ehr: warning: ident-lab.ndjson:1: Observation.subject.reference: a reference to a Patient on another server (https://lab.example.net/fhir): kept as written, linked to no record here"
+rm -rf kid && "$EHR" -q export --patient kid-1 --out kid >/dev/null 2>&1 || fail "export --patient kid-1 failed"
+case "$(cat kid/*.ndjson)" in *lab-o1*) fail "the lab's result is in the chart of the Patient/kid-1 stored here" ;; esac
+[ "$(dump | jq -r 'select(.id == "lab-o1") | .subject.reference')" = "https://lab.example.net/fhir/Patient/kid-1" ] ||
+  fail "the absolute reference was not kept as written: $(dump)"
+cat >ident-coll.json <<'JSON'
+{"resourceType":"Bundle","type":"collection","entry":[
+ {"fullUrl":"https://a.example.org/fhir/Patient/x1","resource":{"resourceType":"Patient","id":"x1","name":[{"family":"Absolute","given":["Ann"]}],"gender":"female","birthDate":"1960-01-01"}},
+ {"fullUrl":"https://a.example.org/fhir/Observation/o1","resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"https://a.example.org/fhir/Patient/x1"},"valueQuantity":{"value":5.0,"unit":"mmol/L"}}},
+ {"fullUrl":"https://b.example.com/fhir/Patient/x1","resource":{"resourceType":"Patient","id":"x1","name":[{"family":"Different","given":["Person"]}],"gender":"male","birthDate":"1999-09-09"}}
+]}
+JSON
+IDENT=$(dump | sha256sum)
+run import --quiet ident-coll.json
+expect_code 65
+expect_err "ehr: error: ident-coll.json: entry 3: Bundle.entry[2].fullUrl: Patient/x1 is also entry 1's, whose fullUrl is on another server (https://a.example.org/fhir and https://b.example.com/fhir): two servers' resources cannot be one record
+$STOPPED"
+[ "$(dump | sha256sum)" = "$IDENT" ] || fail "a refused Bundle wrote"
+run import --quiet --on-error continue ident-coll.json
+expect_code 3
+[ "$(dump | jq -r 'select(.id == "x1" or .id == "o1") | [.id, .name[0].family // .subject.reference] | join(" ")' | sort)" = \
+  "o1 Patient/x1
+x1 Absolute" ] || fail "the first server's entries: $(dump)"
+export EHR_DB=clinic.db
+
 finish
