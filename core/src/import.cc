@@ -770,6 +770,9 @@ class Importer {
     bool in_bundle = false;
     // An entry an ifNoneExist or conditional reference already found.
     bool exists_already = false;
+    // A POST entry whose id is the resource's own (see posted_ids).
+    bool posted_id = false;
+    std::string full_url;
   };
 
   // Per-unit bookkeeping, merged into the report on commit.
@@ -815,6 +818,10 @@ class Importer {
   Result<std::vector<std::string>> search_ids(const std::string& type, std::string_view query,
                                               std::string& problem);
   Result<std::string> type_of_id(const std::string& id);
+  // Gives each POST Patient entry of a Bundle whose id is stored as another
+  // person a new id, and points `urls` (its fullUrl and its relative
+  // Type/id) at it.
+  Status posted_ids(std::vector<Entry>& entries, std::map<std::string, std::string>& urls, Input& in);
   Result<std::optional<StoredResource>> match_identifier(const Entry& e, std::string& problem);
   // Links incoming Patient `e` to stored patient `to` (ImportOptions::match):
   // `m` the score of a new link, nullptr when patient_link holds it already.
@@ -1491,6 +1498,17 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     OnConflict how = o_.on_conflict;
     if (how == OnConflict::kRequest) how = e.method == "POST" ? OnConflict::kSkip : OnConflict::kUpdate;
     if (e.exists_already) how = OnConflict::kSkip;  // ifNoneExist found it
+    // A POSTed id stored as another patient's record, or one with another
+    // code, is another server's id for another record: skipping the entry
+    // would bind the Bundle's references to it to the stored record.
+    if (e.posted_id && !e.exists_already && e.type != "Patient") {
+      std::string why = record_mismatch(e.resource, cur.resource);
+      if (!why.empty())
+        return fail("", "conflict",
+                    fmt::format("{}/{} is stored as another record, which {}: this POST cannot take its id "
+                                "(the Bundle's references to the entry would land on it)",
+                                e.type, e.id, why));
+    }
     if (how == OnConflict::kSkip) {
       count(e.type, &ImportCounts::skipped);
       return {};
@@ -1784,6 +1802,8 @@ Status Importer::handle_bundle(Item& item, Input& in) {
       }
     }
     if (e.id.empty()) {
+      e.posted_id = e.method == "POST" && !rid.empty();
+      e.full_url = full_url;
       if (!rid.empty()) e.id = rid;
       else if (full_url.rfind("urn:uuid:", 0) == 0 && valid_id(full_url.substr(9))) e.id = full_url.substr(9);
       else e.id = detail::hashed_id("json\x1f" + to_json_canonical(e.resource));
@@ -1798,6 +1818,7 @@ Status Importer::handle_bundle(Item& item, Input& in) {
                             fmt::format("{}/{} is also entry {}'s, whose fullUrl is on another server ({} and "
                                         "{}): two servers' resources cannot be one record",
                                         e.type, e.id, first->second.second, first->second.first, base)});
+        e.posted_id = false;  // (rejected: its id is not looked at)
         entries.push_back(std::move(e));
         continue;
       }
@@ -1806,6 +1827,7 @@ Status Importer::handle_bundle(Item& item, Input& in) {
     // An absolute fullUrl also stands for its relative Type/id.
     entries.push_back(std::move(e));
   }
+  if (problems.empty() || !transaction) EHR_TRY(posted_ids(entries, urls, in));
   // FHIR's order inside a transaction: deletes, creates, updates.
   std::vector<size_t> order(entries.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -1894,6 +1916,48 @@ Status Importer::handle_bundle(Item& item, Input& in) {
     --report_.types[last_reject_type_.empty() ? "(unknown)" : last_reject_type_].rejected;
   }
   return st;
+}
+
+// FHIR's create ignores a POSTed id (http.html#create); ehr keeps it, so that
+// the same Bundle imported again finds its records, as long as the Patient
+// stored under it can be this one: the same content, or demographics that
+// are alike (a match or a possible match: an edited copy with a new phone
+// scores only possible), which --on-conflict then decides. Otherwise the
+// id is another server's for another person (small numeric ids collide):
+// the entry is created under an id derived from its type, id and fullUrl
+// (the same every time, so a re-import finds it), and the Bundle's
+// references to the entry, by fullUrl or by relative Type/id, follow it. Only Patients are decided
+// here, before any entry runs: another record's patient is known only once
+// the Bundle's Patient entries have run (matching may link them), so
+// handle_entry refuses such a record whose id is another's (rule conflict).
+Status Importer::posted_ids(std::vector<Entry>& entries, std::map<std::string, std::string>& urls, Input& in) {
+  for (auto& e : entries) {
+    if (!e.posted_id || e.exists_already || e.type != "Patient") continue;
+    auto stored = detail::load_resource(s_, e.type, e.id);
+    if (!stored.ok()) return stored.error();
+    if (!stored->has_value()) continue;
+    Json incoming = e.resource;
+    incoming.set("id", Json::string(e.id));
+    std::string path = e.type, bad_path, bad_message;
+    EHR_TRY(rewrite_references(incoming, path, &urls, e, bad_path, bad_message));
+    const StoredResource& cur = **stored;
+    if (detail::resource_content_key(cur.resource) == detail::resource_content_key(incoming)) continue;
+    MatchScore agree = compare_patients(match_features(incoming), match_features(cur.resource), match_config());
+    if (agree.result != MatchResult::kNoMatch) continue;
+    std::string id = detail::hashed_id(fmt::format("post\x1f{}/{}\x1f{}", e.type, e.id,
+                                                   e.full_url.empty() ? to_json_canonical(e.resource) : e.full_url));
+    auto again = detail::load_resource(s_, e.type, id);
+    if (!again.ok()) return again.error();
+    if (!again->has_value())
+      warn_entry(in, e, e.type + ".id", "id-conflict",
+                 fmt::format("{}/{} is stored as another record, whose demographics do not match ({}, score {}): "
+                             "this POST creates {}/{}, and the Bundle's references to the entry follow it",
+                             e.type, e.id, match_result_name(agree.result), agree.score, e.type, id));
+    urls[e.type + "/" + e.id] = e.type + "/" + id;
+    if (!e.full_url.empty()) urls[e.full_url] = e.type + "/" + id;
+    e.id = id;
+  }
+  return {};
 }
 
 Status Importer::handle_item(Item& item, Input& in) {

@@ -623,4 +623,54 @@ expect_code 3
 x1 Absolute" ] || fail "the first server's entries: $(dump)"
 export EHR_DB=clinic.db
 
+# --- a POST whose id is another stored record's -------------------------------
+# QA (interop 01): a transaction's POST Patient/123 (another hospital's
+# patient) was "skipped" because a different Patient/123 was stored, and the
+# Bundle's Observation referring to Patient/123 went into that person's
+# chart. FHIR's create ignores a POSTed id: the entry is now created under an
+# id of its own, and the Bundle's references to it follow.
+export EHR_DB=ident.db
+cat >ident-a.json <<'JSON'
+{"resourceType":"Bundle","type":"transaction","entry":[
+ {"fullUrl":"http://src.example.org/fhir/Patient/123","resource":{"resourceType":"Patient","id":"123","name":[{"family":"Posterior","given":["Paul"]}],"gender":"male","birthDate":"1955-05-05"},"request":{"method":"POST","url":"Patient"}}
+]}
+JSON
+cat >ident-b.json <<'JSON'
+{"resourceType":"Bundle","type":"transaction","entry":[
+ {"fullUrl":"http://other.example.com/fhir/Patient/123","resource":{"resourceType":"Patient","id":"123","name":[{"family":"Wong","given":["Mei"]}],"gender":"female","birthDate":"2001-02-03"},"request":{"method":"POST","url":"Patient"}},
+ {"fullUrl":"http://other.example.com/fhir/Observation/77","resource":{"resourceType":"Observation","id":"77","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/123"},"valueQuantity":{"value":9.9,"unit":"mmol/L"}},"request":{"method":"POST","url":"Observation"}}
+]}
+JSON
+run import --quiet ident-a.json
+expect_code 0
+run import --quiet ident-b.json
+expect_code 0
+NEW=$(dump | jq -r 'select(.name[0].family? == "Wong") | .id')
+expect_err "ehr: warning: ident-b.json: entry 1: Patient.id: Patient/123 is stored as another record, whose demographics do not match (no-match, score -15): this POST creates Patient/$NEW, and the Bundle's references to the entry follow it"
+[ "$(dump | jq -r 'select(.id == "123" or .id == "77" or .id == "'"$NEW"'") | [.id, .name[0].family // .subject.reference, .meta.versionId] | join(" ")' | sort)" = \
+  "$(printf '%s\n' "123 Posterior 1" "77 Patient/$NEW 1" "$NEW Wong 1" | sort)" ] || fail "the second hospital's patient and result: $(dump)"
+# Again: found by the same ids, nothing written, no warning.
+IDENT=$(dump | sha256sum)
+run import --report - ident-b.json
+expect_code 0
+[ "$(jq -c '[.total.unchanged, .total.created, .warnings]' <<<"$OUT")" = "[2,0,0]" ] || fail "re-import report: $OUT"
+[ "$(dump | sha256sum)" = "$IDENT" ] || fail "a re-import changed the database"
+# The same patient sent again with other content (a new phone: alike, a
+# possible match) is still the stored one: the POST keeps it (skipped), as
+# before.
+jq -c '.entry[0].resource.telecom = [{"system":"phone","value":"555-0100"}]' ident-a.json >ident-a2.json
+run import --report - ident-a2.json
+expect_code 0
+[ "$(jq -c '[.total.skipped, .total.created, .warnings]' <<<"$OUT")" = "[1,0,0]" ] || fail "edited copy report: $OUT"
+# A POSTed Observation/77 of another patient (kid-1) while 77 is Mei's
+# result: refused (conflict), the transaction whole, nothing written.
+IDENT=$(dump | sha256sum)
+jq -c '.entry |= [.[1] | .resource.subject.reference = "Patient/kid-1"]' ident-b.json >ident-c.json
+run import --quiet ident-c.json
+expect_code 65
+expect_err "ehr: error: ident-c.json: entry 1: Observation/77 is stored as another record, which belongs to another patient: this POST cannot take its id (the Bundle's references to the entry would land on it)
+$STOPPED"
+[ "$(dump | sha256sum)" = "$IDENT" ] || fail "a refused POST wrote"
+export EHR_DB=clinic.db
+
 finish
