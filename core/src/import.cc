@@ -8,6 +8,7 @@
 #include "ehr/import.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -769,6 +770,9 @@ class Importer {
     bool in_bundle = false;
     // An entry an ifNoneExist or conditional reference already found.
     bool exists_already = false;
+    // A POST entry whose id is the resource's own (see posted_ids).
+    bool posted_id = false;
+    std::string full_url;
   };
 
   // Per-unit bookkeeping, merged into the report on commit.
@@ -807,11 +811,17 @@ class Importer {
   // The file cannot be read on: it counts as one rejected record (rule and
   // line of `why`) and its report says it was refused. Returns as reject().
   Status refuse_file(const Input& in, const Refusal& why);
+  // Without `urls` (the last walk), collects into external_refs_ each
+  // absolute reference left (path, reference): another server's resource.
   Status rewrite_references(Json& node, std::string& path, const std::map<std::string, std::string>* urls,
                             Entry& e, std::string& bad_path, std::string& bad_message);
   Result<std::vector<std::string>> search_ids(const std::string& type, std::string_view query,
                                               std::string& problem);
   Result<std::string> type_of_id(const std::string& id);
+  // Gives each POST Patient entry of a Bundle whose id is stored as another
+  // person a new id, and points `urls` (its fullUrl and its relative
+  // Type/id) at it.
+  Status posted_ids(std::vector<Entry>& entries, std::map<std::string, std::string>& urls, Input& in);
   Result<std::optional<StoredResource>> match_identifier(const Entry& e, std::string& problem);
   // Links incoming Patient `e` to stored patient `to` (ImportOptions::match):
   // `m` the score of a new link, nullptr when patient_link holds it already.
@@ -864,6 +874,7 @@ class Importer {
  private:
   std::string last_reject_type_;
   int savepoints_ = 0;
+  std::vector<std::pair<std::string, std::string>> external_refs_;
 };
 
 Status Importer::with_savepoint(const std::function<Status()>& body) {
@@ -1134,6 +1145,10 @@ Status Importer::rewrite_references(Json& node, std::string& path,
       }
       continue;
     }
+    if (urls == nullptr && ref.find("://") != std::string::npos) {
+      external_refs_.emplace_back(here, ref);
+      continue;
+    }
     if (aliases_) EHR_TRY(apply_alias(value));
   }
   return {};
@@ -1178,18 +1193,78 @@ Status Importer::apply_alias(Json& value) {
   return {};
 }
 
-// A record stored before this run that shares an identifier with `e`.
+// The server base of absolute URL `url` ending in Type/id (or
+// Type/id/_history/n), and its Type; false for another shape.
+bool split_absolute(std::string_view url, std::string& base, std::string& type) {
+  if (url.find("://") == std::string_view::npos) return false;
+  auto hist = url.find("/_history/");
+  if (hist != std::string_view::npos) url = url.substr(0, hist);
+  auto slash = url.rfind('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == url.size()) return false;
+  auto prev = url.rfind('/', slash - 1);
+  if (prev == std::string_view::npos) return false;
+  std::string_view t = url.substr(prev + 1, slash - prev - 1);
+  if (t.empty() || !std::isupper(static_cast<unsigned char>(t[0]))) return false;
+  base = std::string(url.substr(0, prev));
+  type = std::string(t);
+  return true;
+}
+
+// The system|code pairs of a resource's `code` element ("" entries skipped).
+std::set<std::string> codings_of(const Json& r) {
+  std::set<std::string> out;
+  const Json* code = r.find("code");
+  if (code == nullptr) return out;
+  if (code->is_string()) {
+    out.insert("|" + code->text());
+    return out;
+  }
+  const Json* coding = code->is_object() ? code->find("coding") : nullptr;
+  if (coding == nullptr || !coding->is_array()) return out;
+  for (const auto& c : coding->items()) {
+    std::string value = text_of(c.find("code"));
+    if (!value.empty()) out.insert(text_of(c.find("system")) + "|" + value);
+  }
+  return out;
+}
+
+// Why stored record `stored` cannot be the same record as `incoming` (one
+// type, not Patient), "" when it can: it belongs to another patient (or
+// patients), or its code shares no system+code coding with the incoming
+// one's (one without a code agrees only with one without). Used where an
+// identifier or a POSTed id is the only link between the two: an accession
+// number is stamped on every result of one specimen, and a small numeric id
+// is another server's other record.
+std::string record_mismatch(const Json& incoming, const Json& stored) {
+  IndexEntry a = index_resource(incoming);
+  IndexEntry b = index_resource(stored);
+  std::set<std::string> pa(a.patients.begin(), a.patients.end());
+  std::set<std::string> pb(b.patients.begin(), b.patients.end());
+  std::set<std::pair<std::string, std::string>> ka(a.patient_keys.begin(), a.patient_keys.end());
+  std::set<std::pair<std::string, std::string>> kb(b.patient_keys.begin(), b.patient_keys.end());
+  if (pa != pb || ka != kb) return "belongs to another patient";
+  std::set<std::string> ca = codings_of(incoming), cb = codings_of(stored);
+  if (ca.empty() && cb.empty()) return "";
+  for (const auto& c : ca)
+    if (cb.count(c) != 0) return "";
+  return "has another code";
+}
+
+// A record stored before this run that shares an identifier with `e`. When
+// several do, a record other than a Patient takes the one of them that can
+// be it (record_mismatch): the results of one specimen share its accession
+// number, and another source's copy of one of them is that one.
 Result<std::optional<StoredResource>> Importer::match_identifier(const Entry& e, std::string& problem) {
   const Json* ids = e.resource.find("identifier");
   if (ids == nullptr || !ids->is_array()) return std::optional<StoredResource>();
-  std::string found;
+  std::vector<std::string> found;
   for (const auto& ident : ids->items()) {
     std::string system = text_of(ident.find("system"));
     std::string value = text_of(ident.find("value"));
     if (system.empty() || value.empty()) continue;
     auto st = s_.statement(
         "SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-        "WHERE i.value = ? AND i.system = ? AND i.type = ? AND r.seq <= ? LIMIT 3");
+        "WHERE i.value = ? AND i.system = ? AND i.type = ? AND r.seq <= ? LIMIT 100");
     if (!st.ok()) return st.error();
     EHR_TRY((*st)->bind_text(1, value));
     EHR_TRY((*st)->bind_text(2, system));
@@ -1200,15 +1275,26 @@ Result<std::optional<StoredResource>> Importer::match_identifier(const Entry& e,
       if (!row.ok()) return row.error();
       if (!*row) break;
       std::string id = (*st)->column_text(0);
-      if (!found.empty() && found != id) {
-        problem = fmt::format("its identifiers match several stored {} records ({} and {})", e.type, found, id);
-        return std::optional<StoredResource>();
-      }
-      found = id;
+      if (std::find(found.begin(), found.end(), id) == found.end()) found.push_back(id);
     }
   }
   if (found.empty()) return std::optional<StoredResource>();
-  return detail::load_resource(s_, e.type, found);
+  if (found.size() == 1) return detail::load_resource(s_, e.type, found.front());
+  if (e.type != "Patient") {
+    std::optional<StoredResource> same;
+    int count = 0;
+    for (const auto& id : found) {
+      auto r = detail::load_resource(s_, e.type, id);
+      if (!r.ok()) return r.error();
+      if (r->has_value() && record_mismatch(e.resource, (*r)->resource).empty()) {
+        ++count;
+        same = std::move(*r);
+      }
+    }
+    if (count == 1) return same;
+  }
+  problem = fmt::format("its identifiers match several stored {} records ({} and {})", e.type, found[0], found[1]);
+  return std::optional<StoredResource>();
 }
 
 // --- records --------------------------------------------------------------------
@@ -1251,8 +1337,21 @@ Status Importer::handle_entry(Entry& e, Input& in) {
   std::optional<detail::MatchCandidate> identifier_conflict;
   if (e.method != "DELETE") {
     std::string path = e.type;
+    external_refs_.clear();
     EHR_TRY(rewrite_references(e.resource, path, nullptr, e, bad_path, bad_message));
     if (!bad_message.empty()) return fail(bad_path, "dangling-reference", bad_message);
+    // An absolute URL no entry's fullUrl matched names another server's
+    // resource: a lab's Patient/p1 is not ours. It is kept as written and
+    // links to no record here (parse_reference), so it puts the record in
+    // no local chart. The id is not printed (it is the other server's).
+    for (const auto& [where, ref] : external_refs_) {
+      std::string base, type;
+      if (!split_absolute(ref, base, type)) continue;
+      warn_entry(in, e, where, "external-reference",
+                 fmt::format("a reference to a {} on another server ({}): kept as written, linked to "
+                             "no record here",
+                             type, base));
+    }
   }
   auto existing = detail::load_resource(s_, e.type, e.id);
   if (!existing.ok()) return existing.error();
@@ -1293,6 +1392,20 @@ Status Importer::handle_entry(Entry& e, Input& in) {
                                  "queued for review (ehr patient duplicates --queue)",
                                  (*m)->id, match_result_name(agree.result), agree.score, e.id));
           identifier_conflict = detail::MatchCandidate{(*m)->id, "", agree};
+          m->reset();
+        }
+      } else if (m->has_value()) {
+        // The same caution for other records: an identifier such as a lab
+        // accession number is shared by every result of one specimen, and
+        // taking one for another would replace its content or move it to
+        // another patient's chart. Taken only when the stored record belongs
+        // to the same patient and has the same code; otherwise both are kept.
+        std::string why = record_mismatch(e.resource, (*m)->resource);
+        if (!why.empty()) {
+          warn_entry(in, e, e.type + ".identifier", "identifier-conflict",
+                     fmt::format("an identifier of this record is held by stored {}/{}, which {}: stored "
+                                 "as {}/{}, the stored record not changed",
+                                 e.type, (*m)->id, why, e.type, e.id));
           m->reset();
         }
       }
@@ -1385,6 +1498,17 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     OnConflict how = o_.on_conflict;
     if (how == OnConflict::kRequest) how = e.method == "POST" ? OnConflict::kSkip : OnConflict::kUpdate;
     if (e.exists_already) how = OnConflict::kSkip;  // ifNoneExist found it
+    // A POSTed id stored as another patient's record, or one with another
+    // code, is another server's id for another record: skipping the entry
+    // would bind the Bundle's references to it to the stored record.
+    if (e.posted_id && !e.exists_already && e.type != "Patient") {
+      std::string why = record_mismatch(e.resource, cur.resource);
+      if (!why.empty())
+        return fail("", "conflict",
+                    fmt::format("{}/{} is stored as another record, which {}: this POST cannot take its id "
+                                "(the Bundle's references to the entry would land on it)",
+                                e.type, e.id, why));
+    }
     if (how == OnConflict::kSkip) {
       count(e.type, &ImportCounts::skipped);
       return {};
@@ -1553,6 +1677,8 @@ Status Importer::handle_bundle(Item& item, Input& in) {
   };
   std::vector<Problem> problems;
   std::map<std::string, size_t> full_urls;  // fullUrl \x1f meta.versionId -> its first entry
+  // Type/id -> the server base of the first entry with an absolute fullUrl, and the entry
+  std::map<std::string, std::pair<std::string, size_t>> bases;
   size_t index = 0;
   for (auto& ej : bundle.find("entry")->items()) {
     Entry e;
@@ -1676,14 +1802,32 @@ Status Importer::handle_bundle(Item& item, Input& in) {
       }
     }
     if (e.id.empty()) {
+      e.posted_id = e.method == "POST" && !rid.empty();
+      e.full_url = full_url;
       if (!rid.empty()) e.id = rid;
       else if (full_url.rfind("urn:uuid:", 0) == 0 && valid_id(full_url.substr(9))) e.id = full_url.substr(9);
       else e.id = detail::hashed_id("json\x1f" + to_json_canonical(e.resource));
+    }
+    // Two servers' resources with one Type/id are two resources (a fullUrl
+    // names the entry): stored under one id, the second would overwrite the
+    // first and take its references.
+    if (std::string base, type; split_absolute(full_url, base, type)) {
+      auto [first, fresh] = bases.emplace(e.type + "/" + e.id, std::make_pair(base, index));
+      if (!fresh && first->second.first != base) {
+        problems.push_back({index, where + ".fullUrl", "conflict",
+                            fmt::format("{}/{} is also entry {}'s, whose fullUrl is on another server ({} and "
+                                        "{}): two servers' resources cannot be one record",
+                                        e.type, e.id, first->second.second, first->second.first, base)});
+        e.posted_id = false;  // (rejected: its id is not looked at)
+        entries.push_back(std::move(e));
+        continue;
+      }
     }
     if (!full_url.empty() && !e.type.empty()) urls[full_url] = e.type + "/" + e.id;
     // An absolute fullUrl also stands for its relative Type/id.
     entries.push_back(std::move(e));
   }
+  if (problems.empty() || !transaction) EHR_TRY(posted_ids(entries, urls, in));
   // FHIR's order inside a transaction: deletes, creates, updates.
   std::vector<size_t> order(entries.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -1772,6 +1916,48 @@ Status Importer::handle_bundle(Item& item, Input& in) {
     --report_.types[last_reject_type_.empty() ? "(unknown)" : last_reject_type_].rejected;
   }
   return st;
+}
+
+// FHIR's create ignores a POSTed id (http.html#create); ehr keeps it, so that
+// the same Bundle imported again finds its records, as long as the Patient
+// stored under it can be this one: the same content, or demographics that
+// are alike (a match or a possible match: an edited copy with a new phone
+// scores only possible), which --on-conflict then decides. Otherwise the
+// id is another server's for another person (small numeric ids collide):
+// the entry is created under an id derived from its type, id and fullUrl
+// (the same every time, so a re-import finds it), and the Bundle's
+// references to the entry, by fullUrl or by relative Type/id, follow it. Only Patients are decided
+// here, before any entry runs: another record's patient is known only once
+// the Bundle's Patient entries have run (matching may link them), so
+// handle_entry refuses such a record whose id is another's (rule conflict).
+Status Importer::posted_ids(std::vector<Entry>& entries, std::map<std::string, std::string>& urls, Input& in) {
+  for (auto& e : entries) {
+    if (!e.posted_id || e.exists_already || e.type != "Patient") continue;
+    auto stored = detail::load_resource(s_, e.type, e.id);
+    if (!stored.ok()) return stored.error();
+    if (!stored->has_value()) continue;
+    Json incoming = e.resource;
+    incoming.set("id", Json::string(e.id));
+    std::string path = e.type, bad_path, bad_message;
+    EHR_TRY(rewrite_references(incoming, path, &urls, e, bad_path, bad_message));
+    const StoredResource& cur = **stored;
+    if (detail::resource_content_key(cur.resource) == detail::resource_content_key(incoming)) continue;
+    MatchScore agree = compare_patients(match_features(incoming), match_features(cur.resource), match_config());
+    if (agree.result != MatchResult::kNoMatch) continue;
+    std::string id = detail::hashed_id(fmt::format("post\x1f{}/{}\x1f{}", e.type, e.id,
+                                                   e.full_url.empty() ? to_json_canonical(e.resource) : e.full_url));
+    auto again = detail::load_resource(s_, e.type, id);
+    if (!again.ok()) return again.error();
+    if (!again->has_value())
+      warn_entry(in, e, e.type + ".id", "id-conflict",
+                 fmt::format("{}/{} is stored as another record, whose demographics do not match ({}, score {}): "
+                             "this POST creates {}/{}, and the Bundle's references to the entry follow it",
+                             e.type, e.id, match_result_name(agree.result), agree.score, e.type, id));
+    urls[e.type + "/" + e.id] = e.type + "/" + id;
+    if (!e.full_url.empty()) urls[e.full_url] = e.type + "/" + id;
+    e.id = id;
+  }
+  return {};
 }
 
 Status Importer::handle_item(Item& item, Input& in) {

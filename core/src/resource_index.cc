@@ -97,6 +97,7 @@ void add_tokens(const std::string& text, std::vector<std::string>& out) {
 bool parse_reference(std::string_view ref, std::string& type, std::string& id) {
   if (ref.empty() || ref[0] == '#' || ref.rfind("urn:", 0) == 0) return false;
   if (ref.find('?') != std::string_view::npos) return false;
+  if (ref.find("://") != std::string_view::npos) return false;
   auto hist = ref.find("/_history/");
   if (hist != std::string_view::npos) ref = ref.substr(0, hist);
   auto slash = ref.rfind('/');

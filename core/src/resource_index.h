@@ -73,9 +73,12 @@ std::string patient_of_links(const std::vector<std::string>& patients, bool unre
 // ("" parts when absent).
 std::string patient_sort_name(const Json& patient);
 
-// Parses a literal reference "Type/id", "Type/id/_history/n" or an absolute
-// URL ending in Type/id into (type, id); returns false for urn:, #contained
-// and conditional references.
+// Parses a literal reference "Type/id" or "Type/id/_history/n" into (type,
+// id); returns false for urn:, #contained and conditional references, and
+// for absolute URLs (scheme://...): those name a resource on another server
+// (FHIR references.html), never a record stored here. ehr has no base URL of
+// its own; an import rewrites the absolute references that name an entry of
+// its Bundle (the entry's fullUrl) before anything parses them.
 bool parse_reference(std::string_view ref, std::string& type, std::string& id);
 
 // The display text of a CodeableConcept (text, else the first coding's

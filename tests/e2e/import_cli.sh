@@ -543,4 +543,134 @@ expect_code 0
 case "$OUT" in *base.json* | *labs.csv* | *Testperson* | *HbA1c*) fail "file names or content in the audit trail: $OUT" ;; esac
 [ "$(printf '%s\n' "$OUT" | grep -c ',import,')" -ge 6 ] || fail "too few import entries: $OUT"
 
+# --- matching by identifier: only the same patient's record with the same code --
+# QA (interop 06): a lab stamps every result of one specimen with its
+# accession number; a potassium sharing the stored glucose's was taken for
+# it (the glucose replaced), and another patient's result with that number
+# moved the record into that patient's chart, with exit 0 and no warning.
+# Now both are kept, with a warning naming both records and no values.
+new_clinic ident.db
+export EHR_USER=svc EHR_KEY_FILE=svc.key
+dump() { rm -rf dump && "$EHR" -q export --out dump >/dev/null 2>&1 && cat dump/*.ndjson; }
+ACC='"identifier":[{"system":"http://lab.example.org/accession","value":"A100"}]'
+cat >ident-p.ndjson <<JSON
+{"resourceType":"Patient","id":"kid-1","name":[{"family":"Family","given":["Kid"]}],"gender":"male","birthDate":"2015-01-01"}
+{"resourceType":"Patient","id":"mom-1","name":[{"family":"Family","given":["Mom"]}],"gender":"female","birthDate":"1985-01-01"}
+{"resourceType":"Observation","id":"acc-glu",$ACC,"status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/kid-1"},"valueQuantity":{"value":5.0,"unit":"mmol/L"}}
+JSON
+sed -e 's/acc-glu/acc-k/' -e 's/2345-7/2823-3/' -e 's/5.0/4.1/' ident-p.ndjson | tail -1 >ident-k.ndjson
+sed -e 's/acc-glu/acc-mom/' -e 's/kid-1/mom-1/' -e 's/5.0/12.0/' ident-p.ndjson | tail -1 >ident-m.ndjson
+sed -e 's/acc-glu/fac2-glu/' ident-p.ndjson | tail -1 >ident-copy.ndjson
+run import --quiet ident-p.ndjson
+expect_code 0
+run import --quiet --dry-run ident-m.ndjson
+expect_code 0
+expect_err "ehr: warning: ident-m.ndjson:1: Observation.identifier: an identifier of this record is held by stored Observation/acc-glu, which belongs to another patient: stored as Observation/acc-mom, the stored record not changed"
+run import --quiet ident-k.ndjson
+expect_code 0
+expect_err "ehr: warning: ident-k.ndjson:1: Observation.identifier: an identifier of this record is held by stored Observation/acc-glu, which has another code: stored as Observation/acc-k, the stored record not changed"
+run import --quiet ident-m.ndjson
+expect_code 0
+expect_err "ehr: warning: ident-m.ndjson:1: Observation.identifier: its identifiers match several stored Observation records (acc-glu and acc-k); stored as Observation/acc-mom"
+[ "$(dump | jq -r 'select(.resourceType == "Observation") | [.id, .subject.reference, .code.coding[0].code, .meta.versionId] | join(" ")' | sort)" = \
+  "acc-glu Patient/kid-1 2345-7 1
+acc-k Patient/kid-1 2823-3 1
+acc-mom Patient/mom-1 2345-7 1" ] || fail "a record matched by a shared identifier was changed: $(dump)"
+# Another source's copy of the same result (same patient, same code) is
+# still found by the identifier, which three stored results now share; the
+# same files again change nothing.
+IDENT=$(dump | sha256sum)
+run import --report - ident-copy.ndjson ident-k.ndjson ident-m.ndjson
+expect_code 0
+[ "$(jq -c '[.total.unchanged, .total.created, .warnings]' <<<"$OUT")" = "[3,0,0]" ] || fail "re-import report: $OUT"
+[ "$(dump | sha256sum)" = "$IDENT" ] || fail "a re-import changed the database"
+export EHR_DB=clinic.db
+
+# --- absolute references to another server -------------------------------------
+# QA (interop 04): https://lab.example.net/fhir/Patient/p1 (the lab's patient)
+# was taken for the Patient/p1 stored here, filing the lab's result in her
+# chart; and two entries with fullUrls on two servers but one Patient/x1
+# became one record. The reference is now kept as written and links to no
+# record here (with a warning), and the second entry is a conflict.
+export EHR_DB=ident.db
+cat >ident-lab.ndjson <<'JSON'
+{"resourceType":"Observation","id":"lab-o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"https://lab.example.net/fhir/Patient/kid-1"},"valueQuantity":{"value":22.2,"unit":"mmol/L"}}
+JSON
+run import --quiet ident-lab.ndjson
+expect_code 0
+expect_err "ehr: warning: ident-lab.ndjson:1: Observation.subject.reference: a reference to a Patient on another server (https://lab.example.net/fhir): kept as written, linked to no record here"
+rm -rf kid && "$EHR" -q export --patient kid-1 --out kid >/dev/null 2>&1 || fail "export --patient kid-1 failed"
+case "$(cat kid/*.ndjson)" in *lab-o1*) fail "the lab's result is in the chart of the Patient/kid-1 stored here" ;; esac
+[ "$(dump | jq -r 'select(.id == "lab-o1") | .subject.reference')" = "https://lab.example.net/fhir/Patient/kid-1" ] ||
+  fail "the absolute reference was not kept as written: $(dump)"
+cat >ident-coll.json <<'JSON'
+{"resourceType":"Bundle","type":"collection","entry":[
+ {"fullUrl":"https://a.example.org/fhir/Patient/x1","resource":{"resourceType":"Patient","id":"x1","name":[{"family":"Absolute","given":["Ann"]}],"gender":"female","birthDate":"1960-01-01"}},
+ {"fullUrl":"https://a.example.org/fhir/Observation/o1","resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"https://a.example.org/fhir/Patient/x1"},"valueQuantity":{"value":5.0,"unit":"mmol/L"}}},
+ {"fullUrl":"https://b.example.com/fhir/Patient/x1","resource":{"resourceType":"Patient","id":"x1","name":[{"family":"Different","given":["Person"]}],"gender":"male","birthDate":"1999-09-09"}}
+]}
+JSON
+IDENT=$(dump | sha256sum)
+run import --quiet ident-coll.json
+expect_code 65
+expect_err "ehr: error: ident-coll.json: entry 3: Bundle.entry[2].fullUrl: Patient/x1 is also entry 1's, whose fullUrl is on another server (https://a.example.org/fhir and https://b.example.com/fhir): two servers' resources cannot be one record
+$STOPPED"
+[ "$(dump | sha256sum)" = "$IDENT" ] || fail "a refused Bundle wrote"
+run import --quiet --on-error continue ident-coll.json
+expect_code 3
+[ "$(dump | jq -r 'select(.id == "x1" or .id == "o1") | [.id, .name[0].family // .subject.reference] | join(" ")' | sort)" = \
+  "o1 Patient/x1
+x1 Absolute" ] || fail "the first server's entries: $(dump)"
+export EHR_DB=clinic.db
+
+# --- a POST whose id is another stored record's -------------------------------
+# QA (interop 01): a transaction's POST Patient/123 (another hospital's
+# patient) was "skipped" because a different Patient/123 was stored, and the
+# Bundle's Observation referring to Patient/123 went into that person's
+# chart. FHIR's create ignores a POSTed id: the entry is now created under an
+# id of its own, and the Bundle's references to it follow.
+export EHR_DB=ident.db
+cat >ident-a.json <<'JSON'
+{"resourceType":"Bundle","type":"transaction","entry":[
+ {"fullUrl":"http://src.example.org/fhir/Patient/123","resource":{"resourceType":"Patient","id":"123","name":[{"family":"Posterior","given":["Paul"]}],"gender":"male","birthDate":"1955-05-05"},"request":{"method":"POST","url":"Patient"}}
+]}
+JSON
+cat >ident-b.json <<'JSON'
+{"resourceType":"Bundle","type":"transaction","entry":[
+ {"fullUrl":"http://other.example.com/fhir/Patient/123","resource":{"resourceType":"Patient","id":"123","name":[{"family":"Wong","given":["Mei"]}],"gender":"female","birthDate":"2001-02-03"},"request":{"method":"POST","url":"Patient"}},
+ {"fullUrl":"http://other.example.com/fhir/Observation/77","resource":{"resourceType":"Observation","id":"77","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/123"},"valueQuantity":{"value":9.9,"unit":"mmol/L"}},"request":{"method":"POST","url":"Observation"}}
+]}
+JSON
+run import --quiet ident-a.json
+expect_code 0
+run import --quiet ident-b.json
+expect_code 0
+NEW=$(dump | jq -r 'select(.name[0].family? == "Wong") | .id')
+expect_err "ehr: warning: ident-b.json: entry 1: Patient.id: Patient/123 is stored as another record, whose demographics do not match (no-match, score -15): this POST creates Patient/$NEW, and the Bundle's references to the entry follow it"
+[ "$(dump | jq -r 'select(.id == "123" or .id == "77" or .id == "'"$NEW"'") | [.id, .name[0].family // .subject.reference, .meta.versionId] | join(" ")' | sort)" = \
+  "$(printf '%s\n' "123 Posterior 1" "77 Patient/$NEW 1" "$NEW Wong 1" | sort)" ] || fail "the second hospital's patient and result: $(dump)"
+# Again: found by the same ids, nothing written, no warning.
+IDENT=$(dump | sha256sum)
+run import --report - ident-b.json
+expect_code 0
+[ "$(jq -c '[.total.unchanged, .total.created, .warnings]' <<<"$OUT")" = "[2,0,0]" ] || fail "re-import report: $OUT"
+[ "$(dump | sha256sum)" = "$IDENT" ] || fail "a re-import changed the database"
+# The same patient sent again with other content (a new phone: alike, a
+# possible match) is still the stored one: the POST keeps it (skipped), as
+# before.
+jq -c '.entry[0].resource.telecom = [{"system":"phone","value":"555-0100"}]' ident-a.json >ident-a2.json
+run import --report - ident-a2.json
+expect_code 0
+[ "$(jq -c '[.total.skipped, .total.created, .warnings]' <<<"$OUT")" = "[1,0,0]" ] || fail "edited copy report: $OUT"
+# A POSTed Observation/77 of another patient (kid-1) while 77 is Mei's
+# result: refused (conflict), the transaction whole, nothing written.
+IDENT=$(dump | sha256sum)
+jq -c '.entry |= [.[1] | .resource.subject.reference = "Patient/kid-1"]' ident-b.json >ident-c.json
+run import --quiet ident-c.json
+expect_code 65
+expect_err "ehr: error: ident-c.json: entry 1: Observation/77 is stored as another record, which belongs to another patient: this POST cannot take its id (the Bundle's references to the entry would land on it)
+$STOPPED"
+[ "$(dump | sha256sum)" = "$IDENT" ] || fail "a refused POST wrote"
+export EHR_DB=clinic.db
+
 finish
