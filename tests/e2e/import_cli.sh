@@ -201,6 +201,31 @@ expect_err "$DUP (the transaction Bundle's 2 entries are not imported)"
 printf '{"resourceType":"Patient","id":"x5","name":[{"family":"M\xfcller"}]}\n' >latin1.ndjson
 broken latin1.ndjson "ehr: error: latin1.ndjson:1: column 57: invalid UTF-8 in string
 $STOPPED"
+# QA finding (qa9 interop 02): a history Bundle lists versions newest first;
+# applied in file order it left an outdated version current. Refused whole.
+cat >history.json <<'JSON'
+{"resourceType":"Bundle","type":"history","entry":[
+ {"fullUrl":"https://fhir.example.org/r4/Patient/h1","resource":{"resourceType":"Patient","id":"h1","meta":{"versionId":"2"},"name":[{"family":"Newer"}]},"request":{"method":"PUT","url":"Patient/h1"}},
+ {"fullUrl":"https://fhir.example.org/r4/Patient/h1","resource":{"resourceType":"Patient","id":"h1","meta":{"versionId":"1"},"name":[{"family":"Older"}]},"request":{"method":"POST","url":"Patient"}}]}
+JSON
+broken history.json "ehr: error: history.json: Bundle.type: a history Bundle lists versions newest first: import the current versions (a collection or transaction)
+$STOPPED"
+# A searchset's outcome entry (an OperationOutcome about the search) was
+# stored as a record: skipped now. The match entry is imported.
+cat >searchset.json <<'JSON'
+{"resourceType":"Bundle","type":"searchset","total":1,"entry":[
+ {"fullUrl":"https://fhir.example.org/r4/Observation/ss-1","resource":{"resourceType":"Observation","id":"ss-1","status":"final","code":{"text":"Glucose"},"subject":{"reference":"Patient/22222222-2222-4222-8222-222222222222"}},"search":{"mode":"match"}},
+ {"resource":{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational","diagnostics":"page 1 of 2"}]},"search":{"mode":"outcome"}}]}
+JSON
+run import --quiet --report searchset.report.json searchset.json
+expect_code 0
+expect_err ""
+[ "$(jq -c '[.types.OperationOutcome, .types.Observation.created]' searchset.report.json)" = \
+  '[{"read":1,"created":0,"updated":0,"unchanged":0,"skipped":1,"rejected":0},1]' ] || fail "report: $(cat searchset.report.json)"
+run record list --all --type OperationOutcome --format csv
+[ "$(grep -c '^OperationOutcome,' <<<"$OUT")" = 0 ] || fail "the searchset's outcome was stored: $OUT"
+BASE=$(snapshot)
+
 # A 1 GiB line, streamed: refused at the record size limit, in bounded memory.
 { printf '{"resourceType":"Binary","contentType":"text/plain","data":"'; head -c 1073741824 /dev/zero | tr '\0' 'A'; printf '"}\n'; } |
   "$EHR" import --quiet - >"$E2E_TMP/out" 2>"$E2E_TMP/err"
