@@ -1662,6 +1662,12 @@ Status Importer::handle_bundle(Item& item, Input& in) {
   if (btype == "transaction-response" || btype == "batch-response")
     return whole(fmt::format("a {} Bundle reports on a request and holds nothing to import", btype));
   if (btype.empty()) return whole("the Bundle has no type");
+  // A history lists versions newest first (FHIR http.html#history), and a
+  // DELETE in it is a past deletion: applied in file order, an outdated
+  // version would end up current.
+  if (btype == "history")
+    return whole(
+        "a history Bundle lists versions newest first: import the current versions (a collection or transaction)");
   const Json* entries_json = bundle.find("entry");
   if (entries_json == nullptr) return {};
   if (!entries_json->is_array()) return whole("Bundle.entry is not an array");
@@ -1698,6 +1704,15 @@ Status Importer::handle_bundle(Item& item, Input& in) {
     if (Json* r = ej.find("resource")) e.resource = std::move(*r);
     std::string full_url = text_of(ej.find("fullUrl"));
     if (e.method == "GET" || e.method == "HEAD") continue;  // reads: nothing to import
+    // A searchset's outcome entry is an OperationOutcome about the search
+    // (bundle.html, search.mode), not a result: skipped, not stored.
+    if (const Json* search = ej.find("search");
+        btype == "searchset" && search != nullptr && search->is_object() && text_of(search->find("mode")) == "outcome") {
+      std::string type = e.resource.is_object() ? text_of(e.resource.find("resourceType")) : "";
+      count(type.empty() ? "(unknown)" : type, &ImportCounts::read);
+      count(type.empty() ? "(unknown)" : type, &ImportCounts::skipped);
+      continue;
+    }
     // bdl-7: a fullUrl names one entry, unless the entries are versions of
     // it (history Bundles may repeat it). A second entry would otherwise be
     // lost quietly (a POST of the same id finds the first one stored).

@@ -40,6 +40,7 @@ constexpr std::string_view kConditionCategory =
 constexpr std::string_view kAllergyVerification =
     "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification";
 constexpr std::string_view kConsentScope = "http://terminology.hl7.org/CodeSystem/consentscope";
+constexpr std::string_view kObservationValue = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
 
 // --- syntax -----------------------------------------------------------------
 
@@ -171,6 +172,234 @@ std::optional<std::string> reference_problem(std::string_view ref, const FhirRul
   if (!known(parts[0])) return "the reference names an unknown resource type";
   if (!id_syntax_ok(parts[1])) return "the reference has an invalid id";
   if (parts.size() == 4 && !id_syntax_ok(parts[3])) return "the reference has an invalid version id";
+  return std::nullopt;
+}
+
+// --- narrative --------------------------------------------------------------
+
+// What R4's txt-1 allows in Narrative.div: the basic formatting elements of
+// HTML 4.0 chapters 7 to 11 (not 9.4, ins and del) and 15 (font styles and
+// hr, not the deprecated font, basefont and center), <a>, <img> and image
+// maps, with their attributes and inline style. No head, body, script, style
+// element, form, frame, iframe, object, base or link, and no event handler
+// (onclick...). Both lists are sorted (binary search).
+constexpr std::string_view kNarrativeElements[] = {
+    "a",      "abbr",   "acronym", "address", "area",  "b",     "bdo",   "big",   "blockquote", "br",
+    "caption", "cite",  "code",    "col",     "colgroup", "dd", "dfn",   "div",   "dl",    "dt",
+    "em",     "h1",     "h2",      "h3",      "h4",    "h5",    "h6",    "hr",    "i",     "img",
+    "kbd",    "li",     "map",     "ol",      "p",     "pre",   "q",     "s",     "samp",  "small",
+    "span",   "strike", "strong",  "sub",     "sup",   "table", "tbody", "td",    "tfoot", "th",
+    "thead",  "tr",     "tt",      "u",       "ul",    "var"};
+constexpr std::string_view kNarrativeAttributes[] = {
+    "abbr",    "accesskey", "align",   "alt",      "axis",   "bgcolor", "border",  "cellpadding", "cellspacing",
+    "char",    "charoff",   "charset", "cite",     "class",  "clear",   "colspan", "compact",     "coords",
+    "dir",     "frame",     "headers", "height",   "href",   "hreflang", "hspace", "id",          "ismap",
+    "lang",    "longdesc",  "name",    "nohref",   "noshade", "nowrap", "rel",     "rev",         "rowspan",
+    "rules",   "scope",     "shape",   "size",     "span",   "src",     "start",   "style",       "summary",
+    "tabindex", "title",    "type",    "usemap",   "valign", "value",   "vspace",  "width",       "xml:lang",
+    "xmlns"};
+constexpr std::string_view kXhtmlNamespace = "http://www.w3.org/1999/xhtml";
+
+bool xml_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool xml_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == ':' || c == '-' || c == '_' || c == '.';
+}
+
+// An element or attribute name as a message may show it: HTML's own names
+// that narratives may not use (script, iframe, onclick...) are markup; any
+// other might be text of the record, so it is not quoted.
+std::string markup_name(std::string_view name, std::string_view what) {
+  static constexpr std::string_view kHtml[] = {
+      "applet", "base",  "basefont", "body",     "button", "center", "del",      "embed",    "fieldset",
+      "font",   "form",  "frame",    "frameset", "head",   "html",   "iframe",   "input",    "ins",
+      "label",  "link",  "meta",     "noscript", "object", "option", "param",    "script",   "select",
+      "style",  "svg",   "target",   "textarea", "title",  "action", "formaction", "srcset", "background"};
+  bool handler = name.size() > 2 && name.size() <= 24 && name.starts_with("on") &&
+                 std::all_of(name.begin(), name.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+  if (handler || std::find(std::begin(kHtml), std::end(kHtml), name) != std::end(kHtml))
+    return fmt::format("{} {}", what, name);
+  return fmt::format("an {} that is not basic HTML formatting", what);
+}
+
+// Reads the entity reference at s[i] ('&'): &name;, &#n; or &#xh;. Returns
+// its length (0 when malformed) and, for a numeric one, its code point.
+size_t entity_at(std::string_view s, size_t i, long& code) {
+  code = -1;
+  size_t j = i + 1;
+  if (j < s.size() && s[j] == '#') {
+    bool hex = j + 1 < s.size() && s[j + 1] == 'x';
+    j += hex ? 2 : 1;
+    size_t start = j;
+    long v = 0;
+    while (j < s.size() && j - start < 8 && (hex ? std::isxdigit(static_cast<unsigned char>(s[j])) : is_digit(s[j]))) {
+      v = v * (hex ? 16 : 10) + (is_digit(s[j]) ? s[j] - '0' : (std::tolower(static_cast<unsigned char>(s[j])) - 'a' + 10));
+      ++j;
+    }
+    if (j == start || j >= s.size() || s[j] != ';') return 0;
+    code = v;
+    return j + 1 - i;
+  }
+  size_t start = j;
+  while (j < s.size() && j - start < 32 && std::isalnum(static_cast<unsigned char>(s[j]))) ++j;
+  if (j == start || !std::isalpha(static_cast<unsigned char>(s[start])) || j >= s.size() || s[j] != ';') return 0;
+  return j + 1 - i;
+}
+
+// Whether URL attribute value `v` runs a script when followed: a
+// javascript: or vbscript: URL (data: too for a link), however its scheme is
+// spelt (entities, white space, case).
+bool script_url(std::string_view v, bool link) {
+  std::string plain;
+  for (size_t i = 0; i < v.size(); ++i) {
+    char c = v[i];
+    if (c == '&') {
+      long code = -1;
+      size_t n = entity_at(v, i, code);
+      if (n > 0) {
+        std::string_view name = v.substr(i + 1, n - 2);
+        c = code >= 0 ? static_cast<char>(code < 128 ? code : '?') : name == "colon" ? ':' : name == "amp" ? '&' : ' ';
+        i += n - 1;
+      }
+    }
+    if (static_cast<unsigned char>(c) <= 0x20) continue;  // browsers skip these in a scheme
+    plain += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return plain.starts_with("javascript:") || plain.starts_with("vbscript:") || (link && plain.starts_with("data:"));
+}
+
+// Why the Narrative.div string `s` breaks txt-1, or nullopt. `content` says
+// whether it holds anything but white space: text, a character reference or
+// an image (txt-2). A small XML reader of ehr's own: one <div> in the XHTML
+// namespace, tags that nest and close, quoted attributes, entity references,
+// comments; the element and attribute names of kNarrativeElements and
+// kNarrativeAttributes; no script URL and no script in a style attribute.
+// Never quotes the narrative's text.
+std::optional<std::string> narrative_problem(std::string_view s, bool& content) {
+  content = false;
+  const std::string malformed = "the narrative is not well-formed XHTML";
+  size_t i = 0;
+  auto skip_space = [&] {
+    while (i < s.size() && xml_space(s[i])) ++i;
+  };
+  std::vector<std::string_view> open;
+  bool root_seen = false;
+  skip_space();
+  if (!s.substr(i).starts_with("<div"))
+    return "the narrative must be one XHTML <div> element (<div xmlns=\"http://www.w3.org/1999/xhtml\">)";
+  while (i < s.size()) {
+    if (root_seen && open.empty()) {
+      skip_space();
+      if (i < s.size()) return "the narrative has content after its <div> element";
+      break;
+    }
+    char c = s[i];
+    if (c == '&') {
+      long code = -1;
+      size_t n = entity_at(s, i, code);
+      if (n == 0) return malformed + " (a bare '&'; write &amp;)";
+      if (code != 9 && code != 10 && code != 13 && code != 32) content = true;
+      i += n;
+      continue;
+    }
+    if (c != '<') {
+      if (!xml_space(c)) content = true;
+      ++i;
+      continue;
+    }
+    if (s.substr(i).starts_with("<!--")) {
+      size_t end = s.find("-->", i + 4);
+      if (end == std::string_view::npos) return malformed + " (a comment is not closed)";
+      i = end + 3;
+      continue;
+    }
+    bool closing = i + 1 < s.size() && s[i + 1] == '/';
+    size_t j = i + (closing ? 2 : 1);
+    size_t name_start = j;
+    while (j < s.size() && xml_name_char(s[j])) ++j;
+    std::string_view name = s.substr(name_start, j - name_start);
+    if (name.empty()) return malformed + " (a '<' that starts no tag; write &lt;)";
+    i = j;
+    if (closing) {
+      skip_space();
+      if (i >= s.size() || s[i] != '>') return malformed + " (an end tag is not closed)";
+      ++i;
+      if (open.empty() || open.back() != name) return malformed + " (an end tag does not match its start tag)";
+      open.pop_back();
+      continue;
+    }
+    if (!std::binary_search(std::begin(kNarrativeElements), std::end(kNarrativeElements), name))
+      return fmt::format(
+          "the narrative holds {}: FHIR R4 narratives allow only basic HTML formatting (no scripts, styles, "
+          "forms, frames or objects)",
+          markup_name(name, "element"));
+    bool has_xmlns = false, empty_element = false;
+    std::vector<std::string_view> attributes;
+    for (;;) {
+      size_t before = i;
+      skip_space();
+      if (i >= s.size()) return malformed + " (a tag is not closed)";
+      if (s[i] == '>') {
+        ++i;
+        break;
+      }
+      if (s[i] == '/') {
+        if (i + 1 >= s.size() || s[i + 1] != '>') return malformed + " (a '/' inside a tag)";
+        i += 2;
+        empty_element = true;
+        break;
+      }
+      size_t a = i;
+      while (i < s.size() && xml_name_char(s[i])) ++i;
+      std::string_view attr = s.substr(a, i - a);
+      if (attr.empty() || a == before) return malformed + " (an attribute is not name=\"value\")";
+      skip_space();
+      if (i >= s.size() || s[i] != '=') return malformed + " (an attribute is not name=\"value\")";
+      ++i;
+      skip_space();
+      if (i >= s.size() || (s[i] != '"' && s[i] != '\'')) return malformed + " (an attribute value is not quoted)";
+      size_t end = s.find(s[i], i + 1);
+      if (end == std::string_view::npos) return malformed + " (an attribute value is not closed)";
+      std::string_view value = s.substr(i + 1, end - i - 1);
+      i = end + 1;
+      if (value.find('<') != std::string_view::npos) return malformed + " (a '<' in an attribute value)";
+      for (size_t k = value.find('&'); k != std::string_view::npos; k = value.find('&', k + 1)) {
+        long code = -1;
+        if (entity_at(value, k, code) == 0) return malformed + " (a bare '&'; write &amp;)";
+      }
+      if (std::find(attributes.begin(), attributes.end(), attr) != attributes.end())
+        return malformed + " (an attribute given twice)";
+      attributes.push_back(attr);
+      if (!std::binary_search(std::begin(kNarrativeAttributes), std::end(kNarrativeAttributes), attr))
+        return fmt::format(
+            "the narrative holds {}: FHIR R4 narratives allow only basic HTML formatting attributes (no event "
+            "handlers)",
+            markup_name(attr, "attribute"));
+      if (attr == "xmlns") {
+        if (value != kXhtmlNamespace)
+          return "the narrative is not in the XHTML namespace (xmlns=\"http://www.w3.org/1999/xhtml\")";
+        has_xmlns = true;
+      }
+      if ((attr == "href" || attr == "src" || attr == "longdesc" || attr == "usemap" || attr == "cite") &&
+          script_url(value, attr != "src"))
+        return "the narrative holds a script URL (javascript:): FHIR R4 narratives may not run scripts";
+      if (attr == "style") {
+        std::string lower;
+        for (char ch : value)
+          if (!xml_space(ch) && ch != '\\') lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (lower.find("expression(") != std::string::npos || lower.find("javascript:") != std::string::npos ||
+            lower.find("&#") != std::string::npos)
+          return "the narrative holds a script in a style attribute: FHIR R4 narratives may not run scripts";
+      }
+    }
+    if (!root_seen) {
+      if (!has_xmlns)
+        return "the narrative is not in the XHTML namespace (xmlns=\"http://www.w3.org/1999/xhtml\")";
+      root_seen = true;
+    }
+    if (name == "img") content = true;
+    if (!empty_element) open.push_back(name);
+  }
+  if (!open.empty()) return malformed + " (an element is not closed)";
   return std::nullopt;
 }
 
@@ -448,6 +677,11 @@ class Validator {
         add(root + ".meta.versionId", "id-syntax",
             "versionId is not 1 to 64 letters, digits, '-' or '.'", true);
       security_labels(*meta, root + ".meta");
+      // A SUBSETTED copy (what _summary and _elements searches return) lacks
+      // elements the full resource has; FHIR's search.html says it must not
+      // overwrite a complete one. Only the resource itself: a nested one
+      // (contained, in a stored Bundle) replaces nothing.
+      if (path.empty()) subsetted(*meta, root + ".meta");
     }
 
     // "#id" references in this resource resolve against the container's
@@ -525,6 +759,30 @@ class Validator {
             fmt::format("confidentiality code is not one of {}", quote_codes(codes)),
             true);
     }
+  }
+
+  void subsetted(const Json& meta, const std::string& meta_path) {
+    const Json* tags = meta.find("tag");
+    if (tags == nullptr || !tags->is_array()) return;
+    for (size_t i = 0; i < tags->items().size(); ++i) {
+      const Json& c = tags->items()[i];
+      const std::string* system = c.is_object() ? string_member(c, "system") : nullptr;
+      const std::string* code = c.is_object() ? string_member(c, "code") : nullptr;
+      if (system != nullptr && *system == kObservationValue && code != nullptr && *code == "SUBSETTED") {
+        add(fmt::format("{}.tag[{}]", meta_path, i), "subsetted",
+            "an incomplete copy (SUBSETTED): import the full resource", true);
+        return;
+      }
+    }
+  }
+
+  // txt-1 and txt-2 on Narrative.div (FHIR R4 narrative.html): errors in R4.
+  void narrative_div(const std::string& div, const std::string& path) {
+    bool content = false;
+    if (auto problem = narrative_problem(div, content))
+      add(path, "txt-1", *problem, true);
+    else if (!content)
+      add(path, "txt-2", "the narrative has no content but white space", true);
   }
 
   // Calls fn(parent object, parent path) for every object reached by the
@@ -841,6 +1099,14 @@ class Validator {
           size_t len2 = path.size();
           path += fmt::format("[{}]", i);
           const Json& item = v.items()[i];
+          // FHIR (extensibility.html#modifierExtension) requires a reader to
+          // check modifier extensions: one can reverse what the record says
+          // (doNotPerform, "result invalid"), and ehr understands none. A
+          // warning, not an error: the source cannot be corrected from here,
+          // and the record is kept whole so the next reader can act on it.
+          if (key == "modifierExtension" && item.is_object())
+            add(path, "modifier-extension",
+                "a modifier extension ehr does not know: it may change what this record means", false);
           if (item.is_null()) {
             if (!partner) add(path, "null-value", "null is not allowed; leave the element out", true);
           } else {
@@ -850,6 +1116,8 @@ class Validator {
         }
       } else {
         value(v, path, key, parent_key, ids, false, child);
+        static const int narrative = def_of("Narrative");
+        if (def == narrative && key == "div" && v.is_string()) narrative_div(v.text(), path);
       }
       path.resize(len);
     }

@@ -786,6 +786,11 @@ TEST_CASE("messages never quote the resource's values, which end up in logs") {
           "subject":{"reference":"#p7777"}})",
       R"({"resourceType":"Observation","status":"f7777","code":{"text":"x"},
           "effectiveDateTime":"2020-01-01T77:77"})",
+      R"({"resourceType":"Basic","code":{"text":"x"},"text":{"status":"generated",
+          "div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><n7777>x</n7777></div>"}})",
+      R"({"resourceType":"Basic","code":{"text":"x"},"text":{"status":"generated",
+          "div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><p data-mrn7777=\"1\">x</p></div>"}})",
+      R"({"resourceType":"Basic","code":{"text":"x"},"modifierExtension":[{"url":"urn:x7777","valueString":"7777"}]})",
   };
   for (const char* json : cases) {
     CAPTURE(json);
@@ -793,6 +798,117 @@ TEST_CASE("messages never quote the resource's values, which end up in logs") {
     CHECK_FALSE(issues.empty());
     for (const auto& i : issues) CHECK(i.message.find("7777") == std::string::npos);
   }
+}
+
+// QA finding (qa9 interop 03): a SUBSETTED copy (a _summary or _elements
+// search result) replaced the complete stored resource.
+TEST_CASE("a resource tagged SUBSETTED is refused; a nested one is not") {
+  check_cases({
+      {R"({"resourceType":"Patient","meta":{"tag":[{"system":"http://example.org/t","code":"x"},
+          {"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED"}]},
+          "name":[{"family":"Doe"}]})",
+       "Patient.meta.tag[1]", "subsetted", "an incomplete copy (SUBSETTED): import the full resource"},
+  });
+  // Another code of the system, or a contained SUBSETTED resource, is fine.
+  CHECK(issues_of(R"({"resourceType":"Patient","meta":{"tag":[{"system":
+      "http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"REDACTED"}]},"name":[{"family":"Doe"}]})")
+            .empty());
+  CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x"},"contained":[{"resourceType":"Patient","id":"c","name":[{"family":"C"}],
+      "meta":{"tag":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED"}]}}]})")) ==
+        "");
+}
+
+// QA finding (qa9 interop 09): a modifierExtension, which may reverse what a
+// record says, went in without a word.
+TEST_CASE("every modifier extension is a warning naming its place, not its value") {
+  CHECK(dump(issues_of(R"({"resourceType":"Observation","status":"final","code":{"text":"k"},
+      "modifierExtension":[{"url":"http://lab.example.org/result-invalid","valueString":"s7777"}],
+      "component":[{"code":{"text":"c"},"modifierExtension":[{"url":"urn:x","valueBoolean":true},
+      {"url":"urn:y","valueBoolean":false}]}]})")) ==
+        "warning Observation.modifierExtension[0]: a modifier extension ehr does not know: it may change what "
+        "this record means [modifier-extension]\n"
+        "warning Observation.component[0].modifierExtension[0]: a modifier extension ehr does not know: it may "
+        "change what this record means [modifier-extension]\n"
+        "warning Observation.component[0].modifierExtension[1]: a modifier extension ehr does not know: it may "
+        "change what this record means [modifier-extension]\n");
+  CHECK(ehr::warning_message({"Observation.modifierExtension[0]", "modifier-extension", "m", false}) == "m");
+}
+
+// QA finding (qa9 interop 11): text.div was not checked, so scripts and
+// event handlers were stored and exported.
+TEST_CASE("narratives are one XHTML div of basic formatting with some content (txt-1, txt-2)") {
+  auto obs = [](std::string div) {
+    std::string escaped;
+    for (char c : div) {
+      if (c == '"' || c == '\\') escaped += '\\';
+      escaped += c == '\n' ? std::string("\\n") : std::string(1, c);
+    }
+    return R"({"resourceType":"Basic","code":{"text":"x"},"text":{"status":"generated","div":")" + escaped +
+           "\"}}";
+  };
+  const std::string ns = R"(<div xmlns="http://www.w3.org/1999/xhtml">)";
+  const std::string bad = "the narrative is not well-formed XHTML";
+  const std::string no_ns = R"(the narrative is not in the XHTML namespace (xmlns="http://www.w3.org/1999/xhtml"))";
+  const std::string elements =
+      ": FHIR R4 narratives allow only basic HTML formatting (no scripts, styles, forms, frames or objects)";
+  const std::string script_url = "the narrative holds a script URL (javascript:): FHIR R4 narratives may not run scripts";
+  struct DivCase {
+    std::string div, rule, message;
+  };
+  const std::vector<DivCase> cases = {
+      {ns + "<script>alert(1)</script>Glucose</div>", "txt-1", "the narrative holds element script" + elements},
+      {ns + R"~(<img src="x" onerror="alert(2)"/>Glucose</div>)~", "txt-1",
+       "the narrative holds attribute onerror: FHIR R4 narratives allow only basic HTML formatting attributes (no "
+       "event handlers)"},
+      {ns + "<iframe/>x</div>", "txt-1", "the narrative holds element iframe" + elements},
+      {ns + "<style>p{}</style>x</div>", "txt-1", "the narrative holds element style" + elements},
+      {ns + "<P>x</P></div>", "txt-1", "the narrative holds an element that is not basic HTML formatting" + elements},
+      {"not xhtml at all <b>unclosed", "txt-1",
+       R"(the narrative must be one XHTML <div> element (<div xmlns="http://www.w3.org/1999/xhtml">))"},
+      {"<p>x</p>", "txt-1", R"(the narrative must be one XHTML <div> element (<div xmlns="http://www.w3.org/1999/xhtml">))"},
+      {"<div>HIV positive</div>", "txt-1", no_ns},
+      {R"(<div xmlns="http://example.org/">x</div>)", "txt-1", no_ns},
+      {ns + "<b>unclosed</div>", "txt-1", bad + " (an end tag does not match its start tag)"},
+      {ns + "<b>unclosed", "txt-1", bad + " (an element is not closed)"},
+      {ns + "x</div><p>y</p>", "txt-1", "the narrative has content after its <div> element"},
+      {ns + "a & b</div>", "txt-1", bad + " (a bare '&'; write &amp;)"},
+      {ns + "a < b</div>", "txt-1", bad + " (a '<' that starts no tag; write &lt;)"},
+      {ns + "<p class=x>y</p></div>", "txt-1", bad + " (an attribute value is not quoted)"},
+      {ns + R"(<p class="a" class="b">y</p></div>)", "txt-1", bad + " (an attribute given twice)"},
+      {ns + "<!-- x </div>", "txt-1", bad + " (a comment is not closed)"},
+      {ns + "<?php x ?></div>", "txt-1", bad + " (a '<' that starts no tag; write &lt;)"},
+      {ns + R"~(<a href="javascript:alert(1)">x</a></div>)~", "txt-1", script_url},
+      {ns + R"~(<a href=" JaVa&#x53;cript&#58;alert(1)">x</a></div>)~", "txt-1", script_url},
+      {ns + R"(<a href="data:text/html,x">x</a></div>)", "txt-1", script_url},
+      {ns + R"~(<p style="width: expression(alert(1))">x</p></div>)~", "txt-1",
+       "the narrative holds a script in a style attribute: FHIR R4 narratives may not run scripts"},
+      {ns + "</div>", "txt-2", "the narrative has no content but white space"},
+      {ns + " \n&#9;<p> </p><br/></div>", "txt-2", "the narrative has no content but white space"},
+      {R"(<div xmlns="http://www.w3.org/1999/xhtml"/>)", "txt-2", "the narrative has no content but white space"},
+  };
+  for (const DivCase& c : cases) {
+    CAPTURE(c.div);
+    std::vector<ValidationIssue> want{{"Basic.text.div", c.rule, c.message, true}};
+    CHECK(dump(issues_of(obs(c.div))) == dump(want));
+  }
+  // Real narratives: tables, links, images, entities, comments, style.
+  const std::string good[] = {
+      ns + "Generated <b>Summary</b>: id: 1; Jane <span title=\"Codes: {http://loinc.org 2345-7}\">Glucose</span></div>",
+      ns + "\n&#9;<table class=\"grid\"><thead><tr><th>a</th></tr></thead><tbody><tr><td style=\"color: red\">1"
+           "</td></tr></tbody></table><ul><li>x&gt;y &amp; &nbsp;&#x263A;</li></ul></div>",
+      ns + "<a name=\"top\"> </a><a href=\"https://example.org/a?b=1&amp;c=2\">x</a><br/><hr />"
+           "<img src=\"data:image/png;base64,AAAA\" alt=\"\"/><!-- note --><p xml:lang=\"en\">y</p></div>",
+      R"(  <div xmlns='http://www.w3.org/1999/xhtml'><img src="x.png"/></div> )",
+  };
+  for (const std::string& div : good) {
+    CAPTURE(div);
+    CHECK(dump(issues_of(obs(div))) == "");
+  }
+  // Composition.section.text is a Narrative too.
+  CHECK(dump(issues_of(R"({"resourceType":"Composition","status":"final","type":{"text":"x"},"date":"2020",
+      "author":[{"display":"a"}],"title":"t","section":[{"text":{"status":"generated","div":"<script/>"}}]})")) ==
+        "error Composition.section[0].text.div: the narrative must be one XHTML <div> element (<div "
+        "xmlns=\"http://www.w3.org/1999/xhtml\">) [txt-1]\n");
 }
 
 TEST_CASE("format_issue joins path and message") {

@@ -201,6 +201,56 @@ expect_err "$DUP (the transaction Bundle's 2 entries are not imported)"
 printf '{"resourceType":"Patient","id":"x5","name":[{"family":"M\xfcller"}]}\n' >latin1.ndjson
 broken latin1.ndjson "ehr: error: latin1.ndjson:1: column 57: invalid UTF-8 in string
 $STOPPED"
+# QA finding (qa9 interop 02): a history Bundle lists versions newest first;
+# applied in file order it left an outdated version current. Refused whole.
+cat >history.json <<'JSON'
+{"resourceType":"Bundle","type":"history","entry":[
+ {"fullUrl":"https://fhir.example.org/r4/Patient/h1","resource":{"resourceType":"Patient","id":"h1","meta":{"versionId":"2"},"name":[{"family":"Newer"}]},"request":{"method":"PUT","url":"Patient/h1"}},
+ {"fullUrl":"https://fhir.example.org/r4/Patient/h1","resource":{"resourceType":"Patient","id":"h1","meta":{"versionId":"1"},"name":[{"family":"Older"}]},"request":{"method":"POST","url":"Patient"}}]}
+JSON
+broken history.json "ehr: error: history.json: Bundle.type: a history Bundle lists versions newest first: import the current versions (a collection or transaction)
+$STOPPED"
+# QA finding (qa9 interop 03): a SUBSETTED copy (a _summary or _elements
+# search result) replaced the complete stored record.
+echo '{"resourceType":"Patient","id":"22222222-2222-4222-8222-222222222222","meta":{"tag":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED"}]},"name":[{"family":"Testperson"}]}' >subsetted.ndjson
+broken subsetted.ndjson "ehr: error: subsetted.ndjson:1: Patient.meta.tag[0]: an incomplete copy (SUBSETTED): import the full resource
+$STOPPED"
+# QA finding (qa9 interop 11): narratives with scripts, event handlers or no
+# XHTML at all went in and out unchanged (txt-1, txt-2).
+cat >narrative.ndjson <<'JSON'
+{"resourceType":"Observation","id":"xss-1","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><img src=\"x\" onerror=\"alert(2)\"/>Glucose 5.5</div>"},"status":"final","code":{"text":"Glucose"}}
+{"resourceType":"Observation","id":"xss-2","text":{"status":"generated","div":"not xhtml at all <b>unclosed"},"status":"final","code":{"text":"Glucose"}}
+{"resourceType":"Observation","id":"xss-3","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"> </div>"},"status":"final","code":{"text":"Glucose"}}
+JSON
+run import --quiet --on-error continue narrative.ndjson
+expect_code 3
+expect_err 'ehr: error: narrative.ndjson:1: Observation.text.div: the narrative holds attribute onerror: FHIR R4 narratives allow only basic HTML formatting attributes (no event handlers)
+ehr: error: narrative.ndjson:2: Observation.text.div: the narrative must be one XHTML <div> element (<div xmlns="http://www.w3.org/1999/xhtml">)
+ehr: error: narrative.ndjson:3: Observation.text.div: the narrative has no content but white space'
+[ "$(snapshot)" = "$BASE" ] || fail "narrative.ndjson changed the database"
+# A searchset's outcome entry (an OperationOutcome about the search) was
+# stored as a record: skipped now. The match entry is imported.
+cat >searchset.json <<'JSON'
+{"resourceType":"Bundle","type":"searchset","total":1,"entry":[
+ {"fullUrl":"https://fhir.example.org/r4/Observation/ss-1","resource":{"resourceType":"Observation","id":"ss-1","status":"final","code":{"text":"Glucose"},"subject":{"reference":"Patient/22222222-2222-4222-8222-222222222222"}},"search":{"mode":"match"}},
+ {"resource":{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational","diagnostics":"page 1 of 2"}]},"search":{"mode":"outcome"}}]}
+JSON
+run import --quiet --report searchset.report.json searchset.json
+expect_code 0
+expect_err ""
+[ "$(jq -c '[.types.OperationOutcome, .types.Observation.created]' searchset.report.json)" = \
+  '[{"read":1,"created":0,"updated":0,"unchanged":0,"skipped":1,"rejected":0},1]' ] || fail "report: $(cat searchset.report.json)"
+run record list --all --type OperationOutcome --format csv
+[ "$(grep -c '^OperationOutcome,' <<<"$OUT")" = 0 ] || fail "the searchset's outcome was stored: $OUT"
+# QA finding (qa9 interop 09): a modifier extension (it may reverse what the
+# record says) went in silently; now with a warning naming its place.
+echo '{"resourceType":"Observation","id":"mx-k","modifierExtension":[{"url":"http://lab.example.org/result-invalid","valueBoolean":true}],"status":"final","code":{"text":"Potassium"},"subject":{"reference":"Patient/22222222-2222-4222-8222-222222222222"}}' >modifier.ndjson
+run import --quiet --report modifier.report.json modifier.ndjson
+expect_code 0
+expect_err "ehr: warning: modifier.ndjson:1: Observation.modifierExtension[0]: a modifier extension ehr does not know: it may change what this record means"
+[ "$(jq -c '.warnings_by_rule' modifier.report.json)" = '{"modifier-extension":1}' ] || fail "report: $(cat modifier.report.json)"
+BASE=$(snapshot)
+
 # A 1 GiB line, streamed: refused at the record size limit, in bounded memory.
 { printf '{"resourceType":"Binary","contentType":"text/plain","data":"'; head -c 1073741824 /dev/zero | tr '\0' 'A'; printf '"}\n'; } |
   "$EHR" import --quiet - >"$E2E_TMP/out" 2>"$E2E_TMP/err"

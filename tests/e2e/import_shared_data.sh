@@ -36,6 +36,9 @@ expect_code 0
 # and the like: malformed or failing the check digit), a warning each in an
 # Identifier. Five of each rule are printed, so the NPIs do not hide the rest.
 NPI="Practitioner.identifier[0].value: NPI is malformed (10 digits, the first 1 or 2)"
+# Two DeviceRequests carry R5's doNotPerform as a modifier extension: kept,
+# with a warning each, since it reverses what the request means.
+MODIFIER="DeviceRequest.modifierExtension[0]: a modifier extension ehr does not know: it may change what this record means"
 expect_err "ehr: warning: $DATA/bulk-ndjson/inferno-group-1a/Practitioner.000.ndjson:1: $NPI
 ehr: warning: $DATA/bulk-ndjson/inferno-group-1a/Practitioner.000.ndjson:3: $NPI
 ehr: warning: $DATA/bulk-ndjson/inferno-group-1a/Practitioner.000.ndjson:4: ${NPI/identifier\[0\]/identifier[1]}
@@ -43,8 +46,10 @@ ehr: warning: $DATA/fhir-bundles/synthea-r4/practitionerInformation1588766256867
 ehr: warning: $DATA/fhir-bundles/synthea-r4/practitionerInformation1588766256867.json: entry 2: $NPI
 ehr: warning: $DATA/fhir-bundles/inferno-uscore/uscore_bundle_patient_355.json: entry 267: Observation.effectivePeriod.stop: not an element of Period in FHIR R4 (kept)
 ehr: warning: $DATA/fhir-bundles/inferno-uscore/us_quality_core_bundle_patient.json: entry 2: Media.content.link: not an element of Attachment in FHIR R4 (kept)
+ehr: warning: $DATA/fhir-bundles/inferno-uscore/us_quality_core_bundle_patient.json: entry 50: $MODIFIER
+ehr: warning: $DATA/fhir-bundles/inferno-uscore/us_quality_core_bundle_patient.json: entry 51: $MODIFIER
 ehr: warning: ... and 232 more warnings (--report counts them by rule)"
-[ "$(jq -c '[.warnings, .warnings_by_rule]' first.json)" = '[239,{"npi-check-digit":237,"unknown-element":2}]' ] ||
+[ "$(jq -c '[.warnings, .warnings_by_rule]' first.json)" = '[241,{"modifier-extension":2,"npi-check-digit":237,"unknown-element":2}]' ] ||
   fail "warnings: $(jq -c '[.warnings, .warnings_by_rule]' first.json)"
 jq -r '.types | to_entries[] | "\(.key) \(.value.read)"' first.json | sort >got.txt
 diff expected.txt got.txt >/dev/null || fail "counts per type differ (expected, got):"$'\n'"$(diff expected.txt got.txt)"

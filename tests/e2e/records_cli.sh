@@ -219,6 +219,26 @@ expect_code 0
 expect_err "ehr: warning: Patient.identifier[0].value: NPI fails its check digit
 ehr: Patient/$WARNED is now version 3"
 
+# QA findings (qa9 interop 03, 09, 11): a SUBSETTED copy and a narrative with
+# a script are refused (65, nothing written); a modifier extension goes in
+# with a warning naming its place.
+jq -c '.meta = {"tag":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED"}]} | .name[0].given = ["Sub"]' warned.json >subsetted.json
+run patient add --json subsetted.json
+expect_code 65
+expect_err "ehr: error: Patient.meta.tag[0]: an incomplete copy (SUBSETTED): import the full resource"
+jq -c --arg id "$WARNED" '.id = $id | .meta = {"tag":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED"}]}' warned2.json >subsetted2.json
+run record amend "Patient/$WARNED" --json subsetted2.json --reason "summary copy"
+expect_code 65
+expect_err "ehr: error: Patient.meta.tag[0]: an incomplete copy (SUBSETTED): import the full resource"
+printf '%s' '{"resourceType":"Observation","status":"final","code":{"text":"Potassium"},"text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>alert(1)</script>K</div>"}}' >script.json
+run record add --patient A1001 --json script.json
+expect_code 65
+expect_err "ehr: error: Observation.text.div: the narrative holds element script: FHIR R4 narratives allow only basic HTML formatting (no scripts, styles, forms, frames or objects)"
+printf '%s' '{"resourceType":"Observation","status":"final","code":{"text":"Potassium"},"modifierExtension":[{"url":"http://lab.example.org/result-invalid","valueBoolean":true}]}' >modifier.json
+run record add --patient A1001 --json modifier.json
+expect_code 0
+expect_err "ehr: warning: Observation.modifierExtension[0]: a modifier extension ehr does not know: it may change what this record means"
+
 # A flag the type does not use is refused, not dropped (64): --value on a
 # condition, --dosage on a lab; beside --json every friendly flag is.
 run record add --patient A1001 --type condition --code 44054006 --value severe

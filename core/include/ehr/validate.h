@@ -19,6 +19,15 @@
 //    (valueString and valueBoolean), are errors, a member R4 does not define a warning
 //    (unknown-element; record writes in records.cc refuse new ones, imports
 //    keep them);
+//  - every resource: a top-level resource tagged SUBSETTED
+//    (v3-ObservationValue; a _summary or _elements search result) is an
+//    error ("subsetted": an incomplete copy must not replace a complete
+//    one); every modifierExtension a warning ("modifier-extension": ehr
+//    knows none, and one may change what the record means); every
+//    Narrative.div must be one well-formed XHTML <div> in the XHTML
+//    namespace of R4's basic formatting elements and attributes, no script,
+//    event handler or javascript: URL ("txt-1"), with some content other
+//    than white space ("txt-2");
 //  - the first-class types (is_first_class_type): required elements,
 //    required bindings and invariants, also for contained resources and for
 //    resources nested in a Bundle or Parameters.
@@ -52,7 +61,8 @@ struct ValidationIssue {
   // "reference-contained", "date-syntax", "empty-value", "null-value",
   // "resource-type", "json-type", "string-chars", "security-label",
   // "unknown-element" (a member R4 does not define: a warning), "choice-type"
-  // (two variants of one value[x]), or an invariant name
+  // (two variants of one value[x]), "subsetted", "modifier-extension" (a
+  // warning), "txt-1", "txt-2", or an invariant name
   // ("con-5", "org-1", "ppc-1", "ehr-pat-1", ...).
   std::string rule;
   // Lower case, no final period: "LOINC code fails its check digit". Never
