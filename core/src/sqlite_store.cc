@@ -1137,28 +1137,36 @@ bool is_rotation_file(std::string_view name, std::string_view base, bool* main) 
   return name.empty() || name == "-wal" || name == "-shm" || name == "-journal";
 }
 
+struct RotationFile {
+  std::string path;
+  bool main = false;  // the copy itself, not one of its side files
+};
+
 // The rotation files beside `path`, main files first in each group, by name.
-std::vector<std::string> rotation_files(const std::string& path, bool main_only) {
+std::vector<RotationFile> rotation_files(const std::string& path) {
   std::filesystem::path p(path);
   std::string base = p.filename().string();
   std::filesystem::path dir = p.parent_path();
   std::error_code ec;
-  std::vector<std::string> out;
+  std::vector<RotationFile> out;
   for (std::filesystem::directory_iterator it(dir.empty() ? "." : dir, ec), end; !ec && it != end;
        it.increment(ec)) {
     std::string name = it->path().filename().string();
     bool main = false;
-    if (!is_rotation_file(name, base, &main) || (main_only && !main)) continue;
-    out.push_back((dir / name).string());
+    if (!is_rotation_file(name, base, &main)) continue;
+    out.push_back({(dir / name).string(), main});
   }
-  std::sort(out.begin(), out.end());
+  std::sort(out.begin(), out.end(), [](const RotationFile& a, const RotationFile& b) { return a.path < b.path; });
   return out;
 }
 
 }  // namespace
 
 std::vector<std::string> rotation_leftovers(const std::string& path) {
-  return rotation_files(path, /*main_only=*/true);
+  std::vector<std::string> out;
+  for (const RotationFile& f : rotation_files(path))
+    if (f.main) out.push_back(f.path);
+  return out;
 }
 
 Result<RotateReport> rotate_key(const std::string& path, const Secret& secret,
@@ -1181,12 +1189,9 @@ Result<RotateReport> rotate_key(const std::string& path, const Secret& secret,
   // holds the EXCLUSIVE lock, which every rotation holds from before it
   // creates its copy until after the rename, so none of them is running.
   RotateReport report;
-  for (const std::string& f : rotation_files(path, /*main_only=*/false)) {
-    bool main = false;
-    if (is_rotation_file(std::filesystem::path(f).filename().string(),
-                         std::filesystem::path(path).filename().string(), &main) && main)
-      report.removed_stale.push_back(f);
-    ::unlink(f.c_str());
+  for (const RotationFile& f : rotation_files(path)) {
+    if (f.main) report.removed_stale.push_back(f.path);
+    ::unlink(f.path.c_str());
   }
   if (!report.removed_stale.empty()) sync_parent_dir(path);
 
