@@ -167,8 +167,9 @@ EventKind event_kind(const AuditEntry& e) {
   if (a == "purge") return {kRest, {kRestful, "delete", "delete"}, "D"};
   if (a == "import") return {{kDcm, "110107", "Import"}, kNone, "C"};
   // Patient identity: merge and unmerge rewrite records (Patient/$merge is
-  // an operation); a not-duplicate decision changes no record.
-  if (a == "merge" || a == "unmerge") return {kRest, {kRestful, "operation", "operation"}, "U"};
+  // an operation), link puts records waiting for their patient by
+  // identifier into a chart; a not-duplicate decision changes no record.
+  if (a == "merge" || a == "unmerge" || a == "link") return {kRest, {kRestful, "operation", "operation"}, "U"};
   if (a == "not-duplicate") return {kRest, {kRestful, "operation", "operation"}, "E"};
   if (a == "export" || a == "db-backup") return {{kDcm, "110106", "Export"}, kNone, "R"};
   if (a == "emergency") return {kSecurityAlert, {kDcm, "110127", "Emergency Override Started"}, "E"};

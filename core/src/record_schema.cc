@@ -11,6 +11,7 @@
 // and merges. Migration 11: no reference rows to a record's own patient.
 // Migration 12: every record's patient computed again (recompute_patients).
 // Migration 13: clinical dates with a time and a zone in UTC.
+// Migration 14: records waiting for their patient by identifier.
 // Each later migration appends to kMigrations; released ones never change.
 
 #include <tuple>
@@ -21,6 +22,7 @@
 #include "ehr/json.h"
 #include "ehr/matching.h"
 #include "ehr/session.h"
+#include "patient_keys.h"
 #include "resource_index.h"
 #include "session_impl.h"
 
@@ -370,9 +372,24 @@ SELECT 1;
     R"sql(
 UPDATE resource SET clinical_date = ehr_clinical_date(clinical_date) WHERE clinical_date GLOB '*T*';
 )sql",
+    // 14: a record that names its patient only by identifier, written
+    // before any stored patient held it (a lab feed ahead of registration),
+    // keeps its keys here, and writing a Patient that holds one puts the
+    // record into that chart (patient_keys.h). Records stored so are
+    // linked now, and the rest wait (wait_on_stored_keys, below).
+    R"sql(
+CREATE TABLE patient_key_wait(
+  value  TEXT NOT NULL,
+  system TEXT NOT NULL,
+  rid    INTEGER NOT NULL,
+  PRIMARY KEY(value, system, rid)
+) WITHOUT ROWID;
+CREATE INDEX patient_key_wait_rid ON patient_key_wait(rid);
+)sql",
 };
 
 constexpr std::int64_t kRecomputePatients = 12;
+constexpr std::int64_t kWaitOnPatientKeys = 14;
 
 constexpr std::int64_t kLatest = sizeof kMigrations / sizeof kMigrations[0];
 
@@ -403,32 +420,14 @@ std::string match_keys_of(std::string_view json) {
 // reference to its own patient has none: migration 11). REQUIRES: inside
 // the migration's transaction.
 Status recompute_patients(store::Connection& db) {
-  auto by_identifier = db.prepare(
-      "SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-      "WHERE i.value = ?1 AND i.type = 'Patient' AND (?2 = '' OR i.system = ?2)");
-  if (!by_identifier.ok()) return by_identifier.error();
+  detail::StatementCache cache(db);
+  detail::Prepare prepare = [&cache](const std::string& sql) { return cache(sql); };
   Status failed;
   auto index_of = [&](std::string_view json, IndexEntry& e) {
     auto parsed = parse_json(json);
     if (!parsed.ok()) return false;
     e = index_resource(*parsed);
-    resolve_patient_keys(e, [&](const std::string& system, const std::string& value) {
-      std::vector<std::string> ids;
-      store::Statement& q = *by_identifier;
-      (void)q.reset();
-      Status b = q.bind_text(1, value);
-      if (b.ok()) b = q.bind_text(2, system);
-      for (;;) {
-        if (!b.ok()) break;
-        auto row = q.step();
-        if (!row.ok()) b = row.error();
-        if (!row.ok() || !*row) break;
-        ids.push_back(q.column_text(0));
-      }
-      if (!b.ok()) failed = b;
-      (void)q.reset();
-      return ids;
-    });
+    failed = detail::resolve_keys(prepare, e);
     return true;
   };
   struct Change {
@@ -449,30 +448,7 @@ Status recompute_patients(store::Connection& db) {
       if (e.patient != st->column_text(2)) changes.push_back({st->column_int(0), std::move(e)});
     }
   }
-  for (const auto& c : changes) {
-    auto up = db.prepare("UPDATE resource SET patient = ?2 WHERE rid = ?1");
-    if (!up.ok()) return up.error();
-    EHR_TRY(up->bind_int(1, c.rid));
-    EHR_TRY(c.e.patient.empty() ? up->bind_null(2) : up->bind_text(2, c.e.patient));
-    auto updated = up->step();
-    if (!updated.ok()) return updated.error();
-    auto del = db.prepare("DELETE FROM reference WHERE rid = ?1");
-    if (!del.ok()) return del.error();
-    EHR_TRY(del->bind_int(1, c.rid));
-    auto deleted = del->step();
-    if (!deleted.ok()) return deleted.error();
-    auto ins = db.prepare("INSERT INTO reference(rid, target_type, target_id) VALUES(?,?,?)");
-    if (!ins.ok()) return ins.error();
-    for (const auto& [t, id] : c.e.references) {
-      if (t == "Patient" && id == c.e.patient) continue;
-      EHR_TRY(ins->reset());
-      EHR_TRY(ins->bind_int(1, c.rid));
-      EHR_TRY(ins->bind_text(2, t));
-      EHR_TRY(ins->bind_text(3, id));
-      auto inserted = ins->step();
-      if (!inserted.ok()) return inserted.error();
-    }
-  }
+  for (const auto& c : changes) EHR_TRY(detail::rewrite_patient(prepare, c.rid, c.e));
   // Superseded versions: history's patient column (record history decides
   // each version on its own content; this keeps the column in step).
   std::vector<std::tuple<std::string, std::string, std::int64_t, std::string>> versions;
@@ -532,6 +508,7 @@ Status migrate_schema(store::Connection& db) {
   for (std::int64_t i = std::stoll(*again); i < kLatest; ++i) {
     Status s = db.exec(kMigrations[i]);
     if (s.ok() && i + 1 == kRecomputePatients) s = recompute_patients(db);
+    if (s.ok() && i + 1 == kWaitOnPatientKeys) s = detail::wait_on_stored_keys(db);
     if (!s.ok()) {
       (void)db.exec("ROLLBACK");
       return s.error().with_context(fmt::format("schema migration {}", i + 1));

@@ -17,6 +17,7 @@
 #include "audit_log.h"
 #include "crypto_sodium.h"
 #include "instant.h"
+#include "patient_keys.h"
 #include "ehr/validate.h"
 #include "record_writer.h"
 #include "resource_index.h"
@@ -28,6 +29,11 @@ namespace ehr {
 namespace {
 
 // --- helpers -------------------------------------------------------------
+
+// The session's statement cache, as patient_keys.h takes it.
+detail::Prepare prepare_of(SessionImpl& s) {
+  return [&s](const std::string& sql) { return s.statement(sql); };
+}
 
 std::string new_id() {
   std::uint8_t b[16];
@@ -238,7 +244,27 @@ Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, co
     auto r = (*st)->step();
     if (!r.ok()) return r.error();
   }
-  return {};
+  if (type == "Patient") return {};
+  return detail::write_waiting_keys(prepare_of(s), rid, e, fresh);
+}
+
+// Writing Patient `id` with identifiers `e` may give records that wait on
+// one of them their patient (patient_keys.h): they join its chart, and
+// one audit entry (action link) names them.
+Status link_waiting(SessionImpl& s, const std::string& id, const IndexEntry& e) {
+  if (e.identifiers.empty()) return {};
+  auto linked = detail::link_waiting_records(prepare_of(s), e.identifiers);
+  if (!linked.ok()) return linked.error();
+  if (linked->empty()) return {};
+  std::set<std::string> patients{id};
+  std::vector<std::string> refs;
+  for (const auto& r : *linked) {
+    if (is_single_patient(r.patient)) patients.insert(r.patient);
+    refs.push_back(r.type + "/" + r.id);
+  }
+  return write_audit(s, {"link", "ok", detail::join_words({patients.begin(), patients.end()}),
+                         detail::join_words(refs), "", static_cast<std::int64_t>(refs.size()),
+                         "by identifier"});
 }
 
 // History. The current version's entry (action, author, reason; its time,
@@ -375,11 +401,15 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
   if (is_new) EHR_TRY(q.bind_int(18, new_rid));
   auto row = q.step();
   if (!row.ok()) return row.error();
-  if (is_new) return write_index(s, new_rid, r.type, e, true);
-  if (!*row) return Error::internal("resource row was not written");
-  std::int64_t rid = q.column_int(0);
-  (void)q.step();
-  return write_index(s, rid, r.type, e, false);
+  if (is_new) {
+    EHR_TRY(write_index(s, new_rid, r.type, e, true));
+  } else {
+    if (!*row) return Error::internal("resource row was not written");
+    std::int64_t rid = q.column_int(0);
+    (void)q.step();
+    EHR_TRY(write_index(s, rid, r.type, e, false));
+  }
+  return r.type == "Patient" ? link_waiting(s, r.id, e) : Status();
 }
 
 std::string resource_ref(const StoredResource& r) {
@@ -665,6 +695,7 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
                             "DELETE FROM reference WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM name_token WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM match_key WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
+                            "DELETE FROM patient_key_wait WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM resource WHERE type = ?1 AND id = ?2",
                             "UPDATE history SET json = NULL WHERE type = ?1 AND id = ?2"}) {
       auto st = s.statement(sql);
@@ -720,32 +751,10 @@ std::string resource_content_key(const Json& resource) { return content_key(reso
 
 Result<std::vector<std::string>> patients_with_identifier(SessionImpl& s, const std::string& system,
                                                           const std::string& value) {
-  auto rows = system.empty()
-                  ? s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-                           "WHERE i.value = ? AND i.type = 'Patient'",
-                           {value})
-                  : s.rows("SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-                           "WHERE i.value = ? AND i.system = ? AND i.type = 'Patient'",
-                           {value, system});
-  if (!rows.ok()) return rows.error();
-  std::vector<std::string> ids;
-  for (auto& row : *rows) ids.push_back(std::move(row[0]));
-  return ids;
+  return patients_holding(prepare_of(s), system, value);
 }
 
-Status resolve_patient(SessionImpl& s, IndexEntry& e) {
-  if (e.patient_keys.empty()) return {};
-  Status failed;
-  resolve_patient_keys(e, [&](const std::string& system, const std::string& value) {
-    auto ids = patients_with_identifier(s, system, value);
-    if (!ids.ok()) {
-      failed = ids.error();
-      return std::vector<std::string>{};
-    }
-    return std::move(*ids);
-  });
-  return failed;
-}
+Status resolve_patient(SessionImpl& s, IndexEntry& e) { return resolve_keys(prepare_of(s), e); }
 
 std::string audit_patients(const StoredResource& r) {
   if (r.patient == kSeveralPatients) return join_words(index_resource(r.resource).patients);

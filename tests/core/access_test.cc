@@ -307,7 +307,7 @@ TEST_CASE("migration 4 gives existing Patient rows their care team; new patients
         "DROP TABLE patient_link; DROP INDEX reference_patient; "
         "ALTER TABLE resource DROP COLUMN action; "
         "ALTER TABLE resource DROP COLUMN author; ALTER TABLE resource DROP COLUMN reason; "
-        "PRAGMA user_version = 3").ok());
+        "DROP TABLE patient_key_wait; PRAGMA user_version = 3").ok());
   }
   Session bob = fx.open("bob");
   CHECK(sql(bob, "PRAGMA user_version") == std::to_string(current_schema_version()));
@@ -564,7 +564,7 @@ TEST_CASE("a record belongs to the patient it references anywhere; several patie
         "UPDATE resource SET patient = 'MRNB' WHERE id = 'by-mrn'; "
         "INSERT INTO reference SELECT rid, 'Patient', '" + b + "' FROM resource WHERE id = 'task'; "
         "DELETE FROM reference WHERE rid = (SELECT rid FROM resource WHERE id = 'grp'); "
-        "PRAGMA user_version = 11").ok());
+        "DROP TABLE patient_key_wait; PRAGMA user_version = 11").ok());
   }
   Session alice = fx.open("alice");
   CHECK(sql(alice, "PRAGMA user_version") == std::to_string(current_schema_version()));
@@ -574,6 +574,83 @@ TEST_CASE("a record belongs to the patient it references anywhere; several patie
   CHECK(patient_column(alice, "Group", "grp") == "*");
   CHECK(sql(alice, "SELECT count(*) FROM reference f JOIN resource r ON r.rid = f.rid "
                    "WHERE r.id IN ('grp', 'task') AND f.target_type = 'Patient'") == "2");
+}
+
+// QA finding (interop sweep, 07): a result naming its patient only by MRN,
+// written before the Patient (a lab feed ahead of registration), stayed in
+// no chart for good. Its key now waits, and writing a Patient that holds it
+// links the record, audited.
+TEST_CASE("a record waiting for its patient by identifier joins the chart of the Patient written later") {
+  Fixture fx;
+  std::string p;
+  Session alice = fx.create();
+  SessionImpl& impl = SessionImpl::of(alice);
+  auto write = [&](const std::string& text) {
+    Json r = parsed(text);
+    REQUIRE(impl.transaction([&]() -> Status {
+                  auto w = detail::write_created(impl, r, "");
+                  return w.ok() ? Status() : Status(w.error());
+                }).ok());
+  };
+  auto obs = [](const std::string& id, const std::string& subject) {
+    return R"({"resourceType":"Observation","id":")" + id + R"(","status":"final",)"
+           R"("code":{"coding":[{"system":"http://loinc.org","code":"2823-3"}]},"subject":)" + subject + "}";
+  };
+  const std::string by_late = R"({"identifier":{"system":"urn:test:mrn","value":"LATE"}})";
+  write(obs("early", by_late));
+  write(obs("other", R"({"identifier":{"value":"NOBODY"}})"));
+  write(obs("gone", R"({"identifier":{"system":"urn:test:mrn","value":"GONE"}})"));
+  CHECK(patient_column(alice, "Observation", "early") == "?");
+  auto waiting = [&]() {
+    return sql(alice, "SELECT group_concat(r.id || ' ' || w.system || '|' || w.value, ', ') FROM "
+                      "(SELECT * FROM patient_key_wait ORDER BY rid) w JOIN resource r ON r.rid = w.rid");
+  };
+  CHECK(waiting() == "early urn:test:mrn|LATE, other |NOBODY, gone urn:test:mrn|GONE");
+  // A Patient holding another system's LATE links nothing.
+  PatientFields f;
+  f.family = "Elsewhere";
+  f.mrn = "LATE";
+  f.mrn_system = "urn:test:other";
+  REQUIRE(create_resource(alice, *build_patient(f)).ok());
+  CHECK(patient_column(alice, "Observation", "early") == "?");
+  CHECK(sql(alice, "SELECT count(*) FROM audit WHERE action = 'link'") == "0");
+  // The Patient holding it: the record joins its chart.
+  f.family = "Later";
+  f.mrn_system = "urn:test:mrn";
+  auto created = create_resource(alice, *build_patient(f));
+  REQUIRE_MESSAGE(created.ok(), message(created));
+  p = created->id;
+  CHECK(patient_column(alice, "Observation", "early") == p);
+  CHECK(waiting() == "other |NOBODY, gone urn:test:mrn|GONE");
+  CHECK(sql(alice, "SELECT user || ' ' || action || ' ' || outcome || ' [' || patients || '] [' || resources || '] ' "
+                   "|| count || ' ' || detail FROM audit WHERE action = 'link'") ==
+        "alice link ok [" + p + "] [Observation/early] 1 by identifier");
+  RecordQuery q;
+  q.patient = p;
+  auto chart = patient_records(alice, q);
+  REQUIRE_MESSAGE(chart.ok(), message(chart));
+  CHECK(chart->size() == 2);
+  // A purged record waits no more; a new version with a literal subject neither.
+  REQUIRE(purge_resource(alice, "Observation", "gone", "test").ok());
+  REQUIRE(impl.transaction([&]() -> Status {
+                auto cur = detail::load_resource(impl, "Observation", "other");
+                if (!cur.ok()) return cur.error();
+                auto w = detail::write_version(impl, **cur, parsed(obs("other", R"({"reference":"Patient/)" + p + R"("})")),
+                                               "update", "", nullptr);
+                return w.ok() ? Status() : Status(w.error());
+              }).ok());
+  CHECK(patient_column(alice, "Observation", "other") == p);
+  CHECK(waiting() == "");
+  // A database of schema 13: the record left unknown though its patient is
+  // stored now, no table of waiting keys. Migration 14 links it; an
+  // unknown one waits.
+  write(obs("still", R"({"identifier":{"system":"urn:test:mrn","value":"STILL"}})"));
+  REQUIRE(impl.db().exec("UPDATE resource SET patient = '?' WHERE id = 'early'; DROP TABLE patient_key_wait; "
+                         "PRAGMA user_version = 13").ok());
+  Session again = fx.open("alice");
+  CHECK(sql(again, "PRAGMA user_version") == std::to_string(current_schema_version()));
+  CHECK(patient_column(again, "Observation", "early") == p);
+  CHECK(sql(again, "SELECT group_concat(w.system || '|' || w.value) FROM patient_key_wait w") == "urn:test:mrn|STILL");
 }
 
 // Security finding 2: a history was decided on its newest version only, so

@@ -723,4 +723,41 @@ $STOPPED"
 [ "$(dump | sha256sum)" = "$IDENT" ] || fail "a refused POST wrote"
 export EHR_DB=clinic.db
 
+# --- a result ahead of its registration (QA interop finding 07) --------------
+# A lab feed names the patient only by MRN, before the ADT feed registers
+# them: the result was stored in no chart for good, without a word. Now a
+# warning says it waits, and the Patient imported later brings it into the
+# chart, with an audit entry (action link) naming it.
+export EHR_DB=clinic.db EHR_USER=feed EHR_KEY_FILE=feed.key
+cat >early-lab.ndjson <<'JSON'
+{"resourceType":"Observation","id":"early-k","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2823-3","display":"Potassium"}]},"subject":{"identifier":{"system":"urn:oid:2.16.840.1.113883.3.1","value":"MRN-LATE"}},"effectiveDateTime":"2026-12-01T07:00:00Z","valueQuantity":{"value":6.1,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}
+JSON
+run import --quiet early-lab.ndjson
+expect_code 0
+expect_err "ehr: warning: early-lab.ndjson:1: Observation: names its patient only by an identifier that no one stored patient holds: it is in no chart until a Patient holding that identifier is written, which links it"
+run record show --patient MRN-LATE
+expect_code 1
+expect_err "ehr: error: no patient MRN-LATE"
+cat >late-adt.ndjson <<'JSON'
+{"resourceType":"Patient","id":"late-1","identifier":[{"system":"urn:oid:2.16.840.1.113883.3.1","value":"MRN-LATE"}],"name":[{"family":"Later","given":["Lee"]}],"gender":"male","birthDate":"1961-02-03"}
+JSON
+run import --quiet late-adt.ndjson
+expect_code 0
+expect_err ""
+run record show --patient MRN-LATE --format csv
+expect_code 0
+[ "$(grep -v '^Provenance,' <<<"$OUT")" = "type,id,date,code,display,value,status
+Patient,late-1,1961-02-03,,Lee Later,,
+Observation,early-k,2026-12-01T07:00:00Z,2823-3,Potassium,6.1 mmol/L,final" ] || fail "the early result is not in the chart: $OUT"
+EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action link --format ndjson
+expect_code 0
+[ "$(jq -c '[.user, .outcome, .patients, .resources, .count, .detail]' <<<"$OUT")" = \
+  '["feed","ok","late-1","Observation/early-k",1,"by identifier"]' ] || fail "audit of the link: $OUT"
+# Imported again: nothing waits, nothing is linked twice.
+run import --quiet early-lab.ndjson late-adt.ndjson
+expect_code 0
+expect_err ""
+EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action link --format ndjson
+[ "$(wc -l <<<"$OUT")" = 1 ] || fail "linked twice: $OUT"
+
 finish
