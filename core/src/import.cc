@@ -1667,6 +1667,14 @@ Status Importer::handle_bundle(Item& item, Input& in) {
   if (btype == "transaction-response" || btype == "batch-response")
     return whole(fmt::format("a {} Bundle reports on a request and holds nothing to import", btype));
   if (btype.empty()) return whole("the Bundle has no type");
+  // The codes of R4's BundleType (a required binding): any other was read
+  // as a collection, whatever its sender meant by it.
+  static const std::set<std::string_view> kTypes = {"document", "message", "transaction", "batch",
+                                                     "searchset", "collection"};
+  if (kTypes.count(btype) == 0 && btype != "history")
+    return whole(fmt::format("Bundle.type {} is not a FHIR R4 Bundle type (transaction, batch, collection, "
+                             "searchset, document, message)",
+                             btype));
   // A history lists versions newest first (FHIR http.html#history), and a
   // DELETE in it is a past deletion: applied in file order, an outdated
   // version would end up current.

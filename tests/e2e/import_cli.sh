@@ -210,6 +210,10 @@ cat >history.json <<'JSON'
 JSON
 broken history.json "ehr: error: history.json: Bundle.type: a history Bundle lists versions newest first: import the current versions (a collection or transaction)
 $STOPPED"
+# A Bundle.type outside R4's codes was imported as a collection.
+sed 's/"type":"history"/"type":"collectoin"/' history.json >odd-type.json
+broken odd-type.json "ehr: error: odd-type.json: Bundle.type: Bundle.type collectoin is not a FHIR R4 Bundle type (transaction, batch, collection, searchset, document, message)
+$STOPPED"
 # QA finding (qa9 interop 03): a SUBSETTED copy (a _summary or _elements
 # search result) replaced the complete stored record.
 echo '{"resourceType":"Patient","id":"22222222-2222-4222-8222-222222222222","meta":{"tag":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED"}]},"name":[{"family":"Testperson"}]}' >subsetted.ndjson
