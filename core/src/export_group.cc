@@ -8,6 +8,7 @@
 #include "ehr/export.h"
 #include "ehr/json.h"
 #include "export_internal.h"
+#include "resource_index.h"
 
 namespace ehr::detail {
 
@@ -31,18 +32,12 @@ std::string_view strip_comment(std::string_view line) {
   return line;
 }
 
-// The patient id of a Group member's reference: "Patient/ID",
-// "Patient/ID/_history/N", or either after a base URL; "" otherwise.
+// The patient id of a Group member's reference: "Patient/ID" or
+// "Patient/ID/_history/N" (parse_reference); "" otherwise.
 std::string patient_id_of(std::string_view ref) {
-  auto hist = ref.find("/_history/");
-  if (hist != std::string_view::npos) ref = ref.substr(0, hist);
-  auto slash = ref.rfind('/');
-  if (slash == std::string_view::npos || slash == 0 || slash + 1 == ref.size()) return "";
-  std::string_view type = ref.substr(0, slash);
-  auto before = type.rfind('/');
-  if (before != std::string_view::npos) type = type.substr(before + 1);
-  if (type != "Patient") return "";
-  return std::string(ref.substr(slash + 1));
+  std::string type, id;
+  if (!parse_reference(ref, type, id) || type != "Patient") return "";
+  return id;
 }
 
 Result<std::vector<GroupMember>> group_resource_members(const std::string& shown,
@@ -69,6 +64,14 @@ Result<std::vector<GroupMember>> group_resource_members(const std::string& shown
     const Json* ref = entity != nullptr ? entity->find("reference") : nullptr;
     if (ref == nullptr || !ref->is_string())
       return Error::invalid_data(fmt::format("{}: no entity.reference", where));
+    // An absolute URL names a patient on another server (ehr has no base
+    // URL): a payer's Patient/123 is not the Patient/123 here, and taking
+    // it so would disclose another person's records.
+    if (ref->text().find("://") != std::string::npos)
+      return Error::invalid_data(fmt::format(
+          "{}: entity.reference {} names a patient on another server (an absolute URL), not one stored here; "
+          "list Patient/ID references, or the patients' MRNs in a text file",
+          where, ref->text()));
     std::string id = patient_id_of(ref->text());
     if (id.empty())
       return Error::invalid_data(fmt::format(

@@ -49,9 +49,16 @@ TEST_SUITE("export_group") {
         {R"({"resourceType":"Group","type":"person","actual":true,"member":[
            {"entity":{"reference":"Patient/p1"}},
            {"entity":{"reference":"Patient/p2"},"inactive":true},
-           {"entity":{"reference":"https://ehr.example.org/fhir/Patient/p3"},"inactive":false},
+           {"entity":{"reference":"Patient/p3"},"inactive":false},
            {"entity":{"reference":"Patient/p4/_history/2"}}]})",
          "p1@g.json: member[0] p3@g.json: member[2] p4@g.json: member[3]"},
+        // QA finding: a payer's Group named its own server's Patient/p3,
+        // and the export took it for the Patient/p3 stored here.
+        {R"({"resourceType":"Group","member":[{"entity":{"reference":"Patient/p1"}},
+           {"entity":{"reference":"https://payer.example.org/fhir/Patient/p3"}}]})",
+         "error: g.json: member[1]: entity.reference https://payer.example.org/fhir/Patient/p3 names a patient "
+         "on another server (an absolute URL), not one stored here; list Patient/ID references, or the "
+         "patients' MRNs in a text file"},
         {"  "
          "\n{\"resourceType\":\"Group\",\"member\":[{\"entity\":{\"reference\":\"Patient/p1\"}}]}",
          "p1@g.json: member[0]"},

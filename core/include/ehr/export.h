@@ -124,8 +124,9 @@ enum class ExportFormat { kNdjson, kCsv };
 // A cohort file (ehr export --group FILE), read by the caller. Its format is
 // told by its content:
 //  - a FHIR Group resource (JSON: the first non-blank character is '{'):
-//    each member's entity.reference, "Patient/ID" (also versioned, or after
-//    a base URL); members with inactive true are left out;
+//    each member's entity.reference, "Patient/ID" (also versioned; an
+//    absolute URL names another server's patient and is an error); members
+//    with inactive true are left out;
 //  - otherwise lines: one patient id or MRN a line (resolved as
 //    ExportOptions::patients are), surrounding whitespace trimmed; blank
 //    lines and comments ignored: a '#' at the start of a line or after
