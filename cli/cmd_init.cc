@@ -1,4 +1,6 @@
 // ehr init: create the encrypted database and its first administrator's slot.
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "commands.h"
@@ -36,6 +38,9 @@ int run_init(Context& ctx, const InitOptions& o) {
   SessionOptions options;
   options.user = slot.user;
   options.first_user_roles = o.roles;
+  std::optional<Secret> code;
+  if (o.recovery_code) code = new_recovery_code();
+  options.recovery_code = code ? &*code : nullptr;
   auto session = Session::create(path, slot, *secret, options);
   if (!session.ok()) return ctx.fail(session.error());
   Store* store = &session->store();
@@ -43,14 +48,8 @@ int run_init(Context& ctx, const InitOptions& o) {
     ctx.info(fmt::format("removed {}, left by an init or backup that did not finish", stale));
   std::string kind(slot_type_name(secret->kind() == Secret::Kind::kKeyFile ? SlotType::kKeyFile
                                                                            : SlotType::kPassphrase));
-  if (o.recovery_code) {
-    Secret code = new_recovery_code();
-    SlotOptions rec;
-    rec.user = slot.user;
-    rec.label = "recovery code";
-    auto index = store->add_slot(rec, code);
-    if (!index.ok()) return ctx.fail(index.error());
-    std::string text = code.recovery_code_text();
+  if (code) {
+    std::string text = code->recovery_code_text();
     ctx.out() << text << '\n' << std::flush;
     wipe(text);
     ctx.info("the line above is a recovery code: it opens this database as " + slot.user +

@@ -422,11 +422,20 @@ Result<Session> Session::create(const std::string& path, const SlotOptions& admi
   std::string joined;
   for (const auto& r : roles) joined += (joined.empty() ? "" : " ") + r;
   impl->set_roles(roles);
+  std::string slots = "slot 0";
+  if (options.recovery_code != nullptr) {
+    SlotOptions rec;
+    rec.user = admin.user;
+    rec.label = "recovery code";
+    auto index = impl->store().add_slot(rec, *options.recovery_code);
+    if (!index.ok()) return index.error();
+    slots += fmt::format(", recovery-code slot {}", *index);
+  }
   EHR_TRY(impl->transaction([&]() -> Status {
     EHR_TRY(impl->exec("INSERT INTO users(name, roles, created) VALUES(?, ?, ?)",
                        {admin.user, joined, impl->now()}));
     return write_audit(*impl, {"user-add", "ok", "", "", "", 1,
-                               fmt::format("user {} roles {} slot 0 (ehr init)", admin.user, joined)});
+                               fmt::format("user {} roles {} {} (ehr init)", admin.user, joined, slots)});
   }));
   impl->drop_statements();
   EHR_TRY(impl->store().publish());

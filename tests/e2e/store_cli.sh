@@ -31,6 +31,13 @@ printf '%s\n' "$OUT" > recovery.txt
 chmod 600 recovery.txt
 expect_err "ehr: the line above is a recovery code: it opens this database as alice; store it offline, it is not shown again
 ehr: created clinic.db with administrator alice (roles: admin; passphrase slot, kdf interactive)"
+# The recovery-code slot is in the file before it reaches its path (it was
+# added after: an init killed between the two left a database without the
+# code asked for), and the first audit entry names both slots.
+run --db clinic.db --user alice --passphrase-file admin.pw audit show --action user-add --format ndjson
+expect_code 0
+[ "$(jq -r .detail <<<"$OUT")" = "user alice roles admin slot 0, recovery-code slot 1 (ehr init)" ] ||
+  fail "init's audit entry: $OUT"
 run --db clinic.db --user alice init --passphrase-file admin.pw
 expect_code 73
 expect_err "ehr: error: clinic.db: already exists"

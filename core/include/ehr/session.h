@@ -47,6 +47,11 @@ struct SessionOptions {
   // create() only: roles of the first user besides admin (e.g. physician in
   // a one-doctor practice). REQUIRES: roles of the built-in policy.
   std::vector<std::string> first_user_roles;
+  // create() only: when set, a second key slot of the first user for this
+  // recovery code (Secret::Kind::kRecoveryCode), added before the database
+  // reaches its path, so that an init killed after it printed nothing
+  // leaves no database without the code it was asked for.
+  const Secret* recovery_code = nullptr;
   // Store options (busy timeout, ...). `open.user` is set from `user`.
   OpenOptions open;
   // The clock, as a UTC instant "YYYY-MM-DDTHH:MM:SS.mmmZ". Default: the
