@@ -118,6 +118,8 @@ int run_record_add(Context& ctx, RecordAddOptions& o) {
   auto stored = create_resource(*session, std::move(*resource), o.reason);
   if (!stored.ok()) return ctx.fail(stored.error());
   print_validation_warnings(ctx, stored->resource);
+  if (stored->patient == kUnknownPatient)
+    ctx.warning(fmt::format("{}/{} {}", stored->type, stored->id, kUnresolvedPatientWarning));
   ctx.out() << stored->type << '/' << stored->id << '\n' << std::flush;
   if (defaulted_date)
     ctx.info(fmt::format("dated {}, the time of recording (--date gives another)", o.f.recorded_at));

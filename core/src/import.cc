@@ -1543,9 +1543,7 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     if (stored_types_) stored_types_->insert(w->type);
     // A result ahead of its registration: the record waits for its patient.
     if (w->patient == kUnknownPatient)
-      warn_entry(in, e, e.type, "unresolved-patient",
-                 "names its patient only by an identifier that no one stored patient holds: it is in no "
-                 "chart until a Patient holding that identifier is written, which links it");
+      warn_entry(in, e, e.type, "unresolved-patient", std::string(kUnresolvedPatientWarning));
     // Alike but not linked: each pair waits for a person to decide.
     for (const auto& c : alike) {
       bool conflict = identifier_conflict && c.id == identifier_conflict->id;

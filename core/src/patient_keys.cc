@@ -49,9 +49,9 @@ Result<std::vector<std::string>> patients_holding(const Prepare& prepare, const 
   // Two statements, so that each uses identifier_value(value, system, ...).
   auto st = prepare(system.empty()
                         ? "SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-                          "WHERE i.value = ?1 AND i.type = 'Patient'"
+                          "WHERE i.value = ?1 AND i.type = 'Patient' AND r.retracted = 0"
                         : "SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-                          "WHERE i.value = ?1 AND i.system = ?2 AND i.type = 'Patient'");
+                          "WHERE i.value = ?1 AND i.system = ?2 AND i.type = 'Patient' AND r.retracted = 0");
   if (!st.ok()) return st.error();
   EHR_TRY((*st)->bind_text(1, value));
   if (!system.empty()) EHR_TRY((*st)->bind_text(2, system));
@@ -74,11 +74,11 @@ Status resolve_keys(const Prepare& prepare, IndexEntry& e) {
   return failed;
 }
 
-Status write_waiting_keys(const Prepare& prepare, std::int64_t rid, const IndexEntry& e, bool fresh) {
-  if (!fresh) EHR_TRY(run_on_rid(prepare, "DELETE FROM patient_key_wait WHERE rid = ?1", rid));
-  for (const auto& [system, value] : e.unresolved_keys) {
-    // The same key twice in one record waits once.
-    auto st = prepare("INSERT OR IGNORE INTO patient_key_wait(value, system, rid) VALUES(?1, ?2, ?3)");
+Status write_record_keys(const Prepare& prepare, std::int64_t rid, const IndexEntry& e, bool fresh) {
+  if (!fresh) EHR_TRY(run_on_rid(prepare, "DELETE FROM patient_key WHERE rid = ?1", rid));
+  for (const auto& [system, value] : e.patient_keys) {
+    // The same key twice in one record is kept once.
+    auto st = prepare("INSERT OR IGNORE INTO patient_key(value, system, rid) VALUES(?1, ?2, ?3)");
     if (!st.ok()) return st.error();
     EHR_TRY((*st)->bind_text(1, value));
     EHR_TRY((*st)->bind_text(2, system));
@@ -109,72 +109,69 @@ Status rewrite_patient(const Prepare& prepare, std::int64_t rid, const IndexEntr
   return {};
 }
 
-namespace {
-
-// Computes the patient of the records `rids` again; rewrites and returns
-// those whose patient changed. Unchanged ones keep their waiting keys
-// unless `rewrite_keys` (the migration, which writes them first).
-Result<std::vector<LinkedRecord>> recompute_waiting(const Prepare& prepare, const std::vector<std::int64_t>& rids,
-                                            bool rewrite_keys) {
+Result<std::vector<LinkedRecord>> link_keyed_records(
+    const Prepare& prepare, const std::vector<std::pair<std::string, std::string>>& identifiers,
+    const MayMove& may_move) {
+  std::vector<std::int64_t> rids;
+  for (const auto& [system, value] : identifiers) {
+    if (value.empty()) continue;
+    auto st = prepare("SELECT rid FROM patient_key WHERE value = ?1 AND system IN (?2, '')");
+    if (!st.ok()) return st.error();
+    EHR_TRY((*st)->bind_text(1, value));
+    EHR_TRY((*st)->bind_text(2, system));
+    EHR_TRY(step_rows(**st, [&](store::Statement& q) { rids.push_back(q.column_int(0)); }));
+  }
+  std::sort(rids.begin(), rids.end());
+  rids.erase(std::unique(rids.begin(), rids.end()), rids.end());
   std::vector<LinkedRecord> out;
   for (std::int64_t rid : rids) {
-    auto st = prepare("SELECT type, id, json, coalesce(patient, '') FROM resource WHERE rid = ?1");
+    auto st = prepare(
+        "SELECT type, id, json, coalesce(patient, ''), coalesce(security, ''), "
+        "CASE WHEN code IS NULL THEN '' ELSE coalesce(code_system, '') || '|' || code END "
+        "FROM resource WHERE rid = ?1");
     if (!st.ok()) return st.error();
     EHR_TRY((*st)->bind_int(1, rid));
     auto row = (*st)->step();
     if (!row.ok()) return row.error();
     if (!*row) {
       (void)(*st)->reset();
-      continue;  // gone (purge removes its keys too)
+      continue;  // gone (a purge removes its keys too)
     }
-    std::string type = (*st)->column_text(0);
-    std::string id = (*st)->column_text(1);
-    std::string was = (*st)->column_text(3);
+    LinkedRecord r{(*st)->column_text(0), (*st)->column_text(1), (*st)->column_text(3), ""};
+    std::string security = (*st)->column_text(4);
+    std::string code = (*st)->column_text(5);
     auto parsed = parse_json((*st)->column_view(2));
     EHR_TRY((*st)->reset());
-    if (!parsed.ok()) continue;  // db check reports it; nothing to link
+    if (!parsed.ok()) continue;  // db check reports it; nothing to compute
     IndexEntry e = index_resource(*parsed);
     EHR_TRY(resolve_keys(prepare, e));
-    if (e.patient != was) EHR_TRY(rewrite_patient(prepare, rid, e));
-    if (e.patient != was || rewrite_keys) EHR_TRY(write_waiting_keys(prepare, rid, e, false));
-    if (e.patient == was) continue;
-    out.push_back({std::move(type), std::move(id), e.patient});
+    if (e.patient == r.was) continue;
+    auto allowed = may_move(r.type, r.was, security, code);
+    if (!allowed.ok()) return allowed.error();
+    if (!*allowed) continue;
+    EHR_TRY(rewrite_patient(prepare, rid, e));
+    r.patient = e.patient;
+    out.push_back(std::move(r));
   }
   return out;
 }
 
-}  // namespace
-
-Result<std::vector<LinkedRecord>> link_waiting_records(
-    const Prepare& prepare, const std::vector<std::pair<std::string, std::string>>& identifiers) {
-  std::vector<std::int64_t> rids;
-  for (const auto& [system, value] : identifiers) {
-    if (value.empty()) continue;
-    auto st = prepare("SELECT rid FROM patient_key_wait WHERE value = ?1 AND system IN (?2, '')");
-    if (!st.ok()) return st.error();
-    EHR_TRY((*st)->bind_text(1, value));
-    EHR_TRY((*st)->bind_text(2, system));
-    EHR_TRY(step_rows(**st, [&](store::Statement& q) { rids.push_back(q.column_int(0)); }));
-  }
-  if (rids.empty()) return std::vector<LinkedRecord>{};
-  std::sort(rids.begin(), rids.end());
-  rids.erase(std::unique(rids.begin(), rids.end()), rids.end());
-  return recompute_waiting(prepare, rids, false);
-}
-
-Status wait_on_stored_keys(store::Connection& db) {
+Status index_stored_keys(store::Connection& db) {
   StatementCache cache(db);
   Prepare prepare = [&cache](const std::string& sql) { return cache(sql); };
-  std::vector<std::int64_t> rids;
-  {
-    auto st = prepare("SELECT rid FROM resource WHERE patient IN (?1, ?2) AND type <> 'Patient' ORDER BY rid");
-    if (!st.ok()) return st.error();
-    EHR_TRY((*st)->bind_text(1, kUnknownPatient));
-    EHR_TRY((*st)->bind_text(2, kSeveralPatients));
-    EHR_TRY(step_rows(**st, [&](store::Statement& q) { rids.push_back(q.column_int(0)); }));
+  // Only a record whose JSON holds an identifier can name its patient by one.
+  auto st = db.prepare("SELECT rid, json FROM resource WHERE type <> 'Patient' AND json LIKE '%\"identifier\"%'");
+  if (!st.ok()) return st.error();
+  for (;;) {
+    auto row = st->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    auto parsed = parse_json(st->column_view(1));
+    if (!parsed.ok()) continue;
+    IndexEntry e = index_resource(*parsed);
+    if (!e.patient_keys.empty()) EHR_TRY(write_record_keys(prepare, st->column_int(0), e, true));
   }
-  auto linked = recompute_waiting(prepare, rids, true);
-  return linked.ok() ? Status() : Status(linked.error());
+  return {};
 }
 
 }  // namespace ehr::detail

@@ -1,11 +1,12 @@
 // Records that name their patient only by identifier (a logical reference:
-// `identifier` without `reference`, resource_index.h) when no one stored
-// patient holds it yet. A lab feed often runs ahead of registration: the
-// result arrives, then the Patient. Such a record is stored with an unknown
-// patient (kUnknownPatient, or kSeveralPatients beside a literal patient
-// reference) and its unresolved keys wait in the patient_key_wait table
-// (migration 14); writing a Patient that holds one of them computes the
-// record's patient again and so puts it into that chart.
+// `identifier` without `reference`, resource_index.h). Such a record's
+// patient is the one stored patient holding the identifier when the record
+// is written; that can change after: a lab feed often runs ahead of
+// registration (the result arrives, then the Patient), an MRN typo is
+// corrected, a duplicate holding the same MRN is cleaned up. Every record's
+// keys are kept in the patient_key table (migration 14), and each write of a
+// Patient computes again the patient of the records keyed on an identifier
+// it holds or held (link_keyed_records): they join, leave or change charts.
 //
 // Every function works on the statements `prepare` gives (SessionImpl's
 // cache, or StatementCache over a bare connection in a migration).
@@ -43,17 +44,17 @@ class StatementCache {
 };
 
 // The ids of the stored patients holding identifier (system, value); system
-// "" matches any system.
+// "" matches any system. A retracted Patient (entered in error) holds none.
 Result<std::vector<std::string>> patients_holding(const Prepare& prepare, const std::string& system,
                                                   const std::string& value);
 
 // resolve_patient_keys (resource_index.h) with patients_holding as lookup:
-// sets e.patient and e.unresolved_keys.
+// sets e.patient. Retracted patients (entered in error) hold no identifier.
 Status resolve_keys(const Prepare& prepare, IndexEntry& e);
 
-// Makes the waiting keys of record `rid` e.unresolved_keys. `fresh`: a row
-// just inserted, which has none to replace.
-Status write_waiting_keys(const Prepare& prepare, std::int64_t rid, const IndexEntry& e, bool fresh);
+// Makes the keys of record `rid` e.patient_keys. `fresh`: a row just
+// inserted, which has none to replace.
+Status write_record_keys(const Prepare& prepare, std::int64_t rid, const IndexEntry& e, bool fresh);
 
 // Sets the patient column of record `rid` to e.patient and writes its
 // reference rows (none to its own patient: migration 11) again.
@@ -62,21 +63,30 @@ Status rewrite_patient(const Prepare& prepare, std::int64_t rid, const IndexEntr
 struct LinkedRecord {
   std::string type;
   std::string id;
+  std::string was;      // its patient column before
   std::string patient;  // its patient column now
 };
 
-// Computes again the patient of each record waiting on one of
-// `identifiers` ((system, value) pairs: a Patient's, as index_resource
-// lists them, after its own identifier rows were written) and rewrites
-// those whose patient changed (rewrite_patient). Returns them, in rid
-// order. The caller audits the change.
-Result<std::vector<LinkedRecord>> link_waiting_records(
-    const Prepare& prepare, const std::vector<std::pair<std::string, std::string>>& identifiers);
+// Whether the session may move record type/id from patient `was` (its
+// security labels and main code given): the caller's access decision.
+using MayMove = std::function<Result<bool>(const std::string& type, const std::string& was,
+                                           const std::string& security, const std::string& code)>;
 
-// Migration 14: every record whose patient is unknown or several has its
-// patient computed again (a Patient stored after it may hold its key now)
-// and its unresolved keys written to patient_key_wait.
-Status wait_on_stored_keys(store::Connection& db);
+// Computes again the patient of each record keyed on one of `identifiers`
+// ((system, value) pairs: what a Patient holds or held, its own identifier
+// rows already written or deleted) and rewrites those whose patient
+// changed and that `may_move` allows (rewrite_patient); the others stay
+// where they are, to be computed again at a later write. Returns the
+// records moved, in rid order. The caller audits them.
+Result<std::vector<LinkedRecord>> link_keyed_records(
+    const Prepare& prepare, const std::vector<std::pair<std::string, std::string>>& identifiers,
+    const MayMove& may_move);
+
+// Migration 14: the keys of every stored record that names its patient by
+// identifier. Moves no record (a migration has no user to audit it as):
+// a record whose patient is stored meanwhile joins the chart at the next
+// write of that Patient.
+Status index_stored_keys(store::Connection& db);
 
 }  // namespace ehr::detail
 

@@ -11,7 +11,7 @@
 // and merges. Migration 11: no reference rows to a record's own patient.
 // Migration 12: every record's patient computed again (recompute_patients).
 // Migration 13: clinical dates with a time and a zone in UTC.
-// Migration 14: records waiting for their patient by identifier.
+// Migration 14: the identifiers by which records name their patient.
 // Each later migration appends to kMigrations; released ones never change.
 
 #include <tuple>
@@ -372,24 +372,25 @@ SELECT 1;
     R"sql(
 UPDATE resource SET clinical_date = ehr_clinical_date(clinical_date) WHERE clinical_date GLOB '*T*';
 )sql",
-    // 14: a record that names its patient only by identifier, written
-    // before any stored patient held it (a lab feed ahead of registration),
-    // keeps its keys here, and writing a Patient that holds one puts the
-    // record into that chart (patient_keys.h). Records stored so are
-    // linked now, and the rest wait (wait_on_stored_keys, below).
+    // 14: the identifiers by which records name their patient (a logical
+    // reference), so that writing a Patient can move the records keyed on
+    // an identifier it gains or loses (patient_keys.h): a lab result that
+    // arrived before its patient's registration joins the chart, one
+    // linked by a mistyped MRN leaves it when the MRN is corrected. The
+    // stored records' keys are written by index_stored_keys (below).
     R"sql(
-CREATE TABLE patient_key_wait(
+CREATE TABLE patient_key(
   value  TEXT NOT NULL,
   system TEXT NOT NULL,
   rid    INTEGER NOT NULL,
   PRIMARY KEY(value, system, rid)
 ) WITHOUT ROWID;
-CREATE INDEX patient_key_wait_rid ON patient_key_wait(rid);
+CREATE INDEX patient_key_rid ON patient_key(rid);
 )sql",
 };
 
 constexpr std::int64_t kRecomputePatients = 12;
-constexpr std::int64_t kWaitOnPatientKeys = 14;
+constexpr std::int64_t kIndexPatientKeys = 14;
 
 constexpr std::int64_t kLatest = sizeof kMigrations / sizeof kMigrations[0];
 
@@ -508,7 +509,7 @@ Status migrate_schema(store::Connection& db) {
   for (std::int64_t i = std::stoll(*again); i < kLatest; ++i) {
     Status s = db.exec(kMigrations[i]);
     if (s.ok() && i + 1 == kRecomputePatients) s = recompute_patients(db);
-    if (s.ok() && i + 1 == kWaitOnPatientKeys) s = detail::wait_on_stored_keys(db);
+    if (s.ok() && i + 1 == kIndexPatientKeys) s = detail::index_stored_keys(db);
     if (!s.ok()) {
       (void)db.exec("ROLLBACK");
       return s.error().with_context(fmt::format("schema migration {}", i + 1));

@@ -245,21 +245,49 @@ Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, co
     if (!r.ok()) return r.error();
   }
   if (type == "Patient") return {};
-  return detail::write_waiting_keys(prepare_of(s), rid, e, fresh);
+  return detail::write_record_keys(prepare_of(s), rid, e, fresh);
 }
 
-// Writing Patient `id` with identifiers `e` may give records that wait on
-// one of them their patient (patient_keys.h): they join its chart, and
-// one audit entry (action link) names them.
-Status link_waiting(SessionImpl& s, const std::string& id, const IndexEntry& e) {
-  if (e.identifiers.empty()) return {};
-  auto linked = detail::link_waiting_records(prepare_of(s), e.identifiers);
-  if (!linked.ok()) return linked.error();
-  if (linked->empty()) return {};
+// The identifiers (system, value) stored Patient `id` holds. REQUIRES: in a transaction.
+Result<std::vector<std::pair<std::string, std::string>>> held_identifiers(SessionImpl& s, const std::string& id) {
+  auto rows = s.rows("SELECT i.system, i.value FROM identifier i JOIN resource r ON r.rid = i.rid "
+                     "WHERE r.type = 'Patient' AND r.id = ?",
+                     {id});
+  if (!rows.ok()) return rows.error();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& row : *rows) out.emplace_back(std::move(row[0]), std::move(row[1]));
+  return out;
+}
+
+// After a write or purge of Patient `id` that holds or held `identifiers`:
+// the records keyed on one of them (patient_keys.h) whose patient is now
+// another move, each only if the session's user may update or import it
+// where it is: a clinician limited to the care team cannot pull an
+// unidentified patient's results into a chart by registering a Patient
+// with guessed MRNs. Those stay where they are until a write of such a
+// Patient by a user who may (an import feed). One audit entry (action
+// link) names the records moved and the patients they left and joined.
+Status relink_records(SessionImpl& s, const std::string& id,
+                      const std::vector<std::pair<std::string, std::string>>& identifiers) {
+  if (identifiers.empty()) return {};
+  auto moved = detail::link_keyed_records(
+      prepare_of(s), identifiers,
+      [&s](const std::string& type, const std::string& was, const std::string& security,
+           const std::string& code) -> Result<bool> {
+        for (Action a : {Action::kUpdate, Action::kImport}) {
+          auto d = decide(s, a, Target{type, was, security, code}, false);
+          if (!d.ok()) return d.error();
+          if (d->allowed) return true;
+        }
+        return false;
+      });
+  if (!moved.ok()) return moved.error();
+  if (moved->empty()) return {};
   std::set<std::string> patients{id};
   std::vector<std::string> refs;
-  for (const auto& r : *linked) {
-    if (is_single_patient(r.patient)) patients.insert(r.patient);
+  for (const auto& r : *moved) {
+    for (const std::string* p : {&r.was, &r.patient})
+      if (is_single_patient(*p)) patients.insert(*p);
     refs.push_back(r.type + "/" + r.id);
   }
   return write_audit(s, {"link", "ok", detail::join_words({patients.begin(), patients.end()}),
@@ -360,6 +388,16 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
                      const std::string& reason, const IndexEntry* index) {
   IndexEntry e = index != nullptr ? *index : index_resource(r.resource);
   EHR_TRY(detail::resolve_patient(s, e));
+  // A Patient's identifiers before and after: records keyed on either may move.
+  std::vector<std::pair<std::string, std::string>> keys;
+  if (r.type == "Patient") {
+    if (!is_new) {
+      auto held = held_identifiers(s, r.id);
+      if (!held.ok()) return held.error();
+      keys = std::move(*held);
+    }
+    keys.insert(keys.end(), e.identifiers.begin(), e.identifiers.end());
+  }
   r.patient = e.patient;
   r.retracted = retracted;
   std::int64_t new_rid = 0;
@@ -409,7 +447,7 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
     (void)q.step();
     EHR_TRY(write_index(s, rid, r.type, e, false));
   }
-  return r.type == "Patient" ? link_waiting(s, r.id, e) : Status();
+  return relink_records(s, r.id, keys);
 }
 
 std::string resource_ref(const StoredResource& r) {
@@ -690,12 +728,18 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     auto seq = next_seq(s);
     if (!seq.ok()) return seq.error();
     std::string now = s.now();
+    std::vector<std::pair<std::string, std::string>> held;
+    if (type == "Patient") {
+      auto h = held_identifiers(s, id);
+      if (!h.ok()) return h.error();
+      held = std::move(*h);
+    }
     EHR_TRY(supersede(s, type, id, false));
     for (const char* sql : {"DELETE FROM identifier WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM reference WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM name_token WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM match_key WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
-                            "DELETE FROM patient_key_wait WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
+                            "DELETE FROM patient_key WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM resource WHERE type = ?1 AND id = ?2",
                             "UPDATE history SET json = NULL WHERE type = ?1 AND id = ?2"}) {
       auto st = s.statement(sql);
@@ -722,6 +766,8 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     EHR_TRY(cur.patient.empty() ? (*st)->bind_null(7) : (*st)->bind_text(7, cur.patient));
     auto r = (*st)->step();
     if (!r.ok()) return r.error();
+    // The records its identifiers gave a chart go where they belong now.
+    EHR_TRY(relink_records(s, id, held));
     return write_audit(s, {"purge", "ok", detail::audit_patients(cur), type + "/" + id, "", 1, type});
   });
 }

@@ -26,10 +26,6 @@ struct IndexEntry {
   // Patients it gives only by identifier (a logical reference without
   // `reference`): (system, value), system "" when none. See index_resource.
   std::vector<std::pair<std::string, std::string>> patient_keys;
-  // The patient_keys that resolve_patient_keys found no one stored patient
-  // for (none, or several): the record waits on them (records.cc,
-  // patient_key_wait) to join a chart when a Patient holding one is written.
-  std::vector<std::pair<std::string, std::string>> unresolved_keys;
   std::string status;
   std::string code_system;
   std::string code;
@@ -63,7 +59,7 @@ std::string clinical_date_key(std::string_view value);
 // Sets entry.patient from entry.patients and the stored patients that the
 // identifiers of entry.patient_keys name: a key naming exactly one patient
 // counts as a reference to it; any other key (no match, several) leaves the
-// record with an unknown patient and goes into entry.unresolved_keys. `lookup` returns the ids of the stored
+// record with an unknown patient. `lookup` returns the ids of the stored
 // patients holding identifier (system, value) (system "" = any system).
 template <typename Lookup>
 void resolve_patient_keys(IndexEntry& e, Lookup&& lookup);
@@ -94,14 +90,12 @@ std::string text_of(const Json* j);
 
 template <typename Lookup>
 void resolve_patient_keys(IndexEntry& e, Lookup&& lookup) {
-  e.unresolved_keys.clear();
   if (e.patient_keys.empty()) return;
   bool unresolved = false;
   for (const auto& [system, value] : e.patient_keys) {
     std::vector<std::string> ids = lookup(system, value);
     if (ids.size() != 1) {
       unresolved = true;
-      e.unresolved_keys.emplace_back(system, value);
       continue;
     }
     if (std::find(e.patients.begin(), e.patients.end(), ids.front()) == e.patients.end())

@@ -307,7 +307,7 @@ TEST_CASE("migration 4 gives existing Patient rows their care team; new patients
         "DROP TABLE patient_link; DROP INDEX reference_patient; "
         "ALTER TABLE resource DROP COLUMN action; "
         "ALTER TABLE resource DROP COLUMN author; ALTER TABLE resource DROP COLUMN reason; "
-        "DROP TABLE patient_key_wait; PRAGMA user_version = 3").ok());
+        "DROP TABLE patient_key; PRAGMA user_version = 3").ok());
   }
   Session bob = fx.open("bob");
   CHECK(sql(bob, "PRAGMA user_version") == std::to_string(current_schema_version()));
@@ -564,7 +564,7 @@ TEST_CASE("a record belongs to the patient it references anywhere; several patie
         "UPDATE resource SET patient = 'MRNB' WHERE id = 'by-mrn'; "
         "INSERT INTO reference SELECT rid, 'Patient', '" + b + "' FROM resource WHERE id = 'task'; "
         "DELETE FROM reference WHERE rid = (SELECT rid FROM resource WHERE id = 'grp'); "
-        "DROP TABLE patient_key_wait; PRAGMA user_version = 11").ok());
+        "DROP TABLE patient_key; PRAGMA user_version = 11").ok());
   }
   Session alice = fx.open("alice");
   CHECK(sql(alice, "PRAGMA user_version") == std::to_string(current_schema_version()));
@@ -578,79 +578,154 @@ TEST_CASE("a record belongs to the patient it references anywhere; several patie
 
 // QA finding (interop sweep, 07): a result naming its patient only by MRN,
 // written before the Patient (a lab feed ahead of registration), stayed in
-// no chart for good. Its key now waits, and writing a Patient that holds it
-// links the record, audited.
-TEST_CASE("a record waiting for its patient by identifier joins the chart of the Patient written later") {
+// no chart for good. Writing a Patient now moves the records keyed on an
+// identifier it gains or loses, audited, as far as its writer may move them.
+TEST_CASE("records naming their patient by identifier follow the Patients that hold it") {
   Fixture fx;
-  std::string p;
-  Session alice = fx.create();
-  SessionImpl& impl = SessionImpl::of(alice);
-  auto write = [&](const std::string& text) {
-    Json r = parsed(text);
+  {
+    Session alice = fx.create();
+    fx.add(alice, "feed", {"service"});
+  }
+  Session feed = fx.open("feed");
+  SessionImpl& impl = SessionImpl::of(feed);
+  // Writes as an import does (the service role imports).
+  auto write = [&](Json r) -> std::string {
+    std::string id;
     REQUIRE(impl.transaction([&]() -> Status {
-                  auto w = detail::write_created(impl, r, "");
+                  auto w = detail::write_created(impl, std::move(r), "");
+                  if (w.ok()) id = w->id;
+                  return w.ok() ? Status() : Status(w.error());
+                }).ok());
+    return id;
+  };
+  auto update = [&](const std::string& type, const std::string& id, const std::function<void(Json&)>& change) {
+    REQUIRE(impl.transaction([&]() -> Status {
+                  auto cur = detail::load_resource(impl, type, id);
+                  if (!cur.ok()) return cur.error();
+                  Json next = (*cur)->resource;
+                  change(next);
+                  auto w = detail::write_version(impl, **cur, std::move(next), "update", "", nullptr);
                   return w.ok() ? Status() : Status(w.error());
                 }).ok());
   };
   auto obs = [](const std::string& id, const std::string& subject) {
-    return R"({"resourceType":"Observation","id":")" + id + R"(","status":"final",)"
-           R"("code":{"coding":[{"system":"http://loinc.org","code":"2823-3"}]},"subject":)" + subject + "}";
+    return parsed(R"({"resourceType":"Observation","id":")" + id + R"(","status":"final",)"
+                  R"("code":{"coding":[{"system":"http://loinc.org","code":"2823-3"}]},"subject":)" + subject + "}");
   };
-  const std::string by_late = R"({"identifier":{"system":"urn:test:mrn","value":"LATE"}})";
-  write(obs("early", by_late));
-  write(obs("other", R"({"identifier":{"value":"NOBODY"}})"));
+  auto patient = [](const std::string& id, const std::string& system, const std::string& mrn) {
+    return parsed(R"({"resourceType":"Patient","id":")" + id + R"(","name":[{"family":")" + id +
+                  R"("}],"identifier":[{"system":")" + system + R"(","value":")" + mrn + R"("}]})");
+  };
+  auto links = [&]() {
+    return sql(feed, "SELECT group_concat(user || ' [' || patients || '] [' || resources || '] ' || count, '; ') "
+                     "FROM (SELECT * FROM audit WHERE action = 'link' ORDER BY seq)");
+  };
+  write(obs("early", R"({"identifier":{"system":"urn:test:mrn","value":"MRN-7"}})"));
+  write(obs("loose", R"({"identifier":{"value":"NOBODY"}})"));
   write(obs("gone", R"({"identifier":{"system":"urn:test:mrn","value":"GONE"}})"));
-  CHECK(patient_column(alice, "Observation", "early") == "?");
-  auto waiting = [&]() {
-    return sql(alice, "SELECT group_concat(r.id || ' ' || w.system || '|' || w.value, ', ') FROM "
-                      "(SELECT * FROM patient_key_wait ORDER BY rid) w JOIN resource r ON r.rid = w.rid");
-  };
-  CHECK(waiting() == "early urn:test:mrn|LATE, other |NOBODY, gone urn:test:mrn|GONE");
-  // A Patient holding another system's LATE links nothing.
-  PatientFields f;
-  f.family = "Elsewhere";
-  f.mrn = "LATE";
-  f.mrn_system = "urn:test:other";
-  REQUIRE(create_resource(alice, *build_patient(f)).ok());
-  CHECK(patient_column(alice, "Observation", "early") == "?");
-  CHECK(sql(alice, "SELECT count(*) FROM audit WHERE action = 'link'") == "0");
-  // The Patient holding it: the record joins its chart.
-  f.family = "Later";
-  f.mrn_system = "urn:test:mrn";
-  auto created = create_resource(alice, *build_patient(f));
-  REQUIRE_MESSAGE(created.ok(), message(created));
-  p = created->id;
-  CHECK(patient_column(alice, "Observation", "early") == p);
-  CHECK(waiting() == "other |NOBODY, gone urn:test:mrn|GONE");
-  CHECK(sql(alice, "SELECT user || ' ' || action || ' ' || outcome || ' [' || patients || '] [' || resources || '] ' "
-                   "|| count || ' ' || detail FROM audit WHERE action = 'link'") ==
-        "alice link ok [" + p + "] [Observation/early] 1 by identifier");
-  RecordQuery q;
-  q.patient = p;
-  auto chart = patient_records(alice, q);
-  REQUIRE_MESSAGE(chart.ok(), message(chart));
-  CHECK(chart->size() == 2);
-  // A purged record waits no more; a new version with a literal subject neither.
-  REQUIRE(purge_resource(alice, "Observation", "gone", "test").ok());
+  CHECK(patient_column(feed, "Observation", "early") == "?");
+  CHECK(sql(feed, "SELECT group_concat(r.id || ' ' || k.system || '|' || k.value, ', ') FROM "
+                  "(SELECT * FROM patient_key ORDER BY rid) k JOIN resource r ON r.rid = k.rid") ==
+        "early urn:test:mrn|MRN-7, loose |NOBODY, gone urn:test:mrn|GONE");
+  // Another system's MRN-7 moves nothing.
+  write(patient("elsewhere", "urn:test:other", "MRN-7"));
+  CHECK(patient_column(feed, "Observation", "early") == "?");
+  CHECK(links() == "");
+  // Registered, with a typo: MRN-7 is p1's now, and the result joins p1's chart.
+  write(patient("p1", "urn:test:mrn", "MRN-7"));
+  CHECK(patient_column(feed, "Observation", "early") == "p1");
+  CHECK(links() == "feed [p1] [Observation/early] 1");
+  CHECK(sql(feed, "SELECT group_concat(type || '/' || id, ' ') FROM (SELECT type, id FROM resource "
+                  "WHERE patient = 'p1' ORDER BY type)") == "Observation/early Patient/p1");
+  // The typo corrected: the result leaves p1's chart and waits.
+  update("Patient", "p1", [](Json& p) { p.erase("identifier"); });
+  CHECK(patient_column(feed, "Observation", "early") == "?");
+  // The real MRN-7 patient, and then a duplicate holding it too: ambiguous, no one's.
+  write(patient("p9", "urn:test:mrn", "MRN-7"));
+  CHECK(patient_column(feed, "Observation", "early") == "p9");
+  write(patient("dup", "urn:test:mrn", "MRN-7"));
+  CHECK(patient_column(feed, "Observation", "early") == "?");
+  // The duplicate entered in error: MRN-7 is p9's alone again.
+  update("Patient", "dup", [](Json& p) { p.set("active", Json::boolean(false)); });
+  CHECK(patient_column(feed, "Observation", "early") == "?");  // inactive still holds it
   REQUIRE(impl.transaction([&]() -> Status {
-                auto cur = detail::load_resource(impl, "Observation", "other");
+                auto cur = detail::load_resource(impl, "Patient", "dup");
                 if (!cur.ok()) return cur.error();
-                auto w = detail::write_version(impl, **cur, parsed(obs("other", R"({"reference":"Patient/)" + p + R"("})")),
-                                               "update", "", nullptr);
+                auto w = detail::write_version(impl, **cur, detail::retracted_content((*cur)->resource), "retract",
+                                               "duplicate", nullptr);
                 return w.ok() ? Status() : Status(w.error());
               }).ok());
-  CHECK(patient_column(alice, "Observation", "other") == p);
-  CHECK(waiting() == "");
-  // A database of schema 13: the record left unknown though its patient is
-  // stored now, no table of waiting keys. Migration 14 links it; an
-  // unknown one waits.
-  write(obs("still", R"({"identifier":{"system":"urn:test:mrn","value":"STILL"}})"));
-  REQUIRE(impl.db().exec("UPDATE resource SET patient = '?' WHERE id = 'early'; DROP TABLE patient_key_wait; "
-                         "PRAGMA user_version = 13").ok());
+  CHECK(patient_column(feed, "Observation", "early") == "p9");
+  CHECK(links() == "feed [p1] [Observation/early] 1; feed [p1] [Observation/early] 1; "
+                   "feed [p9] [Observation/early] 1; feed [dup p9] [Observation/early] 1; "
+                   "feed [dup p9] [Observation/early] 1");
+  // A purged record's keys go with it; a new version's keys replace the old.
+  {
+    Session alice = fx.open("alice");
+    REQUIRE(purge_resource(alice, "Observation", "gone", "test").ok());
+  }
+  update("Observation", "loose", [](Json& o) { o.set("subject", parsed(R"({"reference":"Patient/p9"})")); });
+  CHECK(sql(feed, "SELECT group_concat(r.id || ' ' || k.system || '|' || k.value, ', ') FROM patient_key k "
+                  "JOIN resource r ON r.rid = k.rid") == "early urn:test:mrn|MRN-7");
+}
+
+// QA finding (review of the above): a physician registered a Patient with
+// ten guessed MRNs and so pulled other people's waiting results into a
+// chart of their own. A record moves only if the writer may update or
+// import it where it is: records of an unidentified patient stay.
+TEST_CASE("registering a Patient does not move records its writer may not update") {
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "feed", {"service"});
+  SessionImpl& impl = SessionImpl::of(alice);
+  Json early = parsed(R"({"resourceType":"Observation","id":"early","status":"final",)"
+                      R"("code":{"coding":[{"system":"http://loinc.org","code":"2823-3"}]},)"
+                      R"("subject":{"identifier":{"system":"urn:test:mrn","value":"MRN-1001"}}})");
+  REQUIRE(impl.transaction([&]() -> Status {
+                auto w = detail::write_created(impl, early, "");
+                return w.ok() ? Status() : Status(w.error());
+              }).ok());
+  PatientFields f;
+  f.family = "Guess";
+  f.mrn = "MRN-1001";
+  f.mrn_system = "urn:test:mrn";
+  auto p = create_resource(alice, *build_patient(f));
+  REQUIRE_MESSAGE(p.ok(), message(p));
+  CHECK(patient_column(alice, "Observation", "early") == "?");
+  CHECK(sql(alice, "SELECT count(*) FROM audit WHERE action = 'link'") == "0");
+  CHECK(code(read_resource(alice, "Observation", "early")) == ErrorCode::kAccessDenied);
+  // The feed's next write of that Patient moves it.
+  Session feed = fx.open("feed");
+  SessionImpl& fimpl = SessionImpl::of(feed);
+  REQUIRE(fimpl.transaction([&]() -> Status {
+                auto cur = detail::load_resource(fimpl, "Patient", p->id);
+                if (!cur.ok()) return cur.error();
+                Json next = (*cur)->resource;
+                next.set("gender", Json::string("female"));
+                auto w = detail::write_version(fimpl, **cur, std::move(next), "update", "", nullptr);
+                return w.ok() ? Status() : Status(w.error());
+              }).ok());
+  CHECK(patient_column(feed, "Observation", "early") == p->id);
+}
+
+// Migration 14 writes the keys of stored records and moves none of them (a
+// migration has no user to audit the move as).
+TEST_CASE("migration 14 indexes the patient keys of stored records") {
+  Fixture fx;
+  Session alice = fx.create();
+  SessionImpl& impl = SessionImpl::of(alice);
+  Json early = parsed(R"({"resourceType":"Observation","id":"early","status":"final",)"
+                      R"("code":{"coding":[{"system":"http://loinc.org","code":"2823-3"}]},)"
+                      R"("subject":{"identifier":{"system":"urn:test:mrn","value":"STILL"}}})");
+  REQUIRE(impl.transaction([&]() -> Status {
+                auto w = detail::write_created(impl, early, "");
+                return w.ok() ? Status() : Status(w.error());
+              }).ok());
+  REQUIRE(impl.db().exec("DROP TABLE patient_key; PRAGMA user_version = 13").ok());
   Session again = fx.open("alice");
   CHECK(sql(again, "PRAGMA user_version") == std::to_string(current_schema_version()));
-  CHECK(patient_column(again, "Observation", "early") == p);
-  CHECK(sql(again, "SELECT group_concat(w.system || '|' || w.value) FROM patient_key_wait w") == "urn:test:mrn|STILL");
+  CHECK(sql(again, "SELECT group_concat(k.system || '|' || k.value) FROM patient_key k") == "urn:test:mrn|STILL");
+  CHECK(sql(again, "SELECT count(*) FROM audit WHERE action = 'link'") == "0");
 }
 
 // Security finding 2: a history was decided on its newest version only, so

@@ -500,7 +500,7 @@ TEST_CASE("migration 5 chains the entries written before it") {
                 "DROP TABLE match_key; DROP TABLE match_review; DROP TABLE match_decision; DROP TABLE patient_merge; "
                 "DROP TABLE patient_link; DROP INDEX reference_patient; "
                 "ALTER TABLE resource DROP COLUMN action; ALTER TABLE resource DROP COLUMN author; "
-                "ALTER TABLE resource DROP COLUMN reason; DROP TABLE patient_key_wait; PRAGMA user_version = 4")
+                "ALTER TABLE resource DROP COLUMN reason; DROP TABLE patient_key; PRAGMA user_version = 4")
                 .ok());
   }
   VerifyReport r = verify(t);

@@ -471,7 +471,7 @@ TEST_CASE("issue 7: migration 11 drops the reference rows to a record's own pati
         "INSERT INTO reference(rid, target_type, target_id) "
         "SELECT rid, 'Patient', patient FROM resource WHERE patient IS NOT NULL AND type <> 'Patient'; "
         "INSERT INTO reference(rid, target_type, target_id) "
-        "SELECT rid, 'Patient', patient FROM resource WHERE id = 'o1'; DROP TABLE patient_key_wait; PRAGMA user_version = 10").ok());
+        "SELECT rid, 'Patient', patient FROM resource WHERE id = 'o1'; DROP TABLE patient_key; PRAGMA user_version = 10").ok());
     CHECK(own_patient_rows(s) == "6");  // o1 twice, e1, p1, d1, o3
   }
   auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options("desk"));
@@ -498,7 +498,7 @@ TEST_CASE("migration 10 gives the patients stored before it their match keys, me
     CHECK(keys.find("s1 ") == std::string::npos);
     REQUIRE(SessionImpl::of(s).db().exec(
         "DROP TABLE match_key; DROP TABLE match_review; DROP TABLE match_decision; DROP TABLE patient_merge; "
-        "DROP TABLE patient_link; DROP INDEX reference_patient; DROP TABLE patient_key_wait; PRAGMA user_version = 9").ok());
+        "DROP TABLE patient_link; DROP INDEX reference_patient; DROP TABLE patient_key; PRAGMA user_version = 9").ok());
   }
   auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options("desk"));
   REQUIRE(s.ok());

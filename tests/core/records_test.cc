@@ -135,7 +135,7 @@ TEST_CASE("a version is one row: the current one's entry is its resource row's, 
         "ALTER TABLE resource DROP COLUMN reason; DROP TABLE export_job_member; "
         "DROP TABLE match_key; DROP TABLE match_review; DROP TABLE match_decision; DROP TABLE patient_merge; "
         "DROP TABLE patient_link; DROP INDEX reference_patient; "
-        "DROP TABLE patient_key_wait; PRAGMA user_version = 7").ok());
+        "DROP TABLE patient_key; PRAGMA user_version = 7").ok());
   }
   auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
   REQUIRE(s.ok());
@@ -653,7 +653,7 @@ TEST_CASE("records sort by the instant of their date whatever its zone; migratio
     // As a database of schema 12 holds them: the dates as written.
     REQUIRE(SessionImpl::of(s).db().exec(
         "UPDATE resource SET clinical_date = json_extract(json, '$.effectiveDateTime') WHERE type = 'Observation';"
-        "DROP TABLE patient_key_wait; PRAGMA user_version = 12").ok());
+        "DROP TABLE patient_key; PRAGMA user_version = 12").ok());
   }
   auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
   REQUIRE(s.ok());

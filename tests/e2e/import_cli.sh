@@ -738,7 +738,7 @@ cat >early-lab.ndjson <<'JSON'
 JSON
 run import --quiet early-lab.ndjson
 expect_code 0
-expect_err "ehr: warning: early-lab.ndjson:1: Observation: names its patient only by an identifier that no one stored patient holds: it is in no chart until a Patient holding that identifier is written, which links it"
+expect_err "ehr: warning: early-lab.ndjson:1: Observation: names its patient only by an identifier that no one stored patient holds: it is in no chart until a Patient holding that identifier is imported (ehr-policy(1), RECORDS OF A PATIENT)"
 run record show --patient MRN-LATE
 expect_code 1
 expect_err "ehr: error: no patient MRN-LATE"
@@ -763,5 +763,16 @@ expect_code 0
 expect_err ""
 EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action link --format ndjson
 [ "$(wc -l <<<"$OUT")" = 1 ] || fail "linked twice: $OUT"
+# record add says the same of a record it stores in no chart (it said nothing).
+export EHR_USER=alice EHR_KEY_FILE=alice.key
+"$EHR" policy show >policy2.yaml
+sed -i '/^roles:/a\  abstractor:\n    description: enters results from paper reports\n    allow:\n      - actions: [create]\n' policy2.yaml
+"$EHR" policy apply -q policy2.yaml || fail "policy apply failed"
+"$EHR" key new -o abs.key -q && "$EHR" user add abs --role abstractor --new-key-file abs.key -q || fail "user add failed"
+sed 's/"early-k"/"early-2"/; s/MRN-LATE/MRN-LATER/' early-lab.ndjson >early-2.json
+EHR_USER=abs EHR_KEY_FILE=abs.key run record add --json early-2.json
+expect_code 0
+expect_out "Observation/early-2"
+expect_err "ehr: warning: Observation/early-2 names its patient only by an identifier that no one stored patient holds: it is in no chart until a Patient holding that identifier is imported (ehr-policy(1), RECORDS OF A PATIENT)"
 
 finish

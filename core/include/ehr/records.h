@@ -39,6 +39,13 @@ namespace ehr {
 inline constexpr std::string_view kSeveralPatients = "*";
 inline constexpr std::string_view kUnknownPatient = "?";
 
+// What import and record add say of a record stored with kUnknownPatient
+// because the identifier by which it names its patient is held by no one
+// stored patient (or by several).
+inline constexpr std::string_view kUnresolvedPatientWarning =
+    "names its patient only by an identifier that no one stored patient holds: it is in no chart until "
+    "a Patient holding that identifier is imported (ehr-policy(1), RECORDS OF A PATIENT)";
+
 // Whether `patient` (a patient column) names one stored patient: not empty,
 // and neither kSeveralPatients nor kUnknownPatient.
 inline bool is_single_patient(std::string_view patient) {
