@@ -111,7 +111,7 @@ Status rewrite_patient(const Prepare& prepare, std::int64_t rid, const IndexEntr
 
 Result<std::vector<LinkedRecord>> link_keyed_records(
     const Prepare& prepare, const std::vector<std::pair<std::string, std::string>>& identifiers,
-    const MayMove& may_move) {
+    const MayMove& may_move, const std::function<Result<std::int64_t>()>& next_seq) {
   std::vector<std::int64_t> rids;
   for (const auto& [system, value] : identifiers) {
     if (value.empty()) continue;
@@ -150,6 +150,13 @@ Result<std::vector<LinkedRecord>> link_keyed_records(
     if (!allowed.ok()) return allowed.error();
     if (!*allowed) continue;
     EHR_TRY(rewrite_patient(prepare, rid, e));
+    auto seq = next_seq();
+    if (!seq.ok()) return seq.error();
+    auto up = prepare("UPDATE resource SET seq = ?2 WHERE rid = ?1");
+    if (!up.ok()) return up.error();
+    EHR_TRY((*up)->bind_int(1, rid));
+    EHR_TRY((*up)->bind_int(2, *seq));
+    EHR_TRY(step_rows(**up, [](store::Statement&) {}));
     r.patient = e.patient;
     out.push_back(std::move(r));
   }

@@ -76,11 +76,13 @@ using MayMove = std::function<Result<bool>(const std::string& type, const std::s
 // ((system, value) pairs: what a Patient holds or held, its own identifier
 // rows already written or deleted) and rewrites those whose patient
 // changed and that `may_move` allows (rewrite_patient); the others stay
-// where they are, to be computed again at a later write. Returns the
+// where they are, to be computed again at a later write. A record moved
+// takes a new change sequence from `next_seq` (its version stays), so that
+// an incremental export of its new patient's records finds it. Returns the
 // records moved, in rid order. The caller audits them.
 Result<std::vector<LinkedRecord>> link_keyed_records(
     const Prepare& prepare, const std::vector<std::pair<std::string, std::string>>& identifiers,
-    const MayMove& may_move);
+    const MayMove& may_move, const std::function<Result<std::int64_t>()>& next_seq);
 
 // Migration 14: the keys of every stored record that names its patient by
 // identifier. Moves no record (a migration has no user to audit it as):

@@ -280,7 +280,8 @@ Status relink_records(SessionImpl& s, const std::string& id,
           if (d->allowed) return true;
         }
         return false;
-      });
+      },
+      [&s]() { return s.next_seq(); });
   if (!moved.ok()) return moved.error();
   if (moved->empty()) return {};
   std::set<std::string> patients{id};

@@ -635,6 +635,11 @@ TEST_CASE("records naming their patient by identifier follow the Patients that h
   write(patient("p1", "urn:test:mrn", "MRN-7"));
   CHECK(patient_column(feed, "Observation", "early") == "p1");
   CHECK(links() == "feed [p1] [Observation/early] 1");
+  // Its version stays; its change sequence is later than p1's, so that an
+  // incremental export of p1's records (export --job) finds it.
+  CHECK(sql(feed, "SELECT (SELECT version FROM resource WHERE id = 'early') || ' ' || "
+                  "((SELECT seq FROM resource WHERE id = 'early') > (SELECT seq FROM resource WHERE id = 'p1'))") ==
+        "1 1");
   CHECK(sql(feed, "SELECT group_concat(type || '/' || id, ' ') FROM (SELECT type, id FROM resource "
                   "WHERE patient = 'p1' ORDER BY type)") == "Observation/early Patient/p1");
   // The typo corrected: the result leaves p1's chart and waits.
