@@ -783,6 +783,9 @@ class Importer {
     std::map<std::string, std::int64_t> written_types;
     std::vector<ImportMatch> matches;
     std::vector<std::string> links;     // "Patient/A linked to Patient/B ..." for the Provenance
+    // Records written with an unknown patient, warned about at the chunk's
+    // end only if still so (a Patient later in the Bundle or file links them).
+    std::vector<std::pair<ImportReject, std::string>> unresolved;  // (warning, Type/id)
   };
 
   Status import_input(Input& in);
@@ -796,6 +799,10 @@ class Importer {
   Status flush_chunk(const Input& in);
   // Reports a warning about entry `e` (it is imported all the same).
   void warn_entry(const Input& in, const Entry& e, std::string path, std::string rule, std::string message) {
+    warn(warning_of(in, e, std::move(path), std::move(rule), std::move(message)));
+  }
+  static ImportReject warning_of(const Input& in, const Entry& e, std::string path, std::string rule,
+                                 std::string message) {
     ImportReject w;
     w.file = in.display;
     w.line = e.line;
@@ -804,10 +811,15 @@ class Importer {
     w.path = std::move(path);
     w.rule = std::move(rule);
     w.message = std::move(message);
+    return w;
+  }
+  void warn(const ImportReject& w) {
     ++report_.warnings;
     ++report_.warnings_by_rule[w.rule];
     obs_.warned(w);
   }
+  // Warns of the records of pending_.unresolved still in no chart.
+  Status warn_unresolved();
   // The file cannot be read on: it counts as one rejected record (rule and
   // line of `why`) and its report says it was refused. Returns as reject().
   Status refuse_file(const Input& in, const Refusal& why);
@@ -1543,7 +1555,9 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     if (stored_types_) stored_types_->insert(w->type);
     // A result ahead of its registration: the record waits for its patient.
     if (w->patient == kUnknownPatient)
-      warn_entry(in, e, e.type, "unresolved-patient", std::string(kUnresolvedPatientWarning));
+      pending_.unresolved.emplace_back(
+          warning_of(in, e, e.type, "unresolved-patient", std::string(kUnresolvedPatientWarning)),
+          w->type + "/" + w->id);
     // Alike but not linked: each pair waits for a person to decide.
     for (const auto& c : alike) {
       bool conflict = identifier_conflict && c.id == identifier_conflict->id;
@@ -2004,7 +2018,20 @@ Status Importer::handle_item(Item& item, Input& in) {
 
 // --- Provenance and audit ---------------------------------------------------------
 
+Status Importer::warn_unresolved() {
+  for (const auto& [w, ref] : pending_.unresolved) {
+    auto slash = ref.find('/');
+    auto row = s_.rows("SELECT coalesce(patient, '') FROM resource WHERE type = ? AND id = ?",
+                       {ref.substr(0, slash), ref.substr(slash + 1)});
+    if (!row.ok()) return row.error();
+    if (!row->empty() && (*row)[0][0] == kUnknownPatient) warn(w);
+  }
+  pending_.unresolved.clear();
+  return {};
+}
+
 Status Importer::flush_chunk(const Input& in) {
+  EHR_TRY(warn_unresolved());
   if (pending_.targets.empty() || o_.dry_run) {
     pending_.targets.clear();
     pending_.patients.clear();

@@ -763,6 +763,17 @@ expect_code 0
 expect_err ""
 EHR_USER=alice EHR_KEY_FILE=alice.key run audit show --action link --format ndjson
 [ "$(wc -l <<<"$OUT")" = 1 ] || fail "linked twice: $OUT"
+# A file with the result before its Patient links it in the same import:
+# no warning (it warned that the result was in no chart).
+cat >same-file.ndjson <<'JSON'
+{"resourceType":"Observation","id":"early-3","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2823-3","display":"Potassium"}]},"subject":{"identifier":{"system":"urn:oid:2.16.840.1.113883.3.1","value":"MRN-SAME"}},"effectiveDateTime":"2026-12-02T07:00:00Z","valueQuantity":{"value":4.1,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}
+{"resourceType":"Patient","id":"same-1","identifier":[{"system":"urn:oid:2.16.840.1.113883.3.1","value":"MRN-SAME"}],"name":[{"family":"Sameday","given":["Sol"]}],"gender":"female","birthDate":"1984-07-08"}
+JSON
+run import --quiet same-file.ndjson
+expect_code 0
+expect_err ""
+run record show --patient MRN-SAME --format csv
+[ "$(grep -c '^Observation,early-3,' <<<"$OUT")" = 1 ] || fail "early-3 not in the chart: $OUT"
 # record add says the same of a record it stores in no chart (it said nothing).
 export EHR_USER=alice EHR_KEY_FILE=alice.key
 "$EHR" policy show >policy2.yaml
