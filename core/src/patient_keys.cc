@@ -45,13 +45,20 @@ Status run_on_rid(const Prepare& prepare, const std::string& sql, std::int64_t r
 }  // namespace
 
 Result<std::vector<std::string>> patients_holding(const Prepare& prepare, const std::string& system,
-                                                  const std::string& value) {
-  // Two statements, so that each uses identifier_value(value, system, ...).
-  auto st = prepare(system.empty()
-                        ? "SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-                          "WHERE i.value = ?1 AND i.type = 'Patient' AND r.retracted = 0"
-                        : "SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
-                          "WHERE i.value = ?1 AND i.system = ?2 AND i.type = 'Patient' AND r.retracted = 0");
+                                                  const std::string& value, bool follow_merges) {
+  // Two statements each, so that each uses identifier_value(value, system, ...).
+  static const char* const kSql[2][2] = {
+      {"SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+       "WHERE i.value = ?1 AND i.type = 'Patient' AND r.retracted = 0",
+       "SELECT DISTINCT r.id FROM identifier i JOIN resource r ON r.rid = i.rid "
+       "WHERE i.value = ?1 AND i.system = ?2 AND i.type = 'Patient' AND r.retracted = 0"},
+      {"SELECT DISTINCT coalesce(m.target, r.id) FROM identifier i JOIN resource r ON r.rid = i.rid "
+       "LEFT JOIN patient_merge m ON m.source = r.id "
+       "WHERE i.value = ?1 AND i.type = 'Patient' AND r.retracted = 0",
+       "SELECT DISTINCT coalesce(m.target, r.id) FROM identifier i JOIN resource r ON r.rid = i.rid "
+       "LEFT JOIN patient_merge m ON m.source = r.id "
+       "WHERE i.value = ?1 AND i.system = ?2 AND i.type = 'Patient' AND r.retracted = 0"}};
+  auto st = prepare(kSql[follow_merges ? 1 : 0][system.empty() ? 0 : 1]);
   if (!st.ok()) return st.error();
   EHR_TRY((*st)->bind_text(1, value));
   if (!system.empty()) EHR_TRY((*st)->bind_text(2, system));
@@ -64,7 +71,7 @@ Status resolve_keys(const Prepare& prepare, IndexEntry& e) {
   if (e.patient_keys.empty()) return {};
   Status failed;
   resolve_patient_keys(e, [&](const std::string& system, const std::string& value) {
-    auto ids = patients_holding(prepare, system, value);
+    auto ids = patients_holding(prepare, system, value, true);
     if (!ids.ok()) {
       failed = ids.error();
       return std::vector<std::string>{};

@@ -45,10 +45,14 @@ class StatementCache {
 
 // The ids of the stored patients holding identifier (system, value); system
 // "" matches any system. A retracted Patient (entered in error) holds none.
+// With `follow_merges`, a patient merged into another counts as that one
+// (the target of its merge): a result naming the source's MRN after the
+// merge belongs on the surviving chart.
 Result<std::vector<std::string>> patients_holding(const Prepare& prepare, const std::string& system,
-                                                  const std::string& value);
+                                                  const std::string& value, bool follow_merges = false);
 
-// resolve_patient_keys (resource_index.h) with patients_holding as lookup:
+// resolve_patient_keys (resource_index.h) with patients_holding (following
+// merges) as lookup:
 // sets e.patient. Retracted patients (entered in error) hold no identifier.
 Status resolve_keys(const Prepare& prepare, IndexEntry& e);
 

@@ -697,6 +697,10 @@ Result<MergeOutcome> unmerge_patient(Session& session, const std::string& source
     auto target = patient_for_merge(s, T);
     if (!target.ok()) return target.error();
     std::string why = fmt::format("unmerge of Patient/{} from Patient/{}: {}", S, T, reason);
+    // First: from here on the source's identifiers name the source again,
+    // not the target (patient_keys.h patients_holding follows merges), as
+    // the records put back are written.
+    EHR_TRY(s.exec("DELETE FROM patient_merge WHERE source = ?", {S}));
     std::vector<std::string> written;
     const std::string moved_to = "Patient/" + T;
     if (const Json* records = undo->find("records"); records != nullptr && records->is_array()) {
@@ -746,7 +750,6 @@ Result<MergeOutcome> unmerge_patient(Session& session, const std::string& source
     written.insert(written.begin(), {version_ref(*ws), version_ref(*wt)});
     auto prov = write_provenance(s, "unmerge", "Unmerge Record Lifecycle Event", written, reason);
     if (!prov.ok()) return prov.error();
-    EHR_TRY(s.exec("DELETE FROM patient_merge WHERE source = ?", {S}));
     const Json* alias_was = undo->find("alias_was");
     if (alias_was != nullptr && alias_was->is_string())
       EHR_TRY(s.exec("UPDATE import_alias SET to_id = ? WHERE type = 'Patient' AND from_id = ?", {alias_was->text(), S}));

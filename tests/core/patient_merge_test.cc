@@ -226,6 +226,22 @@ TEST_CASE("a record naming the source by its MRN moves to the target, and unmerg
   CHECK(q1(s, "SELECT patient FROM resource WHERE id = 'o2'") == "s1");
 }
 
+TEST_CASE("a record naming a merged source by its MRN after the merge goes on the target's chart") {
+  // QA finding: after the merge of s1 into t1, a result naming s1's MRN
+  // landed in the chart of s1, inactive and merged away.
+  Fixture fx;
+  Session s = fx.create();
+  make(s, R"({"resourceType":"Patient","id":"s1","identifier":[{"system":"urn:mrn","value":"M5"}],"name":[{"family":"Smith"}]})");
+  make(s, R"({"resourceType":"Patient","id":"t1","identifier":[{"system":"urn:mrn","value":"M4"}],"name":[{"family":"Smith"}]})");
+  REQUIRE(merge_patients(s, "s1", "t1", "dup").ok());
+  make(s, std::string(R"({"resourceType":"Observation","id":"o5",)") + kObs +
+              R"(,"subject":{"identifier":{"system":"urn:mrn","value":"M5"}},"valueQuantity":{"value":71,"unit":"kg"}})");
+  CHECK(q1(s, "SELECT patient FROM resource WHERE id = 'o5'") == "t1");
+  // Unmerged: M5 names s1 again, and the result follows it.
+  REQUIRE(unmerge_patient(s, "s1", "merged in error").ok());
+  CHECK(q1(s, "SELECT patient FROM resource WHERE id = 'o5'") == "s1");
+}
+
 TEST_CASE("a Reference with both the source's id and its MRN loses the MRN at a merge, and gets it back") {
   // Found in stop 26 and left then: the reference moved, the MRN stayed, so
   // an exported copy named Patient/t1 with s1's MRN.
