@@ -53,7 +53,8 @@ int run_care_check(Context& ctx, const CareCheckOptions& o) {
     row.set("record", Json::string(f.observation_ref));
     row.set("what", Json::string(f.test));
     row.set("finding", Json::string(f.value.empty() ? f.flag : f.value + " " + f.flag));
-    row.set("basis", Json::string(f.range.empty() ? f.source : f.source + ": " + f.range));
+    row.set("basis", Json::string((f.range.empty() ? f.source : f.source + ": " + f.range) +
+                                  (f.note.empty() ? "" : "; " + f.note)));
     row.set("date", text_or_null(f.date));
     row.set("loinc", text_or_null(f.loinc));
     row.set("value", text_or_null(f.value));
@@ -84,9 +85,11 @@ void setup_care_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       "allergen drug itself), moderate (a side chain shared with the allergen's class, or a\n"
       "raised reaction rate), info (another class of the same family). Refuted, entered-in-\n"
       "error, resolved and inactive allergies never fire.\n"
-      "Lab rows: the latest result of each code, flagged by the lab's own interpretation,\n"
-      "else its own reference range, else the table (care/lab-ranges.yaml): L, H, LL, HH (critical),\n"
-      "A, AA; a unit other than the table's is reported as unit-mismatch, not flagged.\n"
+      "Lab rows: the latest result of each code. A value past a critical bound of the table\n"
+      "(care/lab-ranges.yaml) is LL or HH (critical) whatever the lab's own range or\n"
+      "interpretation says; otherwise the lab's own interpretation (LL, HH, AA critical; N normal),\n"
+      "else its own reference range, else the table: L, H, A; a unit other than the table's is\n"
+      "reported as unit-mismatch, not flagged.\n"
       "Exit 3 when there are findings, 0 when there are none.\n\n"
       "Examples:\n"
       "  ehr care check --patient A1001\n"

@@ -741,6 +741,44 @@ bool applies(const LabRange& r, const CarePatient& p, const CivilDate& on) {
   return true;
 }
 
+// The flag the table gives reading `v` (in `unit`) of `f.loinc`: the most
+// specific row for the code, sex and age; "unit-mismatch" when only rows
+// in another unit apply; nullopt when it is normal or no row applies.
+std::optional<LabFlag> table_flag(const LabRanges& ranges, LabFlag f, const Reading& v, const std::string& unit,
+                                  const CarePatient& patient, const CivilDate& on) {
+  const LabRange* best = nullptr;
+  const LabRange* other_unit = nullptr;
+  int best_score = -1;
+  for (const auto& r : ranges.rows) {
+    if (r.loinc != f.loinc || !applies(r, patient, on)) continue;
+    if (r.unit != unit) {
+      if (other_unit == nullptr) other_unit = &r;
+      continue;
+    }
+    int score = (r.sex != "any" ? 1 : 0) + (r.min_age ? 1 : 0) + (r.max_age ? 1 : 0);
+    if (score > best_score) {
+      best = &r;
+      best_score = score;
+    }
+  }
+  f.source = fmt::format("table ({} {})", ranges.file, ranges.version);
+  if (best == nullptr) {
+    if (other_unit == nullptr) return std::nullopt;
+    f.flag = "unit-mismatch";
+    f.severity = "unit-mismatch";
+    f.range = describe(other_unit->low, other_unit->high, other_unit->unit);
+    return f;
+  }
+  f.range = describe(best->low, best->high, best->unit);
+  if (best->critical_low && crit_low(v, *best->critical_low)) f.flag = "LL";
+  else if (best->critical_high && crit_high(v, *best->critical_high)) f.flag = "HH";
+  else if (best->low && below(v, *best->low)) f.flag = "L";
+  else if (best->high && above(v, *best->high)) f.flag = "H";
+  else return std::nullopt;
+  f.severity = f.flag.size() == 2 ? "critical" : "abnormal";
+  return f;
+}
+
 }  // namespace
 
 std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs, const CarePatient& patient,
@@ -773,26 +811,44 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
   std::string unit = unit_of(q);
   const std::string comparator = q != nullptr ? text_of(q->find("comparator")) : "";
   if (value) f.value = comparator + q->find("value")->text() + (unit.empty() ? "" : " " + unit);
+  const Reading v{value.value_or(0), comparator};
 
-  // 1. The lab's own interpretation.
+  // The lab's own interpretation: its first code known here.
+  std::string interpretation, interpretation_severity;
   if (const Json* interp = obs.find("interpretation"); interp != nullptr && interp->is_array()) {
     static const std::map<std::string, std::string> kSeverity = {
-        {"L", "abnormal"}, {"H", "abnormal"}, {"A", "abnormal"},  {"LU", "abnormal"}, {"HU", "abnormal"},
-        {"<", "abnormal"}, {">", "abnormal"}, {"LL", "critical"}, {"HH", "critical"}, {"AA", "critical"}};
-    for (const auto& c : interp->items()) {
-      std::string v = code_of(&c, "code");
-      if (v == "N") return std::nullopt;
-      if (auto it = kSeverity.find(v); it != kSeverity.end()) {
-        f.flag = v;
-        f.severity = it->second;
-        f.source = "lab interpretation";
-        return f;
+        {"N", ""},         {"L", "abnormal"},  {"H", "abnormal"},  {"A", "abnormal"},  {"LU", "abnormal"},
+        {"HU", "abnormal"}, {"<", "abnormal"}, {">", "abnormal"}, {"LL", "critical"}, {"HH", "critical"},
+        {"AA", "critical"}};
+    for (const auto& c : interp->items())
+      if (auto it = kSeverity.find(code_of(&c, "code")); it != kSeverity.end()) {
+        interpretation = it->first;
+        interpretation_severity = it->second;
+        break;
       }
-    }
   }
+  auto by_interpretation = [&]() -> std::optional<LabFlag> {
+    if (interpretation_severity.empty()) return std::nullopt;  // N: normal
+    LabFlag out = f;
+    out.flag = interpretation;
+    out.severity = interpretation_severity;
+    out.source = "lab interpretation";
+    return out;
+  };
+  // 1. A critical interpretation of the lab stands.
+  if (interpretation_severity == "critical") return by_interpretation();
+  // 2. A value past the table's critical bound is critical whatever the lab
+  // says of it (QA finding care 01: a lab range or an interpretation N or H
+  // turned potassium 7.4 mmol/L into H or no finding).
+  std::optional<LabFlag> table;
+  if (value && !f.loinc.empty()) table = table_flag(ranges, f, v, unit, patient, on);
+  if (table && table->severity == "critical") {
+    if (!interpretation.empty()) table->note = "the lab's interpretation: " + interpretation;
+    return table;
+  }
+  // 3. The lab's interpretation, then its own range, in the result's unit.
+  if (!interpretation.empty()) return by_interpretation();
   if (!value) return std::nullopt;
-  const Reading v{value.value_or(0), comparator};
-  // 2. The lab's own range, in the result's unit.
   if (const Json* rr = obs.find("referenceRange"); rr != nullptr && rr->is_array() && !rr->items().empty()) {
     const Json& r0 = rr->items().front();
     const Json* lo = r0.find("low");
@@ -813,41 +869,8 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
       return f;
     }
   }
-  // 3. The table: the most specific row for the code, sex and age.
-  if (f.loinc.empty()) return std::nullopt;
-  const LabRange* best = nullptr;
-  const LabRange* other_unit = nullptr;
-  int best_score = -1;
-  for (const auto& r : ranges.rows) {
-    if (r.loinc != f.loinc || !applies(r, patient, on)) continue;
-    if (r.unit != unit) {
-      if (other_unit == nullptr) other_unit = &r;
-      continue;
-    }
-    int score = (r.sex != "any" ? 1 : 0) + (r.min_age ? 1 : 0) + (r.max_age ? 1 : 0);
-    if (score > best_score) {
-      best = &r;
-      best_score = score;
-    }
-  }
-  std::string source = fmt::format("table ({} {})", ranges.file, ranges.version);
-  if (best == nullptr) {
-    if (other_unit == nullptr) return std::nullopt;
-    f.flag = "unit-mismatch";
-    f.severity = "unit-mismatch";
-    f.source = source;
-    f.range = describe(other_unit->low, other_unit->high, other_unit->unit);
-    return f;
-  }
-  f.source = source;
-  f.range = describe(best->low, best->high, best->unit);
-  if (best->critical_low && crit_low(v, *best->critical_low)) f.flag = "LL";
-  else if (best->critical_high && crit_high(v, *best->critical_high)) f.flag = "HH";
-  else if (best->low && below(v, *best->low)) f.flag = "L";
-  else if (best->high && above(v, *best->high)) f.flag = "H";
-  else return std::nullopt;
-  f.severity = f.flag.size() == 2 ? "critical" : "abnormal";
-  return f;
+  // 4. The table.
+  return table;
 }
 
 // --- one patient's check -------------------------------------------------------------

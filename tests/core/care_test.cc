@@ -667,6 +667,31 @@ Json observation(const char* loinc, std::optional<double> value, const char* uni
 
 }  // namespace
 
+namespace {
+
+Json with_interpretation(Json o, const char* code) {
+  Json interp = Json::array();
+  interp.push_back(coded("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", code, code));
+  o.set("interpretation", interp);
+  return o;
+}
+
+Json with_lab_range(Json o, double lo, double hi, const char* unit = "mmol/L") {
+  Json r = Json::object();
+  for (auto [key, v] : {std::pair{"low", lo}, std::pair{"high", hi}}) {
+    Json b = Json::object();
+    b.set("value", Json::number(v));
+    b.set("unit", Json::string(unit));
+    r.set(key, b);
+  }
+  Json rr = Json::array();
+  rr.push_back(r);
+  o.set("referenceRange", rr);
+  return o;
+}
+
+}  // namespace
+
 TEST_CASE("lab flags: interpretation first, then the lab's range, then the table; 0, negatives, units") {
   const LabRanges& labs = shipped().labs;
   CarePatient p = patient("1986-01-01");
@@ -714,8 +739,9 @@ TEST_CASE("lab flags: interpretation first, then the lab's range, then the table
   auto mismatch = flag_lab_result(labs, observation("2823-3", 4.0, "mg/dL"), p, d("2026-06-01"));
   CHECK(mismatch->range == ">= 3.5 and <= 5.1 mmol/L");
 
-  // The lab's own interpretation wins over the table, both ways.
-  Json normal = observation("2823-3", 7.0, "mmol/L");
+  // The lab's own interpretation wins over the table, both ways, short of
+  // a critical value (next test case).
+  Json normal = observation("2823-3", 5.5, "mmol/L");
   Json interp = Json::array();
   interp.push_back(coded("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "N", "Normal"));
   normal.set("interpretation", interp);
@@ -754,8 +780,63 @@ TEST_CASE("lab flags: interpretation first, then the lab's range, then the table
   CHECK(lr->flag == "L");
   CHECK(lr->source == "lab range");
   CHECK(lr->range == ">= 3 and <= 5.5 mmol/L");
-  // A result of 0 against a lab range whose low is 0 is normal.
-  CHECK_FALSE(flag_lab_result(labs, with_range(0, 0, 5), p, d("2026-06-01")).has_value());
+  // A result of 0 against a lab range whose low is 0 is normal (base excess:
+  // no critical bound in the table, which would flag 4 H and -3 L).
+  CHECK_FALSE(flag_lab_result(labs, with_lab_range(observation("1925-7", 0, "mmol/L"), 0, 5), p, d("2026-06-01")));
+  CHECK_FALSE(flag_lab_result(labs, with_lab_range(observation("1925-7", 4, "mmol/L"), 0, 5), p, d("2026-06-01")));
+}
+
+
+// QA finding care 01: potassium 7.4 mmol/L with the lab's own range was H,
+// with the lab's interpretation N no finding at all.
+TEST_CASE("lab flags: past the table's critical bound is critical whatever the lab's range or interpretation says") {
+  const LabRanges& labs = shipped().labs;
+  CarePatient p = patient("1986-01-01");
+  struct Case {
+    const char* what;
+    Json obs;
+    const char* flag;  // "" = not flagged
+    const char* source;
+    const char* range;
+    const char* note;
+  };
+  const char* table = "table (care/lab-ranges.yaml 1)";
+  const char* k_range = ">= 3.5 and <= 5.1 mmol/L";
+  const Case cases[] = {
+      {"7.4, the lab's range", with_lab_range(observation("2823-3", 7.4, "mmol/L"), 3.5, 5.1), "HH", table, k_range, ""},
+      {"7.4, interpretation H", with_interpretation(observation("2823-3", 7.4, "mmol/L"), "H"), "HH", table, k_range,
+       "the lab's interpretation: H"},
+      {"7.4, interpretation N", with_interpretation(observation("2823-3", 7.4, "mmol/L"), "N"), "HH", table, k_range,
+       "the lab's interpretation: N"},
+      {"2.0, interpretation L", with_interpretation(observation("2823-3", 2.0, "mmol/L"), "L"), "LL", table, k_range,
+       "the lab's interpretation: L"},
+      {"4.0, interpretation HH", with_interpretation(observation("2823-3", 4.0, "mmol/L"), "HH"), "HH",
+       "lab interpretation", "", ""},
+      {"4.0, interpretation AA", with_interpretation(observation("2823-3", 4.0, "mmol/L"), "AA"), "AA",
+       "lab interpretation", "", ""},
+      {"4.0, interpretation A", with_interpretation(observation("2823-3", 4.0, "mmol/L"), "A"), "A",
+       "lab interpretation", "", ""},
+      {"5.5, interpretation N", with_interpretation(observation("2823-3", 5.5, "mmol/L"), "N"), "", "", "", ""},
+      {"5.5, the lab's range to 6", with_lab_range(observation("2823-3", 5.5, "mmol/L"), 3.0, 6.0), "", "", "", ""},
+      {"5.5, the lab's range to 5", with_lab_range(observation("2823-3", 5.5, "mmol/L"), 3.0, 5.0), "H", "lab range",
+       ">= 3 and <= 5 mmol/L", ""},
+      {"no value, interpretation H", with_interpretation(observation("2823-3", std::nullopt, ""), "H"), "H",
+       "lab interpretation", "", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    auto f = flag_lab_result(labs, c.obs, p, d("2026-06-01"));
+    if (*c.flag == '\0') {
+      CHECK_FALSE(f.has_value());
+      continue;
+    }
+    REQUIRE(f.has_value());
+    CHECK(f->flag == c.flag);
+    CHECK(f->severity == (std::string(c.flag).size() == 2 ? "critical" : "abnormal"));
+    CHECK(f->source == c.source);
+    CHECK(f->range == c.range);
+    CHECK(f->note == c.note);
+  }
 }
 
 // QA finding (interop sweep): a result of ">500 mg/dL" was judged as 500,

@@ -219,6 +219,19 @@ lab,unit-mismatch,$GLU,Glucose,5.4 mmol/L unit-mismatch,table (care/lab-ranges.y
 run care check --patient NOPE
 expect_code 1
 
+# A value past the table's critical bound is critical whatever the lab's own
+# interpretation says (QA finding care 01: potassium 7.4 with the lab's N
+# was no finding).
+patient --given Kay --family Crit --birth-date 1960-05-05 --gender female --mrn K1 >/dev/null
+KN=$(add --patient K1 --json - <<'JSON'
+{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2823-3","display":"Potassium"}]},"effectiveDateTime":"2026-01-03T08:00:00Z","valueQuantity":{"value":7.4,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"},"interpretation":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation","code":"N"}]}]}
+JSON
+)
+run care check --patient K1 --as-of 2026-06-01 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+lab,critical,$KN,Potassium,7.4 mmol/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L; the lab's interpretation: N,2026-01-03"
+
 # Site rules: a southern-hemisphere flu season from 1 March replaces the built-in file.
 mkdir site
 sed 's/season_start: "08-01"/season_start: "03-01"/' "$EHR_SOURCE_DIR/schemas/care/influenza-vaccine.yaml" > site/influenza-vaccine.yaml

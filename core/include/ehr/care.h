@@ -324,14 +324,19 @@ struct LabFlag {
   std::string flag;             // "LL", "L", "H", "HH", "A", "AA", or "unit-mismatch"
   std::string severity;         // "critical", "abnormal", "unit-mismatch"
   std::string source;           // "lab interpretation", "lab range", "table (care/lab-ranges.yaml 1)"
-  std::string range;            // the range applied, "3.5-5.1 mmol/L"; "" for an interpretation
+  std::string range;            // the range applied, ">= 3.5 and <= 5.1 mmol/L"; "" for an interpretation
+  std::string note;             // more of the basis, "" when none: "the lab's interpretation: N"
 };
 
 // The flag of one Observation, or nullopt when it is normal or cannot be
 // judged (no numeric value and no interpretation, no range for its code).
-// The lab's own interpretation first, then its referenceRange, then the
-// table row for its LOINC code, sex and age (the most specific); a unit
-// other than the row's gives "unit-mismatch" and no flag. Pure.
+// A critical interpretation of the lab (LL, HH, AA) stands; otherwise a
+// value past a critical bound of the table row for its LOINC code, sex and
+// age (the most specific) is LL or HH whatever the lab says (an
+// interpretation it overrides is named in `note`); otherwise the lab's own
+// interpretation (N: normal), then its referenceRange, then the table row
+// give L, H, A or nothing. A unit other than the row's gives
+// "unit-mismatch" and no flag. Pure.
 std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& observation,
                                        const CarePatient& patient, const CivilDate& on);
 
