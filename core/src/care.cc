@@ -17,8 +17,10 @@
 
 #include "access.h"
 #include "audit_log.h"
+#include "care_internal.h"
 #include "crypto_sodium.h"
 #include "ehr/records.h"
+#include "record_writer.h"
 #include "resource_index.h"
 #include "session_impl.h"
 #include "words.h"
@@ -650,6 +652,39 @@ std::vector<AllergyConflict> check_medication_allergies(const DrugClassMap& map,
   return out;
 }
 
+namespace detail {
+
+Result<Json> resolve_medication_reference(SessionImpl& s, const Json& medication) {
+  if (!medication.is_object() || medication.find("medicationCodeableConcept") != nullptr) return medication;
+  const Json* ref = medication.find("medicationReference");
+  if (ref == nullptr || !ref->is_object()) return medication;
+  std::string target = text_of(ref->find("reference"));
+  // A contained Medication with a code: medication_concept reads it.
+  if (!target.empty() && target[0] == '#' && medication_concept(medication) != nullptr) return medication;
+  Json concept_of_drug;
+  static const std::string kPrefix = "Medication/";
+  if (target.compare(0, kPrefix.size(), kPrefix) == 0) {
+    std::string id = target.substr(kPrefix.size());
+    id = id.substr(0, id.find('/'));  // "Medication/ID/_history/N"
+    auto stored = load_resource(s, "Medication", id);
+    if (!stored.ok()) return stored.error();
+    if (stored->has_value() && !(*stored)->retracted)
+      if (const Json* code = (*stored)->resource.find("code"); code != nullptr && code->is_object())
+        concept_of_drug = *code;
+  }
+  if (!concept_of_drug.is_object()) {
+    std::string display = text_of(ref->find("display"));
+    if (display.empty()) return medication;
+    concept_of_drug = Json::object();
+    concept_of_drug.set("text", Json::string(display));
+  }
+  Json out = medication;
+  out.set("medicationCodeableConcept", std::move(concept_of_drug));
+  return out;
+}
+
+}  // namespace detail
+
 Result<std::vector<AllergyConflict>> medication_allergy_alerts(Session& s, const CareRules& rules,
                                                                const Json& medication) {
   std::string patient = index_resource(medication).patient;
@@ -661,7 +696,10 @@ Result<std::vector<AllergyConflict>> medication_allergy_alerts(Session& s, const
   if (!records.ok()) return records.error();
   std::vector<Json> allergies;
   for (auto& r : *records) allergies.push_back(std::move(r.resource));
-  return check_medication_allergies(rules.drugs, medication, allergies);
+  // QA finding care 02: an order naming a stored Medication was never checked.
+  auto resolved = detail::resolve_medication_reference(SessionImpl::of(s), medication);
+  if (!resolved.ok()) return resolved.error();
+  return check_medication_allergies(rules.drugs, *resolved, allergies);
 }
 
 Status record_allergy_alert(Session& session, const Json& medication,
@@ -923,8 +961,10 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
     }
   }
   for (const auto* m : meds) {
-    std::string shown = concept_text(medication_concept(m->resource));
-    for (auto& c : check_medication_allergies(rules.drugs, m->resource, allergies))
+    auto resolved = detail::resolve_medication_reference(SessionImpl::of(s), m->resource);
+    if (!resolved.ok()) return resolved.error();
+    std::string shown = concept_text(medication_concept(*resolved));
+    for (auto& c : check_medication_allergies(rules.drugs, *resolved, allergies))
       out.allergies.push_back({m->type + "/" + m->id, shown, std::move(c)});
   }
   std::stable_sort(out.allergies.begin(), out.allergies.end(), [](const auto& a, const auto& b) {

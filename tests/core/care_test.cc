@@ -12,6 +12,10 @@
 #include "ehr/builders.h"
 #include "ehr/care.h"
 #include "ehr/json.h"
+#include "ehr/records.h"
+#include "ehr/session.h"
+#include "support/store_testing.h"
+#include "support/temp_dir.h"
 
 namespace ehr {
 namespace {
@@ -914,6 +918,100 @@ TEST_CASE("lab ranges: the most specific row by sex and age applies") {
                                 "ranges:\n  - {loinc: 2823-3, test: K, unit: mmol/L, critical_low: 2.7}\n"}});
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().message() == "labs.yaml:6:58: critical_low must be {value: V, inclusive: true|false}");
+}
+
+// --- one patient's check (care_check), on a store -----------------------------
+
+namespace {
+
+// A store with one physician (alice) and one patient born 1960-05-05.
+struct CheckFixture {
+  testing::TempDir dir;
+  std::string path = dir.file("care.ehr");
+  Session s = [this] {
+    SessionOptions o;
+    o.user = "alice";
+    o.first_user_roles = {"physician"};
+    o.now = [] { return std::string("2026-06-01T10:00:00.000Z"); };
+    auto r = Session::create(path, {"alice", "", testing::kFast}, Secret::passphrase("pw"), o);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+    return std::move(*r);
+  }();
+  std::string patient = add(R"({"resourceType":"Patient","name":[{"family":"Test","given":["Pat"]}],)"
+                            R"("gender":"female","birthDate":"1960-05-05"})")
+                            .substr(8);  // "Patient/"
+
+  // Stores `json` (with "$P" standing for the patient's id); returns Type/id.
+  std::string add(std::string json) {
+    for (size_t at = json.find("$P"); at != std::string::npos; at = json.find("$P"))
+      json.replace(at, 2, patient);
+    auto j = parse_json(json);
+    REQUIRE_MESSAGE(j.ok(), json);
+    auto r = create_resource(s, *j);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+    return r->type + "/" + r->id;
+  }
+  CareCheck check(const char* on = "2026-06-01") {
+    auto c = care_check(s, shipped(), patient, d(on));
+    REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message()));
+    return *c;
+  }
+};
+
+const char* kPenicillinAllergy =
+    R"({"resourceType":"AllergyIntolerance","patient":{"reference":"Patient/$P"},)"
+    R"("clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},)"
+    R"("code":{"coding":[{"system":"http://snomed.info/sct","code":"764146007","display":"Penicillin"}]}})";
+
+}  // namespace
+
+// QA finding care 02: an order naming a stored Medication by reference (the
+// usual shape from many feeds) was checked against no allergy.
+TEST_CASE("care check and the record-add check read a medicationReference's stored Medication, else its display") {
+  CheckFixture fx;
+  fx.add(kPenicillinAllergy);
+  std::string amoxicillin = fx.add(
+      R"({"resourceType":"Medication","code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm",)"
+      R"("code":"308182","display":"amoxicillin 250 MG Oral Capsule"}]}})");
+  const char* order = R"({"resourceType":"MedicationRequest","status":"active","intent":"order",)"
+                      R"("subject":{"reference":"Patient/$P"},"medicationReference":{"reference":"%s"%s}})";
+  auto request = [&](const std::string& ref, const std::string& display) {
+    std::string j = order;
+    j.replace(j.find("%s"), 2, ref);
+    j.replace(j.find("%s"), 2, display.empty() ? "" : R"(,"display":")" + display + "\"");
+    for (size_t at = j.find("$P"); at != std::string::npos; at = j.find("$P")) j.replace(at, 2, fx.patient);
+    return *parse_json(j);
+  };
+  SUBCASE("a stored Medication: its code") {
+    std::string ref = fx.add(to_json(request(amoxicillin, "")));
+    CareCheck c = fx.check();
+    REQUIRE(c.allergies.size() == 1);
+    CHECK(c.allergies[0].medication_ref == ref);
+    CHECK(c.allergies[0].medication == "amoxicillin 250 MG Oral Capsule");
+    CHECK(c.allergies[0].conflict.medication == "amoxicillin");
+    CHECK(c.allergies[0].conflict.severity == "high");
+    CHECK(c.allergies[0].conflict.basis == "same class (penicillins)");
+    auto alerts = medication_allergy_alerts(fx.s, shipped(), request(amoxicillin, ""));
+    REQUIRE(alerts.ok());
+    REQUIRE(alerts->size() == 1);
+    CHECK((*alerts)[0].basis == "same class (penicillins)");
+    // The pure check itself still reads only what the record holds.
+    CHECK(check_medication_allergies(shipped().drugs, request(amoxicillin, ""), {}).empty());
+  }
+  SUBCASE("a Medication not stored: the reference's display") {
+    fx.add(to_json(request("Medication/elsewhere", "Amoxicillin 500 MG")));
+    CareCheck c = fx.check();
+    REQUIRE(c.allergies.size() == 1);
+    CHECK(c.allergies[0].medication == "Amoxicillin 500 MG");
+    CHECK(c.allergies[0].conflict.medication == "amoxicillin");
+    auto alerts = medication_allergy_alerts(fx.s, shipped(), request("Medication/elsewhere", "Amoxicillin 500 MG"));
+    REQUIRE(alerts.ok());
+    CHECK(alerts->size() == 1);
+  }
+  SUBCASE("neither: nothing to check") {
+    fx.add(to_json(request("Medication/elsewhere", "")));
+    CHECK(fx.check().allergies.empty());
+  }
 }
 
 }

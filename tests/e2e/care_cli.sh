@@ -232,6 +232,30 @@ expect_code 3
 expect_out "kind,severity,record,what,finding,basis,date
 lab,critical,$KN,Potassium,7.4 mmol/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L; the lab's interpretation: N,2026-01-03"
 
+# An order naming a stored Medication by reference is checked by that
+# Medication's code, in record add, import and care check (QA finding care
+# 02: it was checked against no allergy).
+R=$(patient --given Ray --family Ref --birth-date 1960-05-05 --gender female --mrn R1)
+RALLERGY=$(add --patient R1 --type allergy --code 70618 --system rxnorm --display Penicillin --category medication)
+AMOX=$(add --json - <<'JSON'
+{"resourceType":"Medication","code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"308182","display":"amoxicillin 250 MG Oral Capsule"}]}}
+JSON
+)
+printf '{"resourceType":"MedicationRequest","status":"active","intent":"order","medicationReference":{"reference":"%s"}}' "$AMOX" > byref.json
+run record add --patient R1 --json byref.json --strict
+expect_code 3
+expect_err "ehr: warning: high allergy conflict: amoxicillin against allergy Penicillin ($RALLERGY): same class (penicillins)
+ehr: error: refused to record the medication (--strict): it conflicts with a recorded allergy"
+"$EHR" key new -o svc.key -q && "$EHR" user add svc --role service --new-key-file svc.key -q || fail "user add svc failed"
+printf '{"resourceType":"MedicationRequest","id":"byref-import","status":"active","intent":"order","subject":{"reference":"Patient/%s"},"medicationReference":{"reference":"%s"}}\n' "$R" "$AMOX" > byref.ndjson
+EHR_USER=svc EHR_KEY_FILE=svc.key run import byref.ndjson
+expect_code 0
+expect_err_contains "MedicationRequest/byref-import: high allergy conflict with $RALLERGY"
+run care check --patient R1 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+allergy,high,MedicationRequest/byref-import,amoxicillin 250 MG Oral Capsule,amoxicillin against allergy Penicillin ($RALLERGY),same class (penicillins),"
+
 # Site rules: a southern-hemisphere flu season from 1 March replaces the built-in file.
 mkdir site
 sed 's/season_start: "08-01"/season_start: "03-01"/' "$EHR_SOURCE_DIR/schemas/care/influenza-vaccine.yaml" > site/influenza-vaccine.yaml

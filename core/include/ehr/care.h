@@ -301,7 +301,10 @@ std::vector<AllergyConflict> check_medication_allergies(const DrugClassMap& map,
 
 // The patient's allergies (read through the access decision point, audited)
 // checked against `medication`, for `record add`. A medication without a
-// patient reference gives no conflicts.
+// patient reference gives no conflicts. A medicationReference to a stored
+// Medication ("Medication/ID") is checked by that Medication's code, one
+// naming no Medication known by the reference's display (the Medication is
+// read without an access decision: a product, not a patient's record).
 // Errors: those of patient_records (kNotFound "no patient P", kAccessDenied).
 Result<std::vector<AllergyConflict>> medication_allergy_alerts(Session& s, const CareRules& rules,
                                                                const Json& medication);
@@ -353,7 +356,8 @@ struct CareCheck {
   std::vector<LabFlag> labs;
 };
 
-// Checks the patient's active medications against their allergies, and the
+// Checks the patient's active medications against their allergies (a
+// medicationReference resolved as medication_allergy_alerts does), and the
 // latest result of each lab code against the ranges. Reads the record
 // through patient_records (access decision and audit entry). `on` is the
 // date ages are taken on. Errors: those of patient_records.
