@@ -913,6 +913,20 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
 
 // --- one patient's check -------------------------------------------------------------
 
+namespace {
+
+// Whether an Observation holds a result: a value[x] or the lab's
+// interpretation, and no dataAbsentReason.
+bool has_result(const Json& obs) {
+  if (!obs.is_object() || obs.find("dataAbsentReason") != nullptr) return false;
+  for (const auto& [key, v] : obs.members())
+    if (key.size() > 5 && key.compare(0, 5, "value") == 0) return true;
+  const Json* interp = obs.find("interpretation");
+  return interp != nullptr && interp->is_array() && !interp->items().empty();
+}
+
+}  // namespace
+
 Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::string& patient, const CivilDate& on) {
   RecordQuery q;
   q.patient = patient;
@@ -956,6 +970,9 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
       // Records come newest first per type: the first of each code is its latest result.
       std::string status = text_of(j.find("status"));
       if (status == "cancelled" || status == "entered-in-error" || status == "registered") continue;
+      // A result without a value does not hide an earlier one (QA finding
+      // care 05: a haemolysed sample after a critical potassium).
+      if (!has_result(j)) continue;
       if (r.code.empty() || !seen_codes.insert(r.code).second) continue;
       labs.push_back(&r);
     }

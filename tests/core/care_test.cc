@@ -963,6 +963,16 @@ const char* kPenicillinAllergy =
     R"("clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},)"
     R"("code":{"coding":[{"system":"http://snomed.info/sct","code":"764146007","display":"Penicillin"}]}})";
 
+// A potassium result (LOINC 2823-3) in mmol/L; `extra` adds members.
+std::string potassium(const char* value, const char* when, const char* extra = "") {
+  return fmt::format(
+      R"({{"resourceType":"Observation","status":"final","subject":{{"reference":"Patient/$P"}},)"
+      R"("code":{{"coding":[{{"system":"http://loinc.org","code":"2823-3","display":"Potassium"}}]}},{}{})"
+      R"("valueQuantity":{{"value":{},"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}}})",
+      *when ? fmt::format(R"("effectiveDateTime":"{}",)", when) : "", extra, value);
+}
+
+
 }  // namespace
 
 // QA finding care 02: an order naming a stored Medication by reference (the
@@ -1011,6 +1021,47 @@ TEST_CASE("care check and the record-add check read a medicationReference's stor
   SUBCASE("neither: nothing to check") {
     fx.add(to_json(request("Medication/elsewhere", "")));
     CHECK(fx.check().allergies.empty());
+  }
+}
+
+
+// QA finding care 05: a newer potassium without a value (dataAbsentReason:
+// haemolysed) hid a critical 7.4, and the run said "no findings".
+TEST_CASE("care check: a newer result without a value or interpretation does not hide an earlier one") {
+  const char* kPotassiumCode =
+      R"({"resourceType":"Observation","status":"final","subject":{"reference":"Patient/$P"},)"
+      R"("code":{"coding":[{"system":"http://loinc.org","code":"2823-3"}]},"effectiveDateTime":"2026-01-02T08:00:00Z")";
+  struct Case {
+    const char* what;
+    std::string newer;  // members after the code and date
+    const char* flag;   // of the one lab row; "" = none
+  };
+  const Case cases[] = {
+      {"dataAbsentReason",
+       R"(,"dataAbsentReason":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/data-absent-reason","code":"error"}]}})",
+       "HH"},
+      {"neither value nor interpretation", "}", "HH"},
+      // A result the lab interpreted, even without a value, is the latest.
+      {"interpretation N, no value",
+       R"(,"interpretation":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation","code":"N"}]}]})",
+       ""},
+      {"a value", R"(,"valueQuantity":{"value":4.0,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}})",
+       ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    CheckFixture fx;
+    std::string critical = fx.add(potassium("7.4", "2026-01-01T08:00:00Z"));
+    fx.add(std::string(kPotassiumCode) + c.newer);
+    CareCheck got = fx.check();
+    if (*c.flag == '\0') {
+      CHECK(got.labs.empty());
+      continue;
+    }
+    REQUIRE(got.labs.size() == 1);
+    CHECK(got.labs[0].observation_ref == critical);
+    CHECK(got.labs[0].flag == c.flag);
+    CHECK(got.labs[0].date == "2026-01-01");
   }
 }
 

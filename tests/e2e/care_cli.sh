@@ -232,6 +232,18 @@ expect_code 3
 expect_out "kind,severity,record,what,finding,basis,date
 lab,critical,$KN,Potassium,7.4 mmol/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L; the lab's interpretation: N,2026-01-03"
 
+# A newer result without a value (dataAbsentReason: haemolysed) does not hide
+# the critical one before it (QA finding care 05).
+patient --given Kim --family Absent --birth-date 1960-05-05 --gender female --mrn K2 >/dev/null
+K7=$(add --patient K2 --type lab --code 2823-3 --display Potassium --value 7.4 --unit mmol/L --date 2026-01-01)
+add --patient K2 --json - >/dev/null <<'JSON'
+{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2823-3","display":"Potassium"}]},"effectiveDateTime":"2026-01-02T08:00:00Z","dataAbsentReason":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/data-absent-reason","code":"error"}]}}
+JSON
+run care check --patient K2 --as-of 2026-06-01 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+lab,critical,$K7,Potassium,7.4 mmol/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-01-01"
+
 # An order naming a stored Medication by reference is checked by that
 # Medication's code, in record add, import and care check (QA finding care
 # 02: it was checked against no allergy).
