@@ -915,6 +915,23 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
 
 namespace {
 
+// A lab result of the patient and the instant of its date (clinical_date_key;
+// "" when undated).
+struct LabResult {
+  const StoredResource* r;
+  std::string when;
+};
+
+// The date of an Observation as the index takes it (resource_index.cc):
+// effective[x], else issued; "" when none.
+std::string observation_date(const Json& obs) {
+  if (std::string d = text_of(obs.find("effectiveDateTime")); !d.empty()) return d;
+  if (const Json* p = obs.find("effectivePeriod"); p != nullptr && p->is_object())
+    if (std::string d = text_of(p->find("start")); !d.empty()) return d;
+  if (std::string d = text_of(obs.find("effectiveInstant")); !d.empty()) return d;
+  return text_of(obs.find("issued"));
+}
+
 // Whether an Observation holds a result: a value[x] or the lab's
 // interpretation, and no dataAbsentReason.
 bool has_result(const Json& obs) {
@@ -936,8 +953,9 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
   CareCheck out;
   std::vector<Json> allergies;
   std::vector<const StoredResource*> meds;
-  std::set<std::string> seen_codes;
-  std::vector<const StoredResource*> labs;
+  // The results of each lab code, in the order the codes are first met.
+  std::vector<std::string> lab_codes;
+  std::map<std::string, std::vector<LabResult>> labs;
   for (const auto& r : *records) {
     const Json& j = r.resource;
     if (r.type == "Patient") {
@@ -967,14 +985,15 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
       std::string status = text_of(j.find("status"));
       if (status == "active" || status == "on-hold" || status == "intended" || status == "draft") meds.push_back(&r);
     } else if (r.type == "Observation") {
-      // Records come newest first per type: the first of each code is its latest result.
       std::string status = text_of(j.find("status"));
       if (status == "cancelled" || status == "entered-in-error" || status == "registered") continue;
       // A result without a value does not hide an earlier one (QA finding
       // care 05: a haemolysed sample after a critical potassium).
       if (!has_result(j)) continue;
-      if (r.code.empty() || !seen_codes.insert(r.code).second) continue;
-      labs.push_back(&r);
+      if (r.code.empty()) continue;
+      auto [at, added] = labs.try_emplace(r.code);
+      if (added) lab_codes.push_back(r.code);
+      at->second.push_back({&r, clinical_date_key(observation_date(j))});
     }
   }
   for (const auto* m : meds) {
@@ -987,8 +1006,17 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
   std::stable_sort(out.allergies.begin(), out.allergies.end(), [](const auto& a, const auto& b) {
     return rank(a.conflict.severity) > rank(b.conflict.severity);
   });
-  for (const auto* o : labs)
-    if (auto f = flag_lab_result(rules.labs, o->resource, out.patient, on)) out.labs.push_back(std::move(*f));
+  for (const auto& code : lab_codes) {
+    // The latest: every result at the latest instant (QA finding care 03: of
+    // a repeat at the same instant, one was picked by id and a critical value
+    // could go unseen).
+    const auto& results = labs[code];
+    std::string latest;
+    for (const auto& l : results) latest = std::max(latest, l.when);
+    for (const auto& l : results)
+      if (l.when == latest)
+        if (auto f = flag_lab_result(rules.labs, l.r->resource, out.patient, on)) out.labs.push_back(std::move(*f));
+  }
   std::stable_sort(out.labs.begin(), out.labs.end(), [](const LabFlag& a, const LabFlag& b) {
     auto r = [](const std::string& s) { return s == "critical" ? 0 : s == "abnormal" ? 1 : 2; };
     return r(a.severity) < r(b.severity);

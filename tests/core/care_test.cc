@@ -1065,6 +1065,25 @@ TEST_CASE("care check: a newer result without a value or interpretation does not
   }
 }
 
+
+// QA finding care 03: of two potassium results at the same instant (a
+// repeat on one specimen), the one with the smaller id was taken as the
+// latest, so a critical 7.4 beside a 4.0 went unseen.
+TEST_CASE("care check: every result at a code's latest instant is flagged") {
+  CheckFixture fx;
+  fx.add(potassium("3.0", "2026-01-01T07:00:00Z", R"("id":"aa-earlier",)"));
+  fx.add(potassium("4.0", "2026-01-01T08:00:00Z", R"("id":"aa-norm",)"));
+  fx.add(potassium("7.4", "2026-01-01T08:00:00Z", R"("id":"zz-crit",)"));
+  // The same instant written in another time zone.
+  fx.add(potassium("2.0", "2026-01-01T09:00:00+01:00", R"("id":"mm-low",)"));
+  CareCheck got = fx.check();
+  REQUIRE(got.labs.size() == 2);
+  CHECK(got.labs[0].observation_ref == "Observation/mm-low");
+  CHECK(got.labs[0].flag == "LL");
+  CHECK(got.labs[1].observation_ref == "Observation/zz-crit");
+  CHECK(got.labs[1].flag == "HH");
+}
+
 }
 
 }  // namespace ehr

@@ -244,6 +244,16 @@ expect_code 3
 expect_out "kind,severity,record,what,finding,basis,date
 lab,critical,$K7,Potassium,7.4 mmol/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-01-01"
 
+# Results of one code at the same latest instant are each flagged (QA
+# finding care 03: one of them was picked by id).
+patient --given Kit --family Same --birth-date 1960-05-05 --gender female --mrn K3 >/dev/null
+add --patient K3 --type lab --code 2823-3 --display Potassium --value 4.0 --unit mmol/L --date 2026-01-01T08:00:00Z >/dev/null
+KS=$(add --patient K3 --type lab --code 2823-3 --display Potassium --value 7.4 --unit mmol/L --date 2026-01-01T08:00:00Z)
+run care check --patient K3 --as-of 2026-06-01 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+lab,critical,$KS,Potassium,7.4 mmol/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-01-01"
+
 # An order naming a stored Medication by reference is checked by that
 # Medication's code, in record add, import and care check (QA finding care
 # 02: it was checked against no allergy).
