@@ -932,6 +932,19 @@ std::string observation_date(const Json& obs) {
   return text_of(obs.find("issued"));
 }
 
+// The code a lab result is grouped by for "the latest of each code": its
+// LOINC coding when it has one, else its main code (the first coding,
+// `main`). QA finding care 15: a result coded [local K, LOINC 2823-3] and a
+// newer LOINC-only one were two codes, and the older was reported as current.
+std::string lab_code(const Json& obs, const std::string& main) {
+  if (const Json* code = obs.find("code"); code != nullptr && code->is_object())
+    if (const Json* cs = code->find("coding"); cs != nullptr && cs->is_array())
+      for (const auto& c : cs->items())
+        if (text_of(c.find("system")) == "http://loinc.org" && !text_of(c.find("code")).empty())
+          return "http://loinc.org|" + text_of(c.find("code"));
+  return main;
+}
+
 // Whether an Observation holds a result: a value[x] or the lab's
 // interpretation, and no dataAbsentReason.
 bool has_result(const Json& obs) {
@@ -990,9 +1003,10 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
       // A result without a value does not hide an earlier one (QA finding
       // care 05: a haemolysed sample after a critical potassium).
       if (!has_result(j)) continue;
-      if (r.code.empty()) continue;
-      auto [at, added] = labs.try_emplace(r.code);
-      if (added) lab_codes.push_back(r.code);
+      std::string code = lab_code(j, r.code);
+      if (code.empty()) continue;
+      auto [at, added] = labs.try_emplace(code);
+      if (added) lab_codes.push_back(code);
       at->second.push_back({&r, clinical_date_key(observation_date(j))});
     }
   }

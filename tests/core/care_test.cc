@@ -1084,6 +1084,34 @@ TEST_CASE("care check: every result at a code's latest instant is flagged") {
   CHECK(got.labs[1].flag == "HH");
 }
 
+
+// QA finding care 15: a potassium coded [local K, LOINC 2823-3] (7.4) and a
+// newer LOINC-only one (4.0) were grouped as two codes by their first
+// coding, and the superseded 7.4 was reported as current.
+TEST_CASE("care check: results are grouped by their LOINC coding, else their first coding") {
+  CheckFixture fx;
+  auto coded_as = [](const char* codings, const char* value, const char* when) {
+    return fmt::format(
+        R"({{"resourceType":"Observation","status":"final","subject":{{"reference":"Patient/$P"}},)"
+        R"("code":{{"coding":[{}]}},"effectiveDateTime":"{}",)"
+        R"("valueQuantity":{{"value":{},"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}}})",
+        codings, when, value);
+  };
+  const char* local_k = R"({"system":"urn:lab:local","code":"K"})";
+  const char* loinc_k = R"({"system":"http://loinc.org","code":"2823-3"})";
+  fx.add(coded_as(fmt::format("{},{}", local_k, loinc_k).c_str(), "7.4", "2026-01-01"));
+  fx.add(coded_as(loinc_k, "4.0", "2026-01-03"));
+  CHECK(fx.check().labs.empty());
+  // Without a LOINC coding, the first coding groups: a local-only result
+  // is its own code (and has no table row).
+  fx.add(coded_as(local_k, "7.4", "2026-01-04"));
+  std::string newer = fx.add(coded_as(fmt::format("{},{}", local_k, loinc_k).c_str(), "2.0", "2026-01-05"));
+  CareCheck got = fx.check();
+  REQUIRE(got.labs.size() == 1);
+  CHECK(got.labs[0].observation_ref == newer);
+  CHECK(got.labs[0].flag == "LL");
+}
+
 }
 
 }  // namespace ehr

@@ -254,6 +254,17 @@ expect_code 3
 expect_out "kind,severity,record,what,finding,basis,date
 lab,critical,$KS,Potassium,7.4 mmol/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-01-01"
 
+# Results are grouped by their LOINC coding (QA finding care 15: a result
+# coded [local K, LOINC] and a newer LOINC-only one were two codes).
+patient --given Kai --family Local --birth-date 1960-05-05 --gender female --mrn K4 >/dev/null
+add --patient K4 --json - >/dev/null <<'JSON'
+{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"urn:lab:local","code":"K"},{"system":"http://loinc.org","code":"2823-3"}]},"effectiveDateTime":"2026-01-01","valueQuantity":{"value":7.4,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}
+JSON
+add --patient K4 --type lab --code 2823-3 --display Potassium --value 4.0 --unit mmol/L --date 2026-01-03 >/dev/null
+run care check --patient K4 --as-of 2026-06-01 --format csv
+expect_code 0
+expect_out "kind,severity,record,what,finding,basis,date"
+
 # An order naming a stored Medication by reference is checked by that
 # Medication's code, in record add, import and care check (QA finding care
 # 02: it was checked against no allergy).
