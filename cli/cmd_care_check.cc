@@ -74,7 +74,8 @@ int run_care_check(Context& ctx, const CareCheckOptions& o) {
 void setup_care_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   auto o = std::make_shared<CareCheckOptions>();
   cmd.add_option("--patient", o->patient, "patient id or MRN")->required()->type_name("PATIENT");
-  cmd.add_option("--as-of", o->as_of, "take the patient's age on DATE for age-specific ranges (default today)")
+  cmd.add_option("--as-of", o->as_of,
+                 "check as of DATE (default today); age-specific ranges take the age on each result's date")
       ->type_name("DATE");
   add_emergency_flags(cmd, o->emergency);
   add_config_flag(cmd, flags, "care_rules");

@@ -771,6 +771,16 @@ bool above(const Reading& r, const LabBound& b) { return certainly(r, true, b.va
 bool crit_low(const Reading& r, const LabBound& b) { return certainly(r, false, b.value, !b.inclusive); }
 bool crit_high(const Reading& r, const LabBound& b) { return certainly(r, true, b.value, !b.inclusive); }
 
+// The date of an Observation as the index takes it (resource_index.cc):
+// effective[x], else issued; "" when none.
+std::string observation_date(const Json& obs) {
+  if (std::string d = text_of(obs.find("effectiveDateTime")); !d.empty()) return d;
+  if (const Json* p = obs.find("effectivePeriod"); p != nullptr && p->is_object())
+    if (std::string d = text_of(p->find("start")); !d.empty()) return d;
+  if (std::string d = text_of(obs.find("effectiveInstant")); !d.empty()) return d;
+  return text_of(obs.find("issued"));
+}
+
 bool applies(const LabRange& r, const CarePatient& p, const CivilDate& on) {
   if (r.sex != "any" && r.sex != p.sex) return false;
   if ((r.min_age || r.max_age) && !p.birth) return false;
@@ -836,14 +846,12 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
           break;
         }
       }
-  for (const char* key : {"effectiveDateTime", "issued"})
-    if (const Json* d = obs.find(key); d != nullptr && d->is_string()) {
-      f.date = d->text().substr(0, 10);
-      break;
-    }
-  if (f.date.empty())
-    if (const Json* p = obs.find("effectivePeriod"); p != nullptr && p->find("start") && p->find("start")->is_string())
-      f.date = p->find("start")->text().substr(0, 10);
+  f.date = observation_date(obs).substr(0, 10);
+  // Age-specific rows take the patient's age when the sample was taken, not
+  // on the as-of date (QA finding care 14: a teenager's ALP was judged by
+  // the adult row once she turned 18); a date after `on` does not count.
+  CivilDate age_on = on;
+  if (auto drawn = parse_civil_date(f.date); drawn && *drawn < on) age_on = *drawn;
   const Json* q = obs.find("valueQuantity");
   std::optional<double> value = q != nullptr ? number_of(q->find("value")) : std::nullopt;
   std::string unit = unit_of(q);
@@ -879,7 +887,7 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
   // says of it (QA finding care 01: a lab range or an interpretation N or H
   // turned potassium 7.4 mmol/L into H or no finding).
   std::optional<LabFlag> table;
-  if (value && !f.loinc.empty()) table = table_flag(ranges, f, v, unit, patient, on);
+  if (value && !f.loinc.empty()) table = table_flag(ranges, f, v, unit, patient, age_on);
   if (table && table->severity == "critical") {
     if (!interpretation.empty()) table->note = "the lab's interpretation: " + interpretation;
     return table;
@@ -921,16 +929,6 @@ struct LabResult {
   const StoredResource* r;
   std::string when;
 };
-
-// The date of an Observation as the index takes it (resource_index.cc):
-// effective[x], else issued; "" when none.
-std::string observation_date(const Json& obs) {
-  if (std::string d = text_of(obs.find("effectiveDateTime")); !d.empty()) return d;
-  if (const Json* p = obs.find("effectivePeriod"); p != nullptr && p->is_object())
-    if (std::string d = text_of(p->find("start")); !d.empty()) return d;
-  if (std::string d = text_of(obs.find("effectiveInstant")); !d.empty()) return d;
-  return text_of(obs.find("issued"));
-}
 
 // The code a lab result is grouped by for "the latest of each code": its
 // LOINC coding when it has one, else its main code (the first coding,

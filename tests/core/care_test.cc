@@ -904,7 +904,8 @@ TEST_CASE("lab ranges: the most specific row by sex and age applies") {
   const Case cases[] = {
       {"1980-01-01", "male", 16, ""},     {"1980-01-01", "female", 16, "H"},
       {"2010-01-01", "female", 15.2, "H"}, {"2010-01-01", "female", 11.6, ""},
-      {"2008-06-01", "female", 11.6, "L"},  // 18 on the as-of date: the adult female row
+      {"2008-04-01", "female", 11.6, "L"},  // 18 when drawn (2026-05-01): the adult female row
+      {"2008-06-01", "female", 11.6, ""},   // 17 when drawn, 18 on the as-of date: the girls' row
   };
   for (const auto& c : cases) {
     CAPTURE(c.birth);
@@ -1110,6 +1111,49 @@ TEST_CASE("care check: results are grouped by their LOINC coding, else their fir
   REQUIRE(got.labs.size() == 1);
   CHECK(got.labs[0].observation_ref == newer);
   CHECK(got.labs[0].flag == "LL");
+}
+
+
+// QA finding care 14: ALP 400 U/L drawn at 16 (normal for a teenager) was
+// flagged H by the adult row once the patient was 18 on the as-of date.
+TEST_CASE("lab ranges: age-specific rows take the age on the result's date, not after the as-of date") {
+  auto rules = CareRules::parse({{"labs.yaml",
+                                  "schema: ehr-care-lab-ranges\nversion: \"2\"\nsource: S\neffective: 2026-01-01\n"
+                                  "ranges:\n"
+                                  "  - {loinc: 6768-6, test: ALP, unit: U/L, max_age: 17y, low: 100, high: 500}\n"
+                                  "  - {loinc: 6768-6, test: ALP, unit: U/L, min_age: 18y, low: 40, high: 130}\n"}});
+  REQUIRE(rules.ok());
+  CarePatient teen = patient("2008-03-01");
+  struct Case {
+    const char* what;
+    const char* date;  // effectiveDateTime; "" = none
+    const char* flag;
+  };
+  const Case cases[] = {
+      {"drawn at 16", "2025-01-01", ""},
+      {"drawn at 16, an instant", "2025-01-01T08:00:00Z", ""},
+      {"drawn the day before 18", "2026-02-28", ""},
+      {"drawn on the 18th birthday", "2026-03-01", "H"},
+      {"undated: the age on the as-of date", "", "H"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    Json o = observation("6768-6", 400, "U/L");
+    o.erase("effectiveDateTime");
+    if (*c.date) o.set("effectiveDateTime", Json::string(c.date));
+    auto f = flag_lab_result(rules->labs, o, teen, d("2026-06-01"));
+    CHECK(f.has_value() == (*c.flag != '\0'));
+    if (f) CHECK(f->flag == c.flag);
+  }
+  // Dated after the as-of date (18 then, 17 on the as-of date): the age on the as-of date.
+  Json later = observation("6768-6", 400, "U/L");
+  later.set("effectiveDateTime", Json::string("2026-04-01"));
+  CHECK_FALSE(flag_lab_result(rules->labs, later, teen, d("2026-02-01")).has_value());
+  // A date from issued, when there is no effective[x].
+  Json issued = observation("6768-6", 400, "U/L");
+  issued.erase("effectiveDateTime");
+  issued.set("issued", Json::string("2025-01-02T10:00:00Z"));
+  CHECK_FALSE(flag_lab_result(rules->labs, issued, teen, d("2026-06-01")).has_value());
 }
 
 }

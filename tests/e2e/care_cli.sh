@@ -265,6 +265,29 @@ run care check --patient K4 --as-of 2026-06-01 --format csv
 expect_code 0
 expect_out "kind,severity,record,what,finding,basis,date"
 
+# Age-specific rows take the age on the result's date (QA finding care 14:
+# ALP 400 U/L drawn at 16 was H by the adult row once she was 18).
+mkdir alp
+cat > alp/lab-ranges.yaml <<'YAML'
+schema: ehr-care-lab-ranges
+version: "site-1"
+source: "test site"
+effective: 2020-01-01
+ranges:
+  - {loinc: 6768-6, test: ALP, unit: U/L, max_age: 17y, low: 100, high: 500}
+  - {loinc: 6768-6, test: ALP, unit: U/L, min_age: 18y, low: 40, high: 130}
+YAML
+patient --given Tea --family Teen --birth-date 2008-03-01 --gender female --mrn T1 >/dev/null
+add --patient T1 --type lab --code 6768-6 --display ALP --value 400 --unit U/L --date 2025-01-01 >/dev/null
+run care check --patient T1 --as-of 2026-06-01 --care-rules alp --format csv
+expect_code 0
+expect_out "kind,severity,record,what,finding,basis,date"
+ALP=$(add --patient T1 --type lab --code 6768-6 --display ALP --value 400 --unit U/L --date 2026-03-01)
+run care check --patient T1 --as-of 2026-06-01 --care-rules alp --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+lab,abnormal,$ALP,ALP,400 U/L H,table (alp/lab-ranges.yaml site-1): >= 40 and <= 130 U/L,2026-03-01"
+
 # An order naming a stored Medication by reference is checked by that
 # Medication's code, in record add, import and care check (QA finding care
 # 02: it was checked against no allergy).

@@ -339,7 +339,9 @@ struct LabFlag {
 // interpretation it overrides is named in `note`); otherwise the lab's own
 // interpretation (N: normal), then its referenceRange, then the table row
 // give L, H, A or nothing. A unit other than the row's gives
-// "unit-mismatch" and no flag. Pure.
+// "unit-mismatch" and no flag. Age-specific rows take the patient's age on
+// the result's date (effective[x], else issued), or on `on` when it has
+// none or is later. Pure.
 std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& observation,
                                        const CarePatient& patient, const CivilDate& on);
 
@@ -360,7 +362,7 @@ struct CareCheck {
 // medicationReference resolved as medication_allergy_alerts does), and the
 // latest result of each lab code against the ranges. Reads the record
 // through patient_records (access decision and audit entry). `on` is the
-// date ages are taken on. Errors: those of patient_records.
+// as-of date (flag_lab_result). Errors: those of patient_records.
 Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::string& patient,
                              const CivilDate& on);
 
