@@ -52,9 +52,13 @@ int run_care_check(Context& ctx, const CareCheckOptions& o) {
     row.set("severity", Json::string(f.severity));
     row.set("record", Json::string(f.observation_ref));
     row.set("what", Json::string(f.test));
-    row.set("finding", Json::string(f.value.empty() ? f.flag : f.value + " " + f.flag));
+    // An unchecked row says why in its finding; a flagged one gives its
+    // flag, and its basis says more when there is more to say.
+    bool unchecked = f.severity == "unchecked";
+    const std::string& said = unchecked ? f.note : f.flag;
+    row.set("finding", Json::string(f.value.empty() ? said : f.value + " " + said));
     row.set("basis", Json::string((f.range.empty() ? f.source : f.source + ": " + f.range) +
-                                  (f.note.empty() ? "" : "; " + f.note)));
+                                  (f.note.empty() || unchecked ? "" : "; " + f.note)));
     row.set("date", text_or_null(f.date));
     row.set("loinc", text_or_null(f.loinc));
     row.set("value", text_or_null(f.value));
@@ -94,7 +98,8 @@ void setup_care_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       "critical bound of the table (care/lab-ranges.yaml) is LL or HH (critical) whatever the\n"
       "lab's own range or interpretation says; otherwise the lab's own interpretation (LL, HH,\n"
       "AA critical; N normal), else its own reference range, else the table: L, H, A; a unit\n"
-      "other than the table's is reported as unit-mismatch, not flagged.\n"
+      "other than the table's is reported as unit-mismatch, not flagged. A result dated after\n"
+      "--as-of is not the latest but an unchecked row; an undated one is judged on its own.\n"
       "Exit 3 when there are findings, 0 when there are none.\n\n"
       "Examples:\n"
       "  ehr care check --patient A1001\n"

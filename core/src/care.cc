@@ -827,11 +827,9 @@ std::optional<LabFlag> table_flag(const LabRanges& ranges, LabFlag f, const Read
   return f;
 }
 
-}  // namespace
-
-std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs, const CarePatient& patient,
-                                       const CivilDate& on) {
-  if (!obs.is_object()) return std::nullopt;
+// What a row says of an Observation before it is judged: its reference,
+// test, LOINC code, date and value as recorded.
+LabFlag describe_result(const Json& obs) {
   LabFlag f;
   if (const Json* id = obs.find("id"); id != nullptr && id->is_string()) f.observation_ref = "Observation/" + id->text();
   const Json* code = obs.find("code");
@@ -847,6 +845,20 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
         }
       }
   f.date = observation_date(obs).substr(0, 10);
+  const Json* q = obs.find("valueQuantity");
+  if (q != nullptr && number_of(q->find("value"))) {
+    std::string unit = unit_of(q);
+    f.value = text_of(q->find("comparator")) + q->find("value")->text() + (unit.empty() ? "" : " " + unit);
+  }
+  return f;
+}
+
+}  // namespace
+
+std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs, const CarePatient& patient,
+                                       const CivilDate& on) {
+  if (!obs.is_object()) return std::nullopt;
+  LabFlag f = describe_result(obs);
   // Age-specific rows take the patient's age when the sample was taken, not
   // on the as-of date (QA finding care 14: a teenager's ALP was judged by
   // the adult row once she turned 18); a date after `on` does not count.
@@ -856,7 +868,6 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
   std::optional<double> value = q != nullptr ? number_of(q->find("value")) : std::nullopt;
   std::string unit = unit_of(q);
   const std::string comparator = q != nullptr ? text_of(q->find("comparator")) : "";
-  if (value) f.value = comparator + q->find("value")->text() + (unit.empty() ? "" : " " + unit);
   const Reading v{value.value_or(0), comparator};
 
   // The lab's own interpretation: its first code known here.
@@ -923,11 +934,12 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
 
 namespace {
 
-// A lab result of the patient and the instant of its date (clinical_date_key;
-// "" when undated).
+// A lab result of the patient and the instant of its date (clinical_date_key).
 struct LabResult {
   const StoredResource* r;
   std::string when;
+  bool undated = false;
+  bool after = false;  // dated after the as-of date
 };
 
 // The code a lab result is grouped by for "the latest of each code": its
@@ -1005,7 +1017,11 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
       if (code.empty()) continue;
       auto [at, added] = labs.try_emplace(code);
       if (added) lab_codes.push_back(code);
-      at->second.push_back({&r, clinical_date_key(observation_date(j))});
+      std::string date = observation_date(j);
+      // After the as-of date by day; a partial date ("2062") by what it gives.
+      std::string day = date.substr(0, 10);
+      bool after = !day.empty() && day > format_civil_date(on).substr(0, day.size());
+      at->second.push_back({&r, clinical_date_key(date), date.empty(), after});
     }
   }
   for (const auto* m : meds) {
@@ -1022,12 +1038,28 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
     // The latest: every result at the latest instant (QA finding care 03: of
     // a repeat at the same instant, one was picked by id and a critical value
     // could go unseen).
+    // A result dated after the as-of date (by day) is not the latest but an
+    // unchecked row, so that a typo year shows; an undated one cannot be
+    // placed and is judged on its own (QA finding care 04: either hid a
+    // critical result).
     const auto& results = labs[code];
     std::string latest;
-    for (const auto& l : results) latest = std::max(latest, l.when);
     for (const auto& l : results)
-      if (l.when == latest)
-        if (auto f = flag_lab_result(rules.labs, l.r->resource, out.patient, on)) out.labs.push_back(std::move(*f));
+      if (!l.undated && !l.after) latest = std::max(latest, l.when);
+    for (const auto& l : results) {
+      if (l.after) {
+        LabFlag f = describe_result(l.r->resource);
+        f.flag = f.severity = "unchecked";
+        f.source = "not checked";
+        f.note = "dated after the as-of date " + format_civil_date(on);
+        out.labs.push_back(std::move(f));
+      } else if (l.undated || l.when == latest) {
+        auto f = flag_lab_result(rules.labs, l.r->resource, out.patient, on);
+        if (!f) continue;
+        if (l.undated) f->note += std::string(f->note.empty() ? "" : "; ") + "undated: it may not be the latest";
+        out.labs.push_back(std::move(*f));
+      }
+    }
   }
   std::stable_sort(out.labs.begin(), out.labs.end(), [](const LabFlag& a, const LabFlag& b) {
     auto r = [](const std::string& s) { return s == "critical" ? 0 : s == "abnormal" ? 1 : 2; };

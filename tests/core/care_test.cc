@@ -1156,6 +1156,56 @@ TEST_CASE("lab ranges: age-specific rows take the age on the result's date, not 
   CHECK_FALSE(flag_lab_result(rules->labs, issued, teen, d("2026-06-01")).has_value());
 }
 
+
+// QA finding care 04: a critical potassium was hidden as "latest" by a
+// result dated in the future (a typo year, 2062), and an undated critical
+// result lost to an older dated normal one.
+TEST_CASE("care check: a result dated after the as-of date is an unchecked row; an undated one is judged on its own") {
+  SUBCASE("dated after the as-of date") {
+    CheckFixture fx;
+    std::string critical = fx.add(potassium("7.4", "2026-01-01T08:00:00Z"));
+    std::string typo = fx.add(potassium("4.0", "2062-01-02T08:00:00Z"));
+    std::string year = fx.add(potassium("4.1", "2062"));
+    fx.add(potassium("4.2", "2026-06"));  // the as-of month: not after it
+    // 4.2 of June is the latest, and normal; the two of 2062 are unchecked.
+    CareCheck got = fx.check("2026-06-15");
+    REQUIRE(got.labs.size() == 2);
+    CHECK(got.labs[0].observation_ref == typo);
+    CHECK(got.labs[0].severity == "unchecked");
+    CHECK(got.labs[1].observation_ref == year);
+    CHECK(got.labs[1].severity == "unchecked");
+    got = fx.check("2026-05-31");
+    REQUIRE(got.labs.size() == 4);
+    CHECK(got.labs[0].observation_ref == critical);
+    CHECK(got.labs[0].flag == "HH");
+    CHECK(got.labs[0].severity == "critical");
+    // In the store's order (newest first): 2062-01-02 before 2062, then June.
+    CHECK(got.labs[1].observation_ref == typo);
+    CHECK(got.labs[1].flag == "unchecked");
+    CHECK(got.labs[1].severity == "unchecked");
+    CHECK(got.labs[1].source == "not checked");
+    CHECK(got.labs[1].note == "dated after the as-of date 2026-05-31");
+    CHECK(got.labs[1].value == "4.0 mmol/L");
+    CHECK(got.labs[1].date == "2062-01-02");
+    CHECK(got.labs[2].observation_ref == year);
+    CHECK(got.labs[2].date == "2062");
+    CHECK(got.labs[3].note == "dated after the as-of date 2026-05-31");
+    CHECK(got.labs[3].date == "2026-06");
+  }
+  SUBCASE("undated") {
+    CheckFixture fx;
+    fx.add(potassium("4.0", "2025-01-01T08:00:00Z"));
+    std::string undated = fx.add(potassium("7.4", ""));
+    fx.add(potassium("4.5", ""));
+    CareCheck got = fx.check();
+    REQUIRE(got.labs.size() == 1);
+    CHECK(got.labs[0].observation_ref == undated);
+    CHECK(got.labs[0].flag == "HH");
+    CHECK(got.labs[0].date == "");
+    CHECK(got.labs[0].note == "undated: it may not be the latest");
+  }
+}
+
 }
 
 }  // namespace ehr

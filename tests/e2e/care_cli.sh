@@ -288,6 +288,36 @@ expect_code 3
 expect_out "kind,severity,record,what,finding,basis,date
 lab,abnormal,$ALP,ALP,400 U/L H,table (alp/lab-ranges.yaml site-1): >= 40 and <= 130 U/L,2026-03-01"
 
+# A result dated after the as-of date is not the latest but an unchecked row
+# (QA finding care 04: a typo year 2062 hid a critical result); an undated
+# one is judged on its own.
+patient --given Kip --family Future --birth-date 1960-05-05 --gender female --mrn K5 >/dev/null
+KC=$(add --patient K5 --type lab --code 2823-3 --display Potassium --value 7.4 --unit mmol/L --date 2026-01-01)
+KF=$(add --patient K5 --type lab --code 2823-3 --display Potassium --value 4.0 --unit mmol/L --date 2062-01-02)
+KU=$(add --patient K5 --json - <<'JSON'
+{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2951-2","display":"Sodium"}]},"valueQuantity":{"value":118,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}
+JSON
+)
+add --patient K5 --type lab --code 2951-2 --display Sodium --value 140 --unit mmol/L --date 2026-01-01 >/dev/null
+run care check --patient K5 --as-of 2026-06-01 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+lab,critical,$KC,Potassium,7.4 mmol/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-01-01
+lab,critical,$KU,Sodium,118 mmol/L LL,table (care/lab-ranges.yaml 1): >= 136 and <= 146 mmol/L; undated: it may not be the latest,
+lab,unchecked,$KF,Potassium,4.0 mmol/L dated after the as-of date 2026-06-01,not checked,2062-01-02"
+run care check --patient K5 --as-of 2026-06-01 --format json
+expect_out_contains "\"severity\": \"unchecked\",
+    \"record\": \"$KF\",
+    \"what\": \"Potassium\",
+    \"finding\": \"4.0 mmol/L dated after the as-of date 2026-06-01\",
+    \"basis\": \"not checked\",
+    \"date\": \"2062-01-02\",
+    \"loinc\": \"2823-3\",
+    \"value\": \"4.0 mmol/L\",
+    \"flag\": \"unchecked\",
+    \"source\": \"not checked\",
+    \"range\": null"
+
 # An order naming a stored Medication by reference is checked by that
 # Medication's code, in record add, import and care check (QA finding care
 # 02: it was checked against no allergy).

@@ -324,11 +324,15 @@ struct LabFlag {
   std::string loinc;
   std::string value;            // "2.5 mmol/L"
   std::string date;
-  std::string flag;             // "LL", "L", "H", "HH", "A", "AA", or "unit-mismatch"
-  std::string severity;         // "critical", "abnormal", "unit-mismatch"
-  std::string source;           // "lab interpretation", "lab range", "table (care/lab-ranges.yaml 1)"
+  std::string flag;             // "LL", "L", "H", "HH", "A", "AA", "unit-mismatch" or "unchecked"
+  std::string severity;         // "critical", "abnormal", "unit-mismatch", "unchecked" (care_check:
+                                // a result dated after the as-of date)
+  std::string source;           // "lab interpretation", "lab range", "table (care/lab-ranges.yaml 1)",
+                                // "not checked"
   std::string range;            // the range applied, ">= 3.5 and <= 5.1 mmol/L"; "" for an interpretation
-  std::string note;             // more of the basis, "" when none: "the lab's interpretation: N"
+  std::string note;             // "" or more of the basis ("the lab's interpretation: N", "undated: it
+                                // may not be the latest"); unchecked: why ("dated after the as-of
+                                // date 2026-06-01")
 };
 
 // The flag of one Observation, or nullopt when it is normal or cannot be
@@ -360,7 +364,12 @@ struct CareCheck {
 
 // Checks the patient's active medications against their allergies (a
 // medicationReference resolved as medication_allergy_alerts does), and the
-// latest result of each lab code against the ranges. Reads the record
+// latest result of each lab code against the ranges (flag_lab_result). The
+// code is the result's LOINC coding, else its first coding; the latest are
+// the results at the latest instant of those holding a value[x] or an
+// interpretation (without dataAbsentReason) dated on or before `on`. Each
+// result dated after `on` (by day) is an "unchecked" row instead; each
+// undated one is judged on its own (note "undated: ..."). Reads the record
 // through patient_records (access decision and audit entry). `on` is the
 // as-of date (flag_lab_result). Errors: those of patient_records.
 Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::string& patient,
