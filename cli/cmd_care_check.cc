@@ -85,7 +85,8 @@ void setup_care_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   add_config_flag(cmd, flags, "care_rules");
   add_config_flag(cmd, flags, "mrn_system");
   cmd.footer(
-      "Allergy rows: each active medication (MedicationRequest, MedicationStatement) against\n"
+      "Allergy rows: each current medication (MedicationRequest, MedicationStatement of status\n"
+      "active, on-hold, intended, draft or unknown) against\n"
       "each allergy; severity high (same drug, same class, or a side chain shared with the\n"
       "allergen drug itself), moderate (a side chain shared with the allergen's class, or a\n"
       "raised reaction rate), info (another class of the same family). Refuted, entered-in-\n"

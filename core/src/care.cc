@@ -1006,7 +1006,11 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
       allergies.push_back(j);
     } else if (r.type == "MedicationRequest" || r.type == "MedicationStatement") {
       std::string status = text_of(j.find("status"));
-      if (status == "active" || status == "on-hold" || status == "intended" || status == "draft") meds.push_back(&r);
+      // "unknown": the source does not know whether it is still taken, so it
+      // is checked as if it were (QA finding care 16).
+      if (status == "active" || status == "on-hold" || status == "intended" || status == "draft" ||
+          status == "unknown")
+        meds.push_back(&r);
     } else if (r.type == "Observation") {
       std::string status = text_of(j.find("status"));
       if (status == "cancelled" || status == "entered-in-error" || status == "registered") continue;

@@ -1206,6 +1206,37 @@ TEST_CASE("care check: a result dated after the as-of date is an unchecked row; 
   }
 }
 
+
+// QA finding care 16: a medication of status "unknown" (common in
+// reconciled lists) was never checked against allergies.
+TEST_CASE("care check: medications of status active, on-hold, intended, draft and unknown are checked") {
+  struct Case {
+    const char* type;
+    const char* status;
+    bool checked;
+  };
+  const Case cases[] = {
+      {"MedicationStatement", "unknown", true},   {"MedicationRequest", "unknown", true},
+      {"MedicationStatement", "active", true},    {"MedicationRequest", "on-hold", true},
+      {"MedicationStatement", "intended", true},  {"MedicationRequest", "draft", true},
+      {"MedicationStatement", "completed", false}, {"MedicationStatement", "not-taken", false},
+      {"MedicationRequest", "stopped", false},    {"MedicationRequest", "cancelled", false},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.type);
+    CAPTURE(c.status);
+    CheckFixture fx;
+    fx.add(kPenicillinAllergy);
+    std::string med = fx.add(fmt::format(
+        R"({{"resourceType":"{}","status":"{}",{}"subject":{{"reference":"Patient/$P"}},)"
+        R"("medicationCodeableConcept":{{"coding":[{{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"308182"}}]}}}})",
+        c.type, c.status, std::string(c.type) == "MedicationRequest" ? R"("intent":"order",)" : ""));
+    CareCheck got = fx.check();
+    REQUIRE(got.allergies.size() == (c.checked ? 1u : 0u));
+    if (c.checked) CHECK(got.allergies[0].medication_ref == med);
+  }
+}
+
 }
 
 }  // namespace ehr

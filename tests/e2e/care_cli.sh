@@ -341,6 +341,16 @@ run care check --patient R1 --format csv
 expect_code 3
 expect_out "kind,severity,record,what,finding,basis,date
 allergy,high,MedicationRequest/byref-import,amoxicillin 250 MG Oral Capsule,amoxicillin against allergy Penicillin ($RALLERGY),same class (penicillins),"
+# A medication of status unknown is checked like an active one (QA finding care 16).
+UNK=$(add --patient R1 --json - <<'JSON'
+{"resourceType":"MedicationStatement","status":"unknown","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"309114","display":"Cephalexin 500 MG Oral Capsule"}]}}
+JSON
+)
+run care check --patient R1 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+allergy,high,MedicationRequest/byref-import,amoxicillin 250 MG Oral Capsule,amoxicillin against allergy Penicillin ($RALLERGY),same class (penicillins),
+allergy,moderate,$UNK,Cephalexin 500 MG Oral Capsule,cephalexin against allergy Penicillin ($RALLERGY),shared side chain (aminopenicillin R1) with penicillins,"
 
 # Site rules: a southern-hemisphere flu season from 1 March replaces the built-in file.
 mkdir site

@@ -362,7 +362,8 @@ struct CareCheck {
   std::vector<LabFlag> labs;
 };
 
-// Checks the patient's active medications against their allergies (a
+// Checks the patient's current medications (status active, on-hold,
+// intended, draft or unknown) against their allergies (a
 // medicationReference resolved as medication_allergy_alerts does), and the
 // latest result of each lab code against the ranges (flag_lab_result). The
 // code is the result's LOINC coding, else its first coding; the latest are
