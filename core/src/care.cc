@@ -53,10 +53,15 @@ bool in_band(const CareBand& b, const CivilDate& birth, const CivilDate& on) {
   return true;
 }
 
-// Statuses of records that did not happen or do not hold.
+// Records that did not happen, do not hold or do not count: statuses of
+// that kind; a Procedure not completed (in preparation, on hold, in
+// progress: QA finding care 10); an Immunization not completed or marked
+// isSubpotent (a partial dose, an expired vaccine: QA finding care 12).
 bool unusable(const CareEvidence& e) {
   static const std::set<std::string> kBad = {"not-done", "entered-in-error", "cancelled", "stopped",
                                              "refuted", "registered", "revoked"};
+  if (e.type == "Procedure" && e.status != "completed") return true;
+  if (e.type == "Immunization" && (e.status != "completed" || e.subpotent)) return true;
   return kBad.count(e.status) > 0 || e.verification == "refuted" || e.verification == "entered-in-error";
 }
 
@@ -402,7 +407,8 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
         "coalesce(security, ''), "
         "CASE WHEN type = 'Condition' THEN json_extract(json, '$.verificationStatus.coding[0].code') END, "
         "CASE WHEN type = 'Observation' AND ({}) THEN json_extract(json, '$.valueQuantity.value') END, "
-        "code_system FROM resource WHERE rid IN ({}) AND retracted = 0 AND patient IS NOT NULL",
+        "code_system, "
+        "CASE WHEN type = 'Immunization' THEN json_extract(json, '$.isSubpotent') END FROM resource WHERE rid IN ({}) AND retracted = 0 AND patient IS NOT NULL",
         values.empty() ? "0" : values, rids);
     auto st = s.db().prepare(sql);
     if (!st.ok()) return st.error();
@@ -441,6 +447,7 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
       e.date = parse_civil_date(st->column_text(4));
       e.status = st->column_text(5);
       e.verification = st->column_text(7);
+      e.subpotent = st->column_text(10) == "1";
       std::string value = st->column_text(8);
       if (!value.empty()) {
         char* end = nullptr;

@@ -1237,6 +1237,51 @@ TEST_CASE("care check: medications of status active, on-hold, intended, draft an
   }
 }
 
+
+// QA findings care 10 and 12: a colonoscopy being scheduled (status
+// preparation) or on hold counted as a screening done, and a flu dose
+// marked isSubpotent (a partial dose) as a dose given.
+TEST_CASE("due lists: a Procedure counts only when completed, an Immunization only when completed and not subpotent") {
+  for (const char* status : {"preparation", "in-progress", "on-hold", "stopped", "not-done", "entered-in-error",
+                             "unknown", "completed"}) {
+    CAPTURE(status);
+    CHECK(status_of("colorectal-cancer-screening", patient("1960-01-01"),
+                    {ev("Procedure", "snomed", "73761001", "2026-01-10", status)},
+                    "2026-06-01") == (std::string(status) == "completed" ? "satisfied" : "due"));
+  }
+  CareEvidence subpotent = ev("Immunization", "cvx", "140", "2025-10-02", "completed");
+  subpotent.subpotent = true;
+  CHECK(status_of("influenza-vaccine", patient("1970-01-01"), {subpotent}, "2026-01-01") == "due");
+  CHECK(status_of("influenza-vaccine", patient("1970-01-01"), {ev("Immunization", "cvx", "140", "2025-10-02", "completed")},
+                  "2026-01-01") == "satisfied");
+  CHECK(status_of("influenza-vaccine", patient("1970-01-01"), {ev("Immunization", "cvx", "140", "2025-10-02", "")},
+                  "2026-01-01") == "due");
+  // From the store: care_due reads isSubpotent.
+  CheckFixture fx;
+  auto flu = [&](const char* extra) {
+    return fx.add(fmt::format(
+        R"({{"resourceType":"Immunization","status":"completed",{}"patient":{{"reference":"Patient/$P"}},)"
+        R"("vaccineCode":{{"coding":[{{"system":"http://hl7.org/fhir/sid/cvx","code":"140"}}]}},)"
+        R"("occurrenceDateTime":"2025-10-02"}})",
+        extra));
+  };
+  flu(R"("isSubpotent":true,)");
+  CareDueQuery q;
+  q.as_of = d("2026-01-01");
+  q.rules = {&rule("influenza-vaccine")};
+  q.include_satisfied = true;
+  auto due = care_due(fx.s, q);
+  REQUIRE(due.ok());
+  REQUIRE(due->size() == 1);
+  CHECK(care_status_name((*due)[0].status) == "due");
+  std::string counted = flu(R"("isSubpotent":false,)");
+  due = care_due(fx.s, q);
+  REQUIRE(due.ok());
+  REQUIRE(due->size() == 1);
+  CHECK(care_status_name((*due)[0].status) == "satisfied");
+  CHECK((*due)[0].last_ref == counted);
+}
+
 }
 
 }  // namespace ehr

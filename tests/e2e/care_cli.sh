@@ -151,6 +151,19 @@ expect_code 3
 run care due --as-of 2026-06-01 --patient C1 --rule colorectal-cancer-screening --format csv
 expect_code 0
 
+# A colonoscopy not yet done (status preparation) and a subpotent flu dose
+# do not count (QA findings care 10 and 12).
+S=$(patient --given Sal --family Sched --birth-date 1960-01-01 --gender male --mrn S1)
+add --patient S1 --type procedure --code 73761001 --display Colonoscopy --date 2026-01-10 --status preparation >/dev/null
+add --patient S1 --json - >/dev/null <<'JSON'
+{"resourceType":"Immunization","status":"completed","isSubpotent":true,"vaccineCode":{"coding":[{"system":"http://hl7.org/fhir/sid/cvx","code":"140"}]},"occurrenceDateTime":"2026-01-02"}
+JSON
+run care due --as-of 2026-06-01 --patient S1 --rule colorectal-cancer-screening --rule influenza-vaccine --format csv
+expect_code 3
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$S,\"Sched, Sal\",66,colorectal-cancer-screening,2021,due,,,,,\"none on record: colonoscopy, CT colonography, flexible sigmoidoscopy, FIT, high-sensitivity gFOBT, stool DNA-FIT\"
+$S,\"Sched, Sal\",66,influenza-vaccine,2025-26,due,2025-08-01,,,,none on record: influenza vaccine"
+
 # Bad input.
 run care due --as-of 2026-6-1
 expect_code 64

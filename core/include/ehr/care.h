@@ -235,6 +235,7 @@ struct CareEvidence {
   std::string status;               // status, or clinical status
   std::string verification;         // Condition: verificationStatus code
   std::optional<double> value;      // Observation valueQuantity.value, when read
+  bool subpotent = false;           // Immunization: isSubpotent (the dose does not count)
 };
 
 enum class CareStatus { kNotApplicable, kSatisfied, kDue, kOverdue, kConsider };
@@ -257,7 +258,10 @@ struct CareResult {
 };
 
 // Evaluates one rule for one patient over their evidence (any order; records
-// of other patients are ignored). Pure: the table-driven tests call it.
+// of other patients are ignored). Records not done, entered in error,
+// cancelled, stopped or refuted never count, nor a Procedure not completed
+// or an Immunization not completed or subpotent. Pure: the table-driven
+// tests call it.
 CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& patient,
                               const std::vector<CareEvidence>& evidence, const CivilDate& as_of);
 
