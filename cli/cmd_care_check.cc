@@ -68,9 +68,16 @@ int run_care_check(Context& ctx, const CareCheckOptions& o) {
     rows.push_back(std::move(row));
   }
   ctx.print_rows(rows, {"kind", "severity", "record", "what", "finding", "basis", "date"});
-  if (rows.size() == 0) ctx.info(fmt::format("no findings for patient {}", p->id));
+  // Records the policy withheld may hold what the check would find: no
+  // findings then is no all-clear, and exits 3 (QA finding care 09).
+  std::int64_t withheld = session->withheld();
+  if (rows.size() == 0 && withheld > 0)
+    ctx.warning(fmt::format("no findings for patient {} in the records you may read; {} withheld: this check is incomplete",
+                            p->id, withheld));
+  else if (rows.size() == 0)
+    ctx.info(fmt::format("no findings for patient {}", p->id));
   report_access(ctx, *session);
-  return rows.size() == 0 ? kExitOk : kExitFindings;
+  return rows.size() == 0 && withheld == 0 ? kExitOk : kExitFindings;
 }
 
 }  // namespace
@@ -101,7 +108,8 @@ void setup_care_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       "AA critical; N normal), else its own reference range, else the table: L, H, A; a unit\n"
       "other than the table's is reported as unit-mismatch, not flagged. A result dated after\n"
       "--as-of is not the latest but an unchecked row; an undated one is judged on its own.\n"
-      "Exit 3 when there are findings, 0 when there are none.\n\n"
+      "Exit 3 when there are findings, or when the access policy withheld records from the check\n"
+      "(it is incomplete: standard error says so); 0 when there are none.\n\n"
       "Examples:\n"
       "  ehr care check --patient A1001\n"
       "  ehr care check --patient A1001 --format json");

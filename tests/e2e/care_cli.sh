@@ -365,6 +365,23 @@ expect_out "kind,severity,record,what,finding,basis,date
 allergy,high,MedicationRequest/byref-import,amoxicillin 250 MG Oral Capsule,amoxicillin against allergy Penicillin ($RALLERGY),same class (penicillins),
 allergy,moderate,$UNK,Cephalexin 500 MG Oral Capsule,cephalexin against allergy Penicillin ($RALLERGY),shared side chain (aminopenicillin R1) with penicillins,"
 
+# With records withheld by the access policy, no findings is no all-clear: the
+# check says it is incomplete and exits 3 (QA finding care 09).
+"$EHR" key new -o rx.key -q && "$EHR" user add rx --role pharmacist --new-key-file rx.key -q || fail "user add rx failed"
+H=$(patient --given Hal --family Held --birth-date 1960-05-05 --gender male --mrn H1)
+"$EHR" patient team add H1 rx -q || fail "patient team add failed"
+add --patient H1 --json - >/dev/null <<'JSON'
+{"resourceType":"AllergyIntolerance","meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}]},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},"code":{"coding":[{"system":"http://snomed.info/sct","code":"764146007","display":"Penicillin"}]}}
+JSON
+EHR_USER=rx EHR_KEY_FILE=rx.key run care check --patient H1 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date"
+expect_err "ehr: warning: no findings for patient $H in the records you may read; 1 withheld: this check is incomplete
+ehr: warning: 1 record withheld by the access policy"
+run care check --patient H1 --format csv
+expect_code 0
+expect_err "ehr: no findings for patient $H"
+
 # Site rules: a southern-hemisphere flu season from 1 March replaces the built-in file.
 mkdir site
 sed 's/season_start: "08-01"/season_start: "03-01"/' "$EHR_SOURCE_DIR/schemas/care/influenza-vaccine.yaml" > site/influenza-vaccine.yaml
