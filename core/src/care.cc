@@ -796,23 +796,54 @@ bool applies(const LabRange& r, const CarePatient& p, const CivilDate& on) {
   return true;
 }
 
+// How a value of `loinc` in `unit` is read against a table row in
+// `row_unit`: the same unit whatever its case ("mmol/l"); mEq/L as mmol/L
+// for the monovalent ions (potassium, sodium, bicarbonate: one equivalent
+// is one mole); glucose and calcium in mmol/L converted to mg/dL by their
+// molar mass. nullopt when the units are not known to agree (QA finding
+// care 08: potassium 7.4 meq/L and glucose 1.5 mmol/L were only
+// unit-mismatch).
+struct UnitReading {
+  double factor = 1;
+  std::string note;  // "" for the same unit
+};
+std::optional<UnitReading> unit_reading(const std::string& loinc, const std::string& unit,
+                                        const std::string& row_unit) {
+  std::string from = lower(unit), to = lower(row_unit);
+  if (from == to) return UnitReading{};
+  static const std::set<std::string> kMonovalent = {"2823-3", "6298-4", "2951-2", "2947-0", "2028-9"};
+  if (kMonovalent.count(loinc) && ((from == "meq/l" && to == "mmol/l") || (from == "mmol/l" && to == "meq/l")))
+    return UnitReading{1, fmt::format("{} read as {}", unit, row_unit)};
+  static const std::map<std::string, double> kMgPerMmol = {
+      {"2345-7", 18.016}, {"2339-0", 18.016},    // glucose, 180.16 g/mol
+      {"17861-6", 4.008}, {"49765-1", 4.008}};  // calcium, 40.08 g/mol
+  if (auto it = kMgPerMmol.find(loinc); it != kMgPerMmol.end() && from == "mmol/l" && to == "mg/dl")
+    return UnitReading{it->second, ""};
+  return std::nullopt;
+}
+
 // The flag the table gives reading `v` (in `unit`) of `f.loinc`: the most
-// specific row for the code, sex and age; "unit-mismatch" when only rows
-// in another unit apply; nullopt when it is normal or no row applies.
+// specific row for the code, sex and age, one in the result's unit before
+// one it converts to; "unit-mismatch" when only rows in another unit apply;
+// nullopt when it is normal or no row applies.
 std::optional<LabFlag> table_flag(const LabRanges& ranges, LabFlag f, const Reading& v, const std::string& unit,
                                   const CarePatient& patient, const CivilDate& on) {
   const LabRange* best = nullptr;
+  UnitReading best_reading;
   const LabRange* other_unit = nullptr;
   int best_score = -1;
   for (const auto& r : ranges.rows) {
     if (r.loinc != f.loinc || !applies(r, patient, on)) continue;
-    if (r.unit != unit) {
+    auto reading = unit_reading(r.loinc, unit, r.unit);
+    if (!reading) {
       if (other_unit == nullptr) other_unit = &r;
       continue;
     }
-    int score = (r.sex != "any" ? 1 : 0) + (r.min_age ? 1 : 0) + (r.max_age ? 1 : 0);
+    int score = (reading->factor == 1 && reading->note.empty() ? 10 : 0) + (r.sex != "any" ? 1 : 0) +
+                (r.min_age ? 1 : 0) + (r.max_age ? 1 : 0);
     if (score > best_score) {
       best = &r;
+      best_reading = *reading;
       best_score = score;
     }
   }
@@ -825,12 +856,19 @@ std::optional<LabFlag> table_flag(const LabRanges& ranges, LabFlag f, const Read
     return f;
   }
   f.range = describe(best->low, best->high, best->unit);
-  if (best->critical_low && crit_low(v, *best->critical_low)) f.flag = "LL";
-  else if (best->critical_high && crit_high(v, *best->critical_high)) f.flag = "HH";
-  else if (best->low && below(v, *best->low)) f.flag = "L";
-  else if (best->high && above(v, *best->high)) f.flag = "H";
+  Reading in_row = v;
+  if (best_reading.factor != 1) {
+    in_row.value = v.value * best_reading.factor;
+    best_reading.note = fmt::format("{} {} x {} = {:.6g} {}", num(v.value), unit, num(best_reading.factor),
+                                    in_row.value, best->unit);
+  }
+  if (best->critical_low && crit_low(in_row, *best->critical_low)) f.flag = "LL";
+  else if (best->critical_high && crit_high(in_row, *best->critical_high)) f.flag = "HH";
+  else if (best->low && below(in_row, *best->low)) f.flag = "L";
+  else if (best->high && above(in_row, *best->high)) f.flag = "H";
   else return std::nullopt;
   f.severity = f.flag.size() == 2 ? "critical" : "abnormal";
+  f.note = best_reading.note;
   return f;
 }
 
@@ -907,7 +945,8 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
   std::optional<LabFlag> table;
   if (value && !f.loinc.empty()) table = table_flag(ranges, f, v, unit, patient, age_on);
   if (table && table->severity == "critical") {
-    if (!interpretation.empty()) table->note = "the lab's interpretation: " + interpretation;
+    if (!interpretation.empty())
+      table->note += (table->note.empty() ? "" : "; ") + ("the lab's interpretation: " + interpretation);
     return table;
   }
   // 3. The lab's interpretation, then its own range, in the result's unit.
@@ -919,7 +958,8 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
     const Json* hi = r0.find("high");
     std::optional<double> l = lo != nullptr ? number_of(lo->find("value")) : std::nullopt;
     std::optional<double> h = hi != nullptr ? number_of(hi->find("value")) : std::nullopt;
-    bool same_unit = (!l || unit_of(lo).empty() || unit_of(lo) == unit) && (!h || unit_of(hi).empty() || unit_of(hi) == unit);
+    auto same = [&](const Json* bound) { return unit_of(bound).empty() || lower(unit_of(bound)) == lower(unit); };
+    bool same_unit = (!l || same(lo)) && (!h || same(hi));
     if ((l || h) && same_unit) {
       std::optional<LabBound> lb, hb;
       if (l) lb = LabBound{*l, true};

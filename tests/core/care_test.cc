@@ -715,7 +715,7 @@ TEST_CASE("lab flags: interpretation first, then the lab's range, then the table
       {"2028-9", 10, "mmol/L", "L"},   {"2028-9", 9.9, "mmol/L", "LL"},  {"2028-9", 40, "mmol/L", "H"},
       {"4548-4", 5.6, "%", ""},        {"4548-4", 5.7, "%", "H"},         {"4548-4", 0, "%", ""},
       {"1925-7", 0, "mmol/L", ""},     {"1925-7", -2, "mmol/L", ""},      {"1925-7", -2.1, "mmol/L", "L"},
-      {"2823-3", 4.0, "mg/dL", "unit-mismatch"}, {"2823-3", 0, "meq/L", "unit-mismatch"},
+      {"2823-3", 4.0, "mg/dL", "unit-mismatch"}, {"4548-4", 40, "mmol/mol", "unit-mismatch"},
       {"718-7", 20, "g/dL", ""},  // no row for hemoglobin: not judged
   };
   for (const auto& c : cases) {
@@ -1280,6 +1280,71 @@ TEST_CASE("due lists: a Procedure counts only when completed, an Immunization on
   REQUIRE(due->size() == 1);
   CHECK(care_status_name((*due)[0].status) == "satisfied");
   CHECK((*due)[0].last_ref == counted);
+}
+
+
+// QA finding care 08: critical values in the same or a trivially
+// convertible unit were only "unit-mismatch" (sorted after every abnormal
+// row): potassium 7.4 meq/L, 7.4 "mmol/l", glucose 1.5 mmol/L (27 mg/dL).
+TEST_CASE("lab flags: units compare whatever their case; mEq/L is mmol/L for monovalent ions; glucose and calcium convert") {
+  const LabRanges& labs = shipped().labs;
+  CarePatient p = patient("1986-01-01");
+  struct Case {
+    const char* loinc;
+    double value;
+    const char* unit;
+    const char* flag;   // "" = not flagged
+    const char* range;
+    const char* note;
+  };
+  const char* k = ">= 3.5 and <= 5.1 mmol/L";
+  const char* glucose = ">= 70 and <= 99 mg/dL";
+  const char* calcium = ">= 8.4 and <= 10.3 mg/dL";
+  const Case cases[] = {
+      {"2823-3", 7.4, "mmol/l", "HH", k, ""},
+      {"2823-3", 7.4, "MMOL/L", "HH", k, ""},
+      {"2823-3", 7.4, "meq/L", "HH", k, "meq/L read as mmol/L"},
+      {"6298-4", 2.0, "mEq/L", "LL", k, "mEq/L read as mmol/L"},
+      {"2951-2", 118, "mEq/L", "LL", ">= 136 and <= 146 mmol/L", "mEq/L read as mmol/L"},
+      {"2947-0", 150, "meq/l", "H", ">= 136 and <= 146 mmol/L", "meq/l read as mmol/L"},
+      {"2028-9", 9, "mEq/L", "LL", ">= 22 and <= 32 mmol/L", "mEq/L read as mmol/L"},
+      {"2345-7", 1.5, "mmol/L", "LL", glucose, "1.5 mmol/L x 18.016 = 27.024 mg/dL"},
+      {"2339-0", 30, "mmol/L", "HH", glucose, "30 mmol/L x 18.016 = 540.48 mg/dL"},
+      {"2345-7", 3.5, "mmol/l", "L", glucose, "3.5 mmol/l x 18.016 = 63.056 mg/dL"},
+      {"2345-7", 5.4, "mmol/L", "", "", ""},  // 97.3 mg/dL
+      {"17861-6", 1.5, "mmol/L", "LL", calcium, "1.5 mmol/L x 4.008 = 6.012 mg/dL"},
+      {"49765-1", 2.4, "mmol/L", "", "", ""},  // 9.6 mg/dL
+      {"2345-7", 100, "MG/DL", "H", glucose, ""},
+      // Not monovalent, or not a known conversion: still a mismatch.
+      {"17861-6", 2.0, "mEq/L", "unit-mismatch", calcium, ""},
+      {"2823-3", 7.4, "mg/dL", "unit-mismatch", k, ""},
+      {"4548-4", 7.0, "mmol/L", "unit-mismatch", "< 5.7 %", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.loinc);
+    CAPTURE(c.value);
+    CAPTURE(c.unit);
+    auto f = flag_lab_result(labs, observation(c.loinc, c.value, c.unit), p, d("2026-06-01"));
+    if (*c.flag == '\0') {
+      CHECK_FALSE(f.has_value());
+      continue;
+    }
+    REQUIRE(f.has_value());
+    CHECK(f->flag == c.flag);
+    CHECK(f->range == c.range);
+    CHECK(f->note == c.note);
+    CHECK(f->value == fmt::format("{} {}", c.value, c.unit));
+  }
+  // The lab's own range in another case of the same unit applies.
+  auto lab = flag_lab_result(labs, with_lab_range(observation("1925-7", 4, "mmol/L"), 0, 5, "MMOL/L"), p,
+                             d("2026-06-01"));
+  CHECK_FALSE(lab.has_value());  // the table alone would say H
+  // A conversion and an interpretation it overrides are both named.
+  auto both = flag_lab_result(labs, with_interpretation(observation("2345-7", 1.5, "mmol/L"), "L"), p,
+                              d("2026-06-01"));
+  REQUIRE(both.has_value());
+  CHECK(both->flag == "LL");
+  CHECK(both->note == "1.5 mmol/L x 18.016 = 27.024 mg/dL; the lab's interpretation: L");
 }
 
 }

@@ -213,12 +213,13 @@ run audit show --patient "$C" --format csv
 expect_out_contains ",create,refused,"
 expect_out_contains ",care-alert,ok,"
 
-# Labs: potassium critical (lab table), sodium normal, glucose in another unit,
+# Labs: potassium critical (lab table), sodium normal, glucose in a unit the
+# table cannot convert,
 # base excess below range (a negative value), the latest result of a code only.
 add --patient C3 --type lab --code 2823-3 --display Potassium --value 4.2 --unit mmol/L --date 2026-01-01 >/dev/null
 K=$(add --patient C3 --type lab --code 2823-3 --display Potassium --value 2.5 --unit mmol/L --date 2026-05-30)
 add --patient C3 --type lab --code 2951-2 --display Sodium --value 140 --unit mmol/L --date 2026-05-30 >/dev/null
-GLU=$(add --patient C3 --type lab --code 2345-7 --display Glucose --value 5.4 --unit mmol/L --date 2026-05-30)
+GLU=$(add --patient C3 --type lab --code 2345-7 --display Glucose --value 0.9 --unit g/L --date 2026-05-30)
 BE=$(add --patient C3 --type lab --code 1925-7 --display "Base excess" --value -3 --unit mmol/L --date 2026-05-30)
 add --patient C3 --type lab --code 4548-4 --display HbA1c --value 0 --unit % --date 2026-05-30 >/dev/null
 run care check --patient C3 --format csv
@@ -228,7 +229,7 @@ allergy,moderate,$CEPH,Cephalexin 500 MG Oral Capsule,cephalexin against allergy
 allergy,info,$CEFTRI,ceftriaxone 1000 MG Injection,ceftriaxone against allergy Penicillin ($ALLERGY),other beta-lactam (cephalosporins),
 lab,critical,$K,Potassium,2.5 mmol/L LL,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-05-30
 lab,abnormal,$BE,Base excess,'-3 mmol/L L,table (care/lab-ranges.yaml 1): >= -2 and <= 3 mmol/L,2026-05-30
-lab,unit-mismatch,$GLU,Glucose,5.4 mmol/L unit-mismatch,table (care/lab-ranges.yaml 1): >= 70 and <= 99 mg/dL,2026-05-30"
+lab,unit-mismatch,$GLU,Glucose,0.9 g/L unit-mismatch,table (care/lab-ranges.yaml 1): >= 70 and <= 99 mg/dL,2026-05-30"
 run care check --patient NOPE
 expect_code 1
 
@@ -381,6 +382,20 @@ ehr: warning: 1 record withheld by the access policy"
 run care check --patient H1 --format csv
 expect_code 0
 expect_err "ehr: no findings for patient $H"
+
+# Units: the same whatever their case, mEq/L as mmol/L for monovalent ions,
+# glucose and calcium in mmol/L converted to the table's mg/dL (QA finding
+# care 08: these critical values were only unit-mismatch).
+patient --given Uma --family Units --birth-date 1960-05-05 --gender female --mrn U1 >/dev/null
+UK=$(add --patient U1 --type lab --code 2823-3 --display Potassium --value 7.4 --unit meq/L --date 2026-05-30)
+UG=$(add --patient U1 --type lab --code 2345-7 --display Glucose --value 1.5 --unit mmol/L --date 2026-05-30)
+UN=$(add --patient U1 --type lab --code 2951-2 --display Sodium --value 150 --unit mmol/l --date 2026-05-30)
+run care check --patient U1 --as-of 2026-06-01 --format csv
+expect_code 3
+expect_out_contains "lab,critical,$UK,Potassium,7.4 meq/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L; meq/L read as mmol/L,2026-05-30"
+expect_out_contains "lab,critical,$UG,Glucose,1.5 mmol/L LL,table (care/lab-ranges.yaml 1): >= 70 and <= 99 mg/dL; 1.5 mmol/L x 18.016 = 27.024 mg/dL,2026-05-30"
+expect_out_contains "lab,abnormal,$UN,Sodium,150 mmol/l H,table (care/lab-ranges.yaml 1): >= 136 and <= 146 mmol/L,2026-05-30"
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 4 ] || fail "units: not 3 rows: $OUT"
 
 # Site rules: a southern-hemisphere flu season from 1 March replaces the built-in file.
 mkdir site
