@@ -872,6 +872,40 @@ std::optional<LabFlag> table_flag(const LabRanges& ranges, LabFlag f, const Read
   return f;
 }
 
+int severity_rank(const std::optional<LabFlag>& f) {
+  if (!f) return 0;
+  return f->severity == "critical" ? 3 : f->severity == "abnormal" ? 2 : 1;
+}
+
+// table_flag for a patient whose sex is neither female nor male (other,
+// unknown, not recorded): when only sex-specific rows apply, the result is
+// judged against the female and the male rows and the more severe flag
+// kept, its note saying so (QA finding care 07: no row applied at all and
+// hemoglobin 5.0 g/dL went unflagged).
+std::optional<LabFlag> table_flag_any_sex(const LabRanges& ranges, const LabFlag& f, const Reading& v,
+                                          const std::string& unit, const CarePatient& patient, const CivilDate& on) {
+  if (patient.sex == "female" || patient.sex == "male" ||
+      std::any_of(ranges.rows.begin(), ranges.rows.end(),
+                  [&](const LabRange& r) { return r.loinc == f.loinc && r.sex == "any" && applies(r, patient, on); }))
+    return table_flag(ranges, f, v, unit, patient, on);
+  std::optional<LabFlag> worst;
+  std::string worst_sex;
+  for (const char* sex : {"female", "male"}) {
+    CarePatient as = patient;
+    as.sex = sex;
+    auto got = table_flag(ranges, f, v, unit, as, on);
+    if (severity_rank(got) > severity_rank(worst)) {
+      worst = std::move(got);
+      worst_sex = sex;
+    }
+  }
+  if (!worst) return std::nullopt;
+  worst->note += (worst->note.empty() ? "" : "; ") +
+                 fmt::format("gender {}: the {} row (the more severe of the female and male rows)",
+                             patient.sex.empty() ? "not recorded" : patient.sex, worst_sex);
+  return worst;
+}
+
 // What a row says of an Observation before it is judged: its reference,
 // test, LOINC code, date and value as recorded.
 LabFlag describe_result(const Json& obs) {
@@ -943,7 +977,7 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
   // says of it (QA finding care 01: a lab range or an interpretation N or H
   // turned potassium 7.4 mmol/L into H or no finding).
   std::optional<LabFlag> table;
-  if (value && !f.loinc.empty()) table = table_flag(ranges, f, v, unit, patient, age_on);
+  if (value && !f.loinc.empty()) table = table_flag_any_sex(ranges, f, v, unit, patient, age_on);
   if (table && table->severity == "critical") {
     if (!interpretation.empty())
       table->note += (table->note.empty() ? "" : "; ") + ("the lab's interpretation: " + interpretation);

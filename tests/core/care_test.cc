@@ -1347,6 +1347,60 @@ TEST_CASE("lab flags: units compare whatever their case; mEq/L is mmol/L for mon
   CHECK(both->note == "1.5 mmol/L x 18.016 = 27.024 mg/dL; the lab's interpretation: L");
 }
 
+
+// QA finding care 07: with hemoglobin ranges only by sex, a patient of
+// gender unknown matched no row, and 5.0 g/dL was "no findings".
+TEST_CASE("lab ranges: a patient neither female nor male is judged by the more severe of the sex-specific rows") {
+  const char* header = "schema: ehr-care-lab-ranges\nversion: \"s\"\nsource: S\neffective: 2026-01-01\nranges:\n";
+  const char* by_sex =
+      "  - {loinc: 718-7, test: Hb, unit: g/dL, sex: male, low: 13.5, high: 17.5, critical_low: {value: 7.0, inclusive: false}}\n"
+      "  - {loinc: 718-7, test: Hb, unit: g/dL, sex: female, low: 12.0, high: 15.5, critical_low: {value: 7.0, inclusive: false}}\n";
+  auto rules = CareRules::parse({{"labs.yaml", std::string(header) + by_sex}});
+  REQUIRE(rules.ok());
+  const char* female = ">= 12 and <= 15.5 g/dL";
+  const char* male = ">= 13.5 and <= 17.5 g/dL";
+  struct Case {
+    const char* sex;
+    double value;
+    const char* flag;  // "" = not flagged
+    const char* range;
+    const char* note;
+  };
+  const Case cases[] = {
+      {"unknown", 5.0, "LL", female, "gender unknown: the female row (the more severe of the female and male rows)"},
+      {"other", 13.0, "L", male, "gender other: the male row (the more severe of the female and male rows)"},
+      {"", 16.0, "H", female, "gender not recorded: the female row (the more severe of the female and male rows)"},
+      {"unknown", 14.0, "", "", ""},
+      {"male", 13.0, "L", male, ""},
+      {"female", 13.0, "", "", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.sex);
+    CAPTURE(c.value);
+    auto f = flag_lab_result(rules->labs, observation("718-7", c.value, "g/dL"), patient("1970-03-01", c.sex),
+                             d("2026-06-01"));
+    if (*c.flag == '\0') {
+      CHECK_FALSE(f.has_value());
+      continue;
+    }
+    REQUIRE(f.has_value());
+    CHECK(f->flag == c.flag);
+    CHECK(f->range == c.range);
+    CHECK(f->note == c.note);
+  }
+  // A row for any sex applies as it is.
+  auto with_any = CareRules::parse(
+      {{"labs.yaml", std::string(header) + by_sex + "  - {loinc: 718-7, test: Hb, unit: g/dL, low: 12.0, high: 17.5}\n"}});
+  REQUIRE(with_any.ok());
+  CHECK_FALSE(flag_lab_result(with_any->labs, observation("718-7", 13.0, "g/dL"), patient("1970-03-01", "unknown"),
+                              d("2026-06-01")));
+  auto any_low = flag_lab_result(with_any->labs, observation("718-7", 5.0, "g/dL"), patient("1970-03-01", "unknown"),
+                                 d("2026-06-01"));
+  REQUIRE(any_low.has_value());
+  CHECK(any_low->flag == "L");  // the any-sex row has no critical bound
+  CHECK(any_low->note == "");
+}
+
 }
 
 }  // namespace ehr

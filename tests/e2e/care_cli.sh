@@ -383,6 +383,27 @@ run care check --patient H1 --format csv
 expect_code 0
 expect_err "ehr: no findings for patient $H"
 
+# A patient neither female nor male, with ranges only by sex: the more
+# severe of the two rows (QA finding care 07: no row applied at all).
+mkdir hb
+cat > hb/lab-ranges.yaml <<'YAML'
+schema: ehr-care-lab-ranges
+version: "site-1"
+source: "test site"
+effective: 2020-01-01
+ranges:
+  - {loinc: 718-7, test: Hemoglobin, unit: g/dL, sex: male, low: 13.5, high: 17.5, critical_low: {value: 7.0, inclusive: false}}
+  - {loinc: 718-7, test: Hemoglobin, unit: g/dL, sex: female, low: 12.0, high: 15.5, critical_low: {value: 7.0, inclusive: false}}
+YAML
+add --json - >/dev/null <<'JSON'
+{"resourceType":"Patient","name":[{"family":"Unk","given":["Gen"]}],"gender":"unknown","birthDate":"1970-03-01","identifier":[{"system":"urn:ehr:mrn","value":"G1"}]}
+JSON
+HB=$(add --patient G1 --type lab --code 718-7 --display Hemoglobin --value 5.0 --unit g/dL --date 2026-01-01)
+run care check --patient G1 --as-of 2026-06-01 --care-rules hb --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+lab,critical,$HB,Hemoglobin,5.0 g/dL LL,table (hb/lab-ranges.yaml site-1): >= 12 and <= 15.5 g/dL; gender unknown: the female row (the more severe of the female and male rows),2026-01-01"
+
 # Units: the same whatever their case, mEq/L as mmol/L for monovalent ions,
 # glucose and calcium in mmol/L converted to the table's mg/dL (QA finding
 # care 08: these critical values were only unit-mismatch).

@@ -346,7 +346,9 @@ struct LabFlag {
 // age (the most specific) is LL or HH whatever the lab says (an
 // interpretation it overrides is named in `note`); otherwise the lab's own
 // interpretation (N: normal), then its referenceRange, then the table row
-// give L, H, A or nothing. A unit other than the row's gives
+// give L, H, A or nothing. A patient neither female nor male, when only
+// sex-specific rows apply, is judged by the more severe of the female and
+// male rows (named in `note`). A unit other than the row's gives
 // "unit-mismatch" and no flag. Age-specific rows take the patient's age on
 // the result's date (effective[x], else issued), or on `on` when it has
 // none or is later. Pure.
