@@ -19,7 +19,7 @@
 // minus one year is 28 February) and on or before the as-of date; records
 // after the as-of date are ignored, so a run is reproducible.
 //
-// Record matching uses the record's main code (its first coding, as ehr
+// Due-list matching uses the record's main code (its first coding, as ehr
 // indexes it: records.h StoredResource::code), which keeps a due list over
 // 100k patients an index scan rather than a read of every document.
 //
