@@ -17,8 +17,10 @@
 
 #include "access.h"
 #include "audit_log.h"
+#include "care_internal.h"
 #include "crypto_sodium.h"
 #include "ehr/records.h"
+#include "record_writer.h"
 #include "resource_index.h"
 #include "session_impl.h"
 #include "words.h"
@@ -51,10 +53,15 @@ bool in_band(const CareBand& b, const CivilDate& birth, const CivilDate& on) {
   return true;
 }
 
-// Statuses of records that did not happen or do not hold.
+// Records that did not happen, do not hold or do not count: statuses of
+// that kind; a Procedure not completed (in preparation, on hold, in
+// progress: QA finding care 10); an Immunization not completed or marked
+// isSubpotent (a partial dose, an expired vaccine: QA finding care 12).
 bool unusable(const CareEvidence& e) {
   static const std::set<std::string> kBad = {"not-done", "entered-in-error", "cancelled", "stopped",
                                              "refuted", "registered", "revoked"};
+  if (e.type == "Procedure" && e.status != "completed") return true;
+  if (e.type == "Immunization" && (e.status != "completed" || e.subpotent)) return true;
   return kBad.count(e.status) > 0 || e.verification == "refuted" || e.verification == "entered-in-error";
 }
 
@@ -400,7 +407,8 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
         "coalesce(security, ''), "
         "CASE WHEN type = 'Condition' THEN json_extract(json, '$.verificationStatus.coding[0].code') END, "
         "CASE WHEN type = 'Observation' AND ({}) THEN json_extract(json, '$.valueQuantity.value') END, "
-        "code_system FROM resource WHERE rid IN ({}) AND retracted = 0 AND patient IS NOT NULL",
+        "code_system, "
+        "CASE WHEN type = 'Immunization' THEN json_extract(json, '$.isSubpotent') END FROM resource WHERE rid IN ({}) AND retracted = 0 AND patient IS NOT NULL",
         values.empty() ? "0" : values, rids);
     auto st = s.db().prepare(sql);
     if (!st.ok()) return st.error();
@@ -439,6 +447,7 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
       e.date = parse_civil_date(st->column_text(4));
       e.status = st->column_text(5);
       e.verification = st->column_text(7);
+      e.subpotent = st->column_text(10) == "1";
       std::string value = st->column_text(8);
       if (!value.empty()) {
         char* end = nullptr;
@@ -650,6 +659,39 @@ std::vector<AllergyConflict> check_medication_allergies(const DrugClassMap& map,
   return out;
 }
 
+namespace detail {
+
+Result<Json> resolve_medication_reference(SessionImpl& s, const Json& medication) {
+  if (!medication.is_object() || medication.find("medicationCodeableConcept") != nullptr) return medication;
+  const Json* ref = medication.find("medicationReference");
+  if (ref == nullptr || !ref->is_object()) return medication;
+  std::string target = text_of(ref->find("reference"));
+  // A contained Medication with a code: medication_concept reads it.
+  if (!target.empty() && target[0] == '#' && medication_concept(medication) != nullptr) return medication;
+  Json concept_of_drug;
+  static const std::string kPrefix = "Medication/";
+  if (target.compare(0, kPrefix.size(), kPrefix) == 0) {
+    std::string id = target.substr(kPrefix.size());
+    id = id.substr(0, id.find('/'));  // "Medication/ID/_history/N"
+    auto stored = load_resource(s, "Medication", id);
+    if (!stored.ok()) return stored.error();
+    if (stored->has_value() && !(*stored)->retracted)
+      if (const Json* code = (*stored)->resource.find("code"); code != nullptr && code->is_object())
+        concept_of_drug = *code;
+  }
+  if (!concept_of_drug.is_object()) {
+    std::string display = text_of(ref->find("display"));
+    if (display.empty()) return medication;
+    concept_of_drug = Json::object();
+    concept_of_drug.set("text", Json::string(display));
+  }
+  Json out = medication;
+  out.set("medicationCodeableConcept", std::move(concept_of_drug));
+  return out;
+}
+
+}  // namespace detail
+
 Result<std::vector<AllergyConflict>> medication_allergy_alerts(Session& s, const CareRules& rules,
                                                                const Json& medication) {
   std::string patient = index_resource(medication).patient;
@@ -661,7 +703,10 @@ Result<std::vector<AllergyConflict>> medication_allergy_alerts(Session& s, const
   if (!records.ok()) return records.error();
   std::vector<Json> allergies;
   for (auto& r : *records) allergies.push_back(std::move(r.resource));
-  return check_medication_allergies(rules.drugs, medication, allergies);
+  // QA finding care 02: an order naming a stored Medication was never checked.
+  auto resolved = detail::resolve_medication_reference(SessionImpl::of(s), medication);
+  if (!resolved.ok()) return resolved.error();
+  return check_medication_allergies(rules.drugs, *resolved, allergies);
 }
 
 Status record_allergy_alert(Session& session, const Json& medication,
@@ -733,6 +778,16 @@ bool above(const Reading& r, const LabBound& b) { return certainly(r, true, b.va
 bool crit_low(const Reading& r, const LabBound& b) { return certainly(r, false, b.value, !b.inclusive); }
 bool crit_high(const Reading& r, const LabBound& b) { return certainly(r, true, b.value, !b.inclusive); }
 
+// The date of an Observation as the index takes it (resource_index.cc):
+// effective[x], else issued; "" when none.
+std::string observation_date(const Json& obs) {
+  if (std::string d = text_of(obs.find("effectiveDateTime")); !d.empty()) return d;
+  if (const Json* p = obs.find("effectivePeriod"); p != nullptr && p->is_object())
+    if (std::string d = text_of(p->find("start")); !d.empty()) return d;
+  if (std::string d = text_of(obs.find("effectiveInstant")); !d.empty()) return d;
+  return text_of(obs.find("issued"));
+}
+
 bool applies(const LabRange& r, const CarePatient& p, const CivilDate& on) {
   if (r.sex != "any" && r.sex != p.sex) return false;
   if ((r.min_age || r.max_age) && !p.birth) return false;
@@ -741,11 +796,119 @@ bool applies(const LabRange& r, const CarePatient& p, const CivilDate& on) {
   return true;
 }
 
-}  // namespace
+// How a value of `loinc` in `unit` is read against a table row in
+// `row_unit`: the same unit whatever its case ("mmol/l"); mEq/L as mmol/L
+// for the monovalent ions (potassium, sodium, bicarbonate: one equivalent
+// is one mole); glucose and calcium in mmol/L converted to mg/dL by their
+// molar mass. nullopt when the units are not known to agree (QA finding
+// care 08: potassium 7.4 meq/L and glucose 1.5 mmol/L were only
+// unit-mismatch).
+struct UnitReading {
+  double factor = 1;
+  std::string note;  // "" for the same unit
+};
+std::optional<UnitReading> unit_reading(const std::string& loinc, const std::string& unit,
+                                        const std::string& row_unit) {
+  std::string from = lower(unit), to = lower(row_unit);
+  if (from == to) return UnitReading{};
+  static const std::set<std::string> kMonovalent = {"2823-3", "6298-4", "2951-2", "2947-0", "2028-9"};
+  if (kMonovalent.count(loinc) && ((from == "meq/l" && to == "mmol/l") || (from == "mmol/l" && to == "meq/l")))
+    return UnitReading{1, fmt::format("{} read as {}", unit, row_unit)};
+  static const std::map<std::string, double> kMgPerMmol = {
+      {"2345-7", 18.016}, {"2339-0", 18.016},    // glucose, 180.16 g/mol
+      {"17861-6", 4.008}, {"49765-1", 4.008}};  // calcium, 40.08 g/mol
+  if (auto it = kMgPerMmol.find(loinc); it != kMgPerMmol.end() && from == "mmol/l" && to == "mg/dl")
+    return UnitReading{it->second, ""};
+  return std::nullopt;
+}
 
-std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs, const CarePatient& patient,
-                                       const CivilDate& on) {
-  if (!obs.is_object()) return std::nullopt;
+// The flag the table gives reading `v` (in `unit`) of `f.loinc`: the most
+// specific row for the code, sex and age, one in the result's unit before
+// one it converts to; "unit-mismatch" when only rows in another unit apply;
+// nullopt when it is normal or no row applies.
+std::optional<LabFlag> table_flag(const LabRanges& ranges, LabFlag f, const Reading& v, const std::string& unit,
+                                  const CarePatient& patient, const CivilDate& on) {
+  const LabRange* best = nullptr;
+  UnitReading best_reading;
+  const LabRange* other_unit = nullptr;
+  int best_score = -1;
+  for (const auto& r : ranges.rows) {
+    if (r.loinc != f.loinc || !applies(r, patient, on)) continue;
+    auto reading = unit_reading(r.loinc, unit, r.unit);
+    if (!reading) {
+      if (other_unit == nullptr) other_unit = &r;
+      continue;
+    }
+    int score = (reading->factor == 1 && reading->note.empty() ? 10 : 0) + (r.sex != "any" ? 1 : 0) +
+                (r.min_age ? 1 : 0) + (r.max_age ? 1 : 0);
+    if (score > best_score) {
+      best = &r;
+      best_reading = *reading;
+      best_score = score;
+    }
+  }
+  f.source = fmt::format("table ({} {})", ranges.file, ranges.version);
+  if (best == nullptr) {
+    if (other_unit == nullptr) return std::nullopt;
+    f.flag = "unit-mismatch";
+    f.severity = "unit-mismatch";
+    f.range = describe(other_unit->low, other_unit->high, other_unit->unit);
+    return f;
+  }
+  f.range = describe(best->low, best->high, best->unit);
+  Reading in_row = v;
+  if (best_reading.factor != 1) {
+    in_row.value = v.value * best_reading.factor;
+    best_reading.note = fmt::format("{} {} x {} = {:.6g} {}", num(v.value), unit, num(best_reading.factor),
+                                    in_row.value, best->unit);
+  }
+  if (best->critical_low && crit_low(in_row, *best->critical_low)) f.flag = "LL";
+  else if (best->critical_high && crit_high(in_row, *best->critical_high)) f.flag = "HH";
+  else if (best->low && below(in_row, *best->low)) f.flag = "L";
+  else if (best->high && above(in_row, *best->high)) f.flag = "H";
+  else return std::nullopt;
+  f.severity = f.flag.size() == 2 ? "critical" : "abnormal";
+  f.note = best_reading.note;
+  return f;
+}
+
+int severity_rank(const std::optional<LabFlag>& f) {
+  if (!f) return 0;
+  return f->severity == "critical" ? 3 : f->severity == "abnormal" ? 2 : 1;
+}
+
+// table_flag for a patient whose sex is neither female nor male (other,
+// unknown, not recorded): when only sex-specific rows apply, the result is
+// judged against the female and the male rows and the more severe flag
+// kept, its note saying so (QA finding care 07: no row applied at all and
+// hemoglobin 5.0 g/dL went unflagged).
+std::optional<LabFlag> table_flag_any_sex(const LabRanges& ranges, const LabFlag& f, const Reading& v,
+                                          const std::string& unit, const CarePatient& patient, const CivilDate& on) {
+  if (patient.sex == "female" || patient.sex == "male" ||
+      std::any_of(ranges.rows.begin(), ranges.rows.end(),
+                  [&](const LabRange& r) { return r.loinc == f.loinc && r.sex == "any" && applies(r, patient, on); }))
+    return table_flag(ranges, f, v, unit, patient, on);
+  std::optional<LabFlag> worst;
+  std::string worst_sex;
+  for (const char* sex : {"female", "male"}) {
+    CarePatient as = patient;
+    as.sex = sex;
+    auto got = table_flag(ranges, f, v, unit, as, on);
+    if (severity_rank(got) > severity_rank(worst)) {
+      worst = std::move(got);
+      worst_sex = sex;
+    }
+  }
+  if (!worst) return std::nullopt;
+  worst->note += (worst->note.empty() ? "" : "; ") +
+                 fmt::format("gender {}: the {} row (the more severe of the female and male rows)",
+                             patient.sex.empty() ? "not recorded" : patient.sex, worst_sex);
+  return worst;
+}
+
+// What a row says of an Observation before it is judged: its reference,
+// test, LOINC code, date and value as recorded.
+LabFlag describe_result(const Json& obs) {
   LabFlag f;
   if (const Json* id = obs.find("id"); id != nullptr && id->is_string()) f.observation_ref = "Observation/" + id->text();
   const Json* code = obs.find("code");
@@ -760,46 +923,77 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
           break;
         }
       }
-  for (const char* key : {"effectiveDateTime", "issued"})
-    if (const Json* d = obs.find(key); d != nullptr && d->is_string()) {
-      f.date = d->text().substr(0, 10);
-      break;
-    }
-  if (f.date.empty())
-    if (const Json* p = obs.find("effectivePeriod"); p != nullptr && p->find("start") && p->find("start")->is_string())
-      f.date = p->find("start")->text().substr(0, 10);
+  f.date = observation_date(obs).substr(0, 10);
+  const Json* q = obs.find("valueQuantity");
+  if (q != nullptr && number_of(q->find("value"))) {
+    std::string unit = unit_of(q);
+    f.value = text_of(q->find("comparator")) + q->find("value")->text() + (unit.empty() ? "" : " " + unit);
+  }
+  return f;
+}
+
+}  // namespace
+
+std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs, const CarePatient& patient,
+                                       const CivilDate& on) {
+  if (!obs.is_object()) return std::nullopt;
+  LabFlag f = describe_result(obs);
+  // Age-specific rows take the patient's age when the sample was taken, not
+  // on the as-of date (QA finding care 14: a teenager's ALP was judged by
+  // the adult row once she turned 18); a date after `on` does not count.
+  CivilDate age_on = on;
+  if (auto drawn = parse_civil_date(f.date); drawn && *drawn < on) age_on = *drawn;
   const Json* q = obs.find("valueQuantity");
   std::optional<double> value = q != nullptr ? number_of(q->find("value")) : std::nullopt;
   std::string unit = unit_of(q);
   const std::string comparator = q != nullptr ? text_of(q->find("comparator")) : "";
-  if (value) f.value = comparator + q->find("value")->text() + (unit.empty() ? "" : " " + unit);
+  const Reading v{value.value_or(0), comparator};
 
-  // 1. The lab's own interpretation.
+  // The lab's own interpretation: its first code known here.
+  std::string interpretation, interpretation_severity;
   if (const Json* interp = obs.find("interpretation"); interp != nullptr && interp->is_array()) {
     static const std::map<std::string, std::string> kSeverity = {
-        {"L", "abnormal"}, {"H", "abnormal"}, {"A", "abnormal"},  {"LU", "abnormal"}, {"HU", "abnormal"},
-        {"<", "abnormal"}, {">", "abnormal"}, {"LL", "critical"}, {"HH", "critical"}, {"AA", "critical"}};
-    for (const auto& c : interp->items()) {
-      std::string v = code_of(&c, "code");
-      if (v == "N") return std::nullopt;
-      if (auto it = kSeverity.find(v); it != kSeverity.end()) {
-        f.flag = v;
-        f.severity = it->second;
-        f.source = "lab interpretation";
-        return f;
+        {"N", ""},         {"L", "abnormal"},  {"H", "abnormal"},  {"A", "abnormal"},  {"LU", "abnormal"},
+        {"HU", "abnormal"}, {"<", "abnormal"}, {">", "abnormal"}, {"LL", "critical"}, {"HH", "critical"},
+        {"AA", "critical"}};
+    for (const auto& c : interp->items())
+      if (auto it = kSeverity.find(code_of(&c, "code")); it != kSeverity.end()) {
+        interpretation = it->first;
+        interpretation_severity = it->second;
+        break;
       }
-    }
   }
+  auto by_interpretation = [&]() -> std::optional<LabFlag> {
+    if (interpretation_severity.empty()) return std::nullopt;  // N: normal
+    LabFlag out = f;
+    out.flag = interpretation;
+    out.severity = interpretation_severity;
+    out.source = "lab interpretation";
+    return out;
+  };
+  // 1. A critical interpretation of the lab stands.
+  if (interpretation_severity == "critical") return by_interpretation();
+  // 2. A value past the table's critical bound is critical whatever the lab
+  // says of it (QA finding care 01: a lab range or an interpretation N or H
+  // turned potassium 7.4 mmol/L into H or no finding).
+  std::optional<LabFlag> table;
+  if (value && !f.loinc.empty()) table = table_flag_any_sex(ranges, f, v, unit, patient, age_on);
+  if (table && table->severity == "critical") {
+    if (!interpretation.empty())
+      table->note += (table->note.empty() ? "" : "; ") + ("the lab's interpretation: " + interpretation);
+    return table;
+  }
+  // 3. The lab's interpretation, then its own range, in the result's unit.
+  if (!interpretation.empty()) return by_interpretation();
   if (!value) return std::nullopt;
-  const Reading v{value.value_or(0), comparator};
-  // 2. The lab's own range, in the result's unit.
   if (const Json* rr = obs.find("referenceRange"); rr != nullptr && rr->is_array() && !rr->items().empty()) {
     const Json& r0 = rr->items().front();
     const Json* lo = r0.find("low");
     const Json* hi = r0.find("high");
     std::optional<double> l = lo != nullptr ? number_of(lo->find("value")) : std::nullopt;
     std::optional<double> h = hi != nullptr ? number_of(hi->find("value")) : std::nullopt;
-    bool same_unit = (!l || unit_of(lo).empty() || unit_of(lo) == unit) && (!h || unit_of(hi).empty() || unit_of(hi) == unit);
+    auto same = [&](const Json* bound) { return unit_of(bound).empty() || lower(unit_of(bound)) == lower(unit); };
+    bool same_unit = (!l || same(lo)) && (!h || same(hi));
     if ((l || h) && same_unit) {
       std::optional<LabBound> lb, hb;
       if (l) lb = LabBound{*l, true};
@@ -813,44 +1007,46 @@ std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& obs,
       return f;
     }
   }
-  // 3. The table: the most specific row for the code, sex and age.
-  if (f.loinc.empty()) return std::nullopt;
-  const LabRange* best = nullptr;
-  const LabRange* other_unit = nullptr;
-  int best_score = -1;
-  for (const auto& r : ranges.rows) {
-    if (r.loinc != f.loinc || !applies(r, patient, on)) continue;
-    if (r.unit != unit) {
-      if (other_unit == nullptr) other_unit = &r;
-      continue;
-    }
-    int score = (r.sex != "any" ? 1 : 0) + (r.min_age ? 1 : 0) + (r.max_age ? 1 : 0);
-    if (score > best_score) {
-      best = &r;
-      best_score = score;
-    }
-  }
-  std::string source = fmt::format("table ({} {})", ranges.file, ranges.version);
-  if (best == nullptr) {
-    if (other_unit == nullptr) return std::nullopt;
-    f.flag = "unit-mismatch";
-    f.severity = "unit-mismatch";
-    f.source = source;
-    f.range = describe(other_unit->low, other_unit->high, other_unit->unit);
-    return f;
-  }
-  f.source = source;
-  f.range = describe(best->low, best->high, best->unit);
-  if (best->critical_low && crit_low(v, *best->critical_low)) f.flag = "LL";
-  else if (best->critical_high && crit_high(v, *best->critical_high)) f.flag = "HH";
-  else if (best->low && below(v, *best->low)) f.flag = "L";
-  else if (best->high && above(v, *best->high)) f.flag = "H";
-  else return std::nullopt;
-  f.severity = f.flag.size() == 2 ? "critical" : "abnormal";
-  return f;
+  // 4. The table.
+  return table;
 }
 
 // --- one patient's check -------------------------------------------------------------
+
+namespace {
+
+// A lab result of the patient and the instant of its date (clinical_date_key).
+struct LabResult {
+  const StoredResource* r;
+  std::string when;
+  bool undated = false;
+  bool after = false;  // dated after the as-of date
+};
+
+// The code a lab result is grouped by for "the latest of each code": its
+// LOINC coding when it has one, else its main code (the first coding,
+// `main`). QA finding care 15: a result coded [local K, LOINC 2823-3] and a
+// newer LOINC-only one were two codes, and the older was reported as current.
+std::string lab_code(const Json& obs, const std::string& main) {
+  if (const Json* code = obs.find("code"); code != nullptr && code->is_object())
+    if (const Json* cs = code->find("coding"); cs != nullptr && cs->is_array())
+      for (const auto& c : cs->items())
+        if (text_of(c.find("system")) == "http://loinc.org" && !text_of(c.find("code")).empty())
+          return "http://loinc.org|" + text_of(c.find("code"));
+  return main;
+}
+
+// Whether an Observation holds a result: a value[x] or the lab's
+// interpretation, and no dataAbsentReason.
+bool has_result(const Json& obs) {
+  if (!obs.is_object() || obs.find("dataAbsentReason") != nullptr) return false;
+  for (const auto& [key, v] : obs.members())
+    if (key.size() > 5 && key.compare(0, 5, "value") == 0) return true;
+  const Json* interp = obs.find("interpretation");
+  return interp != nullptr && interp->is_array() && !interp->items().empty();
+}
+
+}  // namespace
 
 Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::string& patient, const CivilDate& on) {
   RecordQuery q;
@@ -861,8 +1057,9 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
   CareCheck out;
   std::vector<Json> allergies;
   std::vector<const StoredResource*> meds;
-  std::set<std::string> seen_codes;
-  std::vector<const StoredResource*> labs;
+  // The results of each lab code, in the order the codes are first met.
+  std::vector<std::string> lab_codes;
+  std::map<std::string, std::vector<LabResult>> labs;
   for (const auto& r : *records) {
     const Json& j = r.resource;
     if (r.type == "Patient") {
@@ -890,25 +1087,65 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
       allergies.push_back(j);
     } else if (r.type == "MedicationRequest" || r.type == "MedicationStatement") {
       std::string status = text_of(j.find("status"));
-      if (status == "active" || status == "on-hold" || status == "intended" || status == "draft") meds.push_back(&r);
+      // "unknown": the source does not know whether it is still taken, so it
+      // is checked as if it were (QA finding care 16).
+      if (status == "active" || status == "on-hold" || status == "intended" || status == "draft" ||
+          status == "unknown")
+        meds.push_back(&r);
     } else if (r.type == "Observation") {
-      // Records come newest first per type: the first of each code is its latest result.
       std::string status = text_of(j.find("status"));
       if (status == "cancelled" || status == "entered-in-error" || status == "registered") continue;
-      if (r.code.empty() || !seen_codes.insert(r.code).second) continue;
-      labs.push_back(&r);
+      // A result without a value does not hide an earlier one (QA finding
+      // care 05: a haemolysed sample after a critical potassium).
+      if (!has_result(j)) continue;
+      std::string code = lab_code(j, r.code);
+      if (code.empty()) continue;
+      auto [at, added] = labs.try_emplace(code);
+      if (added) lab_codes.push_back(code);
+      std::string date = observation_date(j);
+      // After the as-of date by day; a partial date ("2062") by what it gives.
+      std::string day = date.substr(0, 10);
+      bool after = !day.empty() && day > format_civil_date(on).substr(0, day.size());
+      at->second.push_back({&r, clinical_date_key(date), date.empty(), after});
     }
   }
   for (const auto* m : meds) {
-    std::string shown = concept_text(medication_concept(m->resource));
-    for (auto& c : check_medication_allergies(rules.drugs, m->resource, allergies))
+    auto resolved = detail::resolve_medication_reference(SessionImpl::of(s), m->resource);
+    if (!resolved.ok()) return resolved.error();
+    std::string shown = concept_text(medication_concept(*resolved));
+    for (auto& c : check_medication_allergies(rules.drugs, *resolved, allergies))
       out.allergies.push_back({m->type + "/" + m->id, shown, std::move(c)});
   }
   std::stable_sort(out.allergies.begin(), out.allergies.end(), [](const auto& a, const auto& b) {
     return rank(a.conflict.severity) > rank(b.conflict.severity);
   });
-  for (const auto* o : labs)
-    if (auto f = flag_lab_result(rules.labs, o->resource, out.patient, on)) out.labs.push_back(std::move(*f));
+  for (const auto& code : lab_codes) {
+    // The latest: every result at the latest instant (QA finding care 03: of
+    // a repeat at the same instant, one was picked by id and a critical value
+    // could go unseen).
+    // A result dated after the as-of date (by day) is not the latest but an
+    // unchecked row, so that a typo year shows; an undated one cannot be
+    // placed and is judged on its own (QA finding care 04: either hid a
+    // critical result).
+    const auto& results = labs[code];
+    std::string latest;
+    for (const auto& l : results)
+      if (!l.undated && !l.after) latest = std::max(latest, l.when);
+    for (const auto& l : results) {
+      if (l.after) {
+        LabFlag f = describe_result(l.r->resource);
+        f.flag = f.severity = "unchecked";
+        f.source = "not checked";
+        f.note = "dated after the as-of date " + format_civil_date(on);
+        out.labs.push_back(std::move(f));
+      } else if (l.undated || l.when == latest) {
+        auto f = flag_lab_result(rules.labs, l.r->resource, out.patient, on);
+        if (!f) continue;
+        if (l.undated) f->note += std::string(f->note.empty() ? "" : "; ") + "undated: it may not be the latest";
+        out.labs.push_back(std::move(*f));
+      }
+    }
+  }
   std::stable_sort(out.labs.begin(), out.labs.end(), [](const LabFlag& a, const LabFlag& b) {
     auto r = [](const std::string& s) { return s == "critical" ? 0 : s == "abnormal" ? 1 : 2; };
     return r(a.severity) < r(b.severity);

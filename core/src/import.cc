@@ -19,6 +19,7 @@
 #include "access.h"
 #include "audit_log.h"
 #include "byte_source.h"
+#include "care_internal.h"
 #include "csv_mapping.h"
 #include "csv_reader.h"
 #include "patient_match_store.h"
@@ -1642,7 +1643,11 @@ Status Importer::check_allergies(Entry& e, Input& in, const std::string& patient
     auto j = parse_json(r[0]);
     if (j.ok()) allergies.push_back(std::move(*j));
   }
-  auto conflicts = check_medication_allergies(*o_.drug_classes, e.resource, allergies);
+  // A medicationReference to a stored Medication is checked by its code
+  // (QA finding care 02).
+  auto medication = detail::resolve_medication_reference(s_, e.resource);
+  if (!medication.ok()) return medication.error();
+  auto conflicts = check_medication_allergies(*o_.drug_classes, *medication, allergies);
   if (conflicts.empty()) return {};
   const AllergyConflict& worst = conflicts.front();  // worst first
   refused = o_.strict_allergies && worst.severity != "info";

@@ -12,6 +12,10 @@
 #include "ehr/builders.h"
 #include "ehr/care.h"
 #include "ehr/json.h"
+#include "ehr/records.h"
+#include "ehr/session.h"
+#include "support/store_testing.h"
+#include "support/temp_dir.h"
 
 namespace ehr {
 namespace {
@@ -667,6 +671,31 @@ Json observation(const char* loinc, std::optional<double> value, const char* uni
 
 }  // namespace
 
+namespace {
+
+Json with_interpretation(Json o, const char* code) {
+  Json interp = Json::array();
+  interp.push_back(coded("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", code, code));
+  o.set("interpretation", interp);
+  return o;
+}
+
+Json with_lab_range(Json o, double lo, double hi, const char* unit = "mmol/L") {
+  Json r = Json::object();
+  for (auto [key, v] : {std::pair{"low", lo}, std::pair{"high", hi}}) {
+    Json b = Json::object();
+    b.set("value", Json::number(v));
+    b.set("unit", Json::string(unit));
+    r.set(key, b);
+  }
+  Json rr = Json::array();
+  rr.push_back(r);
+  o.set("referenceRange", rr);
+  return o;
+}
+
+}  // namespace
+
 TEST_CASE("lab flags: interpretation first, then the lab's range, then the table; 0, negatives, units") {
   const LabRanges& labs = shipped().labs;
   CarePatient p = patient("1986-01-01");
@@ -686,7 +715,7 @@ TEST_CASE("lab flags: interpretation first, then the lab's range, then the table
       {"2028-9", 10, "mmol/L", "L"},   {"2028-9", 9.9, "mmol/L", "LL"},  {"2028-9", 40, "mmol/L", "H"},
       {"4548-4", 5.6, "%", ""},        {"4548-4", 5.7, "%", "H"},         {"4548-4", 0, "%", ""},
       {"1925-7", 0, "mmol/L", ""},     {"1925-7", -2, "mmol/L", ""},      {"1925-7", -2.1, "mmol/L", "L"},
-      {"2823-3", 4.0, "mg/dL", "unit-mismatch"}, {"2823-3", 0, "meq/L", "unit-mismatch"},
+      {"2823-3", 4.0, "mg/dL", "unit-mismatch"}, {"4548-4", 40, "mmol/mol", "unit-mismatch"},
       {"718-7", 20, "g/dL", ""},  // no row for hemoglobin: not judged
   };
   for (const auto& c : cases) {
@@ -714,8 +743,9 @@ TEST_CASE("lab flags: interpretation first, then the lab's range, then the table
   auto mismatch = flag_lab_result(labs, observation("2823-3", 4.0, "mg/dL"), p, d("2026-06-01"));
   CHECK(mismatch->range == ">= 3.5 and <= 5.1 mmol/L");
 
-  // The lab's own interpretation wins over the table, both ways.
-  Json normal = observation("2823-3", 7.0, "mmol/L");
+  // The lab's own interpretation wins over the table, both ways, short of
+  // a critical value (next test case).
+  Json normal = observation("2823-3", 5.5, "mmol/L");
   Json interp = Json::array();
   interp.push_back(coded("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "N", "Normal"));
   normal.set("interpretation", interp);
@@ -754,8 +784,63 @@ TEST_CASE("lab flags: interpretation first, then the lab's range, then the table
   CHECK(lr->flag == "L");
   CHECK(lr->source == "lab range");
   CHECK(lr->range == ">= 3 and <= 5.5 mmol/L");
-  // A result of 0 against a lab range whose low is 0 is normal.
-  CHECK_FALSE(flag_lab_result(labs, with_range(0, 0, 5), p, d("2026-06-01")).has_value());
+  // A result of 0 against a lab range whose low is 0 is normal (base excess:
+  // no critical bound in the table, which would flag 4 H and -3 L).
+  CHECK_FALSE(flag_lab_result(labs, with_lab_range(observation("1925-7", 0, "mmol/L"), 0, 5), p, d("2026-06-01")));
+  CHECK_FALSE(flag_lab_result(labs, with_lab_range(observation("1925-7", 4, "mmol/L"), 0, 5), p, d("2026-06-01")));
+}
+
+
+// QA finding care 01: potassium 7.4 mmol/L with the lab's own range was H,
+// with the lab's interpretation N no finding at all.
+TEST_CASE("lab flags: past the table's critical bound is critical whatever the lab's range or interpretation says") {
+  const LabRanges& labs = shipped().labs;
+  CarePatient p = patient("1986-01-01");
+  struct Case {
+    const char* what;
+    Json obs;
+    const char* flag;  // "" = not flagged
+    const char* source;
+    const char* range;
+    const char* note;
+  };
+  const char* table = "table (care/lab-ranges.yaml 1)";
+  const char* k_range = ">= 3.5 and <= 5.1 mmol/L";
+  const Case cases[] = {
+      {"7.4, the lab's range", with_lab_range(observation("2823-3", 7.4, "mmol/L"), 3.5, 5.1), "HH", table, k_range, ""},
+      {"7.4, interpretation H", with_interpretation(observation("2823-3", 7.4, "mmol/L"), "H"), "HH", table, k_range,
+       "the lab's interpretation: H"},
+      {"7.4, interpretation N", with_interpretation(observation("2823-3", 7.4, "mmol/L"), "N"), "HH", table, k_range,
+       "the lab's interpretation: N"},
+      {"2.0, interpretation L", with_interpretation(observation("2823-3", 2.0, "mmol/L"), "L"), "LL", table, k_range,
+       "the lab's interpretation: L"},
+      {"4.0, interpretation HH", with_interpretation(observation("2823-3", 4.0, "mmol/L"), "HH"), "HH",
+       "lab interpretation", "", ""},
+      {"4.0, interpretation AA", with_interpretation(observation("2823-3", 4.0, "mmol/L"), "AA"), "AA",
+       "lab interpretation", "", ""},
+      {"4.0, interpretation A", with_interpretation(observation("2823-3", 4.0, "mmol/L"), "A"), "A",
+       "lab interpretation", "", ""},
+      {"5.5, interpretation N", with_interpretation(observation("2823-3", 5.5, "mmol/L"), "N"), "", "", "", ""},
+      {"5.5, the lab's range to 6", with_lab_range(observation("2823-3", 5.5, "mmol/L"), 3.0, 6.0), "", "", "", ""},
+      {"5.5, the lab's range to 5", with_lab_range(observation("2823-3", 5.5, "mmol/L"), 3.0, 5.0), "H", "lab range",
+       ">= 3 and <= 5 mmol/L", ""},
+      {"no value, interpretation H", with_interpretation(observation("2823-3", std::nullopt, ""), "H"), "H",
+       "lab interpretation", "", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    auto f = flag_lab_result(labs, c.obs, p, d("2026-06-01"));
+    if (*c.flag == '\0') {
+      CHECK_FALSE(f.has_value());
+      continue;
+    }
+    REQUIRE(f.has_value());
+    CHECK(f->flag == c.flag);
+    CHECK(f->severity == (std::string(c.flag).size() == 2 ? "critical" : "abnormal"));
+    CHECK(f->source == c.source);
+    CHECK(f->range == c.range);
+    CHECK(f->note == c.note);
+  }
 }
 
 // QA finding (interop sweep): a result of ">500 mg/dL" was judged as 500,
@@ -819,7 +904,8 @@ TEST_CASE("lab ranges: the most specific row by sex and age applies") {
   const Case cases[] = {
       {"1980-01-01", "male", 16, ""},     {"1980-01-01", "female", 16, "H"},
       {"2010-01-01", "female", 15.2, "H"}, {"2010-01-01", "female", 11.6, ""},
-      {"2008-06-01", "female", 11.6, "L"},  // 18 on the as-of date: the adult female row
+      {"2008-04-01", "female", 11.6, "L"},  // 18 when drawn (2026-05-01): the adult female row
+      {"2008-06-01", "female", 11.6, ""},   // 17 when drawn, 18 on the as-of date: the girls' row
   };
   for (const auto& c : cases) {
     CAPTURE(c.birth);
@@ -833,6 +919,486 @@ TEST_CASE("lab ranges: the most specific row by sex and age applies") {
                                 "ranges:\n  - {loinc: 2823-3, test: K, unit: mmol/L, critical_low: 2.7}\n"}});
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().message() == "labs.yaml:6:58: critical_low must be {value: V, inclusive: true|false}");
+}
+
+// --- one patient's check (care_check), on a store -----------------------------
+
+namespace {
+
+// A store with one physician (alice) and one patient born 1960-05-05.
+struct CheckFixture {
+  testing::TempDir dir;
+  std::string path = dir.file("care.ehr");
+  Session s = [this] {
+    SessionOptions o;
+    o.user = "alice";
+    o.first_user_roles = {"physician"};
+    o.now = [] { return std::string("2026-06-01T10:00:00.000Z"); };
+    auto r = Session::create(path, {"alice", "", testing::kFast}, Secret::passphrase("pw"), o);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+    return std::move(*r);
+  }();
+  std::string patient = add(R"({"resourceType":"Patient","name":[{"family":"Test","given":["Pat"]}],)"
+                            R"("gender":"female","birthDate":"1960-05-05"})")
+                            .substr(8);  // "Patient/"
+
+  // Stores `json` (with "$P" standing for the patient's id); returns Type/id.
+  std::string add(std::string json) {
+    for (size_t at = json.find("$P"); at != std::string::npos; at = json.find("$P"))
+      json.replace(at, 2, patient);
+    auto j = parse_json(json);
+    REQUIRE_MESSAGE(j.ok(), json);
+    auto r = create_resource(s, *j);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
+    return r->type + "/" + r->id;
+  }
+  CareCheck check(const char* on = "2026-06-01") {
+    auto c = care_check(s, shipped(), patient, d(on));
+    REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message()));
+    return *c;
+  }
+};
+
+const char* kPenicillinAllergy =
+    R"({"resourceType":"AllergyIntolerance","patient":{"reference":"Patient/$P"},)"
+    R"("clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},)"
+    R"("code":{"coding":[{"system":"http://snomed.info/sct","code":"764146007","display":"Penicillin"}]}})";
+
+// A potassium result (LOINC 2823-3) in mmol/L; `extra` adds members.
+std::string potassium(const char* value, const char* when, const char* extra = "") {
+  return fmt::format(
+      R"({{"resourceType":"Observation","status":"final","subject":{{"reference":"Patient/$P"}},)"
+      R"("code":{{"coding":[{{"system":"http://loinc.org","code":"2823-3","display":"Potassium"}}]}},{}{})"
+      R"("valueQuantity":{{"value":{},"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}}})",
+      *when ? fmt::format(R"("effectiveDateTime":"{}",)", when) : "", extra, value);
+}
+
+
+}  // namespace
+
+// QA finding care 02: an order naming a stored Medication by reference (the
+// usual shape from many feeds) was checked against no allergy.
+TEST_CASE("care check and the record-add check read a medicationReference's stored Medication, else its display") {
+  CheckFixture fx;
+  fx.add(kPenicillinAllergy);
+  std::string amoxicillin = fx.add(
+      R"({"resourceType":"Medication","code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm",)"
+      R"("code":"308182","display":"amoxicillin 250 MG Oral Capsule"}]}})");
+  const char* order = R"({"resourceType":"MedicationRequest","status":"active","intent":"order",)"
+                      R"("subject":{"reference":"Patient/$P"},"medicationReference":{"reference":"%s"%s}})";
+  auto request = [&](const std::string& ref, const std::string& display) {
+    std::string j = order;
+    j.replace(j.find("%s"), 2, ref);
+    j.replace(j.find("%s"), 2, display.empty() ? "" : R"(,"display":")" + display + "\"");
+    for (size_t at = j.find("$P"); at != std::string::npos; at = j.find("$P")) j.replace(at, 2, fx.patient);
+    return *parse_json(j);
+  };
+  SUBCASE("a stored Medication: its code") {
+    std::string ref = fx.add(to_json(request(amoxicillin, "")));
+    CareCheck c = fx.check();
+    REQUIRE(c.allergies.size() == 1);
+    CHECK(c.allergies[0].medication_ref == ref);
+    CHECK(c.allergies[0].medication == "amoxicillin 250 MG Oral Capsule");
+    CHECK(c.allergies[0].conflict.medication == "amoxicillin");
+    CHECK(c.allergies[0].conflict.severity == "high");
+    CHECK(c.allergies[0].conflict.basis == "same class (penicillins)");
+    auto alerts = medication_allergy_alerts(fx.s, shipped(), request(amoxicillin, ""));
+    REQUIRE(alerts.ok());
+    REQUIRE(alerts->size() == 1);
+    CHECK((*alerts)[0].basis == "same class (penicillins)");
+    // The pure check itself still reads only what the record holds.
+    CHECK(check_medication_allergies(shipped().drugs, request(amoxicillin, ""), {}).empty());
+  }
+  SUBCASE("a Medication not stored: the reference's display") {
+    fx.add(to_json(request("Medication/elsewhere", "Amoxicillin 500 MG")));
+    CareCheck c = fx.check();
+    REQUIRE(c.allergies.size() == 1);
+    CHECK(c.allergies[0].medication == "Amoxicillin 500 MG");
+    CHECK(c.allergies[0].conflict.medication == "amoxicillin");
+    auto alerts = medication_allergy_alerts(fx.s, shipped(), request("Medication/elsewhere", "Amoxicillin 500 MG"));
+    REQUIRE(alerts.ok());
+    CHECK(alerts->size() == 1);
+  }
+  SUBCASE("neither: nothing to check") {
+    fx.add(to_json(request("Medication/elsewhere", "")));
+    CHECK(fx.check().allergies.empty());
+  }
+}
+
+
+// QA finding care 05: a newer potassium without a value (dataAbsentReason:
+// haemolysed) hid a critical 7.4, and the run said "no findings".
+TEST_CASE("care check: a newer result without a value or interpretation does not hide an earlier one") {
+  const char* kPotassiumCode =
+      R"({"resourceType":"Observation","status":"final","subject":{"reference":"Patient/$P"},)"
+      R"("code":{"coding":[{"system":"http://loinc.org","code":"2823-3"}]},"effectiveDateTime":"2026-01-02T08:00:00Z")";
+  struct Case {
+    const char* what;
+    std::string newer;  // members after the code and date
+    const char* flag;   // of the one lab row; "" = none
+  };
+  const Case cases[] = {
+      {"dataAbsentReason",
+       R"(,"dataAbsentReason":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/data-absent-reason","code":"error"}]}})",
+       "HH"},
+      {"neither value nor interpretation", "}", "HH"},
+      // A result the lab interpreted, even without a value, is the latest.
+      {"interpretation N, no value",
+       R"(,"interpretation":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation","code":"N"}]}]})",
+       ""},
+      {"a value", R"(,"valueQuantity":{"value":4.0,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}})",
+       ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    CheckFixture fx;
+    std::string critical = fx.add(potassium("7.4", "2026-01-01T08:00:00Z"));
+    fx.add(std::string(kPotassiumCode) + c.newer);
+    CareCheck got = fx.check();
+    if (*c.flag == '\0') {
+      CHECK(got.labs.empty());
+      continue;
+    }
+    REQUIRE(got.labs.size() == 1);
+    CHECK(got.labs[0].observation_ref == critical);
+    CHECK(got.labs[0].flag == c.flag);
+    CHECK(got.labs[0].date == "2026-01-01");
+  }
+}
+
+
+// QA finding care 03: of two potassium results at the same instant (a
+// repeat on one specimen), the one with the smaller id was taken as the
+// latest, so a critical 7.4 beside a 4.0 went unseen.
+TEST_CASE("care check: every result at a code's latest instant is flagged") {
+  CheckFixture fx;
+  fx.add(potassium("3.0", "2026-01-01T07:00:00Z", R"("id":"aa-earlier",)"));
+  fx.add(potassium("4.0", "2026-01-01T08:00:00Z", R"("id":"aa-norm",)"));
+  fx.add(potassium("7.4", "2026-01-01T08:00:00Z", R"("id":"zz-crit",)"));
+  // The same instant written in another time zone.
+  fx.add(potassium("2.0", "2026-01-01T09:00:00+01:00", R"("id":"mm-low",)"));
+  CareCheck got = fx.check();
+  REQUIRE(got.labs.size() == 2);
+  CHECK(got.labs[0].observation_ref == "Observation/mm-low");
+  CHECK(got.labs[0].flag == "LL");
+  CHECK(got.labs[1].observation_ref == "Observation/zz-crit");
+  CHECK(got.labs[1].flag == "HH");
+}
+
+
+// QA finding care 15: a potassium coded [local K, LOINC 2823-3] (7.4) and a
+// newer LOINC-only one (4.0) were grouped as two codes by their first
+// coding, and the superseded 7.4 was reported as current.
+TEST_CASE("care check: results are grouped by their LOINC coding, else their first coding") {
+  CheckFixture fx;
+  auto coded_as = [](const char* codings, const char* value, const char* when) {
+    return fmt::format(
+        R"({{"resourceType":"Observation","status":"final","subject":{{"reference":"Patient/$P"}},)"
+        R"("code":{{"coding":[{}]}},"effectiveDateTime":"{}",)"
+        R"("valueQuantity":{{"value":{},"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}}})",
+        codings, when, value);
+  };
+  const char* local_k = R"({"system":"urn:lab:local","code":"K"})";
+  const char* loinc_k = R"({"system":"http://loinc.org","code":"2823-3"})";
+  fx.add(coded_as(fmt::format("{},{}", local_k, loinc_k).c_str(), "7.4", "2026-01-01"));
+  fx.add(coded_as(loinc_k, "4.0", "2026-01-03"));
+  CHECK(fx.check().labs.empty());
+  // Without a LOINC coding, the first coding groups: a local-only result
+  // is its own code (and has no table row).
+  fx.add(coded_as(local_k, "7.4", "2026-01-04"));
+  std::string newer = fx.add(coded_as(fmt::format("{},{}", local_k, loinc_k).c_str(), "2.0", "2026-01-05"));
+  CareCheck got = fx.check();
+  REQUIRE(got.labs.size() == 1);
+  CHECK(got.labs[0].observation_ref == newer);
+  CHECK(got.labs[0].flag == "LL");
+}
+
+
+// QA finding care 14: ALP 400 U/L drawn at 16 (normal for a teenager) was
+// flagged H by the adult row once the patient was 18 on the as-of date.
+TEST_CASE("lab ranges: age-specific rows take the age on the result's date, not after the as-of date") {
+  auto rules = CareRules::parse({{"labs.yaml",
+                                  "schema: ehr-care-lab-ranges\nversion: \"2\"\nsource: S\neffective: 2026-01-01\n"
+                                  "ranges:\n"
+                                  "  - {loinc: 6768-6, test: ALP, unit: U/L, max_age: 17y, low: 100, high: 500}\n"
+                                  "  - {loinc: 6768-6, test: ALP, unit: U/L, min_age: 18y, low: 40, high: 130}\n"}});
+  REQUIRE(rules.ok());
+  CarePatient teen = patient("2008-03-01");
+  struct Case {
+    const char* what;
+    const char* date;  // effectiveDateTime; "" = none
+    const char* flag;
+  };
+  const Case cases[] = {
+      {"drawn at 16", "2025-01-01", ""},
+      {"drawn at 16, an instant", "2025-01-01T08:00:00Z", ""},
+      {"drawn the day before 18", "2026-02-28", ""},
+      {"drawn on the 18th birthday", "2026-03-01", "H"},
+      {"undated: the age on the as-of date", "", "H"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    Json o = observation("6768-6", 400, "U/L");
+    o.erase("effectiveDateTime");
+    if (*c.date) o.set("effectiveDateTime", Json::string(c.date));
+    auto f = flag_lab_result(rules->labs, o, teen, d("2026-06-01"));
+    CHECK(f.has_value() == (*c.flag != '\0'));
+    if (f) CHECK(f->flag == c.flag);
+  }
+  // Dated after the as-of date (18 then, 17 on the as-of date): the age on the as-of date.
+  Json later = observation("6768-6", 400, "U/L");
+  later.set("effectiveDateTime", Json::string("2026-04-01"));
+  CHECK_FALSE(flag_lab_result(rules->labs, later, teen, d("2026-02-01")).has_value());
+  // A date from issued, when there is no effective[x].
+  Json issued = observation("6768-6", 400, "U/L");
+  issued.erase("effectiveDateTime");
+  issued.set("issued", Json::string("2025-01-02T10:00:00Z"));
+  CHECK_FALSE(flag_lab_result(rules->labs, issued, teen, d("2026-06-01")).has_value());
+}
+
+
+// QA finding care 04: a critical potassium was hidden as "latest" by a
+// result dated in the future (a typo year, 2062), and an undated critical
+// result lost to an older dated normal one.
+TEST_CASE("care check: a result dated after the as-of date is an unchecked row; an undated one is judged on its own") {
+  SUBCASE("dated after the as-of date") {
+    CheckFixture fx;
+    std::string critical = fx.add(potassium("7.4", "2026-01-01T08:00:00Z"));
+    std::string typo = fx.add(potassium("4.0", "2062-01-02T08:00:00Z"));
+    std::string year = fx.add(potassium("4.1", "2062"));
+    fx.add(potassium("4.2", "2026-06"));  // the as-of month: not after it
+    // 4.2 of June is the latest, and normal; the two of 2062 are unchecked.
+    CareCheck got = fx.check("2026-06-15");
+    REQUIRE(got.labs.size() == 2);
+    CHECK(got.labs[0].observation_ref == typo);
+    CHECK(got.labs[0].severity == "unchecked");
+    CHECK(got.labs[1].observation_ref == year);
+    CHECK(got.labs[1].severity == "unchecked");
+    got = fx.check("2026-05-31");
+    REQUIRE(got.labs.size() == 4);
+    CHECK(got.labs[0].observation_ref == critical);
+    CHECK(got.labs[0].flag == "HH");
+    CHECK(got.labs[0].severity == "critical");
+    // In the store's order (newest first): 2062-01-02 before 2062, then June.
+    CHECK(got.labs[1].observation_ref == typo);
+    CHECK(got.labs[1].flag == "unchecked");
+    CHECK(got.labs[1].severity == "unchecked");
+    CHECK(got.labs[1].source == "not checked");
+    CHECK(got.labs[1].note == "dated after the as-of date 2026-05-31");
+    CHECK(got.labs[1].value == "4.0 mmol/L");
+    CHECK(got.labs[1].date == "2062-01-02");
+    CHECK(got.labs[2].observation_ref == year);
+    CHECK(got.labs[2].date == "2062");
+    CHECK(got.labs[3].note == "dated after the as-of date 2026-05-31");
+    CHECK(got.labs[3].date == "2026-06");
+  }
+  SUBCASE("undated") {
+    CheckFixture fx;
+    fx.add(potassium("4.0", "2025-01-01T08:00:00Z"));
+    std::string undated = fx.add(potassium("7.4", ""));
+    fx.add(potassium("4.5", ""));
+    CareCheck got = fx.check();
+    REQUIRE(got.labs.size() == 1);
+    CHECK(got.labs[0].observation_ref == undated);
+    CHECK(got.labs[0].flag == "HH");
+    CHECK(got.labs[0].date == "");
+    CHECK(got.labs[0].note == "undated: it may not be the latest");
+  }
+}
+
+
+// QA finding care 16: a medication of status "unknown" (common in
+// reconciled lists) was never checked against allergies.
+TEST_CASE("care check: medications of status active, on-hold, intended, draft and unknown are checked") {
+  struct Case {
+    const char* type;
+    const char* status;
+    bool checked;
+  };
+  const Case cases[] = {
+      {"MedicationStatement", "unknown", true},   {"MedicationRequest", "unknown", true},
+      {"MedicationStatement", "active", true},    {"MedicationRequest", "on-hold", true},
+      {"MedicationStatement", "intended", true},  {"MedicationRequest", "draft", true},
+      {"MedicationStatement", "completed", false}, {"MedicationStatement", "not-taken", false},
+      {"MedicationRequest", "stopped", false},    {"MedicationRequest", "cancelled", false},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.type);
+    CAPTURE(c.status);
+    CheckFixture fx;
+    fx.add(kPenicillinAllergy);
+    std::string med = fx.add(fmt::format(
+        R"({{"resourceType":"{}","status":"{}",{}"subject":{{"reference":"Patient/$P"}},)"
+        R"("medicationCodeableConcept":{{"coding":[{{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"308182"}}]}}}})",
+        c.type, c.status, std::string(c.type) == "MedicationRequest" ? R"("intent":"order",)" : ""));
+    CareCheck got = fx.check();
+    REQUIRE(got.allergies.size() == (c.checked ? 1u : 0u));
+    if (c.checked) CHECK(got.allergies[0].medication_ref == med);
+  }
+}
+
+
+// QA findings care 10 and 12: a colonoscopy being scheduled (status
+// preparation) or on hold counted as a screening done, and a flu dose
+// marked isSubpotent (a partial dose) as a dose given.
+TEST_CASE("due lists: a Procedure counts only when completed, an Immunization only when completed and not subpotent") {
+  for (const char* status : {"preparation", "in-progress", "on-hold", "stopped", "not-done", "entered-in-error",
+                             "unknown", "completed"}) {
+    CAPTURE(status);
+    CHECK(status_of("colorectal-cancer-screening", patient("1960-01-01"),
+                    {ev("Procedure", "snomed", "73761001", "2026-01-10", status)},
+                    "2026-06-01") == (std::string(status) == "completed" ? "satisfied" : "due"));
+  }
+  CareEvidence subpotent = ev("Immunization", "cvx", "140", "2025-10-02", "completed");
+  subpotent.subpotent = true;
+  CHECK(status_of("influenza-vaccine", patient("1970-01-01"), {subpotent}, "2026-01-01") == "due");
+  CHECK(status_of("influenza-vaccine", patient("1970-01-01"), {ev("Immunization", "cvx", "140", "2025-10-02", "completed")},
+                  "2026-01-01") == "satisfied");
+  CHECK(status_of("influenza-vaccine", patient("1970-01-01"), {ev("Immunization", "cvx", "140", "2025-10-02", "")},
+                  "2026-01-01") == "due");
+  // From the store: care_due reads isSubpotent.
+  CheckFixture fx;
+  auto flu = [&](const char* extra) {
+    return fx.add(fmt::format(
+        R"({{"resourceType":"Immunization","status":"completed",{}"patient":{{"reference":"Patient/$P"}},)"
+        R"("vaccineCode":{{"coding":[{{"system":"http://hl7.org/fhir/sid/cvx","code":"140"}}]}},)"
+        R"("occurrenceDateTime":"2025-10-02"}})",
+        extra));
+  };
+  flu(R"("isSubpotent":true,)");
+  CareDueQuery q;
+  q.as_of = d("2026-01-01");
+  q.rules = {&rule("influenza-vaccine")};
+  q.include_satisfied = true;
+  auto due = care_due(fx.s, q);
+  REQUIRE(due.ok());
+  REQUIRE(due->size() == 1);
+  CHECK(care_status_name((*due)[0].status) == "due");
+  std::string counted = flu(R"("isSubpotent":false,)");
+  due = care_due(fx.s, q);
+  REQUIRE(due.ok());
+  REQUIRE(due->size() == 1);
+  CHECK(care_status_name((*due)[0].status) == "satisfied");
+  CHECK((*due)[0].last_ref == counted);
+}
+
+
+// QA finding care 08: critical values in the same or a trivially
+// convertible unit were only "unit-mismatch" (sorted after every abnormal
+// row): potassium 7.4 meq/L, 7.4 "mmol/l", glucose 1.5 mmol/L (27 mg/dL).
+TEST_CASE("lab flags: units compare whatever their case; mEq/L is mmol/L for monovalent ions; glucose and calcium convert") {
+  const LabRanges& labs = shipped().labs;
+  CarePatient p = patient("1986-01-01");
+  struct Case {
+    const char* loinc;
+    double value;
+    const char* unit;
+    const char* flag;   // "" = not flagged
+    const char* range;
+    const char* note;
+  };
+  const char* k = ">= 3.5 and <= 5.1 mmol/L";
+  const char* glucose = ">= 70 and <= 99 mg/dL";
+  const char* calcium = ">= 8.4 and <= 10.3 mg/dL";
+  const Case cases[] = {
+      {"2823-3", 7.4, "mmol/l", "HH", k, ""},
+      {"2823-3", 7.4, "MMOL/L", "HH", k, ""},
+      {"2823-3", 7.4, "meq/L", "HH", k, "meq/L read as mmol/L"},
+      {"6298-4", 2.0, "mEq/L", "LL", k, "mEq/L read as mmol/L"},
+      {"2951-2", 118, "mEq/L", "LL", ">= 136 and <= 146 mmol/L", "mEq/L read as mmol/L"},
+      {"2947-0", 150, "meq/l", "H", ">= 136 and <= 146 mmol/L", "meq/l read as mmol/L"},
+      {"2028-9", 9, "mEq/L", "LL", ">= 22 and <= 32 mmol/L", "mEq/L read as mmol/L"},
+      {"2345-7", 1.5, "mmol/L", "LL", glucose, "1.5 mmol/L x 18.016 = 27.024 mg/dL"},
+      {"2339-0", 30, "mmol/L", "HH", glucose, "30 mmol/L x 18.016 = 540.48 mg/dL"},
+      {"2345-7", 3.5, "mmol/l", "L", glucose, "3.5 mmol/l x 18.016 = 63.056 mg/dL"},
+      {"2345-7", 5.4, "mmol/L", "", "", ""},  // 97.3 mg/dL
+      {"17861-6", 1.5, "mmol/L", "LL", calcium, "1.5 mmol/L x 4.008 = 6.012 mg/dL"},
+      {"49765-1", 2.4, "mmol/L", "", "", ""},  // 9.6 mg/dL
+      {"2345-7", 100, "MG/DL", "H", glucose, ""},
+      // Not monovalent, or not a known conversion: still a mismatch.
+      {"17861-6", 2.0, "mEq/L", "unit-mismatch", calcium, ""},
+      {"2823-3", 7.4, "mg/dL", "unit-mismatch", k, ""},
+      {"4548-4", 7.0, "mmol/L", "unit-mismatch", "< 5.7 %", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.loinc);
+    CAPTURE(c.value);
+    CAPTURE(c.unit);
+    auto f = flag_lab_result(labs, observation(c.loinc, c.value, c.unit), p, d("2026-06-01"));
+    if (*c.flag == '\0') {
+      CHECK_FALSE(f.has_value());
+      continue;
+    }
+    REQUIRE(f.has_value());
+    CHECK(f->flag == c.flag);
+    CHECK(f->range == c.range);
+    CHECK(f->note == c.note);
+    CHECK(f->value == fmt::format("{} {}", c.value, c.unit));
+  }
+  // The lab's own range in another case of the same unit applies.
+  auto lab = flag_lab_result(labs, with_lab_range(observation("1925-7", 4, "mmol/L"), 0, 5, "MMOL/L"), p,
+                             d("2026-06-01"));
+  CHECK_FALSE(lab.has_value());  // the table alone would say H
+  // A conversion and an interpretation it overrides are both named.
+  auto both = flag_lab_result(labs, with_interpretation(observation("2345-7", 1.5, "mmol/L"), "L"), p,
+                              d("2026-06-01"));
+  REQUIRE(both.has_value());
+  CHECK(both->flag == "LL");
+  CHECK(both->note == "1.5 mmol/L x 18.016 = 27.024 mg/dL; the lab's interpretation: L");
+}
+
+
+// QA finding care 07: with hemoglobin ranges only by sex, a patient of
+// gender unknown matched no row, and 5.0 g/dL was "no findings".
+TEST_CASE("lab ranges: a patient neither female nor male is judged by the more severe of the sex-specific rows") {
+  const char* header = "schema: ehr-care-lab-ranges\nversion: \"s\"\nsource: S\neffective: 2026-01-01\nranges:\n";
+  const char* by_sex =
+      "  - {loinc: 718-7, test: Hb, unit: g/dL, sex: male, low: 13.5, high: 17.5, critical_low: {value: 7.0, inclusive: false}}\n"
+      "  - {loinc: 718-7, test: Hb, unit: g/dL, sex: female, low: 12.0, high: 15.5, critical_low: {value: 7.0, inclusive: false}}\n";
+  auto rules = CareRules::parse({{"labs.yaml", std::string(header) + by_sex}});
+  REQUIRE(rules.ok());
+  const char* female = ">= 12 and <= 15.5 g/dL";
+  const char* male = ">= 13.5 and <= 17.5 g/dL";
+  struct Case {
+    const char* sex;
+    double value;
+    const char* flag;  // "" = not flagged
+    const char* range;
+    const char* note;
+  };
+  const Case cases[] = {
+      {"unknown", 5.0, "LL", female, "gender unknown: the female row (the more severe of the female and male rows)"},
+      {"other", 13.0, "L", male, "gender other: the male row (the more severe of the female and male rows)"},
+      {"", 16.0, "H", female, "gender not recorded: the female row (the more severe of the female and male rows)"},
+      {"unknown", 14.0, "", "", ""},
+      {"male", 13.0, "L", male, ""},
+      {"female", 13.0, "", "", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.sex);
+    CAPTURE(c.value);
+    auto f = flag_lab_result(rules->labs, observation("718-7", c.value, "g/dL"), patient("1970-03-01", c.sex),
+                             d("2026-06-01"));
+    if (*c.flag == '\0') {
+      CHECK_FALSE(f.has_value());
+      continue;
+    }
+    REQUIRE(f.has_value());
+    CHECK(f->flag == c.flag);
+    CHECK(f->range == c.range);
+    CHECK(f->note == c.note);
+  }
+  // A row for any sex applies as it is.
+  auto with_any = CareRules::parse(
+      {{"labs.yaml", std::string(header) + by_sex + "  - {loinc: 718-7, test: Hb, unit: g/dL, low: 12.0, high: 17.5}\n"}});
+  REQUIRE(with_any.ok());
+  CHECK_FALSE(flag_lab_result(with_any->labs, observation("718-7", 13.0, "g/dL"), patient("1970-03-01", "unknown"),
+                              d("2026-06-01")));
+  auto any_low = flag_lab_result(with_any->labs, observation("718-7", 5.0, "g/dL"), patient("1970-03-01", "unknown"),
+                                 d("2026-06-01"));
+  REQUIRE(any_low.has_value());
+  CHECK(any_low->flag == "L");  // the any-sex row has no critical bound
+  CHECK(any_low->note == "");
 }
 
 }

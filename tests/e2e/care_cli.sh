@@ -151,6 +151,19 @@ expect_code 3
 run care due --as-of 2026-06-01 --patient C1 --rule colorectal-cancer-screening --format csv
 expect_code 0
 
+# A colonoscopy not yet done (status preparation) and a subpotent flu dose
+# do not count (QA findings care 10 and 12).
+S=$(patient --given Sal --family Sched --birth-date 1960-01-01 --gender male --mrn S1)
+add --patient S1 --type procedure --code 73761001 --display Colonoscopy --date 2026-01-10 --status preparation >/dev/null
+add --patient S1 --json - >/dev/null <<'JSON'
+{"resourceType":"Immunization","status":"completed","isSubpotent":true,"vaccineCode":{"coding":[{"system":"http://hl7.org/fhir/sid/cvx","code":"140"}]},"occurrenceDateTime":"2026-01-02"}
+JSON
+run care due --as-of 2026-06-01 --patient S1 --rule colorectal-cancer-screening --rule influenza-vaccine --format csv
+expect_code 3
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$S,\"Sched, Sal\",66,colorectal-cancer-screening,2021,due,,,,,\"none on record: colonoscopy, CT colonography, flexible sigmoidoscopy, FIT, high-sensitivity gFOBT, stool DNA-FIT\"
+$S,\"Sched, Sal\",66,influenza-vaccine,2025-26,due,2025-08-01,,,,none on record: influenza vaccine"
+
 # Bad input.
 run care due --as-of 2026-6-1
 expect_code 64
@@ -200,12 +213,13 @@ run audit show --patient "$C" --format csv
 expect_out_contains ",create,refused,"
 expect_out_contains ",care-alert,ok,"
 
-# Labs: potassium critical (lab table), sodium normal, glucose in another unit,
+# Labs: potassium critical (lab table), sodium normal, glucose in a unit the
+# table cannot convert,
 # base excess below range (a negative value), the latest result of a code only.
 add --patient C3 --type lab --code 2823-3 --display Potassium --value 4.2 --unit mmol/L --date 2026-01-01 >/dev/null
 K=$(add --patient C3 --type lab --code 2823-3 --display Potassium --value 2.5 --unit mmol/L --date 2026-05-30)
 add --patient C3 --type lab --code 2951-2 --display Sodium --value 140 --unit mmol/L --date 2026-05-30 >/dev/null
-GLU=$(add --patient C3 --type lab --code 2345-7 --display Glucose --value 5.4 --unit mmol/L --date 2026-05-30)
+GLU=$(add --patient C3 --type lab --code 2345-7 --display Glucose --value 0.9 --unit g/L --date 2026-05-30)
 BE=$(add --patient C3 --type lab --code 1925-7 --display "Base excess" --value -3 --unit mmol/L --date 2026-05-30)
 add --patient C3 --type lab --code 4548-4 --display HbA1c --value 0 --unit % --date 2026-05-30 >/dev/null
 run care check --patient C3 --format csv
@@ -215,9 +229,194 @@ allergy,moderate,$CEPH,Cephalexin 500 MG Oral Capsule,cephalexin against allergy
 allergy,info,$CEFTRI,ceftriaxone 1000 MG Injection,ceftriaxone against allergy Penicillin ($ALLERGY),other beta-lactam (cephalosporins),
 lab,critical,$K,Potassium,2.5 mmol/L LL,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-05-30
 lab,abnormal,$BE,Base excess,'-3 mmol/L L,table (care/lab-ranges.yaml 1): >= -2 and <= 3 mmol/L,2026-05-30
-lab,unit-mismatch,$GLU,Glucose,5.4 mmol/L unit-mismatch,table (care/lab-ranges.yaml 1): >= 70 and <= 99 mg/dL,2026-05-30"
+lab,unit-mismatch,$GLU,Glucose,0.9 g/L unit-mismatch,table (care/lab-ranges.yaml 1): >= 70 and <= 99 mg/dL,2026-05-30"
 run care check --patient NOPE
 expect_code 1
+
+# A value past the table's critical bound is critical whatever the lab's own
+# interpretation says (QA finding care 01: potassium 7.4 with the lab's N
+# was no finding).
+patient --given Kay --family Crit --birth-date 1960-05-05 --gender female --mrn K1 >/dev/null
+KN=$(add --patient K1 --json - <<'JSON'
+{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2823-3","display":"Potassium"}]},"effectiveDateTime":"2026-01-03T08:00:00Z","valueQuantity":{"value":7.4,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"},"interpretation":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation","code":"N"}]}]}
+JSON
+)
+run care check --patient K1 --as-of 2026-06-01 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+lab,critical,$KN,Potassium,7.4 mmol/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L; the lab's interpretation: N,2026-01-03"
+
+# A newer result without a value (dataAbsentReason: haemolysed) does not hide
+# the critical one before it (QA finding care 05).
+patient --given Kim --family Absent --birth-date 1960-05-05 --gender female --mrn K2 >/dev/null
+K7=$(add --patient K2 --type lab --code 2823-3 --display Potassium --value 7.4 --unit mmol/L --date 2026-01-01)
+add --patient K2 --json - >/dev/null <<'JSON'
+{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2823-3","display":"Potassium"}]},"effectiveDateTime":"2026-01-02T08:00:00Z","dataAbsentReason":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/data-absent-reason","code":"error"}]}}
+JSON
+run care check --patient K2 --as-of 2026-06-01 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+lab,critical,$K7,Potassium,7.4 mmol/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-01-01"
+
+# Results of one code at the same latest instant are each flagged (QA
+# finding care 03: one of them was picked by id).
+patient --given Kit --family Same --birth-date 1960-05-05 --gender female --mrn K3 >/dev/null
+add --patient K3 --type lab --code 2823-3 --display Potassium --value 4.0 --unit mmol/L --date 2026-01-01T08:00:00Z >/dev/null
+KS=$(add --patient K3 --type lab --code 2823-3 --display Potassium --value 7.4 --unit mmol/L --date 2026-01-01T08:00:00Z)
+run care check --patient K3 --as-of 2026-06-01 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+lab,critical,$KS,Potassium,7.4 mmol/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-01-01"
+
+# Results are grouped by their LOINC coding (QA finding care 15: a result
+# coded [local K, LOINC] and a newer LOINC-only one were two codes).
+patient --given Kai --family Local --birth-date 1960-05-05 --gender female --mrn K4 >/dev/null
+add --patient K4 --json - >/dev/null <<'JSON'
+{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"urn:lab:local","code":"K"},{"system":"http://loinc.org","code":"2823-3"}]},"effectiveDateTime":"2026-01-01","valueQuantity":{"value":7.4,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}
+JSON
+add --patient K4 --type lab --code 2823-3 --display Potassium --value 4.0 --unit mmol/L --date 2026-01-03 >/dev/null
+run care check --patient K4 --as-of 2026-06-01 --format csv
+expect_code 0
+expect_out "kind,severity,record,what,finding,basis,date"
+
+# Age-specific rows take the age on the result's date (QA finding care 14:
+# ALP 400 U/L drawn at 16 was H by the adult row once she was 18).
+mkdir alp
+cat > alp/lab-ranges.yaml <<'YAML'
+schema: ehr-care-lab-ranges
+version: "site-1"
+source: "test site"
+effective: 2020-01-01
+ranges:
+  - {loinc: 6768-6, test: ALP, unit: U/L, max_age: 17y, low: 100, high: 500}
+  - {loinc: 6768-6, test: ALP, unit: U/L, min_age: 18y, low: 40, high: 130}
+YAML
+patient --given Tea --family Teen --birth-date 2008-03-01 --gender female --mrn T1 >/dev/null
+add --patient T1 --type lab --code 6768-6 --display ALP --value 400 --unit U/L --date 2025-01-01 >/dev/null
+run care check --patient T1 --as-of 2026-06-01 --care-rules alp --format csv
+expect_code 0
+expect_out "kind,severity,record,what,finding,basis,date"
+ALP=$(add --patient T1 --type lab --code 6768-6 --display ALP --value 400 --unit U/L --date 2026-03-01)
+run care check --patient T1 --as-of 2026-06-01 --care-rules alp --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+lab,abnormal,$ALP,ALP,400 U/L H,table (alp/lab-ranges.yaml site-1): >= 40 and <= 130 U/L,2026-03-01"
+
+# A result dated after the as-of date is not the latest but an unchecked row
+# (QA finding care 04: a typo year 2062 hid a critical result); an undated
+# one is judged on its own.
+patient --given Kip --family Future --birth-date 1960-05-05 --gender female --mrn K5 >/dev/null
+KC=$(add --patient K5 --type lab --code 2823-3 --display Potassium --value 7.4 --unit mmol/L --date 2026-01-01)
+KF=$(add --patient K5 --type lab --code 2823-3 --display Potassium --value 4.0 --unit mmol/L --date 2062-01-02)
+KU=$(add --patient K5 --json - <<'JSON'
+{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2951-2","display":"Sodium"}]},"valueQuantity":{"value":118,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}
+JSON
+)
+add --patient K5 --type lab --code 2951-2 --display Sodium --value 140 --unit mmol/L --date 2026-01-01 >/dev/null
+run care check --patient K5 --as-of 2026-06-01 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+lab,critical,$KC,Potassium,7.4 mmol/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-01-01
+lab,critical,$KU,Sodium,118 mmol/L LL,table (care/lab-ranges.yaml 1): >= 136 and <= 146 mmol/L; undated: it may not be the latest,
+lab,unchecked,$KF,Potassium,4.0 mmol/L dated after the as-of date 2026-06-01,not checked,2062-01-02"
+run care check --patient K5 --as-of 2026-06-01 --format json
+expect_out_contains "\"severity\": \"unchecked\",
+    \"record\": \"$KF\",
+    \"what\": \"Potassium\",
+    \"finding\": \"4.0 mmol/L dated after the as-of date 2026-06-01\",
+    \"basis\": \"not checked\",
+    \"date\": \"2062-01-02\",
+    \"loinc\": \"2823-3\",
+    \"value\": \"4.0 mmol/L\",
+    \"flag\": \"unchecked\",
+    \"source\": \"not checked\",
+    \"range\": null"
+
+# An order naming a stored Medication by reference is checked by that
+# Medication's code, in record add, import and care check (QA finding care
+# 02: it was checked against no allergy).
+R=$(patient --given Ray --family Ref --birth-date 1960-05-05 --gender female --mrn R1)
+RALLERGY=$(add --patient R1 --type allergy --code 70618 --system rxnorm --display Penicillin --category medication)
+AMOX=$(add --json - <<'JSON'
+{"resourceType":"Medication","code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"308182","display":"amoxicillin 250 MG Oral Capsule"}]}}
+JSON
+)
+printf '{"resourceType":"MedicationRequest","status":"active","intent":"order","medicationReference":{"reference":"%s"}}' "$AMOX" > byref.json
+run record add --patient R1 --json byref.json --strict
+expect_code 3
+expect_err "ehr: warning: high allergy conflict: amoxicillin against allergy Penicillin ($RALLERGY): same class (penicillins)
+ehr: error: refused to record the medication (--strict): it conflicts with a recorded allergy"
+"$EHR" key new -o svc.key -q && "$EHR" user add svc --role service --new-key-file svc.key -q || fail "user add svc failed"
+printf '{"resourceType":"MedicationRequest","id":"byref-import","status":"active","intent":"order","subject":{"reference":"Patient/%s"},"medicationReference":{"reference":"%s"}}\n' "$R" "$AMOX" > byref.ndjson
+EHR_USER=svc EHR_KEY_FILE=svc.key run import byref.ndjson
+expect_code 0
+expect_err_contains "MedicationRequest/byref-import: high allergy conflict with $RALLERGY"
+run care check --patient R1 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+allergy,high,MedicationRequest/byref-import,amoxicillin 250 MG Oral Capsule,amoxicillin against allergy Penicillin ($RALLERGY),same class (penicillins),"
+# A medication of status unknown is checked like an active one (QA finding care 16).
+UNK=$(add --patient R1 --json - <<'JSON'
+{"resourceType":"MedicationStatement","status":"unknown","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"309114","display":"Cephalexin 500 MG Oral Capsule"}]}}
+JSON
+)
+run care check --patient R1 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+allergy,high,MedicationRequest/byref-import,amoxicillin 250 MG Oral Capsule,amoxicillin against allergy Penicillin ($RALLERGY),same class (penicillins),
+allergy,moderate,$UNK,Cephalexin 500 MG Oral Capsule,cephalexin against allergy Penicillin ($RALLERGY),shared side chain (aminopenicillin R1) with penicillins,"
+
+# With records withheld by the access policy, no findings is no all-clear: the
+# check says it is incomplete and exits 3 (QA finding care 09).
+"$EHR" key new -o rx.key -q && "$EHR" user add rx --role pharmacist --new-key-file rx.key -q || fail "user add rx failed"
+H=$(patient --given Hal --family Held --birth-date 1960-05-05 --gender male --mrn H1)
+"$EHR" patient team add H1 rx -q || fail "patient team add failed"
+add --patient H1 --json - >/dev/null <<'JSON'
+{"resourceType":"AllergyIntolerance","meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}]},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},"code":{"coding":[{"system":"http://snomed.info/sct","code":"764146007","display":"Penicillin"}]}}
+JSON
+EHR_USER=rx EHR_KEY_FILE=rx.key run care check --patient H1 --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date"
+expect_err "ehr: warning: no findings for patient $H in the records you may read; 1 withheld: this check is incomplete
+ehr: warning: 1 record withheld by the access policy"
+run care check --patient H1 --format csv
+expect_code 0
+expect_err "ehr: no findings for patient $H"
+
+# A patient neither female nor male, with ranges only by sex: the more
+# severe of the two rows (QA finding care 07: no row applied at all).
+mkdir hb
+cat > hb/lab-ranges.yaml <<'YAML'
+schema: ehr-care-lab-ranges
+version: "site-1"
+source: "test site"
+effective: 2020-01-01
+ranges:
+  - {loinc: 718-7, test: Hemoglobin, unit: g/dL, sex: male, low: 13.5, high: 17.5, critical_low: {value: 7.0, inclusive: false}}
+  - {loinc: 718-7, test: Hemoglobin, unit: g/dL, sex: female, low: 12.0, high: 15.5, critical_low: {value: 7.0, inclusive: false}}
+YAML
+add --json - >/dev/null <<'JSON'
+{"resourceType":"Patient","name":[{"family":"Unk","given":["Gen"]}],"gender":"unknown","birthDate":"1970-03-01","identifier":[{"system":"urn:ehr:mrn","value":"G1"}]}
+JSON
+HB=$(add --patient G1 --type lab --code 718-7 --display Hemoglobin --value 5.0 --unit g/dL --date 2026-01-01)
+run care check --patient G1 --as-of 2026-06-01 --care-rules hb --format csv
+expect_code 3
+expect_out "kind,severity,record,what,finding,basis,date
+lab,critical,$HB,Hemoglobin,5.0 g/dL LL,table (hb/lab-ranges.yaml site-1): >= 12 and <= 15.5 g/dL; gender unknown: the female row (the more severe of the female and male rows),2026-01-01"
+
+# Units: the same whatever their case, mEq/L as mmol/L for monovalent ions,
+# glucose and calcium in mmol/L converted to the table's mg/dL (QA finding
+# care 08: these critical values were only unit-mismatch).
+patient --given Uma --family Units --birth-date 1960-05-05 --gender female --mrn U1 >/dev/null
+UK=$(add --patient U1 --type lab --code 2823-3 --display Potassium --value 7.4 --unit meq/L --date 2026-05-30)
+UG=$(add --patient U1 --type lab --code 2345-7 --display Glucose --value 1.5 --unit mmol/L --date 2026-05-30)
+UN=$(add --patient U1 --type lab --code 2951-2 --display Sodium --value 150 --unit mmol/l --date 2026-05-30)
+run care check --patient U1 --as-of 2026-06-01 --format csv
+expect_code 3
+expect_out_contains "lab,critical,$UK,Potassium,7.4 meq/L HH,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L; meq/L read as mmol/L,2026-05-30"
+expect_out_contains "lab,critical,$UG,Glucose,1.5 mmol/L LL,table (care/lab-ranges.yaml 1): >= 70 and <= 99 mg/dL; 1.5 mmol/L x 18.016 = 27.024 mg/dL,2026-05-30"
+expect_out_contains "lab,abnormal,$UN,Sodium,150 mmol/l H,table (care/lab-ranges.yaml 1): >= 136 and <= 146 mmol/L,2026-05-30"
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 4 ] || fail "units: not 3 rows: $OUT"
 
 # Site rules: a southern-hemisphere flu season from 1 March replaces the built-in file.
 mkdir site

@@ -19,7 +19,7 @@
 // minus one year is 28 February) and on or before the as-of date; records
 // after the as-of date are ignored, so a run is reproducible.
 //
-// Record matching uses the record's main code (its first coding, as ehr
+// Due-list matching uses the record's main code (its first coding, as ehr
 // indexes it: records.h StoredResource::code), which keeps a due list over
 // 100k patients an index scan rather than a read of every document.
 //
@@ -235,6 +235,7 @@ struct CareEvidence {
   std::string status;               // status, or clinical status
   std::string verification;         // Condition: verificationStatus code
   std::optional<double> value;      // Observation valueQuantity.value, when read
+  bool subpotent = false;           // Immunization: isSubpotent (the dose does not count)
 };
 
 enum class CareStatus { kNotApplicable, kSatisfied, kDue, kOverdue, kConsider };
@@ -257,7 +258,10 @@ struct CareResult {
 };
 
 // Evaluates one rule for one patient over their evidence (any order; records
-// of other patients are ignored). Pure: the table-driven tests call it.
+// of other patients are ignored). Records not done, entered in error,
+// cancelled, stopped or refuted never count, nor a Procedure not completed
+// or an Immunization not completed or subpotent. Pure: the table-driven
+// tests call it.
 CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& patient,
                               const std::vector<CareEvidence>& evidence, const CivilDate& as_of);
 
@@ -301,7 +305,10 @@ std::vector<AllergyConflict> check_medication_allergies(const DrugClassMap& map,
 
 // The patient's allergies (read through the access decision point, audited)
 // checked against `medication`, for `record add`. A medication without a
-// patient reference gives no conflicts.
+// patient reference gives no conflicts. A medicationReference to a stored
+// Medication ("Medication/ID") is checked by that Medication's code, one
+// naming no Medication known by the reference's display (the Medication is
+// read without an access decision: a product, not a patient's record).
 // Errors: those of patient_records (kNotFound "no patient P", kAccessDenied).
 Result<std::vector<AllergyConflict>> medication_allergy_alerts(Session& s, const CareRules& rules,
                                                                const Json& medication);
@@ -321,17 +328,30 @@ struct LabFlag {
   std::string loinc;
   std::string value;            // "2.5 mmol/L"
   std::string date;
-  std::string flag;             // "LL", "L", "H", "HH", "A", "AA", or "unit-mismatch"
-  std::string severity;         // "critical", "abnormal", "unit-mismatch"
-  std::string source;           // "lab interpretation", "lab range", "table (care/lab-ranges.yaml 1)"
-  std::string range;            // the range applied, "3.5-5.1 mmol/L"; "" for an interpretation
+  std::string flag;             // "LL", "L", "H", "HH", "A", "AA", "unit-mismatch" or "unchecked"
+  std::string severity;         // "critical", "abnormal", "unit-mismatch", "unchecked" (care_check:
+                                // a result dated after the as-of date)
+  std::string source;           // "lab interpretation", "lab range", "table (care/lab-ranges.yaml 1)",
+                                // "not checked"
+  std::string range;            // the range applied, ">= 3.5 and <= 5.1 mmol/L"; "" for an interpretation
+  std::string note;             // "" or more of the basis ("the lab's interpretation: N", "undated: it
+                                // may not be the latest"); unchecked: why ("dated after the as-of
+                                // date 2026-06-01")
 };
 
 // The flag of one Observation, or nullopt when it is normal or cannot be
 // judged (no numeric value and no interpretation, no range for its code).
-// The lab's own interpretation first, then its referenceRange, then the
-// table row for its LOINC code, sex and age (the most specific); a unit
-// other than the row's gives "unit-mismatch" and no flag. Pure.
+// A critical interpretation of the lab (LL, HH, AA) stands; otherwise a
+// value past a critical bound of the table row for its LOINC code, sex and
+// age (the most specific) is LL or HH whatever the lab says (an
+// interpretation it overrides is named in `note`); otherwise the lab's own
+// interpretation (N: normal), then its referenceRange, then the table row
+// give L, H, A or nothing. A patient neither female nor male, when only
+// sex-specific rows apply, is judged by the more severe of the female and
+// male rows (named in `note`). A unit other than the row's gives
+// "unit-mismatch" and no flag. Age-specific rows take the patient's age on
+// the result's date (effective[x], else issued), or on `on` when it has
+// none or is later. Pure.
 std::optional<LabFlag> flag_lab_result(const LabRanges& ranges, const Json& observation,
                                        const CarePatient& patient, const CivilDate& on);
 
@@ -348,10 +368,17 @@ struct CareCheck {
   std::vector<LabFlag> labs;
 };
 
-// Checks the patient's active medications against their allergies, and the
-// latest result of each lab code against the ranges. Reads the record
+// Checks the patient's current medications (status active, on-hold,
+// intended, draft or unknown) against their allergies (a
+// medicationReference resolved as medication_allergy_alerts does), and the
+// latest result of each lab code against the ranges (flag_lab_result). The
+// code is the result's LOINC coding, else its first coding; the latest are
+// the results at the latest instant of those holding a value[x] or an
+// interpretation (without dataAbsentReason) dated on or before `on`. Each
+// result dated after `on` (by day) is an "unchecked" row instead; each
+// undated one is judged on its own (note "undated: ..."). Reads the record
 // through patient_records (access decision and audit entry). `on` is the
-// date ages are taken on. Errors: those of patient_records.
+// as-of date (flag_lab_result). Errors: those of patient_records.
 Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::string& patient,
                              const CivilDate& on);
 
