@@ -51,7 +51,8 @@ int run_care_due(Context& ctx, const CareDueOptions& o) {
     row.set("age", r.age ? Json::number(static_cast<std::int64_t>(*r.age)) : Json::null());
     row.set("rule", Json::string(r.rule->id));
     row.set("version", Json::string(r.rule->version));
-    row.set("status", Json::string(care_status_name(r.status)));
+    // A rule not evaluated is listed: leaving the patient out read as "not due".
+    row.set("status", Json::string(r.not_evaluated ? "not-evaluated" : care_status_name(r.status)));
     row.set("due_since", text_or_null(r.due_since));
     row.set("last", text_or_null(r.last_ref));
     row.set("last_date", text_or_null(r.last_date));
@@ -82,11 +83,12 @@ void setup_care_due(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   cmd.footer(
       "status: due (nothing qualifying on record), overdue (the last qualifying record is\n"
       "outside the look-back window), consider (an age band where screening is offered\n"
-      "selectively). last and last_date name the last qualifying record; due_since is the\n"
-      "first day it no longer covered. Each rule is evaluated with its version in effect on\n"
-      "the as-of date (R@VERSION: that version, whatever its date); a rule with no version\n"
-      "in effect yet is left out with a note (named with --rule: an error). A procedure\n"
-      "counts only when completed, an immunization only when completed and not subpotent.\n"
+      "selectively), not-evaluated (no birth date: no age band applies). last and last_date\n"
+      "name the last qualifying record; due_since is the first day it no longer covered.\n"
+      "Each rule is evaluated with its version in effect on the as-of date (R@VERSION: that\n"
+      "version, whatever its date); a rule with no version in effect yet is left out with a\n"
+      "note (named with --rule: an error). A procedure counts only when completed, an\n"
+      "immunization only when completed and not subpotent.\n"
       "Deceased and inactive patients are skipped. Exit 3 when anyone is listed (so cron can\n"
       "branch), 0 when nobody is due.\n"
       "`ehr care rules` lists the rules, their sources and versions.\n\n"

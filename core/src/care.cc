@@ -93,6 +93,7 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
   res.rule = &rule;
   if (!p.birth) {
     res.detail = "no birth date";
+    res.not_evaluated = true;
     return res;
   }
   res.age = age_in_years(*p.birth, as_of);
@@ -471,7 +472,7 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
     for (const CareRule* r : q.rules) {
       CareResult res = evaluate_care_rule(*r, patients[i].p, evidence[i], q.as_of);
       bool listed = res.status == CareStatus::kDue || res.status == CareStatus::kOverdue ||
-                    res.status == CareStatus::kConsider ||
+                    res.status == CareStatus::kConsider || res.not_evaluated ||
                     (q.include_satisfied && res.status == CareStatus::kSatisfied);
       if (!listed) continue;
       any = true;

@@ -1282,6 +1282,25 @@ TEST_CASE("due lists: a Procedure counts only when completed, an Immunization on
   CHECK((*due)[0].last_ref == counted);
 }
 
+// QA finding care 13: a patient without a birth date was left out of care
+// due without a word ("nobody is due", exit 0).
+TEST_CASE("care due lists the rules it could not evaluate for a patient without a birth date") {
+  CheckFixture fx;
+  std::string nb = fx.add(R"({"resourceType":"Patient","name":[{"family":"NoBirth"}],"gender":"male"})").substr(8);
+  CareDueQuery q;
+  q.as_of = d("2026-06-01");
+  q.rules = {&rule("blood-pressure-screening")};
+  q.patients = {nb};
+  auto due = care_due(fx.s, q);
+  REQUIRE(due.ok());
+  REQUIRE(due->size() == 1);
+  CHECK((*due)[0].patient == nb);
+  CHECK((*due)[0].not_evaluated);
+  CHECK(care_status_name((*due)[0].status) == "not-applicable");
+  CHECK((*due)[0].detail == "no birth date");
+  CHECK_FALSE((*due)[0].age.has_value());
+}
+
 
 // QA finding care 08: critical values in the same or a trivially
 // convertible unit were only "unit-mismatch" (sorted after every abnormal

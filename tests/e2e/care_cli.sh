@@ -476,4 +476,13 @@ expect_err ""
 run record show --patient D4 --type Condition --format ndjson
 case "$OUT" in *onsetDateTime*) fail "a condition was given an onset: $OUT" ;; esac
 
+# QA finding care 13: a patient without a birth date was left out without a
+# word ("nobody is due", exit 0); now each rule is listed as not evaluated.
+printf '%s' '{"resourceType":"Patient","name":[{"family":"Nobirth","given":["Nb"]}],"gender":"male","identifier":[{"system":"urn:ehr:mrn","value":"NB"}]}' >nobirth.json
+NB=$(add --json nobirth.json | cut -d/ -f2)
+run care due --as-of 2026-06-01 --patient NB --rule blood-pressure-screening --format csv
+expect_code 3
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$NB,\"Nobirth, Nb\",,blood-pressure-screening,2021,not-evaluated,,,,,no birth date"
+
 finish

@@ -255,6 +255,8 @@ struct CareResult {
                                     // start (also when never covered), a first-season
                                     // child's next dose; otherwise "" when never covered
   std::string detail;               // why, in words
+  bool not_evaluated = false;       // the rule could not be evaluated (no birth date):
+                                    // status kNotApplicable, detail says why
 };
 
 // Evaluates one rule for one patient over their evidence (any order; records
@@ -273,7 +275,9 @@ struct CareDueQuery {
 };
 
 // Every patient's due, overdue and consider results (and satisfied ones when
-// asked), ordered by patient name then id, then rule. Patients and records
+// asked), and the rules not evaluated for a patient (no birth date: its age
+// is unknown; CareResult::not_evaluated), ordered by patient name then id,
+// then rule. Patients and records
 // the policy withholds from the user are left out (Session::withheld());
 // deceased and inactive patients are skipped. Needs search on Patient and
 // on each resource type the rules read. One audit entry (a search of the
