@@ -37,8 +37,14 @@ int run_care_check(Context& ctx, const CareCheckOptions& o) {
     row.set("severity", Json::string(a.conflict.severity));
     row.set("record", Json::string(a.medication_ref));
     row.set("what", Json::string(a.medication.empty() ? a.conflict.medication : a.medication));
-    row.set("finding", Json::string(fmt::format("{} against allergy {}{}", a.conflict.medication, a.conflict.allergy,
-                                                a.conflict.allergy_ref.empty() ? "" : " (" + a.conflict.allergy_ref + ")")));
+    // An unchecked row: a medication the drug-class map does not know.
+    row.set("finding", Json::string(a.conflict.severity == "unchecked"
+                                        ? std::string("not checked against the allergies")
+                                        : fmt::format("{} against allergy {}{}", a.conflict.medication,
+                                                      a.conflict.allergy,
+                                                      a.conflict.allergy_ref.empty()
+                                                          ? ""
+                                                          : " (" + a.conflict.allergy_ref + ")")));
     row.set("basis", Json::string(a.conflict.basis));
     row.set("date", Json::null());
     row.set("drug", Json::string(a.conflict.medication));
@@ -98,7 +104,8 @@ void setup_care_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       "chain shared with the allergen's class, or a raised reaction rate), info (another class of\n"
       "the same family). Refuted, entered-in-error, resolved and inactive allergies never fire. A\n"
       "medicationReference is read from the Medication it names (contained or stored), else from\n"
-      "the reference's display.\n"
+      "the reference's display. A medication the drug-class map does not know, with a drug\n"
+      "allergy in force, is an unchecked row.\n"
       "Lab rows: the latest result of each code (its LOINC coding, else its first coding) that\n"
       "holds a value or the lab's interpretation (one without, such as a dataAbsentReason, hides\n"
       "no earlier result; results at the same latest instant are each judged). A value past a\n"

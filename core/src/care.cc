@@ -600,6 +600,27 @@ AllergyConflict relate(const DrugClassMap& map, const Drug& m, const Drug* a, co
 
 }  // namespace
 
+bool drug_allergy_in_force(const Json& allergy) {
+  if (!allergy.is_object()) return false;
+  std::string verification = code_of(allergy.find("verificationStatus"), "code");
+  std::string clinical = code_of(allergy.find("clinicalStatus"), "code");
+  if (verification == "refuted" || verification == "entered-in-error" || clinical == "resolved" ||
+      clinical == "inactive")
+    return false;
+  const Json* cat = allergy.find("category");
+  return cat == nullptr || !cat->is_array() || cat->items().empty() ||
+         std::any_of(cat->items().begin(), cat->items().end(),
+                     [](const Json& c) { return c.is_string() && c.text() == "medication"; });
+}
+
+bool medication_known(const DrugClassMap& map, const Json& medication) {
+  if (!medication.is_object()) return false;
+  std::vector<std::string> codes;
+  std::string words;
+  concept_terms(medication_concept(medication), codes, words);
+  return !drugs_in(map, codes, words, true).empty();
+}
+
 std::vector<AllergyConflict> check_medication_allergies(const DrugClassMap& map, const Json& medication,
                                                         const std::vector<Json>& allergies) {
   std::vector<AllergyConflict> out;
@@ -610,17 +631,7 @@ std::vector<AllergyConflict> check_medication_allergies(const DrugClassMap& map,
   std::vector<const Drug*> meds = drugs_in(map, med_codes, med_words, true);
   if (meds.empty()) return out;
   for (const Json& allergy : allergies) {
-    if (!allergy.is_object()) continue;
-    std::string verification = code_of(allergy.find("verificationStatus"), "code");
-    std::string clinical = code_of(allergy.find("clinicalStatus"), "code");
-    if (verification == "refuted" || verification == "entered-in-error" || clinical == "resolved" ||
-        clinical == "inactive")
-      continue;
-    if (const Json* cat = allergy.find("category"); cat != nullptr && cat->is_array() && !cat->items().empty() &&
-                                                   std::none_of(cat->items().begin(), cat->items().end(), [](const Json& c) {
-                                                     return c.is_string() && c.text() == "medication";
-                                                   }))
-      continue;
+    if (!drug_allergy_in_force(allergy)) continue;
     std::vector<std::string> codes;
     std::string words;
     concept_terms(allergy.find("code"), codes, words);
@@ -1110,15 +1121,30 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
       at->second.push_back({&r, clinical_date_key(date), date.empty(), after});
     }
   }
+  const auto in_force = static_cast<std::int64_t>(std::count_if(allergies.begin(), allergies.end(), drug_allergy_in_force));
   for (const auto* m : meds) {
     auto resolved = detail::resolve_medication_reference(SessionImpl::of(s), m->resource);
     if (!resolved.ok()) return resolved.error();
     std::string shown = concept_text(medication_concept(*resolved));
     for (auto& c : check_medication_allergies(rules.drugs, *resolved, allergies))
       out.allergies.push_back({m->type + "/" + m->id, shown, std::move(c)});
+    // A medication the class map does not know (a brand name, a local
+    // code) was checked against nothing, which read as no conflict (QA
+    // finding care 06): with drug allergies on record it is an unchecked row.
+    if (in_force > 0 && !medication_known(rules.drugs, *resolved)) {
+      AllergyConflict c;
+      c.severity = "unchecked";
+      c.medication = shown;
+      c.basis = fmt::format("not in the drug-class map ({}): not checked against {} drug allerg{}",
+                            rules.drugs.file.empty() ? "care/drug-classes.yaml" : rules.drugs.file, in_force,
+                            in_force == 1 ? "y" : "ies");
+      out.allergies.push_back({m->type + "/" + m->id, shown, std::move(c)});
+    }
   }
-  std::stable_sort(out.allergies.begin(), out.allergies.end(), [](const auto& a, const auto& b) {
-    return rank(a.conflict.severity) > rank(b.conflict.severity);
+  // Worst first; the unchecked rows after the conflicts, as lab rows do.
+  auto order = [](const std::string& severity) { return severity == "unchecked" ? 0 : rank(severity); };
+  std::stable_sort(out.allergies.begin(), out.allergies.end(), [&](const auto& a, const auto& b) {
+    return order(a.conflict.severity) > order(b.conflict.severity);
   });
   for (const auto& code : lab_codes) {
     // The latest: every result at the latest instant (QA finding care 03: of

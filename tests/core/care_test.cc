@@ -1019,9 +1019,11 @@ TEST_CASE("care check and the record-add check read a medicationReference's stor
     REQUIRE(alerts.ok());
     CHECK(alerts->size() == 1);
   }
-  SUBCASE("neither: nothing to check") {
+  SUBCASE("neither: nothing to check it by, an unchecked row (with a drug allergy on record)") {
     fx.add(to_json(request("Medication/elsewhere", "")));
-    CHECK(fx.check().allergies.empty());
+    CareCheck c = fx.check();
+    REQUIRE(c.allergies.size() == 1);
+    CHECK(c.allergies[0].conflict.severity == "unchecked");
   }
 }
 
@@ -1280,6 +1282,37 @@ TEST_CASE("due lists: a Procedure counts only when completed, an Immunization on
   REQUIRE(due->size() == 1);
   CHECK(care_status_name((*due)[0].status) == "satisfied");
   CHECK((*due)[0].last_ref == counted);
+}
+
+// QA finding care 06: a brand name the drug-class map does not know was
+// checked against nothing, and care check said "no findings".
+TEST_CASE("care check lists a medication the drug-class map does not know as unchecked when drug allergies are on record") {
+  CheckFixture fx;
+  auto order = [&](const char* text) {
+    return fx.add(fmt::format(R"({{"resourceType":"MedicationRequest","status":"active","intent":"order",)"
+                              R"("subject":{{"reference":"Patient/$P"}},"medicationCodeableConcept":{{"text":"{}"}}}})",
+                              text));
+  };
+  std::string keflex = order("Keflex 500 MG Oral Capsule");
+  // No allergy on record: nothing to check it against, no row.
+  CHECK(fx.check().allergies.empty());
+  fx.add(R"({"resourceType":"AllergyIntolerance","clinicalStatus":{"coding":[{"system":)"
+         R"("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},)"
+         R"("category":["medication"],"code":{"text":"Penicillin"},"patient":{"reference":"Patient/$P"}})");
+  // A food allergy does not count.
+  fx.add(R"({"resourceType":"AllergyIntolerance","clinicalStatus":{"coding":[{"system":)"
+         R"("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},)"
+         R"("category":["food"],"code":{"text":"Peanut"},"patient":{"reference":"Patient/$P"}})");
+  std::string amox = order("Amoxicillin 500 MG Oral Capsule");
+  CareCheck c = fx.check();
+  REQUIRE(c.allergies.size() == 2);
+  CHECK(c.allergies[0].medication_ref == amox);
+  CHECK(c.allergies[0].conflict.severity == "high");
+  CHECK(c.allergies[1].medication_ref == keflex);
+  CHECK(c.allergies[1].conflict.severity == "unchecked");
+  CHECK(c.allergies[1].conflict.allergy == "");
+  CHECK(c.allergies[1].conflict.basis ==
+        "not in the drug-class map (" + shipped().drugs.file + "): not checked against 1 drug allergy");
 }
 
 // QA finding care 13: a patient without a birth date was left out of care

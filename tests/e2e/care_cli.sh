@@ -209,6 +209,11 @@ expect_err "ehr: warning: info allergy conflict: ceftriaxone against allergy Pen
 run record add --patient C3 --type medication --code 198335 --display "Sulfamethoxazole 800 MG / Trimethoprim 160 MG Oral Tablet" --date 2026-05-20 --strict
 expect_code 0
 expect_err ""
+# A product the drug-class map does not know is checked against nothing: an
+# unchecked row (QA finding care 06: it read as no conflict).
+run record add --patient C3 --type medication --code 999999 --display "Zyxal 10 MG Oral Tablet" --date 2026-05-20
+expect_code 0
+UNK=$OUT
 run audit show --patient "$C" --format csv
 expect_out_contains ",create,refused,"
 expect_out_contains ",care-alert,ok,"
@@ -227,6 +232,7 @@ expect_code 3
 expect_out "kind,severity,record,what,finding,basis,date
 allergy,moderate,$CEPH,Cephalexin 500 MG Oral Capsule,cephalexin against allergy Penicillin ($ALLERGY),shared side chain (aminopenicillin R1) with penicillins,
 allergy,info,$CEFTRI,ceftriaxone 1000 MG Injection,ceftriaxone against allergy Penicillin ($ALLERGY),other beta-lactam (cephalosporins),
+allergy,unchecked,$UNK,Zyxal 10 MG Oral Tablet,not checked against the allergies,not in the drug-class map (care/drug-classes.yaml): not checked against 1 drug allergy,
 lab,critical,$K,Potassium,2.5 mmol/L LL,table (care/lab-ranges.yaml 1): >= 3.5 and <= 5.1 mmol/L,2026-05-30
 lab,abnormal,$BE,Base excess,'-3 mmol/L L,table (care/lab-ranges.yaml 1): >= -2 and <= 3 mmol/L,2026-05-30
 lab,unit-mismatch,$GLU,Glucose,0.9 g/L unit-mismatch,table (care/lab-ranges.yaml 1): >= 70 and <= 99 mg/dL,2026-05-30"

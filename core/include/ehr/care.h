@@ -287,13 +287,23 @@ Result<std::vector<CareResult>> care_due(Session& s, const CareDueQuery& q);
 // --- medication-allergy conflicts -------------------------------------------
 
 struct AllergyConflict {
-  std::string severity;    // "high", "moderate", "info"
+  std::string severity;    // "high", "moderate", "info" ("unchecked" only in CareCheck)
   std::string medication;  // the drug matched ("amoxicillin")
   std::string allergy;     // the allergen as recorded ("Penicillin")
   std::string allergy_ref; // AllergyIntolerance/id
   std::string basis;       // "same drug", "same class (penicillins)", "shared side chain
                            // (aminopenicillin R1)", "raised reaction rate (...)", "other beta-lactam"
 };
+
+// Whether `allergy` (an AllergyIntolerance) is one the medication check
+// applies: not refuted, entered in error, resolved or inactive, and of
+// category medication (or of no category). Pure.
+bool drug_allergy_in_force(const Json& allergy);
+
+// Whether `map` resolves `medication` (as check_medication_allergies reads
+// it: its concept's codes, else its words) to a drug it knows. A medication
+// it does not know (a brand name, a local code) cannot be checked. Pure.
+bool medication_known(const DrugClassMap& map, const Json& medication);
 
 // The conflicts between `medication` (a MedicationRequest,
 // MedicationStatement, MedicationAdministration or MedicationDispense, with
@@ -368,6 +378,9 @@ struct CareCheck {
     std::string medication;      // as recorded (text or display)
     AllergyConflict conflict;
   };
+  // Conflicts, worst first; with drug allergies in force, a current
+  // medication the drug-class map does not know is a row of severity
+  // "unchecked" (allergy "", basis saying why).
   std::vector<MedicationAlert> allergies;
   std::vector<LabFlag> labs;
 };
