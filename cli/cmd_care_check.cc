@@ -117,6 +117,8 @@ void setup_care_check(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
       "unit-mismatch, not flagged. A patient neither female nor male is judged by the more severe\n"
       "of sex-specific rows; age-specific rows take the age on the result's date. A result dated\n"
       "after --as-of is not the latest but an unchecked row; an undated one is judged on its own.\n"
+      "Each component is a result of its own code; a value in words of a test the table has\n"
+      "ranges for is an unchecked row.\n"
       "Exit 3 when there are findings, or when the access policy withheld records from the check\n"
       "(it is incomplete: standard error says so); 0 when there are none.\n\n"
       "Examples:\n"

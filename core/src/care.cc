@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -1058,6 +1059,26 @@ bool has_result(const Json& obs) {
   return interp != nullptr && interp->is_array() && !interp->items().empty();
 }
 
+// Whether an Observation's result is only words: no valueQuantity with a
+// number and no interpretation (a valueString "<2.0", a valueCodeableConcept).
+bool text_only(const Json& obs) {
+  if (const Json* q = obs.find("valueQuantity"); q != nullptr && q->is_object()) {
+    const Json* v = q->find("value");
+    if (v != nullptr && v->is_number()) return false;
+  }
+  const Json* interp = obs.find("interpretation");
+  return interp == nullptr || !interp->is_array() || interp->items().empty();
+}
+
+// Whether the table has a row for the Observation's LOINC code.
+bool has_row(const LabRanges& ranges, const Json& obs) {
+  std::string code = lab_code(obs, "");
+  const std::string prefix = "http://loinc.org|";
+  if (code.compare(0, prefix.size(), prefix) != 0) return false;
+  std::string loinc = code.substr(prefix.size());
+  return std::any_of(ranges.rows.begin(), ranges.rows.end(), [&](const LabRange& r) { return r.loinc == loinc; });
+}
+
 }  // namespace
 
 Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::string& patient, const CivilDate& on) {
@@ -1072,6 +1093,22 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
   // The results of each lab code, in the order the codes are first met.
   std::vector<std::string> lab_codes;
   std::map<std::string, std::vector<LabResult>> labs;
+  std::deque<StoredResource> components;  // an Observation's components as results of their own
+  auto add_result = [&](const StoredResource& r, const std::string& main) {
+    const Json& j = r.resource;
+    // A result without a value does not hide an earlier one (QA finding
+    // care 05: a haemolysed sample after a critical potassium).
+    if (!has_result(j)) return;
+    std::string code = lab_code(j, main);
+    if (code.empty()) return;
+    auto [at, added] = labs.try_emplace(code);
+    if (added) lab_codes.push_back(code);
+    std::string date = observation_date(j);
+    // After the as-of date by day; a partial date ("2062") by what it gives.
+    std::string day = date.substr(0, 10);
+    bool after = !day.empty() && day > format_civil_date(on).substr(0, day.size());
+    at->second.push_back({&r, clinical_date_key(date), date.empty(), after});
+  };
   for (const auto& r : *records) {
     const Json& j = r.resource;
     if (r.type == "Patient") {
@@ -1107,18 +1144,27 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
     } else if (r.type == "Observation") {
       std::string status = text_of(j.find("status"));
       if (status == "cancelled" || status == "entered-in-error" || status == "registered") continue;
-      // A result without a value does not hide an earlier one (QA finding
-      // care 05: a haemolysed sample after a critical potassium).
-      if (!has_result(j)) continue;
-      std::string code = lab_code(j, r.code);
-      if (code.empty()) continue;
-      auto [at, added] = labs.try_emplace(code);
-      if (added) lab_codes.push_back(code);
-      std::string date = observation_date(j);
-      // After the as-of date by day; a partial date ("2062") by what it gives.
-      std::string day = date.substr(0, 10);
-      bool after = !day.empty() && day > format_civil_date(on).substr(0, day.size());
-      at->second.push_back({&r, clinical_date_key(date), date.empty(), after});
+      add_result(r, r.code);
+      // Each component (a panel's potassium, a blood pressure's systolic)
+      // is a result of its own code, dated as its Observation (QA finding
+      // care 06: a critical potassium inside a panel was never judged).
+      if (const Json* comps = j.find("component"); comps != nullptr && comps->is_array())
+        for (const auto& c : comps->items()) {
+          if (!c.is_object() || c.find("code") == nullptr) continue;
+          StoredResource part = r;
+          Json& pj = part.resource;
+          for (const char* key : {"component", "interpretation", "referenceRange", "dataAbsentReason"}) pj.erase(key);
+          std::vector<std::string> values;
+          for (const auto& [key, v] : pj.members())
+            if (key.size() > 5 && key.compare(0, 5, "value") == 0) values.push_back(key);
+          for (const auto& key : values) pj.erase(key);
+          for (const auto& [key, v] : c.members()) pj.set(key, v);
+          std::string main;
+          if (const Json* cs = c.find("code")->find("coding"); cs != nullptr && cs->is_array() && !cs->items().empty())
+            main = text_of(cs->items().front().find("system")) + "|" + text_of(cs->items().front().find("code"));
+          components.push_back(std::move(part));
+          add_result(components.back(), main);
+        }
     }
   }
   const auto in_force = static_cast<std::int64_t>(std::count_if(allergies.begin(), allergies.end(), drug_allergy_in_force));
@@ -1167,6 +1213,14 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
         out.labs.push_back(std::move(f));
       } else if (l.undated || l.when == latest) {
         auto f = flag_lab_result(rules.labs, l.r->resource, out.patient, on);
+        if (!f && text_only(l.r->resource) && has_row(rules.labs, l.r->resource)) {
+          // A value in words ("<2.0", "positive") of a test the table has
+          // ranges for: not judged, which is no all-clear (QA finding care 06).
+          f = describe_result(l.r->resource);
+          f->flag = f->severity = "unchecked";
+          f->source = "not checked";
+          f->note = "a value in words, which the ranges cannot judge";
+        }
         if (!f) continue;
         if (l.undated) f->note += std::string(f->note.empty() ? "" : "; ") + "undated: it may not be the latest";
         out.labs.push_back(std::move(*f));

@@ -1315,6 +1315,39 @@ TEST_CASE("care check lists a medication the drug-class map does not know as unc
         "not in the drug-class map (" + shipped().drugs.file + "): not checked against 1 drug allergy");
 }
 
+// QA finding care 06 (lab half): a critical potassium inside a panel's
+// component was never judged, and one given in words ("<2.0") neither; both
+// read as "no findings".
+TEST_CASE("care check judges each component as a result of its own code, and lists a value in words as unchecked") {
+  CheckFixture fx;
+  std::string panel = fx.add(
+      R"({"resourceType":"Observation","status":"final","subject":{"reference":"Patient/$P"},)"
+      R"("code":{"coding":[{"system":"http://loinc.org","code":"24323-8","display":"Metabolic panel"}]},)"
+      R"("effectiveDateTime":"2026-05-30T08:00:00Z","component":[)"
+      R"({"code":{"coding":[{"system":"http://loinc.org","code":"2823-3","display":"Potassium"}]},)"
+      R"("valueQuantity":{"value":7.4,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}},)"
+      R"({"code":{"coding":[{"system":"http://loinc.org","code":"2951-2","display":"Sodium"}]},)"
+      R"("valueQuantity":{"value":140,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}]})");
+  std::string text = fx.add(
+      R"({"resourceType":"Observation","status":"final","subject":{"reference":"Patient/$P"},)"
+      R"("code":{"coding":[{"system":"http://loinc.org","code":"2345-7","display":"Glucose"}]},)"
+      R"("effectiveDateTime":"2026-05-30T08:00:00Z","valueString":"<20"})");
+  // A value in words of a test the table has no row for: nothing to say.
+  fx.add(R"({"resourceType":"Observation","status":"final","subject":{"reference":"Patient/$P"},)"
+         R"("code":{"coding":[{"system":"http://loinc.org","code":"5778-6","display":"Color of Urine"}]},)"
+         R"("effectiveDateTime":"2026-05-30T08:00:00Z","valueString":"yellow"})");
+  CareCheck c = fx.check();
+  REQUIRE(c.labs.size() == 2);
+  CHECK(c.labs[0].observation_ref == panel);
+  CHECK(c.labs[0].test == "Potassium");
+  CHECK(c.labs[0].flag == "HH");
+  CHECK(c.labs[0].severity == "critical");
+  CHECK(c.labs[0].date == "2026-05-30");
+  CHECK(c.labs[1].observation_ref == text);
+  CHECK(c.labs[1].severity == "unchecked");
+  CHECK(c.labs[1].note == "a value in words, which the ranges cannot judge");
+}
+
 // QA finding care 13: a patient without a birth date was left out of care
 // due without a word ("nobody is due", exit 0).
 TEST_CASE("care due lists the rules it could not evaluate for a patient without a birth date") {
