@@ -1205,22 +1205,22 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
     for (const auto& l : results)
       if (!l.undated && !l.after) latest = std::max(latest, l.when);
     for (const auto& l : results) {
-      if (l.after) {
+      // A row for a result not judged, saying why.
+      auto unchecked = [&](std::string why) {
         LabFlag f = describe_result(l.r->resource);
         f.flag = f.severity = "unchecked";
         f.source = "not checked";
-        f.note = "dated after the as-of date " + format_civil_date(on);
-        out.labs.push_back(std::move(f));
+        f.note = std::move(why);
+        return f;
+      };
+      if (l.after) {
+        out.labs.push_back(unchecked("dated after the as-of date " + format_civil_date(on)));
       } else if (l.undated || l.when == latest) {
         auto f = flag_lab_result(rules.labs, l.r->resource, out.patient, on);
-        if (!f && text_only(l.r->resource) && has_row(rules.labs, l.r->resource)) {
-          // A value in words ("<2.0", "positive") of a test the table has
-          // ranges for: not judged, which is no all-clear (QA finding care 06).
-          f = describe_result(l.r->resource);
-          f->flag = f->severity = "unchecked";
-          f->source = "not checked";
-          f->note = "a value in words, which the ranges cannot judge";
-        }
+        // A value in words ("<2.0", "positive") of a test the table has
+        // ranges for: not judged, which is no all-clear (QA finding care 06).
+        if (!f && text_only(l.r->resource) && has_row(rules.labs, l.r->resource))
+          f = unchecked("a value in words, which the ranges cannot judge");
         if (!f) continue;
         if (l.undated) f->note += std::string(f->note.empty() ? "" : "; ") + "undated: it may not be the latest";
         out.labs.push_back(std::move(*f));

@@ -104,6 +104,10 @@ Status rewrite_patient(const Prepare& prepare, std::int64_t rid, const IndexEntr
     EHR_TRY(step_rows(**up, [](store::Statement&) {}));
   }
   EHR_TRY(run_on_rid(prepare, "DELETE FROM reference WHERE rid = ?1", rid));
+  return insert_references(prepare, rid, e);
+}
+
+Status insert_references(const Prepare& prepare, std::int64_t rid, const IndexEntry& e) {
   for (const auto& [t, id] : e.references) {
     if (t == "Patient" && id == e.patient) continue;
     auto ins = prepare("INSERT INTO reference(rid, target_type, target_id) VALUES(?1, ?2, ?3)");

@@ -60,8 +60,12 @@ Status resolve_keys(const Prepare& prepare, IndexEntry& e);
 // inserted, which has none to replace.
 Status write_record_keys(const Prepare& prepare, std::int64_t rid, const IndexEntry& e, bool fresh);
 
+// Inserts the reference rows of record `rid` (e.references), none to its
+// own patient e.patient (migration 11). REQUIRES: it has none.
+Status insert_references(const Prepare& prepare, std::int64_t rid, const IndexEntry& e);
+
 // Sets the patient column of record `rid` to e.patient and writes its
-// reference rows (none to its own patient: migration 11) again.
+// reference rows (insert_references) again.
 Status rewrite_patient(const Prepare& prepare, std::int64_t rid, const IndexEntry& e);
 
 struct LinkedRecord {

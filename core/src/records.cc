@@ -218,16 +218,7 @@ Status write_index(SessionImpl& s, std::int64_t rid, const std::string& type, co
     auto r = (*st)->step();
     if (!r.ok()) return r.error();
   }
-  for (const auto& [t, id] : e.references) {
-    if (!e.patient.empty() && id == e.patient && t == "Patient") continue;
-    auto st = s.statement("INSERT INTO reference(rid, target_type, target_id) VALUES(?,?,?)");
-    if (!st.ok()) return st.error();
-    EHR_TRY((*st)->bind_int(1, rid));
-    EHR_TRY((*st)->bind_text(2, t));
-    EHR_TRY((*st)->bind_text(3, id));
-    auto r = (*st)->step();
-    if (!r.ok()) return r.error();
-  }
+  EHR_TRY(detail::insert_references(prepare_of(s), rid, e));
   for (const auto& key : e.match_keys) {
     auto st = s.statement("INSERT INTO match_key(key, rid) VALUES(?,?)");
     if (!st.ok()) return st.error();
