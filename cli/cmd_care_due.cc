@@ -39,12 +39,12 @@ int run_care_due(Context& ctx, const CareDueOptions& o) {
     if (!p.ok()) return ctx.fail(p.error());
     q.patients.push_back(p->id);
   }
-  Result<std::vector<CareResult>> results = std::vector<CareResult>{};
+  Result<CareDueList> results = CareDueList{};
   if (!q.rules.empty()) results = care_due(*session, q);
   if (!results.ok()) return ctx.fail(results.error());
   Json rows = Json::array();
   bool findings = false;
-  for (const auto& r : *results) {
+  for (const auto& r : results->results) {
     Json row = Json::object();
     row.set("patient", Json::string(r.patient));
     row.set("name", Json::string(r.patient_name));
@@ -65,9 +65,23 @@ int run_care_due(Context& ctx, const CareDueOptions& o) {
   std::vector<std::string> columns = {"patient", "name", "age", "rule", "version", "status", "due_since", "last_date", "last"};
   if (ctx.format() == Format::kCsv) columns.insert(columns.end(), {"last_what", "detail"});
   ctx.print_rows(rows, columns);
-  if (!findings) ctx.info(fmt::format("nobody is due on {}", format_civil_date(*as_of)));
+  // Withheld records of a patient the user sees may be what makes them due
+  // or not (a labelled diabetes Condition): the list is incomplete, and says
+  // so in its exit code. Patients withheld whole are another team's.
+  const auto& incomplete = results->incomplete;
+  if (!incomplete.empty()) {
+    std::string ids;
+    for (size_t i = 0; i < incomplete.size() && i < 10; ++i) ids += (i ? ", " : "") + incomplete[i];
+    if (incomplete.size() > 10) ids += fmt::format(" and {} more", incomplete.size() - 10);
+    ctx.warning(fmt::format("records the rules read were withheld from you for {} patient{} ({}): their results "
+                            "may be wrong, listed or not",
+                            incomplete.size(), incomplete.size() == 1 ? "" : "s", ids));
+  }
+  if (!findings)
+    ctx.info(fmt::format("nobody is due on {}{}", format_civil_date(*as_of),
+                         incomplete.empty() ? "" : " in the records you may read"));
   report_access(ctx, *session);
-  return findings ? kExitFindings : kExitOk;
+  return findings || !incomplete.empty() ? kExitFindings : kExitOk;
 }
 
 }  // namespace
@@ -83,14 +97,17 @@ void setup_care_due(CLI::App& cmd, ConfigFlags& flags, CommandRun& run) {
   cmd.footer(
       "status: due (nothing qualifying on record), overdue (the last qualifying record is\n"
       "outside the look-back window), consider (an age band where screening is offered\n"
-      "selectively), not-evaluated (no birth date: no age band applies). last and last_date\n"
+      "selectively), not-evaluated (no birth date: no age band applies; or a sex-specific rule\n"
+      "for a patient neither female nor male). A positive stool test with nothing after it\n"
+      "makes colorectal screening due (a follow-up, not a repeat). last and last_date\n"
       "name the last qualifying record; due_since is the first day it no longer covered.\n"
       "Each rule is evaluated with its version in effect on the as-of date (R@VERSION: that\n"
       "version, whatever its date); a rule with no version in effect yet is left out with a\n"
       "note (named with --rule: an error). A procedure counts only when completed, an\n"
       "immunization only when completed and not subpotent.\n"
       "Deceased and inactive patients are skipped. Exit 3 when anyone is listed (so cron can\n"
-      "branch), 0 when nobody is due.\n"
+      "branch) or when records the rules read of a patient you may see were withheld from\n"
+      "you (the list is incomplete: a warning names them); 0 when nobody is due.\n"
       "`ehr care rules` lists the rules, their sources and versions.\n\n"
       "Examples:\n"
       "  ehr care due --as-of 2026-12-01\n"

@@ -102,7 +102,11 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
     res.detail = p.deceased ? "deceased" : "inactive record";
     return res;
   }
-  if (rule.sex != "any" && p.sex != rule.sex) {
+  // Neither female nor male (other, unknown, not recorded): whether a
+  // sex-specific rule applies is the clinician's call, not a silent "not
+  // applicable" (QA finding care 13); said only within the rule's ages.
+  bool sex_unknown = rule.sex != "any" && p.sex != "female" && p.sex != "male";
+  if (rule.sex != "any" && p.sex != rule.sex && !sex_unknown) {
     res.detail = "sex";
     return res;
   }
@@ -114,6 +118,11 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
     }
   if (band == nullptr) {
     res.detail = "age";
+    return res;
+  }
+  if (sex_unknown) {
+    res.not_evaluated = true;
+    res.detail = fmt::format("sex {}: the rule is for {} patients", p.sex.empty() ? "not recorded" : p.sex, rule.sex);
     return res;
   }
   // The patient's usable records up to the as-of date.
@@ -148,9 +157,17 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
       for (const auto& o : rule.satisfied_by)
         if (e->value && e->date && matches_any(o.codes, *e) && (last_value == nullptr || *e->date > *last_value->date))
           last_value = e;
-    if (rule.tighten->value_at_least && last_value != nullptr && *last_value->value >= *rule.tighten->value_at_least) {
-      tightened = rule.tighten->within;
-      tighten_reason = fmt::format("last value {} at or above {}", *last_value->value, *rule.tighten->value_at_least);
+    if (rule.tighten->value_at_least && last_value != nullptr) {
+      // A value with a comparator ("<8", ">6.5") is at or above the goal
+      // unless its bound says it is below: ">6.5" may be 12.
+      double goal = *rule.tighten->value_at_least, v = *last_value->value;
+      const std::string& c = last_value->comparator;
+      bool above = c == ">" || c == ">=" ? true : c == "<" ? v > goal : v >= goal;
+      if (above) {
+        tightened = rule.tighten->within;
+        tighten_reason = c.empty() ? fmt::format("last value {} at or above {}", v, goal)
+                                   : fmt::format("last value {}{} may be at or above {}", c, v, goal);
+      }
     }
     if (!tightened && rule.tighten->medications_within) {
       CivilDate since = subtract_period(as_of, *rule.tighten->medications_within);
@@ -170,6 +187,9 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
   const CareOption* within_option = nullptr;
   std::vector<CivilDate> season_doses;
   bool dose_before_season = false;
+  const CareEvidence* positive = nullptr;  // the latest positive result of a negative_only option
+  const CareOption* positive_option = nullptr;
+  const CareEvidence* follow_up = nullptr;  // the latest record of any other option
   for (const auto& o : rule.satisfied_by) {
     CarePeriod w = tightened ? *tightened : band->within ? *band->within : o.within;
     if (o.within.unit == CarePeriod::Unit::kEver || o.within.unit == CarePeriod::Unit::kSeason) w = o.within;
@@ -181,6 +201,14 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
     for (const auto* e : mine) {
       if (!e->date || !matches_any(o.codes, *e)) continue;
       if (min_date && *e->date < *min_date) continue;
+      if (o.negative_only && e->positive) {
+        if (positive == nullptr || *e->date > *positive->date) {
+          positive = e;
+          positive_option = &o;
+        }
+        continue;
+      }
+      if (!o.negative_only && (follow_up == nullptr || *e->date > *follow_up->date)) follow_up = e;
       if (last == nullptr || *e->date > *last->date) {
         last = e;
         last_option = &o;
@@ -194,6 +222,19 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
         within_option = &o;
       }
     }
+  }
+  // A positive stool test calls for a follow-up (a colonoscopy: a record of
+  // an option that is not a stool test, on or after it), which a repeat
+  // stool test is not: until then the rule is due (QA finding care 11).
+  if (positive != nullptr && (follow_up == nullptr || *follow_up->date < *positive->date)) {
+    res.last_ref = ref_of(*positive);
+    res.last_date = format_civil_date(*positive->date);
+    res.last_what = positive_option->name + " (positive)";
+    res.due_since = res.last_date;
+    res.status = band->result == "consider" ? CareStatus::kConsider : CareStatus::kDue;
+    res.detail = fmt::format("positive {} {}: a follow-up is due (a repeat does not count)", positive_option->name,
+                             res.last_date);
+    return res;
   }
   const CareEvidence* shown = within_last != nullptr ? within_last : last;
   if (shown != nullptr) {
@@ -277,29 +318,30 @@ bool wants_value(const CareRule& r) { return r.tighten && r.tighten->value_at_le
 
 }  // namespace
 
-Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q) {
+Result<CareDueList> care_due(Session& session, const CareDueQuery& q) {
   SessionImpl& s = SessionImpl::of(session);
   s.reset_withheld();
   if (q.rules.empty()) return Error::invalid_argument("no care rule selected");
   // What the rules read: the codes by system, the types.
   struct Codes {
-    std::set<std::string> exact, prefixes, value_codes;
+    std::set<std::string> exact, prefixes, value_codes, result_codes;
   };
   std::map<std::string, Codes> by_system;
   std::set<std::string> types = {"Patient"};
-  auto add_sets = [&](const std::vector<CareCodeSet>& sets, bool value) {
+  auto add_sets = [&](const std::vector<CareCodeSet>& sets, bool value, bool result = false) {
     for (const auto& cs : sets) {
       Codes& c = by_system[cs.system];
       c.exact.insert(cs.codes.begin(), cs.codes.end());
       c.prefixes.insert(cs.prefixes.begin(), cs.prefixes.end());
       if (value) c.value_codes.insert(cs.codes.begin(), cs.codes.end());
+      if (result) c.result_codes.insert(cs.codes.begin(), cs.codes.end());
       types.insert(cs.types.begin(), cs.types.end());
     }
   };
   for (const CareRule* r : q.rules) {
     add_sets(r->conditions, false);
     add_sets(r->exclusions, false);
-    for (const auto& o : r->satisfied_by) add_sets(o.codes, wants_value(*r));
+    for (const auto& o : r->satisfied_by) add_sets(o.codes, wants_value(*r), o.negative_only);
     if (r->tighten) add_sets(r->tighten->medications, false);
   }
   // The gate: searching patients and each type the rules read.
@@ -374,6 +416,7 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
 
   // The evidence: one index scan per system's exact codes and per prefix.
   std::vector<std::vector<CareEvidence>> evidence(patients.size());
+  std::vector<bool> incomplete(patients.size());  // a record of a patient the user sees was withheld
   // For a search, the decision is a function of the record's type, labels
   // and code and of the care-team relation (a search never breaks the
   // glass); for patients on the user's care team it is cached by the first
@@ -382,8 +425,8 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
   // One pass over the table: the rids of every code list from the code
   // index, then the rows in rid order, so each table page is read (and
   // decrypted) once however many code lists touch it.
-  std::string rids, values;
-  std::vector<std::string> rid_binds, value_binds;
+  std::string rids, values, results;
+  std::vector<std::string> rid_binds, value_binds, result_binds;
   for (const auto& [system, codes] : by_system) {
     if (!codes.exact.empty()) {
       rids += std::string(rids.empty() ? "" : " UNION ALL ") +
@@ -402,20 +445,31 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
       value_binds.push_back(system);
       value_binds.insert(value_binds.end(), codes.value_codes.begin(), codes.value_codes.end());
     }
+    if (!codes.result_codes.empty()) {
+      results += std::string(results.empty() ? "" : " OR ") + "(code_system = ? AND code IN (" +
+                 in_list(codes.result_codes.size()) + "))";
+      result_binds.push_back(system);
+      result_binds.insert(result_binds.end(), codes.result_codes.begin(), codes.result_codes.end());
+    }
   }
   auto scan = [&]() -> Status {
     std::string sql = fmt::format(
         "SELECT patient, type, id, code, coalesce(clinical_date, ''), coalesce(status, ''), "
         "coalesce(security, ''), "
         "CASE WHEN type = 'Condition' THEN json_extract(json, '$.verificationStatus.coding[0].code') END, "
-        "CASE WHEN type = 'Observation' AND ({}) THEN json_extract(json, '$.valueQuantity.value') END, "
+        "CASE WHEN type = 'Observation' AND ({0}) THEN json_extract(json, '$.valueQuantity.value') END, "
         "code_system, "
-        "CASE WHEN type = 'Immunization' THEN json_extract(json, '$.isSubpotent') END FROM resource WHERE rid IN ({}) AND retracted = 0 AND patient IS NOT NULL",
-        values.empty() ? "0" : values, rids);
+        "CASE WHEN type = 'Immunization' THEN json_extract(json, '$.isSubpotent') END, "
+        "CASE WHEN type = 'Observation' AND ({0}) THEN json_extract(json, '$.valueQuantity.comparator') END, "
+        "CASE WHEN type IN ('Observation', 'DiagnosticReport') AND ({2}) THEN json END "
+        "FROM resource WHERE rid IN ({1}) AND retracted = 0 AND patient IS NOT NULL",
+        values.empty() ? "0" : values, rids, results.empty() ? "0" : results);
     auto st = s.db().prepare(sql);
     if (!st.ok()) return st.error();
     int i = 1;
-    for (const auto& v : value_binds) EHR_TRY(st->bind_text(i++, v));
+    for (int pass = 0; pass < 2; ++pass)  // the value's and the comparator's columns
+      for (const auto& v : value_binds) EHR_TRY(st->bind_text(i++, v));
+    for (const auto& v : result_binds) EHR_TRY(st->bind_text(i++, v));
     for (const auto& b : rid_binds) EHR_TRY(st->bind_text(i++, b));
     for (;;) {
       auto row = st->step();
@@ -444,6 +498,7 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
       }
       if (!allowed) {
         s.add_withheld(1);
+        incomplete[it->second] = true;
         continue;
       }
       e.date = parse_civil_date(st->column_text(4));
@@ -455,6 +510,12 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
         char* end = nullptr;
         double v = std::strtod(value.c_str(), &end);
         if (end != nullptr && *end == '\0') e.value = v;
+        e.comparator = st->column_text(11);
+      }
+      // A stool test's result: the document, parsed only for these codes.
+      if (std::string_view doc = st->column_view(12); !doc.empty()) {
+        auto parsed = parse_json(doc);
+        e.positive = parsed.ok() && result_positive(*parsed);
       }
       evidence[it->second].push_back(std::move(e));
     }
@@ -466,9 +527,11 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
   std::vector<size_t> order(patients.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return patients[a].sort_key < patients[b].sort_key; });
-  std::vector<CareResult> out;
+  CareDueList list;
+  std::vector<CareResult>& out = list.results;
   std::vector<std::string> reported;
   for (size_t i : order) {
+    if (incomplete[i]) list.incomplete.push_back(patients[i].p.id);
     bool any = false;
     for (const CareRule* r : q.rules) {
       CareResult res = evaluate_care_rule(*r, patients[i].p, evidence[i], q.as_of);
@@ -487,7 +550,7 @@ Result<std::vector<CareResult>> care_due(Session& session, const CareDueQuery& q
       fmt::format("care due|{}|{}|{}|{}", format_civil_date(q.as_of), names, join_ids(q.patients), q.include_satisfied));
   EHR_TRY(write_audit(s, {"search", "ok", join_ids(reported), "", hash, static_cast<std::int64_t>(out.size()),
                           s.withheld() ? fmt::format("care due withheld {}", s.withheld()) : "care due"}));
-  return out;
+  return list;
 }
 
 // --- medication-allergy conflicts -------------------------------------------------------
@@ -599,7 +662,49 @@ AllergyConflict relate(const DrugClassMap& map, const Drug& m, const Drug* a, co
   return c;
 }
 
+// Whether words (lower case) report a positive or abnormal result; a
+// negation ("not detected", "non-reactive", "negative") is not.
+bool words_positive(const std::string& w) {
+  for (const char* no : {"negative", "not detected", "none detected", "not present", "absent", "non-reactive",
+                         "nonreactive", "not reactive"})
+    if (has_phrase(w, no)) return false;
+  for (const char* yes : {"positive", "detected", "present", "abnormal", "reactive"})
+    if (has_phrase(w, yes)) return true;
+  return false;
+}
+
+// Whether a CodeableConcept (a coded value, a conclusion, an
+// interpretation when `interpretation`) reports a positive result.
+bool concept_positive(const Json* c, bool interpretation) {
+  static const std::set<std::string> kInterpretations = {"POS", "DET", "A", "AA", "H", "HH", "HU"};
+  static const std::set<std::string> kSnomed = {"10828004", "260373001", "52101004", "263654008"};
+  std::vector<std::string> codes;
+  std::string words;
+  concept_terms(c, codes, words);
+  for (const auto& sc : codes) {
+    size_t bar = sc.rfind('|');
+    std::string system = sc.substr(0, bar), code = sc.substr(bar + 1);
+    if (interpretation && (system.find("ObservationInterpretation") != std::string::npos ||
+                           system.find("0078") != std::string::npos) && kInterpretations.count(code))
+      return true;
+    if (system == "http://snomed.info/sct" && kSnomed.count(code)) return true;
+  }
+  return words_positive(words);
+}
+
 }  // namespace
+
+bool result_positive(const Json& resource) {
+  if (!resource.is_object()) return false;
+  for (const char* list : {"interpretation", "conclusionCode"})
+    if (const Json* items = resource.find(list); items != nullptr && items->is_array())
+      for (const auto& c : items->items())
+        if (concept_positive(&c, std::string_view(list) == "interpretation")) return true;
+  if (concept_positive(resource.find("valueCodeableConcept"), false)) return true;
+  for (const char* text : {"valueString", "conclusion"})
+    if (words_positive(lower(text_of(resource.find(text))))) return true;
+  return false;
+}
 
 bool drug_allergy_in_force(const Json& allergy) {
   if (!allergy.is_object()) return false;

@@ -372,7 +372,7 @@ Result<CareRule> read_rule(const Reader& r, const YamlNode& doc) {
     return r.at(opts ? *opts : doc, "a rule needs satisfied_by: a list of options");
   bool season = false;
   for (const auto& o : opts->items) {
-    EHR_TRY(r.keys(o, {"name", "within", "codes", "min_age_at"}, "an option of satisfied_by"));
+    EHR_TRY(r.keys(o, {"name", "within", "codes", "min_age_at", "negative_only"}, "an option of satisfied_by"));
     CareOption opt;
     auto name = r.text(o, "name", true);
     if (!name.ok()) return name.error();
@@ -389,6 +389,11 @@ Result<CareRule> read_rule(const Reader& r, const YamlNode& doc) {
     if (!codes.ok()) return codes.error();
     if (codes->empty()) return r.at(o, "an option needs codes");
     opt.codes = std::move(*codes);
+    auto neg = r.text(o, "negative_only", false);
+    if (!neg.ok()) return neg.error();
+    if (!neg->empty() && *neg != "true" && *neg != "false")
+      return r.at(*o.get("negative_only"), "negative_only must be true or false");
+    opt.negative_only = *neg == "true";
     rule.satisfied_by.push_back(std::move(opt));
   }
   auto ss = r.text(doc, "season_start", false);

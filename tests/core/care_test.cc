@@ -407,6 +407,131 @@ TEST_CASE("HbA1c: diabetics only; 6 months at goal, 3 months above goal or after
   CHECK(r.due_since == "2026-05-29");
 }
 
+// Stop 28's list: the tightening compared a value's number and ignored its
+// comparator, so ">6.5" (which may be 12) kept the 6-month window.
+TEST_CASE("hba1c: a value with a comparator tightens the window unless its bound is below the goal") {
+  auto diabetes = ev("Condition", "snomed", "44054006", "2015-01-01", "active");
+  auto a1c = [](double v, const char* comparator) {
+    CareEvidence e = ev("Observation", "loinc", "4548-4", "2026-01-15", "final", "", v);
+    e.comparator = comparator;
+    return e;
+  };
+  struct Case {
+    double value;
+    const char* comparator;
+    const char* status;  // 2026-01-15 is within 6 months of the as-of date, not within 3
+    const char* detail;
+  };
+  const Case cases[] = {
+      {6.5, "", "satisfied", ""},
+      {6.5, ">", "overdue", "last value >6.5 may be at or above 7"},
+      {6.5, ">=", "overdue", "last value >=6.5 may be at or above 7"},
+      {8.0, "<", "overdue", "last value <8 may be at or above 7"},
+      {7.0, "<", "satisfied", ""},
+      {7.0, "<=", "overdue", "last value <=7 may be at or above 7"},
+      {6.0, "<=", "satisfied", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.value);
+    CAPTURE(c.comparator);
+    CareResult r = evaluate_care_rule(rule("hba1c-monitoring"), patient("1960-01-01"), {diabetes, a1c(c.value, c.comparator)},
+                                      d("2026-06-01"));
+    CHECK(care_status_name(r.status) == c.status);
+    if (*c.detail) CHECK(r.detail == fmt::format("last HbA1c 2026-01-15 is outside the window; window shortened: {}", c.detail));
+  }
+}
+
+// QA finding care 13, second half: a patient neither female nor male was
+// "not applicable" to a sex-specific rule without a word.
+TEST_CASE("a sex-specific rule is not evaluated, within its ages, for a patient neither female nor male") {
+  struct Case {
+    const char* birth;
+    const char* sex;
+    bool not_evaluated;
+    const char* detail;
+  };
+  const Case cases[] = {
+      {"1970-01-01", "unknown", true, "sex unknown: the rule is for female patients"},
+      {"1970-01-01", "other", true, "sex other: the rule is for female patients"},
+      {"1970-01-01", "", true, "sex not recorded: the rule is for female patients"},
+      {"2000-01-01", "unknown", false, "age"},  // 26: outside the rule's ages
+      {"1970-01-01", "male", false, "sex"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.sex);
+    CAPTURE(c.birth);
+    CareResult r = evaluate_care_rule(rule("breast-cancer-screening"), patient(c.birth, c.sex), {}, d("2026-06-01"));
+    CHECK(r.not_evaluated == c.not_evaluated);
+    CHECK(care_status_name(r.status) == "not-applicable");
+    CHECK(r.detail == c.detail);
+  }
+  // A rule for any sex is evaluated as usual.
+  CHECK(status_of("colorectal-cancer-screening", patient("1960-01-01", "unknown"), {}, "2026-06-01") == "due");
+}
+
+// QA finding care 11: a positive FIT counted as screening done for a year,
+// while a positive stool test calls for a follow-up colonoscopy.
+TEST_CASE("colorectal screening: a positive stool test is due for a follow-up, never satisfied") {
+  auto fit = [](const char* date, bool positive) {
+    CareEvidence e = ev("Observation", "loinc", "29771-3", date, "final");
+    e.positive = positive;
+    return e;
+  };
+  auto colonoscopy = [](const char* date) { return ev("Procedure", "snomed", "73761001", date, "completed"); };
+  CHECK(status_of("colorectal-cancer-screening", patient("1960-01-01"), {fit("2026-01-10", false)}, "2026-06-01") ==
+        "satisfied");
+  CareEvidence positive = fit("2026-01-10", true);
+  CareResult r = evaluate_care_rule(rule("colorectal-cancer-screening"), patient("1960-01-01"), {positive}, d("2026-06-01"));
+  CHECK(care_status_name(r.status) == "due");
+  CHECK(r.last_ref == "Observation/" + positive.id);
+  CHECK(r.last_what == "FIT (positive)");
+  CHECK(r.due_since == "2026-01-10");
+  CHECK(r.detail == "positive FIT 2026-01-10: a follow-up is due (a repeat does not count)");
+  // An older negative test does not cover a newer positive one, nor a newer
+  // negative repeat; nor does a colonoscopy before it, still within its 10 years.
+  CHECK(status_of("colorectal-cancer-screening", patient("1960-01-01"), {fit("2025-09-01", false), positive},
+                  "2026-06-01") == "due");
+  CHECK(status_of("colorectal-cancer-screening", patient("1960-01-01"), {positive, fit("2026-03-01", false)},
+                  "2026-06-01") == "due");
+  CHECK(status_of("colorectal-cancer-screening", patient("1960-01-01"), {colonoscopy("2020-01-10"), positive},
+                  "2026-06-01") == "due");
+  // The follow-up colonoscopy satisfies the rule.
+  CHECK(status_of("colorectal-cancer-screening", patient("1960-01-01"), {positive, colonoscopy("2026-02-20")},
+                  "2026-06-01") == "satisfied");
+  // At 80 (grade C) it is still to consider.
+  CHECK(status_of("colorectal-cancer-screening", patient("1946-01-01"), {positive}, "2026-06-01") == "consider");
+}
+
+TEST_CASE("result_positive reads interpretations, coded values, conclusions and words") {
+  struct Case {
+    const char* json;
+    bool positive;
+  };
+  const Case cases[] = {
+      {R"({"resourceType":"Observation","valueQuantity":{"value":3.1,"unit":"ng/mL"}})", false},
+      {R"({"resourceType":"Observation","interpretation":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation","code":"POS"}]}]})", true},
+      {R"({"resourceType":"Observation","interpretation":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation","code":"NEG"}]}]})", false},
+      {R"({"resourceType":"Observation","interpretation":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation","code":"A"}]}]})", true},
+      {R"({"resourceType":"Observation","interpretation":[{"text":"Abnormal"}]})", true},
+      {R"({"resourceType":"Observation","valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"10828004"}]}})", true},
+      {R"({"resourceType":"Observation","valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"260385009","display":"Negative"}]}})", false},
+      {R"({"resourceType":"Observation","valueCodeableConcept":{"text":"Not detected"}})", false},
+      {R"({"resourceType":"Observation","valueCodeableConcept":{"text":"Detected"}})", true},
+      {R"({"resourceType":"Observation","valueString":"POSITIVE"})", true},
+      {R"({"resourceType":"Observation","valueString":"non-reactive"})", false},
+      {R"({"resourceType":"Observation","valueString":"normal"})", false},
+      {R"({"resourceType":"DiagnosticReport","conclusionCode":[{"coding":[{"system":"http://snomed.info/sct","code":"260373001"}]}]})", true},
+      {R"({"resourceType":"DiagnosticReport","conclusion":"Occult blood present."})", true},
+      {R"({"resourceType":"DiagnosticReport","conclusion":"No occult blood; negative."})", false},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.json);
+    auto j = parse_json(c.json);
+    REQUIRE(j.ok());
+    CHECK(result_positive(*j) == c.positive);
+  }
+}
+
 TEST_CASE("pneumococcal at 65: PCV20 at any age, PPSV23 only at 65 or older; blood pressure by age") {
   auto pcv20 = [](const char* date) { return ev("Immunization", "cvx", "216", date, "completed"); };
   auto ppsv23 = [](const char* date) { return ev("Immunization", "cvx", "33", date, "completed"); };
@@ -1274,14 +1399,14 @@ TEST_CASE("due lists: a Procedure counts only when completed, an Immunization on
   q.include_satisfied = true;
   auto due = care_due(fx.s, q);
   REQUIRE(due.ok());
-  REQUIRE(due->size() == 1);
-  CHECK(care_status_name((*due)[0].status) == "due");
+  REQUIRE(due->results.size() == 1);
+  CHECK(care_status_name(due->results[0].status) == "due");
   std::string counted = flu(R"("isSubpotent":false,)");
   due = care_due(fx.s, q);
   REQUIRE(due.ok());
-  REQUIRE(due->size() == 1);
-  CHECK(care_status_name((*due)[0].status) == "satisfied");
-  CHECK((*due)[0].last_ref == counted);
+  REQUIRE(due->results.size() == 1);
+  CHECK(care_status_name(due->results[0].status) == "satisfied");
+  CHECK(due->results[0].last_ref == counted);
 }
 
 // QA finding care 06: a brand name the drug-class map does not know was
@@ -1348,6 +1473,40 @@ TEST_CASE("care check judges each component as a result of its own code, and lis
   CHECK(c.labs[1].note == "a value in words, which the ranges cannot judge");
 }
 
+TEST_CASE("care due reads a stool test's result from the store") {
+  CheckFixture fx;
+  std::string fit = fx.add(
+      R"({"resourceType":"Observation","status":"final","subject":{"reference":"Patient/$P"},)"
+      R"("code":{"coding":[{"system":"http://loinc.org","code":"29771-3"}]},"effectiveDateTime":"2026-01-10",)"
+      R"("valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"10828004","display":"Positive"}]}})");
+  CareDueQuery q;
+  q.as_of = d("2026-06-01");
+  q.rules = {&rule("colorectal-cancer-screening")};
+  q.include_satisfied = true;
+  auto due = care_due(fx.s, q);
+  REQUIRE(due.ok());
+  REQUIRE(due->results.size() == 1);
+  CHECK(care_status_name(due->results[0].status) == "due");
+  CHECK(due->results[0].last_ref == fit);
+  fx.add(R"({"resourceType":"Observation","status":"final","subject":{"reference":"Patient/$P"},)"
+         R"("code":{"coding":[{"system":"http://loinc.org","code":"29771-3"}]},"effectiveDateTime":"2026-03-10",)"
+         R"("valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"260385009","display":"Negative"}]}})");
+  due = care_due(fx.s, q);
+  REQUIRE(due.ok());
+  REQUIRE(due->results.size() == 1);
+  // A negative repeat after a positive one is not the follow-up.
+  CHECK(care_status_name(due->results[0].status) == "due");
+  CHECK(due->results[0].last_ref == fit);
+  std::string colonoscopy = fx.add(
+      R"({"resourceType":"Procedure","status":"completed","subject":{"reference":"Patient/$P"},)"
+      R"("code":{"coding":[{"system":"http://snomed.info/sct","code":"73761001"}]},"performedDateTime":"2026-04-02"})");
+  due = care_due(fx.s, q);
+  REQUIRE(due.ok());
+  REQUIRE(due->results.size() == 1);
+  CHECK(care_status_name(due->results[0].status) == "satisfied");
+  CHECK(due->results[0].last_ref == colonoscopy);
+}
+
 // QA finding care 13: a patient without a birth date was left out of care
 // due without a word ("nobody is due", exit 0).
 TEST_CASE("care due lists the rules it could not evaluate for a patient without a birth date") {
@@ -1359,12 +1518,13 @@ TEST_CASE("care due lists the rules it could not evaluate for a patient without 
   q.patients = {nb};
   auto due = care_due(fx.s, q);
   REQUIRE(due.ok());
-  REQUIRE(due->size() == 1);
-  CHECK((*due)[0].patient == nb);
-  CHECK((*due)[0].not_evaluated);
-  CHECK(care_status_name((*due)[0].status) == "not-applicable");
-  CHECK((*due)[0].detail == "no birth date");
-  CHECK_FALSE((*due)[0].age.has_value());
+  REQUIRE(due->results.size() == 1);
+  CHECK(due->results[0].patient == nb);
+  CHECK(due->results[0].not_evaluated);
+  CHECK(care_status_name(due->results[0].status) == "not-applicable");
+  CHECK(due->results[0].detail == "no birth date");
+  CHECK_FALSE(due->results[0].age.has_value());
+  CHECK(due->incomplete.empty());
 }
 
 

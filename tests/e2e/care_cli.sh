@@ -491,4 +491,54 @@ expect_code 3
 expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
 $NB,\"Nobirth, Nb\",,blood-pressure-screening,2021,not-evaluated,,,,,no birth date"
 
+# QA finding care 13, second half: a patient neither female nor male was not
+# applicable to a sex-specific rule without a word.
+OT=$(patient --given Ola --family Other --birth-date 1970-01-01 --gender other --mrn OT1)
+run care due --as-of 2026-06-01 --patient OT1 --rule breast-cancer-screening --format csv
+expect_code 3
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$OT,\"Other, Ola\",56,breast-cancer-screening,2024,not-evaluated,,,,,sex other: the rule is for female patients"
+
+# QA finding care 11: a positive FIT counted as screening done; it calls for
+# a follow-up colonoscopy, which then satisfies the rule.
+FT=$(patient --given Fay --family Fitpos --birth-date 1960-01-01 --gender female --mrn FT1)
+printf '%s' '{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"29771-3"}]},"effectiveDateTime":"2026-01-10","valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"10828004","display":"Positive"}]}}' >fit.json
+FIT=$(add --patient FT1 --json fit.json)
+run care due --as-of 2026-06-01 --patient FT1 --rule colorectal-cancer-screening --format csv
+expect_code 3
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail
+$FT,\"Fitpos, Fay\",66,colorectal-cancer-screening,2021,due,2026-01-10,2026-01-10,$FIT,FIT (positive),positive FIT 2026-01-10: a follow-up is due (a repeat does not count)"
+COL=$(add --patient FT1 --type procedure --code 73761001 --display Colonoscopy --date 2026-02-01)
+run care due --as-of 2026-06-01 --patient FT1 --rule colorectal-cancer-screening --all --format csv
+expect_code 0
+expect_out_contains ",colorectal-cancer-screening,2021,satisfied,,2026-02-01,$COL,colonoscopy,"
+
+# QA finding care 09, care due half: a nurse whose role may not read a
+# labelled diabetes Condition got "nobody is due" and exit 0; the list is
+# incomplete, and the exit code and a warning say so.
+"$EHR" key new -o nu.key -q && "$EHR" user add nu --role nurse --new-key-file nu.key -q || fail "user add nu failed"
+LB=$(patient --given Lab --family Elled --birth-date 1960-05-05 --gender female --mrn LB1)
+# Patients off the nurse's care team are withheld whole: another team's, not
+# an incomplete list (clinic-wide cron lists stay exit 0).
+EHR_USER=nu EHR_KEY_FILE=nu.key run care due --as-of 2026-06-01 --rule hba1c-monitoring --format csv
+expect_code 0
+expect_err_contains "ehr: nobody is due on 2026-06-01
+ehr: warning: "
+"$EHR" patient team add LB1 nu -q || fail "team add failed"
+printf '%s' '{"resourceType":"Condition","meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"ETH"}]},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},"code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006"}]},"onsetDateTime":"2010-01-01"}' >eth.json
+add --patient LB1 --json eth.json >/dev/null
+EHR_USER=nu EHR_KEY_FILE=nu.key run care due --as-of 2026-06-01 --rule hba1c-monitoring --format csv
+expect_code 3
+expect_out "patient,name,age,rule,version,status,due_since,last_date,last,last_what,detail"
+# (the other patients, off the nurse's care team, are withheld whole: counted
+# in the last warning, but they do not make the list incomplete)
+expect_err_contains "ehr: warning: records the rules read were withheld from you for 1 patient ($LB): their results may be wrong, listed or not
+ehr: nobody is due on 2026-06-01 in the records you may read
+ehr: warning: "
+# The physician sees the Condition: due, exit 3 for the finding, no warning.
+run care due --as-of 2026-06-01 --patient LB1 --rule hba1c-monitoring --format csv
+expect_code 3
+expect_out_contains "$LB,\"Elled, Lab\",66,hba1c-monitoring,2025,due,"
+expect_err ""
+
 finish

@@ -85,12 +85,16 @@ struct CareCodeSet {
 };
 
 // What satisfies a rule: a record of one of `codes` within `within` of the
-// as-of date (and, with min_age_at, given at or after that age).
+// as-of date (and, with min_age_at, given at or after that age; with
+// negative_only, not a positive result).
 struct CareOption {
   std::string name;  // "colonoscopy"
   std::vector<CareCodeSet> codes;
   CarePeriod within;
   std::optional<CarePeriod> min_age_at;
+  // Only a result that is not positive counts (a stool test): a positive
+  // one calls for a follow-up, not a repeat (`negative_only: true`).
+  bool negative_only = false;
 };
 
 // An age band of the population (first match wins): its result when
@@ -102,7 +106,8 @@ struct CareBand {
   std::string note;                            // "grade C: offer selectively"
 };
 
-// A shorter window when the last value is at or above a threshold or a
+// A shorter window when the last value is at or above a threshold (or may
+// be: a value with a comparator, ">6.5", unless its bound is below it) or a
 // listed medication was started or changed recently (HbA1c).
 struct CareTighten {
   CarePeriod within;
@@ -235,8 +240,20 @@ struct CareEvidence {
   std::string status;               // status, or clinical status
   std::string verification;         // Condition: verificationStatus code
   std::optional<double> value;      // Observation valueQuantity.value, when read
+  std::string comparator;           // its Quantity.comparator ("<", "<=", ">=", ">"), "" when none
   bool subpotent = false;           // Immunization: isSubpotent (the dose does not count)
+  bool positive = false;            // a positive or abnormal result (result_positive), read
+                                    // for the codes of negative_only options
 };
+
+// Whether an Observation or DiagnosticReport reports a positive or abnormal
+// result: an interpretation POS, DET, A, AA, H, HH or HU; a coded value or
+// conclusion Positive (SNOMED 10828004), Detected (260373001), Present
+// (52101004) or Abnormal (263654008); or a value, conclusion or display in
+// words "positive", "detected", "present", "abnormal" or "reactive". A
+// numeric value without an interpretation is not positive (the cut-off is
+// the assay's). Pure.
+bool result_positive(const Json& resource);
 
 enum class CareStatus { kNotApplicable, kSatisfied, kDue, kOverdue, kConsider };
 // "not-applicable", "satisfied", "due", "overdue", "consider".
@@ -255,8 +272,10 @@ struct CareResult {
                                     // start (also when never covered), a first-season
                                     // child's next dose; otherwise "" when never covered
   std::string detail;               // why, in words
-  bool not_evaluated = false;       // the rule could not be evaluated (no birth date):
-                                    // status kNotApplicable, detail says why
+  bool not_evaluated = false;       // the rule could not be evaluated (no birth date; a
+                                    // sex-specific rule, within its ages, for a patient
+                                    // neither female nor male): status kNotApplicable,
+                                    // detail says why
 };
 
 // Evaluates one rule for one patient over their evidence (any order; records
@@ -276,13 +295,21 @@ struct CareDueQuery {
 
 // Every patient's due, overdue and consider results (and satisfied ones when
 // asked), and the rules not evaluated for a patient (no birth date: its age
-// is unknown; CareResult::not_evaluated), ordered by patient name then id,
+// is unknown; a sex-specific rule for a patient neither female nor male:
+// CareResult::not_evaluated), ordered by patient name then id,
 // then rule. Patients and records
 // the policy withholds from the user are left out (Session::withheld());
 // deceased and inactive patients are skipped. Needs search on Patient and
 // on each resource type the rules read. One audit entry (a search of the
 // patients reported). Errors: kAccessDenied; kNotFound "no patient P".
-Result<std::vector<CareResult>> care_due(Session& s, const CareDueQuery& q);
+struct CareDueList {
+  std::vector<CareResult> results;
+  // The patients the user may see of whom records the rules read were
+  // withheld (a labelled Condition, a restricted procedure): their results
+  // may be wrong, listed or not. Ordered as the results.
+  std::vector<std::string> incomplete;
+};
+Result<CareDueList> care_due(Session& s, const CareDueQuery& q);
 
 // --- medication-allergy conflicts -------------------------------------------
 
