@@ -11,7 +11,30 @@ namespace ehr {
 namespace {
 
 // Appends `r` as the next entry. REQUIRES: inside a write transaction.
-Status append_entry(SessionImpl& s, const AuditRecord& r) {
+Status append_entry(SessionImpl& s, const AuditRecord& r) { return append_audit_entry(s, audit_entry_of(s, r)); }
+
+}  // namespace
+
+AuditEntry audit_entry_of(SessionImpl& s, const AuditRecord& r) {
+  AuditEntry e;
+  e.time = s.now();
+  e.user = r.as_user.empty() ? s.user() : r.as_user;
+  e.roles = r.as_user.empty() ? detail::join_words(s.roles()) : "";
+  e.action = r.action;
+  e.outcome = r.outcome;
+  e.purpose = s.purpose();
+  e.patients = r.patients;
+  e.resources = r.resources;
+  e.query_hash = r.query_hash;
+  e.count = r.count;
+  e.detail = r.detail;
+  e.emergency = r.emergency || s.emergency_for(r.patients);
+  e.tool = fmt::format("ehr {}", version());
+  e.recipient = s.recipient();
+  return e;
+}
+
+Status append_audit_entry(SessionImpl& s, AuditEntry e) {
   AuditChain& chain = s.chain();
   if (!chain.loaded()) return Error::internal("the audit chain is not loaded");
   if (!chain.head) {
@@ -31,22 +54,7 @@ Status append_entry(SessionImpl& s, const AuditRecord& r) {
     (void)(*st)->reset();
     chain.head = head;
   }
-  AuditEntry e;
   e.seq = chain.head->first + 1;
-  e.time = s.now();
-  e.user = r.as_user.empty() ? s.user() : r.as_user;
-  e.roles = r.as_user.empty() ? detail::join_words(s.roles()) : "";
-  e.action = r.action;
-  e.outcome = r.outcome;
-  e.purpose = s.purpose();
-  e.patients = r.patients;
-  e.resources = r.resources;
-  e.query_hash = r.query_hash;
-  e.count = r.count;
-  e.detail = r.detail;
-  e.emergency = r.emergency || s.emergency_for(r.patients);
-  e.tool = fmt::format("ehr {}", version());
-  e.recipient = s.recipient();
   ChainHash h = chain_step(chain, chain.head->second, e);
   auto st = s.statement(
       "INSERT INTO audit(seq, time, user, roles, action, outcome, purpose, patients, resources, "
@@ -76,7 +84,6 @@ Status append_entry(SessionImpl& s, const AuditRecord& r) {
   return {};
 }
 
-}  // namespace
 
 Status write_audit(SessionImpl& s, const AuditRecord& r) {
 #ifdef EHR_BENCH_NO_AUDIT

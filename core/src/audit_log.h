@@ -19,6 +19,15 @@ namespace ehr {
 // Appends one audit row with the session's user, roles, purpose and clock.
 Status write_audit(SessionImpl& s, const AuditRecord& r);
 
+// The entry `r` would be if `s` wrote it now (time, user, roles, purpose,
+// emergency flag, tool, recipient); seq 0 and no hash.
+AuditEntry audit_entry_of(SessionImpl& s, const AuditRecord& r);
+
+// Appends `e` as it is (its time, user and roles kept: an entry deferred
+// from another session, deferred_audit.h) with the next seq and its chain
+// hash. REQUIRES: inside a write transaction of `s`.
+Status append_audit_entry(SessionImpl& s, AuditEntry e);
+
 // The detail of the entry (action "export", outcome "error") written after
 // an export was audited but could not be put in place: "bulk export not
 // delivered: entries FIRST to LAST record it", naming the run's entries.

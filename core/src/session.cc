@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "audit_log.h"
+#include "deferred_audit.h"
 #include "ehr/audit.h"
 #include "ehr/files.h"
 #include "ehr/session.h"
@@ -94,7 +95,7 @@ void SessionImpl::roll_back() {
 void SessionImpl::write_pending_denials() {
   std::vector<AuditRecord> denials = std::move(pending_denials_);
   pending_denials_.clear();
-  for (const auto& d : denials) (void)write_audit(*this, d);  // best effort, as record_denial
+  for (const auto& d : denials) write_or_defer(d);
   // (each in its own transaction: write_audit makes one outside any)
 }
 
@@ -203,8 +204,17 @@ void SessionImpl::record_denial(const AuditRecord& r) {
     pending_denials_.push_back(r);
     return;
   }
-  // Best effort: the denial itself stands even if its entry cannot be written.
-  (void)write_audit(*this, r);
+  write_or_defer(r);
+}
+
+void SessionImpl::write_or_defer(const AuditRecord& r) {
+  // The denial stands whether or not its entry can be written now; one that
+  // cannot (the write lock held past the busy timeout by an import, a -wal
+  // that cannot be written) waits, sealed, for the next open that can
+  // (deferred_audit.h; QA finding ops 01).
+  AuditEntry e = audit_entry_of(*this, r);
+  if (write_audit(*this, r).ok()) return;
+  (void)defer_audit_entry(*this, e);  // best effort: nowhere else to put it
 }
 
 bool SessionImpl::emergency_for(const std::string& patients) const {
@@ -303,6 +313,8 @@ Status import_failed_opens(SessionImpl& impl, const std::string& path) {
   });
 }
 
+Status import_failed_opens_of(SessionImpl& impl) { return import_failed_opens(impl, impl.store().path()); }
+
 }  // namespace
 
 std::string failed_opens_path(const std::string& db_path) { return db_path + ".failed-opens"; }
@@ -382,7 +394,10 @@ Result<Session> Session::open(const std::string& path, const Secret& secret,
   impl->set_recipient(options.recipient);
   EHR_TRY(migrate_schema(impl->db()));
   EHR_TRY(ensure_audit_chain(impl->db(), impl->chain()));
-  EHR_TRY(import_failed_opens(*impl, path));
+  // The entries journalled beside the database: a busy database keeps them
+  // for a later open rather than refusing this one.
+  for (auto take : {import_failed_opens_of, import_deferred_audit})
+    if (Status t = take(*impl); !t.ok() && !t.error().is(ErrorCode::kBusy)) return t.error();
   if (Status u = load_user(*impl); !u.ok()) {
     if (u.error().is(ErrorCode::kAuthFailed)) {
       // A disabled user's old key can still open a copy made before it was

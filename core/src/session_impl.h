@@ -140,8 +140,11 @@ class SessionImpl {
   // After a failed transaction: resets the statements, rolls back and drops
   // what the rollback took back from the caches (grants, care teams).
   void roll_back();
-  // Writes the denials recorded during a transaction, each on its own (best effort).
+  // Writes the denials recorded during a transaction, each on its own.
   void write_pending_denials();
+  // Writes a denial's entry now, or defers it (deferred_audit.h) when it
+  // cannot be written.
+  void write_or_defer(const AuditRecord& r);
 
   Store store_;
   std::string user_;

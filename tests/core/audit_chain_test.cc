@@ -6,14 +6,17 @@
 // append-only triggers where the test drops them first.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "audit_chain.h"
 #include "audit_log.h"
+#include "deferred_audit.h"
 #include "ehr/audit.h"
 #include "ehr/builders.h"
+#include "ehr/files.h"
 #include "ehr/records.h"
 #include "ehr/session.h"
 #include "ehr/users.h"
@@ -447,6 +450,51 @@ TEST_CASE(
   OpenOptions z;
   z.user = "zed";
   CHECK(open_store_as_user(t.path, Secret::passphrase("pw-zed"), z, clock).ok());
+}
+
+// QA finding ops 01: a denial while another process held the write lock past
+// the busy timeout (a night's import) exited 77 and left no entry.
+TEST_CASE("a denial that cannot be written now is sealed beside the database and joins the trail at the next open") {
+  Trail t;
+  const std::string journal = deferred_audit_path(t.path);
+  CHECK(journal == t.path + ".deferred-audit");
+  Session alice = t.open("alice");
+  const std::string some = sql(alice, "SELECT id FROM resource WHERE type = 'Patient' LIMIT 1");
+  auto o = t.options("andy");
+  o.open.busy_timeout_ms = 50;
+  auto andy = Session::open(t.path, Secret::passphrase("pw-andy"), o);
+  REQUIRE(andy.ok());
+  REQUIRE(raw(alice, "BEGIN IMMEDIATE").ok());  // the import's write lock
+  auto read = read_resource(*andy, "Patient", some);  // an auditor reads no records
+  REQUIRE_FALSE(read.ok());
+  CHECK(read.error().code() == ErrorCode::kAccessDenied);
+  const std::string after_denial = Trail::fmt_time(t.tick);
+  std::string line = text_of(journal);
+  CHECK(std::count(line.begin(), line.end(), '\n') == 1);
+  CHECK(line.find(some) == std::string::npos);  // sealed: no id, user or time in the clear
+  CHECK(line.find("andy") == std::string::npos);
+  CHECK(line.find("2026-") == std::string::npos);
+  // An open while the lock is held keeps the journal for later instead of failing.
+  auto busy = Session::open(t.path, Secret::passphrase("pw-andy"), o);
+  REQUIRE_MESSAGE(busy.ok(), (busy.ok() ? "" : busy.error().message()));
+  CHECK(text_of(journal) == line);
+  REQUIRE(raw(alice, "ROLLBACK").ok());
+  const std::string before = sql(alice, "SELECT max(seq) FROM audit");
+  Session next = t.open("andy");
+  CHECK(text_of(journal) == "");
+  CHECK(sql(next, "SELECT group_concat(user || '|' || roles || '|' || action || '|' || outcome || '|' || patients, "
+                  "'; ') FROM audit WHERE seq = " + before + " + 1") ==
+        "andy|auditor|read|denied|" + some);
+  // It keeps the time of the denial, before anything written since.
+  CHECK(sql(next, "SELECT time < '" + after_denial + "' FROM audit WHERE seq = " + before + " + 1") == "1");
+  // A torn or foreign line is counted, not lost without a word.
+  REQUIRE(append_line(journal, "00ff").ok());
+  Session again = t.open("andy");
+  CHECK(text_of(journal) == "");
+  CHECK(sql(again, "SELECT action || ' ' || outcome || ' ' || count || ' ' || detail FROM audit "
+                   "WHERE action = 'audit-deferred'") ==
+        "audit-deferred error 1 1 deferred entry did not open (torn or not this trail's)");
+  CHECK(verify_audit(again, {})->ok());
 }
 
 TEST_CASE("fail closed: when the entry cannot be written, the operation fails and writes nothing") {
