@@ -123,6 +123,23 @@ AppTree build_app(GlobalOptions& g, CommandSetup setup) {
   return tree;
 }
 
+namespace {
+
+// --help and --version are output too: one that never reached standard
+// output (>/dev/full) exits 74 like any command (QA finding ops 07).
+int help_written(int code, Io& io, bool color) {
+  errno = 0;
+  io.out.flush();
+  if (io.out) return code;
+  int e = errno;
+  print_error(io, e != 0 ? std::string("cannot write to standard output: ") + std::strerror(e)
+                         : std::string("cannot write to standard output"),
+              color);
+  return kExitIoErr;
+}
+
+}  // namespace
+
 int run(const std::vector<std::string>& args, Io& io) {
   GlobalOptions g;
   AppTree tree;
@@ -132,11 +149,11 @@ int run(const std::vector<std::string>& args, Io& io) {
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed
     tree.app->parse(reversed);
   } catch (const CLI::CallForHelp& e) {
-    return tree.app->exit(e, io.out, io.err);
+    return help_written(tree.app->exit(e, io.out, io.err), io, early_color);
   } catch (const CLI::CallForAllHelp& e) {
-    return tree.app->exit(e, io.out, io.err);
+    return help_written(tree.app->exit(e, io.out, io.err), io, early_color);
   } catch (const CLI::CallForVersion& e) {
-    return tree.app->exit(e, io.out, io.err);
+    return help_written(tree.app->exit(e, io.out, io.err), io, early_color);
   } catch (const CLI::ParseError& e) {
     print_error(io, house_style(e.what()), early_color);
     print_hint(io, "run 'ehr --help' for usage", early_color);

@@ -351,10 +351,14 @@ int run_import(Context& ctx, ImportCommandOptions& o) {
   if (report->failure) code = exit_code_for(report->failure->code());
   else if (refused > 0) code = kExitDataErr;
   else if (report->total().rejected > 0) code = kExitFindings;
+  // A rejects or report file that cannot be written (the disk the import
+  // filled) is said after the summary and the import's own failure, which
+  // it must not hide (QA finding ops 02).
+  std::optional<Error> output_error;
   if (rejects_file) {
     Status st = sink.status();
     if (st.ok()) st = rejects_file->commit();
-    if (!st.ok()) return ctx.fail(st.error());
+    if (!st.ok()) output_error = st.error();
   }
   if (!o.report.empty()) {
     std::string text = to_json_pretty(report_json(*report, seconds, code)) + "\n";
@@ -363,12 +367,14 @@ int run_import(Context& ctx, ImportCommandOptions& o) {
     } else {
       Status st = report_file->write(text);
       if (st.ok()) st = report_file->commit();
-      if (!st.ok()) return ctx.fail(st.error());
+      if (!st.ok() && !output_error) output_error = st.error();
     }
   }
   const bool stopped_by_reject = report->failure && report->failure->is(ErrorCode::kInvalidData) &&
                                  report->total().rejected > 0;
   if (!ctx.quiet()) print_summary(ctx, *report, seconds, report->failure && !stopped_by_reject);
+  if (output_error && report->failure) ctx.error(output_error->message());
+  if (output_error && !report->failure) return ctx.fail(*output_error);
   if (report->failure) {
     if (stopped_by_reject) {
       // The record's own error is printed already; say what it did.

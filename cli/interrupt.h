@@ -1,4 +1,4 @@
-// Stopping long commands cleanly on SIGINT and SIGTERM (export, import,
+// Stopping long commands cleanly on SIGINT, SIGTERM and SIGHUP (export, import,
 // db backup): while an InterruptGuard lives, the signals only set a flag
 // that the core operation polls through its `cancelled` callback; the
 // operation then rolls back, removes its temporaries and returns
@@ -20,7 +20,7 @@ class InterruptGuard {
   InterruptGuard(const InterruptGuard&) = delete;
   InterruptGuard& operator=(const InterruptGuard&) = delete;
 
-  // Whether SIGINT or SIGTERM arrived since the guard was made.
+  // Whether SIGINT, SIGTERM or SIGHUP arrived since the guard was made.
   static bool interrupted();
   // interrupted(), as the `cancelled` option of a core operation.
   static std::function<bool()> cancelled() { return [] { return interrupted(); }; }
@@ -28,6 +28,7 @@ class InterruptGuard {
  private:
   void (*old_int_)(int);
   void (*old_term_)(int);
+  void (*old_hup_)(int);
 };
 
 }  // namespace ehr::cli

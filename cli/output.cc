@@ -36,9 +36,6 @@ std::string cell_text(const Json& v) {
   }
 }
 
-namespace {
-
-// Replaces control characters so one cell stays on one line of a table.
 std::string table_safe(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -58,6 +55,8 @@ std::string table_safe(std::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 void render_table(std::ostream& out, const std::vector<std::string>& header,
                   const std::vector<std::vector<std::string>>& cells, const RenderOptions& opts) {

@@ -58,6 +58,10 @@ void render_json_texts(std::ostream& out, const std::vector<std::string_view>& t
 void render_document(std::ostream& out, const Json& doc, Format format,
                      const RenderOptions& opts = {});
 
+// `s` with control characters as escapes (\n, \r, \t, \u001b), so a cell or
+// a line of a table stays on one line.
+std::string table_safe(std::string_view s);
+
 // Cell text as table and csv show it: strings raw, numbers by literal,
 // booleans true/false, null empty, arrays and objects as compact JSON.
 std::string cell_text(const Json& v);

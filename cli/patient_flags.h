@@ -9,7 +9,9 @@
 namespace ehr::cli {
 
 inline void add_patient_flags(CLI::App& cmd, PatientFields& f) {
-  cmd.add_option("--given", f.given, "given name(s); repeat for several")->type_name("NAME");
+  // One value per flag: a name is text, so "[Baby]" is not CLI11's list
+  // syntax; a second name takes its own --given, or quotes (QA finding ops 04).
+  cmd.add_option("--given", f.given, "given name(s); repeat for several")->type_name("NAME")->allow_extra_args(false);
   cmd.add_option("--family", f.family, "family name")->type_name("NAME");
   cmd.add_option("--birth-date", f.birth_date, "date of birth, YYYY-MM-DD")->type_name("DATE");
   cmd.add_option("--gender", f.gender, "male, female, other or unknown")->type_name("GENDER");

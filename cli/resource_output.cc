@@ -147,10 +147,13 @@ void print_clinical_summary(Context& ctx, const std::vector<StoredResource>& rec
   }
   if (patient != nullptr) {
     Json row = patient_row(*patient, ctx.config().get("mrn_system"));
-    out << "Patient " << text(row.find("name")) << "  (" << patient->id << ")\n";
-    out << "  born " << text(row.find("birth_date")) << ", " << text(row.find("gender"));
-    if (!text(row.find("mrn")).empty()) out << ", MRN " << text(row.find("mrn"));
-    if (!text(row.find("phone")).empty()) out << ", phone " << text(row.find("phone"));
+    // Escaped as the table's cells are: a line feed in a name must not
+    // break the header (QA finding ops 06).
+    auto field = [&](const char* key) { return table_safe(text(row.find(key))); };
+    out << "Patient " << field("name") << "  (" << table_safe(patient->id) << ")\n";
+    out << "  born " << field("birth_date") << ", " << field("gender");
+    if (!field("mrn").empty()) out << ", MRN " << field("mrn");
+    if (!field("phone").empty()) out << ", phone " << field("phone");
     out << "\n";
   }
   std::vector<std::string> order;

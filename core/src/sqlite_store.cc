@@ -567,6 +567,17 @@ std::string read_only_reason(const std::string& path) {
     return e == EROFS ? std::string("it is on a read-only file system") : std::string(what);
   };
   if (::access(path.c_str(), W_OK) != 0) return reason(errno, "the file is not writable");
+  // A -wal or -shm left by another user (one run under sudo): SQLite says
+  // only "unable to open database file" or "read-only" (QA finding ops 03).
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::string side = path + suffix;
+    struct stat st;
+    if (::stat(side.c_str(), &st) != 0 || ::access(side.c_str(), W_OK) == 0) continue;
+    if (errno == EROFS) return reason(errno, "");
+    return fmt::format("{} is not writable by this user (owner uid {}, mode {:04o}); it may have been left by a "
+                       "run as another user: give it back to the database's owner",
+                       side, st.st_uid, st.st_mode & 07777);
+  }
   if (::access((path + "-wal").c_str(), W_OK) == 0 && ::access((path + "-shm").c_str(), W_OK) == 0) return "";
   std::error_code ec;
   std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();

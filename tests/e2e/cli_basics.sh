@@ -121,5 +121,11 @@ for redirect in full closed; do
   [ $code = 74 ] || fail "config show with stdout $redirect: exit $code"
   [ "$(cat "$E2E_TMP/err.txt")" = "ehr: error: cannot write to standard output" ] || fail "stdout $redirect: $(cat "$E2E_TMP/err.txt")"
 done
+# --help and --version too (QA finding ops 07: they exited 0).
+for args in --version --help "import --help"; do
+  "$EHR" $args >/dev/full 2>"$E2E_TMP/err.txt"; code=$?
+  [ $code = 74 ] || fail "$args >/dev/full: exit $code"
+  grep -q "^ehr: error: cannot write to standard output" "$E2E_TMP/err.txt" || fail "$args >/dev/full: $(cat "$E2E_TMP/err.txt")"
+done
 
 finish

@@ -17,7 +17,7 @@ count_patients() { "$EHR" patient list --limit 0 --format ndjson 2>/dev/null | g
 # --- an import interrupted by SIGINT or SIGTERM ----------------------------------
 # The import reads a pipe: it waits there until told to stop, deterministically.
 # (-q: the error alone; without it a hint says to run the import again.)
-for sig in INT TERM; do
+for sig in INT TERM HUP; do  # HUP: a dropped ssh session (QA finding ops 05)
   rm -f feed.fifo; mkfifo feed.fifo; mkdir -p rej; rm -f rej/*
   "$EHR" import - --format ndjson --on-error continue --rejects rej/rejects.ndjson \
     --report rej/report.json -q <feed.fifo >/dev/null 2>err.txt &
@@ -81,6 +81,12 @@ if mount -t tmpfs -o size=3m tmpfs full 2>/dev/null; then
   ERR=$(sed -E 's/\(([0-9.]+) MB\) in [0-9]+\.[0-9] s/(M MB) in T s/' <<<"$ERR")
   expect_err "ehr: import ended by an error in 1 file (M MB) in T s; committed before it: 0 records, 0 created, 0 updated, 0 unchanged, 0 skipped, 0 rejected
 ehr: error: $(pwd -P)/full/f.db: the disk is full"
+  # With --report on the same full disk, the report's own write error must
+  # not hide the summary and the database's error (QA finding ops 02).
+  run --db full/f.db --user feeder --key-file full/f.key import --report full/report.json big.ndjson
+  expect_code 74
+  expect_err_contains "ehr: import ended by an error in 1 file"
+  expect_err_contains "ehr: error: $(pwd -P)/full/f.db: the disk is full"
   umount full
 else
   echo "SKIP (part): cannot mount a tmpfs here; the full-disk import is not tested"
@@ -136,5 +142,21 @@ ERR=$(as_other --db ro/bk.db --user svc --key-file ro/svc.key db info 2>&1 >/dev
 expect_code 74
 expect_err_contains "ehr: error: ro/bk.db: the database is read-only (its directory is not writable, and ehr keeps a -wal and a -shm file beside it)"
 chmod 0755 ro
+# QA finding ops 03: a -wal left by one run as root (sudo) made every command
+# of the database's owner fail with "unable to open database file" (66) or a
+# bare "read-only", naming neither the file nor the cause.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  chown -R 65534 ro; : >ro/bk.db-wal; chmod 0644 ro/bk.db-wal  # root's, readable
+  ERR=$(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp "$EHR" --db ro/bk.db --user svc --key-file ro/svc.key db info 2>&1 >/dev/null); CODE=$?
+  expect_code 74
+  expect_err_contains "ehr: error: ro/bk.db: the database is read-only (ro/bk.db-wal is not writable by this user (owner uid 0, mode 0644); it may have been left by a run as another user: give it back to the database's owner)"
+  chmod 0600 ro/bk.db-wal  # root's, unreadable
+  ERR=$(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp "$EHR" --db ro/bk.db --user svc --key-file ro/svc.key patient list 2>&1 >/dev/null); CODE=$?
+  expect_code 74
+  expect_err_contains "(ro/bk.db-wal is not writable by this user (owner uid 0, mode 0600);"
+  rm -f ro/bk.db-wal
+else
+  echo "SKIP (one check): a -wal of another user needs root to make"
+fi
 
 finish

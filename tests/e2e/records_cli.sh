@@ -309,4 +309,25 @@ run record history "Patient/$BP" --format csv
 for f in clinic.db*; do
   if grep -aq -e "Penicillin" -e "Núñez" -e "A1001" "$f"; then fail "$f holds plaintext patient data"; fi
 done
+# A given name is text: "[Baby]" is not a list (CLI11's [a,b] syntax), and a
+# second name takes its own --given (QA finding ops 04).
+run patient add --given '[Baby,Girl]' --given Ann --family Doe --birth-date 2026-01-01 --gender female --mrn BABY1
+expect_code 0
+run patient show BABY1 --format ndjson
+expect_out_contains '"given":["[Baby,Girl]","Ann"]'
+run patient update BABY1 --given '[Twin A]'
+expect_code 0
+run patient show BABY1 --format ndjson
+expect_out_contains '"given":["[Twin A]"]'
+run patient add --given Ann Marie --family Doe
+expect_code 64
+expect_err_contains "Marie"
+# A line feed in a name stays escaped in record show's table header too
+# (QA finding ops 06).
+printf '%s' '{"resourceType":"Patient","name":[{"family":"Line\nFeed","given":["Cr\rOw"]}],"identifier":[{"system":"urn:ehr:mrn","value":"LF1"}]}' >lf.json
+run record add --json lf.json
+expect_code 0
+run record show --patient LF1 --format table
+expect_out_contains 'Patient Cr\rOw Line\nFeed  ('
+
 finish
