@@ -193,7 +193,10 @@ int run_export(Context& ctx, const ExportCommandOptions& o) {
       line += report->job_first_run ? fmt::format("; job {}: first run, everything up to change {}", o.job,
                                                   report->change_sequence)
               : report->change_sequence == report->job_after_sequence
-                  ? fmt::format("; job {}: nothing changed since {} (change {})", o.job, report->job_after_time,
+                  // (records of members new to the group's job are exported all
+                  // the same: then it is no *record* that changed)
+                  ? fmt::format("; job {}: {} changed since {} (change {})", o.job,
+                                report->resources > 0 ? "no record" : "nothing", report->job_after_time,
                                 report->change_sequence)
                   : fmt::format("; job {}: changes {} to {}, since {}", o.job, report->job_after_sequence + 1,
                                 report->change_sequence, report->job_after_time);

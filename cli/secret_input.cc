@@ -19,13 +19,34 @@ void wipe(std::string& s) {
   s.clear();
 }
 
+namespace {
+
+// 3 for a flag, 2 for the environment, 1 for the config file, 0 unset: the
+// precedence of the setting's source.
+int precedence(const Config& c, const char* key) {
+  for (const auto& s : c.settings())
+    if (s.key == key && !s.value.empty())
+      return s.origin.starts_with("flag") ? 3 : s.origin.starts_with("env") ? 2 : s.origin.starts_with("file") ? 1 : 0;
+  return 0;
+}
+
+}  // namespace
+
 Result<SecretSource> choose_secret_source(const Context& ctx) {
-  const std::string& key = ctx.config().get("key_file");
-  const std::string& pass = ctx.config().get("passphrase_file");
-  if (!key.empty() && !pass.empty())
-    return Error::invalid_argument(
-        "--key-file and --passphrase-file are mutually exclusive (check EHR_KEY_FILE, "
-        "EHR_PASSPHRASE_FILE and the config file)");
+  std::string key = ctx.config().get("key_file");
+  std::string pass = ctx.config().get("passphrase_file");
+  if (!key.empty() && !pass.empty()) {
+    // The source of higher precedence wins, as for every setting: a cron
+    // line's --key-file over the config file's passphrase_file (QA ops
+    // sweep). Two of the same kind are ambiguous.
+    int k = precedence(ctx.config(), "key_file"), p = precedence(ctx.config(), "passphrase_file");
+    if (k > p) pass.clear();
+    else if (p > k) key.clear();
+    else
+      return Error::invalid_argument(
+          "--key-file and --passphrase-file are mutually exclusive (check EHR_KEY_FILE, "
+          "EHR_PASSPHRASE_FILE and the config file)");
+  }
   if (!key.empty()) return SecretSource{SecretSource::Kind::kKeyFile, key};
   if (!pass.empty()) return SecretSource{SecretSource::Kind::kPassphraseFile, pass};
   if (ctx.no_input())

@@ -25,6 +25,19 @@ expect_err "ehr: error: --new-key-file and --new-passphrase-file are mutually ex
 run user list --format csv
 expect_code 0
 expect_out_contains "bob,physician,enabled,1,"
+# A key file given as a flag wins over a passphrase file from the config file
+# or the environment (the lower precedence), as every setting does; two of
+# the same level are ambiguous (QA ops sweep: a cron line broke on exit 64).
+mkdir -p "$XDG_CONFIG_HOME/ehr"; printf 'passphrase_file: /nonexistent/pass
+' >"$XDG_CONFIG_HOME/ehr/config.yaml"
+run --key-file alice.key user list --format csv
+expect_code 0
+EHR_PASSPHRASE_FILE=/nonexistent/pass run --key-file alice.key user list --format csv
+expect_code 0
+rm "$XDG_CONFIG_HOME/ehr/config.yaml"
+run --key-file alice.key --passphrase-file /nonexistent/pass user list
+expect_code 64
+expect_err_contains "ehr: error: --key-file and --passphrase-file are mutually exclusive"
 run patient add --family Admin --given Try
 expect_code 77
 expect_out ""

@@ -241,6 +241,14 @@ expect_code 0
 expect_err_contains "; group job.txt: 1 member, 1 no longer in it (exported no more)"
 [ "$(ids j3 Observation)" = "obs-3 " ] || fail "j3: $(files j3)"
 [ ! -e j3/Patient.001.ndjson ] || fail "j3 exported a patient: $(ids j3 Patient)"
+# p1 joins again and nothing changed: its history is exported, and the line
+# says no record changed, not "nothing changed" (QA ops sweep).
+printf 'p1\np2\n' >job.txt
+run export --job reg --group job.txt --type Patient,Observation --out j4
+expect_code 0
+ERR=$(mask_times <<<"$ERR")
+expect_err_contains "; job reg: no record changed since TIME (change N); group job.txt: 2 members, 1 new since the job's last run"
+echo p2 >job.txt
 # The job's filters are its own: another group file, or a type filter, is refused.
 cp job.txt other.txt
 run export --job reg --group other.txt --type Patient,Observation --out x
