@@ -22,6 +22,7 @@
 #include "care_internal.h"
 #include "csv_mapping.h"
 #include "csv_reader.h"
+#include "instant.h"
 #include "patient_match_store.h"
 #include "ehr/validate.h"
 #include "ehr/version.h"
@@ -1502,6 +1503,12 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     }
   }
   std::string reason = "import";
+  // The source's own time of this copy (meta.lastUpdated, which ehr
+  // replaces with its own): kept to tell a stale copy from a newer one.
+  const Json* source_meta = e.resource.find("meta");
+  const std::string source_updated =
+      source_meta != nullptr && source_meta->is_object() ? detail::normalised_instant(text_of(source_meta->find("lastUpdated")))
+                                                         : std::string();
   if (existing->has_value()) {
     const StoredResource& cur = **existing;
     if (detail::resource_content_key(cur.resource) == detail::resource_content_key(e.resource)) {
@@ -1526,6 +1533,20 @@ Status Importer::handle_entry(Entry& e, Input& in) {
       count(e.type, &ImportCounts::skipped);
       return {};
     }
+    // A copy the source updated before the one stored (a feed's retry, an
+    // out-of-order delivery) would put the older content back: stale.
+    if (how == OnConflict::kUpdate && !source_updated.empty()) {
+      auto stored = s_.rows("SELECT updated FROM resource_source WHERE type = ? AND id = ?", {e.type, e.id});
+      if (!stored.ok()) return stored.error();
+      if (!stored->empty() && source_updated < (*stored)[0][0]) {
+        warn_entry(in, e, e.type + ".meta.lastUpdated", "stale",
+                   fmt::format("{}/{}: the source updated this copy at {}, before the stored copy ({}): kept "
+                               "the newer",
+                               e.type, e.id, source_updated, (*stored)[0][0]));
+        count(e.type, &ImportCounts::skipped);
+        return {};
+      }
+    }
     if (how == OnConflict::kFail)
       return fail("", "conflict",
                   fmt::format("{}/{} is stored with other content (--on-conflict update replaces it, "
@@ -1549,6 +1570,9 @@ Status Importer::handle_entry(Entry& e, Input& in) {
                  ? detail::write_version(s_, **existing, std::move(e.resource), "update", reason, &probe)
                  : detail::write_created(s_, std::move(e.resource), reason, &probe);
     if (!w.ok()) return w.error();
+    if (!source_updated.empty())
+      EHR_TRY(s_.exec("INSERT OR REPLACE INTO resource_source(type, id, updated) VALUES(?, ?, ?)",
+                      {w->type, w->id, source_updated}));
     count(e.type, existing->has_value() ? &ImportCounts::updated : &ImportCounts::created);
     pending_.targets.push_back(fmt::format("{}/{}/_history/{}", w->type, w->id, w->version));
     if (is_single_patient(w->patient)) pending_.patients.insert(w->patient);

@@ -387,6 +387,18 @@ CREATE TABLE patient_key(
 ) WITHOUT ROWID;
 CREATE INDEX patient_key_rid ON patient_key(rid);
 )sql",
+    // 15: the source's meta.lastUpdated of each record an import wrote, so
+    // that an update delivered out of order (an older copy after a newer
+    // one, as feeds and retries do) is skipped as stale, not written over
+    // the newer copy (import.cc, QA interop finding 02).
+    R"sql(
+CREATE TABLE IF NOT EXISTS resource_source(
+  type    TEXT NOT NULL,
+  id      TEXT NOT NULL,
+  updated TEXT NOT NULL,
+  PRIMARY KEY(type, id)
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr std::int64_t kRecomputePatients = 12;

@@ -430,6 +430,28 @@ run import --quiet changed.ndjson
 expect_code 0
 run record history Observation/x6 --format csv
 [ "$(printf '%s\n' "$OUT" | wc -l)" = 3 ] || fail "an NDJSON upsert made no new version: $OUT"
+# Out of order (QA interop finding 02): the source's copy of 10:00 arrives,
+# then its older copy of 09:00 (a retry): the older one is skipped as stale,
+# with the times compared as instants (08:30-01:00 is 09:30Z); a newer one updates.
+x8() {  # VALUE LASTUPDATED
+  printf '{"resourceType":"Observation","id":"x8","meta":{"lastUpdated":"%s"},"status":"final","code":{"text":"Mood"},"subject":{"reference":"Patient/22222222-2222-4222-8222-222222222222"},"valueString":"%s"}\n' "$2" "$1"
+}
+x8 new 2026-03-01T10:00:00Z >x8-new.ndjson
+x8 old 2026-03-01T08:30:00-01:00 >x8-old.ndjson
+x8 newest 2026-03-01T11:00:00.5+01:00 >x8-newest.ndjson
+run import --quiet x8-new.ndjson
+expect_code 0
+run import x8-old.ndjson
+expect_code 0
+expect_err_contains "ehr: warning: x8-old.ndjson:1: Observation.meta.lastUpdated: Observation/x8: the source updated this copy at 2026-03-01T09:30:00.000Z, before the stored copy (2026-03-01T10:00:00.000Z): kept the newer"
+expect_err_contains "warnings: 1 (stale 1)"
+run record history Observation/x8 --format ndjson
+[ "$(tail -1 <<<"$OUT" | jq -r .resource.valueString)" = new ] || fail "x8 after the stale copy: $OUT"
+# 11:00.5+01:00 is 10:00:00.500Z: newer by half a second.
+run import --quiet x8-newest.ndjson
+expect_code 0
+run record history Observation/x8 --format ndjson
+[ "$(jq -r .resource.valueString <<<"$OUT" | tr '\n' ' ')" = "new newest " ] || fail "x8 versions: $OUT"
 
 # --- usage, access, paths and mappings ---------------------------------------
 run import --quiet absent.ndjson
