@@ -256,15 +256,21 @@ Result<std::vector<std::pair<std::string, std::string>>> held_identifiers(Sessio
 // where it is: a clinician limited to the care team cannot pull an
 // unidentified patient's results into a chart by registering a Patient
 // with guessed MRNs. Those stay where they are until a write of such a
-// Patient by a user who may (an import feed). One audit entry (action
-// link) names the records moved and the patients they left and joined.
+// Patient by a user who may (an import feed). When the write removes the
+// Patient (`removing`: a retraction or a purge, which the user was allowed),
+// the records in its chart leave it whatever the user may do with them: they
+// go to the other holder of their key, or to no chart, never towards the
+// user (stop 29's list: an admin's purge left them in the tombstone's
+// chart). One audit entry (action link) names the records moved and the
+// patients they left and joined.
 Status relink_records(SessionImpl& s, const std::string& id,
-                      const std::vector<std::pair<std::string, std::string>>& identifiers) {
+                      const std::vector<std::pair<std::string, std::string>>& identifiers, bool removing) {
   if (identifiers.empty()) return {};
   auto moved = detail::link_keyed_records(
       prepare_of(s), identifiers,
-      [&s](const std::string& type, const std::string& was, const std::string& security,
-           const std::string& code) -> Result<bool> {
+      [&s, &id, removing](const std::string& type, const std::string& was, const std::string& security,
+                          const std::string& code) -> Result<bool> {
+        if (removing && was == id) return true;
         for (Action a : {Action::kUpdate, Action::kImport}) {
           auto d = decide(s, a, Target{type, was, security, code}, false);
           if (!d.ok()) return d.error();
@@ -439,7 +445,7 @@ Status store_version(SessionImpl& s, StoredResource& r, bool is_new, bool retrac
     (void)q.step();
     EHR_TRY(write_index(s, rid, r.type, e, false));
   }
-  return relink_records(s, r.id, keys);
+  return relink_records(s, r.id, keys, r.type == "Patient" && retracted);
 }
 
 std::string resource_ref(const StoredResource& r) {
@@ -732,6 +738,7 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
                             "DELETE FROM name_token WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM match_key WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
                             "DELETE FROM patient_key WHERE rid IN (SELECT rid FROM resource WHERE type=?1 AND id=?2)",
+                            "DELETE FROM resource_source WHERE type = ?1 AND id = ?2",
                             "DELETE FROM resource WHERE type = ?1 AND id = ?2",
                             "UPDATE history SET json = NULL WHERE type = ?1 AND id = ?2"}) {
       auto st = s.statement(sql);
@@ -759,7 +766,7 @@ Status purge_resource(Session& session, const std::string& type, const std::stri
     auto r = (*st)->step();
     if (!r.ok()) return r.error();
     // The records its identifiers gave a chart go where they belong now.
-    EHR_TRY(relink_records(s, id, held));
+    EHR_TRY(relink_records(s, id, held, true));
     return write_audit(s, {"purge", "ok", detail::audit_patients(cur), type + "/" + id, "", 1, type});
   });
 }

@@ -713,6 +713,36 @@ TEST_CASE("registering a Patient does not move records its writer may not update
   CHECK(patient_column(feed, "Observation", "early") == p->id);
 }
 
+// Stop 29's list: an admin (who may neither update nor import records)
+// purged a Patient, and the records its MRN gave it stayed in the
+// tombstone's chart. Removing a Patient takes them out of its chart.
+TEST_CASE("purging a Patient moves the records its identifiers gave it out of its chart") {
+  Fixture fx;
+  Session alice = fx.create();
+  fx.add(alice, "feed", {"service"});
+  fx.add(alice, "adm", {"admin"});
+  Session feed = fx.open("feed");
+  SessionImpl& impl = SessionImpl::of(feed);
+  for (const char* json :
+       {R"({"resourceType":"Patient","id":"p1","name":[{"family":"One"}],)"
+        R"("identifier":[{"system":"urn:test:mrn","value":"MRN-7"}]})",
+        R"({"resourceType":"Observation","id":"early","status":"final",)"
+        R"("code":{"coding":[{"system":"http://loinc.org","code":"2823-3"}]},)"
+        R"("subject":{"identifier":{"system":"urn:test:mrn","value":"MRN-7"}}})"})
+    REQUIRE(impl.transaction([&]() -> Status {
+                  auto w = detail::write_created(impl, parsed(json), "");
+                  return w.ok() ? Status() : Status(w.error());
+                }).ok());
+  CHECK(patient_column(feed, "Observation", "early") == "p1");
+  {
+    Session adm = fx.open("adm");
+    REQUIRE(purge_resource(adm, "Patient", "p1", "registered in error").ok());
+    CHECK(sql(adm, "SELECT user || ' [' || patients || '] [' || resources || '] ' || count FROM audit "
+                   "WHERE action = 'link' ORDER BY seq DESC LIMIT 1") == "adm [p1] [Observation/early] 1");
+  }
+  CHECK(patient_column(feed, "Observation", "early") == "?");
+}
+
 // Migration 14 writes the keys of stored records and moves none of them (a
 // migration has no user to audit the move as).
 TEST_CASE("migration 14 indexes the patient keys of stored records") {
