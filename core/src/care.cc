@@ -898,13 +898,8 @@ bool crit_high(const Reading& r, const LabBound& b) { return certainly(r, true, 
 
 // The date of an Observation as the index takes it (resource_index.cc):
 // effective[x], else issued; "" when none.
-std::string observation_date(const Json& obs) {
-  if (std::string d = text_of(obs.find("effectiveDateTime")); !d.empty()) return d;
-  if (const Json* p = obs.find("effectivePeriod"); p != nullptr && p->is_object())
-    if (std::string d = text_of(p->find("start")); !d.empty()) return d;
-  if (std::string d = text_of(obs.find("effectiveInstant")); !d.empty()) return d;
-  return text_of(obs.find("issued"));
-}
+// (an Observation has effective[x] and issued of the dates clinical_date_text reads)
+std::string observation_date(const Json& obs) { return clinical_date_text(obs); }
 
 bool applies(const LabRange& r, const CarePatient& p, const CivilDate& on) {
   if (r.sex != "any" && r.sex != p.sex) return false;
@@ -990,10 +985,12 @@ std::optional<LabFlag> table_flag(const LabRanges& ranges, LabFlag f, const Read
   return f;
 }
 
-int severity_rank(const std::optional<LabFlag>& f) {
-  if (!f) return 0;
-  return f->severity == "critical" ? 3 : f->severity == "abnormal" ? 2 : 1;
+// The order of lab severities, the worst highest: critical, abnormal, then
+// the rest (unchecked, unit-mismatch). Also the order care_check lists them.
+int severity_rank(const std::string& severity) {
+  return severity == "critical" ? 3 : severity == "abnormal" ? 2 : 1;
 }
+int severity_rank(const std::optional<LabFlag>& f) { return f ? severity_rank(f->severity) : 0; }
 
 // table_flag for a patient whose sex is neither female nor male (other,
 // unknown, not recorded): when only sex-specific rows apply, the result is
@@ -1333,8 +1330,7 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
     }
   }
   std::stable_sort(out.labs.begin(), out.labs.end(), [](const LabFlag& a, const LabFlag& b) {
-    auto r = [](const std::string& s) { return s == "critical" ? 0 : s == "abnormal" ? 1 : 2; };
-    return r(a.severity) < r(b.severity);
+    return severity_rank(a.severity) > severity_rank(b.severity);
   });
   return out;
 }

@@ -9,18 +9,6 @@
 
 namespace ehr::detail {
 
-Result<store::Statement*> StatementCache::operator()(const std::string& sql) {
-  auto it = cache_.find(sql);
-  if (it == cache_.end()) {
-    auto st = db_.prepare(sql);
-    if (!st.ok()) return st.error();
-    it = cache_.emplace(sql, std::make_unique<store::Statement>(std::move(*st))).first;
-  } else {
-    EHR_TRY(it->second->reset());
-  }
-  return it->second.get();
-}
-
 namespace {
 
 // Runs `st` (bound) to its end, passing each row to `row`.
@@ -95,12 +83,13 @@ Status write_record_keys(const Prepare& prepare, std::int64_t rid, const IndexEn
   return {};
 }
 
-Status rewrite_patient(const Prepare& prepare, std::int64_t rid, const IndexEntry& e) {
+Status rewrite_patient(const Prepare& prepare, std::int64_t rid, const IndexEntry& e, std::optional<std::int64_t> seq) {
   {
-    auto up = prepare("UPDATE resource SET patient = ?2 WHERE rid = ?1");
+    auto up = prepare("UPDATE resource SET patient = ?2, seq = coalesce(?3, seq) WHERE rid = ?1");
     if (!up.ok()) return up.error();
     EHR_TRY((*up)->bind_int(1, rid));
     EHR_TRY(e.patient.empty() ? (*up)->bind_null(2) : (*up)->bind_text(2, e.patient));
+    EHR_TRY(seq ? (*up)->bind_int(3, *seq) : (*up)->bind_null(3));
     EHR_TRY(step_rows(**up, [](store::Statement&) {}));
   }
   EHR_TRY(run_on_rid(prepare, "DELETE FROM reference WHERE rid = ?1", rid));
@@ -160,14 +149,9 @@ Result<std::vector<LinkedRecord>> link_keyed_records(
     auto allowed = may_move(r.type, r.was, security, code);
     if (!allowed.ok()) return allowed.error();
     if (!*allowed) continue;
-    EHR_TRY(rewrite_patient(prepare, rid, e));
     auto seq = next_seq();
     if (!seq.ok()) return seq.error();
-    auto up = prepare("UPDATE resource SET seq = ?2 WHERE rid = ?1");
-    if (!up.ok()) return up.error();
-    EHR_TRY((*up)->bind_int(1, rid));
-    EHR_TRY((*up)->bind_int(2, *seq));
-    EHR_TRY(step_rows(**up, [](store::Statement&) {}));
+    EHR_TRY(rewrite_patient(prepare, rid, e, *seq));
     r.patient = e.patient;
     out.push_back(std::move(r));
   }
@@ -175,8 +159,8 @@ Result<std::vector<LinkedRecord>> link_keyed_records(
 }
 
 Status index_stored_keys(store::Connection& db) {
-  StatementCache cache(db);
-  Prepare prepare = [&cache](const std::string& sql) { return cache(sql); };
+  store::StatementCache cache;
+  Prepare prepare = [&](const std::string& sql) { return cache.get(db, sql); };
   // Only a record whose JSON holds an identifier can name its patient by one.
   auto st = db.prepare("SELECT rid, json FROM resource WHERE type <> 'Patient' AND json LIKE '%\"identifier\"%'");
   if (!st.ok()) return st.error();

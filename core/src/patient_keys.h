@@ -9,7 +9,7 @@
 // it holds or held (link_keyed_records): they join, leave or change charts.
 //
 // Every function works on the statements `prepare` gives (SessionImpl's
-// cache, or StatementCache over a bare connection in a migration).
+// cache, or a store::StatementCache over a bare connection in a migration).
 // REQUIRES: inside a write transaction.
 
 #ifndef EHR_CORE_PATIENT_KEYS_H_
@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,17 +32,6 @@ namespace ehr::detail {
 
 // A prepared statement for `sql`, reset, owned by whoever gives it.
 using Prepare = std::function<Result<store::Statement*>(const std::string& sql)>;
-
-// Prepare over a bare connection: each statement prepared once.
-class StatementCache {
- public:
-  explicit StatementCache(store::Connection& db) : db_(db) {}
-  Result<store::Statement*> operator()(const std::string& sql);
-
- private:
-  store::Connection& db_;
-  std::map<std::string, std::unique_ptr<store::Statement>> cache_;
-};
 
 // The ids of the stored patients holding identifier (system, value); system
 // "" matches any system. A retracted Patient (entered in error) holds none.
@@ -64,9 +54,11 @@ Status write_record_keys(const Prepare& prepare, std::int64_t rid, const IndexEn
 // own patient e.patient (migration 11). REQUIRES: it has none.
 Status insert_references(const Prepare& prepare, std::int64_t rid, const IndexEntry& e);
 
-// Sets the patient column of record `rid` to e.patient and writes its
+// Sets the patient column of record `rid` to e.patient (and its change
+// sequence to `seq`, when given, in the same statement) and writes its
 // reference rows (insert_references) again.
-Status rewrite_patient(const Prepare& prepare, std::int64_t rid, const IndexEntry& e);
+Status rewrite_patient(const Prepare& prepare, std::int64_t rid, const IndexEntry& e,
+                       std::optional<std::int64_t> seq = std::nullopt);
 
 struct LinkedRecord {
   std::string type;

@@ -433,8 +433,8 @@ std::string match_keys_of(std::string_view json) {
 // reference to its own patient has none: migration 11). REQUIRES: inside
 // the migration's transaction.
 Status recompute_patients(store::Connection& db) {
-  detail::StatementCache cache(db);
-  detail::Prepare prepare = [&cache](const std::string& sql) { return cache(sql); };
+  store::StatementCache cache;
+  detail::Prepare prepare = [&](const std::string& sql) { return cache.get(db, sql); };
   Status failed;
   auto index_of = [&](std::string_view json, IndexEntry& e) {
     auto parsed = parse_json(json);

@@ -134,6 +134,19 @@ std::string clinical_date_key(std::string_view value) {
   return utc.empty() ? std::string(value) : utc;
 }
 
+std::string clinical_date_text(const Json& r) {
+  static const std::initializer_list<std::string_view> kDates[] = {
+      {"effectiveDateTime"}, {"effectivePeriod", "start"}, {"effectiveInstant"},
+      {"onsetDateTime"},     {"onsetPeriod", "start"},      {"occurrenceDateTime"},
+      {"performedDateTime"}, {"performedPeriod", "start"},  {"authoredOn"},
+      {"recordedDate"},      {"period", "start"},           {"issued"},
+      {"dateAsserted"},      {"date"},                      {"created"},
+      {"recorded"},          {"birthDate"}};
+  for (const auto& keys : kDates)
+    if (std::string d = text_of(path(r, keys)); !d.empty()) return d;
+  return "";
+}
+
 IndexEntry index_resource(const Json& r) {
   IndexEntry e;
   std::string type = text_of(r.find("resourceType"));
@@ -158,20 +171,7 @@ IndexEntry index_resource(const Json& r) {
     e.code = text_of(coding->items().front().find("code"));
     break;
   }
-  static const std::initializer_list<std::string_view> kDates[] = {
-      {"effectiveDateTime"}, {"effectivePeriod", "start"}, {"effectiveInstant"},
-      {"onsetDateTime"},     {"onsetPeriod", "start"},      {"occurrenceDateTime"},
-      {"performedDateTime"}, {"performedPeriod", "start"},  {"authoredOn"},
-      {"recordedDate"},      {"period", "start"},           {"issued"},
-      {"dateAsserted"},      {"date"},                      {"created"},
-      {"recorded"},          {"birthDate"}};
-  for (const auto& keys : kDates) {
-    std::string d = text_of(path(r, keys));
-    if (!d.empty()) {
-      e.clinical_date = clinical_date_key(d);
-      break;
-    }
-  }
+  if (std::string d = clinical_date_text(r); !d.empty()) e.clinical_date = clinical_date_key(d);
   if (const Json* sec = path(r, {"meta"}); sec != nullptr) {
     if (const Json* labels = sec->find("security"); labels != nullptr && labels->is_array())
       for (const auto& l : labels->items()) {

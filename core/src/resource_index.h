@@ -49,6 +49,12 @@ struct IndexEntry {
 // kSeveralPatients; logical references: kUnknownPatient until resolved.
 IndexEntry index_resource(const Json& resource);
 
+// The date the care a record describes happened, as written: the first
+// present of effective[x], onset[x], occurrenceDateTime, performed[x],
+// authoredOn, recordedDate, period.start, issued, dateAsserted, date,
+// created, recorded and birthDate (a Period by its start); "" for none.
+std::string clinical_date_text(const Json& resource);
+
 // The clinical_date column of a FHIR date, dateTime or instant `value`: a
 // time with a zone is converted to UTC (normalised_instant in instant.h),
 // so that records sort and --since selects by the instant on the timeline

@@ -44,17 +44,7 @@ Status load_user(SessionImpl& impl) {
 
 }  // namespace
 
-Result<store::Statement*> SessionImpl::statement(const std::string& sql) {
-  auto it = cache_.find(sql);
-  if (it == cache_.end()) {
-    auto st = db().prepare(sql);
-    if (!st.ok()) return st.error();
-    it = cache_.emplace(sql, std::make_unique<store::Statement>(std::move(*st))).first;
-  } else {
-    (void)it->second->reset();
-  }
-  return it->second.get();
-}
+Result<store::Statement*> SessionImpl::statement(const std::string& sql) { return cache_.get(db(), sql); }
 
 Result<std::vector<std::vector<std::string>>> SessionImpl::rows(const std::string& sql,
                                                                const std::vector<std::string>& binds) {
@@ -85,7 +75,7 @@ constexpr const char* kSeqSql = "SELECT value FROM counter WHERE name = 'seq'";
 
 void SessionImpl::roll_back() {
   // Statements left mid-step would keep the transaction open.
-  for (auto& [sql, st] : cache_) (void)st->reset();
+  cache_.reset_all();
   (void)db().exec("ROLLBACK");
   // What the rollback took back: grants and cached relations.
   grants_.clear();

@@ -87,9 +87,7 @@ class SessionImpl {
 
   // Resets every cached statement (so none holds a read open, e.g. before
   // VACUUM INTO of a backup).
-  void reset_statements() {
-    for (auto& [sql, st] : cache_) (void)st->reset();
-  }
+  void reset_statements() { cache_.reset_all(); }
 
   // Finalizes every cached statement (before Store::publish closes the
   // connection they were prepared on).
@@ -151,7 +149,7 @@ class SessionImpl {
   std::vector<std::string> roles_;
   std::string purpose_;
   std::function<std::string()> now_;
-  std::map<std::string, std::unique_ptr<store::Statement>> cache_;
+  store::StatementCache cache_;
   Policy policy_ = Policy::builtin();
   std::int64_t policy_version_ = 0;
   std::string emergency_reason_;

@@ -459,6 +459,22 @@ Status create_header_file(const std::string& path, const HeaderBytes& bytes) {
 
 }  // namespace
 
+Result<Statement*> StatementCache::get(Connection& db, const std::string& sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    auto st = db.prepare(sql);
+    if (!st.ok()) return st.error();
+    it = cache_.emplace(sql, std::make_unique<Statement>(std::move(*st))).first;
+  } else {
+    (void)it->second->reset();
+  }
+  return it->second.get();
+}
+
+void StatementCache::reset_all() {
+  for (auto& [sql, st] : cache_) (void)st->reset();
+}
+
 // --- 4. open and create ------------------------------------------------------------
 
 Result<Connection> open_unlocked(const std::string& path, Unlocked unlocked,

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -195,6 +196,22 @@ class Connection {
 // Errors: as Store::open.
 Result<Connection> open_store(const std::string& path, const Secret& secret,
                               const OpenOptions& options, bool exclusive = false);
+
+// Prepared statements by SQL text on one connection: each prepared on first
+// use, and reset when taken again (dropping the error of its last step,
+// which that step reported). REQUIRES: the same connection for every get()
+// until clear().
+class StatementCache {
+ public:
+  Result<Statement*> get(Connection& db, const std::string& sql);
+  // Resets every statement (so none holds a read open).
+  void reset_all();
+  // Finalizes every statement (before their connection closes).
+  void clear() { cache_.clear(); }
+
+ private:
+  std::map<std::string, std::unique_ptr<Statement>> cache_;
+};
 
 // A store being created: a complete database under a flocked temporary
 // ".NAME.tmp-XXXXXXXX" beside `path` (temp_files.h), which nothing at
