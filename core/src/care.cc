@@ -84,6 +84,16 @@ CivilDate season_start(const std::string& mmdd, const CivilDate& on) {
 
 std::string ref_of(const CareEvidence& e) { return e.type + "/" + e.id; }
 
+// Whether dated evidence `a` is later than `b` (any is later than none): by
+// day, then within a day by the instant (QA finding dates 03: of two HbA1c
+// results the same day, the first read was taken as the last).
+bool later(const CareEvidence& a, const CareEvidence* b) {
+  return b == nullptr || *a.date > *b->date || (*a.date == *b->date && a.when > b->when);
+}
+
+// A record's date as shown: a partial date as written ("2020"), else the day.
+std::string shown_date(const CareEvidence& e) { return e.date_text.empty() ? format_civil_date(*e.date) : e.date_text; }
+
 }  // namespace
 
 CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
@@ -95,6 +105,28 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
   if (!p.birth) {
     res.detail = "no birth date";
     res.not_evaluated = true;
+    return res;
+  }
+  if (p.birth_latest) {
+    // A partial birth date ("1950"): the rule for the earliest and the
+    // latest birthday it allows; when both say the same, that is the
+    // answer (QA finding dates 13: "1950" was no birth date at all).
+    CarePatient earliest = p, latest = p;
+    earliest.birth_latest.reset();
+    latest.birth = p.birth_latest;
+    latest.birth_latest.reset();
+    CareResult older = evaluate_care_rule(rule, earliest, evidence, as_of);
+    CareResult younger = evaluate_care_rule(rule, latest, evidence, as_of);
+    std::string ages = older.age == younger.age ? fmt::format("{}", *younger.age)
+                                                : fmt::format("{} or {}", *younger.age, *older.age);
+    if (older.status == younger.status && older.not_evaluated == younger.not_evaluated) {
+      // The younger age's details: a dose counts from an age only if it surely does.
+      younger.detail += fmt::format("{}birth date {}: age {}", younger.detail.empty() ? "" : "; ", p.birth_text, ages);
+      return younger;
+    }
+    res.not_evaluated = true;
+    res.detail = fmt::format("birth date {} is not precise enough for this rule: age {} on {}", p.birth_text, ages,
+                             format_civil_date(as_of));
     return res;
   }
   res.age = age_in_years(*p.birth, as_of);
@@ -155,8 +187,7 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
     const CareEvidence* last_value = nullptr;
     for (const auto* e : mine)
       for (const auto& o : rule.satisfied_by)
-        if (e->value && e->date && matches_any(o.codes, *e) && (last_value == nullptr || *e->date > *last_value->date))
-          last_value = e;
+        if (e->value && e->date && matches_any(o.codes, *e) && later(*e, last_value)) last_value = e;
     if (rule.tighten->value_at_least && last_value != nullptr) {
       // A value with a comparator ("<8", ">6.5") is at or above the goal
       // unless its bound says it is below: ">6.5" may be 12.
@@ -174,7 +205,7 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
       for (const auto* e : mine)
         if (e->date && *e->date >= since && matches_any(rule.tighten->medications, *e)) {
           tightened = rule.tighten->within;
-          tighten_reason = fmt::format("medication {} on {}", ref_of(*e), format_civil_date(*e->date));
+          tighten_reason = fmt::format("medication {} on {}", ref_of(*e), shown_date(*e));
           break;
         }
     }
@@ -193,23 +224,29 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
   for (const auto& o : rule.satisfied_by) {
     CarePeriod w = tightened ? *tightened : band->within ? *band->within : o.within;
     if (o.within.unit == CarePeriod::Unit::kEver || o.within.unit == CarePeriod::Unit::kSeason) w = o.within;
-    std::optional<CivilDate> from;
-    if (w.unit == CarePeriod::Unit::kSeason) from = season;
-    else if (w.unit != CarePeriod::Unit::kEver) from = subtract_period(as_of, w);
+    // A record covers the as-of date when its date plus the window reaches
+    // it (the day of the month clamped: 28 February plus 6 months is 28
+    // August), the same sum that due_since counts from (QA finding dates
+    // 12: the two disagreed at a month's end); a season, from its start.
+    auto covers = [&](const CivilDate& d) {
+      if (w.unit == CarePeriod::Unit::kEver) return true;
+      if (w.unit == CarePeriod::Unit::kSeason) return d >= *season;
+      return add_period(d, w) >= as_of;
+    };
     std::optional<CivilDate> min_date;
     if (o.min_age_at) min_date = add_period(*p.birth, *o.min_age_at);
     for (const auto* e : mine) {
       if (!e->date || !matches_any(o.codes, *e)) continue;
       if (min_date && *e->date < *min_date) continue;
       if (o.negative_only && e->positive) {
-        if (positive == nullptr || *e->date > *positive->date) {
+        if (later(*e, positive)) {
           positive = e;
           positive_option = &o;
         }
         continue;
       }
-      if (!o.negative_only && (follow_up == nullptr || *e->date > *follow_up->date)) follow_up = e;
-      if (last == nullptr || *e->date > *last->date) {
+      if (!o.negative_only && later(*e, follow_up)) follow_up = e;
+      if (later(*e, last)) {
         last = e;
         last_option = &o;
       }
@@ -217,7 +254,7 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
         if (*e->date >= *season) season_doses.push_back(*e->date);
         else dose_before_season = true;
       }
-      if ((!from || *e->date >= *from) && (within_last == nullptr || *e->date > *within_last->date)) {
+      if (covers(*e->date) && later(*e, within_last)) {
         within_last = e;
         within_option = &o;
       }
@@ -228,9 +265,9 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
   // stool test is not: until then the rule is due (QA finding care 11).
   if (positive != nullptr && (follow_up == nullptr || *follow_up->date < *positive->date)) {
     res.last_ref = ref_of(*positive);
-    res.last_date = format_civil_date(*positive->date);
+    res.last_date = shown_date(*positive);
     res.last_what = positive_option->name + " (positive)";
-    res.due_since = res.last_date;
+    res.due_since = format_civil_date(*positive->date);
     res.status = band->result == "consider" ? CareStatus::kConsider : CareStatus::kDue;
     res.detail = fmt::format("positive {} {}: a follow-up is due (a repeat does not count)", positive_option->name,
                              res.last_date);
@@ -239,7 +276,7 @@ CareResult evaluate_care_rule(const CareRule& rule, const CarePatient& p,
   const CareEvidence* shown = within_last != nullptr ? within_last : last;
   if (shown != nullptr) {
     res.last_ref = ref_of(*shown);
-    res.last_date = format_civil_date(*shown->date);
+    res.last_date = shown_date(*shown);
     res.last_what = (within_last != nullptr ? within_option : last_option)->name;
   }
   bool satisfied = within_last != nullptr;
@@ -315,6 +352,18 @@ std::string in_list(size_t n) {
 }
 
 bool wants_value(const CareRule& r) { return r.tighten && r.tighten->value_at_least; }
+
+// A birth date, exact or partial ("1950", "1950-06": the earliest and the
+// latest day it may be).
+void set_birth(CarePatient& p, const std::string& text) {
+  p.birth = parse_civil_date(text);
+  if (p.birth) return;
+  p.birth = partial_date_start(text);
+  if (!p.birth) return;
+  p.birth_latest = text.size() == 4 ? parse_civil_date(text + "-12-31")
+                                    : add_days(add_period(*p.birth, CarePeriod{CarePeriod::Unit::kMonths, 1, "1m"}), -1);
+  p.birth_text = text;
+}
 
 }  // namespace
 
@@ -393,11 +442,12 @@ Result<CareDueList> care_due(Session& session, const CareDueQuery& q) {
     PatientRow r;
     r.p.id = id;
     r.on_team = on_team;
-    if (sees("birthDate")) r.p.birth = parse_civil_date(pst->column_text(1));
+    if (sees("birthDate")) set_birth(r.p, pst->column_text(1));
     std::string birth_sex = pst->column_text(5);
     r.p.sex = birth_sex == "F" ? "female" : birth_sex == "M" ? "male" : pst->column_text(4);
     std::string deceased_at = pst->column_text(7);
-    auto dd = parse_civil_date(deceased_at);
+    // By the UTC day, as every date of the list (QA finding dates 09).
+    auto dd = parse_civil_date(clinical_date_key(deceased_at));
     r.p.deceased = pst->column_text(6) == "1" || (dd && *dd <= q.as_of) || (!deceased_at.empty() && !dd);
     r.p.active = pst->column_text(8) != "0";
     if (sees("name")) {
@@ -501,7 +551,18 @@ Result<CareDueList> care_due(Session& session, const CareDueQuery& q) {
         incomplete[it->second] = true;
         continue;
       }
-      e.date = parse_civil_date(st->column_text(4));
+      // The clinical date is stored in UTC when it has a time (its day is
+      // the UTC day); a partial date ("2020", "2020-05") counts from its
+      // first day, so that its window ends no later than it can (QA
+      // finding dates 08: it was left out, and "none on record" said).
+      e.when = st->column_text(4);
+      e.date = parse_civil_date(e.when);
+      if (!e.date) {
+        if (auto first = partial_date_start(e.when)) {
+          e.date = first;
+          e.date_text = e.when;
+        }
+      }
       e.status = st->column_text(5);
       e.verification = st->column_text(7);
       e.subpotent = st->column_text(10) == "1";
@@ -1133,9 +1194,9 @@ namespace {
 // A lab result of the patient and the instant of its date (clinical_date_key).
 struct LabResult {
   const StoredResource* r;
-  std::string when;
+  std::string when, until;  // the first and last instant its date may stand for (clinical_date_span)
   bool undated = false;
-  bool after = false;  // dated after the as-of date
+  bool after = false;  // dated after the as-of date (by its UTC day)
 };
 
 // The code a lab result is grouped by for "the latest of each code": its
@@ -1205,11 +1266,14 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
     if (code.empty()) return;
     auto [at, added] = labs.try_emplace(code);
     if (added) lab_codes.push_back(code);
-    std::string date = observation_date(j);
-    // After the as-of date by day; a partial date ("2062") by what it gives.
+    std::string date = clinical_date_key(observation_date(j));
+    // After the as-of date by its UTC day, as the as-of date is one (QA
+    // finding dates 02: 09:00+13:00 on the 2nd is the 1st in UTC); a
+    // partial date ("2062") by what it gives.
     std::string day = date.substr(0, 10);
     bool after = !day.empty() && day > format_civil_date(on).substr(0, day.size());
-    at->second.push_back({&r, clinical_date_key(date), date.empty(), after});
+    auto [when, until] = clinical_date_span(date);
+    at->second.push_back({&r, std::move(when), std::move(until), date.empty(), after});
   };
   for (const auto& r : *records) {
     const Json& j = r.resource;
@@ -1302,6 +1366,9 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
     // unchecked row, so that a typo year shows; an undated one cannot be
     // placed and is judged on its own (QA finding care 04: either hid a
     // critical result).
+    // A result dated by day (or month) only may be later than a timed one
+    // of the same day: it is judged too (QA finding dates 01: K+ 7.1 dated
+    // 2026-01-15 was hidden by a normal one at 08:00 that day).
     const auto& results = labs[code];
     std::string latest;
     for (const auto& l : results)
@@ -1317,7 +1384,7 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
       };
       if (l.after) {
         out.labs.push_back(unchecked("dated after the as-of date " + format_civil_date(on)));
-      } else if (l.undated || l.when == latest) {
+      } else if (l.undated || l.until >= latest) {
         auto f = flag_lab_result(rules.labs, l.r->resource, out.patient, on);
         // A value in words ("<2.0", "positive") of a test the table has
         // ranges for: not judged, which is no all-clear (QA finding care 06).
@@ -1325,6 +1392,8 @@ Result<CareCheck> care_check(Session& s, const CareRules& rules, const std::stri
           f = unchecked("a value in words, which the ranges cannot judge");
         if (!f) continue;
         if (l.undated) f->note += std::string(f->note.empty() ? "" : "; ") + "undated: it may not be the latest";
+        else if (l.until != l.when && l.when != latest)
+          f->note += std::string(f->note.empty() ? "" : "; ") + "dated without a time: it may not be the latest";
         out.labs.push_back(std::move(*f));
       }
     }

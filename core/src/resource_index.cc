@@ -134,6 +134,21 @@ std::string clinical_date_key(std::string_view value) {
   return utc.empty() ? std::string(value) : utc;
 }
 
+std::pair<std::string, std::string> clinical_date_span(std::string_view key) {
+  std::string k(key);
+  auto digits = [&](size_t from, size_t n) {
+    for (size_t i = from; i < from + n; ++i)
+      if (i >= k.size() || k[i] < '0' || k[i] > '9') return false;
+    return true;
+  };
+  if (k.size() == 10 && digits(0, 4) && k[4] == '-' && digits(5, 2) && k[7] == '-' && digits(8, 2))
+    return {k + "T00:00:00.000Z", k + "T23:59:59.999Z"};
+  if (k.size() == 7 && digits(0, 4) && k[4] == '-' && digits(5, 2))
+    return {k + "-01T00:00:00.000Z", k + "-31T23:59:59.999Z"};  // as text, "-31" bounds every month
+  if (k.size() == 4 && digits(0, 4)) return {k + "-01-01T00:00:00.000Z", k + "-12-31T23:59:59.999Z"};
+  return {k, k};
+}
+
 std::string clinical_date_text(const Json& r) {
   static const std::initializer_list<std::string_view> kDates[] = {
       {"effectiveDateTime"}, {"effectivePeriod", "start"}, {"effectiveInstant"},

@@ -62,6 +62,13 @@ std::string clinical_date_text(const Json& resource);
 // day); a date, a partial date or anything else is kept as written.
 std::string clinical_date_key(std::string_view value);
 
+// The first and last instant (stored form, UTC) a clinical_date key may
+// stand for: a date is its UTC day, a partial date its month or year, an
+// instant itself; anything else is {key, key}. The two compare as text with
+// stored instants: a result dated 2026-01-15 may be later than one at
+// 2026-01-15T08:00:00.000Z, and falls within --since 2026-01-15T06:00Z.
+std::pair<std::string, std::string> clinical_date_span(std::string_view key);
+
 // Sets entry.patient from entry.patients and the stored patients that the
 // identifiers of entry.patient_keys name: a key naming exactly one patient
 // counts as a reference to it; any other key (no match, several) leaves the

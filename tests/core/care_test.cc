@@ -1507,6 +1507,78 @@ TEST_CASE("care due reads a stool test's result from the store") {
   CHECK(due->results[0].last_ref == colonoscopy);
 }
 
+// QA findings dates 01 and 02: a result dated by day only was hidden by a
+// timed one of the same day; a result drawn at 09:00+13:00 on the 2nd (the
+// 1st in UTC) was "dated after the as-of date" the 1st.
+TEST_CASE("care check places results in UTC, and judges a result dated by day that may be the latest") {
+  CheckFixture fx;
+  std::string by_day = fx.add(potassium("7.1", "2026-01-15"));
+  std::string timed = fx.add(potassium("4.2", "2026-01-15T08:00:00Z"));
+  fx.add(potassium("7.3", "2026-01-14"));  // the day before: surely older
+  CareCheck c = fx.check("2026-01-20");
+  REQUIRE(c.labs.size() == 1);
+  CHECK(c.labs[0].observation_ref == by_day);
+  CHECK(c.labs[0].flag == "HH");
+  CHECK(c.labs[0].note == "dated without a time: it may not be the latest");
+  (void)timed;
+  CheckFixture east;
+  std::string drawn = east.add(potassium("7.2", "2026-01-02T09:00:00+13:00"));
+  east.add(potassium("4.0", "2025-12-31T09:00:00Z"));
+  CareCheck e = east.check("2026-01-01");
+  REQUIRE(e.labs.size() == 1);
+  CHECK(e.labs[0].observation_ref == drawn);
+  CHECK(e.labs[0].severity == "critical");
+}
+
+// QA findings dates 03, 08, 12 and 13.
+TEST_CASE("care due: the latest of a day by its time, partial dates, month-end windows, partial birth dates") {
+  auto diabetes = ev("Condition", "snomed", "44054006", "2015-01-01", "active");
+  auto a1c = [](const char* when, double v) {
+    CareEvidence e = ev("Observation", "loinc", "4548-4", "2026-01-10", "final", "", v);
+    e.when = when;
+    return e;
+  };
+  auto low = a1c("2026-01-10T08:00:00.000Z", 6.5), high = a1c("2026-01-10T16:00:00.000Z", 8.1);
+  // 8.1 at 16:00 is the last value whichever is read first: the 3-month window.
+  CHECK(status_of("hba1c-monitoring", patient("1960-01-01"), {diabetes, low, high}, "2026-06-01") == "overdue");
+  CHECK(status_of("hba1c-monitoring", patient("1960-01-01"), {diabetes, high, low}, "2026-06-01") == "overdue");
+  // A colonoscopy dated 2020 counts from 1 January 2020, shown as written.
+  CareEvidence partial = ev("Procedure", "snomed", "73761001", "2020-01-01", "completed");
+  partial.date_text = "2020";
+  CareResult r = evaluate_care_rule(rule("colorectal-cancer-screening"), patient("1960-01-01"), {partial},
+                                    d("2029-12-31"));
+  CHECK(care_status_name(r.status) == "satisfied");
+  CHECK(r.last_date == "2020");
+  r = evaluate_care_rule(rule("colorectal-cancer-screening"), patient("1960-01-01"), {partial}, d("2030-01-02"));
+  CHECK(care_status_name(r.status) == "overdue");
+  CHECK(r.due_since == "2030-01-02");
+  // 28 February plus 6 months is 28 August: covered to then, due from the 29th.
+  auto feb = ev("Observation", "loinc", "4548-4", "2026-02-28", "final", "", 6.5);
+  CHECK(status_of("hba1c-monitoring", patient("1960-01-01"), {diabetes, feb}, "2026-08-28") == "satisfied");
+  for (const char* day : {"2026-08-29", "2026-08-31"}) {
+    CareResult m = evaluate_care_rule(rule("hba1c-monitoring"), patient("1960-01-01"), {diabetes, feb}, d(day));
+    CHECK(care_status_name(m.status) == "overdue");
+    CHECK(m.due_since == "2026-08-29");
+  }
+  // Born "1950": 75 or 76 on 2026-06-01, due for pneumococcal either way.
+  CarePatient year = patient("1950-01-01");
+  year.birth_latest = d("1950-12-31");
+  year.birth_text = "1950";
+  CareResult y = evaluate_care_rule(rule("pneumococcal-vaccine"), year, {}, d("2026-06-01"));
+  CHECK(care_status_name(y.status) == "due");
+  CHECK_FALSE(y.not_evaluated);
+  CHECK(y.detail == "none on record: PCV20, PPSV23 at 65 or older; birth date 1950: age 75 or 76");
+  // Born "1961": 64 or 65, which decides the rule: not evaluated.
+  CarePatient edge = patient("1961-01-01");
+  edge.birth_latest = d("1961-12-31");
+  edge.birth_text = "1961";
+  CareResult n = evaluate_care_rule(rule("pneumococcal-vaccine"), edge, {}, d("2026-06-01"));
+  CHECK(n.not_evaluated);
+  CHECK(n.detail == "birth date 1961 is not precise enough for this rule: age 64 or 65 on 2026-06-01");
+  CHECK(partial_date_start("1950-06") == d("1950-06-01"));
+  CHECK_FALSE(partial_date_start("1950-6").has_value());
+}
+
 // QA finding care 13: a patient without a birth date was left out of care
 // due without a word ("nobody is due", exit 0).
 TEST_CASE("care due lists the rules it could not evaluate for a patient without a birth date") {

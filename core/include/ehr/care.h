@@ -11,13 +11,14 @@
 // which the one marked `default: true` runs unless another is asked for
 // ("breast-cancer-screening@2016").
 //
-// Dates are civil dates "YYYY-MM-DD" (the date part of a FHIR date or
-// instant, as recorded). Age is in completed years (or months) on the as-of
-// date; a 29 February birthday is reached on 1 March in common years. A
-// look-back window counts a record dated on or after the as-of date minus
-// the window (the day of the month clamped to the month's end: 29 February
-// minus one year is 28 February) and on or before the as-of date; records
-// after the as-of date are ignored, so a run is reproducible.
+// Dates are civil dates "YYYY-MM-DD": UTC days (a FHIR dateTime with a zone
+// converted to UTC; a date as recorded; a partial date from its first day).
+// Age is in completed years (or months) on the as-of date; a 29 February
+// birthday is reached on 1 March in common years. A record covers the as-of
+// date when its date plus the window (the day of the month clamped to the
+// month's end: 28 February plus 6 months is 28 August) is on or after it
+// and it is on or before the as-of date; records after the as-of date are
+// ignored, so a run is reproducible.
 //
 // Due-list matching uses the record's main code (its first coding, as ehr
 // indexes it: records.h StoredResource::code), which keeps a due list over
@@ -50,6 +51,9 @@ struct CivilDate {
 // Parses the date part of "YYYY-MM-DD[Thh:mm...]"; nullopt for anything else
 // (a partial date "YYYY" or "YYYY-MM" included) or an impossible day.
 std::optional<CivilDate> parse_civil_date(std::string_view text);
+// The first day of a partial date "YYYY" or "YYYY-MM"; nullopt for anything
+// else (a full date included: parse_civil_date reads those).
+std::optional<CivilDate> partial_date_start(std::string_view text);
 // "YYYY-MM-DD".
 std::string format_civil_date(const CivilDate& d);
 // Completed years and months of someone born on `birth` on `on`
@@ -226,6 +230,10 @@ struct CarePatient {
   std::string id;
   std::string name;        // "Family, Given" for display
   std::optional<CivilDate> birth;
+  // A partial birth date ("1950", "1950-06"): birth is its first day, this
+  // its last, birth_text as written. Unset for an exact date.
+  std::optional<CivilDate> birth_latest;
+  std::string birth_text;
   std::string sex;         // "female", "male", "other", "unknown", ""
   bool deceased = false;   // deceased on or before the as-of date
   bool active = true;
@@ -236,7 +244,10 @@ struct CareEvidence {
   std::string patient;
   std::string type, id;
   std::string system, code;
-  std::optional<CivilDate> date;
+  std::optional<CivilDate> date;     // its UTC day; a partial date's first day
+  std::string when;                 // its clinical date as stored (UTC instant, date or partial
+                                    // date): orders records of the same day
+  std::string date_text;            // a partial date as written ("2020"), shown for it; else ""
   std::string status;               // status, or clinical status
   std::string verification;         // Condition: verificationStatus code
   std::optional<double> value;      // Observation valueQuantity.value, when read
