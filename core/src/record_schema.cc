@@ -399,6 +399,20 @@ CREATE TABLE IF NOT EXISTS resource_source(
   PRIMARY KEY(type, id)
 ) WITHOUT ROWID;
 )sql",
+    // 16: the clinical date of records whose date element the index did not
+    // read (clinical_date_text's later keys: MedicationDispense.whenHandedOver,
+    // ImagingStudy.started, QuestionnaireResponse.authored, ...), so that
+    // they sort by date and --since sees them. Only rows without one change.
+    R"sql(
+UPDATE resource SET clinical_date = nullif(ehr_clinical_date(coalesce(
+    json_extract(json, '$.whenHandedOver'), json_extract(json, '$.whenPrepared'),
+    json_extract(json, '$.started'), json_extract(json, '$.authored'),
+    json_extract(json, '$.createdDateTime'), json_extract(json, '$.collection.collectedDateTime'),
+    json_extract(json, '$.sent'), json_extract(json, '$.dateTime'), json_extract(json, '$.timingDateTime'),
+    json_extract(json, '$.recordedOn'), json_extract(json, '$.identifiedDateTime'),
+    json_extract(json, '$.startDate'), json_extract(json, '$.occurrencePeriod.start'))), '')
+WHERE clinical_date IS NULL AND json IS NOT NULL;
+)sql",
 };
 
 constexpr std::int64_t kRecomputePatients = 12;

@@ -1107,7 +1107,13 @@ Result<std::vector<StoredJson>> patient_records_json(Session& session, const Rec
       "SELECT {} FROM resource WHERE patient = ? AND type <> 'Patient'{}{}{} "
       "ORDER BY type, clinical_date DESC, id",
       kColumns, types_clause(q.types), q.include_retracted ? "" : " AND retracted = 0",
-      q.since.empty() ? "" : " AND clinical_date >= ?");
+      // A record dated by day, month or year counts by its last instant: one
+      // dated 2026-01-01 is within --since 2026-01-01T06:00Z (QA finding
+      // dates 05), as clinical_date_span has it.
+      q.since.empty() ? ""
+                      : " AND (CASE length(clinical_date) WHEN 10 THEN clinical_date || 'T23:59:59.999Z' "
+                        "WHEN 7 THEN clinical_date || '-31T23:59:59.999Z' "
+                        "WHEN 4 THEN clinical_date || '-12-31T23:59:59.999Z' ELSE clinical_date END) >= ?");
   auto st = s.db().prepare(sql);
   if (!st.ok()) return st.error();
   int i = 1;

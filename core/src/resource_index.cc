@@ -156,7 +156,15 @@ std::string clinical_date_text(const Json& r) {
       {"performedDateTime"}, {"performedPeriod", "start"},  {"authoredOn"},
       {"recordedDate"},      {"period", "start"},           {"issued"},
       {"dateAsserted"},      {"date"},                      {"created"},
-      {"recorded"},          {"birthDate"}};
+      {"recorded"},          {"birthDate"},
+      // Migration 16: the dates of types that had none above (QA finding
+      // dates 04: a dispensing was undated, ordered by id and dropped by
+      // every --since).
+      {"whenHandedOver"},    {"whenPrepared"},              {"started"},
+      {"authored"},          {"createdDateTime"},           {"collection", "collectedDateTime"},
+      {"sent"},              {"dateTime"},                  {"timingDateTime"},
+      {"recordedOn"},        {"identifiedDateTime"},        {"startDate"},
+      {"occurrencePeriod", "start"}};
   for (const auto& keys : kDates)
     if (std::string d = text_of(path(r, keys)); !d.empty()) return d;
   return "";

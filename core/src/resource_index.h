@@ -52,7 +52,10 @@ IndexEntry index_resource(const Json& resource);
 // The date the care a record describes happened, as written: the first
 // present of effective[x], onset[x], occurrenceDateTime, performed[x],
 // authoredOn, recordedDate, period.start, issued, dateAsserted, date,
-// created, recorded and birthDate (a Period by its start); "" for none.
+// created, recorded, birthDate, whenHandedOver, whenPrepared, started,
+// authored, createdDateTime, collection.collectedDateTime, sent, dateTime,
+// timingDateTime, recordedOn, identifiedDateTime, startDate and
+// occurrencePeriod.start (a Period by its start); "" for none.
 std::string clinical_date_text(const Json& resource);
 
 // The clinical_date column of a FHIR date, dateTime or instant `value`: a

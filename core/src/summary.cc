@@ -1,6 +1,8 @@
 // Resource summaries (ehr/summary.h).
 #include "ehr/summary.h"
 
+#include "resource_index.h"
+
 namespace ehr {
 
 namespace {
@@ -87,14 +89,9 @@ void value_of(const Json& r, RecordSummary& s) {
   if (const Json* crit = r.find("criticality")) s.value = "criticality " + text(crit);
 }
 
-std::string date_of(const Json& r) {
-  for (const char* key : {"effectiveDateTime", "onsetDateTime", "occurrenceDateTime", "performedDateTime",
-                          "authoredOn", "recordedDate", "issued", "date", "birthDate"})
-    if (const Json* v = r.find(key)) return text(v);
-  for (const char* key : {"effectivePeriod", "performedPeriod", "period"})
-    if (const Json* p = r.find(key)) return text(p->find("start"));
-  return "";
-}
+// The date a record is sorted by is the one shown (QA finding dates 04: a
+// dispensing's whenHandedOver was neither).
+std::string date_of(const Json& r) { return clinical_date_text(r); }
 
 // [+-]?digits[.digits][(e|E)[+-]digits]: safe in a spreadsheet as it is.
 bool plain_number(std::string_view s) {

@@ -662,6 +662,50 @@ TEST_CASE("records sort by the instant of their date whatever its zone; migratio
         "k-local=2026-11-02T01:00:00.000Z k-utc=2026-11-01T23:00:00.000Z k-day=2026-10-30");
 }
 
+// QA finding dates 04 and 05: a dispensing (whenHandedOver) had no clinical
+// date, so it was ordered by id and dropped by every --since; a record dated
+// by day was dropped by --since an instant of that day.
+TEST_CASE("record show dates every type it can and --since counts a day by its last instant; migration 16") {
+  Fixture fx;
+  std::string pid;
+  {
+    Session s = fx.create();
+    auto p = create_resource(s, patient("Dispense", "Ann", "D16"));
+    REQUIRE(p.ok());
+    pid = p->id;
+    for (const std::string& json :
+         {R"({"resourceType":"MedicationDispense","id":"md","status":"completed",)"
+          R"("medicationCodeableConcept":{"text":"amoxicillin"},"subject":{"reference":"Patient/)" + pid +
+              R"("},"whenHandedOver":"2026-03-01T10:00:00+01:00"})",
+          R"({"resourceType":"Observation","id":"day","status":"final","code":{"text":"x"},)"
+          R"("subject":{"reference":"Patient/)" + pid + R"("},"effectiveDateTime":"2026-01-01"})"}) {
+      auto r = parse_json(json);
+      REQUIRE(r.ok());
+      REQUIRE_MESSAGE(create_resource(s, *r).ok(), json);
+    }
+    CHECK(count(s, "SELECT clinical_date FROM resource WHERE id = 'md'") == "2026-03-01T09:00:00.000Z");
+    RecordQuery q;
+    q.patient = pid;
+    q.since = "2026-01-01T06:00:00Z";
+    auto shown = patient_records(s, q);
+    REQUIRE(shown.ok());
+    std::string ids;
+    for (const auto& r : *shown) ids += r.id + " ";
+    CHECK(ids == pid + " md day ");
+    q.since = "2026-01-02";
+    shown = patient_records(s, q);
+    REQUIRE(shown.ok());
+    CHECK(shown->size() == 2);  // the patient and md
+    // As a database of schema 15 holds it: no date.
+    REQUIRE(SessionImpl::of(s).db().exec("UPDATE resource SET clinical_date = NULL WHERE id = 'md'; "
+                                         "PRAGMA user_version = 15").ok());
+  }
+  auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
+  REQUIRE(s.ok());
+  CHECK(count(*s, "SELECT clinical_date FROM resource WHERE id = 'md'") == "2026-03-01T09:00:00.000Z");
+  CHECK(count(*s, "SELECT count(*) FROM resource WHERE clinical_date = ''") == "0");
+}
+
 TEST_CASE("a database from a newer ehr is refused") {
   Fixture fx;
   {

@@ -44,7 +44,7 @@ run record show --patient MRN-1 --format csv
 expect_out "type,id,date,code,display,value,status
 Patient,22222222-2222-4222-8222-222222222222,1970-01-01,,Ada Testperson,,
 Observation,33333333-3333-4333-8333-333333333333,2026-11-30T08:15:00Z,2345-7,Glucose,5.4 mmol/L,final
-$(grep '^Provenance,[0-9a-f-]*,,,,,$' <<<"$OUT")"
+$(grep -E '^Provenance,[0-9a-f-]*,20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z,,,,$' <<<"$OUT")"
 [ "$(grep -c '^Provenance,' <<<"$OUT")" = 1 ] || fail "the import's Provenance is not in Ada's record: $OUT"
 run record show --patient MRN-1 --format ndjson
 expect_out_contains '"generalPractitioner":[{"reference":"Practitioner/11111111-1111-4111-8111-111111111111"}]'
