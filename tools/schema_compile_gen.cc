@@ -126,7 +126,12 @@ int main(int argc, char** argv) {
       while (words >> word) {
         size_t colon = word.find(':');
         // "name[]" repeats: kept as the name's suffix until written out.
-        elements.emplace_back(word.substr(0, colon), colon == std::string::npos ? "" : word.substr(colon + 1));
+        // "name@kind": a date-typed primitive, its target "@kind".
+        size_t at = colon == std::string::npos ? word.find('@') : std::string::npos;
+        if (at != std::string::npos)
+          elements.emplace_back(word.substr(0, at), word.substr(at));
+        else
+          elements.emplace_back(word.substr(0, colon), colon == std::string::npos ? "" : word.substr(colon + 1));
       }
       if (name.empty() || elements.empty())
         return fail(elements_path + ":" + std::to_string(number) + ": a definition without elements");
@@ -146,7 +151,15 @@ int main(int argc, char** argv) {
     element_tables += "constexpr FhirElement kE" + std::to_string(i) + "[] = {";
     std::vector<std::tuple<std::string, int, bool>> sorted;
     for (const auto& [element, target] : defs[i].second) {
-      int t = target.empty() ? -1 : target == "*" ? -2 : def_index(target);
+      // FhirElement's kPrimitive, kAnyResource, kDate, kDateTime, kInstant, kTime
+      int t = target.empty()          ? -1
+              : target == "*"         ? -2
+              : target == "@date"     ? -4
+              : target == "@dateTime" ? -5
+              : target == "@instant"  ? -6
+              : target == "@time"     ? -7
+              : target[0] == '@'      ? -3
+                                      : def_index(target);
       if (t == -3) return fail(elements_path + ": " + defs[i].first + "." + element + ": unknown " + target);
       bool array = element.size() > 2 && element.ends_with("[]");
       sorted.emplace_back(array ? element.substr(0, element.size() - 2) : element, t, array);

@@ -259,6 +259,7 @@ std::string_view date_kind_name(DateKind kind) {
     case DateKind::kDate: return "date";
     case DateKind::kDateTime: return "dateTime";
     case DateKind::kInstant: return "instant";
+    case DateKind::kTime: return "time";
   }
   return "?";
 }

@@ -19,9 +19,9 @@
 
 namespace ehr::detail {
 
-enum class DateKind { kDate, kDateTime, kInstant };
+enum class DateKind { kDate, kDateTime, kInstant, kTime };
 
-// "date", "dateTime" or "instant".
+// "date", "dateTime", "instant" or "time".
 std::string_view date_kind_name(DateKind kind);
 
 // An element path split at ".": {"protocolApplied", "doseNumber[x]"}.
@@ -94,6 +94,9 @@ std::span<const std::string_view> compiled_resource_types();
 struct FhirElement {
   static constexpr int kPrimitive = -1;
   static constexpr int kAnyResource = -2;
+  // Primitives of a date type, whose syntax the validator checks.
+  static constexpr int kDate = -4, kDateTime = -5, kInstant = -6, kTime = -7;
+  static constexpr bool is_primitive(int target) { return target == kPrimitive || (target <= kDate && target >= kTime); }
   std::string_view name;
   int target;
   bool repeats;  // 0..*: a JSON array; else a single value

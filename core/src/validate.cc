@@ -19,6 +19,7 @@
 
 #include "fhir_rules.h"
 #include "instant.h"
+#include "resource_index.h"
 
 namespace ehr {
 
@@ -69,6 +70,15 @@ std::optional<int> digits_at(std::string_view s, size_t pos, size_t n) {
 // a year from 0001, real calendar days, seconds to 60 (leap second), zones to
 // 14:00. A time needs a zone; an instant needs everything down to the zone.
 bool date_syntax_ok(std::string_view s, DateKind kind) {
+  if (kind == DateKind::kTime) {
+    // R4 time: hh:mm:ss[.f+], hours to 23, seconds to 60.
+    auto hour = digits_at(s, 0, 2), minute = digits_at(s, 3, 2), second = digits_at(s, 6, 2);
+    if (s.size() < 8 || !hour || !minute || !second || s[2] != ':' || s[5] != ':' || *hour > 23 || *minute > 59 ||
+        *second > 60)
+      return false;
+    if (s.size() == 8) return true;
+    return s[8] == '.' && s.size() > 9 && std::all_of(s.begin() + 9, s.end(), [](char c) { return is_digit(c); });
+  }
   auto year = digits_at(s, 0, 4);
   if (!year || *year == 0) return false;
   if (s.size() == 4) return kind != DateKind::kInstant;
@@ -889,10 +899,14 @@ class Validator {
 
   void date(const Json& v, const std::string& path, DateKind kind) {
     if (v.text().empty() || date_syntax_ok(v.text(), kind)) return;
+    // Checked once: by its R4 type and by a type's `dates:` rule alike.
+    for (const auto& i : issues_)
+      if (i.rule == "date-syntax" && i.path == path) return;
     static constexpr std::string_view kForms[] = {
         "YYYY, YYYY-MM or YYYY-MM-DD",
         "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.sss]+zz:zz",
         "YYYY-MM-DDThh:mm:ss[.sss]+zz:zz",
+        "hh:mm:ss[.sss]",
     };
     add(path, "date-syntax",
         fmt::format("not a valid {} ({})", detail::date_kind_name(kind),
@@ -1034,7 +1048,7 @@ class Validator {
     const detail::FhirElement* e = element_of(def, extension ? std::string_view(key).substr(1) : key);
     if (e != nullptr) repeats = e->repeats;
     if (e != nullptr && !extension) return e->target;
-    if (e != nullptr && e->target == detail::FhirElement::kPrimitive) {
+    if (e != nullptr && detail::FhirElement::is_primitive(e->target)) {
       static const int element = def_of("Element");
       return element;
     }
@@ -1065,6 +1079,8 @@ class Validator {
                     const std::vector<std::string>* ids, bool in_resource_root, int def) {
     codes_in(obj, path);
     if (def >= 0) one_variant_each(obj, path, def);
+    static const int period = def_of("Period");
+    if (def == period && def >= 0) period_order(obj, path);
     for (const auto& [key, v] : obj.members()) {
       if (in_resource_root && key == "resourceType") continue;
       size_t len = path.size();
@@ -1189,7 +1205,7 @@ class Validator {
         resource(v, path, contained ? ids : nullptr);
         return;
       }
-      if (def == detail::FhirElement::kPrimitive) {
+      if (detail::FhirElement::is_primitive(def)) {
         add(path, "json-type", "expected a primitive value (string, number or true/false), not an object", true);
         return;
       }
@@ -1226,7 +1242,36 @@ class Validator {
             "the reference names no contained resource", true);
       }
     }
-    if (auto kind = global_date_kind(key, parent_key)) date(v, path, *kind);
+    // A date-typed element by its R4 type (QA finding dates 10: only the
+    // element names of the global rules were checked, so "yesterday" passed
+    // as Composition.date); an element of no known definition by its name.
+    if (auto kind = date_kind_of(def)) date(v, path, *kind);
+    else if (def == kNoDef)
+      if (auto named = global_date_kind(key, parent_key)) date(v, path, *named);
+  }
+
+  // per-1: a Period's start is not after its end. Dates of another
+  // precision compare by the span each may stand for (2026 to 2026-03-01
+  // holds; 2026-03-02 to 2026-03-01 does not).
+  void period_order(const Json& period, const std::string& path) {
+    const Json* start = period.find("start");
+    const Json* end = period.find("end");
+    if (start == nullptr || end == nullptr || !start->is_string() || !end->is_string()) return;
+    if (!date_syntax_ok(start->text(), DateKind::kDateTime) || !date_syntax_ok(end->text(), DateKind::kDateTime)) return;
+    auto first = clinical_date_span(clinical_date_key(start->text())).first;
+    auto last = clinical_date_span(clinical_date_key(end->text())).second;
+    if (first > last)
+      add(path, "per-1", fmt::format("the period ends ({}) before it starts ({})", end->text(), start->text()), true);
+  }
+
+  static std::optional<DateKind> date_kind_of(int def) {
+    switch (def) {
+      case detail::FhirElement::kDate: return DateKind::kDate;
+      case detail::FhirElement::kDateTime: return DateKind::kDateTime;
+      case detail::FhirElement::kInstant: return DateKind::kInstant;
+      case detail::FhirElement::kTime: return DateKind::kTime;
+      default: return std::nullopt;
+    }
   }
 
   const FhirRules& rules_;

@@ -1,6 +1,7 @@
 // Tests of FHIR R4 validation (core/src/validate.cc): every rule, with exact
 // paths and messages, and the shared real data, which must validate clean.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -372,7 +373,7 @@ TEST_CASE("dates, dateTimes and instants of known elements have R4 syntax") {
        "Patient.birthDate", "1990-01-01T00:00:00Z", "date", date_form},
       {R"({"resourceType":"Claim","meta":{"lastUpdated":"2020-01-01"}})", "Claim.meta.lastUpdated",
        "2020-01-01", "instant", instant_form},
-      {R"({"resourceType":"Claim","created":"x","billablePeriod":{"start":"2020-1-1"}})",
+      {R"({"resourceType":"Claim","created":"2020-01-01","billablePeriod":{"start":"2020-1-1"}})",
        "Claim.billablePeriod.start", "2020-1-1", "dateTime", dt_form},
       {R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
           "effectiveDateTime":"2020-01-01T10:00:00"})",
@@ -420,9 +421,67 @@ TEST_CASE("dates, dateTimes and instants of known elements have R4 syntax") {
     CHECK(dump(issues_of(json)) == "");
   }
   // Elements ehr does not know as dates are left alone.
-  CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x"},"start":"whenever",
-      "created":"2020-13-45"})")) ==
+  CHECK(dump(issues_of(R"({"resourceType":"Basic","code":{"text":"x"},"start":"whenever"})")) ==
         "warning Basic.start: not an element of Basic in FHIR R4 [unknown-element]\n");
+}
+
+// QA finding dates 10: only element names of the global rules were checked,
+// so Composition.date "yesterday", whenHandedOver "2020-02-30T10:00:00Z" and
+// valueTime "25:00:00" were stored. Every element R4 types as a date,
+// dateTime, instant or time is checked by its type.
+TEST_CASE("every date, dateTime, instant and time element is checked by its R4 type") {
+  const char* date_form = "YYYY, YYYY-MM or YYYY-MM-DD";
+  const char* dt_form = "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.sss]+zz:zz";
+  const char* instant_form = "YYYY-MM-DDThh:mm:ss[.sss]+zz:zz";
+  const char* time_form = "hh:mm:ss[.sss]";
+  struct DateCase {
+    const char* json;
+    const char* path;
+    const char* kind;
+    const char* form;
+  };
+  const DateCase cases[] = {
+      {R"({"resourceType":"Basic","code":{"text":"x"},"created":"2020-13-45"})", "Basic.created", "date", date_form},
+      {R"({"resourceType":"FamilyMemberHistory","status":"completed","patient":{"reference":"Patient/p"},)"
+       R"("relationship":{"text":"x"},"date":"2020-13-45"})",
+       "FamilyMemberHistory.date", "dateTime", dt_form},
+      {R"({"resourceType":"MedicationDispense","status":"completed","medicationCodeableConcept":{"text":"x"},)"
+       R"("whenHandedOver":"2020-02-30T10:00:00Z"})",
+       "MedicationDispense.whenHandedOver", "dateTime", dt_form},
+      {R"({"resourceType":"Appointment","status":"booked","participant":[{"status":"accepted",)"
+       R"("actor":{"reference":"Patient/p"}}],"start":"2020-01-01T10:00:00"})",
+       "Appointment.start", "instant", instant_form},
+      {R"({"resourceType":"Observation","status":"final","code":{"text":"x"},"valueTime":"25:00:00"})",
+       "Observation.valueTime", "time", time_form},
+      {R"({"resourceType":"Observation","status":"final","code":{"text":"x"},"valueTime":"10:00"})",
+       "Observation.valueTime", "time", time_form},
+  };
+  for (const DateCase& c : cases) {
+    std::string message = std::string("not a valid ") + c.kind + " (" + c.form + ")";
+    CAPTURE(c.json);
+    CHECK(dump(issues_of(c.json)).find(std::string("error ") + c.path + ": " + message + " [date-syntax]") !=
+          std::string::npos);
+  }
+  for (const char* ok : {"10:00:00", "23:59:60", "00:00:00.250"})
+    CHECK(dump(issues_of(std::string(R"({"resourceType":"Observation","status":"final","code":{"text":"x"},)"
+                                     R"("valueTime":")") + ok + R"("})")) == "");
+}
+
+// QA finding dates 11: FHIR's per-1, a Period's start is not after its end.
+TEST_CASE("a period that ends before it starts is refused (per-1)") {
+  auto encounter = [](const char* start, const char* end) {
+    return fmt::format(R"({{"resourceType":"Encounter","status":"finished","class":{{"code":"AMB"}},)"
+                       R"("period":{{"start":"{}","end":"{}"}}}})",
+                       start, end);
+  };
+  CHECK(dump(issues_of(encounter("2026-03-02", "2026-03-01"))) ==
+        "error Encounter.period: the period ends (2026-03-01) before it starts (2026-03-02) [per-1]\n");
+  CHECK(dump(issues_of(encounter("2026-03-01T10:00:00+01:00", "2026-03-01T09:30:00Z"))) == "");  // 09:00Z to 09:30Z
+  CHECK(dump(issues_of(encounter("2026-03-01T10:00:00Z", "2026-03-01T10:00:00+01:00"))) ==
+        "error Encounter.period: the period ends (2026-03-01T10:00:00+01:00) before it starts "
+        "(2026-03-01T10:00:00Z) [per-1]\n");
+  CHECK(dump(issues_of(encounter("2026", "2026-03-01"))) == "");
+  CHECK(dump(issues_of(encounter("2026-03-01T10:00:00Z", "2026-03-01"))) == "");  // the same day
 }
 
 TEST_CASE("meta.security codings are well formed") {
