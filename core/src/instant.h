@@ -40,6 +40,10 @@ std::int64_t instant_ms(int year, unsigned month, int day, int hour, int minute,
 // or "" when `s` is not one.
 std::string normalised_instant(std::string_view s);
 
+// The stored form of the millisecond after instant `stored`; "" when it is
+// not an instant.
+std::string instant_after(std::string_view stored);
+
 // A --since/--until value as a bound on stored times: a date prefix as
 // given (times compare as text, so "2026-11" bounds all of November), an
 // instant in the stored form; "" stays "" (no bound). Errors:

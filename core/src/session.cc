@@ -89,9 +89,26 @@ void SessionImpl::write_pending_denials() {
   // (each in its own transaction: write_audit makes one outside any)
 }
 
+std::string SessionImpl::now() const {
+  std::string t = now_();
+  if (t < time_floor_) {
+    t = detail::instant_after(time_floor_);
+    if (t.empty()) t = time_floor_;
+  }
+  time_floor_ = t;
+  return t;
+}
+
 Status SessionImpl::transaction(const std::function<Status()>& body) {
   EHR_TRY(db().exec("BEGIN IMMEDIATE"));
   in_transaction_ = true;
+  // The newest time written (by any process): the floor of this one's.
+  {
+    auto newest = db().query_text(
+        "SELECT max(coalesce((SELECT last_updated FROM resource ORDER BY seq DESC LIMIT 1), ''), "
+        "coalesce((SELECT max(time) FROM audit), ''))");
+    if (newest.ok() && *newest > time_floor_) time_floor_ = *newest;
+  }
   chain_.head.reset();  // another process may have appended since
   Status s = body();
   if (s.ok() && seq_) {

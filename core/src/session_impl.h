@@ -35,7 +35,14 @@ class SessionImpl {
   const std::string& user() const { return user_; }
   const std::vector<std::string>& roles() const { return roles_; }
   const std::string& purpose() const { return purpose_; }
-  std::string now() const { return now_(); }
+  // The time of what this session writes: the clock, but never before the
+  // newest time the database holds when a write transaction began (nor
+  // before the last time it gave): after the clock steps back (an NTP
+  // correction, a restored VM) it is the millisecond after that, so that
+  // meta.lastUpdated and audit times follow the change sequence and an
+  // export window (--since a transactionTime) misses no later change (QA
+  // finding dates 07).
+  std::string now() const;
   void set_roles(std::vector<std::string> roles) { roles_ = std::move(roles); }
 
   // The policy in force (loaded on open; replaced by apply_policy).
@@ -149,6 +156,7 @@ class SessionImpl {
   std::vector<std::string> roles_;
   std::string purpose_;
   std::function<std::string()> now_;
+  mutable std::string time_floor_;  // now() gives nothing before it
   store::StatementCache cache_;
   Policy policy_ = Policy::builtin();
   std::int64_t policy_version_ = 0;

@@ -706,6 +706,50 @@ TEST_CASE("record show dates every type it can and --since counts a day by its l
   CHECK(count(*s, "SELECT count(*) FROM resource WHERE clinical_date = ''") == "0");
 }
 
+// QA finding dates 07: after the clock stepped back, a change got a
+// lastUpdated before an export's transactionTime (and before the version it
+// replaced), and the next --since window never held it.
+TEST_CASE("times follow the change sequence when the clock steps back") {
+  Fixture fx;
+  std::string clock = "2026-11-25T10:05:00.000Z";
+  std::string rid;
+  {
+    Session s = fx.create();
+    auto p = create_resource(s, patient("Clock", "Ann", "C7"));
+    REQUIRE(p.ok());
+    rid = p->id;
+  }
+  auto at = [&] {
+    SessionOptions o = fx.options();
+    o.now = [&] { return clock; };
+    auto s = Session::open(fx.path, Secret::passphrase("pw"), o);
+    REQUIRE(s.ok());
+    return std::move(*s);
+  };
+  std::string v1;
+  {
+    Session s = at();
+    auto cur = read_resource(s, "Patient", rid);
+    REQUIRE(cur.ok());
+    Json next = cur->resource;
+    next.set("gender", Json::string("female"));
+    auto w = update_resource(s, std::move(next), "");
+    REQUIRE_MESSAGE(w.ok(), (w.ok() ? "" : w.error().message()));
+    v1 = w->last_updated;
+    CHECK(v1 == "2026-11-25T10:05:00.000Z");
+  }
+  clock = "2026-11-25T10:01:00.000Z";  // four minutes back
+  Session s = at();
+  auto cur = read_resource(s, "Patient", rid);
+  REQUIRE(cur.ok());
+  Json next = cur->resource;
+  next.set("gender", Json::string("male"));
+  auto w = update_resource(s, std::move(next), "");
+  REQUIRE(w.ok());
+  CHECK(w->last_updated > v1);
+  CHECK(count(s, "SELECT count(*) FROM audit a JOIN audit b ON b.seq = a.seq + 1 WHERE b.time < a.time") == "0");
+}
+
 TEST_CASE("a database from a newer ehr is refused") {
   Fixture fx;
   {
