@@ -1349,6 +1349,7 @@ Status Importer::handle_entry(Entry& e, Input& in) {
   // A stored patient holding one of this one's identifiers, not taken for
   // it (the demographics disagree): the pair is queued for review.
   std::optional<detail::MatchCandidate> identifier_conflict;
+  std::vector<detail::MatchCandidate> hidden_alike;  // alike, but not the importer's to see
   if (e.method != "DELETE") {
     std::string path = e.type;
     external_refs_.clear();
@@ -1383,6 +1384,19 @@ Status Importer::handle_entry(Entry& e, Input& in) {
       std::string problem;
       auto m = match_identifier(e, problem);
       if (!m.ok()) return m.error();
+      if (m->has_value()) {
+        // Nothing of a stored record the importer may not import over is
+        // compared or named (QA finding access 03: the warning named a
+        // labelled Condition's id, patient and code to a --dry-run probe).
+        const StoredResource& held = **m;
+        auto d = decide(s_, Action::kImport, Target{held.type, held.patient, held.security, held.code}, false);
+        if (!d.ok()) return d.error();
+        if (!d->allowed) {
+          (void)authorize(s_, Action::kImport, Target{held.type, held.patient, held.security, held.code});
+          return fail(e.type + ".identifier", "access",
+                      "an identifier of this record is held by a stored record this user may not import over");
+        }
+      }
       if (!problem.empty()) {
         // Two stored records share the identifier (two sources disagreed
         // before): linking to either would be a guess, so this one keeps
@@ -1481,7 +1495,16 @@ Status Importer::handle_entry(Entry& e, Input& in) {
       MatchFeatures incoming = match_features(e.resource);
       auto found = detail::match_candidates(s_, incoming, match_config());
       if (!found.ok()) return found.error();
-      alike = std::move(*found);
+      // A stored patient the importer may not import over is never linked,
+      // reported or named: its id and score would let a guessed Patient
+      // recover a restricted patient's demographics field by field (QA
+      // finding access 04). The pair is queued all the same, for a
+      // registrar cleared to see both.
+      for (auto& c : *found) {
+        auto d = decide(s_, Action::kImport, Target{"Patient", c.id, c.security, ""}, false);
+        if (!d.ok()) return d.error();
+        (d->allowed ? alike : hidden_alike).push_back(std::move(c));
+      }
       bool certain = !alike.empty() && alike[0].score.result == MatchResult::kMatch &&
                      (alike.size() == 1 || alike[1].score.result != MatchResult::kMatch);
       if (o_.match == MatchMode::kAuto && certain) return link_patient(e, in, alike[0].id, &alike[0].score);
@@ -1500,6 +1523,19 @@ Status Importer::handle_entry(Entry& e, Input& in) {
     if (!merged->empty()) {
       count(e.type, &ImportCounts::unchanged);
       return {};
+    }
+  }
+  // The stored record the entry would replace is decided too, before its
+  // content is compared with anything (QA finding access 01: a service
+  // import overwrote a restricted allergy and dropped its label).
+  if (existing->has_value()) {
+    const StoredResource& cur = **existing;
+    auto d = decide(s_, Action::kImport, Target{cur.type, cur.patient, cur.security, cur.code}, false);
+    if (!d.ok()) return d.error();
+    if (!d->allowed) {
+      (void)authorize(s_, Action::kImport, Target{cur.type, cur.patient, cur.security, cur.code});
+      return fail("", "access",
+                  fmt::format("{}/{} is stored as a record this user may not import over", e.type, e.id));
     }
   }
   std::string reason = "import";
@@ -1552,10 +1588,6 @@ Status Importer::handle_entry(Entry& e, Input& in) {
                   fmt::format("{}/{} is stored with other content (--on-conflict update replaces it, "
                               "skip keeps it)",
                               e.type, e.id));
-    if (!cur.patient.empty() && cur.patient != probe.patient) {
-      auto was = authorize(s_, Action::kImport, Target{cur.type, cur.patient, cur.security, cur.code});
-      if (!was.ok()) return fail("", "access", was.error().message());
-    }
   }
   if (o_.drug_classes != nullptr && !probe.patient.empty() &&
       (e.type == "MedicationRequest" || e.type == "MedicationStatement" ||
@@ -1589,6 +1621,7 @@ Status Importer::handle_entry(Entry& e, Input& in) {
       EHR_TRY(detail::queue_for_review(s_, w->id, c.id, c.score, conflict ? "identifier" : "import"));
       pending_.matches.push_back({w->id, c.id, c.score.score, std::string(match_result_name(c.score.result)), "queued"});
     }
+    for (const auto& c : hidden_alike) EHR_TRY(detail::queue_for_review(s_, w->id, c.id, c.score, "import"));
     if (pending_.targets.size() >= 1000) return flush_chunk(in);
     return {};
   });
@@ -1658,12 +1691,21 @@ Status Importer::link_patient(Entry& e, Input& in, const std::string& to, const 
 // comes out names only the severity and the allergy's id, never its
 // substance or the patient's other records.
 Status Importer::check_allergies(Entry& e, Input& in, const std::string& patient, bool& refused) {
-  auto rows = s_.rows("SELECT json FROM resource WHERE type = 'AllergyIntolerance' AND patient = ? AND retracted = 0",
+  auto rows = s_.rows("SELECT json, coalesce(security, ''), "
+                      "CASE WHEN code IS NULL THEN '' ELSE coalesce(code_system, '') || '|' || code END "
+                      "FROM resource WHERE type = 'AllergyIntolerance' AND patient = ? AND retracted = 0",
                       {patient});
   if (!rows.ok()) return rows.error();
   if (rows->empty()) return {};
   std::vector<Json> allergies;
   for (const auto& r : *rows) {
+    // Only the allergies the importer may import: one labelled beyond its
+    // clearances would show through the warning, the report and the
+    // rejects file (QA finding access 02: a psychotherapy-labelled allergy's
+    // class and id, to a service key choosing the drug).
+    auto d = decide(s_, Action::kImport, Target{"AllergyIntolerance", patient, r[1], r[2]}, false);
+    if (!d.ok()) return d.error();
+    if (!d->allowed) continue;
     auto j = parse_json(r[0]);
     if (j.ok()) allergies.push_back(std::move(*j));
   }
