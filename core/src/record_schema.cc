@@ -413,6 +413,13 @@ UPDATE resource SET clinical_date = nullif(ehr_clinical_date(coalesce(
     json_extract(json, '$.startDate'), json_extract(json, '$.occurrencePeriod.start'))), '')
 WHERE clinical_date IS NULL AND json IS NOT NULL;
 )sql",
+    // 17: a record's security labels include those of its contained
+    // resources (index_resource), so that a contained Medication labelled
+    // substance-use withholds the order that holds it.
+    R"sql(
+UPDATE resource SET security = nullif(ehr_security_labels(json), '')
+WHERE json LIKE '%"contained"%' AND json LIKE '%"security"%';
+)sql",
 };
 
 constexpr std::int64_t kRecomputePatients = 12;
@@ -429,6 +436,13 @@ std::string patient_sort_name_of(std::string_view json) {
 
 // ehr_clinical_date(text): clinical_date_key of a stored clinical date.
 std::string clinical_date_of(std::string_view date) { return clinical_date_key(date); }
+
+// ehr_security_labels(json): index_resource's security of a stored record
+// ('' for JSON that does not parse).
+std::string security_labels_of(std::string_view json) {
+  auto j = parse_json(json);
+  return j.ok() ? index_resource(*j).security : std::string();
+}
 
 // ehr_match_keys(json): the blocking keys of a stored Patient as a JSON
 // array ('[]' for JSON that does not parse).
@@ -525,6 +539,7 @@ Status migrate_schema(store::Connection& db) {
   EHR_TRY(db.define_text_function("ehr_patient_sort_name", patient_sort_name_of));
   EHR_TRY(db.define_text_function("ehr_match_keys", match_keys_of));
   EHR_TRY(db.define_text_function("ehr_clinical_date", clinical_date_of));
+  EHR_TRY(db.define_text_function("ehr_security_labels", security_labels_of));
   EHR_TRY(db.exec("BEGIN IMMEDIATE"));
   // Another process may have migrated while we waited for the lock.
   auto again = db.query_text("PRAGMA user_version");

@@ -6,6 +6,7 @@
 #include "ehr/matching.h"
 #include "ehr/records.h"
 #include "instant.h"
+#include "words.h"
 
 namespace ehr {
 
@@ -195,13 +196,23 @@ IndexEntry index_resource(const Json& r) {
     break;
   }
   if (std::string d = clinical_date_text(r); !d.empty()) e.clinical_date = clinical_date_key(d);
-  if (const Json* sec = path(r, {"meta"}); sec != nullptr) {
-    if (const Json* labels = sec->find("security"); labels != nullptr && labels->is_array())
-      for (const auto& l : labels->items()) {
-        std::string code = text_of(l.find("code"));
-        if (!code.empty()) e.security += (e.security.empty() ? "" : " ") + code;
-      }
-  }
+  // The record's labels and those of its contained resources: a contained
+  // Medication labelled substance-use makes the record that holds it one
+  // to withhold (QA access sweep: the top level's alone were read).
+  auto add_labels = [&](const Json& res) {
+    const Json* meta = path(res, {"meta"});
+    const Json* labels = meta != nullptr ? meta->find("security") : nullptr;
+    if (labels == nullptr || !labels->is_array()) return;
+    for (const auto& l : labels->items()) {
+      std::string code = text_of(l.find("code"));
+      if (code.empty() || detail::has_word(e.security, code)) continue;
+      e.security += (e.security.empty() ? "" : " ") + code;
+    }
+  };
+  add_labels(r);
+  if (const Json* contained = r.find("contained"); contained != nullptr && contained->is_array())
+    for (const auto& c : contained->items())
+      if (c.is_object()) add_labels(c);
   if (const Json* ids = r.find("identifier"); ids != nullptr && ids->is_array())
     for (const auto& i : ids->items()) {
       std::string value = text_of(i.find("value"));

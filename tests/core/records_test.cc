@@ -750,6 +750,33 @@ TEST_CASE("times follow the change sequence when the clock steps back") {
   CHECK(count(s, "SELECT count(*) FROM audit a JOIN audit b ON b.seq = a.seq + 1 WHERE b.time < a.time") == "0");
 }
 
+// QA access sweep: a contained resource's security label was ignored, so
+// an order holding a Medication labelled substance-use was exported and
+// shown to roles without that clearance.
+TEST_CASE("a record's labels include its contained resources'; migration 17") {
+  Fixture fx;
+  {
+    Session s = fx.create();
+    auto p = create_resource(s, patient("Contained", "Ann", "C17"));
+    REQUIRE(p.ok());
+    auto mr = parse_json(R"({"resourceType":"MedicationRequest","id":"mr","status":"active","intent":"order",)"
+                         R"("subject":{"reference":"Patient/)" + p->id + R"("},"contained":[{"resourceType":)"
+                         R"("Medication","id":"m1","meta":{"security":[{"system":)"
+                         R"("http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"ETH"}]},)"
+                         R"("code":{"text":"buprenorphine"}}],"medicationReference":{"reference":"#m1"}})");
+    REQUIRE(mr.ok());
+    REQUIRE(create_resource(s, *mr).ok());
+    CHECK(count(s, "SELECT security FROM resource WHERE id = 'mr'") == "ETH");
+    // As a database of schema 16 holds it: the top level's labels only.
+    REQUIRE(SessionImpl::of(s).db().exec("UPDATE resource SET security = NULL WHERE id = 'mr'; "
+                                         "PRAGMA user_version = 16").ok());
+  }
+  auto s = Session::open(fx.path, Secret::passphrase("pw"), fx.options());
+  REQUIRE(s.ok());
+  CHECK(count(*s, "SELECT security FROM resource WHERE id = 'mr'") == "ETH");
+  CHECK(count(*s, "SELECT count(*) FROM resource WHERE security = ''") == "0");
+}
+
 TEST_CASE("a database from a newer ehr is refused") {
   Fixture fx;
   {

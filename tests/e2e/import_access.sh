@@ -86,4 +86,16 @@ EHR_USER=doc EHR_KEY_FILE=doc.key run patient team list A2000 --format csv
 expect_code 0
 expect_out_contains "psych,"
 
+# 6. A contained resource's label is the record's: an order whose contained
+# Medication is labelled substance-use is withheld from the service export.
+printf '{"resourceType":"MedicationRequest","status":"active","intent":"order","subject":{"reference":"Patient/%s"},"contained":[{"resourceType":"Medication","id":"m1",%s,"code":{"text":"buprenorphine"}}],"medicationReference":{"reference":"#m1"}}' \
+  "$P" "$(label ActCode ETH)" >bup.json
+BUP=$(as doc record add --patient A1001 --json bup.json) || fail "record add failed"
+EHR_USER=svc EHR_KEY_FILE=svc.key run export --plaintext --type MedicationRequest --out mr
+expect_code 0
+case "$(cat mr/*.ndjson 2>/dev/null)" in *buprenorphine*) fail "the contained labelled Medication was exported" ;; esac
+expect_err_contains "withheld"
+EHR_USER=doc EHR_KEY_FILE=doc.key run record history "$BUP" --format ndjson
+expect_out_contains buprenorphine
+
 finish
