@@ -78,13 +78,9 @@ std::optional<CivilDate> parse_civil_date(std::string_view t) {
 }
 
 std::optional<CivilDate> partial_date_start(std::string_view t) {
-  auto digits = [&](size_t from, size_t n) {
-    for (size_t i = from; i < from + n; ++i)
-      if (t[i] < '0' || t[i] > '9') return false;
-    return true;
-  };
-  if (t.size() == 4 && digits(0, 4)) return parse_civil_date(std::string(t) + "-01-01");
-  if (t.size() == 7 && digits(0, 4) && t[4] == '-' && digits(5, 2)) return parse_civil_date(std::string(t) + "-01");
+  // parse_civil_date checks the digits and the month.
+  if (t.size() == 4) return parse_civil_date(std::string(t) + "-01-01");
+  if (t.size() == 7) return parse_civil_date(std::string(t) + "-01");
   return std::nullopt;
 }
 

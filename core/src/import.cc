@@ -822,6 +822,14 @@ class Importer {
   }
   // Warns of the records of pending_.unresolved still in no chart.
   Status warn_unresolved();
+  // Whether the user may import over stored record `r` (its labels, code and
+  // patient decided); a denial is audited. Errors: storage errors only.
+  Result<bool> may_import_over(const StoredResource& r) {
+    auto d = authorize(s_, Action::kImport, Target{r.type, r.patient, r.security, r.code});
+    if (d.ok()) return true;
+    if (d.error().is(ErrorCode::kAccessDenied)) return false;
+    return d.error();
+  }
   // The file cannot be read on: it counts as one rejected record (rule and
   // line of `why`) and its report says it was refused. Returns as reject().
   Status refuse_file(const Input& in, const Refusal& why);
@@ -1388,14 +1396,11 @@ Status Importer::handle_entry(Entry& e, Input& in) {
         // Nothing of a stored record the importer may not import over is
         // compared or named (QA finding access 03: the warning named a
         // labelled Condition's id, patient and code to a --dry-run probe).
-        const StoredResource& held = **m;
-        auto d = decide(s_, Action::kImport, Target{held.type, held.patient, held.security, held.code}, false);
-        if (!d.ok()) return d.error();
-        if (!d->allowed) {
-          (void)authorize(s_, Action::kImport, Target{held.type, held.patient, held.security, held.code});
+        auto may = may_import_over(**m);
+        if (!may.ok()) return may.error();
+        if (!*may)
           return fail(e.type + ".identifier", "access",
                       "an identifier of this record is held by a stored record this user may not import over");
-        }
       }
       if (!problem.empty()) {
         // Two stored records share the identifier (two sources disagreed
@@ -1529,14 +1534,10 @@ Status Importer::handle_entry(Entry& e, Input& in) {
   // content is compared with anything (QA finding access 01: a service
   // import overwrote a restricted allergy and dropped its label).
   if (existing->has_value()) {
-    const StoredResource& cur = **existing;
-    auto d = decide(s_, Action::kImport, Target{cur.type, cur.patient, cur.security, cur.code}, false);
-    if (!d.ok()) return d.error();
-    if (!d->allowed) {
-      (void)authorize(s_, Action::kImport, Target{cur.type, cur.patient, cur.security, cur.code});
-      return fail("", "access",
-                  fmt::format("{}/{} is stored as a record this user may not import over", e.type, e.id));
-    }
+    auto may = may_import_over(**existing);
+    if (!may.ok()) return may.error();
+    if (!*may)
+      return fail("", "access", fmt::format("{}/{} is stored as a record this user may not import over", e.type, e.id));
   }
   std::string reason = "import";
   // The source's own time of this copy (meta.lastUpdated, which ehr

@@ -404,13 +404,7 @@ CREATE TABLE IF NOT EXISTS resource_source(
     // ImagingStudy.started, QuestionnaireResponse.authored, ...), so that
     // they sort by date and --since sees them. Only rows without one change.
     R"sql(
-UPDATE resource SET clinical_date = nullif(ehr_clinical_date(coalesce(
-    json_extract(json, '$.whenHandedOver'), json_extract(json, '$.whenPrepared'),
-    json_extract(json, '$.started'), json_extract(json, '$.authored'),
-    json_extract(json, '$.createdDateTime'), json_extract(json, '$.collection.collectedDateTime'),
-    json_extract(json, '$.sent'), json_extract(json, '$.dateTime'), json_extract(json, '$.timingDateTime'),
-    json_extract(json, '$.recordedOn'), json_extract(json, '$.identifiedDateTime'),
-    json_extract(json, '$.startDate'), json_extract(json, '$.occurrencePeriod.start'))), '')
+UPDATE resource SET clinical_date = nullif(ehr_record_clinical_date(json), '')
 WHERE clinical_date IS NULL AND json IS NOT NULL;
 )sql",
     // 17: a record's security labels include those of its contained
@@ -436,6 +430,13 @@ std::string patient_sort_name_of(std::string_view json) {
 
 // ehr_clinical_date(text): clinical_date_key of a stored clinical date.
 std::string clinical_date_of(std::string_view date) { return clinical_date_key(date); }
+
+// ehr_record_clinical_date(json): index_resource's clinical date of a stored
+// record ('' for none, or JSON that does not parse).
+std::string record_clinical_date_of(std::string_view json) {
+  auto j = parse_json(json);
+  return j.ok() ? index_resource(*j).clinical_date : std::string();
+}
 
 // ehr_security_labels(json): index_resource's security of a stored record
 // ('' for JSON that does not parse).
@@ -539,6 +540,7 @@ Status migrate_schema(store::Connection& db) {
   EHR_TRY(db.define_text_function("ehr_patient_sort_name", patient_sort_name_of));
   EHR_TRY(db.define_text_function("ehr_match_keys", match_keys_of));
   EHR_TRY(db.define_text_function("ehr_clinical_date", clinical_date_of));
+  EHR_TRY(db.define_text_function("ehr_record_clinical_date", record_clinical_date_of));
   EHR_TRY(db.define_text_function("ehr_security_labels", security_labels_of));
   EHR_TRY(db.exec("BEGIN IMMEDIATE"));
   // Another process may have migrated while we waited for the lock.
